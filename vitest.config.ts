@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["tests/**/*.test.ts"],
+    // Lifecycle scenarios spawn real child processes (ts-node, the cloudron stand-in, a registry).
+    testTimeout: 180_000,
+    hookTimeout: 120_000,
+    // Two cores: keep parallelism modest so timing-sensitive gate tests stay honest.
+    maxWorkers: 2,
+  },
+});
