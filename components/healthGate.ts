@@ -1,0 +1,46 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { changeKey } from "./changeKey";
+import { healthGateCommand } from "../lib/commandLines";
+
+/** Arguments of {@link HealthGate}. */
+export interface HealthGateArgs {
+  /** Where the app answers, e.g. `https://staging.communityrule.info`; the gate polls `/api/health`. */
+  baseUrl: string;
+  /** The app's Cloudron location, named in the hints of a failure. */
+  location: string;
+  /** How long to wait for a healthy answer, in seconds (communityrule:healthTimeoutSeconds). */
+  timeoutSeconds: number;
+  /**
+   * Values whose change means the app restarted (image, applied env). The gate re-runs exactly
+   * when one of them changes, and not on a no-op `up`.
+   */
+  restartedBy: pulumi.Input<string>[];
+  /** Resources the gate waits for. */
+  after: pulumi.Resource[];
+}
+
+/**
+ * Waits until `GET <baseUrl>/api/health` answers 200 with `"ok":true` and `"database":"connected"`,
+ * printing progress as it polls, or fails the `up` with the last status, a body excerpt and the
+ * runbook's likely cause.
+ */
+export class HealthGate extends pulumi.ComponentResource {
+  /** The gate's result line (JSON: url, attempts, elapsed). */
+  public readonly result: pulumi.Output<string>;
+  /** The command resource, for ordering later steps after it. */
+  public readonly check: command.local.Command;
+
+  constructor(name: string, args: HealthGateArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("communityrule:checks:HealthGate", name, {}, opts);
+    const run = healthGateCommand({ baseUrl: args.baseUrl, timeoutSeconds: args.timeoutSeconds, location: args.location });
+    const restartKey = changeKey(args.restartedBy);
+    this.check = new command.local.Command(
+      name,
+      { create: run, update: run, environment: { CR_RESTART_KEY: restartKey } },
+      { parent: this, dependsOn: args.after },
+    );
+    this.result = this.check.stdout;
+    this.registerOutputs({ result: this.result });
+  }
+}

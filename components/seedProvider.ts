@@ -1,0 +1,94 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** Plain inputs the seed provider receives (after Pulumi resolved every Output). */
+export interface SeedInputs {
+  server: string;
+  location: string;
+  /** Opaque; a new value re-runs the seed (communityrule:seedRun). */
+  seedRun: string;
+  /** Image the app runs now; recorded with the seed, never a reason to re-run it. */
+  image: string;
+  /** The health gate's result: the seed only runs once the gate passed for this image. */
+  gate: string;
+  timeoutSeconds: number;
+  /** API token (secret input; stays out of outputs). */
+  cloudronToken?: string;
+}
+
+/** What a completed seed records. */
+export interface SeedOutputs {
+  location: string;
+  seedRun: string;
+  seededAt: string;
+  seededImage: string;
+  seedOutput: string;
+}
+
+/**
+ * Seed-once provider. Self-contained: Pulumi serializes this object into state and runs it in
+ * another process, so every method imports what it needs and uses only its inputs.
+ *
+ * - create runs the seed (after the health gate, which the inputs make it wait for);
+ * - diff re-runs it only when `seedRun` or the location changes, never for a new image;
+ * - update runs it again (that is what a new `seedRun` asks for);
+ * - delete does nothing: destroying the stack does not un-seed a database.
+ */
+export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutputs> = {
+  async diff(_id: string, olds: SeedOutputs, news: SeedInputs) {
+    const changed: string[] = [];
+    if (olds.seedRun !== news.seedRun) changed.push("seedRun");
+    if (olds.location !== news.location) changed.push("location");
+    return { changes: changed.length > 0, replaces: changed.includes("location") ? ["location"] : [], deleteBeforeReplace: false };
+  },
+
+  async create(inputs: SeedInputs) {
+    const { execFile } = require("node:child_process") as typeof import("node:child_process");
+    const run = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const env: NodeJS.ProcessEnv = { ...process.env };
+        delete env.CLOUDRON_TOKEN;
+        if (inputs.cloudronToken) env.CLOUDRON_TOKEN = inputs.cloudronToken;
+        execFile(
+          "node",
+          [
+            "--require",
+            "ts-node/register/transpile-only",
+            "tools/cloudronApp.ts",
+            "seed",
+            "--server",
+            inputs.server,
+            "--location",
+            inputs.location,
+            "--timeout-seconds",
+            String(inputs.timeoutSeconds),
+          ],
+          { env, maxBuffer: 16 * 1024 * 1024 },
+          (err, stdout, stderr) => {
+            if (err) reject(new Error(stderr.trim() || err.message));
+            else resolve(stdout);
+          },
+        );
+      });
+    const stdout = await run();
+    const result = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as { output?: string };
+    const outs: SeedOutputs = {
+      location: inputs.location,
+      seedRun: inputs.seedRun,
+      seededAt: new Date().toISOString(),
+      seededImage: inputs.image,
+      seedOutput: result.output ?? "",
+    };
+    return { id: `seed-${inputs.location}`, outs };
+  },
+
+  async update(id: string, _olds: SeedOutputs, news: SeedInputs) {
+    // A new seedRun: run it again. The dynamic-provider host calls methods on the provider
+    // object, so `this` is the (deserialized) provider.
+    const created = await this.create!(news);
+    return { outs: created.outs };
+  },
+
+  async delete() {
+    // Seed data lives in the app's database; uninstalling the app removes it, nothing to undo.
+  },
+};

@@ -1,0 +1,191 @@
+/**
+ * Post-deploy smoke checks (runbook §3.5, the automated part of `scripts/staging-smoke.sh`).
+ * ONE implementation, used both at the end of `pulumi up` and by the standalone CLI
+ * `tools/smoke.ts`. No Pulumi imports.
+ */
+import {
+  classifyHealth,
+  excerpt,
+  HttpRequestError,
+  HttpResult,
+  isRecord,
+  parseJson,
+  requestText,
+} from "./healthGate";
+
+/** Result of one named check. */
+export interface SmokeCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Result of a smoke run: `ok` only when every check passed. */
+export interface SmokeResult {
+  ok: boolean;
+  checks: SmokeCheck[];
+}
+
+/** Options for {@link runSmokeChecks}. */
+export interface SmokeOptions {
+  /** Normalized base URL (see {@link normalizeTarget}). */
+  baseUrl: string;
+  /** When set, also request a magic link for this address (sends a real mail). */
+  email?: string;
+  /** Cap per request; default 10000 ms. */
+  timeoutMs?: number;
+}
+
+const LABEL = "(?!-)[A-Za-z0-9-]{1,63}(?<!-)";
+// A bare host as the runbook's script takes it: DNS labels, optional port, optional trailing "/".
+const BARE_HOST = new RegExp(`^${LABEL}(\\.${LABEL})*(:\\d{1,5})?/?$`);
+const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
+
+/**
+ * Turns what an operator types into a base URL: a bare host (`staging.communityrule.info`)
+ * means `https://<host>`; an `http(s)://` URL is kept, minus trailing slashes.
+ *
+ * @throws Error for empty input, whitespace, other schemes, credentials, query or fragment.
+ */
+export function normalizeTarget(hostOrUrl: string): string {
+  if (hostOrUrl === "") throw new Error("target is empty: pass a host or an http(s):// URL");
+  if (/\s/.test(hostOrUrl)) {
+    throw new Error(`target contains whitespace: ${JSON.stringify(hostOrUrl)}`);
+  }
+  if (BARE_HOST.test(hostOrUrl)) return `https://${hostOrUrl.replace(/\/$/, "").toLowerCase()}`;
+  const scheme = SCHEME.exec(hostOrUrl)?.[1].toLowerCase();
+  if (scheme === undefined) {
+    throw new Error(`not a host or URL: ${JSON.stringify(hostOrUrl)} ` +
+      "(expected e.g. staging.communityrule.info or https://staging.communityrule.info)");
+  }
+  if (scheme !== "http" && scheme !== "https") {
+    throw new Error(`unsupported scheme "${scheme}://": use http(s):// or a bare host`);
+  }
+  return checkedUrl(hostOrUrl);
+}
+
+/** Validates an http(s) URL and returns it without trailing slashes. */
+function checkedUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`not a valid URL: ${JSON.stringify(raw)}`);
+  }
+  if (url.hostname === "") throw new Error(`URL has no host: ${JSON.stringify(raw)}`);
+  // Credentials would end up in reports and logs; a query/fragment would break path joining.
+  if (url.username || url.password) throw new Error("URL must not contain credentials");
+  if (url.search || url.hash) throw new Error("URL must not contain a query or fragment");
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+type Fetcher = (path: string, init?: { method: string; body: string }) => Promise<HttpResult>;
+
+function makeFetcher(baseUrl: string, timeoutMs: number): Fetcher {
+  return (path, init) => requestText({
+    url: `${baseUrl}${path}`,
+    method: init?.method ?? "GET",
+    body: init?.body,
+    headers: init ? { "content-type": "application/json", accept: "application/json" }
+      : { accept: "application/json" },
+    timeoutMs,
+  });
+}
+
+const pass = (name: string, detail: string): SmokeCheck => ({ name, ok: true, detail });
+const fail = (name: string, detail: string): SmokeCheck => ({ name, ok: false, detail });
+
+/** Describes a non-200 answer or a body that is not a JSON object. */
+function badAnswer(res: HttpResult): string | undefined {
+  if (res.status !== 200) return `HTTP ${res.status}: ${excerpt(res.body, 120) || "(empty body)"}`;
+  if (!isRecord(parseJson(res.body))) return `body is not a JSON object: ${excerpt(res.body, 120)}`;
+  return undefined;
+}
+
+async function checkHealth(get: Fetcher): Promise<SmokeCheck> {
+  const res = await get("/api/health");
+  const verdict = classifyHealth(res.status, res.body);
+  return verdict.healthy ? pass("health", `200 ${verdict.reason}`)
+    : fail("health", `HTTP ${res.status}: ${verdict.reason}`);
+}
+
+async function checkTemplates(get: Fetcher): Promise<SmokeCheck> {
+  const res = await get("/api/templates");
+  const bad = badAnswer(res);
+  if (bad) return fail("templates", bad);
+  const templates = (parseJson(res.body) as Record<string, unknown>).templates;
+  if (!Array.isArray(templates)) return fail("templates", "\"templates\" is not a list");
+  if (templates.length === 0) {
+    return fail("templates", "no templates: the seed has not run (node prisma/seed.bundle.cjs)");
+  }
+  const slugs = templates.flatMap((t: unknown) =>
+    isRecord(t) && typeof t.slug === "string" ? [t.slug] : []);
+  if (slugs.length === 0) {
+    return fail("templates", `${templates.length} templates but none has a "slug": ` +
+      "seed data missing (node prisma/seed.bundle.cjs) or wrong app");
+  }
+  return pass("templates", `${templates.length} templates, ${slugs.length} seeded ` +
+    `(e.g. ${slugs[0]})`);
+}
+
+async function checkRules(get: Fetcher): Promise<SmokeCheck> {
+  const res = await get("/api/rules");
+  const bad = badAnswer(res);
+  if (bad) return fail("rules", bad);
+  const rules = (parseJson(res.body) as Record<string, unknown>).rules;
+  if (!Array.isArray(rules)) return fail("rules", "\"rules\" is not a list");
+  return pass("rules", `${rules.length} rules`);
+}
+
+async function checkMagicLink(get: Fetcher, email: string): Promise<SmokeCheck> {
+  const body = JSON.stringify({ email });
+  const res = await get("/api/auth/magic-link/request", { method: "POST", body });
+  if (res.status === 429) {
+    return fail("magic-link", "HTTP 429: rate limited (one request per email per 60 s): " +
+      "retry later");
+  }
+  const json = parseJson(res.body);
+  if (res.status === 200 && isRecord(json) && json.ok === true) {
+    return pass("magic-link", `requested for ${email}: check the inbox and click the link`);
+  }
+  return fail("magic-link", `HTTP ${res.status}: ${excerpt(res.body, 120) || "(empty body)"} ` +
+    "(mail addon or SMTP_FROM: see Cloudron mail logs)");
+}
+
+/** Runs one check, turning a network error into a FAIL instead of an exception. */
+async function guarded(name: string, check: () => Promise<SmokeCheck>): Promise<SmokeCheck> {
+  try {
+    return await check();
+  } catch (e) {
+    const text = e instanceof HttpRequestError ? `no HTTP response: ${e.message}`
+      : `error: ${e instanceof Error ? e.message : String(e)}`;
+    return fail(name, text);
+  }
+}
+
+/**
+ * Runs the runbook's automated smoke checks against `baseUrl`: health, templates (seeded),
+ * rules, and — only when `email` is given — a magic-link request. Never throws for a failing
+ * check: each one gets ok/detail, network errors included.
+ */
+export async function runSmokeChecks(opts: SmokeOptions): Promise<SmokeResult> {
+  const get = makeFetcher(opts.baseUrl.replace(/\/+$/, ""), opts.timeoutMs ?? 10_000);
+  // Sequential on purpose: a handful of requests, and the order matches the report.
+  const checks = [
+    await guarded("health", () => checkHealth(get)),
+    await guarded("templates", () => checkTemplates(get)),
+    await guarded("rules", () => checkRules(get)),
+  ];
+  const email = opts.email;
+  if (email) checks.push(await guarded("magic-link", () => checkMagicLink(get, email)));
+  return { ok: checks.every((c) => c.ok), checks };
+}
+
+/** Renders `PASS name: detail` / `FAIL name: detail` lines and a one-line summary. */
+export function formatSmokeReport(result: SmokeResult, baseUrl: string): string {
+  const lines = result.checks.map((c) => `${c.ok ? "PASS" : "FAIL"} ${c.name}: ${c.detail}`);
+  const passed = result.checks.filter((c) => c.ok).length;
+  const failed = result.checks.length - passed;
+  lines.push(`smoke: ${passed} passed, ${failed} failed against ${baseUrl}`);
+  return lines.join("\n");
+}

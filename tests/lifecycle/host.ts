@@ -1,0 +1,595 @@
+/**
+ * Lifecycle host: one `pulumi up`, `preview` or `destroy`, played offline in its own process.
+ *
+ * The real program (index.ts) is `require`d through ts-node in CommonJS mode, the way Pulumi's
+ * Node.js language host loads it. Resource registrations go to a mock monitor that behaves like
+ * the engine: it diffs each resource against the state kept from the previous run and then
+ * *executes* the step: command resources run their create/update/delete scripts with their
+ * environment, stdin and working directory; dynamic providers are deserialized from `__provider`
+ * and their diff/create/update/delete are called; random passwords are generated; docker images are
+ * "built" by pushing real OCI content for the requested platform to a real registry.
+ *
+ * Simplifications (documented in tests/lifecycle/README.md): steps run in registration order (the
+ * SDK already waits for each resource's inputs and dependsOn); after the first failed step no new
+ * step starts; replaced resources are deleted at the end; providers' `check` is not called; refresh
+ * and import are not modelled.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as crypto from "node:crypto";
+import { spawn } from "node:child_process";
+
+const job = JSON.parse(fs.readFileSync(process.env.LIFECYCLE_JOB as string, "utf8")) as Job;
+
+export interface Job {
+  projectDir: string;
+  project: string;
+  stack: string;
+  mode: "up" | "preview" | "destroy";
+  config: Record<string, string>;
+  secretKeys: string[];
+  stateFile: string;
+  resultFile: string;
+  /** Key that encrypts secrets in the state file (Pulumi's passphrase stands in this place). */
+  stateKey: string;
+  /** Bound on one command's run; a hung command fails its step. */
+  commandTimeoutMs: number;
+  /** Registry that `docker.Image` builds push to (host:port of the real test registry). */
+  buildLog: string;
+  /** Overrides for the docker build emulation: platform forced (to test wrong-arch pushes). */
+  forceBuildPlatform?: string;
+  /** Make docker builds fail (fault injection for the push step). */
+  failBuild?: string;
+}
+
+export interface StateResource {
+  urn: string;
+  type: string;
+  name: string;
+  custom: boolean;
+  id: string;
+  parent: string;
+  inputs: Record<string, unknown>;
+  outputs: Record<string, unknown>;
+  protect: boolean;
+  deleteBeforeReplace: boolean;
+  retainOnDelete: boolean;
+  deletedWith: string;
+  dependencies: string[];
+}
+
+export interface StepRecord {
+  urn: string;
+  type: string;
+  name: string;
+  op: "create" | "update" | "replace" | "same" | "delete" | "read";
+  detail?: string[];
+  error?: string;
+  command?: string;
+  stdout?: string;
+  stderr?: string;
+  durationMs?: number;
+}
+
+export interface RunResult {
+  ok: boolean;
+  mode: Job["mode"];
+  steps: StepRecord[];
+  errors: string[];
+  outputs: Record<string, unknown>;
+  /** Custom (provider-managed) resources the program registered; components are not counted. */
+  registered: number;
+}
+
+// ---- secrets in state: encrypted like Pulumi does with a passphrase ----------------------------
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+function isSecretWrapper(v: unknown): v is { value: unknown } {
+  return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+}
+function unwrap(v: unknown): unknown {
+  if (isSecretWrapper(v)) return unwrap(v.value);
+  if (Array.isArray(v)) return v.map(unwrap);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+  return v;
+}
+function secretWrap(value: unknown): unknown {
+  return { [SIG_KEY]: SECRET_SIG, value };
+}
+function encrypt(value: unknown): { ciphertext: string } {
+  const iv = crypto.randomBytes(12);
+  const c = crypto.createCipheriv("aes-256-gcm", crypto.createHash("sha256").update(job.stateKey).digest(), iv);
+  const data = Buffer.concat([c.update(JSON.stringify(value), "utf8"), c.final()]);
+  return { ciphertext: Buffer.concat([iv, c.getAuthTag(), data]).toString("base64") };
+}
+function decrypt(box: { ciphertext: string }): unknown {
+  const raw = Buffer.from(box.ciphertext, "base64");
+  const d = crypto.createDecipheriv("aes-256-gcm", crypto.createHash("sha256").update(job.stateKey).digest(), raw.subarray(0, 12));
+  d.setAuthTag(raw.subarray(12, 28));
+  return JSON.parse(Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString("utf8"));
+}
+/** SDK value → state value: secret wrappers become ciphertext boxes. */
+function toState(v: unknown): unknown {
+  if (isSecretWrapper(v)) return { __secret: encrypt(unwrap(v.value)) };
+  if (Array.isArray(v)) return v.map(toState);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toState(x)]));
+  return v;
+}
+/** State value → SDK value (secret wrappers restored). */
+function fromState(v: unknown): unknown {
+  if (v && typeof v === "object" && "__secret" in (v as object)) return secretWrap(decrypt((v as { __secret: { ciphertext: string } }).__secret));
+  if (Array.isArray(v)) return v.map(fromState);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fromState(x)]));
+  return v;
+}
+function hasSecret(v: unknown): boolean {
+  if (isSecretWrapper(v)) return true;
+  if (Array.isArray(v)) return v.some(hasSecret);
+  if (v && typeof v === "object") return Object.values(v).some(hasSecret);
+  return false;
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>, ignore: string[] = []): string[] {
+  const keys = new Set([...Object.keys(olds), ...Object.keys(news)]);
+  return [...keys].filter((k) => !ignore.includes(k) && stableJson(unwrap(olds[k])) !== stableJson(unwrap(news[k]))).sort();
+}
+
+// ---- state --------------------------------------------------------------------------------------
+interface StateFile {
+  resources: StateResource[];
+  outputs: Record<string, unknown>;
+}
+const oldState: StateFile = fs.existsSync(job.stateFile)
+  ? (JSON.parse(fs.readFileSync(job.stateFile, "utf8")) as StateFile)
+  : { resources: [], outputs: {} };
+const oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
+const newResources = new Map<string, StateResource>();
+const steps: StepRecord[] = [];
+const errors: string[] = [];
+const pendingDeletes: StateResource[] = [];
+let failed = false;
+let stackOutputs: Record<string, unknown> = {};
+
+function say(line: string) {
+  process.stderr.write(line + "\n");
+}
+
+// ---- executing resources -----------------------------------------------------------------------
+interface Exec {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+function runShell(name: string, cmd: string, inputs: Record<string, unknown>, extraEnv: Record<string, string>): Promise<Exec> {
+  const environment = (inputs.environment ?? {}) as Record<string, string>;
+  const dir = typeof inputs.dir === "string" ? path.resolve(job.projectDir, inputs.dir) : job.projectDir;
+  const interpreter = (inputs.interpreter as string[] | undefined) ?? ["/bin/sh", "-c"];
+  return new Promise((resolve) => {
+    const child = spawn(interpreter[0], [...interpreter.slice(1), cmd], {
+      cwd: dir,
+      env: { ...process.env, ...environment, ...extraEnv },
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
+    });
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      for (const line of d.toString().split("\n").filter(Boolean)) say(`    ${name} | ${line}`);
+    });
+    child.stdin.end(typeof inputs.stdin === "string" ? inputs.stdin : "");
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-(child.pid ?? 0), "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    }, job.commandTimeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout: stdout.replace(/\n$/, ""), stderr: stderr.replace(/\n$/, ""), timedOut });
+    });
+  });
+}
+
+/** Runs a command resource's create/update/delete the way pulumi-command does. */
+async function runCommand(name: string, which: "create" | "update" | "delete", inputs: Record<string, unknown>, prevOutputs?: Record<string, unknown>) {
+  const cmd = (which === "update" ? (inputs.update ?? inputs.create) : inputs[which]) as string | undefined;
+  if (!cmd) return { stdout: (prevOutputs?.stdout as string) ?? "", stderr: (prevOutputs?.stderr as string) ?? "", cmd: "" };
+  const extraEnv: Record<string, string> = {};
+  // pulumi-command passes the previous outputs to update (and delete) when addPreviousOutputInEnv (default true).
+  if (prevOutputs && inputs.addPreviousOutputInEnv !== false) {
+    extraEnv.PULUMI_COMMAND_STDOUT = String(prevOutputs.stdout ?? "");
+    extraEnv.PULUMI_COMMAND_STDERR = String(prevOutputs.stderr ?? "");
+  }
+  const r = await runShell(name, cmd, inputs, extraEnv);
+  if (r.timedOut) throw new StepError(`command did not finish within ${job.commandTimeoutMs} ms: running "${cmd}"`, cmd, r);
+  if (r.code !== 0) throw new StepError(`exit status ${r.code}: running "${cmd}":\n${r.stdout}\n${r.stderr}`, cmd, r);
+  return { stdout: r.stdout, stderr: r.stderr, cmd };
+}
+
+class StepError extends Error {
+  constructor(
+    message: string,
+    readonly command?: string,
+    readonly exec?: Exec,
+  ) {
+    super(message);
+  }
+}
+
+function loadDynamicProvider(serialized: string) {
+  const requireFromString = require("require-from-string") as (code: string) => { handler(): DynamicProvider };
+  return requireFromString(serialized).handler();
+}
+interface DynamicProvider {
+  diff?(id: string, olds: unknown, news: unknown): Promise<{ changes?: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }>;
+  create(inputs: unknown): Promise<{ id: string; outs?: Record<string, unknown> }>;
+  update?(id: string, olds: unknown, news: unknown): Promise<{ outs?: Record<string, unknown> }>;
+  delete?(id: string, props: unknown): Promise<void>;
+}
+
+async function emulateDockerBuild(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const build = (inputs.build ?? {}) as { platform?: string; context?: string };
+  const imageName = String(inputs.imageName);
+  if (job.failBuild) throw new StepError(`docker build/push of ${imageName} failed: ${job.failBuild}`);
+  const platform = job.forceBuildPlatform ?? build.platform ?? "linux/arm64"; // unset = host arch on an arm64 laptop
+  const ref = imageName.lastIndexOf(":");
+  const repoFull = imageName.slice(0, ref);
+  const tag = imageName.slice(ref + 1);
+  const host = repoFull.split("/")[0];
+  const repository = repoFull.split("/").slice(1).join("/");
+  const registry = (inputs.registry ?? {}) as { username?: string; password?: string };
+  const { pushImage } = require("../support/registry") as typeof import("../support/registry");
+  const pushed = await pushImage(host, repository, tag, {
+    platforms: [platform],
+    auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
+    seed: `${build.context}:${tag}`,
+  });
+  fs.appendFileSync(job.buildLog, JSON.stringify({ imageName, platform, digest: pushed.digest, time: Date.now() }) + "\n");
+  return { ...inputs, repoDigest: `${repoFull}@${pushed.digest}`, baseImageName: imageName, platform };
+}
+
+function generatePassword(inputs: Record<string, unknown>): string {
+  const length = Number(inputs.length ?? 16);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (inputs.special === false ? "" : "!#$%&*()-_=+[]{}<>:?");
+  const bytes = crypto.randomBytes(length);
+  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
+}
+
+type Op = StepRecord["op"];
+
+interface Planned {
+  op: Op;
+  detail: string[];
+  deleteBeforeReplace: boolean;
+}
+
+async function plan(type: string, old: StateResource | undefined, inputs: Record<string, unknown>, replaceOnChanges: string[]): Promise<Planned> {
+  if (!old) return { op: "create", detail: Object.keys(inputs).sort(), deleteBeforeReplace: false };
+  const oldInputs = fromState(old.inputs) as Record<string, unknown>;
+  if (type.startsWith("pulumi-nodejs:dynamic")) {
+    const provider = loadDynamicProvider(String(inputs.__provider));
+    const olds = unwrap(fromState(old.outputs)) as Record<string, unknown>;
+    if (!provider.diff) {
+      const detail = changedKeys(oldInputs, inputs);
+      return { op: detail.length ? "update" : "same", detail, deleteBeforeReplace: false };
+    }
+    const d = await provider.diff(old.id, olds, unwrap(inputs));
+    if (d.replaces && d.replaces.length > 0) return { op: "replace", detail: d.replaces, deleteBeforeReplace: !!d.deleteBeforeReplace };
+    return { op: d.changes ? "update" : "same", detail: d.changes ? changedKeys(oldInputs, inputs, ["__provider"]) : [], deleteBeforeReplace: false };
+  }
+  const detail = changedKeys(oldInputs, inputs);
+  if (detail.length === 0) return { op: "same", detail, deleteBeforeReplace: false };
+  const replaceKeys =
+    type === "random:index/randomPassword:RandomPassword" ? detail : detail.filter((k) => k === "triggers" || replaceOnChanges.includes(k));
+  return { op: replaceKeys.length ? "replace" : "update", detail, deleteBeforeReplace: false };
+}
+
+/** Computed outputs a preview cannot know. */
+function previewOutputs(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  if (type === "command:local:Command") return { ...inputs, stdout: UNKNOWN, stderr: UNKNOWN };
+  if (type === "random:index/randomPassword:RandomPassword") return { ...inputs, result: UNKNOWN };
+  if (type === "docker:index/image:Image") return { ...inputs, repoDigest: UNKNOWN };
+  return { ...inputs };
+}
+
+async function execute(type: string, name: string, op: "create" | "update", inputs: Record<string, unknown>, old?: StateResource): Promise<{ id: string; outputs: Record<string, unknown>; step: Partial<StepRecord> }> {
+  const plainInputs = unwrap(inputs) as Record<string, unknown>;
+  const oldOutputs = old ? (unwrap(fromState(old.outputs)) as Record<string, unknown>) : undefined;
+  switch (type) {
+    case "command:local:Command": {
+      const r = await runCommand(name, op, plainInputs, op === "update" ? oldOutputs : undefined);
+      return { id: old?.id ?? `${name}-${crypto.randomBytes(4).toString("hex")}`, outputs: { ...inputs, stdout: r.stdout, stderr: r.stderr }, step: { command: r.cmd, stdout: r.stdout, stderr: r.stderr } };
+    }
+    case "random:index/randomPassword:RandomPassword":
+      return { id: `${name}-id`, outputs: { ...inputs, result: secretWrap(generatePassword(plainInputs)) }, step: {} };
+    case "docker:index/image:Image": {
+      const out = await emulateDockerBuild(plainInputs);
+      return { id: String(out.repoDigest), outputs: { ...inputs, repoDigest: out.repoDigest, platform: out.platform }, step: { detail: [`built and pushed ${out.baseImageName} for ${out.platform}`] } };
+    }
+    default:
+      if (type.startsWith("pulumi-nodejs:dynamic")) {
+        const provider = loadDynamicProvider(String(plainInputs.__provider));
+        if (op === "create") {
+          const r = await provider.create(plainInputs);
+          return { id: r.id, outputs: { __provider: inputs.__provider, ...(r.outs ?? {}) }, step: {} };
+        }
+        const r = provider.update ? await provider.update(old!.id, oldOutputs, plainInputs) : { outs: plainInputs };
+        return { id: old!.id, outputs: { __provider: inputs.__provider, ...(r.outs ?? {}) }, step: {} };
+      }
+      return { id: `${name}-id`, outputs: { ...inputs }, step: {} };
+  }
+}
+
+/** Outputs with the same name as a secret input stay secret, like the engine does. */
+function resecret(inputs: Record<string, unknown>, outputs: Record<string, unknown>, additional: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(outputs)) {
+    const shouldBeSecret = (hasSecret(inputs[k]) || additional.includes(k)) && !isSecretWrapper(v);
+    out[k] = shouldBeSecret ? secretWrap(unwrap(v)) : v;
+  }
+  return out;
+}
+
+async function deleteResource(r: StateResource, reason: string): Promise<void> {
+  if (r.protect) throw new StepError(`unable to delete ${r.urn}: it is protected. Unprotect it deliberately (pulumi state unprotect) first.`);
+  const step: StepRecord = { urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [reason] };
+  steps.push(step);
+  if (!r.custom || r.retainOnDelete) return;
+  say(`  - ${r.name} (${r.type}) deleting`);
+  const inputs = unwrap(fromState(r.inputs)) as Record<string, unknown>;
+  const outputs = unwrap(fromState(r.outputs)) as Record<string, unknown>;
+  try {
+    if (r.type === "command:local:Command") {
+      const res = await runCommand(r.name, "delete", inputs, outputs);
+      Object.assign(step, { command: res.cmd, stdout: res.stdout, stderr: res.stderr });
+    } else if (r.type.startsWith("pulumi-nodejs:dynamic")) {
+      const provider = loadDynamicProvider(String(outputs.__provider ?? inputs.__provider));
+      if (provider.delete) await provider.delete(r.id, outputs);
+    }
+  } catch (err) {
+    step.error = (err as Error).message;
+    throw err;
+  }
+}
+
+// ---- the monitor --------------------------------------------------------------------------------
+const { MockMonitor } = require("@pulumi/pulumi/runtime/mocks") as { MockMonitor: new (mocks: unknown) => any };
+const settings = require("@pulumi/pulumi/runtime/settings") as {
+  setMockOptions(monitor: unknown, project: string, stack: string, preview: boolean, org?: string): void;
+};
+
+class EngineMonitor extends MockMonitor {
+  private current: any;
+  constructor() {
+    super({
+      newResource: (args: { type: string; name: string; inputs: Record<string, unknown>; custom?: boolean }) => this.step(args),
+      call: () => {
+        throw new Error("no provider functions are used by this program");
+      },
+    });
+  }
+  registerResource(req: any, callback: any) {
+    // MockMonitor calls mocks.newResource synchronously from here, so `current` is this request.
+    this.current = req;
+    return super.registerResource(req, callback);
+  }
+  registerResourceOutputs(req: any, callback: any) {
+    if (req.getUrn().includes("::pulumi:pulumi:Stack::")) {
+      const rpc = require("@pulumi/pulumi/runtime/rpc") as { deserializeProperties(s: unknown, keepUnknowns?: boolean): Record<string, unknown> };
+      stackOutputs = rpc.deserializeProperties(req.getOutputs(), true);
+    }
+    return super.registerResourceOutputs(req, callback);
+  }
+
+  async step(args: { type: string; name: string; inputs: Record<string, unknown>; custom?: boolean }): Promise<{ id?: string; state: Record<string, unknown> }> {
+    const req = this.current;
+    const urn: string = this.newUrn(req.getParent(), args.type, args.name);
+    const entry: StateResource = {
+      urn,
+      type: args.type,
+      name: args.name,
+      custom: !!args.custom,
+      id: "",
+      parent: req.getParent(),
+      inputs: {},
+      outputs: {},
+      protect: !!req.getProtect(),
+      deleteBeforeReplace: !!req.getDeletebeforereplace(),
+      retainOnDelete: !!req.getRetainondelete(),
+      deletedWith: req.getDeletedwith() || "",
+      dependencies: req.getDependenciesList(),
+    };
+    const additionalSecrets: string[] = req.getAdditionalsecretoutputsList();
+    if (!args.custom) {
+      newResources.set(urn, entry);
+      return { id: undefined, state: {} };
+    }
+    const old = oldByUrn.get(urn);
+    if (failed) {
+      // The engine starts no new step after a failure.
+      throw new Error(`${args.name}: not started because an earlier step failed`);
+    }
+    const started = Date.now();
+    const planned = await plan(args.type, old, args.inputs, req.getReplaceonchangesList());
+    const record: StepRecord = { urn, type: args.type, name: args.name, op: planned.op, detail: planned.detail };
+    steps.push(record);
+    const oldProtect = old?.protect ?? false;
+    if ((planned.op === "replace") && (oldProtect || entry.protect)) {
+      failed = true;
+      record.error = `unable to replace ${urn}: it is protected`;
+      errors.push(record.error);
+      throw new Error(record.error);
+    }
+
+    if (job.mode === "preview") {
+      if (planned.op === "same" && old) {
+        return { id: old.id, state: fromState(old.outputs) as Record<string, unknown> };
+      }
+      return { id: old?.id ?? "", state: previewOutputs(args.type, args.inputs) };
+    }
+
+    if (planned.op !== "same") say(`  ${planned.op === "create" ? "+" : planned.op === "update" ? "~" : "+-"} ${args.name} (${args.type}) ${planned.op}${planned.detail.length ? ` [${planned.detail.join(", ")}]` : ""}`);
+    try {
+      let result: { id: string; outputs: Record<string, unknown>; step: Partial<StepRecord> };
+      if (planned.op === "same" && old) {
+        result = { id: old.id, outputs: fromState(old.outputs) as Record<string, unknown>, step: {} };
+        // Inputs follow the program even when nothing changed (e.g. a provider diff that ignores a field).
+      } else if (planned.op === "update") {
+        result = await execute(args.type, args.name, "update", args.inputs, old);
+      } else if (planned.op === "replace" && old) {
+        if (planned.deleteBeforeReplace || entry.deleteBeforeReplace) await deleteResource(old, "replaced (delete before replace)");
+        else pendingDeletes.push(old);
+        result = await execute(args.type, args.name, "create", args.inputs);
+      } else {
+        result = await execute(args.type, args.name, "create", args.inputs);
+      }
+      Object.assign(record, result.step, { durationMs: Date.now() - started });
+      const outputs = resecret(args.inputs, result.outputs, additionalSecrets);
+      entry.id = result.id;
+      entry.inputs = toState(args.inputs) as Record<string, unknown>;
+      entry.outputs = toState(outputs) as Record<string, unknown>;
+      newResources.set(urn, entry);
+      return { id: result.id, state: outputs };
+    } catch (err) {
+      failed = true;
+      const e = err as StepError;
+      record.error = e.message;
+      record.durationMs = Date.now() - started;
+      if (e.command) record.command = e.command;
+      if (e.exec) Object.assign(record, { stdout: e.exec.stdout, stderr: e.exec.stderr });
+      errors.push(`${args.name} (${args.type}) ${planned.op} failed: ${e.message}`);
+      say(`  ! ${args.name} ${planned.op} failed`);
+      // A failed update keeps the old state; a failed create records nothing.
+      if (old && planned.op !== "replace") newResources.set(urn, old);
+      if (old && planned.op === "replace") newResources.set(urn, old);
+      throw err;
+    }
+  }
+}
+
+function writeResult(ok: boolean) {
+  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: unwrap(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length };
+  fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
+}
+
+function saveState(resources: StateResource[]) {
+  const state: StateFile = { resources, outputs: toState(stackOutputs) as Record<string, unknown> };
+  fs.writeFileSync(job.stateFile, JSON.stringify(state, null, 2));
+}
+
+/** Dependents before dependencies: reverse of the order resources were recorded (creation order). */
+function deletionOrder(resources: StateResource[]): StateResource[] {
+  return [...resources].reverse();
+}
+
+async function destroy() {
+  const protectedOnes = oldState.resources.filter((r) => r.protect);
+  if (protectedOnes.length > 0) {
+    const names = protectedOnes.map((r) => r.name).join(", ");
+    errors.push(`cannot destroy: ${names} ${protectedOnes.length === 1 ? "is" : "are"} protected. Nothing was deleted.`);
+    writeResult(false);
+    return;
+  }
+  const remaining = [...oldState.resources];
+  const gone = new Set<string>();
+  for (const r of deletionOrder(oldState.resources)) {
+    if (r.deletedWith && gone.has(r.deletedWith) === false && oldState.resources.some((x) => x.urn === r.deletedWith)) {
+      // deletedWith: the target's delete takes this one with it.
+      steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [`deleted with ${r.deletedWith}`] });
+      gone.add(r.urn);
+      remaining.splice(remaining.indexOf(r), 1);
+      continue;
+    }
+    try {
+      await deleteResource(r, "destroy");
+      gone.add(r.urn);
+      remaining.splice(remaining.indexOf(r), 1);
+    } catch (err) {
+      errors.push(`${r.name} delete failed: ${(err as Error).message}`);
+      saveState(remaining);
+      writeResult(false);
+      return;
+    }
+  }
+  stackOutputs = {};
+  saveState([]);
+  writeResult(true);
+}
+
+async function up() {
+  const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+  const monitor = new EngineMonitor();
+  settings.setMockOptions(monitor, job.project, job.stack, job.mode === "preview");
+  pulumi.runtime.setAllConfig(job.config, job.secretKeys);
+  process.chdir(job.projectDir);
+  let programError: unknown;
+  process.on("unhandledRejection", (e) => {
+    programError = programError ?? e;
+  });
+  try {
+    await pulumi.runtime.runInPulumiStack(async () => {
+      // Loaded like the language host does: plain require of the TypeScript entry via ts-node (CJS).
+      const program = require(path.join(job.projectDir, "index.ts")) as Record<string, unknown>;
+      return program;
+    });
+  } catch (err) {
+    programError = programError ?? err;
+  }
+  const settingsRuntime = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+  await settingsRuntime.waitForRPCs().catch(() => undefined);
+  if (programError && !failed) {
+    const e = programError as Error;
+    errors.push(e.message ?? String(e));
+    failed = true;
+  }
+  if (job.mode === "preview") {
+    writeResult(!failed);
+    return;
+  }
+  // Resources not registered this time are deleted, but only when the program completed.
+  let ok = !failed;
+  const registered = new Set(newResources.keys());
+  const orphans = ok ? deletionOrder(oldState.resources.filter((r) => !registered.has(r.urn))) : [];
+  for (const r of [...pendingDeletes, ...orphans]) {
+    try {
+      const withTarget = r.deletedWith && !registered.has(r.deletedWith);
+      if (withTarget) steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [`deleted with ${r.deletedWith}`] });
+      else await deleteResource(r, pendingDeletes.includes(r) ? "replaced" : "no longer in the program");
+    } catch (err) {
+      errors.push(`${r.name} delete failed: ${(err as Error).message}`);
+      ok = false;
+      newResources.set(r.urn, r);
+    }
+  }
+  // On failure, untouched old resources stay in state exactly as they were.
+  const finalResources = [...newResources.values()];
+  if (!ok) for (const r of oldState.resources) if (!newResources.has(r.urn) && !pendingDeletes.includes(r)) finalResources.push(r);
+  saveState(finalResources);
+  writeResult(ok);
+}
+
+(job.mode === "destroy" ? destroy() : up())
+  .catch((err) => {
+    errors.push(`lifecycle host crashed: ${(err as Error).stack ?? err}`);
+    writeResult(false);
+  })
+  .finally(() => process.exit(0));
