@@ -16,7 +16,8 @@ import { startFakeApp, type FakeResponse } from "../support/fakeApp";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 const STANDIN_DIR = path.join(PROJECT_DIR, "tests", "standin");
-const FIXTURE_MANIFEST = path.resolve(PROJECT_DIR, "..", "shared", "fixtures", "community-rule", "CloudronManifest.json");
+// A copy of ../shared/fixtures/community-rule/CloudronManifest.json (the app's real manifest), so CI needs no shared/.
+const FIXTURE_MANIFEST = path.join(PROJECT_DIR, "tests", "fixtures", "community-rule", "CloudronManifest.json");
 
 export interface StandinApp {
   id: string;
