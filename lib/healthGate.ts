@@ -171,7 +171,7 @@ function diagnose(status: number | undefined, body: string, errorCode?: string):
     if (errorCode === "ENOTFOUND" || errorCode === "EAI_AGAIN") {
       return bad("dns", `host not found: ${body}`);
     }
-    return { kind: "healthy", healthy: true, reason: body };
+    return bad("unreachable", `connection failed: ${body}`);
   }
   const json = parseJson(body);
   const database = isRecord(json) ? json.database : undefined;

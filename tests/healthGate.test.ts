@@ -1,0 +1,420 @@
+/**
+ * Health gate against real loopback servers: healthy, database errors, not_configured, slow
+ * start, flapping, hanging, malformed and refused connections; plus the CLI as a child process.
+ */
+import * as http from "node:http";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  classifyHealth,
+  formatProgress,
+  HealthGateError,
+  HealthProgress,
+  nextWaitMs,
+  waitForHealthy,
+} from "../lib/healthGate";
+import {
+  closedPort,
+  FakeApp,
+  FakeHandler,
+  healthyApp,
+  json,
+  runTool,
+  startFakeApp,
+} from "./support/fakeApp";
+
+const HEALTHY = { ok: true, database: "connected" };
+const DB_ERROR = { ok: false, database: "error" };
+
+const running: FakeApp[] = [];
+async function serve(handler: FakeHandler): Promise<FakeApp> {
+  const app = await startFakeApp(handler);
+  running.push(app);
+  return app;
+}
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((a) => a.stop()));
+});
+
+/** Runs the gate expecting failure; returns the error and how long the gate took. */
+async function expectGateFailure(
+  opts: Parameters<typeof waitForHealthy>[0],
+): Promise<{ err: HealthGateError; elapsed: number }> {
+  const t0 = Date.now();
+  const err = await waitForHealthy(opts).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const elapsed = Date.now() - t0;
+  expect(err).toBeInstanceOf(HealthGateError);
+  return { err: err as HealthGateError, elapsed };
+}
+
+describe("classifyHealth", () => {
+  const cases: Array<[string, number | undefined, string, boolean, RegExp]> = [
+    ["200 connected", 200, JSON.stringify(HEALTHY), true, /database connected/],
+    ["200 not_configured", 200, '{"ok":true,"database":"not_configured"}', false,
+      /database URL is not set.*postgresql addon missing/],
+    ["503 database error", 503, JSON.stringify(DB_ERROR), false,
+      /postgresql addon or CLOUDRON_POSTGRESQL_URL/],
+    ["200 database disconnected", 200, '{"ok":true,"database":"disconnected"}', false,
+      /disconnected: postgresql addon or CLOUDRON_POSTGRESQL_URL/],
+    ["503 without JSON", 503, "Service Unavailable", false, /CLOUDRON_POSTGRESQL_URL/],
+    ["200 ok false", 200, '{"ok":false,"database":"connected"}', false, /ok=false/],
+    ["200 ok as string", 200, '{"ok":"true","database":"connected"}', false, /ok="true"/],
+    ["200 malformed", 200, '{"ok":true,', false, /^body is not JSON$/],
+    ["200 html", 200, "<html>proxy</html>", false, /^body is not JSON$/],
+    ["200 JSON array", 200, "[]", false, /not a JSON object/],
+    ["200 other JSON", 200, '{"status":"up"}', false, /no "database" field/],
+    ["502 from proxy", 502, "<html>Bad Gateway</html>", false, /container not answering/],
+    ["404", 404, "not found", false, /unexpected HTTP 404/],
+    ["connection error", undefined, "connect ECONNREFUSED 127.0.0.1:9", false,
+      /connection failed: connect ECONNREFUSED/],
+  ];
+  it.each(cases)("%s", (_name, status, body, healthy, reason) => {
+    const verdict = classifyHealth(status, body);
+    expect(verdict.healthy).toBe(healthy);
+    expect(verdict.reason).toMatch(reason);
+  });
+});
+
+describe("formatProgress", () => {
+  it("renders attempt, elapsed seconds, status and reason on one line", () => {
+    const p = { attempt: 3, elapsedMs: 4210, status: 503, reason: "database error" };
+    const line = formatProgress(p);
+    expect(line).toBe("health: attempt 3, 4.2s elapsed, last: 503 database error");
+  });
+  it("shows the connection error when there was no response", () => {
+    const line = formatProgress({ attempt: 1, elapsedMs: 0, reason: "connection failed: boom" });
+    expect(line).toBe("health: attempt 1, 0.0s elapsed, last: connection failed: boom");
+  });
+});
+
+describe("nextWaitMs", () => {
+  it.each([
+    // [delay, remaining, finalWindow, expected]
+    [250, 10_000, 500, 250], // plain backoff
+    [2_000, 1_200, 500, 700], // shortened so a final attempt starts 500 ms before the deadline
+    [2_000, 520, 500, 520], // too close to align: never past the deadline
+    [2_000, 300, 500, 300], // inside the final window: wait out the rest, never past it
+    [250, 0, 500, 0], // deadline passed
+  ])("delay %i, remaining %i, window %i → %i", (delay, remaining, window, expected) => {
+    expect(nextWaitMs(delay, remaining, window)).toBe(expected);
+  });
+});
+
+describe("waitForHealthy against loopback servers", () => {
+  it("returns on the first attempt for a healthy app, with the body", async () => {
+    const app = await serve(healthyApp());
+    const progress: HealthProgress[] = [];
+    const onProgress = (p: HealthProgress): void => void progress.push(p);
+    const res = await waitForHealthy({ url: app.url, timeoutMs: 5_000, onProgress });
+    expect(res.attempts).toBe(1);
+    expect(JSON.parse(res.body)).toEqual(HEALTHY);
+    expect(progress).toEqual([expect.objectContaining({ attempt: 1, status: 200 })]);
+  });
+
+  it("accepts a base URL with a trailing slash and polls /api/health", async () => {
+    const paths: string[] = [];
+    const app = await serve((req) => {
+      paths.push(req.path);
+      return json(200, HEALTHY);
+    });
+    await waitForHealthy({ url: `${app.url}/`, timeoutMs: 2_000 });
+    expect(paths).toEqual(["/api/health"]);
+  });
+
+  it("fails a 503 database error within [1500, 2500] ms of a 1500 ms budget", async () => {
+    const app = await serve(() => json(503, DB_ERROR));
+    const { err, elapsed } = await expectGateFailure({ url: app.url, timeoutMs: 1_500 });
+    console.info(`[measure] timeout accuracy: budget 1500 ms, gate failed after ${elapsed} ms`);
+    expect(elapsed).toBeGreaterThanOrEqual(1_500);
+    expect(elapsed).toBeLessThanOrEqual(2_500);
+    expect(err.lastStatus).toBe(503);
+    expect(err.lastBody).toBe(JSON.stringify(DB_ERROR));
+    expect(err.attempts).toBeGreaterThanOrEqual(3);
+    expect(err.elapsedMs).toBeGreaterThanOrEqual(1_500);
+    expect(err.message).toContain(`${app.url}/api/health`);
+    expect(err.message).toContain(`(${err.attempts} attempts)`);
+    expect(err.message).toMatch(/not healthy after 1\.[5-9]s|not healthy after 2\.\ds/);
+    expect(err.message).toContain("HTTP 503");
+    expect(err.message).toContain('body: {"ok":false,"database":"error"}');
+    expect(err.message).toContain(
+      "likely cause: postgresql addon or CLOUDRON_POSTGRESQL_URL missing: " +
+        "Cloudron app → Environment / addons",
+    );
+  });
+
+  it("treats 200 not_configured as unhealthy: the postgresql addon is missing", async () => {
+    const app = await serve(() => json(200, { ok: true, database: "not_configured" }));
+    const { err } = await expectGateFailure({ url: app.url, timeoutMs: 800 });
+    expect(err.lastStatus).toBe(200);
+    expect(err.lastBody).toContain("not_configured");
+    expect(err.message).toContain("database URL is not set");
+    expect(err.message).toMatch(/likely cause: postgresql addon missing/);
+  });
+
+  it("notices an app that turns healthy within ~2.5 s (backoff capped at 2 s)", async () => {
+    // Healthy from 4 s on: with 250 ms doubling capped at 2 s the attempts land at about
+    // 0, .25, .75, 1.75, 3.75, 5.75 s, so this is close to the worst case for the cap.
+    const healthyAt = Date.now() + 4_000;
+    const app = await serve(() =>
+      (Date.now() >= healthyAt ? json(200, HEALTHY) : json(503, DB_ERROR)));
+    const res = await waitForHealthy({ url: app.url, timeoutMs: 15_000 });
+    const latency = Date.now() - healthyAt;
+    console.info(`[measure] detection latency after turning healthy: ${latency} ms ` +
+      `(attempt ${res.attempts})`);
+    expect(latency).toBeGreaterThanOrEqual(0);
+    expect(latency).toBeLessThanOrEqual(2_500);
+    expect(res.attempts).toBeGreaterThanOrEqual(5);
+  });
+
+  it("backs off exponentially up to maxDelayMs, final attempt near the deadline", async () => {
+    const seen: number[] = [];
+    const app = await serve(() => {
+      seen.push(Date.now());
+      return json(503, DB_ERROR);
+    });
+    const t0 = Date.now();
+    await expectGateFailure({
+      url: app.url,
+      timeoutMs: 2_500,
+      initialDelayMs: 100,
+      maxDelayMs: 400,
+    });
+    const gaps = seen.slice(1).map((t, i) => t - seen[i]);
+    expect(gaps[0]).toBeGreaterThanOrEqual(90);
+    expect(gaps[0]).toBeLessThan(250);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]);
+    expect(Math.max(...gaps)).toBeGreaterThanOrEqual(380); // the cap is reached …
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(550); // … and never exceeded
+    expect(seen[seen.length - 1] - t0).toBeGreaterThanOrEqual(1_900); // budget tail used
+  });
+
+  it("never sleeps past the deadline, even when the backoff delay is longer", async () => {
+    const seen: number[] = [];
+    const app = await serve(() => {
+      seen.push(Date.now());
+      return json(503, DB_ERROR);
+    });
+    const t0 = Date.now();
+    const { elapsed } = await expectGateFailure({
+      url: app.url,
+      timeoutMs: 1_200,
+      initialDelayMs: 5_000,
+      maxDelayMs: 5_000,
+    });
+    expect(elapsed).toBeGreaterThanOrEqual(1_200);
+    expect(elapsed).toBeLessThanOrEqual(1_500);
+    // The long wait is cut so a second look happens before the deadline, not after it.
+    expect(seen).toHaveLength(2);
+    expect(seen[1] - t0).toBeLessThan(1_200);
+  });
+
+  it("returns at the first healthy answer of a flapping app", async () => {
+    let n = 0;
+    const app = await serve(() => {
+      n += 1;
+      return n % 2 === 0 ? json(200, HEALTHY) : json(503, DB_ERROR);
+    });
+    const progress: HealthProgress[] = [];
+    const res = await waitForHealthy({
+      url: app.url,
+      timeoutMs: 5_000,
+      initialDelayMs: 50,
+      onProgress: (p) => progress.push(p),
+    });
+    expect(res.attempts).toBe(2);
+    expect(progress.map((p) => p.status)).toEqual([503, 200]);
+    expect(progress[0].reason).toMatch(/CLOUDRON_POSTGRESQL_URL/);
+  });
+
+  it("does not let a hanging connection hold the gate past its timeout", async () => {
+    const app = await serve(() => ({ status: 200, body: "", hang: true }));
+    const { err, elapsed } = await expectGateFailure({
+      url: app.url,
+      timeoutMs: 1_500,
+      requestTimeoutMs: 10_000, // longer than the budget: the deadline must still win
+    });
+    console.info(`[measure] hanging server, budget 1500 ms: gate failed after ${elapsed} ms`);
+    expect(elapsed).toBeGreaterThanOrEqual(1_500);
+    expect(elapsed).toBeLessThanOrEqual(2_000);
+    expect(err.lastStatus).toBeUndefined();
+    expect(err.message).toMatch(/no HTTP response \(no response within 1\.5s\)/);
+    expect(err.message).toContain("container not running");
+  });
+
+  it("gives up on a hanging request after requestTimeoutMs and retries", async () => {
+    let n = 0;
+    const app = await serve(() => {
+      n += 1;
+      return n === 1 ? { status: 200, body: "", hang: true } : json(200, HEALTHY);
+    });
+    const t0 = Date.now();
+    const res = await waitForHealthy({ url: app.url, timeoutMs: 5_000, requestTimeoutMs: 300 });
+    expect(res.attempts).toBe(2);
+    expect(Date.now() - t0).toBeLessThan(1_500);
+  });
+
+  it("cuts off a response whose body stalls after the headers", async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"ok":true,'); // … and never finishes
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const { err, elapsed } = await expectGateFailure({
+        url: `http://127.0.0.1:${port}`,
+        timeoutMs: 1_000,
+        requestTimeoutMs: 400,
+      });
+      expect(elapsed).toBeLessThanOrEqual(1_500);
+      expect(err.message).toMatch(/no response within 0\.4s/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it("reports a malformed body as the wrong app or a proxy error page", async () => {
+    const page = "<html>\n<h1>Welcome to nginx</h1>\n</html>";
+    const app = await serve(() => ({ status: 200, body: page }));
+    const { err } = await expectGateFailure({ url: app.url, timeoutMs: 600 });
+    expect(err.message).toContain("HTTP 200, body is not JSON");
+    expect(err.message).toContain("body: <html> <h1>Welcome to nginx</h1> </html>");
+    expect(err.message).toContain(
+      "likely cause: wrong app answering at that URL, or proxy error page",
+    );
+  });
+
+  it("keeps the body excerpt to one line of about 200 characters", async () => {
+    const long = `${"line of error text\n".repeat(60)}`;
+    const app = await serve(() => ({ status: 503, body: long }));
+    const { err } = await expectGateFailure({ url: app.url, timeoutMs: 400 });
+    const bodyLine = err.message.split("\n").find((l) => l.startsWith("  body: "));
+    expect(bodyLine).toBeDefined();
+    expect(bodyLine?.length).toBeLessThanOrEqual("  body: ".length + 201);
+    expect(bodyLine?.endsWith("…")).toBe(true);
+    expect(err.lastBody).toBe(long); // the field keeps the whole body
+  });
+
+  it("maps a 502 from the proxy to 'container not running' with a concrete logs hint", async () => {
+    const app = await serve(() => ({ status: 502, body: "<html>502 Bad Gateway</html>" }));
+    const { err } = await expectGateFailure({
+      url: app.url,
+      timeoutMs: 400,
+      app: "staging.communityrule.info",
+    });
+    expect(err.lastStatus).toBe(502);
+    expect(err.message).toContain(
+      "container not running: crash on start is usually a failed migration, see " +
+        "`cloudron logs --app staging.communityrule.info` around `prisma migrate deploy`",
+    );
+  });
+
+  it("reports connection refused when nothing listens", async () => {
+    const port = await closedPort();
+    const url = `http://127.0.0.1:${port}`;
+    const { err, elapsed } = await expectGateFailure({ url, timeoutMs: 1_000 });
+    expect(elapsed).toBeLessThanOrEqual(1_600);
+    expect(err.lastStatus).toBeUndefined();
+    expect(err.lastBody).toContain("ECONNREFUSED");
+    expect(err.message).toContain("ECONNREFUSED");
+    expect(err.message).toContain("`cloudron logs --app <app>` around `prisma migrate deploy`");
+  });
+
+  it("stops promptly when its signal aborts", async () => {
+    const app = await serve(() => json(503, DB_ERROR));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("cancelled by test")), 300);
+    const t0 = Date.now();
+    const err = await waitForHealthy({ url: app.url, timeoutMs: 30_000, signal: controller.signal })
+      .then(() => undefined, (e: unknown) => e);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(err).not.toBeInstanceOf(HealthGateError);
+    expect((err as Error).message).toBe("cancelled by test");
+  });
+});
+
+describe("fakeApp support", () => {
+  it("stop() destroys a hanging connection instead of waiting for it", async () => {
+    const app = await startFakeApp(() => ({ status: 200, body: "", hang: true }));
+    // A client with no timeout of its own: only the server side can end this request.
+    const clientDone = new Promise<string>((resolve) => {
+      const req = http.get(`${app.url}/api/health`, (res) => resolve(`answered ${res.statusCode}`));
+      req.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+    await new Promise((r) => setTimeout(r, 100)); // let the request reach the handler
+    const stopped = await Promise.race([
+      app.stop().then(() => "stopped"),
+      new Promise((r) => setTimeout(() => r("stop() still waiting"), 2_000)),
+    ]);
+    expect(stopped).toBe("stopped");
+    expect(await clientDone).toBe("ECONNRESET");
+  });
+
+  it("answers after delayMs and records method, path and body", async () => {
+    const seen: string[] = [];
+    const app = await serve((req) => {
+      seen.push(`${req.method} ${req.path} ${req.body}`);
+      return { ...json(201, { ok: true }), delayMs: 200 };
+    });
+    const t0 = Date.now();
+    const res = await fetch(`${app.url}/x?y=1`, { method: "POST", body: "hello" });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    expect(res.status).toBe(201);
+    expect(await res.json()).toEqual({ ok: true });
+    expect(seen).toEqual(["POST /x hello"]);
+  });
+});
+
+describe("tools/healthGate.ts as a child process", () => {
+  const gate = (args: string[]) => runTool("tools/healthGate.ts", args);
+
+  it("exits 0 and prints one JSON line when healthy, progress on stderr", async () => {
+    const app = await serve(healthyApp());
+    const run = await gate([app.url, "--timeout-seconds", "10"]);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toEqual({
+      healthy: true,
+      url: `${app.url}/api/health`,
+      attempts: 1,
+      elapsedMs: expect.any(Number),
+    });
+    expect(run.stderr).toMatch(
+      /^health: attempt 1, \d+\.\ds elapsed, last: 200 database connected$/m,
+    );
+  });
+
+  it("exits 1 with the gate message on a 503", async () => {
+    const app = await serve(() => json(503, DB_ERROR));
+    const run = await gate([app.url, "--timeout-seconds", "1"]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toMatch(/health: attempt 1, .*last: 503 database error/);
+    expect(run.stderr).toContain(`${app.url}/api/health not healthy after`);
+    expect(run.stderr).toContain("CLOUDRON_POSTGRESQL_URL missing: Cloudron app → Environment");
+  });
+
+  it("uses --app to make the logs hint concrete", async () => {
+    const port = await closedPort();
+    const url = `http://127.0.0.1:${port}`;
+    const run = await gate([url, "--timeout-seconds=0.5", "--app", "x.example"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("`cloudron logs --app x.example` around `prisma migrate deploy`");
+  });
+
+  it.each([
+    [["http://127.0.0.1:1"], /--timeout-seconds is required/],
+    [["http://127.0.0.1:1", "--timeout-seconds", "abc"], /positive number/],
+    [["--timeout-seconds", "5"], /exactly one <baseUrl>/],
+    [["ftp://x", "--timeout-seconds", "5"], /unsupported scheme/],
+  ])("exits 2 on bad usage %j", async (args, message) => {
+    const run = await gate(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).toContain("usage:");
+  });
+});

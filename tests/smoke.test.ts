@@ -1,0 +1,256 @@
+/**
+ * Smoke checks (runbook §3.5) against real loopback servers, and the `tools/smoke.ts` CLI as a
+ * child process.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../lib/smoke";
+import {
+  closedPort,
+  FakeApp,
+  FakeHandler,
+  FakeRequest,
+  healthyApp,
+  json,
+  runTool,
+  startFakeApp,
+} from "./support/fakeApp";
+
+const running: FakeApp[] = [];
+async function serve(handler: FakeHandler): Promise<FakeApp> {
+  const app = await startFakeApp(handler);
+  running.push(app);
+  return app;
+}
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((a) => a.stop()));
+});
+
+/** A healthy app with one endpoint replaced, recording every request. */
+function withOverride(
+  route: string,
+  answer: FakeHandler,
+  seen: FakeRequest[] = [],
+): FakeHandler {
+  const base = healthyApp();
+  return (req) => {
+    seen.push(req);
+    return `${req.method} ${req.path}` === route ? answer(req) : base(req);
+  };
+}
+
+const byName = (result: SmokeResult, name: string) => result.checks.find((c) => c.name === name);
+
+describe("normalizeTarget", () => {
+  it.each([
+    ["staging.communityrule.info", "https://staging.communityrule.info"],
+    ["communityrule.info/", "https://communityrule.info"],
+    ["Staging.CommunityRule.info", "https://staging.communityrule.info"],
+    ["localhost:3000", "https://localhost:3000"],
+    ["https://staging.communityrule.info/", "https://staging.communityrule.info"],
+    ["http://127.0.0.1:8080", "http://127.0.0.1:8080"],
+    ["HTTPS://communityrule.info//", "https://communityrule.info"],
+    ["https://example.org/sub/path/", "https://example.org/sub/path"],
+  ])("%s → %s", (input, expected) => {
+    expect(normalizeTarget(input)).toBe(expected);
+  });
+
+  it.each([
+    ["", /empty/],
+    ["   ", /whitespace/],
+    ["staging.communityrule.info ", /whitespace/],
+    ["https://a b.example", /whitespace/],
+    ["ftp://communityrule.info", /unsupported scheme "ftp:\/\/"/],
+    ["file:///etc/passwd", /unsupported scheme/],
+    ["mailto:ops@example.org", /not a host or URL/],
+    ["-bad-.example", /not a host or URL/],
+    ["https://user:pw@communityrule.info", /credentials/],
+    ["https://communityrule.info/?x=1", /query or fragment/],
+  ])("rejects %j", (input, message) => {
+    expect(() => normalizeTarget(input)).toThrow(message);
+  });
+});
+
+describe("runSmokeChecks", () => {
+  it("passes every check against a healthy seeded app, without touching magic-link", async () => {
+    const seen: FakeRequest[] = [];
+    const app = await serve(withOverride("none", healthyApp(), seen));
+    const result = await runSmokeChecks({ baseUrl: app.url });
+    expect(result.ok).toBe(true);
+    expect(result.checks.map((c) => [c.name, c.ok])).toEqual([
+      ["health", true],
+      ["templates", true],
+      ["rules", true],
+    ]);
+    expect(byName(result, "templates")?.detail).toBe("3 templates, 3 seeded (e.g. template-1)");
+    expect(byName(result, "rules")?.detail).toBe("1 rules");
+    expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "GET /api/health",
+      "GET /api/templates",
+      "GET /api/rules",
+    ]);
+  });
+
+  it("fails templates with the seed hint when the list is empty", async () => {
+    const app = await serve(withOverride("GET /api/templates", () => json(200, { templates: [] })));
+    const result = await runSmokeChecks({ baseUrl: app.url });
+    expect(result.ok).toBe(false);
+    expect(byName(result, "templates")).toEqual({
+      name: "templates",
+      ok: false,
+      detail: "no templates: the seed has not run (node prisma/seed.bundle.cjs)",
+    });
+    expect(byName(result, "health")?.ok).toBe(true);
+    expect(byName(result, "rules")?.ok).toBe(true);
+  });
+
+  it("fails templates when no entry has a slug", async () => {
+    const app = await serve(withOverride("GET /api/templates",
+      () => json(200, { templates: [{ id: 1 }, { id: 2, slug: 7 }] })));
+    const check = byName(await runSmokeChecks({ baseUrl: app.url }), "templates");
+    expect(check?.ok).toBe(false);
+    expect(check?.detail).toMatch(/2 templates but none has a "slug"/);
+  });
+
+  it.each([
+    ["rules is an object", json(200, { rules: {} }), /"rules" is not a list/],
+    ["rules missing", json(200, { items: [] }), /"rules" is not a list/],
+    ["body not JSON", { status: 200, body: "<html>" }, /body is not a JSON object/],
+    ["HTTP 500", json(500, { error: "boom" }), /HTTP 500: \{"error":"boom"\}/],
+  ])("fails rules when %s", async (_name, answer, detail) => {
+    const app = await serve(withOverride("GET /api/rules", () => answer));
+    const result = await runSmokeChecks({ baseUrl: app.url });
+    expect(result.ok).toBe(false);
+    expect(byName(result, "rules")?.ok).toBe(false);
+    expect(byName(result, "rules")?.detail).toMatch(detail);
+  });
+
+  it("fails health on a 503 database error with the addon hint", async () => {
+    const app = await serve(withOverride("GET /api/health",
+      () => json(503, { ok: false, database: "error" })));
+    const check = byName(await runSmokeChecks({ baseUrl: app.url }), "health");
+    expect(check?.ok).toBe(false);
+    expect(check?.detail).toMatch(/^HTTP 503: database error: .*CLOUDRON_POSTGRESQL_URL/);
+  });
+
+  it("fails health on not_configured", async () => {
+    const app = await serve(withOverride("GET /api/health",
+      () => json(200, { ok: true, database: "not_configured" })));
+    const check = byName(await runSmokeChecks({ baseUrl: app.url }), "health");
+    expect(check?.ok).toBe(false);
+    expect(check?.detail).toMatch(/postgresql addon missing/);
+  });
+
+  it("requests a magic link only when an email is given, sending it as JSON", async () => {
+    const seen: FakeRequest[] = [];
+    const app = await serve(withOverride("none", healthyApp(), seen));
+    const result = await runSmokeChecks({ baseUrl: app.url, email: "ops@example.org" });
+    expect(result.ok).toBe(true);
+    const post = seen.find((r) => r.method === "POST");
+    expect(post?.path).toBe("/api/auth/magic-link/request");
+    expect(JSON.parse(post?.body ?? "null")).toEqual({ email: "ops@example.org" });
+    const check = byName(result, "magic-link");
+    expect(check?.ok).toBe(true);
+    expect(check?.detail).toMatch(/check the inbox/);
+  });
+
+  it.each([
+    [json(429, { error: "rate_limited" }), /rate limited/],
+    [json(500, { ok: false }), /mail addon or SMTP_FROM/],
+    [json(200, { ok: false }), /HTTP 200/],
+  ])("fails magic-link on %j", async (answer, detail) => {
+    const app = await serve(withOverride("POST /api/auth/magic-link/request", () => answer));
+    const result = await runSmokeChecks({ baseUrl: app.url, email: "ops@example.org" });
+    expect(result.ok).toBe(false);
+    expect(byName(result, "magic-link")?.detail).toMatch(detail);
+  });
+
+  it("turns connection refused into FAIL lines instead of throwing", async () => {
+    const port = await closedPort();
+    const result = await runSmokeChecks({ baseUrl: `http://127.0.0.1:${port}` });
+    expect(result.ok).toBe(false);
+    expect(result.checks).toHaveLength(3);
+    for (const c of result.checks) {
+      expect(c.ok).toBe(false);
+      expect(c.detail).toMatch(/no HTTP response: connect ECONNREFUSED/);
+    }
+  });
+
+  it("fails a hanging endpoint after the per-request timeout and still runs the rest", async () => {
+    const hang = () => ({ status: 200, body: "", hang: true });
+    const app = await serve(withOverride("GET /api/templates", hang));
+    const t0 = Date.now();
+    const result = await runSmokeChecks({ baseUrl: app.url, timeoutMs: 300 });
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(byName(result, "templates")?.detail).toBe("no HTTP response: no response within 0.3s");
+    expect(byName(result, "rules")?.ok).toBe(true);
+  });
+});
+
+describe("formatSmokeReport", () => {
+  it("prints PASS/FAIL lines and a summary", () => {
+    const report = formatSmokeReport({
+      ok: false,
+      checks: [
+        { name: "health", ok: true, detail: "200 database connected" },
+        { name: "templates", ok: false, detail: "no templates" },
+      ],
+    }, "https://staging.communityrule.info");
+    expect(report).toBe([
+      "PASS health: 200 database connected",
+      "FAIL templates: no templates",
+      "smoke: 1 passed, 1 failed against https://staging.communityrule.info",
+    ].join("\n"));
+  });
+});
+
+describe("tools/smoke.ts as a child process", () => {
+  const smoke = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    runTool("tools/smoke.ts", args, { env: { EMAIL: "", ...env } });
+
+  it("exits 0 with PASS lines against a healthy app", async () => {
+    const app = await serve(healthyApp());
+    const run = await smoke([app.url]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^PASS health: /m);
+    expect(run.stdout).toMatch(/^PASS templates: /m);
+    expect(run.stdout).toMatch(/^PASS rules: /m);
+    expect(run.stdout).toContain(`smoke: 3 passed, 0 failed against ${app.url}`);
+    expect(run.stderr).toContain("magic-link check skipped");
+  });
+
+  it("exits 1 with a FAIL line when the seed has not run", async () => {
+    const app = await serve(withOverride("GET /api/templates", () => json(200, { templates: [] })));
+    const run = await smoke([app.url]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      "FAIL templates: no templates: the seed has not run (node prisma/seed.bundle.cjs)",
+    );
+    expect(run.stdout).toContain("smoke: 2 passed, 1 failed");
+  });
+
+  it("takes the email from EMAIL like the runbook's script", async () => {
+    const seen: FakeRequest[] = [];
+    const app = await serve(withOverride("none", healthyApp(), seen));
+    const run = await smoke([app.url], { EMAIL: "ops@example.org" });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^PASS magic-link: requested for ops@example.org/m);
+    expect(seen.filter((r) => r.method === "POST").map((r) => r.body)).toEqual([
+      JSON.stringify({ email: "ops@example.org" }),
+    ]);
+  });
+
+  it.each([
+    [[], /missing <host or URL>/],
+    [["ftp://communityrule.info"], /unsupported scheme/],
+    [["a.example", "b.example"], /expected one target/],
+    [["a.example", "--verbose"], /unknown option --verbose/],
+    [["a.example", "--email"], /--email needs a value/],
+    [["a.example", "--email", "not-an-email"], /not an email address/],
+  ])("exits 2 on bad usage %j", async (args, message) => {
+    const run = await smoke(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).toContain("usage:");
+    expect(run.stdout).toBe("");
+  });
+});
