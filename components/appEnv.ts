@@ -54,7 +54,7 @@ export class AppEnv extends pulumi.ComponentResource {
 
     const stdin = pulumi.unsecret(
       pulumi.all([secrets, fingerprintKey.result]).apply(([values, key]) =>
-        buildEnvSpec(args.server, args.location, args.env, values, key),
+        buildEnvSpec(args.server, args.location, args.env, values, key, args.sessionSecretRotation),
       ),
     );
 
@@ -91,6 +91,7 @@ export function buildEnvSpec(
   plain: Record<string, string>,
   secrets: Record<string, string>,
   fingerprintKey: string,
+  sessionSecretRotation: string,
 ): string {
   const sortedPlain = Object.fromEntries(Object.entries(plain).sort(([a], [b]) => a.localeCompare(b)));
   const secret = Object.fromEntries(
@@ -98,5 +99,8 @@ export function buildEnvSpec(
       .sort()
       .map((k) => [k, fingerprint(fingerprintKey, k, secrets[k])]),
   );
-  return JSON.stringify({ server, location, plain: sortedPlain, secret }, null, 2) + "\n";
+  // The rotation value sits next to a fixed warning, so a preview that shows it changing also
+  // shows what that means for users.
+  const rotation = { sessionSecret: sessionSecretRotation, warning: "changing sessionSecret rotates SESSION_SECRET and logs every user out" };
+  return JSON.stringify({ server, location, plain: sortedPlain, secret, rotation }, null, 2) + "\n";
 }

@@ -98,6 +98,21 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, destro
     expect(lc.seedRuns()).toBe(2);
   });
 
+  it("changing sessionSecretRotation sets a new SESSION_SECRET in one call, and says users are logged out", async () => {
+    lc.config.sessionSecretRotation = "2026-11-rotation";
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    const mutating = lc.mutatingCallsSince(before);
+    expect(mutating.map((c) => c.argv.slice(0, 4))).toEqual([["env", "set", "--app", "staging.communityrule.info"]]);
+    expect(mutating[0].argv.slice(4).map((a) => a.split("=")[0])).toEqual(["SESSION_SECRET"]);
+    const secret = lc.app()!.env.SESSION_SECRET;
+    expect(secret).toMatch(/^[A-Za-z0-9]{48}$/);
+    expect(secret).not.toBe(firstSecret);
+    expect((r as unknown as { log: string }).log).toContain("every user is logged out");
+    expect(lc.seedRuns()).toBe(2);
+  });
+
   it("destroy on staging uninstalls the app", async () => {
     const before = lc.calls().length;
     const r = await lc.destroy();

@@ -260,6 +260,9 @@ async function envApply(args: Args): Promise<EnvResult> {
       return `${name}=${spec.plain[name]}`;
     });
     log(`env: setting ${plan.set.join(", ")} in one call (one restart)`);
+    if (plan.set.includes("SESSION_SECRET") && "SESSION_SECRET" in previous) {
+      log("env: SESSION_SECRET rotates now (communityrule:sessionSecretRotation changed): every user is logged out");
+    }
     // Values travel as separate argv elements with no shell in between: they arrive verbatim.
     await s.cli.run(["env", "set", "--app", spec.location, ...pairs], { step: "env" });
   }
