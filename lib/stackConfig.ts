@@ -68,15 +68,18 @@ export interface ConfigProblem {
 /** All config problems at once, so an operator fixes them in one pass. */
 export class ConfigError extends Error {
   constructor(
-    public readonly stack: string,
+    /** The Pulumi stack name (not `stack`: that would shadow Error#stack and hide the message when printed). */
+    public readonly stackName: string,
     public readonly problems: ConfigProblem[],
   ) {
     super(
-      `stack "${stack}" has ${problems.length} configuration problem${problems.length === 1 ? "" : "s"}; ` +
+      `stack "${stackName}" has ${problems.length} configuration problem${problems.length === 1 ? "" : "s"}; ` +
         `nothing was deployed:\n` +
         problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n"),
     );
     this.name = "ConfigError";
+    // An operator's mistake, not a bug: however it is printed, show the problems, never code frames.
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 
@@ -306,6 +309,33 @@ export function readManifest(appDir: string, readFile: (p: string) => string): A
   return { id: m.id, version: m.version, sha256: createHash("sha256").update(text).digest("hex") };
 }
 
+/** Edit distance (insert, delete, substitute: each 1) between two short strings. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * The known key an unknown one was probably meant to be: same letters in another case, or a typo
+ * of at most two edits (`locaton`, `healthTimeoutSecond`), so the message can name the fix.
+ */
+export function nearestKey(key: string): ConfigKey | undefined {
+  const lower = key.toLowerCase();
+  let best: { key: ConfigKey; distance: number } | undefined;
+  for (const candidate of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance <= 2 && (!best || distance < best.distance)) best = { key: candidate, distance };
+  }
+  return best?.key;
+}
+
 /** Options for {@link parseDeployConfig}. */
 export interface ParseOptions {
   stack: string;
@@ -332,7 +362,7 @@ export function parseDeployConfig(raw: RawConfig, opts: ParseOptions): DeployCon
     const key = rest.join(":");
     if (ns !== CONFIG_NAMESPACE) continue;
     if (!(key in CONFIG_KEYS)) {
-      const near = Object.keys(CONFIG_KEYS).find((c) => c.toLowerCase() === key.toLowerCase());
+      const near = nearestKey(key);
       add(key, `unknown key${near ? `: did you mean ${full(near)}?` : `; known keys are listed in the README`}`);
       continue;
     }
