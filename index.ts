@@ -14,6 +14,12 @@ import { SmokeCheck } from "./components/smokeCheck";
 
 const cfg = loadDeployConfig(__dirname);
 const isProduction = cfg.environment === "production";
+if (!cfg.build && cfg.imageTag !== cfg.manifest.version) {
+  pulumi.log.warn(
+    `deploying existing tag ${cfg.imageTag} without a build: rollback or promotion ` +
+      `(CloudronManifest.json says ${cfg.manifest.version}; the deploy step checks the order against what ${cfg.location} runs)`,
+  );
+}
 const token = cfg.cloudronToken ? pulumi.secret(cfg.cloudronToken) : undefined;
 
 const image = new RegistryImage("image", {
@@ -38,6 +44,11 @@ const app = new CloudronApp(
     token,
     timeoutSeconds: cfg.cloudronTimeoutSeconds,
     busyWaitSeconds: cfg.busyWaitSeconds,
+    environment: cfg.environment,
+    build: cfg.build,
+    autoRollback: cfg.autoRollback,
+    baseUrl: cfg.baseUrl,
+    healthTimeoutSeconds: cfg.healthTimeoutSeconds,
     protect: isProduction,
   },
   { dependsOn: [image] },

@@ -23,6 +23,15 @@ export interface CloudronAppArgs {
   timeoutSeconds?: number;
   /** How long to wait for an app busy with another task, in seconds. Defaults to 600. */
   busyWaitSeconds?: number;
+  /** `staging` / `production`, named in release and rollback messages. */
+  environment?: string;
+  /** False when an existing tag is deployed (rollback, promotion): the version check allows going back. */
+  build?: boolean;
+  /** After an update, wait for health and roll back to the previous image if it fails. */
+  autoRollback?: boolean;
+  /** Base URL for the auto-rollback health gate. */
+  baseUrl?: string;
+  healthTimeoutSeconds?: number;
   /** Production: the install is protected, so neither destroy nor a replacement can uninstall it. */
   protect: boolean;
 }
@@ -73,6 +82,11 @@ export class CloudronApp extends pulumi.ComponentResource {
         manifestSha256: args.manifestSha256,
         timeoutSeconds,
         busyWaitSeconds,
+        environment: args.environment,
+        build: args.build,
+        autoRollback: args.autoRollback,
+        baseUrl: args.baseUrl,
+        healthTimeoutSeconds: args.healthTimeoutSeconds,
       }),
     );
 

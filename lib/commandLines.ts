@@ -38,6 +38,15 @@ export interface DeployCommandArgs {
   manifestSha256: string;
   timeoutSeconds: number;
   busyWaitSeconds: number;
+  /** `staging` / `production`: named in release and rollback messages. */
+  environment?: string;
+  /** Whether the image was built from the checkout (`false`: an existing tag, rollback or promotion). */
+  build?: boolean;
+  /** After an update, gate on health and roll back to the previous image when it fails. */
+  autoRollback?: boolean;
+  /** Where the auto-rollback health gate looks (`<baseUrl>/api/health`). */
+  baseUrl?: string;
+  healthTimeoutSeconds?: number;
 }
 
 /** Install-or-adopt-or-update, decided by the tool from the app's observed state. */
@@ -54,6 +63,11 @@ export function deployCommand(a: DeployCommandArgs): string {
       "manifest-sha256": a.manifestSha256.slice(0, 16),
       "timeout-seconds": a.timeoutSeconds,
       "busy-wait-seconds": a.busyWaitSeconds,
+      environment: a.environment,
+      build: a.build === undefined ? undefined : String(a.build),
+      "auto-rollback": a.autoRollback === true,
+      "base-url": a.autoRollback ? a.baseUrl : undefined,
+      "health-timeout-seconds": a.autoRollback ? a.healthTimeoutSeconds : undefined,
     }),
   ]);
 }

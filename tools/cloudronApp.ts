@@ -5,11 +5,15 @@
  * CR_SECRET_<NAME>). Progress goes to stderr, so it streams during `pulumi up`; the one JSON line
  * on stdout is the result Pulumi records (it never contains a secret).
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { CloudronCli, CloudronCliError, isCloudronOnPath } from "../lib/cloudronCli";
 import { appCondition, decideDeploy, findApp, parseInspect, sameServer, type ObservedApp } from "../lib/cloudronApps";
 import { isEmptyPlan, planEnvChanges, type EnvRecord } from "../lib/envDiff";
 import { likelyCause } from "../lib/troubleshooting";
+import { formatProgress, waitForHealthy } from "../lib/healthGate";
+import { decideRelease, manifestVersionToSend, tagOfImage } from "../lib/versionRules";
 
 type Args = Record<string, string | boolean>;
 
@@ -124,14 +128,39 @@ async function deploy(args: Args): Promise<DeployResult> {
   const location = need(args, "location");
   const image = need(args, "image");
   const manifestId = need(args, "manifest-id");
-  const version = need(args, "manifest-version");
+  const manifestVersion = need(args, "manifest-version");
   const appDir = path.resolve(need(args, "app-dir"));
   const s = new Session(need(args, "server"), Number(args["timeout-seconds"] ?? 1800));
   const busyWait = Number(args["busy-wait-seconds"] ?? 600);
   const manifestSha = String(args["manifest-sha256"] ?? "");
+  const environment = typeof args.environment === "string" ? args.environment : "this stack";
+  // Older command lines (before --build existed) always built.
+  const build = args.build !== "false";
   const known = previousResult<DeployResult>();
 
   const app = await s.settledApp(location, "install", busyWait);
+  const ours = app && app.manifestId === manifestId ? app : undefined;
+
+  // Release ordering, against what the app really runs (not what the last state says).
+  const tag = tagOfImage(image) ?? manifestVersion;
+  let release;
+  try {
+    release = decideRelease({
+      environment,
+      build,
+      tag,
+      manifestVersion,
+      deployedVersion: ours?.version,
+      deployedTag: ours ? tagOfImage(ours.image) : undefined,
+    });
+  } catch (err) {
+    throw new CloudronCliError(`update: ${(err as Error).message}. Nothing was changed.`);
+  }
+  if (release.kind === "rollback") log(release.message);
+  // A deploy of an existing tag changes the image only: Cloudron refuses a lower manifest version,
+  // so the manifest keeps the deployed (higher) version and the app is read back against it.
+  const version = manifestVersionToSend({ build, manifestVersion, deployedVersion: ours?.version });
+
   let decision = decideDeploy(app, { manifestId, image, version, location }, known.appId ?? "");
   if (decision.action === "adopt-unchanged" && known.manifestSha && known.manifestSha !== manifestSha) {
     // Same image and version, edited manifest (memory limit, addons): Cloudron must get it.
@@ -164,21 +193,97 @@ async function deploy(args: Args): Promise<DeployResult> {
   if (decision.adopting) log(`adopt: ${location} was installed outside this stack (app ${from.id}); taking it over`);
   log(`update: ${location} ${from.image} (${from.version}) → ${image} (${version}); Cloudron takes a backup first`);
   const backupsBefore = await listBackupIds(s, location);
-  // Never --no-backup: Cloudron's pre-update backup is what a failed release is restored from.
-  await s.cli.run(["update", "--app", location, "--image", image], { cwd: appDir, step: "update" });
-  const updated = await verifyRunning(s, location, image, version, "update");
-  const backupId = (await listBackupIds(s, location)).find((id) => !backupsBefore.includes(id)) ?? "";
-  log(`update: done${backupId ? `; pre-update backup ${backupId}` : "; no new backup id was listed"}`);
-  return {
-    action: decision.adopting ? "adopted" : "updated",
-    appId: updated.id,
-    location,
-    image,
-    version,
-    previousImage: from.image,
-    backupId,
-    manifestSha,
-  };
+  const manifestDir = manifestDirFor(appDir, version);
+  try {
+    // Never --no-backup: Cloudron's pre-update backup is what a failed release is restored from.
+    await s.cli.run(["update", "--app", location, "--image", image], { cwd: manifestDir.dir, step: "update" });
+    const updated = await verifyRunning(s, location, image, version, "update");
+    const backupId = (await listBackupIds(s, location)).find((id) => !backupsBefore.includes(id)) ?? "";
+    log(`update: done${backupId ? `; pre-update backup ${backupId}` : "; no new backup id was listed"}`);
+
+    if (args["auto-rollback"] === true && from.image && from.image !== image) {
+      await gateOrRollBack(s, args, { location, image, previousImage: from.image, version, cwd: manifestDir.dir, backupId });
+    }
+    return {
+      action: decision.adopting ? "adopted" : "updated",
+      appId: updated.id,
+      location,
+      image,
+      version,
+      previousImage: from.image,
+      backupId,
+      manifestSha,
+    };
+  } finally {
+    manifestDir.cleanup();
+  }
+}
+
+/**
+ * The directory `cloudron update` runs in (the CLI reads CloudronManifest.json from its cwd). When
+ * the version to send differs from the checkout's (a rollback keeps the deployed, higher version),
+ * a private copy of the manifest with that version is written next to a copy of a `file://` icon.
+ */
+function manifestDirFor(appDir: string, version: string): { dir: string; cleanup: () => void } {
+  const file = path.join(appDir, "CloudronManifest.json");
+  const manifest = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  if (manifest.version === version) return { dir: appDir, cleanup: () => undefined };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-manifest-"));
+  fs.writeFileSync(path.join(dir, "CloudronManifest.json"), JSON.stringify({ ...manifest, version }, null, 2));
+  const icon = typeof manifest.icon === "string" && manifest.icon.startsWith("file://") ? manifest.icon.slice("file://".length) : "";
+  if (icon && fs.existsSync(path.join(appDir, icon))) {
+    fs.mkdirSync(path.dirname(path.join(dir, icon)), { recursive: true });
+    fs.copyFileSync(path.join(appDir, icon), path.join(dir, icon));
+  }
+  log(`update: sending the image only; the manifest keeps version ${version} (Cloudron refuses a lower version)`);
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Automatic rollback: after an update, wait for the app to be healthy; if it is not, put the
+ * previous image back (same manifest version, image only), wait for health again, and fail the step
+ * either way so Pulumi keeps the old state and the next `up` retries the release.
+ */
+async function gateOrRollBack(
+  s: Session,
+  args: Args,
+  r: { location: string; image: string; previousImage: string; version: string; cwd: string; backupId: string },
+): Promise<void> {
+  const baseUrl = need(args, "base-url");
+  const timeoutMs = Number(args["health-timeout-seconds"] ?? 300) * 1000;
+  const gate = () =>
+    waitForHealthy({ url: baseUrl, timeoutMs, app: r.location, onProgress: (p) => log(formatProgress(p)) });
+  let failure: string;
+  try {
+    await gate();
+    log(`health: ${r.image} is healthy; no rollback needed`);
+    return;
+  } catch (err) {
+    failure = err instanceof Error ? err.message : String(err);
+  }
+  log(`health: ${r.image} failed the gate; rolling back to ${r.previousImage}`);
+  try {
+    await s.cli.run(["update", "--app", r.location, "--image", r.previousImage], { cwd: r.cwd, step: "rollback" });
+    await verifyRunning(s, r.location, r.previousImage, r.version, "rollback");
+    await gate();
+  } catch (err) {
+    let now = "an unknown image";
+    try {
+      now = findApp(await s.inspect("rollback"), r.location)?.image || now;
+    } catch {
+      // Keep "an unknown image": the message below must still reach the operator.
+    }
+    throw new CloudronCliError(
+      `ROLLBACK FAILED: the app is on ${now} and unhealthy; act now: ` +
+        `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the app → Backups → Restore) ` +
+        `or run \`cloudron update --app ${r.location} --image ${r.previousImage}\` from the app checkout, and read \`cloudron logs --app ${r.location}\`. ` +
+        `Rollback error: ${err instanceof Error ? err.message : String(err)}. Health failure was: ${failure}`,
+    );
+  }
+  throw new CloudronCliError(
+    `release rolled back: ${r.image} → ${r.previousImage}; migrations applied by the new image are not undone; ` +
+      `health failure was: ${failure}`,
+  );
 }
 
 /** Reads the app back after install/update: a silently ignored update has been reported. */
@@ -331,7 +436,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const result = await fn(parseArgs(rest));
+    const result = await fn(parseArgs(rest, ["auto-rollback"]));
     process.stdout.write(maskSecrets(JSON.stringify(result)) + "\n");
     return 0;
   } catch (err) {

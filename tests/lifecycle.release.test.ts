@@ -1,0 +1,166 @@
+/**
+ * Release, rollback and refusal scenarios through the offline lifecycle runner: version ordering
+ * (lib/versionRules.ts) as the deploy tool applies it against what the stand-in app runs, and the
+ * automatic rollback after a failed health gate on production.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lifecycle } from "./lifecycle/runner";
+import { pushImage } from "./support/registry";
+
+const subs = (calls: Array<{ sub: string }>) => calls.map((c) => c.sub);
+
+/**
+ * The digest a build of `version` will get: the runner's build emulation pushes reproducible content
+ * seeded by `<build context>:<tag>`, so pushing the same content first tells us the digest (and so the
+ * image ref the app will run) before the `up`; that is how one version is made unhealthy.
+ */
+async function digestOfBuild(lc: Lifecycle, version: string): Promise<string> {
+  const pushed = await pushImage(lc.registryHost, "communityrule/community-rule", version, {
+    platforms: ["linux/amd64"],
+    seed: `${lc.appDir}:${version}`,
+  });
+  return pushed.digest;
+}
+
+describe("staging: downgrade refused, release, rollback with build: false", () => {
+  let lc: Lifecycle;
+  beforeAll(async () => {
+    lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9" });
+  });
+  afterAll(async () => lc?.close());
+
+  it("installs 0.1.9", async () => {
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(lc.app()!.manifest.version).toBe("0.1.9");
+  });
+
+  it("a lower manifest version with build: true is refused before any update", async () => {
+    lc.setManifestVersion("0.1.8");
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(r.errors.join("\n")).toContain(
+      "downgrade without rollback intent: deployed 0.1.9, manifest 0.1.8; to roll back set build: false and imageTag: 0.1.8",
+    );
+    expect(lc.mutatingCallsSince(before)).toEqual([]);
+    expect(lc.app()!.manifest.version).toBe("0.1.9");
+  });
+
+  let digest10 = "";
+  it("release 0.1.9 → 0.1.10: one build each, one update with the new digest", async () => {
+    lc.setManifestVersion("0.1.10");
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    const mutating = lc.mutatingCallsSince(before);
+    expect(subs(mutating)).toEqual(["update"]);
+    const builds = lc.builds().map((b) => b.imageName);
+    expect(builds.filter((b) => b.endsWith(":0.1.9"))).toHaveLength(1);
+    expect(builds.filter((b) => b.endsWith(":0.1.10"))).toHaveLength(1);
+    digest10 = lc.builds().find((b) => b.imageName.endsWith(":0.1.10"))!.digest;
+    expect(mutating[0].argv).toEqual(["update", "--app", "staging.communityrule.info", "--image", expect.stringContaining(`@${digest10}`)]);
+    expect(lc.app()!.manifest.version).toBe("0.1.10");
+    expect(r.outputs.deployAction).toBe("updated");
+  });
+
+  it("rollback to 0.1.9 with build: false: no build, update to repo:0.1.9, ROLLBACK in the log", async () => {
+    lc.config.build = false;
+    lc.config.imageTag = "0.1.9";
+    const buildsBefore = lc.builds().length;
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(lc.builds()).toHaveLength(buildsBefore);
+    const mutating = lc.mutatingCallsSince(before);
+    expect(subs(mutating)).toEqual(["update"]);
+    const tagged = `${lc.registryHost}/communityrule/community-rule:0.1.9`;
+    expect(mutating[0].argv).toEqual(["update", "--app", "staging.communityrule.info", "--image", tagged]);
+    const log = (r as unknown as { log: string }).log;
+    expect(log).toContain("ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone");
+    const app = lc.app()!;
+    expect(app.manifest.dockerImage).toBe(tagged);
+    // Image only: Cloudron keeps the higher manifest version it already had.
+    expect(app.manifest.version).toBe("0.1.10");
+    expect(lc.seedRuns()).toBe(1);
+  });
+
+  it("the next up with the same rollback config changes nothing", async () => {
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(lc.mutatingCallsSince(before)).toEqual([]);
+    expect((r as unknown as { log: string }).log).not.toContain("ROLLBACK:");
+  });
+});
+
+describe("production refusals", () => {
+  it("imageTag abc1234 (a git SHA) is refused before any resource registers", async () => {
+    const lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9", config: { imageTag: "abc1234" } });
+    try {
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(r.registered).toBe(0);
+      expect(r.errors.join("\n")).toContain("communityrule:imageTag");
+      expect(lc.calls()).toEqual([]);
+      expect(lc.builds()).toEqual([]);
+    } finally {
+      await lc.close();
+    }
+  });
+});
+
+describe("production: automatic rollback after a failed health gate", () => {
+  let lc: Lifecycle;
+  beforeAll(async () => {
+    lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9" });
+  });
+  afterAll(async () => lc?.close());
+
+  let image9 = "";
+  it("installs 0.1.9 (healthy)", async () => {
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    image9 = lc.app()!.manifest.dockerImage;
+    expect(image9).toContain("@sha256:");
+  });
+
+  it("0.1.10 fails the gate: the up fails, the app is back on the 0.1.9 image", async () => {
+    lc.setManifestVersion("0.1.10");
+    const digest10 = await digestOfBuild(lc, "0.1.10");
+    lc.mutateStandin((s) => {
+      s.unhealthyImages = [digest10];
+    });
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    const errors = r.errors.join("\n");
+    expect(errors).toContain(`release rolled back: ${lc.registryHost}/communityrule/community-rule@${digest10} → ${image9}`);
+    expect(errors).toContain("migrations applied by the new image are not undone; health failure was:");
+    const updates = lc.mutatingCallsSince(before).filter((c) => c.sub === "update");
+    expect(updates.map((c) => c.argv[4])).toEqual([expect.stringContaining(digest10), image9]);
+    // Production updates keep Cloudron's pre-update backup.
+    expect(updates.every((c) => !c.argv.includes("--no-backup"))).toBe(true);
+    expect(lc.app()!.manifest.dockerImage).toBe(image9);
+    expect(lc.builds().filter((b) => b.imageName.endsWith(":0.1.10")).map((b) => b.digest)).toEqual([digest10]);
+  });
+
+  it("after the fix, the next up retries the release and converges to 0.1.10", async () => {
+    lc.mutateStandin((s) => {
+      s.unhealthyImages = [];
+    });
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    const updates = lc.mutatingCallsSince(before).filter((c) => c.sub === "update");
+    expect(updates).toHaveLength(1);
+    expect(updates[0].argv).not.toContain("--no-backup");
+    expect(lc.app()!.manifest.version).toBe("0.1.10");
+    expect(lc.app()!.manifest.dockerImage).toContain("@sha256:");
+    expect(lc.app()!.manifest.dockerImage).not.toBe(image9);
+    expect(r.outputs.deployAction).toBe("updated");
+    expect(String(r.outputs.preUpdateBackupId)).toMatch(/^backup-/);
+    expect(r.outputs.previousImage).toBe(image9);
+    expect(lc.seedRuns()).toBe(1);
+  });
+});
