@@ -1,0 +1,179 @@
+/**
+ * Offline plan: what a stack's config asks for, described for a reviewer (no engine, no
+ * credentials, no Cloudron). A desired-state description, never a live diff: it does not know what
+ * the server runs now.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseDeployConfig, CONFIG_KEYS, type ConfigKey } from "./stackConfig";
+
+export interface DesiredPlan {
+  stack: string;
+  environment: string;
+  location: string;
+  cloudronServer: string;
+  image: { reference: string; tag: string; obtainedBy: string };
+  manifestVersion: string;
+  operations: string[];
+  env: Record<string, string>;
+  secretEnvKeys: string[];
+  generated: string[];
+  health: { url: string; timeoutSeconds: number };
+  seed: { seedRun: string };
+  smoke: { enabled: boolean; email?: string };
+  sessionSecretRotation: string;
+  protections: string[];
+  /** Secrets `up` needs that this plan could not see (plans never need them). */
+  notes: string[];
+}
+
+/** `communityrule:*` entries of a Pulumi.<stack>.yaml text: short key → value; `secure:` values marked. */
+export function readStackConfigText(text: string): { values: Record<string, unknown>; secure: Set<string> } {
+  const YAML = require("yaml") as typeof import("yaml");
+  const doc = (YAML.parse(text) ?? {}) as { config?: Record<string, unknown> };
+  const values: Record<string, unknown> = {};
+  const secure = new Set<string>();
+  for (const [k, v] of Object.entries(doc.config ?? {})) {
+    if (!k.startsWith("communityrule:")) continue;
+    const key = k.slice("communityrule:".length);
+    const isSecure = (x: unknown): boolean =>
+      !!x && typeof x === "object" && ("secure" in (x as object) || Object.values(x as object).some(isSecure));
+    if (isSecure(v)) secure.add(key);
+    values[key] = v;
+  }
+  return { values, secure };
+}
+
+/** Builds the plan; secure values are never decrypted (a placeholder stands in for them). */
+export function buildPlan(stack: string, stackText: string, opts: { projectDir: string; appDir?: string }): DesiredPlan {
+  const { values, secure } = readStackConfigText(stackText);
+  const notes: string[] = [];
+  const raw: Record<string, string> = {};
+  const secretKeys = new Set<string>();
+  const maskSecure = (v: unknown): unknown => {
+    if (v && typeof v === "object" && "secure" in (v as object)) return "[secret]";
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, maskSecure(x)]));
+    return v;
+  };
+  for (const [k, v] of Object.entries(values)) {
+    const masked = maskSecure(v);
+    raw[`communityrule:${k}`] = typeof masked === "string" ? masked : JSON.stringify(masked);
+    if (secure.has(k) || CONFIG_KEYS[k as ConfigKey]?.secret) secretKeys.add(`communityrule:${k}`);
+  }
+  if (opts.appDir) raw["communityrule:appDir"] = opts.appDir;
+  const build = raw["communityrule:build"] !== "false";
+  if (build) {
+    for (const key of ["registryUsername", "registryPassword"] as const) {
+      if (!(`communityrule:${key}` in raw)) {
+        raw[`communityrule:${key}`] = "[not set]";
+        if (CONFIG_KEYS[key].secret) secretKeys.add(`communityrule:${key}`);
+        notes.push(`${key} is not set (required for up with build: true)`);
+      }
+    }
+  }
+  let manifestKnown = true;
+  const cfg = parseDeployConfig(
+    { values: raw, secretKeys },
+    {
+      stack,
+      projectDir: opts.projectDir,
+      exists: (p) => fs.existsSync(p) || p.endsWith("Dockerfile"),
+      readFile: (p) => {
+        if (fs.existsSync(p)) return fs.readFileSync(p, "utf8");
+        manifestKnown = false;
+        const tag = typeof values.imageTag === "string" ? values.imageTag : "0.0.0";
+        return JSON.stringify({ id: "com.medlab.communityrule", version: /^\d+\.\d+\.\d+$/.test(tag) ? tag : "0.0.0" });
+      },
+    },
+  );
+  if (!manifestKnown) notes.push(`appDir ${cfg.appDir} not found here: manifest version unknown (pass --app-dir)`);
+  if (!("cloudronToken" in values)) notes.push("cloudronToken is not set: up uses the operator's own `cloudron login`");
+  const isProd = cfg.environment === "production";
+  const tag = !manifestKnown && cfg.imageTagFromManifest ? "<manifest version>" : cfg.imageTag;
+  const reference = `${cfg.imageRepository}:${tag}`;
+  return {
+    stack,
+    environment: cfg.environment,
+    location: cfg.location,
+    cloudronServer: cfg.cloudronServer,
+    image: {
+      reference,
+      tag,
+      obtainedBy: cfg.build ? `build ${cfg.appDir} for linux/amd64 and push, then check an anonymous pull` : "existing tag, no build (rollback or promotion)",
+    },
+    manifestVersion: manifestKnown ? cfg.manifest.version : "unknown",
+    operations: [
+      `cloudron inspect on ${cfg.cloudronServer}: wait while ${cfg.location} is busy (≤ ${cfg.busyWaitSeconds} s), stop if it is in error`,
+      `install ${cfg.location} if free, adopt it if it runs ${cfg.manifest.id}, update it if the image or manifest changed (Cloudron takes a backup first)`,
+      "apply env: one cloudron env set with changed keys, one env unset with removed keys",
+      `health gate: ${cfg.baseUrl}/api/health until ok + database connected (≤ ${cfg.healthTimeoutSeconds} s)`,
+      `seed once: node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun})`,
+      ...(cfg.smoke ? [`smoke checks against ${cfg.baseUrl}`] : []),
+      ...(cfg.autoRollback ? ["on a failed health gate after an update: roll back to the previous image and fail"] : []),
+    ],
+    env: cfg.env,
+    secretEnvKeys: Object.keys(cfg.secretEnv).sort(),
+    generated: ["SESSION_SECRET"],
+    health: { url: `${cfg.baseUrl}/api/health`, timeoutSeconds: cfg.healthTimeoutSeconds },
+    seed: { seedRun: cfg.seedRun },
+    smoke: { enabled: cfg.smoke, email: cfg.smokeEmail },
+    sessionSecretRotation: cfg.sessionSecretRotation,
+    protections: isProd ? ["app (uninstall) protected", "seed protected", `autoRollback ${cfg.autoRollback}`] : [`autoRollback ${cfg.autoRollback}`],
+    notes,
+  };
+}
+
+/** Human-readable plan; secret values are never present in a plan to begin with. */
+export function formatPlan(p: DesiredPlan): string {
+  const lines = [
+    `plan for stack ${p.stack} (${p.environment}) — desired state from config, not a live diff`,
+    `  app:       ${p.location} on ${p.cloudronServer}`,
+    `  image:     ${p.image.reference} (${p.image.obtainedBy})`,
+    `  manifest:  ${p.manifestVersion}`,
+    `  steps:`,
+    ...p.operations.map((o, i) => `    ${i + 1}. ${o}`),
+    `  env:`,
+    ...Object.entries(p.env).map(([k, v]) => `    ${k}=${v}`),
+    ...p.secretEnvKeys.map((k) => `    ${k}=[secret]`),
+    ...p.generated.map((k) => `    ${k}=[generated secret; rotation ${p.sessionSecretRotation}]`),
+    `  protections: ${p.protections.join(", ")}`,
+    ...p.notes.map((n) => `  note: ${n}`),
+  ];
+  return lines.join("\n");
+}
+
+/** What changes between two plans of the same stack, one line per change. */
+export function diffPlans(before: DesiredPlan, after: DesiredPlan): string[] {
+  const out: string[] = [];
+  const cmp = (label: string, a: unknown, b: unknown) => {
+    if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${label}: ${fmt(a)} → ${fmt(b)}`);
+  };
+  cmp("location", before.location, after.location);
+  cmp("cloudronServer", before.cloudronServer, after.cloudronServer);
+  cmp("image", before.image.tag, after.image.tag);
+  cmp("image source", before.image.obtainedBy, after.image.obtainedBy);
+  for (const k of new Set([...Object.keys(before.env), ...Object.keys(after.env)])) {
+    if (!(k in before.env)) out.push(`${k} added: ${fmt(after.env[k])}`);
+    else if (!(k in after.env)) out.push(`${k} removed (will be unset)`);
+    else if (before.env[k] !== after.env[k]) out.push(`${k} changes from ${fmt(before.env[k])} to ${fmt(after.env[k])}`);
+  }
+  for (const k of new Set([...before.secretEnvKeys, ...after.secretEnvKeys])) {
+    if (!before.secretEnvKeys.includes(k)) out.push(`secret ${k} added`);
+    else if (!after.secretEnvKeys.includes(k)) out.push(`secret ${k} removed (will be unset)`);
+  }
+  cmp("sessionSecretRotation (rotates SESSION_SECRET: logs every user out)", before.sessionSecretRotation, after.sessionSecretRotation);
+  cmp("seedRun (runs the seed again)", before.seed.seedRun, after.seed.seedRun);
+  cmp("health", before.health, after.health);
+  cmp("smoke", before.smoke, after.smoke);
+  cmp("protections", before.protections, after.protections);
+  return out;
+}
+
+function fmt(v: unknown): string {
+  return typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v);
+}
+
+/** Reads Pulumi.<stack>.yaml from the working tree. */
+export function readStackFileText(projectDir: string, stack: string): string {
+  return fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8");
+}
