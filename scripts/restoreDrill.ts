@@ -1,0 +1,44 @@
+/**
+ * `npm run restore-drill -- <stack> [--base-url <url>] [--record-dir <dir>]`: the quarterly restore
+ * drill against the stack's Cloudron. Reads location, server and token from the environment the
+ * operator exports (CLOUDRON_TOKEN; or their own `cloudron login`) and the stack file.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { runRestoreDrill } from "../lib/restoreDrill";
+import { readStackConfigText } from "../lib/plan";
+
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Promise<number> {
+  const stack = argv[0];
+  const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+  if (!stack) {
+    out("usage: npm run restore-drill -- <stack> [--base-url <url>] [--record-dir <dir>]");
+    return 2;
+  }
+  const projectDir = path.resolve(__dirname, "..");
+  const { values } = readStackConfigText(fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8"));
+  const record = await runRestoreDrill({
+    server: String(values.cloudronServer),
+    token: process.env.CLOUDRON_TOKEN || undefined,
+    live: String(values.location),
+    baseUrl: opt("--base-url"),
+    healthTimeoutMs: 300_000,
+    log: out,
+  }).catch((e: Error) => {
+    out(`drill FAILED before cloning: ${e.message}`);
+    return undefined;
+  });
+  if (!record) return 1;
+  const dir = opt("--record-dir") ?? path.join(projectDir, "drills");
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${record.scratch.split(".")[0]}-${stack}.json`);
+  fs.writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
+  out(`${record.ok ? "PASS" : "FAIL"} restore drill of ${record.live} from backup ${record.backupId} via ${record.scratch}`);
+  out(`  timings (ms): ${Object.entries(record.timingsMs).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  if (record.smoke) out(record.smoke.split("\n").map((l) => `  ${l}`).join("\n"));
+  if (record.error) out(`  error: ${record.error}`);
+  out(`  record written to ${file}`);
+  return record.ok ? 0 : 1;
+}
+
+if (require.main === module) main(process.argv.slice(2)).then((c) => process.exit(c));
