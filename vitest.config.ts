@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
+    globalSetup: ["tests/globalSetup.ts"],
     // Lifecycle scenarios spawn real child processes (ts-node, the cloudron stand-in, a registry).
     testTimeout: 180_000,
     hookTimeout: 120_000,

@@ -13,6 +13,7 @@ import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
 import { startRegistry } from "../support/registry";
 import { startFakeApp, type FakeResponse } from "../support/fakeApp";
+import { callRecords, namedSecrets, runRecords, scanRecords } from "../secretScan";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 const STANDIN_DIR = path.join(PROJECT_DIR, "tests", "standin");
@@ -298,8 +299,29 @@ export class Lifecycle {
     return result;
   }
 
+  /**
+   * Secret scan of everything this environment recorded (every scenario gets one, through close):
+   * call log, run results and logs, the state file. Only the argv of `cloudron env set` may hold
+   * app env values. Writes a summary for the suite-level report (tests/globalSetup.ts).
+   */
+  scanSecrets(): { scannedStrings: number; hits: Array<{ where: string; secretName: string }> } {
+    const secrets = Object.fromEntries(Object.entries(namedSecrets(this)).filter(([, v]) => v.length >= 8));
+    const records = [...callRecords(this.calls()), ...runRecords(this.runs)];
+    for (const r of this.runs) records.push({ where: "host log", text: (r as RunResult & { log?: string }).log ?? "" });
+    if (fs.existsSync(this.pulumiStatePath)) records.push({ where: "pulumi-state.json", text: fs.readFileSync(this.pulumiStatePath, "utf8") });
+    const report = scanRecords(records, secrets);
+    const dir = path.join(PROJECT_DIR, ".artifacts", "scans");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `${path.basename(this.dir)}.json`), JSON.stringify({ runs: this.runs.length, scannedStrings: report.scannedStrings, secrets: Object.keys(secrets).length, hits: report.hits }));
+    return report;
+  }
+
   async close() {
+    const report = this.runs.length > 0 ? this.scanSecrets() : { hits: [] };
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
+    if (report.hits.length > 0) {
+      throw new Error(`secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`);
+    }
     if (!process.env.KEEP_LIFECYCLE_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
