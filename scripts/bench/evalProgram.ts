@@ -37,7 +37,10 @@ async function main() {
   );
   const started = process.hrtime.bigint();
   await pulumi.runtime.runInPulumiStack(async () => {
-    if (which === "deploy") return require(path.join(root, "index.ts"));
+    if (which === "deploy") {
+      const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
+      return program();
+    }
     const command = require("@pulumi/command") as typeof import("@pulumi/command");
     const one = new command.local.Command("one", { create: "true" });
     return { stdout: one.stdout };

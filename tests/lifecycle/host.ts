@@ -548,8 +548,9 @@ async function up() {
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       // Loaded like the language host does: plain require of the TypeScript entry via ts-node (CJS).
-      const program = require(path.join(job.projectDir, "index.ts")) as Record<string, unknown>;
-      return program;
+      // The language host calls an exported function and awaits it (its result: the stack outputs).
+      const program = require(path.join(job.projectDir, "index.ts")) as Record<string, unknown> | (() => Promise<Record<string, unknown>>);
+      return typeof program === "function" ? await program() : program;
     });
   } catch (err) {
     programError = programError ?? err;
