@@ -109,6 +109,7 @@ function evalTimes(runs: number) {
       encoding: "utf8",
     });
     const line = r.stdout.trim().split("\n").pop() ?? "";
+    if (!line.startsWith("{")) throw new Error(`evaluating the ${which} program failed:\n${r.stderr}`);
     return (JSON.parse(line) as { ms: number }).ms;
   };
   const deploy: number[] = [];
