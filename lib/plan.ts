@@ -22,6 +22,14 @@ export interface DesiredPlan {
   seed: { seedRun: string };
   smoke: { enabled: boolean; email?: string };
   sessionSecretRotation: string;
+  /** Every other setting that changes what `up` does (compared key by key in a diff). */
+  settings: Record<string, string | number | boolean>;
+  /**
+   * Secret config entries present in the file (`registryPassword`, `secretEnv.NAME`, …) → a short
+   * sha256 of their *ciphertext* (public in the repository anyway), so a diff can say a secret was
+   * re-set without ever knowing its value. Pulumi re-encrypts with a fresh nonce on every `set`.
+   */
+  secretFingerprints: Record<string, string>;
   protections: string[];
   /** Secrets `up` needs that this plan could not see (plans never need them). */
   notes: string[];
@@ -118,9 +126,38 @@ export function buildPlan(stack: string, stackText: string, opts: { projectDir: 
     seed: { seedRun: cfg.seedRun },
     smoke: { enabled: cfg.smoke, email: cfg.smokeEmail },
     sessionSecretRotation: cfg.sessionSecretRotation,
+    settings: {
+      imageRepository: cfg.imageRepository,
+      build: cfg.build,
+      appDir: cfg.appDir,
+      baseUrl: cfg.baseUrl,
+      healthTimeoutSeconds: cfg.healthTimeoutSeconds,
+      smoke: cfg.smoke,
+      smokeEmail: cfg.smokeEmail ?? "(none)",
+      cloudronTimeoutSeconds: cfg.cloudronTimeoutSeconds,
+      busyWaitSeconds: cfg.busyWaitSeconds,
+    },
+    secretFingerprints: secureFingerprints(values),
     protections: isProd ? ["app (uninstall) protected", "seed protected", `autoRollback ${cfg.autoRollback}`] : [`autoRollback ${cfg.autoRollback}`],
     notes,
   };
+}
+
+/** `key` or `secretEnv.NAME` → sha256(ciphertext) prefix, for every `secure:` entry of the stack file. */
+export function secureFingerprints(values: Record<string, unknown>): Record<string, string> {
+  const { createHash } = require("node:crypto") as typeof import("node:crypto");
+  const out: Record<string, string> = {};
+  const walk = (prefix: string, v: unknown) => {
+    if (!v || typeof v !== "object") return;
+    const secure = (v as { secure?: unknown }).secure;
+    if (typeof secure === "string") {
+      out[prefix] = createHash("sha256").update(secure).digest("hex").slice(0, 12);
+      return;
+    }
+    for (const [k, x] of Object.entries(v as object)) walk(`${prefix}.${k}`, x);
+  };
+  for (const [k, v] of Object.entries(values)) walk(k, v);
+  return out;
 }
 
 /** Human-readable plan; secret values are never present in a plan to begin with. */
@@ -129,13 +166,14 @@ export function formatPlan(p: DesiredPlan): string {
     `plan for stack ${p.stack} (${p.environment}) — desired state from config, not a live diff`,
     `  app:       ${p.location} on ${p.cloudronServer}`,
     `  image:     ${p.image.reference} (${p.image.obtainedBy})`,
-    `  manifest:  ${p.manifestVersion}`,
+    `  manifest:  ${p.manifestVersion === "unknown" ? "unknown (appDir not found; pass --app-dir)" : p.manifestVersion}`,
     `  steps:`,
     ...p.operations.map((o, i) => `    ${i + 1}. ${o}`),
     `  env:`,
     ...Object.entries(p.env).map(([k, v]) => `    ${k}=${v}`),
     ...p.secretEnvKeys.map((k) => `    ${k}=[secret]`),
     ...p.generated.map((k) => `    ${k}=[generated secret; rotation ${p.sessionSecretRotation}]`),
+    `  health:    ${p.health.url} within ${p.health.timeoutSeconds} s; seedRun ${p.seed.seedRun}; smoke ${p.smoke.enabled ? "on" : "off"}${p.smoke.email ? ` (magic link to ${p.smoke.email})` : ""}`,
     `  protections: ${p.protections.join(", ")}`,
     ...p.notes.map((n) => `  note: ${n}`),
   ];
@@ -148,23 +186,33 @@ export function diffPlans(before: DesiredPlan, after: DesiredPlan): string[] {
   const cmp = (label: string, a: unknown, b: unknown) => {
     if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${label}: ${fmt(a)} → ${fmt(b)}`);
   };
+  cmp("environment", before.environment, after.environment);
   cmp("location", before.location, after.location);
   cmp("cloudronServer", before.cloudronServer, after.cloudronServer);
-  cmp("image", before.image.tag, after.image.tag);
-  cmp("image source", before.image.obtainedBy, after.image.obtainedBy);
+  if (before.settings.imageRepository === after.settings.imageRepository) cmp("image", before.image.tag, after.image.tag);
+  else cmp("image", before.image.reference, after.image.reference);
+  for (const k of new Set([...Object.keys(before.settings), ...Object.keys(after.settings)])) {
+    if (k !== "imageRepository") cmp(k, before.settings[k], after.settings[k]);
+  }
   for (const k of new Set([...Object.keys(before.env), ...Object.keys(after.env)])) {
     if (!(k in before.env)) out.push(`${k} added: ${fmt(after.env[k])}`);
     else if (!(k in after.env)) out.push(`${k} removed (will be unset)`);
     else if (before.env[k] !== after.env[k]) out.push(`${k} changes from ${fmt(before.env[k])} to ${fmt(after.env[k])}`);
   }
   for (const k of new Set([...before.secretEnvKeys, ...after.secretEnvKeys])) {
-    if (!before.secretEnvKeys.includes(k)) out.push(`secret ${k} added`);
+    if (!before.secretEnvKeys.includes(k)) out.push(`secret ${k} added (value not shown)`);
     else if (!after.secretEnvKeys.includes(k)) out.push(`secret ${k} removed (will be unset)`);
+  }
+  const bf = before.secretFingerprints ?? {};
+  const af = after.secretFingerprints ?? {};
+  for (const k of new Set([...Object.keys(bf), ...Object.keys(af)])) {
+    const envKey = k.startsWith("secretEnv.") ? k.slice("secretEnv.".length) : undefined;
+    if (k in bf && k in af && bf[k] !== af[k]) out.push(`secret ${envKey ?? k} re-set (ciphertext changed; value not shown)`);
+    else if (!envKey && !(k in bf)) out.push(`secret ${k} set (value not shown)`);
+    else if (!envKey && !(k in af)) out.push(`secret ${k} removed`);
   }
   cmp("sessionSecretRotation (rotates SESSION_SECRET: logs every user out)", before.sessionSecretRotation, after.sessionSecretRotation);
   cmp("seedRun (runs the seed again)", before.seed.seedRun, after.seed.seedRun);
-  cmp("health", before.health, after.health);
-  cmp("smoke", before.smoke, after.smoke);
   cmp("protections", before.protections, after.protections);
   return out;
 }

@@ -6,18 +6,28 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatPreflight, runPreflight } from "../lib/preflight";
 
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Promise<number> {
-  const stack = argv[0];
-  if (!stack) {
+export async function main(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
+  projectDir: string = path.resolve(__dirname, ".."),
+): Promise<number> {
+  const positional = argv.filter((a, i) => !a.startsWith("--") && argv[i - 1] !== "--app-dir");
+  const bad = argv.some((a) => a.startsWith("--") && a !== "--app-dir") || (argv.includes("--app-dir") && !argv[argv.indexOf("--app-dir") + 1]);
+  if (positional.length !== 1 || bad) {
     out("usage: npm run preflight -- <stack> [--app-dir <dir>]");
     return 2;
   }
-  const projectDir = path.resolve(__dirname, "..");
-  const appDir = argv.includes("--app-dir") ? argv[argv.indexOf("--app-dir") + 1] : undefined;
+  const stack = positional[0];
+  const stackFile = path.join(projectDir, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(stackFile)) {
+    out(`FAIL stack file: no ${path.basename(stackFile)} in ${projectDir} (stacks: staging, production)`);
+    return 1;
+  }
+  const appDir = argv.includes("--app-dir") ? path.resolve(argv[argv.indexOf("--app-dir") + 1]) : undefined;
   const results = await runPreflight({
     stack,
     projectDir,
-    stackText: fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8"),
+    stackText: fs.readFileSync(stackFile, "utf8"),
     overrides: appDir ? { appDir } : undefined,
     token: process.env.CLOUDRON_TOKEN || undefined,
   });

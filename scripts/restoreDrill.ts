@@ -7,20 +7,35 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { runRestoreDrill } from "../lib/restoreDrill";
 import { readStackConfigText } from "../lib/plan";
+import { isHostname } from "../lib/stackConfig";
 
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Promise<number> {
+export async function main(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
+  projectDir: string = path.resolve(__dirname, ".."),
+): Promise<number> {
   const stack = argv[0];
   const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   if (!stack) {
     out("usage: npm run restore-drill -- <stack> [--base-url <url>] [--record-dir <dir>]");
     return 2;
   }
-  const projectDir = path.resolve(__dirname, "..");
-  const { values } = readStackConfigText(fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8"));
+  const stackFile = path.join(projectDir, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(stackFile)) {
+    out(`drill FAILED before cloning: no ${path.basename(stackFile)} (stacks: staging, production)`);
+    return 2;
+  }
+  const { values } = readStackConfigText(fs.readFileSync(stackFile, "utf8"));
+  const live = values.location;
+  const server = values.cloudronServer;
+  if (typeof live !== "string" || typeof server !== "string" || !isHostname(live) || !isHostname(server)) {
+    out(`drill FAILED before cloning: ${path.basename(stackFile)} needs communityrule:location and communityrule:cloudronServer as bare hostnames`);
+    return 1;
+  }
   const record = await runRestoreDrill({
-    server: String(values.cloudronServer),
+    server,
     token: process.env.CLOUDRON_TOKEN || undefined,
-    live: String(values.location),
+    live,
     baseUrl: opt("--base-url"),
     healthTimeoutMs: 300_000,
     log: out,

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { buildPlan, diffPlans, formatPlan, readStackFileText } from "../lib/plan";
-import { main } from "../scripts/plan";
+import { main, parseArgs } from "../scripts/plan";
 
 const projectDir = path.resolve(__dirname, "..");
 const appDir = path.join(projectDir, "tests", "fixtures", "community-rule");
@@ -78,5 +78,109 @@ describe("npm run plan (script)", () => {
     expect(diff.join("\n")).toContain("staging: no changes");
     const bad: string[] = [];
     expect(main([], (s) => bad.push(s))).toBe(2);
+  });
+});
+
+describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => {
+  const makeRepo = () => {
+    const repo = fs.mkdtempSync(path.join(os.tmpdir(), "plan-against-"));
+    const git = (...args: string[]) => execFileSync("git", ["-c", "user.email=t@example.org", "-c", "user.name=t", ...args], { cwd: repo, encoding: "utf8" });
+    git("init", "-q");
+    return { repo, git };
+  };
+
+  it("prints the header and the SMTP_FROM change, and nothing else", () => {
+    const { repo, git } = makeRepo();
+    try {
+      const v1 = readStackFileText(projectDir, "production");
+      fs.writeFileSync(path.join(repo, "Pulumi.production.yaml"), v1);
+      git("add", ".");
+      git("commit", "-qm", "v1");
+      fs.writeFileSync(path.join(repo, "Pulumi.production.yaml"), v1.replace("SMTP_FROM: Community Rule <hello@communityrule.info>", "SMTP_FROM: CommunityRule <team@communityrule.info>"));
+      git("commit", "-qam", "v2");
+      for (const ref of ["HEAD~1", git("rev-parse", "HEAD~1").trim()]) {
+        const lines: string[] = [];
+        expect(main(["production", "--against", ref, "--app-dir", appDir], (s) => lines.push(...s.split("\n")), repo)).toBe(0);
+        expect(lines).toEqual([
+          `production: desired-state comparison of config against ${ref} (not a live diff of the server)`,
+          '  production: SMTP_FROM changes from "Community Rule <hello@communityrule.info>" to "CommunityRule <team@communityrule.info>"',
+        ]);
+      }
+      const json: string[] = [];
+      expect(main(["production", "--json", "--against", "HEAD~1", "--app-dir", appDir], (s) => json.push(s), repo)).toBe(0);
+      expect((JSON.parse(json.join("\n")) as { changes: string[] }).changes).toHaveLength(1);
+    } finally {
+      fs.rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  it("says a stack file new in this change is new, and fails clearly on an unknown ref", () => {
+    const { repo, git } = makeRepo();
+    try {
+      fs.writeFileSync(path.join(repo, "README"), "x");
+      git("add", ".");
+      git("commit", "-qm", "base");
+      fs.writeFileSync(path.join(repo, "Pulumi.staging.yaml"), readStackFileText(projectDir, "staging"));
+      const lines: string[] = [];
+      expect(main(["staging", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s), repo)).toBe(0);
+      expect(lines.join("\n")).toContain("Pulumi.staging.yaml is new (not in HEAD)");
+      const bad: string[] = [];
+      expect(main(["staging", "--against", "no-such-ref", "--app-dir", appDir], (s) => bad.push(s), repo)).toBe(1);
+      expect(bad.join("\n")).toMatch(/plan failed: git show no-such-ref/);
+    } finally {
+      fs.rmSync(repo, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("diffPlans (pure): exactly the changed keys", () => {
+  const base = readStackFileText(projectDir, "staging");
+  const plan = (extra: string) => buildPlan("staging", base + extra, { projectDir, appDir });
+
+  it("names each changed setting once, and a repository change with the full reference", () => {
+    const a = plan("");
+    const b = plan("  communityrule:healthTimeoutSeconds: 600\n  communityrule:busyWaitSeconds: 30\n  communityrule:imageRepository: git.example.org/other/app\n");
+    expect(diffPlans(a, b)).toEqual([
+      'image: "git.medlab.host/communityrule/community-rule:0.1.9" → "git.example.org/other/app:0.1.9"',
+      "healthTimeoutSeconds: 300 → 600",
+      "busyWaitSeconds: 600 → 30",
+    ]);
+  });
+
+  it("a re-set secret shows as re-set, never with its value or ciphertext", () => {
+    const a = plan("  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:AAAAciphertext-one\n");
+    const b = plan("  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:BBBBciphertext-two\n    NEW_KEY:\n      secure: v1:CCCCciphertext\n");
+    const changes = diffPlans(a, b);
+    expect(changes).toEqual(["secret NEW_KEY added (value not shown)", "secret API_KEY re-set (ciphertext changed; value not shown)"]);
+    expect(JSON.stringify([a, b, changes])).not.toMatch(/AAAA|BBBB|CCCC/);
+  });
+
+  it("rotation and re-seed are called out with what they do", () => {
+    expect(diffPlans(plan(""), plan('  communityrule:sessionSecretRotation: "2"\n  communityrule:seedRun: "2"\n'))).toEqual([
+      'sessionSecretRotation (rotates SESSION_SECRET: logs every user out): "0" → "2"',
+      'seedRun (runs the seed again): "1" → "2"',
+    ]);
+  });
+});
+
+describe("parseArgs", () => {
+  it("accepts options in any order and rejects stray or incomplete ones", () => {
+    expect(parseArgs(["--json", "production", "--against", "origin/main"])).toEqual({ stack: "production", json: true, against: "origin/main" });
+    expect(parseArgs(["staging", "--against"])).toBeUndefined();
+    expect(parseArgs(["staging", "--bogus"])).toBeUndefined();
+    expect(parseArgs(["staging", "production"])).toBeUndefined();
+  });
+});
+
+describe("plan without credentials or the app checkout", () => {
+  it("works from the committed stack files alone and says what up will still need", () => {
+    for (const stack of ["staging", "production"]) {
+      const lines: string[] = [];
+      expect(main([stack], (s) => lines.push(s))).toBe(0);
+      const text = lines.join("\n");
+      expect(text).toContain("manifest:  unknown (appDir not found");
+      expect(text).toContain("registryPassword is not set (required for up");
+      expect(text).toContain("SESSION_SECRET=[generated secret");
+    }
   });
 });

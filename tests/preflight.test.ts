@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Lifecycle, PROJECT_DIR } from "./lifecycle/runner";
 import { formatPreflight, runPreflight } from "../lib/preflight";
+import { main as preflightMain } from "../scripts/preflight";
 
 describe("preflight", () => {
   let lc: Lifecycle;
@@ -62,5 +63,23 @@ describe("preflight", () => {
     expect(results).toHaveLength(1);
     expect(results[0]).toMatchObject({ ok: false });
     expect(results[0].detail).toContain("communityrule:healthTimeoutSeconds");
+  });
+});
+
+describe("npm run preflight (script)", () => {
+  it("usage errors exit 2, an unknown stack exits 1, and a missing app checkout is a FAIL line with reminders", async () => {
+    const out: string[] = [];
+    expect(await preflightMain([], (s) => out.push(s))).toBe(2);
+    expect(await preflightMain(["staging", "--bogus"], (s) => out.push(s))).toBe(2);
+    expect(await preflightMain(["staging", "--app-dir"], (s) => out.push(s))).toBe(2);
+    expect(await preflightMain(["nope"], (s) => out.push(s))).toBe(1);
+    expect(out.join("\n")).toContain("FAIL stack file: no Pulumi.nope.yaml");
+    const lines: string[] = [];
+    const missing = path.join(PROJECT_DIR, "no-such-app-checkout");
+    expect(await preflightMain(["production", "--app-dir", missing], (s) => lines.push(...s.split("\n")))).toBe(1);
+    expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: .*communityrule:appDir: no CloudronManifest\.json/);
+    expect(lines[0]).toContain("communityrule:registryUsername");
+    expect(lines.filter((l) => l.startsWith("REMINDER "))).toHaveLength(3);
+    expect(lines.at(-1)).toBe("preflight: 0 passed, 1 failed");
   });
 });

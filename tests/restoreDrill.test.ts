@@ -2,7 +2,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle } from "./lifecycle/runner";
 import { startFakeApp } from "./support/fakeApp";
-import { runRestoreDrill, scratchLocation } from "../lib/restoreDrill";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { runRestoreDrill, scratchLocation, type DrillRecord } from "../lib/restoreDrill";
+import { main as drillMain } from "../scripts/restoreDrill";
 
 describe("scratchLocation", () => {
   it("names the scratch app restore-drill-YYYYMMDD on the live app's domain", () => {
@@ -74,6 +78,45 @@ describe("runRestoreDrill (stand-in)", () => {
     } finally {
       await sick.stop();
     }
+  });
+
+  it("npm run restore-drill -- staging: prints PASS and writes the dated record", async () => {
+    const clone = await startFakeApp((req) => {
+      if (!lc.standin().apps.some((a) => a.fqdn.startsWith("restore-drill-"))) return { status: 502, body: "no app" };
+      if (req.path === "/api/health") return { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) };
+      if (req.path === "/api/templates") return { status: 200, body: JSON.stringify({ templates: [{ slug: "consensus" }] }) };
+      return { status: 200, body: JSON.stringify({ rules: [] }) };
+    });
+    const recordDir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-records-"));
+    const savedToken = process.env.CLOUDRON_TOKEN;
+    process.env.CLOUDRON_TOKEN = lc.token;
+    try {
+      const lines: string[] = [];
+      expect(await drillMain(["staging", "--base-url", clone.url, "--record-dir", recordDir], (s) => lines.push(s))).toBe(0);
+      const text = lines.join("\n");
+      expect(text).toMatch(/^PASS restore drill of staging\.communityrule\.info from backup backup-newest via restore-drill-\d{8}\.communityrule\.info$/m);
+      expect(text).not.toContain(lc.token);
+      const files = fs.readdirSync(recordDir);
+      expect(files).toHaveLength(1);
+      expect(files[0]).toMatch(/^restore-drill-\d{8}-staging\.json$/);
+      const record = JSON.parse(fs.readFileSync(path.join(recordDir, files[0]), "utf8")) as DrillRecord;
+      expect(record).toMatchObject({ ok: true, live: "staging.communityrule.info", backupId: "backup-newest" });
+      expect(lc.standin().apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info"]);
+    } finally {
+      if (savedToken === undefined) delete process.env.CLOUDRON_TOKEN;
+      else process.env.CLOUDRON_TOKEN = savedToken;
+      fs.rmSync(recordDir, { recursive: true, force: true });
+      await clone.stop();
+    }
+  });
+
+  it("npm run restore-drill: usage and unknown stack fail before any cloudron call", async () => {
+    const before = lc.calls().length;
+    const out: string[] = [];
+    expect(await drillMain([], (s) => out.push(s))).toBe(2);
+    expect(await drillMain(["nope"], (s) => out.push(s))).toBe(2);
+    expect(out.join("\n")).toMatch(/usage[\s\S]*no Pulumi\.nope\.yaml/);
+    expect(lc.calls().length).toBe(before);
   });
 
   it("refuses a live location that is itself a drill name", async () => {
