@@ -6,6 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
+import { randomBytes } from "node:crypto";
 
 interface Recorded {
   type: string;
@@ -13,8 +14,9 @@ interface Recorded {
   inputs: Record<string, unknown>;
 }
 const recorded: Recorded[] = [];
-const SECRET_PW = "regpw-0123456789abcdef0123";
-const SECRET_TOKEN = "crtok-abcdef0123456789abcd";
+// Made up per run, so no token-shaped literal sits in the repository.
+const SECRET_PW = `regpw-${randomBytes(12).toString("hex")}`;
+const SECRET_TOKEN = `crtok-${randomBytes(12).toString("hex")}`;
 
 beforeAll(async () => {
   await pulumi.runtime.setMocks(
