@@ -16,11 +16,21 @@ export default tseslint.config(
     },
   },
   {
-    files: ["tests/**/*.ts"],
+    // Product code (everything but tests/) never imports test code: scripts and the lifecycle
+    // engine are used by operators (rehearse, bench) and must stand on their own.
+    files: ["**/*.ts"],
+    ignores: ["tests/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/tests/**", "../tests", "./tests"], message: "only tests/ may import from tests/" }] }],
+    },
+  },
+  {
+    // Tests and the lifecycle host poke at SDK internals (the mock monitor's requests).
+    files: ["tests/**/*.ts", "lifecycle/host.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {
-    files: ["**/*.cjs", "tests/standin/**"],
+    files: ["**/*.cjs", "lifecycle/standin/**"],
     languageOptions: { sourceType: "commonjs", globals: { require: "readonly", process: "readonly", module: "writable", __dirname: "readonly", console: "readonly", Buffer: "readonly" } },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },

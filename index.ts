@@ -4,8 +4,8 @@
  * image → Cloudron app (install / adopt / update) → env → health gate → seed once → smoke.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { loadDeployConfig } from "./lib/programConfig";
-import { verifyAnonymousPull, PullCheckError } from "./lib/ociRegistry";
+import { loadDeployConfig } from "./lib/config/programConfig";
+import { verifyAnonymousPull, PullCheckError } from "./lib/registry/ociRegistry";
 import { RegistryImage } from "./components/registryImage";
 import { CloudronApp } from "./components/cloudronApp";
 import { AppEnv } from "./components/appEnv";

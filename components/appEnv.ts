@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
-import { envApplyCommand, secretEnvVarName } from "../lib/commandLines";
-import { fingerprint } from "../lib/envDiff";
+import { envApplyCommand, secretEnvVarName } from "../lib/cli/commandLines";
+import { fingerprint } from "../lib/cloudron/envDiff";
 
 /** Arguments of {@link AppEnv}. */
 export interface AppEnvArgs {

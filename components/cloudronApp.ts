@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { deployCommand, uninstallCommand } from "../lib/commandLines";
+import { deployCommand, uninstallCommand } from "../lib/cli/commandLines";
 
 /** Arguments of {@link CloudronApp}. */
 export interface CloudronAppArgs {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { changeKey } from "./changeKey";
-import { healthGateCommand } from "../lib/commandLines";
+import { healthGateCommand } from "../lib/cli/commandLines";
 
 /** Arguments of {@link HealthGate}. */
 export interface HealthGateArgs {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
-import { verifyPullCommand } from "../lib/commandLines";
+import { verifyPullCommand } from "../lib/cli/commandLines";
 
 /** Arguments of {@link RegistryImage}. */
 export interface RegistryImageArgs {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { changeKey } from "./changeKey";
-import { smokeCommand } from "../lib/commandLines";
+import { smokeCommand } from "../lib/cli/commandLines";
 
 /** Arguments of {@link SmokeCheck}. */
 export interface SmokeCheckArgs {

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseDeployConfig, CONFIG_KEYS, type ConfigKey } from "./stackConfig";
+import { parseDeployConfig, CONFIG_KEYS, type ConfigKey } from "./config/stackConfig";
 
 export interface DesiredPlan {
   stack: string;

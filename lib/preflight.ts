@@ -7,11 +7,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { parseDeployConfig, ConfigError, type DeployConfig } from "./stackConfig";
+import { parseDeployConfig, ConfigError, type DeployConfig } from "./config/stackConfig";
 import { readStackConfigText } from "./plan";
-import { verifyAnonymousPull } from "./ociRegistry";
-import { CloudronCli, isCloudronOnPath } from "./cloudronCli";
-import { findApp, parseInspect, sameServer } from "./cloudronApps";
+import { verifyAnonymousPull } from "./registry/ociRegistry";
+import { CloudronCli, isCloudronOnPath } from "./cloudron/cloudronCli";
+import { findApp, parseInspect, sameServer } from "./cloudron/cloudronApps";
 
 export interface CheckResult {
   name: string;

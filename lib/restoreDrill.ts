@@ -2,9 +2,9 @@
  * The quarterly restore drill (runbook §5): newest backup → clone to a scratch location → health →
  * smoke → uninstall the scratch app → dated record. The live app is only read (backup list).
  */
-import { CloudronCli } from "./cloudronCli";
-import { waitForHealthy } from "./healthGate";
-import { runSmokeChecks, formatSmokeReport } from "./smoke";
+import { CloudronCli } from "./cloudron/cloudronCli";
+import { waitForHealthy } from "./health/healthGate";
+import { runSmokeChecks, formatSmokeReport } from "./health/smoke";
 
 /** `restore-drill-YYYYMMDD.<domain>`, where the domain is the live location minus its first label (apex kept). */
 export function scratchLocation(live: string, date: Date): string {

@@ -11,9 +11,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { Lifecycle, MUTATING } from "../tests/lifecycle/runner";
-import { startFakeApp } from "../tests/support/fakeApp";
-import { waitForHealthy } from "../lib/healthGate";
+import { Lifecycle, MUTATING } from "../lifecycle/runner";
+import { startFakeApp } from "../lifecycle/fakeApp";
+import { waitForHealthy } from "../lib/health/healthGate";
 
 const quick = process.argv.includes("--quick");
 const root = path.resolve(__dirname, "..");

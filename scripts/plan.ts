@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { buildPlan, diffPlans, formatPlan, readStackFileText } from "../lib/plan";
-import { ConfigError } from "../lib/stackConfig";
+import { ConfigError } from "../lib/config/stackConfig";
 
 /** Parses `<stack> [--json] [--against <ref>] [--app-dir <dir>]`; undefined on a usage error. */
 export function parseArgs(argv: string[]): { stack: string; json: boolean; against?: string; appDir?: string } | undefined {

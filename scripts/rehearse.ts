@@ -5,7 +5,7 @@
  *
  * It is a rehearsal: no Cloudron, no Pulumi CLI and no real registry are involved.
  */
-import { Lifecycle } from "../tests/lifecycle/runner";
+import { Lifecycle } from "../lifecycle/runner";
 
 async function main(argv: string[]): Promise<number> {
   const stack = argv[0] ?? "staging";

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { runRestoreDrill } from "../lib/restoreDrill";
 import { readStackConfigText } from "../lib/plan";
-import { isHostname } from "../lib/stackConfig";
+import { isHostname } from "../lib/config/stackConfig";
 
 export async function main(
   argv: string[],

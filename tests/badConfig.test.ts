@@ -10,11 +10,11 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import * as util from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, parseDeployConfig, type RawConfig } from "../lib/stackConfig";
-import { Lifecycle, PROJECT_DIR } from "./lifecycle/runner";
+import { ConfigError, parseDeployConfig, type RawConfig } from "../lib/config/stackConfig";
+import { Lifecycle, PROJECT_DIR } from "../lifecycle/runner";
 
 const NS = "communityrule";
-const FIXTURE_MANIFEST = fs.readFileSync(path.join(PROJECT_DIR, "tests", "fixtures", "community-rule", "CloudronManifest.json"), "utf8");
+const FIXTURE_MANIFEST = fs.readFileSync(path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"), "utf8");
 const MANIFEST_VERSION = (JSON.parse(FIXTURE_MANIFEST) as { version: string }).version;
 
 // Random secret values, so "the message does not contain the secret" cannot pass by coincidence.

@@ -1,9 +1,9 @@
 /** Pure logic behind the Cloudron steps: env diffs, reading `cloudron inspect`, deploy decisions. */
 import { describe, expect, it } from "vitest";
-import { fingerprint, isEmptyPlan, planEnvChanges } from "../lib/envDiff";
-import { appCondition, decideDeploy, findApp, parseInspect, sameServer, type ObservedApp } from "../lib/cloudronApps";
-import { likelyCause } from "../lib/troubleshooting";
-import { buildCredentialsFile } from "../lib/cloudronCli";
+import { fingerprint, isEmptyPlan, planEnvChanges } from "../lib/cloudron/envDiff";
+import { appCondition, decideDeploy, findApp, parseInspect, sameServer, type ObservedApp } from "../lib/cloudron/cloudronApps";
+import { likelyCause } from "../lib/health/troubleshooting";
+import { buildCredentialsFile } from "../lib/cloudron/cloudronCli";
 
 describe("planEnvChanges", () => {
   it("sets added and changed keys, unsets removed ones, leaves unchanged ones alone", () => {

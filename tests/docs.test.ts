@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CONFIG_KEYS } from "../lib/stackConfig";
+import { CONFIG_KEYS } from "../lib/config/stackConfig";
 
 const root = path.resolve(__dirname, "..");
 const scripts = Object.keys((JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts);

@@ -11,7 +11,7 @@ import {
   HealthProgress,
   nextWaitMs,
   waitForHealthy,
-} from "../lib/healthGate";
+} from "../lib/health/healthGate";
 import {
   closedPort,
   FakeApp,
@@ -20,7 +20,7 @@ import {
   json,
   runTool,
   startFakeApp,
-} from "./support/fakeApp";
+} from "../lifecycle/fakeApp";
 
 const HEALTHY = { ok: true, database: "connected" };
 const DB_ERROR = { ok: false, database: "error" };

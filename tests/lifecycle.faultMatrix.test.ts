@@ -4,7 +4,7 @@
  * and that the next `up` converges: one install ever, the seed exactly once, the same SESSION_SECRET.
  */
 import { describe, expect, it } from "vitest";
-import { Lifecycle } from "./lifecycle/runner";
+import { Lifecycle } from "../lifecycle/runner";
 
 async function withLifecycle(fn: (lc: Lifecycle) => Promise<void>, opts: Parameters<typeof Lifecycle.create>[0] = {}) {
   const lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9", ...opts });

@@ -4,7 +4,7 @@
  * registry and a loopback app. Assertions read the stand-in's call log and server state.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle } from "./lifecycle/runner";
+import { Lifecycle } from "../lifecycle/runner";
 
 const subs = (calls: Array<{ sub: string }>) => calls.map((c) => c.sub);
 

@@ -3,7 +3,7 @@
  * (The other lifecycle scenarios use ts-node's transpile-only mode for speed.)
  */
 import { describe, expect, it } from "vitest";
-import { Lifecycle } from "./lifecycle/runner";
+import { Lifecycle } from "../lifecycle/runner";
 
 describe("language-host loading", () => {
   it("loads, type-checks and deploys index.ts through ts-node's type-checking register hook", async () => {

@@ -4,7 +4,7 @@
  * stops the run before any Cloudron command.
  */
 import { describe, expect, it } from "vitest";
-import { Lifecycle } from "./lifecycle/runner";
+import { Lifecycle } from "../lifecycle/runner";
 
 describe("pull verification", () => {
   it("a rollback to a tag that does not exist fails in preview and in up, before anything happens", async () => {

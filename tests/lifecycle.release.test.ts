@@ -4,8 +4,8 @@
  * automatic rollback after a failed health gate on production.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle } from "./lifecycle/runner";
-import { pushImage } from "./support/registry";
+import { Lifecycle } from "../lifecycle/runner";
+import { pushImage } from "../lifecycle/registry";
 
 const subs = (calls: Array<{ sub: string }>) => calls.map((c) => c.sub);
 

@@ -8,7 +8,7 @@ import { buildPlan, diffPlans, formatPlan, readStackFileText } from "../lib/plan
 import { main, parseArgs } from "../scripts/plan";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "tests", "fixtures", "community-rule");
+const appDir = path.join(projectDir, "lifecycle", "fixtures", "community-rule");
 
 describe("buildPlan", () => {
   it("staging: location, build from the checkout, steps in order, no protection", () => {

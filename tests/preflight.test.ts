@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { Lifecycle, PROJECT_DIR } from "./lifecycle/runner";
+import { Lifecycle, PROJECT_DIR } from "../lifecycle/runner";
 import { formatPreflight, runPreflight } from "../lib/preflight";
 import { main as preflightMain } from "../scripts/preflight";
 

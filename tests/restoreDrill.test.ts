@@ -1,7 +1,7 @@
 /** The restore drill against the cloudron stand-in: clone, health, smoke, uninstall, record. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle } from "./lifecycle/runner";
-import { startFakeApp } from "./support/fakeApp";
+import { Lifecycle } from "../lifecycle/runner";
+import { startFakeApp } from "../lifecycle/fakeApp";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

@@ -6,9 +6,9 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "./lifecycle/host";
-import { Lifecycle } from "./lifecycle/runner";
-import { callRecords, namedSecrets, scanForSecrets, scanRecords, type ScanRecord } from "./secretScan";
+import type { RunResult } from "../lifecycle/host";
+import { Lifecycle } from "../lifecycle/runner";
+import { callRecords, namedSecrets, scanForSecrets, scanRecords, type ScanRecord } from "../lifecycle/secretScan";
 
 describe("secret scan over a staging lifecycle", () => {
   let lc: Lifecycle;

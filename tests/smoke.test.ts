@@ -3,7 +3,7 @@
  * child process.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../lib/smoke";
+import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../lib/health/smoke";
 import {
   closedPort,
   FakeApp,
@@ -13,7 +13,7 @@ import {
   json,
   runTool,
   startFakeApp,
-} from "./support/fakeApp";
+} from "../lifecycle/fakeApp";
 
 const running: FakeApp[] = [];
 async function serve(handler: FakeHandler): Promise<FakeApp> {

@@ -8,12 +8,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { CloudronCli, CloudronCliError, isCloudronOnPath } from "../lib/cloudronCli";
-import { appCondition, decideDeploy, findApp, parseInspect, sameServer, type ObservedApp } from "../lib/cloudronApps";
-import { isEmptyPlan, planEnvChanges, type EnvRecord } from "../lib/envDiff";
-import { likelyCause } from "../lib/troubleshooting";
-import { formatProgress, waitForHealthy } from "../lib/healthGate";
-import { decideRelease, manifestVersionToSend, tagOfImage } from "../lib/versionRules";
+import { CloudronCli, CloudronCliError, isCloudronOnPath } from "../lib/cloudron/cloudronCli";
+import { appCondition, decideDeploy, findApp, parseInspect, sameServer, type ObservedApp } from "../lib/cloudron/cloudronApps";
+import { isEmptyPlan, planEnvChanges, type EnvRecord } from "../lib/cloudron/envDiff";
+import { likelyCause } from "../lib/health/troubleshooting";
+import { formatProgress, waitForHealthy } from "../lib/health/healthGate";
+import { decideRelease, manifestVersionToSend, tagOfImage } from "../lib/release/versionRules";
 
 type Args = Record<string, string | boolean>;
 

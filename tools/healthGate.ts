@@ -8,8 +8,8 @@
  * line to stdout: `{"healthy":true,"url":"<baseUrl>/api/health","attempts":…,"elapsedMs":…}`.
  * Exit codes: 0 healthy, 1 not healthy in time (message on stderr) or cancelled, 2 usage.
  */
-import { formatProgress, HealthGateError, healthUrl, waitForHealthy } from "../lib/healthGate";
-import { normalizeTarget } from "../lib/smoke";
+import { formatProgress, HealthGateError, healthUrl, waitForHealthy } from "../lib/health/healthGate";
+import { normalizeTarget } from "../lib/health/smoke";
 import type { CliIo } from "./smoke";
 
 const USAGE =

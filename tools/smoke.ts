@@ -6,7 +6,7 @@
  * `EMAIL=you@example.com` in the environment works like `--email` (as with the runbook's
  * `scripts/staging-smoke.sh`). Exit codes: 0 all checks passed, 1 any check failed, 2 usage.
  */
-import { formatSmokeReport, normalizeTarget, runSmokeChecks } from "../lib/smoke";
+import { formatSmokeReport, normalizeTarget, runSmokeChecks } from "../lib/health/smoke";
 
 /** Where the CLI writes; injectable so tests can call {@link main} in-process. */
 export interface CliIo {

@@ -6,7 +6,7 @@
  * Prints `PASS anonymous pull of <ref>: linux/amd64 manifest <digest>` and exits 0, or prints
  * `FAIL <kind>: <message>` to stderr and exits 1. Usage errors exit 2.
  */
-import { ImageRefError, PullCheckError, verifyAnonymousPull } from "../lib/ociRegistry";
+import { ImageRefError, PullCheckError, verifyAnonymousPull } from "../lib/registry/ociRegistry";
 
 /** Where the CLI writes; injectable so tests can run {@link main} in-process. */
 export interface CliOutput {

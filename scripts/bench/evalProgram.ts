@@ -33,7 +33,7 @@ async function main() {
       "communityrule:build": "true",
       "communityrule:registryUsername": "bench",
       "communityrule:registryPassword": "bench-password-not-real",
-      "communityrule:appDir": path.join(root, "tests", "fixtures", "community-rule"),
+      "communityrule:appDir": path.join(root, "lifecycle", "fixtures", "community-rule"),
       "communityrule:env": JSON.stringify({ SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" }),
     },
     ["communityrule:registryPassword"],

@@ -9,7 +9,7 @@
  * and their diff/create/update/delete are called; random passwords are generated; docker images are
  * "built" by pushing real OCI content for the requested platform to a real registry.
  *
- * Simplifications (documented in tests/lifecycle/README.md): steps run in registration order (the
+ * Simplifications (documented in lifecycle/README.md): steps run in registration order (the
  * SDK already waits for each resource's inputs and dependsOn); after the first failed step no new
  * step starts; replaced resources are deleted at the end; providers' `check` is not called; refresh
  * and import are not modelled.
@@ -257,7 +257,7 @@ async function emulateDockerBuild(inputs: Record<string, unknown>): Promise<Reco
   const host = repoFull.split("/")[0];
   const repository = repoFull.split("/").slice(1).join("/");
   const registry = (inputs.registry ?? {}) as { username?: string; password?: string };
-  const { pushImage } = require("../support/registry") as typeof import("../support/registry");
+  const { pushImage } = require("./registry") as typeof import("./registry");
   const pushed = await pushImage(host, repository, tag, {
     platforms: [platform],
     auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,

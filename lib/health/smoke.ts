@@ -3,15 +3,8 @@
  * ONE implementation, used both at the end of `pulumi up` and by the standalone CLI
  * `tools/smoke.ts`. No Pulumi imports.
  */
-import {
-  classifyHealth,
-  excerpt,
-  HttpRequestError,
-  HttpResult,
-  isRecord,
-  parseJson,
-  requestText,
-} from "./healthGate";
+import { classifyHealth } from "./healthGate";
+import { excerpt, HttpRequestError, isRecord, parseJson, requestText, type HttpResult } from "../http/client";
 
 /** Result of one named check. */
 export interface SmokeCheck {

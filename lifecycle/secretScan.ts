@@ -5,8 +5,8 @@
  * else (another call's argv, step output, errors, outputs, state, logs) is a leak.
  */
 import * as fs from "node:fs";
-import type { RunResult } from "./lifecycle/host";
-import type { CloudronCall, Lifecycle } from "./lifecycle/runner";
+import type { RunResult } from "./host";
+import type { CloudronCall, Lifecycle } from "./runner";
 
 /** One recorded string and where it came from (`run[2].steps[3].stdout`, `calls[5].argv[4]`, …). */
 export interface ScanRecord {

@@ -16,7 +16,7 @@ import type { AddressInfo, Socket } from "node:net";
 import * as path from "node:path";
 
 /** Repository root, where `tools/` and `node_modules/` live. */
-export const repoRoot = path.resolve(__dirname, "..", "..");
+export const repoRoot = path.resolve(__dirname, "..");
 
 /** What the handler sees: method, path without query string, and the request body text. */
 export interface FakeRequest {

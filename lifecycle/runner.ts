@@ -2,7 +2,7 @@
  * Offline lifecycle runner (test tooling, not product). A {@link Lifecycle} is one environment:
  * a stack config, an app checkout, a `cloudron` stand-in with its server state, a real OCI registry
  * on loopback and a loopback HTTP server playing the app. `up()`, `preview()` and `destroy()` each
- * run the real program in a fresh child process (tests/lifecycle/host.ts) and keep Pulumi-like
+ * run the real program in a fresh child process (lifecycle/host.ts) and keep Pulumi-like
  * state between runs, so scenarios can play several successive `up`s.
  */
 import * as fs from "node:fs";
@@ -11,14 +11,14 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
-import { startRegistry } from "../support/registry";
-import { startFakeApp, type FakeResponse } from "../support/fakeApp";
-import { callRecords, namedSecrets, runRecords, scanRecords } from "../secretScan";
+import { startRegistry } from "./registry";
+import { startFakeApp, type FakeResponse } from "./fakeApp";
+import { callRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
 
-export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
-const STANDIN_DIR = path.join(PROJECT_DIR, "tests", "standin");
+export const PROJECT_DIR = path.resolve(__dirname, "..");
+const STANDIN_DIR = path.join(PROJECT_DIR, "lifecycle", "standin");
 // A copy of ../shared/fixtures/community-rule/CloudronManifest.json (the app's real manifest), so CI needs no shared/.
-const FIXTURE_MANIFEST = path.join(PROJECT_DIR, "tests", "fixtures", "community-rule", "CloudronManifest.json");
+const FIXTURE_MANIFEST = path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json");
 
 export interface StandinApp {
   id: string;
