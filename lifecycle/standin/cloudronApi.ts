@@ -1,0 +1,1027 @@
+/**
+ * A stand-in for Cloudron's REST API (test tooling, not product): a real HTTP server on loopback
+ * that answers the operations the deploy uses, written from Cloudron's OpenAPI description
+ * (../shared/reference/cloudron-openapi.json, January 2026) and cloudron-api.md — not from the
+ * project's client, so the two are independent readings of the spec.
+ *
+ *   const api = await startCloudronApi({ tokens: [{ token, role: "owner" }] });
+ *   // client talks to `${api.url}/api/v1`; tests read api.state, api.calls(), inject api.state.faults
+ *   await api.stop();
+ *
+ * What it does like the real server: Bearer-token auth (401), role and read-only tokens (403),
+ * long operations as asynchronous tasks (202 + task id; progress with percent and message; the app
+ * is `pending_*` while its task runs and a second mutating call answers 409), per-app env that GET
+ * /apps returns for every app, a pre-update backup unless `skipBackup`, request bodies checked
+ * against the spec's shapes (400 naming the field). What it adds for tests: a call log, a list of
+ * violations (access_token in the query, skipBackup: true, unknown or malformed fields) that the
+ * lifecycle runner turns into a failure, per-operation fault injection, restart counting, and a
+ * private test-only endpoint (`POST /__standin__/exec`) that the `cloudron exec` stand-in uses to
+ * play the seed. Where the spec is ambiguous the stand-in takes the strict reading; the choices are
+ * listed in /work/coord/api.md and lifecycle/README.md.
+ */
+import * as crypto from "node:crypto";
+import * as http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+// ---- state ----------------------------------------------------------------------------------------
+
+/** A user role as `GET /profile` reports it (spec: Profile.role). */
+export type Role = "owner" | "admin" | "usermanager" | "mailmanager" | "user";
+
+/** An API token the stand-in accepts. Read-only tokens may only GET. */
+export interface StandinToken {
+  token: string;
+  role: Role;
+  readonly?: boolean;
+}
+
+/** A manifest as the app runs it (the deploy's custom app carries `dockerImage`). */
+export interface StandinManifest {
+  id: string;
+  version: string;
+  dockerImage: string;
+  [field: string]: unknown;
+}
+
+/** A backup of one app (spec: components.schemas.backups items). */
+export interface StandinBackup {
+  id: string;
+  creationTime: string;
+  packageVersion: string;
+  type: "app";
+  state: "normal";
+  format: "tgz";
+  label: string;
+  preserveSecs: number;
+  identifier: string;
+  remotePath: string;
+  manifest: StandinManifest;
+}
+
+/** One app on the stand-in server: the spec's app fields plus test bookkeeping. */
+export interface StandinApp {
+  id: string;
+  appStoreId: string;
+  subdomain: string;
+  domain: string;
+  fqdn: string;
+  manifest: StandinManifest;
+  installationState: string;
+  runState: string;
+  health: string | null;
+  error: string | null;
+  /** The running task's id (a string, as the spec's app.taskId), null when no task runs. */
+  taskId: string | null;
+  env: Record<string, string>;
+  enableBackup: boolean;
+  enableAutomaticUpdate: boolean;
+  accessRestriction: unknown;
+  memoryLimit: number;
+  label: string | null;
+  tags: string[];
+  creationTime: string;
+  updateTime: string;
+  ts: string;
+  // ---- not part of the API answer --------------------------------------------------------------
+  /** Backups, newest first (`GET /apps/:id/backups`). */
+  backups: StandinBackup[];
+  /** Container starts: install, update, env change, restart, clone. */
+  restarts: number;
+  /** Times the seed completed in this app's database (read by the fake app's /api/templates). */
+  seedRuns: number;
+  clonedFrom?: string;
+}
+
+/** What a task does when it finishes. */
+export type TaskKind = "install" | "update" | "configureEnv" | "uninstall" | "clone" | "restart" | "backup";
+
+/** A task of the stand-in (spec: Task). */
+export interface StandinTask {
+  id: number;
+  kind: TaskKind;
+  appId: string;
+  createdAt: number;
+  /** Earliest time it may finish (ms since epoch). */
+  finishAt: number;
+  /** Reads of this task through GET /tasks/:id or GET /apps/:id/task. */
+  polls: number;
+  active: boolean;
+  success: boolean;
+  /** Error message when the task failed. */
+  error: string | null;
+  result: Record<string, unknown> | null;
+  /** Whether the first read must see it active (false for busy tasks, which end on the clock). */
+  waitsForPoll: boolean;
+  /** Progress messages, one per stage. */
+  stages: string[];
+  /** Applies the task's effect (null: nothing to apply, e.g. an injected no-op). */
+  apply: (() => string | void) | null;
+  /** Failure message to end with, instead of applying. */
+  failWith?: string;
+}
+
+/** Operation names: the spec's operationIds, plus the private exec endpoint. */
+export type OperationName =
+  | "getProfile"
+  | "listAppsByUser"
+  | "getApp"
+  | "listDomains"
+  | "installApp"
+  | "updateApp"
+  | "setAppEnv"
+  | "getTask"
+  | "getAppTask"
+  | "getAppBackups"
+  | "uninstallApp"
+  | "cloneApp"
+  | "getBackupPolicy"
+  | "setAutomaticAppBackup"
+  | "restartApp"
+  | "standinExec";
+
+/** Operations that change something on the server (the seed exec included: it writes data). */
+export const MUTATING_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([
+  "installApp",
+  "updateApp",
+  "setAppEnv",
+  "uninstallApp",
+  "cloneApp",
+  "setAutomaticAppBackup",
+  "restartApp",
+  "standinExec",
+]);
+
+/** A fault to inject into the next matching call(s). */
+export type FaultKind =
+  | "401"
+  | "403"
+  | "404"
+  | "409"
+  | "500"
+  | "hang"
+  | "taskFails"
+  | "taskNoop"
+  | "envValueDiffers"
+  | "envDropKey";
+
+export interface Fault {
+  operation: OperationName;
+  kind: FaultKind;
+  /** How many matching calls it affects (default 1). */
+  times?: number;
+  /** Error text (status faults, taskFails). */
+  message?: string;
+  /** `hang`: how long the request is held before its socket is destroyed (default 3000, max 10000). */
+  hangMs?: number;
+  /** `hang` on a mutating call: perform the operation first, then hang (the answer is lost). */
+  applied?: boolean;
+  /** `409`: how long the app stays busy with a backup task (default 1500 ms). */
+  busyMs?: number;
+  /** `envValueDiffers` / `envDropKey`: the key to alter (default: the first key, sorted). */
+  key?: string;
+  /** `envValueDiffers`: the value stored instead (default: asked value + "-altered"). */
+  value?: string;
+}
+
+/** One recorded call. Request bodies are kept for assertions (install and env carry secrets). */
+export interface ApiCall {
+  seq: number;
+  method: string;
+  /** Path without the query string, e.g. `/api/v1/apps/<id>/configure/env`. */
+  path: string;
+  operation: OperationName | "unknown";
+  status: number;
+  /** Query parameters as sent (an access_token here is a violation). */
+  query: Record<string, string>;
+  authenticated: boolean;
+  fault?: FaultKind;
+  requestBody?: unknown;
+  /** Task started by this call, if any. */
+  taskId?: number;
+  appId?: string;
+  time: number;
+}
+
+export interface RestartEntry {
+  appId: string;
+  fqdn: string;
+  reason: TaskKind;
+  image: string;
+  time: number;
+}
+
+export interface CloudronApiState {
+  tokens: StandinToken[];
+  apps: StandinApp[];
+  tasks: StandinTask[];
+  domains: Array<{ domain: string; zoneName: string; provider: string }>;
+  backupPolicy: { schedule: string; retention: Record<string, number> };
+  faults: Fault[];
+  calls: ApiCall[];
+  /** Things a correct client never does; the lifecycle runner fails a scenario that has any. */
+  violations: string[];
+  restartLog: RestartEntry[];
+  /** How long a task runs before it may finish (ms). */
+  taskMs: number;
+  /** Fake-app knob: images (substring match) whose /api/health answers 503. */
+  unhealthyImages: string[];
+}
+
+export interface CloudronApiOptions {
+  tokens?: StandinToken[];
+  domains?: string[];
+  taskMs?: number;
+}
+
+/** A running stand-in. */
+export interface CloudronApi {
+  /** `http://127.0.0.1:<port>`: the value for `communityrule:cloudronServer`. */
+  url: string;
+  port: number;
+  state: CloudronApiState;
+  calls(): ApiCall[];
+  /** The app at a location (fqdn) or with an id. */
+  app(fqdnOrId: string): StandinApp | undefined;
+  /** Puts an app on the server as if installed by hand (dashboard); fields default sensibly. */
+  addApp(fields: Partial<StandinApp> & { fqdn: string; manifest: StandinManifest }): StandinApp;
+  injectFault(fault: Fault): void;
+  stop(): Promise<void>;
+}
+
+// ---- helpers --------------------------------------------------------------------------------------
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  409: "Conflict",
+  500: "Internal Server Error",
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const now = () => new Date().toISOString();
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.+-]/).map(Number);
+  const pb = b.split(/[.+-]/).map(Number);
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+/** Fills an app's fields the way the server would for an app installed by hand. */
+export function makeApp(fields: Partial<StandinApp> & { fqdn: string; manifest: StandinManifest }): StandinApp {
+  const [sub, ...rest] = fields.fqdn.split(".");
+  const apex = rest.length < 2;
+  const t = now();
+  return {
+    id: crypto.randomUUID(),
+    appStoreId: "",
+    subdomain: apex ? "" : sub,
+    domain: apex ? fields.fqdn : rest.join("."),
+    installationState: "installed",
+    runState: "running",
+    health: "healthy",
+    error: null,
+    taskId: null,
+    env: {},
+    enableBackup: true,
+    enableAutomaticUpdate: false,
+    accessRestriction: null,
+    memoryLimit: 0,
+    label: null,
+    tags: [],
+    creationTime: t,
+    updateTime: t,
+    ts: t,
+    backups: [],
+    restarts: 0,
+    seedRuns: 0,
+    ...fields,
+  };
+}
+
+/** The app as the API shows it (bookkeeping fields left out). */
+function apiApp(app: StandinApp): Record<string, unknown> {
+  const { backups: _b, restarts: _r, seedRuns: _s, clonedFrom: _c, ...shown } = app;
+  return { ...shown, env: { ...app.env }, manifest: { ...app.manifest } };
+}
+
+// ---- request shapes (from the spec's requestBody schemas) ------------------------------------------
+
+type FieldCheck = (value: unknown) => string | undefined;
+interface BodyShape {
+  required: string[];
+  fields: Record<string, FieldCheck>;
+}
+
+const isString: FieldCheck = (v) => (typeof v === "string" ? undefined : "must be a string");
+const isBoolean: FieldCheck = (v) => (typeof v === "boolean" ? undefined : "must be a boolean");
+const isNumber: FieldCheck = (v) => (typeof v === "number" && Number.isFinite(v) ? undefined : "must be a number");
+const isObject: FieldCheck = (v) => (isPlainObject(v) ? undefined : "must be an object");
+const isNullableString: FieldCheck = (v) => (v === null || typeof v === "string" ? undefined : "must be a string or null");
+const isStringArray: FieldCheck = (v) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : "must be an array of strings");
+const isEnvMap: FieldCheck = (v) => {
+  if (!isPlainObject(v)) return "must be an object of string values";
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== "string") return `.${k}: must be a string (the spec: "an object where the values are strings")`;
+  }
+  return undefined;
+};
+const isManifest: FieldCheck = (v) => {
+  if (!isPlainObject(v)) return "must be an object";
+  const error = (require("cloudron-manifestformat") as { parse(m: unknown): Error | null }).parse(v);
+  if (error) return `is not a valid CloudronManifest: ${error.message}`;
+  if (typeof v.dockerImage !== "string" || v.dockerImage === "") return ".dockerImage: is required for a custom app (no app store package to take it from)";
+  return undefined;
+};
+const isAccessRestriction: FieldCheck = (v) => {
+  if (v === null) return undefined;
+  if (!isPlainObject(v)) return "must be null or an object {users, groups}";
+  for (const k of ["users", "groups"]) if (k in v && isStringArray(v[k])) return `.${k}: must be an array of strings`;
+  return undefined;
+};
+
+const INSTALL_SHAPE: BodyShape = {
+  required: ["manifest", "domain", "subdomain", "accessRestriction"],
+  fields: {
+    appStoreId: isString,
+    manifest: isManifest,
+    domain: isString,
+    subdomain: isString,
+    accessRestriction: isAccessRestriction,
+    ports: isObject,
+    icon: isString,
+    label: isNullableString,
+    memoryLimit: isNumber,
+    sso: isBoolean,
+    enableBackup: isBoolean,
+    enableAutomaticUpdate: isBoolean,
+    debugMode: isObject,
+    secondaryDomains: isObject,
+    redirectDomains: isObject,
+    aliasDomains: isObject,
+    overwriteDns: isBoolean,
+    skipDnsSetup: isBoolean,
+    env: isEnvMap,
+    enableMailbox: isBoolean,
+    enableTurn: isBoolean,
+    upstreamUri: isString,
+  },
+};
+const UPDATE_SHAPE: BodyShape = {
+  required: [],
+  fields: { manifest: isManifest, appStoreId: isString, skipBackup: isBoolean, force: isBoolean },
+};
+const ENV_SHAPE: BodyShape = { required: ["env"], fields: { env: isEnvMap } };
+const CLONE_SHAPE: BodyShape = {
+  required: ["backupId", "subdomain", "domain"],
+  fields: { backupId: isString, subdomain: isString, domain: isString, ports: isObject, overwriteDns: isBoolean, skipDnsSetup: isBoolean },
+};
+const AUTOMATIC_BACKUP_SHAPE: BodyShape = { required: ["enable"], fields: { enable: isBoolean } };
+const EXEC_SHAPE: BodyShape = { required: ["app", "cmd", "argv"], fields: { app: isString, cmd: isStringArray, argv: isStringArray } };
+
+// ---- the server -------------------------------------------------------------------------------------
+
+interface Route {
+  method: "GET" | "POST";
+  pattern: RegExp;
+  operation: OperationName;
+  shape?: BodyShape;
+  /** Body may be empty (POSTs with no requestBody in the spec). */
+  noBody?: boolean;
+}
+
+const API = "/api/v1";
+const ROUTES: Route[] = [
+  { method: "GET", pattern: /^\/api\/v1\/profile$/, operation: "getProfile" },
+  { method: "GET", pattern: /^\/api\/v1\/apps$/, operation: "listAppsByUser" },
+  { method: "POST", pattern: /^\/api\/v1\/apps$/, operation: "installApp", shape: INSTALL_SHAPE },
+  { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)$/, operation: "getApp" },
+  { method: "GET", pattern: /^\/api\/v1\/domains$/, operation: "listDomains" },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/update$/, operation: "updateApp", shape: UPDATE_SHAPE },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/env$/, operation: "setAppEnv", shape: ENV_SHAPE },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/automatic_backup$/, operation: "setAutomaticAppBackup", shape: AUTOMATIC_BACKUP_SHAPE },
+  { method: "GET", pattern: /^\/api\/v1\/tasks\/([^/]+)$/, operation: "getTask" },
+  { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)\/task$/, operation: "getAppTask" },
+  { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)\/backups$/, operation: "getAppBackups" },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/uninstall$/, operation: "uninstallApp", noBody: true },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/restart$/, operation: "restartApp", noBody: true },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/clone$/, operation: "cloneApp", shape: CLONE_SHAPE },
+  { method: "GET", pattern: /^\/api\/v1\/backups\/policy$/, operation: "getBackupPolicy" },
+  { method: "POST", pattern: /^\/__standin__\/exec$/, operation: "standinExec", shape: EXEC_SHAPE },
+];
+
+/** Stage messages a task reports as it progresses (percent rises with them). */
+const STAGES: Record<TaskKind, string[]> = {
+  install: ["Queued", "Registering subdomain", "Downloading image", "Creating container", "Starting app"],
+  update: ["Queued", "Backing up app", "Downloading image", "Updating container", "Starting app"],
+  configureEnv: ["Queued", "Updating environment", "Restarting app"],
+  uninstall: ["Queued", "Stopping app", "Removing container", "Unregistering subdomain"],
+  clone: ["Queued", "Downloading backup", "Restoring app", "Starting app"],
+  restart: ["Queued", "Restarting app"],
+  backup: ["Queued", "Backing up app"],
+};
+
+const PENDING_STATE: Record<TaskKind, string> = {
+  install: "pending_install",
+  update: "pending_update",
+  configureEnv: "pending_configure",
+  uninstall: "pending_uninstall",
+  clone: "pending_clone",
+  restart: "pending_restart",
+  backup: "pending_backup",
+};
+
+/** Starts the stand-in on 127.0.0.1 with an OS-assigned port. */
+export async function startCloudronApi(options: CloudronApiOptions = {}): Promise<CloudronApi> {
+  const state: CloudronApiState = {
+    tokens: options.tokens ?? [],
+    apps: [],
+    tasks: [],
+    domains: (options.domains ?? ["communityrule.info"]).map((d) => ({ domain: d, zoneName: d, provider: "noop" })),
+    backupPolicy: { schedule: "00 00 23 * * *", retention: { keepWithinSecs: 30 * 24 * 3600 } },
+    faults: [],
+    calls: [],
+    violations: [],
+    restartLog: [],
+    taskMs: options.taskMs ?? 300,
+    unhealthyImages: [],
+  };
+  let nextTaskId = 100;
+  const sockets = new Set<Socket>();
+  const hangTimers = new Set<NodeJS.Timeout>();
+
+  const findApp = (idOrFqdn: string) => state.apps.find((a) => a.id === idOrFqdn || a.fqdn === idOrFqdn);
+
+  function restart(app: StandinApp, reason: TaskKind) {
+    app.restarts += 1;
+    state.restartLog.push({ appId: app.id, fqdn: app.fqdn, reason, image: app.manifest.dockerImage, time: Date.now() });
+  }
+
+  function startTask(app: StandinApp, kind: TaskKind, apply: StandinTask["apply"], opts: { durationMs?: number; waitsForPoll?: boolean; failWith?: string } = {}): StandinTask {
+    const task: StandinTask = {
+      id: nextTaskId++,
+      kind,
+      appId: app.id,
+      createdAt: Date.now(),
+      finishAt: Date.now() + (opts.durationMs ?? state.taskMs),
+      polls: 0,
+      active: true,
+      success: false,
+      error: null,
+      result: null,
+      waitsForPoll: opts.waitsForPoll ?? true,
+      stages: STAGES[kind],
+      apply,
+      failWith: opts.failWith,
+    };
+    state.tasks.push(task);
+    app.taskId = String(task.id);
+    app.installationState = PENDING_STATE[kind];
+    app.ts = now();
+    return task;
+  }
+
+  function finishTask(task: StandinTask) {
+    task.active = false;
+    const app = state.apps.find((a) => a.id === task.appId);
+    if (task.failWith !== undefined) {
+      task.success = false;
+      task.error = task.failWith;
+      if (app) {
+        app.taskId = null;
+        app.installationState = "error";
+        app.error = task.failWith;
+        app.ts = now();
+      }
+      return;
+    }
+    task.success = true;
+    const note = task.apply ? task.apply() : undefined;
+    task.result = note ? { message: note } : {};
+    if (app && state.apps.includes(app)) {
+      app.taskId = null;
+      if (app.installationState.startsWith("pending_")) app.installationState = "installed";
+      app.error = null;
+      app.ts = now();
+    }
+  }
+
+  /** Finishes every task whose time has come (and that was read at least once, or waited 3x). */
+  function advanceTasks() {
+    const t = Date.now();
+    for (const task of state.tasks) {
+      if (!task.active || t < task.finishAt) continue;
+      const grace = task.finishAt + 2 * Math.max(state.taskMs, 1);
+      if (task.waitsForPoll && task.polls === 0 && t < grace) continue;
+      finishTask(task);
+    }
+  }
+  const ticker = setInterval(advanceTasks, 25);
+  ticker.unref();
+
+  function taskProgress(task: StandinTask): { percent: number; message: string } {
+    if (!task.active) return { percent: 100, message: task.success ? "Done" : `Failed: ${task.error}` };
+    const span = Math.max(task.finishAt - task.createdAt, 1);
+    const fraction = Math.min((Date.now() - task.createdAt) / span, 0.99);
+    const stage = Math.min(Math.floor(fraction * task.stages.length), task.stages.length - 1);
+    return { percent: Math.max(1, Math.min(99, Math.round(fraction * 100))), message: task.stages[stage] };
+  }
+
+  function takeFault(operation: OperationName): Fault | undefined {
+    const fault = state.faults.find((f) => f.operation === operation && (f.times ?? 1) > 0);
+    if (!fault) return undefined;
+    fault.times = (fault.times ?? 1) - 1;
+    return fault;
+  }
+
+  function violation(message: string) {
+    state.violations.push(message);
+  }
+
+  function checkBody(operation: OperationName, shape: BodyShape, body: unknown): Record<string, unknown> {
+    if (!isPlainObject(body)) {
+      violation(`${operation}: request body is not a JSON object`);
+      throw new HttpError(400, "body: must be a JSON object");
+    }
+    for (const key of shape.required) {
+      if (!(key in body) || body[key] === undefined) {
+        violation(`${operation}: body.${key} is required by the spec and missing`);
+        throw new HttpError(400, `${key}: is required`);
+      }
+    }
+    for (const [key, value] of Object.entries(body)) {
+      const check = shape.fields[key];
+      if (!check) {
+        violation(`${operation}: body.${key} is not a field of this request in the spec`);
+        continue;
+      }
+      const problem = check(value);
+      if (problem) {
+        violation(`${operation}: body.${key}${problem.startsWith(".") ? problem : `: ${problem}`}`);
+        throw new HttpError(400, `${key}${problem.startsWith(".") ? problem : `: ${problem}`}`);
+      }
+    }
+    return body;
+  }
+
+  function requireApp(id: string): StandinApp {
+    const app = state.apps.find((a) => a.id === id);
+    if (!app) throw new HttpError(404, "No such app");
+    return app;
+  }
+
+  function requireIdle(app: StandinApp) {
+    if (app.taskId !== null) throw new HttpError(409, `Locked by task ${app.taskId} : ${app.installationState} / ${app.runState}`);
+  }
+
+  function requireDomain(domain: string) {
+    if (!state.domains.some((d) => d.domain === domain)) throw new HttpError(404, `No such domain: ${domain}`);
+  }
+
+  function fqdnOf(subdomain: string, domain: string) {
+    return subdomain === "" ? domain : `${subdomain}.${domain}`;
+  }
+
+  /** Env as a faulty server would store it: one value altered or one key dropped. */
+  function storedEnv(asked: Record<string, string>, fault: Fault | undefined): Record<string, string> {
+    const env = { ...asked };
+    if (!fault || (fault.kind !== "envValueDiffers" && fault.kind !== "envDropKey")) return env;
+    const key = fault.key ?? Object.keys(env).sort()[0];
+    if (key === undefined) return env;
+    if (fault.kind === "envDropKey") delete env[key];
+    else env[key] = fault.value ?? `${env[key] ?? ""}-altered`;
+    return env;
+  }
+
+  function taskOptions(fault: Fault | undefined): { failWith?: string; noop: boolean } {
+    if (fault?.kind === "taskFails") return { failWith: fault.message ?? "Injected task failure", noop: false };
+    return { noop: fault?.kind === "taskNoop" };
+  }
+
+  // ---- operations --------------------------------------------------------------------------------
+  type Handler = (ctx: { params: string[]; body: Record<string, unknown>; fault: Fault | undefined; token: StandinToken; call: ApiCall }) => { status: number; body: unknown };
+
+  const handlers: Record<OperationName, Handler> = {
+    getProfile: ({ token }) => ({
+      status: 200,
+      body: {
+        id: `uid-${crypto.createHash("sha256").update(token.token).digest("hex").slice(0, 12)}`,
+        username: "deployer",
+        email: "deployer@medlab.host",
+        displayName: "Deploy token owner",
+        twoFactorAuthenticationEnabled: false,
+        role: token.role,
+        hasBackgroundImage: false,
+        avatarUrl: "",
+        source: "",
+      },
+    }),
+    listAppsByUser: () => ({ status: 200, body: { apps: state.apps.map(apiApp) } }),
+    getApp: ({ params }) => ({ status: 200, body: apiApp(requireApp(params[0])) }),
+    listDomains: () => ({ status: 200, body: { domains: state.domains.map((d) => ({ ...d })) } }),
+    getBackupPolicy: () => ({ status: 200, body: { policy: { schedule: state.backupPolicy.schedule, retention: { ...state.backupPolicy.retention } } } }),
+    getAppBackups: ({ params }) => ({ status: 200, body: { backups: requireApp(params[0]).backups.map((b) => ({ ...b })) } }),
+    getTask: ({ params }) => {
+      const task = state.tasks.find((t) => String(t.id) === params[0]);
+      if (!task) throw new HttpError(404, "No such task");
+      task.polls += 1;
+      return { status: 200, body: taskBody(task, "object") };
+    },
+    getAppTask: ({ params }) => {
+      const app = requireApp(params[0]);
+      const task = app.taskId === null ? undefined : state.tasks.find((t) => String(t.id) === app.taskId);
+      if (!task) throw new HttpError(400, "No active task");
+      task.polls += 1;
+      return { status: 200, body: { ...taskBody(task, "string"), args: [app.id] } };
+    },
+    installApp: ({ body, fault, call }) => {
+      const manifest = body.manifest as StandinManifest;
+      const subdomain = body.subdomain as string;
+      const domain = body.domain as string;
+      requireDomain(domain);
+      const fqdn = fqdnOf(subdomain, domain);
+      if (findApp(fqdn)) throw new HttpError(409, `Location '${fqdn}' is in use`);
+      const asked = (body.env ?? {}) as Record<string, string>;
+      const app = makeApp({
+        fqdn,
+        subdomain,
+        domain,
+        manifest: { ...manifest },
+        appStoreId: (body.appStoreId as string | undefined) ?? "",
+        accessRestriction: body.accessRestriction,
+        enableBackup: (body.enableBackup as boolean | undefined) ?? true,
+        enableAutomaticUpdate: (body.enableAutomaticUpdate as boolean | undefined) ?? false,
+        memoryLimit: (body.memoryLimit as number | undefined) ?? 0,
+        label: (body.label as string | null | undefined) ?? null,
+        runState: "stopped",
+        health: null,
+      });
+      state.apps.push(app);
+      const { failWith, noop } = taskOptions(fault);
+      const task = startTask(
+        app,
+        "install",
+        () => {
+          if (!noop) app.env = storedEnv(asked, fault);
+          app.runState = "running";
+          app.health = "healthy";
+          restart(app, "install");
+        },
+        { failWith },
+      );
+      call.taskId = task.id;
+      call.appId = app.id;
+      return { status: 202, body: { id: app.id, taskId: task.id } };
+    },
+    updateApp: ({ params, body, fault, call }) => {
+      const app = requireApp(params[0]);
+      const hasManifest = "manifest" in body;
+      const hasStoreId = "appStoreId" in body;
+      if (hasManifest === hasStoreId) {
+        violation("updateApp: the spec wants exactly one of manifest or appStoreId");
+        throw new HttpError(400, "manifest: exactly one of manifest or appStoreId is required");
+      }
+      if (!hasManifest) throw new HttpError(400, "appStoreId: this server has no app store; send manifest");
+      const manifest = body.manifest as StandinManifest;
+      if (manifest.id !== app.manifest.id && body.force !== true) throw new HttpError(400, "manifest id does not match. force to override");
+      if (compareVersions(manifest.version, app.manifest.version) < 0 && body.force !== true) {
+        throw new HttpError(400, `Downgrades are not permitted for apps installed from the appstore or with a lower version: ${app.manifest.version} → ${manifest.version}`);
+      }
+      requireIdle(app);
+      const skipBackup = body.skipBackup === true;
+      if (skipBackup) violation(`updateApp: skipBackup: true sent for ${app.fqdn} (the pre-update backup must be kept)`);
+      const { failWith, noop } = taskOptions(fault);
+      const task = startTask(
+        app,
+        "update",
+        () => {
+          let note: string | undefined;
+          if (!skipBackup) note = `backup ${addBackup(app).id}`;
+          if (!noop) {
+            app.manifest = { ...manifest };
+            app.updateTime = now();
+          }
+          restart(app, "update");
+          return note;
+        },
+        { failWith },
+      );
+      call.taskId = task.id;
+      call.appId = app.id;
+      return { status: 202, body: { taskId: task.id } };
+    },
+    setAppEnv: ({ params, body, fault, call }) => {
+      const app = requireApp(params[0]);
+      requireIdle(app);
+      const asked = body.env as Record<string, string>;
+      const { failWith, noop } = taskOptions(fault);
+      const task = startTask(
+        app,
+        "configureEnv",
+        () => {
+          if (!noop) app.env = storedEnv(asked, fault);
+          restart(app, "configureEnv");
+        },
+        { failWith },
+      );
+      call.taskId = task.id;
+      call.appId = app.id;
+      return { status: 202, body: { taskId: task.id } };
+    },
+    uninstallApp: ({ params, fault, call }) => {
+      const app = requireApp(params[0]);
+      requireIdle(app);
+      const { failWith, noop } = taskOptions(fault);
+      const task = startTask(
+        app,
+        "uninstall",
+        () => {
+          if (!noop) state.apps = state.apps.filter((a) => a !== app);
+        },
+        { failWith },
+      );
+      call.taskId = task.id;
+      call.appId = app.id;
+      return { status: 202, body: { taskId: task.id } };
+    },
+    restartApp: ({ params, fault, call }) => {
+      const app = requireApp(params[0]);
+      requireIdle(app);
+      const { failWith } = taskOptions(fault);
+      const task = startTask(app, "restart", () => restart(app, "restart"), { failWith });
+      call.taskId = task.id;
+      call.appId = app.id;
+      return { status: 202, body: { taskId: task.id } };
+    },
+    cloneApp: ({ params, body, fault, call }) => {
+      const source = requireApp(params[0]);
+      const backup = source.backups.find((b) => b.id === body.backupId);
+      if (!backup) throw new HttpError(404, "No such backup");
+      const subdomain = body.subdomain as string;
+      const domain = body.domain as string;
+      requireDomain(domain);
+      const fqdn = fqdnOf(subdomain, domain);
+      if (findApp(fqdn)) throw new HttpError(409, `Location '${fqdn}' is in use`);
+      const clone = makeApp({
+        fqdn,
+        subdomain,
+        domain,
+        manifest: { ...backup.manifest },
+        env: { ...source.env },
+        runState: "stopped",
+        health: null,
+        clonedFrom: backup.id,
+      });
+      state.apps.push(clone);
+      const { failWith } = taskOptions(fault);
+      const task = startTask(
+        clone,
+        "clone",
+        () => {
+          // The backup carries the database, so seeded data comes along.
+          clone.seedRuns = source.seedRuns;
+          clone.runState = "running";
+          clone.health = "healthy";
+          restart(clone, "clone");
+        },
+        { failWith },
+      );
+      call.taskId = task.id;
+      call.appId = clone.id;
+      return { status: 201, body: { id: clone.id, taskId: task.id } };
+    },
+    setAutomaticAppBackup: ({ params, body }) => {
+      const app = requireApp(params[0]);
+      app.enableBackup = body.enable as boolean;
+      return { status: 200, body: {} };
+    },
+    standinExec: ({ body }) => {
+      const app = findApp(body.app as string);
+      if (!app) throw new HttpError(404, `No such app: ${String(body.app)}`);
+      if (app.runState !== "running") throw new HttpError(409, `App ${app.fqdn} is not running`);
+      const command = (body.cmd as string[]).join(" ");
+      if (!command.includes("prisma/seed.bundle.cjs")) {
+        return { status: 200, body: { stdout: "", stderr: `stand-in: only the seed is played, not: ${command}\n`, exitCode: 127 } };
+      }
+      if (app.env.SEED_SHOULD_FAIL === "1") {
+        return {
+          status: 200,
+          body: { stdout: "Seeding templates...\n", stderr: 'PrismaClientKnownRequestError: relation "MethodFacet" does not exist\n', exitCode: 1 },
+        };
+      }
+      app.seedRuns += 1;
+      return { status: 200, body: { stdout: "Seeded 12 templates and 40 method facets\n", stderr: "", exitCode: 0 } };
+    },
+  };
+
+  function addBackup(app: StandinApp): StandinBackup {
+    const hex = crypto.randomBytes(4).toString("hex");
+    const id = `app_${app.id}_v${app.manifest.version}_${hex}`;
+    const backup: StandinBackup = {
+      id,
+      creationTime: now(),
+      packageVersion: app.manifest.version,
+      type: "app",
+      state: "normal",
+      format: "tgz",
+      label: "",
+      preserveSecs: 0,
+      identifier: app.id,
+      remotePath: `${new Date().toISOString().slice(0, 10)}/${id}`,
+      manifest: { ...app.manifest },
+    };
+    app.backups.unshift(backup);
+    return backup;
+  }
+
+  function taskBody(task: StandinTask, errorAs: "object" | "string"): Record<string, unknown> {
+    const { percent, message } = taskProgress(task);
+    const error = task.error === null ? null : errorAs === "object" ? { message: task.error } : task.error;
+    return {
+      id: String(task.id),
+      type: "app",
+      percent,
+      message,
+      active: task.active,
+      pending: false,
+      success: task.success,
+      error,
+      result: task.result,
+      creationTime: new Date(task.createdAt).toISOString(),
+      ts: now(),
+    };
+  }
+
+  // ---- HTTP plumbing -----------------------------------------------------------------------------
+  function send(res: http.ServerResponse, status: number, body: unknown) {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+      req.on("error", reject);
+    });
+    advanceTasks();
+    const url = new URL(req.url ?? "/", "http://standin");
+    const method = req.method ?? "GET";
+    const query = Object.fromEntries(url.searchParams.entries());
+    const route = ROUTES.find((r) => r.method === method && r.pattern.test(url.pathname));
+    const call: ApiCall = {
+      seq: state.calls.length,
+      method,
+      path: url.pathname,
+      operation: route?.operation ?? "unknown",
+      status: 0,
+      query,
+      authenticated: false,
+      time: Date.now(),
+    };
+    state.calls.push(call);
+    const answer = (status: number, body: unknown) => {
+      call.status = status;
+      send(res, status, body);
+    };
+    const fail = (status: number, message: string) => answer(status, { status: STATUS_TEXT[status] ?? "Error", message });
+
+    // Auth first, like the server: the token decides before the route does.
+    if ("access_token" in query) violation(`${method} ${url.pathname}: token sent as the access_token query parameter (it ends up in server logs)`);
+    const header = req.headers.authorization ?? "";
+    const bearer = /^Bearer (.+)$/.exec(header)?.[1];
+    const presented = bearer ?? query.access_token;
+    const token = state.tokens.find((t) => t.token === presented);
+    if (!token) return fail(401, presented ? "Token invalid or expired" : "Token required");
+    call.authenticated = true;
+    if (!route) {
+      violation(`${method} ${url.pathname}: no such operation in the stand-in (not one the deploy should use)`);
+      return fail(404, `No route ${method} ${url.pathname}`);
+    }
+    if (method !== "GET" && token.readonly) return fail(403, "Token is read-only");
+    if (route.operation !== "getProfile" && token.role !== "owner" && token.role !== "admin") return fail(403, `Role ${token.role} is not allowed to manage apps`);
+
+    let body: Record<string, unknown> = {};
+    if (method === "POST") {
+      if (raw.trim() !== "" && !/application\/json/.test(req.headers["content-type"] ?? "")) {
+        violation(`${route.operation}: body sent without content-type application/json`);
+      }
+      let parsed: unknown = {};
+      if (raw.trim() !== "") {
+        try {
+          parsed = JSON.parse(raw);
+        } catch {
+          violation(`${route.operation}: request body is not JSON`);
+          return fail(400, "body: is not valid JSON");
+        }
+      } else if (!route.noBody) {
+        violation(`${route.operation}: request body missing`);
+        return fail(400, "body: is required");
+      }
+      call.requestBody = parsed;
+      try {
+        body = route.shape ? checkBody(route.operation, route.shape, parsed) : (parsed as Record<string, unknown>);
+      } catch (e) {
+        const err = e as HttpError;
+        return fail(err.status, err.message);
+      }
+    }
+
+    const params = route.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
+    const fault = takeFault(route.operation);
+    if (fault) call.fault = fault.kind;
+    if (fault && ["401", "403", "404", "500"].includes(fault.kind)) {
+      const status = Number(fault.kind);
+      const defaults: Record<number, string> = { 401: "Token invalid or expired", 403: "Not allowed", 404: "No such app", 500: "Internal error (injected)" };
+      return fail(status, fault.message ?? defaults[status]);
+    }
+    if (fault?.kind === "409") {
+      const app = params[0] ? state.apps.find((a) => a.id === params[0]) : undefined;
+      if (app && app.taskId === null) startTask(app, "backup", null, { durationMs: fault.busyMs ?? 1500, waitsForPoll: false });
+      const taskId = app?.taskId ?? "0";
+      return fail(409, fault.message ?? `Locked by task ${taskId} : ${app?.installationState ?? "pending_backup"} / ${app?.runState ?? "running"}`);
+    }
+    if (fault?.kind === "hang") {
+      if (fault.applied) {
+        try {
+          handlers[route.operation]({ params, body, fault: undefined, token, call });
+        } catch {
+          // The hang hides the answer either way.
+        }
+      }
+      call.status = -1;
+      const timer = setTimeout(() => {
+        hangTimers.delete(timer);
+        res.socket?.destroy();
+      }, Math.min(fault.hangMs ?? 3000, 10_000));
+      hangTimers.add(timer);
+      return;
+    }
+    try {
+      const out = handlers[route.operation]({ params, body, fault, token, call });
+      answer(out.status, out.body);
+    } catch (e) {
+      if (e instanceof HttpError) return fail(e.status, e.message);
+      return fail(500, `stand-in error: ${(e as Error).message}`);
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      state.violations.push(`stand-in crashed on ${req.method} ${req.url}: ${(e as Error).message}`);
+      res.destroy();
+    });
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    state,
+    calls: () => state.calls.map((c) => ({ ...c })),
+    app: (fqdnOrId) => findApp(fqdnOrId),
+    addApp: (fields) => {
+      const app = makeApp(fields);
+      state.apps.push(app);
+      return app;
+    },
+    injectFault: (fault) => {
+      state.faults.push({ ...fault });
+    },
+    stop: () => {
+      clearInterval(ticker);
+      for (const t of hangTimers) clearTimeout(t);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      return closed;
+    },
+  };
+}
+
+/** The base URL a client uses for the stand-in at `url`. */
+export function apiBase(url: string): string {
+  return `${url}${API}`;
+}

@@ -1,0 +1,381 @@
+/**
+ * The Cloudron API stand-in (lifecycle/standin/cloudronApi.ts) against the spec's shapes, with
+ * plain HTTP requests: auth, asynchronous tasks, env, backups, body validation, and every
+ * injectable fault. The field lists below are read from cloudron-openapi.json (January 2026).
+ */
+import * as crypto from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startCloudronApi, type CloudronApi } from "../lifecycle/standin/cloudronApi";
+
+const MANIFEST = {
+  manifestVersion: 2,
+  id: "com.medlab.communityrule",
+  title: "Community Rule",
+  author: "MEDLab",
+  description: "Community governance and rule-building app",
+  version: "0.1.9",
+  httpPort: 3000,
+  healthCheckPath: "/api/health",
+  addons: { postgresql: {}, localstorage: {} },
+  dockerImage: "registry.example/communityrule/community-rule@sha256:" + "a".repeat(64),
+};
+
+// From components.schemas.app (the fields the stand-in shows).
+const APP_FIELDS = new Set([
+  "id", "appStoreId", "installationState", "error", "runState", "health", "taskId", "subdomain", "domain", "fqdn",
+  "manifest", "env", "enableBackup", "enableAutomaticUpdate", "accessRestriction", "memoryLimit", "label", "tags",
+  "creationTime", "updateTime", "ts",
+]);
+// From components.schemas.Task.
+const TASK_FIELDS = new Set(["id", "type", "percent", "message", "error", "active", "pending", "creationTime", "result", "ts", "success"]);
+
+let api: CloudronApi;
+let token: string;
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+async function call(method: string, path: string, opts: { body?: unknown; auth?: string | null; query?: string; rawBody?: string } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  const auth = opts.auth === undefined ? token : opts.auth;
+  if (auth !== null) headers.authorization = `Bearer ${auth}`;
+  const res = await fetch(`${api.url}/api/v1${path}${opts.query ?? ""}`, {
+    method,
+    headers,
+    body: opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+async function waitTask(taskId: unknown): Promise<{ polls: Array<Record<string, unknown>>; final: Record<string, unknown> }> {
+  const polls: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < 200; i++) {
+    const r = await call("GET", `/tasks/${String(taskId)}`);
+    expect(r.status).toBe(200);
+    polls.push(r.body);
+    if (r.body.active === false) return { polls, final: r.body };
+    await new Promise((res) => setTimeout(res, 40));
+  }
+  throw new Error(`task ${String(taskId)} never finished`);
+}
+
+const installBody = (extra: Record<string, unknown> = {}) => ({
+  manifest: MANIFEST,
+  subdomain: "staging",
+  domain: "communityrule.info",
+  accessRestriction: null,
+  env: { SESSION_SECRET: "s3cret-value-1234", SMTP_FROM: "Community Rule <hello@communityrule.info>" },
+  ...extra,
+});
+
+async function installed(): Promise<string> {
+  const r = await call("POST", "/apps", { body: installBody() });
+  expect(r.status).toBe(202);
+  await waitTask(r.body.taskId);
+  return String(r.body.id);
+}
+
+beforeEach(async () => {
+  token = `tok-${crypto.randomBytes(8).toString("hex")}`;
+  api = await startCloudronApi({ tokens: [{ token, role: "owner" }], taskMs: 120 });
+});
+afterEach(async () => {
+  await api.stop();
+});
+
+describe("auth", () => {
+  it("answers 401 with the spec's error shape without a token or with a wrong one", async () => {
+    for (const auth of [null, "wrong-token"]) {
+      const r = await call("GET", "/profile", { auth });
+      expect(r.status).toBe(401);
+      expect(r.body).toEqual({ status: "Unauthorized", message: auth ? "Token invalid or expired" : "Token required" });
+    }
+  });
+
+  it("GET /profile reports the token's role; a user role may read its profile but not apps (403)", async () => {
+    expect((await call("GET", "/profile")).body.role).toBe("owner");
+    api.state.tokens.push({ token: "user-token-123", role: "user" });
+    expect((await call("GET", "/profile", { auth: "user-token-123" })).body.role).toBe("user");
+    const apps = await call("GET", "/apps", { auth: "user-token-123" });
+    expect(apps.status).toBe(403);
+    expect(apps.body.message).toBe("Role user is not allowed to manage apps");
+  });
+
+  it("a read-only token may GET but any POST is 403", async () => {
+    api.state.tokens.push({ token: "ro-token-1234", role: "admin", readonly: true });
+    expect((await call("GET", "/apps", { auth: "ro-token-1234" })).status).toBe(200);
+    const r = await call("POST", "/apps", { auth: "ro-token-1234", body: installBody() });
+    expect(r.status).toBe(403);
+    expect(api.state.apps).toEqual([]);
+  });
+
+  it("the access_token query parameter authenticates (as on the server) but is recorded as a violation", async () => {
+    const r = await call("GET", "/apps", { auth: null, query: `?access_token=${token}` });
+    expect(r.status).toBe(200);
+    expect(api.state.violations).toEqual(["GET /api/v1/apps: token sent as the access_token query parameter (it ends up in server logs)"]);
+    expect(api.calls()[0].query).toEqual({ access_token: token });
+  });
+});
+
+describe("install and tasks", () => {
+  it("install answers 202 {id, taskId:int}; the app is pending until the task ends; progress has percent and message", async () => {
+    const r = await call("POST", "/apps", { body: installBody() });
+    expect(r.status).toBe(202);
+    expect(Object.keys(r.body).sort()).toEqual(["id", "taskId"]);
+    expect(typeof r.body.id).toBe("string");
+    expect(Number.isInteger(r.body.taskId)).toBe(true);
+    const pending = await call("GET", `/apps/${String(r.body.id)}`);
+    expect(pending.body.installationState).toBe("pending_install");
+    expect(pending.body.taskId).toBe(String(r.body.taskId));
+    const { polls, final } = await waitTask(r.body.taskId);
+    expect(polls.length).toBeGreaterThan(1);
+    expect(polls[0].active).toBe(true);
+    expect(polls[0].percent).toBeGreaterThanOrEqual(1);
+    expect(polls[0].percent).toBeLessThanOrEqual(99);
+    expect(typeof polls[0].message).toBe("string");
+    for (const p of polls) for (const k of Object.keys(p)) expect(TASK_FIELDS.has(k), `Task field ${k}`).toBe(true);
+    expect(final).toMatchObject({ id: String(r.body.taskId), active: false, success: true, error: null, percent: 100 });
+    const app = (await call("GET", `/apps/${String(r.body.id)}`)).body;
+    for (const k of Object.keys(app)) expect(APP_FIELDS.has(k), `app field ${k}`).toBe(true);
+    expect(app).toMatchObject({ installationState: "installed", runState: "running", health: "healthy", taskId: null, fqdn: "staging.communityrule.info", subdomain: "staging", domain: "communityrule.info" });
+    expect(app.env).toEqual(installBody().env);
+    expect(api.app("staging.communityrule.info")!.restarts).toBe(1);
+  });
+
+  it("GET /apps lists every app with its env (why a client must never print raw answers)", async () => {
+    await installed();
+    api.addApp({ fqdn: "wiki.communityrule.info", manifest: { id: "org.wiki", version: "1.0.0", dockerImage: "wiki:1" }, env: { WIKI_SECRET: "other-apps-secret" } });
+    const list = await call("GET", "/apps");
+    const apps = list.body.apps as Array<Record<string, unknown>>;
+    expect(apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info", "wiki.communityrule.info"]);
+    expect(apps[1].env).toEqual({ WIKI_SECRET: "other-apps-secret" });
+  });
+
+  it("GET /apps/:id/task: the running task with error as a string; 400 'No active task' when idle", async () => {
+    const r = await call("POST", "/apps", { body: installBody() });
+    const running = await call("GET", `/apps/${String(r.body.id)}/task`);
+    expect(running.status).toBe(200);
+    expect(running.body).toMatchObject({ id: String(r.body.taskId), active: true, error: null, args: [r.body.id] });
+    await waitTask(r.body.taskId);
+    const idle = await call("GET", `/apps/${String(r.body.id)}/task`);
+    expect(idle).toEqual({ status: 400, body: { status: "Bad Request", message: "No active task" } });
+  });
+
+  it("a second mutating call while a task runs answers 409 naming the task", async () => {
+    const r = await call("POST", "/apps", { body: installBody() });
+    const busy = await call("POST", `/apps/${String(r.body.id)}/configure/env`, { body: { env: {} } });
+    expect(busy.status).toBe(409);
+    expect(busy.body.message).toBe(`Locked by task ${String(r.body.taskId)} : pending_install / stopped`);
+  });
+
+  it("install refuses a location in use (409) and a domain the server does not have (404)", async () => {
+    await installed();
+    expect((await call("POST", "/apps", { body: installBody() })).body).toEqual({ status: "Conflict", message: "Location 'staging.communityrule.info' is in use" });
+    const r = await call("POST", "/apps", { body: installBody({ domain: "example.org" }) });
+    expect(r).toEqual({ status: 404, body: { status: "Not Found", message: "No such domain: example.org" } });
+  });
+
+  it("the apex: subdomain '' installs at the domain itself", async () => {
+    const r = await call("POST", "/apps", { body: installBody({ subdomain: "" }) });
+    await waitTask(r.body.taskId);
+    expect(api.app("communityrule.info")?.subdomain).toBe("");
+  });
+});
+
+describe("request bodies are checked against the spec's shapes", () => {
+  it.each([
+    ["accessRestriction missing", { accessRestriction: undefined }, "accessRestriction: is required"],
+    ["env value not a string", { env: { PORT: 3000 } }, 'env.PORT: must be a string (the spec: "an object where the values are strings")'],
+    ["subdomain not a string", { subdomain: 7 }, "subdomain: must be a string"],
+    ["manifest without dockerImage", { manifest: { ...MANIFEST, dockerImage: undefined } }, "manifest.dockerImage: is required for a custom app (no app store package to take it from)"],
+    ["manifest without version", { manifest: { ...MANIFEST, version: undefined } }, expect.stringMatching(/^manifest: is not a valid CloudronManifest: .*version/)],
+  ])("install with %s → 400 naming the field, and a violation", async (_name, patch, message) => {
+    const r = await call("POST", "/apps", { body: JSON.parse(JSON.stringify(installBody(patch))) });
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ status: "Bad Request", message });
+    expect(api.state.violations).toHaveLength(1);
+    expect(api.state.apps).toEqual([]);
+  });
+
+  it("an unknown field is accepted (OpenAPI allows it) but recorded as a violation", async () => {
+    const id = await installed();
+    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" }, skip_backup: true } });
+    expect(r.status).toBe(202);
+    expect(api.state.violations).toEqual(["updateApp: body.skip_backup is not a field of this request in the spec"]);
+  });
+
+  it("update wants exactly one of manifest and appStoreId", async () => {
+    const id = await installed();
+    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: MANIFEST, appStoreId: "" } });
+    expect(r.body).toEqual({ status: "Bad Request", message: "manifest: exactly one of manifest or appStoreId is required" });
+  });
+
+  it("a body that is not JSON is 400", async () => {
+    const r = await call("POST", "/apps", { rawBody: "{not json" });
+    expect(r.body).toEqual({ status: "Bad Request", message: "body: is not valid JSON" });
+  });
+});
+
+describe("update, env, backups, uninstall, clone", () => {
+  it("update takes a pre-update backup (in GET /apps/:id/backups) and runs the new manifest", async () => {
+    const id = await installed();
+    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10", dockerImage: "img:0.1.10" } } });
+    expect(r.status).toBe(202);
+    expect(Object.keys(r.body)).toEqual(["taskId"]);
+    expect(api.app(id)!.installationState).toBe("pending_update");
+    await waitTask(r.body.taskId);
+    const backups = (await call("GET", `/apps/${id}/backups`)).body.backups as Array<Record<string, unknown>>;
+    expect(backups).toHaveLength(1);
+    expect(backups[0].id).toMatch(new RegExp(`^app_${id}_v0\\.1\\.9_[0-9a-f]{8}$`));
+    expect(backups[0]).toMatchObject({ packageVersion: "0.1.9", type: "app", state: "normal" });
+    expect((backups[0].manifest as Record<string, unknown>).dockerImage).toBe(MANIFEST.dockerImage);
+    const app = api.app(id)!;
+    expect(app.manifest.version).toBe("0.1.10");
+    expect(app.manifest.dockerImage).toBe("img:0.1.10");
+    expect(app.restarts).toBe(2);
+  });
+
+  it("skipBackup: true updates without a backup and is recorded as a violation", async () => {
+    const id = await installed();
+    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" }, skipBackup: true } });
+    await waitTask(r.body.taskId);
+    expect(api.app(id)!.backups).toEqual([]);
+    expect(api.state.violations).toEqual(["updateApp: skipBackup: true sent for staging.communityrule.info (the pre-update backup must be kept)"]);
+  });
+
+  it("a lower version is refused unless force", async () => {
+    const id = await installed();
+    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.8" } } });
+    expect(r.status).toBe(400);
+    expect(String(r.body.message)).toMatch(/^Downgrades are not permitted/);
+    expect((await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.8" }, force: true } })).status).toBe(202);
+  });
+
+  it("configure/env replaces the whole map in one task and one restart", async () => {
+    const id = await installed();
+    const r = await call("POST", `/apps/${id}/configure/env`, { body: { env: { SMTP_FROM: "x <x@y.z>", NEW_KEY: "a=b=c\nline2" } } });
+    expect(r.status).toBe(202);
+    await waitTask(r.body.taskId);
+    expect(api.app(id)!.env).toEqual({ SMTP_FROM: "x <x@y.z>", NEW_KEY: "a=b=c\nline2" });
+    expect(api.app(id)!.restarts).toBe(2);
+    expect(api.state.restartLog.map((e) => e.reason)).toEqual(["install", "configureEnv"]);
+  });
+
+  it("uninstall removes the app when its task ends; clone from a backup answers 201 {id, taskId}", async () => {
+    const id = await installed();
+    const up = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" } } });
+    await waitTask(up.body.taskId);
+    api.app(id)!.seedRuns = 1;
+    const backupId = api.app(id)!.backups[0].id;
+    const c = await call("POST", `/apps/${id}/clone`, { body: { backupId, subdomain: "restore-drill-20261123", domain: "communityrule.info" } });
+    expect(c.status).toBe(201);
+    expect(Object.keys(c.body).sort()).toEqual(["id", "taskId"]);
+    await waitTask(c.body.taskId);
+    const clone = api.app("restore-drill-20261123.communityrule.info")!;
+    expect(clone).toMatchObject({ installationState: "installed", runState: "running", seedRuns: 1, clonedFrom: backupId });
+    expect(clone.manifest.version).toBe("0.1.9");
+    const u = await call("POST", `/apps/${String(c.body.id)}/uninstall`);
+    expect(u.status).toBe(202);
+    await waitTask(u.body.taskId);
+    expect(api.state.apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info"]);
+    expect((await call("GET", `/apps/${String(c.body.id)}`)).status).toBe(404);
+  });
+
+  it("GET /backups/policy and configure/automatic_backup", async () => {
+    expect((await call("GET", "/backups/policy")).body).toEqual({ policy: { schedule: "00 00 23 * * *", retention: { keepWithinSecs: 2592000 } } });
+    const id = await installed();
+    const r = await call("POST", `/apps/${id}/configure/automatic_backup`, { body: { enable: false } });
+    expect(r.status).toBe(200);
+    expect(api.app(id)!.enableBackup).toBe(false);
+  });
+});
+
+describe("injected faults", () => {
+  it.each(["401", "403", "404", "500"] as const)("%s on one operation answers that status once, with the spec's error shape", async (kind) => {
+    const id = await installed();
+    api.injectFault({ operation: "getApp", kind });
+    const r = await call("GET", `/apps/${id}`);
+    expect(r.status).toBe(Number(kind));
+    expect(Object.keys(r.body).sort()).toEqual(["message", "status"]);
+    expect((await call("GET", `/apps/${id}`)).status).toBe(200);
+    expect(api.calls().filter((c) => c.fault).map((c) => [c.operation, c.fault, c.status])).toEqual([["getApp", kind, Number(kind)]]);
+  });
+
+  it("409: the app is busy with a real backup task for busyMs, then accepts the call", async () => {
+    const id = await installed();
+    api.injectFault({ operation: "setAppEnv", kind: "409", busyMs: 300 });
+    const first = await call("POST", `/apps/${id}/configure/env`, { body: { env: {} } });
+    expect(first.status).toBe(409);
+    const taskId = api.app(id)!.taskId;
+    expect(first.body.message).toBe(`Locked by task ${taskId} : pending_backup / running`);
+    expect((await call("GET", `/apps/${id}/task`)).body).toMatchObject({ id: taskId, active: true });
+    expect((await call("POST", `/apps/${id}/configure/env`, { body: { env: {} } })).status).toBe(409);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await call("POST", `/apps/${id}/configure/env`, { body: { env: {} } })).status).toBe(202);
+  });
+
+  it("hang holds the request, then drops the connection (bounded); applied: true performs it first", async () => {
+    const id = await installed();
+    api.injectFault({ operation: "setAppEnv", kind: "hang", hangMs: 300, applied: true });
+    const started = Date.now();
+    await expect(call("POST", `/apps/${id}/configure/env`, { body: { env: { A: "1" } } })).rejects.toThrow();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(api.app(id)!.installationState).toBe("pending_configure");
+    await waitTask(api.app(id)!.taskId);
+    expect(api.app(id)!.env).toEqual({ A: "1" });
+  });
+
+  it("taskFails: the task ends with success false and error.message; the app is left in error, unchanged", async () => {
+    const id = await installed();
+    api.injectFault({ operation: "updateApp", kind: "taskFails", message: "Backup failed: storage full" });
+    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" } } });
+    const { final } = await waitTask(r.body.taskId);
+    expect(final).toMatchObject({ active: false, success: false, error: { message: "Backup failed: storage full" } });
+    expect(api.app(id)).toMatchObject({ installationState: "error", error: "Backup failed: storage full" });
+    expect(api.app(id)!.manifest.version).toBe("0.1.9");
+  });
+
+  it("taskNoop: the task succeeds but nothing is applied", async () => {
+    const id = await installed();
+    api.injectFault({ operation: "updateApp", kind: "taskNoop" });
+    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" } } });
+    const { final } = await waitTask(r.body.taskId);
+    expect(final.success).toBe(true);
+    expect(api.app(id)!.manifest.version).toBe("0.1.9");
+  });
+
+  it("envValueDiffers / envDropKey: the server stores something else than asked", async () => {
+    const id = await installed();
+    api.injectFault({ operation: "setAppEnv", kind: "envValueDiffers", key: "B", value: "not-what-was-asked" });
+    let r = await call("POST", `/apps/${id}/configure/env`, { body: { env: { A: "1", B: "2" } } });
+    await waitTask(r.body.taskId);
+    expect(api.app(id)!.env).toEqual({ A: "1", B: "not-what-was-asked" });
+    api.injectFault({ operation: "setAppEnv", kind: "envDropKey", key: "A" });
+    r = await call("POST", `/apps/${id}/configure/env`, { body: { env: { A: "1", B: "2" } } });
+    await waitTask(r.body.taskId);
+    expect(api.app(id)!.env).toEqual({ B: "2" });
+  });
+});
+
+describe("the private exec endpoint (for the cloudron exec stand-in)", () => {
+  it("plays the seed: counts a run, or fails with the seed's error when SEED_SHOULD_FAIL=1", async () => {
+    const id = await installed();
+    const exec = (cmd: string[]) =>
+      fetch(`${api.url}/__standin__/exec`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ app: "staging.communityrule.info", cmd, argv: ["exec", "--app", "staging.communityrule.info", "--", ...cmd] }),
+      }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    const seed = ["sh", "-c", 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'];
+    expect(await exec(seed)).toEqual({ stdout: "Seeded 12 templates and 40 method facets\n", stderr: "", exitCode: 0 });
+    expect(api.app(id)!.seedRuns).toBe(1);
+    api.app(id)!.env.SEED_SHOULD_FAIL = "1";
+    expect((await exec(seed)).exitCode).toBe(1);
+    expect(api.app(id)!.seedRuns).toBe(1);
+    expect((await exec(["ls"])).exitCode).toBe(127);
+    expect(api.calls().filter((c) => c.operation === "standinExec")).toHaveLength(3);
+  });
+});
