@@ -1,0 +1,536 @@
+/**
+ * The Cloudron REST API client (`<server>/api/v1`, `Authorization: Bearer <token>` only).
+ *
+ * - Reads are retried a bounded number of times, with exponential backoff, on 5xx and timeouts.
+ * - Mutating calls are never re-sent blindly: a 409 (app busy, so nothing was applied) waits for
+ *   the app and sends again, bounded by busyWaitSeconds; a timeout or 5xx asks the caller's
+ *   `recover` to re-read the app and its task, and fails if that shows nothing was accepted.
+ * - Every error names the step and the runbook's action (token, role, busy, unreachable).
+ * - Every message goes through a mask holding the token, our secrets and every env value of
+ *   every app an answer carried (GET /apps returns other apps' secrets).
+ * - Time (clock, sleep, poll interval, backoff) is injectable, so tests run in milliseconds.
+ *
+ * Only `requestText` from lib/http/client.ts touches the network.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { z } from "zod";
+import { excerpt, HttpRequestError, parseJson, requestText, type HttpResult } from "../http/client";
+import {
+  ApiShapeError,
+  appListSchema,
+  appSchema,
+  backupListSchema,
+  backupPolicySchema,
+  domainListSchema,
+  errorBodySchema,
+  parseAnswer,
+  profileSchema,
+  taskSchema,
+  type App,
+  type Backup,
+  type Task,
+} from "./schemas";
+
+/** Time as an input: the real clock in tools, a fast one in tests. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** What went wrong, so callers can react to a class of failure without parsing text. */
+export type ApiErrorKind =
+  | "token"
+  | "forbidden"
+  | "not_found"
+  | "busy"
+  | "conflict"
+  | "bad_request"
+  | "unreachable"
+  | "server"
+  | "timeout"
+  | "shape"
+  | "task_failed"
+  | "task_timeout"
+  | "not_applied"
+  | "app_error"
+  | "config";
+
+/** A Cloudron API failure, phrased for an operator. Its message is already masked. */
+export class CloudronApiError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ApiErrorKind,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "CloudronApiError";
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/**
+ * `my.medlab.host` → `https://my.medlab.host/api/v1`; a loopback `http://127.0.0.1:<port>` (test
+ * stand-ins) → `<url>/api/v1`. Plain http to any other host is refused: the token would travel
+ * in clear.
+ */
+export function apiBaseUrl(server: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(server)) return `https://${server}/api/v1`;
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new CloudronApiError(`communityrule:cloudronServer "${server}" is not a host name or URL`, "config");
+  }
+  if (url.protocol === "http:" && !LOOPBACK_HOSTS.has(url.hostname)) {
+    throw new CloudronApiError(
+      `communityrule:cloudronServer: plain http is allowed only for a loopback stand-in (127.0.0.1, localhost, [::1]); use the host name, e.g. my.medlab.host`,
+      "config",
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new CloudronApiError(`communityrule:cloudronServer: unsupported scheme ${url.protocol}`, "config");
+  }
+  return `${url.origin}/api/v1`;
+}
+
+/** Replaces known secret and env values in text before it is printed. */
+export class SecretMask {
+  private readonly values = new Set<string>();
+
+  /** A value of ours that is secret whatever its length (token, secretEnv, SESSION_SECRET). */
+  addSecret(value: string | undefined): void {
+    if (value && value.length >= 3) this.values.add(value);
+  }
+
+  /**
+   * Any app's env value. Very short values (`1`, `true`) are left alone: masking them would
+   * garble every message, and a 5-character secret protects nothing.
+   */
+  addEnvValue(value: string): void {
+    if (value.length >= 6) this.values.add(value);
+  }
+
+  apply(text: string): string {
+    // Longest first, so a value containing another is replaced whole.
+    const sorted = [...this.values].sort((a, b) => b.length - a.length);
+    return sorted.reduce((t, v) => t.split(v).join("[masked]"), text);
+  }
+}
+
+/** Options for {@link CloudronApi}. */
+export interface CloudronApiOptions {
+  /** communityrule:cloudronServer as configured (host name, or a loopback URL). */
+  server: string;
+  token: string;
+  /** communityrule:cloudronTimeoutSeconds: bound on each task (install, update, env, uninstall, clone). */
+  taskTimeoutSeconds: number;
+  /** communityrule:busyWaitSeconds: how long to wait for an app busy with another task. */
+  busyWaitSeconds: number;
+  /** Bound on one HTTP exchange. Defaults to 30 s (or the task timeout if that is shorter). */
+  requestTimeoutMs?: number;
+  /** Interval between task polls and busy re-reads. Defaults to 2000 ms. */
+  pollIntervalMs?: number;
+  /** Retries of a read after a 5xx or a timeout. Defaults to 3. */
+  readRetries?: number;
+  /** First backoff delay; doubles per retry. Defaults to 500 ms. */
+  backoffMs?: number;
+  clock?: Clock;
+  /** Progress lines for the operator (stderr in the tools). Already masked. */
+  log?: (line: string) => void;
+  mask?: SecretMask;
+}
+
+type Method = "GET" | "POST";
+
+/** The client. One instance per tool run; it holds no connection between calls. */
+export class CloudronApi {
+  readonly server: string;
+  readonly baseUrl: string;
+  readonly mask: SecretMask;
+  readonly taskTimeoutSeconds: number;
+  readonly busyWaitSeconds: number;
+  private readonly token: string;
+  private readonly clock: Clock;
+  private readonly pollIntervalMs: number;
+  private readonly readRetries: number;
+  private readonly backoffMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly logLine: (line: string) => void;
+
+  constructor(o: CloudronApiOptions) {
+    this.server = o.server;
+    this.baseUrl = apiBaseUrl(o.server);
+    this.token = o.token;
+    this.taskTimeoutSeconds = o.taskTimeoutSeconds;
+    this.busyWaitSeconds = o.busyWaitSeconds;
+    this.clock = o.clock ?? realClock;
+    this.pollIntervalMs = o.pollIntervalMs ?? 2000;
+    this.readRetries = o.readRetries ?? 3;
+    this.backoffMs = o.backoffMs ?? 500;
+    this.requestTimeoutMs = o.requestTimeoutMs ?? Math.min(30_000, o.taskTimeoutSeconds * 1000);
+    this.mask = o.mask ?? new SecretMask();
+    this.mask.addSecret(o.token);
+    const log = o.log ?? ((line: string) => process.stderr.write(line + "\n"));
+    this.logLine = (line) => log(this.mask.apply(line));
+  }
+
+  log(line: string): void {
+    this.logLine(line);
+  }
+
+  private fail(message: string, kind: ApiErrorKind, status?: number): CloudronApiError {
+    return new CloudronApiError(this.mask.apply(message), kind, status);
+  }
+
+  /** One exchange. Resolves with the HTTP result, or rejects with the transport error. */
+  private async exchange(method: Method, apiPath: string, body: unknown): Promise<HttpResult> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: "application/json" };
+    let text: string | undefined;
+    if (method === "POST") {
+      text = JSON.stringify(body ?? {});
+      headers["content-type"] = "application/json";
+    }
+    return requestText({ url: this.baseUrl + apiPath, method, headers, body: text, timeoutMs: this.requestTimeoutMs });
+  }
+
+  /** Maps a 4xx answer to the runbook's action. */
+  private statusError(step: string, method: Method, apiPath: string, res: HttpResult): CloudronApiError {
+    const parsed = errorBodySchema.safeParse(parseJson(res.body));
+    const said = parsed.success && parsed.data.message ? parsed.data.message : excerpt(res.body, 160) || "no message";
+    const call = `${method} ${apiPath}`;
+    switch (res.status) {
+      case 401:
+        return this.fail(
+          `${step}: Cloudron rejected the API token (401 on ${call}: ${said}). Create a token in the dashboard: ` +
+            `Profile → API Tokens → "Read and Write", then \`pulumi config set --secret communityrule:cloudronToken <token>\` ` +
+            `(or run \`cloudron login ${this.server}\`).`,
+          "token",
+          401,
+        );
+      case 403:
+        return this.fail(
+          `${step}: the token may not ${call} (403: ${said}). Deploying needs a "Read and Write" token (not "Readonly") ` +
+            `of a user whose role is owner or admin (dashboard → Users).`,
+          "forbidden",
+          403,
+        );
+      case 404:
+        return this.fail(`${step}: ${call} not found on ${this.server} (404: ${said}).`, "not_found", 404);
+      case 409:
+        return this.fail(`${step}: ${call} conflicts with the app's state (409: ${said}).`, "conflict", 409);
+      default:
+        if (res.status >= 500) {
+          return this.fail(`${step}: ${this.server} answered ${res.status} to ${call} (${said}).`, "server", res.status);
+        }
+        return this.fail(`${step}: Cloudron refused ${call} (${res.status}: ${said}).`, "bad_request", res.status);
+    }
+  }
+
+  private transportError(step: string, method: Method, apiPath: string, err: HttpRequestError): CloudronApiError {
+    if (["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED"].includes(err.code) || err.code.startsWith("ERR_TLS") || err.code.includes("CERT")) {
+      const why =
+        err.code === "ENOTFOUND" || err.code === "EAI_AGAIN"
+          ? "the name does not resolve"
+          : err.code === "ECONNREFUSED"
+            ? "connection refused"
+            : err.code;
+      return this.fail(
+        `${step}: cannot reach ${this.server} (${why}). Check communityrule:cloudronServer for a typo (it is the dashboard host, e.g. my.medlab.host) and your network; nothing was changed.`,
+        "unreachable",
+      );
+    }
+    return this.fail(`${step}: ${method} ${apiPath} got no answer from ${this.server} (${err.message}).`, "timeout");
+  }
+
+  /** Decodes a 2xx body with the endpoint's schema; registers every env value for masking. */
+  private decode<S extends z.ZodType>(schema: S, res: HttpResult, endpoint: string): z.output<S> {
+    const json = parseJson(res.body);
+    if (json === undefined) throw this.fail(`Cloudron's answer to ${endpoint} is not JSON (HTTP ${res.status})`, "shape", res.status);
+    this.collectEnvValues(json);
+    try {
+      return parseAnswer(schema, json, endpoint);
+    } catch (err) {
+      if (err instanceof ApiShapeError) throw this.fail(err.message, "shape", res.status);
+      throw err;
+    }
+  }
+
+  /** Every `env` map in an answer (one app, or a list of apps) goes into the mask. */
+  private collectEnvValues(json: unknown): void {
+    const visitApp = (a: unknown) => {
+      if (a && typeof a === "object" && "env" in a) {
+        const env = (a as { env: unknown }).env;
+        if (env && typeof env === "object") for (const v of Object.values(env)) if (typeof v === "string") this.mask.addEnvValue(v);
+      }
+    };
+    visitApp(json);
+    if (json && typeof json === "object" && Array.isArray((json as { apps?: unknown }).apps)) (json as { apps: unknown[] }).apps.forEach(visitApp);
+  }
+
+  /** GET with bounded retries on 5xx and timeouts. */
+  async get<S extends z.ZodType>(apiPath: string, schema: S, step: string): Promise<z.output<S>> {
+    const endpoint = `GET ${apiPath}`;
+    let lastError: CloudronApiError | undefined;
+    for (let attempt = 0; attempt <= this.readRetries; attempt++) {
+      if (attempt > 0) {
+        const delay = this.backoffMs * 2 ** (attempt - 1);
+        this.log(`${step}: ${lastError?.message ?? "retrying"}; retry ${attempt} of ${this.readRetries} in ${delay} ms`);
+        await this.clock.sleep(delay);
+      }
+      let res: HttpResult;
+      try {
+        res = await this.exchange("GET", apiPath, undefined);
+      } catch (err) {
+        if (!(err instanceof HttpRequestError)) throw err;
+        lastError = this.transportError(step, "GET", apiPath, err);
+        if (lastError.kind === "unreachable") throw lastError;
+        continue;
+      }
+      if (res.status >= 200 && res.status < 300) return this.decode(schema, res, endpoint);
+      lastError = this.statusError(step, "GET", apiPath, res);
+      if (lastError.kind !== "server") throw lastError;
+    }
+    throw this.fail(`${lastError?.message ?? endpoint} Gave up after ${this.readRetries + 1} attempts; try again later.`, lastError?.kind ?? "server", lastError?.status);
+  }
+
+  /**
+   * POST a mutating call. Never re-sent after a timeout or 5xx: `recover` re-reads the app and
+   * its task and returns the accepted answer if the call took effect; otherwise this fails saying
+   * nothing was applied. A 409 (busy) is waited out, then the call is sent again.
+   */
+  async post<S extends z.ZodType>(
+    apiPath: string,
+    body: unknown,
+    schema: S,
+    o: { step: string; appId?: string; recover?: () => Promise<z.output<S> | undefined> },
+  ): Promise<z.output<S>> {
+    const endpoint = `POST ${apiPath}`;
+    const started = this.clock.now();
+    for (;;) {
+      let res: HttpResult | undefined;
+      let uncertain: string | undefined;
+      try {
+        res = await this.exchange("POST", apiPath, body);
+      } catch (err) {
+        if (!(err instanceof HttpRequestError)) throw err;
+        const mapped = this.transportError(o.step, "POST", apiPath, err);
+        // Refused or unresolvable: the request never reached the server.
+        if (mapped.kind === "unreachable") throw mapped;
+        uncertain = err.message;
+      }
+      if (res && res.status >= 200 && res.status < 300) return this.decode(schema, res, endpoint);
+      if (res && res.status >= 500) uncertain = `HTTP ${res.status}`;
+      if (uncertain !== undefined) {
+        const recovered = o.recover ? await o.recover() : undefined;
+        if (recovered !== undefined) {
+          this.log(`${o.step}: ${endpoint} got no clear answer (${uncertain}), but the app shows the task it started; following that task`);
+          return recovered;
+        }
+        throw this.fail(
+          `${o.step}: ${endpoint} got no clear answer (${uncertain}) and the app shows no task from it, so it was not applied; ` +
+            `it was NOT re-sent. Check the app in the dashboard, then run up again.`,
+          "not_applied",
+          res?.status,
+        );
+      }
+      const error = this.statusError(o.step, "POST", apiPath, res as HttpResult);
+      if (error.kind !== "conflict" || !o.appId) throw error;
+      // 409 on an existing app: busy with another task. Nothing was applied; wait and send again.
+      const app = await this.getApp(o.appId, o.step);
+      const waited = (this.clock.now() - started) / 1000;
+      if (waited >= this.busyWaitSeconds) {
+        throw this.fail(
+          `${o.step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}) and stayed busy for ${Math.round(waited)} s ` +
+            `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds}). Wait for that task in the dashboard, then run up again; nothing was changed.`,
+          "busy",
+          409,
+        );
+      }
+      this.log(`${o.step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}); waiting, ${Math.round(waited)} s so far`);
+      await this.clock.sleep(this.pollIntervalMs);
+    }
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  getProfile(step: string) {
+    return this.get("/profile", profileSchema, step);
+  }
+
+  async listApps(step: string): Promise<App[]> {
+    return (await this.get("/apps", appListSchema, step)).apps;
+  }
+
+  getApp(appId: string, step: string): Promise<App> {
+    return this.get(`/apps/${encodeURIComponent(appId)}`, appSchema, step);
+  }
+
+  async listDomains(step: string): Promise<string[]> {
+    return (await this.get("/domains", domainListSchema, step)).domains.map((d) => d.domain);
+  }
+
+  async listBackups(appId: string, step: string): Promise<Backup[]> {
+    return (await this.get(`/apps/${encodeURIComponent(appId)}/backups`, backupListSchema, step)).backups;
+  }
+
+  getTask(taskId: string, step: string): Promise<Task> {
+    return this.get(`/tasks/${encodeURIComponent(taskId)}`, taskSchema, step);
+  }
+
+  async getBackupPolicy(step: string): Promise<BackupRetention> {
+    const { policy } = await this.get("/backups/policy", backupPolicySchema, step);
+    return readRetention(policy.retention, policy.schedule ?? undefined);
+  }
+
+  /** The app at a location (fqdn, case-insensitive), or undefined. */
+  async findApp(location: string, step: string): Promise<App | undefined> {
+    const apps = await this.listApps(step);
+    return apps.find((a) => a.fqdn.toLowerCase() === location.toLowerCase());
+  }
+
+  /** Token valid, and its user may deploy (owner or admin). Returns the user name. */
+  async checkAccess(step: string): Promise<string> {
+    const profile = await this.getProfile(step);
+    if (profile.role !== "owner" && profile.role !== "admin") {
+      throw this.fail(
+        `${step}: the token belongs to ${profile.username ?? "a user"} whose role is ${profile.role}; deploying needs an owner or admin ` +
+          `(dashboard → Users → the user → role), or a token created by such a user.`,
+        "forbidden",
+      );
+    }
+    return profile.username ?? "";
+  }
+
+  /**
+   * Waits until the app has no running task (installationState `pending_*`), bounded by
+   * busyWaitSeconds. An app in the `error` state is refused: fix it first.
+   */
+  async waitUntilIdle(appId: string, step: string): Promise<App> {
+    const started = this.clock.now();
+    for (;;) {
+      const app = await this.getApp(appId, step);
+      if (app.installationState === "error") {
+        throw this.fail(
+          `${step}: ${app.fqdn} is in an error state on Cloudron (${app.error ?? "no message"}). Fix it first ` +
+            `(dashboard → the app → Repair, or \`cloudron logs --app ${app.fqdn}\`); nothing was changed.`,
+          "app_error",
+        );
+      }
+      if (!isBusy(app)) return app;
+      const waited = (this.clock.now() - started) / 1000;
+      if (waited >= this.busyWaitSeconds) {
+        throw this.fail(
+          `${step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}) and stayed busy for ${Math.round(waited)} s ` +
+            `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds}). Wait for that task in the dashboard, then run up again; nothing was changed.`,
+          "busy",
+        );
+      }
+      this.log(`${step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}); waiting, ${Math.round(waited)} s so far`);
+      await this.clock.sleep(this.pollIntervalMs);
+    }
+  }
+
+  /**
+   * Polls GET /tasks/:id until the task is over, printing "percent% message" when it changes.
+   * Bounded by taskTimeoutSeconds; fails with the task's own error.
+   */
+  async waitForTask(taskId: string, step: string): Promise<Task> {
+    const deadline = this.clock.now() + this.taskTimeoutSeconds * 1000;
+    let last = "";
+    for (;;) {
+      const task = await this.getTask(taskId, step);
+      const line = `${step}: ${task.percent ?? 0}% ${task.message ?? ""}`.trimEnd();
+      if (line !== last) this.log(line);
+      last = line;
+      if (!task.active && task.pending !== true) {
+        const ok = task.success === true || ((task.success === null || task.success === undefined) && !task.error);
+        if (ok) return task;
+        throw this.fail(
+          `${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and logs in the dashboard show why.`,
+          "task_failed",
+        );
+      }
+      if (this.clock.now() >= deadline) {
+        throw this.fail(
+          `${step}: Cloudron task ${taskId} is still running after ${this.taskTimeoutSeconds} s (communityrule:cloudronTimeoutSeconds); ` +
+            `it goes on on the server. Watch it in the dashboard, then run up again.`,
+          "task_timeout",
+        );
+      }
+      await this.clock.sleep(this.pollIntervalMs);
+    }
+  }
+}
+
+/** True while Cloudron runs a task on the app. */
+export function isBusy(app: App): boolean {
+  return app.installationState.startsWith("pending_");
+}
+
+/** What the backup policy keeps, and under which field name the server said so. */
+export interface BackupRetention {
+  keepWithinSecs?: number;
+  field?: "keepWithinSecs" | "keepWWithinSecs";
+  schedule?: string;
+}
+
+/** Reads the retention under either spelling (docs: keepWithinSecs; spec schema: keepWWithinSecs). */
+export function readRetention(retention: { keepWithinSecs?: number; keepWWithinSecs?: number }, schedule?: string): BackupRetention {
+  if (retention.keepWithinSecs !== undefined) return { keepWithinSecs: retention.keepWithinSecs, field: "keepWithinSecs", schedule };
+  if (retention.keepWWithinSecs !== undefined) return { keepWithinSecs: retention.keepWWithinSecs, field: "keepWWithinSecs", schedule };
+  return { schedule };
+}
+
+/** Where the token came from, for messages (never the token itself). */
+export type TokenSource = "communityrule:cloudronToken" | "CLOUDRON_TOKEN" | "~/.cloudron.json";
+
+/** Same server, ignoring scheme, trailing slash and case. */
+export function sameServer(a: string, b: string): boolean {
+  const norm = (s: string) => s.replace(/^https?:\/\//i, "").replace(/\/+$/, "").toLowerCase();
+  return norm(a) === norm(b);
+}
+
+/**
+ * The API token: the configured one, else the one `cloudron login <server>` stored in
+ * `~/.cloudron.json` for this server. Pure apart from `readFile`.
+ */
+export function resolveToken(o: {
+  server: string;
+  configToken?: string;
+  envToken?: string;
+  homeDir?: string;
+  readFile?: (file: string) => string;
+}): { token: string; source: TokenSource } {
+  if (o.configToken) return { token: o.configToken, source: "communityrule:cloudronToken" };
+  if (o.envToken) return { token: o.envToken, source: "CLOUDRON_TOKEN" };
+  const file = path.join(o.homeDir ?? os.homedir(), ".cloudron.json");
+  const readFile = o.readFile ?? ((f: string) => fs.readFileSync(f, "utf8"));
+  const how =
+    `Create one in the dashboard (Profile → API Tokens → "Read and Write") and run ` +
+    `\`pulumi config set --secret communityrule:cloudronToken <token>\`, or run \`cloudron login ${o.server}\`.`;
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch {
+    throw new CloudronApiError(`no Cloudron API token: communityrule:cloudronToken is not set and there is no ${file}. ${how}`, "token");
+  }
+  const parsed = parseJson(text) as { cloudrons?: Record<string, unknown> } | undefined;
+  const entries = parsed && typeof parsed.cloudrons === "object" && parsed.cloudrons ? parsed.cloudrons : {};
+  for (const [key, value] of Object.entries(entries)) {
+    if (!value || typeof value !== "object") continue;
+    const entry = value as { apiEndpoint?: unknown; token?: unknown };
+    const endpoint = typeof entry.apiEndpoint === "string" ? entry.apiEndpoint : key;
+    if ((sameServer(key, o.server) || sameServer(endpoint, o.server)) && typeof entry.token === "string" && entry.token !== "") {
+      return { token: entry.token, source: "~/.cloudron.json" };
+    }
+  }
+  throw new CloudronApiError(`no Cloudron API token: communityrule:cloudronToken is not set and ${file} has no login for ${o.server}. ${how}`, "token");
+}

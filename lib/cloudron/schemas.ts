@@ -1,0 +1,182 @@
+/**
+ * Shapes of the Cloudron REST API calls this project makes, written from Cloudron's OpenAPI
+ * description (shared/reference/cloudron-openapi.json, January 2026). Loose where the spec is
+ * loose (unknown fields pass through untouched), strict on every field this project reads.
+ *
+ * An answer that does not match is an {@link ApiShapeError} naming the endpoint and the field
+ * path, never the value: app objects carry every app's env, i.e. other apps' secrets.
+ */
+import { z } from "zod";
+
+/** Task and app ids: the spec types task ids as integers in answers and strings in the Task object. */
+const idString = z.union([z.string().min(1), z.number().int().nonnegative()]).transform((v) => String(v));
+
+/** `{ status, message }`, the body of every 4xx/5xx answer. */
+export const errorBodySchema = z.looseObject({ status: z.string().optional(), message: z.string().optional() });
+
+/** GET /profile */
+export const profileSchema = z.looseObject({
+  id: z.string().optional(),
+  username: z.string().nullish(),
+  role: z.string(),
+});
+export type Profile = z.infer<typeof profileSchema>;
+
+/**
+ * Env values are strings in the spec; numbers and booleans are stringified (a hand edit through
+ * another client may store them), anything else is a shape error.
+ */
+const envMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v)));
+
+/** The parts of an app's manifest this project reads; the rest passes through. */
+export const appManifestSchema = z.looseObject({
+  id: z.string().optional(),
+  version: z.string().optional(),
+  dockerImage: z.string().optional(),
+});
+
+/** One app (GET /apps/:id, and each entry of GET /apps). */
+export const appSchema = z.looseObject({
+  id: z.string().min(1),
+  installationState: z.string(),
+  runState: z.string().nullish(),
+  health: z.string().nullish(),
+  // The spec says string|null; an object is tolerated and reduced to its message.
+  error: z
+    .union([z.string(), z.null(), z.looseObject({ message: z.string().optional() })])
+    .optional()
+    .transform((e) => (e === undefined || e === null ? null : typeof e === "string" ? e : (e.message ?? "unknown error"))),
+  taskId: z.union([idString, z.null()]).optional().transform((v) => v ?? null),
+  subdomain: z.string().nullish(),
+  domain: z.string().nullish(),
+  fqdn: z.string(),
+  manifest: appManifestSchema,
+  env: envMap.optional().transform((e) => e ?? {}),
+  enableBackup: z.boolean().optional(),
+});
+export type App = z.infer<typeof appSchema>;
+
+/** GET /apps */
+export const appListSchema = z.looseObject({ apps: z.array(appSchema) });
+
+/** GET /domains */
+export const domainListSchema = z.looseObject({ domains: z.array(z.looseObject({ domain: z.string().min(1) })) });
+
+/** GET /tasks/:id */
+export const taskSchema = z.looseObject({
+  id: idString,
+  percent: z.number().nullish(),
+  message: z.string().nullish(),
+  active: z.boolean(),
+  pending: z.boolean().nullish(),
+  success: z.boolean().nullish(),
+  error: z
+    .union([z.string(), z.null(), z.looseObject({ message: z.string().optional(), code: z.unknown().optional() })])
+    .optional()
+    .transform((e) => (e === undefined || e === null ? null : typeof e === "string" ? e : (e.message ?? "unknown error"))),
+});
+export type Task = z.infer<typeof taskSchema>;
+
+/** 202 answers of update, configure/env and uninstall (`task_info`). */
+export const taskInfoSchema = z.looseObject({ taskId: idString });
+
+/** 202 of POST /apps and 201 of POST /apps/:id/clone: the new app's id and its task. */
+export const newAppTaskSchema = z.looseObject({ id: z.string().min(1), taskId: idString });
+
+/** GET /apps/:id/backups */
+export const backupListSchema = z.looseObject({
+  backups: z.array(
+    z.looseObject({
+      id: z.string().min(1),
+      creationTime: z.string().nullish(),
+      packageVersion: z.string().nullish(),
+      state: z.string().nullish(),
+    }),
+  ),
+});
+export type Backup = z.infer<typeof backupListSchema>["backups"][number];
+
+/**
+ * GET /backups/policy. The retention field is `keepWWithinSecs` in the spec's schema and
+ * `keepWithinSecs` in Cloudron's docs; both are accepted and the reader says which it found.
+ */
+export const backupPolicySchema = z.looseObject({
+  policy: z.looseObject({
+    schedule: z.string().nullish(),
+    retention: z.looseObject({
+      keepWithinSecs: z.number().optional(),
+      keepWWithinSecs: z.number().optional(),
+    }),
+  }),
+});
+
+/** Request bodies. Strict: a typo'd field is a bug here, not something to send. */
+export const installRequestSchema = z.strictObject({
+  // Empty for a custom (non-store) app; required by the spec.
+  appStoreId: z.literal(""),
+  manifest: z.looseObject({ id: z.string().min(1), version: z.string().min(1), dockerImage: z.string().min(1) }),
+  subdomain: z.string(),
+  domain: z.string().min(1),
+  // null = no access restriction; the spec requires the key.
+  accessRestriction: z.null(),
+  env: z.record(z.string(), z.string()),
+});
+export type InstallRequest = z.infer<typeof installRequestSchema>;
+
+export const updateRequestSchema = z.strictObject({
+  manifest: z.looseObject({ id: z.string().min(1), version: z.string().min(1), dockerImage: z.string().min(1) }),
+  // Cloudron's pre-update backup is what a failed release is restored from: never skipped.
+  skipBackup: z.literal(false).optional(),
+});
+export type UpdateRequest = z.infer<typeof updateRequestSchema>;
+
+export const envRequestSchema = z.strictObject({ env: z.record(z.string(), z.string()) });
+
+export const cloneRequestSchema = z.strictObject({
+  backupId: z.string().min(1),
+  subdomain: z.string(),
+  domain: z.string().min(1),
+});
+export type CloneRequest = z.infer<typeof cloneRequestSchema>;
+
+/** An answer (or a request we were about to send) that does not have the shape the spec gives. */
+export class ApiShapeError extends Error {
+  constructor(
+    readonly endpoint: string,
+    readonly fields: string[],
+  ) {
+    super(`Cloudron's answer to ${endpoint} does not have the documented shape: ${fields.join("; ")}`);
+    this.name = "ApiShapeError";
+  }
+}
+
+/**
+ * One line per problem: the field path and what was expected. Built from the issue's code and
+ * expectation, never from zod's message for codes that may quote the received value.
+ */
+export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.slice(0, 5).map((issue) => {
+    const where = issue.path.length ? issue.path.map(String).join(".") : "(the whole body)";
+    switch (issue.code) {
+      case "invalid_type":
+        return `${where}: expected ${issue.expected}`;
+      case "invalid_union":
+        return `${where}: not any of the accepted types`;
+      case "too_small":
+        return `${where}: too short or too small`;
+      case "unrecognized_keys":
+        return `${where}: unexpected field(s) ${issue.keys.join(", ")}`;
+      case "invalid_value":
+        return `${where}: not one of the accepted values`;
+      default:
+        return `${where}: invalid (${issue.code})`;
+    }
+  });
+}
+
+/** Parses `data` with `schema`; a mismatch throws {@link ApiShapeError} naming `endpoint`. */
+export function parseAnswer<S extends z.ZodType>(schema: S, data: unknown, endpoint: string): z.output<S> {
+  const result = schema.safeParse(data);
+  if (!result.success) throw new ApiShapeError(endpoint, describeIssues(result.error.issues));
+  return result.data;
+}
