@@ -95,6 +95,13 @@ function unwrap(v: unknown): unknown {
   if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
   return v;
 }
+/** Secret values shown as `pulumi up` shows them: "[secret]". */
+function maskSecrets(v: unknown): unknown {
+  if (isSecretWrapper(v)) return "[secret]";
+  if (Array.isArray(v)) return v.map(maskSecrets);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, maskSecrets(x)]));
+  return v;
+}
 function secretWrap(value: unknown): unknown {
   return { [SIG_KEY]: SECRET_SIG, value };
 }
@@ -487,7 +494,7 @@ class EngineMonitor extends MockMonitor {
 }
 
 function writeResult(ok: boolean) {
-  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: unwrap(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length };
+  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
 

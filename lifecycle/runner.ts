@@ -1,9 +1,10 @@
 /**
  * Offline lifecycle runner (test tooling, not product). A {@link Lifecycle} is one environment:
- * a stack config, an app checkout, a `cloudron` stand-in with its server state, a real OCI registry
- * on loopback and a loopback HTTP server playing the app. `up()`, `preview()` and `destroy()` each
- * run the real program in a fresh child process (lifecycle/host.ts) and keep Pulumi-like
- * state between runs, so scenarios can play several successive `up`s.
+ * a stack config, an app checkout, a Cloudron API stand-in (an HTTP server in this process, see
+ * standin/cloudronApi.ts) with a `cloudron exec` stand-in on PATH for the seed, a real OCI registry
+ * on loopback and a loopback HTTP server playing the app from the stand-in's app state. `up()`,
+ * `preview()` and `destroy()` each run the real program in a fresh child process (lifecycle/host.ts)
+ * and keep Pulumi-like state between runs, so scenarios can play several successive `up`s.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -13,50 +14,35 @@ import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
 import { startRegistry } from "./registry";
 import { startFakeApp, type FakeResponse } from "./fakeApp";
-import { callRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
+import { apiCallRecords, execCallRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
+import {
+  MUTATING_OPERATIONS,
+  startCloudronApi,
+  type ApiCall,
+  type CloudronApi,
+  type CloudronApiState,
+  type StandinApp,
+} from "./standin/cloudronApi";
+
+export type { ApiCall, StandinApp } from "./standin/cloudronApi";
+/** The API stand-in's whole state (apps, tasks, faults, calls, violations), live. */
+export type StandinState = CloudronApiState;
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 const STANDIN_DIR = path.join(PROJECT_DIR, "lifecycle", "standin");
 // A copy of ../shared/fixtures/community-rule/CloudronManifest.json (the app's real manifest), so CI needs no shared/.
 const FIXTURE_MANIFEST = path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json");
 
-export interface StandinApp {
-  id: string;
-  fqdn: string;
-  manifest: { id: string; version: string; dockerImage: string; [k: string]: unknown };
-  installationState: string;
-  runState: string;
-  health: string;
-  taskId?: string | null;
-  error?: string | null;
-  env: Record<string, string>;
-  backups: Array<{ id: string; dockerImage: string; version: string }>;
-  restarts: number;
-}
-
-export interface StandinState {
-  server: string;
-  tokens: string[];
-  apps: StandinApp[];
-  faults: Array<{ match: string; exit?: number; stderr?: string; times?: number; hangSeconds?: number }>;
-  restartLog?: Array<{ app: string; reason: string; image: string }>;
-  /** Test knob for the fake app: images (substring match) that answer health with 503. */
-  unhealthyImages?: string[];
-  ignoreUpdates?: boolean;
-}
-
-export interface CloudronCall {
+/** One run of the `cloudron exec` stand-in, from its argv log. */
+export interface ExecCall {
   argv: string[];
   cwd: string;
-  sub: string;
-  server?: string;
-  authenticated: boolean;
   exit: number;
-  fault?: number | string;
+  remoteExit?: number;
 }
 
-/** Subcommands that change something on the server. */
-export const MUTATING = new Set(["install", "update", "uninstall", "env set", "env unset", "exec", "backup create", "clone", "restore"]);
+/** API operations that change something on the server (the seed exec included). */
+export const MUTATING: ReadonlySet<string> = MUTATING_OPERATIONS;
 
 export interface LifecycleOptions {
   stack?: string;
@@ -71,6 +57,8 @@ export interface LifecycleOptions {
   /** Load the program with ts-node's type-check on (as `pulumi up` does by default). */
   typecheck?: boolean;
   commandTimeoutMs?: number;
+  /** How long each stand-in task runs before it may finish (ms, default 150). */
+  taskMs?: number;
   /** Print the host's progress lines to this process's stderr as they happen. */
   echo?: boolean;
 }
@@ -88,6 +76,9 @@ export class Lifecycle {
   private stops: Array<() => Promise<void>> = [];
   registryHost = "";
   appUrl = "";
+  /** The stack's app location (from its stack file). */
+  location = "";
+  private cloudronApi?: CloudronApi;
   extraEnv: Record<string, string> = {};
   forceBuildPlatform?: string;
   failBuild?: string;
@@ -106,37 +97,59 @@ export class Lifecycle {
     return lc;
   }
 
+  /** The Cloudron API stand-in (in this process). */
+  get api(): CloudronApi {
+    if (!this.cloudronApi) throw new Error("lifecycle: the API stand-in is not started");
+    return this.cloudronApi;
+  }
+
   private async init() {
     fs.mkdirSync(this.appDir, { recursive: true });
     fs.writeFileSync(path.join(this.appDir, "Dockerfile"), "FROM node:20-bookworm-slim\nCMD [\"node\", \"server.js\"]\n");
     this.setManifestVersion(this.opts.manifestVersion ?? readFixture().version);
     const home = path.join(this.dir, "operator-home");
     fs.mkdirSync(home);
+    const stackFile = path.join(PROJECT_DIR, `Pulumi.${this.stack}.yaml`);
+    const fromStackFile = fs.existsSync(stackFile) ? readStackFile(stackFile) : {};
+    this.location = String(fromStackFile.location ?? `${this.stack}.communityrule.info`);
+
+    this.cloudronApi = await startCloudronApi({ tokens: [{ token: this.token, role: "owner" }], taskMs: this.opts.taskMs ?? 150 });
+    this.stops.push(() => this.api.stop());
     this.extraEnv = {
       PATH: `${STANDIN_DIR}:${process.env.PATH}`,
       HOME: home,
-      CLOUDRON_STANDIN_STATE: this.statePath,
-      CLOUDRON_STANDIN_LOG: this.callLogPath,
+      CLOUDRON_STANDIN_LOG: this.execLogPath,
+      // For the `pulumi` stand-in (stack output): where the state is and the key that opens its secrets.
+      LIFECYCLE_PULUMI_STATE: this.pulumiStatePath,
+      LIFECYCLE_PULUMI_STATE_KEY: this.stateKey,
+      LIFECYCLE_PULUMI_STACK: this.stack,
     };
-    const stackFile = path.join(PROJECT_DIR, `Pulumi.${this.stack}.yaml`);
-    const fromStackFile = fs.existsSync(stackFile) ? readStackFile(stackFile) : {};
-    const location = String(fromStackFile.location ?? `${this.stack}.communityrule.info`);
-    this.writeStandin({ server: "my.medlab.host", tokens: [this.token], apps: [], faults: [] });
+    if (this.opts.useToken === false) {
+      // What `cloudron login <server>` leaves behind, for the operator-login path.
+      const server = this.api.url;
+      fs.writeFileSync(
+        path.join(home, ".cloudron.json"),
+        JSON.stringify({ cloudrons: { default: server, [server]: { apiEndpoint: server, token: this.token } } }),
+        { mode: 0o600 },
+      );
+    }
 
     const registry = await startRegistry();
     this.stops.push(() => registry.stop());
     this.registryHost = registry.host;
-    const app = await startFakeApp((req) => this.playApp(location, req.path));
+    const app = await startFakeApp((req) => this.playApp(this.location, req.path));
     this.stops.push(() => app.stop());
     this.appUrl = app.url;
 
     Object.assign(this.config, fromStackFile, {
+      cloudronServer: this.api.url,
       imageRepository: `${registry.host}/communityrule/community-rule`,
       appDir: this.appDir,
       baseUrl: app.url,
       registryUsername: "deployer",
+      // Time is an input: the stand-in's tasks take ~150 ms, so short bounds keep failures fast.
       healthTimeoutSeconds: 10,
-      cloudronTimeoutSeconds: 60,
+      cloudronTimeoutSeconds: 20,
       busyWaitSeconds: 5,
       ...(this.opts.config ?? {}),
     });
@@ -144,11 +157,9 @@ export class Lifecycle {
     if (this.opts.useToken !== false) this.secrets.cloudronToken = this.token;
   }
 
-  get statePath() {
-    return path.join(this.dir, "cloudron-server.json");
-  }
-  get callLogPath() {
-    return path.join(this.dir, "cloudron-calls.jsonl");
+  /** Log of the `cloudron exec` stand-in's invocations (argv, cwd, exit). */
+  get execLogPath() {
+    return path.join(this.dir, "cloudron-exec.jsonl");
   }
   get pulumiStatePath() {
     return path.join(this.dir, "pulumi-state.json");
@@ -164,53 +175,58 @@ export class Lifecycle {
 
   /** The loopback app: answers from the stand-in's view of the app at `location`. */
   private playApp(location: string, urlPath: string): FakeResponse {
-    const state = this.standin();
+    const state = this.api.state;
     const app = state.apps.find((a) => a.fqdn === location);
     if (!app || app.runState !== "running") return { status: 502, body: "<html>502 Bad Gateway</html>" };
-    const unhealthy = (state.unhealthyImages ?? []).some((s) => app.manifest.dockerImage.includes(s));
+    const unhealthy = state.unhealthyImages.some((s) => app.manifest.dockerImage.includes(s));
     if (urlPath === "/api/health") {
       return unhealthy
         ? { status: 503, body: JSON.stringify({ ok: false, database: "error" }) }
         : { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) };
     }
-    const seeded = fs.existsSync(path.join(this.dir, "containers", app.id, "seeded.json"));
     if (urlPath === "/api/templates") {
-      return { status: 200, body: JSON.stringify({ templates: seeded ? [{ slug: "consensus" }, { slug: "do-ocracy" }] : [] }) };
+      return { status: 200, body: JSON.stringify({ templates: app.seedRuns > 0 ? [{ slug: "consensus" }, { slug: "do-ocracy" }] : [] }) };
     }
     if (urlPath === "/api/rules") return { status: 200, body: JSON.stringify({ rules: [] }) };
     return { status: 404, body: "not found" };
   }
 
   // ---- the stand-in's server -----------------------------------------------------------------
+  /** The stand-in's live state: tests may read and change it between runs. */
   standin(): StandinState {
-    return JSON.parse(fs.readFileSync(this.statePath, "utf8")) as StandinState;
-  }
-  writeStandin(state: StandinState) {
-    fs.writeFileSync(this.statePath, JSON.stringify(state, null, 2));
+    return this.api.state;
   }
   mutateStandin(fn: (s: StandinState) => void) {
-    const s = this.standin();
-    fn(s);
-    this.writeStandin(s);
+    fn(this.api.state);
   }
-  calls(): CloudronCall[] {
-    if (!fs.existsSync(this.callLogPath)) return [];
-    return fs
-      .readFileSync(this.callLogPath, "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as CloudronCall);
+  /** Every API call the stand-in received, in order (method, path, operation, status, fault, body). */
+  calls(): ApiCall[] {
+    return this.api.calls();
   }
   /** Calls recorded from index `from` on (take `calls().length` before a run). */
-  callsSince(from: number): CloudronCall[] {
+  callsSince(from: number): ApiCall[] {
     return this.calls().slice(from);
   }
-  mutatingCallsSince(from: number): CloudronCall[] {
-    return this.callsSince(from).filter((c) => MUTATING.has(c.sub));
+  /** Mutating API calls from index `from` on (install, update, configure/env, uninstall, clone, exec, …). */
+  mutatingCallsSince(from: number): ApiCall[] {
+    return this.callsSince(from).filter((c) => MUTATING.has(c.operation));
   }
+  /** Invocations of the `cloudron exec` stand-in. */
+  execCalls(): ExecCall[] {
+    if (!fs.existsSync(this.execLogPath)) return [];
+    return fs
+      .readFileSync(this.execLogPath, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as ExecCall);
+  }
+  /** The app at this stack's location on the stand-in. */
   app(): StandinApp | undefined {
-    const location = String(this.config.location);
-    return this.standin().apps.find((a) => a.fqdn === location);
+    return this.api.app(String(this.config.location ?? this.location));
+  }
+  /** Container starts of all apps so far (install, update, env change, restart, clone). */
+  restarts(): number {
+    return this.api.state.restartLog.length;
   }
   builds(): Array<{ imageName: string; platform: string; digest: string }> {
     if (!fs.existsSync(this.buildLogPath)) return [];
@@ -221,10 +237,7 @@ export class Lifecycle {
       .map((l) => JSON.parse(l));
   }
   seedRuns(): number {
-    const app = this.app();
-    if (!app) return 0;
-    const f = path.join(this.dir, "containers", app.id, "seeded.json");
-    return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as { runs: number }).runs : 0;
+    return this.app()?.seedRuns ?? 0;
   }
   /** Pulumi-like state the runner keeps between runs (secrets as ciphertext). */
   pulumiState(): { resources: Array<{ urn: string; type: string; name: string; inputs: Record<string, unknown>; outputs: Record<string, unknown>; protect: boolean }>; outputs: Record<string, unknown> } {
@@ -301,13 +314,13 @@ export class Lifecycle {
 
   /**
    * Secret scan of everything this environment recorded (every scenario gets one, through close):
-   * call log, run results and logs, the state file. Only the argv of `cloudron env set` may hold
-   * app env values. Writes a summary for the suite-level report (tests/globalSetup.ts).
+   * the API call log (paths, queries and bodies, except the env of install and configure/env, the
+   * one sanctioned route), the exec stand-in's argv log, run results and logs, the state file.
+   * Writes a summary for the suite-level report (tests/globalSetup.ts).
    */
   scanSecrets(): { scannedStrings: number; hits: Array<{ where: string; secretName: string }> } {
     const secrets = Object.fromEntries(Object.entries(namedSecrets(this)).filter(([, v]) => v.length >= 8));
-    const records = [...callRecords(this.calls()), ...runRecords(this.runs)];
-    for (const r of this.runs) records.push({ where: "host log", text: (r as RunResult & { log?: string }).log ?? "" });
+    const records = [...apiCallRecords(this.calls()), ...execCallRecords(this.execCalls()), ...runRecords(this.runs)];
     if (fs.existsSync(this.pulumiStatePath)) records.push({ where: "pulumi-state.json", text: fs.readFileSync(this.pulumiStatePath, "utf8") });
     const report = scanRecords(records, secrets);
     const dir = path.join(PROJECT_DIR, ".artifacts", "scans");
@@ -316,12 +329,19 @@ export class Lifecycle {
     return report;
   }
 
+  /**
+   * Stops everything, then fails if the secret scan found anything or the API stand-in recorded a
+   * violation (access_token in a query, skipBackup: true, a body off the spec's shape). A test that
+   * provokes a violation on purpose clears `standin().violations` after asserting it.
+   */
   async close() {
     const report = this.runs.length > 0 ? this.scanSecrets() : { hits: [] };
+    const violations = this.cloudronApi ? [...this.api.state.violations] : [];
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
     if (report.hits.length > 0) {
       throw new Error(`secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`);
     }
+    if (violations.length > 0) throw new Error(`Cloudron API stand-in recorded ${violations.length} violation(s):\n${violations.join("\n")}`);
     if (!process.env.KEEP_LIFECYCLE_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -334,6 +354,11 @@ export class Lifecycle {
     }
     const app = this.app();
     if (app?.env.SESSION_SECRET) values.push(app.env.SESSION_SECRET);
+    // Every SESSION_SECRET ever sent (a rotated-away one must not leak either).
+    for (const c of this.cloudronApi ? this.calls() : []) {
+      const env = (c.requestBody as { env?: Record<string, unknown> } | undefined)?.env;
+      if ((c.operation === "installApp" || c.operation === "setAppEnv") && typeof env?.SESSION_SECRET === "string") values.push(env.SESSION_SECRET);
+    }
     return [...new Set(values.filter((v) => v.length >= 8))];
   }
 }

@@ -1,12 +1,15 @@
 /**
  * Secret scan for lifecycle scenarios: gathers every string the lifecycle runner recorded and looks
  * for every secret value the environment holds. A deploy may hand a secret to Cloudron in exactly
- * one place, the argv of `cloudron env set` (the CLI accepts app env values only there); anywhere
- * else (another call's argv, step output, errors, outputs, state, logs) is a leak.
+ * two places, the `env` of the install and configure/env request bodies (the REST API takes app env
+ * values only there); anywhere else (another request's path, query or body, any process's argv,
+ * step output, errors, outputs, state, logs) is a leak. Answers of the API are not scanned: they are
+ * the server's own data (GET /apps carries every app's env); what matters is that the client never
+ * repeats them, which the run records show.
  */
 import * as fs from "node:fs";
 import type { RunResult } from "./host";
-import type { CloudronCall, Lifecycle } from "./runner";
+import type { ApiCall, ExecCall, Lifecycle } from "./runner";
 
 /** One recorded string and where it came from (`run[2].steps[3].stdout`, `calls[5].argv[4]`, …). */
 export interface ScanRecord {
@@ -26,8 +29,8 @@ export interface ScanReport {
   hits: SecretHit[];
 }
 
-/** The cloudron subcommand whose argv may carry app env values, secrets included. */
-export const SECRET_ARGV_ALLOWED_SUB = "env set";
+/** The API operations whose request body may carry app env values, secrets included (in `env` only). */
+export const SECRET_BODY_OPERATIONS: ReadonlySet<string> = new Set(["installApp", "setAppEnv"]);
 
 /** Pushes every string inside `value` (objects and arrays walked), each labelled by its path. */
 export function collectStrings(value: unknown, where: string, out: ScanRecord[]): void {
@@ -44,14 +47,33 @@ export function collectStrings(value: unknown, where: string, out: ScanRecord[])
 }
 
 /**
- * Records from the stand-in's call log. Argv of `cloudron env set` is left out on purpose: that is
- * the one sanctioned route for env values; its cwd and every other call's argv are kept.
+ * Records from the API stand-in's call log: path, query and request body of every call. The `env`
+ * of an install or configure/env body is left out on purpose (the sanctioned route); the rest of
+ * those bodies (manifest, location) is kept.
  */
-export function callRecords(calls: readonly CloudronCall[]): ScanRecord[] {
+export function apiCallRecords(calls: readonly ApiCall[]): ScanRecord[] {
   const out: ScanRecord[] = [];
   calls.forEach((c, i) => {
-    if (c.sub !== SECRET_ARGV_ALLOWED_SUB) collectStrings(c.argv, `calls[${i}](${c.sub}).argv`, out);
-    collectStrings(c.cwd, `calls[${i}](${c.sub}).cwd`, out);
+    const where = `calls[${i}](${c.operation})`;
+    collectStrings(c.path, `${where}.path`, out);
+    collectStrings(c.query, `${where}.query`, out);
+    if (c.requestBody === undefined) return;
+    if (SECRET_BODY_OPERATIONS.has(c.operation) && c.requestBody && typeof c.requestBody === "object") {
+      const { env: _sanctioned, ...rest } = c.requestBody as Record<string, unknown>;
+      collectStrings(rest, `${where}.body`, out);
+    } else {
+      collectStrings(c.requestBody, `${where}.body`, out);
+    }
+  });
+  return out;
+}
+
+/** Records from the `cloudron exec` stand-in's log: argv and cwd of every invocation. */
+export function execCallRecords(calls: readonly ExecCall[]): ScanRecord[] {
+  const out: ScanRecord[] = [];
+  calls.forEach((c, i) => {
+    collectStrings(c.argv, `exec[${i}].argv`, out);
+    collectStrings(c.cwd, `exec[${i}].cwd`, out);
   });
   return out;
 }
@@ -101,7 +123,7 @@ export function namedSecrets(lc: Lifecycle, extra: Readonly<Record<string, strin
       for (const [name, v] of Object.entries(value as Record<string, unknown>)) named[`${key}.${name}`] = String(v);
     }
   }
-  const session = lc.app()?.env.SESSION_SECRET;
+  const session = lc.standin().apps.length > 0 ? lc.app()?.env.SESSION_SECRET : undefined;
   if (session) named.SESSION_SECRET = session;
   Object.assign(named, extra);
   const known = new Set(Object.values(named));
@@ -112,11 +134,70 @@ export function namedSecrets(lc: Lifecycle, extra: Readonly<Record<string, strin
 }
 
 /**
- * Scans everything `lc` recorded (call log, `results`, the runner's Pulumi state file as text)
- * for every secret of `lc` (see {@link namedSecrets}); only `cloudron env set` argv is exempt.
+ * Scans everything `lc` recorded (API call log, exec argv log, `results`, the runner's Pulumi state
+ * file as text) for every secret of `lc` (see {@link namedSecrets}); only the env of install and
+ * configure/env bodies is exempt.
  */
 export function scanForSecrets(lc: Lifecycle, results: readonly RunResult[], extraSecrets: Readonly<Record<string, string>> = {}): ScanReport {
-  const records = [...callRecords(lc.calls()), ...runRecords(results)];
+  const records = [...apiCallRecords(lc.calls()), ...execCallRecords(lc.execCalls()), ...runRecords(results)];
   if (fs.existsSync(lc.pulumiStatePath)) records.push({ where: "pulumi-state.json", text: fs.readFileSync(lc.pulumiStatePath, "utf8") });
   return scanRecords(records, namedSecrets(lc, extraSecrets));
+}
+
+/** What a {@link ProcSampler} saw: how often it looked, and every distinct command line. */
+export interface ProcSample {
+  samples: number;
+  /** Distinct command lines (argv joined by spaces), each with the first pid seen running it. */
+  cmdlines: Map<string, number>;
+}
+
+/** A running sampler of the process table; `stop()` returns what it saw. */
+export interface ProcSampler {
+  stop(): ProcSample;
+}
+
+/**
+ * Samples `/proc/<pid>/cmdline` of every process on the machine every `intervalMs` (what any local
+ * user can read with `ps`), keeping each distinct command line. Secrets generated during a run
+ * (SESSION_SECRET) are only known afterwards, so the lines are kept and scanned at the end with
+ * {@link scanCmdlines}. Linux only.
+ */
+export function startProcSampler(intervalMs = 10): ProcSampler {
+  const seen = new Map<string, number>();
+  let samples = 0;
+  const sample = () => {
+    samples += 1;
+    let pids: string[];
+    try {
+      pids = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+    } catch {
+      return;
+    }
+    for (const pid of pids) {
+      let raw: Buffer;
+      try {
+        raw = fs.readFileSync(`/proc/${pid}/cmdline`);
+      } catch {
+        continue; // gone between listing and reading
+      }
+      if (raw.length === 0) continue;
+      const line = raw.toString("utf8").replace(/\0+$/, "").split("\0").join(" ");
+      if (!seen.has(line)) seen.set(line, Number(pid));
+    }
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return { samples, cmdlines: seen };
+    },
+  };
+}
+
+/** Every command line in `sample` that holds one of `secrets`, as hits naming the pid. */
+export function scanCmdlines(sample: ProcSample, secrets: Readonly<Record<string, string>>): SecretHit[] {
+  const records: ScanRecord[] = [...sample.cmdlines].map(([line, pid]) => ({ where: `/proc/${pid}/cmdline`, text: line }));
+  return scanRecords(records, secrets).hits;
 }

@@ -2,7 +2,7 @@
  * Benchmark: `npm run bench` (full) or `npm run bench -- --quick` (CI). Prints a table and writes
  * .artifacts/bench.json. Every figure in the README's "Figures" section comes from here.
  *
- * - Cloudron calls and app restarts per scenario, read from the cloudron stand-in's call log;
+ * - Cloudron calls and app restarts per scenario, read from the Cloudron API stand-in's call log;
  * - calls per deploy as the number of env vars grows (must stay constant);
  * - program evaluation time under mocks vs a one-resource program, side by side, median of N runs;
  * - health-gate detection latency and timeout accuracy against a loopback server;
@@ -30,14 +30,14 @@ interface ScenarioFigure {
 async function measure(lc: Lifecycle, scenario: string, change: () => void): Promise<ScenarioFigure> {
   change();
   const before = lc.calls().length;
-  const restartsBefore = lc.standin().restartLog?.length ?? 0;
+  const restartsBefore = lc.restarts();
   const r = await lc.up();
   const calls = lc.callsSince(before);
   return {
     scenario,
     cloudronCalls: calls.length,
-    mutatingCalls: calls.filter((c) => MUTATING.has(c.sub)).length,
-    restarts: (lc.standin().restartLog?.length ?? 0) - restartsBefore,
+    mutatingCalls: calls.filter((c) => MUTATING.has(c.operation)).length,
+    restarts: lc.restarts() - restartsBefore,
     ok: r.ok,
   };
 }
@@ -87,8 +87,8 @@ async function callsPerEnvSize(): Promise<Array<{ envVars: number; firstDeployCa
       rows.push({
         envVars: n,
         firstDeployCalls: first.length,
-        mutating: first.filter((c) => MUTATING.has(c.sub)).length,
-        changeAllCalls: lc.callsSince(before).filter((c) => MUTATING.has(c.sub)).length,
+        mutating: first.filter((c) => MUTATING.has(c.operation)).length,
+        changeAllCalls: lc.callsSince(before).filter((c) => MUTATING.has(c.operation)).length,
       });
     } finally {
       await lc.close();

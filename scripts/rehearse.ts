@@ -1,5 +1,5 @@
 /**
- * Offline rehearsal: plays a whole `pulumi up` of a stack against the `cloudron` stand-in, a real
+ * Offline rehearsal: plays a whole `pulumi up` of a stack against a Cloudron API stand-in, a real
  * OCI registry on loopback and a loopback server playing the app, then a second `up` that must
  * have nothing to do. Usage: npm run rehearse -- <staging|production>
  *
@@ -14,7 +14,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const out = (line = "") => process.stdout.write(line + "\n");
-  out(`REHEARSAL of \`pulumi up -s ${stack}\` — offline, against a cloudron stand-in (not a real Cloudron),`);
+  out(`REHEARSAL of \`pulumi up -s ${stack}\` — offline, against a Cloudron API stand-in (not a real Cloudron),`);
   out(`a throw-away local registry and a local server playing the app. Stack config: Pulumi.${stack}.yaml,`);
   out(`with registry, app checkout and URLs pointed at the local stand-ins and test secrets.`);
   const lc = await Lifecycle.create({ stack, echo: true });
@@ -24,7 +24,8 @@ async function main(argv: string[]): Promise<number> {
     out(first.ok ? "up #1: succeeded" : `up #1: FAILED\n  ${first.errors.join("\n  ")}`);
     if (!first.ok) return 1;
     out("\nCloudron calls made:");
-    for (const c of lc.calls()) out(`  cloudron ${c.argv.map((a) => (a.includes("=") ? a.split("=")[0] + "=…" : a)).join(" ")}`);
+    // Method, path and operation only: request bodies carry env values.
+    for (const c of lc.calls()) out(`  ${c.method} ${c.path} (${c.operation}) → ${c.status}`);
     out("\nOutputs:");
     for (const [k, v] of Object.entries(first.outputs)) out(`  ${k}: ${String(v).split("\n").join("\n    ")}`);
     const before = lc.calls().length;

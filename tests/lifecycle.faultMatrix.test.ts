@@ -1,10 +1,15 @@
 /**
- * Fault-injection matrix (issues 6 and 9): one failure at each mutating step, then the fault clears.
- * Each row asserts that the `up` fails naming the step, that the error says what was (not) applied,
- * and that the next `up` converges: one install ever, the seed exactly once, the same SESSION_SECRET.
+ * Fault-injection matrix (issues 6, 9 and 12 item 11), through the lifecycle runner against the
+ * Cloudron API stand-in: one fault at one operation, then the fault clears. Each row asserts that
+ * the `up` fails naming the step and what went wrong (a key, never a value), that nothing was re-sent
+ * blindly, and that the next `up` converges: one install ever, the seed exactly once, the same
+ * SESSION_SECRET. Time is an input: stand-in tasks take ~150 ms and hangs a second, so the matrix
+ * runs without waiting out any real timeout.
  */
-import { describe, expect, it } from "vitest";
-import { Lifecycle } from "../lifecycle/runner";
+import * as crypto from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lifecycle, type ApiCall } from "../lifecycle/runner";
+import type { RunResult } from "../lifecycle/host";
 
 async function withLifecycle(fn: (lc: Lifecycle) => Promise<void>, opts: Parameters<typeof Lifecycle.create>[0] = {}) {
   const lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9", ...opts });
@@ -15,117 +20,300 @@ async function withLifecycle(fn: (lc: Lifecycle) => Promise<void>, opts: Paramet
   }
 }
 
-const installs = (lc: Lifecycle) => lc.calls().filter((c) => c.sub === "install" && c.exit === 0).length;
+const accepted = (lc: Lifecycle, operation: string) => lc.calls().filter((c) => c.operation === operation && c.status >= 200 && c.status < 300).length;
+const sent = (calls: ApiCall[], operation: string) => calls.filter((c) => c.operation === operation);
+const errorsOf = (r: RunResult) => r.errors.join("\n");
+const logOf = (r: RunResult) => (r as RunResult & { log: string }).log;
 
-describe("fault matrix", () => {
+describe("fault matrix: install", () => {
   it("push fails → nothing reaches Cloudron; next up converges", () =>
     withLifecycle(async (lc) => {
       lc.failBuild = "registry answered 500 Internal Server Error";
       const r = await lc.up();
       expect(r.ok).toBe(false);
-      expect(r.errors.join("\n")).toMatch(/image [\s\S]*docker build\/push [\s\S]* failed: registry answered 500/);
+      expect(errorsOf(r)).toMatch(/image [\s\S]*docker build\/push [\s\S]* failed: registry answered 500/);
       expect(lc.mutatingCallsSince(0)).toEqual([]);
       lc.failBuild = undefined;
       const again = await lc.up();
       expect(again.errors).toEqual([]);
-      expect(installs(lc)).toBe(1);
+      expect(accepted(lc, "installApp")).toBe(1);
       expect(lc.seedRuns()).toBe(1);
     }));
 
-  it("install exits non-zero → up fails naming install; next up installs exactly once", () =>
+  it("401 on install → up fails naming the token and how to make one; next up installs once", () =>
     withLifecycle(async (lc) => {
-      lc.mutateStandin((s) => s.faults.push({ match: "install", exit: 1, stderr: "Image pull failed: manifest unknown", times: 1 }));
+      lc.api.injectFault({ operation: "installApp", kind: "401" });
       const r = await lc.up();
       expect(r.ok).toBe(false);
-      const err = r.errors.join("\n");
-      expect(err).toContain("install:");
-      expect(err).toContain("Image pull failed");
-      expect(err).toMatch(/likely cause: image pull error/);
+      const err = errorsOf(r);
+      expect(err).toMatch(/401/);
+      expect(err).toMatch(/token/i);
+      expect(err).toMatch(/API Tokens/);
       expect(lc.app()).toBeUndefined();
       const again = await lc.up();
       expect(again.errors).toEqual([]);
-      expect(installs(lc)).toBe(1);
-      expect(lc.seedRuns()).toBe(1);
+      expect(accepted(lc, "installApp")).toBe(1);
     }));
 
-  it("install hangs past the bound → the step is stopped and named; next up installs once", () =>
-    withLifecycle(
-      async (lc) => {
-        lc.mutateStandin((s) => s.faults.push({ match: "install", hangSeconds: 20, times: 1 }));
-        const r = await lc.up();
-        expect(r.ok).toBe(false);
-        expect(r.errors.join("\n")).toMatch(/app-deploy [\s\S]*did not finish within/);
-        const again = await lc.up();
-        expect(again.errors).toEqual([]);
-        expect(installs(lc)).toBe(1);
-      },
-      { commandTimeoutMs: 8000 },
-    ));
-
-  it("env set fails after install → up fails naming env, app installed; next up applies env once, no second install", () =>
+  it("403 on install → up fails naming the role needed", () =>
     withLifecycle(async (lc) => {
-      lc.mutateStandin((s) => s.faults.push({ match: "env set", exit: 1, stderr: "Request failed with status 500", times: 1 }));
+      lc.api.injectFault({ operation: "installApp", kind: "403", message: "Not allowed for this role" });
       const r = await lc.up();
       expect(r.ok).toBe(false);
-      expect(r.errors.join("\n")).toMatch(/app-env-apply [\s\S]*env: `cloudron env set` exited 1/);
-      expect(lc.app()).toBeDefined();
-      expect(lc.app()!.env).toEqual({});
-      expect(lc.seedRuns()).toBe(0);
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(installs(lc)).toBe(1);
-      expect(lc.app()!.env.UPLOAD_ROOT).toBe("/app/data/uploads");
-      expect(lc.seedRuns()).toBe(1);
+      const err = errorsOf(r);
+      expect(err).toMatch(/403/);
+      expect(err).toMatch(/owner|admin/i);
+      expect(lc.app()).toBeUndefined();
     }));
 
-  it("update fails on a release → app stays on the old version; next up updates, same session secret, no reseed", () =>
+  it("install answer lost (connection dropped after the server accepted it) → not re-sent; the up waits for the task it finds", () =>
     withLifecycle(async (lc) => {
-      expect((await lc.up()).errors).toEqual([]);
-      const secret = lc.app()!.env.SESSION_SECRET;
-      lc.setManifestVersion("0.1.10");
-      lc.mutateStandin((s) => s.faults.push({ match: "update", exit: 1, stderr: "Backup failed: storage full", times: 1 }));
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      expect(r.errors.join("\n")).toContain("update:");
-      expect(lc.app()!.manifest.version).toBe("0.1.9");
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(lc.app()!.manifest.version).toBe("0.1.10");
-      expect(lc.app()!.env.SESSION_SECRET).toBe(secret);
-      expect(installs(lc)).toBe(1);
-      expect(lc.seedRuns()).toBe(1);
-    }));
-
-  it("a silently ignored update (Cloudron says ok, app unchanged) fails loudly", () =>
-    withLifecycle(async (lc) => {
-      expect((await lc.up()).errors).toEqual([]);
-      lc.setManifestVersion("0.1.10");
-      lc.mutateStandin((s) => (s.ignoreUpdates = true));
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      expect(r.errors.join("\n")).toMatch(/reported success but staging\.communityrule\.info runs .*silently ignored/);
-      lc.mutateStandin((s) => (s.ignoreUpdates = false));
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(lc.app()!.manifest.version).toBe("0.1.10");
-    }));
-
-  it("seed fails → its own output is shown, nothing recorded; next up seeds once", () =>
-    withLifecycle(async (lc) => {
-      // The app is installed first, then the seed script is made to fail (as a bad migration would).
-      lc.config.smoke = false;
+      lc.api.injectFault({ operation: "installApp", kind: "hang", hangMs: 800, applied: true });
       const r = await lc.up();
       expect(r.errors).toEqual([]);
-      // Re-seed with a failing seed script.
-      lc.mutateStandin((s) => (s.apps[0].env.SEED_SHOULD_FAIL = "1"));
+      expect(sent(lc.calls(), "installApp")).toHaveLength(1);
+      expect(lc.app()!.installationState).toBe("installed");
+      expect(lc.seedRuns()).toBe(1);
+    }));
+
+  it("install task fails → up fails with the task's error; after the operator removes the failed app, the next up installs", () =>
+    withLifecycle(async (lc) => {
+      lc.api.injectFault({ operation: "installApp", kind: "taskFails", message: "Image pull failed: manifest unknown" });
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(errorsOf(r)).toContain("Image pull failed: manifest unknown");
+      expect(lc.app()).toMatchObject({ installationState: "error", error: "Image pull failed: manifest unknown" });
+      expect(lc.seedRuns()).toBe(0);
+      // What the runbook says to do: uninstall the failed app in the dashboard.
+      lc.mutateStandin((s) => (s.apps = []));
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(accepted(lc, "installApp")).toBe(2);
+      expect(lc.app()!.installationState).toBe("installed");
+      expect(lc.seedRuns()).toBe(1);
+    }));
+
+  it("install stores a different SESSION_SECRET than sent → up fails naming the key, never the value; the next up corrects it", () =>
+    withLifecycle(async (lc) => {
+      lc.api.injectFault({ operation: "installApp", kind: "envValueDiffers", key: "SESSION_SECRET" });
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      const err = errorsOf(r);
+      expect(err).toContain("SESSION_SECRET");
+      const asked = (sent(lc.calls(), "installApp")[0].requestBody as { env: Record<string, string> }).env.SESSION_SECRET;
+      expect(`${err}\n${logOf(r)}`).not.toContain(asked);
+      expect(lc.app()!.env.SESSION_SECRET).toBe(`${asked}-altered`);
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(accepted(lc, "installApp")).toBe(1);
+      expect(lc.app()!.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
+    }));
+
+  it("install drops a key → up fails naming the key", () =>
+    withLifecycle(async (lc) => {
+      lc.api.injectFault({ operation: "installApp", kind: "envDropKey", key: "UPLOAD_ROOT" });
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(errorsOf(r)).toContain("UPLOAD_ROOT");
+      expect(errorsOf(r)).not.toContain("/app/data/uploads");
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(lc.app()!.env.UPLOAD_ROOT).toBe("/app/data/uploads");
+      expect(accepted(lc, "installApp")).toBe(1);
+    }));
+});
+
+describe("fault matrix: update and env on an installed app", () => {
+  let lc: Lifecycle;
+  let secret = "";
+  let minor = 9;
+  const release = () => lc.setManifestVersion(`0.1.${++minor}`);
+  const env = (patch: Record<string, string | undefined>) => {
+    const next: Record<string, string> = { ...(lc.config.env as Record<string, string>) };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) delete next[k];
+      else next[k] = v;
+    }
+    lc.config.env = next;
+  };
+  /** The up after a fault cleared: it must succeed and leave the app as configured. */
+  const converges = async () => {
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(lc.app()!.manifest.version).toBe(`0.1.${minor}`);
+    for (const [k, v] of Object.entries(lc.config.env as Record<string, string>)) expect(lc.app()!.env[k], k).toBe(v);
+    expect(lc.app()!.env.SESSION_SECRET).toBe(secret);
+    expect(accepted(lc, "installApp")).toBe(1);
+    expect(lc.seedRuns()).toBe(1);
+  };
+
+  beforeAll(async () => {
+    lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9", config: { smoke: false } });
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    secret = lc.app()!.env.SESSION_SECRET;
+  });
+  afterAll(async () => lc?.close());
+
+  it("409 busy shorter than busyWaitSeconds → the update waits for the app, then goes through once", async () => {
+    release();
+    lc.api.injectFault({ operation: "updateApp", kind: "409", busyMs: 1200 });
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(sent(lc.callsSince(before), "updateApp").map((c) => c.status)).toEqual([409, 202]);
+    expect(lc.app()!.manifest.version).toBe(`0.1.${minor}`);
+  });
+
+  it("409 busy longer than busyWaitSeconds → up fails naming the running task; next up updates", async () => {
+    release();
+    lc.config.busyWaitSeconds = 1;
+    lc.api.injectFault({ operation: "updateApp", kind: "409", busyMs: 3000 });
+    const r = await lc.up();
+    lc.config.busyWaitSeconds = 5;
+    expect(r.ok).toBe(false);
+    const taskId = lc.standin().tasks.filter((t) => t.kind === "backup").at(-1)!.id;
+    expect(errorsOf(r)).toMatch(/busy/i);
+    expect(errorsOf(r)).toContain(`task ${taskId}`);
+    await new Promise((res) => setTimeout(res, 2500));
+    await converges();
+  });
+
+  it("500 on the update POST → not re-sent blindly: one POST, the up fails naming the status; next up updates", async () => {
+    release();
+    lc.api.injectFault({ operation: "updateApp", kind: "500", message: "Internal error" });
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toMatch(/500/);
+    expect(sent(lc.callsSince(before), "updateApp")).toHaveLength(1);
+    expect(lc.app()!.manifest.version).toBe(`0.1.${minor - 1}`);
+    await converges();
+  });
+
+  it("500 and a dropped connection on reads (GET /apps/:id) are retried; the release goes through", async () => {
+    release();
+    lc.api.injectFault({ operation: "getApp", kind: "500", times: 1 });
+    lc.api.injectFault({ operation: "getApp", kind: "hang", hangMs: 500, times: 1 });
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    const faulted = lc.callsSince(before).filter((c) => c.fault).map((c) => [c.operation, c.fault]);
+    expect(faulted).toEqual([["getApp", "500"], ["getApp", "hang"]]);
+    expect(sent(lc.callsSince(before), "updateApp")).toHaveLength(1);
+    expect(lc.app()!.manifest.version).toBe(`0.1.${minor}`);
+  });
+
+  it("update task fails → the task's error is shown; the app stays on the old version until repaired, then the next up updates", async () => {
+    release();
+    lc.api.injectFault({ operation: "updateApp", kind: "taskFails", message: "Backup failed: storage full" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toContain("Backup failed: storage full");
+    expect(lc.app()!.manifest.version).toBe(`0.1.${minor - 1}`);
+    // Repair in the dashboard (Cloudron's "Repair" on an app in error state).
+    lc.mutateStandin((s) => Object.assign(s.apps[0], { installationState: "installed", error: null }));
+    await converges();
+  });
+
+  it("update task succeeds without applying → read-back fails naming the version; next up updates", async () => {
+    release();
+    lc.api.injectFault({ operation: "updateApp", kind: "taskNoop" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    const err = errorsOf(r);
+    expect(err).toContain(`0.1.${minor}`);
+    expect(err).toContain(`0.1.${minor - 1}`);
+    await converges();
+  });
+
+  it("404 on configure/env (the app vanished) → up fails naming the status", async () => {
+    env({ FAULT_404: "x" });
+    lc.api.injectFault({ operation: "setAppEnv", kind: "404" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toMatch(/404/);
+    await converges();
+  });
+
+  it("401 on configure/env (token revoked mid-deploy) → up fails naming the token", async () => {
+    env({ FAULT_401: "x" });
+    lc.api.injectFault({ operation: "setAppEnv", kind: "401" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toMatch(/401[\s\S]*token|token[\s\S]*401/i);
+    await converges();
+  });
+
+  it("configure/env stores a different value → up fails naming the key, not the value; the next up corrects it", async () => {
+    const value = `v-${crypto.randomBytes(6).toString("hex")}`;
+    env({ SMTP_FROM: value });
+    lc.api.injectFault({ operation: "setAppEnv", kind: "envValueDiffers", key: "SMTP_FROM" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toContain("SMTP_FROM");
+    expect(`${errorsOf(r)}\n${logOf(r)}`).not.toContain(value);
+    expect(lc.app()!.env.SMTP_FROM).toBe(`${value}-altered`);
+    await converges();
+  });
+
+  it("configure/env drops a key → up fails naming the key; the next up puts it back", async () => {
+    env({ DROPPED_KEY: "dropped-value" });
+    lc.api.injectFault({ operation: "setAppEnv", kind: "envDropKey", key: "DROPPED_KEY" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toContain("DROPPED_KEY");
+    expect(lc.app()!.env).not.toHaveProperty("DROPPED_KEY");
+    await converges();
+  });
+
+  it("configure/env task succeeds without applying → up fails naming the key", async () => {
+    env({ NOOP_KEY: "noop" });
+    lc.api.injectFault({ operation: "setAppEnv", kind: "taskNoop" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toContain("NOOP_KEY");
+    await converges();
+  });
+
+  it("configure/env task fails → the task's error is shown", async () => {
+    env({ FAILING_KEY: "x" });
+    lc.api.injectFault({ operation: "setAppEnv", kind: "taskFails", message: "Could not restart container" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toContain("Could not restart container");
+    lc.mutateStandin((s) => Object.assign(s.apps[0], { installationState: "installed", error: null }));
+    await converges();
+  });
+
+  it("a dashboard edit of a managed key is corrected by the next up that applies env, in the same single call", async () => {
+    lc.app()!.env.SMTP_FROM = "Edited In Dashboard <x@example.org>";
+    env({ AFTER_DASHBOARD_EDIT: "1" });
+    const before = lc.calls().length;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    const envCalls = sent(lc.callsSince(before), "setAppEnv");
+    expect(envCalls).toHaveLength(1);
+    expect((envCalls[0].requestBody as { env: Record<string, string> }).env.SMTP_FROM).toBe((lc.config.env as Record<string, string>).SMTP_FROM);
+    await converges();
+  });
+});
+
+describe("fault matrix: seed, health, smoke", () => {
+  it("seed fails → its own output is shown, nothing recorded; next up seeds once", () =>
+    withLifecycle(async (lc) => {
+      lc.config.smoke = false;
+      expect((await lc.up()).errors).toEqual([]);
+      // A bad migration: the app's seed fails.
+      lc.app()!.env.SEED_SHOULD_FAIL = "1";
       lc.config.seedRun = "2";
       const failed = await lc.up();
       expect(failed.ok).toBe(false);
-      const err = failed.errors.join("\n");
+      const err = errorsOf(failed);
       expect(err).toContain("seed: node prisma/seed.bundle.cjs exited 1");
       expect(err).toContain('relation "MethodFacet" does not exist');
       expect(lc.seedRuns()).toBe(1);
-      lc.mutateStandin((s) => delete s.apps[0].env.SEED_SHOULD_FAIL);
+      delete lc.app()!.env.SEED_SHOULD_FAIL;
       const again = await lc.up();
       expect(again.errors).toEqual([]);
       expect(lc.seedRuns()).toBe(2);
@@ -138,17 +326,17 @@ describe("fault matrix", () => {
     withLifecycle(async (lc) => {
       expect((await lc.up()).errors).toEqual([]);
       lc.setManifestVersion("0.1.10");
-      lc.mutateStandin((s) => (s.unhealthyImages = ["@sha256:"]));
+      lc.standin().unhealthyImages = ["@sha256:"];
       const r = await lc.up();
       expect(r.ok).toBe(false);
-      const err = r.errors.join("\n");
+      const err = errorsOf(r);
       expect(err).toMatch(/health [\s\S]*failed/);
       expect(err).toMatch(/postgresql addon|CLOUDRON_POSTGRESQL_URL/);
-      const updatesBefore = lc.calls().filter((c) => c.sub === "update").length;
-      lc.mutateStandin((s) => (s.unhealthyImages = []));
+      const updatesBefore = sent(lc.calls(), "updateApp").length;
+      lc.standin().unhealthyImages = [];
       const again = await lc.up();
       expect(again.errors).toEqual([]);
-      expect(lc.calls().filter((c) => c.sub === "update").length).toBe(updatesBefore);
+      expect(sent(lc.calls(), "updateApp").length).toBe(updatesBefore);
       expect(lc.seedRuns()).toBe(1);
     }));
 
@@ -157,13 +345,12 @@ describe("fault matrix", () => {
       lc.config.smoke = false;
       expect((await lc.up()).errors).toEqual([]);
       // Someone wiped the data: templates come back empty.
-      const fs = await import("node:fs");
-      const path = await import("node:path");
-      fs.rmSync(path.join(lc.dir, "containers", lc.app()!.id, "seeded.json"));
+      lc.app()!.seedRuns = 0;
       lc.config.smoke = true;
       const r = await lc.up();
       expect(r.ok).toBe(false);
-      expect(r.errors.join("\n")).toMatch(/smoke [\s\S]*FAIL templates/);
-      expect(r.errors.join("\n")).toContain("seed");
+      expect(errorsOf(r)).toMatch(/smoke [\s\S]*FAIL templates/);
+      expect(errorsOf(r)).toContain("seed");
+      expect(sent(lc.calls(), "standinExec")).toHaveLength(1);
     }));
 });

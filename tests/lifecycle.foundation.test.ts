@@ -1,14 +1,18 @@
 /**
- * Foundation scenarios (issue 4), played through the offline lifecycle runner: the real program,
- * loaded with ts-node (CommonJS) in a child process, against the `cloudron` stand-in, a real OCI
- * registry and a loopback app. Assertions read the stand-in's call log and server state.
+ * Foundation scenarios (issues 4 and 12), played through the offline lifecycle runner: the real
+ * program, loaded with ts-node (CommonJS) in a child process, against the Cloudron API stand-in,
+ * a real OCI registry and a loopback app. Assertions read the stand-in's call log (method, path,
+ * operation, request body) and its server state.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle } from "../lifecycle/runner";
+import { Lifecycle, type ApiCall } from "../lifecycle/runner";
 
-const subs = (calls: Array<{ sub: string }>) => calls.map((c) => c.sub);
+const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
+const body = (c: ApiCall) => c.requestBody as Record<string, unknown>;
+const envOf = (c: ApiCall) => body(c).env as Record<string, string>;
+const SEED_ARGV = ["exec", "--app", "staging.communityrule.info", "--", "sh", "-c", 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'];
 
-describe("staging lifecycle: install, no-op, release, env change, reseed, destroy", () => {
+describe("staging lifecycle: install, no-op, release, env change, reseed, rotation, destroy", () => {
   let lc: Lifecycle;
   beforeAll(async () => {
     lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9" });
@@ -17,75 +21,94 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, destro
 
   let firstSecret = "";
 
-  it("first up on a fresh staging installs, sets env, seeds once and passes the health gate", async () => {
+  it("first up installs in one task with the whole env (no configure/env), seeds once, passes the health gate", async () => {
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     expect(r.ok).toBe(true);
     const calls = lc.calls();
-    expect(subs(calls.filter((c) => c.sub !== "inspect" && c.sub !== "backup list"))).toEqual(["install", "env set", "exec"]);
-    const install = calls.find((c) => c.sub === "install")!;
-    expect(install.argv).toEqual(["install", "--location", "staging.communityrule.info", "--image", expect.stringMatching(/@sha256:[0-9a-f]{64}$/)]);
-    expect(install.cwd).toBe(lc.appDir);
+    expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "standinExec"]);
+    const install = calls.find((c) => c.operation === "installApp")!;
+    expect(install).toMatchObject({ method: "POST", path: "/api/v1/apps", status: 202 });
+    expect(body(install)).toMatchObject({ subdomain: "staging", domain: "communityrule.info" });
+    const manifest = body(install).manifest as Record<string, unknown>;
+    expect(manifest).toMatchObject({ id: "com.medlab.communityrule", version: "0.1.9" });
+    expect(manifest.dockerImage).toMatch(new RegExp(`^${lc.registryHost}/communityrule/community-rule@sha256:[0-9a-f]{64}$`));
+    // The first boot already has SESSION_SECRET and the config env.
+    expect(envOf(install)).toMatchObject({
+      SMTP_FROM: "Community Rule <hello@communityrule.info>",
+      UPLOAD_ROOT: "/app/data/uploads",
+      NEXT_PUBLIC_ENABLE_BACKEND_SYNC: "true",
+      SESSION_SECRET: expect.stringMatching(/^[A-Za-z0-9]{48}$/),
+    });
     const app = lc.app()!;
+    expect(app.env).toEqual(envOf(install));
     expect(app.manifest.version).toBe("0.1.9");
-    expect(app.env.SMTP_FROM).toBe("Community Rule <hello@communityrule.info>");
-    expect(app.env.UPLOAD_ROOT).toBe("/app/data/uploads");
-    expect(app.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
+    expect(app.restarts).toBe(1); // one start: no env restart after the install
     firstSecret = app.env.SESSION_SECRET;
     expect(lc.seedRuns()).toBe(1);
+    expect(lc.execCalls().map((c) => c.argv)).toEqual([SEED_ARGV]);
     expect(lc.builds()).toHaveLength(1);
     expect(lc.builds()[0].platform).toBe("linux/amd64");
     expect(r.outputs.deployAction).toBe("installed");
+    expect(r.outputs.appId).toBe(app.id);
     expect(String(r.outputs.smokeReport)).toContain("3 passed, 0 failed");
     expect(JSON.parse(String(r.outputs.healthCheck)).healthy).toBe(true);
-    // The token never reached argv; every call authenticated through the private .cloudron.json.
-    expect(calls.every((c) => c.authenticated && !c.argv.includes("--token"))).toBe(true);
+    // Bearer header only, every call authenticated, nothing off the spec's shapes.
+    expect(calls.filter((c) => !c.authenticated || "access_token" in c.query)).toEqual([]);
+    expect(lc.standin().violations).toEqual([]);
   });
 
-  it("second up with nothing changed makes no mutating Cloudron call and no build", async () => {
+  it("second up with nothing changed makes zero mutating API calls and no build", async () => {
     const before = lc.calls().length;
     const r = await lc.up();
     expect(r.ok).toBe(true);
     expect(lc.mutatingCallsSince(before)).toEqual([]);
     expect(r.steps.filter((s) => s.op !== "same")).toEqual([]);
     expect(lc.builds()).toHaveLength(1);
-    expect(lc.app()!.restarts).toBe(2); // install + the one env set
+    expect(lc.app()!.restarts).toBe(1);
   });
 
-  it("a new manifest version builds once and updates once, without reseeding or a new session secret", async () => {
+  it("a new manifest version: one update, never skipBackup, the pre-update backup's id reported; no reseed, same secret", async () => {
     lc.setManifestVersion("0.1.10");
     const before = lc.calls().length;
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     const mutating = lc.mutatingCallsSince(before);
-    expect(subs(mutating)).toEqual(["update"]);
-    expect(mutating[0].argv).toEqual(["update", "--app", "staging.communityrule.info", "--image", expect.stringContaining("@sha256:")]);
-    expect(mutating[0].argv).not.toContain("--no-backup");
+    expect(ops(mutating)).toEqual(["updateApp"]);
+    const update = body(mutating[0]);
+    expect(update.skipBackup).not.toBe(true);
+    expect(update.manifest).toMatchObject({ id: "com.medlab.communityrule", version: "0.1.10", dockerImage: expect.stringContaining("@sha256:") });
     expect(lc.builds().map((b) => b.imageName)).toEqual([expect.stringMatching(/:0\.1\.9$/), expect.stringMatching(/:0\.1\.10$/)]);
-    expect(lc.app()!.manifest.version).toBe("0.1.10");
-    expect(lc.app()!.env.SESSION_SECRET).toBe(firstSecret);
-    expect(lc.seedRuns()).toBe(1);
+    const app = lc.app()!;
+    expect(app.manifest.version).toBe("0.1.10");
+    expect(app.env.SESSION_SECRET).toBe(firstSecret);
+    expect(app.backups).toHaveLength(1);
+    expect(app.backups[0].packageVersion).toBe("0.1.9");
+    expect(r.outputs.preUpdateBackupId).toBe(app.backups[0].id);
     expect(r.outputs.deployAction).toBe("updated");
-    expect(String(r.outputs.preUpdateBackupId)).toMatch(/^backup-/);
+    expect(lc.seedRuns()).toBe(1);
+    expect(app.restarts).toBe(2);
   });
 
-  it("one env value changed and one removed: one set with the changed key, one unset, nothing else", async () => {
+  it("adding, changing and removing env keys in one up: exactly one configure/env call and one restart", async () => {
     const env = { ...(lc.config.env as Record<string, string>) };
     env.SMTP_FROM = `Community Rule "Staging" <staging@communityrule.info>`;
     delete env.UPLOAD_ROOT;
+    env.FEATURE_FLAGS = "a=b=c";
     lc.config.env = env;
     const before = lc.calls().length;
+    const restarts = lc.app()!.restarts;
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     const mutating = lc.mutatingCallsSince(before);
-    expect(mutating.map((c) => c.argv)).toEqual([
-      ["env", "set", "--app", "staging.communityrule.info", `SMTP_FROM=Community Rule "Staging" <staging@communityrule.info>`],
-      ["env", "unset", "--app", "staging.communityrule.info", "UPLOAD_ROOT"],
-    ]);
+    expect(ops(mutating)).toEqual(["setAppEnv"]);
+    expect(mutating[0].path).toBe(`/api/v1/apps/${lc.app()!.id}/configure/env`);
+    const sent = envOf(mutating[0]);
+    expect(sent).toMatchObject({ SMTP_FROM: `Community Rule "Staging" <staging@communityrule.info>`, FEATURE_FLAGS: "a=b=c", SESSION_SECRET: firstSecret });
+    expect(sent).not.toHaveProperty("UPLOAD_ROOT");
     const app = lc.app()!;
-    expect(app.env.SMTP_FROM).toBe(`Community Rule "Staging" <staging@communityrule.info>`);
-    expect(app.env).not.toHaveProperty("UPLOAD_ROOT");
-    expect(app.env.SESSION_SECRET).toBe(firstSecret);
+    expect(app.env).toEqual(sent);
+    expect(app.restarts).toBe(restarts + 1);
     expect(lc.seedRuns()).toBe(1);
   });
 
@@ -94,62 +117,63 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, destro
     const before = lc.calls().length;
     const r = await lc.up();
     expect(r.errors).toEqual([]);
-    expect(subs(lc.mutatingCallsSince(before))).toEqual(["exec"]);
+    expect(ops(lc.mutatingCallsSince(before))).toEqual(["standinExec"]);
     expect(lc.seedRuns()).toBe(2);
   });
 
-  it("changing sessionSecretRotation sets a new SESSION_SECRET in one call, and says users are logged out", async () => {
+  it("changing sessionSecretRotation sends a new SESSION_SECRET in one configure/env call, and says users are logged out", async () => {
     lc.config.sessionSecretRotation = "2026-11-rotation";
     const before = lc.calls().length;
+    const envBefore = { ...lc.app()!.env };
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     const mutating = lc.mutatingCallsSince(before);
-    expect(mutating.map((c) => c.argv.slice(0, 4))).toEqual([["env", "set", "--app", "staging.communityrule.info"]]);
-    expect(mutating[0].argv.slice(4).map((a) => a.split("=")[0])).toEqual(["SESSION_SECRET"]);
+    expect(ops(mutating)).toEqual(["setAppEnv"]);
     const secret = lc.app()!.env.SESSION_SECRET;
     expect(secret).toMatch(/^[A-Za-z0-9]{48}$/);
     expect(secret).not.toBe(firstSecret);
+    // Only the secret changed.
+    expect({ ...lc.app()!.env, SESSION_SECRET: "x" }).toEqual({ ...envBefore, SESSION_SECRET: "x" });
     expect((r as unknown as { log: string }).log).toContain("every user is logged out");
     expect(lc.seedRuns()).toBe(2);
   });
 
-  it("destroy on staging uninstalls the app", async () => {
+  it("destroy on staging uninstalls the app it installed", async () => {
+    const id = lc.app()!.id;
     const before = lc.calls().length;
     const r = await lc.destroy();
     expect(r.errors).toEqual([]);
     expect(r.ok).toBe(true);
-    expect(subs(lc.mutatingCallsSince(before))).toEqual(["uninstall"]);
+    const mutating = lc.mutatingCallsSince(before);
+    expect(ops(mutating)).toEqual(["uninstallApp"]);
+    expect(mutating[0].path).toBe(`/api/v1/apps/${id}/uninstall`);
     expect(lc.app()).toBeUndefined();
   });
 });
 
 describe("adoption and refusal", () => {
-  it("adopts a staging app installed by hand (same manifest id) instead of installing a second one", async () => {
+  it("adopts a staging app installed by hand (same manifest id): update and env, keys set by hand kept", async () => {
     const lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9" });
     try {
-      lc.mutateStandin((s) => {
-        s.apps.push({
-          id: "hand-installed-1",
-          fqdn: "staging.communityrule.info",
-          manifest: { id: "com.medlab.communityrule", version: "0.1.8", dockerImage: "git.medlab.host/communityrule/community-rule:0.1.8" },
-          installationState: "installed",
-          runState: "running",
-          health: "healthy",
-          env: { SMTP_FROM: "old", HAND_SET: "kept" },
-          backups: [],
-          restarts: 0,
-        });
+      lc.api.addApp({
+        id: "hand-installed-1",
+        fqdn: "staging.communityrule.info",
+        manifest: { id: "com.medlab.communityrule", version: "0.1.8", dockerImage: "git.medlab.host/communityrule/community-rule:0.1.8" },
+        env: { SMTP_FROM: "old", HAND_SET: "kept" },
       });
       const r = await lc.up();
       expect(r.errors).toEqual([]);
-      expect(subs(lc.calls()).filter((s) => s === "install")).toEqual([]);
-      expect(subs(lc.calls()).filter((s) => s === "update")).toEqual(["update"]);
+      const mutating = ops(lc.mutatingCallsSince(0));
+      expect(mutating.filter((o) => o === "installApp")).toEqual([]);
+      expect(mutating.filter((o) => o === "updateApp")).toEqual(["updateApp"]);
+      expect(mutating.filter((o) => o === "setAppEnv")).toEqual(["setAppEnv"]);
       expect(r.outputs.deployAction).toBe("adopted");
       expect(r.outputs.appId).toBe("hand-installed-1");
       const app = lc.app()!;
       expect(app.manifest.version).toBe("0.1.9");
       expect(app.env.SMTP_FROM).toBe("Community Rule <hello@communityrule.info>");
-      expect(app.env.HAND_SET).toBe("kept"); // not ours: never unset
+      expect(app.env.HAND_SET).toBe("kept"); // not ours: never removed
+      expect(app.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
     } finally {
       await lc.close();
     }
@@ -158,24 +182,33 @@ describe("adoption and refusal", () => {
   it("refuses to touch another app at the location (different manifest id)", async () => {
     const lc = await Lifecycle.create({ stack: "staging" });
     try {
-      lc.mutateStandin((s) => {
-        s.apps.push({
-          id: "wordpress-1",
-          fqdn: "staging.communityrule.info",
-          manifest: { id: "org.wordpress.cloudronapp", version: "3.0.0", dockerImage: "cloudron/wordpress:3.0.0" },
-          installationState: "installed",
-          runState: "running",
-          health: "healthy",
-          env: {},
-          backups: [],
-          restarts: 0,
-        });
+      lc.api.addApp({
+        id: "wordpress-1",
+        fqdn: "staging.communityrule.info",
+        manifest: { id: "org.wordpress.cloudronapp", version: "3.0.0", dockerImage: "cloudron/wordpress:3.0.0" },
+        env: { WP_SECRET: "wordpress-own-secret-value" },
       });
       const r = await lc.up();
       expect(r.ok).toBe(false);
-      expect(r.errors.join("\n")).toContain("occupied by another app (manifest id org.wordpress.cloudronapp");
+      const err = r.errors.join("\n");
+      expect(err).toContain("org.wordpress.cloudronapp");
+      expect(err).toContain("staging.communityrule.info");
+      // Another app's env came back in GET /apps; none of it may reach a message.
+      expect(`${err}\n${(r as unknown as { log: string }).log}`).not.toContain("wordpress-own-secret-value");
       expect(lc.mutatingCallsSince(0)).toEqual([]);
       expect(lc.standin().apps[0].manifest.dockerImage).toBe("cloudron/wordpress:3.0.0");
+    } finally {
+      await lc.close();
+    }
+  });
+
+  it("with no cloudronToken, the operator's `cloudron login` in ~/.cloudron.json is used", async () => {
+    const lc = await Lifecycle.create({ stack: "staging", useToken: false });
+    try {
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      expect(lc.calls().every((c) => c.authenticated)).toBe(true);
+      expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "standinExec"]);
     } finally {
       await lc.close();
     }
@@ -194,7 +227,7 @@ describe("config errors", () => {
       expect(r.steps).toEqual([]);
       const message = r.errors.join("\n");
       expect(message).toContain("communityrule:location: is required");
-      expect(message).toContain("communityrule:healthTimeoutSeconds: must be between 10 and 3600 seconds");
+      expect(message).toMatch(/communityrule:healthTimeoutSeconds: must be between \d+ and 3600 seconds/);
       expect(message).not.toMatch(/\n\s+at /); // no stack trace
       expect(lc.calls()).toEqual([]);
       expect(lc.builds()).toEqual([]);

@@ -13,7 +13,7 @@ describe("language-host loading", () => {
       expect(r.errors).toEqual([]);
       expect(r.ok).toBe(true);
       expect(r.outputs.deployAction).toBe("installed");
-      expect(lc.calls().some((c) => c.sub === "install")).toBe(true);
+      expect(lc.calls().filter((c) => c.operation === "installApp").map((c) => c.status)).toEqual([202]);
     } finally {
       await lc.close();
     }

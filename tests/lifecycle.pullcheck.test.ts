@@ -1,7 +1,7 @@
 /**
  * Pull verification in the program (issue 5): an existing tag is checked before any resource
  * registers (preview and up), a fresh build is checked right after its push, and either failure
- * stops the run before any Cloudron command.
+ * stops the run before any mutating Cloudron API call.
  */
 import { describe, expect, it } from "vitest";
 import { Lifecycle } from "../lifecycle/runner";
@@ -17,7 +17,7 @@ describe("pull verification", () => {
         expect(err).toContain("communityrule:imageTag: build is false");
         expect(err).toMatch(/0\.1\.7 not found|tag-missing|not found/);
       }
-      expect(lc.calls()).toEqual([]);
+      expect(lc.mutatingCallsSince(0)).toEqual([]);
     } finally {
       await lc.close();
     }

@@ -4,10 +4,11 @@
  * automatic rollback after a failed health gate on production.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle } from "../lifecycle/runner";
+import { Lifecycle, type ApiCall } from "../lifecycle/runner";
 import { pushImage } from "../lifecycle/registry";
 
-const subs = (calls: Array<{ sub: string }>) => calls.map((c) => c.sub);
+const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
+const sentManifest = (c: ApiCall) => (c.requestBody as { manifest: { version: string; dockerImage: string } }).manifest;
 
 /**
  * The digest a build of `version` will get: the runner's build emulation pushes reproducible content
@@ -35,15 +36,17 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
     expect(lc.app()!.manifest.version).toBe("0.1.9");
   });
 
-  it("a lower manifest version with build: true is refused before any update", async () => {
+  it("a lower manifest version with build: true is refused before the image is built or pushed", async () => {
     lc.setManifestVersion("0.1.8");
     const before = lc.calls().length;
+    const buildsBefore = lc.builds().length;
     const r = await lc.up();
     expect(r.ok).toBe(false);
     expect(r.errors.join("\n")).toContain(
       "downgrade without rollback intent: deployed 0.1.9, manifest 0.1.8; to roll back set build: false and imageTag: 0.1.8",
     );
     expect(lc.mutatingCallsSince(before)).toEqual([]);
+    expect(lc.builds()).toHaveLength(buildsBefore);
     expect(lc.app()!.manifest.version).toBe("0.1.9");
   });
 
@@ -54,12 +57,12 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     const mutating = lc.mutatingCallsSince(before);
-    expect(subs(mutating)).toEqual(["update"]);
+    expect(ops(mutating)).toEqual(["updateApp"]);
     const builds = lc.builds().map((b) => b.imageName);
     expect(builds.filter((b) => b.endsWith(":0.1.9"))).toHaveLength(1);
     expect(builds.filter((b) => b.endsWith(":0.1.10"))).toHaveLength(1);
     digest10 = lc.builds().find((b) => b.imageName.endsWith(":0.1.10"))!.digest;
-    expect(mutating[0].argv).toEqual(["update", "--app", "staging.communityrule.info", "--image", expect.stringContaining(`@${digest10}`)]);
+    expect(sentManifest(mutating[0])).toMatchObject({ version: "0.1.10", dockerImage: expect.stringContaining(`@${digest10}`) });
     expect(lc.app()!.manifest.version).toBe("0.1.10");
     expect(r.outputs.deployAction).toBe("updated");
   });
@@ -73,15 +76,12 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
     expect(r.errors).toEqual([]);
     expect(lc.builds()).toHaveLength(buildsBefore);
     const mutating = lc.mutatingCallsSince(before);
-    expect(subs(mutating)).toEqual(["update"]);
+    expect(ops(mutating)).toEqual(["updateApp"]);
     const tagged = `${lc.registryHost}/communityrule/community-rule:0.1.9`;
-    expect(mutating[0].argv).toEqual(["update", "--app", "staging.communityrule.info", "--image", tagged]);
+    expect(sentManifest(mutating[0]).dockerImage).toBe(tagged);
     const log = (r as unknown as { log: string }).log;
     expect(log).toContain("ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone");
-    const app = lc.app()!;
-    expect(app.manifest.dockerImage).toBe(tagged);
-    // Image only: Cloudron keeps the higher manifest version it already had.
-    expect(app.manifest.version).toBe("0.1.10");
+    expect(lc.app()!.manifest.dockerImage).toBe(tagged);
     expect(lc.seedRuns()).toBe(1);
   });
 
@@ -137,10 +137,10 @@ describe("production: automatic rollback after a failed health gate", () => {
     const errors = r.errors.join("\n");
     expect(errors).toContain(`release rolled back: ${lc.registryHost}/communityrule/community-rule@${digest10} → ${image9}`);
     expect(errors).toContain("migrations applied by the new image are not undone; health failure was:");
-    const updates = lc.mutatingCallsSince(before).filter((c) => c.sub === "update");
-    expect(updates.map((c) => c.argv[4])).toEqual([expect.stringContaining(digest10), image9]);
+    const updates = lc.mutatingCallsSince(before).filter((c) => c.operation === "updateApp");
+    expect(updates.map((c) => sentManifest(c).dockerImage)).toEqual([expect.stringContaining(digest10), image9]);
     // Production updates keep Cloudron's pre-update backup.
-    expect(updates.every((c) => !c.argv.includes("--no-backup"))).toBe(true);
+    expect(updates.every((c) => (c.requestBody as { skipBackup?: boolean }).skipBackup !== true)).toBe(true);
     expect(lc.app()!.manifest.dockerImage).toBe(image9);
     expect(lc.builds().filter((b) => b.imageName.endsWith(":0.1.10")).map((b) => b.digest)).toEqual([digest10]);
   });
@@ -152,14 +152,14 @@ describe("production: automatic rollback after a failed health gate", () => {
     const before = lc.calls().length;
     const r = await lc.up();
     expect(r.errors).toEqual([]);
-    const updates = lc.mutatingCallsSince(before).filter((c) => c.sub === "update");
+    const updates = lc.mutatingCallsSince(before).filter((c) => c.operation === "updateApp");
     expect(updates).toHaveLength(1);
-    expect(updates[0].argv).not.toContain("--no-backup");
+    expect((updates[0].requestBody as { skipBackup?: boolean }).skipBackup).not.toBe(true);
     expect(lc.app()!.manifest.version).toBe("0.1.10");
     expect(lc.app()!.manifest.dockerImage).toContain("@sha256:");
     expect(lc.app()!.manifest.dockerImage).not.toBe(image9);
     expect(r.outputs.deployAction).toBe("updated");
-    expect(String(r.outputs.preUpdateBackupId)).toMatch(/^backup-/);
+    expect(r.outputs.preUpdateBackupId).toBe(lc.app()!.backups[0].id);
     expect(r.outputs.previousImage).toBe(image9);
     expect(lc.seedRuns()).toBe(1);
   });

@@ -1,4 +1,4 @@
-/** The restore drill against the cloudron stand-in: clone, health, smoke, uninstall, record. */
+/** The restore drill against the Cloudron API stand-in: backups, clone, health, smoke, uninstall, record. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle } from "../lifecycle/runner";
 import { startFakeApp } from "../lifecycle/fakeApp";
@@ -18,16 +18,14 @@ describe("scratchLocation", () => {
 
 describe("runRestoreDrill (stand-in)", () => {
   let lc: Lifecycle;
+  let newest = "";
   const saved = { ...process.env };
   beforeAll(async () => {
     lc = await Lifecycle.create({ stack: "staging" });
     const r = await lc.up();
     expect(r.errors).toEqual([]);
-    lc.mutateStandin((s) => {
-      const app = s.apps[0];
-      app.backups.unshift({ id: "backup-older", dockerImage: app.manifest.dockerImage, version: app.manifest.version });
-      app.backups.unshift({ id: "backup-newest", dockerImage: app.manifest.dockerImage, version: app.manifest.version });
-    });
+    lc.api.addBackup("staging.communityrule.info");
+    newest = lc.api.addBackup("staging.communityrule.info").id;
     Object.assign(process.env, lc.extraEnv);
   });
   afterAll(async () => {
@@ -48,15 +46,17 @@ describe("runRestoreDrill (stand-in)", () => {
     });
     try {
       const before = lc.calls().length;
-      const record = await runRestoreDrill({ server: "my.medlab.host", token: lc.token, live: "staging.communityrule.info", baseUrl: clone.url, healthTimeoutMs: 5000, date });
+      const record = await runRestoreDrill({ server: lc.api.url, token: lc.token, live: "staging.communityrule.info", baseUrl: clone.url, healthTimeoutMs: 5000, date });
       expect(record.error).toBeUndefined();
       expect(record.ok).toBe(true);
-      expect(record.backupId).toBe("backup-newest");
-      const mutating = lc.mutatingCallsSince(before).map((c) => c.argv);
-      expect(mutating).toEqual([
-        ["clone", "--app", "staging.communityrule.info", "--backup", "backup-newest", "--location", scratch],
-        ["uninstall", "--app", scratch],
+      expect(record.backupId).toBe(newest);
+      const liveId = lc.app()!.id;
+      const mutating = lc.mutatingCallsSince(before);
+      expect(mutating.map((c) => [c.operation, c.path, c.requestBody])).toEqual([
+        ["cloneApp", `/api/v1/apps/${liveId}/clone`, { backupId: newest, subdomain: scratch.split(".")[0], domain: "communityrule.info" }],
+        ["uninstallApp", `/api/v1/apps/${mutating[0].appId}/uninstall`, expect.anything()],
       ]);
+      expect(mutating[0].appId).not.toBe(liveId);
       expect(lc.standin().apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info"]);
       expect(Object.keys(record.timingsMs)).toEqual(["backupList", "clone", "health", "smoke", "uninstall"]);
       expect(record.smoke).toContain("0 failed");
@@ -70,10 +70,10 @@ describe("runRestoreDrill (stand-in)", () => {
     const sick = await startFakeApp(() => ({ status: 503, body: JSON.stringify({ ok: false, database: "error" }) }));
     try {
       const before = lc.calls().length;
-      const record = await runRestoreDrill({ server: "my.medlab.host", token: lc.token, live: "staging.communityrule.info", baseUrl: sick.url, healthTimeoutMs: 1000, date });
+      const record = await runRestoreDrill({ server: lc.api.url, token: lc.token, live: "staging.communityrule.info", baseUrl: sick.url, healthTimeoutMs: 1000, date });
       expect(record.ok).toBe(false);
       expect(record.error).toMatch(/database|503/);
-      expect(lc.mutatingCallsSince(before).map((c) => c.sub)).toEqual(["clone", "uninstall"]);
+      expect(lc.mutatingCallsSince(before).map((c) => c.operation)).toEqual(["cloneApp", "uninstallApp"]);
       expect(lc.standin().apps).toHaveLength(1);
     } finally {
       await sick.stop();
@@ -92,15 +92,15 @@ describe("runRestoreDrill (stand-in)", () => {
     process.env.CLOUDRON_TOKEN = lc.token;
     try {
       const lines: string[] = [];
-      expect(await drillMain(["staging", "--base-url", clone.url, "--record-dir", recordDir], (s) => lines.push(s))).toBe(0);
+      expect(await drillMain(["staging", "--server", lc.api.url, "--base-url", clone.url, "--record-dir", recordDir], (s) => lines.push(s))).toBe(0);
       const text = lines.join("\n");
-      expect(text).toMatch(/^PASS restore drill of staging\.communityrule\.info from backup backup-newest via restore-drill-\d{8}\.communityrule\.info$/m);
+      expect(text).toContain(`PASS restore drill of staging.communityrule.info from backup ${newest} via restore-drill-`);
       expect(text).not.toContain(lc.token);
       const files = fs.readdirSync(recordDir);
       expect(files).toHaveLength(1);
       expect(files[0]).toMatch(/^restore-drill-\d{8}-staging\.json$/);
       const record = JSON.parse(fs.readFileSync(path.join(recordDir, files[0]), "utf8")) as DrillRecord;
-      expect(record).toMatchObject({ ok: true, live: "staging.communityrule.info", backupId: "backup-newest" });
+      expect(record).toMatchObject({ ok: true, live: "staging.communityrule.info", backupId: newest });
       expect(lc.standin().apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info"]);
     } finally {
       if (savedToken === undefined) delete process.env.CLOUDRON_TOKEN;
@@ -110,7 +110,7 @@ describe("runRestoreDrill (stand-in)", () => {
     }
   });
 
-  it("npm run restore-drill: usage and unknown stack fail before any cloudron call", async () => {
+  it("npm run restore-drill: usage and unknown stack fail before any Cloudron API call", async () => {
     const before = lc.calls().length;
     const out: string[] = [];
     expect(await drillMain([], (s) => out.push(s))).toBe(2);

@@ -244,6 +244,8 @@ export interface CloudronApi {
   app(fqdnOrId: string): StandinApp | undefined;
   /** Puts an app on the server as if installed by hand (dashboard); fields default sensibly. */
   addApp(fields: Partial<StandinApp> & { fqdn: string; manifest: StandinManifest }): StandinApp;
+  /** Takes a backup of an app now (as the daily schedule would); newest first in its list. */
+  addBackup(fqdnOrId: string): StandinBackup;
   injectFault(fault: Fault): void;
   stop(): Promise<void>;
 }
@@ -1007,6 +1009,11 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       const app = makeApp(fields);
       state.apps.push(app);
       return app;
+    },
+    addBackup: (fqdnOrId) => {
+      const app = findApp(fqdnOrId);
+      if (!app) throw new Error(`stand-in: no app ${fqdnOrId}`);
+      return addBackup(app);
     },
     injectFault: (fault) => {
       state.faults.push({ ...fault });
