@@ -244,6 +244,8 @@ export interface CloudronApi {
   app(fqdnOrId: string): StandinApp | undefined;
   /** Puts an app on the server as if installed by hand (dashboard); fields default sensibly. */
   addApp(fields: Partial<StandinApp> & { fqdn: string; manifest: StandinManifest }): StandinApp;
+  /** Makes an app busy with a backup task for `ms` (as the nightly backup would); returns the task id. */
+  makeBusy(fqdnOrId: string, ms: number): number;
   /** Takes a backup of an app now (as the daily schedule would); newest first in its list. */
   addBackup(fqdnOrId: string): StandinBackup;
   injectFault(fault: Fault): void;
@@ -814,6 +816,8 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     standinExec: ({ body }) => {
       const app = findApp(body.app as string);
       if (!app) throw new HttpError(404, `No such app: ${String(body.app)}`);
+      // A task may be replacing the container: the CLI's exec fails then, so the seed must wait for the app.
+      requireIdle(app);
       if (app.runState !== "running") throw new HttpError(409, `App ${app.fqdn} is not running`);
       const command = (body.cmd as string[]).join(" ");
       if (!command.includes("prisma/seed.bundle.cjs")) {
@@ -1009,6 +1013,11 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       const app = makeApp(fields);
       state.apps.push(app);
       return app;
+    },
+    makeBusy: (fqdnOrId, ms) => {
+      const app = findApp(fqdnOrId);
+      if (!app) throw new Error(`stand-in: no app ${fqdnOrId}`);
+      return startTask(app, "backup", null, { durationMs: ms, waitsForPoll: false }).id;
     },
     addBackup: (fqdnOrId) => {
       const app = findApp(fqdnOrId);
