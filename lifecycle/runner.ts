@@ -59,6 +59,12 @@ export interface LifecycleOptions {
   commandTimeoutMs?: number;
   /** How long each stand-in task runs before it may finish (ms, default 150). */
   taskMs?: number;
+  /**
+   * Share another environment's Cloudron API stand-in (same server state, call log and token), e.g.
+   * staging and review apps on one server. This environment keeps its own stack, Pulumi state,
+   * registry and app server, and does not stop the shared stand-in on close.
+   */
+  shareCloudronWith?: Lifecycle;
   /** Print the host's progress lines to this process's stderr as they happen. */
   echo?: boolean;
 }
@@ -87,7 +93,7 @@ export class Lifecycle {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-lifecycle-"));
     this.appDir = path.join(this.dir, "community-rule");
     this.stack = opts.stack ?? "staging";
-    this.token = `crtok-${crypto.randomBytes(18).toString("hex")}`;
+    this.token = opts.shareCloudronWith?.token ?? `crtok-${crypto.randomBytes(18).toString("hex")}`;
     this.registryPassword = `regpw-${crypto.randomBytes(18).toString("hex")}`;
   }
 
@@ -113,8 +119,12 @@ export class Lifecycle {
     const fromStackFile = fs.existsSync(stackFile) ? readStackFile(stackFile) : {};
     this.location = String(fromStackFile.location ?? `${this.stack}.communityrule.info`);
 
-    this.cloudronApi = await startCloudronApi({ tokens: [{ token: this.token, role: "owner" }], taskMs: this.opts.taskMs ?? 150 });
-    this.stops.push(() => this.api.stop());
+    if (this.opts.shareCloudronWith) {
+      this.cloudronApi = this.opts.shareCloudronWith.api;
+    } else {
+      this.cloudronApi = await startCloudronApi({ tokens: [{ token: this.token, role: "owner" }], taskMs: this.opts.taskMs ?? 150 });
+      this.stops.push(() => this.api.stop());
+    }
     this.extraEnv = {
       PATH: `${STANDIN_DIR}:${process.env.PATH}`,
       HOME: home,
