@@ -12,6 +12,7 @@ import { AppEnv } from "./components/appEnv";
 import { HealthGate } from "./components/healthGate";
 import { SeedOnce } from "./components/seedOnce";
 import { SmokeCheck } from "./components/smokeCheck";
+import type { DeployRequest, DesiredEnv } from "./lib/cloudron/contract";
 
 /**
  * The program. Pulumi's language host calls the exported function and awaits it; the returned
@@ -42,39 +43,49 @@ async function deploy() {
     registryPassword: cfg.registryPassword ? pulumi.secret(cfg.registryPassword) : undefined,
   });
 
+  // Every Cloudron step gets the same connection: server, task timeout, busy wait.
+  const connection = {
+    server: cfg.cloudronServer,
+    taskTimeoutSeconds: cfg.cloudronTimeoutSeconds,
+    busyWaitSeconds: cfg.busyWaitSeconds,
+  };
+  // The install sends the whole env (so the first boot has SESSION_SECRET), but the env's values
+  // are generated inside AppEnv, which comes after the deploy step: hand them over deferred.
+  const [desiredEnv, setDesiredEnv] = pulumi.deferredOutput<DesiredEnv>();
+  const [secretEnvValues, setSecretEnvValues] = pulumi.deferredOutput<Record<string, string>>();
+
   const app = new CloudronApp(
     "app",
     {
-      server: cfg.cloudronServer,
+      connection,
       location: cfg.location,
-      appDir: cfg.appDir,
-      image: image.imageRef,
-      manifestId: cfg.manifest.id,
-      manifestVersion: cfg.manifest.version,
-      manifestSha256: cfg.manifest.sha256,
-      token,
-      timeoutSeconds: cfg.cloudronTimeoutSeconds,
-      busyWaitSeconds: cfg.busyWaitSeconds,
       environment: cfg.environment,
+      image: image.imageRef,
       build: cfg.build,
+      manifest: cfg.manifest.content as DeployRequest["manifest"],
+      env: desiredEnv,
+      secretEnv: secretEnvValues,
+      token,
       autoRollback: cfg.autoRollback,
-      baseUrl: cfg.baseUrl,
-      healthTimeoutSeconds: cfg.healthTimeoutSeconds,
+      health: { baseUrl: cfg.baseUrl, timeoutSeconds: cfg.healthTimeoutSeconds },
       protect: isProduction,
     },
     { dependsOn: [image] },
   );
 
   const env = new AppEnv("app-env", {
-    server: cfg.cloudronServer,
+    connection,
     location: cfg.location,
     env: cfg.env,
     secretEnv: pulumi.secret(cfg.secretEnv),
     sessionSecretRotation: cfg.sessionSecretRotation,
     token,
     deployment: app.deployment,
-    timeoutSeconds: cfg.cloudronTimeoutSeconds,
+    appId: app.appId,
+    owner: app.owner,
   });
+  setDesiredEnv(env.desired);
+  setSecretEnvValues(env.secretValues);
 
   const health = new HealthGate("health", {
     baseUrl: cfg.baseUrl,
@@ -87,13 +98,12 @@ async function deploy() {
   const seed = new SeedOnce(
     "seed",
     {
-      server: cfg.cloudronServer,
+      connection,
       location: cfg.location,
       seedRun: cfg.seedRun,
       image: app.image,
       gate: health.result,
       token,
-      timeoutSeconds: cfg.cloudronTimeoutSeconds,
     },
     { dependsOn: [health.check], protect: isProduction },
   );
@@ -115,7 +125,8 @@ async function deploy() {
     /** The image Cloudron runs, and its tag. */
     imageRef: app.image,
     imageTag: cfg.imageTag,
-    manifestVersion: cfg.manifest.version,
+    /** Manifest version the app runs, as read back (a rollback keeps the higher deployed one). */
+    manifestVersion: app.version,
     appId: app.appId,
     /** What the last deploy did (installed, adopted, updated, unchanged). */
     deployAction: app.action,
@@ -124,6 +135,8 @@ async function deploy() {
     previousImage: app.previousImage,
     /** Names (never values) of the env vars this stack manages. */
     envNames: env.names,
+    /** Every managed env value as applied (secret): what `npm run drift` compares the live app with. */
+    managedEnv: env.managedEnv,
     seededAt: seed.seededAt,
     seededImage: seed.seededImage,
     healthCheck: health.result,

@@ -1,12 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
-import { envApplyCommand, secretEnvVarName } from "../lib/cli/commandLines";
-import { fingerprint } from "../lib/cloudron/envDiff";
+import { cloudronCommand } from "../lib/cli/commandLines";
+import { fingerprint, secretEnvVarName, type Connection, type DesiredEnv, type EnvApplyRequest } from "../lib/cloudron/contract";
 
 /** Arguments of {@link AppEnv}. */
 export interface AppEnvArgs {
-  server: string;
+  /** Server, task timeout and busy wait (communityrule:cloudronServer, cloudronTimeoutSeconds, busyWaitSeconds). */
+  connection: Connection;
   location: string;
   /** Plain env vars (SMTP_FROM, UPLOAD_ROOT, …). Shown in previews. */
   env: Record<string, string>;
@@ -14,19 +15,23 @@ export interface AppEnvArgs {
   secretEnv: pulumi.Input<Record<string, string>>;
   /** Opaque value; changing it generates a new SESSION_SECRET (every user is logged out). */
   sessionSecretRotation: string;
-  /** API token (secret); absent: the operator's own `cloudron login`. */
+  /** API token (secret); absent: the token `cloudron login` stored for the server. */
   token?: pulumi.Input<string>;
   /** The deploy step: env is applied after it, and goes away with it. */
   deployment: pulumi.Resource;
-  timeoutSeconds?: number;
+  /** The app id the deploy step installed or adopted. */
+  appId: pulumi.Input<string>;
+  /** The deploy step's ownership marker, written with the env (COMMUNITYRULE_DEPLOYMENT). */
+  owner: pulumi.Input<string>;
 }
 
 /**
  * The app's environment on Cloudron: the plain `env` map, the secret `secretEnv` map and a
- * generated SESSION_SECRET, applied by one command that sets what changed and unsets what was
- * removed (one `cloudron env set`, one restart). Plain values travel on stdin, where a preview
- * shows them; secrets travel in the command's (secret) environment, and stdin carries only their
- * fingerprints, so a preview names the secret keys that change without showing a value.
+ * generated SESSION_SECRET, applied by one command that compares them with the app's LIVE env and
+ * sends one configure/env call with the complete map when anything differs (one task, one
+ * restart), none otherwise. The request on stdin shows plain values and secret fingerprints, so a
+ * preview names the secret keys that change without showing a value; secret values travel in the
+ * command's (secret) environment.
  */
 export class AppEnv extends pulumi.ComponentResource {
   /** The apply command; the health gate re-runs when its result changes. */
@@ -35,6 +40,12 @@ export class AppEnv extends pulumi.ComponentResource {
   public readonly names: pulumi.Output<string[]>;
   /** The generated session secret (secret). */
   public readonly sessionSecret: pulumi.Output<string>;
+  /** The desired env as a request shows it: plain values, secret fingerprints (not secret). */
+  public readonly desired: pulumi.Output<DesiredEnv>;
+  /** Secret env values including SESSION_SECRET (secret). */
+  public readonly secretValues: pulumi.Output<Record<string, string>>;
+  /** Every managed value, plain and secret (secret): what `npm run drift` compares the live app with. */
+  public readonly managedEnv: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: AppEnvArgs, opts?: pulumi.ComponentResourceOptions) {
     super("communityrule:cloudron:AppEnv", name, {}, opts);
@@ -48,18 +59,19 @@ export class AppEnv extends pulumi.ComponentResource {
     // Keys the secret fingerprints, so a fingerprint in a preview or in state cannot be reversed.
     const fingerprintKey = new random.RandomPassword(`${name}-fingerprint-key`, { length: 32, special: false }, { parent: this });
 
-    const secrets = pulumi
-      .all([pulumi.output(args.secretEnv), sessionSecret.result])
-      .apply(([extra, session]) => ({ ...extra, SESSION_SECRET: session }));
-
-    const stdin = pulumi.unsecret(
-      pulumi.all([secrets, fingerprintKey.result]).apply(([values, key]) =>
-        buildEnvSpec(args.server, args.location, args.env, values, key, args.sessionSecretRotation),
-      ),
+    this.secretValues = pulumi.secret(
+      pulumi.all([pulumi.output(args.secretEnv), sessionSecret.result]).apply(([extra, session]): Record<string, string> => ({ ...extra, SESSION_SECRET: session })),
+    );
+    this.desired = pulumi.unsecret(
+      pulumi.all([this.secretValues, fingerprintKey.result]).apply(([values, key]) => buildDesiredEnv(args.env, values, key)),
     );
 
+    const stdin = pulumi
+      .all([this.desired, pulumi.output(args.appId), pulumi.output(args.owner)])
+      .apply(([env, appId, owner]) => JSON.stringify(buildEnvApplyRequest(args, { env, appId, owner }), null, 2) + "\n");
+
     const environment = pulumi.secret(
-      pulumi.all([secrets, pulumi.output(args.token)]).apply(([values, token]) => {
+      pulumi.all([this.secretValues, pulumi.output(args.token)]).apply(([values, token]) => {
         const env: Record<string, string> = {};
         for (const [k, v] of Object.entries(values)) env[secretEnvVarName(k)] = v;
         if (token) env.CLOUDRON_TOKEN = token;
@@ -67,40 +79,50 @@ export class AppEnv extends pulumi.ComponentResource {
       }),
     );
 
-    const run = envApplyCommand({ timeoutSeconds: args.timeoutSeconds ?? 1800 });
     this.apply = new command.local.Command(
       `${name}-apply`,
-      { create: run, update: run, stdin, environment },
+      { create: cloudronCommand("env-apply"), update: cloudronCommand("env-apply"), stdin, environment },
       // deletedWith: uninstalling the app removes its env; no separate unset on destroy.
       { parent: this, dependsOn: [args.deployment], deletedWith: args.deployment },
     );
 
-    this.names = secrets.apply((values) => [...Object.keys(args.env), ...Object.keys(values)].sort());
+    this.names = this.secretValues.apply((values) => [...Object.keys(args.env), ...Object.keys(values)].sort());
+    this.managedEnv = pulumi.secret(this.secretValues.apply((values) => ({ ...args.env, ...values })));
     this.sessionSecret = sessionSecret.result;
-    this.registerOutputs({ names: this.names, sessionSecret: this.sessionSecret });
+    this.registerOutputs({
+      names: this.names,
+      sessionSecret: this.sessionSecret,
+      desired: this.desired,
+      secretValues: this.secretValues,
+      managedEnv: this.managedEnv,
+    });
   }
 }
 
-/**
- * The stdin document of the env apply: plain values in clear, secrets as keyed fingerprints.
- * One key per line and sorted, so a preview diff reads as "this key changed".
- */
-export function buildEnvSpec(
-  server: string,
-  location: string,
-  plain: Record<string, string>,
-  secrets: Record<string, string>,
-  fingerprintKey: string,
-  sessionSecretRotation: string,
-): string {
-  const sortedPlain = Object.fromEntries(Object.entries(plain).sort(([a], [b]) => a.localeCompare(b)));
+/** Plain values in clear (sorted), secrets as keyed fingerprints (sorted). */
+export function buildDesiredEnv(plain: Record<string, string>, secrets: Record<string, string>, fingerprintKey: string): DesiredEnv {
+  const sortedPlain = Object.fromEntries(Object.entries(plain).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const secret = Object.fromEntries(
     Object.keys(secrets)
       .sort()
       .map((k) => [k, fingerprint(fingerprintKey, k, secrets[k])]),
   );
-  // The rotation value sits next to a fixed warning, so a preview that shows it changing also
-  // shows what that means for users.
-  const rotation = { sessionSecret: sessionSecretRotation, warning: "changing sessionSecret rotates SESSION_SECRET and logs every user out" };
-  return JSON.stringify({ server, location, plain: sortedPlain, secret, rotation }, null, 2) + "\n";
+  return { plain: sortedPlain, secret };
+}
+
+/** The env-apply request (lib/cloudron/contract.ts). */
+export function buildEnvApplyRequest(
+  args: Pick<AppEnvArgs, "connection" | "location" | "sessionSecretRotation">,
+  resolved: { env: DesiredEnv; appId: string; owner: string },
+): EnvApplyRequest {
+  return {
+    connection: args.connection,
+    location: args.location,
+    appId: resolved.appId,
+    owner: resolved.owner,
+    env: resolved.env,
+    // The rotation value sits next to a fixed warning, so a preview that shows it changing also
+    // shows what that means for users.
+    rotation: { sessionSecret: args.sessionSecretRotation, warning: "changing sessionSecret rotates SESSION_SECRET and logs every user out" },
+  };
 }

@@ -1,56 +1,49 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { deployCommand, uninstallCommand } from "../lib/cli/commandLines";
+import { cloudronCommand } from "../lib/cli/commandLines";
+import {
+  deployResultSchema,
+  parseResultLine,
+  secretEnvVarName,
+  type Connection,
+  type DeployRequest,
+  type DeployResult,
+  type DesiredEnv,
+} from "../lib/cloudron/contract";
 
 /** Arguments of {@link CloudronApp}. */
 export interface CloudronAppArgs {
-  /** Cloudron dashboard host, e.g. `my.medlab.host`. */
-  server: string;
+  /** Server, task timeout and busy wait (communityrule:cloudronServer, cloudronTimeoutSeconds, busyWaitSeconds). */
+  connection: Connection;
   /** The app's hostname on Cloudron, e.g. `staging.communityrule.info`. */
   location: string;
-  /** App checkout holding CloudronManifest.json, relative to the project directory. */
-  appDir: string;
+  environment: "staging" | "production";
   /** Image Cloudron runs (`repo@sha256:…` or `repo:tag`). */
   image: pulumi.Input<string>;
-  /** `id` and `version` from CloudronManifest.json; an app with another id is never touched. */
-  manifestId: string;
-  manifestVersion: string;
-  /** sha256 of the manifest: an edited manifest (same version) still triggers an update. */
-  manifestSha256: string;
-  /** API token (secret). Absent: the operator's own `cloudron login` is used. */
-  token?: pulumi.Input<string>;
-  /** Bound on each CLI call, in seconds. Defaults to 1800. */
-  timeoutSeconds?: number;
-  /** How long to wait for an app busy with another task, in seconds. Defaults to 600. */
-  busyWaitSeconds?: number;
-  /** `staging` / `production`, named in release and rollback messages. */
-  environment?: string;
   /** False when an existing tag is deployed (rollback, promotion): the version check allows going back. */
-  build?: boolean;
-  /** After an update, wait for health and roll back to the previous image if it fails. */
-  autoRollback?: boolean;
-  /** Base URL for the auto-rollback health gate. */
-  baseUrl?: string;
-  healthTimeoutSeconds?: number;
+  build: boolean;
+  /** CloudronManifest.json as parsed (id and version at least); an app with another id is never touched. */
+  manifest: Record<string, unknown> & { id: string; version: string };
+  /** The desired env (plain values, secret fingerprints): an install sends it whole, so the first boot has it. */
+  env: pulumi.Input<DesiredEnv>;
+  /** Secret env values (secret), for the install; they travel as CR_SECRET_<NAME> in the environment. */
+  secretEnv: pulumi.Input<Record<string, string>>;
+  /** API token (secret). Absent: the token `cloudron login` stored for the server in ~/.cloudron.json. */
+  token?: pulumi.Input<string>;
+  /** After an update, wait for health and put the previous image back if it fails. */
+  autoRollback: boolean;
+  /** Where the auto-rollback gate looks, and for how long (communityrule:healthTimeoutSeconds). */
+  health: { baseUrl: string; timeoutSeconds: number };
   /** Production: the install is protected, so neither destroy nor a replacement can uninstall it. */
   protect: boolean;
 }
 
-/** The parsed result line of the deploy tool. */
-export interface DeployOutcome {
-  action: "installed" | "adopted" | "updated" | "unchanged";
-  appId: string;
-  image: string;
-  version: string;
-  previousImage: string;
-  backupId: string;
-}
-
 /**
  * The CommunityRule app on Cloudron. One command resource whose create and update run the deploy
- * tool: it looks at the app's observed state and installs (location free), adopts (our manifest id
- * already there, e.g. staging installed by hand) or updates (image or manifest changed), then reads
- * the app back. Its delete uninstalls, which production's `protect` prevents.
+ * tool with a typed request on stdin: it reads the live app and installs (location free, whole env
+ * included), adopts (our manifest id already there) or updates (image or manifest changed), then
+ * reads the app back. Its delete uninstalls, only the app id it recorded and only while the app
+ * still names this resource as its owner; production's `protect` prevents it altogether.
  */
 export class CloudronApp extends pulumi.ComponentResource {
   /** The deploy command resource; later steps depend on it. */
@@ -61,43 +54,42 @@ export class CloudronApp extends pulumi.ComponentResource {
   public readonly appId: pulumi.Output<string>;
   /** Image the app was left running. */
   public readonly image: pulumi.Output<string>;
+  /** Manifest version the app was left with (read back). */
+  public readonly version: pulumi.Output<string>;
   /** Id of the pre-update backup Cloudron took (empty when none was taken or listed). */
   public readonly backupId: pulumi.Output<string>;
   /** Image the app ran before the last update (empty after an install). */
   public readonly previousImage: pulumi.Output<string>;
+  /** The ownership marker this resource writes to the app (COMMUNITYRULE_DEPLOYMENT). */
+  public readonly owner: pulumi.Output<string>;
 
   constructor(name: string, args: CloudronAppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("communityrule:cloudron:App", name, {}, opts);
-    const timeoutSeconds = args.timeoutSeconds ?? 1800;
-    const busyWaitSeconds = args.busyWaitSeconds ?? 600;
 
-    const run = pulumi.output(args.image).apply((image) =>
-      deployCommand({
-        server: args.server,
-        location: args.location,
-        appDir: args.appDir,
-        image,
-        manifestId: args.manifestId,
-        manifestVersion: args.manifestVersion,
-        manifestSha256: args.manifestSha256,
-        timeoutSeconds,
-        busyWaitSeconds,
-        environment: args.environment,
-        build: args.build,
-        autoRollback: args.autoRollback,
-        baseUrl: args.baseUrl,
-        healthTimeoutSeconds: args.healthTimeoutSeconds,
+    // The owner is this component's URN plus the child's name: a rename or re-parent changes it,
+    // which is how the old resource's delete knows the app is no longer its own.
+    this.owner = pulumi.interpolate`${this.urn}/${name}-deploy`;
+    const stdin = pulumi
+      .all([pulumi.output(args.image), pulumi.unsecret(pulumi.output(args.env)), this.owner])
+      .apply(([image, env, owner]) => JSON.stringify(buildDeployRequest(args, { image, env, owner }), null, 2) + "\n");
+
+    const environment = pulumi.secret(
+      pulumi.all([pulumi.output(args.secretEnv), pulumi.output(args.token)]).apply(([secrets, token]) => {
+        const env: Record<string, string> = {};
+        for (const [k, v] of Object.entries(secrets)) env[secretEnvVarName(k)] = v;
+        if (token) env.CLOUDRON_TOKEN = token;
+        return env;
       }),
     );
 
     this.deployment = new command.local.Command(
       `${name}-deploy`,
       {
-        create: run,
-        update: run,
-        delete: uninstallCommand({ server: args.server, location: args.location, manifestId: args.manifestId, timeoutSeconds }),
-        // Only the token travels here, so marking this map secret hides nothing else from a preview.
-        environment: args.token ? { CLOUDRON_TOKEN: pulumi.secret(args.token) } : undefined,
+        create: cloudronCommand("deploy"),
+        update: cloudronCommand("deploy"),
+        delete: cloudronCommand("uninstall"),
+        stdin,
+        environment,
       },
       { parent: this, protect: args.protect },
     );
@@ -106,6 +98,7 @@ export class CloudronApp extends pulumi.ComponentResource {
     this.action = outcome.apply((o) => o.action);
     this.appId = outcome.apply((o) => o.appId);
     this.image = outcome.apply((o) => o.image);
+    this.version = outcome.apply((o) => o.version);
     this.backupId = outcome.apply((o) => o.backupId);
     this.previousImage = outcome.apply((o) => o.previousImage);
 
@@ -113,16 +106,35 @@ export class CloudronApp extends pulumi.ComponentResource {
       action: this.action,
       appId: this.appId,
       image: this.image,
+      version: this.version,
       backupId: this.backupId,
       previousImage: this.previousImage,
+      owner: this.owner,
     });
   }
 }
 
-/** Reads the deploy tool's last stdout line; tolerant of empty output in previews. */
-export function parseOutcome(stdout: string | undefined): DeployOutcome {
-  const empty: DeployOutcome = { action: "unchanged", appId: "", image: "", version: "", previousImage: "", backupId: "" };
-  const line = (stdout ?? "").trim().split("\n").pop() ?? "";
-  if (!line.startsWith("{")) return empty;
-  return { ...empty, ...(JSON.parse(line) as Partial<DeployOutcome>) };
+/** The deploy request (lib/cloudron/contract.ts) from the component's arguments and resolved values. */
+export function buildDeployRequest(
+  args: Pick<CloudronAppArgs, "connection" | "location" | "environment" | "build" | "manifest" | "autoRollback" | "health">,
+  resolved: { image: string; env: DesiredEnv; owner: string },
+): DeployRequest {
+  return {
+    connection: args.connection,
+    location: args.location,
+    environment: args.environment,
+    owner: resolved.owner,
+    image: resolved.image,
+    build: args.build,
+    manifest: args.manifest,
+    env: resolved.env,
+    autoRollback: args.autoRollback,
+    health: args.health,
+  };
+}
+
+/** Reads the deploy tool's result line; empty fields in previews (no result yet). */
+export function parseOutcome(stdout: string | undefined): DeployResult {
+  const empty: DeployResult = { action: "unchanged", appId: "", location: "", image: "", version: "", previousImage: "", backupId: "", manifestSha: "" };
+  return { ...empty, ...(parseResultLine(deployResultSchema, stdout) ?? {}) };
 }

@@ -1,9 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import { seedProvider, type SeedOutputs } from "./seedProvider";
+import type { Connection } from "../lib/cloudron/contract";
+import { buildSeedRequest, seedProvider, type SeedOutputs } from "./seedProvider";
 
 /** Arguments of {@link SeedOnce}. */
 export interface SeedOnceArgs {
-  server: string;
+  /** Server, task timeout (bounds the exec) and busy wait: the same connection every Cloudron step gets. */
+  connection: Connection;
   location: string;
   /** Opaque value (communityrule:seedRun); a new value runs the seed again. */
   seedRun: string;
@@ -11,9 +13,8 @@ export interface SeedOnceArgs {
   image: pulumi.Input<string>;
   /** The health gate's result: the seed waits for the gate to pass for the current image. */
   gate: pulumi.Input<string>;
-  /** API token (secret); absent: the operator's own `cloudron login`. */
+  /** API token (secret); absent: the token `cloudron login` stored for the server. */
   token?: pulumi.Input<string>;
-  timeoutSeconds?: number;
 }
 
 /**
@@ -39,12 +40,11 @@ export class SeedOnce extends pulumi.dynamic.Resource {
       seedProvider,
       name,
       {
-        server: args.server,
+        request: buildSeedRequest(args.connection, args.location),
         location: args.location,
         seedRun: args.seedRun,
         image: args.image,
         gate: args.gate,
-        timeoutSeconds: args.timeoutSeconds ?? 1800,
         cloudronToken: args.token ? pulumi.secret(args.token) : undefined,
         ...outputs,
       },

@@ -1,8 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { SeedRequest } from "../lib/cloudron/contract";
 
 /** Plain inputs the seed provider receives (after Pulumi resolved every Output). */
 export interface SeedInputs {
-  server: string;
+  /** The seed request (lib/cloudron/contract.ts), built by {@link buildSeedRequest}; sent to the tool on stdin. */
+  request: SeedRequest;
+  /** The app's location (also in the request); a new location re-creates the seed. */
   location: string;
   /** Opaque; a new value re-runs the seed (communityrule:seedRun). */
   seedRun: string;
@@ -10,7 +13,6 @@ export interface SeedInputs {
   image: string;
   /** The health gate's result: the seed only runs once the gate passed for this image. */
   gate: string;
-  timeoutSeconds: number;
   /** API token (secret input; stays out of outputs). */
   cloudronToken?: string;
 }
@@ -22,6 +24,11 @@ export interface SeedOutputs {
   seededAt: string;
   seededImage: string;
   seedOutput: string;
+}
+
+/** The seed request: where, and how patiently (the same connection every Cloudron step gets). */
+export function buildSeedRequest(connection: SeedRequest["connection"], location: string): SeedRequest {
+  return { connection, location };
 }
 
 /**
@@ -48,26 +55,17 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
         const env: NodeJS.ProcessEnv = { ...process.env };
         delete env.CLOUDRON_TOKEN;
         if (inputs.cloudronToken) env.CLOUDRON_TOKEN = inputs.cloudronToken;
-        execFile(
+        const child = execFile(
           "node",
-          [
-            "--require",
-            "ts-node/register/transpile-only",
-            "tools/cloudronApp.ts",
-            "seed",
-            "--server",
-            inputs.server,
-            "--location",
-            inputs.location,
-            "--timeout-seconds",
-            String(inputs.timeoutSeconds),
-          ],
+          ["--require", "ts-node/register/transpile-only", "tools/cloudronApp.ts", "seed"],
           { env, maxBuffer: 16 * 1024 * 1024 },
           (err, stdout, stderr) => {
             if (err) reject(new Error(stderr.trim() || err.message));
             else resolve(stdout);
           },
         );
+        // The request holds no secret (the token is in the environment).
+        child.stdin?.end(JSON.stringify(inputs.request));
       });
     const stdout = await run();
     const result = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as { output?: string };

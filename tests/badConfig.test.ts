@@ -143,10 +143,12 @@ const corpus: Case[] = [
   { name: "imageRepository with tag", mutate: set("imageRepository", "git.medlab.host/communityrule/community-rule:0.1.9"), key: k("imageRepository"), message: /no scheme, no :tag/ },
 
   // ---- timeouts ----
-  { name: "healthTimeoutSeconds -1", mutate: set("healthTimeoutSeconds", "-1"), key: k("healthTimeoutSeconds"), message: BETWEEN(10, 3600) },
-  { name: "healthTimeoutSeconds 0", mutate: set("healthTimeoutSeconds", "0"), key: k("healthTimeoutSeconds"), message: BETWEEN(10, 3600) },
-  { name: "healthTimeoutSeconds 99999", mutate: set("healthTimeoutSeconds", "99999"), key: k("healthTimeoutSeconds"), message: BETWEEN(10, 3600) },
-  { name: "cloudronTimeoutSeconds 5", mutate: set("cloudronTimeoutSeconds", "5"), key: k("cloudronTimeoutSeconds"), message: BETWEEN(60, 7200) },
+  { name: "healthTimeoutSeconds -1", mutate: set("healthTimeoutSeconds", "-1"), key: k("healthTimeoutSeconds"), message: BETWEEN(1, 3600) },
+  { name: "healthTimeoutSeconds 0", mutate: set("healthTimeoutSeconds", "0"), key: k("healthTimeoutSeconds"), message: BETWEEN(1, 3600) },
+  { name: "healthTimeoutSeconds 99999", mutate: set("healthTimeoutSeconds", "99999"), key: k("healthTimeoutSeconds"), message: BETWEEN(1, 3600) },
+  { name: "cloudronTimeoutSeconds 0", mutate: set("cloudronTimeoutSeconds", "0"), key: k("cloudronTimeoutSeconds"), message: BETWEEN(1, 7200) },
+  { name: "minBackupRetentionDays 0", mutate: set("minBackupRetentionDays", "0"), key: k("minBackupRetentionDays"), message: /must be between 1 and 3650 days, got 0/ },
+  { name: "cloudronServer plain http to a real host", mutate: set("cloudronServer", "http://my.medlab.host"), key: k("cloudronServer"), message: /plain http is allowed only for a loopback stand-in \(http:\/\/127\.0\.0\.1:<port>\); use the dashboard host name, e\.g\. my\.medlab\.host/ },
   { name: "busyWaitSeconds -3", mutate: set("busyWaitSeconds", "-3"), key: k("busyWaitSeconds"), message: BETWEEN(0, 3600) },
 
   // ---- env names and values ----
@@ -209,6 +211,13 @@ describe("bad-config corpus", () => {
     expect(staging.imageTag).toBe(MANIFEST_VERSION);
     expect(staging.secretEnv).toEqual({ ORGANIZER_INQUIRY_TO: SECRET_ENV_VALUE });
     expect(parse(baseConfig(), "production").environment).toBe("production");
+  });
+
+  it("defaults minBackupRetentionDays to 30 and accepts a loopback stand-in URL as cloudronServer", () => {
+    expect(parse(baseConfig()).minBackupRetentionDays).toBe(30);
+    const config = baseConfig();
+    config.cloudronServer = { value: "http://127.0.0.1:4567", secret: false };
+    expect(parse(config).cloudronServer).toBe("http://127.0.0.1:4567");
   });
 
   it("holds at least 40 cases, all with distinct names", () => {

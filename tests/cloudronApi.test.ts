@@ -260,7 +260,7 @@ describe("CloudronApi mutating calls", () => {
     expect(reads).toBe(2);
     expect(lines).toEqual([
       "env: staging.communityrule.info is busy with task 12 (pending_backup); waiting, 0 s so far",
-      "env: staging.communityrule.info is busy with task 12 (pending_backup); waiting, 1 s so far",
+      "env: staging.communityrule.info is busy with task 12 (pending_backup); waiting, 0 s so far",
     ]);
   });
 
@@ -271,9 +271,10 @@ describe("CloudronApi mutating calls", () => {
     const e = await failure(client(s.url, { busyWaitSeconds: 2 }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, { step: "uninstall", appId: "app-1" }));
     expect(e.kind).toBe("busy");
     expect(e.message).toBe(
-      "uninstall: staging.communityrule.info is busy with task 12 (pending_update) and stayed busy for 2 s (communityrule:busyWaitSeconds = 2). Wait for that task in the dashboard, then run up again; nothing was changed.",
+      "uninstall: staging.communityrule.info is busy with task 12 (pending_update) and stayed busy for 3 s (communityrule:busyWaitSeconds = 2). Wait for that task in the dashboard, then run up again; nothing was changed.",
     );
-    expect(s.seen.filter((r) => r.method === "POST")).toHaveLength(3);
+    // Re-sent after each wait (250, 500, 1000, 1000 ms): a 409 means nothing was applied.
+    expect(s.seen.filter((r) => r.method === "POST")).toHaveLength(5);
   });
 });
 
@@ -307,7 +308,8 @@ describe("CloudronApi tasks", () => {
     expect(e.message).toBe(
       "update: Cloudron task 7 is still running after 3 s (communityrule:cloudronTimeoutSeconds); it goes on on the server. Watch it in the dashboard, then run up again.",
     );
-    expect(s.seen).toHaveLength(4);
+    // Polls at 0, 0.25, 0.75, 1.75, 2.75 and 3.75 s (virtual): the bound is the timeout, not a count.
+    expect(s.seen).toHaveLength(6);
   });
 });
 

@@ -23,7 +23,9 @@ beforeAll(async () => {
     {
       newResource: (args) => {
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-        return { id: `${args.name}-id`, state: { ...args.inputs, stdout: "", result: "generated-secret-value-000000000000", repoDigest: "reg/x@sha256:abc" } };
+        // The deploy tool's result line, as the command would record it.
+        const stdout = args.name === "app-deploy" ? JSON.stringify({ action: "installed", appId: "app-123", location: "l", image: "i", version: "v", previousImage: "", backupId: "", manifestSha: "0" }) : "";
+        return { id: `${args.name}-id`, state: { ...args.inputs, stdout, result: "generated-secret-value-000000000000", repoDigest: "reg/x@sha256:abc" } };
       },
       call: () => {
         throw new Error("unexpected call");
@@ -67,58 +69,109 @@ describe("RegistryImage", () => {
   });
 });
 
+const CONNECTION = { server: "my.medlab.host", taskTimeoutSeconds: 1234, busyWaitSeconds: 56 };
+const MANIFEST = { id: "com.medlab.communityrule", version: "0.1.10", httpPort: 3000, addons: { postgresql: {} } };
+
+/** CloudronApp + AppEnv + SeedOnce wired as index.ts wires them, with the deferred env hand-over. */
+async function buildCloudronSteps() {
+  recorded.length = 0;
+  const { CloudronApp } = await import("../components/cloudronApp");
+  const { AppEnv } = await import("../components/appEnv");
+  const { SeedOnce } = await import("../components/seedOnce");
+  const [desired, setDesired] = pulumi.deferredOutput<import("../lib/cloudron/contract").DesiredEnv>();
+  const [secretValues, setSecretValues] = pulumi.deferredOutput<Record<string, string>>();
+  const app = new CloudronApp("app", {
+    connection: CONNECTION,
+    location: "staging.communityrule.info",
+    environment: "staging",
+    image: "reg/x@sha256:abc",
+    build: true,
+    manifest: MANIFEST,
+    env: desired,
+    secretEnv: secretValues,
+    token: pulumi.secret(SECRET_TOKEN),
+    autoRollback: false,
+    health: { baseUrl: "https://staging.communityrule.info", timeoutSeconds: 78 },
+    protect: false,
+  });
+  const env = new AppEnv("app-env", {
+    connection: CONNECTION,
+    location: "staging.communityrule.info",
+    env: { SMTP_FROM: "Community Rule <hello@communityrule.info>" },
+    secretEnv: pulumi.secret({ API_KEY: "sk-live-secretvalue-123456" }),
+    sessionSecretRotation: "0",
+    token: pulumi.secret(SECRET_TOKEN),
+    deployment: app.deployment,
+    appId: app.appId,
+    owner: app.owner,
+  });
+  setDesired(env.desired);
+  setSecretValues(env.secretValues);
+  const seed = new SeedOnce("seed", { connection: CONNECTION, location: "staging.communityrule.info", seedRun: "1", image: app.image, gate: "ok", token: pulumi.secret(SECRET_TOKEN) });
+  await new Promise<void>((resolve) => env.apply.stdout.apply(() => resolve()));
+  await new Promise<void>((resolve) => seed.urn.apply(() => resolve()));
+  await new Promise((r) => setTimeout(r, 50));
+  return {
+    deploy: recorded.find((r) => r.name === "app-deploy")!,
+    apply: recorded.find((r) => r.name === "app-env-apply")!,
+    seed: recorded.find((r) => r.name === "seed")!,
+  };
+}
+
 describe("AppEnv and CloudronApp", () => {
   it("keeps secrets out of command text and stdin, and names children after the component", async () => {
-    const { CloudronApp } = await import("../components/cloudronApp");
-    const { AppEnv } = await import("../components/appEnv");
-    const app = new CloudronApp("app", {
-      server: "my.medlab.host",
-      location: "staging.communityrule.info",
-      appDir: "../community-rule",
-      image: "reg/x@sha256:abc",
-      manifestId: "com.medlab.communityrule",
-      manifestVersion: "0.1.10",
-      manifestSha256: "0".repeat(64),
-      token: pulumi.secret(SECRET_TOKEN),
-      protect: false,
-    });
-    const env = new AppEnv("app-env", {
-      server: "my.medlab.host",
-      location: "staging.communityrule.info",
-      env: { SMTP_FROM: "Community Rule <hello@communityrule.info>" },
-      secretEnv: pulumi.secret({ API_KEY: "sk-live-secretvalue-123456" }),
-      sessionSecretRotation: "0",
-      token: pulumi.secret(SECRET_TOKEN),
-      deployment: app.deployment,
-    });
-    await new Promise<void>((resolve) => env.apply.stdout.apply(() => resolve()));
-    const deploy = recorded.find((r) => r.name === "app-deploy")!;
-    const apply = recorded.find((r) => r.name === "app-env-apply")!;
-    expect(String(deploy.inputs.create)).toContain("deploy --server my.medlab.host --location staging.communityrule.info");
-    expect(String(deploy.inputs.delete)).toContain("uninstall");
+    const { deploy, apply } = await buildCloudronSteps();
+    expect(deploy.inputs.create).toBe("node --require ts-node/register/transpile-only tools/cloudronApp.ts deploy");
+    expect(deploy.inputs.delete).toBe("node --require ts-node/register/transpile-only tools/cloudronApp.ts uninstall");
+    expect(apply.inputs.create).toBe("node --require ts-node/register/transpile-only tools/cloudronApp.ts env-apply");
     for (const r of [deploy, apply]) {
-      expect(String(r.inputs.create)).not.toContain(SECRET_TOKEN);
       // The environment map (token, secret values) is marked secret as a whole.
       expect(JSON.stringify(r.inputs.environment)).toContain("1b47061264138c4ac30d75fd1eb44270");
+      const env = unwrap(r.inputs.environment) as Record<string, string>;
+      expect(env.CLOUDRON_TOKEN).toBe(SECRET_TOKEN);
+      expect(env.CR_SECRET_API_KEY).toBe("sk-live-secretvalue-123456");
+      expect(env.CR_SECRET_SESSION_SECRET).toBe("generated-secret-value-000000000000");
+      const stdin = String(unwrap(r.inputs.stdin));
+      expect(stdin).toContain('"SMTP_FROM": "Community Rule <hello@communityrule.info>"');
+      expect(stdin).toMatch(/"API_KEY": "hmac:[0-9a-f]{16}"/);
+      expect(stdin).toMatch(/"SESSION_SECRET": "hmac:[0-9a-f]{16}"/);
+      expect(stdin).not.toContain("sk-live-secretvalue");
+      expect(stdin).not.toContain("generated-secret-value");
+      expect(stdin).not.toContain(SECRET_TOKEN);
+      // stdin is a visible input: a preview diff must be able to show it.
+      expect(JSON.stringify(r.inputs.stdin)).not.toContain("1b47061264138c4ac30d75fd1eb44270");
     }
-    const stdin = String(unwrap(apply.inputs.stdin));
-    expect(stdin).toContain('"SMTP_FROM": "Community Rule <hello@communityrule.info>"');
-    expect(stdin).toMatch(/"API_KEY": "hmac:[0-9a-f]{16}"/);
-    expect(stdin).toMatch(/"SESSION_SECRET": "hmac:[0-9a-f]{16}"/);
-    expect(stdin).not.toContain("sk-live-secretvalue");
-    expect(stdin).not.toContain("generated-secret-value");
     const names = recorded.map((r) => r.name);
     expect(names).toEqual(expect.arrayContaining(["app-env-session-secret", "app-env-fingerprint-key", "app-env-apply", "app-deploy"]));
+  });
+
+  it("hands every step the same connection: timeouts and waits reach deploy, uninstall, env and seed", async () => {
+    const { parseRequest, deployRequestSchema, uninstallRequestSchema, envApplyRequestSchema, seedRequestSchema } = await import("../lib/cloudron/contract");
+    const { deploy, apply, seed } = await buildCloudronSteps();
+    const deployStdin = String(unwrap(deploy.inputs.stdin));
+    const deployReq = parseRequest(deployRequestSchema, deployStdin, "deploy");
+    expect(deployReq.connection).toEqual(CONNECTION);
+    expect(deployReq.health).toEqual({ baseUrl: "https://staging.communityrule.info", timeoutSeconds: 78 });
+    expect(deployReq.manifest).toEqual(MANIFEST);
+    expect(deployReq.owner).toMatch(/communityrule:cloudron:App::app\/app-deploy$/);
+    // The delete runs with the same stdin: uninstall reads its connection from it.
+    expect(parseRequest(uninstallRequestSchema, deployStdin, "uninstall").connection).toEqual(CONNECTION);
+    const envReq = parseRequest(envApplyRequestSchema, String(unwrap(apply.inputs.stdin)), "env");
+    expect(envReq.connection).toEqual(CONNECTION);
+    expect(envReq.owner).toBe(deployReq.owner);
+    expect(envReq.appId).toBe("app-123");
+    const seedReq = seedRequestSchema.parse(unwrap(seed.inputs.request));
+    expect(seedReq).toEqual({ connection: CONNECTION, location: "staging.communityrule.info" });
   });
 });
 
 describe("seed provider", () => {
   it("serializes (self-contained methods) and diffs only on seedRun and location", async () => {
-    const { seedProvider } = await import("../components/seedProvider");
+    const { seedProvider, buildSeedRequest } = await import("../components/seedProvider");
     const text = await pulumi.runtime.serializeFunction(() => seedProvider);
     expect(text.text).toContain("tools/cloudronApp.ts"); // create's own code travels in the serialized text
     const olds = { location: "a.example.org", seedRun: "1", seededAt: "t", seededImage: "i1", seedOutput: "" };
-    const base = { server: "s", location: "a.example.org", seedRun: "1", image: "i2", gate: "g", timeoutSeconds: 1 };
+    const base = { request: buildSeedRequest(CONNECTION, "a.example.org"), location: "a.example.org", seedRun: "1", image: "i2", gate: "g" };
     expect(await seedProvider.diff!("id", olds, base)).toMatchObject({ changes: false });
     expect(await seedProvider.diff!("id", olds, { ...base, seedRun: "2" })).toMatchObject({ changes: true, replaces: [] });
     expect(await seedProvider.diff!("id", olds, { ...base, location: "b.example.org" })).toMatchObject({ changes: true, replaces: ["location"] });

@@ -27,62 +27,13 @@ export function flags(values: Record<string, string | number | boolean | undefin
   return out;
 }
 
-export interface DeployCommandArgs {
-  server: string;
-  location: string;
-  appDir: string;
-  image: string;
-  manifestId: string;
-  manifestVersion: string;
-  /** Part of the command text so that an edited manifest (same version) re-runs the deploy. */
-  manifestSha256: string;
-  timeoutSeconds: number;
-  busyWaitSeconds: number;
-  /** `staging` / `production`: named in release and rollback messages. */
-  environment?: string;
-  /** Whether the image was built from the checkout (`false`: an existing tag, rollback or promotion). */
-  build?: boolean;
-  /** After an update, gate on health and roll back to the previous image when it fails. */
-  autoRollback?: boolean;
-  /** Where the auto-rollback health gate looks (`<baseUrl>/api/health`). */
-  baseUrl?: string;
-  healthTimeoutSeconds?: number;
-}
-
-/** Install-or-adopt-or-update, decided by the tool from the app's observed state. */
-export function deployCommand(a: DeployCommandArgs): string {
-  return toolCommand("cloudronApp", [
-    "deploy",
-    ...flags({
-      server: a.server,
-      location: a.location,
-      "app-dir": a.appDir,
-      image: a.image,
-      "manifest-id": a.manifestId,
-      "manifest-version": a.manifestVersion,
-      "manifest-sha256": a.manifestSha256.slice(0, 16),
-      "timeout-seconds": a.timeoutSeconds,
-      "busy-wait-seconds": a.busyWaitSeconds,
-      environment: a.environment,
-      build: a.build === undefined ? undefined : String(a.build),
-      "auto-rollback": a.autoRollback === true,
-      "base-url": a.autoRollback ? a.baseUrl : undefined,
-      "health-timeout-seconds": a.autoRollback ? a.healthTimeoutSeconds : undefined,
-    }),
-  ]);
-}
-
-/** Uninstall on destroy; refuses to touch a location that now holds another app. */
-export function uninstallCommand(a: { server: string; location: string; manifestId: string; timeoutSeconds: number }): string {
-  return toolCommand("cloudronApp", [
-    "uninstall",
-    ...flags({ server: a.server, location: a.location, "manifest-id": a.manifestId, "timeout-seconds": a.timeoutSeconds }),
-  ]);
-}
-
-/** Env apply: the desired env arrives on stdin, secret values through the environment. */
-export function envApplyCommand(a: { timeoutSeconds: number }): string {
-  return toolCommand("cloudronApp", ["env-apply", ...flags({ "timeout-seconds": a.timeoutSeconds })]);
+/**
+ * A Cloudron operation: `node … tools/cloudronApp.ts <operation>`. The request travels on stdin
+ * (lib/cloudron/contract.ts), secrets in the environment, so the command text never changes with
+ * a value and carries no flag that could drift from the contract.
+ */
+export function cloudronCommand(operation: "deploy" | "uninstall" | "env-apply" | "seed"): string {
+  return toolCommand("cloudronApp", [operation]);
 }
 
 /** The health gate: polls <baseUrl>/api/health until healthy or the timeout. */
@@ -98,9 +49,4 @@ export function smokeCommand(a: { baseUrl: string; email?: string }): string {
 /** Anonymous pull check of an image reference (what Cloudron does when it pulls). */
 export function verifyPullCommand(a: { image: string }): string {
   return toolCommand("verifyPull", [a.image]);
-}
-
-/** Name of the environment variable that carries a secret app env value to the env tool. */
-export function secretEnvVarName(name: string): string {
-  return `CR_SECRET_${name}`;
 }

@@ -136,7 +136,10 @@ export interface CloudronApiOptions {
   busyWaitSeconds: number;
   /** Bound on one HTTP exchange. Defaults to 30 s (or the task timeout if that is shorter). */
   requestTimeoutMs?: number;
-  /** Interval between task polls and busy re-reads. Defaults to 2000 ms. */
+  /**
+   * Longest interval between task polls and busy re-reads. Polling starts at 250 ms (or this, if
+   * smaller) and doubles up to it, so short tasks are noticed quickly. Defaults to 2000 ms.
+   */
   pollIntervalMs?: number;
   /** Retries of a read after a 5xx or a timeout. Defaults to 3. */
   readRetries?: number;
@@ -184,6 +187,11 @@ export class CloudronApi {
 
   log(line: string): void {
     this.logLine(line);
+  }
+
+  /** The n-th wait (0-based) between polls: 250 ms doubling up to pollIntervalMs. */
+  private pollDelay(n: number): number {
+    return Math.min(this.pollIntervalMs, 250 * 2 ** Math.min(n, 10));
   }
 
   private fail(message: string, kind: ApiErrorKind, status?: number): CloudronApiError {
@@ -314,7 +322,7 @@ export class CloudronApi {
   ): Promise<z.output<S>> {
     const endpoint = `POST ${apiPath}`;
     const started = this.clock.now();
-    for (;;) {
+    for (let round = 0; ; round++) {
       let res: HttpResult | undefined;
       let uncertain: string | undefined;
       try {
@@ -355,7 +363,7 @@ export class CloudronApi {
         );
       }
       this.log(`${o.step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}); waiting, ${Math.round(waited)} s so far`);
-      await this.clock.sleep(this.pollIntervalMs);
+      await this.clock.sleep(this.pollDelay(round));
     }
   }
 
@@ -415,7 +423,7 @@ export class CloudronApi {
    */
   async waitUntilIdle(appId: string, step: string): Promise<App> {
     const started = this.clock.now();
-    for (;;) {
+    for (let round = 0; ; round++) {
       const app = await this.getApp(appId, step);
       if (app.installationState === "error") {
         throw this.fail(
@@ -434,7 +442,7 @@ export class CloudronApi {
         );
       }
       this.log(`${step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}); waiting, ${Math.round(waited)} s so far`);
-      await this.clock.sleep(this.pollIntervalMs);
+      await this.clock.sleep(this.pollDelay(round));
     }
   }
 
@@ -445,7 +453,7 @@ export class CloudronApi {
   async waitForTask(taskId: string, step: string): Promise<Task> {
     const deadline = this.clock.now() + this.taskTimeoutSeconds * 1000;
     let last = "";
-    for (;;) {
+    for (let round = 0; ; round++) {
       const task = await this.getTask(taskId, step);
       const line = `${step}: ${task.percent ?? 0}% ${task.message ?? ""}`.trimEnd();
       if (line !== last) this.log(line);
@@ -465,7 +473,7 @@ export class CloudronApi {
           "task_timeout",
         );
       }
-      await this.clock.sleep(this.pollIntervalMs);
+      await this.clock.sleep(this.pollDelay(round));
     }
   }
 }

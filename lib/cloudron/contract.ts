@@ -1,0 +1,168 @@
+/**
+ * One request schema per Cloudron operation. The component that builds a request and the tool
+ * that runs it import the same schema: the component's `stdin` is `JSON.stringify(request)`, the
+ * tool parses stdin with it. No flag plumbing, no second declaration, no defaults here (every
+ * default is applied once, in lib/config/stackConfig.ts).
+ *
+ * Requests are visible inputs (a `pulumi preview` diff shows them), so they hold no secret:
+ * secret env values travel in the command's `environment` as CR_SECRET_<NAME> and the token as
+ * CLOUDRON_TOKEN; the request carries each secret's keyed fingerprint, so a preview names the
+ * secret that changes without showing it.
+ */
+import { createHmac } from "node:crypto";
+import { z } from "zod";
+
+/** Where and how patiently to talk to Cloudron; every step gets all of it. */
+export const connectionSchema = z.strictObject({
+  /** communityrule:cloudronServer (a host name, or a loopback URL for a stand-in). */
+  server: z.string().min(1),
+  /** communityrule:cloudronTimeoutSeconds: bound on each Cloudron task. */
+  taskTimeoutSeconds: z.number().int().positive(),
+  /** communityrule:busyWaitSeconds: how long to wait for an app busy with another task. */
+  busyWaitSeconds: z.number().int().nonnegative(),
+});
+export type Connection = z.infer<typeof connectionSchema>;
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
+
+/** The env this stack manages: plain values in clear, secrets as fingerprints only. */
+export const desiredEnvSchema = z.strictObject({
+  plain: z.record(envName, z.string()),
+  /** Secret name → `hmac:<hex>`; the value itself arrives as CR_SECRET_<NAME>. */
+  secret: z.record(envName, z.string().regex(/^hmac:[0-9a-f]+$/)),
+});
+export type DesiredEnv = z.infer<typeof desiredEnvSchema>;
+
+/** Install, adopt or update the app (the deploy command's create/update). */
+export const deployRequestSchema = z.strictObject({
+  connection: connectionSchema,
+  /** The app's fqdn, e.g. staging.communityrule.info. */
+  location: z.string().min(1),
+  environment: z.enum(["staging", "production"]),
+  /** Which resource owns the app; written to the app as COMMUNITYRULE_DEPLOYMENT. */
+  owner: z.string().min(1),
+  /** The image to run (`repo@sha256:…` after a build, `repo:tag` for an existing tag). */
+  image: z.string().min(1),
+  /** False when an existing tag is deployed (rollback, promotion). */
+  build: z.boolean(),
+  /** CloudronManifest.json as read; the tool sets `version` and `dockerImage`. */
+  manifest: z.looseObject({ id: z.string().min(1), version: z.string().min(1) }),
+  /** The whole desired env, sent with an install so the first boot already has it. */
+  env: desiredEnvSchema,
+  /** After an update, gate on health and put the previous image back if it fails. */
+  autoRollback: z.boolean(),
+  health: z.strictObject({
+    baseUrl: z.string().min(1),
+    /** communityrule:healthTimeoutSeconds */
+    timeoutSeconds: z.number().int().positive(),
+  }),
+});
+export type DeployRequest = z.infer<typeof deployRequestSchema>;
+
+/**
+ * Uninstall (the deploy command's delete). Pulumi runs the delete with the stdin stored at the
+ * last create/update, so this reads the deploy request and keeps what uninstall needs.
+ */
+export const uninstallRequestSchema = z.object({
+  connection: connectionSchema,
+  location: z.string().min(1),
+  owner: z.string().min(1),
+  manifest: z.looseObject({ id: z.string().min(1) }),
+});
+export type UninstallRequest = z.infer<typeof uninstallRequestSchema>;
+
+/** Apply the managed env: one configure/env call with the complete map, or none. */
+export const envApplyRequestSchema = z.strictObject({
+  connection: connectionSchema,
+  location: z.string().min(1),
+  /** The app the deploy step installed or adopted. */
+  appId: z.string().min(1),
+  owner: z.string().min(1),
+  env: desiredEnvSchema,
+  /** Shown next to its warning so a preview that changes it says what that means. */
+  rotation: z.strictObject({ sessionSecret: z.string(), warning: z.string() }),
+});
+export type EnvApplyRequest = z.infer<typeof envApplyRequestSchema>;
+
+/** Run the seed once (the seed provider's create/update). */
+export const seedRequestSchema = z.strictObject({
+  connection: connectionSchema,
+  location: z.string().min(1),
+});
+export type SeedRequest = z.infer<typeof seedRequestSchema>;
+
+/** The deploy tool's result line (stdout), recorded by Pulumi. Never holds a secret. */
+export const deployResultSchema = z.object({
+  action: z.enum(["installed", "adopted", "updated", "unchanged"]),
+  appId: z.string(),
+  location: z.string(),
+  image: z.string(),
+  version: z.string(),
+  previousImage: z.string(),
+  backupId: z.string(),
+  /** First 16 hex of the sent manifest's sha256: an edited manifest under the same version updates. */
+  manifestSha: z.string(),
+  owner: z.string().optional(),
+});
+export type DeployResult = z.infer<typeof deployResultSchema>;
+
+/** The env tool's result line. Names only. */
+export const envApplyResultSchema = z.object({
+  appId: z.string(),
+  /** Every name this stack manages now (so a later apply knows what it may remove). */
+  managed: z.array(z.string()),
+  added: z.array(z.string()),
+  changed: z.array(z.string()),
+  removed: z.array(z.string()),
+  applied: z.boolean(),
+});
+export type EnvApplyResult = z.infer<typeof envApplyResultSchema>;
+
+/** Env var carrying a secret env value to a tool. */
+export function secretEnvVarName(name: string): string {
+  return `CR_SECRET_${name}`;
+}
+
+/** Keyed fingerprint of a secret value (`hmac:<16 hex>`): shows that a secret changed, not what it is. */
+export function fingerprint(key: string, name: string, value: string): string {
+  return "hmac:" + createHmac("sha256", key).update(`${name}\0${value}`).digest("hex").slice(0, 16);
+}
+
+/** The env key through which the app records which deploy resource owns it. */
+export const OWNER_ENV_NAME = "COMMUNITYRULE_DEPLOYMENT";
+
+/** A request that does not match its contract (a bug in the builder, or a hand-edited state). */
+export class ContractError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ContractError";
+  }
+}
+
+/** Parses a request or result; the error names the operation and fields, never values. */
+export function parseRequest<S extends z.ZodType>(schema: S, text: string, operation: string): z.output<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ContractError(`${operation}: the request on stdin is not JSON (the command resource should send it)`);
+  }
+  const result = schema.safeParse(json);
+  if (!result.success) {
+    const where = result.error.issues.slice(0, 5).map((i) => `${i.path.map(String).join(".") || "(request)"} (${i.code})`);
+    throw new ContractError(`${operation}: the request on stdin does not match the contract: ${where.join("; ")}`);
+  }
+  return result.data;
+}
+
+/** The last JSON line a tool printed (its result), or undefined. */
+export function parseResultLine<S extends z.ZodType>(schema: S, stdout: string | undefined): z.output<S> | undefined {
+  const line = (stdout ?? "").trim().split("\n").pop() ?? "";
+  if (!line.startsWith("{")) return undefined;
+  try {
+    const r = schema.safeParse(JSON.parse(line));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

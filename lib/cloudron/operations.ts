@@ -1,0 +1,400 @@
+/**
+ * The Cloudron operations of a deploy as functions of a typed request (lib/cloudron/contract.ts)
+ * over the API client: deploy (install / adopt / update, with auto-rollback), env apply and
+ * uninstall. Every task is waited for and read back; a read-back mismatch names the key, never
+ * the value. The pure decisions (location split, env merge, read-back comparison) are exported
+ * and tested on their own.
+ */
+import { createHash } from "node:crypto";
+import { CloudronApi, CloudronApiError, isBusy } from "./api";
+import type { App } from "./schemas";
+import { installRequestSchema, newAppTaskSchema, taskInfoSchema, updateRequestSchema, envRequestSchema } from "./schemas";
+import {
+  OWNER_ENV_NAME,
+  type DeployRequest,
+  type DeployResult,
+  type DesiredEnv,
+  type EnvApplyRequest,
+  type EnvApplyResult,
+  type UninstallRequest,
+} from "./contract";
+import { decideRelease, manifestVersionToSend, tagOfImage } from "../release/versionRules";
+import { formatProgress, waitForHealthy } from "../health/healthGate";
+
+/** An operation failed; the message is for the operator (already masked by the caller). */
+export class OperationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OperationError";
+  }
+}
+
+// ---- pure parts -------------------------------------------------------------------------------
+
+/**
+ * Splits a location into Cloudron's subdomain and domain: the longest configured domain the
+ * location ends with. `staging.communityrule.info` + [communityrule.info] → staging / communityrule.info.
+ */
+export function splitLocation(location: string, domains: readonly string[]): { subdomain: string; domain: string } {
+  const loc = location.toLowerCase();
+  const match = domains
+    .map((d) => d.toLowerCase())
+    .filter((d) => loc === d || loc.endsWith(`.${d}`))
+    .sort((a, b) => b.length - a.length)[0];
+  if (!match) {
+    throw new OperationError(
+      `install: ${location} is not under any domain this Cloudron serves (${domains.join(", ") || "none"}). ` +
+        `Add the domain in the dashboard (Domains) or fix communityrule:location.`,
+    );
+  }
+  return { subdomain: loc === match ? "" : loc.slice(0, loc.length - match.length - 1), domain: match };
+}
+
+/**
+ * The full managed env with values: plain values, secret values from the environment, and the
+ * ownership marker. Fails naming a secret whose value did not reach the tool.
+ */
+export function desiredEnvValues(env: DesiredEnv, secrets: Record<string, string | undefined>, owner: string, step: string): Record<string, string> {
+  const out: Record<string, string> = { ...env.plain };
+  for (const name of Object.keys(env.secret)) {
+    const value = secrets[name];
+    if (value === undefined) throw new OperationError(`${step}: the value of secret ${name} did not reach this step (CR_SECRET_${name} is not set)`);
+    out[name] = value;
+  }
+  out[OWNER_ENV_NAME] = owner;
+  return out;
+}
+
+/**
+ * The complete map to send with configure/env: the live env without the keys this stack managed
+ * before (so removed ones go), then the desired managed keys on top. Keys set by hand that the
+ * stack never managed stay as they are.
+ */
+export function mergeEnv(live: Record<string, string>, desired: Record<string, string>, previouslyManaged: readonly string[]): Record<string, string> {
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries(live)) if (!previouslyManaged.includes(k) && !(k in desired)) merged[k] = v;
+  return { ...merged, ...desired };
+}
+
+/** Names added, changed and removed from `live` to `next`, each sorted. */
+export function diffEnv(live: Record<string, string>, next: Record<string, string>): { added: string[]; changed: string[]; removed: string[] } {
+  const added = Object.keys(next).filter((k) => !(k in live)).sort();
+  const changed = Object.keys(next).filter((k) => k in live && live[k] !== next[k]).sort();
+  const removed = Object.keys(live).filter((k) => !(k in next)).sort();
+  return { added, changed, removed };
+}
+
+/**
+ * What a read-back found wrong: image, manifest version, and each managed env key that is missing,
+ * different, or (for `absent`) still there. Names only.
+ */
+export function readBackProblems(
+  app: App,
+  want: { image?: string; version?: string; env?: Record<string, string>; absent?: readonly string[] },
+): string[] {
+  const problems: string[] = [];
+  if (want.image !== undefined && app.manifest.dockerImage !== want.image) {
+    problems.push(`runs image ${app.manifest.dockerImage ?? "(none)"}, not ${want.image}`);
+  }
+  if (want.version !== undefined && app.manifest.version !== want.version) {
+    problems.push(`has manifest version ${app.manifest.version ?? "(none)"}, not ${want.version}`);
+  }
+  for (const [k, v] of Object.entries(want.env ?? {})) {
+    if (!(k in app.env)) problems.push(`env ${k} is missing`);
+    else if (app.env[k] !== v) problems.push(`env ${k} holds a different value than was sent`);
+  }
+  for (const k of want.absent ?? []) if (k in app.env) problems.push(`env ${k} is still set although it was removed`);
+  return problems;
+}
+
+/** First 16 hex of the manifest's canonical sha256 (keys sorted): a manifest edit shows up here. */
+export function manifestSha(manifest: Record<string, unknown>): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === "object"
+        ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+        : v;
+  return createHash("sha256").update(JSON.stringify(canonical(manifest))).digest("hex").slice(0, 16);
+}
+
+// ---- operations -------------------------------------------------------------------------------
+
+/** What every operation needs besides its request. */
+export interface OperationContext {
+  api: CloudronApi;
+  /** Secret env values by name (from CR_SECRET_<NAME>). */
+  secrets: Record<string, string | undefined>;
+  /** The result this resource recorded last time (PULUMI_COMMAND_STDOUT), if any. */
+  previousStdout?: string;
+  /** Health gate poll interval override (tests). */
+  healthPollMs?: number;
+}
+
+async function readBack(api: CloudronApi, appId: string, step: string, want: Parameters<typeof readBackProblems>[1]): Promise<App> {
+  const app = await api.getApp(appId, step);
+  const problems = readBackProblems(app, want);
+  if (problems.length > 0) {
+    throw new OperationError(
+      `${step}: Cloudron reported the task done, but ${app.fqdn} ${problems.join("; ")}. ` +
+        `Check the app's event log in the dashboard, then run up again.`,
+    );
+  }
+  return app;
+}
+
+/** Waits for a task id; "" means the re-read found the change already applied. */
+async function follow(api: CloudronApi, taskId: string, step: string): Promise<void> {
+  if (taskId !== "") await api.waitForTask(taskId, step);
+}
+
+/** A recover function for POSTs on an existing app: a task other than `before` means accepted. */
+function taskChangedSince(api: CloudronApi, appId: string, before: App, step: string, applied?: (a: App) => boolean) {
+  return async (): Promise<{ taskId: string } | undefined> => {
+    const now = await api.getApp(appId, step).catch(() => undefined);
+    if (!now) return undefined;
+    if (now.taskId && now.taskId !== before.taskId) return { taskId: now.taskId };
+    if (applied && !isBusy(now) && applied(now)) return { taskId: "" };
+    return undefined;
+  };
+}
+
+/**
+ * Install (location free), adopt (our manifest id already there) or update (image or manifest
+ * changed), deciding from the live app. Release order is checked against what really runs.
+ */
+export async function deploy(req: DeployRequest, ctx: OperationContext, previous: Partial<DeployResult>): Promise<DeployResult> {
+  const { api } = ctx;
+  await api.checkAccess("deploy");
+  let app = await api.findApp(req.location, "deploy");
+  if (app) app = await api.waitUntilIdle(app.id, "deploy");
+  if (app && app.manifest.id !== req.manifest.id) {
+    throw new OperationError(
+      `deploy: ${req.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${req.manifest.id}). ` +
+        `This program never updates someone else's app: pick another communityrule:location, or remove that app deliberately in the dashboard.`,
+    );
+  }
+  const manifestVersion = req.manifest.version;
+  let release;
+  try {
+    release = decideRelease({
+      environment: req.environment,
+      build: req.build,
+      tag: tagOfImage(req.image) ?? manifestVersion,
+      manifestVersion,
+      deployedVersion: app?.manifest.version,
+      deployedTag: app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined,
+    });
+  } catch (err) {
+    throw new OperationError(`update: ${(err as Error).message}. Nothing was changed.`);
+  }
+  if (release.kind === "rollback") api.log(release.message);
+  const version = manifestVersionToSend({ build: req.build, manifestVersion, deployedVersion: app?.manifest.version });
+  const manifest = { ...req.manifest, version, dockerImage: req.image };
+  const sha = manifestSha(manifest);
+  const base = { location: req.location, image: req.image, version, manifestSha: sha, owner: req.owner };
+
+  if (!app) {
+    const { subdomain, domain } = splitLocation(req.location, await api.listDomains("install"));
+    const env = desiredEnvValues(req.env, ctx.secrets, req.owner, "install");
+    const body = installRequestSchema.parse({ appStoreId: "", manifest, subdomain, domain, accessRestriction: null, env });
+    api.log(`install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`);
+    const started = await api.post("/apps", body, newAppTaskSchema, {
+      step: "install",
+      recover: async () => {
+        const found = await api.findApp(req.location, "install").catch(() => undefined);
+        return found && found.taskId ? { id: found.id, taskId: found.taskId } : undefined;
+      },
+    });
+    await follow(api, started.taskId, "install");
+    await readBack(api, started.id, "install", { image: req.image, version, env });
+    api.log(`install: done; ${req.location} is app ${started.id}`);
+    return { action: "installed", appId: started.id, previousImage: "", backupId: "", ...base };
+  }
+
+  const adopting = !previous.appId || previous.appId !== app.id;
+  const sameCode = app.manifest.dockerImage === req.image && app.manifest.version === version;
+  const manifestEdited = !!previous.manifestSha && previous.manifestSha !== sha;
+  if (sameCode && !manifestEdited) {
+    api.log(`${adopting ? "adopt" : "deploy"}: ${req.location} already runs ${req.image} (version ${version}); nothing to do`);
+    return {
+      action: adopting ? "adopted" : "unchanged",
+      appId: app.id,
+      previousImage: previous.previousImage ?? "",
+      backupId: previous.backupId ?? "",
+      ...base,
+    };
+  }
+
+  if (adopting) api.log(`adopt: ${req.location} was installed outside this stack (app ${app.id}); taking it over`);
+  const from = app;
+  api.log(`update: ${req.location} ${from.manifest.dockerImage ?? "?"} (${from.manifest.version ?? "?"}) → ${req.image} (${version}); Cloudron takes a backup first`);
+  const backupId = await update(api, from, manifest, "update");
+  api.log(`update: done${backupId ? `; pre-update backup ${backupId}` : "; no new backup id was listed"}`);
+
+  if (req.autoRollback && from.manifest.dockerImage && from.manifest.dockerImage !== req.image) {
+    await gateOrRollBack(ctx, req, { from, manifest, backupId });
+  }
+  return { action: adopting ? "adopted" : "updated", appId: app.id, previousImage: from.manifest.dockerImage ?? "", backupId, ...base };
+}
+
+/** POST update (never skipBackup), wait, read back image and version; returns the new backup id. */
+async function update(api: CloudronApi, app: App, manifest: DeployRequest["manifest"] & { dockerImage: string }, step: string): Promise<string> {
+  const before = new Set((await api.listBackups(app.id, step)).map((b) => b.id));
+  const body = updateRequestSchema.parse({ manifest });
+  const started = await api.post(`/apps/${encodeURIComponent(app.id)}/update`, body, taskInfoSchema, {
+    step,
+    appId: app.id,
+    recover: taskChangedSince(api, app.id, app, step, (a) => a.manifest.dockerImage === manifest.dockerImage && a.manifest.version === manifest.version),
+  });
+  await follow(api, started.taskId, step);
+  await readBack(api, app.id, step, { image: manifest.dockerImage, version: manifest.version });
+  return (await api.listBackups(app.id, step)).map((b) => b.id).find((id) => !before.has(id)) ?? "";
+}
+
+/**
+ * Production auto-rollback: after an update, wait for health (lib/health); if it fails, put the
+ * previous image back (same manifest version), gate again, and fail the step either way so Pulumi
+ * keeps the old state and the next `up` retries the release.
+ */
+async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { from: App; manifest: DeployRequest["manifest"] & { dockerImage: string }; backupId: string }): Promise<void> {
+  const { api } = ctx;
+  const previousImage = r.from.manifest.dockerImage as string;
+  const gate = () =>
+    waitForHealthy({
+      url: req.health.baseUrl,
+      timeoutMs: req.health.timeoutSeconds * 1000,
+      app: req.location,
+      onProgress: (p) => api.log(formatProgress(p)),
+      ...(ctx.healthPollMs ? { initialDelayMs: ctx.healthPollMs, maxDelayMs: ctx.healthPollMs } : {}),
+    });
+  let failure: string;
+  try {
+    await gate();
+    api.log(`health: ${req.image} is healthy; no rollback needed`);
+    return;
+  } catch (err) {
+    failure = err instanceof Error ? err.message : String(err);
+  }
+  api.log(`health: ${req.image} failed the gate; rolling back to ${previousImage}`);
+  try {
+    await update(api, r.from, { ...r.manifest, dockerImage: previousImage }, "rollback");
+    await gate();
+  } catch (err) {
+    const now = (await api.getApp(r.from.id, "rollback").catch(() => undefined))?.manifest.dockerImage ?? "an unknown image";
+    throw new OperationError(
+      `ROLLBACK FAILED: the app is on ${now} and unhealthy; act now: ` +
+        `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the app → Backups → Restore) ` +
+        `and read the app's logs (dashboard → the app → Logs). ` +
+        `Rollback error: ${err instanceof Error ? err.message : String(err)}. Health failure was: ${failure}`,
+    );
+  }
+  throw new OperationError(
+    `release rolled back: ${req.image} → ${previousImage}; migrations applied by the new image are not undone; health failure was: ${failure}`,
+  );
+}
+
+/** The names a previous env result says this stack managed (current and pre-API result shapes). */
+export function previouslyManagedNames(previous: unknown): string[] {
+  if (!previous || typeof previous !== "object") return [];
+  const p = previous as { managed?: unknown; applied?: unknown };
+  if (Array.isArray(p.managed)) return p.managed.filter((n): n is string => typeof n === "string");
+  if (p.applied && typeof p.applied === "object") return Object.keys(p.applied);
+  return [];
+}
+
+/**
+ * Applies the managed env against the LIVE env: one configure/env call with the complete map when
+ * anything differs (additions, changes, removals: one task, one restart), none otherwise.
+ */
+export async function applyEnv(req: EnvApplyRequest, ctx: OperationContext, previous: unknown): Promise<EnvApplyResult> {
+  const { api } = ctx;
+  await api.checkAccess("env");
+  const app = await api.waitUntilIdle(req.appId, "env");
+  if (app.fqdn.toLowerCase() !== req.location.toLowerCase()) {
+    throw new OperationError(`env: app ${req.appId} now serves ${app.fqdn}, not ${req.location}; refusing to change its env. Run up again so the deploy step finds the app.`);
+  }
+  const desired = desiredEnvValues(req.env, ctx.secrets, req.owner, "env");
+  const managed = Object.keys(desired).sort();
+  const next = mergeEnv(app.env, desired, previouslyManagedNames(previous));
+  const { added, changed, removed } = diffEnv(app.env, next);
+  if (added.length + changed.length + removed.length === 0) {
+    api.log("env: the app's env already matches; nothing to change");
+    return { appId: app.id, managed, added, changed, removed, applied: false };
+  }
+  const secretNames = new Set(Object.keys(req.env.secret));
+  const label = (n: string) => (secretNames.has(n) || n === "SESSION_SECRET" ? `${n} (secret)` : n);
+  const parts = [
+    added.length ? `adding ${added.map(label).join(", ")}` : "",
+    changed.length ? `changing ${changed.map(label).join(", ")}` : "",
+    removed.length ? `removing ${removed.map(label).join(", ")}` : "",
+  ].filter(Boolean);
+  api.log(`env: ${parts.join("; ")}: one configure/env call, one restart`);
+  if (changed.includes("SESSION_SECRET")) api.log("env: SESSION_SECRET rotates now (communityrule:sessionSecretRotation changed): every user is logged out");
+  const body = envRequestSchema.parse({ env: next });
+  const started = await api.post(`/apps/${encodeURIComponent(app.id)}/configure/env`, body, taskInfoSchema, {
+    step: "env",
+    appId: app.id,
+    recover: taskChangedSince(api, app.id, app, "env", (a) => readBackProblems(a, { env: next, absent: removed }).length === 0),
+  });
+  await follow(api, started.taskId, "env");
+  await readBack(api, app.id, "env", { env: desired, absent: removed });
+  return { appId: app.id, managed, added, changed, removed, applied: true };
+}
+
+/**
+ * Uninstall on delete, only of the app id this resource recorded, only while the app still names
+ * this resource as its owner. A renamed resource that adopted the app moved the marker, so the old
+ * resource's delete leaves the app alone.
+ */
+export async function uninstall(req: UninstallRequest, ctx: OperationContext, previous: Partial<DeployResult>): Promise<{ action: string; appId: string; location: string }> {
+  const { api } = ctx;
+  const appId = previous.appId ?? "";
+  if (!appId) {
+    throw new OperationError(
+      `uninstall: this resource recorded no app id, so it cannot tell which app is its own; nothing was uninstalled. ` +
+        `Remove ${req.location} in the dashboard if that is what you want, then drop the resource with \`pulumi state delete\`.`,
+    );
+  }
+  await api.checkAccess("uninstall");
+  let app: App;
+  try {
+    app = await api.getApp(appId, "uninstall");
+  } catch (err) {
+    if (err instanceof CloudronApiError && err.kind === "not_found") {
+      api.log(`uninstall: app ${appId} is already gone; nothing to do`);
+      return { action: "absent", appId, location: req.location };
+    }
+    throw err;
+  }
+  if (app.fqdn.toLowerCase() !== req.location.toLowerCase() || app.manifest.id !== req.manifest.id) {
+    throw new OperationError(
+      `uninstall: app ${appId} now serves ${app.fqdn} (manifest ${app.manifest.id ?? "unknown"}), not ${req.location} (${req.manifest.id}); ` +
+        `refusing to uninstall it. Nothing was changed.`,
+    );
+  }
+  const owner = app.env[OWNER_ENV_NAME];
+  if (owner !== undefined && owner !== req.owner) {
+    api.log(
+      `uninstall: ${req.location} (app ${appId}) is now owned by ${owner}, not by this resource (${req.owner}): ` +
+        `a renamed or re-parented resource adopted it. Leaving the app installed.`,
+    );
+    return { action: "kept", appId, location: req.location };
+  }
+  await api.waitUntilIdle(appId, "uninstall");
+  api.log(`uninstall: removing ${req.location} (app ${appId})`);
+  const started = await api.post(`/apps/${encodeURIComponent(appId)}/uninstall`, {}, taskInfoSchema, {
+    step: "uninstall",
+    appId,
+    recover: async () => {
+      try {
+        const now = await api.getApp(appId, "uninstall");
+        return now.taskId && now.taskId !== app.taskId ? { taskId: now.taskId } : undefined;
+      } catch (err) {
+        return err instanceof CloudronApiError && err.kind === "not_found" ? { taskId: "" } : undefined;
+      }
+    },
+  });
+  await follow(api, started.taskId, "uninstall");
+  return { action: "uninstalled", appId, location: req.location };
+}

@@ -1,0 +1,427 @@
+/**
+ * The Cloudron operations (install / adopt / update, env apply, uninstall) and the tool that runs
+ * them, against a small fake Cloudron on loopback started here (tasks finish on the first poll),
+ * plus the pure decisions on their own.
+ */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { CloudronApi, type Clock } from "../lib/cloudron/api";
+import { OWNER_ENV_NAME, type DeployRequest, type EnvApplyRequest } from "../lib/cloudron/contract";
+import {
+  applyEnv,
+  deploy,
+  desiredEnvValues,
+  diffEnv,
+  manifestSha,
+  mergeEnv,
+  previouslyManagedNames,
+  readBackProblems,
+  splitLocation,
+  uninstall,
+} from "../lib/cloudron/operations";
+import { main } from "../tools/cloudronApp";
+
+const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
+const SECRET = `s3cret-${Math.random().toString(36).slice(2)}`;
+const SESSION = `sess-${Math.random().toString(36).slice(2)}`;
+const OWNER = "urn:pulumi:staging::communityrule::communityrule:cloudron:App::app/app-deploy";
+const LOCATION = "staging.communityrule.info";
+
+interface FakeApp {
+  id: string;
+  fqdn: string;
+  installationState: string;
+  taskId: string | null;
+  manifest: Record<string, unknown>;
+  env: Record<string, string>;
+  backups: string[];
+}
+interface Call {
+  method: string;
+  path: string;
+  body: unknown;
+}
+
+/** A fake Cloudron: apps, domains, tasks that finish at once; knobs for the failures under test. */
+class FakeCloudron {
+  apps: FakeApp[] = [];
+  calls: Call[] = [];
+  /** Drop this env key when applying env (a server that "succeeds" without applying). */
+  dropKey?: string;
+  /** Answer every app with installationState pending_update (a busy app). */
+  alwaysBusy = false;
+  /** Tasks never finish. */
+  tasksHang = false;
+  private nextTask = 100;
+  private server?: http.Server;
+  url = "";
+
+  posts(): string[] {
+    return this.calls.filter((c) => c.method === "POST").map((c) => c.path);
+  }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => {
+      let text = "";
+      req.on("data", (c: Buffer) => (text += c.toString()));
+      req.on("end", () => {
+        const path = (req.url ?? "").replace(/^\/api\/v1/, "");
+        const body = text ? (JSON.parse(text) as unknown) : undefined;
+        this.calls.push({ method: req.method ?? "", path, body });
+        const send = (status: number, data: unknown) => {
+          res.writeHead(status, { "content-type": "application/json" });
+          res.end(JSON.stringify(data));
+        };
+        if (req.headers.authorization !== `Bearer ${TOKEN}`) return send(401, { status: "Unauthorized", message: "bad token" });
+        this.route(req.method ?? "", path, body as Record<string, unknown>, send);
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", () => r()));
+    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => {
+      this.server?.closeAllConnections();
+      this.server?.close(() => r());
+    });
+  }
+
+  private view(a: FakeApp) {
+    return { ...a, installationState: this.alwaysBusy ? "pending_update" : a.installationState, taskId: this.alwaysBusy ? "99" : a.taskId, runState: "running", health: "healthy", error: null, subdomain: "", domain: "" };
+  }
+
+  private task(): string {
+    return String(this.nextTask++);
+  }
+
+  private route(method: string, path: string, body: Record<string, unknown>, send: (s: number, d: unknown) => void): void {
+    const appMatch = /^\/apps\/([^/]+)(\/.*)?$/.exec(path);
+    const app = appMatch ? this.apps.find((a) => a.id === appMatch[1]) : undefined;
+    if (method === "GET" && path === "/profile") return send(200, { id: "u", username: "deployer", role: "owner" });
+    if (method === "GET" && path === "/apps") return send(200, { apps: this.apps.map((a) => this.view(a)) });
+    if (method === "GET" && path === "/domains") return send(200, { domains: [{ domain: "communityrule.info" }, { domain: "info" }] });
+    if (method === "GET" && path.startsWith("/tasks/")) {
+      return send(200, this.tasksHang ? { id: path.slice(7), active: true, percent: 20, message: "Working" } : { id: path.slice(7), active: false, percent: 100, message: "Done", success: true, error: null });
+    }
+    if (method === "POST" && path === "/apps") {
+      const id = `app-${this.apps.length + 1}`;
+      const manifest = body.manifest as Record<string, unknown>;
+      this.apps.push({ id, fqdn: `${String(body.subdomain)}.${String(body.domain)}`, installationState: "installed", taskId: null, manifest, env: { ...(body.env as Record<string, string>) }, backups: [] });
+      return send(202, { id, taskId: Number(this.task()) });
+    }
+    if (!appMatch) return send(404, { status: "Not Found", message: "no route" });
+    if (!app) return send(404, { status: "Not Found", message: "No such app" });
+    const sub = appMatch[2] ?? "";
+    if (method === "GET" && sub === "") return send(200, this.view(app));
+    if (method === "GET" && sub === "/backups") return send(200, { backups: app.backups.map((id) => ({ id })) });
+    if (method === "POST" && sub === "/update") {
+      app.backups.unshift(`backup-${app.backups.length + 1}`);
+      app.manifest = body.manifest as Record<string, unknown>;
+      return send(202, { taskId: Number(this.task()) });
+    }
+    if (method === "POST" && sub === "/configure/env") {
+      app.env = { ...(body.env as Record<string, string>) };
+      if (this.dropKey) delete app.env[this.dropKey];
+      return send(202, { taskId: Number(this.task()) });
+    }
+    if (method === "POST" && sub === "/uninstall") {
+      this.apps = this.apps.filter((a) => a !== app);
+      return send(202, { taskId: Number(this.task()) });
+    }
+    send(404, { status: "Not Found", message: "no route" });
+  }
+}
+
+const fakes: FakeCloudron[] = [];
+afterEach(async () => {
+  await Promise.all(fakes.splice(0).map((f) => f.stop()));
+});
+async function fake(): Promise<FakeCloudron> {
+  const f = await new FakeCloudron().start();
+  fakes.push(f);
+  return f;
+}
+
+const fastClock = (): Clock => {
+  let t = 0;
+  return { now: () => t, sleep: async (ms) => void (t += ms) };
+};
+
+function ctxFor(f: FakeCloudron, lines: string[] = []) {
+  const api = new CloudronApi({ server: f.url, token: TOKEN, taskTimeoutSeconds: 5, busyWaitSeconds: 5, clock: fastClock(), log: (l) => lines.push(l) });
+  api.mask.addSecret(SECRET);
+  api.mask.addSecret(SESSION);
+  return { api, secrets: { API_KEY: SECRET, SESSION_SECRET: SESSION } };
+}
+
+const MANIFEST = { id: "com.medlab.communityrule", version: "0.1.9", httpPort: 3000 };
+const ENV = { plain: { SMTP_FROM: "hello@communityrule.info" }, secret: { API_KEY: "hmac:00", SESSION_SECRET: "hmac:11" } };
+
+function deployRequest(over: Partial<DeployRequest> = {}): DeployRequest {
+  return {
+    connection: { server: "unused", taskTimeoutSeconds: 5, busyWaitSeconds: 5 },
+    location: LOCATION,
+    environment: "staging",
+    owner: OWNER,
+    image: "reg/x@sha256:aaa",
+    build: true,
+    manifest: MANIFEST,
+    env: ENV,
+    autoRollback: false,
+    health: { baseUrl: "http://127.0.0.1:1", timeoutSeconds: 1 },
+    ...over,
+  };
+}
+
+function envRequest(appId: string, over: Partial<EnvApplyRequest> = {}): EnvApplyRequest {
+  return {
+    connection: { server: "unused", taskTimeoutSeconds: 5, busyWaitSeconds: 5 },
+    location: LOCATION,
+    appId,
+    owner: OWNER,
+    env: ENV,
+    rotation: { sessionSecret: "0", warning: "w" },
+    ...over,
+  };
+}
+
+describe("pure decisions", () => {
+  it("splits a location on the longest served domain", () => {
+    expect(splitLocation("staging.communityrule.info", ["info", "communityrule.info"])).toEqual({ subdomain: "staging", domain: "communityrule.info" });
+    expect(splitLocation("communityrule.info", ["communityrule.info"])).toEqual({ subdomain: "", domain: "communityrule.info" });
+    expect(() => splitLocation("x.example.org", ["communityrule.info"])).toThrow(
+      "install: x.example.org is not under any domain this Cloudron serves (communityrule.info). Add the domain in the dashboard (Domains) or fix communityrule:location.",
+    );
+  });
+
+  it("merges desired managed keys over hand-set ones, dropping keys it managed before", () => {
+    const live = { HAND: "kept", OLD: "gone", SAME: "1" };
+    const merged = mergeEnv(live, { SAME: "1", NEW: "n" }, ["OLD", "SAME"]);
+    expect(merged).toEqual({ HAND: "kept", SAME: "1", NEW: "n" });
+    expect(diffEnv(live, merged)).toEqual({ added: ["NEW"], changed: [], removed: ["OLD"] });
+  });
+
+  it("names a secret whose value did not reach the step", () => {
+    expect(() => desiredEnvValues(ENV, { API_KEY: "x" }, OWNER, "env")).toThrow("env: the value of secret SESSION_SECRET did not reach this step (CR_SECRET_SESSION_SECRET is not set)");
+    expect(desiredEnvValues(ENV, { API_KEY: "x", SESSION_SECRET: "y" }, OWNER, "env")).toEqual({ SMTP_FROM: "hello@communityrule.info", API_KEY: "x", SESSION_SECRET: "y", [OWNER_ENV_NAME]: OWNER });
+  });
+
+  it("read-back names keys, never values", () => {
+    const app = { id: "a", installationState: "installed", fqdn: "f", manifest: { dockerImage: "i", version: "1.0.0" }, env: { A: "live-a", C: "c" }, error: null, taskId: null };
+    expect(readBackProblems(app, { image: "j", version: "1.0.0", env: { A: "wanted-a", B: "b" }, absent: ["C"] })).toEqual([
+      "runs image i, not j",
+      "env A holds a different value than was sent",
+      "env B is missing",
+      "env C is still set although it was removed",
+    ]);
+  });
+
+  it("fingerprints a manifest independently of key order", () => {
+    expect(manifestSha({ a: 1, b: { c: 2, d: 3 } })).toBe(manifestSha({ b: { d: 3, c: 2 }, a: 1 }));
+    expect(manifestSha({ a: 1 })).not.toBe(manifestSha({ a: 2 }));
+  });
+
+  it("reads the managed names of current and pre-API env results", () => {
+    expect(previouslyManagedNames({ managed: ["A", "B"] })).toEqual(["A", "B"]);
+    expect(previouslyManagedNames({ applied: { X: "1", Y: "hmac:2" } })).toEqual(["X", "Y"]);
+    expect(previouslyManagedNames(undefined)).toEqual([]);
+  });
+});
+
+describe("deploy", () => {
+  it("first install is one POST /apps carrying the whole env; the env step after it changes nothing", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    const result = await deploy(deployRequest(), ctx, {});
+    expect(result).toMatchObject({ action: "installed", appId: "app-1", image: "reg/x@sha256:aaa", version: "0.1.9", backupId: "" });
+    expect(f.posts()).toEqual(["/apps"]);
+    const body = f.calls.find((c) => c.method === "POST")!.body as Record<string, unknown>;
+    expect(body).toEqual({
+      appStoreId: "",
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      subdomain: "staging",
+      domain: "communityrule.info",
+      accessRestriction: null,
+      env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION, [OWNER_ENV_NAME]: OWNER },
+    });
+    const before = f.posts().length;
+    const env = await applyEnv(envRequest("app-1"), ctx, undefined);
+    expect(env).toEqual({ appId: "app-1", managed: ["API_KEY", OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM"], added: [], changed: [], removed: [], applied: false });
+    expect(f.posts().length).toBe(before);
+  });
+
+  it("a second deploy of the same image and manifest makes no mutating call", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    const first = await deploy(deployRequest(), ctx, {});
+    const second = await deploy(deployRequest(), ctx, first);
+    expect(second.action).toBe("unchanged");
+    expect(f.posts()).toEqual(["/apps"]);
+  });
+
+  it("update sends the manifest with the new image, never skipBackup, and reports the new backup id", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    const first = await deploy(deployRequest(), ctx, {});
+    const next = await deploy(deployRequest({ image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } }), ctx, first);
+    expect(next).toMatchObject({ action: "updated", appId: "app-1", previousImage: "reg/x@sha256:aaa", backupId: "backup-1", version: "0.1.10" });
+    const update = f.calls.find((c) => c.path === "/apps/app-1/update")!;
+    expect(update.body).toEqual({ manifest: { ...MANIFEST, version: "0.1.10", dockerImage: "reg/x@sha256:bbb" } });
+  });
+
+  it("adopts our app installed by hand, and refuses someone else's", async () => {
+    const f = await fake();
+    f.apps.push({ id: "hand", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, backups: [] });
+    expect((await deploy(deployRequest(), ctxFor(f), {})).action).toBe("adopted");
+    f.apps[0].manifest = { id: "org.other.app", version: "1.0.0" };
+    await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(
+      `deploy: ${LOCATION} is occupied by another app (manifest id org.other.app, not com.medlab.communityrule). This program never updates someone else's app`,
+    );
+    expect(f.posts()).toEqual([]);
+  });
+
+  it("refuses a downgrade before any mutating call", async () => {
+    const f = await fake();
+    f.apps.push({ id: "a", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, version: "0.2.0", dockerImage: "reg/x@sha256:zzz" }, env: {}, backups: [] });
+    await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(
+      "update: downgrade without rollback intent: deployed 0.2.0, manifest 0.1.9; to roll back set build: false and imageTag: 0.1.9. Nothing was changed.",
+    );
+    expect(f.posts()).toEqual([]);
+  });
+});
+
+describe("env apply", () => {
+  it("adds, changes and removes keys in ONE configure/env call, keeping keys set by hand", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    await deploy(deployRequest({ env: { plain: { SMTP_FROM: "a@b.c", UPLOAD_ROOT: "/app/data" }, secret: ENV.secret } }), ctx, {});
+    f.apps[0].env.HAND_SET = "by-an-operator";
+    const previous = { managed: ["API_KEY", OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM", "UPLOAD_ROOT"] };
+    const lines: string[] = [];
+    const result = await applyEnv(envRequest("app-1", { env: { plain: { SMTP_FROM: "new@b.c", NEW_KEY: "n" }, secret: ENV.secret } }), ctxFor(f, lines), previous);
+    expect(result).toMatchObject({ added: ["NEW_KEY"], changed: ["SMTP_FROM"], removed: ["UPLOAD_ROOT"], applied: true });
+    expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/env"]);
+    expect(f.apps[0].env).toEqual({ HAND_SET: "by-an-operator", SMTP_FROM: "new@b.c", NEW_KEY: "n", API_KEY: SECRET, SESSION_SECRET: SESSION, [OWNER_ENV_NAME]: OWNER });
+    expect(lines).toContain("env: adding NEW_KEY; changing SMTP_FROM; removing UPLOAD_ROOT: one configure/env call, one restart");
+  });
+
+  it("corrects a managed key edited in the dashboard (compares with the LIVE env)", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    await deploy(deployRequest(), ctx, {});
+    f.apps[0].env.API_KEY = "edited-by-hand";
+    const r = await applyEnv(envRequest("app-1"), ctx, { managed: ["API_KEY", OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM"] });
+    expect(r).toMatchObject({ changed: ["API_KEY"], applied: true });
+    expect(f.apps[0].env.API_KEY).toBe(SECRET);
+  });
+
+  it("fails naming the key when the server drops it, never printing its value", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    await deploy(deployRequest(), ctx, {});
+    f.dropKey = "API_KEY";
+    f.apps[0].env.API_KEY = "old-value-000";
+    const err = await applyEnv(envRequest("app-1"), ctx, undefined).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toBe(
+      `env: Cloudron reported the task done, but ${LOCATION} env API_KEY is missing. Check the app's event log in the dashboard, then run up again.`,
+    );
+    expect(err?.message).not.toContain(SECRET);
+  });
+});
+
+describe("uninstall", () => {
+  it("uninstalls the recorded app while it names this resource as owner", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    const installed = await deploy(deployRequest(), ctx, {});
+    const r = await uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctx, installed);
+    expect(r).toEqual({ action: "uninstalled", appId: "app-1", location: LOCATION });
+    expect(f.posts()).toEqual(["/apps", "/apps/app-1/uninstall"]);
+  });
+
+  it("leaves an app adopted by a renamed resource alone (its marker names the new owner)", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    const installed = await deploy(deployRequest(), ctx, {});
+    // The renamed resource's env step wrote its own marker.
+    await applyEnv(envRequest("app-1", { owner: `${OWNER}-renamed` }), ctx, undefined);
+    const r = await uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctx, installed);
+    expect(r.action).toBe("kept");
+    expect(f.posts()).not.toContain("/apps/app-1/uninstall");
+  });
+
+  it("never touches an app id it did not record: another app at the location stays", async () => {
+    const f = await fake();
+    f.apps.push({ id: "someone-else", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: MANIFEST, env: {}, backups: [] });
+    const r = await uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctxFor(f), { appId: "app-gone" });
+    expect(r.action).toBe("absent");
+    expect(f.posts()).toEqual([]);
+    await expect(uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctxFor(f), {})).rejects.toThrow(
+      "uninstall: this resource recorded no app id, so it cannot tell which app is its own; nothing was uninstalled.",
+    );
+  });
+
+  it("refuses when the recorded id now serves another location", async () => {
+    const f = await fake();
+    f.apps.push({ id: "app-1", fqdn: "other.communityrule.info", installationState: "installed", taskId: null, manifest: MANIFEST, env: {}, backups: [] });
+    await expect(uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctxFor(f), { appId: "app-1" })).rejects.toThrow(
+      `uninstall: app app-1 now serves other.communityrule.info (manifest com.medlab.communityrule), not ${LOCATION} (com.medlab.communityrule); refusing to uninstall it. Nothing was changed.`,
+    );
+    expect(f.posts()).toEqual([]);
+  });
+});
+
+describe("tools/cloudronApp.ts: every step honours the connection it is given", () => {
+  async function run(op: string, stdin: unknown, env: Record<string, string> = {}) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main([op], { stdin: JSON.stringify(stdin), env: { CLOUDRON_TOKEN: TOKEN, CR_SECRET_API_KEY: SECRET, CR_SECRET_SESSION_SECRET: SESSION, ...env }, out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { code, out, err: err.join("\n") };
+  }
+
+  it.each(["deploy", "env-apply", "uninstall", "seed"])("%s: busyWaitSeconds reaches the step", async (op) => {
+    const f = await fake();
+    f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: { [OWNER_ENV_NAME]: OWNER }, backups: [] });
+    f.alwaysBusy = true;
+    const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 };
+    const stdin = op === "env-apply" ? envRequest("app-1", { connection }) : op === "seed" ? { connection, location: LOCATION } : deployRequest({ connection });
+    const r = await run(op, stdin, op === "uninstall" ? { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) } : {});
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`is busy with task 99 (pending_update) and stayed busy for 0 s (communityrule:busyWaitSeconds = 0)`);
+    expect(f.posts()).toEqual([]);
+  });
+
+  it.each(["deploy", "env-apply", "uninstall"])("%s: cloudronTimeoutSeconds bounds the task", async (op) => {
+    const f = await fake();
+    if (op !== "deploy") f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: { [OWNER_ENV_NAME]: OWNER }, backups: [] });
+    f.tasksHang = true;
+    const connection = { server: f.url, taskTimeoutSeconds: 1, busyWaitSeconds: 5 };
+    const stdin = op === "env-apply" ? envRequest("app-1", { connection }) : deployRequest({ connection });
+    const t0 = Date.now();
+    const r = await run(op, stdin, op === "uninstall" ? { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) } : {});
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/Cloudron task \d+ is still running after 1 s \(communityrule:cloudronTimeoutSeconds\)/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it("prints one masked JSON result line and keeps every secret out of stdout and stderr", async () => {
+    const f = await fake();
+    const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
+    const r = await run("deploy", deployRequest({ connection }));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out[0])).toMatchObject({ action: "installed", appId: "app-1" });
+    for (const s of [TOKEN, SECRET, SESSION]) {
+      expect(r.out.join("\n")).not.toContain(s);
+      expect(r.err).not.toContain(s);
+    }
+  });
+
+  it("rejects a request that does not match the contract, naming the field", async () => {
+    const r = await run("deploy", { ...deployRequest(), connection: { server: "x", taskTimeoutSeconds: "soon", busyWaitSeconds: 1 } });
+    expect(r.code).toBe(1);
+    expect(r.err).toBe("error: deploy: the request on stdin does not match the contract: connection.taskTimeoutSeconds (invalid_type)");
+  });
+});
