@@ -14,6 +14,7 @@ import { HealthGate } from "./components/healthGate";
 import { SeedOnce } from "./components/seedOnce";
 import { SmokeCheck } from "./components/smokeCheck";
 import type { DeployRequest, DesiredEnv } from "./lib/cloudron/contract";
+import { checkLiveApp, LiveCheckError } from "./lib/cloudron/liveCheck";
 
 /**
  * The program. Pulumi's language host calls the exported function and awaits it; the returned
@@ -26,6 +27,9 @@ async function deploy() {
   if (staleBuild) throw new pulumi.RunError(staleBuild);
   const cfg = loadDeployConfig(projectDir);
   const isProduction = cfg.environment === "production";
+  // Read-only look at the live app, before anything is built: an unreachable server, a bad token,
+  // someone else's app at the location, a downgrade or (production up) weak backups stop here.
+  await checkLive(cfg);
   if (!cfg.build && cfg.imageTag !== cfg.manifest.version) {
     pulumi.log.warn(
       `deploying existing tag ${cfg.imageTag} without a build: rollback or promotion ` +
@@ -126,6 +130,7 @@ async function deploy() {
     /** Where the app answers. */
     url: cfg.baseUrl,
     location: cfg.location,
+    cloudronServer: cfg.cloudronServer,
     environment: cfg.environment,
     /** The image Cloudron runs, and its tag. */
     imageRef: app.image,
@@ -142,11 +147,27 @@ async function deploy() {
     envNames: env.names,
     /** Every managed env value as applied (secret): what `npm run drift` compares the live app with. */
     managedEnv: env.managedEnv,
+    /** Which managed names are secret (drift shows those as changed/unchanged only). */
+    secretEnvNames: pulumi.unsecret(env.secretValues.apply((v) => Object.keys(v).sort())),
     seededAt: seed.seededAt,
     seededImage: seed.seededImage,
     healthCheck: health.result,
     smokeReport: smoke ? smoke.report : "smoke checks disabled (communityrule:smoke = false)",
   };
+}
+
+/** The live check (lib/cloudron/liveCheck.ts) with its notes in the Pulumi log. */
+async function checkLive(cfg: Parameters<typeof checkLiveApp>[0]): Promise<void> {
+  const dryRun = pulumi.runtime.isDryRun();
+  try {
+    const live = await checkLiveApp(cfg, { dryRun, envToken: process.env.CLOUDRON_TOKEN || undefined });
+    for (const note of live.notes) (live.checked ? pulumi.log.info : pulumi.log.warn)(note);
+    if (live.release?.kind === "rollback") pulumi.log.warn(live.release.message);
+    else if (live.release) pulumi.log.info(live.release.message);
+  } catch (err) {
+    if (err instanceof LiveCheckError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
 }
 
 /** Anonymous pull check of an existing tag; a failure stops the program with the checker's advice. */

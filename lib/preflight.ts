@@ -1,8 +1,9 @@
 /**
  * The pre-deployment checklist (deployment runbook), automated where a machine can judge it.
  * Each check returns PASS/FAIL with a detail; items only a person can judge are reminders.
- * The same checks guard `up`: config is validated before any resource, the deploy step checks
- * the CLI, login and app state before any mutating call, and the image is pull-checked.
+ * The same checks guard `up`: config is validated before any resource, the program reads the live
+ * app (release order; production: backup policy) before the image is built, the deploy step checks
+ * token, role and app state before any mutating call, and the image is pull-checked.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -10,8 +11,8 @@ import { spawnSync } from "node:child_process";
 import { parseDeployConfig, ConfigError, type DeployConfig } from "./config/stackConfig";
 import { readStackConfigText } from "./plan";
 import { verifyAnonymousPull } from "./registry/ociRegistry";
-import { CloudronCli, isCloudronOnPath } from "./cloudron/cloudronCli";
-import { findApp, parseInspect, sameServer } from "./cloudron/cloudronApps";
+import { CloudronApi, resolveToken } from "./cloudron/api";
+import { judgeBackupPolicy } from "./cloudron/backupPolicy";
 
 export interface CheckResult {
   name: string;
@@ -80,26 +81,45 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
     results.push({ name: "image buildable", ok: fs.existsSync(path.join(appDir, "Dockerfile")), detail: `${ref} will be built from ${cfg.appDir}` });
   }
 
-  if (!isCloudronOnPath()) {
-    results.push({ name: "Cloudron reachable and authenticated", ok: false, detail: "the cloudron CLI is not on PATH: npm install -g cloudron" });
+  for (const r of await cloudronChecks(cfg, o.token)) results.push(r);
+  return results;
+}
+
+/**
+ * The Cloudron checks through the REST API (read-only): token and role, the release order against
+ * what runs, and on production the backup policy (app automatic backups, server retention).
+ */
+export async function cloudronChecks(cfg: DeployConfig, token?: string): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const name = "Cloudron reachable and authenticated";
+  let api: CloudronApi;
+  let app;
+  try {
+    const resolved = resolveToken({ server: cfg.cloudronServer, configToken: token, envToken: process.env.CLOUDRON_TOKEN || undefined });
+    api = new CloudronApi({ server: cfg.cloudronServer, token: resolved.token, taskTimeoutSeconds: 60, busyWaitSeconds: 0, log: () => undefined });
+    const user = await api.checkAccess("preflight");
+    app = await api.findApp(cfg.location, "preflight");
+    results.push({ name, ok: true, detail: `${cfg.cloudronServer} as ${user || "a user"} (token from ${resolved.source})` });
+  } catch (err) {
+    results.push({ name, ok: false, detail: (err as Error).message });
     return results;
   }
-  const cli = new CloudronCli({ server: cfg.cloudronServer, token: o.token, timeoutMs: 60_000 });
-  const r = await cli.run(["inspect"], { step: "preflight", allowFailure: true });
-  if (r.code !== 0) {
-    results.push({ name: "Cloudron reachable and authenticated", ok: false, detail: (r.stderr || r.stdout).trim().split("\n").pop() ?? "inspect failed" });
-    return results;
-  }
-  const view = parseInspect(r.stdout);
-  const right = sameServer(view.apiEndpoint, cfg.cloudronServer);
-  results.push({ name: "Cloudron reachable and authenticated", ok: right, detail: right ? cfg.cloudronServer : `logged in to ${view.apiEndpoint}, not ${cfg.cloudronServer}` });
-  const app = findApp(view, cfg.location);
   if (app) {
     const semver = require("semver") as typeof import("semver");
-    const above = !cfg.build || semver.gt(cfg.manifest.version, app.version) || app.version === cfg.manifest.version;
-    results.push({ name: "manifest version not below the deployed one", ok: above, detail: `deployed ${app.version}, manifest ${cfg.manifest.version}` });
+    const deployed = app.manifest.version ?? "";
+    const above = !cfg.build || deployed === "" || deployed === cfg.manifest.version || (semver.valid(deployed) !== null && semver.gt(cfg.manifest.version, deployed));
+    results.push({ name: "manifest version not below the deployed one", ok: above, detail: `deployed ${deployed || "unknown"}, manifest ${cfg.manifest.version}` });
   } else {
     results.push({ name: "manifest version not below the deployed one", ok: true, detail: `${cfg.location} not installed yet` });
+  }
+  if (cfg.environment === "production") {
+    try {
+      const retention = await api.getBackupPolicy("preflight");
+      const verdict = judgeBackupPolicy(app?.enableBackup, retention, cfg.minBackupRetentionDays, cfg.location);
+      results.push({ name: "backups: app automatic backups on, retention long enough", ok: verdict.problems.length === 0, detail: verdict.problems.join("; ") || verdict.summary });
+    } catch (err) {
+      results.push({ name: "backups: app automatic backups on, retention long enough", ok: false, detail: (err as Error).message });
+    }
   }
   return results;
 }

@@ -1,8 +1,12 @@
 /**
  * The quarterly restore drill (runbook §5): newest backup → clone to a scratch location → health →
- * smoke → uninstall the scratch app → dated record. The live app is only read (backup list).
+ * smoke → uninstall the scratch app → dated record. Through the Cloudron REST API: the live app is
+ * only read (GET /apps, GET /apps/:id/backups); the only mutating calls are the clone and the
+ * uninstall of the scratch app the clone created (by the id the clone answered).
  */
-import { CloudronCli } from "./cloudron/cloudronCli";
+import { CloudronApi, resolveToken } from "./cloudron/api";
+import { splitLocation } from "./cloudron/operations";
+import { cloneRequestSchema, newAppTaskSchema, taskInfoSchema, type Backup } from "./cloudron/schemas";
 import { waitForHealthy } from "./health/healthGate";
 import { runSmokeChecks, formatSmokeReport } from "./health/smoke";
 
@@ -12,6 +16,15 @@ export function scratchLocation(live: string, date: Date): string {
   const domain = labels.length > 2 ? labels.slice(1).join(".") : live;
   const ymd = date.toISOString().slice(0, 10).replace(/-/g, "");
   return `restore-drill-${ymd}.${domain}`;
+}
+
+/** The newest backup: by creationTime when every entry has one, else the first listed (Cloudron lists newest first). */
+export function newestBackup(backups: readonly Backup[]): Backup | undefined {
+  if (backups.length === 0) return undefined;
+  if (backups.every((b) => b.creationTime)) {
+    return backups.reduce((best, b) => (Date.parse(b.creationTime as string) > Date.parse(best.creationTime as string) ? b : best));
+  }
+  return backups[0];
 }
 
 export interface DrillRecord {
@@ -27,12 +40,16 @@ export interface DrillRecord {
 }
 
 export interface DrillOptions {
+  /** communityrule:cloudronServer (host, or a loopback stand-in URL). */
   server: string;
+  /** API token; absent: CLOUDRON_TOKEN, else the `cloudron login` for the server. */
   token?: string;
   live: string;
   /** Where the scratch app answers; default https://<scratch>. */
   baseUrl?: string;
   healthTimeoutMs: number;
+  /** Bound on the clone and uninstall tasks. Defaults to 1800 s. */
+  taskTimeoutSeconds?: number;
   date?: Date;
   log?: (line: string) => void;
 }
@@ -43,7 +60,8 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   const date = o.date ?? new Date();
   const scratch = scratchLocation(o.live, date);
   if (scratch === o.live) throw new Error(`refusing to drill: scratch location ${scratch} is the live location`);
-  const cli = new CloudronCli({ server: o.server, token: o.token, timeoutMs: 30 * 60 * 1000 });
+  const { token } = resolveToken({ server: o.server, configToken: o.token, envToken: process.env.CLOUDRON_TOKEN || undefined });
+  const api = new CloudronApi({ server: o.server, token, taskTimeoutSeconds: o.taskTimeoutSeconds ?? 1800, busyWaitSeconds: 600, log });
   const record: DrillRecord = { date: date.toISOString(), live: o.live, scratch, backupId: "", ok: false, timingsMs: {}, health: "", smoke: "" };
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();
@@ -53,16 +71,28 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
       record.timingsMs[name] = Date.now() - t0;
     }
   };
-  const list = await timed("backupList", () => cli.run(["backup", "list", "--app", o.live, "--raw"], { step: "drill: backup list" }));
-  const backups = JSON.parse(list.stdout) as Array<{ id: string }>;
-  if (backups.length === 0) throw new Error(`no backups of ${o.live}: the drill has nothing to restore (check the backup policy in the dashboard)`);
-  record.backupId = backups[0].id;
+  const live = await api.findApp(o.live, "drill");
+  if (!live) throw new Error(`${o.live} is not installed on ${o.server}: nothing to drill`);
+  const backup = await timed("backupList", async () => newestBackup(await api.listBackups(live.id, "drill: backups")));
+  if (!backup) throw new Error(`no backups of ${o.live}: the drill has nothing to restore (check the backup policy: dashboard → Backups)`);
+  record.backupId = backup.id;
+  const { subdomain, domain } = splitLocation(scratch, await api.listDomains("drill"));
   log(`drill: cloning backup ${record.backupId} of ${o.live} to ${scratch}`);
-  let cloned = false;
+  let scratchId = "";
   try {
-    // A concrete id, never `latest` (reported to fail on servers with several backup sites).
-    await timed("clone", () => cli.run(["clone", "--app", o.live, "--backup", record.backupId, "--location", scratch], { step: "drill: clone" }));
-    cloned = true;
+    // A concrete backup id, never `latest` (reported to fail on servers with several backup sites).
+    await timed("clone", async () => {
+      const body = cloneRequestSchema.parse({ backupId: record.backupId, subdomain, domain });
+      const started = await api.post(`/apps/${encodeURIComponent(live.id)}/clone`, body, newAppTaskSchema, {
+        step: "drill: clone",
+        recover: async () => {
+          const found = await api.findApp(scratch, "drill: clone").catch(() => undefined);
+          return found && found.taskId ? { id: found.id, taskId: found.taskId } : undefined;
+        },
+      });
+      scratchId = started.id;
+      await api.waitForTask(started.taskId, "drill: clone");
+    });
     const baseUrl = o.baseUrl ?? `https://${scratch}`;
     const h = await timed("health", () => waitForHealthy({ url: baseUrl, timeoutMs: o.healthTimeoutMs, app: scratch }));
     record.health = `healthy after ${h.attempts} attempts`;
@@ -72,9 +102,13 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   } catch (err) {
     record.error = (err as Error).message;
   } finally {
-    if (cloned) {
-      log(`drill: removing ${scratch}`);
-      await timed("uninstall", () => cli.run(["uninstall", "--app", scratch], { step: "drill: uninstall" })).catch((e: Error) => {
+    if (scratchId) {
+      log(`drill: removing ${scratch} (app ${scratchId})`);
+      await timed("uninstall", async () => {
+        await api.waitUntilIdle(scratchId, "drill: uninstall").catch(() => undefined);
+        const started = await api.post(`/apps/${encodeURIComponent(scratchId)}/uninstall`, {}, taskInfoSchema, { step: "drill: uninstall", appId: scratchId });
+        await api.waitForTask(started.taskId, "drill: uninstall");
+      }).catch((e: Error) => {
         record.ok = false;
         record.error = `${record.error ? record.error + "; " : ""}scratch app NOT removed: ${e.message}`;
       });

@@ -1,13 +1,14 @@
 /**
- * `npm run restore-drill -- <stack> [--base-url <url>] [--record-dir <dir>]`: the quarterly restore
- * drill against the stack's Cloudron. Reads location, server and token from the environment the
- * operator exports (CLOUDRON_TOKEN; or their own `cloudron login`) and the stack file.
+ * `npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]`: the
+ * quarterly restore drill against the stack's Cloudron, through its REST API. Location and server
+ * come from the stack file (`--server` overrides the server); the token from CLOUDRON_TOKEN, else
+ * the operator's `cloudron login` (~/.cloudron.json).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { runRestoreDrill } from "../lib/restoreDrill";
 import { readStackConfigText } from "../lib/plan";
-import { isHostname } from "../lib/config/stackConfig";
+import { isHostname, isLoopbackServerUrl } from "../lib/config/stackConfig";
 
 export async function main(
   argv: string[],
@@ -17,7 +18,7 @@ export async function main(
   const stack = argv[0];
   const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   if (!stack) {
-    out("usage: npm run restore-drill -- <stack> [--base-url <url>] [--record-dir <dir>]");
+    out("usage: npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]");
     return 2;
   }
   const stackFile = path.join(projectDir, `Pulumi.${stack}.yaml`);
@@ -27,8 +28,8 @@ export async function main(
   }
   const { values } = readStackConfigText(fs.readFileSync(stackFile, "utf8"));
   const live = values.location;
-  const server = values.cloudronServer;
-  if (typeof live !== "string" || typeof server !== "string" || !isHostname(live) || !isHostname(server)) {
+  const server = opt("--server") ?? values.cloudronServer;
+  if (typeof live !== "string" || typeof server !== "string" || !isHostname(live) || !(isHostname(server) || isLoopbackServerUrl(server))) {
     out(`drill FAILED before cloning: ${path.basename(stackFile)} needs communityrule:location and communityrule:cloudronServer as bare hostnames`);
     return 1;
   }

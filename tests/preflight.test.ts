@@ -30,7 +30,7 @@ describe("preflight", () => {
       projectDir: PROJECT_DIR,
       stackText: stackText(),
       token: lc.token,
-      overrides: { appDir: lc.appDir, imageRepository: `${lc.registryHost}/communityrule/community-rule`, build: "false", ...overrides },
+      overrides: { appDir: lc.appDir, cloudronServer: lc.api.url, imageRepository: `${lc.registryHost}/communityrule/community-rule`, build: "false", ...overrides },
     });
 
   it("passes every automated check for a rollback-ready existing tag", async () => {
@@ -54,7 +54,7 @@ describe("preflight", () => {
     expect(failed["app checkout is a clean git tree"]).toContain("stray.txt");
     expect(failed["image tag pullable anonymously (linux/amd64)"]).toMatch(/0\.2\.0/);
     fs.rmSync(path.join(lc.appDir, "stray.txt"));
-    const noAuth = await runPreflight({ stack: "staging", projectDir: PROJECT_DIR, stackText: stackText(), token: "wrong-token-000000", overrides: { appDir: lc.appDir, build: "false", imageTag: "0.1.9", imageRepository: `${lc.registryHost}/communityrule/community-rule` } });
+    const noAuth = await runPreflight({ stack: "staging", projectDir: PROJECT_DIR, stackText: stackText(), token: "wrong-token-000000", overrides: { appDir: lc.appDir, cloudronServer: lc.api.url, build: "false", imageTag: "0.1.9", imageRepository: `${lc.registryHost}/communityrule/community-rule` } });
     expect(noAuth.find((r) => r.name === "Cloudron reachable and authenticated")).toMatchObject({ ok: false });
   });
 

@@ -115,7 +115,9 @@ export async function main(argv: string[], io: ToolIo): Promise<number> {
   } catch (err) {
     const known = err instanceof CloudronApiError || err instanceof OperationError || err instanceof ContractError;
     const message = masked(err instanceof Error ? (known ? err.message : `${err.name}: ${err.message}`) : String(err));
-    const cause = likelyCause(message);
+    // API errors already carry their runbook action; a failed task or operation gets the
+    // troubleshooting table's likely cause (image pull, migration crash, database).
+    const cause = err instanceof CloudronApiError && err.kind !== "task_failed" ? undefined : likelyCause(message);
     safeIo.err(`error: ${message}${cause ? `\nlikely cause: ${cause}` : ""}`);
     return 1;
   }

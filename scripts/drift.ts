@@ -1,0 +1,81 @@
+/**
+ * `npm run drift -- <stack> [--outputs-file <file.json>]`: read-only drift check. Compares the live
+ * app (GET /apps/:id) with what the stack's last `up` applied, read from its outputs
+ * (`pulumi stack output --json --show-secrets -s <stack>`, or a file holding that JSON). Exit 0: no
+ * drift; 1: drift (each difference named; secret values never shown); 2: could not check.
+ * Token: CLOUDRON_TOKEN, else the `cloudron login` for the server in ~/.cloudron.json.
+ */
+import * as fs from "node:fs";
+import { execFileSync } from "node:child_process";
+import { CloudronApi, CloudronApiError, resolveToken } from "../lib/cloudron/api";
+import { computeDrift, driftOutputsSchema, formatDrift } from "../lib/drift";
+
+const USAGE = "usage: npm run drift -- <stack> [--outputs-file <file.json>]";
+
+/** Stack outputs: from a file, or from the Pulumi CLI (secrets opened, since managedEnv is one). */
+function readOutputs(stack: string, file: string | undefined): string {
+  if (file) return fs.readFileSync(file, "utf8");
+  return execFileSync("pulumi", ["stack", "output", "--json", "--show-secrets", "-s", stack], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}
+
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Promise<number> {
+  const fileAt = argv.indexOf("--outputs-file");
+  const file = fileAt === -1 ? undefined : argv[fileAt + 1];
+  const positional = argv.filter((a, i) => !a.startsWith("--") && i !== fileAt + 1);
+  if (positional.length !== 1 || (fileAt !== -1 && !file) || argv.some((a) => a.startsWith("--") && a !== "--outputs-file")) {
+    out(USAGE);
+    return 2;
+  }
+  const stack = positional[0];
+  let text: string;
+  try {
+    text = readOutputs(stack, file);
+  } catch (err) {
+    const e = err as { stderr?: string; message: string; code?: string };
+    const why = e.code === "ENOENT" ? (file ? `no file ${file}` : "the pulumi CLI is not on PATH (or pass --outputs-file)") : (e.stderr || e.message).trim().split("\n").pop();
+    out(`drift: cannot read the outputs of stack ${stack}: ${why}`);
+    return 2;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    out(`drift: the outputs of stack ${stack} are not JSON`);
+    return 2;
+  }
+  const parsed = driftOutputsSchema.safeParse(json);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? "(outputs)")))].join(", ");
+    out(`drift: stack ${stack} has no usable outputs (${fields}); run \`pulumi up -s ${stack}\` once with this version first`);
+    return 2;
+  }
+  const outputs = parsed.data;
+  try {
+    const { token } = resolveToken({ server: outputs.cloudronServer, envToken: process.env.CLOUDRON_TOKEN || undefined });
+    const api = new CloudronApi({ server: outputs.cloudronServer, token, taskTimeoutSeconds: 60, busyWaitSeconds: 0, log: () => undefined });
+    for (const v of Object.values(outputs.managedEnv)) api.mask.addSecret(v);
+    let app;
+    try {
+      app = await api.getApp(outputs.appId, "drift");
+    } catch (err) {
+      if (err instanceof CloudronApiError && err.kind === "not_found") {
+        out(`DRIFT ${stack}: app ${outputs.appId} (${outputs.location}) is gone from ${outputs.cloudronServer}`);
+        return 1;
+      }
+      throw err;
+    }
+    const report = computeDrift(outputs, app);
+    // Plain values may be printed; secret ones never reach the text (computeDrift names them only).
+    out(formatDrift(stack, outputs, report));
+    return report.differences.length ? 1 : 0;
+  } catch (err) {
+    out(`drift: could not check: ${(err as Error).message}`);
+    return 2;
+  }
+}
+
+if (require.main === module) main(process.argv.slice(2)).then((c) => process.exit(c));
