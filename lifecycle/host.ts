@@ -364,6 +364,7 @@ async function deleteResource(r: StateResource, reason: string): Promise<void> {
   say(`  - ${r.name} (${r.type}) deleting`);
   const inputs = unwrap(fromState(r.inputs)) as Record<string, unknown>;
   const outputs = unwrap(fromState(r.outputs)) as Record<string, unknown>;
+  const started = Date.now();
   try {
     if (r.type === "command:local:Command") {
       const res = await runCommand(r.name, "delete", inputs, outputs);
@@ -375,6 +376,8 @@ async function deleteResource(r: StateResource, reason: string): Promise<void> {
   } catch (err) {
     step.error = (err as Error).message;
     throw err;
+  } finally {
+    step.durationMs = Date.now() - started;
   }
 }
 

@@ -957,7 +957,8 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       return fail(status, fault.message ?? defaults[status]);
     }
     if (fault?.kind === "409") {
-      const app = params[0] ? state.apps.find((a) => a.id === params[0]) : undefined;
+      // The app is in the path, or (for the exec endpoint) named in the body.
+      const app = params[0] ? state.apps.find((a) => a.id === params[0]) : typeof body.app === "string" ? findApp(body.app) : undefined;
       if (app && app.taskId === null) startTask(app, "backup", null, { durationMs: fault.busyMs ?? 1500, waitsForPoll: false });
       const taskId = app?.taskId ?? "0";
       return fail(409, fault.message ?? `Locked by task ${taskId} : ${app?.installationState ?? "pending_backup"} / ${app?.runState ?? "running"}`);
