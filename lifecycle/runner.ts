@@ -117,7 +117,7 @@ export class Lifecycle {
     fs.mkdirSync(home);
     const stackFile = path.join(PROJECT_DIR, `Pulumi.${this.stack}.yaml`);
     const fromStackFile = fs.existsSync(stackFile) ? readStackFile(stackFile) : {};
-    this.location = String(fromStackFile.location ?? `${this.stack}.communityrule.info`);
+    this.location = String(this.opts.config?.location ?? fromStackFile.location ?? `${this.stack}.communityrule.info`);
 
     if (this.opts.shareCloudronWith) {
       this.cloudronApi = this.opts.shareCloudronWith.api;
