@@ -377,5 +377,10 @@ describe("the private exec endpoint (for the cloudron exec stand-in)", () => {
     expect(api.app(id)!.seedRuns).toBe(1);
     expect((await exec(["ls"])).exitCode).toBe(127);
     expect(api.calls().filter((c) => c.operation === "standinExec")).toHaveLength(3);
+    // While a task replaces the container, exec answers 409 like any mutating call.
+    delete api.app(id)!.env.SEED_SHOULD_FAIL;
+    const taskId = api.makeBusy(id, 5000);
+    expect(await exec(seed)).toEqual({ status: "Conflict", message: `Locked by task ${taskId} : pending_backup / running` });
+    expect(api.app(id)!.seedRuns).toBe(1);
   });
 });
