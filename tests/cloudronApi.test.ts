@@ -245,36 +245,45 @@ describe("CloudronApi mutating calls", () => {
     expect(lines[0]).toMatch(/^env: POST \/apps\/app-1\/configure\/env got no clear answer \(no response within 0\.3s\), but the app shows the task it started; following that task$/);
   });
 
-  it("409 busy: waits for the app, then sends again (nothing was applied)", async () => {
+  it("409 busy: waits until the app is idle, then sends once more (nothing was applied)", async () => {
     let posts = 0;
     let reads = 0;
     const s = await serve((req, res) => {
-      if (req.method === "POST") return ++posts < 3 ? send(res, 409, { status: "Conflict", message: "Locked by task 12" }) : send(res, 202, { taskId: 13 });
+      if (req.method === "POST") return ++posts === 1 ? send(res, 409, { status: "Conflict", message: "Locked by task 12" }) : send(res, 202, { taskId: 13 });
       reads++;
-      send(res, 200, { ...APP, installationState: "pending_backup", taskId: "12" });
+      send(res, 200, reads < 3 ? { ...APP, installationState: "pending_backup", taskId: "12" } : APP);
     });
     const { api, lines } = client(s.url);
     const r = await api.post("/apps/app-1/configure/env", { env: {} }, taskInfoSchema, { step: "env", appId: "app-1" });
     expect(r).toEqual({ taskId: "13" });
-    expect(posts).toBe(3);
-    expect(reads).toBe(2);
+    expect(posts).toBe(2);
+    expect(reads).toBe(3);
     expect(lines).toEqual([
       "env: staging.communityrule.info is busy with task 12 (pending_backup); waiting, 0 s so far",
       "env: staging.communityrule.info is busy with task 12 (pending_backup); waiting, 0 s so far",
     ]);
   });
 
-  it("409 busy for longer than busyWaitSeconds: fails naming the task", async () => {
+  it("409 busy for longer than busyWaitSeconds: fails naming the task, never sleeping past the bound", async () => {
     const s = await serve((req, res) =>
       req.method === "POST" ? send(res, 409, { status: "Conflict", message: "Locked" }) : send(res, 200, { ...APP, installationState: "pending_update", taskId: "12" }),
     );
-    const e = await failure(client(s.url, { busyWaitSeconds: 2 }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, { step: "uninstall", appId: "app-1" }));
+    const clock = fastClock();
+    const e = await failure(client(s.url, { busyWaitSeconds: 2, clock }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, { step: "uninstall", appId: "app-1" }));
     expect(e.kind).toBe("busy");
     expect(e.message).toBe(
-      "uninstall: staging.communityrule.info is busy with task 12 (pending_update) and stayed busy for 3 s (communityrule:busyWaitSeconds = 2). Wait for that task in the dashboard, then run up again; nothing was changed.",
+      "uninstall: staging.communityrule.info is busy with task 12 (pending_update) and stayed busy for 2 s (communityrule:busyWaitSeconds = 2). Wait for that task in the dashboard, then run up again; nothing was changed.",
     );
-    // Re-sent after each wait (250, 500, 1000, 1000 ms): a 409 means nothing was applied.
-    expect(s.seen.filter((r) => r.method === "POST")).toHaveLength(5);
+    // Waits 250, 500, 1000, then only the 250 ms left to the bound: the last look is at 2 s.
+    expect(clock.slept).toEqual([250, 500, 1000, 250]);
+    expect(s.seen.filter((r) => r.method === "POST")).toHaveLength(1);
+  });
+
+  it("409 while the app looks idle: re-sent with pauses, then fails at the bound", async () => {
+    const s = await serve((req, res) => (req.method === "POST" ? send(res, 409, { status: "Conflict", message: "Locked" }) : send(res, 200, APP)));
+    const e = await failure(client(s.url, { busyWaitSeconds: 1 }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, { step: "uninstall", appId: "app-1" }));
+    expect(e.kind).toBe("busy");
+    expect(s.seen.filter((r) => r.method === "POST").length).toBeGreaterThan(1);
   });
 });
 
@@ -308,7 +317,7 @@ describe("CloudronApi tasks", () => {
     expect(e.message).toBe(
       "update: Cloudron task 7 is still running after 3 s (communityrule:cloudronTimeoutSeconds); it goes on on the server. Watch it in the dashboard, then run up again.",
     );
-    // Polls at 0, 0.25, 0.75, 1.75, 2.75 and 3.75 s (virtual): the bound is the timeout, not a count.
+    // Polls at 0, 0.25, 0.75, 1.75, 2.75 and exactly 3 s (virtual): never a poll interval past the bound.
     expect(s.seen).toHaveLength(6);
   });
 });

@@ -387,10 +387,22 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
     f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: { [OWNER_ENV_NAME]: OWNER }, backups: [] });
     f.alwaysBusy = true;
     const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 };
-    const stdin = op === "env-apply" ? envRequest("app-1", { connection }) : op === "seed" ? { connection, location: LOCATION } : deployRequest({ connection });
+    // Deploy: a release (a new image) must wait; an app already running the image is not waited for.
+    const release = { connection, image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } };
+    const stdin = op === "env-apply" ? envRequest("app-1", { connection }) : op === "seed" ? { connection, location: LOCATION } : deployRequest(op === "deploy" ? release : { connection });
     const r = await run(op, stdin, op === "uninstall" ? { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) } : {});
     expect(r.code).toBe(1);
     expect(r.err).toContain(`is busy with task 99 (pending_update) and stayed busy for 0 s (communityrule:busyWaitSeconds = 0)`);
+    expect(f.posts()).toEqual([]);
+  });
+
+  it("deploy does not wait for a busy app that already runs the requested image", async () => {
+    const f = await fake();
+    f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, backups: [] });
+    f.alwaysBusy = true;
+    const r = await run("deploy", deployRequest({ connection: { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 } }), { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out[0])).toMatchObject({ action: "unchanged", appId: "app-1" });
     expect(f.posts()).toEqual([]);
   });
 

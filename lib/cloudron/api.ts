@@ -351,19 +351,13 @@ export class CloudronApi {
       }
       const error = this.statusError(o.step, "POST", apiPath, res as HttpResult);
       if (error.kind !== "conflict" || !o.appId) throw error;
-      // 409 on an existing app: busy with another task. Nothing was applied; wait and send again.
-      const app = await this.getApp(o.appId, o.step);
-      const waited = (this.clock.now() - started) / 1000;
-      if (waited >= this.busyWaitSeconds) {
-        throw this.fail(
-          `${o.step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}) and stayed busy for ${Math.round(waited)} s ` +
-            `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds}). Wait for that task in the dashboard, then run up again; nothing was changed.`,
-          "busy",
-          409,
-        );
+      // 409 on an existing app: busy with another task, nothing was applied. Wait until the app is
+      // idle (bounded by busyWaitSeconds from the first attempt), then send once more.
+      if (this.clock.now() >= started + this.busyWaitSeconds * 1000) {
+        // Still refused after the whole wait (a 409 while the app looks idle, e.g. a location clash).
+        throw this.busyError(o.step, await this.getApp(o.appId, o.step), (this.clock.now() - started) / 1000);
       }
-      this.log(`${o.step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}); waiting, ${Math.round(waited)} s so far`);
-      await this.clock.sleep(this.pollDelay(round));
+      await this.waitUntilIdle(o.appId, o.step, started, round > 0);
     }
   }
 
@@ -417,12 +411,22 @@ export class CloudronApi {
     return profile.username ?? "";
   }
 
+  private busyError(step: string, app: App, waitedSeconds: number): CloudronApiError {
+    return this.fail(
+      `${step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}) and stayed busy for ${Math.round(waitedSeconds)} s ` +
+        `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds}). Wait for that task in the dashboard, then run up again; nothing was changed.`,
+      "busy",
+      409,
+    );
+  }
+
   /**
    * Waits until the app has no running task (installationState `pending_*`), bounded by
    * busyWaitSeconds. An app in the `error` state is refused: fix it first.
    */
-  async waitUntilIdle(appId: string, step: string): Promise<App> {
-    const started = this.clock.now();
+  async waitUntilIdle(appId: string, step: string, since: number = this.clock.now(), pauseFirst = false): Promise<App> {
+    const deadline = since + this.busyWaitSeconds * 1000;
+    if (pauseFirst) await this.clock.sleep(Math.min(this.pollDelay(0), Math.max(0, deadline - this.clock.now())));
     for (let round = 0; ; round++) {
       const app = await this.getApp(appId, step);
       if (app.installationState === "error") {
@@ -433,16 +437,12 @@ export class CloudronApi {
         );
       }
       if (!isBusy(app)) return app;
-      const waited = (this.clock.now() - started) / 1000;
-      if (waited >= this.busyWaitSeconds) {
-        throw this.fail(
-          `${step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}) and stayed busy for ${Math.round(waited)} s ` +
-            `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds}). Wait for that task in the dashboard, then run up again; nothing was changed.`,
-          "busy",
-        );
-      }
+      const now = this.clock.now();
+      const waited = (now - since) / 1000;
+      if (now >= deadline) throw this.busyError(step, app, waited);
       this.log(`${step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}); waiting, ${Math.round(waited)} s so far`);
-      await this.clock.sleep(this.pollDelay(round));
+      // Never sleep past the bound: the last look is at the deadline, not a poll interval after it.
+      await this.clock.sleep(Math.min(this.pollDelay(round), deadline - now));
     }
   }
 
@@ -466,14 +466,15 @@ export class CloudronApi {
           "task_failed",
         );
       }
-      if (this.clock.now() >= deadline) {
+      const now = this.clock.now();
+      if (now >= deadline) {
         throw this.fail(
           `${step}: Cloudron task ${taskId} is still running after ${this.taskTimeoutSeconds} s (communityrule:cloudronTimeoutSeconds); ` +
             `it goes on on the server. Watch it in the dashboard, then run up again.`,
           "task_timeout",
         );
       }
-      await this.clock.sleep(this.pollDelay(round));
+      await this.clock.sleep(Math.min(this.pollDelay(round), deadline - now));
     }
   }
 }

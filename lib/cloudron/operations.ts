@@ -167,31 +167,15 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   const { api } = ctx;
   await api.checkAccess("deploy");
   let app = await api.findApp(req.location, "deploy");
-  if (app) app = await api.waitUntilIdle(app.id, "deploy");
-  if (app && app.manifest.id !== req.manifest.id) {
-    throw new OperationError(
-      `deploy: ${req.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${req.manifest.id}). ` +
-        `This program never updates someone else's app: pick another communityrule:location, or remove that app deliberately in the dashboard.`,
-    );
+  let plan = planDeploy(req, app, previous);
+  // An app already running what is asked needs nothing from us, so it is not waited for even
+  // while busy (an env step or seed behind a busy app names its own wait); anything else waits.
+  if (app && !(isBusy(app) && plan.sameCode)) {
+    app = await api.waitUntilIdle(app.id, "deploy");
+    plan = planDeploy(req, app, previous);
   }
-  const manifestVersion = req.manifest.version;
-  let release;
-  try {
-    release = decideRelease({
-      environment: req.environment,
-      build: req.build,
-      tag: tagOfImage(req.image) ?? manifestVersion,
-      manifestVersion,
-      deployedVersion: app?.manifest.version,
-      deployedTag: app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined,
-    });
-  } catch (err) {
-    throw new OperationError(`update: ${(err as Error).message}. Nothing was changed.`);
-  }
-  if (release.kind === "rollback") api.log(release.message);
-  const version = manifestVersionToSend({ build: req.build, manifestVersion, deployedVersion: app?.manifest.version });
-  const manifest = { ...req.manifest, version, dockerImage: req.image };
-  const sha = manifestSha(manifest);
+  const { version, manifest, sha, sameCode } = plan;
+  if (plan.release.kind === "rollback") api.log(plan.release.message);
   const base = { location: req.location, image: req.image, version, manifestSha: sha, owner: req.owner };
 
   if (!app) {
@@ -201,9 +185,12 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
     api.log(`install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`);
     const started = await api.post("/apps", body, newAppTaskSchema, {
       step: "install",
+      // The location was free before the call: an app of ours there now means the install was
+      // accepted (its task may already be over, then there is nothing left to wait for).
       recover: async () => {
         const found = await api.findApp(req.location, "install").catch(() => undefined);
-        return found && found.taskId ? { id: found.id, taskId: found.taskId } : undefined;
+        if (!found || found.manifest.id !== req.manifest.id) return undefined;
+        return { id: found.id, taskId: found.taskId ?? "" };
       },
     });
     await follow(api, started.taskId, "install");
@@ -213,9 +200,7 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   }
 
   const adopting = !previous.appId || previous.appId !== app.id;
-  const sameCode = app.manifest.dockerImage === req.image && app.manifest.version === version;
-  const manifestEdited = !!previous.manifestSha && previous.manifestSha !== sha;
-  if (sameCode && !manifestEdited) {
+  if (sameCode) {
     api.log(`${adopting ? "adopt" : "deploy"}: ${req.location} already runs ${req.image} (version ${version}); nothing to do`);
     return {
       action: adopting ? "adopted" : "unchanged",
@@ -236,6 +221,40 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
     await gateOrRollBack(ctx, req, { from, manifest, backupId });
   }
   return { action: adopting ? "adopted" : "updated", appId: app.id, previousImage: from.manifest.dockerImage ?? "", backupId, ...base };
+}
+
+/**
+ * What a deploy means against one view of the app: whose app it is, the release order, the
+ * manifest to send and whether the app already runs it. Throws (nothing changed) for someone
+ * else's app or a downgrade.
+ */
+function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<DeployResult>) {
+  if (app && app.manifest.id !== req.manifest.id) {
+    throw new OperationError(
+      `deploy: ${req.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${req.manifest.id}). ` +
+        `This program never updates someone else's app: pick another communityrule:location, or remove that app deliberately in the dashboard.`,
+    );
+  }
+  const manifestVersion = req.manifest.version;
+  let release;
+  try {
+    release = decideRelease({
+      environment: req.environment,
+      build: req.build,
+      tag: tagOfImage(req.image) ?? manifestVersion,
+      manifestVersion,
+      deployedVersion: app?.manifest.version,
+      deployedTag: app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined,
+    });
+  } catch (err) {
+    throw new OperationError(`update: ${(err as Error).message}. Nothing was changed.`);
+  }
+  const version = manifestVersionToSend({ build: req.build, manifestVersion, deployedVersion: app?.manifest.version });
+  const manifest = { ...req.manifest, version, dockerImage: req.image };
+  const sha = manifestSha(manifest);
+  const manifestEdited = !!previous.manifestSha && previous.manifestSha !== sha;
+  const sameCode = !!app && app.manifest.dockerImage === req.image && app.manifest.version === version && !manifestEdited;
+  return { release, version, manifest, sha, sameCode };
 }
 
 /** POST update (never skipBackup), wait, read back image and version; returns the new backup id. */
