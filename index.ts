@@ -4,7 +4,9 @@
  * Cloudron app → env → health gate → seed once → smoke) → stack outputs. The offline plan
  * describes the same step list.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { loadDeployConfig } from "./lib/config/programConfig";
+import { findProjectDir, staleBuildProblem } from "./lib/build/sourceStamp";
 import { registerSteps } from "./steps";
 
 /**
@@ -12,7 +14,11 @@ import { registerSteps } from "./steps";
  * object is the stack's outputs. Async so the steps' checks (existing tag) run before any resource.
  */
 async function deploy() {
-  const cfg = loadDeployConfig(__dirname);
+  const projectDir = findProjectDir(__dirname);
+  // Compiled (how `pulumi up` runs it): refuse to deploy code older than its TypeScript sources.
+  const staleBuild = __filename.endsWith(".js") ? staleBuildProblem(projectDir) : undefined;
+  if (staleBuild) throw new pulumi.RunError(staleBuild);
+  const cfg = loadDeployConfig(projectDir);
   const stepOutputs = await registerSteps(cfg);
   return {
     /** Where the app answers. */
