@@ -409,7 +409,7 @@ describe("tools/healthGate.ts as a child process", () => {
   it.each([
     [["http://127.0.0.1:1"], /--timeout-seconds is required/],
     [["http://127.0.0.1:1", "--timeout-seconds", "abc"], /positive number/],
-    [["--timeout-seconds", "5"], /exactly one <baseUrl>/],
+    [["--timeout-seconds", "5"], /missing <baseUrl>/],
     [["ftp://x", "--timeout-seconds", "5"], /unsupported scheme/],
   ])("exits 2 on bad usage %j", async (args, message) => {
     const run = await gate(args);

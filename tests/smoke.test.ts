@@ -242,7 +242,7 @@ describe("tools/smoke.ts as a child process", () => {
   it.each([
     [[], /missing <host or URL>/],
     [["ftp://communityrule.info"], /unsupported scheme/],
-    [["a.example", "b.example"], /expected one target/],
+    [["a.example", "b.example"], /unexpected argument: b\.example/],
     [["a.example", "--verbose"], /unknown option --verbose/],
     [["a.example", "--email"], /--email needs a value/],
     [["a.example", "--email", "not-an-email"], /not an email address/],
