@@ -2,6 +2,7 @@
  * Smoke checks (runbook §3.5) against real loopback servers, and the `tools/smoke.ts` CLI as a
  * child process.
  */
+import { main as smokeCli } from "../tools/smoke";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../lib/health/smoke";
 import {
@@ -203,7 +204,7 @@ describe("formatSmokeReport", () => {
   });
 });
 
-describe("tools/smoke.ts as a child process", () => {
+describe("tools/smoke.ts", () => {
   const smoke = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     runTool("tools/smoke.ts", args, { env: { EMAIL: "", ...env } });
 
@@ -246,8 +247,11 @@ describe("tools/smoke.ts as a child process", () => {
     [["a.example", "--verbose"], /unknown option --verbose/],
     [["a.example", "--email"], /--email needs a value/],
     [["a.example", "--email", "not-an-email"], /not an email address/],
-  ])("exits 2 on bad usage %j", async (args, message) => {
-    const run = await smoke(args);
+  ])("exits 2 on bad usage %j (in-process)", async (args, message) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await smokeCli(args, { stdout: (l) => out.push(l), stderr: (l) => err.push(l) }, { env: {} });
+    const run = { code, stdout: out.join("\n"), stderr: err.join("\n") };
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
     expect(run.stderr).toContain("usage:");
