@@ -5,11 +5,14 @@
 
 const HOSTNAME_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
-/** A bare DNS hostname with at least two labels, lower case. */
-export function isHostname(value: string): boolean {
+/**
+ * A bare DNS hostname, lower case, with at least two labels (config keys name real hosts); with
+ * `singleLabel`, `localhost`-style names pass too (an operator's smoke target).
+ */
+export function isHostname(value: string, opts: { singleLabel?: boolean } = {}): boolean {
   if (value.length > 253) return false;
   const labels = value.split(".");
-  return labels.length >= 2 && labels.every((l) => HOSTNAME_LABEL.test(l));
+  return labels.length >= (opts.singleLabel ? 1 : 2) && labels.every((l) => HOSTNAME_LABEL.test(l));
 }
 
 /** Explains why a string is not a bare hostname, naming the part to drop. */

@@ -3,6 +3,7 @@
  * ONE implementation, used both at the end of `pulumi up` and by the standalone CLI
  * `tools/smoke.ts`. No Pulumi imports.
  */
+import { isHostname } from "../config/hostname";
 import { classifyHealth } from "./healthGate";
 import { excerpt, HttpRequestError, isRecord, parseJson, requestText, type HttpResult } from "../http/client";
 
@@ -29,9 +30,13 @@ export interface SmokeOptions {
   timeoutMs?: number;
 }
 
-const LABEL = "(?!-)[A-Za-z0-9-]{1,63}(?<!-)";
-// A bare host as the runbook's script takes it: DNS labels, optional port, optional trailing "/".
-const BARE_HOST = new RegExp(`^${LABEL}(\\.${LABEL})*(:\\d{1,5})?/?$`);
+// A bare host as the runbook's script takes it: a hostname, optional port, optional trailing "/".
+const BARE_HOST = /^([^:/]+)(:\d{1,5})?\/?$/;
+
+function isBareHost(value: string): boolean {
+  const host = BARE_HOST.exec(value)?.[1];
+  return host !== undefined && isHostname(host.toLowerCase(), { singleLabel: true });
+}
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 
 /**
@@ -45,7 +50,7 @@ export function normalizeTarget(hostOrUrl: string): string {
   if (/\s/.test(hostOrUrl)) {
     throw new Error(`target contains whitespace: ${JSON.stringify(hostOrUrl)}`);
   }
-  if (BARE_HOST.test(hostOrUrl)) return `https://${hostOrUrl.replace(/\/$/, "").toLowerCase()}`;
+  if (isBareHost(hostOrUrl)) return `https://${hostOrUrl.replace(/\/$/, "").toLowerCase()}`;
   const scheme = SCHEME.exec(hostOrUrl)?.[1].toLowerCase();
   if (scheme === undefined) {
     throw new Error(`not a host or URL: ${JSON.stringify(hostOrUrl)} ` +
