@@ -48,6 +48,9 @@ describe("rules, each on its exact message", () => {
     expect(plainTextSecretRule("secretEnv", raw({ secretEnv: '{"A":"x"}' }))).toEqual([
       { key: "communityrule:secretEnv", message: "is stored in plain text; remove it and set each value with pulumi config set --secret --path 'secretEnv.NAME' <value>" },
     ]);
+    expect(plainTextSecretRule("secretEnv", { ...raw({ secretEnv: '{"A":"x"}' }), entrySecretsKnown: true })).toEqual([
+      { key: "communityrule:secretEnv.A", message: "is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.A' <value>" },
+    ]);
     expect(plainTextSecretRule("secretEnv", raw({ secretEnv: '{"A":"[secret]","B":"x"}' }, ["secretEnv.A"]))).toEqual([
       { key: "communityrule:secretEnv.B", message: "is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.B' <value>" },
     ]);
@@ -185,6 +188,7 @@ describe("the loader", () => {
       "communityrule:secretEnv": '{"API_KEY":"[secret]","OTHER":"plain-secret-value"}',
     });
     expect([...r.secretKeys]).toEqual(["communityrule:secretEnv.API_KEY"]);
+    expect(r.entrySecretsKnown).toBe(true);
     const result = checkConfig(r, { stack: "staging", projectDir, allowMissingSecrets: true, allowMissingAppDir: true });
     expect(result.problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
       "communityrule:cloudronToken: is stored in plain text; remove it (pulumi config rm communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>",

@@ -33,6 +33,11 @@ export interface RawConfig {
    * only knows the whole key.
    */
   secretKeys: ReadonlySet<string>;
+  /**
+   * True when `secretKeys` says which map entries are secret (a stack file does; the runtime only
+   * knows whole keys), so a plain-text secretEnv entry can be named on its own.
+   */
+  entrySecretsKnown?: boolean;
 }
 
 /** A short (or full) git SHA as `git rev-parse --short HEAD` prints it. */
@@ -85,7 +90,7 @@ export function plainTextSecretRule(key: ConfigKey, raw: RawConfig): ConfigProbl
   }
   const names = secretEnvNames(raw.values[fullKey("secretEnv")]);
   const securedNames = names.filter((n) => raw.secretKeys.has(fullKey(`secretEnv.${n}`)));
-  if (securedNames.length === 0) {
+  if (securedNames.length === 0 && !raw.entrySecretsKnown) {
     return [problem("secretEnv", `is stored in plain text; remove it and set each value with pulumi config set --secret --path 'secretEnv.NAME' <value>`)];
   }
   return names

@@ -79,7 +79,7 @@ export function rawConfigFromStackText(text: string, file: string): RawConfig {
       values[key] = JSON.stringify(masked);
     } else values[key] = typeof value === "string" ? value : JSON.stringify(value);
   }
-  return { values, secretKeys };
+  return { values, secretKeys, entrySecretsKnown: true };
 }
 
 /** Path of a stack's file in a project directory. */
@@ -95,7 +95,7 @@ export function readStackFile(projectDir: string, stack: string): RawConfig {
     text = fs.readFileSync(file, "utf8");
   } catch {
     const stacks = fs.existsSync(projectDir)
-      ? fs.readdirSync(projectDir).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? [])
+      ? fs.readdirSync(projectDir).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []).sort()
       : [];
     throw new ConfigFileError(path.basename(file), `no stack file ${path.basename(file)} in ${projectDir}; stacks here: ${stacks.length ? stacks.join(", ") : "none"}`);
   }
