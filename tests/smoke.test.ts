@@ -174,6 +174,20 @@ describe("runSmokeChecks", () => {
       expect(c.ok).toBe(false);
       expect(c.detail).toMatch(/no HTTP response: connect ECONNREFUSED/);
     }
+    // One hint for the three failures, and it is printed in the report.
+    const hint = `nothing listens at http://127.0.0.1:${port} (ECONNREFUSED): is the app running (Cloudron dashboard), is the port right?`;
+    expect(result.hints).toEqual([hint]);
+    expect(formatSmokeReport(result, `http://127.0.0.1:${port}`).split("\n").slice(-2)).toEqual([
+      `hint: ${hint}`,
+      `smoke: 0 passed, 3 failed against http://127.0.0.1:${port}`,
+    ]);
+  });
+
+  it("names a host that does not resolve and says to check its name", async () => {
+    const result = await runSmokeChecks({ baseUrl: "https://my.medlab.invalid", timeoutMs: 2_000 });
+    expect(result.hints).toEqual([
+      expect.stringMatching(/^my\.medlab\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name \(e\.g\. staging\.communityrule\.info\)$/),
+    ]);
   });
 
   it("fails a hanging endpoint after the per-request timeout and still runs the rest", async () => {

@@ -80,3 +80,28 @@ export function troubleshoot(kind: TroubleKind, app?: string): string {
 export function likelyCause(message: string, app?: string): string | undefined {
   return TABLE.find((r) => r.pattern?.test(message))?.action(app ?? "<app>");
 }
+
+/**
+ * What to check when no HTTP answer came back at all, by the connection error's code, or
+ * undefined for codes without specific advice. `url` is what was asked.
+ */
+export function connectionHint(code: string | undefined, url: string, timeoutMs: number): string | undefined {
+  const host = (() => {
+    try {
+      return new URL(url).hostname;
+    } catch {
+      return url;
+    }
+  })();
+  switch (code) {
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `${host} does not resolve (${code}): check the host name (e.g. staging.communityrule.info)`;
+    case "ECONNREFUSED":
+      return `nothing listens at ${url} (ECONNREFUSED): is the app running (Cloudron dashboard), is the port right?`;
+    case "ETIMEDOUT":
+      return `no answer from ${url} within ${timeoutMs / 1000} s (ETIMEDOUT): network, firewall or a stopped app`;
+    default:
+      return undefined;
+  }
+}
