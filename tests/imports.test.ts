@@ -48,7 +48,7 @@ describe("imports", () => {
 
 describe("defaults", () => {
   it("each numeric config default is written only in lib/config/schema.ts", () => {
-    const numbers = Object.values(CONFIG_DEFAULTS).filter((v): v is number => typeof v === "number");
+    const numbers = (Object.values(CONFIG_DEFAULTS) as unknown[]).filter((v): v is number => typeof v === "number");
     const copy = new RegExp(`\\?\\?\\s*(${numbers.join("|")})\\b`);
     const offenders = productFiles()
       .map((f) => path.relative(root, f))
