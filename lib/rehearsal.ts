@@ -4,6 +4,7 @@
  * Cloudron call is shown. No I/O here.
  */
 import { isPlainSemver } from "./config/stackConfig";
+import { shellQuote } from "./cli/shell";
 
 export const REHEARSE_USAGE = [
   "usage: npm run rehearse -- <stack> [--release <version>] [--rollback]",
@@ -127,12 +128,19 @@ export function nearMissServer(server: string, others: Array<{ stack: string; se
 }
 
 /**
- * One recorded Cloudron call as a line, whichever stand-in recorded it: CLI argv (values after
- * `=` hidden, they may be env values) or an API call (method, path, status).
+ * One recorded Cloudron call as a line, whichever stand-in recorded it: CLI argv as a shell would
+ * need it typed (quoted; values after `=` hidden, they may be env values) or an API call (method,
+ * path, status).
  */
 export function describeCall(call: object): string {
   const c = call as { argv?: unknown; method?: unknown; path?: unknown; status?: unknown; operation?: unknown };
-  if (Array.isArray(c.argv)) return `cloudron ${c.argv.map((a) => (String(a).includes("=") ? String(a).split("=")[0] + "=…" : String(a))).join(" ")}`;
+  if (Array.isArray(c.argv)) {
+    const shown = c.argv.map((a) => {
+      const text = String(a);
+      return /^[A-Za-z_][A-Za-z0-9_]*=/.test(text) ? `${text.split("=")[0]}=…` : shellQuote(text);
+    });
+    return `cloudron ${shown.join(" ")}`;
+  }
   if (typeof c.method === "string" && typeof c.path === "string") {
     return `${c.method} ${c.path.split("?")[0]}${c.status !== undefined ? ` → ${String(c.status)}` : ""}${typeof c.operation === "string" ? ` (${c.operation})` : ""}`;
   }

@@ -142,6 +142,15 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     lc.config.build = false;
     lc.config.imageTag = firstVersion;
     out(`\n(rollback as the runbook says: pulumi config set build false; pulumi config set imageTag ${firstVersion}; the checkout still holds ${release})`);
+    out(`\n== preview of the rollback: what \`pulumi preview\` shows a reviewer ==`);
+    const preview = (await lc.preview()) as UpResult;
+    if (!preview.ok) {
+      out(`  FAILED:\n${indent(preview.errors.join("\n"), "    ")}`);
+      throw new RehearsalFailed("the preview of the rollback failed");
+    }
+    for (const st of preview.steps.filter((x) => x.op !== "same")) out(`  ${st.op} ${st.name}`);
+    for (const line of (preview.log ?? "").split("\n")) if (/warning:.*rollback/.test(line)) out(`  ${line.trim()}`);
+    out("  (the line ROLLBACK: <from> back to <to> comes only from `up`: the deploy step reads what the app runs)");
     await up(`up #4: rollback ${release} → ${firstVersion} (build: false, imageTag: ${firstVersion})`);
     done.push(`rolled back to ${firstVersion}`);
     out(`\nAfterwards (runbook): pulumi config rm imageTag; pulumi config set build true. The next up then BUILDS whatever`);

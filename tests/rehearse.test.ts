@@ -110,6 +110,8 @@ describe("npm run rehearse -- staging --release 0.1.10 --rollback", () => {
       "nothing to do: 0 resources changed, 0 Cloudron calls that change something",
       "== up #3: release 0.1.9 → 0.1.10 (the app checkout's manifest bumped, build: true) ==",
       "backup before the update: ",
+      "== preview of the rollback: what `pulumi preview` shows a reviewer ==",
+      "deploying existing tag 0.1.9 without a build: rollback or promotion",
       "== up #4: rollback 0.1.10 → 0.1.9 (build: false, imageTag: 0.1.9) ==",
       "ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone",
       "The next up then BUILDS whatever",
@@ -122,6 +124,11 @@ describe("npm run rehearse -- staging --release 0.1.10 --rollback", () => {
     }
     expect(out).toContain("  baseUrl: (default https://staging.communityrule.info) → http://127.0.0.1:");
     expect(out).toMatch(/health gate: \{"healthy":true/);
+    // The preview says rollback-or-promotion; only `up` can say ROLLBACK with both versions.
+    const preview = out.slice(out.indexOf("== preview of the rollback"), out.indexOf("== up #4"));
+    expect(preview).not.toContain("ROLLBACK:");
+    // Calls are shown as a shell needs them typed (the seed's sh -c script quoted).
+    for (const line of out.split("\n").filter((l) => l.includes(" sh -c "))) expect(line).toContain(`sh -c 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'`);
     expect(lastLine(out)).toMatch(/^REHEARSAL PASS: staging: deployed 0\.1\.9, a no-op up changed nothing, released 0\.1\.10, rolled back to 0\.1\.9/);
     expect(leftovers(p.tmp)).toEqual([]);
   });
