@@ -46,6 +46,33 @@ describe("npm run plan: files and stacks", () => {
   });
 });
 
+describe("npm run plan: every problem in one pass", () => {
+  it("four mistakes in the production stack file: all four reported at once, each with a fix (imageTag: latest included)", async () => {
+    const production = p.stackText("production");
+    p.writeStack(
+      "production",
+      production +
+        "  communityrule:imageTag: latest\n  communityrule:healthTimeoutSeconds: abc\n  communityrule:locaton: communityrule.info\n  communityrule:baseUrl: communityrule.info\n",
+    );
+    try {
+      const r = await npmRun(p, "plan", ["production"], { silent: true });
+      expect(r.code).toBe(1);
+      const lines = r.stdout.trimEnd().split("\n");
+      expect(lines[0]).toBe('stack "production" has 4 configuration problems; nothing was deployed:');
+      expect(lines.slice(1).map((l) => l.split(":").slice(0, 2).join(":")).sort()).toEqual([
+        "  - communityrule:baseUrl",
+        "  - communityrule:healthTimeoutSeconds",
+        "  - communityrule:imageTag",
+        "  - communityrule:locaton",
+      ]);
+      expect(r.stdout).toMatch(/communityrule:imageTag: "latest" .*pulumi config (set|rm) communityrule:imageTag/);
+      expect(r.stdout).toContain("did you mean communityrule:location?");
+    } finally {
+      p.writeStack("production", production);
+    }
+  });
+});
+
 describe("npm run plan --json: stdout is JSON however it is started", () => {
   it("npm run -s and bin/plan print only JSON; plain npm run says on stderr why its stdout is not", async () => {
     const silent = await npmRun(p, "plan", ["staging", "--json"], { silent: true });
