@@ -22,6 +22,8 @@ export interface AppManifest {
   version: string;
   /** sha256 of the manifest file's bytes: a manifest edit triggers a Cloudron update. */
   sha256: string;
+  /** The whole manifest as parsed: install and update send it (with version and dockerImage set). */
+  content: Record<string, unknown>;
 }
 
 /** Raw config as Pulumi stores it: `communityrule:key` → string (objects arrive as JSON text). */
@@ -152,7 +154,7 @@ export function readManifest(appDir: string, readFile: (p: string) => string): A
     return `${file} has version ${JSON.stringify(m.version)}; Cloudron needs a plain semver X.Y.Z (e.g. 0.1.10)`;
   }
   const { createHash } = require("node:crypto") as typeof import("node:crypto");
-  return { id: m.id, version: m.version, sha256: createHash("sha256").update(text).digest("hex") };
+  return { id: m.id, version: m.version, sha256: createHash("sha256").update(text).digest("hex"), content: parsed as Record<string, unknown> };
 }
 
 /** Rule: building needs a Dockerfile in the checkout. */

@@ -26,7 +26,7 @@ import {
 } from "./rules";
 
 export * from "./schema";
-export { isHostname, describeHostnameProblem } from "./hostname";
+export { isHostname, describeHostnameProblem, isLoopbackServerUrl } from "./hostname";
 export { isPlainSemver } from "../release/versionRules";
 export { nearestKey, readManifest, type AppManifest, type ConfigProblem, type Environment, type RawConfig } from "./rules";
 
@@ -56,6 +56,8 @@ export interface DeployConfig {
   autoRollback: boolean;
   cloudronTimeoutSeconds: number;
   busyWaitSeconds: number;
+  /** Production: the server's backup policy must keep backups at least this many days. */
+  minBackupRetentionDays: number;
   manifest: AppManifest;
 }
 
@@ -213,7 +215,8 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
     autoRollback: values.autoRollback ?? environment === "production",
     cloudronTimeoutSeconds: values.cloudronTimeoutSeconds ?? CONFIG_DEFAULTS.cloudronTimeoutSeconds,
     busyWaitSeconds: values.busyWaitSeconds ?? CONFIG_DEFAULTS.busyWaitSeconds,
-    manifest: manifest ?? { id: "<manifest id>", version: "<manifest version>", sha256: "" },
+    minBackupRetentionDays: values.minBackupRetentionDays ?? CONFIG_DEFAULTS.minBackupRetentionDays,
+    manifest: manifest ?? { id: "<manifest id>", version: "<manifest version>", sha256: "", content: {} },
   };
   return { config, problems, notes, manifestKnown };
 }
