@@ -52,7 +52,8 @@ describe("defaults", () => {
     const copy = new RegExp(`\\?\\?\\s*(${numbers.join("|")})\\b`);
     const offenders = productFiles()
       .map((f) => path.relative(root, f))
-      .filter((f) => f !== path.join("lib", "config", "schema.ts") && !PENDING_REWRITE.has(f))
+      // lifecycle/ is the offline test engine: its own knobs (stand-in task times) are not config defaults.
+      .filter((f) => f !== path.join("lib", "config", "schema.ts") && !f.startsWith(`lifecycle${path.sep}`) && !PENDING_REWRITE.has(f))
       .filter((f) => copy.test(fs.readFileSync(path.join(root, f), "utf8")));
     expect(offenders).toEqual([]);
   });
