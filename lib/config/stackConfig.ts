@@ -8,6 +8,7 @@ import * as path from "node:path";
 import * as fs from "node:fs";
 import { z } from "zod";
 import * as semver from "semver";
+import { REVIEW_APP_CONFIG_KEYS, REVIEW_APP_LIMITS, isReviewImageTag, parseReviewAppSecrets, reviewAppConfigProblems } from "../reviewApp/configRules";
 
 export const CONFIG_NAMESPACE = "communityrule";
 
@@ -106,6 +107,7 @@ export const CONFIG_KEYS = {
   autoRollback: { secret: false },
   cloudronTimeoutSeconds: { secret: false },
   busyWaitSeconds: { secret: false },
+  ...REVIEW_APP_CONFIG_KEYS,
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -270,6 +272,15 @@ const rawSchema = z.object({
   autoRollback: booleanString.optional(),
   cloudronTimeoutSeconds: integerString(60, 7200, "seconds").optional(),
   busyWaitSeconds: integerString(0, 3600, "seconds").optional(),
+  reviewAppDomain: hostname.optional(),
+  reviewAppSecrets: z.string().transform((v, ctx) => {
+    const keys = parseReviewAppSecrets(v);
+    if (Array.isArray(keys)) return keys;
+    ctx.addIssue({ code: "custom", message: keys.problem });
+    return z.NEVER;
+  }).optional(),
+  maxReviewApps: integerString(REVIEW_APP_LIMITS.maxReviewApps.min, REVIEW_APP_LIMITS.maxReviewApps.max, "review apps").optional(),
+  reviewAppTtlDays: integerString(REVIEW_APP_LIMITS.reviewAppTtlDays.min, REVIEW_APP_LIMITS.reviewAppTtlDays.max, "days").optional(),
 });
 
 /** How to set a key, shown next to the problem. */
@@ -430,7 +441,10 @@ export function parseDeployConfig(raw: RawConfig, opts: ParseOptions): DeployCon
 
   const manifestVersion = typeof manifest === "string" ? undefined : manifest.version;
   const imageTag = c.imageTag ?? manifestVersion ?? "";
-  if (environment === "production") {
+  for (const p of reviewAppConfigProblems({ stack: opts.stack, environment, location: c.location, imageTag, keys: Object.keys(values) })) add(p.key, p.message);
+  if (isReviewImageTag(imageTag)) {
+    // pr-<n>-<sha>: judged by the review-app rules just above.
+  } else if (environment === "production") {
     if (!isPlainSemver(imageTag)) {
       add(
         "imageTag",
