@@ -147,6 +147,8 @@ export class Lifecycle {
       healthTimeoutSeconds: 10,
       cloudronTimeoutSeconds: 60,
       busyWaitSeconds: 5,
+      // A shared Cloudron is the other environment's server, whatever this stack's file says.
+      ...(this.opts.shareCloudronWith ? { cloudronServer: this.opts.shareCloudronWith.config.cloudronServer } : {}),
       ...(this.opts.config ?? {}),
     });
     Object.assign(this.secrets, { registryPassword: this.registryPassword, ...(this.opts.secrets ?? {}) });

@@ -6,11 +6,15 @@
  * It is a rehearsal: no Cloudron, no Pulumi CLI and no real registry are involved.
  */
 import { Lifecycle } from "../lifecycle/runner";
+import { prNumberOfStack } from "../lib/reviewApp/names";
+import { rehearseReviewApp } from "./rehearseReviewApp";
 
 async function main(argv: string[]): Promise<number> {
   const stack = argv[0] ?? "staging";
+  const reviewPr = prNumberOfStack(stack);
+  if (reviewPr !== undefined) return rehearseReviewApp(reviewPr, (line) => process.stdout.write(line + "\n"));
   if (stack !== "staging" && stack !== "production") {
-    process.stderr.write("usage: npm run rehearse -- <staging|production>\n");
+    process.stderr.write("usage: npm run rehearse -- <staging|production|pr-<n>>\n");
     return 2;
   }
   const out = (line = "") => process.stdout.write(line + "\n");

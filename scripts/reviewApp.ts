@@ -36,6 +36,7 @@ import {
   type DeriveOptions,
 } from "../lib/reviewApp/stackFile";
 import { buildPlan, formatPlan } from "../lib/plan";
+import { findProjectDir } from "../lib/build/sourceStamp";
 
 /** Result of one Pulumi CLI run. */
 export interface PulumiResult {
@@ -266,7 +267,7 @@ function prune(ctx: DriverContext): number {
 
 /** Parses the command line and runs it; returns the exit code (2 usage, 1 failure). */
 export async function main(argv: string[], partial: Partial<DriverContext> = {}): Promise<number> {
-  const projectDir = partial.projectDir ?? path.resolve(__dirname, "..");
+  const projectDir = partial.projectDir ?? findProjectDir(__dirname);
   const ctx: DriverContext = {
     projectDir,
     run: partial.run ?? spawnPulumi(projectDir),
