@@ -16,6 +16,7 @@ import * as path from "node:path";
 import { spawnSync, execFileSync } from "node:child_process";
 import {
   configCopyCommand,
+  configSetSecretFromStdinCommand,
   destroyCommand,
   displayCommand,
   stackExportCommand,
@@ -46,7 +47,7 @@ export interface PulumiResult {
 }
 
 /** Runs `pulumi <args>`: captured (JSON reads) or streamed to the terminal (up, destroy). */
-export type PulumiRunner = (args: string[], opts: { capture: boolean }) => PulumiResult;
+export type PulumiRunner = (args: string[], opts: { capture: boolean; input?: string }) => PulumiResult;
 
 /** What the driver needs from the outside world; tests replace parts of it. */
 export interface DriverContext {
@@ -56,6 +57,8 @@ export interface DriverContext {
   now: () => Date;
   /** The PR's head commit when --sha is not given. */
   headCommit: () => string;
+  /** REVIEW_APP_REGISTRY_USERNAME / REVIEW_APP_REGISTRY_PASSWORD: push credentials from CI secrets. */
+  env: NodeJS.ProcessEnv;
 }
 
 /** An operator-facing failure: printed as is, exit 1. */
@@ -74,7 +77,8 @@ export function spawnPulumi(projectDir: string): PulumiRunner {
     const r = spawnSync("pulumi", args, {
       cwd: projectDir,
       encoding: "utf8",
-      stdio: opts.capture ? ["ignore", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
+      input: opts.input,
+      stdio: opts.capture ? [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
       maxBuffer: 256 * 1024 * 1024,
     });
     if (r.error) {
@@ -90,9 +94,9 @@ export function spawnPulumi(projectDir: string): PulumiRunner {
 }
 
 /** Runs one command; a non-zero exit becomes a DriverError naming the command and its stderr. */
-function must(ctx: DriverContext, args: string[], capture: boolean): PulumiResult {
-  ctx.out(`$ ${displayCommand(args)}`);
-  const r = ctx.run(args, { capture });
+function must(ctx: DriverContext, args: string[], capture: boolean, input?: string): PulumiResult {
+  ctx.out(`$ ${displayCommand(args)}${input === undefined ? "" : " < (value from the environment)"}`);
+  const r = ctx.run(args, { capture, input });
   if (r.status !== 0) {
     const tail = r.stderr.trim().split("\n").slice(-5).join("\n  ");
     throw new DriverError(`${displayCommand(args)} failed (exit ${r.status})${tail ? `:\n  ${tail}` : " (its output is above)"}`);
@@ -151,13 +155,17 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
     secretsProvider = existingSecretsProvider(ctx, pr);
   }
 
-  const derived = deriveReviewStack(stagingText, { pr, commitSha: commit, secretsProvider });
+  const registryPassword = ctx.env.REVIEW_APP_REGISTRY_PASSWORD;
+  const registryFromCi = registryPassword ? { username: ctx.env.REVIEW_APP_REGISTRY_USERNAME ?? "" } : undefined;
+  if (registryFromCi && !registryFromCi.username) throw new DriverError("REVIEW_APP_REGISTRY_PASSWORD is set but REVIEW_APP_REGISTRY_USERNAME is not: set both (the registry user and its token with write:package)");
+  const derived = deriveReviewStack(stagingText, { pr, commitSha: commit, secretsProvider, registryFromCi });
   fs.writeFileSync(stackFilePath(ctx, stack), derived.text);
   ctx.out(`wrote Pulumi.${stack}.yaml: location ${derived.location}, image tag ${derived.imageTag}`);
   if (derived.secretsLeftBehind.length > 0) {
     ctx.out(`staging secrets NOT copied (not in reviewAppSecrets): ${derived.secretsLeftBehind.join(", ")}`);
   }
   for (const key of derived.secretsToCopy) must(ctx, configCopyCommand(pr, key), true);
+  if (registryPassword) must(ctx, configSetSecretFromStdinCommand(pr, "registryPassword"), true, registryPassword);
 
   let plan: string;
   try {
@@ -273,6 +281,7 @@ export async function main(argv: string[], partial: Partial<DriverContext> = {})
     run: partial.run ?? spawnPulumi(projectDir),
     out: partial.out ?? ((line) => process.stdout.write(line + "\n")),
     now: partial.now ?? (() => new Date()),
+    env: partial.env ?? process.env,
     headCommit: partial.headCommit ?? (() => execFileSync("git", ["rev-parse", "HEAD"], { cwd: projectDir, encoding: "utf8" }).trim()),
   };
   const [command, ...rest] = argv;

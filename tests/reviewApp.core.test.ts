@@ -14,6 +14,7 @@ import { deriveReviewStack, readReviewAppSettings, secretsProviderFromExport, se
 import { capacityProblem, expiredReviewApps, formatReviewAppList, parseStackList } from "../lib/reviewApp/fleet";
 import {
   configCopyCommand,
+  configSetSecretFromStdinCommand,
   destroyCommand,
   displayCommand,
   stackExportCommand,
@@ -263,6 +264,7 @@ describe("pulumi command lines", () => {
       stackExportCommand(42),
       configCopyCommand(42, "registryPassword"),
       configCopyCommand(42, "secretEnv.SMTP_PASSWORD"),
+      configSetSecretFromStdinCommand(42, "registryPassword"),
       upCommand(42),
       stackOutputCommand(42),
       destroyCommand(42),
@@ -273,6 +275,7 @@ describe("pulumi command lines", () => {
       "pulumi stack export -s pr-42",
       "pulumi config cp communityrule:registryPassword -s staging -d pr-42",
       "pulumi config cp --path communityrule:secretEnv.SMTP_PASSWORD -s staging -d pr-42",
+      "pulumi config set --secret communityrule:registryPassword -s pr-42",
       "pulumi up -s pr-42 --yes --diff",
       "pulumi stack output --json -s pr-42",
       "pulumi destroy -s pr-42 --yes",

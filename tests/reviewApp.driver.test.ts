@@ -145,6 +145,33 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
     expect(Object.keys(backendState().stacks)).toEqual(["pr-44"]);
   });
 
+  it("push credentials from CI secrets: the password goes to pulumi on stdin, the user into the file", async () => {
+    const password = `regpw-${crypto.randomBytes(12).toString("hex")}`;
+    const from = calls().length;
+    lines = [];
+    const code = await main(["up", "46", "--sha", SHA1], {
+      projectDir: project,
+      run: spawnPulumi(project),
+      out: (l) => lines.push(l),
+      env: { REVIEW_APP_REGISTRY_USERNAME: "ci-pusher", REVIEW_APP_REGISTRY_PASSWORD: password },
+    });
+    expect(code).toBe(0);
+    expect(joined(from)).toEqual([
+      "stack ls --json",
+      "stack init pr-46",
+      "config set --secret communityrule:registryPassword -s pr-46",
+      "up -s pr-46 --yes --diff",
+      "stack output --json -s pr-46",
+    ]);
+    const stdin = fs.readFileSync(path.join(backend, "stdin.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { bytes: number });
+    expect(stdin.at(-1)!.bytes).toBe(password.length);
+    expect(fs.readFileSync(path.join(project, "Pulumi.pr-46.yaml"), "utf8")).toContain("communityrule:registryUsername: ci-pusher");
+    for (const text of [fs.readFileSync(path.join(backend, "calls.jsonl"), "utf8"), lines.join("\n"), fs.readFileSync(path.join(project, "Pulumi.pr-46.yaml"), "utf8")]) {
+      expect(text).not.toContain(password);
+    }
+    expect(lines).toContain("$ pulumi config set --secret communityrule:registryPassword -s pr-46 < (value from the environment)");
+  });
+
   it("never puts the passphrase on a command line, and every call had it in the environment", () => {
     const all = fs.readFileSync(path.join(backend, "calls.jsonl"), "utf8");
     expect(all).not.toContain(PASSPHRASE);

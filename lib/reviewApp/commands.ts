@@ -39,6 +39,11 @@ export function configCopyCommand(pr: number, key: string): string[] {
   return ["config", "cp", ...path, `${CONFIG_NAMESPACE}:${key}`, "-s", SOURCE_STACK, "-d", reviewStackName(pr)];
 }
 
+/** `pulumi config set --secret <key> -s pr-<n>`: the value goes on stdin, never on the command line. */
+export function configSetSecretFromStdinCommand(pr: number, key: string): string[] {
+  return ["config", "set", "--secret", `${CONFIG_NAMESPACE}:${key}`, "-s", reviewStackName(pr)];
+}
+
 /** `pulumi up -s pr-<n> --yes`: deploy through the same program as staging and production. */
 export function upCommand(pr: number): string[] {
   return ["up", "-s", reviewStackName(pr), "--yes", "--diff"];

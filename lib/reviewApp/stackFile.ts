@@ -151,6 +151,12 @@ export interface DeriveOptions {
    * staging's. Keeps `pulumi config cp` and `pulumi up` able to decrypt this stack's secrets.
    */
   secretsProvider?: Partial<Record<(typeof SECRETS_PROVIDER_KEYS)[number], string>>;
+  /**
+   * The push credentials come from the CI's repository secrets instead of staging: the user name
+   * goes into the file, the password is set on the stack through stdin (see the driver), so
+   * registryPassword is neither required in nor copied from reviewAppSecrets.
+   */
+  registryFromCi?: { username: string };
 }
 
 /** Secrets-provider lines of an existing `Pulumi.pr-<n>.yaml` (what `pulumi stack init` wrote). */
@@ -213,7 +219,7 @@ export function deriveReviewStack(stagingText: string, opts: DeriveOptions): Rev
         `set it on staging (pulumi config set --secret …) or remove it from the list`,
     );
   }
-  if (!settings.secrets.includes("registryPassword")) {
+  if (!opts.registryFromCi && !settings.secrets.includes("registryPassword")) {
     throw new ReviewAppConfigError(
       `review apps build their image from the PR, so they need the registry push token: add registryPassword to ${CONFIG_NAMESPACE}:reviewAppSecrets in Pulumi.staging.yaml`,
     );
@@ -227,7 +233,9 @@ export function deriveReviewStack(stagingText: string, opts: DeriveOptions): Rev
     smoke: true,
     autoRollback: false,
     ...carried,
+    ...(opts.registryFromCi ? { registryUsername: opts.registryFromCi.username } : {}),
   };
+  const secretsToCopy = opts.registryFromCi ? settings.secrets.filter((k) => k !== "registryPassword") : settings.secrets;
   const doc: Record<string, unknown> = {};
   for (const key of SECRETS_PROVIDER_KEYS) {
     const v = opts.secretsProvider?.[key];
@@ -236,14 +244,14 @@ export function deriveReviewStack(stagingText: string, opts: DeriveOptions): Rev
   doc.config = Object.fromEntries(Object.entries(config).map(([k, v]) => [`${CONFIG_NAMESPACE}:${k}`, v]));
   const header =
     `# Review app for pull request ${opts.pr}: generated from Pulumi.staging.yaml by \`npm run review-app -- up ${opts.pr}\`.\n` +
-    `# Rewritten on every push; not committed. Secrets: only ${settings.secrets.join(", ")}, copied by pulumi config cp.\n`;
+    `# Rewritten on every push; not committed. Secrets: only ${[...secretsToCopy, ...(opts.registryFromCi ? ["registryPassword (from CI)"] : [])].join(", ")}.\n`;
   return {
     stack,
     location,
     imageTag,
     text: header + YAML.stringify(doc, { lineWidth: 0 }),
     config,
-    secretsToCopy: settings.secrets,
-    secretsLeftBehind: secretsLeftBehind.filter((k) => !settings.secrets.includes(k)),
+    secretsToCopy,
+    secretsLeftBehind: secretsLeftBehind.filter((k) => !secretsToCopy.includes(k)),
   };
 }
