@@ -169,7 +169,8 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
 
   let plan: string;
   try {
-    plan = formatPlan(buildPlan(stack, derived.text, { projectDir: ctx.projectDir }));
+    // From the file as Pulumi now holds it: with the copied secrets' ciphertexts (shown masked).
+    plan = formatPlan(buildPlan(stack, fs.readFileSync(stackFilePath(ctx, stack), "utf8"), { projectDir: ctx.projectDir }));
   } catch (err) {
     plan = `plan unavailable: ${(err as Error).message}`;
   }

@@ -85,6 +85,9 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
     expect(comment).toContain("- URL: https://pr-42.communityrule.info");
     expect(comment).toContain("smoke: 3 passed, 0 failed");
     expect(comment).toContain("plan for stack pr-42 (staging)");
+    // The plan reads the file after the copy: the push token is there (as ciphertext), not missing.
+    expect(comment).not.toContain("registryPassword is not set");
+    expect(fs.readFileSync(path.join(project, "Pulumi.pr-42.yaml"), "utf8")).toMatch(/communityrule:registryPassword:\n {4}secure: v1:standin-/);
   });
 
   it("second push from a fresh checkout (no Pulumi.pr-42.yaml): salt recovered from the state, no init, new tag", async () => {
