@@ -20,10 +20,10 @@ export const REVIEW_APP_CONFIG_KEYS = {
 
 export type ReviewAppConfigKey = keyof typeof REVIEW_APP_CONFIG_KEYS;
 
-/** Bounds and defaults of the two limits (the README states the same numbers). */
+/** Bounds of the two limits (their defaults are in lib/config/schema.ts, CONFIG_DEFAULTS). */
 export const REVIEW_APP_LIMITS = {
-  maxReviewApps: { min: 1, max: 20, default: 3, unit: "review apps" },
-  reviewAppTtlDays: { min: 1, max: 90, default: 7, unit: "days" },
+  maxReviewApps: { min: 1, max: 20, unit: "review apps" },
+  reviewAppTtlDays: { min: 1, max: 90, unit: "days" },
 } as const;
 
 /** Secret keys a review app may take over from staging; everything else secret stays behind. */

@@ -10,7 +10,7 @@
  * staging's `reviewAppSecrets`. SESSION_SECRET is nothing to copy: each stack generates its own.
  */
 import YAML from "yaml";
-import { CONFIG_NAMESPACE, describeHostnameProblem, isHostname } from "../config/stackConfig";
+import { CONFIG_DEFAULTS, CONFIG_NAMESPACE, describeHostnameProblem, isHostname } from "../config/stackConfig";
 import { REVIEW_APP_CONFIG_KEYS, REVIEW_APP_LIMITS, parseReviewAppSecrets } from "./configRules";
 import { reviewImageTag, reviewLocation, reviewStackName } from "./names";
 
@@ -107,7 +107,7 @@ function namespaced(doc: StackDocument): Record<string, unknown> {
 function limit(values: Record<string, unknown>, key: keyof typeof REVIEW_APP_LIMITS): number {
   const bounds = REVIEW_APP_LIMITS[key];
   const raw = values[key];
-  if (raw === undefined) return bounds.default;
+  if (raw === undefined) return CONFIG_DEFAULTS[key];
   const n = Number(raw);
   if (!Number.isInteger(n) || n < bounds.min || n > bounds.max) {
     throw new ReviewAppConfigError(
