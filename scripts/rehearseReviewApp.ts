@@ -151,6 +151,10 @@ export async function rehearseReviewApp(pr: number, out: (line: string) => void)
   } finally {
     await fleet.close();
   }
-  out(failures.length === 0 ? `\nrehearsal of ${stack}: all checks held` : `\nrehearsal of ${stack}: ${failures.length} check(s) FAILED`);
+  out(
+    failures.length === 0
+      ? `\nREHEARSAL PASS: ${stack}: created, seeded, smoke-checked, updated on a second push, destroyed; staging untouched`
+      : `\nREHEARSAL FAIL: ${stack}: ${failures.join("; ")}`,
+  );
   return failures.length === 0 ? 0 : 1;
 }
