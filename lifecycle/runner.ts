@@ -73,6 +73,12 @@ export interface LifecycleOptions {
   commandTimeoutMs?: number;
   /** Print the host's progress lines to this process's stderr as they happen. */
   echo?: boolean;
+  /**
+   * Deploy to the Cloudron stand-in of another environment (same server state, call log and
+   * token), as staging and review apps share one Cloudron. This environment keeps its own stack,
+   * state, registry and loopback app; closing it leaves the other's server running.
+   */
+  shareCloudronWith?: Lifecycle;
 }
 
 export class Lifecycle {
@@ -85,6 +91,8 @@ export class Lifecycle {
   readonly secrets: Record<string, unknown> = {};
   readonly runs: RunResult[] = [];
   private stateKey = crypto.randomBytes(16).toString("hex");
+  /** Directory of the Cloudron stand-in's server state (another environment's when shared). */
+  private readonly serverDir: string;
   private stops: Array<() => Promise<void>> = [];
   registryHost = "";
   appUrl = "";
@@ -96,7 +104,8 @@ export class Lifecycle {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-lifecycle-"));
     this.appDir = path.join(this.dir, "community-rule");
     this.stack = opts.stack ?? "staging";
-    this.token = `crtok-${crypto.randomBytes(18).toString("hex")}`;
+    this.serverDir = opts.shareCloudronWith?.serverDir ?? this.dir;
+    this.token = opts.shareCloudronWith?.token ?? `crtok-${crypto.randomBytes(18).toString("hex")}`;
     this.registryPassword = `regpw-${crypto.randomBytes(18).toString("hex")}`;
   }
 
@@ -120,8 +129,8 @@ export class Lifecycle {
     };
     const stackFile = path.join(PROJECT_DIR, `Pulumi.${this.stack}.yaml`);
     const fromStackFile = fs.existsSync(stackFile) ? readStackFile(stackFile) : {};
-    const location = String(fromStackFile.location ?? `${this.stack}.communityrule.info`);
-    this.writeStandin({ server: "my.medlab.host", tokens: [this.token], apps: [], faults: [] });
+    const location = String(this.opts.config?.location ?? fromStackFile.location ?? `${this.stack}.communityrule.info`);
+    if (!this.opts.shareCloudronWith) this.writeStandin({ server: "my.medlab.host", tokens: [this.token], apps: [], faults: [] });
 
     const registry = await startRegistry();
     this.stops.push(() => registry.stop());
@@ -138,6 +147,8 @@ export class Lifecycle {
       healthTimeoutSeconds: 10,
       cloudronTimeoutSeconds: 60,
       busyWaitSeconds: 5,
+      // A shared Cloudron is the other environment's server, whatever this stack's file says.
+      ...(this.opts.shareCloudronWith ? { cloudronServer: this.opts.shareCloudronWith.config.cloudronServer } : {}),
       ...(this.opts.config ?? {}),
     });
     Object.assign(this.secrets, { registryPassword: this.registryPassword, ...(this.opts.secrets ?? {}) });
@@ -145,10 +156,10 @@ export class Lifecycle {
   }
 
   get statePath() {
-    return path.join(this.dir, "cloudron-server.json");
+    return path.join(this.serverDir, "cloudron-server.json");
   }
   get callLogPath() {
-    return path.join(this.dir, "cloudron-calls.jsonl");
+    return path.join(this.serverDir, "cloudron-calls.jsonl");
   }
   get pulumiStatePath() {
     return path.join(this.dir, "pulumi-state.json");
@@ -173,7 +184,7 @@ export class Lifecycle {
         ? { status: 503, body: JSON.stringify({ ok: false, database: "error" }) }
         : { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) };
     }
-    const seeded = fs.existsSync(path.join(this.dir, "containers", app.id, "seeded.json"));
+    const seeded = fs.existsSync(path.join(this.serverDir, "containers", app.id, "seeded.json"));
     if (urlPath === "/api/templates") {
       return { status: 200, body: JSON.stringify({ templates: seeded ? [{ slug: "consensus" }, { slug: "do-ocracy" }] : [] }) };
     }
@@ -223,7 +234,7 @@ export class Lifecycle {
   seedRuns(): number {
     const app = this.app();
     if (!app) return 0;
-    const f = path.join(this.dir, "containers", app.id, "seeded.json");
+    const f = path.join(this.serverDir, "containers", app.id, "seeded.json");
     return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as { runs: number }).runs : 0;
   }
   /** Pulumi-like state the runner keeps between runs (secrets as ciphertext). */

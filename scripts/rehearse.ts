@@ -21,6 +21,8 @@ import { ConfigError } from "../lib/config/stackConfig";
 import { resolveServer } from "../lib/preflight";
 import { describeCall, describeReplacements, nearMissServer, nextPatch, parseRehearseArgs, REHEARSE_USAGE, type RehearseArgs } from "../lib/rehearsal";
 import { readStackFile, stacksIn, ConfigFileError } from "./stackFile";
+import { prNumberOfStack } from "../lib/reviewApp/names";
+import { rehearseReviewApp } from "./rehearseReviewApp";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const out = (line = "") => process.stdout.write(line + "\n");
@@ -169,6 +171,9 @@ function readManifestVersion(lc: Lifecycle): string {
  * removes it on every way out: success, failure, exception, Ctrl-C (SIGINT) and SIGTERM.
  */
 async function main(argv: string[]): Promise<void> {
+  const reviewPr = argv.length === 1 ? prNumberOfStack(argv[0]) : undefined;
+  // `pr-<n>`: a review app's whole life next to staging (its own flow, scripts/rehearseReviewApp.ts).
+  if (reviewPr !== undefined) process.exit(await rehearseReviewApp(reviewPr, out));
   const args = parseRehearseArgs(argv);
   if (typeof args === "string") {
     process.stderr.write(`${args}\n${REHEARSE_USAGE}\n`);

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { describeHostnameProblem, isHostname, isLoopbackServerUrl } from "./hostname";
+import { REVIEW_APP_LIMITS, parseReviewAppSecrets } from "../reviewApp/configRules";
 
 export const CONFIG_NAMESPACE = "communityrule";
 
@@ -28,6 +29,8 @@ export const CONFIG_DEFAULTS = {
   cloudronTimeoutSeconds: 1800,
   busyWaitSeconds: 600,
   minBackupRetentionDays: 30,
+  maxReviewApps: 3,
+  reviewAppTtlDays: 7,
 } as const;
 
 /** Defaults computed from other settings, phrased as the README states them. */
@@ -38,6 +41,8 @@ export const DERIVED_DEFAULTS = {
   autoRollback: "`true` on production",
   cloudronToken: "your `cloudron login`",
   smokeEmail: "unset",
+  reviewAppDomain: "unset (review apps off)",
+  reviewAppSecrets: "none",
 } as const;
 
 /** Kept for callers that name the registry default directly. */
@@ -181,6 +186,19 @@ export const CONFIG_SCHEMA = {
   cloudronTimeoutSeconds: { secret: false, value: integerString(1, 7200, "seconds") },
   busyWaitSeconds: { secret: false, value: integerString(0, 3600, "seconds") },
   minBackupRetentionDays: { secret: false, value: integerString(1, 3650, "days") },
+  // Review apps (lib/reviewApp/): read from staging's file; refused on production by its rules.
+  reviewAppDomain: { secret: false, value: hostname },
+  reviewAppSecrets: {
+    secret: false,
+    value: z.string().transform((v, ctx) => {
+      const keys = parseReviewAppSecrets(v);
+      if (Array.isArray(keys)) return keys;
+      ctx.addIssue({ code: "custom", message: keys.problem });
+      return z.NEVER;
+    }),
+  },
+  maxReviewApps: { secret: false, value: integerString(REVIEW_APP_LIMITS.maxReviewApps.min, REVIEW_APP_LIMITS.maxReviewApps.max, "review apps") },
+  reviewAppTtlDays: { secret: false, value: integerString(REVIEW_APP_LIMITS.reviewAppTtlDays.min, REVIEW_APP_LIMITS.reviewAppTtlDays.max, "days") },
 } satisfies Record<string, { secret: boolean; value: z.ZodType; required?: true; example?: string }>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;

@@ -24,6 +24,7 @@ import {
   type Environment,
   type RawConfig,
 } from "./rules";
+import { isReviewImageTag, reviewAppConfigProblems } from "../reviewApp/configRules";
 
 export * from "./schema";
 export { isHostname, describeHostnameProblem, isLoopbackServerUrl } from "./hostname";
@@ -180,7 +181,11 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
   } else problems.push(...credentials);
 
   const imageTag = values.imageTag ?? manifest?.version;
-  if (valid("imageTag") && imageTag !== undefined) {
+  if (valid("imageTag") && valid("location") && env.environment && values.location) {
+    const review = reviewAppConfigProblems({ stack: opts.stack, environment: env.environment, location: values.location, imageTag: imageTag ?? "", keys: Object.keys(texts) });
+    problems.push(...review.map((p) => ({ key: `${CONFIG_NAMESPACE}:${p.key}`, message: p.message })));
+  }
+  if (valid("imageTag") && imageTag !== undefined && !isReviewImageTag(imageTag)) {
     if (env.environment === "production") problems.push(...productionTagRule(imageTag, { build, manifestVersion: manifest?.version }));
     else if (env.environment && values.imageTag !== undefined) problems.push(...stagingTagRule(imageTag));
   }
