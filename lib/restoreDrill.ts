@@ -5,6 +5,7 @@
  * uninstall of the scratch app the clone created (by the id the clone answered).
  */
 import { CloudronApi, resolveToken } from "./cloudron/api";
+import { CONFIG_DEFAULTS } from "./config/schema";
 import { splitLocation } from "./cloudron/operations";
 import { cloneRequestSchema, newAppTaskSchema, taskInfoSchema, type Backup } from "./cloudron/schemas";
 import { waitForHealthy } from "./health/healthGate";
@@ -48,7 +49,7 @@ export interface DrillOptions {
   /** Where the scratch app answers; default https://<scratch>. */
   baseUrl?: string;
   healthTimeoutMs: number;
-  /** Bound on the clone and uninstall tasks. Defaults to 1800 s. */
+  /** Bound on the clone and uninstall tasks. Defaults to cloudronTimeoutSeconds' default. */
   taskTimeoutSeconds?: number;
   date?: Date;
   log?: (line: string) => void;
@@ -61,7 +62,7 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   const scratch = scratchLocation(o.live, date);
   if (scratch === o.live) throw new Error(`refusing to drill: scratch location ${scratch} is the live location`);
   const { token } = resolveToken({ server: o.server, configToken: o.token, envToken: process.env.CLOUDRON_TOKEN || undefined });
-  const api = new CloudronApi({ server: o.server, token, taskTimeoutSeconds: o.taskTimeoutSeconds ?? 1800, busyWaitSeconds: 600, log });
+  const api = new CloudronApi({ server: o.server, token, taskTimeoutSeconds: o.taskTimeoutSeconds ?? CONFIG_DEFAULTS.cloudronTimeoutSeconds, busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds, log });
   const record: DrillRecord = { date: date.toISOString(), live: o.live, scratch, backupId: "", ok: false, timingsMs: {}, health: "", smoke: "" };
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();

@@ -122,6 +122,9 @@ export async function closedPort(): Promise<number> {
   return app.port;
 }
 
+/** How many templates the healthy fake app lists once seeded. */
+const SEEDED_TEMPLATE_COUNT = 3;
+
 /** Template entries as the seed creates them: each has a `slug`. */
 export function seededTemplates(count: number): Array<Record<string, unknown>> {
   return Array.from({ length: count }, (_, i) => ({
@@ -143,7 +146,7 @@ export const healthyApp = (opts?: { templates?: number }): FakeHandler => (req) 
     case "GET /api/health":
       return json(200, { ok: true, database: "connected" });
     case "GET /api/templates":
-      return json(200, { templates: seededTemplates(opts?.templates ?? 3) });
+      return json(200, { templates: seededTemplates(opts?.templates ?? SEEDED_TEMPLATE_COUNT) });
     case "GET /api/rules":
       return json(200, { rules: [{ id: "rule-1", title: "Example rule" }] });
     case "POST /api/auth/magic-link/request": {

@@ -16,7 +16,18 @@ describe("buildPlan", () => {
     expect(p.location).toBe("staging.communityrule.info");
     expect(p.image.reference).toBe("git.medlab.host/communityrule/community-rule:0.1.9");
     expect(p.image.obtainedBy).toContain("linux/amd64");
-    expect(p.operations.map((o) => o.split(" ")[0])).toEqual(["cloudron", "install", "apply", "health", "seed", "smoke"]);
+    expect(p.operations).toEqual([
+      "live check (read-only, before anything is built): GET /profile and GET /apps on my.medlab.host: token valid (owner/admin), staging.communityrule.info free or ours (com.medlab.communityrule), release not below the version it runs",
+      `image: build ${appDir} for linux/amd64 and push git.medlab.host/communityrule/community-rule:0.1.9`,
+      "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it",
+      "deploy on my.medlab.host (REST API): wait while staging.communityrule.info is busy (≤ 600 s), stop if it is in error",
+      "install staging.communityrule.info if free (POST /apps with the whole env: one task), adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)",
+      "each task bounded by 1800 s and read back (image, version, env)",
+      "apply env: compare with the app's LIVE env; anything added, changed or removed → one POST /apps/:id/configure/env with the complete map (one restart), then read back; nothing → no call",
+      "health gate: https://staging.communityrule.info/api/health until ok + database connected (≤ 300 s)",
+      "seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun 1; the one step that uses the CLI)",
+      "smoke checks against https://staging.communityrule.info",
+    ]);
     expect(p.protections).toEqual(["autoRollback false"]);
     expect(p.env.UPLOAD_ROOT).toBe("/app/data/uploads");
   });
@@ -24,7 +35,15 @@ describe("buildPlan", () => {
     const p = buildPlan("production", readStackFileText(projectDir, "production"), { projectDir, appDir });
     expect(p.location).toBe("communityrule.info");
     expect(p.protections).toEqual(["app (uninstall) protected", "seed protected", "autoRollback true"]);
-    expect(p.operations.at(-1)).toContain("roll back to the previous image");
+    // Production's live check also judges the backup policy.
+    expect(p.operations[1]).toBe("backups: communityrule.info automatic backups on, GET /backups/policy keeps ≥ 30 days (up only)");
+    // Auto-rollback belongs to the deploy step, so it is described right after it.
+    expect(p.operations.slice(4, 8)).toEqual([
+      "deploy on my.medlab.host (REST API): wait while communityrule.info is busy (≤ 600 s), stop if it is in error",
+      "install communityrule.info if free (POST /apps with the whole env: one task), adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)",
+      "each task bounded by 1800 s and read back (image, version, env)",
+      "on a failed health gate after an update: roll back to the previous image and fail",
+    ]);
   });
   it("never shows a secure value, only the key", () => {
     const text = `config:\n  communityrule:location: staging.communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:c2VjcmV0LWNpcGhlcnRleHQ=\n`;

@@ -74,6 +74,9 @@ export class CloudronApiError extends Error {
   }
 }
 
+/** Retries of a failed read (5xx, timeout); with the doubling backoff from 0.5 s that is about 3.5 s. */
+const DEFAULT_READ_RETRIES = 3;
+
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 /**
@@ -176,7 +179,7 @@ export class CloudronApi {
     this.busyWaitSeconds = o.busyWaitSeconds;
     this.clock = o.clock ?? realClock;
     this.pollIntervalMs = o.pollIntervalMs ?? 2000;
-    this.readRetries = o.readRetries ?? 3;
+    this.readRetries = o.readRetries ?? DEFAULT_READ_RETRIES;
     this.backoffMs = o.backoffMs ?? 500;
     this.requestTimeoutMs = o.requestTimeoutMs ?? Math.min(30_000, o.taskTimeoutSeconds * 1000);
     this.mask = o.mask ?? new SecretMask();
