@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Connection } from "../lib/cloudron/contract";
+import { cloudronToolArgv } from "../lib/cli/commandLines";
 import { buildSeedRequest, seedProvider, type SeedOutputs } from "./seedProvider";
 
 /** Arguments of {@link SeedOnce}. */
@@ -46,6 +47,7 @@ export class SeedOnce extends pulumi.dynamic.Resource {
         image: args.image,
         gate: args.gate,
         cloudronToken: args.token ? pulumi.secret(args.token) : undefined,
+        toolArgv: cloudronToolArgv("seed"),
         ...outputs,
       },
       opts,

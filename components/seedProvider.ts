@@ -15,6 +15,8 @@ export interface SeedInputs {
   gate: string;
   /** API token (secret input; stays out of outputs). */
   cloudronToken?: string;
+  /** How to start the seed tool (lib/cli/commandLines.ts builds it; the provider holds no copy). */
+  toolArgv: string[];
 }
 
 /** What a completed seed records. */
@@ -55,9 +57,10 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
         const env: NodeJS.ProcessEnv = { ...process.env };
         delete env.CLOUDRON_TOKEN;
         if (inputs.cloudronToken) env.CLOUDRON_TOKEN = inputs.cloudronToken;
+        const [cmd, ...args] = inputs.toolArgv;
         const child = execFile(
-          "node",
-          ["--require", "ts-node/register/transpile-only", "tools/cloudronApp.ts", "seed"],
+          cmd,
+          args,
           { env, maxBuffer: 16 * 1024 * 1024 },
           (err, stdout, stderr) => {
             if (err) reject(new Error(stderr.trim() || err.message));

@@ -197,6 +197,8 @@ describe("AppEnv and CloudronApp", () => {
     expect(envReq.appId).toBe("app-123");
     const seedReq = seedRequestSchema.parse(unwrap(seed.inputs.request));
     expect(seedReq).toEqual({ connection: CONNECTION, location: "staging.communityrule.info" });
+    // The tool command is built in one place (lib/cli/commandLines.ts) and handed to the provider.
+    expect(seed.inputs.toolArgv).toEqual(["node", "--require", "ts-node/register/transpile-only", "tools/cloudronApp.ts", "seed"]);
   });
 });
 
@@ -223,9 +225,9 @@ describe("seed provider", () => {
   it("serializes (self-contained methods) and diffs only on seedRun and location", async () => {
     const { seedProvider, buildSeedRequest } = await import("../components/seedProvider");
     const text = await pulumi.runtime.serializeFunction(() => seedProvider);
-    expect(text.text).toContain("tools/cloudronApp.ts"); // create's own code travels in the serialized text
+    expect(text.text).toContain("inputs.toolArgv"); // create's own code travels in the serialized text
     const olds = { location: "a.example.org", seedRun: "1", seededAt: "t", seededImage: "i1", seedOutput: "" };
-    const base = { request: buildSeedRequest(CONNECTION, "a.example.org"), location: "a.example.org", seedRun: "1", image: "i2", gate: "g" };
+    const base = { request: buildSeedRequest(CONNECTION, "a.example.org"), location: "a.example.org", seedRun: "1", image: "i2", gate: "g", toolArgv: ["node", "tools/cloudronApp.ts", "seed"] };
     expect(await seedProvider.diff!("id", olds, base)).toMatchObject({ changes: false });
     expect(await seedProvider.diff!("id", olds, { ...base, seedRun: "2" })).toMatchObject({ changes: true, replaces: [] });
     expect(await seedProvider.diff!("id", olds, { ...base, location: "b.example.org" })).toMatchObject({ changes: true, replaces: ["location"] });

@@ -33,7 +33,12 @@ export function flags(values: Record<string, string | number | boolean | undefin
  * a value and carries no flag that could drift from the contract.
  */
 export function cloudronCommand(operation: "deploy" | "uninstall" | "env-apply" | "seed"): string {
-  return toolCommand("cloudronApp", [operation]);
+  return shellJoin(cloudronToolArgv(operation));
+}
+
+/** The same command as an argv (for the seed provider, which starts the tool without a shell). */
+export function cloudronToolArgv(operation: "deploy" | "uninstall" | "env-apply" | "seed"): string[] {
+  return [...NODE_TOOL_PREFIX, "tools/cloudronApp.ts", operation];
 }
 
 /** The health gate: polls <baseUrl>/api/health until healthy or the timeout. */
