@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import { environmentOf, formatPreflight, runPreflight } from "../lib/preflight";
 import { readStackFile, ConfigFileError } from "./stackFile";
+import { parseArgs, UsageError } from "../lib/cli/args";
 
 export const USAGE = "usage: npm run preflight -- <stack> [--app-dir <dir>]";
 
@@ -14,13 +15,21 @@ export async function main(
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   projectDir: string = path.resolve(__dirname, ".."),
 ): Promise<number> {
-  const positional = argv.filter((a, i) => !a.startsWith("--") && argv[i - 1] !== "--app-dir");
-  const bad = argv.some((a) => a.startsWith("--") && a !== "--app-dir") || (argv.includes("--app-dir") && !argv[argv.indexOf("--app-dir") + 1]);
-  if (positional.length !== 1 || bad) {
-    out(USAGE);
+  let stack: string;
+  let appDirArg: string | undefined;
+  try {
+    const a = parseArgs(argv, { positional: ["stack"], values: ["app-dir"] });
+    if (a.help) {
+      out(USAGE);
+      return 0;
+    }
+    stack = a.positional.stack!;
+    appDirArg = a.values["app-dir"];
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    out(`preflight: ${err.message}\n${USAGE}`);
     return 2;
   }
-  const stack = positional[0];
   let stackText: string;
   try {
     stackText = readStackFile(projectDir, stack).text;
@@ -29,7 +38,7 @@ export async function main(
     out(`FAIL stack file: ${err.message}`);
     return 1;
   }
-  const appDir = argv.includes("--app-dir") ? path.resolve(argv[argv.indexOf("--app-dir") + 1]) : undefined;
+  const appDir = appDirArg ? path.resolve(appDirArg) : undefined;
   const results = await runPreflight({
     stack,
     projectDir,
