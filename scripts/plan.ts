@@ -48,13 +48,15 @@ export function main(
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   /** The Pulumi project (and git work tree) holding Pulumi.<stack>.yaml; tests point it at a fixture repo. */
   projectDir: string = path.resolve(__dirname, ".."),
+  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
+  errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): number {
   let args: PlanArgs;
   try {
     args = parsePlanArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    out(`plan: ${err.message}\n${USAGE}`);
+    errOut(`plan: ${err.message}\n${USAGE}`);
     return 2;
   }
   if (args.help) {

@@ -14,6 +14,8 @@ export async function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   projectDir: string = path.resolve(__dirname, ".."),
+  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
+  errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {
   let stack: string;
   let appDirArg: string | undefined;
@@ -27,7 +29,7 @@ export async function main(
     appDirArg = a.values["app-dir"];
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    out(`preflight: ${err.message}\n${USAGE}`);
+    errOut(`preflight: ${err.message}\n${USAGE}`);
     return 2;
   }
   let stackText: string;

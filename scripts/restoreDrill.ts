@@ -17,13 +17,15 @@ export async function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   projectDir: string = path.resolve(__dirname, ".."),
+  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
+  errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {
   let args: ReturnType<typeof parseArgs>;
   try {
     args = parseArgs(argv, { positional: ["stack"], values: ["base-url", "record-dir"] });
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    out(`restore-drill: ${err.message}\n${USAGE}`);
+    errOut(`restore-drill: ${err.message}\n${USAGE}`);
     return 2;
   }
   if (args.help) {
