@@ -81,7 +81,7 @@ export async function resolveServer(
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "ERROR";
     return code === "ENOTFOUND"
-      ? { ok: false, code, detail: `${host} does not resolve (no such host): check the spelling of communityrule:cloudronServer` }
+      ? { ok: false, code, detail: `${host} does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online` }
       : { ok: false, code, detail: `${host} could not be looked up (${code}): no DNS answer from this machine` };
   }
 }
@@ -126,7 +126,8 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   const checked = checkConfig(raw, { stack: o.stack, projectDir: o.projectDir });
   const cfg: DeployConfig | undefined = checked.config;
   if (cfg) pass(CHECK.config, `${cfg.location} on ${cfg.cloudronServer}`);
-  else fail(CHECK.config, checked.problems.map((p) => `${p.key}: ${p.message}`).join("; "));
+  // One problem per line: a config with several mistakes stays readable.
+  else fail(CHECK.config, [`${checked.problems.length} problem(s)`, ...checked.problems.map((p) => `  - ${p.key}: ${p.message}`)].join("\n"));
   const bad = keysWithProblems(checked.problems);
   // With an invalid config, each later check still runs when the keys it reads are themselves valid.
   const value = (key: string): string | undefined => (bad.has(key) ? undefined : raw.values[`communityrule:${key}`]);

@@ -5,6 +5,7 @@
  */
 import { isPlainSemver } from "./config/stackConfig";
 import { shellQuote } from "./cli/shell";
+import { parseArgs, UsageError } from "./cli/args";
 
 export const REHEARSE_USAGE = [
   "usage: npm run rehearse -- <stack> [--release <version>] [--rollback]",
@@ -14,30 +15,26 @@ export const REHEARSE_USAGE = [
 ].join("\n");
 
 export interface RehearseArgs {
+  /** `--help`: print the usage, do nothing else. */
+  help?: boolean;
   stack: string;
   release?: string;
   rollback: boolean;
 }
 
-/** Parses the rehearsal's arguments; a string is a usage problem to print with the usage. */
+/** Parses the rehearsal's arguments (with the one argument parser); a string is a usage problem to print with the usage. */
 export function parseRehearseArgs(argv: string[]): RehearseArgs | string {
-  const positional: string[] = [];
-  let release: string | undefined;
-  let rollback = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--rollback") rollback = true;
-    else if (a === "--release") {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith("-")) return "--release needs a version, e.g. --release 0.1.10";
-      if (!isPlainSemver(v)) return `--release ${v}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`;
-      release = v;
-    } else if (a.startsWith("-")) return `unknown option ${a}`;
-    else positional.push(a);
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs(argv, { positional: ["stack"], values: ["release"], flags: ["rollback"] });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    return err.message === "missing <stack>" ? "which stack? name it (no stack is assumed)" : err.message;
   }
-  if (positional.length === 0) return "which stack? name it (no stack is assumed)";
-  if (positional.length > 1) return `one stack only, got: ${positional.join(" ")}`;
-  return { stack: positional[0], release, rollback };
+  if (parsed.help) return { help: true, stack: "", rollback: false };
+  const release = parsed.values.release;
+  if (release !== undefined && !isPlainSemver(release)) return `--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`;
+  return { stack: parsed.positional.stack!, release, rollback: parsed.flags.rollback };
 }
 
 /** The version after `version` (next patch): the release a bare --rollback rehearses first. */

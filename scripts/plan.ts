@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { buildPlan, diffPlans, formatPlan } from "../lib/plan";
 import { ConfigError } from "../lib/config/stackConfig";
 import { ConfigFileError, readStackFile } from "./stackFile";
+import { parseArgs as parseCliArgs, UsageError } from "../lib/cli/args";
 
 export const USAGE = "usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]";
 
@@ -22,22 +23,24 @@ export function npmBannerHint(env: NodeJS.ProcessEnv): string | undefined {
     : undefined;
 }
 
-/** Parses `<stack> [--json] [--against <ref>] [--app-dir <dir>]`; undefined on a usage error. */
-export function parseArgs(argv: string[]): { stack: string; json: boolean; against?: string; appDir?: string } | undefined {
-  const positional: string[] = [];
-  const opts: { json: boolean; against?: string; appDir?: string } = { json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--json") opts.json = true;
-    else if (a === "--against" || a === "--app-dir") {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith("--")) return undefined;
-      if (a === "--against") opts.against = v;
-      else opts.appDir = v;
-    } else if (a.startsWith("--")) return undefined;
-    else positional.push(a);
+type PlanArgs = { stack: string; json: boolean; against?: string; appDir?: string; help?: boolean };
+
+/** `<stack> [--json] [--against <ref>] [--app-dir <dir>]`, with the one argument parser; throws UsageError. */
+function parsePlanArgs(argv: string[]): PlanArgs {
+  const a = parseCliArgs(argv, { positional: ["stack"], values: ["against", "app-dir"], flags: ["json"] });
+  if (a.help) return { stack: "", json: false, help: true };
+  return { stack: a.positional.stack!, json: a.flags.json, ...(a.values.against ? { against: a.values.against } : {}), ...(a.values["app-dir"] ? { appDir: a.values["app-dir"] } : {}) };
+}
+
+/** The parsed arguments, or undefined on a usage error (for callers that only need to know). */
+export function parseArgs(argv: string[]): PlanArgs | undefined {
+  try {
+    const a = parsePlanArgs(argv);
+    return a.help ? undefined : a;
+  } catch (err) {
+    if (err instanceof UsageError) return undefined;
+    throw err;
   }
-  return positional.length === 1 ? { stack: positional[0], ...opts } : undefined;
 }
 
 export function main(
@@ -45,11 +48,20 @@ export function main(
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   /** The Pulumi project (and git work tree) holding Pulumi.<stack>.yaml; tests point it at a fixture repo. */
   projectDir: string = path.resolve(__dirname, ".."),
+  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
+  errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): number {
-  const args = parseArgs(argv);
-  if (!args) {
-    out(USAGE);
+  let args: PlanArgs;
+  try {
+    args = parsePlanArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    errOut(`plan: ${err.message}\n${USAGE}`);
     return 2;
+  }
+  if (args.help) {
+    out(USAGE);
+    return 0;
   }
   const { stack, json, against } = args;
   const appDir = args.appDir ? path.resolve(args.appDir) : undefined;

@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import { environmentOf, formatPreflight, runPreflight } from "../lib/preflight";
 import { readStackFile, ConfigFileError } from "./stackFile";
+import { parseArgs, UsageError } from "../lib/cli/args";
 
 export const USAGE = "usage: npm run preflight -- <stack> [--app-dir <dir>]";
 
@@ -13,14 +14,24 @@ export async function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   projectDir: string = path.resolve(__dirname, ".."),
+  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
+  errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {
-  const positional = argv.filter((a, i) => !a.startsWith("--") && argv[i - 1] !== "--app-dir");
-  const bad = argv.some((a) => a.startsWith("--") && a !== "--app-dir") || (argv.includes("--app-dir") && !argv[argv.indexOf("--app-dir") + 1]);
-  if (positional.length !== 1 || bad) {
-    out(USAGE);
+  let stack: string;
+  let appDirArg: string | undefined;
+  try {
+    const a = parseArgs(argv, { positional: ["stack"], values: ["app-dir"] });
+    if (a.help) {
+      out(USAGE);
+      return 0;
+    }
+    stack = a.positional.stack!;
+    appDirArg = a.values["app-dir"];
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    errOut(`preflight: ${err.message}\n${USAGE}`);
     return 2;
   }
-  const stack = positional[0];
   let stackText: string;
   try {
     stackText = readStackFile(projectDir, stack).text;
@@ -29,7 +40,7 @@ export async function main(
     out(`FAIL stack file: ${err.message}`);
     return 1;
   }
-  const appDir = argv.includes("--app-dir") ? path.resolve(argv[argv.indexOf("--app-dir") + 1]) : undefined;
+  const appDir = appDirArg ? path.resolve(appDirArg) : undefined;
   const results = await runPreflight({
     stack,
     projectDir,

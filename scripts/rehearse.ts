@@ -83,7 +83,7 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
       out(`cloudronServer: ${dnsResult.detail}`);
       throw new RehearsalFailed(`cloudronServer ${server} does not resolve, and Pulumi.${near.stack}.yaml names ${near.server}: a typo? A real \`up\` would stop before any change`);
     }
-    const warning = `cloudronServer: ${dnsResult.detail}. A real \`up\` (and \`npm run preflight -- ${stack}\`) would stop here; this machine may just be offline. The rehearsal goes on against its stand-in.`;
+    const warning = `cloudronServer: ${dnsResult.detail}. A real \`up\` (and \`npm run preflight -- ${stack}\`) would stop here. The rehearsal goes on against its stand-in.`;
     warnings.push(`cloudronServer ${server} did not resolve from this machine`);
     out(`WARNING ${warning}`);
   }
@@ -152,7 +152,7 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     }
     for (const st of preview.steps.filter((x) => x.op !== "same")) out(`  ${st.op} ${st.name}`);
     for (const line of (preview.log ?? "").split("\n")) if (/warning:.*rollback/.test(line)) out(`  ${line.trim()}`);
-    out("  (the line ROLLBACK: <from> back to <to> comes only from `up`: the deploy step reads what the app runs)");
+    out("  (the ROLLBACK line naming both versions comes only from `up`: the deploy step reads what the app runs)");
     await up(`up #4: rollback ${release} → ${firstVersion} (build: false, imageTag: ${firstVersion})`);
     done.push(`rolled back to ${firstVersion}`);
     out(`\nAfterwards (runbook): pulumi config rm imageTag; pulumi config set build true. The next up then BUILDS whatever`);
@@ -176,8 +176,12 @@ async function main(argv: string[]): Promise<void> {
   if (reviewPr !== undefined) process.exit(await rehearseReviewApp(reviewPr, out));
   const args = parseRehearseArgs(argv);
   if (typeof args === "string") {
-    process.stderr.write(`${args}\n${REHEARSE_USAGE}\n`);
+    process.stderr.write(`rehearse: ${args}\n${REHEARSE_USAGE}\n`);
     process.exit(2);
+  }
+  if (args.help) {
+    out(REHEARSE_USAGE);
+    process.exit(0);
   }
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cr-rehearsal-"));
   process.env.TMPDIR = scratch;

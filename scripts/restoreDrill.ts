@@ -10,6 +10,7 @@ import { runRestoreDrill } from "../lib/restoreDrill";
 import { isHostname, isLoopbackServerUrl } from "../lib/config/stackConfig";
 import { stackFileEntries } from "../lib/config/stackFile";
 import { ConfigFileError, readStackFile } from "./stackFile";
+import { parseArgs, UsageError } from "../lib/cli/args";
 
 export const USAGE = "usage: npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]";
 
@@ -17,16 +18,23 @@ export async function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   projectDir: string = path.resolve(__dirname, ".."),
+  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
+  errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {
-  const withValue = new Set(["--server", "--base-url", "--record-dir"]);
-  const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-  const positional = argv.filter((a, i) => !a.startsWith("--") && !withValue.has(argv[i - 1]));
-  const badOption = argv.some((a, i) => a.startsWith("--") && (!withValue.has(a) || argv[i + 1] === undefined || argv[i + 1].startsWith("--")));
-  if (positional.length !== 1 || badOption) {
-    out(USAGE);
+  let args: ReturnType<typeof parseArgs>;
+  try {
+    args = parseArgs(argv, { positional: ["stack"], values: ["server", "base-url", "record-dir"] });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    errOut(`restore-drill: ${err.message}\n${USAGE}`);
     return 2;
   }
-  const stack = positional[0];
+  if (args.help) {
+    out(USAGE);
+    return 0;
+  }
+  const stack = args.positional.stack!;
+  const opt = (name: "--server" | "--base-url" | "--record-dir") => args.values[name.slice(2)];
   let text: string;
   let stackFile: string;
   try {

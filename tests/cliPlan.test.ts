@@ -46,6 +46,19 @@ describe("npm run plan: files and stacks", () => {
   });
 });
 
+describe("operator commands: the common CLI conventions", () => {
+  it.each(["plan", "preflight", "rehearse", "restore-drill"])("npm run %s: a usage mistake goes to stderr with the usage, exit 2; --help to stdout, exit 0", async (script) => {
+    const bad = await npmRun(p, script, ["staging", "--bogus"], { silent: true });
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr).toContain(`${script === "restore-drill" ? "restore-drill" : script}: unknown option --bogus`);
+    expect(bad.stderr).toContain(`usage: npm run ${script} -- <stack>`);
+    const help = await npmRun(p, script, ["--help"], { silent: true });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain(`usage: npm run ${script} -- <stack>`);
+  });
+});
+
 describe("npm run plan: every problem in one pass", () => {
   it("four mistakes in the production stack file: all four reported at once, each with a fix (imageTag: latest included)", async () => {
     const production = p.stackText("production");

@@ -3,7 +3,7 @@
  * start, flapping, hanging, malformed and refused connections; plus the CLI as a child process.
  */
 import * as http from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   classifyHealth,
   formatProgress,
@@ -16,26 +16,16 @@ import {
 import { main as gateCli } from "../tools/healthGate";
 import {
   closedPort,
-  FakeApp,
-  FakeHandler,
   healthyApp,
   json,
   runTool,
   startFakeApp,
 } from "../lifecycle/fakeApp";
+import { serve } from "./serveFakeApp";
 
 const HEALTHY = { ok: true, database: "connected" };
 const DB_ERROR = { ok: false, database: "error" };
 
-const running: FakeApp[] = [];
-async function serve(handler: FakeHandler): Promise<FakeApp> {
-  const app = await startFakeApp(handler);
-  running.push(app);
-  return app;
-}
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((a) => a.stop()));
-});
 
 /** Runs the gate expecting failure; returns the error and how long the gate took. */
 async function expectGateFailure(

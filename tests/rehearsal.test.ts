@@ -7,7 +7,8 @@ describe("parseRehearseArgs", () => {
     expect(parseRehearseArgs(["staging"])).toEqual({ stack: "staging", release: undefined, rollback: false });
     expect(parseRehearseArgs(["--rollback", "production", "--release", "0.2.0"])).toEqual({ stack: "production", release: "0.2.0", rollback: true });
     expect(parseRehearseArgs([])).toBe("which stack? name it (no stack is assumed)");
-    expect(parseRehearseArgs(["staging", "--release"])).toBe("--release needs a version, e.g. --release 0.1.10");
+    expect(parseRehearseArgs(["staging", "--release"])).toBe("--release needs a value");
+    expect(parseRehearseArgs(["staging", "production"])).toBe("unexpected argument: production");
     expect(parseRehearseArgs(["staging", "-x"])).toBe("unknown option -x");
     expect(nextPatch("0.1.9")).toBe("0.1.10");
   });

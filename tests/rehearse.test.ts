@@ -28,7 +28,7 @@ describe("npm run rehearse: arguments", () => {
   it("an unknown option, a second stack or a bad --release version is a usage error", async () => {
     for (const [args, message] of [
       [["staging", "--bogus"], "unknown option --bogus"],
-      [["staging", "production"], "one stack only, got: staging production"],
+      [["staging", "production"], "unexpected argument: production"],
       [["staging", "--release", "v0.2"], "--release v0.2: the version must be plain semver X.Y.Z"],
     ] as const) {
       const r = await npmRun(p, "rehearse", [...args]);

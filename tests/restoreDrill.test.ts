@@ -116,7 +116,7 @@ describe("runRestoreDrill (stand-in)", () => {
     expect(await drillMain([], (s) => out.push(s))).toBe(2);
     expect(await drillMain(["staging", "--bogus"], (s) => out.push(s))).toBe(2);
     expect(await drillMain(["nope"], (s) => out.push(s))).toBe(1);
-    expect(out.join("\n")).toMatch(/usage[\s\S]*drill FAILED before cloning: no stack file Pulumi\.nope\.yaml in .*; stacks here: production, staging/);
+    expect(out.join("\n")).toMatch(/^drill FAILED before cloning: no stack file Pulumi\.nope\.yaml in .*; stacks here: production, staging$/m);
     expect(lc.calls().length).toBe(before);
   });
 

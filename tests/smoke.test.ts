@@ -3,28 +3,18 @@
  * child process.
  */
 import { main as smokeCli } from "../tools/smoke";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../lib/health/smoke";
 import {
   closedPort,
-  FakeApp,
   FakeHandler,
   FakeRequest,
   healthyApp,
   json,
   runTool,
-  startFakeApp,
 } from "../lifecycle/fakeApp";
+import { serve } from "./serveFakeApp";
 
-const running: FakeApp[] = [];
-async function serve(handler: FakeHandler): Promise<FakeApp> {
-  const app = await startFakeApp(handler);
-  running.push(app);
-  return app;
-}
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((a) => a.stop()));
-});
 
 /** A healthy app with one endpoint replaced, recording every request. */
 function withOverride(
