@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import { execFileSync } from "node:child_process";
 import { CloudronApi, CloudronApiError, resolveToken } from "../lib/cloudron/api";
 import { computeDrift, driftOutputsSchema, formatDrift } from "../lib/drift";
+import { parseArgs, UsageError } from "../lib/cli/args";
 
 const USAGE = "usage: npm run drift -- <stack> [--outputs-file <file.json>]";
 
@@ -22,15 +23,26 @@ function readOutputs(stack: string, file: string | undefined): string {
   });
 }
 
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Promise<number> {
-  const fileAt = argv.indexOf("--outputs-file");
-  const file = fileAt === -1 ? undefined : argv[fileAt + 1];
-  const positional = argv.filter((a, i) => !a.startsWith("--") && i !== fileAt + 1);
-  if (positional.length !== 1 || (fileAt !== -1 && !file) || argv.some((a) => a.startsWith("--") && a !== "--outputs-file")) {
-    out(USAGE);
+export async function main(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
+  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
+  errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
+): Promise<number> {
+  let args: ReturnType<typeof parseArgs>;
+  try {
+    args = parseArgs(argv, { positional: ["stack"], values: ["outputs-file"] });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    errOut(`drift: ${err.message}\n${USAGE}`);
     return 2;
   }
-  const stack = positional[0];
+  if (args.help) {
+    out(USAGE);
+    return 0;
+  }
+  const stack = args.positional.stack!;
+  const file = args.values["outputs-file"];
   let text: string;
   try {
     text = readOutputs(stack, file);

@@ -103,11 +103,17 @@ describe("npm run drift", () => {
 
   it("usage and unusable outputs exit 2", async () => {
     const lines: string[] = [];
-    expect(await main([], (s) => lines.push(s))).toBe(2);
+    const errors: string[] = [];
+    expect(await main([], (s) => lines.push(s), (s) => errors.push(s))).toBe(2);
+    // The stack name alone is a complete command line (it once was dropped as an option's value).
+    expect(await main(["staging", "--outputs-file"], (s) => lines.push(s), (s) => errors.push(s))).toBe(2);
     const file = outputsFile({ ...applied("x"), appId: "" } as DriftOutputs);
-    expect(await main(["staging", "--outputs-file", file], (s) => lines.push(s))).toBe(2);
+    expect(await main(["staging", "--outputs-file", file], (s) => lines.push(s), (s) => errors.push(s))).toBe(2);
+    expect(errors).toEqual([
+      "drift: missing <stack>\nusage: npm run drift -- <stack> [--outputs-file <file.json>]",
+      "drift: --outputs-file needs a value\nusage: npm run drift -- <stack> [--outputs-file <file.json>]",
+    ]);
     expect(lines).toEqual([
-      "usage: npm run drift -- <stack> [--outputs-file <file.json>]",
       "drift: stack staging has no usable outputs (appId); run `pulumi up -s staging` once with this version first",
     ]);
   });
