@@ -25,7 +25,7 @@ function readOutputs(stack: string, file: string | undefined): string {
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Promise<number> {
   const fileAt = argv.indexOf("--outputs-file");
   const file = fileAt === -1 ? undefined : argv[fileAt + 1];
-  const positional = argv.filter((a, i) => !a.startsWith("--") && i !== fileAt + 1);
+  const positional = argv.filter((a, i) => !a.startsWith("--") && (fileAt === -1 || i !== fileAt + 1));
   if (positional.length !== 1 || (fileAt !== -1 && !file) || argv.some((a) => a.startsWith("--") && a !== "--outputs-file")) {
     out(USAGE);
     return 2;
