@@ -46,7 +46,7 @@ export function reminders(environment: string): string[] {
   return [
     "code review completed and approved (a person decides)",
     "migration SQL in prisma/migrations reviewed; no destructive change without a restore plan",
-    ...(environment === "production" ? ["production: the last Cloudron backup is recent and succeeded (dashboard → Backups)"] : []),
+    ...(environment === "production" ? ["production: Cloudron backups are on and recent (dashboard → Backups)"] : []),
   ];
 }
 

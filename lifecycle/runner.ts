@@ -202,12 +202,23 @@ export class Lifecycle {
   }
 
   // ---- the stand-in's server -----------------------------------------------------------------
-  /** The stand-in's live state: tests may read and change it between runs. */
+  /**
+   * A snapshot of the stand-in's state (apps, tasks, faults, calls, violations): later changes on the
+   * server do not show in it, and changing it changes nothing. Use {@link mutateStandin} or
+   * {@link mutateApp} to change the server, or `api` for the live object.
+   */
   standin(): StandinState {
-    return this.api.state;
+    return JSON.parse(JSON.stringify(this.api.state)) as StandinState;
   }
+  /** Changes the stand-in's live state (what a dashboard user or the server itself would change). */
   mutateStandin(fn: (s: StandinState) => void) {
     fn(this.api.state);
+  }
+  /** Changes the live app at this stack's location (e.g. a dashboard edit of its env). */
+  mutateApp(fn: (app: StandinApp) => void) {
+    const app = this.api.app(String(this.config.location ?? this.location));
+    if (!app) throw new Error(`lifecycle: no app at ${String(this.config.location ?? this.location)} to change`);
+    fn(app);
   }
   /** Every API call the stand-in received, in order (method, path, operation, status, fault, body). */
   calls(): ApiCall[] {
@@ -230,9 +241,10 @@ export class Lifecycle {
       .filter(Boolean)
       .map((l) => JSON.parse(l) as ExecCall);
   }
-  /** The app at this stack's location on the stand-in. */
+  /** A snapshot of the app at this stack's location on the stand-in (see {@link standin}). */
   app(): StandinApp | undefined {
-    return this.api.app(String(this.config.location ?? this.location));
+    const app = this.api.app(String(this.config.location ?? this.location));
+    return app && (JSON.parse(JSON.stringify(app)) as StandinApp);
   }
   /** Container starts of all apps so far (install, update, env change, restart, clone). */
   restarts(): number {
@@ -247,7 +259,7 @@ export class Lifecycle {
       .map((l) => JSON.parse(l));
   }
   seedRuns(): number {
-    return this.app()?.seedRuns ?? 0;
+    return this.api.app(String(this.config.location ?? this.location))?.seedRuns ?? 0;
   }
   /** Pulumi-like state the runner keeps between runs (secrets as ciphertext). */
   pulumiState(): { resources: Array<{ urn: string; type: string; name: string; inputs: Record<string, unknown>; outputs: Record<string, unknown>; protect: boolean }>; outputs: Record<string, unknown> } {

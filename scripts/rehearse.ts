@@ -151,8 +151,8 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
       throw new RehearsalFailed("the preview of the rollback failed");
     }
     for (const st of preview.steps.filter((x) => x.op !== "same")) out(`  ${st.op} ${st.name}`);
-    for (const line of (preview.log ?? "").split("\n")) if (/warning:.*rollback/.test(line)) out(`  ${line.trim()}`);
-    out("  (the ROLLBACK line naming both versions comes only from `up`: the deploy step reads what the app runs)");
+    // The program's live check reads what the app runs, so the preview already names both versions.
+    for (const line of (preview.log ?? "").split("\n")) if (/warning:.*(rollback|ROLLBACK)/.test(line)) out(`  ${line.trim()}`);
     await up(`up #4: rollback ${release} → ${firstVersion} (build: false, imageTag: ${firstVersion})`);
     done.push(`rolled back to ${firstVersion}`);
     out(`\nAfterwards (runbook): pulumi config rm imageTag; pulumi config set build true. The next up then BUILDS whatever`);

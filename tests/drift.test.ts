@@ -101,6 +101,18 @@ describe("npm run drift", () => {
     for (const s of [EDITED, SECRET, TOKEN]) expect(text).not.toContain(s);
   });
 
+  it("without --outputs-file it asks the pulumi CLI for the stack's outputs (exit 2 when that fails)", async () => {
+    const lines: string[] = [];
+    const savedPath = process.env.PATH;
+    process.env.PATH = "/nonexistent";
+    try {
+      expect(await main(["staging"], (s) => lines.push(s))).toBe(2);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    expect(lines).toEqual(["drift: cannot read the outputs of stack staging: the pulumi CLI is not on PATH (or pass --outputs-file)"]);
+  });
+
   it("usage and unusable outputs exit 2", async () => {
     const lines: string[] = [];
     const errors: string[] = [];

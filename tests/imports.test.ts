@@ -26,9 +26,6 @@ export function specifiers(text: string): string[] {
   return [...text.matchAll(/(?:\bfrom\s+|\brequire\(\s*|\bimport\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
 }
 
-/** Files whose default copies belong to another branch's rewrite; empty this list once it lands. */
-const PENDING_REWRITE = new Set(["components/cloudronApp.ts", "components/appEnv.ts", "components/seedOnce.ts", "tools/cloudronApp.ts"]);
-
 describe("imports", () => {
   it("specifiers() finds every form", () => {
     expect(specifiers(`import a from "../tests/x";\nexport * from './y';\nconst z = require("../tests/z");\nawait import("./w");`)).toEqual(["../tests/x", "./y", "../tests/z", "./w"]);
@@ -53,7 +50,7 @@ describe("defaults", () => {
     const offenders = productFiles()
       .map((f) => path.relative(root, f))
       // lifecycle/ is the offline test engine: its own knobs (stand-in task times) are not config defaults.
-      .filter((f) => f !== path.join("lib", "config", "schema.ts") && !f.startsWith(`lifecycle${path.sep}`) && !PENDING_REWRITE.has(f))
+      .filter((f) => f !== path.join("lib", "config", "schema.ts") && !f.startsWith(`lifecycle${path.sep}`))
       .filter((f) => copy.test(fs.readFileSync(path.join(root, f), "utf8")));
     expect(offenders).toEqual([]);
   });

@@ -27,12 +27,13 @@ describe("drift after a dashboard edit", () => {
   let editedSecret = "";
   let deployedSecret = "";
   it("an edited plain key and an edited SESSION_SECRET are reported (exit 1), the secret as changed only; a hand-set key is information", async () => {
-    const app = lc.app()!;
-    deployedSecret = app.env.SESSION_SECRET;
+    deployedSecret = lc.app()!.env.SESSION_SECRET;
     editedSecret = `edited-in-dashboard-${Date.now()}`;
-    app.env.SMTP_FROM = "Someone <edited@example.org>";
-    app.env.SESSION_SECRET = editedSecret;
-    app.env.HAND_SET_KEY = "set by hand";
+    lc.mutateApp((app) => {
+      app.env.SMTP_FROM = "Someone <edited@example.org>";
+      app.env.SESSION_SECRET = editedSecret;
+      app.env.HAND_SET_KEY = "set by hand";
+    });
     const before = lc.calls().length;
     const r = await drift();
     expect(r.code).toBe(1);

@@ -198,7 +198,7 @@ describe("fault matrix: update and env on an installed app", () => {
   });
 
   it("a dashboard edit of a managed key is corrected by the next up that applies env, in the same single call", async () => {
-    lc.app()!.env.SMTP_FROM = "Edited In Dashboard <x@example.org>";
+    lc.mutateApp((app) => (app.env.SMTP_FROM = "Edited In Dashboard <x@example.org>"));
     env({ AFTER_DASHBOARD_EDIT: "1" });
     const before = lc.calls().length;
     const r = await lc.up();

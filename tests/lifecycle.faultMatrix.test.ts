@@ -130,7 +130,7 @@ describe("fault matrix: seed, health, smoke", () => {
       lc.config.smoke = false;
       expect((await lc.up()).errors).toEqual([]);
       // A bad migration: the app's seed fails.
-      lc.app()!.env.SEED_SHOULD_FAIL = "1";
+      lc.mutateApp((app) => (app.env.SEED_SHOULD_FAIL = "1"));
       lc.config.seedRun = "2";
       const failed = await lc.up();
       expect(failed.ok).toBe(false);
@@ -138,7 +138,7 @@ describe("fault matrix: seed, health, smoke", () => {
       expect(err).toContain("seed: node prisma/seed.bundle.cjs exited 1");
       expect(err).toContain('relation "MethodFacet" does not exist');
       expect(lc.seedRuns()).toBe(1);
-      delete lc.app()!.env.SEED_SHOULD_FAIL;
+      lc.mutateApp((app) => delete app.env.SEED_SHOULD_FAIL);
       const again = await lc.up();
       expect(again.errors).toEqual([]);
       expect(lc.seedRuns()).toBe(2);
@@ -151,14 +151,14 @@ describe("fault matrix: seed, health, smoke", () => {
     withLifecycle(async (lc) => {
       expect((await lc.up()).errors).toEqual([]);
       lc.setManifestVersion("0.1.10");
-      lc.standin().unhealthyImages = ["@sha256:"];
+      lc.mutateStandin((s) => (s.unhealthyImages = ["@sha256:"]));
       const r = await lc.up();
       expect(r.ok).toBe(false);
       const err = errorsOf(r);
       expect(err).toMatch(/health [\s\S]*failed/);
       expect(err).toMatch(/postgresql addon|CLOUDRON_POSTGRESQL_URL/);
       const updatesBefore = sent(lc.calls(), "updateApp").length;
-      lc.standin().unhealthyImages = [];
+      lc.mutateStandin((s) => (s.unhealthyImages = []));
       const again = await lc.up();
       expect(again.errors).toEqual([]);
       expect(sent(lc.calls(), "updateApp").length).toBe(updatesBefore);
@@ -170,7 +170,7 @@ describe("fault matrix: seed, health, smoke", () => {
       lc.config.smoke = false;
       expect((await lc.up()).errors).toEqual([]);
       // Someone wiped the data: templates come back empty.
-      lc.app()!.seedRuns = 0;
+      lc.mutateApp((app) => (app.seedRuns = 0));
       lc.config.smoke = true;
       const r = await lc.up();
       expect(r.ok).toBe(false);

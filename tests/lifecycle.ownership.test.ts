@@ -30,7 +30,7 @@ describe("uninstall ownership", () => {
         .replace(/"name": "app-/g, '"name": "oldapp-');
       fs.writeFileSync(lc.pulumiStatePath, text);
       expect(lc.pulumiState().resources.filter((r) => r.name.startsWith("oldapp-")).map((r) => r.name)).toContain("oldapp-deploy");
-      app.env.COMMUNITYRULE_DEPLOYMENT = oldOwner;
+      lc.mutateApp((live) => (live.env.COMMUNITYRULE_DEPLOYMENT = oldOwner));
 
       const r = await lc.up();
       expect(r.errors).toEqual([]);
@@ -71,7 +71,7 @@ describe("uninstall ownership", () => {
       expect((await lc.up()).errors).toEqual([]);
       const app = lc.app()!;
       expect(app.env.COMMUNITYRULE_DEPLOYMENT, "the stack marks the app it owns").toBeDefined();
-      app.env.COMMUNITYRULE_DEPLOYMENT = "urn:pulumi:other::communityrule::communityrule:cloudron:App::app/app-deploy";
+      lc.mutateApp((live) => (live.env.COMMUNITYRULE_DEPLOYMENT = "urn:pulumi:other::communityrule::communityrule:cloudron:App::app/app-deploy"));
       const r = await lc.destroy();
       expect(r.errors).toEqual([]);
       expect((r as unknown as { log: string }).log).toContain("Leaving the app installed");

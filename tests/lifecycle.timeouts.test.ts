@@ -39,7 +39,7 @@ describe("cloudronTimeoutSeconds bounds every step's task wait", () => {
   it("install", async () => {
     const lc = await Lifecycle.create({ stack: "staging", config: { smoke: false, cloudronTimeoutSeconds: 2 } });
     try {
-      lc.standin().taskMs = 60_000;
+      lc.mutateStandin((s) => (s.taskMs = 60_000));
       const r = await lc.up();
       const step = failedStep(r);
       expect(step.name).toBe("app-deploy");
@@ -52,7 +52,7 @@ describe("cloudronTimeoutSeconds bounds every step's task wait", () => {
 
   it("update", () =>
     withInstalled(async (lc) => {
-      lc.standin().taskMs = 60_000;
+      lc.mutateStandin((s) => (s.taskMs = 60_000));
       lc.setManifestVersion("0.1.10");
       const step = failedStep(await lc.up());
       expect(step.name).toBe("app-deploy");
@@ -61,7 +61,7 @@ describe("cloudronTimeoutSeconds bounds every step's task wait", () => {
 
   it("env", () =>
     withInstalled(async (lc) => {
-      lc.standin().taskMs = 60_000;
+      lc.mutateStandin((s) => (s.taskMs = 60_000));
       lc.config.env = { ...(lc.config.env as Record<string, string>), SLOW: "1" };
       const step = failedStep(await lc.up());
       expect(step.name).toMatch(/env/);
@@ -79,7 +79,7 @@ describe("cloudronTimeoutSeconds bounds every step's task wait", () => {
 
   it("uninstall (destroy)", () =>
     withInstalled(async (lc) => {
-      lc.standin().taskMs = 60_000;
+      lc.mutateStandin((s) => (s.taskMs = 60_000));
       const r = await lc.destroy();
       const step = failedStep(r);
       expect(step.op).toBe("delete");
@@ -151,7 +151,7 @@ describe("healthTimeoutSeconds bounds the health gate", () => {
   it("an unhealthy release fails the gate after the configured time", () =>
     withInstalled(async (lc) => {
       lc.setManifestVersion("0.1.10");
-      lc.standin().unhealthyImages = ["@sha256:"];
+      lc.mutateStandin((s) => (s.unhealthyImages = ["@sha256:"]));
       const step = failedStep(await lc.up());
       expect(step.name).toMatch(/health/);
       expectBounded(step, 3);

@@ -111,11 +111,13 @@ describe("npm run rehearse -- staging --release 0.1.10 --rollback", () => {
       "== up #3: release 0.1.9 → 0.1.10 (the app checkout's manifest bumped, build: true) ==",
       "backup before the update: ",
       "== preview of the rollback: what `pulumi preview` shows a reviewer ==",
+      "ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone",
       "deploying existing tag 0.1.9 without a build: rollback or promotion",
       "== up #4: rollback 0.1.10 → 0.1.9 (build: false, imageTag: 0.1.9) ==",
-      "ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone",
       "The next up then BUILDS whatever",
     ];
+    // The up says it again (in its own log).
+    expect(out.lastIndexOf("ROLLBACK: staging goes from 0.1.10 back to 0.1.9")).toBeGreaterThan(out.indexOf("== up #4"));
     const at = order.map((s) => out.indexOf(s));
     expect(at.every((i) => i >= 0), order.filter((_, i) => at[i] < 0).join(" | ")).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
@@ -124,9 +126,9 @@ describe("npm run rehearse -- staging --release 0.1.10 --rollback", () => {
     }
     expect(out).toContain("  baseUrl: (default https://staging.communityrule.info) → http://127.0.0.1:");
     expect(out).toMatch(/health gate: \{"healthy":true/);
-    // The preview says rollback-or-promotion; only `up` can say ROLLBACK with both versions.
+    // The preview already says ROLLBACK with both versions: the program's live check reads what runs.
     const preview = out.slice(out.indexOf("== preview of the rollback"), out.indexOf("== up #4"));
-    expect(preview).not.toContain("ROLLBACK:");
+    expect(preview).toContain("ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone");
     // Calls are shown as a shell needs them typed (the seed's sh -c script quoted).
     for (const line of out.split("\n").filter((l) => l.includes(" sh -c "))) expect(line).toContain(`sh -c 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'`);
     expect(lastLine(out)).toMatch(/^REHEARSAL PASS: staging: deployed 0\.1\.9, a no-op up changed nothing, released 0\.1\.10, rolled back to 0\.1\.9/);
