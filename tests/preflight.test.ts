@@ -132,7 +132,7 @@ describe("npm run preflight (child process, edited stack files)", () => {
 
   it("production gets the production reminder", async () => {
     const r = await npmRun(p, "preflight", ["production"], { silent: true });
-    expect(r.stdout).toContain("REMINDER production: the last Cloudron backup is recent and succeeded (dashboard → Backups)");
+    expect(r.stdout).toContain("REMINDER production: Cloudron backups are on and recent (dashboard → Backups)");
   });
 });
 
