@@ -173,8 +173,8 @@ export interface ToolRun {
 }
 
 /**
- * Runs a TypeScript CLI from the repo as a real child process
- * (`node -r ts-node/register/transpile-only <script> …args`). Asynchronous on purpose: the
+ * Runs a CLI from the repo as a real child process, in its compiled form as the command resources
+ * run it (`tools/smoke.ts` → `node build/tools/smoke.js …args`; `npm run build` first). Asynchronous on purpose: the
  * fake app serving the CLI lives in the test's own event loop, so a sync spawn would deadlock.
  * The child is killed after `timeoutMs` so a hanging tool fails the test instead of stalling it.
  */
@@ -187,7 +187,7 @@ export function runTool(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ["-r", "ts-node/register/transpile-only", script, ...args],
+      [path.join("build", script.replace(/\.ts$/, ".js")), ...args],
       { cwd: repoRoot, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stdout = "";

@@ -1,7 +1,7 @@
 /**
  * Lifecycle host: one `pulumi up`, `preview` or `destroy`, played offline in its own process.
  *
- * The real program (index.ts) is `require`d through ts-node in CommonJS mode, the way Pulumi's
+ * The real program (package.json `main`, the compiled build/index.js) is `require`d the way Pulumi's
  * Node.js language host loads it. Resource registrations go to a mock monitor that behaves like
  * the engine: it diffs each resource against the state kept from the previous run and then
  * *executes* the step: command resources run their create/update/delete scripts with their
@@ -79,6 +79,9 @@ export interface RunResult {
   outputs: Record<string, unknown>;
   /** Custom (provider-managed) resources the program registered; components are not counted. */
   registered: number;
+  /** The file the program was loaded from, and whether a TypeScript loader was present (it must not be). */
+  loadedEntry?: string;
+  typescriptHook?: boolean;
 }
 
 // ---- secrets in state: encrypted like Pulumi does with a passphrase ----------------------------
@@ -497,7 +500,7 @@ class EngineMonitor extends MockMonitor {
 }
 
 function writeResult(ok: boolean) {
-  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length };
+  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length, loadedEntry, typescriptHook: ".ts" in require.extensions };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
 
@@ -545,6 +548,14 @@ async function destroy() {
   writeResult(true);
 }
 
+let loadedEntry: string | undefined;
+
+/** The entry the language host runs: package.json `main`, resolved from the project directory. */
+function programEntry(projectDir: string): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(projectDir, "package.json"), "utf8")) as { main?: string };
+  return path.join(projectDir, pkg.main ?? "index.js");
+}
+
 async function up() {
   const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
   const monitor = new EngineMonitor();
@@ -557,9 +568,11 @@ async function up() {
   });
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
-      // Loaded like the language host does: plain require of the TypeScript entry via ts-node (CJS).
-      // The language host calls an exported function and awaits it (its result: the stack outputs).
-      const program = require(path.join(job.projectDir, "index.ts")) as Record<string, unknown> | (() => Promise<Record<string, unknown>>);
+      // Loaded like the language host does with Pulumi.yaml's `typescript: false`: a plain require
+      // of package.json `main` (the compiled build/index.js), no TypeScript hook. The language host
+      // calls an exported function and awaits it (its result: the stack outputs).
+      loadedEntry = programEntry(job.projectDir);
+      const program = require(loadedEntry) as Record<string, unknown> | (() => Promise<Record<string, unknown>>);
       return typeof program === "function" ? await program() : program;
     });
   } catch (err) {

@@ -54,8 +54,6 @@ export interface LifecycleOptions {
   secrets?: Record<string, unknown>;
   /** Give the stack a cloudronToken (default true); false uses the "operator login" in HOME. */
   useToken?: boolean;
-  /** Load the program with ts-node's type-check on (as `pulumi up` does by default). */
-  typecheck?: boolean;
   commandTimeoutMs?: number;
   /** How long each stand-in task runs before it may finish (ms, default 150). */
   taskMs?: number;
@@ -311,11 +309,11 @@ export class Lifecycle {
     };
     const jobFile = path.join(this.dir, `job-${this.runs.length}.json`);
     fs.writeFileSync(jobFile, JSON.stringify(job));
-    const register = this.opts.typecheck ? "ts-node/register" : "ts-node/register/transpile-only";
     const output = await new Promise<string>((resolve) => {
-      const child = spawn(process.execPath, ["--require", register, path.join(__dirname, "host.ts")], {
+      // The host runs compiled (build/, `npm run build`), like the program and tools it plays.
+      const child = spawn(process.execPath, [path.join(PROJECT_DIR, "build", "lifecycle", "host.js")], {
         cwd: PROJECT_DIR,
-        env: { ...process.env, ...this.extraEnv, LIFECYCLE_JOB: jobFile, TS_NODE_PROJECT: path.join(PROJECT_DIR, "tsconfig.json") },
+        env: { ...process.env, ...this.extraEnv, LIFECYCLE_JOB: jobFile },
         stdio: ["ignore", "pipe", "pipe"],
       });
       let out = "";

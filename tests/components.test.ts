@@ -22,7 +22,7 @@ const SECRET_TOKEN = `crtok-${randomBytes(12).toString("hex")}`;
 const SECRET_ENV_VALUE = `sk-live-${randomBytes(12).toString("hex")}`;
 /** Pulumi's marker for a secret value inside resource inputs. */
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const TOOL = "node --require ts-node/register/transpile-only tools";
+const TOOL = "node build/tools";
 
 beforeAll(async () => {
   await pulumi.runtime.setMocks(
@@ -85,7 +85,7 @@ describe("RegistryImage", () => {
     expect(unwrap(docker.inputs.registry)).toEqual({ server: "git.medlab.host", username: "deployer", password: SECRET_PW });
     // The password reaches the provider only inside a secret wrapper.
     expect(JSON.stringify((docker.inputs.registry as Record<string, unknown>).password ?? docker.inputs.registry)).toContain(SECRET_SIG);
-    expect(find("image-pull-check").inputs.create).toBe(`${TOOL}/verifyPull.ts reg/x@sha256:abc`);
+    expect(find("image-pull-check").inputs.create).toBe(`${TOOL}/verifyPull.js reg/x@sha256:abc`);
   });
 
   it("no build: the existing tag as is, nothing built, pushed or checked here", async () => {
@@ -156,9 +156,9 @@ async function buildCloudronSteps() {
 describe("AppEnv and CloudronApp", () => {
   it("keeps secrets out of command text and stdin, and names children after the component", async () => {
     const { deploy, apply } = await buildCloudronSteps();
-    expect(deploy.inputs.create).toBe("node --require ts-node/register/transpile-only tools/cloudronApp.ts deploy");
-    expect(deploy.inputs.delete).toBe("node --require ts-node/register/transpile-only tools/cloudronApp.ts uninstall");
-    expect(apply.inputs.create).toBe("node --require ts-node/register/transpile-only tools/cloudronApp.ts env-apply");
+    expect(deploy.inputs.create).toBe("node build/tools/cloudronApp.js deploy");
+    expect(deploy.inputs.delete).toBe("node build/tools/cloudronApp.js uninstall");
+    expect(apply.inputs.create).toBe("node build/tools/cloudronApp.js env-apply");
     for (const r of [deploy, apply]) {
       // The environment map (token, secret values) is marked secret as a whole.
       expect(JSON.stringify(r.inputs.environment)).toContain("1b47061264138c4ac30d75fd1eb44270");
@@ -198,7 +198,7 @@ describe("AppEnv and CloudronApp", () => {
     const seedReq = seedRequestSchema.parse(unwrap(seed.inputs.request));
     expect(seedReq).toEqual({ connection: CONNECTION, location: "staging.communityrule.info" });
     // The tool command is built in one place (lib/cli/commandLines.ts) and handed to the provider.
-    expect(seed.inputs.toolArgv).toEqual(["node", "--require", "ts-node/register/transpile-only", "tools/cloudronApp.ts", "seed"]);
+    expect(seed.inputs.toolArgv).toEqual(["node", "build/tools/cloudronApp.js", "seed"]);
   });
 });
 
@@ -215,7 +215,7 @@ describe("HealthGate", () => {
     await settled(gate.result);
     const check = find("health");
     expect(check.type).toBe("command:local:Command");
-    expect(check.inputs.create).toBe(`${TOOL}/healthGate.ts https://staging.communityrule.info --timeout-seconds 300 --app staging.communityrule.info`);
+    expect(check.inputs.create).toBe(`${TOOL}/healthGate.js https://staging.communityrule.info --timeout-seconds 300 --app staging.communityrule.info`);
     expect(check.inputs.update).toBe(check.inputs.create);
     expect(check.inputs.environment).toEqual({ CR_RESTART_KEY: createHash("sha256").update("reg/x@sha256:abc\nenv applied").digest("hex").slice(0, 16) });
   });
@@ -236,8 +236,8 @@ describe("seed provider", () => {
 
 describe("SmokeCheck", () => {
   it.each([
-    [undefined, `${TOOL}/smoke.ts https://staging.communityrule.info`],
-    ["ops@example.org", `${TOOL}/smoke.ts https://staging.communityrule.info --email ops@example.org`],
+    [undefined, `${TOOL}/smoke.js https://staging.communityrule.info`],
+    ["ops@example.org", `${TOOL}/smoke.js https://staging.communityrule.info --email ops@example.org`],
   ])("email %s → the whole smoke command", async (email, command) => {
     const { SmokeCheck } = await import("../components/smokeCheck");
     const smoke = new SmokeCheck("smoke", { baseUrl: "https://staging.communityrule.info", email, after: ["gate", "seeded"], dependsOn: [] });

@@ -5,11 +5,15 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { execFileSync } from "node:child_process";
 
 const dir = path.resolve(__dirname, "..", ".artifacts", "scans");
 
 export function setup() {
   fs.rmSync(dir, { recursive: true, force: true });
+  // The lifecycle host, the program and the tools run compiled (as under `pulumi up`): build them
+  // from the sources under test first (incremental, so a no-op costs about a second).
+  execFileSync("npm", ["run", "-s", "build"], { cwd: path.resolve(__dirname, ".."), stdio: "inherit" });
 }
 
 export function teardown() {

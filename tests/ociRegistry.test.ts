@@ -461,7 +461,7 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
   return new Promise((done, reject) => {
     const child = spawn(
       process.execPath,
-      ["-r", "ts-node/register/transpile-only", "tools/verifyPull.ts", ...args],
+      ["build/tools/verifyPull.js", ...args],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stdout = "";

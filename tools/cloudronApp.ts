@@ -1,6 +1,6 @@
 /**
  * The program behind the Cloudron command resources and the seed provider:
- *   node -r ts-node/register/transpile-only tools/cloudronApp.ts <deploy|uninstall|env-apply|seed>
+ *   node build/tools/cloudronApp.js <deploy|uninstall|env-apply|seed>
  * The request arrives as JSON on stdin and is parsed with its contract (lib/cloudron/contract.ts);
  * secrets arrive only through the environment (CLOUDRON_TOKEN, CR_SECRET_<NAME>). Progress goes to
  * stderr, so it streams during `pulumi up`; the one JSON line on stdout is the result Pulumi

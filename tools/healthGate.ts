@@ -1,7 +1,7 @@
 /**
  * Health gate CLI, run by a Pulumi command resource after `cloudron update`:
  *
- *   node -r ts-node/register/transpile-only tools/healthGate.ts <baseUrl> --timeout-seconds N \
+ *   node build/tools/healthGate.js <baseUrl> --timeout-seconds N \
  *     [--app <location>]
  *
  * Progress goes to stderr line by line (so it streams in `pulumi up`); success prints ONE JSON
@@ -14,7 +14,7 @@ import { normalizeTarget } from "../lib/health/smoke";
 import { asUsage } from "./smoke";
 
 const USAGE =
-  "usage: node -r ts-node/register/transpile-only tools/healthGate.ts <baseUrl> " +
+  "usage: node build/tools/healthGate.js <baseUrl> " +
   "--timeout-seconds N [--app <location>]";
 
 /** The gate CLI: returns its exit code; the context's signal cancels it (SIGINT/SIGTERM when run directly). */

@@ -1,7 +1,7 @@
 /**
  * Standalone post-deploy smoke (runbook §3.5), the same checks `pulumi up` runs at the end:
  *
- *   node -r ts-node/register/transpile-only tools/smoke.ts <host or URL> [--email you@example.com]
+ *   node build/tools/smoke.js <host or URL> [--email you@example.com]
  *
  * `EMAIL=you@example.com` in the environment works like `--email` (as with the runbook's
  * `scripts/staging-smoke.sh`). Exit codes: 0 all checks passed, 1 any check failed, 2 usage.
@@ -10,7 +10,7 @@ import { defineCli, runAsMain, UsageError } from "../lib/cli/args";
 import { formatSmokeReport, normalizeTarget, runSmokeChecks } from "../lib/health/smoke";
 
 const USAGE =
-  "usage: node -r ts-node/register/transpile-only tools/smoke.ts <host or URL> " +
+  "usage: node build/tools/smoke.js <host or URL> " +
   "[--email you@example.com]\n" +
   "  EMAIL=… in the environment is the same as --email (sends a real magic-link mail).";
 

@@ -1,7 +1,7 @@
 /**
  * Runbook step "verify anonymous pull" (simulates Cloudron pulling the image):
  *
- *   node -r ts-node/register/transpile-only tools/verifyPull.ts <imageRef>
+ *   node build/tools/verifyPull.js <imageRef>
  *
  * Prints `PASS anonymous pull of <ref>: linux/amd64 manifest <digest>` and exits 0, or prints
  * `FAIL <kind>: <message>` to stderr and exits 1. Usage errors exit 2.

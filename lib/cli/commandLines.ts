@@ -8,12 +8,17 @@
  */
 import { shellJoin } from "./shell";
 
-/** How every tool is started: Node with ts-node in transpile-only mode, CommonJS, like the program. */
-export const NODE_TOOL_PREFIX = ["node", "--require", "ts-node/register/transpile-only"] as const;
+/**
+ * How every tool is started: plain Node on its compiled form in build/ (`npm run build`, which
+ * `npm ci` runs), like the program itself; no TypeScript compiler is loaded per step.
+ */
+export function toolArgv(tool: string, args: readonly string[] = []): string[] {
+  return ["node", `build/tools/${tool}.js`, ...args];
+}
 
-/** `node … tools/<tool>.ts <args…>` with every argument quoted. */
+/** `node build/tools/<tool>.js <args…>` with every argument quoted. */
 export function toolCommand(tool: string, args: readonly string[]): string {
-  return shellJoin([...NODE_TOOL_PREFIX, `tools/${tool}.ts`, ...args]);
+  return shellJoin(toolArgv(tool, args));
 }
 
 /** Flattens `{ key: value }` into `--key value` pairs, skipping undefined and false. */
@@ -28,7 +33,7 @@ export function flags(values: Record<string, string | number | boolean | undefin
 }
 
 /**
- * A Cloudron operation: `node … tools/cloudronApp.ts <operation>`. The request travels on stdin
+ * A Cloudron operation: `node build/tools/cloudronApp.js <operation>`. The request travels on stdin
  * (lib/cloudron/contract.ts), secrets in the environment, so the command text never changes with
  * a value and carries no flag that could drift from the contract.
  */
@@ -38,7 +43,7 @@ export function cloudronCommand(operation: "deploy" | "uninstall" | "env-apply" 
 
 /** The same command as an argv (for the seed provider, which starts the tool without a shell). */
 export function cloudronToolArgv(operation: "deploy" | "uninstall" | "env-apply" | "seed"): string[] {
-  return [...NODE_TOOL_PREFIX, "tools/cloudronApp.ts", operation];
+  return toolArgv("cloudronApp", [operation]);
 }
 
 /** The health gate: polls <baseUrl>/api/health until healthy or the timeout. */
