@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { loadDeployConfig } from "./lib/config/programConfig";
+import { findProjectDir, staleBuildProblem } from "./lib/build/sourceStamp";
 import { verifyAnonymousPull, PullCheckError } from "./lib/registry/ociRegistry";
 import { RegistryImage } from "./components/registryImage";
 import { CloudronApp } from "./components/cloudronApp";
@@ -18,7 +19,11 @@ import { SmokeCheck } from "./components/smokeCheck";
  * object is the stack's outputs. Async so the existing-tag check can run before any resource.
  */
 async function deploy() {
-  const cfg = loadDeployConfig(__dirname);
+  const projectDir = findProjectDir(__dirname);
+  // Compiled (how `pulumi up` runs it): refuse to deploy code older than its TypeScript sources.
+  const staleBuild = __filename.endsWith(".js") ? staleBuildProblem(projectDir) : undefined;
+  if (staleBuild) throw new pulumi.RunError(staleBuild);
+  const cfg = loadDeployConfig(projectDir);
   const isProduction = cfg.environment === "production";
   if (!cfg.build && cfg.imageTag !== cfg.manifest.version) {
     pulumi.log.warn(

@@ -1,16 +1,19 @@
 /**
- * One timed program evaluation under plain Pulumi mocks (no command runs): prints the milliseconds
- * from `require` of the program to the last resource registration. Used by scripts/bench.ts to
- * compare the deploy program with a one-resource program, each in a fresh process.
- * Usage: evalProgram.ts <deploy|one-resource>
+ * One program evaluation under Pulumi's mocks, in its own process, so the caller can time the
+ * whole process (module loading included) the way a `pulumi preview` pays for it. Usage:
+ *   node build/scripts/bench/evalProgram.js <deploy|same-sdks>
+ * `deploy` loads the compiled deploy program (package.json `main`, what the language host runs);
+ * `same-sdks` loads the same four SDKs and declares one resource of each. Stack config comes as
+ * JSON in EVAL_CONFIG ({ values, secretKeys }), so the caller decides what the program sees.
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { findProjectDir } from "../../lib/build/sourceStamp";
 
 const which = process.argv[2];
-const root = path.resolve(__dirname, "..", "..");
+const projectDir = findProjectDir(__dirname);
 
-async function main() {
+async function main(): Promise<number> {
   let registered = 0;
   await pulumi.runtime.setMocks(
     {
@@ -23,38 +26,39 @@ async function main() {
     },
     "communityrule",
     "staging",
-    false,
+    true,
   );
-  pulumi.runtime.setAllConfig(
-    {
-      "communityrule:location": "staging.communityrule.info",
-      "communityrule:cloudronServer": "my.medlab.host",
-      // build: true keeps the evaluation offline (build: false asks the registry about the tag).
-      "communityrule:build": "true",
-      "communityrule:registryUsername": "bench",
-      "communityrule:registryPassword": "bench-password-not-real",
-      "communityrule:appDir": path.join(root, "lifecycle", "fixtures", "community-rule"),
-      "communityrule:env": JSON.stringify({ SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" }),
-    },
-    ["communityrule:registryPassword"],
-  );
-  const started = process.hrtime.bigint();
+  const config = JSON.parse(process.env.EVAL_CONFIG ?? '{"values":{},"secretKeys":[]}') as { values: Record<string, string>; secretKeys: string[] };
+  pulumi.runtime.setAllConfig(config.values, config.secretKeys);
   await pulumi.runtime.runInPulumiStack(async () => {
     if (which === "deploy") {
-      const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
+      // The language host's entry is package.json `main`; EVAL_ENTRY=index.ts measures the TypeScript source instead.
+      const entry = process.env.EVAL_ENTRY ?? (require(path.join(projectDir, "package.json")) as { main: string }).main;
+      const program = require(path.join(projectDir, entry)) as () => Promise<Record<string, unknown>>;
       return program();
     }
+    const docker = require("@pulumi/docker") as typeof import("@pulumi/docker");
     const command = require("@pulumi/command") as typeof import("@pulumi/command");
-    const one = new command.local.Command("one", { create: "true" });
-    return { stdout: one.stdout };
+    const random = require("@pulumi/random") as typeof import("@pulumi/random");
+    const password = new random.RandomPassword("password", { length: 16 });
+    const run = new command.local.Command("command", { create: "true" });
+    new docker.Image("image", { imageName: "registry.example/app:1", build: { context: ".", platform: "linux/amd64" }, skipPush: true });
+    // A dynamic resource too: its provider is serialized at construction, as the seed's is.
+    const provider: pulumi.dynamic.ResourceProvider = { async create() { return { id: "once", outs: {} }; } };
+    class Once extends pulumi.dynamic.Resource {}
+    new Once(provider, "dynamic", {}, {});
+    return { stdout: run.stdout, length: password.length };
   });
   const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
   await settings.waitForRPCs();
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  process.stdout.write(JSON.stringify({ which, ms, registered }) + "\n");
+  process.stdout.write(JSON.stringify({ which, registered }) + "\n");
+  return 0;
 }
 
-main().then(() => process.exit(0), (e) => {
-  process.stderr.write(String(e?.stack ?? e) + "\n");
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(String((e as Error)?.stack ?? e) + "\n");
+    process.exit(1);
+  },
+);
