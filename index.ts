@@ -13,6 +13,7 @@ import { AppEnv } from "./components/appEnv";
 import { HealthGate } from "./components/healthGate";
 import { SeedOnce } from "./components/seedOnce";
 import { SmokeCheck } from "./components/smokeCheck";
+import { checkReleaseMigrations } from "./lib/release/programMigrations";
 
 /**
  * The program. Pulumi's language host calls the exported function and awaits it; the returned
@@ -36,6 +37,8 @@ async function deploy() {
     // here, during preview too, so a rollback to a missing tag fails before anything happens.
     await checkExistingTag(`${cfg.imageRepository}:${cfg.imageTag}`);
   }
+  // Which migrations this deploy applies or leaves behind; refuses before any resource (issue 14).
+  const migrations = checkReleaseMigrations(cfg, projectDir);
   const token = cfg.cloudronToken ? pulumi.secret(cfg.cloudronToken) : undefined;
 
   const image = new RegistryImage("image", {
@@ -66,6 +69,7 @@ async function deploy() {
       baseUrl: cfg.baseUrl,
       healthTimeoutSeconds: cfg.healthTimeoutSeconds,
       protect: isProduction,
+      releaseMigrations: { kind: migrations.kind, changes: migrations.changes, record: migrations.record },
     },
     { dependsOn: [image] },
   );
@@ -127,6 +131,8 @@ async function deploy() {
     /** Cloudron's pre-update backup of the last update, if one was listed. */
     preUpdateBackupId: app.backupId,
     previousImage: app.previousImage,
+    /** Migrations the running image carries (name, sha256, class), recorded by the deploy. */
+    migrations: app.migrations,
     /** Names (never values) of the env vars this stack manages. */
     envNames: env.names,
     seededAt: seed.seededAt,

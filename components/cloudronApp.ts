@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { deployCommand, uninstallCommand } from "../lib/cli/commandLines";
+import type { RecordedMigration } from "../lib/release/migrations";
 
 /** Arguments of {@link CloudronApp}. */
 export interface CloudronAppArgs {
@@ -34,6 +35,12 @@ export interface CloudronAppArgs {
   healthTimeoutSeconds?: number;
   /** Production: the install is protected, so neither destroy nor a replacement can uninstall it. */
   protect: boolean;
+  /**
+   * The migration review of this deploy (lib/release/deployMigrations.ts): `changes` are the
+   * migrations it applies (or, for a rollback, leaves ahead), one line each with their class, so a
+   * preview shows them; `record` is the image's full list, echoed into the result and so into state.
+   */
+  releaseMigrations?: { kind: string; changes: string[]; record: RecordedMigration[] };
 }
 
 /** The parsed result line of the deploy tool. */
@@ -44,6 +51,8 @@ export interface DeployOutcome {
   version: string;
   previousImage: string;
   backupId: string;
+  /** Migrations the deployed image carries (names, sha256, class), when the request carried them. */
+  migrations?: RecordedMigration[];
 }
 
 /**
@@ -65,6 +74,8 @@ export class CloudronApp extends pulumi.ComponentResource {
   public readonly backupId: pulumi.Output<string>;
   /** Image the app ran before the last update (empty after an install). */
   public readonly previousImage: pulumi.Output<string>;
+  /** Migrations the running image carries, as recorded by the last deploy (empty before any record). */
+  public readonly migrations: pulumi.Output<RecordedMigration[]>;
 
   constructor(name: string, args: CloudronAppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("communityrule:cloudron:App", name, {}, opts);
@@ -98,6 +109,8 @@ export class CloudronApp extends pulumi.ComponentResource {
         delete: uninstallCommand({ server: args.server, location: args.location, manifestId: args.manifestId, timeoutSeconds }),
         // Only the token travels here, so marking this map secret hides nothing else from a preview.
         environment: args.token ? { CLOUDRON_TOKEN: pulumi.secret(args.token) } : undefined,
+        // Plain, so the preview diff shows which migrations this deploy applies.
+        stdin: args.releaseMigrations ? JSON.stringify({ releaseMigrations: args.releaseMigrations }, null, 1) : undefined,
       },
       { parent: this, protect: args.protect },
     );
@@ -108,6 +121,7 @@ export class CloudronApp extends pulumi.ComponentResource {
     this.image = outcome.apply((o) => o.image);
     this.backupId = outcome.apply((o) => o.backupId);
     this.previousImage = outcome.apply((o) => o.previousImage);
+    this.migrations = outcome.apply((o) => o.migrations ?? []);
 
     this.registerOutputs({
       action: this.action,
@@ -115,6 +129,7 @@ export class CloudronApp extends pulumi.ComponentResource {
       image: this.image,
       backupId: this.backupId,
       previousImage: this.previousImage,
+      migrations: this.migrations,
     });
   }
 }

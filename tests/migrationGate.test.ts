@@ -130,10 +130,10 @@ describe("reviewRollback", () => {
     ]);
   });
 
-  it("says where to look when no backup id was recorded", () => {
+  it("says where to find the backup id when none was handed in", () => {
     const review = reviewRollback({ ...base, environment: "production", preUpdateBackupId: undefined });
     expect(review.errors[0]).toContain(
-      "  - Restore the database: no pre-update backup id was recorded for 0.1.10: use the newest backup taken before it was deployed (dashboard → communityrule.info → Backups). ",
+      "  - Restore the database: the backup Cloudron took before 0.1.10 was deployed is the stack output preUpdateBackupId (pulumi stack output preUpdateBackupId -s production); without it, use the newest backup taken before that deploy (dashboard → communityrule.info → Backups). ",
     );
     expect(review.errors[0]).toContain("--backup <backup id>");
   });

@@ -402,6 +402,19 @@ async function seed(args: Args): Promise<{ ok: true; output: string }> {
   return { ok: true, output: output.split("\n").slice(-5).join("\n") };
 }
 
+/**
+ * The migration list of the image just deployed, handed in on stdin by the CloudronApp component
+ * (`{"releaseMigrations": {"record": [...]}}`), echoed into the result so state records what the
+ * running image carries (issue 14). Nothing on a terminal or an empty stdin.
+ */
+async function releaseMigrationsRecord(): Promise<{ migrations?: unknown[] }> {
+  if (process.stdin.isTTY) return {};
+  const text = (await readStdin()).trim();
+  if (!text) return {};
+  const request = JSON.parse(text) as { releaseMigrations?: { record?: unknown[] } };
+  return request.releaseMigrations?.record ? { migrations: request.releaseMigrations.record } : {};
+}
+
 function readStdin(): Promise<string> {
   return new Promise((resolve, reject) => {
     let data = "";
@@ -413,7 +426,7 @@ function readStdin(): Promise<string> {
 }
 
 const SUBCOMMANDS: Record<string, (a: Args) => Promise<unknown>> = {
-  deploy: (a) => deploy(a),
+  deploy: async (a) => ({ ...(await deploy(a)), ...(await releaseMigrationsRecord()) }),
   uninstall: (a) => uninstall(a),
   "env-apply": (a) => envApply(a),
   seed: (a) => seed(a),

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import * as fs from "node:fs";
 import { z } from "zod";
 import * as semver from "semver";
+import { parseAcknowledgements } from "../release/migrationGate";
 
 export const CONFIG_NAMESPACE = "communityrule";
 
@@ -49,6 +50,8 @@ export interface DeployConfig {
   cloudronTimeoutSeconds: number;
   busyWaitSeconds: number;
   manifest: AppManifest;
+  /** Risky/destructive migrations (and `rollback:<name>` entries) a reviewer has acknowledged. */
+  acknowledgeMigrations: string[];
 }
 
 /** The parts of the app's CloudronManifest.json this program relies on. */
@@ -106,6 +109,7 @@ export const CONFIG_KEYS = {
   autoRollback: { secret: false },
   cloudronTimeoutSeconds: { secret: false },
   busyWaitSeconds: { secret: false },
+  acknowledgeMigrations: { secret: false },
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -270,6 +274,17 @@ const rawSchema = z.object({
   autoRollback: booleanString.optional(),
   cloudronTimeoutSeconds: integerString(60, 7200, "seconds").optional(),
   busyWaitSeconds: integerString(0, 3600, "seconds").optional(),
+  acknowledgeMigrations: z
+    .string()
+    .transform((text, ctx) => {
+      const parsed = parseAcknowledgements(text);
+      if ("problem" in parsed) {
+        ctx.addIssue({ code: "custom", message: parsed.problem });
+        return z.NEVER;
+      }
+      return parsed.names;
+    })
+    .optional(),
 });
 
 /** How to set a key, shown next to the problem. */
@@ -472,6 +487,7 @@ export function parseDeployConfig(raw: RawConfig, opts: ParseOptions): DeployCon
     cloudronTimeoutSeconds: c.cloudronTimeoutSeconds ?? 1800,
     busyWaitSeconds: c.busyWaitSeconds ?? 600,
     manifest: manifest as AppManifest,
+    acknowledgeMigrations: c.acknowledgeMigrations ?? [],
   };
 }
 

@@ -236,7 +236,7 @@ function rollbackRefusal(input: RollbackReviewInput, migrations: RecordedMigrati
   const { stack, location, fromVersion, toVersion, preUpdateBackupId } = input;
   const backup = preUpdateBackupId
     ? `Cloudron took backup ${preUpdateBackupId} before ${fromVersion} was deployed (stack output preUpdateBackupId)`
-    : `no pre-update backup id was recorded for ${fromVersion}: use the newest backup taken before it was deployed (dashboard → ${location} → Backups)`;
+    : `the backup Cloudron took before ${fromVersion} was deployed is the stack output preUpdateBackupId (pulumi stack output preUpdateBackupId -s ${stack}); without it, use the newest backup taken before that deploy (dashboard → ${location} → Backups)`;
   const backupRef = preUpdateBackupId ?? "<backup id>";
   return [
     `production rollback from ${fromVersion} to ${toVersion} refused: the database keeps ${count(migrations.length, "risky or destructive migration")} that ${toVersion} does not know, and rolling back the image does not undo ${migrations.length === 1 ? "it" : "them"}:`,
@@ -308,4 +308,32 @@ export function deployRunnableTexts(read: (file: string) => string | undefined):
     for (const m of text.matchAll(runs)) queue.push(m[1]);
   }
   return out;
+}
+
+/**
+ * Reads `communityrule:acknowledgeMigrations` as Pulumi hands it over (a list arrives as JSON
+ * text; a single name as plain text). Returns the names, or a problem phrased for the operator.
+ */
+export function parseAcknowledgements(text: string): { names: string[] } | { problem: string } {
+  let parsed: unknown = text;
+  if (text.trim().startsWith("[")) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return { problem: "must be a list of migration names" };
+    }
+  }
+  const list = Array.isArray(parsed) ? parsed : [parsed];
+  const names: string[] = [];
+  for (const entry of list) {
+    if (typeof entry !== "string" || !ACKNOWLEDGEMENT_PATTERN.test(entry)) {
+      return {
+        problem:
+          `${JSON.stringify(entry)} is not a migration name: use the directory name under prisma/migrations ` +
+          `(e.g. 20250521150000_drop_user_legacy_id), or rollback:<name> to allow a rollback past it`,
+      };
+    }
+    names.push(entry);
+  }
+  return { names };
 }
