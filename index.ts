@@ -131,7 +131,7 @@ async function deploy() {
     /** Cloudron's pre-update backup of the last update, if one was listed. */
     preUpdateBackupId: app.backupId,
     previousImage: app.previousImage,
-    /** Migrations the running image carries (name, sha256, class), recorded by the deploy. */
+    /** Migrations the database has been taken through (name, sha256, class), recorded by the deploy. */
     migrations: app.migrations,
     /** Names (never values) of the env vars this stack manages. */
     envNames: env.names,

@@ -38,7 +38,7 @@ export interface CloudronAppArgs {
   /**
    * The migration review of this deploy (lib/release/deployMigrations.ts): `changes` are the
    * migrations it applies (or, for a rollback, leaves ahead), one line each with their class, so a
-   * preview shows them; `record` is the image's full list, echoed into the result and so into state.
+   * preview shows them; `record` is the list the schema will have, echoed into the result and so into state.
    */
   releaseMigrations?: { kind: string; changes: string[]; record: RecordedMigration[] };
 }
@@ -74,7 +74,7 @@ export class CloudronApp extends pulumi.ComponentResource {
   public readonly backupId: pulumi.Output<string>;
   /** Image the app ran before the last update (empty after an install). */
   public readonly previousImage: pulumi.Output<string>;
-  /** Migrations the running image carries, as recorded by the last deploy (empty before any record). */
+  /** Migrations the database has been taken through, as recorded by the last deploy (empty before any record). */
   public readonly migrations: pulumi.Output<RecordedMigration[]>;
 
   constructor(name: string, args: CloudronAppArgs, opts?: pulumi.ComponentResourceOptions) {

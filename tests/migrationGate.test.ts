@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { listCheckoutMigrations, classifyMigrations, recordMigrations, type RecordedMigration } from "../lib/release/migrations";
-import { reviewRelease, reviewRollback, findMigrateReset, deployRunnableTexts, acknowledgeCommand, ACKNOWLEDGEMENT_PATTERN } from "../lib/release/migrationGate";
+import { reviewRelease, reviewRollback, findMigrateReset, deployRunnableTexts, acknowledgeCommand, recordedHistoryErrors, ACKNOWLEDGEMENT_PATTERN } from "../lib/release/migrationGate";
 
 const RELEASES = path.resolve(__dirname, "..", "lifecycle", "fixtures", "releases");
 const files = (release: string) => listCheckoutMigrations(path.join(RELEASES, release));
@@ -227,5 +227,20 @@ describe("findMigrateReset", () => {
     expect(findMigrateReset(texts)).toEqual([
       `package.json scripts.db:prepare runs "migrate reset", which wipes the database: never on staging or production (runbook §3.3). Remove it; schema changes ship as new migrations that prisma migrate deploy applies.`,
     ]);
+  });
+});
+
+describe("recordedHistoryErrors (the deploy step's check against its own record)", () => {
+  it("refuses a changed hash on a build and on a rollback, and a missing migration only on a build", () => {
+    const previous = recorded("0.1.10");
+    const edited = recorded("0.1.10").map((m, k) => (k === 0 ? { ...m, sha256: "f".repeat(64) } : m));
+    for (const build of [true, false]) {
+      const errors = recordedHistoryErrors(previous, edited, { build, appDirLabel: "../community-rule" });
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/^migration 20250301120000_init was edited after it was deployed: prisma\/migrations\/20250301120000_init\/migration.sql has sha256 ffffffffffff…/);
+    }
+    expect(recordedHistoryErrors(previous, recorded("0.1.9"), { build: true, appDirLabel: "x" })).toHaveLength(2);
+    expect(recordedHistoryErrors(previous, recorded("0.1.9"), { build: false, appDirLabel: "x" })).toEqual([]);
+    expect(recordedHistoryErrors(recorded("0.1.9"), recorded("0.1.10"), { build: true, appDirLabel: "x" })).toEqual([]);
   });
 });

@@ -9,6 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { CloudronCli, CloudronCliError, isCloudronOnPath } from "../lib/cloudron/cloudronCli";
+import { recordedHistoryErrors } from "../lib/release/migrationGate";
+import type { RecordedMigration } from "../lib/release/migrations";
 import { appCondition, decideDeploy, findApp, parseInspect, sameServer, type ObservedApp } from "../lib/cloudron/cloudronApps";
 import { isEmptyPlan, planEnvChanges, type EnvRecord } from "../lib/cloudron/envDiff";
 import { likelyCause } from "../lib/health/troubleshooting";
@@ -407,12 +409,20 @@ async function seed(args: Args): Promise<{ ok: true; output: string }> {
  * (`{"releaseMigrations": {"record": [...]}}`), echoed into the result so state records what the
  * running image carries (issue 14). Nothing on a terminal or an empty stdin.
  */
-async function releaseMigrationsRecord(): Promise<{ migrations?: unknown[] }> {
+async function releaseMigrationsRecord(args: Args): Promise<{ migrations?: RecordedMigration[] }> {
   if (process.stdin.isTTY) return {};
   const text = (await readStdin()).trim();
   if (!text) return {};
-  const request = JSON.parse(text) as { releaseMigrations?: { record?: unknown[] } };
-  return request.releaseMigrations?.record ? { migrations: request.releaseMigrations.record } : {};
+  const request = JSON.parse(text) as { releaseMigrations?: { record?: RecordedMigration[] } };
+  const record = request.releaseMigrations?.record;
+  if (!record) return {};
+  // Checked before anything changes: the list recorded at the last deploy is what the database has.
+  const previous = previousResult<{ migrations: RecordedMigration[] }>().migrations;
+  if (previous) {
+    const errors = recordedHistoryErrors(previous, record, { build: args.build !== "false", appDirLabel: String(args["app-dir"] ?? "appDir") });
+    if (errors.length > 0) throw new Error(`refused before any change:\n${errors.join("\n")}`);
+  }
+  return { migrations: record };
 }
 
 function readStdin(): Promise<string> {
@@ -426,7 +436,10 @@ function readStdin(): Promise<string> {
 }
 
 const SUBCOMMANDS: Record<string, (a: Args) => Promise<unknown>> = {
-  deploy: async (a) => ({ ...(await deploy(a)), ...(await releaseMigrationsRecord()) }),
+  deploy: async (a) => {
+    const record = await releaseMigrationsRecord(a);
+    return { ...(await deploy(a)), ...record };
+  },
   uninstall: (a) => uninstall(a),
   "env-apply": (a) => envApply(a),
   seed: (a) => seed(a),

@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as semver from "semver";
-import { classifyMigrations, gitRefReader, listCheckoutMigrations, listMigrations, recordMigrations, summarizeMigration, MigrationListError, type MigrationFile, type RecordedMigration } from "./migrations";
+import { classifyMigrations, compareNames, gitRefReader, listCheckoutMigrations, listMigrations, recordMigrations, summarizeMigration, MigrationListError, type MigrationFile, type RecordedMigration } from "./migrations";
 import { deployRunnableTexts, findMigrateReset, reviewRelease, reviewRollback, type MigrationReview, type RunnableText } from "./migrationGate";
 
 /** What the app at the stack's location runs now, as read before the deploy. */
@@ -49,7 +49,11 @@ export interface DeployMigrationsInput {
 
 export interface DeployMigrationsReview extends MigrationReview {
   kind: "first-deploy" | "release" | "rollback" | "unknown";
-  /** The image's migrations, classified: what the deploy step records for it. */
+  /**
+   * What the deploy step records: the migrations the schema has been taken through, classified.
+   * After a release or first deploy, the image's list; after a rollback, the running list plus
+   * anything the older image adds, because rolling the image back does not undo a migration.
+   */
   record: RecordedMigration[];
   /** One line per migration this deploy applies (release) or leaves ahead (rollback): the deploy request's preview-visible field. */
   changes: string[];
@@ -151,7 +155,9 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
       acknowledged: input.acknowledged,
       preUpdateBackupId: running.preUpdateBackupId,
     });
-    return done("rollback", record, review.ahead.map(summarizeMigration), review);
+    // The database keeps what it had: the record stays the schema's list, not only the older image's.
+    const schema = [...deployed, ...record.filter((m) => !deployed.some((d) => d.name === m.name))].sort((a, b) => compareNames(a.name, b.name));
+    return done("rollback", schema, review.ahead.map(summarizeMigration), review);
   }
   const review = reviewRelease({ environment, stack, version, deployed, target, acknowledged: input.acknowledged }, appDirLabel);
   return done("release", record, review.pending.map(summarizeMigration), review);

@@ -337,3 +337,18 @@ export function parseAcknowledgements(text: string): { names: string[] } | { pro
   }
   return { names };
 }
+
+/**
+ * The deploy step's own history check, against the list it recorded at the last deploy (state,
+ * not git): an applied migration whose bytes changed is refused on every stack; one that
+ * disappeared is refused on a build (the checkout is behind) and expected on a rollback.
+ */
+export function recordedHistoryErrors(
+  previous: readonly RecordedMigration[],
+  next: readonly RecordedMigration[],
+  opts: { build: boolean; appDirLabel: string },
+): string[] {
+  const files = next.map((m) => ({ name: m.name, sha256: m.sha256, sql: "", path: `${MIGRATIONS_DIR}/${m.name}/migration.sql` }));
+  const comparison = compareMigrations(previous, files);
+  return historyErrors({ ...comparison, missing: opts.build ? comparison.missing : [] }, opts.appDirLabel);
+}

@@ -30,9 +30,10 @@ export interface MigrationFile {
 }
 
 /**
- * What the deploy step records for each migration an image carries (non-secret state), so a later
- * release can tell new migrations from edited ones, and a later rollback knows what it leaves
- * behind without the SQL at hand.
+ * What the deploy step records for each migration the database has been taken through
+ * (non-secret state): the deployed image's list, plus after a rollback the newer ones the schema
+ * keeps. A later release tells new migrations from edited ones with it, and a later rollback
+ * knows what it leaves behind without the SQL at hand.
  */
 export interface RecordedMigration {
   name: string;
