@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as semver from "semver";
+import { execFileSync } from "node:child_process";
 import { classifyMigrations, compareNames, gitRefReader, listCheckoutMigrations, listMigrations, recordMigrations, summarizeMigration, MigrationListError, type MigrationFile, type RecordedMigration } from "./migrations";
 import { deployRunnableTexts, findMigrateReset, reviewRelease, reviewRollback, type MigrationReview, type RunnableText } from "./migrationGate";
 
@@ -70,11 +71,8 @@ export function releaseRefs(version: string): string[] {
  */
 export function migrationsOfRelease(appDir: string, version: string, manifestVersion: string): MigrationFile[] | undefined {
   for (const ref of releaseRefs(version)) {
-    try {
-      return listMigrations(gitRefReader(appDir, ref));
-    } catch (err) {
-      if (!(err instanceof MigrationListError) || !err.message.startsWith("no git ref")) throw err;
-    }
+    // Only a tag whose CloudronManifest.json (next to prisma/) says that version is this app's release.
+    if (manifestVersionAt(appDir, ref) === version) return listMigrations(gitRefReader(appDir, ref));
   }
   return version === manifestVersion ? listCheckoutMigrations(appDir) : undefined;
 }
@@ -135,9 +133,11 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   }
   if (!deployed) {
     // Not knowing what the database has must not wave a destructive migration through.
-    warnings.push(
-      `what ${location} runs${running ? ` (${running.tag ?? running.version})` : ""} carries is unknown (no recorded list, no git tag): every migration of ${version} is treated as new`,
-    );
+    if (target.length > 0) {
+      warnings.push(
+        `what ${location} runs${running ? ` (${running.tag ?? running.version})` : ""} carries is unknown (no recorded list, no git tag): every migration of ${version} is treated as new`,
+      );
+    }
     deployed = [];
   }
 
@@ -169,4 +169,59 @@ function isPlain(v: string | undefined): v is string {
 
 function readText(file: string): string | undefined {
   return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
+}
+
+/**
+ * The newest release tag of the checkout older than `version` (`v0.1.9` or `0.1.9` → "0.1.9"):
+ * what the offline plan compares a release with, since a plan never asks the server what runs.
+ */
+export function previousReleaseTag(appDir: string, version: string): string | undefined {
+  let tags: string[];
+  try {
+    tags = execFileSync("git", ["-C", appDir, "tag", "--list"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n");
+  } catch {
+    return undefined;
+  }
+  const older = tags
+    .map((t) => t.trim())
+    .filter((t) => isPlain(t.replace(/^v/, "")) && isPlain(version) && semver.lt(t.replace(/^v/, ""), version))
+    .sort((a, b) => semver.rcompare(a.replace(/^v/, ""), b.replace(/^v/, "")));
+  return older.map((t) => t.replace(/^v/, "")).find((v, k) => manifestVersionAt(appDir, older[k]) === v);
+}
+
+/** The `version` of CloudronManifest.json in appDir at a git ref; undefined when there is none. */
+export function manifestVersionAt(appDir: string, ref: string): string | undefined {
+  try {
+    const text = execFileSync("git", ["-C", appDir, "show", `${ref}:./CloudronManifest.json`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const version = (JSON.parse(text) as { version?: unknown }).version;
+    return typeof version === "string" ? version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The migration part of the offline plan (`npm run plan`). */
+export interface PlanMigrations {
+  /** What the changes are relative to. */
+  since: string;
+  kind: DeployMigrationsReview["kind"];
+  /** One line per migration the deploy applies or, for a rollback, leaves ahead. */
+  changes: string[];
+  warnings: string[];
+  /** First line of each refusal `up` would make. */
+  refusals: string[];
+}
+
+/** The review for a plan: against the previous release tag when there is one. */
+export function planMigrations(input: Omit<DeployMigrationsInput, "running">): PlanMigrations {
+  const version = input.build ? input.manifestVersion : input.imageTag;
+  const previous = input.build ? previousReleaseTag(input.appDir, version) : undefined;
+  const review = reviewDeployMigrations({ ...input, running: previous ? { version: previous } : "unknown" });
+  return {
+    since: previous ? `release tag ${previous} (newest older tag in ${input.appDirLabel})` : "unknown (no older release tag): every migration counts as new",
+    kind: review.kind,
+    changes: review.changes,
+    warnings: review.warnings,
+    refusals: review.errors.map((e) => e.split("\n")[0]),
+  };
 }

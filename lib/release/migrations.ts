@@ -107,7 +107,8 @@ export function gitRefReader(appDir: string, ref: string): MigrationTreeReader {
   }
   return {
     list(dir) {
-      const out = git(["ls-tree", `${ref}:${dir}`]).toString("utf8");
+      // `ref:./path` is relative to appDir, so an app checkout inside a larger repository works too.
+      const out = git(["ls-tree", `${ref}:./${dir}`]).toString("utf8");
       return out
         .split("\n")
         .filter((l) => l !== "")
@@ -118,7 +119,7 @@ export function gitRefReader(appDir: string, ref: string): MigrationTreeReader {
     },
     read(file) {
       try {
-        return git(["show", `${ref}:${file}`]);
+        return git(["show", `${ref}:./${file}`]);
       } catch {
         return undefined;
       }
