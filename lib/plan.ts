@@ -5,7 +5,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseDeployConfig, CONFIG_KEYS, type ConfigKey } from "./config/stackConfig";
+import { checkConfig, ConfigError, fullKey } from "./config/stackConfig";
+import { rawConfigFromStackText, stackFileEntries } from "./config/stackFile";
+import { describeSteps, type Step } from "../steps";
 import { planMigrations, type PlanMigrations } from "./release/deployMigrations";
 
 export interface DesiredPlan {
@@ -38,68 +40,37 @@ export interface DesiredPlan {
   migrations: PlanMigrations;
 }
 
-/** `communityrule:*` entries of a Pulumi.<stack>.yaml text: short key → value; `secure:` values marked. */
-export function readStackConfigText(text: string): { values: Record<string, unknown>; secure: Set<string> } {
-  const YAML = require("yaml") as typeof import("yaml");
-  const doc = (YAML.parse(text) ?? {}) as { config?: Record<string, unknown> };
-  const values: Record<string, unknown> = {};
+/**
+ * `communityrule:*` entries of a Pulumi.<stack>.yaml text as written: short key → YAML value;
+ * `secure` holds the keys with an encrypted part. For fingerprints and older callers; checking
+ * config goes through lib/config (rawConfigFromStackText + checkConfig).
+ */
+export function readStackConfigText(text: string, file = "stack file"): { values: Record<string, unknown>; secure: Set<string> } {
+  const values = stackFileEntries(text, file);
   const secure = new Set<string>();
-  for (const [k, v] of Object.entries(doc.config ?? {})) {
-    if (!k.startsWith("communityrule:")) continue;
-    const key = k.slice("communityrule:".length);
-    const isSecure = (x: unknown): boolean =>
-      !!x && typeof x === "object" && ("secure" in (x as object) || Object.values(x as object).some(isSecure));
-    if (isSecure(v)) secure.add(key);
-    values[key] = v;
-  }
+  const isSecure = (x: unknown): boolean =>
+    !!x && typeof x === "object" && ("secure" in (x as object) || Object.values(x as object).some(isSecure));
+  for (const [k, v] of Object.entries(values)) if (isSecure(v)) secure.add(k);
   return { values, secure };
 }
 
-/** Builds the plan; secure values are never decrypted (a placeholder stands in for them). */
-export function buildPlan(stack: string, stackText: string, opts: { projectDir: string; appDir?: string }): DesiredPlan {
-  const { values, secure } = readStackConfigText(stackText);
-  const notes: string[] = [];
-  const raw: Record<string, string> = {};
-  const secretKeys = new Set<string>();
-  const maskSecure = (v: unknown): unknown => {
-    if (v && typeof v === "object" && "secure" in (v as object)) return "[secret]";
-    if (Array.isArray(v)) return v.map(maskSecure);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, maskSecure(x)]));
-    return v;
-  };
-  for (const [k, v] of Object.entries(values)) {
-    const masked = maskSecure(v);
-    raw[`communityrule:${k}`] = typeof masked === "string" ? masked : JSON.stringify(masked);
-    if (secure.has(k) || CONFIG_KEYS[k as ConfigKey]?.secret) secretKeys.add(`communityrule:${k}`);
-  }
-  if (opts.appDir) raw["communityrule:appDir"] = opts.appDir;
-  const build = raw["communityrule:build"] !== "false";
-  if (build) {
-    for (const key of ["registryUsername", "registryPassword"] as const) {
-      if (!(`communityrule:${key}` in raw)) {
-        raw[`communityrule:${key}`] = "[not set]";
-        if (CONFIG_KEYS[key].secret) secretKeys.add(`communityrule:${key}`);
-        notes.push(`${key} is not set (required for up with build: true)`);
-      }
-    }
-  }
-  let manifestKnown = true;
-  const cfg = parseDeployConfig(
-    { values: raw, secretKeys },
-    {
-      stack,
-      projectDir: opts.projectDir,
-      exists: (p) => fs.existsSync(p) || p.endsWith("Dockerfile"),
-      readFile: (p) => {
-        if (fs.existsSync(p)) return fs.readFileSync(p, "utf8");
-        manifestKnown = false;
-        const tag = typeof values.imageTag === "string" ? values.imageTag : "0.0.0";
-        return JSON.stringify({ id: "com.medlab.communityrule", version: /^\d+\.\d+\.\d+$/.test(tag) ? tag : "0.0.0" });
-      },
-    },
-  );
-  if (!manifestKnown) notes.push(`appDir ${cfg.appDir} not found here: manifest version unknown (pass --app-dir)`);
-  if (!("cloudronToken" in values)) notes.push("cloudronToken is not set: up uses the operator's own `cloudron login`");
+/** Builds the plan from a stack file's text; secure values are never decrypted. */
+export function buildPlan(
+  stack: string,
+  stackText: string,
+  opts: { projectDir: string; appDir?: string; steps?: readonly Step[] },
+): DesiredPlan {
+  const file = `Pulumi.${stack}.yaml`;
+  const raw = rawConfigFromStackText(stackText, file);
+  if (opts.appDir) raw.values[fullKey("appDir")] = opts.appDir;
+  // A plan reviews the file: secrets it does not hold yet and a missing checkout are notes, not errors.
+  const checked = checkConfig(raw, { stack, projectDir: opts.projectDir, allowMissingSecrets: true, allowMissingAppDir: true });
+  if (!checked.config) throw new ConfigError(stack, checked.problems);
+  const cfg = checked.config;
+  const manifestKnown = checked.manifestKnown;
+  const values = stackFileEntries(stackText, file);
+  const notes = [...checked.notes];
+  if (!(fullKey("cloudronToken") in raw.values)) notes.push("cloudronToken is not set: up uses the operator's own `cloudron login`");
   const isProd = cfg.environment === "production";
   const tag = !manifestKnown && cfg.imageTagFromManifest ? "<manifest version>" : cfg.imageTag;
   const reference = `${cfg.imageRepository}:${tag}`;
@@ -114,15 +85,8 @@ export function buildPlan(stack: string, stackText: string, opts: { projectDir: 
       obtainedBy: cfg.build ? `build ${cfg.appDir} for linux/amd64 and push, then check an anonymous pull` : "existing tag, no build (rollback or promotion)",
     },
     manifestVersion: manifestKnown ? cfg.manifest.version : "unknown",
-    operations: [
-      `cloudron inspect on ${cfg.cloudronServer}: wait while ${cfg.location} is busy (≤ ${cfg.busyWaitSeconds} s), stop if it is in error`,
-      `install ${cfg.location} if free, adopt it if it runs ${cfg.manifest.id}, update it if the image or manifest changed (Cloudron takes a backup first)`,
-      "apply env: one cloudron env set with changed keys, one env unset with removed keys",
-      `health gate: ${cfg.baseUrl}/api/health until ok + database connected (≤ ${cfg.healthTimeoutSeconds} s)`,
-      `seed once: node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun})`,
-      ...(cfg.smoke ? [`smoke checks against ${cfg.baseUrl}`] : []),
-      ...(cfg.autoRollback ? ["on a failed health gate after an update: roll back to the previous image and fail"] : []),
-    ],
+    // The program's own step list describes itself: the plan never keeps a copy.
+    operations: describeSteps(cfg, opts.steps),
     env: cfg.env,
     secretEnvKeys: Object.keys(cfg.secretEnv).sort(),
     generated: ["SESSION_SECRET"],

@@ -1,29 +1,51 @@
 /**
  * The pre-deployment checklist (deployment runbook), automated where a machine can judge it.
- * Each check returns PASS/FAIL with a detail; items only a person can judge are reminders.
+ * Every check runs unless a check it depends on failed (then it is SKIPped, naming which), so one
+ * run shows every problem. Items only a person can judge are reminders, fitted to the stack.
  * The same checks guard `up`: config is validated before any resource, the deploy step checks
- * the CLI, login and app state before any mutating call, and the image is pull-checked.
+ * login and app state before any mutating call, and the image is pull-checked.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as dns from "node:dns";
 import { spawnSync } from "node:child_process";
-import { parseDeployConfig, ConfigError, type DeployConfig } from "./config/stackConfig";
-import { readStackConfigText } from "./plan";
+import { checkConfig, DEFAULT_IMAGE_REPOSITORY, type ConfigProblem, type DeployConfig } from "./config/stackConfig";
+import { rawConfigFromStackText, stackFileEntries } from "./config/stackFile";
 import { verifyAnonymousPull } from "./registry/ociRegistry";
 import { CloudronCli, isCloudronOnPath } from "./cloudron/cloudronCli";
 import { findApp, parseInspect, sameServer } from "./cloudron/cloudronApps";
+import { requestText, HttpRequestError } from "./http/client";
+
+export type CheckStatus = "PASS" | "FAIL" | "SKIP";
 
 export interface CheckResult {
   name: string;
   ok: boolean;
   detail: string;
+  /** SKIP: not run because a check it needs failed, or because this stack does not need it. */
+  skipped?: boolean;
 }
 
-export const REMINDERS = [
-  "code review completed and approved (a person decides)",
-  "migration SQL in prisma/migrations reviewed; no destructive change without a restore plan",
-  "production: Cloudron backups are on and recent (dashboard → Backups)",
-];
+/** Check names, stated once: tests and the runbook refer to them. */
+export const CHECK = {
+  config: "config valid, required secrets set",
+  server: "cloudronServer resolves and answers",
+  checkout: "app checkout is a clean git tree",
+  manifest: "CloudronManifest.json valid",
+  pull: "image tag pullable anonymously (linux/amd64)",
+  buildable: "image buildable",
+  cloudron: "Cloudron reachable and authenticated",
+  version: "manifest version not below the deployed one",
+} as const;
+
+/** Human checks, per environment: a staging deploy gets no production reminder. */
+export function reminders(environment: string): string[] {
+  return [
+    "code review completed and approved (a person decides)",
+    "migration SQL in prisma/migrations reviewed; no destructive change without a restore plan",
+    ...(environment === "production" ? ["production: Cloudron backups are on and recent (dashboard → Backups)"] : []),
+  ];
+}
 
 export interface PreflightOptions {
   stack: string;
@@ -32,83 +54,178 @@ export interface PreflightOptions {
   /** Overrides for tests and for values only the operator's environment has. */
   overrides?: Record<string, string>;
   token?: string;
+  /** Checks that cloudronServer resolves and answers; tests inject one (the real one needs DNS). */
+  serverCheck?: (server: string) => Promise<{ ok: boolean; detail: string }>;
 }
 
-/** Runs every automated check; never throws. */
+/** Where cloudronServer's API lives: a host name means https://<host>; a loopback URL is used as written. */
+export function serverBaseUrl(server: string): string {
+  return /^https?:\/\//.test(server) ? server.replace(/\/+$/, "") : `https://${server}`;
+}
+
+/**
+ * Does the name resolve (DNS only)? Loopback URLs and IP literals need no lookup. `ENOTFOUND`
+ * means the name does not exist (a typo, usually); other codes mean no answer from DNS at all.
+ */
+export async function resolveServer(
+  server: string,
+  lookup: (host: string) => Promise<{ address: string }> = (h) => dns.promises.lookup(h),
+): Promise<{ ok: boolean; detail: string; code?: string }> {
+  const host = new URL(serverBaseUrl(server)).hostname.replace(/^\[|\]$/g, "");
+  if (/^[\d.]+$/.test(host) || host.includes(":") || host === "localhost") return { ok: true, detail: host };
+  try {
+    return { ok: true, detail: `${host} → ${(await lookup(host)).address}` };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "ERROR";
+    return code === "ENOTFOUND"
+      ? { ok: false, code, detail: `${host} does not resolve (no such host): check the spelling of communityrule:cloudronServer` }
+      : { ok: false, code, detail: `${host} could not be looked up (${code}): no DNS answer from this machine` };
+  }
+}
+
+/**
+ * The server check `preflight` and the deploy tools share in spirit: the name resolves, and the
+ * host answers HTTP(S) at all (Cloudron's unauthenticated `GET /api/v1/cloudron/status`). Any
+ * HTTP status counts as an answer; authentication is the next check's job.
+ */
+export async function checkServerAnswers(server: string, timeoutMs = 10_000): Promise<{ ok: boolean; detail: string }> {
+  const dnsResult = await resolveServer(server);
+  if (!dnsResult.ok) return { ok: false, detail: dnsResult.detail };
+  const url = `${serverBaseUrl(server)}/api/v1/cloudron/status`;
+  try {
+    const r = await requestText({ url, timeoutMs });
+    return { ok: true, detail: `${dnsResult.detail}; answers HTTP ${r.status}` };
+  } catch (err) {
+    const code = err instanceof HttpRequestError ? err.code : "ERROR";
+    return { ok: false, detail: `${dnsResult.detail}, but ${url} does not answer (${code}: ${(err as Error).message})` };
+  }
+}
+
+/** Short keys named by config problems (`communityrule:secretEnv.X` → `secretEnv`). */
+function keysWithProblems(problems: ConfigProblem[]): Set<string> {
+  return new Set(problems.map((p) => p.key.replace(/^communityrule:/, "").split(".")[0]));
+}
+
+/** Runs every automated check whose prerequisites hold; never throws. */
 export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const { values, secure } = readStackConfigText(o.stackText);
-  const raw: Record<string, string> = {};
-  const secretKeys = new Set<string>();
-  for (const [k, v] of Object.entries(values)) {
-    // Secure values cannot be decrypted here; their presence is what the checklist asks about.
-    const text = secure.has(k) ? (typeof v === "object" && v && "secure" in v ? "[set]" : JSON.stringify(v)) : typeof v === "string" ? v : JSON.stringify(v);
-    raw[`communityrule:${k}`] = text;
-    if (secure.has(k)) secretKeys.add(`communityrule:${k}`);
-  }
-  for (const [k, v] of Object.entries(o.overrides ?? {})) raw[`communityrule:${k}`] = v;
-  if (o.overrides?.registryPassword) secretKeys.add("communityrule:registryPassword");
-  let cfg: DeployConfig | undefined;
-  try {
-    cfg = parseDeployConfig({ values: raw, secretKeys }, { stack: o.stack, projectDir: o.projectDir });
-    results.push({ name: "config valid, required secrets set", ok: true, detail: `${cfg.location} on ${cfg.cloudronServer}` });
-  } catch (err) {
-    results.push({ name: "config valid, required secrets set", ok: false, detail: err instanceof ConfigError ? err.problems.map((p) => `${p.key}: ${p.message}`).join("; ") : String(err) });
-    return results;
-  }
-  const appDir = path.resolve(o.projectDir, cfg.appDir);
-  const git = spawnSync("git", ["-C", appDir, "status", "--porcelain"], { encoding: "utf8" });
-  results.push(
-    git.status !== 0
-      ? { name: "app checkout is a clean git tree", ok: false, detail: `${appDir} is not a git checkout` }
-      : { name: "app checkout is a clean git tree", ok: git.stdout.trim() === "", detail: git.stdout.trim() ? `uncommitted: ${git.stdout.trim().split("\n").slice(0, 5).join(", ")}` : "clean" },
-  );
-  const manifestError = (require("cloudron-manifestformat") as { parse(m: unknown): Error | null }).parse(
-    JSON.parse(fs.readFileSync(path.join(appDir, "CloudronManifest.json"), "utf8")),
-  );
-  results.push({ name: "CloudronManifest.json valid", ok: !manifestError, detail: manifestError ? manifestError.message : `version ${cfg.manifest.version}` });
+  const pass = (name: string, detail: string) => results.push({ name, ok: true, detail });
+  const fail = (name: string, detail: string) => results.push({ name, ok: false, detail });
+  const skip = (name: string, why: string) => results.push({ name, ok: true, skipped: true, detail: why });
+  const passed = (name: string) => results.some((r) => r.name === name && r.ok && !r.skipped);
 
-  const ref = `${cfg.imageRepository}:${cfg.imageTag}`;
-  if (!cfg.build) {
+  const fromFile = rawConfigFromStackText(o.stackText, `Pulumi.${o.stack}.yaml`);
+  const raw = { values: { ...fromFile.values }, secretKeys: new Set(fromFile.secretKeys) };
+  for (const [k, v] of Object.entries(o.overrides ?? {})) raw.values[`communityrule:${k}`] = v;
+  if (o.overrides?.registryPassword) raw.secretKeys.add("communityrule:registryPassword");
+
+  // Secure values are not decrypted here (placeholders stand in): their presence is what counts.
+  const checked = checkConfig(raw, { stack: o.stack, projectDir: o.projectDir });
+  const cfg: DeployConfig | undefined = checked.config;
+  if (cfg) pass(CHECK.config, `${cfg.location} on ${cfg.cloudronServer}`);
+  else fail(CHECK.config, checked.problems.map((p) => `${p.key}: ${p.message}`).join("; "));
+  const bad = keysWithProblems(checked.problems);
+  // With an invalid config, each later check still runs when the keys it reads are themselves valid.
+  const value = (key: string): string | undefined => (bad.has(key) ? undefined : raw.values[`communityrule:${key}`]);
+  const usable = (...keys: string[]) => keys.every((k) => !bad.has(k));
+  const server = cfg?.cloudronServer ?? value("cloudronServer");
+  const build = cfg?.build ?? (usable("build") ? value("build") !== "false" : undefined);
+  const appDirSetting = cfg?.appDir ?? (usable("appDir") ? value("appDir") ?? "../community-rule" : undefined);
+  const appDir = appDirSetting === undefined ? undefined : path.resolve(o.projectDir, appDirSetting);
+
+  if (server === undefined) skip(CHECK.server, "needs a valid communityrule:cloudronServer (see the config line)");
+  else {
+    const r = await (o.serverCheck ?? checkServerAnswers)(server);
+    (r.ok ? pass : fail)(CHECK.server, r.detail);
+  }
+
+  if (build === false) skip(CHECK.checkout, "not needed: build is false, nothing is built from the checkout");
+  else if (appDir === undefined || build === undefined) skip(CHECK.checkout, "needs valid communityrule:appDir and build (see the config line)");
+  else {
+    const git = spawnSync("git", ["-C", appDir, "status", "--porcelain"], { encoding: "utf8" });
+    if (git.status !== 0) fail(CHECK.checkout, `${appDir} is not a git checkout`);
+    else if (git.stdout.trim()) fail(CHECK.checkout, `uncommitted: ${git.stdout.trim().split("\n").slice(0, 5).join(", ")}`);
+    else pass(CHECK.checkout, "clean");
+  }
+
+  // The program sends the manifest to Cloudron on install and update, build or not.
+  const manifestFile = appDir === undefined ? undefined : path.join(appDir, "CloudronManifest.json");
+  let manifestVersion: string | undefined;
+  if (manifestFile === undefined) skip(CHECK.manifest, "needs a valid communityrule:appDir (see the config line)");
+  else if (!fs.existsSync(manifestFile)) fail(CHECK.manifest, `no ${manifestFile}: point communityrule:appDir at a checkout of the app (or pass --app-dir)`);
+  else {
     try {
-      const r = await verifyAnonymousPull(ref);
-      results.push({ name: "image tag pullable anonymously (linux/amd64)", ok: true, detail: `${ref} → ${r.platformDigest}` });
+      const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as { version?: string };
+      const problem = (require("cloudron-manifestformat") as { parse(m: unknown): Error | null }).parse(manifest);
+      if (problem) fail(CHECK.manifest, problem.message);
+      else {
+        manifestVersion = manifest.version;
+        pass(CHECK.manifest, `version ${manifest.version}`);
+      }
     } catch (err) {
-      results.push({ name: "image tag pullable anonymously (linux/amd64)", ok: false, detail: (err as Error).message });
+      fail(CHECK.manifest, `${manifestFile} is not valid JSON: ${(err as Error).message}`);
     }
-  } else {
-    results.push({ name: "image buildable", ok: fs.existsSync(path.join(appDir, "Dockerfile")), detail: `${ref} will be built from ${cfg.appDir}` });
   }
 
-  if (!isCloudronOnPath()) {
-    results.push({ name: "Cloudron reachable and authenticated", ok: false, detail: "the cloudron CLI is not on PATH: npm install -g cloudron" });
-    return results;
+  if (build === false) {
+    const tag = cfg?.imageTag ?? value("imageTag");
+    const repo = cfg?.imageRepository ?? (usable("imageRepository") ? value("imageRepository") ?? DEFAULT_IMAGE_REPOSITORY : undefined);
+    if (!tag || !repo) skip(CHECK.pull, "needs valid communityrule:imageRepository and imageTag (see the config line)");
+    else {
+      const ref = `${repo}:${tag}`;
+      try {
+        pass(CHECK.pull, `${ref} → ${(await verifyAnonymousPull(ref)).platformDigest}`);
+      } catch (err) {
+        fail(CHECK.pull, (err as Error).message);
+      }
+    }
+  } else if (appDir === undefined || build === undefined) skip(CHECK.buildable, "needs valid communityrule:appDir and build (see the config line)");
+  else {
+    const hasDockerfile = fs.existsSync(path.join(appDir, "Dockerfile"));
+    (hasDockerfile ? pass : fail)(CHECK.buildable, hasDockerfile ? `will be built from ${appDirSetting}` : `no Dockerfile in ${appDir}`);
   }
-  const cli = new CloudronCli({ server: cfg.cloudronServer, token: o.token, timeoutMs: 60_000 });
-  const r = await cli.run(["inspect"], { step: "preflight", allowFailure: true });
-  if (r.code !== 0) {
-    results.push({ name: "Cloudron reachable and authenticated", ok: false, detail: (r.stderr || r.stdout).trim().split("\n").pop() ?? "inspect failed" });
-    return results;
+
+  // Cloudron login and the deployed version (P replaces this block with the API client: GET /profile, GET /apps).
+  if (server === undefined || !passed(CHECK.server)) skip(CHECK.cloudron, `needs ${CHECK.server} (failed above)`);
+  else if (!isCloudronOnPath()) fail(CHECK.cloudron, "the cloudron CLI is not on PATH: npm install -g cloudron");
+  else {
+    const cli = new CloudronCli({ server, token: o.token, timeoutMs: 60_000 });
+    const r = await cli.run(["inspect"], { step: "preflight", allowFailure: true });
+    if (r.code !== 0) fail(CHECK.cloudron, (r.stderr || r.stdout).trim().split("\n").pop() ?? "inspect failed");
+    else {
+      const view = parseInspect(r.stdout);
+      const right = sameServer(view.apiEndpoint, server);
+      (right ? pass : fail)(CHECK.cloudron, right ? server : `logged in to ${view.apiEndpoint}, not ${server}`);
+      const location = cfg?.location ?? value("location");
+      if (right && location) {
+        const app = findApp(view, location);
+        if (!app) pass(CHECK.version, `${location} not installed yet`);
+        else if (!manifestVersion) skip(CHECK.version, `needs ${CHECK.manifest} (failed above)`);
+        else {
+          const semver = require("semver") as typeof import("semver");
+          const ok = build === false || app.version === manifestVersion || semver.gt(manifestVersion, app.version);
+          (ok ? pass : fail)(CHECK.version, `deployed ${app.version}, manifest ${manifestVersion}`);
+        }
+      }
+    }
   }
-  const view = parseInspect(r.stdout);
-  const right = sameServer(view.apiEndpoint, cfg.cloudronServer);
-  results.push({ name: "Cloudron reachable and authenticated", ok: right, detail: right ? cfg.cloudronServer : `logged in to ${view.apiEndpoint}, not ${cfg.cloudronServer}` });
-  const app = findApp(view, cfg.location);
-  if (app) {
-    const semver = require("semver") as typeof import("semver");
-    const above = !cfg.build || semver.gt(cfg.manifest.version, app.version) || app.version === cfg.manifest.version;
-    results.push({ name: "manifest version not below the deployed one", ok: above, detail: `deployed ${app.version}, manifest ${cfg.manifest.version}` });
-  } else {
-    results.push({ name: "manifest version not below the deployed one", ok: true, detail: `${cfg.location} not installed yet` });
-  }
+  if (!results.some((r) => r.name === CHECK.version)) skip(CHECK.version, `needs ${CHECK.cloudron}, which did not pass`);
   return results;
 }
 
-/** PASS/FAIL lines, then reminders. */
-export function formatPreflight(results: CheckResult[]): string {
+/** The environment a stack file deploys to (`communityrule:environment`, else the stack name). */
+export function environmentOf(stack: string, stackText: string): string {
+  const configured = stackFileEntries(stackText, `Pulumi.${stack}.yaml`).environment;
+  return configured === "staging" || configured === "production" ? configured : stack;
+}
+
+/** PASS/FAIL/SKIP lines, then the reminders for this stack's environment, then the count. */
+export function formatPreflight(results: CheckResult[], environment = "production"): string {
+  const status = (r: CheckResult): CheckStatus => (r.skipped ? "SKIP" : r.ok ? "PASS" : "FAIL");
+  const count = (s: CheckStatus) => results.filter((r) => status(r) === s).length;
   return [
-    ...results.map((r) => `${r.ok ? "PASS" : "FAIL"} ${r.name}: ${r.detail}`),
-    ...REMINDERS.map((r) => `REMINDER ${r}`),
-    `preflight: ${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length} failed`,
+    ...results.map((r) => `${status(r)} ${r.name}: ${r.detail}`),
+    ...reminders(environment).map((r) => `REMINDER ${r}`),
+    `preflight: ${count("PASS")} passed, ${count("FAIL")} failed, ${count("SKIP")} skipped`,
   ].join("\n");
 }

@@ -5,8 +5,22 @@
  */
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { buildPlan, diffPlans, formatPlan, readStackFileText } from "../lib/plan";
+import { buildPlan, diffPlans, formatPlan } from "../lib/plan";
 import { ConfigError } from "../lib/config/stackConfig";
+import { ConfigFileError, readStackFile } from "./stackFile";
+
+export const USAGE = "usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]";
+
+/**
+ * `npm run` (without -s) prints its own banner on stdout before the script starts, which no JSON
+ * parser accepts; npm tells the script its log level, so the script can at least say why.
+ */
+export function npmBannerHint(env: NodeJS.ProcessEnv): string | undefined {
+  const viaNpm = env.npm_lifecycle_event !== undefined;
+  return viaNpm && env.npm_config_loglevel !== "silent"
+    ? "note: npm printed its banner on stdout before this JSON; for output a JSON parser accepts use `npm run -s plan -- … --json` or `bin/plan … --json`"
+    : undefined;
+}
 
 /** Parses `<stack> [--json] [--against <ref>] [--app-dir <dir>]`; undefined on a usage error. */
 export function parseArgs(argv: string[]): { stack: string; json: boolean; against?: string; appDir?: string } | undefined {
@@ -34,13 +48,14 @@ export function main(
 ): number {
   const args = parseArgs(argv);
   if (!args) {
-    out("usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]");
+    out(USAGE);
     return 2;
   }
   const { stack, json, against } = args;
   const appDir = args.appDir ? path.resolve(args.appDir) : undefined;
+  const file = `Pulumi.${stack}.yaml`;
   try {
-    const now = buildPlan(stack, readStackFileText(projectDir, stack), { projectDir, appDir });
+    const now = buildPlan(stack, readStackFile(projectDir, stack).text, { projectDir, appDir });
     if (!against) {
       out(json ? JSON.stringify(now, null, 2) : formatPlan(now));
       return 0;
@@ -53,8 +68,21 @@ export function main(
       const stderr = String((err as { stderr?: unknown }).stderr ?? "");
       if (!/exists on disk, but not in|does not exist in/.test(stderr)) throw new Error(`git show ${against}:Pulumi.${stack}.yaml failed: ${stderr.trim() || (err as Error).message}`);
     }
-    const changes = oldText === undefined ? [`Pulumi.${stack}.yaml is new (not in ${against}): the whole plan above is new`] : diffPlans(buildPlan(stack, oldText, { projectDir, appDir }), now);
-    if (oldText === undefined && !json) out(formatPlan(now));
+    let before: ReturnType<typeof buildPlan> | undefined;
+    let beforeProblem: string | undefined;
+    if (oldText !== undefined) {
+      try {
+        before = buildPlan(stack, oldText, { projectDir, appDir });
+      } catch (err) {
+        // A change that repairs a broken stack file must still get a plan.
+        if (!(err instanceof ConfigError || err instanceof ConfigFileError)) throw err;
+        beforeProblem = `${file} at ${against} was not a valid config: the whole plan above is new`;
+      }
+    }
+    const changes = before
+      ? diffPlans(before, now)
+      : [beforeProblem ?? `${file} is new (not in ${against}): the whole plan above is new`];
+    if (!before && !json) out(formatPlan(now));
     if (json) out(JSON.stringify({ stack, against, kind: "desired-state comparison, not a live diff", changes }, null, 2));
     else {
       out(`${stack}: desired-state comparison of config against ${against} (not a live diff of the server)`);
@@ -62,9 +90,16 @@ export function main(
     }
     return 0;
   } catch (err) {
-    out(err instanceof ConfigError ? err.message : `plan failed: ${(err as Error).message}`);
+    if (err instanceof ConfigError || err instanceof ConfigFileError) out(err.message);
+    else out(`plan failed: ${(err as Error).message}`);
     return 1;
   }
 }
 
-if (require.main === module) process.exit(main(process.argv.slice(2)));
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  const code = main(argv);
+  const hint = argv.includes("--json") ? npmBannerHint(process.env) : undefined;
+  if (hint) process.stderr.write(hint + "\n");
+  process.exit(code);
+}

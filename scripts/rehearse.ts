@@ -1,46 +1,215 @@
 /**
- * Offline rehearsal: plays a whole `pulumi up` of a stack against the `cloudron` stand-in, a real
- * OCI registry on loopback and a loopback server playing the app, then a second `up` that must
- * have nothing to do. Usage: npm run rehearse -- <staging|production>
+ * Offline rehearsal of `pulumi up -s <stack>`:
+ *   npm run rehearse -- <stack> [--release <version>] [--rollback]
  *
- * It is a rehearsal: no Cloudron, no Pulumi CLI and no real registry are involved.
+ * 1. validates Pulumi.<stack>.yaml as written, with the program's own rules (a config `up` would
+ *    refuse fails here, before anything starts);
+ * 2. checks that cloudronServer resolves (a real `up` would stop on a name that does not);
+ * 3. states every setting it replaces with a local stand-in, and why;
+ * 4. plays a first `up`, a second `up` that must do nothing, and optionally a release and a
+ *    rollback, against a Cloudron stand-in, a throw-away registry and a local server playing the app;
+ * 5. ends with one line: REHEARSAL PASS or REHEARSAL FAIL.
+ *
+ * Everything it creates lives under one temporary directory, removed on every exit (Ctrl-C too).
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { Lifecycle } from "../lifecycle/runner";
+import { buildPlan, readStackConfigText } from "../lib/plan";
+import { ConfigError } from "../lib/config/stackConfig";
+import { resolveServer } from "../lib/preflight";
+import { describeCall, describeReplacements, nearMissServer, nextPatch, parseRehearseArgs, REHEARSE_USAGE, type RehearseArgs } from "../lib/rehearsal";
+import { readStackFile, stacksIn, ConfigFileError } from "./stackFile";
 
-async function main(argv: string[]): Promise<number> {
-  const stack = argv[0] ?? "staging";
-  if (stack !== "staging" && stack !== "production") {
-    process.stderr.write("usage: npm run rehearse -- <staging|production>\n");
-    return 2;
-  }
-  const out = (line = "") => process.stdout.write(line + "\n");
-  out(`REHEARSAL of \`pulumi up -s ${stack}\` — offline, against a cloudron stand-in (not a real Cloudron),`);
-  out(`a throw-away local registry and a local server playing the app. Stack config: Pulumi.${stack}.yaml,`);
-  out(`with registry, app checkout and URLs pointed at the local stand-ins and test secrets.`);
-  const lc = await Lifecycle.create({ stack, echo: true });
+const PROJECT_DIR = path.resolve(__dirname, "..");
+const out = (line = "") => process.stdout.write(line + "\n");
+const indent = (text: string, by = "  ") => text.split("\n").map((l) => by + l).join("\n");
+
+type UpResult = Awaited<ReturnType<Lifecycle["up"]>> & { log?: string };
+
+/** Thrown to end the rehearsal with a FAIL line (already explained above it). */
+class RehearsalFailed extends Error {}
+
+async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Promise<string> {
+  const { stack } = args;
+  const fileName = `Pulumi.${stack}.yaml`;
+  out(`REHEARSAL of \`pulumi up -s ${stack}\`: offline. No Cloudron, no Pulumi backend and no real registry are touched.`);
+
+  // 1. The stack file as written, with the program's rules.
+  out(`\n== ${fileName} as written ==`);
+  let text: string;
   try {
-    out(`\n== up #1 (fresh ${stack}) ==`);
-    const first = await lc.up();
-    out(first.ok ? "up #1: succeeded" : `up #1: FAILED\n  ${first.errors.join("\n  ")}`);
-    if (!first.ok) return 1;
-    out("\nCloudron calls made:");
-    for (const c of lc.calls()) out(`  cloudron ${c.argv.map((a) => (a.includes("=") ? a.split("=")[0] + "=…" : a)).join(" ")}`);
-    out("\nOutputs:");
-    for (const [k, v] of Object.entries(first.outputs)) out(`  ${k}: ${String(v).split("\n").join("\n    ")}`);
-    const before = lc.calls().length;
-    out(`\n== up #2 (nothing changed) ==`);
-    const second = await lc.up();
-    const changed = second.steps.filter((s) => s.op !== "same");
-    const mutating = lc.mutatingCallsSince(before);
-    out(
-      second.ok && changed.length === 0 && mutating.length === 0
-        ? "up #2: nothing to do (0 resources changed, 0 mutating Cloudron calls)"
-        : `up #2: UNEXPECTED CHANGES: ${changed.map((s) => `${s.name} ${s.op}`).join(", ")}; ${mutating.length} mutating calls`,
-    );
-    return second.ok && changed.length === 0 && mutating.length === 0 ? 0 : 1;
-  } finally {
-    await lc.close();
+    text = readStackFile(PROJECT_DIR, stack).text;
+  } catch (err) {
+    if (err instanceof ConfigFileError) throw new RehearsalFailed(err.message);
+    throw err;
+  }
+  let plan: ReturnType<typeof buildPlan>;
+  try {
+    plan = buildPlan(stack, text, { projectDir: PROJECT_DIR });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      out(err.message);
+      throw new RehearsalFailed(`${fileName} is not valid: \`pulumi up -s ${stack}\` would refuse it the same way`);
+    }
+    throw err;
+  }
+  out(`valid: the same checks \`pulumi up\` runs before registering anything passed.`);
+  // Plan's advice "(pass --app-dir)" does not apply: the rehearsal brings its own checkout.
+  for (const n of plan.notes) out(`  note: ${n.replace(/ \(pass --app-dir\)$/, "")}`);
+  const asWritten = readStackConfigText(text).values;
+
+  // 2. The server name: the rehearsal never calls it, but a real `up` would stop right here.
+  const server = String(asWritten.cloudronServer);
+  const dnsResult = await resolveServer(server);
+  const warnings: string[] = [];
+  if (dnsResult.ok) out(`cloudronServer ${dnsResult.detail}`);
+  else {
+    const others = stacksIn(PROJECT_DIR)
+      .filter((s) => s !== stack)
+      .flatMap((s) => {
+        try {
+          const v = readStackConfigText(readStackFile(PROJECT_DIR, s).text).values.cloudronServer;
+          return typeof v === "string" ? [{ stack: s, server: v }] : [];
+        } catch {
+          return [];
+        }
+      });
+    const near = nearMissServer(server, others);
+    if (near) {
+      out(`cloudronServer: ${dnsResult.detail}`);
+      throw new RehearsalFailed(`cloudronServer ${server} does not resolve, and Pulumi.${near.stack}.yaml names ${near.server}: a typo? A real \`up\` would stop before any change`);
+    }
+    const warning = `cloudronServer: ${dnsResult.detail}. A real \`up\` (and \`npm run preflight -- ${stack}\`) would stop here; this machine may just be offline. The rehearsal goes on against its stand-in.`;
+    warnings.push(`cloudronServer ${server} did not resolve from this machine`);
+    out(`WARNING ${warning}`);
+  }
+
+  // 3. The stand-ins, and every setting they replace.
+  const secretEnvNames = Object.keys((asWritten.secretEnv as Record<string, unknown> | undefined) ?? {});
+  const testSecretEnv = Object.fromEntries(secretEnvNames.map((n) => [n, `rehearsal-${n.toLowerCase()}-${Math.random().toString(36).slice(2, 12)}`]));
+  const lc = await Lifecycle.create({ stack, echo: true, ...(secretEnvNames.length ? { secrets: { secretEnv: testSecretEnv } } : {}) });
+  track(lc);
+  out(`\n== replaced for the rehearsal (everything else is used as written) ==`);
+  for (const r of describeReplacements(asWritten, plan.settings, lc.config, lc.secrets)) out(`  ${r.key}: ${r.asWritten} → ${r.rehearsed}\n      why: ${r.why}`);
+
+  // 4. The runs.
+  const firstVersion = readManifestVersion(lc);
+  const show = (r: UpResult, since: number) => {
+    const calls = lc.calls().slice(since);
+    out(`  Cloudron calls (${calls.length}, ${lc.mutatingCallsSince(since).length} changing something):`);
+    for (const c of calls) out(`    ${describeCall(c)}`);
+    const o = r.outputs;
+    out(`  deploy: ${String(o.deployAction ?? "?")}; running ${String(o.imageTag ?? "?")} (manifest ${String(o.manifestVersion ?? "?")})`);
+    if (o.preUpdateBackupId) out(`  backup before the update: ${String(o.preUpdateBackupId)}`);
+    if (o.healthCheck) out(`  health gate: ${String(o.healthCheck)}`);
+    if (o.smokeReport) out(`  smoke checks:\n${indent(String(o.smokeReport), "    ")}`);
+    for (const line of (r.log ?? "").split("\n")) if (/ROLLBACK|rolled back|downgrade/.test(line)) out(`  log: ${line.trim()}`);
+  };
+  const up = async (title: string): Promise<UpResult> => {
+    out(`\n== ${title} ==`);
+    const since = lc.calls().length;
+    const r = (await lc.up()) as UpResult;
+    if (!r.ok) {
+      out(`  FAILED:\n${indent(r.errors.join("\n"), "    ")}`);
+      throw new RehearsalFailed(`${title} failed`);
+    }
+    show(r, since);
+    return r;
+  };
+
+  await up(`up #1: first deploy of ${firstVersion} to a fresh ${stack}`);
+  const before = lc.calls().length;
+  out(`\n== up #2: nothing changed ==`);
+  const second = (await lc.up()) as UpResult;
+  const changed = second.steps.filter((s) => s.op !== "same");
+  const mutating = lc.mutatingCallsSince(before);
+  if (!second.ok || changed.length > 0 || mutating.length > 0) {
+    out(`  UNEXPECTED: ${second.errors.join("; ")} ${changed.map((s) => `${s.name} ${s.op}`).join(", ")}; ${mutating.length} changing calls`);
+    throw new RehearsalFailed("a second up with nothing changed was not a no-op");
+  }
+  out("  nothing to do: 0 resources changed, 0 Cloudron calls that change something");
+  const done = [`deployed ${firstVersion}`, "a no-op up changed nothing"];
+
+  const release = args.release ?? (args.rollback ? nextPatch(firstVersion) : undefined);
+  if (release) {
+    lc.setManifestVersion(release);
+    await up(`up #3: release ${firstVersion} → ${release} (the app checkout's manifest bumped, build: true)`);
+    done.push(`released ${release}`);
+  }
+  if (args.rollback) {
+    lc.config.build = false;
+    lc.config.imageTag = firstVersion;
+    out(`\n(rollback as the runbook says: pulumi config set build false; pulumi config set imageTag ${firstVersion}; the checkout still holds ${release})`);
+    out(`\n== preview of the rollback: what \`pulumi preview\` shows a reviewer ==`);
+    const preview = (await lc.preview()) as UpResult;
+    if (!preview.ok) {
+      out(`  FAILED:\n${indent(preview.errors.join("\n"), "    ")}`);
+      throw new RehearsalFailed("the preview of the rollback failed");
+    }
+    for (const st of preview.steps.filter((x) => x.op !== "same")) out(`  ${st.op} ${st.name}`);
+    for (const line of (preview.log ?? "").split("\n")) if (/warning:.*rollback/.test(line)) out(`  ${line.trim()}`);
+    out("  (the line ROLLBACK: <from> back to <to> comes only from `up`: the deploy step reads what the app runs)");
+    await up(`up #4: rollback ${release} → ${firstVersion} (build: false, imageTag: ${firstVersion})`);
+    done.push(`rolled back to ${firstVersion}`);
+    out(`\nAfterwards (runbook): pulumi config rm imageTag; pulumi config set build true. The next up then BUILDS whatever`);
+    out(`version the app checkout holds (here ${release}, the release just rolled back): move the checkout first if that is not meant.`);
+  }
+  return `${stack}: ${done.join(", ")}${warnings.length ? ` (with ${warnings.length} warning: ${warnings.join("; ")})` : ""}`;
+}
+
+function readManifestVersion(lc: Lifecycle): string {
+  return (JSON.parse(fs.readFileSync(path.join(lc.appDir, "CloudronManifest.json"), "utf8")) as { version: string }).version;
+}
+
+/**
+ * Runs the rehearsal with every temporary file under one directory of its own (TMPDIR is pointed
+ * there, so the runner, the registry and the program's child processes all write inside it), and
+ * removes it on every way out: success, failure, exception, Ctrl-C (SIGINT) and SIGTERM.
+ */
+async function main(argv: string[]): Promise<void> {
+  const args = parseRehearseArgs(argv);
+  if (typeof args === "string") {
+    process.stderr.write(`${args}\n${REHEARSE_USAGE}\n`);
+    process.exit(2);
+  }
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cr-rehearsal-"));
+  process.env.TMPDIR = scratch;
+  let lc: Lifecycle | undefined;
+  let finished = false;
+  let interrupted = false;
+  const removeScratch = () => fs.rmSync(scratch, { recursive: true, force: true });
+  process.on("exit", removeScratch);
+  const finish = async (verdict: string, code: number) => {
+    if (finished) return;
+    finished = true;
+    try {
+      await lc?.close();
+    } catch (err) {
+      if (code === 0) {
+        verdict = `REHEARSAL FAIL: ${(err as Error).message}`;
+        code = 1;
+      }
+    }
+    removeScratch();
+    out(`\n${verdict}`);
+    process.exit(code);
+  };
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.on(signal, () => {
+      interrupted = true;
+      void finish(`REHEARSAL FAIL: interrupted (${signal}); temporary files removed`, code);
+    });
+  }
+  try {
+    const summary = await rehearse(args, (l) => (lc = l));
+    await finish(`REHEARSAL PASS: ${summary}`, 0);
+  } catch (err) {
+    // After Ctrl-C the runs fail because their processes died too: the signal handler reports.
+    if (interrupted) return;
+    await finish(`REHEARSAL FAIL: ${err instanceof RehearsalFailed ? err.message : `${(err as Error).message}`}`, 1);
   }
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code));
+void main(process.argv.slice(2));

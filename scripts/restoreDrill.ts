@@ -6,26 +6,36 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { runRestoreDrill } from "../lib/restoreDrill";
-import { readStackConfigText } from "../lib/plan";
 import { isHostname } from "../lib/config/stackConfig";
+import { stackFileEntries } from "../lib/config/stackFile";
+import { ConfigFileError, readStackFile } from "./stackFile";
+
+export const USAGE = "usage: npm run restore-drill -- <stack> [--base-url <url>] [--record-dir <dir>]";
 
 export async function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   projectDir: string = path.resolve(__dirname, ".."),
 ): Promise<number> {
-  const stack = argv[0];
+  const withValue = new Set(["--base-url", "--record-dir"]);
   const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-  if (!stack) {
-    out("usage: npm run restore-drill -- <stack> [--base-url <url>] [--record-dir <dir>]");
+  const positional = argv.filter((a, i) => !a.startsWith("--") && !withValue.has(argv[i - 1]));
+  const badOption = argv.some((a, i) => a.startsWith("--") && (!withValue.has(a) || argv[i + 1] === undefined || argv[i + 1].startsWith("--")));
+  if (positional.length !== 1 || badOption) {
+    out(USAGE);
     return 2;
   }
-  const stackFile = path.join(projectDir, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(stackFile)) {
-    out(`drill FAILED before cloning: no ${path.basename(stackFile)} (stacks: staging, production)`);
-    return 2;
+  const stack = positional[0];
+  let text: string;
+  let stackFile: string;
+  try {
+    ({ file: stackFile, text } = readStackFile(projectDir, stack));
+  } catch (err) {
+    if (!(err instanceof ConfigFileError)) throw err;
+    out(`drill FAILED before cloning: ${err.message}`);
+    return 1;
   }
-  const { values } = readStackConfigText(fs.readFileSync(stackFile, "utf8"));
+  const values = stackFileEntries(text, path.basename(stackFile));
   const live = values.location;
   const server = values.cloudronServer;
   if (typeof live !== "string" || typeof server !== "string" || !isHostname(live) || !isHostname(server)) {

@@ -16,7 +16,17 @@ describe("buildPlan", () => {
     expect(p.location).toBe("staging.communityrule.info");
     expect(p.image.reference).toBe("git.medlab.host/communityrule/community-rule:0.1.9");
     expect(p.image.obtainedBy).toContain("linux/amd64");
-    expect(p.operations.map((o) => o.split(" ")[0])).toEqual(["cloudron", "install", "apply", "health", "seed", "smoke"]);
+    expect(p.operations).toEqual([
+      `image: build ${appDir} for linux/amd64 and push git.medlab.host/communityrule/community-rule:0.1.9`,
+      "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it",
+      "migrations: list the image's Prisma migrations, classify the new ones (additive / risky / destructive); refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
+      "cloudron inspect on my.medlab.host: wait while staging.communityrule.info is busy (≤ 600 s), stop if it is in error",
+      "install staging.communityrule.info if free, adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (Cloudron takes a backup first)",
+      "apply env: one cloudron env set with changed keys, one env unset with removed keys",
+      "health gate: https://staging.communityrule.info/api/health until ok + database connected (≤ 300 s)",
+      "seed once: node prisma/seed.bundle.cjs (seedRun 1)",
+      "smoke checks against https://staging.communityrule.info",
+    ]);
     expect(p.protections).toEqual(["autoRollback false"]);
     expect(p.env.UPLOAD_ROOT).toBe("/app/data/uploads");
   });
@@ -24,7 +34,12 @@ describe("buildPlan", () => {
     const p = buildPlan("production", readStackFileText(projectDir, "production"), { projectDir, appDir });
     expect(p.location).toBe("communityrule.info");
     expect(p.protections).toEqual(["app (uninstall) protected", "seed protected", "autoRollback true"]);
-    expect(p.operations.at(-1)).toContain("roll back to the previous image");
+    // Auto-rollback belongs to the deploy step, so it is described right after it.
+    expect(p.operations.slice(3, 6)).toEqual([
+      "cloudron inspect on my.medlab.host: wait while communityrule.info is busy (≤ 600 s), stop if it is in error",
+      "install communityrule.info if free, adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (Cloudron takes a backup first)",
+      "on a failed health gate after an update: roll back to the previous image and fail",
+    ]);
   });
   it("never shows a secure value, only the key", () => {
     const text = `config:\n  communityrule:location: staging.communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:c2VjcmV0LWNpcGhlcnRleHQ=\n`;

@@ -4,8 +4,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Lifecycle, PROJECT_DIR } from "../lifecycle/runner";
-import { formatPreflight, runPreflight } from "../lib/preflight";
+import * as http from "node:http";
+import { checkServerAnswers, formatPreflight, runPreflight, CHECK } from "../lib/preflight";
 import { main as preflightMain } from "../scripts/preflight";
+import { copyProject, npmRun, type ProjectCopy } from "./cliProject";
 
 describe("preflight", () => {
   let lc: Lifecycle;
@@ -31,38 +33,105 @@ describe("preflight", () => {
       stackText: stackText(),
       token: lc.token,
       overrides: { appDir: lc.appDir, imageRepository: `${lc.registryHost}/communityrule/community-rule`, build: "false", ...overrides },
+      // The cloudron stand-in plays my.medlab.host, which has no DNS here: this one check is stubbed
+      // (the real one is tested below against a loopback server and through the CLI).
+      serverCheck: async (server) => ({ ok: true, detail: `${server} (stand-in)` }),
     });
 
   it("passes every automated check for a rollback-ready existing tag", async () => {
     const results = await run({ imageTag: "0.1.9" });
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(results.map((r) => r.name)).toEqual([
-      "config valid, required secrets set",
-      "app checkout is a clean git tree",
-      "CloudronManifest.json valid",
-      "image tag pullable anonymously (linux/amd64)",
-      "Cloudron reachable and authenticated",
-      "manifest version not below the deployed one",
+    expect(results.map((r) => `${r.skipped ? "SKIP" : "PASS"} ${r.name}`)).toEqual([
+      "PASS config valid, required secrets set",
+      "PASS cloudronServer resolves and answers",
+      "SKIP app checkout is a clean git tree",
+      "PASS CloudronManifest.json valid",
+      "PASS image tag pullable anonymously (linux/amd64)",
+      "PASS Cloudron reachable and authenticated",
+      "PASS manifest version not below the deployed one",
     ]);
-    expect(formatPreflight(results)).toMatch(/REMINDER migration SQL/);
+    expect(results.find((r) => r.name === CHECK.checkout)?.detail).toBe("not needed: build is false, nothing is built from the checkout");
+    expect(formatPreflight(results, "staging")).toMatch(/REMINDER migration SQL/);
+    expect(formatPreflight(results, "staging")).not.toContain("production:");
   });
 
-  it("fails on a dirty checkout, a missing tag and a wrong login, each on its own line", async () => {
+  it("fails on a dirty checkout (build: true), a missing tag (build: false) and a wrong login, each on its own line", async () => {
     fs.writeFileSync(path.join(lc.appDir, "stray.txt"), "uncommitted");
+    const building = await run({ build: "true", registryUsername: "deployer", registryPassword: "[set]" });
+    expect(building.find((r) => r.name === CHECK.checkout)).toMatchObject({ ok: false, detail: expect.stringContaining("stray.txt") });
     const results = await run({ imageTag: "0.2.0" });
     const failed = Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.name, r.detail]));
-    expect(failed["app checkout is a clean git tree"]).toContain("stray.txt");
-    expect(failed["image tag pullable anonymously (linux/amd64)"]).toMatch(/0\.2\.0/);
+    expect(failed[CHECK.pull]).toMatch(/0\.2\.0/);
     fs.rmSync(path.join(lc.appDir, "stray.txt"));
-    const noAuth = await runPreflight({ stack: "staging", projectDir: PROJECT_DIR, stackText: stackText(), token: "wrong-token-000000", overrides: { appDir: lc.appDir, build: "false", imageTag: "0.1.9", imageRepository: `${lc.registryHost}/communityrule/community-rule` } });
-    expect(noAuth.find((r) => r.name === "Cloudron reachable and authenticated")).toMatchObject({ ok: false });
+    const noAuth = await runPreflight({ stack: "staging", projectDir: PROJECT_DIR, stackText: stackText(), token: "wrong-token-000000", serverCheck: async () => ({ ok: true, detail: "stand-in" }), overrides: { appDir: lc.appDir, build: "false", imageTag: "0.1.9", imageRepository: `${lc.registryHost}/communityrule/community-rule` } });
+    expect(noAuth.find((r) => r.name === CHECK.cloudron)).toMatchObject({ ok: false });
   });
 
-  it("stops at the config line when the config is invalid", async () => {
-    const results = await run({ healthTimeoutSeconds: "0" });
-    expect(results).toHaveLength(1);
-    expect(results[0]).toMatchObject({ ok: false });
-    expect(results[0].detail).toContain("communityrule:healthTimeoutSeconds");
+  it("an invalid config does not stop the checks that do not depend on the broken key", async () => {
+    const results = await run({ healthTimeoutSeconds: "0", imageTag: "0.2.0" });
+    const line = (name: string) => results.find((r) => r.name === name);
+    expect(line(CHECK.config)).toMatchObject({ ok: false, detail: expect.stringContaining("communityrule:healthTimeoutSeconds") });
+    // Not about healthTimeoutSeconds: still run, and still report their own problems.
+    expect(line(CHECK.pull)).toMatchObject({ ok: false, detail: expect.stringMatching(/0\.2\.0/) });
+    expect(line(CHECK.manifest)).toMatchObject({ ok: true });
+    expect(line(CHECK.cloudron)).toMatchObject({ ok: true });
+  });
+});
+
+describe("checkServerAnswers (real DNS and HTTP)", () => {
+  it("a loopback server that answers passes; a closed port and an unknown name fail, each saying which", async () => {
+    const server = http.createServer((_, res) => res.writeHead(200).end("{}"));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      expect(await checkServerAnswers(`http://127.0.0.1:${port}`)).toEqual({ ok: true, detail: "127.0.0.1; answers HTTP 200" });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    const closed = await checkServerAnswers(`http://127.0.0.1:${port}`, 2000);
+    expect(closed).toMatchObject({ ok: false, detail: expect.stringContaining(`http://127.0.0.1:${port}/api/v1/cloudron/status does not answer (ECONNREFUSED`) });
+    expect(await checkServerAnswers("my.medlab.hots")).toEqual({ ok: false, detail: "my.medlab.hots does not resolve (no such host): check the spelling of communityrule:cloudronServer" });
+  });
+});
+
+describe("npm run preflight (child process, edited stack files)", () => {
+  let p: ProjectCopy;
+  beforeAll(() => {
+    p = copyProject();
+  });
+  afterAll(() => p?.remove());
+
+  it("reports every failure in one run: config problems, an unresolvable server, a missing checkout; no production reminder on staging", async () => {
+    p.writeStack("staging", p.stackText("staging").replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots") + "  communityrule:healthTimeoutSeconds: abc\n");
+    const r = await npmRun(p, "preflight", ["staging"], { silent: true });
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: .*communityrule:healthTimeoutSeconds: must be a whole number of seconds, got "abc"/);
+    expect(lines).toContain("FAIL cloudronServer resolves and answers: my.medlab.hots does not resolve (no such host): check the spelling of communityrule:cloudronServer");
+    expect(lines).toContain(`SKIP ${CHECK.cloudron}: needs ${CHECK.server} (failed above)`);
+    expect(lines.filter((l) => l.startsWith("REMINDER "))).toEqual([
+      "REMINDER code review completed and approved (a person decides)",
+      "REMINDER migration SQL in prisma/migrations reviewed; no destructive change without a restore plan",
+    ]);
+    expect(lines.at(-1)).toMatch(/^preflight: \d+ passed, \d+ failed, \d+ skipped$/);
+  });
+
+  it("build: false needs no git checkout and no Dockerfile, only the manifest the program sends", async () => {
+    const app = path.join(p.dir, "..", "manifest-only");
+    fs.mkdirSync(app, { recursive: true });
+    fs.copyFileSync(path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"), path.join(app, "CloudronManifest.json"));
+    p.writeStack("staging", fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8") + `  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:appDir: ${app}\n`);
+    const r = await npmRun(p, "preflight", ["staging"], { silent: true });
+    const lines = r.stdout.split("\n");
+    expect(lines).toContain(`SKIP ${CHECK.checkout}: not needed: build is false, nothing is built from the checkout`);
+    expect(lines).toContain(`PASS ${CHECK.manifest}: version 0.1.9`);
+    expect(lines.find((l) => l.startsWith(`PASS ${CHECK.config}`))).toBeDefined();
+    expect(r.stdout).not.toContain("Dockerfile");
+  });
+
+  it("production gets the production reminder", async () => {
+    const r = await npmRun(p, "preflight", ["production"], { silent: true });
+    expect(r.stdout).toContain("REMINDER production: Cloudron backups are on and recent (dashboard → Backups)");
   });
 });
 
@@ -73,13 +142,14 @@ describe("npm run preflight (script)", () => {
     expect(await preflightMain(["staging", "--bogus"], (s) => out.push(s))).toBe(2);
     expect(await preflightMain(["staging", "--app-dir"], (s) => out.push(s))).toBe(2);
     expect(await preflightMain(["nope"], (s) => out.push(s))).toBe(1);
-    expect(out.join("\n")).toContain("FAIL stack file: no Pulumi.nope.yaml");
+    expect(out.join("\n")).toContain("FAIL stack file: ");
+    expect(out.join("\n")).toContain("Pulumi.nope.yaml");
     const lines: string[] = [];
     const missing = path.join(PROJECT_DIR, "no-such-app-checkout");
     expect(await preflightMain(["production", "--app-dir", missing], (s) => lines.push(...s.split("\n")))).toBe(1);
     expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: .*communityrule:appDir: no CloudronManifest\.json/);
     expect(lines[0]).toContain("communityrule:registryUsername");
     expect(lines.filter((l) => l.startsWith("REMINDER "))).toHaveLength(3);
-    expect(lines.at(-1)).toBe("preflight: 0 passed, 1 failed");
+    expect(lines.at(-1)).toMatch(/^preflight: \d+ passed, [1-9]\d* failed, \d+ skipped$/);
   });
 });

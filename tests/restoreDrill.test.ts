@@ -114,8 +114,9 @@ describe("runRestoreDrill (stand-in)", () => {
     const before = lc.calls().length;
     const out: string[] = [];
     expect(await drillMain([], (s) => out.push(s))).toBe(2);
-    expect(await drillMain(["nope"], (s) => out.push(s))).toBe(2);
-    expect(out.join("\n")).toMatch(/usage[\s\S]*no Pulumi\.nope\.yaml/);
+    expect(await drillMain(["staging", "--bogus"], (s) => out.push(s))).toBe(2);
+    expect(await drillMain(["nope"], (s) => out.push(s))).toBe(1);
+    expect(out.join("\n")).toMatch(/usage[\s\S]*drill FAILED before cloning: no stack file Pulumi\.nope\.yaml in .*; stacks here: production, staging/);
     expect(lc.calls().length).toBe(before);
   });
 

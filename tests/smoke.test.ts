@@ -2,6 +2,7 @@
  * Smoke checks (runbook §3.5) against real loopback servers, and the `tools/smoke.ts` CLI as a
  * child process.
  */
+import { main as smokeCli } from "../tools/smoke";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../lib/health/smoke";
 import {
@@ -173,6 +174,20 @@ describe("runSmokeChecks", () => {
       expect(c.ok).toBe(false);
       expect(c.detail).toMatch(/no HTTP response: connect ECONNREFUSED/);
     }
+    // One hint for the three failures, and it is printed in the report.
+    const hint = `nothing listens at http://127.0.0.1:${port} (ECONNREFUSED): is the app running (Cloudron dashboard), is the port right?`;
+    expect(result.hints).toEqual([hint]);
+    expect(formatSmokeReport(result, `http://127.0.0.1:${port}`).split("\n").slice(-2)).toEqual([
+      `hint: ${hint}`,
+      `smoke: 0 passed, 3 failed against http://127.0.0.1:${port}`,
+    ]);
+  });
+
+  it("names a host that does not resolve and says to check its name", async () => {
+    const result = await runSmokeChecks({ baseUrl: "https://my.medlab.invalid", timeoutMs: 2_000 });
+    expect(result.hints).toEqual([
+      expect.stringMatching(/^my\.medlab\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name \(e\.g\. staging\.communityrule\.info\)$/),
+    ]);
   });
 
   it("fails a hanging endpoint after the per-request timeout and still runs the rest", async () => {
@@ -203,7 +218,7 @@ describe("formatSmokeReport", () => {
   });
 });
 
-describe("tools/smoke.ts as a child process", () => {
+describe("tools/smoke.ts", () => {
   const smoke = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     runTool("tools/smoke.ts", args, { env: { EMAIL: "", ...env } });
 
@@ -242,12 +257,15 @@ describe("tools/smoke.ts as a child process", () => {
   it.each([
     [[], /missing <host or URL>/],
     [["ftp://communityrule.info"], /unsupported scheme/],
-    [["a.example", "b.example"], /expected one target/],
+    [["a.example", "b.example"], /unexpected argument: b\.example/],
     [["a.example", "--verbose"], /unknown option --verbose/],
     [["a.example", "--email"], /--email needs a value/],
     [["a.example", "--email", "not-an-email"], /not an email address/],
-  ])("exits 2 on bad usage %j", async (args, message) => {
-    const run = await smoke(args);
+  ])("exits 2 on bad usage %j (in-process)", async (args, message) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await smokeCli(args, { stdout: (l) => out.push(l), stderr: (l) => err.push(l) }, { env: {} });
+    const run = { code, stdout: out.join("\n"), stderr: err.join("\n") };
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
     expect(run.stderr).toContain("usage:");

@@ -7,6 +7,7 @@
  * Pulumi command resource executes, and it is unit-tested against loopback servers.
  */
 import { excerpt, HttpRequestError, isRecord, parseJson, requestText } from "../http/client";
+import { troubleshoot, type TroubleKind } from "./troubleshooting";
 
 /** Which row of the troubleshooting table an unhealthy answer belongs to. */
 type HealthKind =
@@ -99,26 +100,19 @@ export function classifyHealth(
   return { healthy, reason };
 }
 
-/** Likely cause and operator action per troubleshooting kind (runbook §8). */
+/** The troubleshooting row for each kind of unhealthy answer. */
+const TROUBLE: Record<HealthKind, TroubleKind> = {
+  database: "database",
+  not_configured: "not-configured",
+  unreachable: "crash",
+  dns: "dns",
+  malformed: "wrong-app",
+  unexpected: "unexpected",
+  healthy: "unexpected",
+};
+
 function hintFor(kind: HealthKind, app: string | undefined): string {
-  const appRef = app ?? "<app>";
-  switch (kind) {
-    case "database":
-      return `${DB_REASON}: Cloudron app → Environment / addons`;
-    case "not_configured":
-      return "postgresql addon missing (the app has no database URL): Cloudron app → addons, " +
-        "then restart the app";
-    case "unreachable":
-      return "container not running: crash on start is usually a failed migration, see " +
-        `\`cloudron logs --app ${appRef}\` around \`prisma migrate deploy\``;
-    case "dns":
-      return "the location does not resolve: check the URL and the app's Cloudron location/DNS";
-    case "malformed":
-      return "wrong app answering at that URL, or proxy error page";
-    case "unexpected":
-    case "healthy":
-      return `unexpected answer: check the URL and \`cloudron logs --app ${appRef}\``;
-  }
+  return troubleshoot(TROUBLE[kind], app);
 }
 
 /** One progress report, emitted after every attempt. */
@@ -146,7 +140,18 @@ export interface WaitForHealthyOptions {
   app?: string;
   onProgress?: (p: HealthProgress) => void;
   signal?: AbortSignal;
+  /** Time as an input: the real clock by default; tests pass a virtual one to check backoff and deadlines without waiting. */
+  clock?: Clock;
 }
+
+/** Where the gate reads the time and waits. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Wall-clock time and real timers. */
+export const realClock: Clock = { now: () => Date.now(), sleep: (ms, signal) => sleep(ms, signal) };
 
 /** Resolved value of {@link waitForHealthy}. */
 export interface HealthyResult {
@@ -263,7 +268,8 @@ export async function waitForHealthy(opts: WaitForHealthyOptions): Promise<Healt
   const requestCap = opts.requestTimeoutMs ?? Math.min(10_000, opts.timeoutMs);
   const maxDelay = opts.maxDelayMs ?? 2_000;
   const finalWindow = Math.min(FINAL_WINDOW_MS, requestCap);
-  const start = Date.now();
+  const clock = opts.clock ?? realClock;
+  const start = clock.now();
   const deadline = start + opts.timeoutMs;
   let delay = opts.initialDelayMs ?? 250;
   let attempts = 0;
@@ -272,24 +278,24 @@ export async function waitForHealthy(opts: WaitForHealthyOptions): Promise<Healt
     if (opts.signal?.aborted) throw abortError(opts.signal);
     attempts += 1;
     // At least 1 ms so a zero budget still makes one honest attempt instead of none.
-    const cap = Math.max(1, Math.min(requestCap, deadline - Date.now()));
+    const cap = Math.max(1, Math.min(requestCap, deadline - clock.now()));
     const seen = await probe(url, cap, opts.signal);
     if (opts.signal?.aborted) throw abortError(opts.signal);
     // A request cut short by the overall deadline says nothing new about the app: keep the
     // previous real observation (e.g. the 503) for the report instead of "no response".
     const cutByDeadline = seen.errorCode === "ETIMEDOUT" && cap < requestCap;
     if (!(cutByDeadline && last)) last = seen;
-    const elapsedMs = Date.now() - start;
+    const elapsedMs = clock.now() - start;
     const reason = seen.diagnosis.reason;
     opts.onProgress?.({ attempt: attempts, elapsedMs, status: seen.status, reason });
     if (seen.diagnosis.healthy) return { attempts, elapsedMs, body: seen.body };
-    const remaining = deadline - Date.now();
+    const remaining = deadline - clock.now();
     if (remaining <= 0) break;
-    await sleep(nextWaitMs(delay, remaining, finalWindow), opts.signal);
-    if (deadline - Date.now() <= 0) break;
+    await clock.sleep(nextWaitMs(delay, remaining, finalWindow), opts.signal);
+    if (deadline - clock.now() <= 0) break;
     delay = Math.min(delay * 2, maxDelay);
   }
-  throw gateError(url, last, attempts, Date.now() - start, opts.app);
+  throw gateError(url, last, attempts, clock.now() - start, opts.app);
 }
 
 function gateError(

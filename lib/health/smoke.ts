@@ -3,7 +3,9 @@
  * ONE implementation, used both at the end of `pulumi up` and by the standalone CLI
  * `tools/smoke.ts`. No Pulumi imports.
  */
+import { isHostname } from "../config/hostname";
 import { classifyHealth } from "./healthGate";
+import { connectionHint } from "./troubleshooting";
 import { excerpt, HttpRequestError, isRecord, parseJson, requestText, type HttpResult } from "../http/client";
 
 /** Result of one named check. */
@@ -11,12 +13,16 @@ export interface SmokeCheck {
   name: string;
   ok: boolean;
   detail: string;
+  /** Set when no HTTP answer came back: the connection error's code (ENOTFOUND, ECONNREFUSED, …). */
+  errorCode?: string;
 }
 
 /** Result of a smoke run: `ok` only when every check passed. */
 export interface SmokeResult {
   ok: boolean;
   checks: SmokeCheck[];
+  /** What to check, once per connection error seen (host does not resolve, nothing listens, …). */
+  hints?: string[];
 }
 
 /** Options for {@link runSmokeChecks}. */
@@ -29,9 +35,13 @@ export interface SmokeOptions {
   timeoutMs?: number;
 }
 
-const LABEL = "(?!-)[A-Za-z0-9-]{1,63}(?<!-)";
-// A bare host as the runbook's script takes it: DNS labels, optional port, optional trailing "/".
-const BARE_HOST = new RegExp(`^${LABEL}(\\.${LABEL})*(:\\d{1,5})?/?$`);
+// A bare host as the runbook's script takes it: a hostname, optional port, optional trailing "/".
+const BARE_HOST = /^([^:/]+)(:\d{1,5})?\/?$/;
+
+function isBareHost(value: string): boolean {
+  const host = BARE_HOST.exec(value)?.[1];
+  return host !== undefined && isHostname(host.toLowerCase(), { singleLabel: true });
+}
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 
 /**
@@ -45,7 +55,7 @@ export function normalizeTarget(hostOrUrl: string): string {
   if (/\s/.test(hostOrUrl)) {
     throw new Error(`target contains whitespace: ${JSON.stringify(hostOrUrl)}`);
   }
-  if (BARE_HOST.test(hostOrUrl)) return `https://${hostOrUrl.replace(/\/$/, "").toLowerCase()}`;
+  if (isBareHost(hostOrUrl)) return `https://${hostOrUrl.replace(/\/$/, "").toLowerCase()}`;
   const scheme = SCHEME.exec(hostOrUrl)?.[1].toLowerCase();
   if (scheme === undefined) {
     throw new Error(`not a host or URL: ${JSON.stringify(hostOrUrl)} ` +
@@ -150,9 +160,8 @@ async function guarded(name: string, check: () => Promise<SmokeCheck>): Promise<
   try {
     return await check();
   } catch (e) {
-    const text = e instanceof HttpRequestError ? `no HTTP response: ${e.message}`
-      : `error: ${e instanceof Error ? e.message : String(e)}`;
-    return fail(name, text);
+    if (e instanceof HttpRequestError) return { ...fail(name, `no HTTP response: ${e.message}`), errorCode: e.code };
+    return fail(name, `error: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -162,7 +171,9 @@ async function guarded(name: string, check: () => Promise<SmokeCheck>): Promise<
  * check: each one gets ok/detail, network errors included.
  */
 export async function runSmokeChecks(opts: SmokeOptions): Promise<SmokeResult> {
-  const get = makeFetcher(opts.baseUrl.replace(/\/+$/, ""), opts.timeoutMs ?? 10_000);
+  const baseUrl = opts.baseUrl.replace(/\/+$/, "");
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const get = makeFetcher(baseUrl, timeoutMs);
   // Sequential on purpose: a handful of requests, and the order matches the report.
   const checks = [
     await guarded("health", () => checkHealth(get)),
@@ -171,12 +182,16 @@ export async function runSmokeChecks(opts: SmokeOptions): Promise<SmokeResult> {
   ];
   const email = opts.email;
   if (email) checks.push(await guarded("magic-link", () => checkMagicLink(get, email)));
-  return { ok: checks.every((c) => c.ok), checks };
+  // One hint per kind of connection failure, not one per check that hit it.
+  const codes = [...new Set(checks.flatMap((c) => (c.errorCode ? [c.errorCode] : [])))];
+  const hints = codes.flatMap((code) => connectionHint(code, baseUrl, timeoutMs) ?? []);
+  return { ok: checks.every((c) => c.ok), checks, ...(hints.length ? { hints } : {}) };
 }
 
 /** Renders `PASS name: detail` / `FAIL name: detail` lines and a one-line summary. */
 export function formatSmokeReport(result: SmokeResult, baseUrl: string): string {
   const lines = result.checks.map((c) => `${c.ok ? "PASS" : "FAIL"} ${c.name}: ${c.detail}`);
+  for (const hint of result.hints ?? []) lines.push(`hint: ${hint}`);
   const passed = result.checks.filter((c) => c.ok).length;
   const failed = result.checks.length - passed;
   lines.push(`smoke: ${passed} passed, ${failed} failed against ${baseUrl}`);

@@ -34,11 +34,17 @@ export interface ReleaseDecision {
   message: string;
 }
 
+/**
+ * The one "plain semver" check: X.Y.Z with no prerelease, build metadata or `v` prefix. Release
+ * tags and Cloudron manifest versions must be plain; config, plan and deploy tool all ask here.
+ */
+export function isPlainSemver(v: string): boolean {
+  return /^\d+\.\d+\.\d+$/.test(v) && semver.valid(v) === v;
+}
+
 /** Plain X.Y.Z (what release tags and manifest versions are); anything else is not ordered. */
 function plain(v: string | undefined): string | undefined {
-  if (!v) return undefined;
-  const parsed = semver.valid(v);
-  return parsed && parsed === v && semver.prerelease(v) === null ? v : undefined;
+  return v !== undefined && isPlainSemver(v) ? v : undefined;
 }
 
 /** The tag of an image reference `repo:tag` (a registry port is not a tag); undefined for digests. */
