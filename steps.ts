@@ -142,6 +142,24 @@ export const pullCheckStep: Step = {
   register: async () => undefined,
 };
 
+/**
+ * The database migrations the image applies (issue 14): reviewed before any resource registers,
+ * so a refused release or rollback fails in preview; the deploy step carries the result.
+ */
+export const migrationsStep: Step = {
+  id: "migrations",
+  describe: () => [
+    "migrations: list the image's Prisma migrations, classify the new ones (additive / risky / destructive); refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
+  ],
+  async check(cfg) {
+    const { checkReleaseMigrations } = await import("./lib/release/programMigrations");
+    const { findProjectDir } = await import("./lib/build/sourceStamp");
+    checkReleaseMigrations(cfg, findProjectDir(__dirname));
+  },
+  // The deploy step passes the review on (its request shows it in previews, its result records it).
+  register: async () => undefined,
+};
+
 export const deployStep: Step = {
   id: "deploy",
   describe: (cfg) => [
@@ -154,11 +172,14 @@ export const deployStep: Step = {
   async register(ctx) {
     const pulumi = await pulumiSdk();
     const { CloudronApp } = await import("./components/cloudronApp");
+    const { reviewForDeploy } = await import("./lib/release/programMigrations");
+    const { findProjectDir } = await import("./lib/build/sourceStamp");
     const { cfg } = ctx;
     const image = earlier(ctx.image, "deploy", "image");
     const [desired, resolveDesired] = pulumi.deferredOutput<DesiredEnv>();
     const [secrets, resolveSecrets] = pulumi.deferredOutput<Record<string, string>>();
     ctx.installEnv = { resolveDesired, resolveSecrets };
+    const migrations = reviewForDeploy(cfg, findProjectDir(__dirname));
     ctx.app = new CloudronApp(
       "app",
       {
@@ -174,6 +195,7 @@ export const deployStep: Step = {
         autoRollback: cfg.autoRollback,
         health: { baseUrl: cfg.baseUrl, timeoutSeconds: cfg.healthTimeoutSeconds },
         protect: cfg.environment === "production",
+        releaseMigrations: { kind: migrations.kind, changes: migrations.changes, record: migrations.record },
       },
       { dependsOn: [image] },
     );
@@ -190,6 +212,8 @@ export const deployStep: Step = {
       /** Cloudron's pre-update backup of the last update, if one was listed. */
       preUpdateBackupId: ctx.app.backupId,
       previousImage: ctx.app.previousImage,
+      /** Migrations the database has been taken through (name, sha256, class), recorded by the deploy. */
+      migrations: ctx.app.migrations,
     });
   },
 };
@@ -294,8 +318,8 @@ export const smokeStep: Step = {
   },
 };
 
-/** The deploy, in order: live check → image → pull check → Cloudron app → env → health gate → seed once → smoke. */
-export const STEPS: readonly Step[] = [liveCheckStep, imageStep, pullCheckStep, deployStep, envStep, healthStep, seedStep, smokeStep];
+/** The deploy, in order: live check → image → pull check → migration review → Cloudron app → env → health gate → seed once → smoke. */
+export const STEPS: readonly Step[] = [liveCheckStep, imageStep, pullCheckStep, migrationsStep, deployStep, envStep, healthStep, seedStep, smokeStep];
 
 /** Runs every step's check, then registers every step in order; returns the steps' outputs. */
 export async function registerSteps(cfg: DeployConfig, steps: readonly Step[] = STEPS): Promise<Record<string, unknown>> {

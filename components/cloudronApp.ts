@@ -9,7 +9,9 @@ import {
   type DeployRequest,
   type DeployResult,
   type DesiredEnv,
+  type ReleaseMigrations,
 } from "../lib/cloudron/contract";
+import type { RecordedMigration } from "../lib/release/migrations";
 
 /** Arguments of {@link CloudronApp}. */
 export interface CloudronAppArgs {
@@ -36,6 +38,12 @@ export interface CloudronAppArgs {
   health: { baseUrl: string; timeoutSeconds: number };
   /** Production: the install is protected, so neither destroy nor a replacement can uninstall it. */
   protect: boolean;
+  /**
+   * The migration review of this deploy (lib/release/deployMigrations.ts), carried in the request
+   * so a preview shows the migrations it applies; the tool checks `record` against the list it
+   * recorded last time before any change, and records it in its result.
+   */
+  releaseMigrations?: ReleaseMigrations;
 }
 
 /**
@@ -60,6 +68,8 @@ export class CloudronApp extends pulumi.ComponentResource {
   public readonly backupId: pulumi.Output<string>;
   /** Image the app ran before the last update (empty after an install). */
   public readonly previousImage: pulumi.Output<string>;
+  /** Migrations the database has been taken through, as recorded by the last deploy (empty before any record). */
+  public readonly migrations: pulumi.Output<RecordedMigration[]>;
   /** The ownership marker this resource writes to the app (COMMUNITYRULE_DEPLOYMENT). */
   public readonly owner: pulumi.Output<string>;
 
@@ -101,6 +111,7 @@ export class CloudronApp extends pulumi.ComponentResource {
     this.version = outcome.apply((o) => o.version);
     this.backupId = outcome.apply((o) => o.backupId);
     this.previousImage = outcome.apply((o) => o.previousImage);
+    this.migrations = outcome.apply((o) => o.migrations ?? []);
 
     this.registerOutputs({
       action: this.action,
@@ -109,6 +120,7 @@ export class CloudronApp extends pulumi.ComponentResource {
       version: this.version,
       backupId: this.backupId,
       previousImage: this.previousImage,
+      migrations: this.migrations,
       owner: this.owner,
     });
   }
@@ -116,7 +128,7 @@ export class CloudronApp extends pulumi.ComponentResource {
 
 /** The deploy request (lib/cloudron/contract.ts) from the component's arguments and resolved values. */
 export function buildDeployRequest(
-  args: Pick<CloudronAppArgs, "connection" | "location" | "environment" | "build" | "manifest" | "autoRollback" | "health">,
+  args: Pick<CloudronAppArgs, "connection" | "location" | "environment" | "build" | "manifest" | "autoRollback" | "health" | "releaseMigrations">,
   resolved: { image: string; env: DesiredEnv; owner: string },
 ): DeployRequest {
   return {
@@ -130,6 +142,7 @@ export function buildDeployRequest(
     env: resolved.env,
     autoRollback: args.autoRollback,
     health: args.health,
+    ...(args.releaseMigrations ? { releaseMigrations: args.releaseMigrations } : {}),
   };
 }
 

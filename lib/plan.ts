@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { checkConfig, ConfigError, fullKey } from "./config/stackConfig";
 import { rawConfigFromStackText, stackFileEntries } from "./config/stackFile";
 import { describeSteps, type Step } from "../steps";
+import { planMigrations, type PlanMigrations } from "./release/deployMigrations";
 
 export interface DesiredPlan {
   stack: string;
@@ -35,6 +36,8 @@ export interface DesiredPlan {
   protections: string[];
   /** Secrets `up` needs that this plan could not see (plans never need them). */
   notes: string[];
+  /** The database migrations the release applies, classified (lib/release/deployMigrations.ts). */
+  migrations: PlanMigrations;
 }
 
 /**
@@ -101,10 +104,25 @@ export function buildPlan(
       smokeEmail: cfg.smokeEmail ?? "(none)",
       cloudronTimeoutSeconds: cfg.cloudronTimeoutSeconds,
       busyWaitSeconds: cfg.busyWaitSeconds,
+      acknowledgeMigrations: cfg.acknowledgeMigrations.join(", ") || "(none)",
     },
     secretFingerprints: secureFingerprints(values),
     protections: isProd ? ["app (uninstall) protected", "seed protected", `autoRollback ${cfg.autoRollback}`] : [`autoRollback ${cfg.autoRollback}`],
     notes,
+    migrations: manifestKnown
+      ? planMigrations({
+          environment: cfg.environment,
+          stack,
+          location: cfg.location,
+          build: cfg.build,
+          imageTag: cfg.imageTag,
+          manifestVersion: cfg.manifest.version,
+          appDir: path.resolve(opts.projectDir, cfg.appDir),
+          appDirLabel: cfg.appDir,
+          acknowledged: cfg.acknowledgeMigrations,
+          env: cfg.env,
+        })
+      : { since: "unknown (appDir not found; pass --app-dir)", kind: "unknown", changes: [], warnings: [], refusals: [] },
   };
 }
 
@@ -140,6 +158,10 @@ export function formatPlan(p: DesiredPlan): string {
     ...p.generated.map((k) => `    ${k}=[generated secret; rotation ${p.sessionSecretRotation}]`),
     `  health:    ${p.health.url} within ${p.health.timeoutSeconds} s; seedRun ${p.seed.seedRun}; smoke ${p.smoke.enabled ? "on" : "off"}${p.smoke.email ? ` (magic link to ${p.smoke.email})` : ""}`,
     `  protections: ${p.protections.join(", ")}`,
+    `  migrations (${p.migrations.kind === "rollback" ? "left ahead by this rollback" : "applied"}; since ${p.migrations.since}):`,
+    ...(p.migrations.changes.length ? p.migrations.changes.map((c) => `    ${c}`) : ["    none new"]),
+    ...p.migrations.warnings.map((w) => `    warning: ${w}`),
+    ...p.migrations.refusals.map((r) => `    up would refuse: ${r}`),
     ...p.notes.map((n) => `  note: ${n}`),
   ];
   return lines.join("\n");
@@ -179,6 +201,12 @@ export function diffPlans(before: DesiredPlan, after: DesiredPlan): string[] {
   cmp("sessionSecretRotation (rotates SESSION_SECRET: logs every user out)", before.sessionSecretRotation, after.sessionSecretRotation);
   cmp("seedRun (runs the seed again)", before.seed.seedRun, after.seed.seedRun);
   cmp("protections", before.protections, after.protections);
+  const [bm, am] = [before.migrations?.changes ?? [], after.migrations?.changes ?? []];
+  const verb = (m: PlanMigrations | undefined) => (m?.kind === "rollback" ? "left ahead by the rollback" : "applied");
+  for (const c of am) if (!bm.includes(c)) out.push(`migration ${verb(after.migrations)}: ${c}`);
+  for (const c of bm) if (!am.includes(c)) out.push(`migration no longer ${verb(before.migrations)}: ${c}`);
+  const [br, ar] = [before.migrations?.refusals ?? [], after.migrations?.refusals ?? []];
+  if (JSON.stringify(br) !== JSON.stringify(ar)) out.push(`migration check: ${ar.length ? ar.join(" / ") : "up would not refuse"}`);
   return out;
 }
 

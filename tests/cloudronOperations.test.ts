@@ -431,6 +431,36 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
     }
   });
 
+  it("deploy: releaseMigrations is checked against the recorded list before any call, then recorded in the result", async () => {
+    const f = await fake();
+    const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
+    const init = { name: "20250301120000_init", sha256: "a".repeat(64), risk: "additive" as const };
+    const slug = { name: "20250520110000_add_rule_slug", sha256: "b".repeat(64), risk: "additive" as const };
+    const installed = await run("deploy", deployRequest({ connection, releaseMigrations: { kind: "first", changes: [], record: [init] } }));
+    expect(installed.code).toBe(0);
+    expect(JSON.parse(installed.out[0]).migrations).toEqual([init]);
+
+    // The applied migration's bytes changed since it was recorded: refused, and nothing is asked of Cloudron.
+    const callsBefore = f.calls.length;
+    const edited = { ...init, sha256: "c".repeat(64) };
+    const release = { connection, image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } };
+    const refused = await run("deploy", deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [edited, slug] } }), {
+      PULUMI_COMMAND_STDOUT: installed.out[0],
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain("deploy: refused before any change:\nmigration 20250301120000_init was edited after it was deployed: prisma/migrations/20250301120000_init/migration.sql has sha256 cccccccccccc");
+    expect(f.calls.length).toBe(callsBefore);
+
+    // A build whose checkout lost a recorded migration is refused; a rollback (build false) is not.
+    const behind = deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [] } });
+    expect((await run("deploy", behind, { PULUMI_COMMAND_STDOUT: installed.out[0] })).err).toContain("migration 20250301120000_init is recorded as deployed but is not in <communityrule:appDir>/prisma/migrations");
+    expect(f.calls.length).toBe(callsBefore);
+
+    const next = await run("deploy", deployRequest({ ...release, releaseMigrations: { kind: "release", changes: ["x"], record: [init, slug] } }), { PULUMI_COMMAND_STDOUT: installed.out[0] });
+    expect(next.code).toBe(0);
+    expect(JSON.parse(next.out[0])).toMatchObject({ action: "updated", migrations: [init, slug] });
+  });
+
   it("rejects a request that does not match the contract, naming the field", async () => {
     const r = await run("deploy", { ...deployRequest(), connection: { server: "x", taskTimeoutSeconds: "soon", busyWaitSeconds: 1 } });
     expect(r.code).toBe(1);

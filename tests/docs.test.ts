@@ -32,6 +32,9 @@ export function configCommandKeys(text: string): string[] {
 export function isContractKey(name: string): boolean {
   const bare = name.startsWith("communityrule:") ? name.slice("communityrule:".length) : name;
   const [head, ...rest] = bare.split(".");
+  // A list key set by index: --path 'acknowledgeMigrations[0]' (the docs may write [N]).
+  const list = /^(acknowledgeMigrations)\[(\d+|N)\]$/.exec(head);
+  if (list) return rest.length === 0 && keys.includes(list[1]);
   if (rest.length > 0) return (head === "env" || head === "secretEnv") && /^[A-Za-z_][A-Za-z0-9_]*$/.test(rest.join("."));
   return keys.includes(head);
 }
@@ -44,6 +47,8 @@ describe("configCommandKeys / isContractKey", () => {
     expect(isContractKey("communityrule:imageTag")).toBe(true);
     expect(isContractKey("imageTagg")).toBe(false);
     expect(isContractKey("location.x")).toBe(false);
+    expect(isContractKey("acknowledgeMigrations[0]")).toBe(true);
+    expect(isContractKey("location[0]")).toBe(false);
   });
 });
 

@@ -20,6 +20,7 @@ describe("buildPlan", () => {
       "live check (read-only, before anything is built): GET /profile and GET /apps on my.medlab.host: token valid (owner/admin), staging.communityrule.info free or ours (com.medlab.communityrule), release not below the version it runs",
       `image: build ${appDir} for linux/amd64 and push git.medlab.host/communityrule/community-rule:0.1.9`,
       "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it",
+      "migrations: list the image's Prisma migrations, classify the new ones (additive / risky / destructive); refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
       "deploy on my.medlab.host (REST API): wait while staging.communityrule.info is busy (≤ 600 s), stop if it is in error",
       "install staging.communityrule.info if free (POST /apps with the whole env: one task), adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)",
       "each task bounded by 1800 s and read back (image, version, env)",
@@ -38,7 +39,7 @@ describe("buildPlan", () => {
     // Production's live check also judges the backup policy.
     expect(p.operations[1]).toBe("backups: communityrule.info automatic backups on, GET /backups/policy keeps ≥ 30 days (up only)");
     // Auto-rollback belongs to the deploy step, so it is described right after it.
-    expect(p.operations.slice(4, 8)).toEqual([
+    expect(p.operations.slice(5, 9)).toEqual([
       "deploy on my.medlab.host (REST API): wait while communityrule.info is busy (≤ 600 s), stop if it is in error",
       "install communityrule.info if free (POST /apps with the whole env: one task), adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)",
       "each task bounded by 1800 s and read back (image, version, env)",

@@ -84,7 +84,7 @@ const marker: Step = {
 
 describe("steps.ts", () => {
   it("lists the runbook's steps in order", () => {
-    expect(STEPS.map((s) => s.id)).toEqual(["live-check", "image", "pull-check", "deploy", "env", "health", "seed", "smoke"]);
+    expect(STEPS.map((s) => s.id)).toEqual(["live-check", "image", "pull-check", "migrations", "deploy", "env", "health", "seed", "smoke"]);
   });
 
   it("the program registers each step's component, in the list's order", async () => {
@@ -94,7 +94,7 @@ describe("steps.ts", () => {
     expect([...new Set(recorded.map((r) => r.name))].filter((n) => tops.includes(n))).toEqual(tops);
     expect(Object.keys(outputs)).toEqual([
       "url", "location", "environment", "imageTag", "manifestVersion",
-      "cloudronServer", "imageRef", "appId", "deployAction", "preUpdateBackupId", "previousImage",
+      "cloudronServer", "imageRef", "appId", "deployAction", "preUpdateBackupId", "previousImage", "migrations",
       "envNames", "managedEnv", "secretEnvNames", "healthCheck", "seededAt", "seededImage", "smokeReport",
     ]);
   });

@@ -33,6 +33,27 @@ export const desiredEnvSchema = z.strictObject({
 });
 export type DesiredEnv = z.infer<typeof desiredEnvSchema>;
 
+/** One migration as the deploy records it (lib/release/migrations.ts RecordedMigration). */
+export const recordedMigrationSchema = z.strictObject({
+  name: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  risk: z.enum(["additive", "risky", "destructive"]).optional(),
+  summary: z.string().optional(),
+});
+
+/**
+ * The migration review of this deploy (issue 14, lib/release/deployMigrations.ts): `changes` are
+ * the migrations it applies (or, for a rollback, leaves ahead), one line each with their class, so
+ * a preview shows them; `record` is the list the schema will have, checked against the last
+ * recorded list before any change and recorded in the result.
+ */
+export const releaseMigrationsSchema = z.strictObject({
+  kind: z.string(),
+  changes: z.array(z.string()),
+  record: z.array(recordedMigrationSchema),
+});
+export type ReleaseMigrations = z.infer<typeof releaseMigrationsSchema>;
+
 /** Install, adopt or update the app (the deploy command's create/update). */
 export const deployRequestSchema = z.strictObject({
   connection: connectionSchema,
@@ -56,6 +77,8 @@ export const deployRequestSchema = z.strictObject({
     /** communityrule:healthTimeoutSeconds */
     timeoutSeconds: z.number().int().positive(),
   }),
+  /** Absent: no migration review (the deploy records no list). */
+  releaseMigrations: releaseMigrationsSchema.optional(),
 });
 export type DeployRequest = z.infer<typeof deployRequestSchema>;
 
@@ -103,6 +126,8 @@ export const deployResultSchema = z.object({
   /** First 16 hex of the sent manifest's sha256: an edited manifest under the same version updates. */
   manifestSha: z.string(),
   owner: z.string().optional(),
+  /** Migrations the database has been taken through (name, sha256, class), when the request carried them. */
+  migrations: z.array(recordedMigrationSchema).optional(),
 });
 export type DeployResult = z.infer<typeof deployResultSchema>;
 

@@ -20,6 +20,7 @@ import {
 } from "./contract";
 import { decideRelease, manifestVersionToSend, tagOfImage } from "../release/versionRules";
 import { formatProgress, waitForHealthy } from "../health/healthGate";
+import { recordedHistoryErrors } from "../release/migrationGate";
 
 /** An operation failed; the message is for the operator (already masked by the caller). */
 export class OperationError extends Error {
@@ -160,11 +161,30 @@ function taskChangedSince(api: CloudronApi, appId: string, before: App, step: st
 }
 
 /**
+ * Refuses a deploy whose migration list rewrites the one recorded at the last deploy: an applied
+ * migration whose bytes changed, on every stack; one that disappeared, on a build (on a rollback
+ * the older image is expected to lack the newer migrations). No list on either side: no check.
+ */
+export function checkRecordedMigrations(req: Pick<DeployRequest, "build" | "releaseMigrations">, previous: Partial<DeployResult>): void {
+  const record = req.releaseMigrations?.record;
+  if (!record || !previous.migrations) return;
+  const errors = recordedHistoryErrors(previous.migrations, record, { build: req.build, appDirLabel: "<communityrule:appDir>" });
+  if (errors.length > 0) throw new OperationError(`deploy: refused before any change:\n${errors.join("\n")}`);
+}
+
+/** The list the result records: the schema's migrations after this deploy, when the request carried them. */
+function migrationsRecord(req: DeployRequest): { migrations?: DeployResult["migrations"] } {
+  return req.releaseMigrations ? { migrations: req.releaseMigrations.record } : {};
+}
+
+/**
  * Install (location free), adopt (our manifest id already there) or update (image or manifest
  * changed), deciding from the live app. Release order is checked against what really runs.
  */
 export async function deploy(req: DeployRequest, ctx: OperationContext, previous: Partial<DeployResult>): Promise<DeployResult> {
   const { api } = ctx;
+  // Before any call: the list recorded at the last deploy is what the database has (issue 14).
+  checkRecordedMigrations(req, previous);
   await api.checkAccess("deploy");
   let app = await api.findApp(req.location, "deploy");
   let plan = planDeploy(req, app, previous);
@@ -176,7 +196,7 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   }
   const { version, manifest, sha, sameCode } = plan;
   if (plan.release.kind === "rollback") api.log(plan.release.message);
-  const base = { location: req.location, image: req.image, version, manifestSha: sha, owner: req.owner };
+  const base = { location: req.location, image: req.image, version, manifestSha: sha, owner: req.owner, ...migrationsRecord(req) };
 
   if (!app) {
     const { subdomain, domain } = splitLocation(req.location, await api.listDomains("install"));

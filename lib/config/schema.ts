@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { describeHostnameProblem, isHostname, isLoopbackServerUrl } from "./hostname";
 import { REVIEW_APP_LIMITS, parseReviewAppSecrets } from "../reviewApp/configRules";
+import { parseAcknowledgements } from "../release/migrationGate";
 
 export const CONFIG_NAMESPACE = "communityrule";
 
@@ -31,6 +32,7 @@ export const CONFIG_DEFAULTS = {
   minBackupRetentionDays: 30,
   maxReviewApps: 3,
   reviewAppTtlDays: 7,
+  acknowledgeMigrations: [] as string[],
 } as const;
 
 /** Defaults computed from other settings, phrased as the README states them. */
@@ -199,6 +201,18 @@ export const CONFIG_SCHEMA = {
   },
   maxReviewApps: { secret: false, value: integerString(REVIEW_APP_LIMITS.maxReviewApps.min, REVIEW_APP_LIMITS.maxReviewApps.max, "review apps") },
   reviewAppTtlDays: { secret: false, value: integerString(REVIEW_APP_LIMITS.reviewAppTtlDays.min, REVIEW_APP_LIMITS.reviewAppTtlDays.max, "days") },
+  // A list arrives as JSON text: migration names a reviewer accepted (issue 14).
+  acknowledgeMigrations: {
+    secret: false,
+    value: z.string().transform((text, ctx) => {
+      const parsed = parseAcknowledgements(text);
+      if ("problem" in parsed) {
+        ctx.addIssue({ code: "custom", message: parsed.problem });
+        return z.NEVER;
+      }
+      return parsed.names;
+    }),
+  },
 } satisfies Record<string, { secret: boolean; value: z.ZodType; required?: true; example?: string }>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;

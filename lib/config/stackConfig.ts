@@ -60,6 +60,8 @@ export interface DeployConfig {
   /** Production: the server's backup policy must keep backups at least this many days. */
   minBackupRetentionDays: number;
   manifest: AppManifest;
+  /** Risky/destructive migrations (and `rollback:<name>` entries) a reviewer has acknowledged. */
+  acknowledgeMigrations: string[];
 }
 
 /** All config problems at once, so an operator fixes them in one pass. */
@@ -222,6 +224,7 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
     busyWaitSeconds: values.busyWaitSeconds ?? CONFIG_DEFAULTS.busyWaitSeconds,
     minBackupRetentionDays: values.minBackupRetentionDays ?? CONFIG_DEFAULTS.minBackupRetentionDays,
     manifest: manifest ?? { id: "<manifest id>", version: "<manifest version>", sha256: "", content: {} },
+    acknowledgeMigrations: [...(values.acknowledgeMigrations ?? CONFIG_DEFAULTS.acknowledgeMigrations)],
   };
   return { config, problems, notes, manifestKnown };
 }

@@ -1,0 +1,79 @@
+/** `npm run plan` and `plan --against`: the release's migrations, classified, since the previous release tag. */
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { buildPlan, diffPlans, formatPlan } from "../lib/plan";
+import { previousReleaseTag } from "../lib/release/deployMigrations";
+
+const projectDir = path.resolve(__dirname, "..");
+const RELEASES = path.join(projectDir, "lifecycle", "fixtures", "releases");
+const DROP = "20250521150000_drop_user_legacy_id";
+const SLUG = "20250520110000_add_rule_slug";
+
+let tmp: string;
+let appDir: string;
+const git = (...args: string[]) =>
+  execFileSync("git", ["-C", appDir, ...args], { stdio: "pipe", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org" } });
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cr-plan-migrations-"));
+  appDir = path.join(tmp, "community-rule");
+  fs.mkdirSync(appDir);
+  fs.writeFileSync(path.join(appDir, "Dockerfile"), "FROM node:20-bookworm-slim\n");
+  git("init", "-q");
+  for (const version of ["0.1.9", "0.1.10"]) {
+    fs.cpSync(path.join(RELEASES, version), appDir, { recursive: true });
+    fs.writeFileSync(path.join(appDir, "CloudronManifest.json"), JSON.stringify({ id: "com.medlab.communityrule", version }));
+    git("add", ".");
+    git("commit", "-q", "-m", version);
+    if (version === "0.1.9") git("tag", "v0.1.9");
+  }
+  // A tag that is not a release of this app (its manifest says otherwise) is never taken for one.
+  git("tag", "v0.1.8", "HEAD");
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const stackText = (extra = "") =>
+  `config:\n  communityrule:location: communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n${extra}`;
+
+describe("plan: migrations", () => {
+  it("compares with the newest older release tag whose manifest is that release", () => {
+    expect(previousReleaseTag(appDir, "0.1.10")).toBe("0.1.9");
+    expect(previousReleaseTag(appDir, "0.1.9")).toBeUndefined();
+  });
+
+  it("lists what the release applies, with classes, and what up would refuse on production", () => {
+    const p = buildPlan("production", stackText(), { projectDir, appDir });
+    expect(p.migrations).toEqual({
+      since: `release tag 0.1.9 (newest older tag in ${appDir})`,
+      kind: "release",
+      changes: [`${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`, `${DROP} [destructive]: drops column User.legacyId`],
+      warnings: [],
+      refusals: ["production: 1 new migration is risky or destructive and not acknowledged:"],
+    });
+    const text = formatPlan(p);
+    expect(text).toContain(
+      [
+        `  migrations (applied; since release tag 0.1.9 (newest older tag in ${appDir})):`,
+        `    ${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`,
+        `    ${DROP} [destructive]: drops column User.legacyId`,
+        "    up would refuse: production: 1 new migration is risky or destructive and not acknowledged:",
+      ].join("\n"),
+    );
+  });
+
+  it("plan --against shows the acknowledgement and that up would no longer refuse", () => {
+    const before = buildPlan("production", stackText(), { projectDir, appDir });
+    const after = buildPlan("production", stackText(`  communityrule:acknowledgeMigrations:\n    - ${DROP}\n`), { projectDir, appDir });
+    expect(diffPlans(before, after)).toEqual([`acknowledgeMigrations: "(none)" → "${DROP}"`, "migration check: up would not refuse"]);
+  });
+
+  it("a rollback plan lists what the database keeps ahead of the older release", () => {
+    const p = buildPlan("staging", stackText("  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n"), { projectDir, appDir });
+    expect(p.migrations.kind).toBe("rollback");
+    expect(p.migrations.changes.map((c) => c.split(" ")[0])).toEqual([SLUG, DROP]);
+    expect(formatPlan(p)).toContain("  migrations (left ahead by this rollback; ");
+  });
+});
