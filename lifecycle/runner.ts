@@ -3,7 +3,7 @@
  * a stack config, an app checkout, a Cloudron API stand-in (an HTTP server in this process, see
  * standin/cloudronApi.ts) with a `cloudron exec` stand-in on PATH for the seed, a real OCI registry
  * on loopback and a loopback HTTP server playing the app from the stand-in's app state. `up()`,
- * `preview()` and `destroy()` each run the real program in a fresh child process (lifecycle/host.ts)
+ * `preview()` and `destroy()` each run the real program in a fresh child process (lifecycle/host.ts, run compiled from build/)
  * and keep Pulumi-like state between runs, so scenarios can play several successive `up`s.
  */
 import * as fs from "node:fs";

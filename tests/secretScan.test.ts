@@ -78,7 +78,7 @@ describe("secret scan over a staging lifecycle", () => {
     // The sampler really watched the deploy: it saw the lifecycle host and the exec stand-in run.
     const lines = [...proc.cmdlines.keys()];
     expect(proc.samples).toBeGreaterThan(50);
-    expect(lines.filter((l) => l.includes("lifecycle/host.ts")).length).toBeGreaterThanOrEqual(1);
+    expect(lines.filter((l) => l.includes("build/lifecycle/host.js")).length).toBeGreaterThanOrEqual(1);
     expect(lines.some((l) => l.includes("standin/cloudron exec --app staging.communityrule.info"))).toBe(true);
     const hits = scanCmdlines(proc, allSecrets());
     console.log(`process table: ${proc.samples} samples, ${proc.cmdlines.size} distinct command lines, ${hits.length} hits`);
