@@ -6,10 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import YAML from "yaml";
 import { copyProject, npmRun, runCommand, type ProjectCopy } from "./cliProject";
 
-const PLAIN_TOKEN = "plain-token-0123456789abcdef";
+// Generated per run: a token-shaped literal in the repository would look like a leaked secret.
+const PLAIN_TOKEN = `plain-token-${randomBytes(12).toString("hex")}`;
 const PLAIN_SECRET_ENV = "plain-inquiry-address@example.org";
 
 let p: ProjectCopy;
