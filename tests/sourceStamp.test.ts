@@ -2,7 +2,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { listProgramSources, staleBuildProblem, writeSourceStamp } from "../lib/build/sourceStamp";
+import { BUILD_SOURCES, listBuildSources, staleBuildProblem, staleBuildReason, writeSourceStamp } from "../lib/build/sourceStamp";
+import { PROJECT } from "./cliProject";
 
 let dir: string;
 const write = (rel: string, text: string) => {
@@ -15,14 +16,21 @@ beforeEach(() => {
   write("index.ts", "export = 1;\n");
   write("lib/config/a.ts", "export const a = 1;\n");
   write("tools/t.ts", "export {};\n");
+  write("scripts/s.ts", "export {};\n");
+  write("lifecycle/standin/api.ts", "export {};\n");
   write("tests/x.test.ts", "// not a program source\n");
   write("lib/types.d.ts", "// declarations are not compiled output\n");
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe("build source stamp", () => {
-  it("lists the program's sources only, sorted", () => {
-    expect(listProgramSources(dir)).toEqual(["index.ts", "lib/config/a.ts", "tools/t.ts"]);
+  it("lists what the build compiles (program, tools, scripts, lifecycle engine) and nothing else, sorted", () => {
+    expect(listBuildSources(dir)).toEqual(["index.ts", "lib/config/a.ts", "lifecycle/standin/api.ts", "scripts/s.ts", "tools/t.ts"]);
+  });
+
+  it("covers exactly what tsconfig.build.json compiles", () => {
+    const include = (JSON.parse(fs.readFileSync(path.join(PROJECT, "tsconfig.build.json"), "utf8")) as { include: string[] }).include;
+    expect([...BUILD_SOURCES].sort()).toEqual(include.map((glob) => glob.replace(/\/\*\*\/\*\.ts$/, "")).sort());
   });
 
   it("passes right after a build", () => {
@@ -40,21 +48,27 @@ describe("build source stamp", () => {
     ["an edited source", () => write("lib/config/a.ts", "export const a = 2;\n")],
     ["an added source", () => write("components/new.ts", "export {};\n")],
     ["a removed source", () => fs.rmSync(path.join(dir, "tools/t.ts"))],
+    ["an edited operator script", () => write("scripts/s.ts", "export const s = 1;\n")],
+    ["an edited lifecycle engine file", () => write("lifecycle/standin/api.ts", "export const api = 1;\n")],
+    ["an edited compiler setting", () => write("tsconfig.build.json", "{}\n")],
   ])("refuses to run after %s, saying how to fix it", (_what, change) => {
+    write("tsconfig.build.json", '{ "include": ["index.ts"] }\n');
     writeSourceStamp(dir);
     change();
+    expect(staleBuildReason(dir)).toBe("build/ is older than the TypeScript sources");
     expect(staleBuildProblem(dir)).toBe(
-      "the compiled program in build/ is older than the TypeScript sources (a .ts file changed since the last build): " +
+      "the compiled program in build/ is older than the TypeScript sources (a .ts file or tsconfig changed since the last build): " +
         "run `npm run build` (it compiles the TypeScript into build/), then run the command again",
     );
   });
 
   it("refuses a build/ without a stamp", () => {
+    expect(staleBuildReason(dir)).toBe("build/ has no source stamp");
     expect(staleBuildProblem(dir)).toMatch(/^build\/ has no source stamp/);
   });
 
   it("passes when only build/ was shipped (no sources to compare)", () => {
-    for (const p of ["index.ts", "lib", "tools"]) fs.rmSync(path.join(dir, p), { recursive: true });
+    for (const p of ["index.ts", "lib", "tools", "scripts", "lifecycle"]) fs.rmSync(path.join(dir, p), { recursive: true });
     expect(staleBuildProblem(dir)).toBeUndefined();
   });
 });

@@ -1,23 +1,35 @@
 /**
- * Ties the compiled program in `build/` to the TypeScript it was compiled from. `pulumi up` runs
- * `build/index.js` (package.json `main`, Pulumi.yaml `typescript: false`), so an edit to a `.ts`
- * file without `npm run build` would silently deploy the old code. `npm run build` records a hash
- * of the sources; the program recomputes it at start and refuses to run on a mismatch.
+ * Ties everything compiled into `build/` to the TypeScript it was compiled from. `pulumi up` runs
+ * `build/index.js` (package.json `main`, Pulumi.yaml `typescript: false`) and every operator command
+ * runs from build/ too (bin/launch.cjs), so an edit to a `.ts` file without `npm run build` would
+ * silently run the old code. `npm run build` records a hash of the sources; the launcher recomputes
+ * it and rebuilds on a mismatch, the program recomputes it at start and refuses to run.
  *
- * Pure apart from reading files; no Pulumi imports (the program calls it before anything else).
+ * One list for both: everything tsconfig.build.json compiles. So the program also refuses after an
+ * edit to a script or the lifecycle engine without a build (a build is one command, and the
+ * operator commands run it for you).
+ *
+ * Pure apart from reading files; no Pulumi imports (the program calls it before anything else, and
+ * bin/launch.cjs requires the compiled copy of this file, which must load in milliseconds).
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** What the deploy program and the tools its commands run are compiled from. */
-export const PROGRAM_SOURCES = ["index.ts", "steps.ts", "components", "lib", "tools"] as const;
+/**
+ * What `npm run build` compiles: the roots of tsconfig.build.json's `include` (a test keeps the two
+ * equal). The program, the tools its commands run, the operator scripts and the lifecycle engine.
+ */
+export const BUILD_SOURCES = ["index.ts", "steps.ts", "components", "lib", "tools", "scripts", "lifecycle"] as const;
+
+/** The compiler settings: a change to them changes build/ as much as a source edit. */
+export const BUILD_CONFIGS = ["tsconfig.json", "tsconfig.build.json"] as const;
 
 /** Where `npm run build` writes the stamp, relative to the project directory. */
 export const STAMP_FILE = path.join("build", "source-stamp.json");
 
-/** Every `.ts` file under the program's sources, as sorted project-relative paths. */
-export function listProgramSources(projectDir: string): string[] {
+/** Every `.ts` file under the build's sources, as sorted project-relative paths. */
+export function listBuildSources(projectDir: string): string[] {
   const found: string[] = [];
   const walk = (rel: string): void => {
     const abs = path.join(projectDir, rel);
@@ -28,14 +40,18 @@ export function listProgramSources(projectDir: string): string[] {
       found.push(rel.split(path.sep).join("/"));
     }
   };
-  for (const root of PROGRAM_SOURCES) walk(root);
+  for (const root of BUILD_SOURCES) walk(root);
   return found.sort();
 }
 
-/** sha256 over each source's path and bytes, in sorted order: any edit, addition or removal changes it. */
-export function hashProgramSources(projectDir: string): string {
+/**
+ * sha256 over each source's (and compiler config's) path and bytes, in order: any edit, addition
+ * or removal changes it. Paths are project-relative, so a copied project keeps its stamp.
+ */
+export function hashBuildSources(projectDir: string): string {
   const hash = crypto.createHash("sha256");
-  for (const rel of listProgramSources(projectDir)) {
+  const configs = BUILD_CONFIGS.filter((rel) => fs.existsSync(path.join(projectDir, rel)));
+  for (const rel of [...listBuildSources(projectDir), ...configs]) {
     hash.update(rel).update("\0").update(fs.readFileSync(path.join(projectDir, rel))).update("\0");
   }
   return hash.digest("hex");
@@ -48,29 +64,38 @@ export interface SourceStamp {
 }
 
 export function writeSourceStamp(projectDir: string): SourceStamp {
-  const stamp: SourceStamp = { sourceHash: hashProgramSources(projectDir), files: listProgramSources(projectDir).length };
+  const stamp: SourceStamp = { sourceHash: hashBuildSources(projectDir), files: listBuildSources(projectDir).length };
   fs.mkdirSync(path.join(projectDir, "build"), { recursive: true });
   fs.writeFileSync(path.join(projectDir, STAMP_FILE), JSON.stringify(stamp, null, 2) + "\n");
   return stamp;
 }
 
+const NO_STAMP = "build/ has no source stamp";
+const OLDER_THAN_SOURCES = "build/ is older than the TypeScript sources";
+
 /**
- * Why the compiled program must not run, or undefined when it matches its sources. A checkout
- * without the TypeScript sources (only `build/` shipped) has nothing to compare and passes.
+ * Why build/ does not match its sources, in a few words, or undefined when it does (what
+ * bin/launch.cjs says before it rebuilds). A checkout without the TypeScript sources (only `build/`
+ * shipped) has nothing to compare and passes.
  */
-export function staleBuildProblem(projectDir: string): string | undefined {
-  if (listProgramSources(projectDir).length === 0) return undefined;
-  const fix = "run `npm run build` (it compiles the TypeScript into build/), then run the command again";
+export function staleBuildReason(projectDir: string): typeof NO_STAMP | typeof OLDER_THAN_SOURCES | undefined {
+  if (listBuildSources(projectDir).length === 0) return undefined;
   let stamp: SourceStamp;
   try {
     stamp = JSON.parse(fs.readFileSync(path.join(projectDir, STAMP_FILE), "utf8")) as SourceStamp;
   } catch {
-    return `build/ has no source stamp, so it cannot be shown to match the TypeScript sources: ${fix}`;
+    return NO_STAMP;
   }
-  if (stamp.sourceHash !== hashProgramSources(projectDir)) {
-    return `the compiled program in build/ is older than the TypeScript sources (a .ts file changed since the last build): ${fix}`;
-  }
-  return undefined;
+  return stamp.sourceHash === hashBuildSources(projectDir) ? undefined : OLDER_THAN_SOURCES;
+}
+
+/** Why the compiled program must not run, with the fix, or undefined when build/ matches its sources. */
+export function staleBuildProblem(projectDir: string): string | undefined {
+  const reason = staleBuildReason(projectDir);
+  if (reason === undefined) return undefined;
+  const fix = "run `npm run build` (it compiles the TypeScript into build/), then run the command again";
+  if (reason === NO_STAMP) return `build/ has no source stamp, so it cannot be shown to match the TypeScript sources: ${fix}`;
+  return `the compiled program in build/ is older than the TypeScript sources (a .ts file or tsconfig changed since the last build): ${fix}`;
 }
 
 /**
