@@ -13,6 +13,7 @@ import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
 import { startRegistry } from "./registry";
+import { findProjectDir } from "../lib/build/sourceStamp";
 import { startFakeApp, type FakeResponse } from "./fakeApp";
 import { apiCallRecords, execCallRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
 import {
@@ -28,7 +29,8 @@ export type { ApiCall, StandinApp } from "./standin/cloudronApi";
 /** The API stand-in's whole state (apps, tasks, faults, calls, violations), live. */
 export type StandinState = CloudronApiState;
 
-export const PROJECT_DIR = path.resolve(__dirname, "..");
+// findProjectDir, not `__dirname/..`: this file also runs compiled from build/lifecycle/ (npm run rehearse, bench).
+export const PROJECT_DIR = findProjectDir(__dirname);
 const STANDIN_DIR = path.join(PROJECT_DIR, "lifecycle", "standin");
 // A copy of ../shared/fixtures/community-rule/CloudronManifest.json (the app's real manifest), so CI needs no shared/.
 const FIXTURE_MANIFEST = path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json");
