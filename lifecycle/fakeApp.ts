@@ -14,9 +14,10 @@ import { spawn } from "node:child_process";
 import * as http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import * as path from "node:path";
+import { findProjectDir } from "../lib/build/sourceStamp";
 
 /** Repository root, where `tools/` and `node_modules/` live. */
-export const repoRoot = path.resolve(__dirname, "..");
+export const repoRoot = findProjectDir(__dirname);
 
 /** What the handler sees: method, path without query string, and the request body text. */
 export interface FakeRequest {

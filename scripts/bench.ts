@@ -14,9 +14,10 @@ import { spawnSync } from "node:child_process";
 import { Lifecycle, MUTATING } from "../lifecycle/runner";
 import { startFakeApp } from "../lifecycle/fakeApp";
 import { waitForHealthy } from "../lib/health/healthGate";
+import { findProjectDir } from "../lib/build/sourceStamp";
 
 const quick = process.argv.includes("--quick");
-const root = path.resolve(__dirname, "..");
+const root = findProjectDir(__dirname);
 const out = (line = "") => process.stdout.write(line + "\n");
 
 interface ScenarioFigure {

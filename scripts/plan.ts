@@ -9,6 +9,7 @@ import { buildPlan, diffPlans, formatPlan } from "../lib/plan";
 import { ConfigError } from "../lib/config/stackConfig";
 import { ConfigFileError, readStackFile } from "./stackFile";
 import { parseArgs as parseCliArgs, UsageError } from "../lib/cli/args";
+import { findProjectDir } from "../lib/build/sourceStamp";
 
 export const USAGE = "usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]";
 
@@ -47,7 +48,7 @@ export function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   /** The Pulumi project (and git work tree) holding Pulumi.<stack>.yaml; tests point it at a fixture repo. */
-  projectDir: string = path.resolve(__dirname, ".."),
+  projectDir: string = findProjectDir(__dirname),
   /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
   errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): number {

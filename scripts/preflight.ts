@@ -7,13 +7,14 @@ import * as path from "node:path";
 import { environmentOf, formatPreflight, runPreflight } from "../lib/preflight";
 import { readStackFile, ConfigFileError } from "./stackFile";
 import { parseArgs, UsageError } from "../lib/cli/args";
+import { findProjectDir } from "../lib/build/sourceStamp";
 
 export const USAGE = "usage: npm run preflight -- <stack> [--app-dir <dir>]";
 
 export async function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
-  projectDir: string = path.resolve(__dirname, ".."),
+  projectDir: string = findProjectDir(__dirname),
   /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
   errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {

@@ -23,8 +23,9 @@ import { describeCall, describeReplacements, nearMissServer, nextPatch, parseReh
 import { readStackFile, stacksIn, ConfigFileError } from "./stackFile";
 import { prNumberOfStack } from "../lib/reviewApp/names";
 import { rehearseReviewApp } from "./rehearseReviewApp";
+import { findProjectDir } from "../lib/build/sourceStamp";
 
-const PROJECT_DIR = path.resolve(__dirname, "..");
+const PROJECT_DIR = findProjectDir(__dirname);
 const out = (line = "") => process.stdout.write(line + "\n");
 const indent = (text: string, by = "  ") => text.split("\n").map((l) => by + l).join("\n");
 

@@ -11,13 +11,14 @@ import { isHostname, isLoopbackServerUrl } from "../lib/config/stackConfig";
 import { stackFileEntries } from "../lib/config/stackFile";
 import { ConfigFileError, readStackFile } from "./stackFile";
 import { parseArgs, UsageError } from "../lib/cli/args";
+import { findProjectDir } from "../lib/build/sourceStamp";
 
 export const USAGE = "usage: npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]";
 
 export async function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
-  projectDir: string = path.resolve(__dirname, ".."),
+  projectDir: string = findProjectDir(__dirname),
   /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
   errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {
