@@ -184,7 +184,7 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
   it("usage errors exit 2 with the usage; the npm script entry point runs", async () => {
     expect(await run("up", "#7")).toBe(2);
     expect(lines.join("\n")).toContain('expected a pull-request number such as 42, got "#7"');
-    const r = spawnSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(PROJECT_DIR, "scripts", "reviewApp.ts"), "bogus"], { cwd: PROJECT_DIR, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [path.join(PROJECT_DIR, "bin", "launch.cjs"), "scripts/reviewApp", "bogus"], { cwd: PROJECT_DIR, encoding: "utf8" });
     expect(r.status).toBe(2);
     expect(r.stdout).toContain("usage: npm run review-app -- up <pr-number> [--sha <commit>] [--summary <file.md>]");
   });
