@@ -40,6 +40,8 @@ if (why) {
     process.stderr.write(`npm run build failed (above), so ${command} did not run\n`);
     process.exit(build.status || 1);
   }
+  // The check above loaded the old compiled sourceStamp.js; the command must get the new one.
+  delete require.cache[stampCheckPath()];
 }
 
 const entry = path.join(projectDir, "build", `${command}.js`);
@@ -47,14 +49,19 @@ if (!fs.existsSync(entry)) {
   process.stderr.write(`no such command: ${command} (nothing compiled to build/${command}.js)\n`);
   process.exit(2);
 }
+// Stack traces name the .ts lines (build/ has source maps), as they did when commands ran through ts-node.
+process.setSourceMapsEnabled(true);
 process.argv = [process.argv[0], entry, ...args];
 Module.runMain();
 
+function stampCheckPath() {
+  return path.join(projectDir, "build", "lib", "build", "sourceStamp.js");
+}
+
 /** Why build/ cannot be used as it is, or undefined when it matches the sources. */
 function whyBuild() {
-  const stampCheck = path.join(projectDir, "build", "lib", "build", "sourceStamp.js");
-  if (!fs.existsSync(stampCheck)) return "build/ is missing";
-  const { staleBuildReason } = require(stampCheck);
+  if (!fs.existsSync(stampCheckPath())) return "build/ is missing";
+  const { staleBuildReason } = require(stampCheckPath());
   // A build/ from before this launcher existed has no staleBuildReason: it is stale by definition.
   if (typeof staleBuildReason !== "function") return "build/ is older than the TypeScript sources";
   return staleBuildReason(projectDir);
