@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
     globalSetup: ["tests/globalSetup.ts"],
-    // Lifecycle scenarios spawn real child processes (ts-node, the cloudron stand-in, a registry).
+    // Lifecycle scenarios spawn real child processes (the compiled program and tools, the cloudron stand-in, a registry).
     testTimeout: 180_000,
     hookTimeout: 120_000,
     // Two cores: keep parallelism modest so timing-sensitive gate tests stay honest.
