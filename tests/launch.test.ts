@@ -32,32 +32,6 @@ describe("bin/launch.cjs", () => {
     expect(stampMtime()).toBe(before);
   });
 
-  it("after a source edit says so in one stderr line, builds, and runs the edited code; the next run builds nothing", async () => {
-    const original = fs.readFileSync(planSource(), "utf8");
-    fs.writeFileSync(planSource(), original.replace('"usage: npm run plan -- <stack>', '"usage (edited in the copy): npm run plan -- <stack>'));
-    const r = await npmRun(p, "plan", [], { silent: true });
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe("");
-    expect(launcherLines(r.stderr)).toEqual([STALE_LINE]);
-    expect(r.stderr).toContain("usage (edited in the copy): npm run plan -- <stack> [--json]");
-    expect(r.stderr.indexOf(STALE_LINE)).toBeLessThan(r.stderr.indexOf("usage (edited"));
-
-    const stamp = stampMtime();
-    const again = await npmRun(p, "plan", [], { silent: true });
-    expect(again.code).toBe(2);
-    expect(launcherLines(again.stderr)).toEqual([]);
-    expect(again.stderr).toContain("usage (edited in the copy)");
-    expect(stampMtime()).toBe(stamp);
-  });
-
-  it("a rebuild keeps stdout clean: `--json` output still parses as a whole", async () => {
-    fs.appendFileSync(path.join(p.dir, "lib", "plan.ts"), "\n// an edit that changes no behaviour, only the stamp\n");
-    const r = await npmRun(p, "plan", ["staging", "--json"], { silent: true });
-    expect(r.code, r.stderr).toBe(0);
-    expect(launcherLines(r.stderr)).toEqual([STALE_LINE]);
-    expect((JSON.parse(r.stdout) as { stack: string }).stack).toBe("staging");
-  });
-
   it("without build/ (a fresh clone before its first build) builds it, then runs; bin/plan takes the same way in", async () => {
     fs.rmSync(path.join(p.dir, "build"), { recursive: true, force: true });
     const r = await runCommand(path.dirname(p.dir), [path.join(p.dir, "bin", "plan"), "staging", "--json"]);
@@ -66,6 +40,23 @@ describe("bin/launch.cjs", () => {
     expect((JSON.parse(r.stdout) as { stack: string }).stack).toBe("staging");
     expect(fs.existsSync(path.join(p.dir, "build", "scripts", "plan.js"))).toBe(true);
     expect(fs.existsSync(path.join(p.dir, "build", "source-stamp.json"))).toBe(true);
+  });
+
+  it("after a source edit says so in one stderr line, builds, and runs the edited code with stdout clean; the next run builds nothing", async () => {
+    const original = fs.readFileSync(planSource(), "utf8");
+    fs.writeFileSync(planSource(), original.replace('"usage: npm run plan -- <stack>', '"usage (edited in the copy): npm run plan -- <stack>'));
+    const r = await npmRun(p, "plan", ["staging", "--json"], { silent: true });
+    expect(r.code, r.stderr).toBe(0);
+    expect(launcherLines(r.stderr)).toEqual([STALE_LINE]);
+    expect((JSON.parse(r.stdout) as { stack: string }).stack).toBe("staging");
+
+    const stamp = stampMtime();
+    const again = await npmRun(p, "plan", [], { silent: true });
+    expect(again.code).toBe(2);
+    expect(again.stdout).toBe("");
+    expect(launcherLines(again.stderr)).toEqual([]);
+    expect(again.stderr).toContain("usage (edited in the copy): npm run plan -- <stack> [--json]");
+    expect(stampMtime()).toBe(stamp);
   });
 
   it("a source that does not compile: the build's errors on stderr, nothing on stdout, the old build not run", async () => {
