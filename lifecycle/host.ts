@@ -18,8 +18,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
+import { RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 
-const job = JSON.parse(fs.readFileSync(process.env.LIFECYCLE_JOB as string, "utf8")) as Job;
+/** The run in progress (one at a time per process; see the end of this file for how runs arrive). */
+let job: Job;
 
 export interface Job {
   projectDir: string;
@@ -82,6 +84,9 @@ export interface RunResult {
   /** The file the program was loaded from, and whether a TypeScript loader was present (it must not be). */
   loadedEntry?: string;
   typescriptHook?: boolean;
+  /** The host process that ran it, and whether the program was already in its module cache (never should be). */
+  hostPid?: number;
+  programWasCached?: boolean;
 }
 
 // ---- secrets in state: encrypted like Pulumi does with a passphrase ----------------------------
@@ -161,16 +166,33 @@ interface StateFile {
   resources: StateResource[];
   outputs: Record<string, unknown>;
 }
-const oldState: StateFile = fs.existsSync(job.stateFile)
-  ? (JSON.parse(fs.readFileSync(job.stateFile, "utf8")) as StateFile)
-  : { resources: [], outputs: {} };
-const oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
-const newResources = new Map<string, StateResource>();
-const steps: StepRecord[] = [];
-const errors: string[] = [];
-const pendingDeletes: StateResource[] = [];
+// Per run: reset by beginJob.
+let oldState: StateFile = { resources: [], outputs: {} };
+let oldByUrn = new Map<string, StateResource>();
+let newResources = new Map<string, StateResource>();
+let steps: StepRecord[] = [];
+let errors: string[] = [];
+let pendingDeletes: StateResource[] = [];
 let failed = false;
 let stackOutputs: Record<string, unknown> = {};
+let programError: unknown;
+let loadedEntry: string | undefined;
+let programWasCached: boolean | undefined;
+
+function beginJob(next: Job) {
+  job = next;
+  oldState = fs.existsSync(job.stateFile) ? (JSON.parse(fs.readFileSync(job.stateFile, "utf8")) as StateFile) : { resources: [], outputs: {} };
+  oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
+  newResources = new Map();
+  steps = [];
+  errors = [];
+  pendingDeletes = [];
+  failed = false;
+  stackOutputs = {};
+  programError = undefined;
+  loadedEntry = undefined;
+  programWasCached = undefined;
+}
 
 function say(line: string) {
   process.stderr.write(line + "\n");
@@ -500,7 +522,7 @@ class EngineMonitor extends MockMonitor {
 }
 
 function writeResult(ok: boolean) {
-  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length, loadedEntry, typescriptHook: ".ts" in require.extensions };
+  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length, loadedEntry, typescriptHook: ".ts" in require.extensions, hostPid: process.pid, programWasCached };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
 
@@ -548,8 +570,6 @@ async function destroy() {
   writeResult(true);
 }
 
-let loadedEntry: string | undefined;
-
 /** The entry the language host runs: package.json `main`, resolved from the project directory. */
 function programEntry(projectDir: string): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(projectDir, "package.json"), "utf8")) as { main?: string };
@@ -562,16 +582,13 @@ async function up() {
   settings.setMockOptions(monitor, job.project, job.stack, job.mode === "preview");
   pulumi.runtime.setAllConfig(job.config, job.secretKeys);
   process.chdir(job.projectDir);
-  let programError: unknown;
-  process.on("unhandledRejection", (e) => {
-    programError = programError ?? e;
-  });
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       // Loaded like the language host does with Pulumi.yaml's `typescript: false`: a plain require
       // of package.json `main` (the compiled build/index.js), no TypeScript hook. The language host
       // calls an exported function and awaits it (its result: the stack outputs).
       loadedEntry = programEntry(job.projectDir);
+      programWasCached = loadedEntry in require.cache;
       const program = require(loadedEntry) as Record<string, unknown> | (() => Promise<Record<string, unknown>>);
       return typeof program === "function" ? await program() : program;
     });
@@ -611,9 +628,52 @@ async function up() {
   writeResult(ok);
 }
 
-(job.mode === "destroy" ? destroy() : up())
-  .catch((err) => {
+/** One run, start to result file; never throws (a crash is recorded as the run's error). */
+async function runJob(next: Job): Promise<boolean> {
+  beginJob(next);
+  await (job.mode === "destroy" ? destroy() : up()).catch((err) => {
     errors.push(`lifecycle host crashed: ${(err as Error).stack ?? err}`);
     writeResult(false);
-  })
-  .finally(() => process.exit(0));
+  });
+  return !failed && errors.length === 0;
+}
+
+process.on("unhandledRejection", (e) => {
+  programError = programError ?? e;
+});
+
+/**
+ * The program's own modules (everything compiled under build/ but this host), dropped from the
+ * module cache so the next run loads the program afresh, as a new `pulumi up` would. The SDK stays
+ * loaded: it is built to run several programs in one process (the Automation API's inline programs),
+ * and setMockOptions/setAllConfig reset its state for each run.
+ */
+function forgetProgramModules() {
+  const buildDir = path.join(job.projectDir, "build") + path.sep;
+  for (const key of Object.keys(require.cache)) {
+    if (key.startsWith(buildDir) && key !== __filename) delete require.cache[key];
+  }
+}
+
+const singleJob = process.env.LIFECYCLE_JOB;
+if (singleJob) {
+  // One run in a fresh process, then exit: exactly a language host's life.
+  void runJob(JSON.parse(fs.readFileSync(singleJob, "utf8")) as Job).finally(() => process.exit(0));
+} else if (process.send) {
+  // A kept host: load the SDK now (while the test prepares), then take runs from the runner one at
+  // a time. The runner retires the process after a failed run, so no straggler of a failed program
+  // can reach a later run.
+  require("@pulumi/pulumi");
+  const originalEnv = { ...process.env };
+  process.on("message", (msg: HostRunRequest) => {
+    for (const k of Object.keys(process.env)) if (!(k in originalEnv)) delete process.env[k];
+    Object.assign(process.env, originalEnv, msg.env);
+    const next = JSON.parse(fs.readFileSync(msg.jobFile, "utf8")) as Job;
+    void runJob(next).finally(() => {
+      forgetProgramModules();
+      process.stdout.write(`${RUN_END_MARKER}\n`);
+      process.stderr.write(`${RUN_END_MARKER}\n`);
+    });
+  });
+  process.on("disconnect", () => process.exit(0));
+}

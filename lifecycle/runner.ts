@@ -3,7 +3,8 @@
  * a stack config, an app checkout, a Cloudron API stand-in (an HTTP server in this process, see
  * standin/cloudronApi.ts) with a `cloudron exec` stand-in on PATH for the seed, a real OCI registry
  * on loopback and a loopback HTTP server playing the app from the stand-in's app state. `up()`,
- * `preview()` and `destroy()` each run the real program in a fresh child process (lifecycle/host.ts, run compiled from build/)
+ * `preview()` and `destroy()` each run the real program, loaded afresh, in a host process
+ * (lifecycle/host.ts, run compiled from build/; one kept per environment, see lifecycle/README.md)
  * and keep Pulumi-like state between runs, so scenarios can play several successive `up`s.
  */
 import * as fs from "node:fs";
@@ -12,6 +13,7 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
+import { RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 import { startRegistry } from "./registry";
 import { findProjectDir } from "../lib/build/sourceStamp";
 import { startFakeApp, type FakeResponse } from "./fakeApp";
@@ -67,6 +69,37 @@ export interface LifecycleOptions {
   shareCloudronWith?: Lifecycle;
   /** Print the host's progress lines to this process's stderr as they happen. */
   echo?: boolean;
+  /**
+   * Run every `up`/`preview`/`destroy` in a new host process (as `pulumi` does), instead of one kept
+   * host per environment that reloads the program for each run (the default: it saves the SDK's
+   * load time per run). Also forced for every environment by LIFECYCLE_FRESH_HOST=1.
+   */
+  freshHostPerRun?: boolean;
+}
+
+/** The compiled lifecycle host (build/, `npm run build`), like the program and tools it plays. */
+const HOST_ENTRY = path.join(PROJECT_DIR, "build", "lifecycle", "host.js");
+
+interface KeptHost {
+  child: import("node:child_process").ChildProcess;
+  onData?: (d: Buffer, stream: "stdout" | "stderr") => void;
+  onExit?: (signal: NodeJS.Signals | null) => void;
+}
+
+/** What a host process printed for one run, and the signal that killed it, if one did. */
+interface HostOutput {
+  output: string;
+  signal: NodeJS.Signals | null;
+}
+
+/** The host died from a signal before writing its result (e.g. Ctrl-C reached the whole process group). */
+export class HostKilledError extends Error {
+  constructor(
+    readonly signal: NodeJS.Signals,
+    output: string,
+  ) {
+    super(`lifecycle host was killed by ${signal} before it wrote a result; its output:\n${output}`);
+  }
 }
 
 export class Lifecycle {
@@ -85,6 +118,7 @@ export class Lifecycle {
   /** The stack's app location (from its stack file). */
   location = "";
   private cloudronApi?: CloudronApi;
+  private host?: KeptHost;
   extraEnv: Record<string, string> = {};
   forceBuildPlatform?: string;
   failBuild?: string;
@@ -311,9 +345,23 @@ export class Lifecycle {
     };
     const jobFile = path.join(this.dir, `job-${this.runs.length}.json`);
     fs.writeFileSync(jobFile, JSON.stringify(job));
-    const output = await new Promise<string>((resolve) => {
-      // The host runs compiled (build/, `npm run build`), like the program and tools it plays.
-      const child = spawn(process.execPath, [path.join(PROJECT_DIR, "build", "lifecycle", "host.js")], {
+    const { output, signal } = this.opts.freshHostPerRun || process.env.LIFECYCLE_FRESH_HOST ? await this.runInFreshHost(jobFile) : await this.runInKeptHost(jobFile);
+    if (!fs.existsSync(resultFile)) {
+      if (signal) throw new HostKilledError(signal, output);
+      throw new Error(`lifecycle host wrote no result; its output:\n${output}`);
+    }
+    const result = JSON.parse(fs.readFileSync(resultFile, "utf8")) as RunResult & { log: string };
+    result.log = output;
+    this.runs.push(result);
+    // A failed program may leave work in flight; the next run gets a process of its own.
+    if (!result.ok) this.retireHost();
+    return result;
+  }
+
+  /** One run in a process of its own (LIFECYCLE_JOB), exactly a language host's life. */
+  private runInFreshHost(jobFile: string): Promise<HostOutput> {
+    return new Promise<HostOutput>((resolve) => {
+      const child = spawn(process.execPath, [HOST_ENTRY], {
         cwd: PROJECT_DIR,
         env: { ...process.env, ...this.extraEnv, LIFECYCLE_JOB: jobFile },
         stdio: ["ignore", "pipe", "pipe"],
@@ -325,14 +373,71 @@ export class Lifecycle {
       };
       child.stdout.on("data", onData);
       child.stderr.on("data", onData);
-      child.on("close", () => resolve(out));
+      child.on("error", () => undefined); // a failed spawn also closes; its output says why
+      child.on("close", (_code, signal) => resolve({ output: out, signal }));
     });
-    if (!fs.existsSync(resultFile)) throw new Error(`lifecycle host wrote no result; its output:\n${output}`);
-    const result = JSON.parse(fs.readFileSync(resultFile, "utf8")) as RunResult & { log: string };
-    result.log = output;
-    this.runs.push(result);
-    return result;
   }
+
+  /** Starts the kept host (it loads the SDK while the test goes on), unless one is running. */
+  private startHost(): KeptHost {
+    if (this.host && this.host.child.exitCode === null && !this.host.child.killed) return this.host;
+    const child = spawn(process.execPath, [HOST_ENTRY], { cwd: PROJECT_DIR, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    const host: KeptHost = { child, onData: undefined };
+    child.stdout!.on("data", (d: Buffer) => host.onData?.(d, "stdout"));
+    child.stderr!.on("data", (d: Buffer) => host.onData?.(d, "stderr"));
+    child.on("error", () => undefined); // also reported as exit (or a failed send, handled there)
+    child.on("exit", (_code, signal) => host.onExit?.(signal));
+    this.host = host;
+    return host;
+  }
+
+  /** Stops the kept host; the next run starts a new one. */
+  private retireHost() {
+    const host = this.host;
+    this.host = undefined;
+    if (host && host.child.exitCode === null) host.child.kill("SIGKILL");
+  }
+
+  /**
+   * One run in the kept host: the job goes over IPC with this environment's variables; the run's
+   * output is everything the host writes until its end marker has arrived on both streams.
+   */
+  private runInKeptHost(jobFile: string): Promise<HostOutput> {
+    const host = this.startHost();
+    return new Promise<HostOutput>((resolve) => {
+      let out = "";
+      // Output is taken line by line per stream, so the end marker is always seen whole.
+      const partial = { stdout: "", stderr: "" };
+      const ended = { stdout: false, stderr: false };
+      const take = (line: string) => {
+        out += line;
+        if (this.opts.echo) process.stderr.write(line);
+      };
+      const finish = (signal: NodeJS.Signals | null) => {
+        host.onData = undefined;
+        host.onExit = undefined;
+        for (const rest of Object.values(partial)) if (rest) take(rest);
+        resolve({ output: out, signal });
+      };
+      host.onData = (d, stream) => {
+        const lines = (partial[stream] + d.toString()).split(/(?<=\n)/);
+        partial[stream] = lines.at(-1)!.endsWith("\n") ? "" : lines.pop()!;
+        for (const line of lines) {
+          if (line === `${RUN_END_MARKER}\n`) ended[stream] = true;
+          else take(line);
+        }
+        if (ended.stdout && ended.stderr) finish(null);
+      };
+      host.onExit = (signal) => {
+        if (this.host === host) this.host = undefined;
+        finish(signal);
+      };
+      const request: HostRunRequest = { jobFile, env: this.extraEnv };
+      // A host that died meanwhile cannot take it; its exit event (still to come) ends this run.
+      host.child.send(request, () => undefined);
+    });
+  }
+
 
   /**
    * Secret scan of everything this environment recorded (every scenario gets one, through close):
@@ -359,6 +464,7 @@ export class Lifecycle {
   async close() {
     const report = this.runs.length > 0 ? this.scanSecrets() : { hits: [] };
     const violations = this.cloudronApi ? [...this.api.state.violations] : [];
+    this.retireHost();
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
     if (report.hits.length > 0) {
       throw new Error(`secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`);

@@ -15,7 +15,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Lifecycle } from "../lifecycle/runner";
+import { HostKilledError, Lifecycle } from "../lifecycle/runner";
 import { buildPlan, readStackConfigText } from "../lib/plan";
 import { ConfigError } from "../lib/config/stackConfig";
 import { resolveServer } from "../lib/preflight";
@@ -216,8 +216,13 @@ async function main(argv: string[]): Promise<void> {
     const summary = await rehearse(args, (l) => (lc = l));
     await finish(`REHEARSAL PASS: ${summary}`, 0);
   } catch (err) {
-    // After Ctrl-C the runs fail because their processes died too: the signal handler reports.
+    // After Ctrl-C the runs fail because their processes died too: the signal handler reports. The
+    // host may be seen dead before this process's own handler has run: same verdict.
     if (interrupted) return;
+    if (err instanceof HostKilledError && (err.signal === "SIGINT" || err.signal === "SIGTERM")) {
+      interrupted = true;
+      return void finish(`REHEARSAL FAIL: interrupted (${err.signal}); temporary files removed`, err.signal === "SIGINT" ? 130 : 143);
+    }
     await finish(`REHEARSAL FAIL: ${err instanceof RehearsalFailed ? err.message : `${(err as Error).message}`}`, 1);
   }
 }

@@ -18,8 +18,8 @@ describe("language-host loading", () => {
     expect(pkg.scripts.prepare).toBe("npm run build");
   });
 
-  it("loads package.json main with plain require (no .ts hook) and deploys", async () => {
-    const lc = await Lifecycle.create({ stack: "staging" });
+  it("loads package.json main with plain require (no .ts hook) and deploys, each run in a process of its own", async () => {
+    const lc = await Lifecycle.create({ stack: "staging", freshHostPerRun: true });
     try {
       const r = await lc.up();
       expect(r.errors).toEqual([]);
@@ -27,6 +27,36 @@ describe("language-host loading", () => {
       expect(r.typescriptHook).toBe(false);
       expect(r.outputs.deployAction).toBe("installed");
       expect(lc.calls().filter((c) => c.operation === "installApp").map((c) => c.status)).toEqual([202]);
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(again.hostPid).not.toBe(r.hostPid);
+    } finally {
+      await lc.close();
+    }
+  });
+
+  it("the kept host (the default) loads the program afresh for every run, and is replaced after a failed run", async () => {
+    const lc = await Lifecycle.create({ stack: "staging" });
+    try {
+      const runs = [await lc.up(), await lc.preview(), await lc.up()];
+      expect(runs.map((r) => r.errors)).toEqual([[], [], []]);
+      // One process served all three, and each run required the program anew (not from the cache).
+      expect(new Set(runs.map((r) => r.hostPid)).size).toBe(1);
+      expect(runs.map((r) => r.programWasCached)).toEqual([false, false, false]);
+      expect(runs.map((r) => [r.loadedEntry, r.typescriptHook])).toEqual(Array(3).fill([path.join(PROJECT_DIR, "build", "index.js"), false]));
+      // A config change shows in the next run: nothing of the previous program's evaluation is reused.
+      lc.config.env = { ...(lc.config.env as Record<string, string>), KEPT_HOST_CHECK: "1" };
+      const changed = await lc.up();
+      expect(changed.errors).toEqual([]);
+      expect(lc.app()!.env.KEPT_HOST_CHECK).toBe("1");
+      // A failed run retires the process: the next run gets a new one.
+      lc.config.healthTimeoutSeconds = "abc";
+      const failed = await lc.up();
+      expect(failed.ok).toBe(false);
+      lc.config.healthTimeoutSeconds = 10;
+      const after = await lc.up();
+      expect(after.errors).toEqual([]);
+      expect(after.hostPid).not.toBe(failed.hostPid);
     } finally {
       await lc.close();
     }
