@@ -23,11 +23,24 @@ import {
   startCloudronApi,
   type ApiCall,
   type CloudronApi,
+  type CloudronApiSnapshot,
   type CloudronApiState,
   type StandinApp,
 } from "./standin/cloudronApi";
 
 export type { ApiCall, StandinApp } from "./standin/cloudronApi";
+
+/** A saved point of one environment; see {@link Lifecycle.save}. */
+export interface LifecycleSnapshot {
+  server: CloudronApiSnapshot;
+  pulumiState: string | undefined;
+  manifest: string;
+  config: Record<string, unknown>;
+  secrets: Record<string, unknown>;
+  extraEnv: Record<string, string>;
+  forceBuildPlatform?: string;
+  failBuild?: string;
+}
 /** The API stand-in's whole state (apps, tasks, faults, calls, violations), live. */
 export type StandinState = CloudronApiState;
 
@@ -118,6 +131,8 @@ export class Lifecycle {
   /** The stack's app location (from its stack file). */
   location = "";
   private cloudronApi?: CloudronApi;
+  /** Where this environment's own views (calls, exec calls, builds) start: 0, or the last restore. */
+  private since = { calls: 0, execs: 0, builds: 0 };
   private host?: KeptHost;
   extraEnv: Record<string, string> = {};
   forceBuildPlatform?: string;
@@ -191,8 +206,9 @@ export class Lifecycle {
       appDir: this.appDir,
       baseUrl: app.url,
       registryUsername: "deployer",
-      // Time is an input: the stand-in's tasks take ~150 ms, so short bounds keep failures fast.
-      healthTimeoutSeconds: 10,
+      // Time is an input: the stand-in's tasks take ~150 ms and the loopback app answers at once, so
+      // short bounds keep failures fast.
+      healthTimeoutSeconds: 3,
       cloudronTimeoutSeconds: 20,
       busyWaitSeconds: 5,
       ...(this.opts.config ?? {}),
@@ -254,9 +270,9 @@ export class Lifecycle {
     if (!app) throw new Error(`lifecycle: no app at ${String(this.config.location ?? this.location)} to change`);
     fn(app);
   }
-  /** Every API call the stand-in received, in order (method, path, operation, status, fault, body). */
+  /** Every API call the stand-in received since creation or the last {@link restore}, in order (method, path, operation, status, fault, body). */
   calls(): ApiCall[] {
-    return this.api.calls();
+    return this.api.calls().slice(this.since.calls);
   }
   /** Calls recorded from index `from` on (take `calls().length` before a run). */
   callsSince(from: number): ApiCall[] {
@@ -266,8 +282,11 @@ export class Lifecycle {
   mutatingCallsSince(from: number): ApiCall[] {
     return this.callsSince(from).filter((c) => MUTATING.has(c.operation));
   }
-  /** Invocations of the `cloudron exec` stand-in. */
+  /** Invocations of the `cloudron exec` stand-in (since creation or the last {@link restore}). */
   execCalls(): ExecCall[] {
+    return this.allExecCalls().slice(this.since.execs);
+  }
+  private allExecCalls(): ExecCall[] {
     if (!fs.existsSync(this.execLogPath)) return [];
     return fs
       .readFileSync(this.execLogPath, "utf8")
@@ -284,13 +303,56 @@ export class Lifecycle {
   restarts(): number {
     return this.api.state.restartLog.length;
   }
+  /** Images "built" and pushed (since creation or the last {@link restore}). */
   builds(): Array<{ imageName: string; platform: string; digest: string }> {
+    return this.allBuilds().slice(this.since.builds);
+  }
+  private allBuilds(): Array<{ imageName: string; platform: string; digest: string }> {
     if (!fs.existsSync(this.buildLogPath)) return [];
     return fs
       .readFileSync(this.buildLogPath, "utf8")
       .split("\n")
       .filter(Boolean)
-      .map((l) => JSON.parse(l));
+      .map((l) => JSON.parse(l) as { imageName: string; platform: string; digest: string });
+  }
+
+  // ---- coming back to a saved point ------------------------------------------------------------
+  /**
+   * This environment as it is now (Pulumi state, the server, the app checkout's manifest, stack
+   * config, fault knobs), for {@link restore}. Take it between runs. Lets a file of scenarios that
+   * all start from "installed" pay for the install once; the registry and the host are shared.
+   */
+  save(): LifecycleSnapshot {
+    return {
+      server: this.api.snapshot(),
+      pulumiState: fs.existsSync(this.pulumiStatePath) ? fs.readFileSync(this.pulumiStatePath, "utf8") : undefined,
+      manifest: fs.readFileSync(path.join(this.appDir, "CloudronManifest.json"), "utf8"),
+      config: structuredClone(this.config),
+      secrets: structuredClone(this.secrets),
+      extraEnv: { ...this.extraEnv },
+      forceBuildPlatform: this.forceBuildPlatform,
+      failBuild: this.failBuild,
+    };
+  }
+
+  /**
+   * Back to `snapshot`: as if this environment had just been brought there. `calls()`,
+   * `execCalls()` and `builds()` start afresh from here; the secret scan at close still covers
+   * everything recorded before too. Images pushed since stay in the registry.
+   */
+  restore(snapshot: LifecycleSnapshot) {
+    this.api.restore(snapshot.server);
+    if (snapshot.pulumiState === undefined) fs.rmSync(this.pulumiStatePath, { force: true });
+    else fs.writeFileSync(this.pulumiStatePath, snapshot.pulumiState);
+    fs.writeFileSync(path.join(this.appDir, "CloudronManifest.json"), snapshot.manifest);
+    for (const [target, from] of [[this.config, snapshot.config], [this.secrets, snapshot.secrets]] as const) {
+      for (const k of Object.keys(target)) delete target[k];
+      Object.assign(target, structuredClone(from));
+    }
+    this.extraEnv = { ...snapshot.extraEnv };
+    this.forceBuildPlatform = snapshot.forceBuildPlatform;
+    this.failBuild = snapshot.failBuild;
+    this.since = { calls: this.api.calls().length, execs: this.allExecCalls().length, builds: this.allBuilds().length };
   }
   seedRuns(): number {
     return this.api.app(String(this.config.location ?? this.location))?.seedRuns ?? 0;
@@ -447,7 +509,7 @@ export class Lifecycle {
    */
   scanSecrets(): { scannedStrings: number; hits: Array<{ where: string; secretName: string }> } {
     const secrets = Object.fromEntries(Object.entries(namedSecrets(this)).filter(([, v]) => v.length >= 8));
-    const records = [...apiCallRecords(this.calls()), ...execCallRecords(this.execCalls()), ...runRecords(this.runs)];
+    const records = [...apiCallRecords(this.api.calls()), ...execCallRecords(this.allExecCalls()), ...runRecords(this.runs)];
     if (fs.existsSync(this.pulumiStatePath)) records.push({ where: "pulumi-state.json", text: fs.readFileSync(this.pulumiStatePath, "utf8") });
     const report = scanRecords(records, secrets);
     const dir = path.join(PROJECT_DIR, ".artifacts", "scans");
@@ -483,7 +545,7 @@ export class Lifecycle {
     const app = this.app();
     if (app?.env.SESSION_SECRET) values.push(app.env.SESSION_SECRET);
     // Every SESSION_SECRET ever sent (a rotated-away one must not leak either).
-    for (const c of this.cloudronApi ? this.calls() : []) {
+    for (const c of this.cloudronApi ? this.api.calls() : []) {
       const env = (c.requestBody as { env?: Record<string, unknown> } | undefined)?.env;
       if ((c.operation === "installApp" || c.operation === "setAppEnv") && typeof env?.SESSION_SECRET === "string") values.push(env.SESSION_SECRET);
     }

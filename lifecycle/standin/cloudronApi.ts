@@ -249,8 +249,22 @@ export interface CloudronApi {
   /** Takes a backup of an app now (as the daily schedule would); newest first in its list. */
   addBackup(fqdnOrId: string): StandinBackup;
   injectFault(fault: Fault): void;
+  /**
+   * The server as it is now, to come back to with {@link restore}. Only between requests with no
+   * task running (a running task's effect is code, not data).
+   */
+  snapshot(): CloudronApiSnapshot;
+  /**
+   * Puts the server back as it was at `snapshot`: apps, tasks, faults, backups, policy, knobs.
+   * Held (hung) requests are dropped first, so nothing from before can land in the restored state.
+   * The call log and violations are not rewound: they are the record of everything that happened.
+   */
+  restore(snapshot: CloudronApiSnapshot): void;
   stop(): Promise<void>;
 }
+
+/** A copy of the stand-in's state (not the call log or violations); see {@link CloudronApi.snapshot}. */
+export type CloudronApiSnapshot = { readonly json: string };
 
 // ---- helpers --------------------------------------------------------------------------------------
 
@@ -1027,6 +1041,19 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     },
     injectFault: (fault) => {
       state.faults.push({ ...fault });
+    },
+    snapshot: () => {
+      advanceTasks();
+      const running = state.tasks.filter((t) => t.active);
+      if (running.length > 0) throw new Error(`stand-in: cannot snapshot while task(s) ${running.map((t) => t.id).join(", ")} run`);
+      const { calls: _calls, violations: _violations, ...rest } = state;
+      return { json: JSON.stringify({ ...rest, tasks: state.tasks.map((t) => ({ ...t, apply: null })) }) };
+    },
+    restore: (snapshot) => {
+      for (const t of hangTimers) clearTimeout(t);
+      hangTimers.clear();
+      for (const s of sockets) s.destroy();
+      Object.assign(state, JSON.parse(snapshot.json) as Omit<CloudronApiState, "calls" | "violations">);
     },
     stop: () => {
       clearInterval(ticker);
