@@ -360,6 +360,47 @@ describe("injected faults", () => {
   });
 });
 
+describe("snapshot and restore (how lifecycle scenarios share one install)", () => {
+  it("restore brings back apps, env, backups, faults and knobs, drops held requests, and keeps the call log", async () => {
+    const id = await installed();
+    const saved = api.snapshot();
+    const callsAtSnapshot = api.calls().length;
+
+    const update = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" } } });
+    await waitTask(update.body.taskId);
+    expect(api.app(id)!.backups).toHaveLength(1);
+    api.state.taskMs = 60_000;
+    api.state.unhealthyImages.push("@sha256:");
+    api.injectFault({ operation: "getApp", kind: "500" });
+    api.injectFault({ operation: "setAppEnv", kind: "hang", hangMs: 5000, applied: true });
+    const held = call("POST", `/apps/${id}/configure/env`, { body: { env: { LATE: "1" } } });
+    // The held request was applied (a task started) before it hangs; snapshots refuse running tasks.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(() => api.snapshot()).toThrow(/cannot snapshot while task\(s\) \d+ run/);
+
+    const started = Date.now();
+    api.restore(saved);
+    await expect(held).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(api.app(id)!.manifest.version).toBe("0.1.9");
+    expect(api.app(id)!.env).toEqual(installBody().env);
+    expect(api.app(id)!.backups).toEqual([]);
+    expect(api.app(id)!.installationState).toBe("installed");
+    expect(api.state.faults).toEqual([]);
+    expect(api.state.taskMs).toBe(120);
+    expect(api.state.unhealthyImages).toEqual([]);
+    expect((await call("GET", `/apps/${id}`)).status).toBe(200);
+    // The record of what happened is not rewound.
+    expect(api.calls().length).toBeGreaterThan(callsAtSnapshot + 3);
+    expect(api.calls().some((c) => c.operation === "updateApp" && c.status === 202)).toBe(true);
+    // The restored server works as before: a task runs to its end.
+    const env = await call("POST", `/apps/${id}/configure/env`, { body: { env: { AFTER: "1" } } });
+    expect(env.status).toBe(202);
+    await waitTask(env.body.taskId);
+    expect(api.app(id)!.env).toEqual({ AFTER: "1" });
+  });
+});
+
 describe("the private exec endpoint (for the cloudron exec stand-in)", () => {
   it("plays the seed: counts a run, or fails with the seed's error when SEED_SHOULD_FAIL=1", async () => {
     const id = await installed();
