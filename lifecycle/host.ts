@@ -18,7 +18,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
-import { RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
+import { hostIsSettled, runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 
 /** The run in progress (one at a time per process; see the end of this file for how runs arrive). */
 let job: Job;
@@ -181,6 +181,10 @@ let programWasCached: boolean | undefined;
 
 function beginJob(next: Job) {
   job = next;
+  // Test hook (tests/lifecycle.loader.test.ts): leave a wait running past the run's end, as a
+  // program that failed mid-wait would, to show the runner replaces a host that is not settled.
+  const straggler = Number(process.env.LIFECYCLE_HOST_TEST_STRAGGLER_MS ?? 0);
+  if (straggler > 0) setTimeout(() => undefined, straggler);
   oldState = fs.existsSync(job.stateFile) ? (JSON.parse(fs.readFileSync(job.stateFile, "utf8")) as StateFile) : { resources: [], outputs: {} };
   oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
   newResources = new Map();
@@ -661,8 +665,8 @@ if (singleJob) {
   void runJob(JSON.parse(fs.readFileSync(singleJob, "utf8")) as Job).finally(() => process.exit(0));
 } else if (process.send) {
   // A kept host: load the SDK now (while the test prepares), then take runs from the runner one at
-  // a time. The runner retires the process after a failed run, so no straggler of a failed program
-  // can reach a later run.
+  // a time. The runner retires the process after a failed run that left something in flight, so no
+  // straggler of a failed program can reach a later run.
   require("@pulumi/pulumi");
   const originalEnv = { ...process.env };
   process.on("message", (msg: HostRunRequest) => {
@@ -671,7 +675,7 @@ if (singleJob) {
     const next = JSON.parse(fs.readFileSync(msg.jobFile, "utf8")) as Job;
     void runJob(next).finally(() => {
       forgetProgramModules();
-      process.stdout.write(`${RUN_END_MARKER}\n`);
+      process.stdout.write(runEndLine(hostIsSettled(process.getActiveResourcesInfo())));
       process.stderr.write(`${RUN_END_MARKER}\n`);
     });
   });

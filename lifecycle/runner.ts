@@ -13,7 +13,7 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
-import { RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
+import { runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 import { startRegistry } from "./registry";
 import { findProjectDir } from "../lib/build/sourceStamp";
 import { startFakeApp, type FakeResponse } from "./fakeApp";
@@ -103,6 +103,8 @@ interface KeptHost {
 interface HostOutput {
   output: string;
   signal: NodeJS.Signals | null;
+  /** A kept host's word that nothing of the run is still in flight (hostProtocol.ts). */
+  settled?: boolean;
 }
 
 /** The host died from a signal before writing its result (e.g. Ctrl-C reached the whole process group). */
@@ -407,7 +409,7 @@ export class Lifecycle {
     };
     const jobFile = path.join(this.dir, `job-${this.runs.length}.json`);
     fs.writeFileSync(jobFile, JSON.stringify(job));
-    const { output, signal } = this.opts.freshHostPerRun || process.env.LIFECYCLE_FRESH_HOST ? await this.runInFreshHost(jobFile) : await this.runInKeptHost(jobFile);
+    const { output, signal, settled } = this.opts.freshHostPerRun || process.env.LIFECYCLE_FRESH_HOST ? await this.runInFreshHost(jobFile) : await this.runInKeptHost(jobFile);
     if (!fs.existsSync(resultFile)) {
       if (signal) throw new HostKilledError(signal, output);
       throw new Error(`lifecycle host wrote no result; its output:\n${output}`);
@@ -415,8 +417,8 @@ export class Lifecycle {
     const result = JSON.parse(fs.readFileSync(resultFile, "utf8")) as RunResult & { log: string };
     result.log = output;
     this.runs.push(result);
-    // A failed program may leave work in flight; the next run gets a process of its own.
-    if (!result.ok) this.retireHost();
+    // A failed program may leave work in flight: then the next run gets a process of its own.
+    if (!result.ok && settled !== true) this.retireHost();
     return result;
   }
 
@@ -475,18 +477,21 @@ export class Lifecycle {
         out += line;
         if (this.opts.echo) process.stderr.write(line);
       };
+      let settled: boolean | undefined;
       const finish = (signal: NodeJS.Signals | null) => {
         host.onData = undefined;
         host.onExit = undefined;
         for (const rest of Object.values(partial)) if (rest) take(rest);
-        resolve({ output: out, signal });
+        resolve({ output: out, signal, settled });
       };
       host.onData = (d, stream) => {
         const lines = (partial[stream] + d.toString()).split(/(?<=\n)/);
         partial[stream] = lines.at(-1)!.endsWith("\n") ? "" : lines.pop()!;
         for (const line of lines) {
-          if (line === `${RUN_END_MARKER}\n`) ended[stream] = true;
-          else take(line);
+          if (line.startsWith(RUN_END_MARKER)) {
+            ended[stream] = true;
+            if (stream === "stdout") settled = line === runEndLine(true);
+          } else take(line);
         }
         if (ended.stdout && ended.stderr) finish(null);
       };

@@ -35,7 +35,7 @@ describe("language-host loading", () => {
     }
   });
 
-  it("the kept host (the default) loads the program afresh for every run, and is replaced after a failed run", async () => {
+  it("the kept host (the default) loads the program afresh for every run, and is replaced after a failed run that left a wait running", async () => {
     const lc = await Lifecycle.create({ stack: "staging" });
     try {
       const runs = [await lc.up(), await lc.preview(), await lc.up()];
@@ -49,14 +49,21 @@ describe("language-host loading", () => {
       const changed = await lc.up();
       expect(changed.errors).toEqual([]);
       expect(lc.app()!.env.KEPT_HOST_CHECK).toBe("1");
-      // A failed run retires the process: the next run gets a new one.
+      // A failed run that left nothing in flight keeps the process.
       lc.config.healthTimeoutSeconds = "abc";
       const failed = await lc.up();
       expect(failed.ok).toBe(false);
-      lc.config.healthTimeoutSeconds = 10;
+      expect(failed.hostPid).toBe(runs[0].hostPid);
+      // A failed run with a wait still running (a timer) retires it: the next run gets a new one.
+      lc.extraEnv.LIFECYCLE_HOST_TEST_STRAGGLER_MS = "30000";
+      const failedMidWait = await lc.up();
+      expect(failedMidWait.ok).toBe(false);
+      delete lc.extraEnv.LIFECYCLE_HOST_TEST_STRAGGLER_MS;
+      lc.config.healthTimeoutSeconds = 3;
       const after = await lc.up();
       expect(after.errors).toEqual([]);
-      expect(after.hostPid).not.toBe(failed.hostPid);
+      expect(after.hostPid).not.toBe(failedMidWait.hostPid);
+      expect(after.programWasCached).toBe(false);
     } finally {
       await lc.close();
     }
