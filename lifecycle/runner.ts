@@ -134,6 +134,9 @@ export class Lifecycle {
   /** Where this environment's own views (calls, exec calls, builds) start: 0, or the last restore. */
   private since = { calls: 0, execs: 0, builds: 0 };
   private host?: KeptHost;
+  /** A started host no run has used yet, kept ready to replace a failed run's (see runInKeptHost). */
+  private spare?: KeptHost;
+  private hadFailedRun = false;
   extraEnv: Record<string, string> = {};
   forceBuildPlatform?: string;
   failBuild?: string;
@@ -429,7 +432,10 @@ export class Lifecycle {
     result.log = output;
     this.runs.push(result);
     // A failed program may leave work in flight; the next run gets a process of its own.
-    if (!result.ok) this.retireHost();
+    if (!result.ok) {
+      this.hadFailedRun = true;
+      this.retireHost();
+    }
     return result;
   }
 
@@ -453,20 +459,19 @@ export class Lifecycle {
     });
   }
 
-  /** Starts the kept host (it loads the SDK while the test goes on), unless one is running. */
+  /**
+   * The kept host, unless one is running: the spare (see {@link runInKeptHost}) if it is alive, or a
+   * new process (it loads the SDK while the test goes on).
+   */
   private startHost(): KeptHost {
-    if (this.host && this.host.child.exitCode === null && !this.host.child.killed) return this.host;
-    const child = spawn(process.execPath, [HOST_ENTRY], { cwd: PROJECT_DIR, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
-    const host: KeptHost = { child, onData: undefined };
-    child.stdout!.on("data", (d: Buffer) => host.onData?.(d, "stdout"));
-    child.stderr!.on("data", (d: Buffer) => host.onData?.(d, "stderr"));
-    child.on("error", () => undefined); // also reported as exit (or a failed send, handled there)
-    child.on("exit", (_code, signal) => host.onExit?.(signal));
-    this.host = host;
-    return host;
+    if (this.host && isAlive(this.host)) return this.host;
+    const spare = this.spare;
+    this.spare = undefined;
+    this.host = spare && isAlive(spare) ? spare : spawnHost();
+    return this.host;
   }
 
-  /** Stops the kept host; the next run starts a new one. */
+  /** Stops the kept host; the next run starts a new one (or takes the spare). */
   private retireHost() {
     const host = this.host;
     this.host = undefined;
@@ -479,6 +484,10 @@ export class Lifecycle {
    */
   private runInKeptHost(jobFile: string): Promise<HostOutput> {
     const host = this.startHost();
+    // Once this environment has had a failed run (a fault-matrix kind of environment), a spare
+    // process loads the SDK while this run goes on, so the host that replaces a failed run's is ready
+    // at once (a fresh process all the same: it has run no program).
+    if (this.hadFailedRun && !(this.spare && isAlive(this.spare))) this.spare = spawnHost();
     return new Promise<HostOutput>((resolve) => {
       let out = "";
       // Output is taken line by line per stream, so the end marker is always seen whole.
@@ -540,6 +549,8 @@ export class Lifecycle {
     const report = this.runs.length > 0 ? this.scanSecrets() : { hits: [] };
     const violations = this.cloudronApi ? [...this.api.state.violations] : [];
     this.retireHost();
+    if (this.spare && this.spare.child.exitCode === null) this.spare.child.kill("SIGKILL");
+    this.spare = undefined;
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
     if (report.hits.length > 0) {
       throw new Error(`secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`);
@@ -564,6 +575,21 @@ export class Lifecycle {
     }
     return [...new Set(values.filter((v) => v.length >= 8))];
   }
+}
+
+/** Spawns a lifecycle host that waits for jobs over IPC (see {@link Lifecycle.runInKeptHost}). */
+function spawnHost(): KeptHost {
+  const child = spawn(process.execPath, [HOST_ENTRY], { cwd: PROJECT_DIR, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  const host: KeptHost = { child, onData: undefined };
+  child.stdout!.on("data", (d: Buffer) => host.onData?.(d, "stdout"));
+  child.stderr!.on("data", (d: Buffer) => host.onData?.(d, "stderr"));
+  child.on("error", () => undefined); // also reported as exit (or a failed send, handled there)
+  child.on("exit", (_code, signal) => host.onExit?.(signal));
+  return host;
+}
+
+function isAlive(host: KeptHost): boolean {
+  return host.child.exitCode === null && host.child.signalCode === null && !host.child.killed;
 }
 
 function readFixture(): { version: string; id: string } & Record<string, unknown> {
