@@ -3,9 +3,9 @@
  * Cloudron API stand-in: one fault at one operation, then the fault clears. Each row asserts that
  * the `up` fails naming the step and what went wrong (a key, never a value), that nothing was re-sent
  * blindly, and that the next `up` converges: one install ever, the seed exactly once, the same
- * SESSION_SECRET. Time is an input: stand-in tasks take ~150 ms and hangs a second, so the matrix
- * runs without waiting out any real timeout. One environment serves every row, each from a saved
- * point (one install is paid once). Update and env faults are in lifecycle.faultMatrix.app.test.ts.
+ * SESSION_SECRET. Time is an input: stand-in tasks take ~150 ms and hangs a fraction of a second,
+ * so the matrix runs without waiting out any real timeout. One environment serves every row, each
+ * from a saved point (one install is paid once). Update and env faults are in lifecycle.faultMatrix.app.test.ts.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/runner";
