@@ -356,6 +356,19 @@ export class Lifecycle {
     this.failBuild = snapshot.failBuild;
     this.since = { calls: this.api.calls().length, execs: this.allExecCalls().length, builds: this.allBuilds().length };
   }
+  /**
+   * Resolves once no task runs on the stand-in (e.g. a busy spell a test started has run out), so a
+   * test can go on from an idle server without sleeping a guessed time. Rejects after `timeoutMs`.
+   */
+  async waitUntilNoTask(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const running = this.api.state.tasks.filter((t) => t.active);
+      if (running.length === 0) return;
+      if (Date.now() >= deadline) throw new Error(`lifecycle: task(s) ${running.map((t) => t.id).join(", ")} still running after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
   seedRuns(): number {
     return this.api.app(String(this.config.location ?? this.location))?.seedRuns ?? 0;
   }

@@ -5,8 +5,9 @@
  * the fault clears. Each row asserts that
  * the `up` fails naming the step and what went wrong (a key, never a value), that nothing was re-sent
  * blindly, and that the next `up` converges: one install ever, the seed exactly once, the same
- * SESSION_SECRET. Time is an input: stand-in tasks take ~150 ms and hangs a second, so the matrix
- * runs without waiting out any real timeout.
+ * SESSION_SECRET. Time is an input: stand-in tasks take ~150 ms, hangs and busy spells well under a
+ * second (or just over the 1 s busy bound they prove), and the test waits on the stand-in rather
+ * than sleeping, so the matrix runs without waiting out any real timeout.
  */
 import * as crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -52,29 +53,36 @@ describe("fault matrix: update and env on an installed app", () => {
 
   it("409 busy shorter than busyWaitSeconds → the update waits for the app, then goes through once", async () => {
     release();
-    lc.api.injectFault({ operation: "updateApp", kind: "409", busyMs: 1200 });
+    // A spell well inside busyWaitSeconds (5 s): one poll interval or two.
+    lc.api.injectFault({ operation: "updateApp", kind: "409", busyMs: 400 });
     const before = lc.calls().length;
+    const tasksBefore = lc.standin().tasks.length;
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     // A 409 is "not applied": re-sending after it is safe; exactly one POST is accepted.
-    const statuses = sent(lc.callsSince(before), "updateApp").map((c) => c.status);
+    const updates = sent(lc.callsSince(before), "updateApp");
+    const statuses = updates.map((c) => c.status);
     expect(statuses.at(-1)).toBe(202);
     expect(statuses.slice(0, -1).length).toBeGreaterThanOrEqual(1);
     expect(statuses.slice(0, -1).every((s) => s === 409)).toBe(true);
+    // It did wait: the accepted POST went out only once the busy task's time was up.
+    const busyTask = lc.standin().tasks.slice(tasksBefore).find((t) => t.kind === "backup")!;
+    expect(updates.at(-1)!.time).toBeGreaterThanOrEqual(busyTask.finishAt);
     expect(lc.app()!.manifest.version).toBe(`0.1.${minor}`);
   });
 
   it("409 busy longer than busyWaitSeconds → up fails naming the running task; next up updates", async () => {
     release();
+    // busyWaitSeconds at its 1 s minimum; the spell outlasts it by a second (slack for a loaded machine).
     lc.config.busyWaitSeconds = 1;
-    lc.api.injectFault({ operation: "updateApp", kind: "409", busyMs: 3000 });
+    lc.api.injectFault({ operation: "updateApp", kind: "409", busyMs: 2000 });
     const r = await lc.up();
     lc.config.busyWaitSeconds = 5;
     expect(r.ok).toBe(false);
-    const taskId = lc.standin().tasks.filter((t) => t.kind === "backup").at(-1)!.id;
+    const busyTask = lc.standin().tasks.filter((t) => t.kind === "backup").at(-1)!;
     expect(errorsOf(r)).toMatch(/busy/i);
-    expect(errorsOf(r)).toContain(`task ${taskId}`);
-    await new Promise((res) => setTimeout(res, 2500));
+    expect(errorsOf(r)).toContain(`task ${busyTask.id}`);
+    await lc.waitUntilNoTask();
     await converges();
   });
 
@@ -92,7 +100,7 @@ describe("fault matrix: update and env on an installed app", () => {
 
   it("update POST hangs and the connection drops, nothing applied → not re-sent: one POST, up fails; next up updates", async () => {
     release();
-    lc.api.injectFault({ operation: "updateApp", kind: "hang", hangMs: 800 });
+    lc.api.injectFault({ operation: "updateApp", kind: "hang", hangMs: 300 });
     const before = lc.calls().length;
     const r = await lc.up();
     expect(r.ok).toBe(false);
@@ -105,7 +113,7 @@ describe("fault matrix: update and env on an installed app", () => {
   it("500 and a dropped connection on reads (GET /apps/:id) are retried; the release goes through", async () => {
     release();
     lc.api.injectFault({ operation: "getApp", kind: "500", times: 1 });
-    lc.api.injectFault({ operation: "getApp", kind: "hang", hangMs: 500, times: 1 });
+    lc.api.injectFault({ operation: "getApp", kind: "hang", hangMs: 200, times: 1 });
     const before = lc.calls().length;
     const r = await lc.up();
     expect(r.errors).toEqual([]);

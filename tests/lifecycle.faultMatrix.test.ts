@@ -3,23 +3,30 @@
  * Cloudron API stand-in: one fault at one operation, then the fault clears. Each row asserts that
  * the `up` fails naming the step and what went wrong (a key, never a value), that nothing was re-sent
  * blindly, and that the next `up` converges: one install ever, the seed exactly once, the same
- * SESSION_SECRET. Time is an input: stand-in tasks take ~150 ms and hangs a second, so the matrix
- * runs without waiting out any real timeout. Update and env faults are in
- * lifecycle.faultMatrix.app.test.ts.
+ * SESSION_SECRET. Time is an input: stand-in tasks take ~150 ms and hangs a fraction of a second,
+ * so the matrix runs without waiting out any real timeout. One environment serves every row, each
+ * from a saved point (one install is paid once). Update and env faults are in lifecycle.faultMatrix.app.test.ts.
  */
-import { describe, expect, it } from "vitest";
-import { Lifecycle, type ApiCall } from "../lifecycle/runner";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/runner";
 import type { RunResult } from "../lifecycle/host";
 
-async function withLifecycle(fn: (lc: Lifecycle) => Promise<void>, opts: Parameters<typeof Lifecycle.create>[0] = {}) {
+// One environment for the file; every row starts from a saved point: `empty` (nothing deployed, for
+// the install rows) or `installed` (one clean install, for the seed, health and smoke rows).
+// `calls()` and `builds()` count from that point; `seedRuns()` is the app's own counter, restored
+// with the server.
+let lc: Lifecycle;
+let empty: LifecycleSnapshot;
+let installed: LifecycleSnapshot;
+beforeAll(async () => {
   // Smoke checks are off unless a row is about them: each one is a tool process, i.e. time.
-  const lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9", ...opts, config: { smoke: false, ...(opts.config ?? {}) } });
-  try {
-    await fn(lc);
-  } finally {
-    await lc.close();
-  }
-}
+  lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9", config: { smoke: false } });
+  empty = lc.save();
+  expect((await lc.up()).errors).toEqual([]);
+  expect(lc.seedRuns()).toBe(1);
+  installed = lc.save();
+});
+afterAll(async () => lc?.close());
 
 const accepted = (lc: Lifecycle, operation: string) => lc.calls().filter((c) => c.operation === operation && c.status >= 200 && c.status < 300).length;
 const sent = (calls: ApiCall[], operation: string) => calls.filter((c) => c.operation === operation);
@@ -27,155 +34,148 @@ const errorsOf = (r: RunResult) => r.errors.join("\n");
 const logOf = (r: RunResult) => (r as RunResult & { log: string }).log;
 
 describe("fault matrix: install", () => {
-  it("push fails → nothing reaches Cloudron; next up converges", () =>
-    withLifecycle(async (lc) => {
-      lc.failBuild = "registry answered 500 Internal Server Error";
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      expect(errorsOf(r)).toMatch(/image [\s\S]*docker build\/push [\s\S]* failed: registry answered 500/);
-      expect(lc.mutatingCallsSince(0)).toEqual([]);
-      lc.failBuild = undefined;
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(accepted(lc, "installApp")).toBe(1);
-      expect(lc.seedRuns()).toBe(1);
-    }));
+  beforeEach(() => lc.restore(empty));
 
-  it("401 on install → up fails naming the token and how to make one; next up installs once", () =>
-    withLifecycle(async (lc) => {
-      lc.api.injectFault({ operation: "installApp", kind: "401" });
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      const err = errorsOf(r);
-      expect(err).toMatch(/401/);
-      expect(err).toMatch(/token/i);
-      expect(err).toMatch(/API Tokens/);
-      expect(lc.app()).toBeUndefined();
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(accepted(lc, "installApp")).toBe(1);
-    }));
+  it("push fails → nothing reaches Cloudron; next up converges", async () => {
+    lc.failBuild = "registry answered 500 Internal Server Error";
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toMatch(/image [\s\S]*docker build\/push [\s\S]* failed: registry answered 500/);
+    expect(lc.mutatingCallsSince(0)).toEqual([]);
+    lc.failBuild = undefined;
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(accepted(lc, "installApp")).toBe(1);
+    expect(lc.seedRuns()).toBe(1);
+  });
 
-  it("403 on install → up fails naming the role needed", () =>
-    withLifecycle(async (lc) => {
-      lc.api.injectFault({ operation: "installApp", kind: "403", message: "Not allowed for this role" });
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      const err = errorsOf(r);
-      expect(err).toMatch(/403/);
-      expect(err).toMatch(/owner|admin/i);
-      expect(lc.app()).toBeUndefined();
-    }));
+  it("401 on install → up fails naming the token and how to make one; next up installs once", async () => {
+    lc.api.injectFault({ operation: "installApp", kind: "401" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    const err = errorsOf(r);
+    expect(err).toMatch(/401/);
+    expect(err).toMatch(/token/i);
+    expect(err).toMatch(/API Tokens/);
+    expect(lc.app()).toBeUndefined();
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(accepted(lc, "installApp")).toBe(1);
+  });
 
-  it("install answer lost (connection dropped after the server accepted it) → not re-sent; the up waits for the task it finds", () =>
-    withLifecycle(async (lc) => {
-      lc.api.injectFault({ operation: "installApp", kind: "hang", hangMs: 800, applied: true });
-      const r = await lc.up();
-      expect(r.errors).toEqual([]);
-      expect(sent(lc.calls(), "installApp")).toHaveLength(1);
-      expect(lc.app()!.installationState).toBe("installed");
-      expect(lc.seedRuns()).toBe(1);
-    }));
+  it("403 on install → up fails naming the role needed", async () => {
+    lc.api.injectFault({ operation: "installApp", kind: "403", message: "Not allowed for this role" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    const err = errorsOf(r);
+    expect(err).toMatch(/403/);
+    expect(err).toMatch(/owner|admin/i);
+    expect(lc.app()).toBeUndefined();
+  });
 
-  it("install task fails → up fails with the task's error; after the operator removes the failed app, the next up installs", () =>
-    withLifecycle(async (lc) => {
-      lc.api.injectFault({ operation: "installApp", kind: "taskFails", message: "Image pull failed: manifest unknown" });
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      expect(errorsOf(r)).toContain("Image pull failed: manifest unknown");
-      expect(lc.app()).toMatchObject({ installationState: "error", error: "Image pull failed: manifest unknown" });
-      expect(lc.seedRuns()).toBe(0);
-      // What the runbook says to do: uninstall the failed app in the dashboard.
-      lc.mutateStandin((s) => (s.apps = []));
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(accepted(lc, "installApp")).toBe(2);
-      expect(lc.app()!.installationState).toBe("installed");
-      expect(lc.seedRuns()).toBe(1);
-    }));
+  it("install answer lost (connection dropped after the server accepted it) → not re-sent; the up waits for the task it finds", async () => {
+    lc.api.injectFault({ operation: "installApp", kind: "hang", hangMs: 300, applied: true });
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(sent(lc.calls(), "installApp")).toHaveLength(1);
+    expect(lc.app()!.installationState).toBe("installed");
+    expect(lc.seedRuns()).toBe(1);
+  });
 
-  it("install stores a different SESSION_SECRET than sent → up fails naming the key, never the value; the next up corrects it", () =>
-    withLifecycle(async (lc) => {
-      lc.api.injectFault({ operation: "installApp", kind: "envValueDiffers", key: "SESSION_SECRET" });
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      const err = errorsOf(r);
-      expect(err).toContain("SESSION_SECRET");
-      const asked = (sent(lc.calls(), "installApp")[0].requestBody as { env: Record<string, string> }).env.SESSION_SECRET;
-      expect(`${err}\n${logOf(r)}`).not.toContain(asked);
-      expect(lc.app()!.env.SESSION_SECRET).toBe(`${asked}-altered`);
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(accepted(lc, "installApp")).toBe(1);
-      expect(lc.app()!.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
-    }));
+  it("install task fails → up fails with the task's error; after the operator removes the failed app, the next up installs", async () => {
+    lc.api.injectFault({ operation: "installApp", kind: "taskFails", message: "Image pull failed: manifest unknown" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toContain("Image pull failed: manifest unknown");
+    expect(lc.app()).toMatchObject({ installationState: "error", error: "Image pull failed: manifest unknown" });
+    expect(lc.seedRuns()).toBe(0);
+    // What the runbook says to do: uninstall the failed app in the dashboard.
+    lc.mutateStandin((s) => (s.apps = []));
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(accepted(lc, "installApp")).toBe(2);
+    expect(lc.app()!.installationState).toBe("installed");
+    expect(lc.seedRuns()).toBe(1);
+  });
 
-  it("install drops a key → up fails naming the key", () =>
-    withLifecycle(async (lc) => {
-      lc.api.injectFault({ operation: "installApp", kind: "envDropKey", key: "UPLOAD_ROOT" });
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      expect(errorsOf(r)).toContain("UPLOAD_ROOT");
-      expect(errorsOf(r)).not.toContain("/app/data/uploads");
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(lc.app()!.env.UPLOAD_ROOT).toBe("/app/data/uploads");
-      expect(accepted(lc, "installApp")).toBe(1);
-    }));
+  it("install stores a different SESSION_SECRET than sent → up fails naming the key, never the value; the next up corrects it", async () => {
+    lc.api.injectFault({ operation: "installApp", kind: "envValueDiffers", key: "SESSION_SECRET" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    const err = errorsOf(r);
+    expect(err).toContain("SESSION_SECRET");
+    const asked = (sent(lc.calls(), "installApp")[0].requestBody as { env: Record<string, string> }).env.SESSION_SECRET;
+    expect(`${err}\n${logOf(r)}`).not.toContain(asked);
+    expect(lc.app()!.env.SESSION_SECRET).toBe(`${asked}-altered`);
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(accepted(lc, "installApp")).toBe(1);
+    expect(lc.app()!.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
+  });
+
+  it("install drops a key → up fails naming the key", async () => {
+    lc.api.injectFault({ operation: "installApp", kind: "envDropKey", key: "UPLOAD_ROOT" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toContain("UPLOAD_ROOT");
+    expect(errorsOf(r)).not.toContain("/app/data/uploads");
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(lc.app()!.env.UPLOAD_ROOT).toBe("/app/data/uploads");
+    expect(accepted(lc, "installApp")).toBe(1);
+  });
 });
 
 describe("fault matrix: seed, health, smoke", () => {
-  it("seed fails → its own output is shown, nothing recorded; next up seeds once", () =>
-    withLifecycle(async (lc) => {
-      lc.config.smoke = false;
-      expect((await lc.up()).errors).toEqual([]);
-      // A bad migration: the app's seed fails.
-      lc.mutateApp((app) => (app.env.SEED_SHOULD_FAIL = "1"));
-      lc.config.seedRun = "2";
-      const failed = await lc.up();
-      expect(failed.ok).toBe(false);
-      const err = errorsOf(failed);
-      expect(err).toContain("seed: node prisma/seed.bundle.cjs exited 1");
-      expect(err).toContain('relation "MethodFacet" does not exist');
-      expect(lc.seedRuns()).toBe(1);
-      lc.mutateApp((app) => delete app.env.SEED_SHOULD_FAIL);
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(lc.seedRuns()).toBe(2);
-      const fourth = await lc.up();
-      expect(fourth.errors).toEqual([]);
-      expect(lc.seedRuns()).toBe(2);
-    }));
+  beforeEach(() => lc.restore(installed));
 
-  it("health 503 after a staging release → up fails naming health with the runbook cause; next up passes without a second update", () =>
-    withLifecycle(async (lc) => {
-      expect((await lc.up()).errors).toEqual([]);
-      lc.setManifestVersion("0.1.10");
-      lc.mutateStandin((s) => (s.unhealthyImages = ["@sha256:"]));
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      const err = errorsOf(r);
-      expect(err).toMatch(/health [\s\S]*failed/);
-      expect(err).toMatch(/postgresql addon|CLOUDRON_POSTGRESQL_URL/);
-      const updatesBefore = sent(lc.calls(), "updateApp").length;
-      lc.mutateStandin((s) => (s.unhealthyImages = []));
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(sent(lc.calls(), "updateApp").length).toBe(updatesBefore);
-      expect(lc.seedRuns()).toBe(1);
-    }));
+  it("seed fails → its own output is shown, nothing recorded; next up seeds once", async () => {
+    // A bad migration: the app's seed fails.
+    lc.mutateApp((app) => (app.env.SEED_SHOULD_FAIL = "1"));
+    lc.config.seedRun = "2";
+    const failed = await lc.up();
+    expect(failed.ok).toBe(false);
+    const err = errorsOf(failed);
+    expect(err).toContain("seed: node prisma/seed.bundle.cjs exited 1");
+    expect(err).toContain('relation "MethodFacet" does not exist');
+    expect(lc.seedRuns()).toBe(1);
+    lc.mutateApp((app) => delete app.env.SEED_SHOULD_FAIL);
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(lc.seedRuns()).toBe(2);
+    const fourth = await lc.up();
+    expect(fourth.errors).toEqual([]);
+    expect(lc.seedRuns()).toBe(2);
+  });
 
-  it("smoke fails (templates empty) → up fails naming smoke; the seed is not re-run by itself", () =>
-    withLifecycle(async (lc) => {
-      lc.config.smoke = false;
-      expect((await lc.up()).errors).toEqual([]);
-      // Someone wiped the data: templates come back empty.
-      lc.mutateApp((app) => (app.seedRuns = 0));
-      lc.config.smoke = true;
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      expect(errorsOf(r)).toMatch(/smoke [\s\S]*FAIL templates/);
-      expect(errorsOf(r)).toContain("seed");
-      expect(sent(lc.calls(), "standinExec")).toHaveLength(1);
-    }));
+  it("health 503 after a staging release → up fails naming health with the runbook cause; next up passes without a second update", async () => {
+    // The gate's bound is not the point here (lifecycle.timeouts.test.ts checks it): the smallest one.
+    lc.config.healthTimeoutSeconds = 1;
+    lc.setManifestVersion("0.1.10");
+    lc.mutateStandin((s) => (s.unhealthyImages = ["@sha256:"]));
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    const err = errorsOf(r);
+    expect(err).toMatch(/health [\s\S]*failed/);
+    expect(err).toMatch(/postgresql addon|CLOUDRON_POSTGRESQL_URL/);
+    const updatesBefore = sent(lc.calls(), "updateApp").length;
+    lc.mutateStandin((s) => (s.unhealthyImages = []));
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(sent(lc.calls(), "updateApp").length).toBe(updatesBefore);
+    expect(lc.seedRuns()).toBe(1);
+  });
+
+  it("smoke fails (templates empty) → up fails naming smoke; the seed is not re-run by itself", async () => {
+    // Someone wiped the data: templates come back empty.
+    lc.mutateApp((app) => (app.seedRuns = 0));
+    lc.config.smoke = true;
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(errorsOf(r)).toMatch(/smoke [\s\S]*FAIL templates/);
+    expect(errorsOf(r)).toContain("seed");
+    // No seed exec since the install (calls() counts from the restored point), and the data stays wiped.
+    expect(sent(lc.calls(), "standinExec")).toEqual([]);
+    expect(lc.seedRuns()).toBe(0);
+  });
 });

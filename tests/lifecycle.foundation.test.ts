@@ -5,19 +5,25 @@
  * operation, request body) and its server state.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, type ApiCall } from "../lifecycle/runner";
+import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/runner";
 
 const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
 const body = (c: ApiCall) => c.requestBody as Record<string, unknown>;
 const envOf = (c: ApiCall) => body(c).env as Record<string, string>;
 const SEED_ARGV = ["exec", "--app", "staging.communityrule.info", "--", "sh", "-c", 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'];
 
+// One staging environment for the file: the lifecycle plays on it in sequence from nothing; the
+// staging rows after it start again from that empty point (`calls()` and `builds()` count from the
+// restore). Rows that need another stack or no token get an environment of their own.
+let lc: Lifecycle;
+let empty: LifecycleSnapshot;
+beforeAll(async () => {
+  lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9" });
+  empty = lc.save();
+});
+afterAll(async () => lc?.close());
+
 describe("staging lifecycle: install, no-op, release, env change, reseed, rotation, destroy", () => {
-  let lc: Lifecycle;
-  beforeAll(async () => {
-    lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9" });
-  });
-  afterAll(async () => lc?.close());
 
   let firstSecret = "";
 
@@ -153,53 +159,45 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
 
 describe("adoption and refusal", () => {
   it("adopts a staging app installed by hand (same manifest id): update and env, keys set by hand kept", async () => {
-    const lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9" });
-    try {
-      lc.api.addApp({
-        id: "hand-installed-1",
-        fqdn: "staging.communityrule.info",
-        manifest: { id: "com.medlab.communityrule", version: "0.1.8", dockerImage: "git.medlab.host/communityrule/community-rule:0.1.8" },
-        env: { SMTP_FROM: "old", HAND_SET: "kept" },
-      });
-      const r = await lc.up();
-      expect(r.errors).toEqual([]);
-      const mutating = ops(lc.mutatingCallsSince(0));
-      expect(mutating.filter((o) => o === "installApp")).toEqual([]);
-      expect(mutating.filter((o) => o === "updateApp")).toEqual(["updateApp"]);
-      expect(mutating.filter((o) => o === "setAppEnv")).toEqual(["setAppEnv"]);
-      expect(r.outputs.deployAction).toBe("adopted");
-      expect(r.outputs.appId).toBe("hand-installed-1");
-      const app = lc.app()!;
-      expect(app.manifest.version).toBe("0.1.9");
-      expect(app.env.SMTP_FROM).toBe("Community Rule <hello@communityrule.info>");
-      expect(app.env.HAND_SET).toBe("kept"); // not ours: never removed
-      expect(app.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
-    } finally {
-      await lc.close();
-    }
+    lc.restore(empty);
+    lc.api.addApp({
+      id: "hand-installed-1",
+      fqdn: "staging.communityrule.info",
+      manifest: { id: "com.medlab.communityrule", version: "0.1.8", dockerImage: "git.medlab.host/communityrule/community-rule:0.1.8" },
+      env: { SMTP_FROM: "old", HAND_SET: "kept" },
+    });
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    const mutating = ops(lc.mutatingCallsSince(0));
+    expect(mutating.filter((o) => o === "installApp")).toEqual([]);
+    expect(mutating.filter((o) => o === "updateApp")).toEqual(["updateApp"]);
+    expect(mutating.filter((o) => o === "setAppEnv")).toEqual(["setAppEnv"]);
+    expect(r.outputs.deployAction).toBe("adopted");
+    expect(r.outputs.appId).toBe("hand-installed-1");
+    const app = lc.app()!;
+    expect(app.manifest.version).toBe("0.1.9");
+    expect(app.env.SMTP_FROM).toBe("Community Rule <hello@communityrule.info>");
+    expect(app.env.HAND_SET).toBe("kept"); // not ours: never removed
+    expect(app.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
   });
 
   it("refuses to touch another app at the location (different manifest id)", async () => {
-    const lc = await Lifecycle.create({ stack: "staging" });
-    try {
-      lc.api.addApp({
-        id: "wordpress-1",
-        fqdn: "staging.communityrule.info",
-        manifest: { id: "org.wordpress.cloudronapp", version: "3.0.0", dockerImage: "cloudron/wordpress:3.0.0" },
-        env: { WP_SECRET: "wordpress-own-secret-value" },
-      });
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      const err = r.errors.join("\n");
-      expect(err).toContain("org.wordpress.cloudronapp");
-      expect(err).toContain("staging.communityrule.info");
-      // Another app's env came back in GET /apps; none of it may reach a message.
-      expect(`${err}\n${(r as unknown as { log: string }).log}`).not.toContain("wordpress-own-secret-value");
-      expect(lc.mutatingCallsSince(0)).toEqual([]);
-      expect(lc.standin().apps[0].manifest.dockerImage).toBe("cloudron/wordpress:3.0.0");
-    } finally {
-      await lc.close();
-    }
+    lc.restore(empty);
+    lc.api.addApp({
+      id: "wordpress-1",
+      fqdn: "staging.communityrule.info",
+      manifest: { id: "org.wordpress.cloudronapp", version: "3.0.0", dockerImage: "cloudron/wordpress:3.0.0" },
+      env: { WP_SECRET: "wordpress-own-secret-value" },
+    });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    const err = r.errors.join("\n");
+    expect(err).toContain("org.wordpress.cloudronapp");
+    expect(err).toContain("staging.communityrule.info");
+    // Another app's env came back in GET /apps; none of it may reach a message.
+    expect(`${err}\n${(r as unknown as { log: string }).log}`).not.toContain("wordpress-own-secret-value");
+    expect(lc.mutatingCallsSince(0)).toEqual([]);
+    expect(lc.standin().apps[0].manifest.dockerImage).toBe("cloudron/wordpress:3.0.0");
   });
 
   it("with no cloudronToken, the operator's `cloudron login` in ~/.cloudron.json is used", async () => {
@@ -217,23 +215,19 @@ describe("adoption and refusal", () => {
 
 describe("config errors", () => {
   it("a config error registers nothing and calls nothing", async () => {
-    const lc = await Lifecycle.create({ stack: "staging" });
-    try {
-      delete lc.config.location;
-      lc.config.healthTimeoutSeconds = -5;
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      expect(r.registered).toBe(0);
-      expect(r.steps).toEqual([]);
-      const message = r.errors.join("\n");
-      expect(message).toContain("communityrule:location: is required");
-      expect(message).toMatch(/communityrule:healthTimeoutSeconds: must be between \d+ and 3600 seconds/);
-      expect(message).not.toMatch(/\n\s+at /); // no stack trace
-      expect(lc.calls()).toEqual([]);
-      expect(lc.builds()).toEqual([]);
-    } finally {
-      await lc.close();
-    }
+    lc.restore(empty);
+    delete lc.config.location;
+    lc.config.healthTimeoutSeconds = -5;
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(r.registered).toBe(0);
+    expect(r.steps).toEqual([]);
+    const message = r.errors.join("\n");
+    expect(message).toContain("communityrule:location: is required");
+    expect(message).toMatch(/communityrule:healthTimeoutSeconds: must be between \d+ and 3600 seconds/);
+    expect(message).not.toMatch(/\n\s+at /); // no stack trace
+    expect(lc.calls()).toEqual([]);
+    expect(lc.builds()).toEqual([]);
   });
 });
 

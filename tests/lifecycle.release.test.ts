@@ -4,7 +4,7 @@
  * automatic rollback after a failed health gate on production.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, type ApiCall } from "../lifecycle/runner";
+import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/runner";
 import { pushImage } from "../lifecycle/registry";
 
 const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
@@ -94,28 +94,24 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
   });
 });
 
-describe("production refusals", () => {
-  it("imageTag abc1234 (a git SHA) is refused before any resource registers", async () => {
-    const lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9", config: { imageTag: "abc1234" } });
-    try {
-      const r = await lc.up();
-      expect(r.ok).toBe(false);
-      expect(r.registered).toBe(0);
-      expect(r.errors.join("\n")).toContain("communityrule:imageTag");
-      expect(lc.calls()).toEqual([]);
-      expect(lc.builds()).toEqual([]);
-    } finally {
-      await lc.close();
-    }
-  });
+// One production environment for the rollback scenario and the refusal (last: a failed run costs
+// the next run a new host process), each from its empty point.
+// The health gate's bound is not what these rows check (lifecycle.timeouts.test.ts does): the
+// smallest one, so the failing gate fails in a second.
+let prod: Lifecycle;
+let prodEmpty: LifecycleSnapshot;
+beforeAll(async () => {
+  prod = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9", config: { healthTimeoutSeconds: 1 } });
+  prodEmpty = prod.save();
 });
+afterAll(async () => prod?.close());
 
 describe("production: automatic rollback after a failed health gate", () => {
   let lc: Lifecycle;
-  beforeAll(async () => {
-    lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9" });
+  beforeAll(() => {
+    lc = prod;
+    lc.restore(prodEmpty);
   });
-  afterAll(async () => lc?.close());
 
   let image9 = "";
   it("installs 0.1.9 (healthy)", async () => {
@@ -162,5 +158,19 @@ describe("production: automatic rollback after a failed health gate", () => {
     expect(r.outputs.preUpdateBackupId).toBe(lc.app()!.backups[0].id);
     expect(r.outputs.previousImage).toBe(image9);
     expect(lc.seedRuns()).toBe(1);
+  });
+});
+
+describe("production refusals", () => {
+  it("imageTag abc1234 (a git SHA) is refused before any resource registers", async () => {
+    const lc = prod;
+    lc.restore(prodEmpty);
+    lc.config.imageTag = "abc1234";
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(r.registered).toBe(0);
+    expect(r.errors.join("\n")).toContain("communityrule:imageTag");
+    expect(lc.calls()).toEqual([]);
+    expect(lc.builds()).toEqual([]);
   });
 });
