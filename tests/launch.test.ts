@@ -144,13 +144,13 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
     expect(missing.stderr).toBe("no such command: scripts/nothingHere (nothing compiled to build/scripts/nothingHere.js)\n");
   });
 
-  it("a source that does not compile: the build's errors on stderr, nothing on stdout, the old build not run", async () => {
+  it("a source that does not compile: the build's errors on stderr, nothing on stdout, the old build not run, and nothing of it left in build/", async () => {
     const original = s.read(PLAN_SOURCE);
-    s.write(PLAN_SOURCE, original + '\nconst notANumber: number = "text";\nexport { notANumber };\n');
+    s.write(PLAN_SOURCE, 'process.stdout.write("BROKEN\\n");\n' + original + '\nconst notANumber: number = "text";\nexport { notANumber };\n');
     try {
       const r = await plan(["staging", "--json"]);
-      // tsc's own code (2: errors found), passed on by npm and the launcher.
-      expect(r.code).toBe(2);
+      // tsc's own code (1: errors, nothing emitted), passed on by npm and the launcher.
+      expect(r.code).toBe(1);
       expect(r.stdout).toBe("");
       expect(r.stderr).toContain("scripts/plan.ts");
       expect(r.stderr).toContain("error TS2322");
@@ -158,6 +158,12 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
     } finally {
       s.write(PLAN_SOURCE, original);
     }
+    // The edit reverted, the sources match the last good build's stamp again: what runs must be that
+    // build, not code the failed build emitted (tsconfig.build.json: noEmitOnError).
+    const reverted = await plan(["staging", "--json"]);
+    expect(reverted.code, reverted.stderr).toBe(0);
+    expect(launcherLines(reverted.stderr)).toEqual([]);
+    expect(reverted.stdout).toBe('{"stack":"staging","json":true}\n');
   });
 
   it("refuses a command outside scripts/ and tools/ with its usage (exit 2)", async () => {
