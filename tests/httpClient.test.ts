@@ -133,7 +133,7 @@ describe("requestBytes", () => {
     );
 
     expect(err.code).toBe("ETOOMANYREDIRECTS");
-    expect(err.message).toBe(`more than 1 redirects (last to ${server.origin}/c)`);
+    expect(err.message).toBe(`more than 1 redirects, the last to ${server.origin}/c`);
     expect(server.seen.map((s) => s.path)).toEqual(["/a", "/b?sig=secret"]);
   });
 
@@ -145,7 +145,7 @@ describe("requestBytes", () => {
     );
 
     expect(err.code).toBe("ETOOMANYREDIRECTS");
-    expect(err.message).toBe(`more than 5 redirects (last to ${server.origin}/loop)`);
+    expect(err.message).toBe(`more than 5 redirects, the last to ${server.origin}/loop`);
     expect(err.message).not.toContain("secret");
     expect(server.seen).toHaveLength(6);
   });

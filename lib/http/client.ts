@@ -150,8 +150,8 @@ export function requestBytes(opts: RequestOptions): Promise<HttpResponse> {
         if (next !== undefined) {
           res.destroy();
           if (redirectsLeft === 0) {
-            fail(`more than ${maxRedirects} redirects (last to ${shownUrl(next, hop.url)})`,
-              "ETOOMANYREDIRECTS");
+            const last = shownUrl(next, hop.url);
+            fail(`more than ${maxRedirects} redirects, the last to ${last}`, "ETOOMANYREDIRECTS");
             return;
           }
           const target = redirectTarget(hop, res.statusCode ?? 0, next);
