@@ -242,6 +242,44 @@ describe("verifyAnonymousPull against failing endpoints", () => {
     }
   });
 
+  it("fails unreachable, naming the loop, when the registry redirects a GET in a circle", async () => {
+    // Fake: a misconfigured front whose every answer redirects to the same path.
+    let requests = 0;
+    const looping = await serve((req, res) => {
+      requests += 1;
+      res.writeHead(302, { location: req.url ?? "/" });
+      res.end();
+    });
+    try {
+      const err = await expectPullError(`${looping.host}/${REPO}:0.1.9`, "unreachable");
+      expect(err.message).toBe(
+        `cannot reach registry ${looping.host} (more than 20 redirects, the last to ` +
+          `http://${looping.host}/v2/${REPO}/manifests/0.1.9): ` +
+          "check the network (DNS, firewall, VPN) and that the registry is up",
+      );
+      expect(requests).toBe(21);
+    } finally {
+      await looping.close();
+    }
+  });
+
+  it("fails registry-error when an answer is larger than 4 MiB", async () => {
+    // Fake: a registry answering a manifest request with 5 MiB.
+    const huge = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": MEDIA_TYPE_OCI_MANIFEST });
+      res.end(Buffer.alloc(5 * 1024 * 1024, 0x20));
+    });
+    try {
+      const err = await expectPullError(`${huge.host}/${REPO}:0.1.9`, "registry-error");
+      expect(err.message).toBe(
+        `registry ${huge.host}: answer to http://${huge.host}/v2/${REPO}/manifests/0.1.9 ` +
+          "is larger than 4194304 bytes",
+      );
+    } finally {
+      await huge.close();
+    }
+  });
+
   it("fails registry-error when the manifest bytes do not match the requested digest", async () => {
     const pushed = await pushImage(open.host, REPO, "tamper", { seed: "tamper" });
     // Fake: a registry that answers any manifest request with some other document.
@@ -286,6 +324,39 @@ describe("anonymous bearer-token flow (Gitea-style)", () => {
       }
     } finally {
       await front.close();
+    }
+  });
+
+  it("follows GET redirects to blob storage without the token, and takes a HEAD's 307 as present", async () => {
+    const pushed = await pushImage(open.host, REPO, "0.3.3", {
+      platforms: ["linux/amd64", "linux/arm64"],
+      seed: "redirected",
+    });
+    // Fake: object storage on another origin that records what reaches it, backed by the registry.
+    const storageSeen: { method: string; path: string; authorization?: string }[] = [];
+    const storage = await serve(async (req, res) => {
+      const { method = "", url: path = "", headers } = req;
+      storageSeen.push({ method, path, authorization: headers.authorization });
+      await proxy(open.url, req, res);
+    });
+    const front = await startTokenFront(open.url, "public", `http://${storage.host}`);
+    try {
+      const result = await verifyAnonymousPull(`${front.host}/${REPO}:0.3.3`);
+
+      expect(result.digest).toBe(pushed.digest);
+      expect(result.kind).toBe("index");
+      // index, amd64 manifest and config blob came from storage by GET, never with the token;
+      // the layer HEAD's redirect was taken as "present" and not followed.
+      expect(storageSeen.map((seen) => seen.method)).toEqual(["GET", "GET", "GET"]);
+      expect(storageSeen.map((seen) => seen.path)).toEqual([
+        `/v2/${REPO}/manifests/0.3.3`,
+        `/v2/${REPO}/manifests/${result.platformDigest}`,
+        expect.stringMatching(new RegExp(`^/v2/${REPO}/blobs/sha256:[a-f0-9]{64}$`)),
+      ]);
+      expect(storageSeen.map((seen) => seen.authorization)).toEqual([undefined, undefined, undefined]);
+      expect(front.redirectedHeads).toBe(1);
+    } finally {
+      await Promise.all([front.close(), storage.close()]);
     }
   });
 
@@ -502,6 +573,8 @@ interface TokenFront extends FakeServer {
   tokenRequests: { url: URL; authorization?: string }[];
   registryAuthorizations: (string | undefined)[];
   manifestAccepts: string[];
+  /** HEAD requests answered with a redirect to `storage`. */
+  redirectedHeads: number;
 }
 
 /**
@@ -509,11 +582,14 @@ interface TokenFront extends FakeServer {
  * Gitea-style bearer flow. `/token` is the realm; `/v2/…` demands `Bearer FAKE_TOKEN` and then
  * proxies to the real open registry. Modes: "public" (anonymous token works), "realm-refuses"
  * (the realm answers 401 to an anonymous token request), "private" (a token is issued but the
- * registry still answers 401, as Gitea does for a private package).
+ * registry still answers 401, as Gitea does for a private package). With `storage`, authorized
+ * manifest and blob requests are redirected there (GET 302, HEAD 307) instead of proxied, as a
+ * registry serving from object storage does.
  */
 async function startTokenFront(
   upstream: string,
   mode: "public" | "realm-refuses" | "private",
+  storage?: string,
 ): Promise<TokenFront> {
   const tokenRequests: TokenFront["tokenRequests"] = [];
   const registryAuthorizations: (string | undefined)[] = [];
@@ -543,10 +619,23 @@ async function startTokenFront(
       res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
       return;
     }
+    if (storage && /\/(manifests|blobs)\//.test(url.pathname)) {
+      if (req.method === "HEAD") front.redirectedHeads += 1;
+      res.writeHead(req.method === "HEAD" ? 307 : 302, { location: `${storage}${req.url ?? "/"}` });
+      res.end();
+      return;
+    }
     await proxy(upstream, req, res);
   });
   self = fake.host;
-  return { ...fake, tokenRequests, registryAuthorizations, manifestAccepts };
+  const front: TokenFront = {
+    ...fake,
+    tokenRequests,
+    registryAuthorizations,
+    manifestAccepts,
+    redirectedHeads: 0,
+  };
+  return front;
 }
 
 async function proxy(upstream: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

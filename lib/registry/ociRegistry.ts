@@ -10,6 +10,7 @@
  * No Pulumi imports: the deploy program, the CLI (tools/verifyPull.ts) and tests all use it.
  */
 import { createHash } from "node:crypto";
+import { HttpRequestError, requestBytes, type HttpResponse } from "../http/client";
 
 /** A parsed image reference. `registry` is always explicit (host or host:port). */
 export interface ImageRef {
@@ -84,6 +85,8 @@ const DEFAULT_PLATFORM = "linux/amd64";
 const DEFAULT_TIMEOUT_MS = 15_000;
 /** Manifests, configs and error bodies are small; refuse to buffer anything bigger. */
 const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+/** Redirects a GET follows (fetch's limit, which this check used before): blobs may live elsewhere. */
+const MAX_REDIRECTS = 20;
 
 // Grammar from the distribution reference spec, restricted to what a pull needs.
 const DOMAIN_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?";
@@ -198,13 +201,6 @@ interface Session {
   token?: string;
 }
 
-interface RegistryResponse {
-  status: number;
-  statusText: string;
-  headers: Headers;
-  body: Buffer;
-}
-
 /**
  * Checks that `ref` can be pulled anonymously and resolves to a linux/amd64 image (or
  * `opts.platform`): fetches the manifest or index, the platform manifest, its config blob, and
@@ -296,8 +292,8 @@ async function fetchManifest(
 }
 
 /** Digest of the bytes received; a mismatch with what the registry or caller claims is fatal. */
-function verifiedDigest(session: Session, res: RegistryResponse, expected?: string): string {
-  const claimed = res.headers.get("docker-content-digest") ?? undefined;
+function verifiedDigest(session: Session, res: HttpResponse, expected?: string): string {
+  const claimed = res.headers["docker-content-digest"];
   const claimedAlgorithm = (expected ?? claimed ?? "").split(":")[0];
   // Only algorithms the reference grammar allows; anything exotic is checked as sha256.
   const algorithm = claimedAlgorithm === "sha512" ? "sha512" : "sha256";
@@ -310,8 +306,11 @@ function verifiedDigest(session: Session, res: RegistryResponse, expected?: stri
   return actual;
 }
 
-function manifestMediaType(headers: Headers, document: Record<string, unknown>): string {
-  const header = (headers.get("content-type") ?? "").split(";")[0].trim();
+function manifestMediaType(
+  headers: Record<string, string>,
+  document: Record<string, unknown>,
+): string {
+  const header = (headers["content-type"] ?? "").split(";")[0].trim();
   if ([...INDEX_TYPES, ...MANIFEST_TYPES].includes(header)) return header;
   // Some registries answer application/json; the document's own mediaType then decides.
   if (typeof document.mediaType === "string") return document.mediaType;
@@ -470,9 +469,9 @@ function registryError(session: Session, detail: string): PullCheckError {
 /** Maps a non-2xx answer (auth already handled) to the error a pull would hit. */
 function expectOk(
   session: Session,
-  res: RegistryResponse,
+  res: HttpResponse,
   onNotFound: (registryCode?: string) => PullCheckError,
-): RegistryResponse {
+): HttpResponse {
   if (res.status >= 200 && res.status < 300) return res;
   const registryCode = firstRegistryError(res.body);
   if (res.status === 404) throw onNotFound(registryCode?.code);
@@ -508,10 +507,10 @@ async function authorizedRequest(
   method: "GET" | "HEAD",
   path: string,
   accept: string[],
-): Promise<RegistryResponse> {
+): Promise<HttpResponse> {
   let res = await registryRequest(session, method, path, accept);
   if (res.status === 401 && !session.token) {
-    const challenge = parseBearerChallenge(res.headers.get("www-authenticate"));
+    const challenge = parseBearerChallenge(res.headers["www-authenticate"]);
     if (challenge) {
       session.token = await fetchAnonymousToken(session, challenge);
       res = await registryRequest(session, method, path, accept);
@@ -538,47 +537,44 @@ async function registryRequest(
   method: "GET" | "HEAD",
   path: string,
   accept: string[],
-): Promise<RegistryResponse> {
+): Promise<HttpResponse> {
   const headers: Record<string, string> = {};
   if (accept.length > 0) headers.accept = accept.join(", ");
   if (session.token) headers.authorization = `Bearer ${session.token}`;
-  const redirect = method === "HEAD" ? "manual" : "follow";
   const url = `${session.origin}${path}`;
-  return send(session, session.image.registry, url, { method, headers, redirect });
+  return send(session, session.image.registry, url, method, headers);
 }
 
-/** fetch + bounded body read; network failures and the deadline become "unreachable". */
+/**
+ * One request within the session's deadline, with the body bounded. A GET follows redirects (a
+ * registry may serve blobs from object storage); a HEAD reports them as they are. Network
+ * failures and the deadline become "unreachable".
+ */
 async function send(
   session: Session,
   host: string,
   url: string,
-  init: { method: string; headers: Record<string, string>; redirect: "manual" | "follow" },
-): Promise<RegistryResponse> {
+  method: "GET" | "HEAD",
+  headers: Record<string, string>,
+): Promise<HttpResponse> {
   try {
-    const res = await fetch(url, { ...init, signal: session.signal });
-    const body = await readBounded(res, session);
-    return { status: res.status, statusText: res.statusText, headers: res.headers, body };
+    return await requestBytes({
+      url,
+      method,
+      headers,
+      maxRedirects: method === "GET" ? MAX_REDIRECTS : 0,
+      maxBodyBytes: MAX_DOCUMENT_BYTES,
+      // The session's signal carries the deadline for all requests together; this per-request
+      // cap starts later with the same length, so it never fires first.
+      timeoutMs: session.timeoutMs,
+      signal: session.signal,
+    });
   } catch (err) {
-    if (err instanceof PullCheckError) throw err;
-    throw unreachable(session, host, err);
-  }
-}
-
-async function readBounded(res: Response, session: Session): Promise<Buffer> {
-  if (!res.body) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks);
-    total += value.byteLength;
-    if (total > MAX_DOCUMENT_BYTES) {
-      await reader.cancel();
-      const what = `answer to ${res.url}`;
+    if (err instanceof HttpRequestError && err.code === "E2BIG") {
+      const what = `answer to ${err.url ?? url}`;
       throw registryError(session, `${what} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
     }
-    chunks.push(Buffer.from(value));
+    throw unreachable(session, host, err);
   }
 }
 
@@ -590,16 +586,11 @@ function unreachable(session: Session, host: string, err: unknown): PullCheckErr
   return new PullCheckError("unreachable", session.ref, `${what}: ${advice}`);
 }
 
-/** undici reports "fetch failed" and hides the useful system error (ECONNREFUSED…) in `cause`. */
+/** The system code (ECONNREFUSED, ENOTFOUND…); the client's own redirect failures say more. */
 function networkCause(err: unknown): string {
-  let current: unknown = err;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    const code = (current as Error & { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    if (!(current.cause instanceof Error)) return current.message;
-    current = current.cause;
-  }
-  return String(current);
+  if (!(err instanceof HttpRequestError)) return err instanceof Error ? err.message : String(err);
+  const redirectFailure = err.code === "ETOOMANYREDIRECTS" || err.code === "EREDIRECT";
+  return redirectFailure ? err.message : err.code;
 }
 
 interface BearerChallenge {
@@ -608,7 +599,9 @@ interface BearerChallenge {
 }
 
 /** Parses `Bearer realm="…",service="…",scope="…"`; undefined for Basic or anything else. */
-export function parseBearerChallenge(header: string | null): BearerChallenge | undefined {
+export function parseBearerChallenge(
+  header: string | null | undefined,
+): BearerChallenge | undefined {
   const match = header ? /(?:^|,\s*)Bearer\s+(.*)$/i.exec(header) : null;
   if (!match) return undefined;
   const params: Record<string, string> = {};
@@ -631,10 +624,8 @@ async function fetchAnonymousToken(session: Session, challenge: BearerChallenge)
   // docker asks for the repository pull scope itself rather than echoing the challenge's scope.
   realm.searchParams.set("scope", `repository:${session.image.repository}:pull`);
   const shown = `${realm.origin}${realm.pathname}`;
-  const res = await send(session, realm.host, realm.toString(), {
-    method: "GET",
-    headers: { accept: "application/json" },
-    redirect: "follow",
+  const res = await send(session, realm.host, realm.toString(), "GET", {
+    accept: "application/json",
   });
   if (res.status === 401 || res.status === 403) {
     throw notPublic(session, `token service ${shown} refused an anonymous token (${res.status})`);
