@@ -6,6 +6,7 @@
  * - calls per deploy as the number of env vars grows (must stay constant);
  * - program evaluation time under mocks vs a one-resource program, side by side, median of N runs;
  * - health-gate detection latency and timeout accuracy against a loopback server;
+ * - `npm run rehearse -- staging` wall time, as an operator runs it;
  * - full test-suite wall time (full mode only).
  */
 import * as fs from "node:fs";
@@ -187,6 +188,16 @@ function suiteWallTime(): number | undefined {
   return (Date.now() - t0) / 1000;
 }
 
+/** `npm run rehearse -- staging` as an operator runs it (build check included), wall seconds. */
+function rehearsalWallTime(): { seconds: number; passed: boolean } {
+  const t0 = Date.now();
+  const r = spawnSync("npm", ["run", "-s", "rehearse", "--", "staging"], { cwd: root, encoding: "utf8" });
+  const seconds = (Date.now() - t0) / 1000;
+  return { seconds, passed: r.status === 0 && /^REHEARSAL PASS/m.test(r.stdout) };
+}
+
+const verdict = (met: boolean) => (met ? "met" : "NOT met");
+
 async function main() {
   out(`benchmark (${quick ? "quick" : "full"} mode), ${new Date().toISOString()}, node ${process.version}`);
   const scen = await scenarios();
@@ -204,24 +215,27 @@ async function main() {
   const ev = evalTimes(quick ? 5 : 9);
   out(
     `\nProgram evaluation, whole process under mocks (median of ${ev.runs}, interleaved): compiled deploy program ` +
-      `${ev.deployMedianMs.toFixed(0)} ms, same four SDKs with one resource each ${ev.sameSdksMedianMs.toFixed(0)} ms, ratio ${ev.ratio.toFixed(2)}x (target <= 1.3x: ${ev.ratio <= 1.3 ? "met" : "NOT met"})` +
+      `${ev.deployMedianMs.toFixed(0)} ms, same four SDKs with one resource each ${ev.sameSdksMedianMs.toFixed(0)} ms, ratio ${ev.ratio.toFixed(2)}x (target <= 1.3x: ${verdict(ev.ratio <= 1.3)})` +
       (ev.typeCheckedTsNodeMedianMs === undefined ? "" : `; the same program through type-checking ts-node (before): ${ev.typeCheckedTsNodeMedianMs.toFixed(0)} ms`),
   );
 
   const gate = await gateFigures();
   out(`Health gate: detected healthy ${gate.detectionLatencyMs} ms after the endpoint turned healthy; timeout overshoot ${gate.timeoutOvershootMs["1s"]} ms (1 s timeout), ${gate.timeoutOvershootMs["3s"]} ms (3 s timeout)`);
 
+  const rehearsal = rehearsalWallTime();
+  out(`Rehearsal: npm run rehearse -- staging ${rehearsal.seconds.toFixed(1)} s wall, ${rehearsal.passed ? "PASS" : "did NOT pass"} (target <= 10 s: ${verdict(rehearsal.passed && rehearsal.seconds <= 10)})`);
+
   const wall = suiteWallTime();
-  out(wall === undefined ? "Test-suite wall time: not measured in quick mode" : `Test-suite wall time: ${wall.toFixed(1)} s (npx vitest run)`);
+  out(wall === undefined ? "Test-suite wall time: not measured in quick mode (npm run bench measures it)" : `Test-suite wall time: ${wall.toFixed(1)} s (npx vitest run; target <= 60 s: ${verdict(wall <= 60)})`);
 
   fs.mkdirSync(path.join(root, ".artifacts"), { recursive: true });
   const file = path.join(root, ".artifacts", "bench.json");
-  fs.writeFileSync(file, JSON.stringify({ quick, at: new Date().toISOString(), scenarios: scen, envScaling: envRows, evaluation: ev, gate, suiteWallSeconds: wall }, null, 2));
+  fs.writeFileSync(file, JSON.stringify({ quick, at: new Date().toISOString(), scenarios: scen, envScaling: envRows, evaluation: ev, gate, rehearsal, suiteWallSeconds: wall }, null, 2));
   out(`\nwrote ${path.relative(root, file)}`);
   const noop = scen.find((s) => s.scenario === "no-op");
   const constant = new Set(envRows.map((r) => r.changeAllCalls)).size === 1;
-  if (!noop || noop.mutatingCalls !== 0 || !constant || scen.some((s) => !s.ok)) {
-    out("BENCH CHECK FAILED: the no-op must make 0 mutating calls, calls must not grow with env vars, every scenario must succeed");
+  if (!noop || noop.mutatingCalls !== 0 || !constant || scen.some((s) => !s.ok) || !rehearsal.passed) {
+    out("BENCH CHECK FAILED: the no-op must make 0 mutating calls, calls must not grow with env vars, every scenario and the rehearsal must succeed");
     return 1;
   }
   return 0;
