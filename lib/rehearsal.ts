@@ -5,7 +5,7 @@
  */
 import { isPlainSemver } from "./config/stackConfig";
 import { shellQuote } from "./cli/shell";
-import { parseArgs, UsageError } from "./cli/args";
+import { parseArgs, UsageError, type ArgSpec, type ParsedArgs } from "./cli/args";
 
 export const REHEARSE_USAGE = [
   "usage: npm run rehearse -- <stack> [--release <version>] [--rollback]",
@@ -22,19 +22,30 @@ export interface RehearseArgs {
   rollback: boolean;
 }
 
+/** The rehearsal's command line, for the one argument parser (lib/cli/args.ts). */
+export const REHEARSE_SPEC: ArgSpec = {
+  positional: ["stack"],
+  values: ["release"],
+  flags: ["rollback"],
+  ifMissing: { stack: "which stack? name it (no stack is assumed)" },
+};
+
+/** The rehearsal's arguments from the parsed command line; throws {@link UsageError} for a version that is not plain semver. */
+export function rehearseArgsFrom(parsed: ParsedArgs): RehearseArgs {
+  const release = parsed.values.release;
+  if (release !== undefined && !isPlainSemver(release)) throw new UsageError(`--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`);
+  return { stack: parsed.positional.stack!, release, rollback: parsed.flags.rollback };
+}
+
 /** Parses the rehearsal's arguments (with the one argument parser); a string is a usage problem to print with the usage. */
 export function parseRehearseArgs(argv: string[]): RehearseArgs | string {
-  let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs(argv, { positional: ["stack"], values: ["release"], flags: ["rollback"] });
+    const parsed = parseArgs(argv, REHEARSE_SPEC);
+    return parsed.help ? { help: true, stack: "", rollback: false } : rehearseArgsFrom(parsed);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    return err.message === "missing <stack>" ? "which stack? name it (no stack is assumed)" : err.message;
+    return err.message;
   }
-  if (parsed.help) return { help: true, stack: "", rollback: false };
-  const release = parsed.values.release;
-  if (release !== undefined && !isPlainSemver(release)) return `--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`;
-  return { stack: parsed.positional.stack!, release, rollback: parsed.flags.rollback };
 }
 
 /** The version after `version` (next patch): the release a bare --rollback rehearses first. */
