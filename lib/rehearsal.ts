@@ -5,7 +5,7 @@
  */
 import { isPlainSemver } from "./config/stackConfig";
 import { shellQuote } from "./cli/shell";
-import { parseArgs, UsageError, type ArgSpec, type ParsedArgs } from "./cli/args";
+import { UsageError, type ArgSpec, type ParsedArgs } from "./cli/args";
 
 export const REHEARSE_USAGE = [
   "usage: npm run rehearse -- <stack> [--release <version>] [--rollback]",
@@ -15,8 +15,6 @@ export const REHEARSE_USAGE = [
 ].join("\n");
 
 export interface RehearseArgs {
-  /** `--help`: print the usage, do nothing else. */
-  help?: boolean;
   stack: string;
   release?: string;
   rollback: boolean;
@@ -35,17 +33,6 @@ export function rehearseArgsFrom(parsed: ParsedArgs): RehearseArgs {
   const release = parsed.values.release;
   if (release !== undefined && !isPlainSemver(release)) throw new UsageError(`--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`);
   return { stack: parsed.positional.stack!, release, rollback: parsed.flags.rollback };
-}
-
-/** Parses the rehearsal's arguments (with the one argument parser); a string is a usage problem to print with the usage. */
-export function parseRehearseArgs(argv: string[]): RehearseArgs | string {
-  try {
-    const parsed = parseArgs(argv, REHEARSE_SPEC);
-    return parsed.help ? { help: true, stack: "", rollback: false } : rehearseArgsFrom(parsed);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    return err.message;
-  }
 }
 
 /** The version after `version` (next patch): the release a bare --rollback rehearses first. */
