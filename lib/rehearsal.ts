@@ -5,7 +5,7 @@
  */
 import { isPlainSemver } from "./config/stackConfig";
 import { shellQuote } from "./cli/shell";
-import { parseArgs, UsageError } from "./cli/args";
+import { UsageError, type ArgSpec, type ParsedArgs } from "./cli/args";
 
 export const REHEARSE_USAGE = [
   "usage: npm run rehearse -- <stack> [--release <version>] [--rollback]",
@@ -15,25 +15,23 @@ export const REHEARSE_USAGE = [
 ].join("\n");
 
 export interface RehearseArgs {
-  /** `--help`: print the usage, do nothing else. */
-  help?: boolean;
   stack: string;
   release?: string;
   rollback: boolean;
 }
 
-/** Parses the rehearsal's arguments (with the one argument parser); a string is a usage problem to print with the usage. */
-export function parseRehearseArgs(argv: string[]): RehearseArgs | string {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs(argv, { positional: ["stack"], values: ["release"], flags: ["rollback"] });
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    return err.message === "missing <stack>" ? "which stack? name it (no stack is assumed)" : err.message;
-  }
-  if (parsed.help) return { help: true, stack: "", rollback: false };
+/** The rehearsal's command line, for the one argument parser (lib/cli/args.ts). */
+export const REHEARSE_SPEC: ArgSpec = {
+  positional: ["stack"],
+  values: ["release"],
+  flags: ["rollback"],
+  ifMissing: { stack: "which stack? name it (no stack is assumed)" },
+};
+
+/** The rehearsal's arguments from the parsed command line; throws {@link UsageError} for a version that is not plain semver. */
+export function rehearseArgsFrom(parsed: ParsedArgs): RehearseArgs {
   const release = parsed.values.release;
-  if (release !== undefined && !isPlainSemver(release)) return `--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`;
+  if (release !== undefined && !isPlainSemver(release)) throw new UsageError(`--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`);
   return { stack: parsed.positional.stack!, release, rollback: parsed.flags.rollback };
 }
 

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import { execFileSync } from "node:child_process";
 import { CloudronApi, CloudronApiError, resolveToken } from "../lib/cloudron/api";
 import { computeDrift, driftOutputsSchema, formatDrift } from "../lib/drift";
-import { parseArgs, UsageError } from "../lib/cli/args";
+import { defineCli, runAsMain } from "../lib/cli/args";
 
 const USAGE = "usage: npm run drift -- <stack> [--outputs-file <file.json>]";
 
@@ -23,26 +23,25 @@ function readOutputs(stack: string, file: string | undefined): string {
   });
 }
 
-export async function main(
+/** The drift command; its body prints the report (stdout) and returns 0 no drift, 1 drift, 2 could not check. */
+export const driftCli = defineCli({
+  name: "drift",
+  usage: USAGE,
+  spec: { positional: ["stack"], values: ["outputs-file"] },
+  parse: (a) => ({ stack: a.positional.stack!, file: a.values["outputs-file"] }),
+  run: ({ stack, file }, { io, env }) => checkDrift(stack, file, io.stdout, env),
+});
+
+/** In-process entry (tests): report lines to `out`, usage mistakes to `errOut`. */
+export function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
-  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
   errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {
-  let args: ReturnType<typeof parseArgs>;
-  try {
-    args = parseArgs(argv, { positional: ["stack"], values: ["outputs-file"] });
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    errOut(`drift: ${err.message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    out(USAGE);
-    return 0;
-  }
-  const stack = args.positional.stack!;
-  const file = args.values["outputs-file"];
+  return driftCli(argv, { stdout: out, stderr: errOut });
+}
+
+async function checkDrift(stack: string, file: string | undefined, out: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
   let text: string;
   try {
     text = readOutputs(stack, file);
@@ -67,7 +66,7 @@ export async function main(
   }
   const outputs = parsed.data;
   try {
-    const { token } = resolveToken({ server: outputs.cloudronServer, envToken: process.env.CLOUDRON_TOKEN || undefined });
+    const { token } = resolveToken({ server: outputs.cloudronServer, envToken: env.CLOUDRON_TOKEN || undefined });
     const api = new CloudronApi({ server: outputs.cloudronServer, token, taskTimeoutSeconds: 60, busyWaitSeconds: 0, log: () => undefined });
     for (const v of Object.values(outputs.managedEnv)) api.mask.addSecret(v);
     let app;
@@ -90,4 +89,4 @@ export async function main(
   }
 }
 
-if (require.main === module) main(process.argv.slice(2)).then((c) => process.exit(c));
+if (require.main === module) runAsMain(driftCli);

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { buildPlan, diffPlans, formatPlan } from "../lib/plan";
 import { ConfigError } from "../lib/config/stackConfig";
 import { ConfigFileError, readStackFile } from "./stackFile";
-import { parseArgs as parseCliArgs, UsageError } from "../lib/cli/args";
+import { defineCli, runAsMain, type Cli } from "../lib/cli/args";
 import { findProjectDir } from "../lib/build/sourceStamp";
 
 export const USAGE = "usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]";
@@ -24,46 +24,36 @@ export function npmBannerHint(env: NodeJS.ProcessEnv): string | undefined {
     : undefined;
 }
 
-type PlanArgs = { stack: string; json: boolean; against?: string; appDir?: string; help?: boolean };
+type PlanArgs = { stack: string; json: boolean; against?: string; appDir?: string };
 
-/** `<stack> [--json] [--against <ref>] [--app-dir <dir>]`, with the one argument parser; throws UsageError. */
-function parsePlanArgs(argv: string[]): PlanArgs {
-  const a = parseCliArgs(argv, { positional: ["stack"], values: ["against", "app-dir"], flags: ["json"] });
-  if (a.help) return { stack: "", json: false, help: true };
-  return { stack: a.positional.stack!, json: a.flags.json, ...(a.values.against ? { against: a.values.against } : {}), ...(a.values["app-dir"] ? { appDir: a.values["app-dir"] } : {}) };
+/** The plan command: the plan (text or JSON) on stdout; 0 planned, 1 the config or git ref is bad. */
+export function planCli(projectDir: string = findProjectDir(__dirname)): Cli {
+  return defineCli({
+    name: "plan",
+    usage: USAGE,
+    spec: { positional: ["stack"], values: ["against", "app-dir"], flags: ["json"] },
+    parse: (a): PlanArgs => ({ stack: a.positional.stack!, json: a.flags.json, against: a.values.against, appDir: a.values["app-dir"] }),
+    run: (args, { io, env }) => {
+      const code = plan(args, io.stdout, projectDir);
+      const hint = args.json ? npmBannerHint(env) : undefined;
+      if (hint) io.stderr(hint);
+      return code;
+    },
+  });
 }
 
-/** The parsed arguments, or undefined on a usage error (for callers that only need to know). */
-export function parseArgs(argv: string[]): PlanArgs | undefined {
-  try {
-    const a = parsePlanArgs(argv);
-    return a.help ? undefined : a;
-  } catch (err) {
-    if (err instanceof UsageError) return undefined;
-    throw err;
-  }
-}
-
+/** In-process entry (tests): plan lines to `out`, usage mistakes to `errOut`. */
 export function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   /** The Pulumi project (and git work tree) holding Pulumi.<stack>.yaml; tests point it at a fixture repo. */
   projectDir: string = findProjectDir(__dirname),
-  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
   errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
-): number {
-  let args: PlanArgs;
-  try {
-    args = parsePlanArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    errOut(`plan: ${err.message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    out(USAGE);
-    return 0;
-  }
+): Promise<number> {
+  return planCli(projectDir)(argv, { stdout: out, stderr: errOut });
+}
+
+function plan(args: PlanArgs, out: (s: string) => void, projectDir: string): number {
   const { stack, json, against } = args;
   const appDir = args.appDir ? path.resolve(args.appDir) : undefined;
   const file = `Pulumi.${stack}.yaml`;
@@ -109,10 +99,4 @@ export function main(
   }
 }
 
-if (require.main === module) {
-  const argv = process.argv.slice(2);
-  const code = main(argv);
-  const hint = argv.includes("--json") ? npmBannerHint(process.env) : undefined;
-  if (hint) process.stderr.write(hint + "\n");
-  process.exit(code);
-}
+if (require.main === module) runAsMain(planCli());

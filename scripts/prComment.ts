@@ -10,6 +10,7 @@
  */
 import * as fs from "node:fs";
 import { isRecord, parseJson, requestText } from "../lib/http/client";
+import { defineCli, runAsMain, UsageError } from "../lib/cli/args";
 
 /** What to send: edit the comment with this id, or post a new one. */
 export type CommentAction = { kind: "update"; id: number } | { kind: "create" };
@@ -39,17 +40,28 @@ export async function upsertComment(env: NodeJS.ProcessEnv, body: string): Promi
   return action.kind === "update" ? `updated review-app comment ${action.id}` : "posted the review-app comment";
 }
 
-if (require.main === module) {
-  const file = process.argv[2];
-  if (!file || !fs.existsSync(file)) {
-    process.stderr.write("usage: npm run pr-comment -- <comment.md>\n");
-    process.exit(2);
-  }
-  upsertComment(process.env, fs.readFileSync(file, "utf8")).then(
-    (line) => process.stdout.write(line + "\n"),
-    (err: Error) => {
-      process.stderr.write(`pr-comment failed: ${err.message}\n`);
-      process.exit(1);
-    },
-  );
-}
+const USAGE = "usage: npm run pr-comment -- <comment.md>";
+
+/** The pr-comment command: one line on stdout saying whether it posted or edited the comment. */
+export const prCommentCli = defineCli({
+  name: "pr-comment",
+  usage: USAGE,
+  spec: { positional: ["comment.md"] },
+  parse: (a) => {
+    const file = a.positional["comment.md"]!;
+    if (!fs.existsSync(file)) throw new UsageError(`no file ${file}`);
+    return file;
+  },
+  run: async (file, { io, env }) => {
+    try {
+      io.stdout(await upsertComment(env, fs.readFileSync(file, "utf8")));
+      return 0;
+    } catch (err) {
+      // The workflow logs have always said "failed" here.
+      io.stderr(`pr-comment failed: ${(err as Error).message}`);
+      return 1;
+    }
+  },
+});
+
+if (require.main === module) runAsMain(prCommentCli);

@@ -6,33 +6,33 @@
 import * as path from "node:path";
 import { environmentOf, formatPreflight, runPreflight } from "../lib/preflight";
 import { readStackFile, ConfigFileError } from "./stackFile";
-import { parseArgs, UsageError } from "../lib/cli/args";
+import { defineCli, runAsMain, type Cli } from "../lib/cli/args";
 import { findProjectDir } from "../lib/build/sourceStamp";
 
 export const USAGE = "usage: npm run preflight -- <stack> [--app-dir <dir>]";
 
-export async function main(
+/** The preflight command: the checklist on stdout; 0 when nothing FAILed, 1 otherwise. */
+export function preflightCli(projectDir: string = findProjectDir(__dirname)): Cli {
+  return defineCli({
+    name: "preflight",
+    usage: USAGE,
+    spec: { positional: ["stack"], values: ["app-dir"] },
+    parse: (a) => ({ stack: a.positional.stack!, appDirArg: a.values["app-dir"] }),
+    run: ({ stack, appDirArg }, { io, env }) => preflight(stack, appDirArg, projectDir, io.stdout, env),
+  });
+}
+
+/** In-process entry (tests): checklist lines to `out`, usage mistakes to `errOut`. */
+export function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   projectDir: string = findProjectDir(__dirname),
-  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
   errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {
-  let stack: string;
-  let appDirArg: string | undefined;
-  try {
-    const a = parseArgs(argv, { positional: ["stack"], values: ["app-dir"] });
-    if (a.help) {
-      out(USAGE);
-      return 0;
-    }
-    stack = a.positional.stack!;
-    appDirArg = a.values["app-dir"];
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    errOut(`preflight: ${err.message}\n${USAGE}`);
-    return 2;
-  }
+  return preflightCli(projectDir)(argv, { stdout: out, stderr: errOut });
+}
+
+async function preflight(stack: string, appDirArg: string | undefined, projectDir: string, out: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
   let stackText: string;
   try {
     stackText = readStackFile(projectDir, stack).text;
@@ -47,10 +47,10 @@ export async function main(
     projectDir,
     stackText,
     overrides: appDir ? { appDir } : undefined,
-    token: process.env.CLOUDRON_TOKEN || undefined,
+    token: env.CLOUDRON_TOKEN || undefined,
   });
   out(formatPreflight(results, environmentOf(stack, stackText)));
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
-if (require.main === module) main(process.argv.slice(2)).then((c) => process.exit(c));
+if (require.main === module) runAsMain(preflightCli());

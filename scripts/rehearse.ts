@@ -19,11 +19,12 @@ import { HostKilledError, Lifecycle } from "../lifecycle/runner";
 import { buildPlan, readStackConfigText } from "../lib/plan";
 import { ConfigError } from "../lib/config/stackConfig";
 import { resolveServer } from "../lib/preflight";
-import { describeCall, describeReplacements, nearMissServer, nextPatch, parseRehearseArgs, REHEARSE_USAGE, type RehearseArgs } from "../lib/rehearsal";
+import { describeCall, describeReplacements, nearMissServer, nextPatch, rehearseArgsFrom, REHEARSE_SPEC, REHEARSE_USAGE, type RehearseArgs } from "../lib/rehearsal";
 import { readStackFile, stacksIn, ConfigFileError } from "./stackFile";
 import { prNumberOfStack } from "../lib/reviewApp/names";
 import { rehearseReviewApp } from "./rehearseReviewApp";
 import { findProjectDir } from "../lib/build/sourceStamp";
+import { defineCli, runAsMain } from "../lib/cli/args";
 
 const PROJECT_DIR = findProjectDir(__dirname);
 const out = (line = "") => process.stdout.write(line + "\n");
@@ -171,19 +172,10 @@ function readManifestVersion(lc: Lifecycle): string {
  * there, so the runner, the registry and the program's child processes all write inside it), and
  * removes it on every way out: success, failure, exception, Ctrl-C (SIGINT) and SIGTERM.
  */
-async function main(argv: string[]): Promise<void> {
-  const reviewPr = argv.length === 1 ? prNumberOfStack(argv[0]) : undefined;
+async function runRehearsal(args: RehearseArgs): Promise<number> {
+  const reviewPr = !args.release && !args.rollback ? prNumberOfStack(args.stack) : undefined;
   // `pr-<n>`: a review app's whole life next to staging (its own flow, scripts/rehearseReviewApp.ts).
   if (reviewPr !== undefined) process.exit(await rehearseReviewApp(reviewPr, out));
-  const args = parseRehearseArgs(argv);
-  if (typeof args === "string") {
-    process.stderr.write(`rehearse: ${args}\n${REHEARSE_USAGE}\n`);
-    process.exit(2);
-  }
-  if (args.help) {
-    out(REHEARSE_USAGE);
-    process.exit(0);
-  }
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cr-rehearsal-"));
   process.env.TMPDIR = scratch;
   let lc: Lifecycle | undefined;
@@ -206,6 +198,9 @@ async function main(argv: string[]): Promise<void> {
     out(`\n${verdict}`);
     process.exit(code);
   };
+  // Every way out goes through finish, which exits the process itself (the stand-ins' handles
+  // would otherwise keep it alive): the exit code never comes back through this function.
+  const exitedInFinish = new Promise<number>(() => undefined);
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     process.on(signal, () => {
       interrupted = true;
@@ -218,13 +213,21 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     // After Ctrl-C the runs fail because their processes died too: the signal handler reports. The
     // host may be seen dead before this process's own handler has run: same verdict.
-    if (interrupted) return;
+    if (interrupted) return exitedInFinish;
     if (err instanceof HostKilledError && (err.signal === "SIGINT" || err.signal === "SIGTERM")) {
       interrupted = true;
-      return void finish(`REHEARSAL FAIL: interrupted (${err.signal}); temporary files removed`, err.signal === "SIGINT" ? 130 : 143);
+      void finish(`REHEARSAL FAIL: interrupted (${err.signal}); temporary files removed`, err.signal === "SIGINT" ? 130 : 143);
+      return exitedInFinish;
     }
     await finish(`REHEARSAL FAIL: ${err instanceof RehearsalFailed ? err.message : `${(err as Error).message}`}`, 1);
   }
+  return exitedInFinish;
 }
 
-void main(process.argv.slice(2));
+/**
+ * Not cancellable through runAsMain: the rehearsal owns SIGINT/SIGTERM (it tears its stand-ins
+ * down, removes its temporary directory and exits 130/143 itself).
+ */
+runAsMain(
+  defineCli({ name: "rehearse", usage: REHEARSE_USAGE, spec: REHEARSE_SPEC, parse: rehearseArgsFrom, run: (args) => runRehearsal(args) }),
+);

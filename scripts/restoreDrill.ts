@@ -10,32 +10,41 @@ import { runRestoreDrill } from "../lib/restoreDrill";
 import { isHostname, isLoopbackServerUrl } from "../lib/config/stackConfig";
 import { stackFileEntries } from "../lib/config/stackFile";
 import { ConfigFileError, readStackFile } from "./stackFile";
-import { parseArgs, UsageError } from "../lib/cli/args";
+import { defineCli, runAsMain, type Cli } from "../lib/cli/args";
 import { findProjectDir } from "../lib/build/sourceStamp";
 
 export const USAGE = "usage: npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]";
 
-export async function main(
+/** The restore-drill command: progress and the verdict on stdout; 0 when the drill passed, 1 otherwise. */
+export function restoreDrillCli(projectDir: string = findProjectDir(__dirname)): Cli {
+  return defineCli({
+    name: "restore-drill",
+    usage: USAGE,
+    spec: { positional: ["stack"], values: ["server", "base-url", "record-dir"] },
+    parse: (a) => ({ stack: a.positional.stack!, server: a.values.server, baseUrl: a.values["base-url"], recordDir: a.values["record-dir"] }),
+    run: (args, { io, env }) => drill(args, projectDir, io.stdout, env),
+  });
+}
+
+/** In-process entry (tests): progress lines to `out`, usage mistakes to `errOut`. */
+export function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s + "\n"),
   projectDir: string = findProjectDir(__dirname),
-  /** Usage mistakes go here (stderr), as for every command (lib/cli/args.ts). */
   errOut: (s: string) => void = (s) => process.stderr.write(s + "\n"),
 ): Promise<number> {
-  let args: ReturnType<typeof parseArgs>;
-  try {
-    args = parseArgs(argv, { positional: ["stack"], values: ["server", "base-url", "record-dir"] });
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    errOut(`restore-drill: ${err.message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    out(USAGE);
-    return 0;
-  }
-  const stack = args.positional.stack!;
-  const opt = (name: "--server" | "--base-url" | "--record-dir") => args.values[name.slice(2)];
+  return restoreDrillCli(projectDir)(argv, { stdout: out, stderr: errOut });
+}
+
+interface DrillArgs {
+  stack: string;
+  server?: string;
+  baseUrl?: string;
+  recordDir?: string;
+}
+
+async function drill(args: DrillArgs, projectDir: string, out: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+  const { stack } = args;
   let text: string;
   let stackFile: string;
   try {
@@ -48,16 +57,16 @@ export async function main(
   const values = stackFileEntries(text, path.basename(stackFile));
   const live = values.location;
   // --server overrides the stack file's cloudronServer (a loopback stand-in in rehearsals and tests).
-  const server = opt("--server") ?? values.cloudronServer;
+  const server = args.server ?? values.cloudronServer;
   if (typeof live !== "string" || typeof server !== "string" || !isHostname(live) || !(isHostname(server) || isLoopbackServerUrl(server))) {
     out(`drill FAILED before cloning: ${path.basename(stackFile)} needs communityrule:location and communityrule:cloudronServer as bare hostnames`);
     return 1;
   }
   const record = await runRestoreDrill({
     server,
-    token: process.env.CLOUDRON_TOKEN || undefined,
+    token: env.CLOUDRON_TOKEN || undefined,
     live,
-    baseUrl: opt("--base-url"),
+    baseUrl: args.baseUrl,
     healthTimeoutMs: 300_000,
     log: out,
   }).catch((e: Error) => {
@@ -65,7 +74,7 @@ export async function main(
     return undefined;
   });
   if (!record) return 1;
-  const dir = opt("--record-dir") ?? path.join(projectDir, "drills");
+  const dir = args.recordDir ?? path.join(projectDir, "drills");
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${record.scratch.split(".")[0]}-${stack}.json`);
   fs.writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
@@ -77,4 +86,4 @@ export async function main(
   return record.ok ? 0 : 1;
 }
 
-if (require.main === module) main(process.argv.slice(2)).then((c) => process.exit(c));
+if (require.main === module) runAsMain(restoreDrillCli());

@@ -38,6 +38,7 @@ import {
 } from "../lib/reviewApp/stackFile";
 import { buildPlan, formatPlan } from "../lib/plan";
 import { findProjectDir } from "../lib/build/sourceStamp";
+import { parseArgs, UsageError } from "../lib/cli/args";
 
 /** Result of one Pulumi CLI run. */
 export interface PulumiResult {
@@ -274,7 +275,11 @@ function prune(ctx: DriverContext): number {
   return 0;
 }
 
-/** Parses the command line and runs it; returns the exit code (2 usage, 1 failure). */
+/**
+ * Parses the command line (with the one argument parser, lib/cli/args.ts) and runs it; returns the
+ * exit code (2 usage, 1 failure). Unlike the other commands, usage mistakes go to `out` without a
+ * name prefix, as they always have (tests/reviewApp.driver.test.ts reads the usage on stdout).
+ */
 export async function main(argv: string[], partial: Partial<DriverContext> = {}): Promise<number> {
   const projectDir = partial.projectDir ?? findProjectDir(__dirname);
   const ctx: DriverContext = {
@@ -285,22 +290,19 @@ export async function main(argv: string[], partial: Partial<DriverContext> = {})
     env: partial.env ?? process.env,
     headCommit: partial.headCommit ?? (() => execFileSync("git", ["rev-parse", "HEAD"], { cwd: projectDir, encoding: "utf8" }).trim()),
   };
-  const [command, ...rest] = argv;
   try {
-    if (command === "list" && rest.length === 0) return list(ctx);
-    if (command === "prune" && rest.length === 0) return prune(ctx);
-    if (command === "down" && rest.length === 1) return down(ctx, parsePrNumber(rest[0]));
-    if (command === "up" && rest.length >= 1) {
-      const opts: UpOptions = {};
-      for (let i = 1; i < rest.length; i += 2) {
-        const value = rest[i + 1];
-        if ((rest[i] !== "--sha" && rest[i] !== "--summary") || value === undefined) throw new UsageError(`unexpected ${rest[i]}`);
-        if (rest[i] === "--sha") opts.sha = value;
-        else opts.summary = value;
-      }
-      return await up(ctx, parsePrNumber(rest[0]), opts);
+    const a = parseArgs(argv, { positional: ["command"], optionalPositional: ["pr"], values: ["sha", "summary"], ifMissing: { command: "missing command" } });
+    if (a.help) {
+      ctx.out(USAGE);
+      return 0;
     }
-    throw new UsageError(command ? `unknown command: ${[command, ...rest].join(" ")}` : "missing command");
+    const { command, pr } = a.positional;
+    const hasOptions = a.values.sha !== undefined || a.values.summary !== undefined;
+    if (command === "up" && pr !== undefined) return await up(ctx, parsePrNumber(pr), { sha: a.values.sha, summary: a.values.summary });
+    if (!hasOptions && command === "down" && pr !== undefined) return down(ctx, parsePrNumber(pr));
+    if (!hasOptions && pr === undefined && command === "list") return list(ctx);
+    if (!hasOptions && pr === undefined && command === "prune") return prune(ctx);
+    throw new UsageError(`unknown command: ${argv.join(" ")}`);
   } catch (err) {
     if (err instanceof UsageError) {
       ctx.out(`${err.message}\n${USAGE}`);
@@ -317,8 +319,6 @@ export async function main(argv: string[], partial: Partial<DriverContext> = {})
     throw err;
   }
 }
-
-class UsageError extends Error {}
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(

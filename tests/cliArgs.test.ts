@@ -43,6 +43,15 @@ describe("parseArgs", () => {
   });
 });
 
+describe("parseArgs: ifMissing", () => {
+  const withHint = { positional: ["stack", "pr"], ifMissing: { stack: "which stack? name it" } } as const;
+  it("says the command's own words for a missing positional it names, the default for others", () => {
+    expect(() => parseArgs([], withHint)).toThrow(new UsageError("which stack? name it"));
+    expect(() => parseArgs(["staging"], withHint)).toThrow(new UsageError("missing <pr>"));
+    expect(parseArgs(["staging", "7"], withHint).positional).toEqual({ stack: "staging", pr: "7" });
+  });
+});
+
 describe("defineCli", () => {
   const record = () => {
     const out: string[] = [];

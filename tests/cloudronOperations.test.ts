@@ -467,3 +467,16 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
     expect(r.err).toBe("error: deploy: the request on stdin does not match the contract: connection.taskTimeoutSeconds (invalid_type)");
   });
 });
+
+describe("cloudronApp.ts command line", () => {
+  it("no operation or an unknown one is a usage mistake (exit 2, usage on stderr, nothing on stdout)", async () => {
+    const usage = "usage: cloudronApp.ts <deploy|uninstall|env-apply|seed>  (the request is read from stdin as JSON)";
+    for (const [argv, message] of [[[], "cloudronApp: missing <operation>"], [["toString"], "cloudronApp: unknown operation toString"], [["deploy", "x"], "cloudronApp: unexpected argument: x"]] as const) {
+      const out: string[] = [];
+      const err: string[] = [];
+      expect(await main([...argv], { stdin: "{}", env: {}, out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(2);
+      expect(err).toEqual([message, usage]);
+      expect(out).toEqual([]);
+    }
+  });
+});

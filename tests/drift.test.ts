@@ -122,8 +122,10 @@ describe("npm run drift", () => {
     const file = outputsFile({ ...applied("x"), appId: "" } as DriftOutputs);
     expect(await main(["staging", "--outputs-file", file], (s) => lines.push(s), (s) => errors.push(s))).toBe(2);
     expect(errors).toEqual([
-      "drift: missing <stack>\nusage: npm run drift -- <stack> [--outputs-file <file.json>]",
-      "drift: --outputs-file needs a value\nusage: npm run drift -- <stack> [--outputs-file <file.json>]",
+      "drift: missing <stack>",
+      "usage: npm run drift -- <stack> [--outputs-file <file.json>]",
+      "drift: --outputs-file needs a value",
+      "usage: npm run drift -- <stack> [--outputs-file <file.json>]",
     ]);
     expect(lines).toEqual([
       "drift: stack staging has no usable outputs (appId); run `pulumi up -s staging` once with this version first",

@@ -2,7 +2,8 @@
  * Structure rules a reviewer would otherwise have to remember:
  * - no module outside tests/ imports from tests/ (lint has the same rule; this also covers
  *   `require` and dynamic `import()` strings);
- * - config defaults are written once, in lib/config/schema.ts: no `?? <default>` copy elsewhere.
+ * - config defaults are written once, in lib/config/schema.ts: no `?? <default>` copy elsewhere;
+ * - one argument parser: no `class UsageError` and no function named `parseArgs` outside lib/cli/args.ts.
  */
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
@@ -53,5 +54,33 @@ describe("defaults", () => {
       .filter((f) => f !== path.join("lib", "config", "schema.ts") && !f.startsWith(`lifecycle${path.sep}`))
       .filter((f) => copy.test(fs.readFileSync(path.join(root, f), "utf8")));
     expect(offenders).toEqual([]);
+  });
+});
+
+/** Where a file defines its own argument parser or usage error (declarations, not uses). */
+export function argParserCopies(text: string): string[] {
+  const found: string[] = [];
+  if (/\bclass\s+UsageError\b/.test(text)) found.push("class UsageError");
+  if (/\bfunction\s*\*?\s*parseArgs\s*[<(]|\b(?:const|let|var)\s+parseArgs\s*[:=]|^\s*(?:(?:public|private|static|async)\s+)*parseArgs\s*\([^)]*\)\s*[:{]/m.test(text)) found.push("parseArgs");
+  return found;
+}
+
+describe("one argument parser", () => {
+  it("argParserCopies() finds a definition in every form and ignores imports and calls", () => {
+    expect(argParserCopies("class UsageError extends Error {}")).toEqual(["class UsageError"]);
+    expect(argParserCopies("export function parseArgs(argv: string[]) {}")).toEqual(["parseArgs"]);
+    expect(argParserCopies("const parseArgs = (argv: string[]) => argv;")).toEqual(["parseArgs"]);
+    expect(argParserCopies("class C {\n  parseArgs(argv: string[]): void {}\n}")).toEqual(["parseArgs"]);
+    expect(argParserCopies('import { parseArgs, UsageError } from "../lib/cli/args";\nconst a = parseArgs(argv, spec);\nthrow new UsageError("x");')).toEqual([]);
+  });
+
+  it("lib/cli/args.ts is the only product module defining UsageError or parseArgs", () => {
+    const own = path.join("lib", "cli", "args.ts");
+    const offenders = productFiles()
+      .map((f) => path.relative(root, f))
+      .filter((f) => f !== own)
+      .flatMap((f) => argParserCopies(fs.readFileSync(path.join(root, f), "utf8")).map((what) => `${f}: ${what}`));
+    expect(offenders).toEqual([]);
+    expect(argParserCopies(fs.readFileSync(path.join(root, own), "utf8"))).toEqual(["class UsageError", "parseArgs"]);
   });
 });

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { buildPlan, diffPlans, formatPlan, readStackFileText } from "../lib/plan";
-import { main, parseArgs } from "../scripts/plan";
+import { main } from "../scripts/plan";
 
 const projectDir = path.resolve(__dirname, "..");
 const appDir = path.join(projectDir, "lifecycle", "fixtures", "community-rule");
@@ -89,15 +89,15 @@ describe("plan diff", () => {
 });
 
 describe("npm run plan (script)", () => {
-  it("prints the plan, says it is not a live diff, and --against HEAD finds no changes", () => {
+  it("prints the plan, says it is not a live diff, and --against HEAD finds no changes", async () => {
     const lines: string[] = [];
-    expect(main(["staging", "--app-dir", appDir], (s) => lines.push(s))).toBe(0);
+    expect(await main(["staging", "--app-dir", appDir], (s) => lines.push(s))).toBe(0);
     expect(lines.join("\n")).toContain("desired state from config, not a live diff");
     const diff: string[] = [];
-    expect(main(["staging", "--against", "HEAD", "--app-dir", appDir], (s) => diff.push(s))).toBe(0);
+    expect(await main(["staging", "--against", "HEAD", "--app-dir", appDir], (s) => diff.push(s))).toBe(0);
     expect(diff.join("\n")).toContain("staging: no changes");
     const bad: string[] = [];
-    expect(main([], (s) => bad.push(s))).toBe(2);
+    expect(await main([], (s) => bad.push(s))).toBe(2);
   });
 });
 
@@ -109,7 +109,7 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
     return { repo, git };
   };
 
-  it("prints the header and the SMTP_FROM change, and nothing else", () => {
+  it("prints the header and the SMTP_FROM change, and nothing else", async () => {
     const { repo, git } = makeRepo();
     try {
       const v1 = readStackFileText(projectDir, "production");
@@ -120,21 +120,21 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
       git("commit", "-qam", "v2");
       for (const ref of ["HEAD~1", git("rev-parse", "HEAD~1").trim()]) {
         const lines: string[] = [];
-        expect(main(["production", "--against", ref, "--app-dir", appDir], (s) => lines.push(...s.split("\n")), repo)).toBe(0);
+        expect(await main(["production", "--against", ref, "--app-dir", appDir], (s) => lines.push(...s.split("\n")), repo)).toBe(0);
         expect(lines).toEqual([
           `production: desired-state comparison of config against ${ref} (not a live diff of the server)`,
           '  production: SMTP_FROM changes from "Community Rule <hello@communityrule.info>" to "CommunityRule <team@communityrule.info>"',
         ]);
       }
       const json: string[] = [];
-      expect(main(["production", "--json", "--against", "HEAD~1", "--app-dir", appDir], (s) => json.push(s), repo)).toBe(0);
+      expect(await main(["production", "--json", "--against", "HEAD~1", "--app-dir", appDir], (s) => json.push(s), repo)).toBe(0);
       expect((JSON.parse(json.join("\n")) as { changes: string[] }).changes).toHaveLength(1);
     } finally {
       fs.rmSync(repo, { recursive: true, force: true });
     }
   });
 
-  it("says a stack file new in this change is new, and fails clearly on an unknown ref", () => {
+  it("says a stack file new in this change is new, and fails clearly on an unknown ref", async () => {
     const { repo, git } = makeRepo();
     try {
       fs.writeFileSync(path.join(repo, "README"), "x");
@@ -142,10 +142,10 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
       git("commit", "-qm", "base");
       fs.writeFileSync(path.join(repo, "Pulumi.staging.yaml"), readStackFileText(projectDir, "staging"));
       const lines: string[] = [];
-      expect(main(["staging", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s), repo)).toBe(0);
+      expect(await main(["staging", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s), repo)).toBe(0);
       expect(lines.join("\n")).toContain("Pulumi.staging.yaml is new (not in HEAD)");
       const bad: string[] = [];
-      expect(main(["staging", "--against", "no-such-ref", "--app-dir", appDir], (s) => bad.push(s), repo)).toBe(1);
+      expect(await main(["staging", "--against", "no-such-ref", "--app-dir", appDir], (s) => bad.push(s), repo)).toBe(1);
       expect(bad.join("\n")).toMatch(/plan failed: git show no-such-ref/);
     } finally {
       fs.rmSync(repo, { recursive: true, force: true });
@@ -183,20 +183,30 @@ describe("diffPlans (pure): exactly the changed keys", () => {
   });
 });
 
-describe("parseArgs", () => {
-  it("accepts options in any order and rejects stray or incomplete ones", () => {
-    expect(parseArgs(["--json", "production", "--against", "origin/main"])).toEqual({ stack: "production", json: true, against: "origin/main" });
-    expect(parseArgs(["staging", "--against"])).toBeUndefined();
-    expect(parseArgs(["staging", "--bogus"])).toBeUndefined();
-    expect(parseArgs(["staging", "production"])).toBeUndefined();
+describe("plan arguments (the one parser, lib/cli/args.ts)", () => {
+  it("accepts options in any order and rejects stray or incomplete ones with the usage, exit 2", async () => {
+    const lines: string[] = [];
+    expect(await main(["--json", "production", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s))).toBe(0);
+    expect((JSON.parse(lines.join("\n")) as { stack: string; against: string }).against).toBe("HEAD");
+    for (const [argv, message] of [
+      [["staging", "--against"], "plan: --against needs a value"],
+      [["staging", "--bogus"], "plan: unknown option --bogus"],
+      [["staging", "production"], "plan: unexpected argument: production"],
+    ] as const) {
+      const out: string[] = [];
+      const err: string[] = [];
+      expect(await main([...argv], (s) => out.push(s), projectDir, (s) => err.push(s))).toBe(2);
+      expect(err).toEqual([message, "usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]"]);
+      expect(out).toEqual([]);
+    }
   });
 });
 
 describe("plan without credentials or the app checkout", () => {
-  it("works from the committed stack files alone and says what up will still need", () => {
+  it("works from the committed stack files alone and says what up will still need", async () => {
     for (const stack of ["staging", "production"]) {
       const lines: string[] = [];
-      expect(main([stack], (s) => lines.push(s))).toBe(0);
+      expect(await main([stack], (s) => lines.push(s))).toBe(0);
       const text = lines.join("\n");
       expect(text).toContain("manifest:  unknown (appDir not found");
       expect(text).toContain("registryPassword is not set (required for up");

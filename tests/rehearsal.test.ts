@@ -1,6 +1,17 @@
 /** Pure parts of the rehearsal: arguments, the replaced-settings list, the server near miss, call lines. */
 import { describe, expect, it } from "vitest";
-import { describeCall, describeReplacements, nearMissServer, nextPatch, parseRehearseArgs } from "../lib/rehearsal";
+import { describeCall, describeReplacements, nearMissServer, nextPatch, rehearseArgsFrom, REHEARSE_SPEC } from "../lib/rehearsal";
+import { parseArgs, UsageError } from "../lib/cli/args";
+
+/** The rehearsal's arguments as scripts/rehearse.ts reads them, or the usage message. */
+function parseRehearseArgs(argv: string[]): ReturnType<typeof rehearseArgsFrom> | string {
+  try {
+    return rehearseArgsFrom(parseArgs(argv, REHEARSE_SPEC));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    return err.message;
+  }
+}
 
 describe("parseRehearseArgs", () => {
   it("takes one stack and the two options, and names what is wrong otherwise", () => {
@@ -10,6 +21,7 @@ describe("parseRehearseArgs", () => {
     expect(parseRehearseArgs(["staging", "--release"])).toBe("--release needs a value");
     expect(parseRehearseArgs(["staging", "production"])).toBe("unexpected argument: production");
     expect(parseRehearseArgs(["staging", "-x"])).toBe("unknown option -x");
+    expect(parseRehearseArgs(["staging", "--release", "v0.2"])).toBe("--release v0.2: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10");
     expect(nextPatch("0.1.9")).toBe("0.1.10");
   });
 });

@@ -2,7 +2,7 @@
 import * as http from "node:http";
 import * as crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chooseCommentAction, upsertComment } from "../scripts/prComment";
+import { chooseCommentAction, prCommentCli, upsertComment } from "../scripts/prComment";
 import { SUMMARY_MARKER } from "../scripts/reviewApp";
 
 const TOKEN = `ghs_${crypto.randomBytes(12).toString("hex")}`;
@@ -60,5 +60,20 @@ describe("review-app PR comment", () => {
 
   it("names what is missing instead of calling anything", async () => {
     await expect(upsertComment({ GITHUB_API_URL: base, PR_NUMBER: "1" }, "x")).rejects.toThrow("cannot comment: GITHUB_REPOSITORY, GITHUB_TOKEN not set");
+  });
+});
+
+describe("npm run pr-comment (command line)", () => {
+  const run = async (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await prCommentCli(argv, { stdout: (l) => out.push(l), stderr: (l) => err.push(l) }, { env });
+    return { code, out, err };
+  };
+
+  it("a missing or absent file is a usage mistake (exit 2, usage on stderr); a failed call says so (exit 1)", async () => {
+    expect(await run([])).toEqual({ code: 2, out: [], err: ["pr-comment: missing <comment.md>", "usage: npm run pr-comment -- <comment.md>"] });
+    expect(await run(["no-such-comment.md"])).toEqual({ code: 2, out: [], err: ["pr-comment: no file no-such-comment.md", "usage: npm run pr-comment -- <comment.md>"] });
+    expect(await run([__filename])).toEqual({ code: 1, out: [], err: ["pr-comment failed: cannot comment: GITHUB_API_URL, GITHUB_REPOSITORY, PR_NUMBER, GITHUB_TOKEN not set"] });
   });
 });

@@ -22,6 +22,7 @@ import {
 import { applyEnv, deploy, OperationError, uninstall, type OperationContext } from "../lib/cloudron/operations";
 import { runSeedExec } from "../lib/cloudron/seedExec";
 import { likelyCause } from "../lib/health/troubleshooting";
+import { defineCli, UsageError, type Cli } from "../lib/cli/args";
 
 /** What a run of the tool gets from its process; injectable for tests. */
 export interface ToolIo {
@@ -95,14 +96,29 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
   },
 };
 
-/** Entry point; returns the exit code. */
-export async function main(argv: string[], io: ToolIo): Promise<number> {
-  const [operation, ...rest] = argv;
-  const run = OPERATIONS[operation ?? ""];
-  if (!run || rest.length > 0) {
-    io.err(`usage: cloudronApp.ts <${Object.keys(OPERATIONS).join("|")}>  (the request is read from stdin as JSON)`);
-    return 2;
-  }
+const USAGE = `usage: cloudronApp.ts <${Object.keys(OPERATIONS).join("|")}>  (the request is read from stdin as JSON)`;
+
+/** The tool for one request (stdin is read before the command runs): prints the result as JSON. */
+export function cloudronAppCli(stdin: string): Cli {
+  return defineCli({
+    name: "cloudronApp",
+    usage: USAGE,
+    spec: { positional: ["operation"] },
+    parse: (a) => {
+      const operation = a.positional.operation!;
+      if (!Object.prototype.hasOwnProperty.call(OPERATIONS, operation)) throw new UsageError(`unknown operation ${operation}`);
+      return OPERATIONS[operation];
+    },
+    run: (operation, { io, env }) => perform(operation, { stdin, env, out: io.stdout, err: io.stderr }),
+  });
+}
+
+/** In-process entry (tests); returns the exit code. */
+export function main(argv: string[], io: ToolIo): Promise<number> {
+  return cloudronAppCli(io.stdin)(argv, { stdout: io.out, stderr: io.err }, { env: io.env });
+}
+
+async function perform(run: (io: ToolIo, mask: SecretMask) => Promise<unknown>, io: ToolIo): Promise<number> {
   const mask = new SecretMask();
   mask.addSecret(io.env.CLOUDRON_TOKEN);
   for (const v of Object.values(secretsFromEnv(io.env))) mask.addSecret(v);
@@ -134,14 +150,8 @@ function readStdin(): Promise<string> {
 }
 
 if (require.main === module) {
+  // process.exit, as before: a Pulumi command resource waits for this process, so nothing may keep it open.
   readStdin()
-    .then((stdin) =>
-      main(process.argv.slice(2), {
-        stdin,
-        env: process.env,
-        out: (l) => process.stdout.write(l + "\n"),
-        err: (l) => process.stderr.write(l + "\n"),
-      }),
-    )
+    .then((stdin) => cloudronAppCli(stdin)(process.argv.slice(2)))
     .then((code) => process.exit(code));
 }

@@ -25,6 +25,8 @@ export interface ArgSpec {
   values?: readonly string[];
   /** Options that take no value (`--json`), without the dashes. */
   flags?: readonly string[];
+  /** What to say when the first missing required positional is this one, instead of `missing <name>`. */
+  ifMissing?: Readonly<Record<string, string>>;
 }
 
 /** Parsed arguments: positionals by name, option values by name, flags as booleans. */
@@ -83,6 +85,8 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
   const positional: Record<string, string | undefined> = {};
   if (!help) {
     if (rest.length < required.length) {
+      const said = spec.ifMissing?.[required[rest.length]];
+      if (said !== undefined) throw new UsageError(said);
       throw new UsageError(`missing ${required.slice(rest.length).map((n) => `<${n}>`).join(" ")}`);
     }
     if (rest.length > required.length + optional.length) {
