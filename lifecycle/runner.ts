@@ -136,6 +136,8 @@ export class Lifecycle {
   /** Where this environment's own views (calls, exec calls, builds) start: 0, or the last restore. */
   private since = { calls: 0, execs: 0, builds: 0 };
   private host?: KeptHost;
+  /** Whether the kept host said it was settled at the end of the last run. */
+  private hostSettled = false;
   extraEnv: Record<string, string> = {};
   forceBuildPlatform?: string;
   failBuild?: string;
@@ -431,6 +433,7 @@ export class Lifecycle {
     result.log = output;
     this.runs.push(result);
     // A failed program may leave work in flight: then the next run gets a process of its own.
+    this.hostSettled = settled === true;
     if (!result.ok && settled !== true) this.retireHost();
     return result;
   }
@@ -457,15 +460,9 @@ export class Lifecycle {
 
   /** Starts the kept host (it loads the SDK while the test goes on), unless one is running. */
   private startHost(): KeptHost {
-    if (this.host && this.host.child.exitCode === null && !this.host.child.killed) return this.host;
-    const child = spawn(process.execPath, [HOST_ENTRY], { cwd: PROJECT_DIR, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
-    const host: KeptHost = { child, onData: undefined };
-    child.stdout!.on("data", (d: Buffer) => host.onData?.(d, "stdout"));
-    child.stderr!.on("data", (d: Buffer) => host.onData?.(d, "stderr"));
-    child.on("error", () => undefined); // also reported as exit (or a failed send, handled there)
-    child.on("exit", (_code, signal) => host.onExit?.(signal));
-    this.host = host;
-    return host;
+    if (this.host && isAlive(this.host)) return this.host;
+    this.host = takeIdleHost() ?? spawnHost();
+    return this.host;
   }
 
   /** Stops the kept host; the next run starts a new one. */
@@ -544,7 +541,10 @@ export class Lifecycle {
   async close() {
     const report = this.runs.length > 0 ? this.scanSecrets() : { hits: [] };
     const violations = this.cloudronApi ? [...this.api.state.violations] : [];
-    this.retireHost();
+    // A settled host goes to the next environment this process creates; any other is stopped.
+    if (this.host && this.hostSettled) parkIdleHost(this.host);
+    else this.retireHost();
+    this.host = undefined;
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
     if (report.hits.length > 0) {
       throw new Error(`secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`);
@@ -569,6 +569,58 @@ export class Lifecycle {
     }
     return [...new Set(values.filter((v) => v.length >= 8))];
   }
+}
+
+/**
+ * Kept hosts that no environment uses, settled at the end of their last run: the next environment
+ * created in this process takes one instead of starting a process and loading the SDK again. A host
+ * serves environments one after another exactly as it serves one environment's runs: each run
+ * brings its own job, environment variables and state file, and loads the program afresh.
+ */
+const idleHosts: KeptHost[] = [];
+const MAX_IDLE_HOSTS = 2;
+
+function spawnHost(): KeptHost {
+  const child = spawn(process.execPath, [HOST_ENTRY], { cwd: PROJECT_DIR, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  const host: KeptHost = { child, onData: undefined };
+  child.stdout!.on("data", (d: Buffer) => host.onData?.(d, "stdout"));
+  child.stderr!.on("data", (d: Buffer) => host.onData?.(d, "stderr"));
+  child.on("error", () => undefined); // also reported as exit (or a failed send, handled there)
+  child.on("exit", (_code, signal) => host.onExit?.(signal));
+  return host;
+}
+
+function isAlive(host: KeptHost): boolean {
+  return host.child.exitCode === null && host.child.signalCode === null && !host.child.killed;
+}
+
+/** An idle host does not keep this process alive; it exits by itself when this process does (IPC closes). */
+function setHeld(host: KeptHost, held: boolean) {
+  const handles = [host.child, host.child.stdout, host.child.stderr, host.child.channel] as Array<{ ref(): void; unref(): void } | null | undefined>;
+  for (const h of handles) {
+    if (held) h?.ref();
+    else h?.unref();
+  }
+}
+
+function parkIdleHost(host: KeptHost) {
+  host.onData = undefined;
+  host.onExit = undefined;
+  if (!isAlive(host) || idleHosts.length >= MAX_IDLE_HOSTS) {
+    if (isAlive(host)) host.child.kill("SIGKILL");
+    return;
+  }
+  setHeld(host, false);
+  idleHosts.push(host);
+}
+
+function takeIdleHost(): KeptHost | undefined {
+  for (let host = idleHosts.pop(); host; host = idleHosts.pop()) {
+    if (!isAlive(host)) continue;
+    setHeld(host, true);
+    return host;
+  }
+  return undefined;
 }
 
 function readFixture(): { version: string; id: string } & Record<string, unknown> {

@@ -68,4 +68,29 @@ describe("language-host loading", () => {
       await lc.close();
     }
   });
+
+  it("a closed environment's settled host serves the next environment, which still loads the program afresh", async () => {
+    const first = await Lifecycle.create({ stack: "staging" });
+    let firstPid: number | undefined;
+    try {
+      const r = await first.up();
+      expect(r.errors).toEqual([]);
+      firstPid = r.hostPid;
+    } finally {
+      await first.close();
+    }
+    const second = await Lifecycle.create({ stack: "staging", config: { env: { SECOND_ENVIRONMENT: "1" } } });
+    try {
+      const r = await second.up();
+      expect(r.errors).toEqual([]);
+      expect(r.hostPid).toBe(firstPid);
+      expect(r.programWasCached).toBe(false);
+      // Its own server, state and config: a first install of its own, with its own env.
+      expect(r.outputs.deployAction).toBe("installed");
+      expect(second.app()!.env.SECOND_ENVIRONMENT).toBe("1");
+      expect(second.calls().filter((c) => c.operation === "installApp").map((c) => c.status)).toEqual([202]);
+    } finally {
+      await second.close();
+    }
+  });
 });
