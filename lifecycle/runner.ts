@@ -424,7 +424,8 @@ export class Lifecycle {
     };
     const jobFile = path.join(this.dir, `job-${this.runs.length}.json`);
     fs.writeFileSync(jobFile, JSON.stringify(job));
-    const { output, signal, settled } = this.opts.freshHostPerRun || process.env.LIFECYCLE_FRESH_HOST ? await this.runInFreshHost(jobFile) : await this.runInKeptHost(jobFile);
+    const fresh = this.opts.freshHostPerRun || !!process.env.LIFECYCLE_FRESH_HOST;
+    const { output, signal, settled } = fresh ? await this.runInFreshHost(jobFile) : await this.runInKeptHost(jobFile);
     if (!fs.existsSync(resultFile)) {
       if (signal) throw new HostKilledError(signal, output);
       throw new Error(`lifecycle host wrote no result; its output:\n${output}`);
@@ -469,7 +470,7 @@ export class Lifecycle {
   private retireHost() {
     const host = this.host;
     this.host = undefined;
-    if (host && host.child.exitCode === null) host.child.kill("SIGKILL");
+    if (host && isAlive(host)) host.child.kill("SIGKILL");
   }
 
   /**

@@ -167,6 +167,9 @@ function readManifestVersion(lc: Lifecycle): string {
   return (JSON.parse(fs.readFileSync(path.join(lc.appDir, "CloudronManifest.json"), "utf8")) as { version: string }).version;
 }
 
+/** The signals that interrupt a rehearsal, and the exit code for each (128 + the signal's number). */
+const INTERRUPT_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
 /**
  * Runs the rehearsal with every temporary file under one directory of its own (TMPDIR is pointed
  * there, so the runner, the registry and the program's child processes all write inside it), and
@@ -201,12 +204,11 @@ async function runRehearsal(args: RehearseArgs): Promise<number> {
   // Every way out goes through finish, which exits the process itself (the stand-ins' handles
   // would otherwise keep it alive): the exit code never comes back through this function.
   const exitedInFinish = new Promise<number>(() => undefined);
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-    process.on(signal, () => {
-      interrupted = true;
-      void finish(`REHEARSAL FAIL: interrupted (${signal}); temporary files removed`, code);
-    });
-  }
+  const interrupt = (signal: keyof typeof INTERRUPT_EXIT_CODES) => {
+    interrupted = true;
+    void finish(`REHEARSAL FAIL: interrupted (${signal}); temporary files removed`, INTERRUPT_EXIT_CODES[signal]);
+  };
+  for (const signal of Object.keys(INTERRUPT_EXIT_CODES) as Array<keyof typeof INTERRUPT_EXIT_CODES>) process.on(signal, () => interrupt(signal));
   try {
     const summary = await rehearse(args, (l) => (lc = l));
     await finish(`REHEARSAL PASS: ${summary}`, 0);
@@ -214,9 +216,8 @@ async function runRehearsal(args: RehearseArgs): Promise<number> {
     // After Ctrl-C the runs fail because their processes died too: the signal handler reports. The
     // host may be seen dead before this process's own handler has run: same verdict.
     if (interrupted) return exitedInFinish;
-    if (err instanceof HostKilledError && (err.signal === "SIGINT" || err.signal === "SIGTERM")) {
-      interrupted = true;
-      void finish(`REHEARSAL FAIL: interrupted (${err.signal}); temporary files removed`, err.signal === "SIGINT" ? 130 : 143);
+    if (err instanceof HostKilledError && err.signal in INTERRUPT_EXIT_CODES) {
+      interrupt(err.signal as keyof typeof INTERRUPT_EXIT_CODES);
       return exitedInFinish;
     }
     await finish(`REHEARSAL FAIL: ${err instanceof RehearsalFailed ? err.message : `${(err as Error).message}`}`, 1);
