@@ -17,6 +17,7 @@ import { CloudronApi, resolveToken, type TokenSource } from "./cloudron/api";
 import { judgeBackupPolicy } from "./cloudron/backupPolicy";
 import type { App } from "./cloudron/schemas";
 import { requestText, HttpRequestError } from "./http/client";
+import * as semver from "./release/semver";
 
 export type CheckStatus = "PASS" | "FAIL" | "SKIP";
 
@@ -211,7 +212,6 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
     if (!app) pass(CHECK.version, `${location} not installed yet`);
     else if (!manifestVersion) skip(CHECK.version, `needs ${CHECK.manifest} (failed above)`);
     else {
-      const semver = require("semver") as typeof import("semver");
       const ok = build === false || deployed === manifestVersion || (!!deployed && semver.valid(deployed) !== null && semver.gt(manifestVersion, deployed));
       (ok ? pass : fail)(CHECK.version, `deployed ${deployed ?? "unknown"}, manifest ${manifestVersion}`);
     }

@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as semver from "semver";
+import * as semver from "./semver";
 import { execFileSync } from "node:child_process";
 import { classifyMigrations, compareNames, gitRefReader, listCheckoutMigrations, listMigrations, recordMigrations, summarizeMigration, MigrationListError, type MigrationFile, type RecordedMigration } from "./migrations";
 import { deployRunnableTexts, findMigrateReset, reviewRelease, reviewRollback, type MigrationReview, type RunnableText } from "./migrationGate";
