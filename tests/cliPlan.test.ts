@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import YAML from "yaml";
-import { copyProject, npmRun, runCommand, type ProjectCopy } from "./cliProject";
+import { copyProject, npmRun, runCommand, runScript, type ProjectCopy } from "./cliProject";
 
 // Generated per run: a token-shaped literal in the repository would look like a leaked secret.
 const PLAIN_TOKEN = `plain-token-${randomBytes(12).toString("hex")}`;
@@ -29,7 +29,7 @@ afterAll(() => p?.remove());
 
 describe("npm run plan: files and stacks", () => {
   it("an unknown stack names the stack file and the stacks that exist (no raw ENOENT)", async () => {
-    const r = await npmRun(p, "plan", ["prod"]);
+    const r = await runScript(p, "plan", ["prod"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`no stack file Pulumi.prod.yaml in ${p.dir}; stacks here: production, staging`);
     expect(r.stdout + r.stderr).not.toContain("ENOENT");
@@ -38,7 +38,7 @@ describe("npm run plan: files and stacks", () => {
   it("a YAML mistake names the file and the line, with no stack trace", async () => {
     p.writeStack("staging", staging + "  communityrule:env: [unclosed\n");
     try {
-      const r = await npmRun(p, "plan", ["staging"], { silent: true });
+      const r = await runScript(p, "plan", ["staging"]);
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/^Pulumi\.staging\.yaml:\d+: not valid YAML/);
       expect(r.stdout + r.stderr).not.toMatch(/^\s+at /m);
@@ -49,13 +49,20 @@ describe("npm run plan: files and stacks", () => {
 });
 
 describe("operator commands: the common CLI conventions", () => {
-  it.each(["plan", "preflight", "rehearse", "restore-drill"])("npm run %s: a usage mistake goes to stderr with the usage, exit 2; --help to stdout, exit 0", async (script) => {
-    const bad = await npmRun(p, script, ["staging", "--bogus"], { silent: true });
+  // plan through npm itself (its exit code and streams passed on); the others as their script line.
+  const silentNpm = (q: ProjectCopy, script: string, args: string[]) => npmRun(q, script, args, { silent: true });
+  it.each([
+    ["plan", silentNpm],
+    ["preflight", runScript],
+    ["rehearse", runScript],
+    ["restore-drill", runScript],
+  ] as const)("npm run %s: a usage mistake goes to stderr with the usage, exit 2; --help to stdout, exit 0", async (script, run) => {
+    const bad = await run(p, script, ["staging", "--bogus"]);
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe("");
     expect(bad.stderr).toContain(`${script === "restore-drill" ? "restore-drill" : script}: unknown option --bogus`);
     expect(bad.stderr).toContain(`usage: npm run ${script} -- <stack>`);
-    const help = await npmRun(p, script, ["--help"], { silent: true });
+    const help = await run(p, script, ["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain(`usage: npm run ${script} -- <stack>`);
   });
@@ -70,7 +77,7 @@ describe("npm run plan: every problem in one pass", () => {
         "  communityrule:imageTag: latest\n  communityrule:healthTimeoutSeconds: abc\n  communityrule:locaton: communityrule.info\n  communityrule:baseUrl: communityrule.info\n",
     );
     try {
-      const r = await npmRun(p, "plan", ["production"], { silent: true });
+      const r = await runScript(p, "plan", ["production"]);
       expect(r.code).toBe(1);
       const lines = r.stdout.trimEnd().split("\n");
       expect(lines[0]).toBe('stack "production" has 4 configuration problems; nothing was deployed:');
@@ -109,7 +116,7 @@ describe("npm run plan --against: plain-text secrets fail the review", () => {
       staging + `  communityrule:cloudronToken: ${PLAIN_TOKEN}\n  communityrule:secretEnv:\n    ORGANIZER_INQUIRY_TO: ${PLAIN_SECRET_ENV}\n`,
     );
     try {
-      const r = await npmRun(p, "plan", ["staging", "--against", "HEAD"], { silent: true });
+      const r = await runScript(p, "plan", ["staging", "--against", "HEAD"]);
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/communityrule:cloudronToken: .*pulumi config set --secret/);
       expect(r.stdout).toMatch(/communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is stored in plain text; .*pulumi config set --secret --path 'secretEnv\.ORGANIZER_INQUIRY_TO' <value>/);
@@ -126,7 +133,7 @@ describe("npm run plan --against: plain-text secrets fail the review", () => {
     git("commit", "-qam", "broken");
     try {
       p.writeStack("staging", staging);
-      const r = await npmRun(p, "plan", ["staging", "--against", "HEAD"], { silent: true });
+      const r = await runScript(p, "plan", ["staging", "--against", "HEAD"]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("  staging: Pulumi.staging.yaml at HEAD was not a valid config: the whole plan above is new");
     } finally {

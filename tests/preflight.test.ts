@@ -7,7 +7,7 @@ import { Lifecycle, PROJECT_DIR } from "../lifecycle/runner";
 import * as http from "node:http";
 import { checkServerAnswers, formatPreflight, runPreflight, CHECK } from "../lib/preflight";
 import { main as preflightMain } from "../scripts/preflight";
-import { copyProject, npmRun, type ProjectCopy } from "./cliProject";
+import { copyProject, runScript, type ProjectCopy } from "./cliProject";
 
 describe("preflight", () => {
   let lc: Lifecycle;
@@ -103,7 +103,7 @@ describe("npm run preflight (child process, edited stack files)", () => {
 
   it("reports every failure in one run: config problems, an unresolvable server, a missing checkout; no production reminder on staging", async () => {
     p.writeStack("staging", p.stackText("staging").replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots") + "  communityrule:healthTimeoutSeconds: abc\n");
-    const r = await npmRun(p, "preflight", ["staging"], { silent: true });
+    const r = await runScript(p, "preflight", ["staging"]);
     expect(r.code).toBe(1);
     const lines = r.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: \d problem\(s\)$/);
@@ -122,7 +122,7 @@ describe("npm run preflight (child process, edited stack files)", () => {
     fs.mkdirSync(app, { recursive: true });
     fs.copyFileSync(path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"), path.join(app, "CloudronManifest.json"));
     p.writeStack("staging", fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8") + `  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:appDir: ${app}\n`);
-    const r = await npmRun(p, "preflight", ["staging"], { silent: true });
+    const r = await runScript(p, "preflight", ["staging"]);
     const lines = r.stdout.split("\n");
     expect(lines).toContain(`SKIP ${CHECK.checkout}: not needed: build is false, nothing is built from the checkout`);
     expect(lines).toContain(`PASS ${CHECK.manifest}: version 0.1.9`);
@@ -131,7 +131,7 @@ describe("npm run preflight (child process, edited stack files)", () => {
   });
 
   it("production gets the production reminder", async () => {
-    const r = await npmRun(p, "preflight", ["production"], { silent: true });
+    const r = await runScript(p, "preflight", ["production"]);
     expect(r.stdout).toContain("REMINDER production: Cloudron backups are on and recent (dashboard → Backups)");
   });
 });

@@ -1,10 +1,11 @@
 /**
  * `npm run rehearse` as an operator runs it: a real child process in a copy of the project whose
- * stack file the test edits. Checks exit codes, what it prints, and that it leaves no temporary
+ * stack file the test edits (the package.json script line; Ctrl-C goes through npm itself, as it does
+ * at a terminal). Checks exit codes, what it prints, and that it leaves no temporary
  * directory behind on any way out (validation failure, success, Ctrl-C).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyProject, leftovers, npmRun, runCommand, type ProjectCopy } from "./cliProject";
+import { copyProject, leftovers, runCommand, runScript, type ProjectCopy } from "./cliProject";
 
 let p: ProjectCopy;
 let staging: string;
@@ -18,7 +19,7 @@ const lastLine = (s: string) => s.trimEnd().split("\n").at(-1);
 
 describe("npm run rehearse: arguments", () => {
   it("without a stack prints the usage and exits 2 (no silent staging default)", async () => {
-    const r = await npmRun(p, "rehearse", []);
+    const r = await runScript(p, "rehearse", []);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("which stack? name it (no stack is assumed)");
     expect(r.stderr).toContain("usage: npm run rehearse -- <stack> [--release <version>] [--rollback]");
@@ -31,7 +32,7 @@ describe("npm run rehearse: arguments", () => {
       [["staging", "production"], "unexpected argument: production"],
       [["staging", "--release", "v0.2"], "--release v0.2: the version must be plain semver X.Y.Z"],
     ] as const) {
-      const r = await npmRun(p, "rehearse", [...args]);
+      const r = await runScript(p, "rehearse", [...args]);
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr).toContain(message);
       expect(r.stdout).not.toContain("REHEARSAL of");
@@ -51,7 +52,7 @@ describe("npm run rehearse: the stack file as written is validated first", () =>
   it.each(cases)("$name: REHEARSAL FAIL naming the key and the fix, before anything starts", async ({ edit, key, fix }) => {
     p.writeStack("staging", edit(staging));
     try {
-      const r = await npmRun(p, "rehearse", ["staging"]);
+      const r = await runScript(p, "rehearse", ["staging"]);
       expect(r.code).toBe(1);
       expect(r.stdout).toContain(key);
       expect(r.stdout).toMatch(fix);
@@ -67,7 +68,7 @@ describe("npm run rehearse: the stack file as written is validated first", () =>
   it("a YAML syntax error names the file and line, with no stack trace and no temporary directory left", async () => {
     p.writeStack("staging", staging.replace("  communityrule:cloudronServer: my.medlab.host\n", "  communityrule:cloudronServer: my.medlab.host\n   oops: [\n"));
     try {
-      const r = await npmRun(p, "rehearse", ["staging"]);
+      const r = await runScript(p, "rehearse", ["staging"]);
       expect(r.code).toBe(1);
       const all = r.stdout + r.stderr;
       expect(lastLine(r.stdout)).toMatch(/^REHEARSAL FAIL: Pulumi\.staging\.yaml:\d+: not valid YAML \(line \d+, column \d+\): /);
@@ -82,7 +83,7 @@ describe("npm run rehearse: the stack file as written is validated first", () =>
   it("a cloudronServer that does not resolve is reported before anything starts (a near miss of the other stack's server fails)", async () => {
     p.writeStack("staging", staging.replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots"));
     try {
-      const r = await npmRun(p, "rehearse", ["staging"]);
+      const r = await runScript(p, "rehearse", ["staging"]);
       expect(r.code).toBe(1);
       expect(r.stdout).toContain("cloudronServer: my.medlab.hots does not resolve (no such host)");
       expect(lastLine(r.stdout)).toBe(
@@ -98,7 +99,7 @@ describe("npm run rehearse: the stack file as written is validated first", () =>
 
 describe("npm run rehearse -- staging --release 0.1.10 --rollback", () => {
   it("states what it replaces, deploys, finds nothing to do, releases (backup + health gate), rolls back, and says PASS", async () => {
-    const r = await npmRun(p, "rehearse", ["staging", "--release", "0.1.10", "--rollback"]);
+    const r = await runScript(p, "rehearse", ["staging", "--release", "0.1.10", "--rollback"]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const out = r.stdout;
     const order = [
