@@ -1,7 +1,8 @@
 /**
  * Step of `npm run build` after tsc: each tool the command resources start (tools/<name>.ts) becomes
- * a single file, build/tools/<name>.js, in place of tsc's output for it. The command lines do not
- * change (`node build/tools/cloudronApp.js deploy`).
+ * a single file, build/tools/<name>.bundle.js, run by build/tools/<name>.js (lib/build/toolEntry.ts,
+ * which adds V8's code cache) in place of tsc's output. The command lines do not change
+ * (`node build/tools/cloudronApp.js deploy`).
  *
  * Why: a tool is a short-lived process (a `pulumi up` starts several of them, the test suite about
  * 360), and much of its life is loading modules. One file, built from zod's ES modules so that the
@@ -16,6 +17,9 @@ import * as path from "node:path";
 import { buildSync } from "esbuild";
 import { findProjectDir } from "../lib/build/sourceStamp";
 
+/** What runs the bundle, with V8's code cache: lib/build/toolEntry.ts as tsc compiled it, copied to build/tools/<name>.js for every tool. */
+export const TOOL_ENTRY = path.join("build", "lib", "build", "toolEntry.js");
+
 /** The tools under `tools/`, as file names (`cloudronApp.ts`, …). */
 export function toolSources(projectDir: string): string[] {
   const dir = path.join(projectDir, "tools");
@@ -28,8 +32,11 @@ export function toolSources(projectDir: string): string[] {
 
 export function bundleTools(projectDir: string): string[] {
   const written: string[] = [];
+  // Caches of the previous bundles would be refused anyway (V8 checks the source); drop them.
+  fs.rmSync(path.join(projectDir, "build", "tools", ".code-cache"), { recursive: true, force: true });
   for (const file of toolSources(projectDir)) {
-    const outfile = path.join(projectDir, "build", "tools", file.replace(/\.ts$/, ".js"));
+    const name = file.replace(/\.ts$/, "");
+    const outfile = path.join(projectDir, "build", "tools", `${name}.bundle.js`);
     buildSync({
       absWorkingDir: projectDir,
       entryPoints: [path.join(projectDir, "tools", file)],
@@ -43,6 +50,11 @@ export function bundleTools(projectDir: string): string[] {
       sourcemap: true,
       logLevel: "warning",
     });
+    // Without tsc's source-map comment: the map stays with build/lib/build/toolEntry.js.
+    const entry = fs.readFileSync(path.join(projectDir, TOOL_ENTRY), "utf8").replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n");
+    fs.writeFileSync(path.join(projectDir, "build", "tools", `${name}.js`), entry);
+    // tsc's map belonged to the unbundled tool; the bundle has its own.
+    fs.rmSync(path.join(projectDir, "build", "tools", `${name}.js.map`), { force: true });
     written.push(outfile);
   }
   return written;

@@ -1,17 +1,22 @@
 /**
- * The tools the command resources start are built as one file each (scripts/bundleTools.ts): what
- * runs is build/tools/<name>.js, as the command lines say, and it loads no other file of ours or of
- * node_modules, zod included, so zod's translations are not loaded.
+ * The tools the command resources start are built as one bundle each (scripts/bundleTools.ts), run
+ * by build/tools/<name>.js (lib/build/toolEntry.ts) with V8's code cache. What runs is what the
+ * command lines name; it loads no other file of ours or of node_modules (zod included, so not its
+ * translations); the cache is written once, survives a corrupt file, and holds no run-time value.
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { toolSources } from "../scripts/bundleTools";
 import { PROJECT } from "./cliProject";
 
-/** Loads a built tool as `node build/tools/<name>.js --help` does and lists every file it loaded. */
-function filesLoadedBy(tool: string): { status: number | null; files: string[]; stderr: string } {
-  const entry = path.join(PROJECT, "build", "tools", tool);
+const TOOLS = path.join(PROJECT, "build", "tools");
+
+/** Loads a built tool as `node build/tools/<name>.js --help` does and lists every module it loaded. */
+function modulesLoadedBy(tool: string): { status: number | null; stdout: string; modules: string[]; stderr: string } {
+  const entry = path.join(TOOLS, tool);
   const probe = [
     `process.argv = [process.argv[0], ${JSON.stringify(entry)}, "--help"];`,
     `process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(Object.keys(require.cache)) + "\\n"));`,
@@ -19,7 +24,7 @@ function filesLoadedBy(tool: string): { status: number | null; files: string[]; 
   ].join("\n");
   const r = spawnSync(process.execPath, ["-e", probe], { cwd: PROJECT, encoding: "utf8" });
   const line = r.stderr.split("\n").find((l) => l.startsWith("LOADED ")) ?? "LOADED []";
-  return { status: r.status, files: JSON.parse(line.slice("LOADED ".length)) as string[], stderr: r.stderr };
+  return { status: r.status, stdout: r.stdout, modules: JSON.parse(line.slice("LOADED ".length)) as string[], stderr: r.stderr };
 }
 
 describe("bundled tools", () => {
@@ -27,9 +32,59 @@ describe("bundled tools", () => {
     expect(toolSources(PROJECT)).toEqual(["cloudronApp.ts", "healthGate.ts", "smoke.ts", "verifyPull.ts"]);
   });
 
-  it.each(["cloudronApp.js", "healthGate.js", "smoke.js", "verifyPull.js"])("build/tools/%s answers --help having loaded only itself", (tool) => {
-    const r = filesLoadedBy(tool);
+  it.each(["cloudronApp", "healthGate", "smoke", "verifyPull"])("build/tools/%s.js answers --help from its bundle, loading no other module", (tool) => {
+    const r = modulesLoadedBy(`${tool}.js`);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.files).toEqual([path.join(PROJECT, "build", "tools", tool)]);
+    expect(r.stdout).toMatch(/^usage: /);
+    // The bundle is compiled through V8 (vm.Script), not require: only the entry is a module.
+    expect(r.modules).toEqual([path.join(TOOLS, `${tool}.js`)]);
+    expect(fs.existsSync(path.join(TOOLS, `${tool}.bundle.js`))).toBe(true);
+  });
+});
+
+describe("the code cache", () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+  /** The deploy tool's entry and bundle in a directory of their own, so the cache there is this test's. */
+  function copyOfDeployTool(): { run(stdin: string, env?: Record<string, string>): ReturnType<typeof spawnSync>; cacheFile: string } {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "tool-cache-"));
+    for (const f of ["cloudronApp.js", "cloudronApp.bundle.js"]) fs.copyFileSync(path.join(TOOLS, f), path.join(dir, f));
+    const at = dir;
+    return {
+      run: (stdin, env = {}) => spawnSync(process.execPath, [path.join(at, "cloudronApp.js"), "deploy"], { input: stdin, encoding: "utf8", env: { ...process.env, ...env } }),
+      cacheFile: path.join(at, ".code-cache", `cloudronApp-${process.version}-${process.arch}.bin`),
+    };
+  }
+
+  it("is written by the first run, used as it is by the next, and holds none of the values a run was given", () => {
+    const tool = copyOfDeployTool();
+    const planted = `planted-secret-${Date.now().toString(36)}`;
+    // A request the contract refuses: the run parses its input, fails with its own message, exits 1.
+    const first = tool.run(JSON.stringify({ connection: { server: planted }, note: planted }), { CLOUDRON_TOKEN: planted, CR_SECRET_SESSION_SECRET: planted });
+    expect(first.status, String(first.stderr)).toBe(1);
+    expect(fs.existsSync(tool.cacheFile)).toBe(true);
+    const written = fs.readFileSync(tool.cacheFile);
+    expect(written.includes(Buffer.from(planted))).toBe(false);
+    expect(fs.readdirSync(path.dirname(tool.cacheFile))).toEqual([path.basename(tool.cacheFile)]);
+
+    const mtime = fs.statSync(tool.cacheFile).mtimeMs;
+    const second = tool.run("{}");
+    expect(second.status).toBe(1);
+    expect(String(second.stderr)).toContain("deploy: the request on stdin does not match the contract");
+    expect(fs.statSync(tool.cacheFile).mtimeMs).toBe(mtime);
+  });
+
+  it("a corrupt cache file is refused by V8 and replaced; the tool runs as before", () => {
+    const tool = copyOfDeployTool();
+    const clean = tool.run("{}");
+    fs.writeFileSync(tool.cacheFile, Buffer.alloc(4096, 7));
+    const again = tool.run("{}");
+    expect(again.status).toBe(clean.status);
+    expect(again.stdout).toBe(clean.stdout);
+    expect(again.stderr).toBe(clean.stderr);
+    expect(fs.readFileSync(tool.cacheFile).equals(Buffer.alloc(4096, 7))).toBe(false);
   });
 });

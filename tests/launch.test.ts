@@ -4,9 +4,9 @@
  * - a copy of the whole project as an operator has it, with its fresh build/: the real commands
  *   (`npm run plan`, `bin/plan`) run at once, build nothing and print only JSON;
  * - a small project made of the real launch machinery (bin/launch.cjs, bin/plan, the package.json
- *   build script, lib/build/sourceStamp.ts, scripts/bundleTools.ts, scripts/stampBuild.ts, both
- *   tsconfigs, unchanged) around a tiny `scripts/plan.ts`, with a source under every root the
- *   stamp hashes: no build/ at all (builds, then runs), a source edit (one line on stderr, builds,
+ *   build script, lib/build/sourceStamp.ts and toolEntry.ts, scripts/bundleTools.ts and
+ *   stampBuild.ts, both tsconfigs, unchanged) around a tiny `scripts/plan.ts`, with a source under
+ *   every root the stamp hashes: no build/ at all (builds, then runs), a source edit (one line on stderr, builds,
  *   runs the new code), a source that does not compile (says so, does not run the old code). The
  *   same tsc, bundler and stamp as the project's, without compiling the whole project from scratch.
  */
@@ -80,7 +80,7 @@ function smallProject(): { root: string; dir: string; write(rel: string, text: s
     fs.copyFileSync(path.join(PROJECT, rel), path.join(dir, rel));
     fs.chmodSync(path.join(dir, rel), fs.statSync(path.join(PROJECT, rel)).mode);
   };
-  for (const rel of ["bin/launch.cjs", "bin/plan", "lib/build/sourceStamp.ts", "scripts/bundleTools.ts", "scripts/stampBuild.ts", "Pulumi.yaml", ...BUILD_CONFIGS]) copy(rel);
+  for (const rel of ["bin/launch.cjs", "bin/plan", "lib/build/sourceStamp.ts", "lib/build/toolEntry.ts", "scripts/bundleTools.ts", "scripts/stampBuild.ts", "Pulumi.yaml", ...BUILD_CONFIGS]) copy(rel);
   const scripts = (JSON.parse(fs.readFileSync(path.join(PROJECT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
   write("package.json", JSON.stringify({ name: "launch-small", private: true, scripts: { build: scripts.build, plan: scripts.plan } }, null, 2) + "\n");
   fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
