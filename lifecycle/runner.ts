@@ -4,7 +4,7 @@
  * standin/cloudronApi.ts) with a `cloudron exec` stand-in on PATH for the seed, a real OCI registry
  * on loopback and a loopback HTTP server playing the app from the stand-in's app state. `up()`,
  * `preview()` and `destroy()` each run the real program, loaded afresh, in a host process
- * (lifecycle/host.ts, run compiled from build/; one kept per environment, see lifecycle/README.md)
+ * (lifecycle/host.ts, run compiled from build/; kept between runs, see lifecycle/README.md)
  * and keep Pulumi-like state between runs, so scenarios can play several successive `up`s.
  */
 import * as fs from "node:fs";
@@ -83,9 +83,9 @@ export interface LifecycleOptions {
   /** Print the host's progress lines to this process's stderr as they happen. */
   echo?: boolean;
   /**
-   * Run every `up`/`preview`/`destroy` in a new host process (as `pulumi` does), instead of one kept
-   * host per environment that reloads the program for each run (the default: it saves the SDK's
-   * load time per run). Also forced for every environment by LIFECYCLE_FRESH_HOST=1.
+   * Run every `up`/`preview`/`destroy` in a new host process (as `pulumi` does), instead of a kept
+   * host that reloads the program for each run (the default: it saves the SDK's load time per run).
+   * Also forced for every environment by LIFECYCLE_FRESH_HOST=1.
    */
   freshHostPerRun?: boolean;
 }
@@ -135,9 +135,6 @@ export class Lifecycle {
   private cloudronApi?: CloudronApi;
   /** Where this environment's own views (calls, exec calls, builds) start: 0, or the last restore. */
   private since = { calls: 0, execs: 0, builds: 0 };
-  private host?: KeptHost;
-  /** Whether the kept host said it was settled at the end of the last run. */
-  private hostSettled = false;
   extraEnv: Record<string, string> = {};
   forceBuildPlatform?: string;
   failBuild?: string;
@@ -425,7 +422,7 @@ export class Lifecycle {
     const jobFile = path.join(this.dir, `job-${this.runs.length}.json`);
     fs.writeFileSync(jobFile, JSON.stringify(job));
     const fresh = this.opts.freshHostPerRun || !!process.env.LIFECYCLE_FRESH_HOST;
-    const { output, signal, settled } = fresh ? await this.runInFreshHost(jobFile) : await this.runInKeptHost(jobFile);
+    const { output, signal } = fresh ? await this.runInFreshHost(jobFile) : await this.runInKeptHost(jobFile);
     if (!fs.existsSync(resultFile)) {
       if (signal) throw new HostKilledError(signal, output);
       throw new Error(`lifecycle host wrote no result; its output:\n${output}`);
@@ -433,9 +430,6 @@ export class Lifecycle {
     const result = JSON.parse(fs.readFileSync(resultFile, "utf8")) as RunResult & { log: string };
     result.log = output;
     this.runs.push(result);
-    // A failed program may leave work in flight: then the next run gets a process of its own.
-    this.hostSettled = settled === true;
-    if (!result.ok && settled !== true) this.retireHost();
     return result;
   }
 
@@ -459,26 +453,14 @@ export class Lifecycle {
     });
   }
 
-  /** Starts the kept host (it loads the SDK while the test goes on), unless one is running. */
-  private startHost(): KeptHost {
-    if (this.host && isAlive(this.host)) return this.host;
-    this.host = takeIdleHost() ?? spawnHost();
-    return this.host;
-  }
-
-  /** Stops the kept host; the next run starts a new one. */
-  private retireHost() {
-    const host = this.host;
-    this.host = undefined;
-    if (host && isAlive(host)) host.child.kill("SIGKILL");
-  }
-
   /**
-   * One run in the kept host: the job goes over IPC with this environment's variables; the run's
-   * output is everything the host writes until its end marker has arrived on both streams.
+   * One run in a kept host (an idle one of this process, or a new one): the job goes over IPC with
+   * this environment's variables; the run's output is everything the host writes until its end
+   * marker has arrived on both streams. Then the host goes back to the idle ones if it said it was
+   * settled; otherwise (a failed program may leave work in flight) it is stopped.
    */
   private runInKeptHost(jobFile: string): Promise<HostOutput> {
-    const host = this.startHost();
+    const host = takeIdleHost() ?? spawnHost();
     return new Promise<HostOutput>((resolve) => {
       let out = "";
       // Output is taken line by line per stream, so the end marker is always seen whole.
@@ -493,6 +475,8 @@ export class Lifecycle {
         host.onData = undefined;
         host.onExit = undefined;
         for (const rest of Object.values(partial)) if (rest) take(rest);
+        if (signal === null && settled === true) parkIdleHost(host);
+        else if (isAlive(host)) host.child.kill("SIGKILL");
         resolve({ output: out, signal, settled });
       };
       host.onData = (d, stream) => {
@@ -506,10 +490,7 @@ export class Lifecycle {
         }
         if (ended.stdout && ended.stderr) finish(null);
       };
-      host.onExit = (signal) => {
-        if (this.host === host) this.host = undefined;
-        finish(signal);
-      };
+      host.onExit = (signal) => finish(signal);
       const request: HostRunRequest = { jobFile, env: this.extraEnv };
       // A host that died meanwhile cannot take it; its exit event (still to come) ends this run.
       host.child.send(request, () => undefined);
@@ -542,10 +523,6 @@ export class Lifecycle {
   async close() {
     const report = this.runs.length > 0 ? this.scanSecrets() : { hits: [] };
     const violations = this.cloudronApi ? [...this.api.state.violations] : [];
-    // A settled host goes to the next environment this process creates; any other is stopped.
-    if (this.host && this.hostSettled) parkIdleHost(this.host);
-    else this.retireHost();
-    this.host = undefined;
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
     if (report.hits.length > 0) {
       throw new Error(`secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`);
@@ -573,10 +550,12 @@ export class Lifecycle {
 }
 
 /**
- * Kept hosts that no environment uses, settled at the end of their last run: the next environment
- * created in this process takes one instead of starting a process and loading the SDK again. A host
+ * Kept hosts between runs, settled at the end of their last run: the next run in this process, of
+ * whichever environment, takes one instead of starting a process and loading the SDK again (the
+ * last one parked first, so an environment's runs keep their host while nothing else runs). A host
  * serves environments one after another exactly as it serves one environment's runs: each run
- * brings its own job, environment variables and state file, and loads the program afresh.
+ * brings its own job, environment variables and state file, and loads the program afresh. Runs at
+ * the same time (environments side by side) take a host each.
  */
 const idleHosts: KeptHost[] = [];
 const MAX_IDLE_HOSTS = 2;

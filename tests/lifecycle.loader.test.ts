@@ -69,27 +69,28 @@ describe("language-host loading", () => {
     }
   });
 
-  it("a closed environment's settled host serves the next environment, which still loads the program afresh", async () => {
+  it("a kept host serves whichever environment runs next, each run loading the program afresh; runs at the same time get a host each", async () => {
     const first = await Lifecycle.create({ stack: "staging" });
-    let firstPid: number | undefined;
-    try {
-      const r = await first.up();
-      expect(r.errors).toEqual([]);
-      firstPid = r.hostPid;
-    } finally {
-      await first.close();
-    }
     const second = await Lifecycle.create({ stack: "staging", config: { env: { SECOND_ENVIRONMENT: "1" } } });
     try {
-      const r = await second.up();
-      expect(r.errors).toEqual([]);
-      expect(r.hostPid).toBe(firstPid);
-      expect(r.programWasCached).toBe(false);
+      const a = await first.up();
+      expect(a.errors).toEqual([]);
+      const b = await second.up();
+      expect(b.errors).toEqual([]);
+      expect(b.hostPid).toBe(a.hostPid);
+      expect(b.programWasCached).toBe(false);
       // Its own server, state and config: a first install of its own, with its own env.
-      expect(r.outputs.deployAction).toBe("installed");
+      expect(b.outputs.deployAction).toBe("installed");
       expect(second.app()!.env.SECOND_ENVIRONMENT).toBe("1");
+      expect(first.app()!.env.SECOND_ENVIRONMENT).toBeUndefined();
       expect(second.calls().filter((c) => c.operation === "installApp").map((c) => c.status)).toEqual([202]);
+      // Two runs at once cannot share a process: the second gets one of its own.
+      const [x, y] = await Promise.all([first.preview(), second.preview()]);
+      expect([x.errors, y.errors]).toEqual([[], []]);
+      expect(x.hostPid).not.toBe(y.hostPid);
+      expect([x.hostPid, y.hostPid]).toContain(a.hostPid);
     } finally {
+      await first.close();
       await second.close();
     }
   });
