@@ -103,8 +103,6 @@ interface KeptHost {
 interface HostOutput {
   output: string;
   signal: NodeJS.Signals | null;
-  /** A kept host's word that nothing of the run is still in flight (hostProtocol.ts). */
-  settled?: boolean;
 }
 
 /** The host died from a signal before writing its result (e.g. Ctrl-C reached the whole process group). */
@@ -470,6 +468,7 @@ export class Lifecycle {
         out += line;
         if (this.opts.echo) process.stderr.write(line);
       };
+      /** The host's word that nothing of the run is still in flight (hostProtocol.ts). */
       let settled: boolean | undefined;
       const finish = (signal: NodeJS.Signals | null) => {
         host.onData = undefined;
@@ -477,7 +476,7 @@ export class Lifecycle {
         for (const rest of Object.values(partial)) if (rest) take(rest);
         if (signal === null && settled === true) parkIdleHost(host);
         else if (isAlive(host)) host.child.kill("SIGKILL");
-        resolve({ output: out, signal, settled });
+        resolve({ output: out, signal });
       };
       host.onData = (d, stream) => {
         const lines = (partial[stream] + d.toString()).split(/(?<=\n)/);
