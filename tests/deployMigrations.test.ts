@@ -2,12 +2,11 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
 import { reviewDeployMigrations, type DeployMigrationsInput } from "../lib/release/deployMigrations";
 import { classifyMigrations, listCheckoutMigrations, recordMigrations } from "../lib/release/migrations";
 import { ConfigError, parseDeployConfig } from "../lib/config/stackConfig";
+import { RELEASES, releaseCheckout } from "./releaseCheckout";
 
-const RELEASES = path.resolve(__dirname, "..", "lifecycle", "fixtures", "releases");
 const DROP = "20250521150000_drop_user_legacy_id";
 const SLUG = "20250520110000_add_rule_slug";
 
@@ -18,17 +17,7 @@ let appDir: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cr-deploy-migrations-"));
   appDir = path.join(tmp, "community-rule");
-  fs.mkdirSync(appDir);
-  const env = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org" };
-  const git = (...args: string[]) => execFileSync("git", ["-C", appDir, ...args], { stdio: "pipe", env });
-  git("init", "-q");
-  for (const version of ["0.1.9", "0.1.10"]) {
-    fs.cpSync(path.join(RELEASES, version), appDir, { recursive: true });
-    fs.writeFileSync(path.join(appDir, "CloudronManifest.json"), JSON.stringify({ id: "com.medlab.communityrule", version }));
-    git("add", ".");
-    git("commit", "-q", "-m", version);
-    git("tag", `v${version}`);
-  }
+  releaseCheckout(appDir, ["0.1.9", "0.1.10"], { tag: ["0.1.9", "0.1.10"] });
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

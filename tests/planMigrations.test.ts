@@ -3,35 +3,23 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
 import { buildPlan, diffPlans, formatPlan } from "../lib/plan";
 import { previousReleaseTag } from "../lib/release/deployMigrations";
+import { gitIn, releaseCheckout } from "./releaseCheckout";
 
 const projectDir = path.resolve(__dirname, "..");
-const RELEASES = path.join(projectDir, "lifecycle", "fixtures", "releases");
 const DROP = "20250521150000_drop_user_legacy_id";
 const SLUG = "20250520110000_add_rule_slug";
 
 let tmp: string;
 let appDir: string;
-const git = (...args: string[]) =>
-  execFileSync("git", ["-C", appDir, ...args], { stdio: "pipe", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org" } });
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cr-plan-migrations-"));
   appDir = path.join(tmp, "community-rule");
-  fs.mkdirSync(appDir);
-  fs.writeFileSync(path.join(appDir, "Dockerfile"), "FROM node:20-bookworm-slim\n");
-  git("init", "-q");
-  for (const version of ["0.1.9", "0.1.10"]) {
-    fs.cpSync(path.join(RELEASES, version), appDir, { recursive: true });
-    fs.writeFileSync(path.join(appDir, "CloudronManifest.json"), JSON.stringify({ id: "com.medlab.communityrule", version }));
-    git("add", ".");
-    git("commit", "-q", "-m", version);
-    if (version === "0.1.9") git("tag", "v0.1.9");
-  }
+  releaseCheckout(appDir, ["0.1.9", "0.1.10"], { tag: ["0.1.9"], extraFiles: { Dockerfile: "FROM node:20-bookworm-slim\n" } });
   // A tag that is not a release of this app (its manifest says otherwise) is never taken for one.
-  git("tag", "v0.1.8", "HEAD");
+  gitIn(appDir, "tag", "v0.1.8", "HEAD");
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
