@@ -30,8 +30,7 @@ export function toolSources(projectDir: string): string[] {
     .sort();
 }
 
-export function bundleTools(projectDir: string): string[] {
-  const written: string[] = [];
+export function bundleTools(projectDir: string): void {
   // Caches of the previous bundles would be refused anyway (V8 checks the source); drop them.
   fs.rmSync(path.join(projectDir, "build", "tools", ".code-cache"), { recursive: true, force: true });
   for (const file of toolSources(projectDir)) {
@@ -55,9 +54,7 @@ export function bundleTools(projectDir: string): string[] {
     fs.writeFileSync(path.join(projectDir, "build", "tools", `${name}.js`), entry);
     // tsc's map belonged to the unbundled tool; the bundle has its own.
     fs.rmSync(path.join(projectDir, "build", "tools", `${name}.js.map`), { force: true });
-    written.push(outfile);
   }
-  return written;
 }
 
 if (require.main === module) bundleTools(findProjectDir(__dirname));
