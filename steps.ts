@@ -19,10 +19,19 @@ import type { HealthGate } from "./components/healthGate";
 import type { SeedOnce } from "./components/seedOnce";
 import type { SmokeCheck } from "./components/smokeCheck";
 import type { Connection, DesiredEnv } from "./lib/cloudron/contract";
+import type { LiveCheck } from "./lib/cloudron/liveCheck";
+
+/** What the checks found before anything registered, for later checks and for registration. */
+export interface CheckFindings {
+  /** The live app as the live check read it (its release record says what runs). */
+  live?: LiveCheck;
+}
 
 /** What the steps registered so far; each step adds its resource and its stack outputs. */
 export interface StepContext {
   cfg: DeployConfig;
+  /** What the checks found (the same object every check received). */
+  found: CheckFindings;
   /** The Cloudron token as a Pulumi secret; absent: the operator's own `cloudron login`. */
   token?: pulumi.Output<string>;
   /** What every Cloudron step gets: server, task timeout, busy wait (one object, no re-declaration). */
@@ -39,6 +48,8 @@ export interface StepContext {
   health?: HealthGate;
   seed?: SeedOnce;
   smoke?: SmokeCheck;
+  /** What the deploy ships (version, commit, seed fingerprint): the deploy records it, the seed follows it. */
+  shipped?: import("./lib/release/releaseHistory").ShippedRelease;
   /** Stack outputs the steps contribute (merged after the config's own outputs). */
   outputs: Record<string, unknown>;
 }
@@ -49,8 +60,8 @@ export interface Step {
   id: string;
   /** The plan's lines for this step under `cfg`; empty when the step does nothing. */
   describe(cfg: DeployConfig): string[];
-  /** Runs before any resource of any step is registered, during preview too. */
-  check?(cfg: DeployConfig): Promise<void>;
+  /** Runs before any resource of any step is registered, during preview too; may record what it found. */
+  check?(cfg: DeployConfig, found: CheckFindings): Promise<void>;
   /** Declares the step's resources. */
   register(ctx: StepContext): Promise<void>;
 }
@@ -72,11 +83,12 @@ export const liveCheckStep: Step = {
       ? [`backups: ${cfg.location} automatic backups on, GET /backups/policy keeps ≥ ${cfg.minBackupRetentionDays} days (up only)`]
       : []),
   ],
-  async check(cfg) {
+  async check(cfg, found) {
     const pulumi = await pulumiSdk();
     const { checkLiveApp, LiveCheckError } = await import("./lib/cloudron/liveCheck");
     try {
       const live = await checkLiveApp(cfg, { dryRun: pulumi.runtime.isDryRun(), envToken: process.env.CLOUDRON_TOKEN || undefined });
+      found.live = live;
       for (const note of live.notes) (live.checked ? pulumi.log.info : pulumi.log.warn)(note);
       if (live.release?.kind === "rollback") pulumi.log.warn(live.release.message);
       else if (live.release) pulumi.log.info(live.release.message);
@@ -149,12 +161,13 @@ export const pullCheckStep: Step = {
 export const migrationsStep: Step = {
   id: "migrations",
   describe: () => [
-    "migrations: list the image's Prisma migrations, classify the new ones (additive / risky / destructive); refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
+    "migrations: list the image's Prisma migrations, compare them with the release record on the app (what it runs), classify the new ones (additive / risky / destructive); " +
+      "refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
   ],
-  async check(cfg) {
-    const { checkReleaseMigrations } = await import("./lib/release/programMigrations");
+  async check(cfg, found) {
+    const { checkReleaseMigrations, runningFromLiveCheck } = await import("./lib/release/programMigrations");
     const { findProjectDir } = await import("./lib/build/sourceStamp");
-    checkReleaseMigrations(cfg, findProjectDir(__dirname));
+    checkReleaseMigrations(cfg, findProjectDir(__dirname), runningFromLiveCheck(found.live));
   },
   // The deploy step passes the review on (its request shows it in previews, its result records it).
   register: async () => undefined,
@@ -172,14 +185,19 @@ export const deployStep: Step = {
   async register(ctx) {
     const pulumi = await pulumiSdk();
     const { CloudronApp } = await import("./components/cloudronApp");
-    const { reviewForDeploy } = await import("./lib/release/programMigrations");
+    const { reviewForDeploy, runningFromLiveCheck } = await import("./lib/release/programMigrations");
+    const { shippedRelease } = await import("./lib/release/releaseHistory");
     const { findProjectDir } = await import("./lib/build/sourceStamp");
+    const path = await import("node:path");
     const { cfg } = ctx;
     const image = earlier(ctx.image, "deploy", "image");
     const [desired, resolveDesired] = pulumi.deferredOutput<DesiredEnv>();
     const [secrets, resolveSecrets] = pulumi.deferredOutput<Record<string, string>>();
     ctx.installEnv = { resolveDesired, resolveSecrets };
-    const migrations = reviewForDeploy(cfg, findProjectDir(__dirname));
+    const projectDir = findProjectDir(__dirname);
+    const migrations = reviewForDeploy(cfg, projectDir, runningFromLiveCheck(ctx.found.live));
+    const shipped = shippedRelease(path.resolve(projectDir, cfg.appDir), cfg.build, cfg.build ? cfg.manifest.version : cfg.imageTag);
+    ctx.shipped = shipped;
     ctx.app = new CloudronApp(
       "app",
       {
@@ -196,6 +214,7 @@ export const deployStep: Step = {
         health: { baseUrl: cfg.baseUrl, timeoutSeconds: cfg.healthTimeoutSeconds },
         protect: cfg.environment === "production",
         releaseMigrations: { kind: migrations.kind, changes: migrations.changes, record: migrations.record },
+        release: shipped,
       },
       { dependsOn: [image] },
     );
@@ -274,7 +293,17 @@ export const healthStep: Step = {
 
 export const seedStep: Step = {
   id: "seed",
-  describe: (cfg) => [`seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun}; the one step that uses the CLI)`],
+  describe: (cfg) => [
+    `seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun}; the one step that uses the CLI); ` +
+      `again once when the seed's sources (prisma/seed.ts, prisma/seed/**, data/**) change; refused below the seed floor ${cfg.seedFloor}`,
+  ],
+  async check(cfg) {
+    // Before anything changes: an image below the floor cannot run the seed (no seed data in it).
+    const { seedFloorProblem } = await import("./lib/release/seedContent");
+    const isRollback = !cfg.build && cfg.imageTag !== cfg.manifest.version;
+    const problem = seedFloorProblem(cfg.build ? cfg.manifest.version : cfg.imageTag, cfg.seedFloor, isRollback ? "rollback" : "release");
+    if (problem) throw new (await pulumiSdk()).RunError(problem);
+  },
   async register(ctx) {
     const { SeedOnce } = await import("./components/seedOnce");
     const { cfg } = ctx;
@@ -286,6 +315,8 @@ export const seedStep: Step = {
         connection: ctx.connection,
         location: cfg.location,
         seedRun: cfg.seedRun,
+        seedContent: ctx.shipped?.seed ?? "",
+        seedFloor: cfg.seedFloor,
         image: app.image,
         gate: health.result,
         token: ctx.token,
@@ -323,10 +354,12 @@ export const STEPS: readonly Step[] = [liveCheckStep, imageStep, pullCheckStep, 
 
 /** Runs every step's check, then registers every step in order; returns the steps' outputs. */
 export async function registerSteps(cfg: DeployConfig, steps: readonly Step[] = STEPS): Promise<Record<string, unknown>> {
-  for (const step of steps) await step.check?.(cfg);
+  const found: CheckFindings = {};
+  for (const step of steps) await step.check?.(cfg, found);
   const pulumi = await pulumiSdk();
   const ctx: StepContext = {
     cfg,
+    found,
     token: cfg.cloudronToken ? pulumi.secret(cfg.cloudronToken) : undefined,
     connection: { server: cfg.cloudronServer, taskTimeoutSeconds: cfg.cloudronTimeoutSeconds, busyWaitSeconds: cfg.busyWaitSeconds },
     outputs: {},

@@ -79,6 +79,20 @@ export const deployRequestSchema = z.strictObject({
   }),
   /** Absent: no migration review (the deploy records no list). */
   releaseMigrations: releaseMigrationsSchema.optional(),
+  /**
+   * What this deploy ships, for the release record the deploy writes on the app (its notes,
+   * lib/release/releaseRecord.ts) so the next preview knows what runs. Absent: no record is written.
+   */
+  release: z
+    .strictObject({
+      /** Code version: the manifest version of a build, the tag of a rollback or promotion. */
+      version: z.string().min(1),
+      /** App commit the image comes from, when known. */
+      commit: z.string().optional(),
+      /** Fingerprint of the seed's sources in that commit. */
+      seed: z.string().optional(),
+    })
+    .optional(),
 });
 export type DeployRequest = z.infer<typeof deployRequestSchema>;
 
@@ -111,6 +125,8 @@ export type EnvApplyRequest = z.infer<typeof envApplyRequestSchema>;
 export const seedRequestSchema = z.strictObject({
   connection: connectionSchema,
   location: z.string().min(1),
+  /** communityrule:seedFloor: a failed seed on an app below it is explained as that. */
+  seedFloor: z.string().optional(),
 });
 export type SeedRequest = z.infer<typeof seedRequestSchema>;
 

@@ -9,6 +9,7 @@ import { CloudronApi, CloudronApiError, resolveToken } from "./api";
 import { judgeBackupPolicy } from "./backupPolicy";
 import { decideRelease, tagOfImage, type ReleaseDecision } from "../release/versionRules";
 import type { DeployConfig } from "../config/stackConfig";
+import type { App } from "./schemas";
 
 /** What the live check found. */
 export interface LiveCheck {
@@ -20,6 +21,8 @@ export interface LiveCheck {
   release?: ReleaseDecision;
   /** Manifest version the app runs now, if installed. */
   deployedVersion?: string;
+  /** The app at the location as read (its notes carry the release record); undefined when none is installed. */
+  app?: App;
 }
 
 /** Thrown with an operator-facing message when the live check refuses to go on. */
@@ -86,7 +89,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
       }
       notes.push(`backups: ${verdict.summary}`);
     }
-    return { checked: true, notes, release, deployedVersion: app?.manifest.version };
+    return { checked: true, notes, release, deployedVersion: app?.manifest.version, app };
   } catch (err) {
     if (err instanceof CloudronApiError) throw new LiveCheckError(err.message);
     throw err;

@@ -53,6 +53,8 @@ export const appSchema = z.looseObject({
   manifest: appManifestSchema,
   env: envMap.optional().transform((e) => e ?? {}),
   enableBackup: z.boolean().optional(),
+  /** Free text (spec: string or null); holds the deploy's release record (lib/release/releaseRecord.ts). */
+  notes: z.string().nullish(),
 });
 export type App = z.infer<typeof appSchema>;
 
@@ -81,6 +83,9 @@ export type Task = z.infer<typeof taskSchema>;
 export const taskInfoSchema = z.looseObject({ taskId: idString });
 
 /** 202 of POST /apps and 201 of POST /apps/:id/clone: the new app's id and its task. */
+/** An answer with no content we read (spec: `no_content`, an object). */
+export const noContentSchema = z.looseObject({});
+
 export const newAppTaskSchema = z.looseObject({ id: z.string().min(1), taskId: idString });
 
 /** GET /apps/:id/backups */

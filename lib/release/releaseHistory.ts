@@ -9,6 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as semver from "./semver";
+import { seedFingerprintAtRef, seedFingerprintOfCheckout } from "./seedContent";
 
 /** The refs an app release may be tagged with, in the order tried (`v0.1.9`, then `0.1.9`). */
 export function releaseRefs(version: string): string[] {
@@ -120,4 +121,27 @@ export function checkoutCommit(appDir: string): { commit: string; dirty: boolean
 
 function isPlain(v: string | undefined): v is string {
   return !!v && /^\d+\.\d+\.\d+$/.test(v) && semver.valid(v) === v;
+}
+
+/** What a deploy ships, as far as the checkout tells: the code version, its commit and its seed fingerprint. */
+export interface ShippedRelease {
+  version: string;
+  commit?: string;
+  seed?: string;
+}
+
+/**
+ * What a deploy ships: a build ships the checkout (HEAD, and the seed sources on disk); a deploy
+ * of an existing tag ships that release's tree (its tag or manifest bump commit). Parts the
+ * checkout cannot tell (not a git clone, release not in its history) are left out.
+ */
+export function shippedRelease(appDir: string, build: boolean, version: string): ShippedRelease {
+  if (build) {
+    const head = checkoutCommit(appDir);
+    return { version, ...(head ? { commit: head.commit } : {}), seed: seedFingerprintOfCheckout(appDir) };
+  }
+  const found = locateRelease(appDir, version);
+  if (!found) return { version };
+  const commit = git(appDir, ["rev-parse", `${found.ref}^{commit}`])?.trim();
+  return { version, ...(commit ? { commit } : {}), seed: seedFingerprintAtRef(appDir, found.ref) };
 }

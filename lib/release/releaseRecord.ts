@@ -56,3 +56,28 @@ export function writeReleaseRecord(notes: string | null | undefined, record: Rel
   while (others.length > 0 && others[others.length - 1] === "") others.pop();
   return [...others, line].join("\n");
 }
+
+/** What the migration review needs to know about the app at the location (lib/release/deployMigrations.ts RunningRelease). */
+export interface RunningFromApp {
+  version: string;
+  tag?: string;
+  recordedMigrations?: readonly string[];
+  preUpdateBackupId?: string;
+}
+
+/**
+ * What runs at the location, from the app as the live check read it: its release record when it
+ * has one; otherwise (installed by hand) the tag of the image it runs, else its manifest version,
+ * from which the review derives its migrations. Undefined when nothing is installed.
+ */
+export function runningFromApp(app: { manifest: { version?: string; dockerImage?: string }; notes?: string | null } | undefined): RunningFromApp | undefined {
+  if (!app) return undefined;
+  const record = readReleaseRecord(app.notes);
+  if (record) {
+    return { version: record.version, recordedMigrations: record.migrations, ...(record.backupId ? { preUpdateBackupId: record.backupId } : {}) };
+  }
+  const image = app.manifest.dockerImage ?? "";
+  const colon = image.lastIndexOf(":");
+  const tag = !image.includes("@") && colon > image.lastIndexOf("/") ? image.slice(colon + 1) : undefined;
+  return { version: tag ?? app.manifest.version ?? "", ...(tag ? { tag } : {}) };
+}
