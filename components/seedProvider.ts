@@ -9,7 +9,7 @@ export interface SeedInputs {
   location: string;
   /** Opaque; a new value re-runs the seed (communityrule:seedRun). */
   seedRun: string;
-  /** Fingerprint of the seed's sources in what is deployed (lib/release/seedContent.ts); a new one re-runs the seed once. */
+  /** Fingerprint of the seed's sources in what is deployed (lib/release/seedContent.ts); a new one re-runs the seed once; "" unknown. */
   seedContent: string;
   /** Image the app runs now; recorded with the seed, never a reason to re-run it. */
   image: string;
@@ -51,8 +51,9 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
   async diff(_id: string, olds: SeedOutputs, news: SeedInputs) {
     const changed: string[] = [];
     if (olds.seedRun !== news.seedRun) changed.push("seedRun");
-    // A state from before the fingerprint was recorded has none: that alone is no reason to re-seed.
-    if (olds.seedContent !== undefined && olds.seedContent !== news.seedContent) changed.push("seedContent");
+    // A state from before the fingerprint was recorded has none, and "" means the checkout could not
+    // tell (a rollback to a release outside its history): neither alone is a reason to re-seed.
+    if (olds.seedContent !== undefined && news.seedContent !== "" && olds.seedContent !== news.seedContent) changed.push("seedContent");
     if (olds.location !== news.location) changed.push("location");
     return { changes: changed.length > 0, replaces: changed.includes("location") ? ["location"] : [], deleteBeforeReplace: false };
   },
@@ -94,8 +95,9 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
     // A new seedRun or new seed sources: run it again. The dynamic-provider host calls methods on
     // the provider object, so `this` is the (deserialized) provider.
     const created = (await this.create!(news)) as { outs: SeedOutputs };
+    if (news.seedContent === "") created.outs.seedContent = olds.seedContent;
     const why =
-      olds.seedContent !== undefined && olds.seedContent !== news.seedContent
+      olds.seedContent !== undefined && news.seedContent !== "" && olds.seedContent !== news.seedContent
         ? `the seed's sources changed (${olds.seedContent || "none"} → ${news.seedContent}): re-seeded once`
         : `seedRun changed: re-seeded`;
     return { outs: { ...created.outs, seedOutput: `${why}\n${created.outs.seedOutput}` } };

@@ -85,9 +85,9 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
     expect(lc.app()!.manifest.version).toBe("0.1.10");
     expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates", SLUG, DROP]);
     const request = JSON.parse(String(lc.pulumiState().resources.find((x) => x.name === "app-deploy")!.inputs.stdin)) as {
-      releaseMigrations: { changes: string[] };
+      releaseMigrations: { record: Array<{ name: string; risk: string }> };
     };
-    expect(request.releaseMigrations.changes).toContain(`${DROP} [destructive]: drops column User.legacyId`);
+    expect(request.releaseMigrations.record.find((m) => m.name === DROP)?.risk).toBe("destructive");
   });
 
   it("a rollback to 0.1.9 is refused on production with the restore path, until rollback:<name> is acknowledged", async () => {

@@ -42,14 +42,15 @@ export const recordedMigrationSchema = z.strictObject({
 });
 
 /**
- * The migration review of this deploy (issue 14, lib/release/deployMigrations.ts): `changes` are
- * the migrations it applies (or, for a rollback, leaves ahead), one line each with their class, so
- * a preview shows them; `record` is the list the schema will have, checked against the last
- * recorded list before any change and recorded in the result.
+ * The migration review of this deploy (lib/release/deployMigrations.ts): `record` is the list the
+ * schema will have, checked against the last recorded list before any change and recorded in the
+ * result (a preview's stdin diff shows the names a release adds). `kind` and `changes` (what it
+ * applies, one line each with its class) are optional: the program does not send them, because
+ * they describe one run and would change the request on the next `up` with nothing to do.
  */
 export const releaseMigrationsSchema = z.strictObject({
-  kind: z.string(),
-  changes: z.array(z.string()),
+  kind: z.string().optional(),
+  changes: z.array(z.string()).optional(),
   record: z.array(recordedMigrationSchema),
 });
 export type ReleaseMigrations = z.infer<typeof releaseMigrationsSchema>;
