@@ -24,6 +24,52 @@ function git(appDir: string, args: string[]): string | undefined {
   }
 }
 
+/**
+ * Several objects in one `git cat-file --batch` (one process, not one per object): each spec is
+ * `<rev>:<path from the repository root>` or an object id; undefined for one that is missing.
+ */
+export function catFiles(appDir: string, specs: readonly string[]): Array<Buffer | undefined> {
+  if (specs.length === 0) return [];
+  let out: Buffer;
+  try {
+    out = execFileSync("git", ["-C", appDir, "cat-file", "--batch"], { input: specs.join("\n") + "\n", stdio: ["pipe", "pipe", "ignore"], maxBuffer: 256 * 1024 * 1024 });
+  } catch {
+    return specs.map(() => undefined);
+  }
+  const result: Array<Buffer | undefined> = [];
+  let at = 0;
+  for (let k = 0; k < specs.length; k++) {
+    const eol = out.indexOf(0x0a, at);
+    const header = out.subarray(at, eol).toString("utf8");
+    at = eol + 1;
+    // "<oid> <type> <size>" then the content and a newline; "<spec> missing" otherwise.
+    const size = / (blob|tree|commit|tag) (\d+)$/.exec(header);
+    if (!size) {
+      result.push(undefined);
+      continue;
+    }
+    const length = Number(size[2]);
+    result.push(out.subarray(at, at + length));
+    at += length + 1;
+  }
+  return result;
+}
+
+/** Where appDir sits inside its repository (`""` at the root, else `sub/dir/`). */
+function repoPrefix(appDir: string): string {
+  return git(appDir, ["rev-parse", "--show-prefix"])?.trim() ?? "";
+}
+
+function versionOf(text: Buffer | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const version = (JSON.parse(text.toString("utf8")) as { version?: unknown }).version;
+    return typeof version === "string" ? version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The `version` of CloudronManifest.json in appDir at a git ref; undefined when there is none. */
 export function manifestVersionAt(appDir: string, ref: string): string | undefined {
   const text = git(appDir, ["show", `${ref}:./CloudronManifest.json`]);
@@ -54,8 +100,11 @@ export function manifestReleases(appDir: string): ManifestRelease[] {
   if (!out) return [];
   const byVersion = new Map<string, ManifestRelease>();
   let previous: string | undefined;
-  for (const commit of out.split("\n").filter((l) => l !== "")) {
-    const version = manifestVersionAt(appDir, commit);
+  const commits = out.split("\n").filter((l) => l !== "");
+  const prefix = repoPrefix(appDir);
+  const manifests = catFiles(appDir, commits.map((c) => `${c}:${prefix}CloudronManifest.json`));
+  for (const [k, commit] of commits.entries()) {
+    const version = versionOf(manifests[k]);
     if (version === undefined || version === previous) continue;
     previous = version;
     byVersion.delete(version);

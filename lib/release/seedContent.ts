@@ -15,6 +15,7 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import * as semver from "./semver";
+import { catFiles } from "./releaseHistory";
 
 /** What feeds the seed, relative to the app checkout: a file, and two directories taken whole. */
 export const SEED_SOURCES = { files: ["prisma/seed.ts"], dirs: ["prisma/seed", "data"] } as const;
@@ -50,15 +51,15 @@ export function seedFingerprintAtRef(appDir: string, ref: string): string {
   const git = (args: string[]) => execFileSync("git", ["-C", appDir, ...args], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 });
   const listing = git(["ls-tree", "-r", "--full-name", ref, "--", ...SEED_SOURCES.files, ...SEED_SOURCES.dirs]).toString("utf8");
   const prefix = git(["rev-parse", "--show-prefix"]).toString("utf8").trim();
-  const files = listing
+  const entries = listing
     .split("\n")
     .filter((l) => l !== "")
     .map((l) => {
       const [meta, full] = l.split("\t");
-      const blob = meta.split(" ")[2];
-      return { path: full.slice(prefix.length), bytes: git(["cat-file", "blob", blob]) };
+      return { path: full.slice(prefix.length), blob: meta.split(" ")[2] };
     });
-  return fingerprintSeedFiles(files);
+  const contents = catFiles(appDir, entries.map((e) => e.blob));
+  return fingerprintSeedFiles(entries.map((e, k) => ({ path: e.path, bytes: contents[k] ?? Buffer.alloc(0) })));
 }
 
 /**
