@@ -40,7 +40,7 @@ describe("reviewDeployMigrations", () => {
     const r = reviewDeployMigrations(input({}));
     expect(r.kind).toBe("release");
     expect(r.changes).toEqual([
-      `${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`,
+      `${SLUG} [additive]: adds column Rule.slug`,
       `${DROP} [destructive]: drops column User.legacyId`,
     ]);
     expect(r.errors).toHaveLength(1);
@@ -99,7 +99,7 @@ describe("reviewDeployMigrations", () => {
   it("rollback 0.1.10 → 0.1.9 with build: false is refused on production with the backup id", () => {
     const r = reviewDeployMigrations(input({ build: false, imageTag: "0.1.9", running: { version: "0.1.10", tag: "0.1.10", preUpdateBackupId: "bk-0110" } }));
     expect(r.kind).toBe("rollback");
-    expect(r.changes).toEqual([`${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`, `${DROP} [destructive]: drops column User.legacyId`]);
+    expect(r.changes).toEqual([`${SLUG} [additive]: adds column Rule.slug`, `${DROP} [destructive]: drops column User.legacyId`]);
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]).toContain("Cloudron took backup bk-0110 before 0.1.10 was deployed");
     // What gets recorded is what the database keeps, so rolling forward again applies nothing new.

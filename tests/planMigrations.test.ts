@@ -37,7 +37,7 @@ describe("plan: migrations", () => {
     expect(p.migrations).toEqual({
       since: `release 0.1.9 (tag v0.1.9, the newest older release in ${appDir})`,
       kind: "release",
-      changes: [`${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`, `${DROP} [destructive]: drops column User.legacyId`],
+      changes: [`${SLUG} [additive]: adds column Rule.slug`, `${DROP} [destructive]: drops column User.legacyId`],
       warnings: [],
       refusals: ["production: 1 new migration is risky or destructive and not acknowledged:"],
     });
@@ -45,7 +45,7 @@ describe("plan: migrations", () => {
     expect(text).toContain(
       [
         `  migrations (applied; since release 0.1.9 (tag v0.1.9, the newest older release in ${appDir})):`,
-        `    ${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`,
+        `    ${SLUG} [additive]: adds column Rule.slug`,
         `    ${DROP} [destructive]: drops column User.legacyId`,
         "    up would refuse: production: 1 new migration is risky or destructive and not acknowledged:",
       ].join("\n"),
