@@ -104,11 +104,23 @@ export const imageStep: Step = {
   id: "image",
   describe: (cfg) => [
     cfg.build
-      ? `image: build ${cfg.appDir} for linux/amd64 and push ${cfg.imageRepository}:${cfg.imageTag || "<manifest version>"}`
+      ? `image: build ${cfg.appDir} for linux/amd64 and push ${cfg.imageRepository}:${cfg.imageTag || "<manifest version>"} ` +
+        `(a release tag X.Y.Z only if the registry does not have it yet: release tags never change)`
       : `image: existing tag ${cfg.imageRepository}:${cfg.imageTag}, no build (rollback or promotion)`,
   ],
+  async check(cfg) {
+    // The seed step's rule, checked first of all image checks: an image below the seed floor
+    // cannot run the seed (no seed data in it), so it is refused before anything changes.
+    const { seedFloorProblem } = await import("./lib/release/seedContent");
+    const isRollback = !cfg.build && cfg.imageTag !== cfg.manifest.version;
+    const problem = seedFloorProblem(cfg.build ? cfg.manifest.version : cfg.imageTag, cfg.seedFloor, isRollback ? "rollback" : "release");
+    if (problem) throw new (await pulumiSdk()).RunError(problem);
+  },
   async register(ctx) {
     const { RegistryImage } = await import("./components/registryImage");
+    const { sourceFingerprint } = await import("./lib/release/releaseHistory");
+    const { findProjectDir } = await import("./lib/build/sourceStamp");
+    const path = await import("node:path");
     const { cfg } = ctx;
     ctx.image = new RegistryImage("image", {
       repository: cfg.imageRepository,
@@ -117,6 +129,7 @@ export const imageStep: Step = {
       appDir: cfg.appDir,
       registryUsername: cfg.registryUsername,
       registryPassword: cfg.registryPassword ? (await pulumiSdk()).secret(cfg.registryPassword) : undefined,
+      sourceFingerprint: cfg.build ? sourceFingerprint(path.resolve(findProjectDir(__dirname), cfg.appDir)) : undefined,
     });
   },
 };
@@ -299,13 +312,6 @@ export const seedStep: Step = {
     `seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun}; the one step that uses the CLI); ` +
       `again once when the seed's sources (prisma/seed.ts, prisma/seed/**, data/**) change; refused below the seed floor ${cfg.seedFloor}`,
   ],
-  async check(cfg) {
-    // Before anything changes: an image below the floor cannot run the seed (no seed data in it).
-    const { seedFloorProblem } = await import("./lib/release/seedContent");
-    const isRollback = !cfg.build && cfg.imageTag !== cfg.manifest.version;
-    const problem = seedFloorProblem(cfg.build ? cfg.manifest.version : cfg.imageTag, cfg.seedFloor, isRollback ? "rollback" : "release");
-    if (problem) throw new (await pulumiSdk()).RunError(problem);
-  },
   async register(ctx) {
     const { SeedOnce } = await import("./components/seedOnce");
     const { cfg } = ctx;

@@ -7,6 +7,9 @@
  * that do tag), else the newest commit at which the manifest's `version` became `X` (the bump
  * commit, which is what the release's image was built from in the runbook).
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import * as semver from "./semver";
 import { seedFingerprintAtRef, seedFingerprintOfCheckout } from "./seedContent";
@@ -193,4 +196,36 @@ export function shippedRelease(appDir: string, build: boolean, version: string):
   if (!found) return { version };
   const commit = git(appDir, ["rev-parse", `${found.ref}^{commit}`])?.trim();
   return { version, ...(commit ? { commit } : {}), seed: seedFingerprintAtRef(appDir, found.ref) };
+}
+
+/**
+ * A fingerprint of the build's sources: every file of the checkout git would consider (tracked,
+ * or untracked and not ignored), or outside git every file but `.git` and `node_modules`. It
+ * changes exactly when a build could produce other content, which is when the release-tag guard
+ * must ask the registry again (components/registryImage.ts).
+ */
+export function sourceFingerprint(appDir: string): string {
+  const listed = git(appDir, ["ls-files", "-co", "--exclude-standard", "-z", "--", "."]);
+  let files: string[];
+  if (listed !== undefined) {
+    files = listed.split("\0").filter((f) => f !== "");
+  } else {
+    files = [];
+    const walk = (rel: string) => {
+      for (const entry of fs.readdirSync(path.join(appDir, rel), { withFileTypes: true })) {
+        if (entry.name === ".git" || entry.name === "node_modules") continue;
+        const child = rel ? `${rel}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) walk(child);
+        else if (entry.isFile()) files.push(child);
+      }
+    };
+    walk("");
+  }
+  const h = createHash("sha256");
+  for (const f of files.sort()) {
+    const abs = path.join(appDir, f);
+    if (!fs.existsSync(abs) || !fs.statSync(abs).isFile()) continue;
+    h.update(`${f}\0${createHash("sha256").update(fs.readFileSync(abs)).digest("hex")}\n`);
+  }
+  return `src:${h.digest("hex").slice(0, 16)}`;
 }
