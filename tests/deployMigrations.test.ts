@@ -68,7 +68,7 @@ describe("reviewDeployMigrations", () => {
       errors: [],
       lines: [
         "first deploy of 0.1.10 onto an empty database: prisma migrate deploy creates the schema from 4 migrations; " +
-          "1 risky or destructive one among them meets no data there, so none needs an acknowledgement",
+          "no row exists yet for any of them to lose, so none needs an acknowledgement",
       ],
     });
   });

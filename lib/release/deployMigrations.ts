@@ -117,10 +117,9 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   if (input.running === "absent") {
     // An empty database has no rows for a destructive statement to lose (the real history's
     // 20260405120000_remove_otp_challenge drops a table the schema never had on a fresh install).
-    const dangerous = record.filter((m) => m.risk !== "additive").length;
     lines.push(
-      `first deploy of ${version} onto an empty database: prisma migrate deploy creates the schema from ${count(target.length, "migration")}` +
-        (dangerous > 0 ? `; ${count(dangerous, "risky or destructive one")} among them meet${dangerous === 1 ? "s" : ""} no data there, so none needs an acknowledgement` : ""),
+      `first deploy of ${version} onto an empty database: prisma migrate deploy creates the schema from ${count(target.length, "migration")}; ` +
+        `no row exists yet for any of them to lose, so none needs an acknowledgement`,
     );
     return done("first-deploy", record, record.map(summarizeMigration));
   }
