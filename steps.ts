@@ -25,6 +25,8 @@ import type { LiveCheck } from "./lib/cloudron/liveCheck";
 export interface CheckFindings {
   /** The live app as the live check read it (its release record says what runs). */
   live?: LiveCheck;
+  /** Production: the image it deploys by digest instead of building (lib/release/promotion.ts). */
+  promotion?: import("./lib/release/promotion").VerifiedImage;
 }
 
 /** What the steps registered so far; each step adds its resource and its stack outputs. */
@@ -108,13 +110,32 @@ export const imageStep: Step = {
         `(a release tag X.Y.Z only if the registry does not have it yet: release tags never change)`
       : `image: existing tag ${cfg.imageRepository}:${cfg.imageTag}, no build (rollback or promotion)`,
   ],
-  async check(cfg) {
+  async check(cfg, found) {
+    const pulumi = await pulumiSdk();
     // The seed step's rule, checked first of all image checks: an image below the seed floor
     // cannot run the seed (no seed data in it), so it is refused before anything changes.
     const { seedFloorProblem } = await import("./lib/release/seedContent");
     const isRollback = !cfg.build && cfg.imageTag !== cfg.manifest.version;
     const problem = seedFloorProblem(cfg.build ? cfg.manifest.version : cfg.imageTag, cfg.seedFloor, isRollback ? "rollback" : "release");
-    if (problem) throw new (await pulumiSdk()).RunError(problem);
+    if (problem) throw new pulumi.RunError(problem);
+    if (cfg.environment !== "production") return;
+    // Production promotes: a release tag the registry has (staging pushed it, and release tags
+    // never change) is deployed by digest, with no build and no push; so are rollbacks.
+    const { PromotionError, releaseTagState, verifiedImageFor } = await import("./lib/release/promotion");
+    const version = cfg.build ? cfg.manifest.version : cfg.imageTag;
+    try {
+      if (cfg.build && !(await releaseTagState(cfg.imageRepository, version)).exists) {
+        pulumi.log.warn(`production builds ${version} itself: the registry does not have it yet (release it on staging first to promote the image staging verified)`);
+        return;
+      }
+      found.promotion = await verifiedImageFor(cfg.imageRepository, version);
+      pulumi.log.info(`image: production deploys ${found.promotion.describe}; no build, no push`);
+    } catch (err) {
+      if (err instanceof PromotionError) throw new pulumi.RunError(`communityrule:imageTag: ${err.message}`);
+      const { PullCheckError } = await import("./lib/registry/ociRegistry");
+      if (err instanceof PullCheckError) throw new pulumi.RunError(`communityrule:imageRepository: cannot ask the registry about ${version}: ${err.message}`);
+      throw err;
+    }
   },
   async register(ctx) {
     const { RegistryImage } = await import("./components/registryImage");
@@ -122,10 +143,12 @@ export const imageStep: Step = {
     const { findProjectDir } = await import("./lib/build/sourceStamp");
     const path = await import("node:path");
     const { cfg } = ctx;
+    const promotion = ctx.found.promotion;
     ctx.image = new RegistryImage("image", {
       repository: cfg.imageRepository,
       tag: cfg.imageTag,
-      build: cfg.build,
+      build: cfg.build && !promotion,
+      verifiedImage: promotion?.ref,
       appDir: cfg.appDir,
       registryUsername: cfg.registryUsername,
       registryPassword: cfg.registryPassword ? (await pulumiSdk()).secret(cfg.registryPassword) : undefined,
@@ -141,8 +164,9 @@ export const pullCheckStep: Step = {
       ? "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it"
       : `pull check: ${cfg.imageRepository}:${cfg.imageTag} must already be pullable anonymously for linux/amd64 (checked before anything else)`,
   ],
-  async check(cfg) {
-    if (cfg.build) return;
+  async check(cfg, found) {
+    // Production's promotion already ran the same anonymous pull check on the tag.
+    if (cfg.build || found.promotion) return;
     const pulumi = await pulumiSdk();
     if (cfg.imageTag !== cfg.manifest.version) {
       pulumi.log.warn(
@@ -218,7 +242,8 @@ export const deployStep: Step = {
         location: cfg.location,
         environment: cfg.environment,
         image: image.imageRef,
-        build: cfg.build,
+        // A promoted image is an existing one: the deploy applies the existing-tag rules to it.
+        build: cfg.build && !ctx.found.promotion,
         manifest: cfg.manifest.content as { id: string; version: string },
         env: desired,
         secretEnv: secrets,

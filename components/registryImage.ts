@@ -22,6 +22,8 @@ export interface RegistryImageArgs {
    * tag; the guard runs again whenever this changes, i.e. whenever the build could push other content.
    */
   sourceFingerprint?: string;
+  /** With `build` false: the image to run by digest (`repo@sha256:…`, production's promotion) instead of `repo:tag`. */
+  verifiedImage?: string;
 }
 
 /**
@@ -86,8 +88,8 @@ export class RegistryImage extends pulumi.ComponentResource {
       );
       this.pullCheck = check.stdout;
     } else {
-      this.repoDigest = pulumi.output("");
-      this.imageRef = pulumi.output(taggedName);
+      this.repoDigest = pulumi.output(args.verifiedImage ? args.verifiedImage.slice(args.verifiedImage.lastIndexOf("@") + 1) : "");
+      this.imageRef = pulumi.output(args.verifiedImage ?? taggedName);
       this.pullCheck = pulumi.output("");
     }
 

@@ -37,6 +37,7 @@ const recordedNames = (r: { outputs: Record<string, unknown> }) => (r.outputs.mi
 
 describe("production: a destructive migration needs an acknowledgement; rolling back past it needs another", () => {
   let lc: Lifecycle;
+  let image09 = "";
   beforeAll(async () => {
     lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9" });
     checkOut(lc, "0.1.9");
@@ -47,6 +48,7 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates"]);
+    image09 = lc.app()!.manifest.dockerImage;
     const first = (r.outputs.migrations as Array<{ sha256: string; risk: string }>)[0];
     expect(first.sha256).toBe(require("node:crypto").createHash("sha256").update(fs.readFileSync(path.join(RELEASES, "0.1.9", INIT_SQL))).digest("hex"));
     expect(first.risk).toBe("additive");
@@ -108,7 +110,9 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     expect(logOf(r)).toContain(`rollback to 0.1.9 past ${DROP} [destructive]: acknowledged`);
-    expect(lc.app()!.manifest.dockerImage).toContain(":0.1.9");
+    // Production rolls back by digest: the one 0.1.9 was deployed with (its tag never changed).
+    expect(lc.app()!.manifest.dockerImage).toBe(image09);
+    expect(image09).toMatch(/@sha256:[0-9a-f]{64}$/);
     // The record stays the schema's: the rolled-back database still has the 0.1.10 migrations.
     expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates", SLUG, DROP]);
   });

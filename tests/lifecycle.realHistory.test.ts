@@ -148,3 +148,30 @@ describe("production on the real history: first install, a destructive release, 
     expect(lc.mutatingCallsSince(calls)).toEqual([]);
   });
 });
+
+describe("production promotes what staging verified", () => {
+  let staging: Lifecycle;
+  let production: Lifecycle;
+  let appDir: string;
+  beforeAll(async () => {
+    appDir = path.join(tmp, "promotion-app");
+    historyCheckout(appDir);
+    staging = await Lifecycle.create({ stack: "staging", config: { appDir } });
+    production = await Lifecycle.create({ stack: "production", config: { appDir, imageRepository: staging.config.imageRepository } });
+  });
+  afterAll(async () => {
+    await production?.close();
+    await staging?.close();
+  });
+
+  it("deploys staging's 0.1.9 by digest, with no build and no push, and says where the digest came from", async () => {
+    expect((await staging.up()).errors).toEqual([]);
+    const verified = staging.app()!.manifest.dockerImage;
+    const r = await production.up();
+    expect(r.errors).toEqual([]);
+    expect(production.builds()).toEqual([]);
+    expect(production.app()!.manifest.dockerImage).toBe(verified);
+    expect(logOf(r)).toContain(`image: production deploys 0.1.9 by digest ${verified.split("@")[1]} (the registry's answer for the immutable tag`);
+    expect(r.steps.map((s) => s.name)).not.toContain("image-tag-guard");
+  });
+});

@@ -10,6 +10,7 @@ import { judgeBackupPolicy } from "./backupPolicy";
 import { decideRelease, tagOfImage, type ReleaseDecision } from "../release/versionRules";
 import type { DeployConfig } from "../config/stackConfig";
 import type { App } from "./schemas";
+import { readReleaseRecord } from "../release/releaseRecord";
 
 /** What the live check found. */
 export interface LiveCheck {
@@ -76,7 +77,8 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
         tag: cfg.imageTag,
         manifestVersion: cfg.manifest.version,
         deployedVersion: app?.manifest.version,
-        deployedTag: app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined,
+        // The code version that runs: its release record, else the tag of its image.
+        deployedTag: readReleaseRecord(app?.notes)?.version ?? (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
       });
     } catch (err) {
       throw new LiveCheckError(`${cfg.location}: ${(err as Error).message}. Refused before building anything.`);

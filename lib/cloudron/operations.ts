@@ -299,10 +299,12 @@ function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<
     release = decideRelease({
       environment: req.environment,
       build: req.build,
-      tag: tagOfImage(req.image) ?? manifestVersion,
+      // A promotion or rollback by digest has no tag: the version it ships travels in the request,
+      // and the code version the app runs is in its release record.
+      tag: req.release?.version ?? tagOfImage(req.image) ?? manifestVersion,
       manifestVersion,
       deployedVersion: app?.manifest.version,
-      deployedTag: app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined,
+      deployedTag: readReleaseRecord(app?.notes)?.version ?? (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
     });
   } catch (err) {
     throw new OperationError(`update: ${(err as Error).message}. Nothing was changed.`);
