@@ -434,7 +434,10 @@ function judgeDrop(r: Reader, ctx: ClassificationContext, recreated: ReadonlySet
   switch (kind) {
     case "TABLE": {
       if (!cascade && names.length > 0 && names.every((n) => ctx.createdTables.has(n))) {
-        for (const n of names) ctx.createdTables.delete(n), ctx.emptyTables.delete(n);
+        for (const n of names) {
+          ctx.createdTables.delete(n);
+          ctx.emptyTables.delete(n);
+        }
         return additive(`drops ${what("table")} created earlier in this release`);
       }
       return destructive(`drops ${what("table")}`, "the table and every row in it are deleted");
