@@ -160,9 +160,6 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
 describe("adoption and refusal", () => {
   it("adopts a staging app installed by hand (same manifest id): update and env, keys set by hand kept", async () => {
     lc.restore(empty);
-    // The restore leaves the registry as it was, with 0.1.9 pushed, and a release tag is never
-    // pushed twice: this adoption releases a version the registry does not have yet.
-    lc.setManifestVersion("0.1.11");
     lc.api.addApp({
       id: "hand-installed-1",
       fqdn: "staging.communityrule.info",
@@ -178,8 +175,7 @@ describe("adoption and refusal", () => {
     expect(r.outputs.deployAction).toBe("adopted");
     expect(r.outputs.appId).toBe("hand-installed-1");
     const app = lc.app()!;
-    expect(app.manifest.version).toBe("0.1.11");
-    lc.setManifestVersion("0.1.9");
+    expect(app.manifest.version).toBe("0.1.9");
     expect(app.env.SMTP_FROM).toBe("Community Rule <hello@communityrule.info>");
     expect(app.env.HAND_SET).toBe("kept"); // not ours: never removed
     expect(app.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
