@@ -302,14 +302,14 @@ export class CloudronApi {
     if (json && typeof json === "object" && Array.isArray((json as { apps?: unknown }).apps)) (json as { apps: unknown[] }).apps.forEach(visitApp);
   }
 
-  /** GET with bounded retries on 5xx and timeouts. */
-  async get<S extends z.ZodType>(apiPath: string, schema: S, step: string): Promise<z.output<S>> {
+  /** GET with bounded retries (`retries`, default readRetries) on 5xx and timeouts. */
+  async get<S extends z.ZodType>(apiPath: string, schema: S, step: string, retries = this.readRetries): Promise<z.output<S>> {
     const endpoint = `GET ${apiPath}`;
     let lastError: CloudronApiError | undefined;
-    for (let attempt = 0; attempt <= this.readRetries; attempt++) {
+    for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         const delay = this.backoffMs * 2 ** (attempt - 1);
-        this.log(`${step}: ${lastError?.message ?? "retrying"}; retry ${attempt} of ${this.readRetries} in ${delay} ms`);
+        this.log(`${step}: ${lastError?.message ?? "retrying"}; retry ${attempt} of ${retries} in ${delay} ms`);
         await this.clock.sleep(delay);
       }
       let res: HttpResult;
@@ -325,7 +325,7 @@ export class CloudronApi {
       lastError = this.statusError(step, "GET", apiPath, res);
       if (lastError.kind !== "server") throw lastError;
     }
-    throw this.fail(`${lastError?.message ?? endpoint} Gave up after ${this.readRetries + 1} attempts; try again later.`, lastError?.kind ?? "server", lastError?.status);
+    throw this.fail(`${lastError?.message ?? endpoint} Gave up after ${retries + 1} attempts; try again later.`, lastError?.kind ?? "server", lastError?.status);
   }
 
   /**
@@ -486,17 +486,16 @@ export class CloudronApi {
   /**
    * What GET /tokens shows of this token's scope. The list is the user's tokens (spec getTokens);
    * ours is recognised only if the answer carries `accessToken`, which the spec lists in Token
-   * but does not promise for the list. Anything else is "unknown": the 403 of the first mutating
-   * call then says that a Read and Write token is needed.
+   * but does not promise for the list. Anything else (no such route, an odd answer, no answer:
+   * one attempt only) is "unknown": the 403 of the first mutating call then says that a Read and
+   * Write token is needed.
    */
   async tokenScope(step: string): Promise<TokenScope> {
     let tokens;
     try {
-      ({ tokens } = await this.get("/tokens", tokenListSchema, step));
+      ({ tokens } = await this.get("/tokens", tokenListSchema, step, 0));
     } catch (err) {
-      if (err instanceof CloudronApiError && ["forbidden", "not_found", "shape"].includes(err.kind)) {
-        return { access: "unknown", why: `GET /tokens: ${err.kind}` };
-      }
+      if (err instanceof CloudronApiError) return { access: "unknown", why: `GET /tokens: ${err.kind}${err.status ? ` (${err.status})` : ""}` };
       throw err;
     }
     const ours = tokens.find((t) => t.accessToken !== undefined && t.accessToken === this.token);
