@@ -1014,6 +1014,7 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     const presented = bearer ?? query.access_token;
     // spec getStatus: `security: []`, so it answers whatever token (or none) comes along.
     if (route?.public) {
+      call.authenticated = state.tokens.some((t) => t.token === presented);
       const out = handlers[route.operation]({ params: [], body: {}, fault: undefined, token: { token: "", role: "user" }, call });
       return answer(out.status, out.body);
     }
