@@ -164,7 +164,8 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   else if (!fs.existsSync(manifestFile)) fail(CHECK.manifest, `no ${manifestFile}: point communityrule:appDir at a checkout of the app (or pass --app-dir)`);
   else {
     try {
-      const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as { version?: string } & Record<string, unknown>;
+      type ManifestFields = { version?: string } & Record<string, unknown>;
+      const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as ManifestFields;
       const problem = (require("cloudron-manifestformat") as { parse(m: unknown): Error | null }).parse(manifest);
       if (problem) fail(CHECK.manifest, problem.message);
       else {
@@ -212,7 +213,9 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
       fail(CHECK.cloudron, (err as Error).message);
     }
   }
-  if (api) await checkTokenAndServer(api, { minBoxVersion, manifestRead: manifestVersion !== undefined, pass, fail, skip });
+  if (api) {
+    await checkTokenAndServer(api, { minBoxVersion, manifestRead: manifestVersion !== undefined, pass, fail, skip });
+  }
   else {
     skip(CHECK.token, `needs ${CHECK.cloudron}, which did not pass`);
     skip(CHECK.serverVersion, `needs ${CHECK.cloudron}, which did not pass`);
@@ -257,16 +260,21 @@ async function checkTokenAndServer(
   try {
     const scope = await api.tokenScope("preflight");
     if (scope.access === "read-only") {
-      o.fail(CHECK.token, `the token${scope.name ? ` "${scope.name}"` : ""} is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)`);
-    } else if (scope.access === "read-write") o.pass(CHECK.token, `scope allows writing${scope.name ? ` (token "${scope.name}")` : ""}`);
-    else o.pass(CHECK.token, `not observable (${scope.why}); a read-only token fails at the first change with a 403 naming the fix`);
+      const which = scope.name ? ` "${scope.name}"` : "";
+      o.fail(CHECK.token, `the token${which} is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)`);
+    } else if (scope.access === "read-write") {
+      o.pass(CHECK.token, `scope allows writing${scope.name ? ` (token "${scope.name}")` : ""}`);
+    } else {
+      o.pass(CHECK.token, `not observable (${scope.why}); a read-only token fails at the first change with a 403 naming the fix`);
+    }
   } catch (err) {
     o.fail(CHECK.token, (err as Error).message);
   }
   if (!o.manifestRead) return o.skip(CHECK.serverVersion, `needs ${CHECK.manifest} (failed above)`);
   try {
     const version = await api.checkServerVersion(o.minBoxVersion, "preflight");
-    o.pass(CHECK.serverVersion, `Cloudron ${version}${o.minBoxVersion ? `, manifest needs ${o.minBoxVersion}` : ", the manifest names no minBoxVersion"}`);
+    const needs = o.minBoxVersion ? `, manifest needs ${o.minBoxVersion}` : ", the manifest names no minBoxVersion";
+    o.pass(CHECK.serverVersion, `Cloudron ${version}${needs}`);
   } catch (err) {
     o.fail(CHECK.serverVersion, (err as Error).message);
   }

@@ -83,7 +83,10 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   const { subdomain, domain } = splitLocation(scratch, await api.listDomains("drill"));
   const occupant = await api.findApp(scratch, "drill");
   if (occupant) {
-    throw new Error(`${scratch} is already taken (app ${occupant.id}): the drill never touches an app it did not create; remove it in the dashboard or drill another day`);
+    throw new Error(
+      `${scratch} is already taken (app ${occupant.id}): the drill never touches an app it did not create; ` +
+        `remove it in the dashboard or drill another day`,
+    );
   }
   log(`drill: cloning backup ${record.backupId} of ${o.live} to ${scratch}`);
   let scratchId = "";
@@ -117,7 +120,8 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
       const found = await scratchAppAt(api, scratch, log);
       if (found === undefined) {
         record.ok = false;
-        record.error = `${record.error ? record.error + "; " : ""}could not check whether a clone exists at ${scratch}: remove it in the dashboard if it does`;
+        const unknown = `could not check whether a clone exists at ${scratch}: remove it in the dashboard if it does`;
+        record.error = `${record.error ? record.error + "; " : ""}${unknown}`;
       }
       scratchId = found ?? "";
     }
@@ -140,7 +144,11 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
  * The id of the app at the scratch location after a clone whose answer was lost, "" when there is
  * none (the clone was not accepted), undefined when the lookup failed.
  */
-async function scratchAppAt(api: CloudronApi, scratch: string, log: (line: string) => void): Promise<string | undefined> {
+async function scratchAppAt(
+  api: CloudronApi,
+  scratch: string,
+  log: (line: string) => void,
+): Promise<string | undefined> {
   try {
     const found = await api.findApp(scratch, "drill: cleanup");
     if (found) log(`drill: the clone's answer was lost, but ${scratch} holds app ${found.id}: removing it`);

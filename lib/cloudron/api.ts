@@ -303,7 +303,12 @@ export class CloudronApi {
   }
 
   /** GET with bounded retries (`retries`, default readRetries) on 5xx and timeouts. */
-  async get<S extends z.ZodType>(apiPath: string, schema: S, step: string, retries = this.readRetries): Promise<z.output<S>> {
+  async get<S extends z.ZodType>(
+    apiPath: string,
+    schema: S,
+    step: string,
+    retries = this.readRetries,
+  ): Promise<z.output<S>> {
     const endpoint = `GET ${apiPath}`;
     let lastError: CloudronApiError | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
@@ -325,7 +330,11 @@ export class CloudronApi {
       lastError = this.statusError(step, "GET", apiPath, res);
       if (lastError.kind !== "server") throw lastError;
     }
-    throw this.fail(`${lastError?.message ?? endpoint} Gave up after ${retries + 1} attempts; try again later.`, lastError?.kind ?? "server", lastError?.status);
+    throw this.fail(
+      `${lastError?.message ?? endpoint} Gave up after ${retries + 1} attempts; try again later.`,
+      lastError?.kind ?? "server",
+      lastError?.status,
+    );
   }
 
   /**
@@ -385,21 +394,31 @@ export class CloudronApi {
    * the app is read once: busy → wait for it (bounded from `started`) and return to send again;
    * idle → fail now with the server's message.
    */
-  private async afterConflict(appId: string, step: string, endpoint: string, said: string, started: number): Promise<void> {
+  private async afterConflict(
+    appId: string,
+    step: string,
+    endpoint: string,
+    said: string,
+    started: number,
+  ): Promise<void> {
     const app = await this.getApp(appId, step);
     const activity = await this.activityOf(app, step);
     if (!activity.busy) {
       throw this.fail(
         `${step}: Cloudron refused ${endpoint} (409: "${said}") while ${app.fqdn} runs no task ` +
-          `(installationState ${app.installationState}, runState ${app.runState ?? "unknown"}), so waiting would not help; nothing was changed. ` +
+          `(installationState ${app.installationState}, runState ${app.runState ?? "unknown"}), ` +
+          `so waiting would not help; nothing was changed. ` +
           `Resolve what the server says in the dashboard (the app → its settings), then run up again.`,
         "conflict",
         409,
       );
     }
     const waited = (this.clock.now() - started) / 1000;
-    if (this.clock.now() >= started + this.busyWaitSeconds * 1000) throw this.busyError(step, app, activity, waited, said);
-    this.log(`${step}: ${endpoint} answered 409 ("${said}"): ${app.fqdn} is busy with ${describeActivity(activity)}; waiting`);
+    if (this.clock.now() >= started + this.busyWaitSeconds * 1000) {
+      throw this.busyError(step, app, activity, waited, said);
+    }
+    const busyWith = describeActivity(activity);
+    this.log(`${step}: ${endpoint} answered 409 ("${said}"): ${app.fqdn} is busy with ${busyWith}; waiting`);
     await this.waitUntilIdle(appId, step, started, true, said);
   }
 
@@ -417,7 +436,8 @@ export class CloudronApi {
       throw err;
     });
     const running = !!task && (task.active || task.pending === true);
-    return { busy: running, taskId: app.taskId, state: app.installationState, queued: !!task && !task.active && task.pending === true };
+    const queued = !!task && !task.active && task.pending === true;
+    return { busy: running, taskId: app.taskId, state: app.installationState, queued };
   }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -452,7 +472,8 @@ export class CloudronApi {
       all.push(...backups);
       if (backups.length < BACKUP_PAGE_SIZE) return all;
     }
-    this.log(`${step}: app ${appId} has more than ${BACKUP_PAGES_MAX * BACKUP_PAGE_SIZE} backups; only the newest were read`);
+    const most = BACKUP_PAGES_MAX * BACKUP_PAGE_SIZE;
+    this.log(`${step}: app ${appId} has more than ${most} backups; only the newest were read`);
     return all;
   }
 
@@ -461,7 +482,13 @@ export class CloudronApi {
    * (spec: POST /apps/:id/backups/:backupId, updateAppBackup; the 2019 server's cleanup skips a
    * backup younger than its preserveSecs: pogipop/cloudron src/backups.js cleanupAppBackups).
    */
-  async preserveBackup(appId: string, backupId: string, label: string, preserveSecs: number, step: string): Promise<void> {
+  async preserveBackup(
+    appId: string,
+    backupId: string,
+    label: string,
+    preserveSecs: number,
+    step: string,
+  ): Promise<void> {
     const body = backupUpdateRequestSchema.parse({ label, preserveSecs });
     const path = `/apps/${encodeURIComponent(appId)}/backups/${encodeURIComponent(backupId)}`;
     await this.post(path, body, backupUpdateAnswerSchema, { step, appId });
@@ -495,13 +522,18 @@ export class CloudronApi {
     try {
       ({ tokens } = await this.get("/tokens", tokenListSchema, step, 0));
     } catch (err) {
-      if (err instanceof CloudronApiError) return { access: "unknown", why: `GET /tokens: ${err.kind}${err.status ? ` (${err.status})` : ""}` };
+      if (err instanceof CloudronApiError) {
+        return { access: "unknown", why: `GET /tokens: ${err.kind}${err.status ? ` (${err.status})` : ""}` };
+      }
       throw err;
     }
+    // The list may carry the user's other tokens: they are secrets like ours.
+    for (const t of tokens) this.mask.addSecret(t.accessToken);
     const ours = tokens.find((t) => t.accessToken !== undefined && t.accessToken === this.token);
     if (!ours) return { access: "unknown", why: "GET /tokens does not show which token is this one" };
     const name = ours.name ?? undefined;
-    return scopeAccess(ours.scope ?? undefined) === "read-only" ? { access: "read-only", name } : { access: "read-write", name };
+    const readOnly = scopeAccess(ours.scope ?? undefined) === "read-only";
+    return readOnly ? { access: "read-only", name } : { access: "read-write", name };
   }
 
   /** Fails before any mutating call when the server shows this token as read-only. */
@@ -509,7 +541,8 @@ export class CloudronApi {
     const scope = await this.tokenScope(step);
     if (scope.access === "read-only") {
       throw this.fail(
-        `${step}: the API token${scope.name ? ` "${scope.name}"` : ""} is read-only (its scope on Cloudron has no "rw"), ` +
+        `${step}: the API token${scope.name ? ` "${scope.name}"` : ""} is read-only ` +
+          `(its scope on Cloudron has no "rw"), ` +
           `so nothing was sent. Create a "Read and Write" token (dashboard → Profile → API Tokens) and set it: ` +
           `\`pulumi config set --secret communityrule:cloudronToken <token>\`.`,
         "forbidden",
@@ -567,10 +600,18 @@ export class CloudronApi {
     return profile.username ?? "";
   }
 
-  private busyError(step: string, app: App, activity: AppActivity, waitedSeconds: number, said?: string): CloudronApiError {
+  private busyError(
+    step: string,
+    app: App,
+    activity: AppActivity,
+    waitedSeconds: number,
+    said?: string,
+  ): CloudronApiError {
+    const quote = said ? `; the server said (409): "${said}"` : "";
     return this.fail(
-      `${step}: ${app.fqdn} is busy with ${describeActivity(activity)} and stayed busy for ${Math.round(waitedSeconds)} s ` +
-        `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds})${said ? `; the server said (409): "${said}"` : ""}. ` +
+      `${step}: ${app.fqdn} is busy with ${describeActivity(activity)} ` +
+        `and stayed busy for ${Math.round(waitedSeconds)} s ` +
+        `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds})${quote}. ` +
         `Wait for that task in the dashboard, then run up again; nothing was changed.`,
       "busy",
       409,
@@ -581,7 +622,13 @@ export class CloudronApi {
    * Waits until the app has no running task (installationState `pending_*`), bounded by
    * busyWaitSeconds. An app in the `error` state is refused: fix it first.
    */
-  async waitUntilIdle(appId: string, step: string, since: number = this.clock.now(), pauseFirst = false, said?: string): Promise<App> {
+  async waitUntilIdle(
+    appId: string,
+    step: string,
+    since: number = this.clock.now(),
+    pauseFirst = false,
+    said?: string,
+  ): Promise<App> {
     const deadline = since + this.busyWaitSeconds * 1000;
     if (pauseFirst) await this.clock.sleep(Math.min(this.pollDelay(0), Math.max(0, deadline - this.clock.now())));
     for (let round = 0; ; round++) {
@@ -598,7 +645,8 @@ export class CloudronApi {
       const now = this.clock.now();
       const waited = (now - since) / 1000;
       if (now >= deadline) throw this.busyError(step, app, activity, waited, said);
-      this.log(`${step}: ${app.fqdn} is busy with ${describeActivity(activity)}; waiting, ${Math.round(waited)} s so far`);
+      const busyWith = describeActivity(activity);
+      this.log(`${step}: ${app.fqdn} is busy with ${busyWith}; waiting, ${Math.round(waited)} s so far`);
       // Never sleep past the bound: the last look is at the deadline, not a poll interval after it.
       await this.clock.sleep(Math.min(this.pollDelay(round), deadline - now));
     }
@@ -671,7 +719,9 @@ const backupUpdateAnswerSchema = z.unknown();
  */
 export function serverVersionProblem(version: string, minBoxVersion: string | undefined): string | undefined {
   if (!minBoxVersion) return undefined;
-  if (!semver.valid(version)) return `reports version "${version}", which is not a version this check can compare with ${minBoxVersion}`;
+  if (!semver.valid(version)) {
+    return `reports version "${version}", which is not a version this check can compare with ${minBoxVersion}`;
+  }
   if (!semver.valid(minBoxVersion)) return undefined;
   if (semver.lt(version, minBoxVersion)) {
     return (

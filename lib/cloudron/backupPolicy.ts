@@ -43,11 +43,12 @@ export function readBackupPolicy(body: unknown): RetentionReading {
   if (body === undefined) return { kind: "unknown", why: "the server has no GET /backups/policy (404)" };
   if (!isRecord(body) || !isRecord(body.policy)) {
     const keys = isRecord(body) ? Object.keys(body).join(", ") || "nothing" : typeof body;
-    return { kind: "unknown", why: `GET /backups/policy states no single policy (it holds ${keys}), e.g. one per backup site` };
+    const why = `GET /backups/policy states no single policy (it holds ${keys}), e.g. one per backup site`;
+    return { kind: "unknown", why };
   }
   const retention = body.policy.retention;
   if (!isRecord(retention)) return { kind: "unknown", why: "GET /backups/policy has no retention object" };
-  const withinField = typeof retention.keepWithinSecs === "number" ? "keepWithinSecs" : typeof retention.keepWWithinSecs === "number" ? "keepWWithinSecs" : undefined;
+  const withinField = ["keepWithinSecs", "keepWWithinSecs"].find((f) => typeof retention[f] === "number");
   const within = withinField ? (retention[withinField] as number) : undefined;
   if (within !== undefined && within < 0) return { kind: "forever", field: withinField as string };
   const counts: Record<string, number> = {};
@@ -62,7 +63,8 @@ export function readBackupPolicy(body: unknown): RetentionReading {
   }
   if (within !== undefined) return { kind: "within", seconds: within, field: withinField as string };
   const fields = Object.keys(retention).join(", ") || "no fields";
-  return { kind: "unknown", why: `the retention names none of keepWithinSecs, keepDaily, keepWeekly, keepMonthly, keepYearly (it has ${fields})` };
+  const known = ["keepWithinSecs", ...Object.keys(COUNT_FIELD_DAYS)].join(", ");
+  return { kind: "unknown", why: `the retention names none of ${known} (it has ${fields})` };
 }
 
 /** How long the policy keeps a backup, in seconds; undefined for "forever" or unknown. */
@@ -102,7 +104,8 @@ export function judgeBackupPolicy(o: {
   const problems: string[] = [];
   if (o.enableBackup !== true) {
     problems.push(
-      `${o.location} has automatic backups ${o.enableBackup === false ? "turned off" : "in an unknown state (enableBackup missing)"}; ` +
+      `${o.location} has automatic backups ` +
+        `${o.enableBackup === false ? "turned off" : "in an unknown state (enableBackup missing)"}; ` +
         `turn them on in the dashboard: the app → Backups → automatic backups`,
     );
   }
@@ -113,11 +116,17 @@ export function judgeBackupPolicy(o: {
     rule = `policy: backups kept forever (${r.field} < 0)`;
   } else if (r.kind === "within") {
     rule = `policy: backups kept ${formatDays(r.seconds / DAY)} (${r.field})`;
-    if (r.seconds / DAY < o.minDays) problems.push(`the backup policy keeps backups ${formatDays(r.seconds / DAY)} (${r.field}), less than ${min}; raise it in the ${FIX}`);
+    if (r.seconds / DAY < o.minDays) {
+      const kept = formatDays(r.seconds / DAY);
+      problems.push(`the backup policy keeps backups ${kept} (${r.field}), less than ${min}; raise it in the ${FIX}`);
+    }
   } else if (r.kind === "counts") {
     const counts = Object.entries(r.counts).map(([f, n]) => `${f} ${n}`).join(", ");
     rule = `policy: count-based retention (${counts}) spans ${formatDays(r.seconds / DAY)}`;
-    if (r.seconds / DAY < o.minDays) problems.push(`the count-based backup retention (${counts}) spans ${formatDays(r.seconds / DAY)}, less than ${min}; keep more in the ${FIX}`);
+    if (r.seconds / DAY < o.minDays) {
+      const span = formatDays(r.seconds / DAY);
+      problems.push(`the count-based backup retention (${counts}) spans ${span}, less than ${min}; keep more in the ${FIX}`);
+    }
   } else if (!o.existing) {
     rule = `policy unreadable (${r.why}); ${o.location} is not installed, so no backups to judge yet`;
   } else {
@@ -125,7 +134,8 @@ export function judgeBackupPolicy(o: {
     rule = `policy unreadable (${r.why}); judged the app's backups: ${judged.summary}`;
     problems.push(...judged.problems.map((p) => `${p} (the server's policy could not be read: ${r.why})`));
   }
-  return { problems, summary: `${rule}; app backups ${o.enableBackup === true ? "on" : "off"}; minimum ${o.minDays} days` };
+  const backupsOn = o.enableBackup === true ? "on" : "off";
+  return { problems, summary: `${rule}; app backups ${backupsOn}; minimum ${o.minDays} days` };
 }
 
 /**
@@ -138,24 +148,31 @@ export function judgeExistingBackups(e: ExistingBackups, minDays: number, locati
     .filter((t) => Number.isFinite(t))
     .map((t) => (e.now - t) / (DAY * 1000));
   if (ages.length === 0) {
-    return { problems: [`${location} has no backups with a creation time; take one and check the ${FIX}`], summary: "no backups" };
+    const problem = `${location} has no backups with a creation time; take one and check the ${FIX}`;
+    return { problems: [problem], summary: "no backups" };
   }
   const newest = Math.min(...ages);
   const oldest = Math.max(...ages);
-  const appAge = e.appCreated && Number.isFinite(Date.parse(e.appCreated)) ? (e.now - Date.parse(e.appCreated)) / (DAY * 1000) : undefined;
+  const created = e.appCreated ? Date.parse(e.appCreated) : NaN;
+  const appAge = Number.isFinite(created) ? (e.now - created) / (DAY * 1000) : undefined;
   const problems: string[] = [];
   if (newest > NEWEST_BACKUP_MAX_DAYS) {
-    problems.push(`the newest backup of ${location} is ${formatDays(newest)} old (more than ${NEWEST_BACKUP_MAX_DAYS} days): automatic backups do not seem to run; check the ${FIX}`);
+    problems.push(
+      `the newest backup of ${location} is ${formatDays(newest)} old (more than ${NEWEST_BACKUP_MAX_DAYS} days): ` +
+        `automatic backups do not seem to run; check the ${FIX}`,
+    );
   }
   // Backups younger than the minimum are fine while the app itself is that young.
   const removedEarly = oldest < minDays && (appAge === undefined || appAge > oldest + 1);
   if (removedEarly) {
     problems.push(
-      `the oldest backup of ${location} is ${formatDays(oldest)} old although the app is ${appAge === undefined ? "of unknown age" : `${formatDays(appAge)} old`}: ` +
+      `the oldest backup of ${location} is ${formatDays(oldest)} old although the app is ` +
+        `${appAge === undefined ? "of unknown age" : `${formatDays(appAge)} old`}: ` +
         `backups are not kept ${minDays} days; raise the retention in the ${FIX}`,
     );
   }
-  return { problems, summary: `${e.backups.length} backup(s), newest ${formatDays(newest)} old, oldest ${formatDays(oldest)} old` };
+  const summary = `${e.backups.length} backup(s), newest ${formatDays(newest)} old, oldest ${formatDays(oldest)} old`;
+  return { problems, summary };
 }
 
 /**
@@ -163,12 +180,20 @@ export function judgeExistingBackups(e: ExistingBackups, minDays: number, locati
  * backups) and judges it. `app` undefined: not installed yet (Cloudron turns automatic backups on
  * at install, and production installs ask for them).
  */
-export async function assessBackups(api: CloudronApi, app: App | undefined, minDays: number, location: string, step: string, now = Date.now()): Promise<BackupPolicyVerdict> {
+export async function assessBackups(
+  api: CloudronApi,
+  app: App | undefined,
+  minDays: number,
+  location: string,
+  step: string,
+  now = Date.now(),
+): Promise<BackupPolicyVerdict> {
   const reading = readBackupPolicy(await api.getBackupPolicy(step));
-  const existing =
-    reading.kind === "unknown" && app
-      ? { backups: await api.listBackups(app.id, step), appCreated: typeof app.creationTime === "string" ? app.creationTime : undefined, now }
-      : undefined;
+  let existing: ExistingBackups | undefined;
+  if (reading.kind === "unknown" && app) {
+    const appCreated = typeof app.creationTime === "string" ? app.creationTime : undefined;
+    existing = { backups: await api.listBackups(app.id, step), appCreated, now };
+  }
   return judgeBackupPolicy({ enableBackup: app ? app.enableBackup : true, reading, minDays, location, existing });
 }
 

@@ -205,7 +205,15 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
     const env = desiredEnvValues(req.env, ctx.secrets, req.owner, "install");
     // Production asks for automatic backups rather than relying on the server's default.
     const backups = req.environment === "production" ? { enableBackup: true } : {};
-    const body = installRequestSchema.parse({ appStoreId: "", manifest, subdomain, domain, accessRestriction: null, env, ...backups });
+    const body = installRequestSchema.parse({
+      appStoreId: "",
+      manifest,
+      subdomain,
+      domain,
+      accessRestriction: null,
+      env,
+      ...backups,
+    });
     api.log(`install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`);
     const started = await api.post("/apps", body, newAppTaskSchema, {
       step: "install",
@@ -294,7 +302,8 @@ async function update(api: CloudronApi, app: App, manifest: DeployRequest["manif
   const task = started.taskId === "" ? undefined : await api.waitForTask(started.taskId, step);
   await readBack(api, app.id, step, { image: manifest.dockerImage, version: manifest.version });
   const after = await api.listBackups(app.id, step);
-  return pickPreUpdateBackup(after, { version: app.manifest.version, since: task?.creationTime ?? undefined, before })?.id ?? "";
+  const since = task?.creationTime ?? undefined;
+  return pickPreUpdateBackup(after, { version: app.manifest.version, since, before })?.id ?? "";
 }
 
 /**
@@ -325,15 +334,23 @@ export const ROLLBACK_POINT_MIN_DAYS = CONFIG_DEFAULTS.minBackupRetentionDays;
  * {@link ROLLBACK_POINT_MIN_DAYS}), so the server's cleanup does not remove the one backup a failed
  * release is restored from. A failure here is reported, not fatal: the update already happened.
  */
-async function keepRollbackPoint(api: CloudronApi, from: App, backupId: string, toVersion: string, step: string): Promise<void> {
+async function keepRollbackPoint(
+  api: CloudronApi,
+  from: App,
+  backupId: string,
+  toVersion: string,
+  step: string,
+): Promise<void> {
   try {
     const retention = retentionSeconds(readBackupPolicy(await api.getBackupPolicy(step)));
     const preserveSecs = Math.max(retention ?? 0, ROLLBACK_POINT_MIN_DAYS * 86_400);
     const label = `rollback point: ${from.manifest.version ?? "?"} before ${toVersion}`;
     await api.preserveBackup(from.id, backupId, label, preserveSecs, step);
-    api.log(`${step}: rollback point ${backupId} labelled "${label}" and kept ${Math.round(preserveSecs / 86_400)} days`);
+    const days = Math.round(preserveSecs / 86_400);
+    api.log(`${step}: rollback point ${backupId} labelled "${label}" and kept ${days} days`);
   } catch (err) {
-    api.log(`${step}: WARNING: could not protect rollback point ${backupId} (${err instanceof Error ? err.message : String(err)}); it stays under the normal retention`);
+    const why = err instanceof Error ? err.message : String(err);
+    api.log(`${step}: WARNING: could not protect rollback point ${backupId} (${why}); it stays under the normal retention`);
   }
 }
 

@@ -481,7 +481,12 @@ const ROUTES: Route[] = [
   { method: "GET", pattern: /^\/api\/v1\/backups\/policy$/, operation: "getBackupPolicy" },
   { method: "GET", pattern: /^\/api\/v1\/cloudron\/status$/, operation: "getStatus", public: true },
   { method: "GET", pattern: /^\/api\/v1\/tokens$/, operation: "getTokens" },
-  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/backups\/([^/]+)$/, operation: "updateAppBackup", shape: BACKUP_UPDATE_SHAPE },
+  {
+    method: "POST",
+    pattern: /^\/api\/v1\/apps\/([^/]+)\/backups\/([^/]+)$/,
+    operation: "updateAppBackup",
+    shape: BACKUP_UPDATE_SHAPE,
+  },
   { method: "POST", pattern: /^\/__standin__\/exec$/, operation: "standinExec", shape: EXEC_SHAPE },
 ];
 
@@ -703,7 +708,10 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       if (state.backupPolicy === null) throw new HttpError(404, "Not found");
       return { status: 200, body: structuredClone(state.backupPolicy) };
     },
-    getAppBackups: ({ params, call }) => ({ status: 200, body: { backups: backupPage(requireApp(params[0]), call.query).map((b) => ({ ...b })) } }),
+    getAppBackups: ({ params, call }) => {
+      const page = backupPage(requireApp(params[0]), call.query);
+      return { status: 200, body: { backups: page.map((b) => ({ ...b })) } };
+    },
     getStatus: () => ({ status: 200, body: { version: state.version } }),
     getTokens: ({ token }) => ({ status: 200, body: { tokens: [tokenEntry(token)] } }),
     updateAppBackup: ({ params, body }) => {
@@ -930,7 +938,8 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
    */
   function tokenEntry(token: StandinToken): Record<string, unknown> {
     const id = `tid-${crypto.createHash("sha256").update(token.token).digest("hex").slice(0, 12)}`;
-    return { id, name: token.readonly ? "deploy (read only)" : "deploy", accessToken: token.token, scope: { "*": token.readonly ? "r" : "rw" } };
+    const name = token.readonly ? "deploy (read only)" : "deploy";
+    return { id, name, accessToken: token.token, scope: { "*": token.readonly ? "r" : "rw" } };
   }
 
   function addBackup(app: StandinApp): StandinBackup {
@@ -1015,7 +1024,8 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     // spec getStatus: `security: []`, so it answers whatever token (or none) comes along.
     if (route?.public) {
       call.authenticated = state.tokens.some((t) => t.token === presented);
-      const out = handlers[route.operation]({ params: [], body: {}, fault: undefined, token: { token: "", role: "user" }, call });
+      const anonymous: StandinToken = { token: "", role: "user" };
+      const out = handlers[route.operation]({ params: [], body: {}, fault: undefined, token: anonymous, call });
       return answer(out.status, out.body);
     }
     const token = state.tokens.find((t) => t.token === presented);
@@ -1027,7 +1037,10 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     }
     if (method !== "GET" && token.readonly) return fail(403, "Token is read-only");
     // Profile and tokens are the user's own (spec getTokens: "tokens are personal (per user)").
-    if (route.operation !== "getProfile" && route.operation !== "getTokens" && token.role !== "owner" && token.role !== "admin") return fail(403, `Role ${token.role} is not allowed to manage apps`);
+    const ownData = route.operation === "getProfile" || route.operation === "getTokens";
+    if (!ownData && token.role !== "owner" && token.role !== "admin") {
+      return fail(403, `Role ${token.role} is not allowed to manage apps`);
+    }
 
     let body: Record<string, unknown> = {};
     if (method === "POST") {
