@@ -446,7 +446,9 @@ describe("what the real server does that a happy path never shows", () => {
 
   it("a queued task reads active: false, pending: true, and the app is pending_* meanwhile", async () => {
     const id = await installed();
-    api.state.queueMs = 300;
+    // Long enough phases that a loaded machine still sees each of them.
+    api.state.queueMs = 1500;
+    api.state.taskMs = 1500;
     const r = await call("POST", `/apps/${id}/restart`);
     const first = await call("GET", `/tasks/${String(r.body.taskId)}`);
     expect([first.body.active, first.body.pending, first.body.message]).toEqual([false, true, "Queued"]);
