@@ -38,7 +38,14 @@ afterEach(async () => {
 });
 
 function context(lines: string[] = []) {
-  const api = new CloudronApi({ server: standin.url, token, taskTimeoutSeconds: 10, busyWaitSeconds: 600, pollIntervalMs: 100, log: (l) => lines.push(l) });
+  const api = new CloudronApi({
+    server: standin.url,
+    token,
+    taskTimeoutSeconds: 10,
+    busyWaitSeconds: 600,
+    pollIntervalMs: 100,
+    log: (l) => lines.push(l),
+  });
   return { api, secrets: {} };
 }
 
@@ -58,10 +65,11 @@ function request(over: Partial<DeployRequest> = {}): DeployRequest {
   };
 }
 
-const release = (version: string) => request({ image: `reg.example/communityrule/community-rule:${version}`, manifest: { ...MANIFEST, version } });
+const release = (version: string) =>
+  request({ image: `reg.example/communityrule/community-rule:${version}`, manifest: { ...MANIFEST, version } });
 
 describe("a 409 that waiting cannot fix", () => {
-  it("an update of an app in debug mode fails in under a second with the server's message, even with busyWaitSeconds 600", async () => {
+  it("an update of an app in debug mode fails in under a second, quoting the server (busyWaitSeconds 600)", async () => {
     const first = await deploy(request(), context(), {});
     standin.app(LOCATION)!.debugMode = { readonlyRootfs: false, cmd: ["/bin/bash"] };
     const t0 = Date.now();
@@ -71,7 +79,10 @@ describe("a 409 that waiting cannot fix", () => {
     );
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(failed?.message).toMatch(
-      /^update: Cloudron refused POST \/apps\/[^/]+\/update \(409: "debug mode enabled\. force to override"\) while communityrule\.info runs no task \(installationState installed, runState running\)/,
+      new RegExp(
+        '^update: Cloudron refused POST /apps/[^/]+/update \\(409: "debug mode enabled\\. force to override"\\) ' +
+          "while communityrule\\.info runs no task \\(installationState installed, runState running\\)",
+      ),
     );
     expect(standin.calls().filter((c) => c.operation === "updateApp")).toHaveLength(1);
     expect(standin.app(LOCATION)!.manifest.version).toBe("0.1.9");
@@ -119,34 +130,50 @@ function liveConfig() {
 }
 
 describe("backup policies as the server states them (production live check)", () => {
-  const judged = async () => checkLiveApp(liveConfig(), { dryRun: false }).then((r) => r.notes.find((n) => n.startsWith("backups: ")), (e: Error) => `REFUSED: ${e.message}`);
+  const judged = async () =>
+    checkLiveApp(liveConfig(), { dryRun: false }).then(
+      (r) => r.notes.find((n) => n.startsWith("backups: ")),
+      (e: Error) => `REFUSED: ${e.message}`,
+    );
   const retention = (r: Record<string, number>) => ({ policy: { schedule: "00 00 23 * * *", retention: r } });
 
   it("forever and a count-based policy pass; a 7-day one fails", async () => {
     await deploy(request(), context(), {});
     standin.state.backupPolicy = retention({ keepWithinSecs: -1 });
-    expect(await judged()).toBe("backups: policy: backups kept forever (keepWithinSecs < 0); app backups on; minimum 30 days");
+    expect(await judged()).toBe(
+      "backups: policy: backups kept forever (keepWithinSecs < 0); app backups on; minimum 30 days",
+    );
     standin.state.backupPolicy = retention({ keepDaily: 7, keepWeekly: 4, keepMonthly: 6 });
-    expect(await judged()).toBe("backups: policy: count-based retention (keepDaily 7, keepWeekly 4, keepMonthly 6) spans 180 days; app backups on; minimum 30 days");
+    expect(await judged()).toBe(
+      "backups: policy: count-based retention (keepDaily 7, keepWeekly 4, keepMonthly 6) spans 180 days; " +
+        "app backups on; minimum 30 days",
+    );
     standin.state.backupPolicy = retention({ keepWithinSecs: 7 * DAY });
-    expect(await judged()).toMatch(/^REFUSED: production backups are not safe enough; .*keeps backups 7 days \(keepWithinSecs\), less than communityrule:minBackupRetentionDays = 30/s);
+    expect(await judged()).toMatch(
+      /^REFUSED: production backups are not safe enough; .*keeps backups 7 days \(keepWithinSecs\), less than /s,
+    );
   });
 
-  it("no policy route (404) or several sites: the app's backups are judged, page by page, and the verdict says so", async () => {
+  it("no policy route (404) or several sites: the app's backups are judged, page by page, saying so", async () => {
     await deploy(request(), context(), {});
     const app = standin.app(LOCATION)!;
     app.creationTime = new Date(Date.now() - 400 * DAY * 1000).toISOString();
     // 130 daily backups: more than one page of 100.
-    for (let i = 0; i < 130; i++) standin.addBackup(LOCATION).creationTime = new Date(Date.now() - (i + 0.5) * DAY * 1000).toISOString();
+    for (let i = 0; i < 130; i++) {
+      standin.addBackup(LOCATION).creationTime = new Date(Date.now() - (i + 0.5) * DAY * 1000).toISOString();
+    }
     standin.state.backupPolicy = null;
     expect(await judged()).toBe(
-      "backups: policy unreadable (the server has no GET /backups/policy (404)); judged the app's backups: 130 backup(s), newest 0.5 days old, oldest 129.5 days old; app backups on; minimum 30 days",
+      "backups: policy unreadable (the server has no GET /backups/policy (404)); judged the app's backups: " +
+        "130 backup(s), newest 0.5 days old, oldest 129.5 days old; app backups on; minimum 30 days",
     );
     expect(standin.calls().filter((c) => c.operation === "getAppBackups").map((c) => c.query.page)).toEqual(["1", "2"]);
     standin.state.backupPolicy = { sites: [{ id: "local" }, { id: "offsite" }] };
     // Only the newest 10 are left: backups are removed after about 10 days.
     app.backups = [...app.backups].sort((a, b) => Date.parse(b.creationTime) - Date.parse(a.creationTime)).slice(0, 10);
-    expect(await judged()).toMatch(/^REFUSED: .*the oldest backup of communityrule\.info is 9\.5 days old although the app is 400\.0 days old: backups are not kept 30 days/s);
+    expect(await judged()).toMatch(
+      /^REFUSED: .*the oldest backup of communityrule\.info is 9\.5 days old although the app is 400\.0 days old/s,
+    );
   });
 });
 
@@ -169,6 +196,7 @@ describe("the rollback point", () => {
     const first = await deploy(request(), context(), {});
     const next = await deploy(release("0.1.10"), context(), first);
     const kept = standin.app(LOCATION)!.backups.find((b) => b.id === next.backupId);
-    expect(kept).toMatchObject({ packageVersion: "0.1.9", label: "rollback point: 0.1.9 before 0.1.10", preserveSecs: 90 * DAY });
+    const label = "rollback point: 0.1.9 before 0.1.10";
+    expect(kept).toMatchObject({ packageVersion: "0.1.9", label, preserveSecs: 90 * DAY });
   });
 });
