@@ -69,7 +69,7 @@ const release = (version: string) =>
   request({ image: `reg.example/communityrule/community-rule:${version}`, manifest: { ...MANIFEST, version } });
 
 describe("a 409 that waiting cannot fix", () => {
-  it("an update of an app in debug mode fails in under a second, quoting the server (busyWaitSeconds 600)", async () => {
+  it("an update of an app in debug mode fails in under a second, quoting the server, busyWaitSeconds 600", async () => {
     const first = await deploy(request(), context(), {});
     standin.app(LOCATION)!.debugMode = { readonlyRootfs: false, cmd: ["/bin/bash"] };
     const t0 = Date.now();
