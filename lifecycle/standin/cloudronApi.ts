@@ -705,6 +705,8 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     getApp: ({ params }) => ({ status: 200, body: apiApp(requireApp(params[0])) }),
     listDomains: () => ({ status: 200, body: { domains: state.domains.map((d) => ({ ...d })) } }),
     getBackupPolicy: () => {
+      // A server without the route: the 2019 server (pogipop/cloudron src/server.js) has none; its
+      // retention lived in the settings' backup_config.retentionSecs.
       if (state.backupPolicy === null) throw new HttpError(404, "Not found");
       return { status: 200, body: structuredClone(state.backupPolicy) };
     },
@@ -712,8 +714,12 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       const page = backupPage(requireApp(params[0]), call.query);
       return { status: 200, body: { backups: page.map((b) => ({ ...b })) } };
     },
+    // spec getStatus; the 2019 server answers the same route with its version among other fields
+    // (pogipop/cloudron src/routes/provision.js getStatus, src/provision.js `version: constants.VERSION`).
     getStatus: () => ({ status: 200, body: { version: state.version } }),
     getTokens: ({ token }) => ({ status: 200, body: { tokens: [tokenEntry(token)] } }),
+    // spec updateAppBackup (label, preserveSecs; 200 no content). The server's cleanup keeps a
+    // backup younger than its preserveSecs (pogipop/cloudron 2019 src/backups.js cleanupAppBackups).
     updateAppBackup: ({ params, body }) => {
       const app = requireApp(params[0]);
       const backup = app.backups.find((b) => b.id === params[1]);
