@@ -43,7 +43,6 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(envOf(install)).toMatchObject({
       SMTP_FROM: "Community Rule <hello@communityrule.info>",
       UPLOAD_ROOT: "/app/data/uploads",
-      NEXT_PUBLIC_ENABLE_BACKEND_SYNC: "true",
       SESSION_SECRET: expect.stringMatching(/^[A-Za-z0-9]{48}$/),
     });
     const app = lc.app()!;

@@ -77,7 +77,7 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
       smoke: true,
       autoRollback: false,
       cloudronServer: "my.medlab.host",
-      env: { NEXT_PUBLIC_ENABLE_BACKEND_SYNC: "true", SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" },
+      env: { SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" },
       registryUsername: "deployer",
     });
   });
