@@ -193,6 +193,7 @@ describe("config rules for review apps", () => {
           "communityrule:appDir": dir,
           "communityrule:build": "false",
           "communityrule:imageTag": "pr-42-3f2a9c4",
+          "communityrule:env": JSON.stringify({ SMTP_FROM: "hello@communityrule.info" }),
         },
         secretKeys: new Set(),
       };
