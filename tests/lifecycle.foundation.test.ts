@@ -56,7 +56,7 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(lc.builds()[0].platform).toBe("linux/amd64");
     expect(r.outputs.deployAction).toBe("installed");
     expect(r.outputs.appId).toBe(app.id);
-    expect(String(r.outputs.smokeReport)).toContain("3 passed, 0 failed");
+    expect(String(r.outputs.smokeReport)).toContain("5 passed, 0 failed");
     expect(JSON.parse(String(r.outputs.healthCheck)).healthy).toBe(true);
     // Bearer header only, every call authenticated, nothing off the spec's shapes.
     expect(calls.filter((c) => !c.authenticated || "access_token" in c.query)).toEqual([]);
