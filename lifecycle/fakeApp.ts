@@ -175,6 +175,9 @@ export function recommendationsAnswer(query: URLSearchParams, seeded: boolean): 
   return json(200, { section, methods: SEEDED_METHODS[section].map((slug) => ({ slug, matches: { score: facets.length, matchedFacets: facets } })) });
 }
 
+/** CommunityRule's manifest id (lifecycle/fixtures/community-rule/CloudronManifest.json). */
+const COMMUNITYRULE_MANIFEST_ID = "com.medlab.communityrule";
+
 /**
  * The loopback app of the lifecycle runner: answers from the stand-in's view of the app at a
  * location (502 unless it runs; 503 health for an image listed as unhealthy; templates and method
@@ -182,6 +185,10 @@ export function recommendationsAnswer(query: URLSearchParams, seeded: boolean): 
  */
 export function playCommunityRule(app: StandinApp | undefined, unhealthyImages: readonly string[], req: FakeRequest): FakeResponse {
   if (!app || app.runState !== "running") return { status: 502, body: "<html>502 Bad Gateway</html>" };
+  // Another app at the location (the legacy LAMP site before the cutover) has none of these routes.
+  if (app.manifest.id !== COMMUNITYRULE_MANIFEST_ID) {
+    return req.path === "/" ? { status: 200, body: `<html>${app.manifest.id}</html>` } : { status: 404, body: "<html>404 Not Found</html>" };
+  }
   const unhealthy = unhealthyImages.some((s) => app.manifest.dockerImage.includes(s));
   switch (req.path) {
     case "/api/health":
