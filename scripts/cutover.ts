@@ -105,14 +105,22 @@ export function cutoverSettings(projectDir: string, args: CutoverArgs): CutoverS
  */
 export function recordPath(dir: string, stack: string, startedAt: string): string {
   const stamp = startedAt.slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
-  return path.join(dir, `cutover-${stamp}-${stack}.json`);
+  const name = (n: number) => path.join(dir, `cutover-${stamp}${n > 1 ? `-${n}` : ""}-${stack}.json`);
+  let n = 1;
+  while (fs.existsSync(name(n))) n += 1;
+  return name(n);
 }
 
 /** The newest record of a stack in `dir`, for the recovery. */
 export function newestRecord(dir: string, stack: string): string | undefined {
   if (!fs.existsSync(dir)) return undefined;
-  const mine = fs.readdirSync(dir).filter((f) => new RegExp(`^cutover-\\d{8}-\\d{6}-${stack.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.json$`).test(f)).sort();
-  return mine.length ? path.join(dir, mine[mine.length - 1]) : undefined;
+  const pattern = new RegExp(`^cutover-\\d{8}-\\d{6}(-\\d+)?-${stack.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.json$`);
+  const mine = fs
+    .readdirSync(dir)
+    .filter((f) => pattern.test(f))
+    .map((f) => path.join(dir, f))
+    .sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs);
+  return mine.at(-1);
 }
 
 /** What a run needs besides the settings: the API client and the stack's own up and preview. */

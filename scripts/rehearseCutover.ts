@@ -112,7 +112,13 @@ export async function startCutoverScene(opts: { echo?: boolean } = {}): Promise<
         return { code, lines };
       },
       records: () =>
-        fs.existsSync(recordDir) ? fs.readdirSync(recordDir).sort().map((f) => JSON.parse(fs.readFileSync(path.join(recordDir, f), "utf8")) as CutoverRecord) : [],
+        fs.existsSync(recordDir)
+          ? fs
+              .readdirSync(recordDir)
+              .map((f) => path.join(recordDir, f))
+              .sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs)
+              .map((f) => JSON.parse(fs.readFileSync(f, "utf8")) as CutoverRecord)
+          : [],
       close: async () => {
         fs.rmSync(projectDir, { recursive: true, force: true });
         await lc.close();
