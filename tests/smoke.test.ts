@@ -267,7 +267,7 @@ describe("tools/smoke.ts", () => {
       "manual acceptance (not automated; do these by hand):",
       expect.stringMatching(new RegExp(`^  - sign in: .*check that the link's host is ${new URL(app.url).host.replace(/\./g, "\\.")};`)),
       "  - publish a rule: sign in, create a rule, publish it, and open its public page",
-      expect.stringMatching(/^  - optional: a draft syncs .* an upload/),
+      expect.stringMatching(/^ {2}- optional: a draft syncs .* an upload/),
     ]);
   });
 
