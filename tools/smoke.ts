@@ -29,8 +29,9 @@ export const main = defineCli({
     if (!email) io.stderr("smoke: magic-link check skipped (pass --email or EMAIL=… to run it)");
     const result = await runSmokeChecks({ baseUrl, email });
     io.stdout(formatSmokeReport(result, baseUrl));
-    // The automated checks cover what curl can; the app's acceptance list has steps only a person can do.
-    io.stdout(["manual acceptance (not automated; do these by hand):", ...manualAcceptanceSteps(baseUrl).map((m) => `  - ${m}`)].join("\n"));
+    // The automated checks cover what curl can; the app's acceptance list has steps only a person can
+    // do, worth doing once the automated ones pass (as its scripts/staging-smoke.sh says).
+    if (result.ok) io.stdout(["manual acceptance (not automated; do these by hand):", ...manualAcceptanceSteps(baseUrl).map((m) => `  - ${m}`)].join("\n"));
     return result.ok ? 0 : 1;
   },
 });
