@@ -169,6 +169,11 @@ export interface CutoverDeps {
   up(): Promise<{ ok: boolean; detail: string }>;
   /** The stack's `pulumi preview`: must change nothing after the up. */
   previewChangesNothing(): Promise<{ ok: boolean; detail: string }>;
+  /**
+   * The URN of the stack's app step (`app-deploy`) if its state already holds one from an earlier
+   * up. An unchanged step is not run again, so the install after the uninstall would not happen.
+   */
+  recordedAppStep?(): Promise<string | undefined>;
   /** The digest the registry answers for `repository:tag` (an anonymous pull check, as Cloudron pulls). */
   registryDigest?(repository: string, tag: string): Promise<string>;
   /** Saves the record (after every step, so a killed run still leaves the backup id behind). */
@@ -316,6 +321,15 @@ export function acknowledgementProblems(s: CutoverSettings, legacy: LegacyApp): 
   return out;
 }
 
+/** Why a stack whose state already holds the app step cannot install after the uninstall, and the fix. */
+export function recordedAppRefusal(stack: string, urn: string): string {
+  return (
+    `the ${stack} stack's state already holds its app step from an earlier up (${urn}); after the uninstall ` +
+    `pulumi up would see it unchanged and install nothing. Drop it from the state only (the app on Cloudron is not touched): ` +
+    `pulumi state unprotect -s ${stack} '${urn}' && pulumi state delete -s ${stack} '${urn}'`
+  );
+}
+
 /** The plan as the operator reads it. */
 export function formatCutoverPlan(p: CutoverPlan): string {
   const lines = [`cutover plan for ${p.stack}: ${p.location} (read-only; nothing has been changed)`];
@@ -350,13 +364,15 @@ export function recoveryText(stack: string, location: string, legacy: LegacyApp,
 // ---- the run ------------------------------------------------------------------------------------
 
 /** Reads the apex, its backups and the image; changes nothing. */
-export async function planCutover(s: CutoverSettings, deps: Pick<CutoverDeps, "api" | "registryDigest">): Promise<CutoverPlan> {
+export async function planCutover(s: CutoverSettings, deps: Pick<CutoverDeps, "api" | "registryDigest" | "recordedAppStep">): Promise<CutoverPlan> {
   const { api } = deps;
   await api.checkAccess("cutover: plan");
   const found = await api.findApp(s.location, "cutover: plan");
   const legacy = found ? describeLegacy(found) : undefined;
   const newestBackups = legacy ? newestFirst((await api.listBackups(legacy.id, "cutover: plan")).map(backupInfo)).slice(0, 3) : [];
   const refusals = planRefusals(s, legacy);
+  const recorded = legacy && refusals.length === 0 && deps.recordedAppStep ? await deps.recordedAppStep() : undefined;
+  if (recorded) refusals.push(recordedAppRefusal(s.stack, recorded));
   let image: VerifiedImage | undefined;
   if (!s.build) {
     try {

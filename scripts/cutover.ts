@@ -135,6 +135,12 @@ export const realDeps: DepsFactory = (s, log, env) => {
   return {
     api,
     log,
+    recordedAppStep: async () => {
+      // The state as the backend holds it; no secret is decrypted (`--show-secrets` is not passed).
+      const r = spawnSync("pulumi", ["stack", "export", "--stack", s.stack], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+      if (r.status !== 0) throw new Error(`pulumi stack export -s ${s.stack} failed (exit ${r.status ?? r.signal}): log in to the stack's backend first`);
+      return appStepUrn(JSON.parse(r.stdout) as { deployment?: { resources?: Array<{ urn?: string }> } });
+    },
     up: async () => {
       const r = pulumi(["up", "--yes", "--stack", s.stack]);
       return { ok: r.status === 0, detail: r.status === 0 ? "pulumi up succeeded" : `pulumi up -s ${s.stack} failed (exit ${r.status ?? r.signal}); its output is above` };
@@ -145,6 +151,11 @@ export const realDeps: DepsFactory = (s, log, env) => {
     },
   };
 };
+
+/** The app step's URN in an exported stack state (`pulumi stack export`), if there is one. */
+export function appStepUrn(exported: { deployment?: { resources?: Array<{ urn?: string }> } }): string | undefined {
+  return exported.deployment?.resources?.map((r) => r.urn ?? "").find((urn) => urn.endsWith("::app-deploy"));
+}
 
 /** The cutover command; `depsFactory` is replaced by the rehearsal and the tests. */
 export function cutoverCli(projectDir: string = findProjectDir(__dirname), depsFactory: DepsFactory = realDeps): Cli {

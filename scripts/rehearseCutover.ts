@@ -83,6 +83,7 @@ export async function startCutoverScene(opts: { echo?: boolean } = {}): Promise<
     const depsFactory: DepsFactory = (s, log) => ({
       api: new CloudronApi({ server: lc.api.url, token: lc.token, taskTimeoutSeconds: 20, busyWaitSeconds: 5, pollIntervalMs: 200, log }),
       log,
+      recordedAppStep: async () => (fs.existsSync(lc.pulumiStatePath) ? lc.pulumiState().resources.find((r) => r.name === "app-deploy")?.urn : undefined),
       up: async () => {
         const r = await lc.up();
         const changed = r.steps.filter((x) => x.op !== "same").length;

@@ -218,6 +218,27 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     for (const f of fs.readdirSync(scene.recordDir)) fs.rmSync(path.join(scene.recordDir, f));
   });
 
+  it("after a failed health gate the stack records the app step: the recovery works, and a new cutover is refused before the uninstall until the state is cleared", async () => {
+    const saved = scene.lc.save();
+    const id = scene.legacyId()!;
+    scene.lc.mutateStandin((st) => st.unhealthyImages.push("community-rule"));
+    const stopped = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
+    expect(stopped.code).toBe(1);
+    expect(stopped.lines.join("\n")).toMatch(/CUTOVER STOPPED at "install CommunityRule: pulumi up -s production".*\n?.*health/);
+    scene.lc.mutateStandin((st) => st.unhealthyImages.splice(0));
+    expect((await scene.cutover(["--restore-legacy"])).code).toBe(0);
+    const urn = scene.lc.pulumiState().resources.find((r) => r.name === "app-deploy")?.urn;
+    expect(urn).toMatch(/::app-deploy$/);
+    const from = scene.lc.calls().length;
+    const again = await scene.cutover(["--uninstall-legacy-app", scene.legacyId()!, "--legacy-export-done"]);
+    expect(again.code).toBe(1);
+    expect(again.lines.join("\n")).toContain(`pulumi state unprotect -s production '${urn}' && pulumi state delete -s production '${urn}'`);
+    expect(mutatingSince(from)).toEqual([]);
+    await scene.lc.waitUntilNoTask();
+    scene.lc.restore(saved);
+    for (const f of fs.readdirSync(scene.recordDir)) fs.rmSync(path.join(scene.recordDir, f));
+  });
+
   it("the cutover end to end: backup preserved before anything is removed, CommunityRule at the apex with staging's digest, a record, and the next up is a no-op", async () => {
     const id = scene.legacyId()!;
     const from = scene.lc.calls().length;
