@@ -30,7 +30,7 @@ import {
   type Backup,
 } from "./cloudron/schemas";
 import { formatSmokeReport, runSmokeChecks } from "./health/smoke";
-import { verifyAnonymousPull } from "./registry/ociRegistry";
+import { verifiedImageFor } from "./release/promotion";
 
 /** CommunityRule's manifest id (its CloudronManifest.json): an apex app with it is already ours. */
 export const COMMUNITYRULE_MANIFEST_ID = "com.medlab.communityrule";
@@ -83,7 +83,7 @@ export interface BackupInfo {
   manifest?: Record<string, unknown>;
 }
 
-/** The image to install: the registry's digest for the tag staging verified. */
+/** The image to install: production's promotion of the tag staging verified, by digest. */
 export interface VerifiedImage {
   tag: string;
   digest: string;
@@ -174,8 +174,6 @@ export interface CutoverDeps {
    * up. An unchanged step is not run again, so the install after the uninstall would not happen.
    */
   recordedAppStep?(): Promise<string | undefined>;
-  /** The digest the registry answers for `repository:tag` (an anonymous pull check, as Cloudron pulls). */
-  registryDigest?(repository: string, tag: string): Promise<string>;
   /** Saves the record (after every step, so a killed run still leaves the backup id behind). */
   writeRecord(record: CutoverRecord): void;
   log(line: string): void;
@@ -223,37 +221,31 @@ export function newBackup(before: readonly BackupInfo[], after: readonly BackupI
 }
 
 /**
- * THE place the image comes from: the digest the registry answers for the release tag staging
- * verified (`--digest` must match it: a tag that moved since is refused). When production can
- * promote by a recorded digest, point this function at that record.
+ * The image to install: production's promotion rule ({@link verifiedImageFor}, the same one
+ * `pulumi up -s production` applies), so the plan names the digest the up will install. `--digest`
+ * pins what the operator saw staging verify: a tag that moved since is refused before any change.
  */
-export async function stagingVerifiedImage(
+export async function cutoverImage(
   repository: string,
   tag: string,
   explicitDigest: string | undefined,
-  registryDigest: (repository: string, tag: string) => Promise<string>,
 ): Promise<VerifiedImage> {
   if (explicitDigest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(explicitDigest)) {
     throw new CutoverRefused(`--digest ${explicitDigest}: expected sha256:<64 hex digits>, the digest staging verified`);
   }
-  const digest = await registryDigest(repository, tag);
-  if (explicitDigest !== undefined && explicitDigest !== digest) {
+  const promoted = await verifiedImageFor(repository, tag);
+  if (explicitDigest !== undefined && explicitDigest !== promoted.digest) {
     throw new CutoverRefused(
-      `${repository}:${tag} now points at ${digest}, not at ${explicitDigest} (--digest, what staging verified): ` +
+      `${repository}:${tag} now points at ${promoted.digest}, not at ${explicitDigest} (--digest, what staging verified): ` +
         `the tag was pushed again since. Nothing was changed; find out what was pushed before going on.`,
     );
   }
   return {
     tag,
-    digest,
-    reference: `${repository}@${digest}`,
-    source: explicitDigest ? `--digest, equal to the registry's answer for ${tag}` : `the registry's answer for ${repository}:${tag}`,
+    digest: promoted.digest,
+    reference: promoted.ref,
+    source: explicitDigest ? `--digest, equal to ${promoted.describe}` : promoted.describe,
   };
-}
-
-/** The registry's digest for `repository:tag`, read as Cloudron pulls it (anonymously, linux/amd64). */
-export async function anonymousRegistryDigest(repository: string, tag: string): Promise<string> {
-  return (await verifyAnonymousPull(`${repository}:${tag}`)).digest;
 }
 
 /** The steps in order, as the plan states them and the run takes them. */
@@ -364,7 +356,7 @@ export function recoveryText(stack: string, location: string, legacy: LegacyApp,
 // ---- the run ------------------------------------------------------------------------------------
 
 /** Reads the apex, its backups and the image; changes nothing. */
-export async function planCutover(s: CutoverSettings, deps: Pick<CutoverDeps, "api" | "registryDigest" | "recordedAppStep">): Promise<CutoverPlan> {
+export async function planCutover(s: CutoverSettings, deps: Pick<CutoverDeps, "api" | "recordedAppStep">): Promise<CutoverPlan> {
   const { api } = deps;
   await api.checkAccess("cutover: plan");
   const found = await api.findApp(s.location, "cutover: plan");
@@ -376,7 +368,7 @@ export async function planCutover(s: CutoverSettings, deps: Pick<CutoverDeps, "a
   let image: VerifiedImage | undefined;
   if (!s.build) {
     try {
-      image = await stagingVerifiedImage(s.imageRepository, s.imageTag, s.digest, deps.registryDigest ?? anonymousRegistryDigest);
+      image = await cutoverImage(s.imageRepository, s.imageTag, s.digest);
     } catch (err) {
       refusals.push(`image: ${(err as Error).message}`);
     }
@@ -531,20 +523,18 @@ async function uninstallApp(api: CloudronApi, appId: string, location: string, s
   if (still?.id === appId) throw new Error(`${step}: the uninstall task of ${appId} finished, but ${location} still lists it`);
 }
 
-/** The app at the apex is CommunityRule and runs exactly the verified digest. */
+/**
+ * The app at the apex is CommunityRule and runs exactly the verified digest, by digest: production
+ * installs `repo@sha256:…`, so a tag pushed later cannot change what it runs.
+ */
 async function verifyInstalledImage(api: CloudronApi, s: CutoverSettings, image: VerifiedImage): Promise<App> {
   const step = "cutover: verify image";
   const app = await api.findApp(s.location, step);
-  if (!app || app.manifest.id !== COMMUNITYRULE_MANIFEST_ID) throw new Error(`${step}: ${s.location} does not run CommunityRule after the up`);
-  const running = app.manifest.dockerImage ?? "";
-  const digest = running.includes("@") ? running.slice(running.indexOf("@") + 1) : undefined;
-  if (digest !== undefined) {
-    if (digest !== image.digest) throw new Error(`${step}: ${s.location} runs ${running}, not the verified ${image.reference}`);
-    return app;
+  if (!app || app.manifest.id !== COMMUNITYRULE_MANIFEST_ID) {
+    throw new Error(`${step}: ${s.location} does not run CommunityRule after the up`);
   }
-  // Installed by tag: the tag must still point at what staging verified.
-  const now = await verifyAnonymousPull(running);
-  if (now.digest !== image.digest) throw new Error(`${step}: ${running} now points at ${now.digest}, not the verified ${image.digest}`);
+  const running = app.manifest.dockerImage ?? "";
+  if (running !== image.reference) throw new Error(`${step}: ${s.location} runs ${running}, not the verified ${image.reference}`);
   return app;
 }
 

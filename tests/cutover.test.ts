@@ -12,10 +12,10 @@ import * as path from "node:path";
 import {
   acknowledgementProblems,
   CutoverRefused,
+  cutoverImage,
   MIN_PRESERVE_DAYS,
   newBackup,
   planRefusals,
-  stagingVerifiedImage,
   type CutoverSettings,
   type LegacyApp,
 } from "../lib/cutover";
@@ -44,7 +44,6 @@ const LEGACY: LegacyApp = {
   dockerImage: "cloudron/lamp:5.1.2",
   installationState: "installed",
 };
-const DIGEST = `sha256:${"a".repeat(64)}`;
 
 describe("cutover rules", () => {
   it.each([
@@ -71,12 +70,8 @@ describe("cutover rules", () => {
     expected.forEach((m, i) => expect(found[i]).toMatch(m));
   });
 
-  it("stagingVerifiedImage: the registry's digest, --digest must equal it, a malformed one is refused", async () => {
-    const registry = async () => DIGEST;
-    expect(await stagingVerifiedImage("reg/x", "0.1.9", undefined, registry)).toEqual({ tag: "0.1.9", digest: DIGEST, reference: `reg/x@${DIGEST}`, source: "the registry's answer for reg/x:0.1.9" });
-    expect((await stagingVerifiedImage("reg/x", "0.1.9", DIGEST, registry)).source).toBe("--digest, equal to the registry's answer for 0.1.9");
-    await expect(stagingVerifiedImage("reg/x", "0.1.9", `sha256:${"b".repeat(64)}`, registry)).rejects.toThrow(/reg\/x:0\.1\.9 now points at sha256:a+, not at sha256:b+ .* the tag was pushed again since/);
-    await expect(stagingVerifiedImage("reg/x", "0.1.9", "abc", registry)).rejects.toBeInstanceOf(CutoverRefused);
+  it("cutoverImage: a malformed --digest is refused before the registry is asked", async () => {
+    await expect(cutoverImage("reg.invalid/x", "0.1.9", "abc")).rejects.toBeInstanceOf(CutoverRefused);
   });
 
   it("newBackup: the one the backup task added, newest first", () => {
@@ -262,6 +257,9 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     expect(record.smoke).toMatch(/smoke: 5 passed, 0 failed/);
     const app = scene.lc.app()!;
     expect(app.manifest.id).toBe("com.medlab.communityrule");
+    // Installed by digest (production's promotion), never by the tag, which could be pushed again.
+    expect(app.manifest.dockerImage).toBe(`${scene.lc.registryHost}/communityrule/community-rule@${scene.digest}`);
+    expect(record.image?.reference).toBe(app.manifest.dockerImage);
     expect(record.installedAppId).toBe(app.id);
     expect(lines.join("\n")).toContain(`CUTOVER DONE: communityrule.info runs CommunityRule ${scene.version} = ${scene.digest}`);
     // No secret of the stack in the record the operator commits.
