@@ -123,15 +123,11 @@ export const imageStep: Step = {
     const problem = seedFloorProblem(cfg.build ? cfg.manifest.version : cfg.imageTag, cfg.seedFloor, isRollback ? "rollback" : "release");
     if (problem) throw new pulumi.RunError(problem);
     if (cfg.environment !== "production") return;
-    // Production promotes: a release tag the registry has (staging pushed it, and release tags
-    // never change) is deployed by digest, with no build and no push; so are rollbacks.
-    const { PromotionError, releaseTagState, verifiedImageFor } = await import("./lib/release/promotion");
-    const version = cfg.build ? cfg.manifest.version : cfg.imageTag;
+    // Production promotes: the release tag staging pushed (release tags never change) is deployed
+    // by digest, with no build and no push; so are rollbacks. The config rules refuse build: true.
+    const { PromotionError, verifiedImageFor } = await import("./lib/release/promotion");
+    const version = cfg.imageTag;
     try {
-      if (cfg.build && !(await releaseTagState(cfg.imageRepository, version)).exists) {
-        pulumi.log.warn(`production builds ${version} itself: the registry does not have it yet (release it on staging first to promote the image staging verified)`);
-        return;
-      }
       found.promotion = await verifiedImageFor(cfg.imageRepository, version);
       pulumi.log.info(`image: production deploys ${found.promotion.describe}; no build, no push`);
     } catch (err) {

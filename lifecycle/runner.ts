@@ -236,6 +236,19 @@ export class Lifecycle {
     fs.writeFileSync(path.join(this.appDir, "CloudronManifest.json"), JSON.stringify(manifest, null, 2));
   }
 
+  /**
+   * What staging's `up` pushes for a release: `imageRepository:<version>` for linux/amd64, with the
+   * bytes this environment's build would make of it (same seed as the host's build), so production,
+   * which never builds, has the release to promote. Returns the digest.
+   */
+  async releaseOnStaging(version?: string): Promise<string> {
+    const { pushImage } = await import("./registry");
+    const tag = version ?? (JSON.parse(fs.readFileSync(path.join(this.appDir, "CloudronManifest.json"), "utf8")) as { version: string }).version;
+    const repository = String(this.config.imageRepository ?? "").split("/").slice(1).join("/");
+    const pushed = await pushImage(this.registryHost, repository, tag, { platforms: ["linux/amd64"], seed: `${this.appDir}:${tag}` });
+    return pushed.digest;
+  }
+
   /** The loopback app: answers from the stand-in's view of the app at `location` (fakeApp.ts). */
   private playApp(location: string, req: FakeRequest): FakeResponse {
     const state = this.api.state;

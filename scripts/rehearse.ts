@@ -124,6 +124,13 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     return r;
   };
 
+  // Production never builds: it promotes the release staging pushed, so staging's push is played first.
+  const stagingRelease = async (version: string) => {
+    if (stack !== "production") return;
+    const digest = await lc.releaseOnStaging(version);
+    out(`\n(staging released ${version} to the registry, ${digest}: production promotes it by digest)`);
+  };
+  await stagingRelease(firstVersion);
   await up(`up #1: first deploy of ${firstVersion} to a fresh ${stack}`);
   const before = lc.calls().length;
   out(`\n== up #2: nothing changed ==`);
@@ -140,7 +147,9 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
   const release = args.release ?? (args.rollback ? nextPatch(firstVersion) : undefined);
   if (release) {
     lc.setManifestVersion(release);
-    await up(`up #3: release ${firstVersion} → ${release} (the app checkout's manifest bumped, build: true)`);
+    await stagingRelease(release);
+    const how = stack === "production" ? "promoted by digest" : "build: true";
+    await up(`up #3: release ${firstVersion} → ${release} (the app checkout's manifest bumped, ${how})`);
     done.push(`released ${release}`);
   }
   if (args.rollback) {

@@ -12,6 +12,7 @@ import {
   environmentRule,
   envOverlapRule,
   plainTextSecretRule,
+  productionBuildRule,
   productionTagRule,
   pushCredentialsRule,
   requiredKeyRule,
@@ -103,6 +104,20 @@ describe("rules, each on its exact message", () => {
         key: "communityrule:registryPassword",
         message:
           "push credentials are required when build is true. Set communityrule:registryUsername and pulumi config set --secret communityrule:registryPassword <gitea token with write:package>, or set build to false",
+      },
+    ]);
+  });
+
+  it("productionBuildRule: production never builds; the message says why and the fix", () => {
+    expect(productionBuildRule(undefined)).toEqual([]);
+    expect(productionBuildRule(false)).toEqual([]);
+    expect(productionBuildRule(true)).toEqual([
+      {
+        key: "communityrule:build",
+        message:
+          "is true, but production deploys the image staging built and verified for the manifest version, by digest; " +
+          "it never builds. Build and verify on staging first (pulumi up -s staging), then " +
+          "pulumi config rm communityrule:build -s production (or set it to false) and pulumi up -s production",
       },
     ]);
   });

@@ -237,6 +237,7 @@ describe("production protection", () => {
   it("production's app and seed are protected: destroy deletes nothing", async () => {
     const lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9" });
     try {
+      await lc.releaseOnStaging();
       const r = await lc.up();
       expect(r.errors).toEqual([]);
       const protectedNames = lc.pulumiState().resources.filter((x) => x.protect).map((x) => x.name).sort();

@@ -45,6 +45,8 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
   afterAll(async () => lc?.close());
 
   it("installs 0.1.9 and records its two migrations in state", async () => {
+    // Production never builds: staging released 0.1.9 to the registry first.
+    await lc.releaseOnStaging("0.1.9");
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates"]);
@@ -56,6 +58,7 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
 
   it("0.1.10 fails at preview, and in up before any build or update, naming the destructive migration and the command", async () => {
     checkOut(lc, "0.1.10");
+    await lc.releaseOnStaging("0.1.10");
     const buildsBefore = lc.builds().length;
     const callsBefore = lc.calls().length;
     for (const r of [await lc.preview(), await lc.up()]) {

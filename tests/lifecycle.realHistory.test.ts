@@ -111,6 +111,8 @@ describe("production on the real history: first install, a destructive release, 
   afterAll(async () => lc?.close());
 
   it("a first install of 0.1.9 needs no acknowledgement (the DROP TABLE of the history meets an empty database)", async () => {
+    // Production never builds: staging released 0.1.9 to the registry first.
+    await lc.releaseOnStaging("0.1.9");
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     expect(logOf(r)).toContain(
@@ -122,6 +124,7 @@ describe("production on the real history: first install, a destructive release, 
   it("a release adding a destructive migration is refused until acknowledged; no tag is involved", async () => {
     commitRelease(appDir, "0.1.10", { [`prisma/migrations/${DROP_STAKEHOLDERS}/migration.sql`]: '-- DropTable\nDROP TABLE "RuleStakeholder";\n' });
     expect(gitIn(appDir, "tag", "--list")).toBe("");
+    await lc.releaseOnStaging("0.1.10");
     const calls = lc.calls().length;
     const refused = await lc.preview();
     expect(refused.ok).toBe(false);

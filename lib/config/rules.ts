@@ -183,6 +183,22 @@ export function pushCredentialsRule(build: boolean | undefined, has: { registryU
 }
 
 /**
+ * Rule: production never builds. A second build of a version gives another digest (the
+ * Dockerfile's npm install), so production deploys, by digest, the image staging built and verified.
+ */
+export function productionBuildRule(build: boolean | undefined): ConfigProblem[] {
+  if (build !== true) return [];
+  return [
+    problem(
+      "build",
+      "is true, but production deploys the image staging built and verified for the manifest version, by digest; " +
+        "it never builds. Build and verify on staging first (pulumi up -s staging), then " +
+        `pulumi config rm ${fullKey("build")} -s production (or set it to false) and pulumi up -s production`,
+    ),
+  ];
+}
+
+/**
  * Rule: production runs release tags only: plain semver, and when building, the manifest version
  * (the tag names what was built). `manifestVersion` undefined: unknown here, that half is skipped.
  */

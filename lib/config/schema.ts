@@ -19,7 +19,6 @@ export const MANAGED_ENV_NAMES = ["SESSION_SECRET", "COMMUNITYRULE_DEPLOYMENT"] 
 /** Constant defaults, applied when a key is absent. */
 export const CONFIG_DEFAULTS = {
   imageRepository: "git.medlab.host/communityrule/community-rule",
-  build: true,
   appDir: "../community-rule",
   env: {} as Record<string, string>,
   secretEnv: {} as Record<string, string>,
@@ -40,6 +39,7 @@ export const CONFIG_DEFAULTS = {
 export const DERIVED_DEFAULTS = {
   environment: "the stack name",
   imageTag: "`version` of `CloudronManifest.json`",
+  build: "`true`; `false` on production",
   baseUrl: "`https://<location>`",
   autoRollback: "`true` on production",
   cloudronToken: "your `cloudron login`",

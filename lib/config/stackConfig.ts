@@ -12,6 +12,7 @@ import {
   environmentRule,
   envOverlapRule,
   plainTextSecretRule,
+  productionBuildRule,
   productionTagRule,
   pushCredentialsRule,
   readManifest,
@@ -154,7 +155,9 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
   const env = environmentRule(opts.stack, values.environment, texts.environment !== undefined);
   problems.push(...env.problems);
 
-  const build = valid("build") ? (values.build ?? CONFIG_DEFAULTS.build) : undefined;
+  // Production promotes what staging built, so it never builds unless told to (and then refuses).
+  const build = valid("build") ? (values.build ?? env.environment !== "production") : undefined;
+  if (env.environment === "production") problems.push(...productionBuildRule(values.build));
   const appDirSetting = values.appDir ?? CONFIG_DEFAULTS.appDir;
   let manifest: AppManifest | undefined;
   let manifestKnown = valid("appDir");
