@@ -218,6 +218,16 @@ describe("bad-config corpus", () => {
     expect(parse(baseConfig(), "production").environment).toBe("production");
   });
 
+  it("build defaults to true on staging and to false on production (production promotes)", () => {
+    const withoutBuild = () => {
+      const c = baseConfig();
+      delete c.build;
+      return c;
+    };
+    expect(parse(withoutBuild()).build).toBe(true);
+    expect(parse(withoutBuild(), "production").build).toBe(false);
+  });
+
   it("defaults minBackupRetentionDays to 30 and accepts a loopback stand-in URL as cloudronServer", () => {
     expect(parse(baseConfig()).minBackupRetentionDays).toBe(30);
     const config = baseConfig();
