@@ -19,6 +19,7 @@ import type { HealthGate } from "./components/healthGate";
 import type { SeedOnce } from "./components/seedOnce";
 import type { SmokeCheck } from "./components/smokeCheck";
 import type { Connection, DesiredEnv } from "./lib/cloudron/contract";
+import type { LiveObservation } from "./lib/cloudron/liveCheck";
 
 /** What the steps registered so far; each step adds its resource and its stack outputs. */
 export interface StepContext {
@@ -33,6 +34,8 @@ export interface StepContext {
    * env step resolves.
    */
   installEnv?: { resolveDesired(o: pulumi.Output<DesiredEnv>): void; resolveSecrets(o: pulumi.Output<Record<string, string>>): void };
+  /** What the live check saw of this stack's app before anything was registered. */
+  live?: LiveObservation;
   image?: RegistryImage;
   app?: CloudronApp;
   env?: AppEnv;
@@ -43,14 +46,17 @@ export interface StepContext {
   outputs: Record<string, unknown>;
 }
 
+/** What a step's check found that a later step registers with. */
+export type StepFindings = Pick<StepContext, "live">;
+
 /** One step of the deploy. */
 export interface Step {
   /** Short stable name (`image`, `deploy`, …). */
   id: string;
   /** The plan's lines for this step under `cfg`; empty when the step does nothing. */
   describe(cfg: DeployConfig): string[];
-  /** Runs before any resource of any step is registered, during preview too. */
-  check?(cfg: DeployConfig): Promise<void>;
+  /** Runs before any resource of any step is registered, during preview too; may report what it found. */
+  check?(cfg: DeployConfig): Promise<void | StepFindings>;
   /** Declares the step's resources. */
   register(ctx: StepContext): Promise<void>;
 }
@@ -80,6 +86,7 @@ export const liveCheckStep: Step = {
       for (const note of live.notes) (live.checked ? pulumi.log.info : pulumi.log.warn)(note);
       if (live.release?.kind === "rollback") pulumi.log.warn(live.release.message);
       else if (live.release) pulumi.log.info(live.release.message);
+      return { live: live.observed };
     } catch (err) {
       if (err instanceof LiveCheckError) throw new pulumi.RunError(err.message);
       throw err;
@@ -180,12 +187,18 @@ export const deployStep: Step = {
     const [secrets, resolveSecrets] = pulumi.deferredOutput<Record<string, string>>();
     ctx.installEnv = { resolveDesired, resolveSecrets };
     const migrations = reviewForDeploy(cfg, findProjectDir(__dirname));
+    const { AppPresence } = await import("./components/appPresence");
+    const presence = new AppPresence("app-presence", { location: cfg.location, observed: ctx.live ?? { state: "unknown" } });
+    const live = pulumi.all([presence.generation, presence.observed]).apply(([generation, observed]) => ({ generation, ...observed }));
     ctx.app = new CloudronApp(
       "app",
       {
         connection: ctx.connection,
         location: cfg.location,
         environment: cfg.environment,
+        stack: cfg.stack,
+        ...(cfg.takeOverFrom ? { takeOverFrom: cfg.takeOverFrom } : {}),
+        live,
         image: image.imageRef,
         build: cfg.build,
         manifest: cfg.manifest.content as { id: string; version: string },
@@ -238,7 +251,6 @@ export const envStep: Step = {
       token: ctx.token,
       deployment: app.deployment,
       appId: app.appId,
-      owner: app.owner,
     });
     installEnv.resolveDesired(ctx.env.desired);
     installEnv.resolveSecrets(ctx.env.secretValues);
@@ -287,6 +299,7 @@ export const seedStep: Step = {
         location: cfg.location,
         seedRun: cfg.seedRun,
         image: app.image,
+        appId: app.appId,
         gate: health.result,
         token: ctx.token,
       },
@@ -323,9 +336,11 @@ export const STEPS: readonly Step[] = [liveCheckStep, imageStep, pullCheckStep, 
 
 /** Runs every step's check, then registers every step in order; returns the steps' outputs. */
 export async function registerSteps(cfg: DeployConfig, steps: readonly Step[] = STEPS): Promise<Record<string, unknown>> {
-  for (const step of steps) await step.check?.(cfg);
+  const findings: StepFindings = {};
+  for (const step of steps) Object.assign(findings, (await step.check?.(cfg)) ?? {});
   const pulumi = await pulumiSdk();
   const ctx: StepContext = {
+    ...findings,
     cfg,
     token: cfg.cloudronToken ? pulumi.secret(cfg.cloudronToken) : undefined,
     connection: { server: cfg.cloudronServer, taskTimeoutSeconds: cfg.cloudronTimeoutSeconds, busyWaitSeconds: cfg.busyWaitSeconds },

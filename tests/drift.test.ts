@@ -27,6 +27,7 @@ const liveApp = (env: Record<string, string>, over: Record<string, unknown> = {}
   fqdn: "staging.communityrule.info",
   manifest: { id: "m", version: "0.1.10", dockerImage: "r@sha256:1" },
   env,
+  tags: [],
   error: null,
   taskId: null,
   ...over,

@@ -25,6 +25,7 @@ import {
   backupPolicySchema,
   domainListSchema,
   errorBodySchema,
+  noContentSchema,
   parseAnswer,
   profileSchema,
   taskSchema,
@@ -393,6 +394,24 @@ export class CloudronApi {
   async getBackupPolicy(step: string): Promise<BackupRetention> {
     const { policy } = await this.get("/backups/policy", backupPolicySchema, step);
     return readRetention(policy.retention, policy.schedule ?? undefined);
+  }
+
+  /**
+   * Replaces the app's tags (POST /apps/:id/configure/tags). The spec answers 200 `no_content`:
+   * no task, so nothing to wait for and no restart. After an unclear answer the app is re-read:
+   * tags already as sent count as applied.
+   */
+  async setTags(appId: string, tags: string[], step: string): Promise<void> {
+    const path = `/apps/${encodeURIComponent(appId)}/configure/tags`;
+    await this.post(path, { tags }, noContentSchema, {
+      step,
+      appId,
+      recover: async () => {
+        const now = await this.getApp(appId, step).catch(() => undefined);
+        const same = now && now.tags.length === tags.length && tags.every((t) => now.tags.includes(t));
+        return same ? {} : undefined;
+      },
+    });
   }
 
   /** The app at a location (fqdn, case-insensitive), or undefined. */

@@ -7,8 +7,26 @@
  */
 import { CloudronApi, CloudronApiError, resolveToken } from "./api";
 import { judgeBackupPolicy } from "./backupPolicy";
+import { foreignOwnerProblem, readOwnership } from "./ownership";
+import type { App } from "./schemas";
 import { decideRelease, tagOfImage, type ReleaseDecision } from "../release/versionRules";
 import type { DeployConfig } from "../config/stackConfig";
+
+/** What the live check saw of this stack's app before anything ran (lib/cloudron/liveCheck.ts). */
+export interface LiveObservation {
+  /**
+   * - `present`: an app at the location marked as this stack's;
+   * - `unmarked`: an app of ours (manifest id) at the location without any ownership mark;
+   * - `foreign`: marked by the stack named in communityrule:takeOverFrom (a takeover);
+   * - `moved`: nothing at the location, but the app marked as this stack's serves another one;
+   * - `absent`: nothing at the location, no app of this stack anywhere;
+   * - `unknown`: not checked (a preview without a token).
+   */
+  state: "present" | "unmarked" | "foreign" | "moved" | "absent" | "unknown";
+  appId?: string;
+  location?: string;
+  image?: string;
+}
 
 /** What the live check found. */
 export interface LiveCheck {
@@ -20,6 +38,31 @@ export interface LiveCheck {
   release?: ReleaseDecision;
   /** Manifest version the app runs now, if installed. */
   deployedVersion?: string;
+  /** What the check saw of this stack's app (the deploy re-runs when it went missing or moved). */
+  observed: LiveObservation;
+}
+
+/**
+ * Where this stack's app is, from one listing of the server's apps: at the location and marked by
+ * this stack (or unmarked, or marked by the stack it takes over from), elsewhere under this stack's
+ * mark (moved by hand), or nowhere.
+ */
+export function observePresence(apps: readonly App[], o: { location: string; stack: string; manifestId: string; takeOverFrom?: string }): LiveObservation {
+  const seen = (state: LiveObservation["state"], a: App): LiveObservation => ({
+    state,
+    appId: a.id,
+    location: a.fqdn,
+    ...(a.manifest.dockerImage ? { image: a.manifest.dockerImage } : {}),
+  });
+  const here = apps.find((a) => a.fqdn.toLowerCase() === o.location.toLowerCase());
+  if (here) {
+    const mark = readOwnership(here);
+    if (mark.stack === o.stack) return seen("present", here);
+    if (mark.stack !== undefined && mark.stack === o.takeOverFrom) return seen("foreign", here);
+    return seen(mark.stack === undefined ? "unmarked" : "foreign", here);
+  }
+  const moved = apps.find((a) => a.manifest.id === o.manifestId && readOwnership(a).stack === o.stack);
+  return moved ? seen("moved", moved) : { state: "absent" };
 }
 
 /** Thrown with an operator-facing message when the live check refuses to go on. */
@@ -32,7 +75,18 @@ export class LiveCheckError extends Error {
 
 type CheckConfig = Pick<
   DeployConfig,
-  "cloudronServer" | "cloudronToken" | "location" | "environment" | "build" | "imageTag" | "manifest" | "minBackupRetentionDays" | "cloudronTimeoutSeconds" | "busyWaitSeconds"
+  | "cloudronServer"
+  | "cloudronToken"
+  | "location"
+  | "environment"
+  | "build"
+  | "imageTag"
+  | "manifest"
+  | "minBackupRetentionDays"
+  | "cloudronTimeoutSeconds"
+  | "busyWaitSeconds"
+  | "stack"
+  | "takeOverFrom"
 >;
 
 /**
@@ -44,7 +98,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
   try {
     token = resolveToken({ server: cfg.cloudronServer, configToken: cfg.cloudronToken, envToken: o.envToken, homeDir: o.homeDir }).token;
   } catch (err) {
-    if (o.dryRun) return { checked: false, notes: [`live check skipped: ${(err as Error).message}`] };
+    if (o.dryRun) return { checked: false, notes: [`live check skipped: ${(err as Error).message}`], observed: { state: "unknown" } };
     throw new LiveCheckError((err as Error).message);
   }
   const notes: string[] = [];
@@ -58,13 +112,19 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
   });
   try {
     await api.checkAccess("live check");
-    const app = await api.findApp(cfg.location, "live check");
+    const apps = await api.listApps("live check");
+    const app = apps.find((a) => a.fqdn.toLowerCase() === cfg.location.toLowerCase());
     if (app && app.manifest.id !== cfg.manifest.id) {
       throw new LiveCheckError(
         `${cfg.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${cfg.manifest.id}); ` +
           `pick another communityrule:location, or remove that app deliberately in the dashboard. Nothing was built or deployed.`,
       );
     }
+    const foreign = app && foreignOwnerProblem(app, cfg.stack, cfg.takeOverFrom);
+    if (foreign) throw new LiveCheckError(`${foreign} Nothing was built or deployed.`);
+    const observed = observePresence(apps, { location: cfg.location, stack: cfg.stack, manifestId: cfg.manifest.id, takeOverFrom: cfg.takeOverFrom });
+    if (observed.state === "moved") notes.push(`${cfg.location} is free, but the app this stack deployed now serves ${observed.location}: the deploy step will refuse to install a second copy`);
+    if (observed.state === "foreign") notes.push(`${cfg.location} (app ${observed.appId}) is taken over from stack ${cfg.takeOverFrom} (communityrule:takeOverFrom)`);
     let release: ReleaseDecision;
     try {
       release = decideRelease({
@@ -86,7 +146,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
       }
       notes.push(`backups: ${verdict.summary}`);
     }
-    return { checked: true, notes, release, deployedVersion: app?.manifest.version };
+    return { checked: true, notes, release, deployedVersion: app?.manifest.version, observed };
   } catch (err) {
     if (err instanceof CloudronApiError) throw new LiveCheckError(err.message);
     throw err;

@@ -9,8 +9,8 @@ import { createHash } from "node:crypto";
 import { CloudronApi, CloudronApiError, isBusy } from "./api";
 import type { App } from "./schemas";
 import { installRequestSchema, newAppTaskSchema, taskInfoSchema, updateRequestSchema, envRequestSchema } from "./schemas";
+import { foreignOwnerProblem, LEGACY_OWNER_ENV_NAME, ownerTag, readOwnership, tagsToWrite } from "./ownership";
 import {
-  OWNER_ENV_NAME,
   type DeployRequest,
   type DeployResult,
   type DesiredEnv,
@@ -52,17 +52,16 @@ export function splitLocation(location: string, domains: readonly string[]): { s
 }
 
 /**
- * The full managed env with values: plain values, secret values from the environment, and the
- * ownership marker. Fails naming a secret whose value did not reach the tool.
+ * The full managed env with values: plain values and secret values from the environment. Fails
+ * naming a secret whose value did not reach the tool.
  */
-export function desiredEnvValues(env: DesiredEnv, secrets: Record<string, string | undefined>, owner: string, step: string): Record<string, string> {
+export function desiredEnvValues(env: DesiredEnv, secrets: Record<string, string | undefined>, step: string): Record<string, string> {
   const out: Record<string, string> = { ...env.plain };
   for (const name of Object.keys(env.secret)) {
     const value = secrets[name];
     if (value === undefined) throw new OperationError(`${step}: the value of secret ${name} did not reach this step (CR_SECRET_${name} is not set)`);
     out[name] = value;
   }
-  out[OWNER_ENV_NAME] = owner;
   return out;
 }
 
@@ -199,8 +198,9 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   const base = { location: req.location, image: req.image, version, manifestSha: sha, owner: req.owner, ...migrationsRecord(req) };
 
   if (!app) {
+    await refuseIfMoved(api, req);
     const { subdomain, domain } = splitLocation(req.location, await api.listDomains("install"));
-    const env = desiredEnvValues(req.env, ctx.secrets, req.owner, "install");
+    const env = desiredEnvValues(req.env, ctx.secrets, "install");
     const body = installRequestSchema.parse({ appStoreId: "", manifest, subdomain, domain, accessRestriction: null, env });
     api.log(`install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`);
     const started = await api.post("/apps", body, newAppTaskSchema, {
@@ -214,12 +214,14 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
       },
     });
     await follow(api, started.taskId, "install");
-    await readBack(api, started.id, "install", { image: req.image, version, env });
+    const installed = await readBack(api, started.id, "install", { image: req.image, version, env });
+    await markOwnership(api, installed, req, "install");
     api.log(`install: done; ${req.location} is app ${started.id}`);
     return { action: "installed", appId: started.id, previousImage: "", backupId: "", ...base };
   }
 
   const adopting = !previous.appId || previous.appId !== app.id;
+  await markOwnership(api, app, req, adopting ? "adopt" : "deploy");
   if (sameCode) {
     api.log(`${adopting ? "adopt" : "deploy"}: ${req.location} already runs ${req.image} (version ${version}); nothing to do`);
     return {
@@ -244,6 +246,34 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
 }
 
 /**
+ * Writes this stack's ownership tags to the app when it does not carry exactly them (a tags call:
+ * no task, no restart). An app taken over from another stack (communityrule:takeOverFrom) gets
+ * our tags in place of that stack's.
+ */
+async function markOwnership(api: CloudronApi, app: App, req: DeployRequest, step: string): Promise<void> {
+  const tags = tagsToWrite(app.tags, req.stack, req.owner);
+  if (!tags) return;
+  const before = readOwnership(app);
+  const from = before.stack && before.stack !== req.stack ? ` (was stack ${before.stack})` : "";
+  api.log(`${step}: marking ${app.fqdn} as deployed by stack ${req.stack}${from} with Cloudron tags (no restart)`);
+  await api.setTags(app.id, tags, step);
+}
+
+/**
+ * The location is free: refuse to install a second copy when the app this stack deployed now
+ * serves another location (moved by hand in the dashboard).
+ */
+async function refuseIfMoved(api: CloudronApi, req: DeployRequest): Promise<void> {
+  const apps = await api.listApps("deploy");
+  const moved = apps.find((a) => a.manifest.id === req.manifest.id && readOwnership(a).ownerTag === ownerTag(req.owner));
+  if (!moved) return;
+  throw new OperationError(
+    `deploy: the app this stack deployed (app ${moved.id}) now serves ${moved.fqdn}, not ${req.location}; refusing to install a second copy. ` +
+      `Move it back in the dashboard (the app → Location), or set communityrule:location to ${moved.fqdn}, then run up again. Nothing was changed.`,
+  );
+}
+
+/**
  * What a deploy means against one view of the app: whose app it is, the release order, the
  * manifest to send and whether the app already runs it. Throws (nothing changed) for someone
  * else's app or a downgrade.
@@ -255,6 +285,8 @@ function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<
         `This program never updates someone else's app: pick another communityrule:location, or remove that app deliberately in the dashboard.`,
     );
   }
+  const foreign = app && foreignOwnerProblem(app, req.stack, req.takeOverFrom);
+  if (foreign) throw new OperationError(`deploy: ${foreign}`);
   const manifestVersion = req.manifest.version;
   let release;
   try {
@@ -353,9 +385,10 @@ export async function applyEnv(req: EnvApplyRequest, ctx: OperationContext, prev
   if (app.fqdn.toLowerCase() !== req.location.toLowerCase()) {
     throw new OperationError(`env: app ${req.appId} now serves ${app.fqdn}, not ${req.location}; refusing to change its env. Run up again so the deploy step finds the app.`);
   }
-  const desired = desiredEnvValues(req.env, ctx.secrets, req.owner, "env");
+  const desired = desiredEnvValues(req.env, ctx.secrets, "env");
   const managed = Object.keys(desired).sort();
-  const next = mergeEnv(app.env, desired, previouslyManagedNames(previous));
+  // The legacy ownership env var goes in this same call (the marker is a tag now).
+  const next = mergeEnv(app.env, desired, [...previouslyManagedNames(previous), LEGACY_OWNER_ENV_NAME]);
   const { added, changed, removed } = diffEnv(app.env, next);
   if (added.length + changed.length + removed.length === 0) {
     api.log("env: the app's env already matches; nothing to change");
@@ -412,11 +445,11 @@ export async function uninstall(req: UninstallRequest, ctx: OperationContext, pr
         `refusing to uninstall it. Nothing was changed.`,
     );
   }
-  const owner = app.env[OWNER_ENV_NAME];
-  if (owner !== undefined && owner !== req.owner) {
+  const mark = readOwnership(app);
+  if (mark.ownerTag !== undefined && mark.ownerTag !== ownerTag(req.owner)) {
     api.log(
-      `uninstall: ${req.location} (app ${appId}) is now owned by ${owner}, not by this resource (${req.owner}): ` +
-        `a renamed or re-parented resource adopted it. Leaving the app installed.`,
+      `uninstall: ${req.location} (app ${appId}) is now owned by ${mark.stack ? `stack ${mark.stack}, ` : ""}${mark.ownerTag}, ` +
+        `not by this resource (${ownerTag(req.owner)}): a renamed or re-parented resource, or another stack, adopted it. Leaving the app installed.`,
     );
     return { action: "kept", appId, location: req.location };
   }

@@ -53,6 +53,8 @@ export const appSchema = z.looseObject({
   manifest: appManifestSchema,
   env: envMap.optional().transform((e) => e ?? {}),
   enableBackup: z.boolean().optional(),
+  // Spec: schemas/tags, an array of strings; the ownership marks live here (lib/cloudron/ownership.ts).
+  tags: z.array(z.string()).nullish().transform((t) => t ?? []),
 });
 export type App = z.infer<typeof appSchema>;
 
@@ -76,6 +78,12 @@ export const taskSchema = z.looseObject({
     .transform((e) => (e === undefined || e === null ? null : typeof e === "string" ? e : (e.message ?? "unknown error"))),
 });
 export type Task = z.infer<typeof taskSchema>;
+
+/** 200 `no_content` answers (configure/tags): whatever object comes back, nothing is read from it. */
+export const noContentSchema = z.looseObject({});
+
+/** Body of POST /apps/:id/configure/tags (spec: setAppTags, `{ tags: string[] }`). */
+export const tagsRequestSchema = z.strictObject({ tags: z.array(z.string().min(1).max(127)).max(64) });
 
 /** 202 answers of update, configure/env and uninstall (`task_info`). */
 export const taskInfoSchema = z.looseObject({ taskId: idString });
