@@ -414,6 +414,25 @@ export class CloudronApi {
     });
   }
 
+  /**
+   * The last `lines` lines of a log endpoint (`GET /apps/:id/logs` or `GET /tasks/:id/logs`, format
+   * json: one NDJSON object per line with `message`; pogipop/cloudron 9833ad5 src/apps.js and
+   * src/tasks.js getLogs). Diagnostics only: one attempt, never retried, and the masked text is
+   * returned as lines (a line that is not JSON is kept as it came).
+   */
+  async getLogLines(apiPath: string, lines: number, step: string): Promise<string[]> {
+    const query = `?lines=${Math.max(1, Math.floor(lines))}&format=json`;
+    let res: HttpResult;
+    try {
+      res = await this.exchange("GET", apiPath + query, undefined);
+    } catch (err) {
+      if (err instanceof HttpRequestError) throw this.transportError(step, "GET", apiPath, err);
+      throw err;
+    }
+    if (res.status < 200 || res.status >= 300) throw this.statusError(step, "GET", apiPath, res);
+    return parseLogText(res.body).map((line) => this.mask.apply(line));
+  }
+
   /** The app at a location (fqdn, case-insensitive), or undefined. */
   async findApp(location: string, step: string): Promise<App | undefined> {
     const apps = await this.listApps(step);
@@ -499,6 +518,22 @@ export class CloudronApi {
       await this.clock.sleep(Math.min(this.pollDelay(round), deadline - now));
     }
   }
+}
+
+/**
+ * Log text as lines of messages: NDJSON objects give their `message` (the server's json format);
+ * anything else is kept as it came (format short, or a server that answers differently).
+ */
+export function parseLogText(text: string): string[] {
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const json = parseJson(line);
+      return json && typeof json === "object" && typeof (json as { message?: unknown }).message === "string"
+        ? (json as { message: string }).message
+        : line;
+    });
 }
 
 /** True while Cloudron runs a task on the app. */
