@@ -279,6 +279,8 @@ export const healthStep: Step = {
       timeoutSeconds: cfg.healthTimeoutSeconds,
       restartedBy: [app.image, env.apply.stdout],
       after: [app.deployment, env.apply],
+      cloudronServer: cfg.cloudronServer,
+      token: ctx.token,
     });
     ctx.outputs.healthCheck = ctx.health.result;
   },

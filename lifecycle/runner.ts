@@ -61,6 +61,12 @@ export interface ExecCall {
 /** API operations that change something on the server (the seed exec included). */
 export const MUTATING: ReadonlySet<string> = MUTATING_OPERATIONS;
 
+/** Whether the app's image listens on the port its manifest names (stand-in knob imageHttpPorts). */
+function listensOnManifestPort(state: StandinState, app: StandinApp): boolean {
+  const entry = Object.entries(state.imageHttpPorts ?? {}).find(([image]) => app.manifest.dockerImage.includes(image));
+  return !entry || entry[1] === (app.manifest.httpPort ?? 3000);
+}
+
 export interface LifecycleOptions {
   stack?: string;
   /** Manifest version of the app checkout. Defaults to the fixture's. */
@@ -236,7 +242,7 @@ export class Lifecycle {
   private playApp(location: string, urlPath: string): FakeResponse {
     const state = this.api.state;
     const app = state.apps.find((a) => a.fqdn === location);
-    if (!app || app.runState !== "running") return { status: 502, body: "<html>502 Bad Gateway</html>" };
+    if (!app || app.runState !== "running" || !listensOnManifestPort(state, app)) return { status: 502, body: "<html>502 Bad Gateway</html>" };
     const unhealthy = state.unhealthyImages.some((s) => app.manifest.dockerImage.includes(s));
     if (urlPath === "/api/health") {
       return unhealthy

@@ -47,10 +47,12 @@ describe("diagnoseFailure: the row from the failing step plus what the logs and 
     expect(diagnoseFailure({ step: "health", health: { status: 503, body: '{"ok":false,"database":"error"}' } })!.kind).toBe("database");
     expect(diagnoseFailure({ step: "health", health: { status: 200, body: '{"ok":true,"database":"not_configured"}' } })!.kind).toBe("not-configured");
     expect(diagnoseFailure({ step: "health", health: { status: 503, body: "<html>Service Unavailable</html>" } })!.kind).toBe("proxy-page");
-    const loop = ["Prisma schema loaded from prisma/schema.prisma", "TypeError: boom", "Prisma schema loaded from prisma/schema.prisma", "TypeError: boom"];
-    const d = diagnoseFailure({ step: "health", appLog: loop, health: { status: 502, body: "<html>Bad Gateway</html>" } })!;
+    const start = ["Prisma schema loaded from prisma/schema.prisma", "TypeError: boom"];
+    const twice = [...start, ...start];
+    expect(diagnoseFailure({ step: "health", appLog: twice, health: { status: 502, body: "<html>Bad Gateway</html>" } })!.kind).toBe("proxy-page");
+    const d = diagnoseFailure({ step: "health", appLog: [...twice, ...start], health: { status: 502, body: "<html>Bad Gateway</html>" } })!;
     expect(d.kind).toBe("crash-loop");
-    expect(d.action).toContain("2 starts in the last log lines");
+    expect(d.action).toContain("3 starts in the last log lines");
   });
 
   it("an unreachable database in the log wins over the health body", () => {

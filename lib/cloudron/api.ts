@@ -65,6 +65,9 @@ export type ApiErrorKind =
 
 /** A Cloudron API failure, phrased for an operator. Its message is already masked. */
 export class CloudronApiError extends Error {
+  /** The Cloudron task a task failure or timeout is about (its log is `GET /tasks/:id/logs`). */
+  taskId?: string;
+
   constructor(
     message: string,
     readonly kind: ApiErrorKind,
@@ -502,17 +505,20 @@ export class CloudronApi {
       if (!task.active && task.pending !== true) {
         const ok = task.success === true || ((task.success === null || task.success === undefined) && !task.error);
         if (ok) return task;
-        throw this.fail(
-          `${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and logs in the dashboard show why.`,
-          "task_failed",
+        throw Object.assign(
+          this.fail(`${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and logs in the dashboard show why.`, "task_failed"),
+          { taskId },
         );
       }
       const now = this.clock.now();
       if (now >= deadline) {
-        throw this.fail(
-          `${step}: Cloudron task ${taskId} is still running after ${this.taskTimeoutSeconds} s (communityrule:cloudronTimeoutSeconds); ` +
-            `it goes on on the server. Watch it in the dashboard, then run up again.`,
-          "task_timeout",
+        throw Object.assign(
+          this.fail(
+            `${step}: Cloudron task ${taskId} is still running after ${this.taskTimeoutSeconds} s (communityrule:cloudronTimeoutSeconds); ` +
+              `it goes on on the server. Watch it in the dashboard, then run up again.`,
+            "task_timeout",
+          ),
+          { taskId },
         );
       }
       await this.clock.sleep(Math.min(this.pollDelay(round), deadline - now));

@@ -19,7 +19,8 @@ import {
   type UninstallRequest,
 } from "./contract";
 import { decideRelease, manifestVersionToSend, tagOfImage } from "../release/versionRules";
-import { formatProgress, waitForHealthy } from "../health/healthGate";
+import { formatProgress, HealthGateError, waitForHealthy } from "../health/healthGate";
+import { formatFailureReport, gatherEvidence } from "./failureReport";
 import { recordedHistoryErrors } from "../release/migrationGate";
 
 /** An operation failed; the message is for the operator (already masked by the caller). */
@@ -324,9 +325,20 @@ async function update(api: CloudronApi, app: App, manifest: DeployRequest["manif
 }
 
 /**
+ * The manifest a rollback sends: the one the app ran before the update (GET /apps/:id returns it
+ * whole, and it was read before the update), so a release that changed the port, health path,
+ * memory or addons does not leave the old code under the new manifest. Its version is the one the
+ * update installed: Cloudron refuses a lower version without `force` (the stand-in plays that
+ * refusal), and an equal one is accepted.
+ */
+export function rollbackManifest(before: App["manifest"], installedVersion: string, fallbackId: string): DeployRequest["manifest"] & { dockerImage: string } {
+  return { ...before, id: before.id ?? fallbackId, version: installedVersion, dockerImage: before.dockerImage as string };
+}
+
+/**
  * Production auto-rollback: after an update, wait for health (lib/health); if it fails, put the
- * previous image back (same manifest version), gate again, and fail the step either way so Pulumi
- * keeps the old state and the next `up` retries the release.
+ * previous manifest and image back ({@link rollbackManifest}), gate again, and fail the step either
+ * way so Pulumi keeps the old state and the next `up` retries the release.
  */
 async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { from: App; manifest: DeployRequest["manifest"] & { dockerImage: string }; backupId: string }): Promise<void> {
   const { api } = ctx;
@@ -339,17 +351,24 @@ async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { fr
       onProgress: (p) => api.log(formatProgress(p)),
       ...(ctx.healthPollMs ? { initialDelayMs: ctx.healthPollMs, maxDelayMs: ctx.healthPollMs } : {}),
     });
+  // What the app's log says next to the gate's last answer (lib/cloudron/failureReport.ts).
+  const explain = async (err: unknown, step: string) => {
+    const evidence = await gatherEvidence(api, { step, appId: r.from.id });
+    const health = err instanceof HealthGateError ? { status: err.lastStatus, body: err.lastBody } : undefined;
+    const message = err instanceof Error ? err.message : String(err);
+    return `${message}\n${formatFailureReport({ step, app: req.location, message, health }, evidence, (t) => api.mask.apply(t))}`;
+  };
   let failure: string;
   try {
     await gate();
     api.log(`health: ${req.image} is healthy; no rollback needed`);
     return;
   } catch (err) {
-    failure = err instanceof Error ? err.message : String(err);
+    failure = await explain(err, "health");
   }
   api.log(`health: ${req.image} failed the gate; rolling back to ${previousImage}`);
   try {
-    await update(api, r.from, { ...r.manifest, dockerImage: previousImage }, "rollback");
+    await update(api, r.from, rollbackManifest(r.from.manifest, r.manifest.version, req.manifest.id), "rollback");
     await gate();
   } catch (err) {
     const now = (await api.getApp(r.from.id, "rollback").catch(() => undefined))?.manifest.dockerImage ?? "an unknown image";
@@ -357,7 +376,7 @@ async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { fr
       `ROLLBACK FAILED: the app is on ${now} and unhealthy; act now: ` +
         `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the app → Backups → Restore) ` +
         `and read the app's logs (dashboard → the app → Logs). ` +
-        `Rollback error: ${err instanceof Error ? err.message : String(err)}. Health failure was: ${failure}`,
+        `Rollback error: ${await explain(err, "rollback")}\nHealth failure was: ${failure}`,
     );
   }
   throw new OperationError(

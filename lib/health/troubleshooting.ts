@@ -188,6 +188,8 @@ export interface LogFindings {
 }
 
 const START_LINE = /Prisma schema loaded from/;
+/** Starts within the fetched lines that make a crash loop (an install and a restart are two). */
+const CRASH_LOOP_STARTS = 3;
 const P3009_NAME = /The `([^`]+)` migration started at .* failed/;
 const P3018_NAME = /Migration name: (\S+)/;
 const PRISMA_CODE = /\b(P3\d{3})\b/;
@@ -282,9 +284,9 @@ export function diagnoseFailure(ctx: FailureContext): Diagnosis | undefined {
     const json = appJson(body);
     if (json && json.database === "not_configured") return pick("not-configured");
     if (json && (json.database === "error" || json.ok === false)) return pick("database");
-    if (status !== undefined && status >= 500 && !json) return pick(findings.starts >= 2 ? "crash-loop" : "proxy-page", { starts: findings.starts, status });
+    if (status !== undefined && status >= 500 && !json) return pick(findings.starts >= CRASH_LOOP_STARTS ? "crash-loop" : "proxy-page", { starts: findings.starts, status });
   }
-  if (findings.starts >= 2) return pick("crash-loop", { starts: findings.starts });
+  if (findings.starts >= CRASH_LOOP_STARTS) return pick("crash-loop", { starts: findings.starts });
   if (/pull|manifest unknown|no matching manifest/i.test(lines.join("\n"))) return pick("image-pull");
   const fromMessage = TABLE.find((r) => r.pattern?.test(ctx.message ?? ""));
   return fromMessage ? pick(fromMessage.kind) : undefined;

@@ -238,6 +238,12 @@ export interface CloudronApiState {
   taskMs: number;
   /** Fake-app knob: images (substring match) whose /api/health answers 503. */
   unhealthyImages: string[];
+  /**
+   * Fake-app knob: the port an image (substring match) listens on. Cloudron's proxy sends requests to
+   * the manifest's `httpPort` (CloudronManifest format), so an app whose manifest names another port
+   * than its image listens on answers only with the proxy's 502.
+   */
+  imageHttpPorts: Record<string, number>;
 }
 
 export interface CloudronApiOptions {
@@ -504,6 +510,7 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     restartLog: [],
     taskMs: options.taskMs ?? 300,
     unhealthyImages: [],
+    imageHttpPorts: {},
   };
   let nextTaskId = 100;
   const sockets = new Set<Socket>();
@@ -513,7 +520,10 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
 
   function restart(app: StandinApp, reason: TaskKind) {
     app.restarts += 1;
-    appLog(app, `==> starting ${app.manifest.dockerImage} (${reason})`);
+    // What the app prints at each start: its start script runs `prisma migrate deploy` first (fixture
+    // scripts/start.sh), and Prisma opens with its schema line. Tests add what a failing start prints.
+    appLog(app, "Prisma schema loaded from prisma/schema.prisma");
+    appLog(app, `No pending migrations to apply. (${reason} of ${app.manifest.dockerImage})`);
     state.restartLog.push({ appId: app.id, fqdn: app.fqdn, reason, image: app.manifest.dockerImage, time: Date.now() });
   }
 
