@@ -189,7 +189,9 @@ export const deployStep: Step = {
     const migrations = reviewForDeploy(cfg, findProjectDir(__dirname));
     const { AppPresence } = await import("./components/appPresence");
     const presence = new AppPresence("app-presence", { location: cfg.location, observed: ctx.live ?? { state: "unknown" } });
-    const live = pulumi.all([presence.generation, presence.observed]).apply(([generation, observed]) => ({ generation, ...observed }));
+    const live = pulumi
+      .all([presence.generation, presence.observed])
+      .apply(([generation, observed]) => ({ generation, ...observed }));
     ctx.app = new CloudronApp(
       "app",
       {

@@ -140,7 +140,16 @@ export class CloudronApp extends pulumi.ComponentResource {
 export function buildDeployRequest(
   args: Pick<
     CloudronAppArgs,
-    "connection" | "location" | "environment" | "stack" | "takeOverFrom" | "build" | "manifest" | "autoRollback" | "health" | "releaseMigrations"
+    | "connection"
+    | "location"
+    | "environment"
+    | "stack"
+    | "takeOverFrom"
+    | "build"
+    | "manifest"
+    | "autoRollback"
+    | "health"
+    | "releaseMigrations"
   >,
   resolved: { image: string; env: DesiredEnv; owner: string; live?: LiveRecord },
 ): DeployRequest {

@@ -37,12 +37,19 @@ export class HealthGate extends pulumi.ComponentResource {
 
   constructor(name: string, args: HealthGateArgs, opts?: pulumi.ComponentResourceOptions) {
     super("communityrule:checks:HealthGate", name, {}, opts);
-    const run = healthGateCommand({ baseUrl: args.baseUrl, timeoutSeconds: args.timeoutSeconds, location: args.location, cloudronServer: args.cloudronServer });
+    const run = healthGateCommand({
+      baseUrl: args.baseUrl,
+      timeoutSeconds: args.timeoutSeconds,
+      location: args.location,
+      cloudronServer: args.cloudronServer,
+    });
     const restartKey = changeKey(args.restartedBy);
     // The token travels in the environment, secret like the Cloudron steps'; without one the gate
     // reads ~/.cloudron.json, and without either it reports the failure without the app's log.
     const environment = args.token
-      ? pulumi.secret(pulumi.all([restartKey, pulumi.output(args.token)]).apply(([key, token]) => ({ CR_RESTART_KEY: key, CLOUDRON_TOKEN: token })))
+      ? pulumi.secret(
+          pulumi.all([restartKey, pulumi.output(args.token)]).apply(([key, token]) => ({ CR_RESTART_KEY: key, CLOUDRON_TOKEN: token })),
+        )
       : { CR_RESTART_KEY: restartKey };
     this.check = new command.local.Command(
       name,

@@ -69,13 +69,18 @@ const LOGGED_FAILURES = new Set(["task_failed", "task_timeout", "app_error"]);
  * Runs an operation; when a Cloudron task fails or times out, or the app is in an error state, the
  * error gets the app's and the task's last log lines and the troubleshooting row they point to.
  */
-async function withFailureLogs<T>(api: CloudronApi, o: { step: string; location: string; appId?: string }, run: () => Promise<T>): Promise<T> {
+async function withFailureLogs<T>(
+  api: CloudronApi,
+  o: { step: string; location: string; appId?: string },
+  run: () => Promise<T>,
+): Promise<T> {
   try {
     return await run();
   } catch (err) {
     if (!(err instanceof CloudronApiError) || !LOGGED_FAILURES.has(err.kind)) throw err;
-    const evidence = await gatherEvidence(api, { step: o.step, location: o.location, appId: o.appId, taskId: err.taskId });
-    const report = formatFailureReport({ step: o.step, app: o.location, message: err.message }, evidence, (t) => api.mask.apply(t));
+    const evidence = await gatherEvidence(api, { ...o, taskId: err.taskId });
+    const mask = (t: string) => api.mask.apply(t);
+    const report = formatFailureReport({ step: o.step, app: o.location, message: err.message }, evidence, mask);
     throw new OperationError(`${err.message}\n${report}`);
   }
 }
@@ -95,7 +100,8 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
   async "env-apply"(io, mask) {
     const req = parseRequest(envApplyRequestSchema, io.stdin, "env");
     const ctx = contextFor(req.connection, io, mask);
-    return withFailureLogs(ctx.api, { step: "env", location: req.location, appId: req.appId }, () => applyEnv(req, ctx, previousJson(ctx.previousStdout)));
+    const previous = previousJson(ctx.previousStdout);
+    return withFailureLogs(ctx.api, { step: "env", location: req.location, appId: req.appId }, () => applyEnv(req, ctx, previous));
   },
   async seed(io, mask) {
     const req = parseRequest(seedRequestSchema, io.stdin, "seed");
@@ -109,7 +115,8 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
     if (!r.ok) {
       const output = `${r.output.split("\n").slice(-15).join("\n")}\n${r.stderr}`;
       const evidence = await gatherEvidence(ctx.api, { step: "seed", appId: app.id });
-      const report = formatFailureReport({ step: "seed", app: req.location, message: output }, evidence, (t) => ctx.api.mask.apply(t));
+      const mask = (t: string) => ctx.api.mask.apply(t);
+      const report = formatFailureReport({ step: "seed", app: req.location, message: output }, evidence, mask);
       throw new OperationError(
         `seed: node prisma/seed.bundle.cjs ${r.status === undefined ? "gave no exit marker (exec was cut off?)" : `exited ${r.status}`}; ` +
           `the seed is not recorded and runs again on the next up. Seed output:\n${output}\n${report}`,
@@ -156,7 +163,9 @@ async function perform(run: (io: ToolIo, mask: SecretMask) => Promise<unknown>, 
     const message = masked(err instanceof Error ? (known ? err.message : `${err.name}: ${err.message}`) : String(err));
     // API errors already carry their runbook action; a failed task or operation gets the
     // troubleshooting table's likely cause (image pull, migration crash, database).
-    const cause = (err instanceof CloudronApiError && err.kind !== "task_failed") || message.includes("likely cause:") ? undefined : likelyCause(message);
+    // A report with logs already names its likely cause.
+    const apiOwnAction = err instanceof CloudronApiError && err.kind !== "task_failed";
+    const cause = apiOwnAction || message.includes("likely cause") ? undefined : likelyCause(message);
     safeIo.err(`error: ${message}${cause ? `\nlikely cause: ${cause}` : ""}`);
     return 1;
   }

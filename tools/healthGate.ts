@@ -54,7 +54,9 @@ export const main = defineCli({
       // The gate's own message already names the URL, the last answer and the likely cause.
       if (e instanceof HealthGateError) {
         io.stderr(e.message);
-        if (args.app && args.server) io.stderr(await appLogReport(e, { app: args.app, server: args.server, envToken: env.CLOUDRON_TOKEN }));
+        if (args.app && args.server) {
+          io.stderr(await appLogReport(e, { app: args.app, server: args.server, envToken: env.CLOUDRON_TOKEN }));
+        }
         return 1;
       }
       throw e;
@@ -67,12 +69,13 @@ async function appLogReport(e: HealthGateError, o: { app: string; server: string
   let api: CloudronApi;
   try {
     const { token } = resolveToken({ server: o.server, envToken: o.envToken || undefined });
-    api = new CloudronApi({ server: o.server, token, taskTimeoutSeconds: 30, busyWaitSeconds: 0, readRetries: 1, log: () => undefined });
+    api = new CloudronApi({ server: o.server, token, taskTimeoutSeconds: 30, busyWaitSeconds: 0, readRetries: 1, log: () => {} });
   } catch (err) {
     return `app log not fetched: ${(err as Error).message}`;
   }
   const evidence = await gatherEvidence(api, { step: "health", location: o.app });
-  return formatFailureReport({ step: "health", app: o.app, message: e.message, health: { status: e.lastStatus, body: e.lastBody } }, evidence, (t) => api.mask.apply(t));
+  const health = { status: e.lastStatus, body: e.lastBody };
+  return formatFailureReport({ step: "health", app: o.app, message: e.message, health }, evidence, (t) => api.mask.apply(t));
 }
 
 if (require.main === module) runAsMain(main, { cancellable: true });

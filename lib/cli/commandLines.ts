@@ -51,7 +51,8 @@ export function cloudronToolArgv(operation: "deploy" | "uninstall" | "env-apply"
  * the app's log from the Cloudron server (token in the environment, never here).
  */
 export function healthGateCommand(a: { baseUrl: string; timeoutSeconds: number; location: string; cloudronServer?: string }): string {
-  return toolCommand("healthGate", [a.baseUrl, ...flags({ "timeout-seconds": a.timeoutSeconds, app: a.location, "cloudron-server": a.cloudronServer })]);
+  const options = flags({ "timeout-seconds": a.timeoutSeconds, app: a.location, "cloudron-server": a.cloudronServer });
+  return toolCommand("healthGate", [a.baseUrl, ...options]);
 }
 
 /** The smoke checks against a base URL. */

@@ -48,7 +48,10 @@ export async function gatherEvidence(
       return [];
     }
   };
-  if (o.taskId) evidence.taskLog = await read(`task ${o.taskId} log`, `/tasks/${encodeURIComponent(o.taskId)}/logs`, LOG_BOUNDS.taskLines);
+  if (o.taskId) {
+    const path = `/tasks/${encodeURIComponent(o.taskId)}/logs`;
+    evidence.taskLog = await read(`task ${o.taskId} log`, path, LOG_BOUNDS.taskLines);
+  }
   if (appId) evidence.appLog = await read("app log", `/apps/${encodeURIComponent(appId)}/logs`, LOG_BOUNDS.appLines);
   return evidence;
 }
@@ -70,7 +73,11 @@ export function excerptLines(lines: readonly string[], evidence: readonly number
  * The block under a step's error: the likely cause (when one row fits) and the log excerpts, each
  * line prefixed with `| `. `mask` is applied again to everything (the logs are masked on arrival).
  */
-export function formatFailureReport(ctx: Omit<FailureContext, "appLog" | "taskLog">, evidence: FailureEvidence, mask: (t: string) => string): string {
+export function formatFailureReport(
+  ctx: Omit<FailureContext, "appLog" | "taskLog">,
+  evidence: FailureEvidence,
+  mask: (t: string) => string,
+): string {
   const diagnosis = diagnoseFailure({ ...ctx, appLog: evidence.appLog, taskLog: evidence.taskLog });
   const lines: string[] = [];
   const fromLogs = evidence.appLog.length + evidence.taskLog.length > 0;

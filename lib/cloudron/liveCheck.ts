@@ -47,7 +47,10 @@ export interface LiveCheck {
  * this stack (or unmarked, or marked by the stack it takes over from), elsewhere under this stack's
  * mark (moved by hand), or nowhere.
  */
-export function observePresence(apps: readonly App[], o: { location: string; stack: string; manifestId: string; takeOverFrom?: string }): LiveObservation {
+export function observePresence(
+  apps: readonly App[],
+  o: { location: string; stack: string; manifestId: string; takeOverFrom?: string },
+): LiveObservation {
   const seen = (state: LiveObservation["state"], a: App): LiveObservation => ({
     state,
     appId: a.id,
@@ -98,7 +101,9 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
   try {
     token = resolveToken({ server: cfg.cloudronServer, configToken: cfg.cloudronToken, envToken: o.envToken, homeDir: o.homeDir }).token;
   } catch (err) {
-    if (o.dryRun) return { checked: false, notes: [`live check skipped: ${(err as Error).message}`], observed: { state: "unknown" } };
+    if (o.dryRun) {
+      return { checked: false, notes: [`live check skipped: ${(err as Error).message}`], observed: { state: "unknown" } };
+    }
     throw new LiveCheckError((err as Error).message);
   }
   const notes: string[] = [];
@@ -122,9 +127,21 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
     }
     const foreign = app && foreignOwnerProblem(app, cfg.stack, cfg.takeOverFrom);
     if (foreign) throw new LiveCheckError(`${foreign} Nothing was built or deployed.`);
-    const observed = observePresence(apps, { location: cfg.location, stack: cfg.stack, manifestId: cfg.manifest.id, takeOverFrom: cfg.takeOverFrom });
-    if (observed.state === "moved") notes.push(`${cfg.location} is free, but the app this stack deployed now serves ${observed.location}: the deploy step will refuse to install a second copy`);
-    if (observed.state === "foreign") notes.push(`${cfg.location} (app ${observed.appId}) is taken over from stack ${cfg.takeOverFrom} (communityrule:takeOverFrom)`);
+    const observed = observePresence(apps, {
+      location: cfg.location,
+      stack: cfg.stack,
+      manifestId: cfg.manifest.id,
+      takeOverFrom: cfg.takeOverFrom,
+    });
+    if (observed.state === "moved") {
+      notes.push(
+        `${cfg.location} is free, but the app this stack deployed now serves ${observed.location}: ` +
+          `the deploy step will refuse to install a second copy`,
+      );
+    }
+    if (observed.state === "foreign") {
+      notes.push(`${cfg.location} (app ${observed.appId}) is taken over from stack ${cfg.takeOverFrom} (communityrule:takeOverFrom)`);
+    }
     let release: ReleaseDecision;
     try {
       release = decideRelease({

@@ -56,7 +56,11 @@ export function splitLocation(location: string, domains: readonly string[]): { s
  * The full managed env with values: plain values and secret values from the environment. Fails
  * naming a secret whose value did not reach the tool.
  */
-export function desiredEnvValues(env: DesiredEnv, secrets: Record<string, string | undefined>, step: string): Record<string, string> {
+export function desiredEnvValues(
+  env: DesiredEnv,
+  secrets: Record<string, string | undefined>,
+  step: string,
+): Record<string, string> {
   const out: Record<string, string> = { ...env.plain };
   for (const name of Object.keys(env.secret)) {
     const value = secrets[name];
@@ -266,11 +270,13 @@ async function markOwnership(api: CloudronApi, app: App, req: DeployRequest, ste
  */
 async function refuseIfMoved(api: CloudronApi, req: DeployRequest): Promise<void> {
   const apps = await api.listApps("deploy");
-  const moved = apps.find((a) => a.manifest.id === req.manifest.id && readOwnership(a).ownerTag === ownerTag(req.owner));
+  const ours = ownerTag(req.owner);
+  const moved = apps.find((a) => a.manifest.id === req.manifest.id && readOwnership(a).ownerTag === ours);
   if (!moved) return;
   throw new OperationError(
-    `deploy: the app this stack deployed (app ${moved.id}) now serves ${moved.fqdn}, not ${req.location}; refusing to install a second copy. ` +
-      `Move it back in the dashboard (the app → Location), or set communityrule:location to ${moved.fqdn}, then run up again. Nothing was changed.`,
+    `deploy: the app this stack deployed (app ${moved.id}) now serves ${moved.fqdn}, not ${req.location}; ` +
+      `refusing to install a second copy. Move it back in the dashboard (the app → Location), ` +
+      `or set communityrule:location to ${moved.fqdn}, then run up again. Nothing was changed.`,
   );
 }
 
@@ -331,7 +337,11 @@ async function update(api: CloudronApi, app: App, manifest: DeployRequest["manif
  * update installed: Cloudron refuses a lower version without `force` (the stand-in plays that
  * refusal), and an equal one is accepted.
  */
-export function rollbackManifest(before: App["manifest"], installedVersion: string, fallbackId: string): DeployRequest["manifest"] & { dockerImage: string } {
+export function rollbackManifest(
+  before: App["manifest"],
+  installedVersion: string,
+  fallbackId: string,
+): DeployRequest["manifest"] & { dockerImage: string } {
   return { ...before, id: before.id ?? fallbackId, version: installedVersion, dockerImage: before.dockerImage as string };
 }
 
@@ -356,7 +366,8 @@ async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { fr
     const evidence = await gatherEvidence(api, { step, appId: r.from.id });
     const health = err instanceof HealthGateError ? { status: err.lastStatus, body: err.lastBody } : undefined;
     const message = err instanceof Error ? err.message : String(err);
-    return `${message}\n${formatFailureReport({ step, app: req.location, message, health }, evidence, (t) => api.mask.apply(t))}`;
+    const report = formatFailureReport({ step, app: req.location, message, health }, evidence, (t) => api.mask.apply(t));
+    return `${message}\n${report}`;
   };
   let failure: string;
   try {
@@ -467,8 +478,9 @@ export async function uninstall(req: UninstallRequest, ctx: OperationContext, pr
   const mark = readOwnership(app);
   if (mark.ownerTag !== undefined && mark.ownerTag !== ownerTag(req.owner)) {
     api.log(
-      `uninstall: ${req.location} (app ${appId}) is now owned by ${mark.stack ? `stack ${mark.stack}, ` : ""}${mark.ownerTag}, ` +
-        `not by this resource (${ownerTag(req.owner)}): a renamed or re-parented resource, or another stack, adopted it. Leaving the app installed.`,
+      `uninstall: ${req.location} (app ${appId}) is now owned by ${mark.stack ? `stack ${mark.stack}, ` : ""}` +
+        `${mark.ownerTag}, not by this resource (${ownerTag(req.owner)}): a renamed or re-parented resource, ` +
+        `or another stack, adopted it. Leaving the app installed.`,
     );
     return { action: "kept", appId, location: req.location };
   }

@@ -60,11 +60,13 @@ interface Row {
 }
 
 const RESOLVE = (f: RowFacts) =>
-  `open a shell that does not run the start script (\`cloudron debug --app ${f.app}\`, then \`cloudron exec --app ${f.app}\`), ` +
-  `see what the migration left (\`npx prisma migrate status\`), undo or finish its partial changes, then mark it with ` +
+  `open a shell that does not run the start script (\`cloudron debug --app ${f.app}\`, ` +
+  `then \`cloudron exec --app ${f.app}\`), see what the migration left (\`npx prisma migrate status\`), ` +
+  `undo or finish its partial changes, then mark it with ` +
   `\`npx prisma migrate resolve --rolled-back ${f.migration ?? "<migration>"}\` (to apply a fixed migration next) or ` +
   `\`npx prisma migrate resolve --applied ${f.migration ?? "<migration>"}\` (if you completed it by hand); ` +
-  `\`cloudron debug --app ${f.app} --disable\`, then run up again. Never \`prisma migrate reset\`: it drops every table`;
+  `\`cloudron debug --app ${f.app} --disable\`, then run up again. ` +
+  `Never \`prisma migrate reset\`: it drops every table`;
 
 /** In matching order: the first row whose pattern matches a message wins. */
 const TABLE: readonly Row[] = [
@@ -78,46 +80,53 @@ const TABLE: readonly Row[] = [
   {
     kind: "migration-failed",
     action: (f) =>
-      `\`prisma migrate deploy\` stops at migration ${f.migration} (${f.code}): Prisma recorded it as failed, so every start ` +
-      `of every image (the previous one too) stops there until it is resolved; a fix-forward release cannot start either. ` +
+      `\`prisma migrate deploy\` stops at migration ${f.migration} (${f.code}): Prisma recorded it as failed, ` +
+      `so every start of every image (the previous one too) stops there until it is resolved; ` +
+      `a fix-forward release cannot start either. ` +
       `To resolve: ${RESOLVE(f)}`,
   },
   {
     kind: "migration-error",
     action: (f) =>
-      `\`prisma migrate deploy\` failed at start (${f.code}); the app never gets to serve. Read the error in the log lines below ` +
+      `\`prisma migrate deploy\` failed at start (${f.code}); the app never gets to serve. ` +
+      `Read the error in the log lines below ` +
       `(\`cloudron logs --app ${f.app}\`); for a failed migration: ${RESOLVE(f)}`,
   },
   {
     kind: "crash-loop",
     action: (f) =>
-      `the container keeps restarting (${f.starts} starts in the last log lines): the error before the last start, in the lines ` +
+      `the container keeps restarting (${f.starts} starts in the last log lines): ` +
+      `the error before the last start, in the lines ` +
       `below, is why (\`cloudron logs --app ${f.app}\`)`,
   },
   {
     kind: "proxy-page",
     action: (f) =>
-      `the answer${f.status ? ` (HTTP ${f.status})` : ""} came from Cloudron's proxy, not from the app: the container is not ` +
+      `the answer${f.status ? ` (HTTP ${f.status})` : ""} came from Cloudron's proxy, not from the app: ` +
+      `the container is not ` +
       `serving (still starting, stopped or crashing); its log is below (\`cloudron logs --app ${f.app}\`)`,
   },
   {
     kind: "database",
     pattern: /database|503|postgres/i,
     action: (f) =>
-      "the app has a database URL but its query failed (503 {\"ok\":false,\"database\":\"error\"}): the postgresql addon is down " +
+      "the app has a database URL but its query failed (503 {\"ok\":false,\"database\":\"error\"}): " +
+      "the postgresql addon is down " +
       `or unreachable: dashboard → Services → postgresql, and \`cloudron logs --app ${f.app}\``,
   },
   {
     kind: "database-down",
     action: (f) =>
-      `the app cannot reach its database server (Prisma P1001): dashboard → Services → postgresql (restart it), then \`cloudron restart --app ${f.app}\``,
+      `the app cannot reach its database server (Prisma P1001): dashboard → Services → postgresql (restart it), ` +
+      `then \`cloudron restart --app ${f.app}\``,
   },
   {
     kind: "crash",
     pattern: /crash|exited unexpectedly|migrat|not running|ECONNREFUSED|502|504/i,
     action: (f) =>
       "container not running: crash on start is usually a failed migration, see " +
-      `\`cloudron logs --app ${f.app}\` around \`prisma migrate deploy\`; resolve a failed migration with \`prisma migrate resolve\` (never reset)`,
+      `\`cloudron logs --app ${f.app}\` around \`prisma migrate deploy\`; ` +
+      `resolve a failed migration with \`prisma migrate resolve\` (never reset)`,
   },
   {
     kind: "location-in-use",
@@ -139,18 +148,21 @@ const TABLE: readonly Row[] = [
     kind: "seed-schema",
     action: (f) =>
       "the seed found tables or columns missing: the migrations have not run on this database. Check the app's start " +
-      `(\`prisma migrate deploy\` in \`cloudron logs --app ${f.app}\`) and that the health gate passed; the seed is retried on the next up`,
+      `(\`prisma migrate deploy\` in \`cloudron logs --app ${f.app}\`) and that the health gate passed; ` +
+      `the seed is retried on the next up`,
   },
   {
     kind: "seed-data",
     action: () =>
-      "the image does not ship what the seed needs (ENOENT): /app/seed-data exists from 0.1.8 on, prisma/seed.bundle.cjs from 0.1.3 on; " +
+      "the image does not ship what the seed needs (ENOENT): /app/seed-data exists from 0.1.8 on, " +
+      "prisma/seed.bundle.cjs from 0.1.3 on; " +
       "deploy a newer release, then run up again (the seed is retried)",
   },
   {
     kind: "seed-cli-auth",
     action: () =>
-      "the `cloudron` CLI was refused before the seed ran (not logged in / 401): check communityrule:cloudronToken or `cloudron login <server>`",
+      "the `cloudron` CLI was refused before the seed ran (not logged in / 401): " +
+      "check communityrule:cloudronToken or `cloudron login <server>`",
   },
   {
     kind: "not-configured",
@@ -258,7 +270,8 @@ function appJson(body: string | undefined): Record<string, unknown> | undefined 
 
 /** The seed's row: schema missing, seed data missing, the CLI refused, else the generic one. */
 function seedKind(text: string): TroubleKind {
-  if (/\bP202[12]\b|relation "[^"]+" does not exist|(table|column) `?[^`\s]+`? does not exist/i.test(text)) return "seed-schema";
+  const schemaMissing = /\bP202[12]\b|relation "[^"]+" does not exist|(table|column) `?[^`\s]+`? does not exist/i;
+  if (schemaMissing.test(text)) return "seed-schema";
   if (/ENOENT|seed-data|Cannot find module .*seed\.bundle/i.test(text)) return "seed-data";
   if (/not logged in|\b401\b|Unauthorized/i.test(text) && !/__SEED_EXIT__|Seeded/.test(text)) return "seed-cli-auth";
   return "seed";
@@ -274,8 +287,13 @@ export function diagnoseFailure(ctx: FailureContext): Diagnosis | undefined {
   const app = ctx.app ?? "<app>";
   const lines = [...(ctx.taskLog ?? []), ...(ctx.appLog ?? [])];
   const findings = readAppLog(ctx.appLog ?? []);
-  const pick = (kind: TroubleKind, facts: Omit<RowFacts, "app"> = {}): Diagnosis => ({ kind, action: troubleshoot(kind, app, facts), findings });
-  if (findings.failedMigration) return pick("migration-failed", { migration: findings.failedMigration.name, code: findings.failedMigration.code });
+  const pick = (kind: TroubleKind, facts: Omit<RowFacts, "app"> = {}): Diagnosis => ({
+    kind,
+    action: troubleshoot(kind, app, facts),
+    findings,
+  });
+  const failed = findings.failedMigration;
+  if (failed) return pick("migration-failed", { migration: failed.name, code: failed.code });
   if (findings.migrateError) return pick("migration-error", { code: findings.migrateError });
   if (ctx.step === "seed") return pick(seedKind(ctx.message ?? ""));
   if (findings.databaseUnreachable) return pick("database-down");
@@ -284,7 +302,10 @@ export function diagnoseFailure(ctx: FailureContext): Diagnosis | undefined {
     const json = appJson(body);
     if (json && json.database === "not_configured") return pick("not-configured");
     if (json && (json.database === "error" || json.ok === false)) return pick("database");
-    if (status !== undefined && status >= 500 && !json) return pick(findings.starts >= CRASH_LOOP_STARTS ? "crash-loop" : "proxy-page", { starts: findings.starts, status });
+    if (status !== undefined && status >= 500 && !json) {
+      const kind = findings.starts >= CRASH_LOOP_STARTS ? "crash-loop" : "proxy-page";
+      return pick(kind, { starts: findings.starts, status });
+    }
   }
   if (findings.starts >= CRASH_LOOP_STARTS) return pick("crash-loop", { starts: findings.starts });
   if (/pull|manifest unknown|no matching manifest/i.test(lines.join("\n"))) return pick("image-pull");
