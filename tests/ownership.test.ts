@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { foreignOwnerProblem, ownerTag, ownershipTags, readOwnership, stackOfUrn, tagsToWrite } from "../lib/cloudron/ownership";
 import { observePresence } from "../lib/cloudron/liveCheck";
+import { appListEntry } from "../lib/cloudron/schemas";
 import { presenceChanged } from "../components/appPresence";
 import type { App } from "../lib/cloudron/schemas";
 
@@ -51,7 +52,8 @@ describe("where this stack's app is (live check) and whether that re-runs the de
     ["moved", [app("communityrule.info", ownershipTags("staging", OWNER))], {}, true],
     ["absent", [app("communityrule.info", ownershipTags("production", OWNER))], {}, true],
   ] as const)("%s", (state, apps, extra, changes) => {
-    const seen = observePresence(apps, { ...o, ...extra });
+    const here = apps.find((a) => a.fqdn === o.location);
+    const seen = observePresence(here, apps.map(appListEntry), { ...o, ...extra });
     expect(seen.state).toBe(state);
     expect(presenceChanged({ location: o.location, observed: seen })).toBe(changes);
   });

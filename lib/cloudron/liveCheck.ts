@@ -1,14 +1,15 @@
 /**
  * What the program checks against the live server before any resource is registered (preview and
- * up alike), read-only: the token and role, whose app holds the location, the release order
+ * up alike), read-only: the token and role, the server's version against the manifest's
+ * `minBoxVersion`, whose app holds the location, the release order
  * against the version that really runs (so a downgrade is refused before the image is built and
  * pushed), and on a production `up` the backup policy. No Pulumi imports: index.ts turns a
  * problem into a RunError, and tests call this directly.
  */
 import { CloudronApi, CloudronApiError, resolveToken } from "./api";
-import { judgeBackupPolicy } from "./backupPolicy";
-import { foreignOwnerProblem, readOwnership } from "./ownership";
-import type { App } from "./schemas";
+import { assessBackups } from "./backupPolicy";
+import { foreignOwnerProblem, readEntryMarks, readOwnership } from "./ownership";
+import type { App, AppListEntry } from "./schemas";
 import { decideRelease, tagOfImage, type ReleaseDecision } from "../release/versionRules";
 import type { DeployConfig } from "../config/stackConfig";
 
@@ -48,24 +49,27 @@ export interface LiveCheck {
  * mark (moved by hand), or nowhere.
  */
 export function observePresence(
-  apps: readonly App[],
-  o: { location: string; stack: string; manifestId: string; takeOverFrom?: string },
+  here: App | undefined,
+  entries: readonly AppListEntry[],
+  o: { stack: string; manifestId: string; takeOverFrom?: string },
 ): LiveObservation {
-  const seen = (state: LiveObservation["state"], a: App): LiveObservation => ({
-    state,
-    appId: a.id,
-    location: a.fqdn,
-    ...(a.manifest.dockerImage ? { image: a.manifest.dockerImage } : {}),
-  });
-  const here = apps.find((a) => a.fqdn.toLowerCase() === o.location.toLowerCase());
   if (here) {
+    const seen = (state: LiveObservation["state"]): LiveObservation => ({
+      state,
+      appId: here.id,
+      location: here.fqdn,
+      ...(here.manifest.dockerImage ? { image: here.manifest.dockerImage } : {}),
+    });
     const mark = readOwnership(here);
-    if (mark.stack === o.stack) return seen("present", here);
-    if (mark.stack !== undefined && mark.stack === o.takeOverFrom) return seen("foreign", here);
-    return seen(mark.stack === undefined ? "unmarked" : "foreign", here);
+    if (mark.stack === o.stack) return seen("present");
+    return seen(mark.stack === undefined ? "unmarked" : "foreign");
   }
-  const moved = apps.find((a) => a.manifest.id === o.manifestId && readOwnership(a).stack === o.stack);
-  return moved ? seen("moved", moved) : { state: "absent" };
+  // Other apps are read loosely (one odd app must not stop a deploy): id, fqdn, manifest id, marks.
+  const moved = entries.find((e) => {
+    const marks = readEntryMarks(e.raw);
+    return marks.manifestId === o.manifestId && marks.ownership.stack === o.stack;
+  });
+  return moved ? { state: "moved", ...(moved.id ? { appId: moved.id } : {}), ...(moved.fqdn ? { location: moved.fqdn } : {}) } : { state: "absent" };
 }
 
 /** Thrown with an operator-facing message when the live check refuses to go on. */
@@ -117,8 +121,10 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
   });
   try {
     await api.checkAccess("live check");
+    const serverVersion = await api.checkServerVersion(minBoxVersionOf(cfg.manifest.content), "live check");
+    notes.push(`live check: ${cfg.cloudronServer} runs Cloudron ${serverVersion}`);
     const apps = await api.listApps("live check");
-    const app = apps.find((a) => a.fqdn.toLowerCase() === cfg.location.toLowerCase());
+    const app = api.appAt(apps, cfg.location, "live check");
     if (app && app.manifest.id !== cfg.manifest.id) {
       throw new LiveCheckError(
         `${cfg.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${cfg.manifest.id}); ` +
@@ -127,8 +133,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
     }
     const foreign = app && foreignOwnerProblem(app, cfg.stack, cfg.takeOverFrom);
     if (foreign) throw new LiveCheckError(`${foreign} Nothing was built or deployed.`);
-    const observed = observePresence(apps, {
-      location: cfg.location,
+    const observed = observePresence(app, apps, {
       stack: cfg.stack,
       manifestId: cfg.manifest.id,
       takeOverFrom: cfg.takeOverFrom,
@@ -157,7 +162,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
     }
     if (cfg.environment === "production" && !o.dryRun) {
       // Not installed yet: Cloudron turns automatic backups on at install; only the retention is judged.
-      const verdict = judgeBackupPolicy(app ? app.enableBackup : true, await api.getBackupPolicy("live check"), cfg.minBackupRetentionDays, cfg.location);
+      const verdict = await assessBackups(api, app, cfg.minBackupRetentionDays, cfg.location, "live check");
       if (verdict.problems.length > 0) {
         throw new LiveCheckError(`production backups are not safe enough; nothing was built or deployed:\n  - ${verdict.problems.join("\n  - ")}`);
       }
@@ -168,4 +173,10 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
     if (err instanceof CloudronApiError) throw new LiveCheckError(err.message);
     throw err;
   }
+}
+
+/** The manifest's `minBoxVersion` (the lowest Cloudron version it runs on), if it names one. */
+export function minBoxVersionOf(manifest: Record<string, unknown> | undefined): string | undefined {
+  const v = manifest?.minBoxVersion;
+  return typeof v === "string" && v !== "" ? v : undefined;
 }

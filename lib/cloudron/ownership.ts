@@ -57,6 +57,23 @@ export function readOwnership(app: { tags?: readonly string[]; env?: Record<stri
 }
 
 /**
+ * The marks of one GET /apps entry read loosely (another app's odd field must not stop a deploy):
+ * its manifest id, tags and legacy env marker when they have the expected types, else nothing.
+ */
+export function readEntryMarks(raw: unknown): { manifestId?: string; ownership: Ownership } {
+  const o = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
+  const manifest = o.manifest && typeof o.manifest === "object" ? (o.manifest as Record<string, unknown>) : {};
+  const tags = Array.isArray(o.tags) ? o.tags.filter((t): t is string => typeof t === "string") : [];
+  const envIn = o.env && typeof o.env === "object" ? (o.env as Record<string, unknown>) : {};
+  const legacy = envIn[LEGACY_OWNER_ENV_NAME];
+  const env: Record<string, string> = typeof legacy === "string" ? { [LEGACY_OWNER_ENV_NAME]: legacy } : {};
+  return {
+    ...(typeof manifest.id === "string" ? { manifestId: manifest.id } : {}),
+    ownership: readOwnership({ tags, env }),
+  };
+}
+
+/**
  * The tag list to send: the app's own tags (set by people, kept) without any earlier ownership
  * tag, plus ours. Undefined when the app already carries exactly ours (no call needed).
  */
