@@ -285,6 +285,7 @@ describe("deploy", () => {
     // No GET /backups/policy here (404): kept the production minimum's default, 30 days.
     expect(f.calls.filter((c) => c.method === "POST").map((c) => [c.path, c.body])).toEqual([
       ["/apps", expect.anything()],
+      ["/apps/app-1/configure/tags", { tags: ownershipTags("staging", OWNER) }],
       ["/apps/app-1/update", expect.anything()],
       ["/apps/app-1/backups/backup-1", { label: "rollback point: 0.1.9 before 0.1.10", preserveSecs: 30 * 86400 }],
     ]);
@@ -293,7 +294,7 @@ describe("deploy", () => {
   it("a production install asks for automatic backups (enableBackup: true); staging leaves the server's default", async () => {
     const f = await fake();
     await deploy(deployRequest({ environment: "production", build: false, image: "reg/x:0.1.9" }), ctxFor(f), {});
-    await deploy(deployRequest({ location: "other.communityrule.info" }), ctxFor(f), {});
+    await deploy(deployRequest({ location: "other.communityrule.info", owner: `${OWNER}-other` }), ctxFor(f), {});
     const installs = f.calls.filter((c) => c.method === "POST" && c.path === "/apps").map((c) => (c.body as { enableBackup?: boolean }).enableBackup);
     expect(installs).toEqual([true, undefined]);
   });

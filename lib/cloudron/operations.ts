@@ -292,7 +292,8 @@ async function refuseIfMoved(api: CloudronApi, req: DeployRequest): Promise<void
   throw new OperationError(
     `deploy: the app this stack deployed (app ${moved.id}) now serves ${moved.fqdn}, not ${req.location}; ` +
       `refusing to install a second copy. Move it back in the dashboard (the app → Location), ` +
-      `or set communityrule:location to ${moved.fqdn}, then run up again. Nothing was changed.`,
+      `or set communityrule:location to ${moved.fqdn}, then run up again; if you changed communityrule:location ` +
+      `on purpose, move the app there in the dashboard (it keeps its data). Nothing was changed.`,
   );
 }
 
