@@ -32,6 +32,7 @@ import {
   errorBodySchema,
   noContentSchema,
   parseAnswer,
+  tagsRequestSchema,
   profileSchema,
   serverStatusSchema,
   taskSchema,
@@ -579,7 +580,7 @@ export class CloudronApi {
    */
   async setTags(appId: string, tags: string[], step: string): Promise<void> {
     const path = `/apps/${encodeURIComponent(appId)}/configure/tags`;
-    await this.post(path, { tags }, noContentSchema, {
+    await this.post(path, tagsRequestSchema.parse({ tags }), noContentSchema, {
       step,
       appId,
       recover: async () => {
