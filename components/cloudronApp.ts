@@ -54,6 +54,8 @@ export interface CloudronAppArgs {
    * recorded last time before any change, and records it in its result.
    */
   releaseMigrations?: ReleaseMigrations;
+  /** What this deploy ships (version, app commit, seed fingerprint): the deploy records it on the app for the next preview. */
+  release?: DeployRequest["release"];
 }
 
 /**
@@ -150,6 +152,7 @@ export function buildDeployRequest(
     | "autoRollback"
     | "health"
     | "releaseMigrations"
+    | "release"
   >,
   resolved: { image: string; env: DesiredEnv; owner: string; live?: LiveRecord },
 ): DeployRequest {
@@ -168,6 +171,7 @@ export function buildDeployRequest(
     autoRollback: args.autoRollback,
     health: args.health,
     ...(args.releaseMigrations ? { releaseMigrations: args.releaseMigrations } : {}),
+    ...(args.release ? { release: args.release } : {}),
   };
 }
 

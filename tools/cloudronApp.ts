@@ -24,6 +24,8 @@ import { runSeedExec } from "../lib/cloudron/seedExec";
 import { formatFailureReport, gatherEvidence } from "../lib/cloudron/failureReport";
 import { likelyCause } from "../lib/health/troubleshooting";
 import { defineCli, UsageError, type Cli } from "../lib/cli/args";
+import { runningFromApp } from "../lib/release/releaseRecord";
+import { seedFailureBelowFloor } from "../lib/release/seedContent";
 
 /** What a run of the tool gets from its process; injectable for tests. */
 export interface ToolIo {
@@ -114,11 +116,14 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
     const r = await runSeedExec({ server: req.connection.server, token: ctx.token, location: req.location, timeoutMs: req.connection.taskTimeoutSeconds * 1000 });
     if (!r.ok) {
       const output = `${r.output.split("\n").slice(-15).join("\n")}\n${r.stderr}`;
+      // The code version that runs: its release record, else its image tag, else its manifest version.
+      const belowFloor = req.seedFloor ? seedFailureBelowFloor(runningFromApp(app)?.version, req.seedFloor) : undefined;
       const evidence = await gatherEvidence(ctx.api, { step: "seed", appId: app.id });
       const mask = (t: string) => ctx.api.mask.apply(t);
       const report = formatFailureReport({ step: "seed", app: req.location, message: output }, evidence, mask);
       throw new OperationError(
         `seed: node prisma/seed.bundle.cjs ${r.status === undefined ? "gave no exit marker (exec was cut off?)" : `exited ${r.status}`}; ` +
+          (belowFloor ? `${belowFloor}. ` : "") +
           `the seed is not recorded and runs again on the next up. Seed output:\n${output}\n${report}`,
       );
     }

@@ -12,6 +12,7 @@ import { foreignOwnerProblem, readEntryMarks, readOwnership } from "./ownership"
 import type { App, AppListEntry } from "./schemas";
 import { decideRelease, tagOfImage, type ReleaseDecision } from "../release/versionRules";
 import type { DeployConfig } from "../config/stackConfig";
+import { readReleaseRecord } from "../release/releaseRecord";
 
 /** What the live check saw of this stack's app before anything ran (lib/cloudron/liveCheck.ts). */
 export interface LiveObservation {
@@ -41,6 +42,8 @@ export interface LiveCheck {
   deployedVersion?: string;
   /** What the check saw of this stack's app (the deploy re-runs when it went missing or moved). */
   observed: LiveObservation;
+  /** The app at the location as read (its notes carry the release record); undefined when none is installed. */
+  app?: App;
 }
 
 /**
@@ -155,7 +158,8 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
         tag: cfg.imageTag,
         manifestVersion: cfg.manifest.version,
         deployedVersion: app?.manifest.version,
-        deployedTag: app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined,
+        // The code version that runs: its release record, else the tag of its image.
+        deployedTag: readReleaseRecord(app?.notes)?.version ?? (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
       });
     } catch (err) {
       throw new LiveCheckError(`${cfg.location}: ${(err as Error).message}. Refused before building anything.`);
@@ -168,7 +172,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
       }
       notes.push(`backups: ${verdict.summary}`);
     }
-    return { checked: true, notes, release, deployedVersion: app?.manifest.version, observed };
+    return { checked: true, notes, release, deployedVersion: app?.manifest.version, observed, app };
   } catch (err) {
     if (err instanceof CloudronApiError) throw new LiveCheckError(err.message);
     throw err;

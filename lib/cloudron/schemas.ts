@@ -55,6 +55,8 @@ export const appSchema = z.looseObject({
   enableBackup: z.boolean().optional(),
   // Spec: schemas/tags, an array of strings; the ownership marks live here (lib/cloudron/ownership.ts).
   tags: z.array(z.string()).nullish().transform((t) => t ?? []),
+  /** Free text (spec: string or null); holds the deploy's release record (lib/release/releaseRecord.ts). */
+  notes: z.string().nullish(),
 });
 export type App = z.infer<typeof appSchema>;
 
