@@ -7,9 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle, type ApiCall } from "../lifecycle/runner";
 import { pushImage } from "../lifecycle/registry";
 
-/** The digest a build of `version` will get (the runner's builds are reproducible per context and tag). */
+/**
+ * The digest a build of `version` will get (the runner's builds are reproducible per context and tag),
+ * pushed under a probe tag: the release tag itself must not exist before the build pushes it.
+ */
 async function digestOfBuild(lc: Lifecycle, version: string): Promise<string> {
-  const pushed = await pushImage(lc.registryHost, "communityrule/community-rule", version, { platforms: ["linux/amd64"], seed: `${lc.appDir}:${version}` });
+  const pushed = await pushImage(lc.registryHost, "communityrule/community-rule", `probe-${version}`, { platforms: ["linux/amd64"], seed: `${lc.appDir}:${version}` });
   return pushed.digest;
 }
 
