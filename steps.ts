@@ -235,12 +235,21 @@ export const deployStep: Step = {
     const migrations = reviewForDeploy(cfg, projectDir, runningFromLiveCheck(ctx.found.live));
     const shipped = shippedRelease(path.resolve(projectDir, cfg.appDir), cfg.build, cfg.build ? cfg.manifest.version : cfg.imageTag);
     ctx.shipped = shipped;
+    const { AppPresence } = await import("./components/appPresence");
+    const observed = ctx.found.live?.observed ?? { state: "unknown" as const };
+    const presence = new AppPresence("app-presence", { location: cfg.location, observed });
+    const live = pulumi
+      .all([presence.generation, presence.observed])
+      .apply(([generation, observed]) => ({ generation, ...observed }));
     ctx.app = new CloudronApp(
       "app",
       {
         connection: ctx.connection,
         location: cfg.location,
         environment: cfg.environment,
+        stack: cfg.stack,
+        ...(cfg.takeOverFrom ? { takeOverFrom: cfg.takeOverFrom } : {}),
+        live,
         image: image.imageRef,
         // A promoted image is an existing one: the deploy applies the existing-tag rules to it.
         build: cfg.build && !ctx.found.promotion,
@@ -306,7 +315,6 @@ export const envStep: Step = {
       token: ctx.token,
       deployment: app.deployment,
       appId: app.appId,
-      owner: app.owner,
     });
     installEnv.resolveDesired(ctx.env.desired);
     installEnv.resolveSecrets(ctx.env.secretValues);
@@ -335,6 +343,8 @@ export const healthStep: Step = {
       timeoutSeconds: cfg.healthTimeoutSeconds,
       restartedBy: [app.image, env.apply.stdout],
       after: [app.deployment, env.apply],
+      cloudronServer: cfg.cloudronServer,
+      token: ctx.token,
     });
     ctx.outputs.healthCheck = ctx.health.result;
   },
@@ -360,6 +370,7 @@ export const seedStep: Step = {
         seedContent: ctx.shipped?.seed ?? "",
         seedFloor: cfg.seedFloor,
         image: app.image,
+        appId: app.appId,
         gate: health.result,
         token: ctx.token,
       },

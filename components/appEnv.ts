@@ -21,8 +21,6 @@ export interface AppEnvArgs {
   deployment: pulumi.Resource;
   /** The app id the deploy step installed or adopted. */
   appId: pulumi.Input<string>;
-  /** The deploy step's ownership marker, written with the env (COMMUNITYRULE_DEPLOYMENT). */
-  owner: pulumi.Input<string>;
 }
 
 /**
@@ -67,8 +65,8 @@ export class AppEnv extends pulumi.ComponentResource {
     );
 
     const stdin = pulumi
-      .all([this.desired, pulumi.output(args.appId), pulumi.output(args.owner)])
-      .apply(([env, appId, owner]) => JSON.stringify(buildEnvApplyRequest(args, { env, appId, owner }), null, 2) + "\n");
+      .all([this.desired, pulumi.output(args.appId)])
+      .apply(([env, appId]) => JSON.stringify(buildEnvApplyRequest(args, { env, appId }), null, 2) + "\n");
 
     const environment = pulumi.secret(
       pulumi.all([this.secretValues, pulumi.output(args.token)]).apply(([values, token]) => {
@@ -113,13 +111,12 @@ export function buildDesiredEnv(plain: Record<string, string>, secrets: Record<s
 /** The env-apply request (lib/cloudron/contract.ts). */
 export function buildEnvApplyRequest(
   args: Pick<AppEnvArgs, "connection" | "location" | "sessionSecretRotation">,
-  resolved: { env: DesiredEnv; appId: string; owner: string },
+  resolved: { env: DesiredEnv; appId: string },
 ): EnvApplyRequest {
   return {
     connection: args.connection,
     location: args.location,
     appId: resolved.appId,
-    owner: resolved.owner,
     env: resolved.env,
     // The rotation value sits next to a fixed warning, so a preview that shows it changing also
     // shows what that means for users.

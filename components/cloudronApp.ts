@@ -9,6 +9,7 @@ import {
   type DeployRequest,
   type DeployResult,
   type DesiredEnv,
+  type LiveRecord,
   type ReleaseMigrations,
 } from "../lib/cloudron/contract";
 import type { RecordedMigration } from "../lib/release/migrations";
@@ -20,6 +21,15 @@ export interface CloudronAppArgs {
   /** The app's hostname on Cloudron, e.g. `staging.communityrule.info`. */
   location: string;
   environment: "staging" | "production";
+  /** The Pulumi stack, written to the app as its `communityrule-stack:<stack>` tag. */
+  stack: string;
+  /** communityrule:takeOverFrom: the one other stack whose app this deploy may adopt. */
+  takeOverFrom?: string;
+  /**
+   * The app's presence as recorded by components/appPresence.ts: it changes only when the app went
+   * missing, moved or is taken over, and then the deploy runs again.
+   */
+  live?: pulumi.Input<LiveRecord>;
   /** Image Cloudron runs (`repo@sha256:…` or `repo:tag`). */
   image: pulumi.Input<string>;
   /** False when an existing tag is deployed (rollback, promotion): the version check allows going back. */
@@ -72,7 +82,7 @@ export class CloudronApp extends pulumi.ComponentResource {
   public readonly previousImage: pulumi.Output<string>;
   /** Migrations the database has been taken through, as recorded by the last deploy (empty before any record). */
   public readonly migrations: pulumi.Output<RecordedMigration[]>;
-  /** The ownership marker this resource writes to the app (COMMUNITYRULE_DEPLOYMENT). */
+  /** This resource's owner string (its URN); the app carries its hash as the `communityrule-owner:` tag. */
   public readonly owner: pulumi.Output<string>;
 
   constructor(name: string, args: CloudronAppArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -82,8 +92,8 @@ export class CloudronApp extends pulumi.ComponentResource {
     // which is how the old resource's delete knows the app is no longer its own.
     this.owner = pulumi.interpolate`${this.urn}/${name}-deploy`;
     const stdin = pulumi
-      .all([pulumi.output(args.image), pulumi.unsecret(pulumi.output(args.env)), this.owner])
-      .apply(([image, env, owner]) => JSON.stringify(buildDeployRequest(args, { image, env, owner }), null, 2) + "\n");
+      .all([pulumi.output(args.image), pulumi.unsecret(pulumi.output(args.env)), this.owner, pulumi.output(args.live)])
+      .apply(([image, env, owner, live]) => JSON.stringify(buildDeployRequest(args, { image, env, owner, live }), null, 2) + "\n");
 
     const environment = pulumi.secret(
       pulumi.all([pulumi.output(args.secretEnv), pulumi.output(args.token)]).apply(([secrets, token]) => {
@@ -130,14 +140,30 @@ export class CloudronApp extends pulumi.ComponentResource {
 
 /** The deploy request (lib/cloudron/contract.ts) from the component's arguments and resolved values. */
 export function buildDeployRequest(
-  args: Pick<CloudronAppArgs, "connection" | "location" | "environment" | "build" | "manifest" | "autoRollback" | "health" | "releaseMigrations" | "release">,
-  resolved: { image: string; env: DesiredEnv; owner: string },
+  args: Pick<
+    CloudronAppArgs,
+    | "connection"
+    | "location"
+    | "environment"
+    | "stack"
+    | "takeOverFrom"
+    | "build"
+    | "manifest"
+    | "autoRollback"
+    | "health"
+    | "releaseMigrations"
+    | "release"
+  >,
+  resolved: { image: string; env: DesiredEnv; owner: string; live?: LiveRecord },
 ): DeployRequest {
   return {
     connection: args.connection,
     location: args.location,
     environment: args.environment,
     owner: resolved.owner,
+    stack: args.stack,
+    ...(args.takeOverFrom ? { takeOverFrom: args.takeOverFrom } : {}),
+    ...(resolved.live ? { live: resolved.live } : {}),
     image: resolved.image,
     build: args.build,
     manifest: args.manifest,

@@ -18,6 +18,10 @@ export interface HealthGateArgs {
   restartedBy: pulumi.Input<string>[];
   /** Resources the gate waits for. */
   after: pulumi.Resource[];
+  /** communityrule:cloudronServer: where a failed gate reads the app's last log lines. */
+  cloudronServer?: string;
+  /** API token (secret) for those reads; absent: the token `cloudron login` stored for the server. */
+  token?: pulumi.Input<string>;
 }
 
 /**
@@ -33,11 +37,23 @@ export class HealthGate extends pulumi.ComponentResource {
 
   constructor(name: string, args: HealthGateArgs, opts?: pulumi.ComponentResourceOptions) {
     super("communityrule:checks:HealthGate", name, {}, opts);
-    const run = healthGateCommand({ baseUrl: args.baseUrl, timeoutSeconds: args.timeoutSeconds, location: args.location });
+    const run = healthGateCommand({
+      baseUrl: args.baseUrl,
+      timeoutSeconds: args.timeoutSeconds,
+      location: args.location,
+      cloudronServer: args.cloudronServer,
+    });
     const restartKey = changeKey(args.restartedBy);
+    // The token travels in the environment, secret like the Cloudron steps'; without one the gate
+    // reads ~/.cloudron.json, and without either it reports the failure without the app's log.
+    const environment = args.token
+      ? pulumi.secret(
+          pulumi.all([restartKey, pulumi.output(args.token)]).apply(([key, token]) => ({ CR_RESTART_KEY: key, CLOUDRON_TOKEN: token })),
+        )
+      : { CR_RESTART_KEY: restartKey };
     this.check = new command.local.Command(
       name,
-      { create: run, update: run, environment: { CR_RESTART_KEY: restartKey } },
+      { create: run, update: run, environment },
       { parent: this, dependsOn: args.after },
     );
     this.result = this.check.stdout;

@@ -16,6 +16,8 @@ export interface SeedOnceArgs {
   seedFloor?: string;
   /** Image the app runs; recorded with the seed. */
   image: pulumi.Input<string>;
+  /** The Cloudron app id; a new app (a new database) is seeded again. */
+  appId: pulumi.Input<string>;
   /** The health gate's result: the seed waits for the gate to pass for the current image. */
   gate: pulumi.Input<string>;
   /** API token (secret); absent: the token `cloudron login` stored for the server. */
@@ -36,7 +38,7 @@ export class SeedOnce extends pulumi.dynamic.Resource {
   declare public readonly seedOutput: pulumi.Output<string>;
 
   constructor(name: string, args: SeedOnceArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs: Record<keyof Omit<SeedOutputs, "location" | "seedRun" | "seedContent">, undefined> = {
+    const outputs: Record<keyof Omit<SeedOutputs, "location" | "seedRun" | "appId" | "seedContent">, undefined> = {
       seededAt: undefined,
       seededImage: undefined,
       seedOutput: undefined,
@@ -50,6 +52,7 @@ export class SeedOnce extends pulumi.dynamic.Resource {
         seedRun: args.seedRun,
         seedContent: args.seedContent,
         image: args.image,
+        appId: args.appId,
         gate: args.gate,
         cloudronToken: args.token ? pulumi.secret(args.token) : undefined,
         toolArgv: cloudronToolArgv("seed"),

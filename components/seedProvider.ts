@@ -13,6 +13,11 @@ export interface SeedInputs {
   seedContent: string;
   /** Image the app runs now; recorded with the seed, never a reason to re-run it. */
   image: string;
+  /**
+   * The Cloudron app id: a different app (reinstalled after it went missing) has a new, empty
+   * database, so the seed runs again. Absent in seeds recorded before it was an input.
+   */
+  appId?: string;
   /** The health gate's result: the seed only runs once the gate passed for this image. */
   gate: string;
   /** API token (secret input; stays out of outputs). */
@@ -24,6 +29,7 @@ export interface SeedInputs {
 /** What a completed seed records. */
 export interface SeedOutputs {
   location: string;
+  appId?: string;
   seedRun: string;
   /** The seed sources' fingerprint the last successful seed ran with ("" before this was recorded). */
   seedContent?: string;
@@ -55,6 +61,8 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
     // tell (a rollback to a release outside its history): neither alone is a reason to re-seed.
     if (olds.seedContent !== undefined && news.seedContent !== "" && olds.seedContent !== news.seedContent) changed.push("seedContent");
     if (olds.location !== news.location) changed.push("location");
+    // Only against a recorded id: a seed recorded before the id was kept is not re-run for it.
+    if (olds.appId && news.appId && olds.appId !== news.appId) changed.push("appId");
     return { changes: changed.length > 0, replaces: changed.includes("location") ? ["location"] : [], deleteBeforeReplace: false };
   },
 
@@ -82,6 +90,7 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
     const result = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as { output?: string };
     const outs: SeedOutputs = {
       location: inputs.location,
+      ...(inputs.appId ? { appId: inputs.appId } : {}),
       seedRun: inputs.seedRun,
       seedContent: inputs.seedContent,
       seededAt: new Date().toISOString(),

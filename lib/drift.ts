@@ -28,6 +28,9 @@ export interface DriftReport {
 /** Compares the live app with the applied outputs. */
 export function computeDrift(outputs: DriftOutputs, app: App): DriftReport {
   const differences: string[] = [];
+  if (app.fqdn.toLowerCase() !== outputs.location.toLowerCase()) {
+    differences.push(`location: app ${app.id} now serves ${app.fqdn}, applied ${outputs.location} (moved by hand?)`);
+  }
   if (app.manifest.dockerImage !== outputs.imageRef) differences.push(`image: live ${app.manifest.dockerImage ?? "(none)"}, applied ${outputs.imageRef}`);
   if (app.manifest.version !== outputs.manifestVersion) differences.push(`version: live ${app.manifest.version ?? "(none)"}, applied ${outputs.manifestVersion}`);
   const secret = new Set(outputs.secretEnvNames);

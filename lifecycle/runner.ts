@@ -63,6 +63,12 @@ export interface ExecCall {
 /** API operations that change something on the server (the seed exec included). */
 export const MUTATING: ReadonlySet<string> = MUTATING_OPERATIONS;
 
+/** Whether the app's image listens on the port its manifest names (stand-in knob imageHttpPorts). */
+function listensOnManifestPort(state: StandinState, app: StandinApp): boolean {
+  const entry = Object.entries(state.imageHttpPorts ?? {}).find(([image]) => app.manifest.dockerImage.includes(image));
+  return !entry || entry[1] === (app.manifest.httpPort ?? 3000);
+}
+
 export interface LifecycleOptions {
   stack?: string;
   /** Manifest version of the app checkout. Defaults to the fixture's. */
@@ -252,7 +258,10 @@ export class Lifecycle {
   /** The loopback app: answers from the stand-in's view of the app at `location` (fakeApp.ts). */
   private playApp(location: string, req: FakeRequest): FakeResponse {
     const state = this.api.state;
-    return playCommunityRule(state.apps.find((a) => a.fqdn === location), state.unhealthyImages, req);
+    const app = state.apps.find((a) => a.fqdn === location);
+    // An image that listens on another port than its manifest names is reached only by the proxy's 502.
+    if (app && !listensOnManifestPort(state, app)) return { status: 502, body: "<html>502 Bad Gateway</html>" };
+    return playCommunityRule(app, state.unhealthyImages, req);
   }
 
   // ---- the stand-in's server -----------------------------------------------------------------

@@ -322,6 +322,57 @@ describe("update, env, backups, uninstall, clone", () => {
   });
 });
 
+describe("tags and logs", () => {
+  async function text(path: string, query = ""): Promise<{ status: number; type: string; body: string }> {
+    const res = await fetch(`${api.url}/api/v1${path}${query}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
+  }
+
+  it("configure/tags answers 200 with no task: the app is not busy and not restarted; GET /apps shows the tags", async () => {
+    const id = await installed();
+    const r = await call("POST", `/apps/${id}/configure/tags`, { body: { tags: ["communityrule-stack:staging", "office"] } });
+    expect(r.status).toBe(200);
+    expect(r.body.taskId).toBeUndefined();
+    expect(api.app(id)!.installationState).toBe("installed");
+    expect(api.app(id)!.restarts).toBe(1);
+    const list = await call("GET", "/apps");
+    expect((list.body.apps as Array<Record<string, unknown>>)[0].tags).toEqual(["communityrule-stack:staging", "office"]);
+  });
+
+  it("configure/tags refuses what the server's validateTags refuses (empty, too long, not an array)", async () => {
+    const id = await installed();
+    expect((await call("POST", `/apps/${id}/configure/tags`, { body: { tags: [""] } })).status).toBe(400);
+    expect((await call("POST", `/apps/${id}/configure/tags`, { body: { tags: ["x".repeat(129)] } })).status).toBe(400);
+    expect((await call("POST", `/apps/${id}/configure/tags`, { body: { tags: "a" } })).status).toBe(400);
+    expect(api.app(id)!.tags).toEqual([]);
+  });
+
+  it("GET /apps/:id/logs answers the last N lines as NDJSON {realtimeTimestamp (µs), message, source}; default 10", async () => {
+    const id = await installed();
+    const app = api.app(id)!;
+    for (let i = 0; i < 15; i++) app.logLines.push(`2026-05-21T15:00:${String(i).padStart(2, "0")}.000Z line ${i}`);
+    const r = await text(`/apps/${id}/logs`, "?format=json");
+    expect(r.status).toBe(200);
+    expect(r.type).toBe("application/x-logs");
+    const lines = r.body.trim().split("\n").map((l) => JSON.parse(l) as { realtimeTimestamp: number; message: string; source: string });
+    expect(lines.map((l) => l.message)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14].map((i) => `line ${i}`));
+    expect(lines[0]).toEqual({ realtimeTimestamp: Date.parse("2026-05-21T15:00:05.000Z") * 1000, message: "line 5", source: id });
+    expect((await text(`/apps/${id}/logs`, "?lines=2&format=short")).body).toBe("2026-05-21T15:00:13.000Z line 13\n2026-05-21T15:00:14.000Z line 14\n");
+    expect((await text(`/apps/${id}/logs`, "?lines=abc")).status).toBe(400);
+  });
+
+  it("GET /tasks/:id/logs: the task's own lines, its failure last; 404 for an unknown task", async () => {
+    api.injectFault({ operation: "installApp", kind: "taskFails", message: "Could not pull image" });
+    const r = await call("POST", "/apps", { body: installBody() });
+    await waitTask(r.body.taskId);
+    const logs = await text(`/tasks/${String(r.body.taskId)}/logs`, "?lines=100&format=json");
+    const messages = logs.body.trim().split("\n").map((l) => (JSON.parse(l) as { message: string }).message);
+    expect(messages[0]).toMatch(/^install of app .* Queued$/);
+    expect(messages.at(-1)).toBe("task failed: Could not pull image");
+    expect((await text("/tasks/99999/logs")).status).toBe(404);
+  });
+});
+
 describe("injected faults", () => {
   it.each(["401", "403", "404", "500"] as const)("%s on one operation answers that status once, with the spec's error shape", async (kind) => {
     const id = await installed();

@@ -7,7 +7,8 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { CloudronApi, type Clock } from "../lib/cloudron/api";
-import { OWNER_ENV_NAME, type DeployRequest, type EnvApplyRequest } from "../lib/cloudron/contract";
+import type { DeployRequest, EnvApplyRequest } from "../lib/cloudron/contract";
+import { LEGACY_OWNER_ENV_NAME, ownerTag, ownershipTags } from "../lib/cloudron/ownership";
 import {
   applyEnv,
   deploy,
@@ -36,6 +37,7 @@ interface FakeApp {
   manifest: Record<string, unknown>;
   env: Record<string, string>;
   backups: string[];
+  tags?: string[];
 }
 interface Call {
   method: string;
@@ -91,7 +93,7 @@ class FakeCloudron {
   }
 
   private view(a: FakeApp) {
-    return { ...a, installationState: this.alwaysBusy ? "pending_update" : a.installationState, taskId: this.alwaysBusy ? "99" : a.taskId, runState: "running", health: "healthy", error: null, subdomain: "", domain: "" };
+    return { ...a, tags: a.tags ?? [], installationState: this.alwaysBusy ? "pending_update" : a.installationState, taskId: this.alwaysBusy ? "99" : a.taskId, runState: "running", health: "healthy", error: null, subdomain: "", domain: "" };
   }
 
   private task(): string {
@@ -132,6 +134,10 @@ class FakeCloudron {
       if (this.dropKey) delete app.env[this.dropKey];
       return send(202, { taskId: Number(this.task()) });
     }
+    if (method === "POST" && sub === "/configure/tags") {
+      app.tags = [...(body.tags as string[])];
+      return send(200, {});
+    }
     if (method === "POST" && sub === "/uninstall") {
       this.apps = this.apps.filter((a) => a !== app);
       return send(202, { taskId: Number(this.task()) });
@@ -171,6 +177,7 @@ function deployRequest(over: Partial<DeployRequest> = {}): DeployRequest {
     location: LOCATION,
     environment: "staging",
     owner: OWNER,
+    stack: "staging",
     image: "reg/x@sha256:aaa",
     build: true,
     manifest: MANIFEST,
@@ -186,7 +193,6 @@ function envRequest(appId: string, over: Partial<EnvApplyRequest> = {}): EnvAppl
     connection: { server: "unused", taskTimeoutSeconds: 5, busyWaitSeconds: 5 },
     location: LOCATION,
     appId,
-    owner: OWNER,
     env: ENV,
     rotation: { sessionSecret: "0", warning: "w" },
     ...over,
@@ -210,12 +216,12 @@ describe("pure decisions", () => {
   });
 
   it("names a secret whose value did not reach the step", () => {
-    expect(() => desiredEnvValues(ENV, { API_KEY: "x" }, OWNER, "env")).toThrow("env: the value of secret SESSION_SECRET did not reach this step (CR_SECRET_SESSION_SECRET is not set)");
-    expect(desiredEnvValues(ENV, { API_KEY: "x", SESSION_SECRET: "y" }, OWNER, "env")).toEqual({ SMTP_FROM: "hello@communityrule.info", API_KEY: "x", SESSION_SECRET: "y", [OWNER_ENV_NAME]: OWNER });
+    expect(() => desiredEnvValues(ENV, { API_KEY: "x" }, "env")).toThrow("env: the value of secret SESSION_SECRET did not reach this step (CR_SECRET_SESSION_SECRET is not set)");
+    expect(desiredEnvValues(ENV, { API_KEY: "x", SESSION_SECRET: "y" }, "env")).toEqual({ SMTP_FROM: "hello@communityrule.info", API_KEY: "x", SESSION_SECRET: "y" });
   });
 
   it("read-back names keys, never values", () => {
-    const app = { id: "a", installationState: "installed", fqdn: "f", manifest: { dockerImage: "i", version: "1.0.0" }, env: { A: "live-a", C: "c" }, error: null, taskId: null };
+    const app = { id: "a", installationState: "installed", fqdn: "f", manifest: { dockerImage: "i", version: "1.0.0" }, env: { A: "live-a", C: "c" }, error: null, taskId: null, tags: [] };
     expect(readBackProblems(app, { image: "j", version: "1.0.0", env: { A: "wanted-a", B: "b" }, absent: ["C"] })).toEqual([
       "runs image i, not j",
       "env A holds a different value than was sent",
@@ -237,12 +243,13 @@ describe("pure decisions", () => {
 });
 
 describe("deploy", () => {
-  it("first install is one POST /apps carrying the whole env; the env step after it changes nothing", async () => {
+  it("first install is one POST /apps carrying the whole env, then the ownership tags; the env step after it changes nothing", async () => {
     const f = await fake();
     const ctx = ctxFor(f);
     const result = await deploy(deployRequest(), ctx, {});
     expect(result).toMatchObject({ action: "installed", appId: "app-1", image: "reg/x@sha256:aaa", version: "0.1.9", backupId: "" });
-    expect(f.posts()).toEqual(["/apps"]);
+    expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags"]);
+    expect(f.apps[0].tags).toEqual(["communityrule-stack:staging", ownerTag(OWNER)]);
     const body = f.calls.find((c) => c.method === "POST")!.body as Record<string, unknown>;
     expect(body).toEqual({
       appStoreId: "",
@@ -250,11 +257,11 @@ describe("deploy", () => {
       subdomain: "staging",
       domain: "communityrule.info",
       accessRestriction: null,
-      env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION, [OWNER_ENV_NAME]: OWNER },
+      env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION },
     });
     const before = f.posts().length;
     const env = await applyEnv(envRequest("app-1"), ctx, undefined);
-    expect(env).toEqual({ appId: "app-1", managed: ["API_KEY", OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM"], added: [], changed: [], removed: [], applied: false });
+    expect(env).toEqual({ appId: "app-1", managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM"], added: [], changed: [], removed: [], applied: false });
     expect(f.posts().length).toBe(before);
   });
 
@@ -264,7 +271,7 @@ describe("deploy", () => {
     const first = await deploy(deployRequest(), ctx, {});
     const second = await deploy(deployRequest(), ctx, first);
     expect(second.action).toBe("unchanged");
-    expect(f.posts()).toEqual(["/apps"]);
+    expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags"]);
   });
 
   it("update sends the manifest with the new image, never skipBackup, reports the new backup id and protects it", async () => {
@@ -278,6 +285,7 @@ describe("deploy", () => {
     // No GET /backups/policy here (404): kept the production minimum's default, 30 days.
     expect(f.calls.filter((c) => c.method === "POST").map((c) => [c.path, c.body])).toEqual([
       ["/apps", expect.anything()],
+      ["/apps/app-1/configure/tags", { tags: ownershipTags("staging", OWNER) }],
       ["/apps/app-1/update", expect.anything()],
       ["/apps/app-1/backups/backup-1", { label: "rollback point: 0.1.9 before 0.1.10", preserveSecs: 30 * 86400 }],
     ]);
@@ -286,7 +294,7 @@ describe("deploy", () => {
   it("a production install asks for automatic backups (enableBackup: true); staging leaves the server's default", async () => {
     const f = await fake();
     await deploy(deployRequest({ environment: "production", build: false, image: "reg/x:0.1.9" }), ctxFor(f), {});
-    await deploy(deployRequest({ location: "other.communityrule.info" }), ctxFor(f), {});
+    await deploy(deployRequest({ location: "other.communityrule.info", owner: `${OWNER}-other` }), ctxFor(f), {});
     const installs = f.calls.filter((c) => c.method === "POST" && c.path === "/apps").map((c) => (c.body as { enableBackup?: boolean }).enableBackup);
     expect(installs).toEqual([true, undefined]);
   });
@@ -298,6 +306,42 @@ describe("deploy", () => {
     f.apps[0].manifest = { id: "org.other.app", version: "1.0.0" };
     await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(
       `deploy: ${LOCATION} is occupied by another app (manifest id org.other.app, not com.medlab.communityrule). This program never updates someone else's app`,
+    );
+    expect(f.posts()).toEqual(["/apps/hand/configure/tags"]);
+  });
+
+  it("refuses an app marked by another stack unless communityrule:takeOverFrom names that stack; a takeover re-tags it, keeping other tags", async () => {
+    const f = await fake();
+    const STAGING_OWNER = OWNER;
+    const PROD_OWNER = OWNER.replace("urn:pulumi:staging::", "urn:pulumi:production::");
+    f.apps.push({ id: "app-9", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ["office", ...ownershipTags("staging", STAGING_OWNER)], backups: [] });
+    const production = deployRequest({ stack: "production", owner: PROD_OWNER, environment: "production" });
+    await expect(deploy(production, ctxFor(f), {})).rejects.toThrow(
+      `deploy: ${LOCATION} (app app-9) is deployed by stack "staging" (Cloudron tag communityrule-stack:staging), not by "production"; ` +
+        "a stack never takes over another stack's app unless told to. To take it over deliberately (e.g. a cutover), run " +
+        "`pulumi config set communityrule:takeOverFrom staging -s production`",
+    );
+    expect(f.posts()).toEqual([]);
+    const lines: string[] = [];
+    const r = await deploy({ ...production, takeOverFrom: "staging" }, ctxFor(f, lines), {});
+    expect(r.action).toBe("adopted");
+    expect(f.posts()).toEqual(["/apps/app-9/configure/tags"]);
+    expect(f.apps[0].tags).toEqual(["office", ...ownershipTags("production", PROD_OWNER)]);
+    expect(lines).toContain(`adopt: marking ${LOCATION} as deployed by stack production (was stack staging) with Cloudron tags (no restart)`);
+  });
+
+  it("reads the legacy env marker as the owner: another stack's env-marked app is refused too", async () => {
+    const f = await fake();
+    const other = OWNER.replace("urn:pulumi:staging::", "urn:pulumi:pr-7::");
+    f.apps.push({ id: "app-9", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: { [LEGACY_OWNER_ENV_NAME]: other }, backups: [] });
+    await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(`is deployed by stack "pr-7" (env ${LEGACY_OWNER_ENV_NAME}), not by "staging"`);
+  });
+
+  it("refuses to install a second copy when this stack's app was moved to another location by hand", async () => {
+    const f = await fake();
+    f.apps.push({ id: "app-1", fqdn: "communityrule.info", installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ownershipTags("staging", OWNER), backups: [] });
+    await expect(deploy(deployRequest(), ctxFor(f), { appId: "app-1" })).rejects.toThrow(
+      `deploy: the app this stack deployed (app app-1) now serves communityrule.info, not ${LOCATION}; refusing to install a second copy.`,
     );
     expect(f.posts()).toEqual([]);
   });
@@ -318,13 +362,24 @@ describe("env apply", () => {
     const ctx = ctxFor(f);
     await deploy(deployRequest({ env: { plain: { SMTP_FROM: "a@b.c", UPLOAD_ROOT: "/app/data" }, secret: ENV.secret } }), ctx, {});
     f.apps[0].env.HAND_SET = "by-an-operator";
-    const previous = { managed: ["API_KEY", OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM", "UPLOAD_ROOT"] };
+    const previous = { managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM", "UPLOAD_ROOT"] };
     const lines: string[] = [];
     const result = await applyEnv(envRequest("app-1", { env: { plain: { SMTP_FROM: "new@b.c", NEW_KEY: "n" }, secret: ENV.secret } }), ctxFor(f, lines), previous);
     expect(result).toMatchObject({ added: ["NEW_KEY"], changed: ["SMTP_FROM"], removed: ["UPLOAD_ROOT"], applied: true });
-    expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/env"]);
-    expect(f.apps[0].env).toEqual({ HAND_SET: "by-an-operator", SMTP_FROM: "new@b.c", NEW_KEY: "n", API_KEY: SECRET, SESSION_SECRET: SESSION, [OWNER_ENV_NAME]: OWNER });
+    expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags", "/apps/app-1/configure/env"]);
+    expect(f.apps[0].env).toEqual({ HAND_SET: "by-an-operator", SMTP_FROM: "new@b.c", NEW_KEY: "n", API_KEY: SECRET, SESSION_SECRET: SESSION });
     expect(lines).toContain("env: adding NEW_KEY; changing SMTP_FROM; removing UPLOAD_ROOT: one configure/env call, one restart");
+  });
+
+  it("removes the legacy ownership env var in the same single configure/env call", async () => {
+    const f = await fake();
+    const ctx = ctxFor(f);
+    await deploy(deployRequest(), ctx, {});
+    f.apps[0].env[LEGACY_OWNER_ENV_NAME] = OWNER;
+    const r = await applyEnv(envRequest("app-1"), ctx, { managed: ["API_KEY", LEGACY_OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM"] });
+    expect(r).toMatchObject({ removed: [LEGACY_OWNER_ENV_NAME], applied: true });
+    expect(f.posts().filter((p) => p.endsWith("/configure/env"))).toHaveLength(1);
+    expect(f.apps[0].env).not.toHaveProperty(LEGACY_OWNER_ENV_NAME);
   });
 
   it("corrects a managed key edited in the dashboard (compares with the LIVE env)", async () => {
@@ -332,7 +387,7 @@ describe("env apply", () => {
     const ctx = ctxFor(f);
     await deploy(deployRequest(), ctx, {});
     f.apps[0].env.API_KEY = "edited-by-hand";
-    const r = await applyEnv(envRequest("app-1"), ctx, { managed: ["API_KEY", OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM"] });
+    const r = await applyEnv(envRequest("app-1"), ctx, { managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM"] });
     expect(r).toMatchObject({ changed: ["API_KEY"], applied: true });
     expect(f.apps[0].env.API_KEY).toBe(SECRET);
   });
@@ -358,15 +413,16 @@ describe("uninstall", () => {
     const installed = await deploy(deployRequest(), ctx, {});
     const r = await uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctx, installed);
     expect(r).toEqual({ action: "uninstalled", appId: "app-1", location: LOCATION });
-    expect(f.posts()).toEqual(["/apps", "/apps/app-1/uninstall"]);
+    expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags", "/apps/app-1/uninstall"]);
   });
 
-  it("leaves an app adopted by a renamed resource alone (its marker names the new owner)", async () => {
+  it("leaves an app adopted by a renamed resource alone (its owner tag names the new owner)", async () => {
     const f = await fake();
     const ctx = ctxFor(f);
     const installed = await deploy(deployRequest(), ctx, {});
-    // The renamed resource's env step wrote its own marker.
-    await applyEnv(envRequest("app-1", { owner: `${OWNER}-renamed` }), ctx, undefined);
+    // The renamed resource's deploy wrote its own owner tag.
+    await deploy(deployRequest({ owner: `${OWNER}-renamed` }), ctx, {});
+    expect(f.apps[0].tags).toEqual(ownershipTags("staging", `${OWNER}-renamed`));
     const r = await uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctx, installed);
     expect(r.action).toBe("kept");
     expect(f.posts()).not.toContain("/apps/app-1/uninstall");
@@ -403,7 +459,7 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it.each(["deploy", "env-apply", "uninstall", "seed"])("%s: busyWaitSeconds reaches the step", async (op) => {
     const f = await fake();
-    f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: { [OWNER_ENV_NAME]: OWNER }, backups: [] });
+    f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ownershipTags("staging", OWNER), backups: [] });
     f.alwaysBusy = true;
     const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 };
     // Deploy: a release (a new image) must wait; an app already running the image is not waited for.
@@ -417,7 +473,7 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it("deploy does not wait for a busy app that already runs the requested image", async () => {
     const f = await fake();
-    f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, backups: [] });
+    f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ownershipTags("staging", OWNER), backups: [] });
     f.alwaysBusy = true;
     const r = await run("deploy", deployRequest({ connection: { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 } }), { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) });
     expect(r.code).toBe(0);
@@ -427,7 +483,7 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it.each(["deploy", "env-apply", "uninstall"])("%s: cloudronTimeoutSeconds bounds the task", async (op) => {
     const f = await fake();
-    if (op !== "deploy") f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: { [OWNER_ENV_NAME]: OWNER }, backups: [] });
+    if (op !== "deploy") f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ownershipTags("staging", OWNER), backups: [] });
     f.tasksHang = true;
     const connection = { server: f.url, taskTimeoutSeconds: 1, busyWaitSeconds: 5 };
     const stdin = op === "env-apply" ? envRequest("app-1", { connection }) : deployRequest({ connection });

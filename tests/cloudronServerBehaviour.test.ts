@@ -55,6 +55,7 @@ function request(over: Partial<DeployRequest> = {}): DeployRequest {
     location: LOCATION,
     environment: "production",
     owner: "urn:pulumi:production::communityrule::communityrule:cloudron:App::app/app-deploy",
+    stack: "production",
     image: "reg.example/communityrule/community-rule:0.1.9",
     build: false,
     manifest: MANIFEST,
@@ -126,6 +127,7 @@ function liveConfig() {
     minBackupRetentionDays: 30,
     cloudronTimeoutSeconds: 10,
     busyWaitSeconds: 10,
+    stack: "production",
   };
 }
 

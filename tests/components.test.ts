@@ -119,6 +119,7 @@ async function buildCloudronSteps() {
     connection: CONNECTION,
     location: "staging.communityrule.info",
     environment: "staging",
+    stack: "staging",
     image: "reg/x@sha256:abc",
     build: true,
     manifest: MANIFEST,
@@ -138,11 +139,10 @@ async function buildCloudronSteps() {
     token: pulumi.secret(SECRET_TOKEN),
     deployment: app.deployment,
     appId: app.appId,
-    owner: app.owner,
   });
   setDesired(env.desired);
   setSecretValues(env.secretValues);
-  const seed = new SeedOnce("seed", { connection: CONNECTION, location: "staging.communityrule.info", seedRun: "1", seedContent: "seed:none", image: app.image, gate: "ok", token: pulumi.secret(SECRET_TOKEN) });
+  const seed = new SeedOnce("seed", { connection: CONNECTION, location: "staging.communityrule.info", seedRun: "1", seedContent: "seed:none", image: app.image, appId: app.appId, gate: "ok", token: pulumi.secret(SECRET_TOKEN) });
   await new Promise<void>((resolve) => env.apply.stdout.apply(() => resolve()));
   await new Promise<void>((resolve) => seed.urn.apply(() => resolve()));
   await new Promise((r) => setTimeout(r, 50));
@@ -193,7 +193,7 @@ describe("AppEnv and CloudronApp", () => {
     expect(parseRequest(uninstallRequestSchema, deployStdin, "uninstall").connection).toEqual(CONNECTION);
     const envReq = parseRequest(envApplyRequestSchema, String(unwrap(apply.inputs.stdin)), "env");
     expect(envReq.connection).toEqual(CONNECTION);
-    expect(envReq.owner).toBe(deployReq.owner);
+    expect(deployReq.stack).toBe("staging");
     expect(envReq.appId).toBe("app-123");
     const seedReq = seedRequestSchema.parse(unwrap(seed.inputs.request));
     expect(seedReq).toEqual({ connection: CONNECTION, location: "staging.communityrule.info" });

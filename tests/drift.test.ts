@@ -27,6 +27,7 @@ const liveApp = (env: Record<string, string>, over: Record<string, unknown> = {}
   fqdn: "staging.communityrule.info",
   manifest: { id: "m", version: "0.1.10", dockerImage: "r@sha256:1" },
   env,
+  tags: [],
   error: null,
   taskId: null,
   ...over,
@@ -38,6 +39,11 @@ afterEach(async () => {
 });
 
 describe("computeDrift", () => {
+  it("names a location change (the app moved by hand)", () => {
+    const r = computeDrift(applied("x"), liveApp({ SMTP_FROM: "a@b.c", API_KEY: SECRET, SESSION_SECRET: "s".repeat(48) }, { fqdn: "moved.communityrule.info" }));
+    expect(r.differences).toEqual(["location: app a1 now serves moved.communityrule.info, applied staging.communityrule.info (moved by hand?)"]);
+  });
+
   it("names image, version and env differences; secrets only as changed; hand-set keys as information", () => {
     const out = applied("x");
     const r = computeDrift(out, liveApp({ SMTP_FROM: "x@y.z", API_KEY: EDITED, HAND: "1" }, { manifest: { version: "0.1.9", dockerImage: "r@sha256:0" } }));

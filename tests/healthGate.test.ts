@@ -47,17 +47,17 @@ describe("classifyHealth", () => {
     ["200 not_configured", 200, '{"ok":true,"database":"not_configured"}', false,
       /database URL is not set.*postgresql addon missing/],
     ["503 database error", 503, JSON.stringify(DB_ERROR), false,
-      /postgresql addon or CLOUDRON_POSTGRESQL_URL/],
+      /database error: the app's database query failed \(its URL is set/],
     ["200 database disconnected", 200, '{"ok":true,"database":"disconnected"}', false,
-      /disconnected: postgresql addon or CLOUDRON_POSTGRESQL_URL/],
-    ["503 without JSON", 503, "Service Unavailable", false, /CLOUDRON_POSTGRESQL_URL/],
+      /disconnected: the app's database query failed/],
+    ["503 without JSON", 503, "Service Unavailable", false, /HTTP 503 from the Cloudron proxy \(not the app's JSON\)/],
     ["200 ok false", 200, '{"ok":false,"database":"connected"}', false, /ok=false/],
     ["200 ok as string", 200, '{"ok":"true","database":"connected"}', false, /ok="true"/],
     ["200 malformed", 200, '{"ok":true,', false, /^body is not JSON$/],
     ["200 html", 200, "<html>proxy</html>", false, /^body is not JSON$/],
     ["200 JSON array", 200, "[]", false, /not a JSON object/],
     ["200 other JSON", 200, '{"status":"up"}', false, /no "database" field/],
-    ["502 from proxy", 502, "<html>Bad Gateway</html>", false, /container not answering/],
+    ["502 from proxy", 502, "<html>Bad Gateway</html>", false, /HTTP 502 from the Cloudron proxy.*container is not serving/],
     ["404", 404, "not found", false, /unexpected HTTP 404/],
     ["connection error", undefined, "connect ECONNREFUSED 127.0.0.1:9", false,
       /connection failed: connect ECONNREFUSED/],
@@ -145,9 +145,10 @@ describe("waitForHealthy against loopback servers", () => {
     expect(err.message).toBe(
       [
         `health gate: ${app.url}/api/health not healthy after 1.5s (4 attempts)`,
-        "  last: HTTP 503, database error: postgresql addon or CLOUDRON_POSTGRESQL_URL missing",
+        "  last: HTTP 503, database error: the app's database query failed (its URL is set: the postgresql addon is down or unreachable)",
         '  body: {"ok":false,"database":"error"}',
-        "  likely cause: postgresql addon or CLOUDRON_POSTGRESQL_URL missing: Cloudron app → Environment / addons",
+        '  likely cause: the app has a database URL but its query failed (503 {"ok":false,"database":"error"}): the postgresql addon ' +
+          "is down or unreachable: dashboard → Services → postgresql, and `cloudron logs --app <app>`",
       ].join("\n"),
     );
   });
@@ -213,7 +214,7 @@ describe("waitForHealthy against loopback servers", () => {
     });
     expect(res.attempts).toBe(2);
     expect(progress.map((p) => p.status)).toEqual([503, 200]);
-    expect(progress[0].reason).toMatch(/CLOUDRON_POSTGRESQL_URL/);
+    expect(progress[0].reason).toMatch(/database query failed/);
   });
 
   it("does not let a hanging connection hold the gate past its (real) timeout", async () => {
@@ -285,7 +286,7 @@ describe("waitForHealthy against loopback servers", () => {
     expect(err.lastBody).toBe(long); // the field keeps the whole body
   });
 
-  it("maps a 502 from the proxy to 'container not running' with a concrete logs hint", async () => {
+  it("maps a 502 from the proxy (not the app's JSON) to the proxy row with a concrete logs hint", async () => {
     const app = await serve(() => ({ status: 502, body: "<html>502 Bad Gateway</html>" }));
     const { err } = await expectGateFailure({
       url: app.url,
@@ -295,8 +296,8 @@ describe("waitForHealthy against loopback servers", () => {
     });
     expect(err.lastStatus).toBe(502);
     expect(err.message).toContain(
-      "container not running: crash on start is usually a failed migration, see " +
-        "`cloudron logs --app staging.communityrule.info` around `prisma migrate deploy`",
+      "likely cause: the answer (HTTP 502) came from Cloudron's proxy, not from the app: the container is not serving " +
+        "(still starting, stopped or crashing); its log is below (`cloudron logs --app staging.communityrule.info`)",
     );
   });
 
@@ -388,7 +389,7 @@ describe("tools/healthGate.ts", () => {
     expect(run.stdout).toBe("");
     expect(run.stderr).toMatch(/health: attempt 1, .*last: 503 database error/);
     expect(run.stderr).toContain(`${app.url}/api/health not healthy after`);
-    expect(run.stderr).toContain("CLOUDRON_POSTGRESQL_URL missing: Cloudron app → Environment");
+    expect(run.stderr).toContain("the app has a database URL but its query failed");
   });
 
   it("uses --app to make the logs hint concrete", async () => {

@@ -34,7 +34,8 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(r.errors).toEqual([]);
     expect(r.ok).toBe(true);
     const calls = lc.calls();
-    expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "standinExec"]);
+    // The ownership tags follow the install: a tags call is no task, so it costs no restart (below).
+    expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "setAppTags", "standinExec"]);
     const install = calls.find((c) => c.operation === "installApp")!;
     expect(install).toMatchObject({ method: "POST", path: "/api/v1/apps", status: 202 });
     expect(body(install)).toMatchObject({ subdomain: "staging", domain: "communityrule.info" });
@@ -50,7 +51,9 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     const app = lc.app()!;
     expect(app.env).toEqual(envOf(install));
     expect(app.manifest.version).toBe("0.1.9");
-    expect(app.restarts).toBe(1); // one start: no env restart after the install
+    expect(app.restarts).toBe(1); // one start: no env restart after the install, none for the tags
+    expect(app.tags).toEqual(["communityrule-stack:staging", expect.stringMatching(/^communityrule-owner:[0-9a-f]{16}$/)]);
+    expect(app.env).not.toHaveProperty("COMMUNITYRULE_DEPLOYMENT");
     firstSecret = app.env.SESSION_SECRET;
     expect(lc.seedRuns()).toBe(1);
     expect(lc.execCalls().map((c) => c.argv)).toEqual([SEED_ARGV]);
@@ -208,7 +211,7 @@ describe("adoption and refusal", () => {
       const r = await lc.up();
       expect(r.errors).toEqual([]);
       expect(lc.calls().every((c) => c.authenticated)).toBe(true);
-      expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "standinExec"]);
+      expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "setAppTags", "standinExec"]);
     } finally {
       await lc.close();
     }

@@ -1,17 +1,27 @@
 /**
- * Uninstall acts only on the app this stack installed or adopted (issue 12 item 10): a destroy
- * never uninstalls an app id other than the recorded one, nor an app now owned by another deploy
- * resource (ownership marker COMMUNITYRULE_DEPLOYMENT), and a URN change (a renamed component, no
- * alias) does not uninstall the app the new resources just took over.
+ * Ownership, through the real program on the stand-in: the stack marks its app with Cloudron tags
+ * (no restart); a destroy never uninstalls an app id other than the recorded one, nor an app now
+ * owned by another deploy resource, and a URN change (a renamed component, no alias) does not
+ * uninstall the app the new resources just took over; another stack's app is adopted only with
+ * communityrule:takeOverFrom; an app removed or moved by hand makes the next `up` act.
  */
 import * as fs from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Lifecycle, type LifecycleSnapshot } from "../lifecycle/runner";
+import { ownerTag, ownershipTags } from "../lib/cloudron/ownership";
 
 // Calls since the row's start (the saved install; calls() counts from the restore).
 const uninstalls = (lc: Lifecycle) => lc.calls().filter((c) => c.operation === "uninstallApp");
+const ops = (lc: Lifecycle, from = 0) => lc.mutatingCallsSince(from).map((c) => c.operation);
 
-describe("uninstall ownership", () => {
+/** The deploy resource's owner string, as the component derives it from its URN. */
+function ownerOf(lc: Lifecycle): string {
+  const component = lc.pulumiState().resources.find((r) => r.type === "communityrule:cloudron:App");
+  if (!component) throw new Error("no communityrule:cloudron:App in state");
+  return `${component.urn}/${component.name}-deploy`;
+}
+
+describe("ownership", () => {
   // One environment, installed once; every row starts from that saved install.
   let lc: Lifecycle;
   let installed: LifecycleSnapshot;
@@ -24,12 +34,44 @@ describe("uninstall ownership", () => {
   afterAll(async () => lc?.close());
   beforeEach(() => lc.restore(installed));
 
+  it("the install marks the app with the stack's tags and no env var; the marks cost no restart", () => {
+    const app = lc.app()!;
+    expect(app.tags).toEqual(ownershipTags("staging", ownerOf(lc)));
+    expect(app.env).not.toHaveProperty("COMMUNITYRULE_DEPLOYMENT");
+    expect(lc.standin().restartLog.map((e) => e.reason)).toEqual(["install"]);
+  });
+
+  it("an app marked the old way (env var) gets its tags and loses the env var in one env apply", async () => {
+    const owner = ownerOf(lc);
+    lc.mutateApp((live) => {
+      live.tags = [];
+      live.env.COMMUNITYRULE_DEPLOYMENT = owner;
+    });
+    // State as the version before tags wrote it: the deploy request had no stack, the env request an owner.
+    const state = lc.pulumiState() as { resources: Array<{ name: string; inputs: Record<string, unknown> }> };
+    for (const res of state.resources) {
+      if (res.name === "app-deploy") res.inputs.stdin = String(res.inputs.stdin).replace('  "stack": "staging",\n', "");
+      if (res.name === "app-env-apply") res.inputs.stdin = String(res.inputs.stdin).replace(/("appId": "[^"]+",\n)/, `$1  "owner": ${JSON.stringify(owner)},\n`);
+    }
+    fs.writeFileSync(lc.pulumiStatePath, JSON.stringify(state, null, 2));
+    const restarts = lc.app()!.restarts;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(ops(lc)).toEqual(["setAppTags", "setAppEnv"]);
+    const app = lc.app()!;
+    expect(app.env).not.toHaveProperty("COMMUNITYRULE_DEPLOYMENT");
+    expect(app.tags).toEqual(ownershipTags("staging", owner));
+    // One restart: the env apply's; the tags call adds none.
+    expect(app.restarts).toBe(restarts + 1);
+    expect((await lc.up()).steps.filter((s) => s.op !== "same")).toEqual([]);
+  });
+
   it("a URN change (the app component renamed, no alias) deletes the old resources without uninstalling the app", async () => {
     const app = lc.app()!;
-    const owner = app.env.COMMUNITYRULE_DEPLOYMENT;
+    const owner = ownerOf(lc);
     expect(owner).toMatch(/communityrule:cloudron:App::app\/app-deploy$/);
     // Rewrite state and server as if the previous program had called the component "oldapp":
-    // its URN, its children's names and URNs, and the ownership marker it wrote to the app.
+    // its URN, its children's names and URNs, and the owner tag it wrote to the app.
     const oldOwner = owner.replace(/App::app\/app-deploy$/, "App::oldapp/oldapp-deploy");
     const text = fs
       .readFileSync(lc.pulumiStatePath, "utf8")
@@ -37,10 +79,11 @@ describe("uninstall ownership", () => {
       .join(oldOwner)
       .replace(/(communityrule:cloudron:App)::app"/g, '$1::oldapp"')
       .replace(/::app-/g, "::oldapp-")
-      .replace(/"name": "app-/g, '"name": "oldapp-');
+      .replace(/"name": "app-/g, '"name": "oldapp-')
+      .replace(/"name": "app"/g, '"name": "oldapp"');
     fs.writeFileSync(lc.pulumiStatePath, text);
     expect(lc.pulumiState().resources.filter((r) => r.name.startsWith("oldapp-")).map((r) => r.name)).toContain("oldapp-deploy");
-    lc.mutateApp((live) => (live.env.COMMUNITYRULE_DEPLOYMENT = oldOwner));
+    lc.mutateApp((live) => (live.tags = ownershipTags("staging", oldOwner)));
 
     const r = await lc.up();
     expect(r.errors).toEqual([]);
@@ -50,8 +93,8 @@ describe("uninstall ownership", () => {
     // Still the one install (beforeAll): none in this up.
     expect(lc.calls().filter((c) => c.operation === "installApp")).toEqual([]);
     expect(lc.app()?.id).toBe(app.id);
-    // The new resource adopted the app and wrote its own marker.
-    expect(lc.app()!.env.COMMUNITYRULE_DEPLOYMENT).toBe(owner);
+    // The new resource adopted the app and wrote its own owner tag.
+    expect(lc.app()!.tags).toEqual(ownershipTags("staging", owner));
   });
 
   it("destroy refuses to uninstall an app at the location that is not the one it installed", async () => {
@@ -67,14 +110,90 @@ describe("uninstall ownership", () => {
     expect(lc.app()?.id).toBe("someone-elses-app");
   });
 
-  it("destroy leaves the app installed when it now carries another deploy resource's ownership marker", async () => {
+  it("destroy leaves the app installed when it now carries another deploy resource's owner tag", async () => {
     const app = lc.app()!;
-    expect(app.env.COMMUNITYRULE_DEPLOYMENT, "the stack marks the app it owns").toBeDefined();
-    lc.mutateApp((live) => (live.env.COMMUNITYRULE_DEPLOYMENT = "urn:pulumi:other::communityrule::communityrule:cloudron:App::app/app-deploy"));
+    const other = "urn:pulumi:other::communityrule::communityrule:cloudron:App::app/app-deploy";
+    lc.mutateApp((live) => (live.tags = ownershipTags("other", other)));
     const r = await lc.destroy();
     expect(r.errors).toEqual([]);
+    expect((r as unknown as { log: string }).log).toContain(`owned by stack other, ${ownerTag(other)}`);
     expect((r as unknown as { log: string }).log).toContain("Leaving the app installed");
     expect(uninstalls(lc)).toEqual([]);
     expect(lc.app()?.id).toBe(app.id);
+  });
+
+  it("an app removed by hand: the next up installs it again, applies env, passes the gate and seeds the new database", async () => {
+    const before = lc.app()!;
+    lc.mutateStandin((s) => (s.apps = []));
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    const ran = r.steps.filter((s) => s.op !== "same").map((s) => s.name);
+    expect(ran).toEqual(expect.arrayContaining(["app-presence", "app-deploy", "app-env-apply", "health", "seed"]));
+    expect(ops(lc)).toEqual(["installApp", "setAppTags", "standinExec"]);
+    const now = lc.app()!;
+    expect(now.id).not.toBe(before.id);
+    expect(now.seedRuns).toBe(1);
+    expect(r.outputs.appId).toBe(now.id);
+    // And the up after it is a no-op again.
+    const again = await lc.up();
+    expect(again.steps.filter((s) => s.op !== "same")).toEqual([]);
+  });
+
+  it("an app moved by hand: the next up fails naming where it went, and installs no second copy", async () => {
+    const app = lc.app()!;
+    lc.mutateApp((live) => {
+      live.fqdn = "moved.communityrule.info";
+      live.subdomain = "moved";
+    });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(r.errors.join("\n")).toContain(
+      `the app this stack deployed (app ${app.id}) now serves moved.communityrule.info, not staging.communityrule.info; refusing to install a second copy`,
+    );
+    expect(ops(lc)).toEqual([]);
+  });
+});
+
+describe("taking over another stack's app", () => {
+  let staging: Lifecycle;
+  let production: Lifecycle | undefined;
+  beforeAll(async () => {
+    staging = await Lifecycle.create({ stack: "staging", config: { smoke: false } });
+    expect((await staging.up()).errors).toEqual([]);
+  });
+  afterAll(async () => {
+    await production?.close();
+    await staging?.close();
+  });
+
+  it("production refuses staging's app without communityrule:takeOverFrom; with it, adopts and re-tags it without a restart", async () => {
+    const app = staging.app()!;
+    // The apex cutover's shape: production pointed at the location staging's app serves.
+    production = await Lifecycle.create({
+      stack: "production",
+      shareCloudronWith: staging,
+      config: { location: "staging.communityrule.info", smoke: false, autoRollback: false },
+    });
+    const refused = await production.up();
+    expect(refused.ok).toBe(false);
+    expect(refused.errors.join("\n")).toContain(
+      `staging.communityrule.info (app ${app.id}) is deployed by stack "staging" (Cloudron tag communityrule-stack:staging), not by "production"`,
+    );
+    expect(refused.errors.join("\n")).toContain("pulumi config set communityrule:takeOverFrom staging -s production");
+    expect(staging.app()!.tags).toEqual(ownershipTags("staging", ownerOf(staging)));
+
+    production.config.takeOverFrom = "staging";
+    const restarts = staging.app()!.restarts;
+    const from = production.calls().length;
+    const r = await production.up();
+    expect(r.errors).toEqual([]);
+    expect(r.outputs.deployAction).toBe("adopted");
+    expect(r.outputs.appId).toBe(app.id);
+    const calls = production.mutatingCallsSince(from).map((c) => c.operation);
+    expect(calls[0]).toBe("setAppTags");
+    expect(staging.app()!.tags).toEqual(ownershipTags("production", ownerOf(production)));
+    // Production's own image and env are applied (an update and an env task, a restart each); the tags add none.
+    const tasks = calls.filter((op) => op === "updateApp" || op === "setAppEnv");
+    expect(staging.app()!.restarts - restarts).toBe(tasks.length);
   });
 });

@@ -59,6 +59,7 @@ const cfg = (url: string, over: Record<string, unknown> = {}) => ({
   minBackupRetentionDays: 30,
   cloudronTimeoutSeconds: 5,
   busyWaitSeconds: 5,
+  stack: "production",
   ...over,
 });
 

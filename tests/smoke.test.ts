@@ -153,12 +153,12 @@ describe("runSmokeChecks", () => {
     expect(byName(result, "rules")?.detail).toMatch(detail);
   });
 
-  it("fails health on a 503 database error with the addon hint", async () => {
+  it("fails health on a 503 database error: the query failed although the URL is set", async () => {
     const app = await serve(withOverride("GET /api/health",
       () => json(503, { ok: false, database: "error" })));
     const check = byName(await runSmokeChecks({ baseUrl: app.url }), "health");
     expect(check?.ok).toBe(false);
-    expect(check?.detail).toMatch(/^HTTP 503: database error: .*CLOUDRON_POSTGRESQL_URL/);
+    expect(check?.detail).toMatch(/^HTTP 503: database error: the app's database query failed \(its URL is set/);
   });
 
   it("fails health on not_configured", async () => {

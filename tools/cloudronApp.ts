@@ -21,6 +21,7 @@ import {
 } from "../lib/cloudron/contract";
 import { applyEnv, deploy, OperationError, uninstall, type OperationContext } from "../lib/cloudron/operations";
 import { runSeedExec } from "../lib/cloudron/seedExec";
+import { formatFailureReport, gatherEvidence } from "../lib/cloudron/failureReport";
 import { likelyCause } from "../lib/health/troubleshooting";
 import { defineCli, UsageError, type Cli } from "../lib/cli/args";
 import { runningFromApp } from "../lib/release/releaseRecord";
@@ -63,11 +64,35 @@ function previousJson(stdout: string | undefined): unknown {
   }
 }
 
+/** Errors after which the app's and the task's logs say more than the error does. */
+const LOGGED_FAILURES = new Set(["task_failed", "task_timeout", "app_error"]);
+
+/**
+ * Runs an operation; when a Cloudron task fails or times out, or the app is in an error state, the
+ * error gets the app's and the task's last log lines and the troubleshooting row they point to.
+ */
+async function withFailureLogs<T>(
+  api: CloudronApi,
+  o: { step: string; location: string; appId?: string },
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!(err instanceof CloudronApiError) || !LOGGED_FAILURES.has(err.kind)) throw err;
+    const evidence = await gatherEvidence(api, { ...o, taskId: err.taskId });
+    const mask = (t: string) => api.mask.apply(t);
+    const report = formatFailureReport({ step: o.step, app: o.location, message: err.message }, evidence, mask);
+    throw new OperationError(`${err.message}\n${report}`);
+  }
+}
+
 const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unknown>> = {
   async deploy(io, mask) {
     const req = parseRequest(deployRequestSchema, io.stdin, "deploy");
     const ctx = contextFor(req.connection, io, mask);
-    return deploy(req, ctx, parseResultLine(deployResultSchema.partial(), ctx.previousStdout) ?? {});
+    const previous = parseResultLine(deployResultSchema.partial(), ctx.previousStdout) ?? {};
+    return withFailureLogs(ctx.api, { step: "deploy", location: req.location }, () => deploy(req, ctx, previous));
   },
   async uninstall(io, mask) {
     const req = parseRequest(uninstallRequestSchema, io.stdin, "uninstall");
@@ -77,7 +102,8 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
   async "env-apply"(io, mask) {
     const req = parseRequest(envApplyRequestSchema, io.stdin, "env");
     const ctx = contextFor(req.connection, io, mask);
-    return applyEnv(req, ctx, previousJson(ctx.previousStdout));
+    const previous = previousJson(ctx.previousStdout);
+    return withFailureLogs(ctx.api, { step: "env", location: req.location, appId: req.appId }, () => applyEnv(req, ctx, previous));
   },
   async seed(io, mask) {
     const req = parseRequest(seedRequestSchema, io.stdin, "seed");
@@ -89,12 +115,16 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
     ctx.api.log(`seed: running node prisma/seed.bundle.cjs in ${req.location} (cloudron exec)`);
     const r = await runSeedExec({ server: req.connection.server, token: ctx.token, location: req.location, timeoutMs: req.connection.taskTimeoutSeconds * 1000 });
     if (!r.ok) {
+      const output = `${r.output.split("\n").slice(-15).join("\n")}\n${r.stderr}`;
       // The code version that runs: its release record, else its image tag, else its manifest version.
       const belowFloor = req.seedFloor ? seedFailureBelowFloor(runningFromApp(app)?.version, req.seedFloor) : undefined;
+      const evidence = await gatherEvidence(ctx.api, { step: "seed", appId: app.id });
+      const mask = (t: string) => ctx.api.mask.apply(t);
+      const report = formatFailureReport({ step: "seed", app: req.location, message: output }, evidence, mask);
       throw new OperationError(
         `seed: node prisma/seed.bundle.cjs ${r.status === undefined ? "gave no exit marker (exec was cut off?)" : `exited ${r.status}`}; ` +
           (belowFloor ? `${belowFloor}. ` : "") +
-          `the seed is not recorded and runs again on the next up. Seed output:\n${r.output.split("\n").slice(-15).join("\n")}\n${r.stderr}`,
+          `the seed is not recorded and runs again on the next up. Seed output:\n${output}\n${report}`,
       );
     }
     return { ok: true, output: r.output.split("\n").slice(-5).join("\n") };
@@ -138,7 +168,9 @@ async function perform(run: (io: ToolIo, mask: SecretMask) => Promise<unknown>, 
     const message = masked(err instanceof Error ? (known ? err.message : `${err.name}: ${err.message}`) : String(err));
     // API errors already carry their runbook action; a failed task or operation gets the
     // troubleshooting table's likely cause (image pull, migration crash, database).
-    const cause = err instanceof CloudronApiError && err.kind !== "task_failed" ? undefined : likelyCause(message);
+    // A report with logs already names its likely cause.
+    const apiOwnAction = err instanceof CloudronApiError && err.kind !== "task_failed";
+    const cause = apiOwnAction || message.includes("likely cause") ? undefined : likelyCause(message);
     safeIo.err(`error: ${message}${cause ? `\nlikely cause: ${cause}` : ""}`);
     return 1;
   }

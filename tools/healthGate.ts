@@ -2,7 +2,10 @@
  * Health gate CLI, run by a Pulumi command resource after `cloudron update`:
  *
  *   node build/tools/healthGate.js <baseUrl> --timeout-seconds N \
- *     [--app <location>]
+ *     [--app <location>] [--cloudron-server <host>]
+ *
+ * With --app and --cloudron-server, a failed gate also shows the app's last log lines (token from
+ * CLOUDRON_TOKEN or `cloudron login`), masked, and the troubleshooting row they point to.
  *
  * Progress goes to stderr line by line (so it streams in `pulumi up`); success prints ONE JSON
  * line to stdout: `{"healthy":true,"url":"<baseUrl>/api/health","attempts":…,"elapsedMs":…}`.
@@ -12,24 +15,31 @@ import { defineCli, runAsMain, UsageError } from "../lib/cli/args";
 import { formatProgress, HealthGateError, healthUrl, waitForHealthy } from "../lib/health/healthGate";
 import { normalizeTarget } from "../lib/health/smoke";
 import { asUsage } from "./smoke";
+import { CloudronApi, resolveToken } from "../lib/cloudron/api";
+import { formatFailureReport, gatherEvidence } from "../lib/cloudron/failureReport";
 
 const USAGE =
   "usage: node build/tools/healthGate.js <baseUrl> " +
-  "--timeout-seconds N [--app <location>]";
+  "--timeout-seconds N [--app <location>] [--cloudron-server <host>]";
 
 /** The gate CLI: returns its exit code; the context's signal cancels it (SIGINT/SIGTERM when run directly). */
 export const main = defineCli({
   name: "healthGate",
   usage: USAGE,
-  spec: { positional: ["baseUrl"], values: ["timeout-seconds", "app"] },
+  spec: { positional: ["baseUrl"], values: ["timeout-seconds", "app", "cloudron-server"] },
   parse: (args) => {
     const timeout = args.values["timeout-seconds"];
     if (timeout === undefined) throw new UsageError("--timeout-seconds is required");
     const seconds = Number(timeout);
     if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout-seconds must be a positive number, got ${timeout}`);
-    return { baseUrl: asUsage(() => normalizeTarget(args.positional.baseUrl!)), timeoutMs: Math.round(seconds * 1000), app: args.values.app };
+    return {
+      baseUrl: asUsage(() => normalizeTarget(args.positional.baseUrl!)),
+      timeoutMs: Math.round(seconds * 1000),
+      app: args.values.app,
+      server: args.values["cloudron-server"],
+    };
   },
-  run: async (args, { io, signal }) => {
+  run: async (args, { io, signal, env }) => {
     try {
       const { attempts, elapsedMs } = await waitForHealthy({
         url: args.baseUrl,
@@ -44,11 +54,28 @@ export const main = defineCli({
       // The gate's own message already names the URL, the last answer and the likely cause.
       if (e instanceof HealthGateError) {
         io.stderr(e.message);
+        if (args.app && args.server) {
+          io.stderr(await appLogReport(e, { app: args.app, server: args.server, envToken: env.CLOUDRON_TOKEN }));
+        }
         return 1;
       }
       throw e;
     }
   },
 });
+
+/** The app's last log lines and the row they point to, read from Cloudron; a note when they cannot be read. */
+async function appLogReport(e: HealthGateError, o: { app: string; server: string; envToken?: string }): Promise<string> {
+  let api: CloudronApi;
+  try {
+    const { token } = resolveToken({ server: o.server, envToken: o.envToken || undefined });
+    api = new CloudronApi({ server: o.server, token, taskTimeoutSeconds: 30, busyWaitSeconds: 0, readRetries: 1, log: () => {} });
+  } catch (err) {
+    return `app log not fetched: ${(err as Error).message}`;
+  }
+  const evidence = await gatherEvidence(api, { step: "health", location: o.app });
+  const health = { status: e.lastStatus, body: e.lastBody };
+  return formatFailureReport({ step: "health", app: o.app, message: e.message, health }, evidence, (t) => api.mask.apply(t));
+}
 
 if (require.main === module) runAsMain(main, { cancellable: true });

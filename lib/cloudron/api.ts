@@ -30,7 +30,9 @@ import {
   backupUpdateRequestSchema,
   domainListSchema,
   errorBodySchema,
+  noContentSchema,
   parseAnswer,
+  tagsRequestSchema,
   profileSchema,
   serverStatusSchema,
   taskSchema,
@@ -73,6 +75,9 @@ export type ApiErrorKind =
 
 /** A Cloudron API failure, phrased for an operator. Its message is already masked. */
 export class CloudronApiError extends Error {
+  /** The Cloudron task a task failure or timeout is about (its log is `GET /tasks/:id/logs`). */
+  taskId?: string;
+
   constructor(
     message: string,
     readonly kind: ApiErrorKind,
@@ -569,11 +574,53 @@ export class CloudronApi {
   }
 
   /**
+   * Replaces the app's tags (POST /apps/:id/configure/tags). The spec answers 200 `no_content`:
+   * no task, so nothing to wait for and no restart. After an unclear answer the app is re-read:
+   * tags already as sent count as applied.
+   */
+  async setTags(appId: string, tags: string[], step: string): Promise<void> {
+    const path = `/apps/${encodeURIComponent(appId)}/configure/tags`;
+    await this.post(path, tagsRequestSchema.parse({ tags }), noContentSchema, {
+      step,
+      appId,
+      recover: async () => {
+        const now = await this.getApp(appId, step).catch(() => undefined);
+        const same = now && now.tags.length === tags.length && tags.every((t) => now.tags.includes(t));
+        return same ? {} : undefined;
+      },
+    });
+  }
+
+  /**
+   * The last `lines` lines of a log endpoint (`GET /apps/:id/logs` or `GET /tasks/:id/logs`, format
+   * json: one NDJSON object per line with `message`; pogipop/cloudron 9833ad5 src/apps.js and
+   * src/tasks.js getLogs). Diagnostics only: one attempt, never retried, and the masked text is
+   * returned as lines (a line that is not JSON is kept as it came).
+   */
+  async getLogLines(apiPath: string, lines: number, step: string): Promise<string[]> {
+    const query = `?lines=${Math.max(1, Math.floor(lines))}&format=json`;
+    let res: HttpResult;
+    try {
+      res = await this.exchange("GET", apiPath + query, undefined);
+    } catch (err) {
+      if (err instanceof HttpRequestError) throw this.transportError(step, "GET", apiPath, err);
+      throw err;
+    }
+    if (res.status < 200 || res.status >= 300) throw this.statusError(step, "GET", apiPath, res);
+    return parseLogText(res.body).map((line) => this.mask.apply(line));
+  }
+
+  /**
    * The app at a location (fqdn, case-insensitive), or undefined. Only that entry is parsed in
    * full: a malformed entry of another app is passed over, a malformed one of ours is an error.
    */
   async findApp(location: string, step: string): Promise<App | undefined> {
-    const entry = (await this.listApps(step)).find((a) => a.fqdn?.toLowerCase() === location.toLowerCase());
+    return this.appAt(await this.listApps(step), location, step);
+  }
+
+  /** The app at a location within a listing already read (see {@link findApp}). */
+  appAt(entries: readonly AppListEntry[], location: string, step: string): App | undefined {
+    const entry = entries.find((a) => a.fqdn?.toLowerCase() === location.toLowerCase());
     return entry ? this.parseListEntry(entry, step) : undefined;
   }
 
@@ -667,22 +714,41 @@ export class CloudronApi {
       if (!task.active && task.pending !== true) {
         const ok = task.success === true || ((task.success === null || task.success === undefined) && !task.error);
         if (ok) return task;
-        throw this.fail(
-          `${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and logs in the dashboard show why.`,
-          "task_failed",
+        throw Object.assign(
+          this.fail(`${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and logs in the dashboard show why.`, "task_failed"),
+          { taskId },
         );
       }
       const now = this.clock.now();
       if (now >= deadline) {
-        throw this.fail(
-          `${step}: Cloudron task ${taskId} is still running after ${this.taskTimeoutSeconds} s (communityrule:cloudronTimeoutSeconds); ` +
-            `it goes on on the server. Watch it in the dashboard, then run up again.`,
-          "task_timeout",
+        throw Object.assign(
+          this.fail(
+            `${step}: Cloudron task ${taskId} is still running after ${this.taskTimeoutSeconds} s (communityrule:cloudronTimeoutSeconds); ` +
+              `it goes on on the server. Watch it in the dashboard, then run up again.`,
+            "task_timeout",
+          ),
+          { taskId },
         );
       }
       await this.clock.sleep(Math.min(this.pollDelay(round), deadline - now));
     }
   }
+}
+
+/**
+ * Log text as lines of messages: NDJSON objects give their `message` (the server's json format);
+ * anything else is kept as it came (format short, or a server that answers differently).
+ */
+export function parseLogText(text: string): string[] {
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const json = parseJson(line);
+      return json && typeof json === "object" && typeof (json as { message?: unknown }).message === "string"
+        ? (json as { message: string }).message
+        : line;
+    });
 }
 
 /** True while Cloudron runs a task on the app (its installationState is `pending_*`). */

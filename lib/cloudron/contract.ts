@@ -61,8 +61,25 @@ export const deployRequestSchema = z.strictObject({
   /** The app's fqdn, e.g. staging.communityrule.info. */
   location: z.string().min(1),
   environment: z.enum(["staging", "production"]),
-  /** Which resource owns the app; written to the app as COMMUNITYRULE_DEPLOYMENT. */
+  /** Which deploy resource owns the app (its URN); written to the app as an owner tag (lib/cloudron/ownership.ts). */
   owner: z.string().min(1),
+  /** The Pulumi stack; written to the app as `communityrule-stack:<stack>`. */
+  stack: z.string().min(1),
+  /** communityrule:takeOverFrom: the one other stack whose app this deploy may adopt. */
+  takeOverFrom: z.string().min(1).optional(),
+  /**
+   * What the live check recorded about the app (components/appPresence.ts): it changes only when the
+   * app deployed by this stack went missing, moved or runs another image, so that re-runs the deploy.
+   */
+  live: z
+    .strictObject({
+      generation: z.number().int().nonnegative(),
+      state: z.string(),
+      appId: z.string().optional(),
+      location: z.string().optional(),
+      image: z.string().optional(),
+    })
+    .optional(),
   /** The image to run (`repo@sha256:…` after a build, `repo:tag` for an existing tag). */
   image: z.string().min(1),
   /** False when an existing tag is deployed (rollback, promotion). */
@@ -96,6 +113,8 @@ export const deployRequestSchema = z.strictObject({
     .optional(),
 });
 export type DeployRequest = z.infer<typeof deployRequestSchema>;
+/** The app's presence as the deploy request carries it (components/appPresence.ts). */
+export type LiveRecord = NonNullable<DeployRequest["live"]>;
 
 /**
  * Uninstall (the deploy command's delete). Pulumi runs the delete with the stdin stored at the
@@ -115,7 +134,6 @@ export const envApplyRequestSchema = z.strictObject({
   location: z.string().min(1),
   /** The app the deploy step installed or adopted. */
   appId: z.string().min(1),
-  owner: z.string().min(1),
   env: desiredEnvSchema,
   /** Shown next to its warning so a preview that changes it says what that means. */
   rotation: z.strictObject({ sessionSecret: z.string(), warning: z.string() }),
@@ -169,9 +187,6 @@ export function secretEnvVarName(name: string): string {
 export function fingerprint(key: string, name: string, value: string): string {
   return "hmac:" + createHmac("sha256", key).update(`${name}\0${value}`).digest("hex").slice(0, 16);
 }
-
-/** The env key through which the app records which deploy resource owns it. */
-export const OWNER_ENV_NAME = "COMMUNITYRULE_DEPLOYMENT";
 
 /** A request that does not match its contract (a bug in the builder, or a hand-edited state). */
 export class ContractError extends Error {

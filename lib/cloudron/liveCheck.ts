@@ -8,10 +8,27 @@
  */
 import { CloudronApi, CloudronApiError, resolveToken } from "./api";
 import { assessBackups } from "./backupPolicy";
+import { foreignOwnerProblem, readEntryMarks, readOwnership } from "./ownership";
+import type { App, AppListEntry } from "./schemas";
 import { decideRelease, tagOfImage, type ReleaseDecision } from "../release/versionRules";
 import type { DeployConfig } from "../config/stackConfig";
-import type { App } from "./schemas";
 import { readReleaseRecord } from "../release/releaseRecord";
+
+/** What the live check saw of this stack's app before anything ran (lib/cloudron/liveCheck.ts). */
+export interface LiveObservation {
+  /**
+   * - `present`: an app at the location marked as this stack's;
+   * - `unmarked`: an app of ours (manifest id) at the location without any ownership mark;
+   * - `foreign`: marked by the stack named in communityrule:takeOverFrom (a takeover);
+   * - `moved`: nothing at the location, but the app marked as this stack's serves another one;
+   * - `absent`: nothing at the location, no app of this stack anywhere;
+   * - `unknown`: not checked (a preview without a token).
+   */
+  state: "present" | "unmarked" | "foreign" | "moved" | "absent" | "unknown";
+  appId?: string;
+  location?: string;
+  image?: string;
+}
 
 /** What the live check found. */
 export interface LiveCheck {
@@ -23,8 +40,39 @@ export interface LiveCheck {
   release?: ReleaseDecision;
   /** Manifest version the app runs now, if installed. */
   deployedVersion?: string;
+  /** What the check saw of this stack's app (the deploy re-runs when it went missing or moved). */
+  observed: LiveObservation;
   /** The app at the location as read (its notes carry the release record); undefined when none is installed. */
   app?: App;
+}
+
+/**
+ * Where this stack's app is, from one listing of the server's apps: at the location and marked by
+ * this stack (or unmarked, or marked by the stack it takes over from), elsewhere under this stack's
+ * mark (moved by hand), or nowhere.
+ */
+export function observePresence(
+  here: App | undefined,
+  entries: readonly AppListEntry[],
+  o: { stack: string; manifestId: string; takeOverFrom?: string },
+): LiveObservation {
+  if (here) {
+    const seen = (state: LiveObservation["state"]): LiveObservation => ({
+      state,
+      appId: here.id,
+      location: here.fqdn,
+      ...(here.manifest.dockerImage ? { image: here.manifest.dockerImage } : {}),
+    });
+    const mark = readOwnership(here);
+    if (mark.stack === o.stack) return seen("present");
+    return seen(mark.stack === undefined ? "unmarked" : "foreign");
+  }
+  // Other apps are read loosely (one odd app must not stop a deploy): id, fqdn, manifest id, marks.
+  const moved = entries.find((e) => {
+    const marks = readEntryMarks(e.raw);
+    return marks.manifestId === o.manifestId && marks.ownership.stack === o.stack;
+  });
+  return moved ? { state: "moved", ...(moved.id ? { appId: moved.id } : {}), ...(moved.fqdn ? { location: moved.fqdn } : {}) } : { state: "absent" };
 }
 
 /** Thrown with an operator-facing message when the live check refuses to go on. */
@@ -37,7 +85,18 @@ export class LiveCheckError extends Error {
 
 type CheckConfig = Pick<
   DeployConfig,
-  "cloudronServer" | "cloudronToken" | "location" | "environment" | "build" | "imageTag" | "manifest" | "minBackupRetentionDays" | "cloudronTimeoutSeconds" | "busyWaitSeconds"
+  | "cloudronServer"
+  | "cloudronToken"
+  | "location"
+  | "environment"
+  | "build"
+  | "imageTag"
+  | "manifest"
+  | "minBackupRetentionDays"
+  | "cloudronTimeoutSeconds"
+  | "busyWaitSeconds"
+  | "stack"
+  | "takeOverFrom"
 >;
 
 /**
@@ -49,7 +108,9 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
   try {
     token = resolveToken({ server: cfg.cloudronServer, configToken: cfg.cloudronToken, envToken: o.envToken, homeDir: o.homeDir }).token;
   } catch (err) {
-    if (o.dryRun) return { checked: false, notes: [`live check skipped: ${(err as Error).message}`] };
+    if (o.dryRun) {
+      return { checked: false, notes: [`live check skipped: ${(err as Error).message}`], observed: { state: "unknown" } };
+    }
     throw new LiveCheckError((err as Error).message);
   }
   const notes: string[] = [];
@@ -65,12 +126,29 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
     await api.checkAccess("live check");
     const serverVersion = await api.checkServerVersion(minBoxVersionOf(cfg.manifest.content), "live check");
     notes.push(`live check: ${cfg.cloudronServer} runs Cloudron ${serverVersion}`);
-    const app = await api.findApp(cfg.location, "live check");
+    const apps = await api.listApps("live check");
+    const app = api.appAt(apps, cfg.location, "live check");
     if (app && app.manifest.id !== cfg.manifest.id) {
       throw new LiveCheckError(
         `${cfg.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${cfg.manifest.id}); ` +
           `pick another communityrule:location, or remove that app deliberately in the dashboard. Nothing was built or deployed.`,
       );
+    }
+    const foreign = app && foreignOwnerProblem(app, cfg.stack, cfg.takeOverFrom);
+    if (foreign) throw new LiveCheckError(`${foreign} Nothing was built or deployed.`);
+    const observed = observePresence(app, apps, {
+      stack: cfg.stack,
+      manifestId: cfg.manifest.id,
+      takeOverFrom: cfg.takeOverFrom,
+    });
+    if (observed.state === "moved") {
+      notes.push(
+        `${cfg.location} is free, but the app this stack deployed now serves ${observed.location}: ` +
+          `the deploy step will refuse to install a second copy`,
+      );
+    }
+    if (observed.state === "foreign") {
+      notes.push(`${cfg.location} (app ${observed.appId}) is taken over from stack ${cfg.takeOverFrom} (communityrule:takeOverFrom)`);
     }
     let release: ReleaseDecision;
     try {
@@ -94,7 +172,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
       }
       notes.push(`backups: ${verdict.summary}`);
     }
-    return { checked: true, notes, release, deployedVersion: app?.manifest.version, app };
+    return { checked: true, notes, release, deployedVersion: app?.manifest.version, observed, app };
   } catch (err) {
     if (err instanceof CloudronApiError) throw new LiveCheckError(err.message);
     throw err;

@@ -9,9 +9,9 @@ import { createHash } from "node:crypto";
 import { CloudronApi, CloudronApiError, isBusy } from "./api";
 import type { App, Backup } from "./schemas";
 import { installRequestSchema, newAppTaskSchema, noContentSchema, taskInfoSchema, updateRequestSchema, envRequestSchema } from "./schemas";
+import { foreignOwnerProblem, LEGACY_OWNER_ENV_NAME, ownerTag, readEntryMarks, readOwnership, tagsToWrite } from "./ownership";
 import { readReleaseRecord, writeReleaseRecord, type ReleaseRecord } from "../release/releaseRecord";
 import {
-  OWNER_ENV_NAME,
   type DeployRequest,
   type DeployResult,
   type DesiredEnv,
@@ -20,7 +20,8 @@ import {
   type UninstallRequest,
 } from "./contract";
 import { decideRelease, manifestVersionToSend, tagOfImage } from "../release/versionRules";
-import { formatProgress, waitForHealthy } from "../health/healthGate";
+import { formatProgress, HealthGateError, waitForHealthy } from "../health/healthGate";
+import { formatFailureReport, gatherEvidence } from "./failureReport";
 import { recordedHistoryErrors } from "../release/migrationGate";
 import { CONFIG_DEFAULTS } from "../config/schema";
 import { readBackupPolicy, retentionSeconds } from "./backupPolicy";
@@ -55,17 +56,20 @@ export function splitLocation(location: string, domains: readonly string[]): { s
 }
 
 /**
- * The full managed env with values: plain values, secret values from the environment, and the
- * ownership marker. Fails naming a secret whose value did not reach the tool.
+ * The full managed env with values: plain values and secret values from the environment. Fails
+ * naming a secret whose value did not reach the tool.
  */
-export function desiredEnvValues(env: DesiredEnv, secrets: Record<string, string | undefined>, owner: string, step: string): Record<string, string> {
+export function desiredEnvValues(
+  env: DesiredEnv,
+  secrets: Record<string, string | undefined>,
+  step: string,
+): Record<string, string> {
   const out: Record<string, string> = { ...env.plain };
   for (const name of Object.keys(env.secret)) {
     const value = secrets[name];
     if (value === undefined) throw new OperationError(`${step}: the value of secret ${name} did not reach this step (CR_SECRET_${name} is not set)`);
     out[name] = value;
   }
-  out[OWNER_ENV_NAME] = owner;
   return out;
 }
 
@@ -235,8 +239,9 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   const base = { location: req.location, image: req.image, version, manifestSha: sha, owner: req.owner, ...migrationsRecord(req) };
 
   if (!app) {
+    await refuseIfMoved(api, req);
     const { subdomain, domain } = splitLocation(req.location, await api.listDomains("install"));
-    const env = desiredEnvValues(req.env, ctx.secrets, req.owner, "install");
+    const env = desiredEnvValues(req.env, ctx.secrets, "install");
     // Production asks for automatic backups rather than relying on the server's default.
     const backups = req.environment === "production" ? { enableBackup: true } : {};
     const body = installRequestSchema.parse({
@@ -261,12 +266,14 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
     });
     await follow(api, started.taskId, "install");
     const installed = await readBack(api, started.id, "install", { image: req.image, version, env });
+    await markOwnership(api, installed, req, "install");
     api.log(`install: done; ${req.location} is app ${started.id}`);
     await recordRelease(api, installed, req, "");
     return { action: "installed", appId: started.id, previousImage: "", backupId: "", ...base };
   }
 
   const adopting = !previous.appId || previous.appId !== app.id;
+  await markOwnership(api, app, req, adopting ? "adopt" : "deploy");
   if (sameCode) {
     api.log(`${adopting ? "adopt" : "deploy"}: ${req.location} already runs ${req.image} (version ${version}); nothing to do`);
     await recordRelease(api, app, req, readReleaseRecord(app.notes)?.backupId ?? previous.backupId ?? "");
@@ -295,6 +302,40 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
 }
 
 /**
+ * Writes this stack's ownership tags to the app when it does not carry exactly them (a tags call:
+ * no task, no restart). An app taken over from another stack (communityrule:takeOverFrom) gets
+ * our tags in place of that stack's.
+ */
+async function markOwnership(api: CloudronApi, app: App, req: DeployRequest, step: string): Promise<void> {
+  const tags = tagsToWrite(app.tags, req.stack, req.owner);
+  if (!tags) return;
+  const before = readOwnership(app);
+  const from = before.stack && before.stack !== req.stack ? ` (was stack ${before.stack})` : "";
+  api.log(`${step}: marking ${app.fqdn} as deployed by stack ${req.stack}${from} with Cloudron tags (no restart)`);
+  await api.setTags(app.id, tags, step);
+}
+
+/**
+ * The location is free: refuse to install a second copy when the app this stack deployed now
+ * serves another location (moved by hand in the dashboard).
+ */
+async function refuseIfMoved(api: CloudronApi, req: DeployRequest): Promise<void> {
+  const apps = await api.listApps("deploy");
+  const ours = ownerTag(req.owner);
+  const moved = apps.find((a) => {
+    const marks = readEntryMarks(a.raw);
+    return marks.manifestId === req.manifest.id && marks.ownership.ownerTag === ours;
+  });
+  if (!moved) return;
+  throw new OperationError(
+    `deploy: the app this stack deployed (app ${moved.id}) now serves ${moved.fqdn}, not ${req.location}; ` +
+      `refusing to install a second copy. Move it back in the dashboard (the app → Location), ` +
+      `or set communityrule:location to ${moved.fqdn}, then run up again; if you changed communityrule:location ` +
+      `on purpose, move the app there in the dashboard (it keeps its data). Nothing was changed.`,
+  );
+}
+
+/**
  * What a deploy means against one view of the app: whose app it is, the release order, the
  * manifest to send and whether the app already runs it. Throws (nothing changed) for someone
  * else's app or a downgrade.
@@ -306,6 +347,8 @@ function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<
         `This program never updates someone else's app: pick another communityrule:location, or remove that app deliberately in the dashboard.`,
     );
   }
+  const foreign = app && foreignOwnerProblem(app, req.stack, req.takeOverFrom);
+  if (foreign) throw new OperationError(`deploy: ${foreign}`);
   const manifestVersion = req.manifest.version;
   let release;
   try {
@@ -395,9 +438,24 @@ async function keepRollbackPoint(
 }
 
 /**
+ * The manifest a rollback sends: the one the app ran before the update (GET /apps/:id returns it
+ * whole, and it was read before the update), so a release that changed the port, health path,
+ * memory or addons does not leave the old code under the new manifest. Its version is the one the
+ * update installed: Cloudron refuses a lower version without `force` (the stand-in plays that
+ * refusal), and an equal one is accepted.
+ */
+export function rollbackManifest(
+  before: App["manifest"],
+  installedVersion: string,
+  fallbackId: string,
+): DeployRequest["manifest"] & { dockerImage: string } {
+  return { ...before, id: before.id ?? fallbackId, version: installedVersion, dockerImage: before.dockerImage as string };
+}
+
+/**
  * Production auto-rollback: after an update, wait for health (lib/health); if it fails, put the
- * previous image back (same manifest version), gate again, and fail the step either way so Pulumi
- * keeps the old state and the next `up` retries the release.
+ * previous manifest and image back ({@link rollbackManifest}), gate again, and fail the step either
+ * way so Pulumi keeps the old state and the next `up` retries the release.
  */
 async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { from: App; manifest: DeployRequest["manifest"] & { dockerImage: string }; backupId: string }): Promise<void> {
   const { api } = ctx;
@@ -410,17 +468,25 @@ async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { fr
       onProgress: (p) => api.log(formatProgress(p)),
       ...(ctx.healthPollMs ? { initialDelayMs: ctx.healthPollMs, maxDelayMs: ctx.healthPollMs } : {}),
     });
+  // What the app's log says next to the gate's last answer (lib/cloudron/failureReport.ts).
+  const explain = async (err: unknown, step: string) => {
+    const evidence = await gatherEvidence(api, { step, appId: r.from.id });
+    const health = err instanceof HealthGateError ? { status: err.lastStatus, body: err.lastBody } : undefined;
+    const message = err instanceof Error ? err.message : String(err);
+    const report = formatFailureReport({ step, app: req.location, message, health }, evidence, (t) => api.mask.apply(t));
+    return `${message}\n${report}`;
+  };
   let failure: string;
   try {
     await gate();
     api.log(`health: ${req.image} is healthy; no rollback needed`);
     return;
   } catch (err) {
-    failure = err instanceof Error ? err.message : String(err);
+    failure = await explain(err, "health");
   }
   api.log(`health: ${req.image} failed the gate; rolling back to ${previousImage}`);
   try {
-    await update(api, r.from, { ...r.manifest, dockerImage: previousImage }, "rollback");
+    await update(api, r.from, rollbackManifest(r.from.manifest, r.manifest.version, req.manifest.id), "rollback");
     await gate();
   } catch (err) {
     const now = (await api.getApp(r.from.id, "rollback").catch(() => undefined))?.manifest.dockerImage ?? "an unknown image";
@@ -428,7 +494,7 @@ async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { fr
       `ROLLBACK FAILED: the app is on ${now} and unhealthy; act now: ` +
         `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the app → Backups → Restore) ` +
         `and read the app's logs (dashboard → the app → Logs). ` +
-        `Rollback error: ${err instanceof Error ? err.message : String(err)}. Health failure was: ${failure}`,
+        `Rollback error: ${await explain(err, "rollback")}\nHealth failure was: ${failure}`,
     );
   }
   throw new OperationError(
@@ -456,9 +522,10 @@ export async function applyEnv(req: EnvApplyRequest, ctx: OperationContext, prev
   if (app.fqdn.toLowerCase() !== req.location.toLowerCase()) {
     throw new OperationError(`env: app ${req.appId} now serves ${app.fqdn}, not ${req.location}; refusing to change its env. Run up again so the deploy step finds the app.`);
   }
-  const desired = desiredEnvValues(req.env, ctx.secrets, req.owner, "env");
+  const desired = desiredEnvValues(req.env, ctx.secrets, "env");
   const managed = Object.keys(desired).sort();
-  const next = mergeEnv(app.env, desired, previouslyManagedNames(previous));
+  // The legacy ownership env var goes in this same call (the marker is a tag now).
+  const next = mergeEnv(app.env, desired, [...previouslyManagedNames(previous), LEGACY_OWNER_ENV_NAME]);
   const { added, changed, removed } = diffEnv(app.env, next);
   if (added.length + changed.length + removed.length === 0) {
     api.log("env: the app's env already matches; nothing to change");
@@ -515,11 +582,12 @@ export async function uninstall(req: UninstallRequest, ctx: OperationContext, pr
         `refusing to uninstall it. Nothing was changed.`,
     );
   }
-  const owner = app.env[OWNER_ENV_NAME];
-  if (owner !== undefined && owner !== req.owner) {
+  const mark = readOwnership(app);
+  if (mark.ownerTag !== undefined && mark.ownerTag !== ownerTag(req.owner)) {
     api.log(
-      `uninstall: ${req.location} (app ${appId}) is now owned by ${owner}, not by this resource (${req.owner}): ` +
-        `a renamed or re-parented resource adopted it. Leaving the app installed.`,
+      `uninstall: ${req.location} (app ${appId}) is now owned by ${mark.stack ? `stack ${mark.stack}, ` : ""}` +
+        `${mark.ownerTag}, not by this resource (${ownerTag(req.owner)}): a renamed or re-parented resource, ` +
+        `or another stack, adopted it. Leaving the app installed.`,
     );
     return { action: "kept", appId, location: req.location };
   }

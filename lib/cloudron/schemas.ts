@@ -53,6 +53,8 @@ export const appSchema = z.looseObject({
   manifest: appManifestSchema,
   env: envMap.optional().transform((e) => e ?? {}),
   enableBackup: z.boolean().optional(),
+  // Spec: schemas/tags, an array of strings; the ownership marks live here (lib/cloudron/ownership.ts).
+  tags: z.array(z.string()).nullish().transform((t) => t ?? []),
   /** Free text (spec: string or null); holds the deploy's release record (lib/release/releaseRecord.ts). */
   notes: z.string().nullish(),
 });
@@ -100,6 +102,9 @@ export const taskSchema = z.looseObject({
     .transform((e) => (e === undefined || e === null ? null : typeof e === "string" ? e : (e.message ?? "unknown error"))),
 });
 export type Task = z.infer<typeof taskSchema>;
+
+/** Body of POST /apps/:id/configure/tags (spec: setAppTags, `{ tags: string[] }`). */
+export const tagsRequestSchema = z.strictObject({ tags: z.array(z.string().min(1).max(127)).max(64) });
 
 /** 202 answers of update, configure/env and uninstall (`task_info`). */
 export const taskInfoSchema = z.looseObject({ taskId: idString });

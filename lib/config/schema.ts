@@ -16,6 +16,9 @@ export const RESERVED_ENV_PREFIX = "CLOUDRON_";
 /** Env names this program manages itself (generated, rotated through its own key). */
 export const MANAGED_ENV_NAMES = ["SESSION_SECRET", "COMMUNITYRULE_DEPLOYMENT"] as const;
 
+/** Pulumi stack names: letters, digits, `-`, `_`, `.` (what `pulumi stack init` accepts). */
+const STACK_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
 /** Constant defaults, applied when a key is absent. */
 export const CONFIG_DEFAULTS = {
   imageRepository: "git.medlab.host/communityrule/community-rule",
@@ -46,6 +49,7 @@ export const DERIVED_DEFAULTS = {
   smokeEmail: "unset",
   reviewAppDomain: "unset (review apps off)",
   reviewAppSecrets: "none",
+  takeOverFrom: "unset (another stack's app is never adopted)",
 } as const;
 
 /** Kept for callers that name the registry default directly. */
@@ -207,6 +211,12 @@ export const CONFIG_SCHEMA = {
   },
   maxReviewApps: { secret: false, value: integerString(REVIEW_APP_LIMITS.maxReviewApps.min, REVIEW_APP_LIMITS.maxReviewApps.max, "review apps") },
   reviewAppTtlDays: { secret: false, value: integerString(REVIEW_APP_LIMITS.reviewAppTtlDays.min, REVIEW_APP_LIMITS.reviewAppTtlDays.max, "days") },
+  // The one other stack whose app this stack may adopt (a cutover); compared with its Cloudron tag.
+  takeOverFrom: {
+    secret: false,
+    value: z.string().refine((v) => STACK_NAME.test(v), { message: "must be a stack name (letters, digits, '-', '_', '.'), e.g. staging" }),
+    example: "staging",
+  },
   // A list arrives as JSON text: migration names a reviewer accepted (issue 14).
   acknowledgeMigrations: {
     secret: false,

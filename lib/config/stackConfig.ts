@@ -66,6 +66,8 @@ export interface DeployConfig {
   manifest: AppManifest;
   /** Risky/destructive migrations (and `rollback:<name>` entries) a reviewer has acknowledged. */
   acknowledgeMigrations: string[];
+  /** The one other stack whose app this stack may adopt (its Cloudron tag names that stack). */
+  takeOverFrom?: string;
 }
 
 /** All config problems at once, so an operator fixes them in one pass. */
@@ -182,6 +184,12 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
     const appEnv = { env: values.env ?? {}, secretEnvNames: Object.keys(values.secretEnv ?? {}), stack: opts.stack };
     for (const f of appEnvFindings(appEnv)) if (f.severity === "refuse") problems.push({ key: f.key, message: f.message });
   }
+  if (values.takeOverFrom !== undefined && values.takeOverFrom === opts.stack) {
+    problems.push({
+      key: `${CONFIG_NAMESPACE}:takeOverFrom`,
+      message: `names this stack itself (${opts.stack}); it names the other stack whose app to take over, e.g. staging. Remove it: \`pulumi config rm communityrule:takeOverFrom -s ${opts.stack}\``,
+    });
+  }
 
   const credentials = pushCredentialsRule(build, {
     registryUsername: texts.registryUsername !== undefined,
@@ -237,6 +245,7 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
     minBackupRetentionDays: values.minBackupRetentionDays ?? CONFIG_DEFAULTS.minBackupRetentionDays,
     manifest: manifest ?? { id: "<manifest id>", version: "<manifest version>", sha256: "", content: {} },
     acknowledgeMigrations: [...(values.acknowledgeMigrations ?? CONFIG_DEFAULTS.acknowledgeMigrations)],
+    ...(values.takeOverFrom !== undefined ? { takeOverFrom: values.takeOverFrom } : {}),
   };
   return { config, problems, notes, manifestKnown };
 }

@@ -14,6 +14,7 @@ type HealthKind =
   | "healthy"
   | "not_configured"
   | "database"
+  | "proxy"
   | "unreachable"
   | "dns"
   | "malformed"
@@ -25,7 +26,9 @@ interface Diagnosis {
   reason: string;
 }
 
-const DB_REASON = "postgresql addon or CLOUDRON_POSTGRESQL_URL missing";
+// The app answers 503 {"ok":false,"database":"error"} when its URL is set and `SELECT 1` fails
+// (fixture app/api/health/route.ts); a missing URL is `not_configured`, a different answer.
+const DB_REASON = "the app's database query failed (its URL is set: the postgresql addon is down or unreachable)";
 
 /**
  * Full classification, including the troubleshooting kind used to pick a hint. When `status`
@@ -42,12 +45,12 @@ function diagnose(status: number | undefined, body: string, errorCode?: string):
   const json = parseJson(body);
   const database = isRecord(json) ? json.database : undefined;
   if (status === 200 && isRecord(json)) return diagnose200(json);
-  if (status === 503 || (isRecord(json) && (database === "error" || database === "disconnected"))) {
-    const what = typeof database === "string" ? `database ${database}` : "service unavailable";
-    return bad("database", `${what}: ${DB_REASON}`);
+  if (isRecord(json) && (database === "error" || database === "disconnected")) {
+    return bad("database", `database ${String(database)}: ${DB_REASON}`);
   }
-  if (status === 502 || status === 504) {
-    return bad("unreachable", `gateway error from the Cloudron proxy: app container not answering`);
+  if (status === 502 || status === 503 || status === 504) {
+    // Not the app's JSON: Cloudron's proxy answered because the container is not serving.
+    return bad("proxy", `HTTP ${status} from the Cloudron proxy (not the app's JSON): the app container is not serving`);
   }
   if (status === 200) {
     return bad("malformed", json === undefined ? "body is not JSON" : "body is not a JSON object");
@@ -103,6 +106,7 @@ export function classifyHealth(
 /** The troubleshooting row for each kind of unhealthy answer. */
 const TROUBLE: Record<HealthKind, TroubleKind> = {
   database: "database",
+  proxy: "proxy-page",
   not_configured: "not-configured",
   unreachable: "crash",
   dns: "dns",
@@ -111,8 +115,8 @@ const TROUBLE: Record<HealthKind, TroubleKind> = {
   healthy: "unexpected",
 };
 
-function hintFor(kind: HealthKind, app: string | undefined): string {
-  return troubleshoot(TROUBLE[kind], app);
+function hintFor(kind: HealthKind, app: string | undefined, status?: number): string {
+  return troubleshoot(TROUBLE[kind], app, { status });
 }
 
 /** One progress report, emitted after every attempt. */
@@ -315,7 +319,7 @@ function gateError(
     `  ${lastLine}`,
   ];
   if (last?.status !== undefined) lines.push(`  body: ${excerpt(last.body) || "(empty)"}`);
-  lines.push(`  likely cause: ${hintFor(kind, app)}`);
+  lines.push(`  likely cause: ${hintFor(kind, app, last?.status)}`);
   return new HealthGateError(lines.join("\n"), {
     lastStatus: last?.status,
     lastBody: last?.body ?? "",

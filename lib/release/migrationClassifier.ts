@@ -16,7 +16,7 @@
  *   DELETE or UPDATE without WHERE, any DROP … CASCADE); a DROP TABLE of a table created earlier
  *   in the same release is not (no data existed before the release).
  *
- * The lock and rewrite rules follow squawk 2.66 (npm squawk-cli; rules adding-foreign-key-constraint,
+ * The lock and rewrite rules follow squawk 2.61 (npm squawk-cli; rules adding-foreign-key-constraint,
  * require-concurrent-index-creation, adding-field-with-default), checked case by case against it in
  * docs/classifier-vs-squawk.md (scripts/classifierVsSquawk.ts), which also lists where we differ.
  *

@@ -101,6 +101,12 @@ export interface StandinApp {
   /** The backup a restore put into this app. */
   restoredFrom?: string;
   /**
+   * The app's log as `GET /apps/:id/logs` tails it: `<ISO timestamp> <message>` lines, oldest first
+   * (the server tails the app's apptask.log and app.log; see the logs handlers). Tests append what the
+   * container printed, e.g. a failed `prisma migrate deploy`.
+   */
+  logLines: string[];
+  /**
    * Fields shown in the API answer in place of the real ones: an app whose answer another client
    * or a newer server shaped differently (e.g. `installationState: 7`, `manifest: null`).
    */
@@ -138,6 +144,8 @@ export interface StandinTask {
   apply: (() => string | void) | null;
   /** Failure message to end with, instead of applying. */
   failWith?: string;
+  /** The task's own log (`GET /tasks/:id/logs`): `<ISO timestamp> <message>` lines, oldest first. */
+  logLines?: string[];
 }
 
 /** Operation names: the spec's operationIds, plus the private exec endpoint. */
@@ -157,6 +165,9 @@ export type OperationName =
   | "getBackupPolicy"
   | "setAutomaticAppBackup"
   | "restartApp"
+  | "setAppTags"
+  | "downloadAppLogs"
+  | "getTaskLogs"
   | "setAppNotes"
   | "backupApp"
   | "updateAppBackup"
@@ -174,6 +185,8 @@ export const MUTATING_OPERATIONS: ReadonlySet<OperationName> = new Set<Operation
   "cloneApp",
   "setAutomaticAppBackup",
   "restartApp",
+  // Writes the app's tags (no task, no restart), so a no-op up must not send it either.
+  "setAppTags",
   "backupApp",
   "updateAppBackup",
   "restoreFromBackup",
@@ -269,6 +282,12 @@ export interface CloudronApiState {
   /** Fake-app knob: images (substring match) whose /api/health answers 503. */
   unhealthyImages: string[];
   /**
+   * Fake-app knob: the port an image (substring match) listens on. Cloudron's proxy sends requests to
+   * the manifest's `httpPort` (CloudronManifest format), so an app whose manifest names another port
+   * than its image listens on answers only with the proxy's 502.
+   */
+  imageHttpPorts: Record<string, number>;
+  /**
    * Backups of uninstalled apps. Cloudron keeps backups in its backup table, not in the app, so an
    * uninstall leaves them until the cleanup removes those past retention and `preserveSecs`
    * (pogipop/cloudron @9833ad5, src/backups.js cleanupAppBackups); a restore can still name them.
@@ -329,6 +348,14 @@ const STATUS_TEXT: Record<number, string> = {
   500: "Internal Server Error",
 };
 
+/** An answer that is not JSON (the logs endpoints answer `application/x-logs` text). */
+class RawText {
+  constructor(
+    readonly text: string,
+    readonly contentType: string,
+  ) {}
+}
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -381,14 +408,15 @@ export function makeApp(fields: Partial<StandinApp> & { fqdn: string; manifest: 
     backups: [],
     restarts: 0,
     seedRuns: 0,
+    logLines: [],
     ...fields,
   };
 }
 
 /** The app as the API shows it (bookkeeping fields left out). */
 function apiApp(app: StandinApp): Record<string, unknown> {
-  const { backups: _b, restarts: _r, seedRuns: _s, clonedFrom: _c, restoredFrom: _rf, shownAs, ...shown } = app;
-  return { ...shown, env: { ...app.env }, manifest: { ...app.manifest }, ...(shownAs ?? {}) };
+  const { backups: _b, restarts: _r, seedRuns: _s, clonedFrom: _c, restoredFrom: _rf, logLines: _l, shownAs, ...shown } = app;
+  return { ...shown, env: { ...app.env }, manifest: { ...app.manifest }, tags: [...app.tags], ...(shownAs ?? {}) };
 }
 
 // ---- request shapes (from the spec's requestBody schemas) ------------------------------------------
@@ -466,6 +494,8 @@ const CLONE_SHAPE: BodyShape = {
 const NOTES_SHAPE: BodyShape = { required: ["notes"], fields: { notes: isNullableString } };
 const BACKUP_UPDATE_SHAPE: BodyShape = { required: [], fields: { label: isString, preserveSecs: isNumber } };
 const AUTOMATIC_BACKUP_SHAPE: BodyShape = { required: ["enable"], fields: { enable: isBoolean } };
+// Spec: setAppTags requestBody `{ tags: schemas/tags }` (an array of strings), required.
+const TAGS_SHAPE: BodyShape = { required: ["tags"], fields: { tags: isStringArray } };
 // POST /apps/:id/restore (spec: restoreFromBackup).
 const RESTORE_SHAPE: BodyShape = { required: ["backupId"], fields: { backupId: isString } };
 const EXEC_SHAPE: BodyShape = { required: ["app", "cmd", "argv"], fields: { app: isString, cmd: isStringArray, argv: isStringArray } };
@@ -501,6 +531,9 @@ const ROUTES: Route[] = [
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/restart$/, operation: "restartApp", noBody: true },
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/clone$/, operation: "cloneApp", shape: CLONE_SHAPE },
   { method: "GET", pattern: /^\/api\/v1\/backups\/policy$/, operation: "getBackupPolicy" },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/tags$/, operation: "setAppTags", shape: TAGS_SHAPE },
+  { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)\/logs$/, operation: "downloadAppLogs" },
+  { method: "GET", pattern: /^\/api\/v1\/tasks\/([^/]+)\/logs$/, operation: "getTaskLogs" },
   { method: "GET", pattern: /^\/api\/v1\/cloudron\/status$/, operation: "getStatus", public: true },
   { method: "GET", pattern: /^\/api\/v1\/tokens$/, operation: "getTokens" },
   {
@@ -555,6 +588,7 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     restartLog: [],
     taskMs: options.taskMs ?? 300,
     unhealthyImages: [],
+    imageHttpPorts: {},
     detachedBackups: [],
   };
   let nextTaskId = 100;
@@ -565,6 +599,10 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
 
   function restart(app: StandinApp, reason: TaskKind) {
     app.restarts += 1;
+    // What the app prints at each start: its start script runs `prisma migrate deploy` first (fixture
+    // scripts/start.sh), and Prisma opens with its schema line. Tests add what a failing start prints.
+    appLog(app, "Prisma schema loaded from prisma/schema.prisma");
+    appLog(app, `No pending migrations to apply. (${reason} of ${app.manifest.dockerImage})`);
     state.restartLog.push({ appId: app.id, fqdn: app.fqdn, reason, image: app.manifest.dockerImage, time: Date.now() });
   }
 
@@ -587,6 +625,7 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       apply,
       failWith: opts.failWith,
     };
+    taskLog(task, `${kind} of app ${app.id} (${app.fqdn}): ${task.stages[0]}`);
     state.tasks.push(task);
     app.taskId = String(task.id);
     app.installationState = PENDING_STATE[kind];
@@ -597,7 +636,9 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
   function finishTask(task: StandinTask) {
     task.active = false;
     const app = state.apps.find((a) => a.id === task.appId);
+    for (const stage of task.stages.slice(1)) taskLog(task, stage);
     if (task.failWith !== undefined) {
+      taskLog(task, `task failed: ${task.failWith}`);
       task.success = false;
       task.error = task.failWith;
       if (app) {
@@ -941,6 +982,28 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       app.enableBackup = body.enable as boolean;
       return { status: 200, body: {} };
     },
+    // Tags are stored on the app and answered 200 without a task: the spec's setAppTags answers
+    // `no_content` (200) where setAppEnv answers 202 `task_info` (a configure task that recreates the
+    // container). So a tags call neither makes the app busy nor restarts it. Validation as the server's
+    // validateTags (pogipop/cloudron 9833ad5, src/apps.js): at most 64 non-empty strings of < 128 chars.
+    setAppTags: ({ params, body }) => {
+      const app = requireApp(params[0]);
+      const tags = body.tags as string[];
+      if (tags.length > 64) throw new HttpError(400, "Can only set up to 64 tags");
+      if (tags.some((t) => t === "")) throw new HttpError(400, "tags must be an array of non-empty strings");
+      if (tags.some((t) => t.length > 128)) throw new HttpError(400, "tag must be less than 128");
+      app.tags = [...tags];
+      return { status: 200, body: {} };
+    },
+    downloadAppLogs: ({ params, call }) => {
+      const app = requireApp(params[0]);
+      return { status: 200, body: logAnswer(app.logLines, call.query, app.id) };
+    },
+    getTaskLogs: ({ params, call }) => {
+      const task = state.tasks.find((t) => String(t.id) === params[0]);
+      if (!task) throw new HttpError(404, "No such task");
+      return { status: 200, body: logAnswer(task.logLines ?? [], call.query, String(task.id)) };
+    },
     // An on-demand backup: a task like the nightly one; the new backup is listed first.
     backupApp: ({ params, fault, call }) => {
       const app = requireApp(params[0]);
@@ -999,6 +1062,40 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       return { status: 200, body: { stdout: "Seeded 12 templates and 40 method facets\n", stderr: "", exitCode: 0 } };
     },
   };
+
+  /**
+   * A logs answer as the server builds it (pogipop/cloudron 9833ad5: src/routes/apps.js getLogs and
+   * src/routes/tasks.js getLogs parse `lines` with parseInt, default 10, 400 when not a number;
+   * src/apps.js / src/tasks.js getLogs run `tail --lines=N` (-1: everything) and, for format json, turn
+   * each `<ISO timestamp> <message>` line into one NDJSON object `{realtimeTimestamp, message,
+   * source}` with the timestamp in microseconds). The spec (downloadAppLogs, getTaskLogs) names the
+   * content type `application/x-logs` and the fields `realtimeTimestamp` and `message`.
+   */
+  function logAnswer(lines: string[], query: Record<string, string>, source: string): RawText {
+    const asked = "lines" in query ? parseInt(query.lines, 10) : 10;
+    if (Number.isNaN(asked)) throw new HttpError(400, "lines must be a number");
+    const tail = asked === -1 ? lines : lines.slice(Math.max(0, lines.length - asked));
+    const format = query.format || "json";
+    const text = tail
+      .map((line) => {
+        if (format !== "json") return line + "\n";
+        const [stamp] = line.split(" ");
+        const ms = new Date(stamp).getTime();
+        const message = line.slice(stamp.length + 1);
+        return JSON.stringify({ realtimeTimestamp: (Number.isNaN(ms) ? 0 : ms) * 1000, message, source }) + "\n";
+      })
+      .join("");
+    return new RawText(text, "application/x-logs");
+  }
+
+  /** Appends a line to an app's log the way the server's log files hold it: `<ISO timestamp> <message>`. */
+  function appLog(app: StandinApp, message: string) {
+    app.logLines.push(`${now()} ${message}`);
+  }
+
+  function taskLog(task: StandinTask, message: string) {
+    (task.logLines ??= []).push(`${now()} ${message}`);
+  }
 
   /**
    * One page of an app's backups, newest first: `page` (1-based) and `per_page` (default 25), as
@@ -1065,6 +1162,11 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
 
   // ---- HTTP plumbing -----------------------------------------------------------------------------
   function send(res: http.ServerResponse, status: number, body: unknown) {
+    if (body instanceof RawText) {
+      res.writeHead(status, { "content-type": body.contentType });
+      res.end(body.text);
+      return;
+    }
     res.writeHead(status, { "content-type": "application/json" });
     res.end(JSON.stringify(body));
   }
