@@ -19,6 +19,7 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import { hostIsSettled, runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
+import { readProjectYaml, runConfigStep, type ConfigValue } from "./configStep";
 
 /** The run in progress (one at a time per process; see the end of this file for how runs arrive). */
 let job: Job;
@@ -28,8 +29,13 @@ export interface Job {
   project: string;
   stack: string;
   mode: "up" | "preview" | "destroy";
-  config: Record<string, string>;
-  secretKeys: string[];
+  /**
+   * The stack's config as its stack file holds it (full key → value), before the CLI's config step
+   * (configStep.ts) applies Pulumi.yaml's defaults and checks it.
+   */
+  stackConfig: Array<[string, ConfigValue]>;
+  /** `pulumi up --skip-preview`: the update pass without the preview pass before it. */
+  skipPreview?: boolean;
   stateFile: string;
   resultFile: string;
   /** Key that encrypts secrets in the state file (Pulumi's passphrase stands in this place). */
@@ -73,11 +79,21 @@ export interface StepRecord {
   durationMs?: number;
 }
 
+/** What one pass of the program (preview or update) did. */
+export interface PassResult {
+  ok: boolean;
+  steps: StepRecord[];
+  errors: string[];
+}
+
 export interface RunResult {
   ok: boolean;
   mode: Job["mode"];
+  /** The update pass's steps (of `up`), or the preview's (of `preview`, or of an `up` whose preview failed). */
   steps: StepRecord[];
   errors: string[];
+  /** `up`: the preview pass that ran first (absent with `skipPreview`, or when the config step failed). */
+  preview?: PassResult;
   outputs: Record<string, unknown>;
   /** Custom (provider-managed) resources the program registered; components are not counted. */
   registered: number;
@@ -178,6 +194,10 @@ let stackOutputs: Record<string, unknown> = {};
 let programError: unknown;
 let loadedEntry: string | undefined;
 let programWasCached: boolean | undefined;
+/** The pass now running: true for a preview (the program's `isDryRun()`), false for the update. */
+let dryRun = false;
+/** An `up`'s preview pass, once it has run. */
+let previewPass: PassResult | undefined;
 
 function beginJob(next: Job) {
   job = next;
@@ -187,6 +207,13 @@ function beginJob(next: Job) {
   if (straggler > 0) setTimeout(() => undefined, straggler);
   oldState = fs.existsSync(job.stateFile) ? (JSON.parse(fs.readFileSync(job.stateFile, "utf8")) as StateFile) : { resources: [], outputs: {} };
   oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
+  previewPass = undefined;
+  beginPass(job.mode === "preview");
+}
+
+/** Resets what one pass of the program records; the state read at the start of the run stays. */
+function beginPass(preview: boolean) {
+  dryRun = preview;
   newResources = new Map();
   steps = [];
   errors = [];
@@ -479,7 +506,7 @@ class EngineMonitor extends MockMonitor {
       throw new Error(record.error);
     }
 
-    if (job.mode === "preview") {
+    if (dryRun) {
       if (planned.op === "same" && old) {
         return { id: old.id, state: fromState(old.outputs) as Record<string, unknown> };
       }
@@ -526,7 +553,7 @@ class EngineMonitor extends MockMonitor {
 }
 
 function writeResult(ok: boolean) {
-  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length, loadedEntry, typescriptHook: ".ts" in require.extensions, hostPid: process.pid, programWasCached };
+  const result: RunResult = { ok, mode: job.mode, steps, errors, preview: previewPass, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length, loadedEntry, typescriptHook: ".ts" in require.extensions, hostPid: process.pid, programWasCached };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
 
@@ -580,11 +607,39 @@ function programEntry(projectDir: string): string {
   return path.join(projectDir, pkg.main ?? "index.js");
 }
 
-async function up() {
+/** What the program is handed after the config step: PULUMI_CONFIG's values and its secret keys. */
+interface ProgramConfig {
+  config: Record<string, string>;
+  secretKeys: string[];
+}
+
+/**
+ * `preview` is one pass with `isDryRun()` true. `up` is a preview pass and then, if it succeeded,
+ * an update pass that loads the program again (pulumi/pulumi pkg/backend/apply.go at 1b5949891b,
+ * `PreviewThenPromptThenExecute`: `PreviewThenPrompt` with DryRun, then apply with DryRun false;
+ * `--skip-preview` leaves out the first).
+ */
+async function up(config: ProgramConfig) {
+  if (job.mode === "up" && !job.skipPreview) {
+    beginPass(true);
+    const ok = await programPass(config);
+    previewPass = { ok, steps, errors };
+    if (!ok) {
+      writeResult(false);
+      return;
+    }
+    forgetProgramModules();
+    beginPass(false);
+  }
+  writeResult(await programPass(config));
+}
+
+/** One evaluation of the program under the mock engine; an update pass also deletes and saves state. */
+async function programPass(config: ProgramConfig): Promise<boolean> {
   const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
   const monitor = new EngineMonitor();
-  settings.setMockOptions(monitor, job.project, job.stack, job.mode === "preview");
-  pulumi.runtime.setAllConfig(job.config, job.secretKeys);
+  settings.setMockOptions(monitor, job.project, job.stack, dryRun);
+  pulumi.runtime.setAllConfig(config.config, config.secretKeys);
   process.chdir(job.projectDir);
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
@@ -606,10 +661,7 @@ async function up() {
     errors.push(e.message ?? String(e));
     failed = true;
   }
-  if (job.mode === "preview") {
-    writeResult(!failed);
-    return;
-  }
+  if (dryRun) return !failed;
   // Resources not registered this time are deleted, but only when the program completed.
   let ok = !failed;
   const registered = new Set(newResources.keys());
@@ -629,13 +681,35 @@ async function up() {
   const finalResources = [...newResources.values()];
   if (!ok) for (const r of oldState.resources) if (!newResources.has(r.urn) && !pendingDeletes.includes(r)) finalResources.push(r);
   saveState(finalResources);
-  writeResult(ok);
+  return ok;
+}
+
+/**
+ * The CLI's config step (configStep.ts) on this run's stack config and the project's Pulumi.yaml:
+ * the program's config, or undefined with the CLI's error recorded (nothing else runs then).
+ */
+function configStep(): ProgramConfig | undefined {
+  let result: ReturnType<typeof runConfigStep>;
+  try {
+    result = runConfigStep(job.mode, job.stack, readProjectYaml(job.projectDir), new Map(job.stackConfig));
+  } catch (err) {
+    result = { ok: false, error: `Pulumi.yaml: ${(err as Error).message}` };
+  }
+  if (result.ok) return result;
+  errors.push(result.error);
+  failed = true;
+  return undefined;
 }
 
 /** One run, start to result file; never throws (a crash is recorded as the run's error). */
 async function runJob(next: Job): Promise<boolean> {
   beginJob(next);
-  await (job.mode === "destroy" ? destroy() : up()).catch((err) => {
+  const run = async () => {
+    const config = configStep();
+    if (!config) return writeResult(false);
+    return job.mode === "destroy" ? destroy() : up(config);
+  };
+  await run().catch((err) => {
     errors.push(`lifecycle host crashed: ${(err as Error).stack ?? err}`);
     writeResult(false);
   });

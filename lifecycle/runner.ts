@@ -15,6 +15,7 @@ import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
 import { runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 import { startRegistry } from "./registry";
+import { configValueFromYaml, type ConfigValue } from "./configStep";
 import { findProjectDir } from "../lib/build/sourceStamp";
 import { startFakeApp, type FakeResponse } from "./fakeApp";
 import { apiCallRecords, execCallRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
@@ -385,30 +386,32 @@ export class Lifecycle {
     return this.run("destroy");
   }
 
-  private rawConfig(): { config: Record<string, string>; secretKeys: string[] } {
-    const config: Record<string, string> = {};
-    const secretKeys: string[] = [];
-    const put = (k: string, v: unknown, secret: boolean) => {
-      if (v === undefined) return;
-      const key = `communityrule:${k}`;
-      config[key] = typeof v === "string" ? v : JSON.stringify(v);
-      if (secret) secretKeys.push(key);
-    };
-    for (const [k, v] of Object.entries(this.config)) put(k, v, false);
-    for (const [k, v] of Object.entries(this.secrets)) put(k, v, true);
-    return { config, secretKeys };
+  /**
+   * The stack's config as a stack file would hold it (full key → config value): plain settings as
+   * written, secrets as `secure:` values. The host plays the
+   * CLI's config step on it (configStep.ts) before the program sees anything.
+   */
+  private stackConfig(): Array<[string, ConfigValue]> {
+    const out: Array<[string, ConfigValue]> = [];
+    const opened = (entry: { secure: unknown }) => String(entry.secure);
+    for (const [k, v] of Object.entries(this.config)) {
+      if (v !== undefined) out.push([`communityrule:${k}`, configValueFromYaml(v, opened)]);
+    }
+    // A secret map is set whole (`pulumi config set --secret k '<json>'`): one secure text.
+    for (const [k, v] of Object.entries(this.secrets)) {
+      if (v !== undefined) out.push([`communityrule:${k}`, configValueFromYaml({ secure: typeof v === "string" ? v : JSON.stringify(v) }, opened)]);
+    }
+    return out;
   }
 
   async run(mode: Job["mode"]): Promise<RunResult> {
-    const { config, secretKeys } = this.rawConfig();
     const resultFile = path.join(this.dir, `result-${this.runs.length}.json`);
     const job: Job = {
       projectDir: PROJECT_DIR,
       project: "communityrule",
       stack: this.stack,
       mode,
-      config,
-      secretKeys,
+      stackConfig: this.stackConfig(),
       stateFile: this.pulumiStatePath,
       resultFile,
       stateKey: this.stateKey,

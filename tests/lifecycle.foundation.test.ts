@@ -214,16 +214,24 @@ describe("adoption and refusal", () => {
 });
 
 describe("config errors", () => {
-  it("a config error registers nothing and calls nothing", async () => {
+  it("a config error registers nothing and calls nothing: the CLI's config step first, then the program's rules", async () => {
     lc.restore(empty);
     delete lc.config.location;
     lc.config.healthTimeoutSeconds = -5;
+    const cli = await lc.up();
+    expect(cli.ok).toBe(false);
+    expect(cli.registered).toBe(0);
+    expect(cli.steps).toEqual([]);
+    // Pulumi.yaml declares location without a default: the CLI refuses before the program runs.
+    expect(cli.errors).toEqual(["validating stack config: Stack 'staging' is missing configuration value 'location'"]);
+
+    lc.config.location = "staging.communityrule.info";
     const r = await lc.up();
     expect(r.ok).toBe(false);
     expect(r.registered).toBe(0);
     expect(r.steps).toEqual([]);
     const message = r.errors.join("\n");
-    expect(message).toContain("communityrule:location: is required");
+    // -5 is an integer, so the CLI passes it on; the program's own range check refuses it.
     expect(message).toMatch(/communityrule:healthTimeoutSeconds: must be between \d+ and 3600 seconds/);
     expect(message).not.toMatch(/\n\s+at /); // no stack trace
     expect(lc.calls()).toEqual([]);
