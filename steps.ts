@@ -76,7 +76,9 @@ export const liveCheckStep: Step = {
     const pulumi = await pulumiSdk();
     const { checkLiveApp, LiveCheckError } = await import("./lib/cloudron/liveCheck");
     try {
-      const live = await checkLiveApp(cfg, { dryRun: pulumi.runtime.isDryRun(), envToken: process.env.CLOUDRON_TOKEN || undefined });
+      // The stack's token or the operator's `cloudron login`, as the tools use; never a CLOUDRON_TOKEN
+      // exported in the shell `pulumi` runs in.
+      const live = await checkLiveApp(cfg, { dryRun: pulumi.runtime.isDryRun() });
       for (const note of live.notes) (live.checked ? pulumi.log.info : pulumi.log.warn)(note);
       if (live.release?.kind === "rollback") pulumi.log.warn(live.release.message);
       else if (live.release) pulumi.log.info(live.release.message);

@@ -1,0 +1,89 @@
+/**
+ * The offline engine against what the Pulumi CLI, engine and providers really do (one test per row
+ * of lifecycle/CONFORMANCE.md): the config step before the program, `up` as a preview pass and an
+ * update pass, and the Cloudron token taken from the stack only.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lifecycle, type LifecycleSnapshot } from "../lifecycle/runner";
+
+const SHELL_TOKEN = "shell-exported-token-0123456789";
+
+describe("the engine's passes and config step", () => {
+  let lc: Lifecycle;
+  let empty: LifecycleSnapshot;
+  beforeAll(async () => {
+    lc = await Lifecycle.create({ stack: "staging" });
+    empty = lc.save();
+  });
+  afterAll(async () => lc?.close());
+
+  it("up is a preview pass (nothing executed) then an update pass, each running the program's checks", async () => {
+    lc.restore(empty);
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(r.preview?.ok).toBe(true);
+    // The preview planned every create and ran no command, built nothing, stored nothing.
+    const previewed = r.preview!.steps;
+    expect(previewed.map((s) => s.op)).toEqual(r.steps.map((s) => s.op));
+    expect(previewed.every((s) => s.op === "create" && s.command === undefined && s.durationMs === undefined)).toBe(true);
+    // The live check read the server once per pass, both before the first change.
+    const ops = lc.calls().map((c) => c.operation);
+    const firstChange = ops.indexOf("installApp");
+    expect(ops.slice(0, firstChange).filter((o) => o === "getProfile").length).toBeGreaterThanOrEqual(2);
+    expect(ops.slice(0, 4)).toEqual(["getProfile", "listAppsByUser", "getProfile", "listAppsByUser"]);
+  });
+
+  it("a failed preview pass ends the up: no update pass, nothing changed", async () => {
+    lc.restore(empty);
+    lc.api.injectFault({ operation: "getProfile", kind: "401" });
+    const r = await lc.up();
+    expect(r.ok).toBe(false);
+    expect(r.preview?.ok).toBe(false);
+    expect(r.errors.join("\n")).toMatch(/rejected the API token/);
+    expect(lc.calls().map((c) => c.operation)).toEqual(["getProfile"]);
+    expect(lc.builds()).toEqual([]);
+  });
+
+  it("preview and up refuse a stack the CLI refuses, in its words; destroy only applies defaults", async () => {
+    lc.restore(empty);
+    lc.config.healthTimeoutSeconds = "3s";
+    const message = "validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'";
+    for (const run of [() => lc.preview(), () => lc.up()]) {
+      const r = await run();
+      expect(r.errors).toEqual([message]);
+      expect(r.preview).toBeUndefined();
+    }
+    const d = await lc.destroy();
+    expect(d.errors).toEqual([]);
+    expect(lc.calls()).toEqual([]);
+  });
+
+  it("an exported CLOUDRON_TOKEN does not win over the stack's token", async () => {
+    lc.restore(empty);
+    lc.extraEnv.CLOUDRON_TOKEN = SHELL_TOKEN;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(lc.calls().filter((c) => c.status === 401)).toEqual([]);
+  });
+});
+
+describe("the Cloudron token comes from the stack or `cloudron login`, never the operator's shell", () => {
+  let lc: Lifecycle;
+  beforeAll(async () => {
+    lc = await Lifecycle.create({ stack: "staging", useToken: false });
+  });
+  afterAll(async () => lc?.close());
+
+  it("with no cloudronToken and CLOUDRON_TOKEN exported, every step and the seed use the login's token", async () => {
+    // The stand-in knows only the login's token: any call made with the shell's would answer 401.
+    lc.extraEnv.CLOUDRON_TOKEN = SHELL_TOKEN;
+    const r = await lc.up();
+    expect(r.errors).toEqual([]);
+    expect(lc.calls().filter((c) => c.status === 401)).toEqual([]);
+    expect(lc.seedRuns()).toBe(1);
+    const destroyed = await lc.destroy();
+    expect(destroyed.errors).toEqual([]);
+    expect(lc.calls().filter((c) => c.status === 401)).toEqual([]);
+    expect(lc.app()).toBeUndefined();
+  });
+});
