@@ -36,6 +36,8 @@ export interface Job {
   stackConfig: Array<[string, ConfigValue]>;
   /** `pulumi up --skip-preview`: the update pass without the preview pass before it. */
   skipPreview?: boolean;
+  /** `pulumi destroy --exclude-protected`: leave protected resources and what they depend on. */
+  excludeProtected?: boolean;
   stateFile: string;
   resultFile: string;
   /** Key that encrypts secrets in the state file (Pulumi's passphrase stands in this place). */
@@ -412,8 +414,26 @@ function resecret(inputs: Record<string, unknown>, outputs: Record<string, unkno
   return out;
 }
 
-async function deleteResource(r: StateResource, reason: string): Promise<void> {
-  if (r.protect) throw new StepError(`unable to delete ${r.urn}: it is protected. Unprotect it deliberately (pulumi state unprotect) first.`);
+/**
+ * The engine's refusal to delete a protected resource (pulumi/pulumi pkg/resource/deploy/step.go
+ * at 1b5949891b, `deleteProtectedError`).
+ */
+export function deleteProtectedMessage(urn: string): string {
+  return (
+    `resource "${urn}" cannot be deleted\nbecause it is protected. To unprotect the resource, either remove the ` +
+    `\`protect\` flag from the resource in your Pulumi program and run \`pulumi up\`, or use the command:\n` +
+    `\`pulumi state unprotect '${urn}'\``
+  );
+}
+
+class DeleteProtectedError extends StepError {}
+
+/**
+ * One delete step. Protect is checked here, per step, unless the delete is the old half of a
+ * replacement (step.go `DeleteStep.Apply`: `!s.replacing && s.old.Protect`).
+ */
+async function deleteResource(r: StateResource, reason: string, replacing = false): Promise<void> {
+  if (r.protect && !replacing) throw new DeleteProtectedError(deleteProtectedMessage(r.urn));
   const step: StepRecord = { urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [reason] };
   steps.push(step);
   if (!r.custom || r.retainOnDelete) return;
@@ -499,9 +519,11 @@ class EngineMonitor extends MockMonitor {
     const record: StepRecord = { urn, type: args.type, name: args.name, op: planned.op, detail: planned.detail };
     steps.push(record);
     const oldProtect = old?.protect ?? false;
-    if ((planned.op === "replace") && (oldProtect || entry.protect)) {
+    // Refused only when old and new are both protected, so unprotect + replace works in one update
+    // (pulumi/pulumi pkg/resource/deploy/step_generator.go at 1b5949891b, `new.Protect && old.Protect`).
+    if (planned.op === "replace" && oldProtect && entry.protect) {
       failed = true;
-      record.error = `unable to replace ${urn}: it is protected`;
+      record.error = `unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\``;
       errors.push(record.error);
       throw new Error(record.error);
     }
@@ -522,7 +544,7 @@ class EngineMonitor extends MockMonitor {
       } else if (planned.op === "update") {
         result = await execute(args.type, args.name, "update", args.inputs, old);
       } else if (planned.op === "replace" && old) {
-        if (planned.deleteBeforeReplace || entry.deleteBeforeReplace) await deleteResource(old, "replaced (delete before replace)");
+        if (planned.deleteBeforeReplace || entry.deleteBeforeReplace) await deleteResource(old, "replaced (delete before replace)", true);
         else pendingDeletes.push(old);
         result = await execute(args.type, args.name, "create", args.inputs);
       } else {
@@ -562,43 +584,137 @@ function saveState(resources: StateResource[]) {
   fs.writeFileSync(job.stateFile, JSON.stringify(state, null, 2));
 }
 
-/** Dependents before dependencies: reverse of the order resources were recorded (creation order). */
-function deletionOrder(resources: StateResource[]): StateResource[] {
-  return [...resources].reverse();
+// ---- deletes: the engine's schedule (pulumi/pulumi at 1b5949891b) ---------------------------------
+
+/** Every resource registered under `urn`, at any depth. */
+function descendants(urn: string, all: readonly StateResource[]): Set<string> {
+  const out = new Set<string>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of all) {
+      if ((r.parent === urn || out.has(r.parent)) && !out.has(r.urn)) {
+        out.add(r.urn);
+        grew = true;
+      }
+    }
+  }
+  return out;
 }
 
-async function destroy() {
-  const protectedOnes = oldState.resources.filter((r) => r.protect);
-  if (protectedOnes.length > 0) {
-    const names = protectedOnes.map((r) => r.name).join(", ");
-    errors.push(`cannot destroy: ${names} ${protectedOnes.length === 1 ? "is" : "are"} protected. Nothing was deleted.`);
-    writeResult(false);
-    return;
-  }
-  const remaining = [...oldState.resources];
-  const gone = new Set<string>();
-  for (const r of deletionOrder(oldState.resources)) {
-    if (r.deletedWith && gone.has(r.deletedWith) === false && oldState.resources.some((x) => x.urn === r.deletedWith)) {
-      // deletedWith: the target's delete takes this one with it.
-      steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [`deleted with ${r.deletedWith}`] });
-      gone.add(r.urn);
-      remaining.splice(remaining.indexOf(r), 1);
-      continue;
+/**
+ * pkg/resource/graph/dependency_graph.go `DependenciesOf`: the resource's parent, dependencies and
+ * deletedWith target, and for a component it depends on, that component's children registered
+ * before it.
+ */
+function dependenciesOf(r: StateResource, all: readonly StateResource[]): Set<string> {
+  const index = all.indexOf(r);
+  const direct = new Set([...r.dependencies, ...(r.deletedWith ? [r.deletedWith] : [])].filter(Boolean));
+  const out = new Set<string>(r.parent ? [r.parent] : []);
+  for (const candidate of all.slice(0, index)) {
+    if (!direct.has(candidate.urn)) continue;
+    out.add(candidate.urn);
+    if (!candidate.custom) {
+      for (const child of descendants(candidate.urn, all)) if (all.findIndex((x) => x.urn === child) < index) out.add(child);
     }
-    try {
-      await deleteResource(r, "destroy");
-      gone.add(r.urn);
-      remaining.splice(remaining.indexOf(r), 1);
-    } catch (err) {
-      errors.push(`${r.name} delete failed: ${(err as Error).message}`);
-      saveState(remaining);
-      writeResult(false);
+  }
+  return out;
+}
+
+/** dependency_graph.go `TransitiveDependenciesOf`. */
+function transitiveDependenciesOf(r: StateResource, all: readonly StateResource[]): Set<string> {
+  const byUrn = new Map(all.map((x) => [x.urn, x]));
+  const out = new Set<string>();
+  const todo = [...dependenciesOf(r, all)];
+  for (let urn = todo.pop(); urn !== undefined; urn = todo.pop()) {
+    if (out.has(urn)) continue;
+    out.add(urn);
+    const dep = byUrn.get(urn);
+    if (dep) todo.push(...dependenciesOf(dep, all));
+  }
+  return out;
+}
+
+/**
+ * pkg/resource/deploy/step_generator.go `ScheduleDeletes`: layers of resources whose condemned
+ * dependencies are all in earlier layers, reversed, so dependents go first. The engine runs a layer
+ * in parallel; here its members run one after another in reverse registration order.
+ */
+function scheduleDeletes(condemned: readonly StateResource[], all: readonly StateResource[]): StateResource[][] {
+  const left = new Set(condemned.map((r) => r.urn));
+  const layers: StateResource[][] = [];
+  while (left.size > 0) {
+    const layer = condemned.filter((r) => left.has(r.urn) && ![...dependenciesOf(r, all)].some((d) => left.has(d)));
+    if (layer.length === 0) throw new Error("lifecycle host: a dependency cycle among the resources to delete");
+    for (const r of layer) left.delete(r.urn);
+    layers.push(layer.reverse());
+  }
+  return layers.reverse();
+}
+
+/**
+ * Runs delete steps as the engine's deployment executor does (pkg/resource/deploy/
+ * deployment_executor.go, step_executor.go `cancelDueToError`): layer by layer; a protected resource
+ * fails its own step and the run goes on (its dependencies are then skipped, since it still needs
+ * them); any other failure stops further steps. `deletedWithGoing` says when a resource's
+ * deletedWith target goes too (its provider delete is skipped). Returns what is left undeleted.
+ */
+async function runDeletes(
+  condemned: readonly StateResource[],
+  all: readonly StateResource[],
+  reason: string,
+  deletedWithGoing: (r: StateResource) => boolean,
+): Promise<StateResource[]> {
+  const left = new Set(condemned.map((r) => r.urn));
+  const blocked = new Set<string>();
+  for (const layer of scheduleDeletes(condemned, all)) {
+    for (const r of layer) {
+      if (blocked.has(r.urn)) continue;
+      if (deletedWithGoing(r)) {
+        steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [`deleted with ${r.deletedWith}`] });
+        left.delete(r.urn);
+        continue;
+      }
+      try {
+        await deleteResource(r, reason);
+        left.delete(r.urn);
+      } catch (err) {
+        if (!(err instanceof DeleteProtectedError)) {
+          errors.push(`${r.name} delete failed: ${(err as Error).message}`);
+          return condemned.filter((x) => left.has(x.urn));
+        }
+        steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [reason], error: err.message });
+        errors.push(err.message);
+        for (const d of transitiveDependenciesOf(r, all)) blocked.add(d);
+      }
+    }
+  }
+  return condemned.filter((x) => left.has(x.urn));
+}
+
+/**
+ * `pulumi destroy`: every resource deleted in the engine's order, protect checked per step. With
+ * `excludeProtected`, protected resources and everything they depend on are left out first
+ * (pkg/cmd/pulumi/operations/destroy.go `getProtectedExcludes`).
+ */
+async function destroy() {
+  const all = oldState.resources;
+  const excluded = new Set<string>();
+  if (job.excludeProtected) {
+    for (const r of all.filter((x) => x.protect)) for (const u of [r.urn, ...transitiveDependenciesOf(r, all)]) excluded.add(u);
+    if (excluded.size > 0 && excluded.size === all.length) {
+      say(`There were no unprotected resources to destroy. There are still ${excluded.size} protected resources associated with this stack.`);
+      writeResult(true);
       return;
     }
   }
-  stackOutputs = {};
-  saveState([]);
-  writeResult(true);
+  const condemned = all.filter((r) => !excluded.has(r.urn));
+  const going = new Set(condemned.map((r) => r.urn));
+  const left = await runDeletes(condemned, all, "destroy", (r) => !!r.deletedWith && going.has(r.deletedWith));
+  const kept = new Set([...left.map((r) => r.urn), ...excluded]);
+  const remaining = all.filter((r) => kept.has(r.urn));
+  // Outputs stay while anything is left (the stack resource is a parent of everything).
+  fs.writeFileSync(job.stateFile, JSON.stringify({ resources: remaining, outputs: remaining.length ? oldState.outputs : {} }, null, 2));
+  writeResult(errors.length === 0);
 }
 
 /** The entry the language host runs: package.json `main`, resolved from the project directory. */
@@ -665,17 +781,20 @@ async function programPass(config: ProgramConfig): Promise<boolean> {
   // Resources not registered this time are deleted, but only when the program completed.
   let ok = !failed;
   const registered = new Set(newResources.keys());
-  const orphans = ok ? deletionOrder(oldState.resources.filter((r) => !registered.has(r.urn))) : [];
-  for (const r of [...pendingDeletes, ...orphans]) {
+  for (const r of pendingDeletes) {
     try {
-      const withTarget = r.deletedWith && !registered.has(r.deletedWith);
-      if (withTarget) steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [`deleted with ${r.deletedWith}`] });
-      else await deleteResource(r, pendingDeletes.includes(r) ? "replaced" : "no longer in the program");
+      await deleteResource(r, "replaced", true);
     } catch (err) {
       errors.push(`${r.name} delete failed: ${(err as Error).message}`);
       ok = false;
       newResources.set(r.urn, r);
     }
+  }
+  if (ok) {
+    const orphans = oldState.resources.filter((r) => !registered.has(r.urn));
+    const left = await runDeletes(orphans, oldState.resources, "no longer in the program", (r) => !!r.deletedWith && !registered.has(r.deletedWith));
+    for (const r of left) newResources.set(r.urn, r);
+    if (left.length > 0 && errors.length > 0) ok = false;
   }
   // On failure, untouched old resources stay in state exactly as they were.
   const finalResources = [...newResources.values()];

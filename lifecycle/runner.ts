@@ -382,8 +382,9 @@ export class Lifecycle {
   preview() {
     return this.run("preview");
   }
-  destroy() {
-    return this.run("destroy");
+  /** `pulumi destroy`; `excludeProtected`: `--exclude-protected`. */
+  destroy(opts: { excludeProtected?: boolean } = {}) {
+    return this.run("destroy", opts);
   }
 
   /**
@@ -404,7 +405,7 @@ export class Lifecycle {
     return out;
   }
 
-  async run(mode: Job["mode"]): Promise<RunResult> {
+  async run(mode: Job["mode"], opts: Pick<Job, "excludeProtected" | "skipPreview"> = {}): Promise<RunResult> {
     const resultFile = path.join(this.dir, `result-${this.runs.length}.json`);
     const job: Job = {
       projectDir: PROJECT_DIR,
@@ -412,6 +413,7 @@ export class Lifecycle {
       stack: this.stack,
       mode,
       stackConfig: this.stackConfig(),
+      ...opts,
       stateFile: this.pulumiStatePath,
       resultFile,
       stateKey: this.stateKey,

@@ -240,19 +240,53 @@ describe("config errors", () => {
 });
 
 describe("production protection", () => {
-  it("production's app and seed are protected: destroy deletes nothing", async () => {
+  it("destroy checks protect per delete step, dependents first: smoke goes, the seed's step fails, what the seed needs stays", async () => {
     const lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9" });
     try {
-      const r = await lc.up();
-      expect(r.errors).toEqual([]);
-      const protectedNames = lc.pulumiState().resources.filter((x) => x.protect).map((x) => x.name).sort();
-      expect(protectedNames).toEqual(["app-deploy", "seed"]);
+      expect((await lc.up()).errors).toEqual([]);
+      const state = () => lc.pulumiState().resources;
+      expect(state().filter((x) => x.protect).map((x) => x.name).sort()).toEqual(["app-deploy", "seed"]);
       const before = lc.calls().length;
+      const seedUrn = state().find((x) => x.name === "seed")!.urn;
+      const seedRefused =
+        `resource "${seedUrn}" cannot be deleted\nbecause it is protected. To unprotect the resource, either remove the ` +
+        "`protect` flag from the resource in your Pulumi program and run `pulumi up`, or use the command:\n" +
+        `\`pulumi state unprotect '${seedUrn}'\``;
+
       const d = await lc.destroy();
       expect(d.ok).toBe(false);
-      expect(d.errors.join("\n")).toContain("protected");
+      expect(d.errors).toEqual([seedRefused]);
+      // app-deploy, which the seed depends on, is never tried; the smoke component is no dependency of the seed.
+      expect(d.steps.map((s) => [`${s.name} ${s.type}`, s.error === undefined])).toEqual([
+        ["smoke command:local:Command", true],
+        ["seed pulumi-nodejs:dynamic/communityrule:SeedOnce", false],
+        ["smoke communityrule:checks:SmokeCheck", true],
+      ]);
+      expect(state().map((x) => x.name)).not.toContain("smoke");
+      expect(state().map((x) => x.name)).toEqual(expect.arrayContaining(["app-deploy", "seed", "health", "app-env-apply"]));
       expect(lc.mutatingCallsSince(before)).toEqual([]);
       expect(lc.app()).toBeDefined();
+
+      // The next up runs the smoke checks again.
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(again.steps.filter((s) => s.op !== "same").map((s) => `${s.name} ${s.op}`)).toEqual(["smoke create"]);
+
+      // --exclude-protected leaves the protected resources and everything they need (destroy.go getProtectedExcludes).
+      const excluding = await lc.destroy({ excludeProtected: true });
+      expect(excluding.errors).toEqual([]);
+      expect(excluding.steps.map((s) => `${s.name} ${s.type}`)).toEqual(["smoke command:local:Command", "smoke communityrule:checks:SmokeCheck"]);
+      const nothingLeft = await lc.destroy({ excludeProtected: true });
+      expect(nothingLeft.errors).toEqual([]);
+      expect(nothingLeft.steps).toEqual([]);
+      expect((nothingLeft as { log?: string }).log).toContain("There were no unprotected resources to destroy.");
+      expect(lc.mutatingCallsSince(before)).toEqual([]);
+
+      // A replacement of a resource protected before and after is refused (step_generator.go: new.Protect && old.Protect).
+      lc.config.location = "www.communityrule.info";
+      const moved = await lc.preview();
+      expect(moved.ok).toBe(false);
+      expect(moved.errors.join("\n")).toContain(`unable to replace resource "${seedUrn}"\nas it is currently marked for protection.`);
     } finally {
       await lc.close();
     }
