@@ -20,6 +20,7 @@ import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import { hostIsSettled, runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 import { readProjectYaml, runConfigStep, type ConfigValue } from "./configStep";
+import { hashContext } from "./dockerContext";
 
 /** The run in progress (one at a time per process; see the end of this file for how runs arrive). */
 let job: Job;
@@ -38,6 +39,8 @@ export interface Job {
   skipPreview?: boolean;
   /** `pulumi destroy --exclude-protected`: leave protected resources and what they depend on. */
   excludeProtected?: boolean;
+  /** Tests of the engine itself: run this JavaScript program instead of package.json `main`. */
+  programEntry?: string;
   stateFile: string;
   resultFile: string;
   /** Key that encrypts secrets in the state file (Pulumi's passphrase stands in this place). */
@@ -74,6 +77,8 @@ export interface StepRecord {
   name: string;
   op: "create" | "update" | "replace" | "same" | "delete" | "read";
   detail?: string[];
+  /** The old URN this resource was found under through one of its aliases. */
+  alias?: string;
   error?: string;
   command?: string;
   stdout?: string;
@@ -200,6 +205,8 @@ let programWasCached: boolean | undefined;
 let dryRun = false;
 /** An `up`'s preview pass, once it has run. */
 let previewPass: PassResult | undefined;
+/** This pass's resources found under an alias: new URN → old URN (the engine's `sg.aliases`). */
+let aliasOf = new Map<string, string>();
 
 function beginJob(next: Job) {
   job = next;
@@ -216,6 +223,7 @@ function beginJob(next: Job) {
 /** Resets what one pass of the program records; the state read at the start of the run stays. */
 function beginPass(preview: boolean) {
   dryRun = preview;
+  aliasOf = new Map();
   newResources = new Map();
   steps = [];
   errors = [];
@@ -258,6 +266,8 @@ function runShell(name: string, cmd: string, inputs: Record<string, unknown>, ex
       stderr += d.toString();
       for (const line of d.toString().split("\n").filter(Boolean)) say(`    ${name} | ${line}`);
     });
+    // A command that exits without reading its stdin is no failure (Go's os/exec drops that EPIPE).
+    child.stdin.on("error", () => undefined);
     child.stdin.end(typeof inputs.stdin === "string" ? inputs.stdin : "");
     const timer = setTimeout(() => {
       timedOut = true;
@@ -311,6 +321,38 @@ interface DynamicProvider {
   delete?(id: string, props: unknown): Promise<void>;
 }
 
+const DOCKER_IMAGE = "docker:index/image:Image";
+
+/**
+ * pulumi/pulumi-docker provider/provider.go at 237b7899, `Check`: `buildOnPreview` defaults to
+ * false, and the build context's digest (dockerContext.ts) joins the inputs as
+ * `build.contextDigest`, so an edited checkout is a change even under the same tag. The provider
+ * resolves paths from its working directory, the project directory.
+ */
+function checkDockerImage(inputs: Record<string, unknown>): Record<string, unknown> {
+  const build = (inputs.build ?? {}) as Record<string, unknown>;
+  const context = typeof build.context === "string" ? build.context : ".";
+  const dockerfile = typeof build.dockerfile === "string" ? build.dockerfile : path.join(context, "Dockerfile");
+  const abs = (p: string) => path.resolve(job.projectDir, p);
+  return {
+    ...inputs,
+    buildOnPreview: inputs.buildOnPreview ?? false,
+    build: { ...build, context, dockerfile, contextDigest: hashContext(abs(context), abs(dockerfile)) },
+  };
+}
+
+/**
+ * provider.go `Diff` / `diffUpdates`: every changed input is an update (never a replace), except
+ * `registry`, where only `server` counts: a new user name or password does not rebuild.
+ */
+function dockerImageDiff(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
+  return changedKeys(olds, news).filter((key) => {
+    if (key !== "registry" || !olds.registry || !news.registry) return true;
+    const server = (v: unknown) => (unwrap(v) as { server?: unknown }).server;
+    return server(olds.registry) !== server(news.registry);
+  });
+}
+
 async function emulateDockerBuild(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
   const build = (inputs.build ?? {}) as { platform?: string; context?: string };
   const imageName = String(inputs.imageName);
@@ -326,7 +368,8 @@ async function emulateDockerBuild(inputs: Record<string, unknown>): Promise<Reco
   const pushed = await pushImage(host, repository, tag, {
     platforms: [platform],
     auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
-    seed: `${build.context}:${tag}`,
+    // Another context digest is another image, as a real build of changed files would be.
+    seed: `${(build as { contextDigest?: string }).contextDigest ?? build.context}:${tag}`,
   });
   fs.appendFileSync(job.buildLog, JSON.stringify({ imageName, platform, digest: pushed.digest, time: Date.now() }) + "\n");
   return { ...inputs, repoDigest: `${repoFull}@${pushed.digest}`, baseImageName: imageName, platform };
@@ -360,6 +403,10 @@ async function plan(type: string, old: StateResource | undefined, inputs: Record
     const d = await provider.diff(old.id, olds, unwrap(inputs));
     if (d.replaces && d.replaces.length > 0) return { op: "replace", detail: d.replaces, deleteBeforeReplace: !!d.deleteBeforeReplace };
     return { op: d.changes ? "update" : "same", detail: d.changes ? changedKeys(oldInputs, inputs, ["__provider"]) : [], deleteBeforeReplace: false };
+  }
+  if (type === DOCKER_IMAGE) {
+    const detail = dockerImageDiff(oldInputs, inputs);
+    return { op: detail.length ? "update" : "same", detail, deleteBeforeReplace: false };
   }
   const detail = changedKeys(oldInputs, inputs);
   if (detail.length === 0) return { op: "same", detail, deleteBeforeReplace: false };
@@ -457,6 +504,75 @@ async function deleteResource(r: StateResource, reason: string, replacing = fals
   }
 }
 
+// ---- URNs and aliases (pulumi/pulumi at 1b5949891b) ---------------------------------------------
+
+const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+
+/** The qualified type of a URN: everything between the project and the name. */
+function qualifiedType(urn: string): string {
+  return urn.split("::")[2] ?? "";
+}
+
+/**
+ * sdk/go/common/resource/urn/urn.go `New`: the parent's qualified type, `$`, the type; a child of
+ * the root stack has no prefix.
+ */
+export function newUrn(stack: string, project: string, parent: string, type: string, name: string): string {
+  const parentType = parent ? qualifiedType(parent) : "";
+  const typ = parentType && parentType !== ROOT_STACK_TYPE ? `${parentType}$${type}` : type;
+  return `urn:pulumi:${stack}::${project}::${typ}::${name}`;
+}
+
+/** An alias as the SDK sends it (aliases.proto): a URN, or a spec the engine completes. */
+interface AliasMessage {
+  getUrn(): string;
+  hasSpec(): boolean;
+  getSpec(): { getName(): string; getType(): string; getStack(): string; getProject(): string; getParenturn(): string; getNoparent(): boolean } | undefined;
+}
+
+/** step_generator.go `collapseAliasToUrn` and sdk/go/common/resource/alias.go `CreateURN`. */
+function collapseAlias(name: string, type: string, parent: string, alias: AliasMessage): string {
+  if (!alias.hasSpec()) return alias.getUrn();
+  const spec = alias.getSpec()!;
+  let aliasParent = spec.getParenturn() || parent;
+  if (spec.getParenturn()) aliasParent = aliasOf.get(aliasParent) ?? aliasParent;
+  if (spec.getNoparent() || (aliasParent && qualifiedType(aliasParent) === ROOT_STACK_TYPE)) aliasParent = "";
+  const n = spec.getName() || name;
+  const t = spec.getType() || type;
+  const project = spec.getProject() || job.project;
+  const stack = spec.getStack() || job.stack;
+  return aliasParent ? `${aliasParent.slice(0, aliasParent.lastIndexOf("::"))}$${t}::${n}` : `urn:pulumi:${stack}::${project}::${t}::${n}`;
+}
+
+/** step_generator.go `inheritedChildAlias`: a child of an aliased parent, under the parent's old URN. */
+function inheritedChildAlias(childType: string, childName: string, parentName: string, parentAlias: string): string {
+  const aliasName = childName.startsWith(parentName) ? parentAlias.split("::").pop()! + childName.slice(parentName.length) : childName;
+  return newUrn(job.stack, job.project, parentAlias, childType, aliasName);
+}
+
+/**
+ * step_generator.go `generateAliases` + `getOldResource`: the old resource under the URN first,
+ * then under each alias (the resource's own, then those its parent's alias implies).
+ */
+function findOld(urn: string, name: string, type: string, parent: string, aliases: AliasMessage[]): StateResource | undefined {
+  const candidates: string[] = aliases.map((a) => collapseAlias(name, type, parent, a));
+  const parentAlias = parent ? aliasOf.get(parent) : undefined;
+  if (parent && parentAlias) {
+    const parentName = parent.split("::").pop()!;
+    candidates.push(inheritedChildAlias(type, name, parentName, parentAlias));
+    for (const c of [...candidates]) {
+      candidates.push(inheritedChildAlias(qualifiedType(c).split("$").pop()!, c.split("::").pop()!, parentName, parentAlias));
+    }
+  }
+  for (const candidate of [urn, ...new Set(candidates)]) {
+    const old = oldByUrn.get(candidate);
+    if (!old) continue;
+    if (candidate !== urn) aliasOf.set(urn, candidate);
+    return old;
+  }
+  return undefined;
+}
+
 // ---- the monitor --------------------------------------------------------------------------------
 const { MockMonitor } = require("@pulumi/pulumi/runtime/mocks") as { MockMonitor: new (mocks: unknown) => any };
 const settings = require("@pulumi/pulumi/runtime/settings") as {
@@ -472,6 +588,10 @@ class EngineMonitor extends MockMonitor {
         throw new Error("no provider functions are used by this program");
       },
     });
+  }
+  /** URNs as the engine makes them (the mock's own keep only the parent's last type segment). */
+  newUrn(parent: string, type: string, name: string): string {
+    return newUrn(job.stack, job.project, parent, type, name);
   }
   registerResource(req: any, callback: any) {
     // MockMonitor calls mocks.newResource synchronously from here, so `current` is this request.
@@ -505,18 +625,20 @@ class EngineMonitor extends MockMonitor {
       dependencies: req.getDependenciesList(),
     };
     const additionalSecrets: string[] = req.getAdditionalsecretoutputsList();
+    const old = findOld(urn, args.name, args.type, entry.parent, req.getAliasesList());
     if (!args.custom) {
       newResources.set(urn, entry);
       return { id: undefined, state: {} };
     }
-    const old = oldByUrn.get(urn);
     if (failed) {
       // The engine starts no new step after a failure.
       throw new Error(`${args.name}: not started because an earlier step failed`);
     }
     const started = Date.now();
-    const planned = await plan(args.type, old, args.inputs, req.getReplaceonchangesList());
-    const record: StepRecord = { urn, type: args.type, name: args.name, op: planned.op, detail: planned.detail };
+    // The provider's Check: the inputs it returns are what is diffed, stored and built from.
+    const inputs = args.type === DOCKER_IMAGE ? checkDockerImage(args.inputs) : args.inputs;
+    const planned = await plan(args.type, old, inputs, req.getReplaceonchangesList());
+    const record: StepRecord = { urn, type: args.type, name: args.name, op: planned.op, detail: planned.detail, ...(aliasOf.has(urn) ? { alias: aliasOf.get(urn) } : {}) };
     steps.push(record);
     const oldProtect = old?.protect ?? false;
     // Refused only when old and new are both protected, so unprotect + replace works in one update
@@ -532,7 +654,7 @@ class EngineMonitor extends MockMonitor {
       if (planned.op === "same" && old) {
         return { id: old.id, state: fromState(old.outputs) as Record<string, unknown> };
       }
-      return { id: old?.id ?? "", state: previewOutputs(args.type, args.inputs) };
+      return { id: old?.id ?? "", state: previewOutputs(args.type, inputs) };
     }
 
     if (planned.op !== "same") say(`  ${planned.op === "create" ? "+" : planned.op === "update" ? "~" : "+-"} ${args.name} (${args.type}) ${planned.op}${planned.detail.length ? ` [${planned.detail.join(", ")}]` : ""}`);
@@ -542,18 +664,18 @@ class EngineMonitor extends MockMonitor {
         result = { id: old.id, outputs: fromState(old.outputs) as Record<string, unknown>, step: {} };
         // Inputs follow the program even when nothing changed (e.g. a provider diff that ignores a field).
       } else if (planned.op === "update") {
-        result = await execute(args.type, args.name, "update", args.inputs, old);
+        result = await execute(args.type, args.name, "update", inputs, old);
       } else if (planned.op === "replace" && old) {
         if (planned.deleteBeforeReplace || entry.deleteBeforeReplace) await deleteResource(old, "replaced (delete before replace)", true);
         else pendingDeletes.push(old);
-        result = await execute(args.type, args.name, "create", args.inputs);
+        result = await execute(args.type, args.name, "create", inputs);
       } else {
-        result = await execute(args.type, args.name, "create", args.inputs);
+        result = await execute(args.type, args.name, "create", inputs);
       }
       Object.assign(record, result.step, { durationMs: Date.now() - started });
-      const outputs = resecret(args.inputs, result.outputs, additionalSecrets);
+      const outputs = resecret(inputs, result.outputs, additionalSecrets);
       entry.id = result.id;
-      entry.inputs = toState(args.inputs) as Record<string, unknown>;
+      entry.inputs = toState(inputs) as Record<string, unknown>;
       entry.outputs = toState(outputs) as Record<string, unknown>;
       newResources.set(urn, entry);
       return { id: result.id, state: outputs };
@@ -762,7 +884,7 @@ async function programPass(config: ProgramConfig): Promise<boolean> {
       // Loaded like the language host does with Pulumi.yaml's `typescript: false`: a plain require
       // of package.json `main` (the compiled build/index.js), no TypeScript hook. The language host
       // calls an exported function and awaits it (its result: the stack outputs).
-      loadedEntry = programEntry(job.projectDir);
+      loadedEntry = job.programEntry ?? programEntry(job.projectDir);
       programWasCached = loadedEntry in require.cache;
       const program = require(loadedEntry) as Record<string, unknown> | (() => Promise<Record<string, unknown>>);
       return typeof program === "function" ? await program() : program;
@@ -780,7 +902,8 @@ async function programPass(config: ProgramConfig): Promise<boolean> {
   if (dryRun) return !failed;
   // Resources not registered this time are deleted, but only when the program completed.
   let ok = !failed;
-  const registered = new Set(newResources.keys());
+  // A resource found under an alias is the same resource: its old URN is not deleted.
+  const registered = new Set([...newResources.keys(), ...aliasOf.values()]);
   for (const r of pendingDeletes) {
     try {
       await deleteResource(r, "replaced", true);

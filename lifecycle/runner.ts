@@ -405,7 +405,7 @@ export class Lifecycle {
     return out;
   }
 
-  async run(mode: Job["mode"], opts: Pick<Job, "excludeProtected" | "skipPreview"> = {}): Promise<RunResult> {
+  async run(mode: Job["mode"], opts: Pick<Job, "excludeProtected" | "skipPreview" | "programEntry"> = {}): Promise<RunResult> {
     const resultFile = path.join(this.dir, `result-${this.runs.length}.json`);
     const job: Job = {
       projectDir: PROJECT_DIR,

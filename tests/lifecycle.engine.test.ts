@@ -1,9 +1,11 @@
 /**
  * The offline engine against what the Pulumi CLI, engine and providers really do (one test per row
  * of lifecycle/CONFORMANCE.md): the config step before the program, `up` as a preview pass and an
- * update pass, and the Cloudron token taken from the stack only.
+ * update pass, docker.Image's diff, aliases, and the Cloudron token taken from the stack only.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { Lifecycle, type LifecycleSnapshot } from "../lifecycle/runner";
 
 const SHELL_TOKEN = "shell-exported-token-0123456789";
@@ -56,6 +58,72 @@ describe("the engine's passes and config step", () => {
     const d = await lc.destroy();
     expect(d.errors).toEqual([]);
     expect(lc.calls()).toEqual([]);
+  });
+
+  it("docker.Image: an edited checkout rebuilds and re-pushes the same tag; ignored files and a new registry password do not; preview builds nothing", async () => {
+    lc.restore(empty);
+    fs.writeFileSync(path.join(lc.appDir, ".dockerignore"), "notes/\n*.log\n");
+    fs.writeFileSync(path.join(lc.appDir, "server.js"), "console.log('v1');\n");
+    expect((await lc.up()).errors).toEqual([]);
+    const image = (r: { steps: Array<{ name: string; type: string; op: string }> }) => r.steps.find((s) => s.type === "docker:index/image:Image")?.op;
+    const built = lc.builds().length;
+
+    fs.mkdirSync(path.join(lc.appDir, "notes"), { recursive: true });
+    fs.writeFileSync(path.join(lc.appDir, "notes", "todo.md"), "later\n");
+    fs.writeFileSync(path.join(lc.appDir, "debug.log"), "noise\n");
+    const ignored = await lc.up();
+    expect(image(ignored)).toBe("same");
+
+    const password = lc.secrets.registryPassword;
+    lc.secrets.registryPassword = "rotated-registry-token-0123456789";
+    const rotated = await lc.up();
+    lc.secrets.registryPassword = password;
+    expect(rotated.errors).toEqual([]);
+    expect(image(rotated)).toBe("same");
+    expect(lc.builds().length).toBe(built);
+
+    fs.writeFileSync(path.join(lc.appDir, "server.js"), "console.log('v2');\n");
+    const preview = await lc.preview();
+    expect(image(preview)).toBe("update");
+    expect(lc.builds().length).toBe(built);
+    const before = lc.calls().length;
+    const edited = await lc.up();
+    expect(edited.errors).toEqual([]);
+    expect(image(edited)).toBe("update");
+    const builds = lc.builds();
+    expect(builds.length).toBe(built + 1);
+    expect(builds.at(-1)!.imageName).toBe(builds.at(-2)!.imageName);
+    expect(builds.at(-1)!.digest).not.toBe(builds.at(-2)!.digest);
+    // The new digest under the same tag reaches Cloudron as an update.
+    expect(lc.mutatingCallsSince(before).map((c) => c.operation)).toContain("updateApp");
+  });
+
+  it("a renamed component with an alias keeps its resources: no delete, no create", async () => {
+    lc.restore(empty);
+    const program = path.join(__dirname, "fixtures", "alias-program", "index.js");
+    const log = path.join(lc.dir, "alias-deletes.log");
+    lc.extraEnv.ALIAS_FIXTURE_LOG = log;
+    try {
+      const first = await lc.run("up", { programEntry: program });
+      expect(first.errors).toEqual([]);
+      lc.config.fixtureName = "second";
+      const renamed = await lc.run("up", { programEntry: program });
+      expect(renamed.errors).toEqual([]);
+      expect(renamed.steps.map((s) => `${s.name} ${s.op}`)).toEqual(["second-made same"]);
+      expect(renamed.steps[0].alias).toMatch(/::communityrule:test:Thing\$command:local:Command::first-made$/);
+      expect(fs.existsSync(log)).toBe(false);
+      expect(lc.pulumiState().resources.filter((r) => r.type !== "pulumi:pulumi:Stack").map((r) => r.name).sort()).toEqual(["second", "second-made"]);
+      // Without the alias the same rename is a create and a delete.
+      lc.config.fixtureName = "third";
+      lc.config.fixtureAlias = false;
+      const unaliased = await lc.run("up", { programEntry: program });
+      expect(unaliased.steps.map((s) => `${s.name} ${s.op}`)).toEqual(["third-made create", "second-made delete", "second delete"]);
+      expect(fs.readFileSync(log, "utf8")).toBe("deleted made\n");
+    } finally {
+      delete lc.config.fixtureName;
+      delete lc.config.fixtureAlias;
+      delete lc.extraEnv.ALIAS_FIXTURE_LOG;
+    }
   });
 
   it("an exported CLOUDRON_TOKEN does not win over the stack's token", async () => {
