@@ -100,7 +100,7 @@ describe("the engine's passes and config step", () => {
 
   it("a renamed component with an alias keeps its resources: no delete, no create", async () => {
     lc.restore(empty);
-    const program = path.join(__dirname, "fixtures", "alias-program", "index.js");
+    const program = path.join(__dirname, "fixtures", "alias-program", "index.cjs");
     const log = path.join(lc.dir, "alias-deletes.log");
     lc.extraEnv.ALIAS_FIXTURE_LOG = log;
     try {
