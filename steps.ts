@@ -121,7 +121,9 @@ export const pullCheckStep: Step = {
   async check(cfg) {
     if (cfg.build) return;
     const pulumi = await pulumiSdk();
-    if (cfg.imageTag !== cfg.manifest.version) {
+    // Config alone decides this note, so it is said once: in the preview pass that starts every
+    // `up` (pulumi/pulumi pkg/backend/apply.go) and every `pulumi preview`, not again in the update.
+    if (cfg.imageTag !== cfg.manifest.version && pulumi.runtime.isDryRun()) {
       pulumi.log.warn(
         `deploying existing tag ${cfg.imageTag} without a build: rollback or promotion ` +
           `(CloudronManifest.json says ${cfg.manifest.version}; the deploy step checks the order against what ${cfg.location} runs)`,

@@ -103,3 +103,11 @@ export function hashContext(context: string, dockerfile: string): string {
   }
   return crypto.createHash("sha256").update(Buffer.concat(input)).digest("hex");
 }
+
+/**
+ * What the build emulation seeds its pushed content with: the context digest and the tag, so the
+ * same context and tag give the same image digest and a changed context another (tests predict it).
+ */
+export function emulatedBuildSeed(contextDigest: string, tag: string): string {
+  return `${contextDigest}:${tag}`;
+}

@@ -20,7 +20,7 @@ import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import { hostIsSettled, runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 import { readProjectYaml, runConfigStep, type ConfigValue } from "./configStep";
-import { hashContext } from "./dockerContext";
+import { emulatedBuildSeed, hashContext } from "./dockerContext";
 
 /** The run in progress (one at a time per process; see the end of this file for how runs arrive). */
 let job: Job;
@@ -289,10 +289,12 @@ async function runCommand(name: string, which: "create" | "update" | "delete", i
   const cmd = (which === "update" ? (inputs.update ?? inputs.create) : inputs[which]) as string | undefined;
   if (!cmd) return { stdout: (prevOutputs?.stdout as string) ?? "", stderr: (prevOutputs?.stderr as string) ?? "", cmd: "" };
   const extraEnv: Record<string, string> = {};
-  // pulumi-command passes the previous outputs to update (and delete) when addPreviousOutputInEnv (default true).
+  // pulumi-command passes the previous outputs to update (and delete) when addPreviousOutputInEnv
+  // (default true), each only when not empty (pulumi/pulumi-command v1.2.1
+  // provider/pkg/provider/local/commandOutputs.go).
   if (prevOutputs && inputs.addPreviousOutputInEnv !== false) {
-    extraEnv.PULUMI_COMMAND_STDOUT = String(prevOutputs.stdout ?? "");
-    extraEnv.PULUMI_COMMAND_STDERR = String(prevOutputs.stderr ?? "");
+    if (prevOutputs.stdout) extraEnv.PULUMI_COMMAND_STDOUT = String(prevOutputs.stdout);
+    if (prevOutputs.stderr) extraEnv.PULUMI_COMMAND_STDERR = String(prevOutputs.stderr);
   }
   const r = await runShell(name, cmd, inputs, extraEnv);
   if (r.timedOut) throw new StepError(`command did not finish within ${job.commandTimeoutMs} ms: running "${cmd}"`, cmd, r);
@@ -369,7 +371,7 @@ async function emulateDockerBuild(inputs: Record<string, unknown>): Promise<Reco
     platforms: [platform],
     auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
     // Another context digest is another image, as a real build of changed files would be.
-    seed: `${(build as { contextDigest?: string }).contextDigest ?? build.context}:${tag}`,
+    seed: emulatedBuildSeed(String((build as { contextDigest?: string }).contextDigest), tag),
   });
   fs.appendFileSync(job.buildLog, JSON.stringify({ imageName, platform, digest: pushed.digest, time: Date.now() }) + "\n");
   return { ...inputs, repoDigest: `${repoFull}@${pushed.digest}`, baseImageName: imageName, platform };

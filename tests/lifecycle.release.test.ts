@@ -5,20 +5,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/runner";
+import * as path from "node:path";
 import { pushImage } from "../lifecycle/registry";
+import { emulatedBuildSeed, hashContext } from "../lifecycle/dockerContext";
 
 const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
 const sentManifest = (c: ApiCall) => (c.requestBody as { manifest: { version: string; dockerImage: string } }).manifest;
 
 /**
  * The digest a build of `version` will get: the runner's build emulation pushes reproducible content
- * seeded by `<build context>:<tag>`, so pushing the same content first tells us the digest (and so the
+ * seeded by the build context's digest and the tag, so pushing the same content first tells us the digest (and so the
  * image ref the app will run) before the `up`; that is how one version is made unhealthy.
  */
 async function digestOfBuild(lc: Lifecycle, version: string): Promise<string> {
   const pushed = await pushImage(lc.registryHost, "communityrule/community-rule", version, {
     platforms: ["linux/amd64"],
-    seed: `${lc.appDir}:${version}`,
+    seed: emulatedBuildSeed(hashContext(lc.appDir, path.join(lc.appDir, "Dockerfile")), version),
   });
   return pushed.digest;
 }
