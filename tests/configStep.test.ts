@@ -29,7 +29,12 @@ const secure = (v: string) => `{ secure: "v1:${Buffer.from(v).toString("base64")
 
 /** Staging's file as an operator has it after `pulumi config set --secret …` (README, step 4). */
 function withSecrets(text: string): string {
-  return `${text}\n  communityrule:registryUsername: deployer\n  communityrule:registryPassword: ${secure("pw")}\n  communityrule:cloudronToken: ${secure("tok")}\n`;
+  const lines = [
+    "  communityrule:registryUsername: deployer",
+    `  communityrule:registryPassword: ${secure("pw")}`,
+    `  communityrule:cloudronToken: ${secure("tok")}`,
+  ];
+  return `${text}\n${lines.join("\n")}\n`;
 }
 
 /** Replaces or removes one `communityrule:<key>` line of a stack file. */
@@ -76,7 +81,10 @@ describe("the config step on the project's real files", () => {
 
   it("a stack file without location fails with the CLI's message, before the program", () => {
     const result = step("staging", edit(stackText("staging"), "location", undefined));
-    expect(result).toEqual({ ok: false, error: "validating stack config: Stack 'staging' is missing configuration value 'location'" });
+    expect(result).toEqual({
+      ok: false,
+      error: "validating stack config: Stack 'staging' is missing configuration value 'location'",
+    });
   });
 
   it("several missing keys are named in one sorted message, as formatMissingKeys writes it", () => {
@@ -92,7 +100,8 @@ describe("the config step on the project's real files", () => {
       const result = step("staging", edit(stackText("staging"), "healthTimeoutSeconds", bad));
       expect(result, bad).toEqual({
         ok: false,
-        error: "validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'",
+        error:
+          "validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'",
       });
     }
     const ok = step("staging", edit(stackText("staging"), "healthTimeoutSeconds", '"120"'));
@@ -102,7 +111,10 @@ describe("the config step on the project's real files", () => {
   it("a plain-text cloudronToken passes the CLI (an optional secret is not declared) and the program refuses it", () => {
     const result = step("staging", edit(withSecrets(stackText("staging")), "cloudronToken", "plain-token-123"));
     if (!result.ok) throw new Error(result.error);
-    const check = checkConfig({ values: result.config, secretKeys: new Set(result.secretKeys) }, { stack: "staging", projectDir: root, allowMissingAppDir: true });
+    const check = checkConfig(
+      { values: result.config, secretKeys: new Set(result.secretKeys) },
+      { stack: "staging", projectDir: root, allowMissingAppDir: true },
+    );
     expect(check.problems.map((p) => p.key)).toEqual(["communityrule:cloudronToken"]);
     expect(check.problems[0].message).toMatch(/--secret/);
   });
@@ -127,7 +139,10 @@ describe("mergeConfig as config.go writes it", () => {
       error: "Stack 'dev' with configuration key 'token' must be encrypted as it's secret",
     });
     expect(mergeConfig("dev", p, values({ token: { secure: "c" } }), true).ok).toBe(true);
-    expect(mergeConfig("dev", p, values({}), true)).toEqual({ ok: false, error: "Stack 'dev' is missing configuration value 'token'" });
+    expect(mergeConfig("dev", p, values({}), true)).toEqual({
+      ok: false,
+      error: "Stack 'dev' is missing configuration value 'token'",
+    });
     const withDefault = proj({ token: { type: "string", secret: true, default: "" } });
     expect(mergeConfig("dev", withDefault, values({}), true)).toEqual({
       ok: false,
@@ -173,18 +188,28 @@ describe("mergeConfig as config.go writes it", () => {
 
   it("the project file itself is checked as Project.Validate does", () => {
     expect(() => proj({ n: { type: "integer", default: "many" } })).toThrow(
-      new ProjectFileError("The default value specified for configuration key 'n' is not of the expected type 'integer'"),
+      new ProjectFileError(
+        "The default value specified for configuration key 'n' is not of the expected type 'integer'",
+      ),
     );
-    expect(() => proj({ l: { type: "array" } })).toThrow(/does not specify the underlying type via the 'items' attribute/);
+    expect(() => proj({ l: { type: "array" } })).toThrow(
+      /does not specify the underlying type via the 'items' attribute/,
+    );
     expect(() => proj({ x: { default: 1, value: 2 } })).toThrow(/cannot have both a 'default' and 'value' attribute/);
   });
 });
 
 describe("Pulumi.yaml against lib/config/schema.ts", () => {
-  const declared = (YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as { config: Record<string, Record<string, unknown>> }).config;
+  const declared = (
+    YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
+      config: Record<string, Record<string, unknown>>;
+    }
+  ).config;
 
   it("is what npm run gen:pulumi-yaml writes (run it after changing the schema)", () => {
-    expect(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")).toBe(renderPulumiYaml(fs.readFileSync(path.join(root, "README.md"), "utf8")));
+    expect(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")).toBe(
+      renderPulumiYaml(fs.readFileSync(path.join(root, "README.md"), "utf8")),
+    );
   });
 
   it("declares each key as the schema says: required without default, constant defaults exactly, nothing optional without one", () => {
@@ -195,7 +220,9 @@ describe("Pulumi.yaml against lib/config/schema.ts", () => {
         expect(decl, key).toBeDefined();
         expect(decl.default, key).toBeUndefined();
       } else if (decl) {
-        expect(decl.default, `${key} is declared, so it needs the schema's default`).toEqual(CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS]);
+        expect(decl.default, `${key} is declared, so it needs the schema's default`).toEqual(
+          CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS],
+        );
         expect(entry.secret, `${key}: a secret with a default fails the CLI when unset`).toBe(false);
       }
       if (decl) expect(decl.secret === true, key).toBe(entry.secret);

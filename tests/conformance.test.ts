@@ -9,7 +9,9 @@ import * as path from "node:path";
 const root = path.resolve(__dirname, "..");
 
 /** The record's table rows: behaviour, source, and the test as `file › name`. */
-export function conformanceRows(markdown: string): Array<{ behaviour: string; source: string; file: string; test: string }> {
+export function conformanceRows(
+  markdown: string,
+): Array<{ behaviour: string; source: string; file: string; test: string }> {
   const start = markdown.indexOf("| behaviour | source | test");
   return markdown
     .slice(start)
@@ -17,7 +19,10 @@ export function conformanceRows(markdown: string): Array<{ behaviour: string; so
     .slice(2)
     .filter((line) => line.startsWith("|"))
     .map((line) => {
-      const cells = line.slice(1, -1).split(" | ").map((c) => c.trim());
+      const cells = line
+        .slice(1, -1)
+        .split(" | ")
+        .map((c) => c.trim());
       const [file, test] = cells[2].split(" › ");
       return { behaviour: cells[0], source: cells[1], file, test };
     });
@@ -41,7 +46,10 @@ describe("lifecycle/CONFORMANCE.md", () => {
       const file = path.join(root, row.file);
       expect(fs.existsSync(file), row.file).toBe(true);
       const text = fs.readFileSync(file, "utf8");
-      expect(text.includes(`it("${row.test}"`) || text.includes(`it(\`${row.test}\``), `${row.file} › ${row.test}`).toBe(true);
+      expect(
+        text.includes(`it("${row.test}"`) || text.includes(`it(\`${row.test}\``),
+        `${row.file} › ${row.test}`,
+      ).toBe(true);
     }
   });
 });

@@ -26,7 +26,11 @@ const digest = (dir: string) => hashContext(dir, path.join(dir, "Dockerfile"));
 
 describe("the build-context digest", () => {
   it("changes with a file's content, name or mode, not with an ignored file", () => {
-    const dir = context({ Dockerfile: "FROM node\n", "server.js": "v1", ".dockerignore": "notes/\n*.log\n!keep.log\n" });
+    const dir = context({
+      Dockerfile: "FROM node\n",
+      "server.js": "v1",
+      ".dockerignore": "notes/\n*.log\n!keep.log\n",
+    });
     const first = digest(dir);
     fs.writeFileSync(path.join(dir, "debug.log"), "noise");
     fs.mkdirSync(path.join(dir, "notes"));

@@ -27,7 +27,9 @@ describe("the engine's passes and config step", () => {
     // The preview planned every create and ran no command, built nothing, stored nothing.
     const previewed = r.preview!.steps;
     expect(previewed.map((s) => s.op)).toEqual(r.steps.map((s) => s.op));
-    expect(previewed.every((s) => s.op === "create" && s.command === undefined && s.durationMs === undefined)).toBe(true);
+    expect(previewed.every((s) => s.op === "create" && s.command === undefined && s.durationMs === undefined)).toBe(
+      true,
+    );
     // The live check read the server once per pass, both before the first change.
     const ops = lc.calls().map((c) => c.operation);
     const firstChange = ops.indexOf("installApp");
@@ -49,7 +51,8 @@ describe("the engine's passes and config step", () => {
   it("preview and up refuse a stack the CLI refuses, in its words; destroy only applies defaults", async () => {
     lc.restore(empty);
     lc.config.healthTimeoutSeconds = "3s";
-    const message = "validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'";
+    const message =
+      "validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'";
     for (const run of [() => lc.preview(), () => lc.up()]) {
       const r = await run();
       expect(r.errors).toEqual([message]);
@@ -65,7 +68,8 @@ describe("the engine's passes and config step", () => {
     fs.writeFileSync(path.join(lc.appDir, ".dockerignore"), "notes/\n*.log\n");
     fs.writeFileSync(path.join(lc.appDir, "server.js"), "console.log('v1');\n");
     expect((await lc.up()).errors).toEqual([]);
-    const image = (r: { steps: Array<{ name: string; type: string; op: string }> }) => r.steps.find((s) => s.type === "docker:index/image:Image")?.op;
+    const image = (r: { steps: Array<{ name: string; type: string; op: string }> }) =>
+      r.steps.find((s) => s.type === "docker:index/image:Image")?.op;
     const built = lc.builds().length;
 
     fs.mkdirSync(path.join(lc.appDir, "notes"), { recursive: true });
@@ -112,12 +116,22 @@ describe("the engine's passes and config step", () => {
       expect(renamed.steps.map((s) => `${s.name} ${s.op}`)).toEqual(["second-made same"]);
       expect(renamed.steps[0].alias).toMatch(/::communityrule:test:Thing\$command:local:Command::first-made$/);
       expect(fs.existsSync(log)).toBe(false);
-      expect(lc.pulumiState().resources.filter((r) => r.type !== "pulumi:pulumi:Stack").map((r) => r.name).sort()).toEqual(["second", "second-made"]);
+      expect(
+        lc
+          .pulumiState()
+          .resources.filter((r) => r.type !== "pulumi:pulumi:Stack")
+          .map((r) => r.name)
+          .sort(),
+      ).toEqual(["second", "second-made"]);
       // Without the alias the same rename is a create and a delete.
       lc.config.fixtureName = "third";
       lc.config.fixtureAlias = false;
       const unaliased = await lc.run("up", { programEntry: program });
-      expect(unaliased.steps.map((s) => `${s.name} ${s.op}`)).toEqual(["third-made create", "second-made delete", "second delete"]);
+      expect(unaliased.steps.map((s) => `${s.name} ${s.op}`)).toEqual([
+        "third-made create",
+        "second-made delete",
+        "second delete",
+      ]);
       expect(fs.readFileSync(log, "utf8")).toBe("deleted made\n");
     } finally {
       delete lc.config.fixtureName;
