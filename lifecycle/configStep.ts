@@ -63,8 +63,10 @@ export class ProjectFileError extends Error {
 /** project.json `simpleConfigType`. */
 const SIMPLE_TYPES = new Set(["string", "integer", "boolean", "array", "object"]);
 
-const isPrimitive = (v: unknown) => typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isInteger(v));
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPrimitive = (v: unknown) =>
+  typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isInteger(v));
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** project.go `configKeyIsNamespacedByProject`. */
 function namespacedByProject(project: string, key: string): boolean {
@@ -91,29 +93,40 @@ export function readProjectConfig(project: unknown): ProjectConfig {
   for (const [key, declared] of Object.entries(raw)) {
     // A bare value (or list) is shorthand: a default in the project namespace, a value elsewhere.
     const shorthand = isPrimitive(declared) || Array.isArray(declared);
-    if (!shorthand && !isPlainObject(declared)) throw new ProjectFileError(`config.${key}: must be a value or a declaration`);
+    if (!shorthand && !isPlainObject(declared))
+      throw new ProjectFileError(`config.${key}: must be a value or a declaration`);
     const decl: ProjectConfigType = shorthand
       ? namespacedByProject(name, key)
         ? { default: declared }
         : { value: declared }
       : (declared as ProjectConfigType);
     if (decl.type !== undefined && !SIMPLE_TYPES.has(decl.type)) {
-      throw new ProjectFileError(`config.${key}.type: value must be one of "string", "integer", "boolean", "array", "object"`);
+      throw new ProjectFileError(
+        `config.${key}.type: value must be one of "string", "integer", "boolean", "array", "object"`,
+      );
     }
     if (decl.default !== undefined && decl.value !== undefined) {
       throw new ProjectFileError(`project config '${key}' cannot have both a 'default' and 'value' attribute`);
     }
     if (namespacedByProject(name, key)) {
       if (decl.type === "array" && decl.items === undefined) {
-        throw new ProjectFileError(`The configuration key '${key}' declares an array but does not specify the underlying type via the 'items' attribute`);
+        throw new ProjectFileError(
+          `The configuration key '${key}' declares an array but does not specify the underlying type via the 'items' attribute`,
+        );
       }
-      if (decl.type !== undefined && decl.default !== undefined && !validateConfigValue(decl.type, decl.items, decl.default)) {
+      if (
+        decl.type !== undefined &&
+        decl.default !== undefined &&
+        !validateConfigValue(decl.type, decl.items, decl.default)
+      ) {
         throw new ProjectFileError(
           `The default value specified for configuration key '${key}' is not of the expected type '${fullTypeName(decl.type, decl.items)}'`,
         );
       }
     } else if (decl.type !== undefined) {
-      throw new ProjectFileError(`Configuration key '${key}' is not namespaced by the project and should not define a type`);
+      throw new ProjectFileError(
+        `Configuration key '${key}' is not namespaced by the project and should not define a type`,
+      );
     }
     config[key] = decl;
   }
@@ -151,7 +164,8 @@ export function validateConfigValue(type: string, items: ProjectConfigItemsType 
   }
 }
 
-const isSecureEntry = (v: unknown): v is { secure: unknown } => isPlainObject(v) && Object.keys(v).length === 1 && "secure" in v;
+const isSecureEntry = (v: unknown): v is { secure: unknown } =>
+  isPlainObject(v) && Object.keys(v).length === 1 && "secure" in v;
 
 /**
  * A stack file's YAML value as a config value (object.go `MarshalString`): numbers and booleans as
@@ -161,7 +175,8 @@ const isSecureEntry = (v: unknown): v is { secure: unknown } => isPlainObject(v)
 export function configValueFromYaml(v: unknown, decrypt: (entry: { secure: unknown }) => string): ConfigValue {
   if (isSecureEntry(v)) return { value: decrypt(v), secure: true, object: false };
   if (typeof v === "string") return { value: v, secure: false, object: false };
-  if (typeof v === "number" || typeof v === "boolean") return { value: JSON.stringify(v), secure: false, object: false };
+  if (typeof v === "number" || typeof v === "boolean")
+    return { value: JSON.stringify(v), secure: false, object: false };
   let secure = false;
   const plain = (x: unknown): unknown => {
     if (isSecureEntry(x)) {
@@ -185,7 +200,9 @@ function defaultValue(v: unknown): ConfigValue {
 function formatMissingKeys(keys: string[]): string {
   if (keys.length === 1) return `'${keys[0]}'`;
   const sorted = [...keys].sort();
-  return sorted.map((k, i) => (i === sorted.length - 1 ? `and '${k}'` : i === sorted.length - 2 ? `'${k}' ` : `'${k}', `)).join("");
+  return sorted
+    .map((k, i) => (i === sorted.length - 1 ? `and '${k}'` : i === sorted.length - 2 ? `'${k}' ` : `'${k}', `))
+    .join("");
 }
 
 /** Go's sort.Strings: byte order. */
@@ -199,7 +216,12 @@ export type ConfigStepResult = { ok: true; config: Map<string, ConfigValue> } | 
  * config; with `validate`, missing keys, then secrets and types of every typed declaration.
  * The error is the CLI's own text, without the command's "validating stack config: " prefix.
  */
-export function mergeConfig(stack: string, project: ProjectConfig, stackConfig: ReadonlyMap<string, ConfigValue>, validate: boolean): ConfigStepResult {
+export function mergeConfig(
+  stack: string,
+  project: ProjectConfig,
+  stackConfig: ReadonlyMap<string, ConfigValue>,
+  validate: boolean,
+): ConfigStepResult {
   const merged = new Map(stackConfig);
   const keys = Object.keys(project.config).sort(byteOrder);
   const missing: string[] = [];
@@ -218,7 +240,10 @@ export function mergeConfig(stack: string, project: ProjectConfig, stackConfig: 
   }
   if (!validate) return { ok: true, config: merged };
   if (missing.length > 0) {
-    return { ok: false, error: `Stack '${stack}' is missing configuration ${missing.length > 1 ? "values" : "value"} ${formatMissingKeys(missing)}` };
+    return {
+      ok: false,
+      error: `Stack '${stack}' is missing configuration ${missing.length > 1 ? "values" : "value"} ${formatMissingKeys(missing)}`,
+    };
   }
   for (const key of keys) {
     const decl = project.config[key];
@@ -237,14 +262,20 @@ export function mergeConfig(stack: string, project: ProjectConfig, stackConfig: 
       }
     }
     if (!validateConfigValue(decl.type, decl.items, content)) {
-      return { ok: false, error: `Stack '${stack}' with configuration key '${key}' must be of type '${fullTypeName(decl.type, decl.items)}'` };
+      return {
+        ok: false,
+        error: `Stack '${stack}' with configuration key '${key}' must be of type '${fullTypeName(decl.type, decl.items)}'`,
+      };
     }
   }
   return { ok: true, config: merged };
 }
 
 /** What the program is handed (PULUMI_CONFIG and its secret keys): every value as text. */
-export function programConfig(config: ReadonlyMap<string, ConfigValue>): { config: Record<string, string>; secretKeys: string[] } {
+export function programConfig(config: ReadonlyMap<string, ConfigValue>): {
+  config: Record<string, string>;
+  secretKeys: string[];
+} {
   const out: Record<string, string> = {};
   const secretKeys: string[] = [];
   for (const [key, v] of [...config].sort(([a], [b]) => byteOrder(a, b))) {

@@ -35,7 +35,10 @@ export function readIgnorePatterns(text: string): string[] {
     .map((l) => {
       const negated = l.startsWith("!");
       // Go filepath.Clean: no trailing slash; patterns are relative to the context root.
-      const body = path.posix.normalize((negated ? l.slice(1) : l).trim()).replace(/^\/+/, "").replace(/(.)\/+$/, "$1");
+      const body = path.posix
+        .normalize((negated ? l.slice(1) : l).trim())
+        .replace(/^\/+/, "")
+        .replace(/(.)\/+$/, "$1");
       return (negated ? "!" : "") + body;
     });
 }
@@ -90,7 +93,12 @@ export function hashContext(context: string, dockerfile: string): string {
   const input: Buffer[] = [];
   const add = (file: string, name: string, mode: string, symlink: boolean) => {
     const content = symlink ? Buffer.from(fs.realpathSync(file)) : fs.readFileSync(file);
-    input.push(Buffer.from(name), Buffer.from(mode), crypto.createHash("sha256").update(content).digest(), Buffer.from([0]));
+    input.push(
+      Buffer.from(name),
+      Buffer.from(mode),
+      crypto.createHash("sha256").update(content).digest(),
+      Buffer.from([0]),
+    );
   };
   add(dockerfile, "Dockerfile", goFileModeString(0, "none"), false);
   const files: string[] = [];

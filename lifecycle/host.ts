@@ -529,7 +529,15 @@ export function newUrn(stack: string, project: string, parent: string, type: str
 interface AliasMessage {
   getUrn(): string;
   hasSpec(): boolean;
-  getSpec(): { getName(): string; getType(): string; getStack(): string; getProject(): string; getParenturn(): string; getNoparent(): boolean } | undefined;
+  getSpec(): AliasSpecMessage | undefined;
+}
+interface AliasSpecMessage {
+  getName(): string;
+  getType(): string;
+  getStack(): string;
+  getProject(): string;
+  getParenturn(): string;
+  getNoparent(): boolean;
 }
 
 /** step_generator.go `collapseAliasToUrn` and sdk/go/common/resource/alias.go `CreateURN`. */
@@ -543,12 +551,15 @@ function collapseAlias(name: string, type: string, parent: string, alias: AliasM
   const t = spec.getType() || type;
   const project = spec.getProject() || job.project;
   const stack = spec.getStack() || job.stack;
-  return aliasParent ? `${aliasParent.slice(0, aliasParent.lastIndexOf("::"))}$${t}::${n}` : `urn:pulumi:${stack}::${project}::${t}::${n}`;
+  if (!aliasParent) return `urn:pulumi:${stack}::${project}::${t}::${n}`;
+  return `${aliasParent.slice(0, aliasParent.lastIndexOf("::"))}$${t}::${n}`;
 }
 
 /** step_generator.go `inheritedChildAlias`: a child of an aliased parent, under the parent's old URN. */
 function inheritedChildAlias(childType: string, childName: string, parentName: string, parentAlias: string): string {
-  const aliasName = childName.startsWith(parentName) ? parentAlias.split("::").pop()! + childName.slice(parentName.length) : childName;
+  const aliasName = childName.startsWith(parentName)
+    ? parentAlias.split("::").pop()! + childName.slice(parentName.length)
+    : childName;
   return newUrn(job.stack, job.project, parentAlias, childType, aliasName);
 }
 
@@ -556,14 +567,21 @@ function inheritedChildAlias(childType: string, childName: string, parentName: s
  * step_generator.go `generateAliases` + `getOldResource`: the old resource under the URN first,
  * then under each alias (the resource's own, then those its parent's alias implies).
  */
-function findOld(urn: string, name: string, type: string, parent: string, aliases: AliasMessage[]): StateResource | undefined {
+function findOld(
+  urn: string,
+  name: string,
+  type: string,
+  parent: string,
+  aliases: AliasMessage[],
+): StateResource | undefined {
   const candidates: string[] = aliases.map((a) => collapseAlias(name, type, parent, a));
   const parentAlias = parent ? aliasOf.get(parent) : undefined;
   if (parent && parentAlias) {
     const parentName = parent.split("::").pop()!;
     candidates.push(inheritedChildAlias(type, name, parentName, parentAlias));
     for (const c of [...candidates]) {
-      candidates.push(inheritedChildAlias(qualifiedType(c).split("$").pop()!, c.split("::").pop()!, parentName, parentAlias));
+      const [childType, childName] = [qualifiedType(c).split("$").pop()!, c.split("::").pop()!];
+      candidates.push(inheritedChildAlias(childType, childName, parentName, parentAlias));
     }
   }
   for (const candidate of [urn, ...new Set(candidates)]) {
@@ -640,14 +658,17 @@ class EngineMonitor extends MockMonitor {
     // The provider's Check: the inputs it returns are what is diffed, stored and built from.
     const inputs = args.type === DOCKER_IMAGE ? checkDockerImage(args.inputs) : args.inputs;
     const planned = await plan(args.type, old, inputs, req.getReplaceonchangesList());
-    const record: StepRecord = { urn, type: args.type, name: args.name, op: planned.op, detail: planned.detail, ...(aliasOf.has(urn) ? { alias: aliasOf.get(urn) } : {}) };
+    const record: StepRecord = { urn, type: args.type, name: args.name, op: planned.op, detail: planned.detail };
+    if (aliasOf.has(urn)) record.alias = aliasOf.get(urn);
     steps.push(record);
     const oldProtect = old?.protect ?? false;
     // Refused only when old and new are both protected, so unprotect + replace works in one update
     // (pulumi/pulumi pkg/resource/deploy/step_generator.go at 1b5949891b, `new.Protect && old.Protect`).
     if (planned.op === "replace" && oldProtect && entry.protect) {
       failed = true;
-      record.error = `unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\``;
+      record.error =
+        `unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, ` +
+        "remove the `protect` flag from the resource in your Pulumi program and run `pulumi up`";
       errors.push(record.error);
       throw new Error(record.error);
     }
@@ -668,7 +689,8 @@ class EngineMonitor extends MockMonitor {
       } else if (planned.op === "update") {
         result = await execute(args.type, args.name, "update", inputs, old);
       } else if (planned.op === "replace" && old) {
-        if (planned.deleteBeforeReplace || entry.deleteBeforeReplace) await deleteResource(old, "replaced (delete before replace)", true);
+        const deleteFirst = planned.deleteBeforeReplace || entry.deleteBeforeReplace;
+        if (deleteFirst) await deleteResource(old, "replaced (delete before replace)", true);
         else pendingDeletes.push(old);
         result = await execute(args.type, args.name, "create", inputs);
       } else {
@@ -699,7 +721,19 @@ class EngineMonitor extends MockMonitor {
 }
 
 function writeResult(ok: boolean) {
-  const result: RunResult = { ok, mode: job.mode, steps, errors, preview: previewPass, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length, loadedEntry, typescriptHook: ".ts" in require.extensions, hostPid: process.pid, programWasCached };
+  const result: RunResult = {
+    ok,
+    mode: job.mode,
+    steps,
+    errors,
+    preview: previewPass,
+    outputs: maskSecrets(stackOutputs) as Record<string, unknown>,
+    registered: [...newResources.values()].filter((r) => r.custom).length,
+    loadedEntry,
+    typescriptHook: ".ts" in require.extensions,
+    hostPid: process.pid,
+    programWasCached,
+  };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
 
@@ -738,7 +772,9 @@ function dependenciesOf(r: StateResource, all: readonly StateResource[]): Set<st
     if (!direct.has(candidate.urn)) continue;
     out.add(candidate.urn);
     if (!candidate.custom) {
-      for (const child of descendants(candidate.urn, all)) if (all.findIndex((x) => x.urn === child) < index) out.add(child);
+      for (const child of descendants(candidate.urn, all)) {
+        if (all.findIndex((x) => x.urn === child) < index) out.add(child);
+      }
     }
   }
   return out;
@@ -824,9 +860,14 @@ async function destroy() {
   const all = oldState.resources;
   const excluded = new Set<string>();
   if (job.excludeProtected) {
-    for (const r of all.filter((x) => x.protect)) for (const u of [r.urn, ...transitiveDependenciesOf(r, all)]) excluded.add(u);
+    for (const r of all.filter((x) => x.protect)) {
+      for (const u of [r.urn, ...transitiveDependenciesOf(r, all)]) excluded.add(u);
+    }
     if (excluded.size > 0 && excluded.size === all.length) {
-      say(`There were no unprotected resources to destroy. There are still ${excluded.size} protected resources associated with this stack.`);
+      say(
+        `There were no unprotected resources to destroy. There are still ${excluded.size} protected resources ` +
+          "associated with this stack.",
+      );
       writeResult(true);
       return;
     }
@@ -837,7 +878,8 @@ async function destroy() {
   const kept = new Set([...left.map((r) => r.urn), ...excluded]);
   const remaining = all.filter((r) => kept.has(r.urn));
   // Outputs stay while anything is left (the stack resource is a parent of everything).
-  fs.writeFileSync(job.stateFile, JSON.stringify({ resources: remaining, outputs: remaining.length ? oldState.outputs : {} }, null, 2));
+  const state: StateFile = { resources: remaining, outputs: remaining.length ? oldState.outputs : {} };
+  fs.writeFileSync(job.stateFile, JSON.stringify(state, null, 2));
   writeResult(errors.length === 0);
 }
 
@@ -917,7 +959,8 @@ async function programPass(config: ProgramConfig): Promise<boolean> {
   }
   if (ok) {
     const orphans = oldState.resources.filter((r) => !registered.has(r.urn));
-    const left = await runDeletes(orphans, oldState.resources, "no longer in the program", (r) => !!r.deletedWith && !registered.has(r.deletedWith));
+    const withTarget = (r: StateResource) => !!r.deletedWith && !registered.has(r.deletedWith);
+    const left = await runDeletes(orphans, oldState.resources, "no longer in the program", withTarget);
     for (const r of left) newResources.set(r.urn, r);
     if (left.length > 0 && errors.length > 0) ok = false;
   }

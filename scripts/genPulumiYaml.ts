@@ -14,7 +14,9 @@ const wanted = renderPulumiYaml(fs.readFileSync(path.join(projectDir, "README.md
 const current = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
 if (process.argv.includes("--check")) {
   if (current !== wanted) {
-    process.stderr.write("gen:pulumi-yaml: Pulumi.yaml differs from lib/config/schema.ts; run npm run gen:pulumi-yaml\n");
+    process.stderr.write(
+      "gen:pulumi-yaml: Pulumi.yaml differs from lib/config/schema.ts; run npm run gen:pulumi-yaml\n",
+    );
     process.exit(1);
   }
   process.stdout.write("Pulumi.yaml is current\n");

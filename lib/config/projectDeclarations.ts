@@ -29,7 +29,9 @@ export interface KeyDeclaration {
 /** Why a key is not declared in Pulumi.yaml. */
 export type NotDeclaredReason = "optional secret" | "computed or no default" | "staging only";
 
-export type KeyDecision = { declared: true; declaration: KeyDeclaration } | { declared: false; reason: NotDeclaredReason };
+export type KeyDecision =
+  | { declared: true; declaration: KeyDeclaration }
+  | { declared: false; reason: NotDeclaredReason };
 
 /** The Pulumi type of a constant default. */
 function typeOfDefault(value: unknown): KeyDeclaration["type"] {
@@ -55,12 +57,19 @@ export function declarationFor(key: ConfigKey, description?: string): KeyDecisio
   const type = typeOfDefault(value);
   return {
     declared: true,
-    declaration: { type, ...(type === "array" ? { items: { type: "string" as const } } : {}), ...described, default: value },
+    declaration: {
+      type,
+      ...(type === "array" ? { items: { type: "string" as const } } : {}),
+      ...described,
+      default: value,
+    },
   };
 }
 
 /** The `config:` section of Pulumi.yaml, in schema order. */
-export function projectConfigSection(descriptions: Readonly<Record<string, string>> = {}): Record<string, KeyDeclaration> {
+export function projectConfigSection(
+  descriptions: Readonly<Record<string, string>> = {},
+): Record<string, KeyDeclaration> {
   const out: Record<string, KeyDeclaration> = {};
   for (const key of Object.keys(CONFIG_SCHEMA) as ConfigKey[]) {
     const decision = declarationFor(key, descriptions[key]);
@@ -89,7 +98,8 @@ export function descriptionsFromReadme(readme: string): Record<string, string> {
     if (!row.startsWith("|")) break;
     const cells = row.split(" | ").map((c) => c.replace(/^\|\s*|\s*\|$/g, "").trim());
     const meaning = cells[1].replace(/\*\*|`/g, "");
-    for (const m of cells[0].matchAll(/`([A-Za-z]+)`/g)) out[m[1]] = meaning.charAt(0).toUpperCase() + meaning.slice(1) + ".";
+    for (const m of cells[0].matchAll(/`([A-Za-z]+)`/g))
+      out[m[1]] = meaning.charAt(0).toUpperCase() + meaning.slice(1) + ".";
   }
   return out;
 }
