@@ -66,10 +66,14 @@ const pulumiSdk = () => import("@pulumi/pulumi");
 export const liveCheckStep: Step = {
   id: "live-check",
   describe: (cfg) => [
-    `live check (read-only, before anything is built): GET /profile and GET /apps on ${cfg.cloudronServer}: token valid (owner/admin), ` +
+    `live check (read-only, before anything is built): GET /profile, GET /cloudron/status and GET /apps on ${cfg.cloudronServer}: ` +
+      `token valid (owner/admin), Cloudron at least the manifest's minBoxVersion, ` +
       `${cfg.location} free or ours (${cfg.manifest.id}), release not below the version it runs`,
     ...(cfg.environment === "production"
-      ? [`backups: ${cfg.location} automatic backups on, GET /backups/policy keeps ≥ ${cfg.minBackupRetentionDays} days (up only)`]
+      ? [
+          `backups: ${cfg.location} automatic backups on, GET /backups/policy (else the app's backups) ` +
+            `keeps ≥ ${cfg.minBackupRetentionDays} days (up only)`,
+        ]
       : []),
   ],
   async check(cfg) {

@@ -14,7 +14,8 @@ import { checkConfig, CONFIG_DEFAULTS, DEFAULT_IMAGE_REPOSITORY, type ConfigProb
 import { rawConfigFromStackText, stackFileEntries } from "./config/stackFile";
 import { verifyAnonymousPull } from "./registry/ociRegistry";
 import { CloudronApi, resolveToken, type TokenSource } from "./cloudron/api";
-import { judgeBackupPolicy } from "./cloudron/backupPolicy";
+import { assessBackups } from "./cloudron/backupPolicy";
+import { minBoxVersionOf } from "./cloudron/liveCheck";
 import type { App } from "./cloudron/schemas";
 import { requestText, HttpRequestError } from "./http/client";
 import * as semver from "./release/semver";
@@ -38,6 +39,8 @@ export const CHECK = {
   pull: "image tag pullable anonymously (linux/amd64)",
   buildable: "image buildable",
   cloudron: "Cloudron reachable and authenticated",
+  token: "API token may write (Read and Write scope)",
+  serverVersion: "Cloudron version meets the manifest's minBoxVersion",
   version: "manifest version not below the deployed one",
   backups: "backups: app automatic backups on, retention long enough",
 } as const;
@@ -156,15 +159,18 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   // The program sends the manifest to Cloudron on install and update, build or not.
   const manifestFile = appDir === undefined ? undefined : path.join(appDir, "CloudronManifest.json");
   let manifestVersion: string | undefined;
+  let minBoxVersion: string | undefined;
   if (manifestFile === undefined) skip(CHECK.manifest, "needs a valid communityrule:appDir (see the config line)");
   else if (!fs.existsSync(manifestFile)) fail(CHECK.manifest, `no ${manifestFile}: point communityrule:appDir at a checkout of the app (or pass --app-dir)`);
   else {
     try {
-      const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as { version?: string };
+      type ManifestFields = { version?: string } & Record<string, unknown>;
+      const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as ManifestFields;
       const problem = (require("cloudron-manifestformat") as { parse(m: unknown): Error | null }).parse(manifest);
       if (problem) fail(CHECK.manifest, problem.message);
       else {
         manifestVersion = manifest.version;
+        minBoxVersion = minBoxVersionOf(manifest);
         pass(CHECK.manifest, `version ${manifest.version}`);
       }
     } catch (err) {
@@ -207,6 +213,13 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
       fail(CHECK.cloudron, (err as Error).message);
     }
   }
+  if (api) {
+    await checkTokenAndServer(api, { minBoxVersion, manifestRead: manifestVersion !== undefined, pass, fail, skip });
+  }
+  else {
+    skip(CHECK.token, `needs ${CHECK.cloudron}, which did not pass`);
+    skip(CHECK.serverVersion, `needs ${CHECK.cloudron}, which did not pass`);
+  }
   if (api && location) {
     const deployed = app?.manifest.version;
     if (!app) pass(CHECK.version, `${location} not installed yet`);
@@ -222,8 +235,8 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
     if (!api) skip(CHECK.backups, `needs ${CHECK.cloudron}, which did not pass`);
     else {
       try {
-        const verdict = judgeBackupPolicy(app ? app.enableBackup : true, await api.getBackupPolicy("preflight"), minDays, location ?? "the app");
-        (verdict.problems.length === 0 ? pass : fail)(CHECK.backups, verdict.problems.join("; ") || verdict.summary);
+        const verdict = await assessBackups(api, app, minDays, location ?? "the app", "preflight");
+        (verdict.problems.length === 0 ? pass : fail)(CHECK.backups, [...verdict.problems, verdict.summary].join("; "));
       } catch (err) {
         fail(CHECK.backups, (err as Error).message);
       }
@@ -231,6 +244,40 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   }
   if (!results.some((r) => r.name === CHECK.version)) skip(CHECK.version, `needs ${CHECK.cloudron}, which did not pass`);
   return results;
+}
+
+type Record3 = (name: string, detail: string) => void;
+
+/**
+ * The token's scope as GET /tokens shows it (a read-only token FAILs; not observable → PASS saying
+ * so, the first mutating call's 403 then names the fix) and the server's version against the
+ * manifest's minBoxVersion (GET /cloudron/status).
+ */
+async function checkTokenAndServer(
+  api: CloudronApi,
+  o: { minBoxVersion?: string; manifestRead: boolean; pass: Record3; fail: Record3; skip: Record3 },
+): Promise<void> {
+  try {
+    const scope = await api.tokenScope("preflight");
+    if (scope.access === "read-only") {
+      const which = scope.name ? ` "${scope.name}"` : "";
+      o.fail(CHECK.token, `the token${which} is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)`);
+    } else if (scope.access === "read-write") {
+      o.pass(CHECK.token, `scope allows writing${scope.name ? ` (token "${scope.name}")` : ""}`);
+    } else {
+      o.pass(CHECK.token, `not observable (${scope.why}); a read-only token fails at the first change with a 403 naming the fix`);
+    }
+  } catch (err) {
+    o.fail(CHECK.token, (err as Error).message);
+  }
+  if (!o.manifestRead) return o.skip(CHECK.serverVersion, `needs ${CHECK.manifest} (failed above)`);
+  try {
+    const version = await api.checkServerVersion(o.minBoxVersion, "preflight");
+    const needs = o.minBoxVersion ? `, manifest needs ${o.minBoxVersion}` : ", the manifest names no minBoxVersion";
+    o.pass(CHECK.serverVersion, `Cloudron ${version}${needs}`);
+  } catch (err) {
+    o.fail(CHECK.serverVersion, (err as Error).message);
+  }
 }
 
 /** The read-only API client for preflight: token from the option, CLOUDRON_TOKEN, or ~/.cloudron.json. */

@@ -2,7 +2,10 @@
  * The quarterly restore drill (runbook §5): newest backup → clone to a scratch location → health →
  * smoke → uninstall the scratch app → dated record. Through the Cloudron REST API: the live app is
  * only read (GET /apps, GET /apps/:id/backups); the only mutating calls are the clone and the
- * uninstall of the scratch app the clone created (by the id the clone answered).
+ * uninstall of the scratch app the clone created. The scratch location must be free before the
+ * clone, so whatever is there afterwards is this drill's: it is found by the id the clone answered,
+ * or, when that answer was lost (a timeout after the server already cloned), by its location, and
+ * removed on every exit.
  */
 import { CloudronApi, resolveToken } from "./cloudron/api";
 import { CONFIG_DEFAULTS } from "./config/schema";
@@ -78,21 +81,31 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   if (!backup) throw new Error(`no backups of ${o.live}: the drill has nothing to restore (check the backup policy: dashboard → Backups)`);
   record.backupId = backup.id;
   const { subdomain, domain } = splitLocation(scratch, await api.listDomains("drill"));
+  const occupant = await api.findApp(scratch, "drill");
+  if (occupant) {
+    throw new Error(
+      `${scratch} is already taken (app ${occupant.id}): the drill never touches an app it did not create; ` +
+        `remove it in the dashboard or drill another day`,
+    );
+  }
   log(`drill: cloning backup ${record.backupId} of ${o.live} to ${scratch}`);
   let scratchId = "";
+  let cloneSent = false;
   try {
     // A concrete backup id, never `latest` (reported to fail on servers with several backup sites).
     await timed("clone", async () => {
       const body = cloneRequestSchema.parse({ backupId: record.backupId, subdomain, domain });
+      cloneSent = true;
       const started = await api.post(`/apps/${encodeURIComponent(live.id)}/clone`, body, newAppTaskSchema, {
         step: "drill: clone",
+        // The location was free: an app there now is the clone, its task running or already over.
         recover: async () => {
           const found = await api.findApp(scratch, "drill: clone").catch(() => undefined);
-          return found && found.taskId ? { id: found.id, taskId: found.taskId } : undefined;
+          return found ? { id: found.id, taskId: found.taskId ?? "" } : undefined;
         },
       });
       scratchId = started.id;
-      await api.waitForTask(started.taskId, "drill: clone");
+      if (started.taskId !== "") await api.waitForTask(started.taskId, "drill: clone");
     });
     const baseUrl = o.baseUrl ?? `https://${scratch}`;
     const h = await timed("health", () => waitForHealthy({ url: baseUrl, timeoutMs: o.healthTimeoutMs, app: scratch }));
@@ -103,6 +116,15 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   } catch (err) {
     record.error = (err as Error).message;
   } finally {
+    if (!scratchId && cloneSent) {
+      const found = await scratchAppAt(api, scratch, log);
+      if (found === undefined) {
+        record.ok = false;
+        const unknown = `could not check whether a clone exists at ${scratch}: remove it in the dashboard if it does`;
+        record.error = `${record.error ? record.error + "; " : ""}${unknown}`;
+      }
+      scratchId = found ?? "";
+    }
     if (scratchId) {
       log(`drill: removing ${scratch} (app ${scratchId})`);
       await timed("uninstall", async () => {
@@ -116,4 +138,23 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
     }
   }
   return record;
+}
+
+/**
+ * The id of the app at the scratch location after a clone whose answer was lost, "" when there is
+ * none (the clone was not accepted), undefined when the lookup failed.
+ */
+async function scratchAppAt(
+  api: CloudronApi,
+  scratch: string,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  try {
+    const found = await api.findApp(scratch, "drill: cleanup");
+    if (found) log(`drill: the clone's answer was lost, but ${scratch} holds app ${found.id}: removing it`);
+    return found?.id ?? "";
+  } catch (err) {
+    log(`drill: could not look for a clone at ${scratch} (${(err as Error).message}); check the dashboard`);
+    return undefined;
+  }
 }

@@ -10,7 +10,6 @@ import {
   apiBaseUrl,
   CloudronApi,
   CloudronApiError,
-  readRetention,
   resolveToken,
   type Clock,
 } from "../lib/cloudron/api";
@@ -32,13 +31,18 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
 });
 
-/** A loopback server answering with `handler`; returns its URL and the requests it saw. */
-async function serve(handler: Handler): Promise<{ url: string; seen: Seen[] }> {
+/**
+ * A loopback server answering with `handler`; returns its URL and the requests it saw. Unless
+ * `tokens` is set, GET /tokens answers 404 (a server that does not show token scopes) and is not
+ * counted in `seen`.
+ */
+async function serve(handler: Handler, o: { tokens?: boolean } = {}): Promise<{ url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
+      if (!o.tokens && req.url === "/api/v1/tokens") return send(res, 404, { status: "Not Found", message: "no such route" });
       const s = { method: req.method ?? "", url: req.url ?? "", auth: req.headers.authorization, body };
       seen.push(s);
       handler(s, res);
@@ -259,12 +263,12 @@ describe("CloudronApi mutating calls", () => {
     expect(posts).toBe(2);
     expect(reads).toBe(3);
     expect(lines).toEqual([
-      "env: staging.communityrule.info is busy with task 12 (pending_backup); waiting, 0 s so far",
+      'env: POST /apps/app-1/configure/env answered 409 ("Locked by task 12"): staging.communityrule.info is busy with task 12 (pending_backup); waiting',
       "env: staging.communityrule.info is busy with task 12 (pending_backup); waiting, 0 s so far",
     ]);
   });
 
-  it("409 busy for longer than busyWaitSeconds: fails naming the task, never sleeping past the bound", async () => {
+  it("409 busy for longer than busyWaitSeconds: fails naming the task and quoting the server, never sleeping past the bound", async () => {
     const s = await serve((req, res) =>
       req.method === "POST" ? send(res, 409, { status: "Conflict", message: "Locked" }) : send(res, 200, { ...APP, installationState: "pending_update", taskId: "12" }),
     );
@@ -272,18 +276,58 @@ describe("CloudronApi mutating calls", () => {
     const e = await failure(client(s.url, { busyWaitSeconds: 2, clock }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, { step: "uninstall", appId: "app-1" }));
     expect(e.kind).toBe("busy");
     expect(e.message).toBe(
-      "uninstall: staging.communityrule.info is busy with task 12 (pending_update) and stayed busy for 2 s (communityrule:busyWaitSeconds = 2). Wait for that task in the dashboard, then run up again; nothing was changed.",
+      'uninstall: staging.communityrule.info is busy with task 12 (pending_update) and stayed busy for 2 s (communityrule:busyWaitSeconds = 2); the server said (409): "Locked". Wait for that task in the dashboard, then run up again; nothing was changed.',
     );
-    // Waits 250, 500, 1000, then only the 250 ms left to the bound: the last look is at 2 s.
-    expect(clock.slept).toEqual([250, 500, 1000, 250]);
+    // A pause after the first read, then 250, 500 and the 1000 ms left to the bound: the last look is at 2 s.
+    expect(clock.slept).toEqual([250, 250, 500, 1000]);
     expect(s.seen.filter((r) => r.method === "POST")).toHaveLength(1);
   });
 
-  it("409 while the app looks idle: re-sent with pauses, then fails at the bound", async () => {
-    const s = await serve((req, res) => (req.method === "POST" ? send(res, 409, { status: "Conflict", message: "Locked" }) : send(res, 200, APP)));
-    const e = await failure(client(s.url, { busyWaitSeconds: 1 }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, { step: "uninstall", appId: "app-1" }));
-    expect(e.kind).toBe("busy");
-    expect(s.seen.filter((r) => r.method === "POST").length).toBeGreaterThan(1);
+  it("409 on an idle app: read once, then fails at once with the server's message and the step (never re-sent)", async () => {
+    const said = "debug mode enabled. force to override";
+    const s = await serve((req, res) => (req.method === "POST" ? send(res, 409, { status: "Conflict", message: said }) : send(res, 200, APP)));
+    const clock = fastClock();
+    const e = await failure(client(s.url, { busyWaitSeconds: 600, clock }).api.post("/apps/app-1/update", {}, taskInfoSchema, { step: "update", appId: "app-1" }));
+    expect(e.kind).toBe("conflict");
+    expect(e.message).toBe(
+      `update: Cloudron refused POST /apps/app-1/update (409: "${said}") while staging.communityrule.info runs no task ` +
+        "(installationState installed, runState running), so waiting would not help; nothing was changed. " +
+        "Resolve what the server says in the dashboard (the app → its settings), then run up again.",
+    );
+    expect(s.seen.map((r) => `${r.method} ${r.url}`)).toEqual(["POST /api/v1/apps/app-1/update", "GET /api/v1/apps/app-1"]);
+    expect(clock.slept).toEqual([]);
+  });
+
+  it("409 while the app's task is queued (active: false, pending: true): waits for it, then sends again", async () => {
+    let posts = 0;
+    let taskReads = 0;
+    const s = await serve((req, res) => {
+      if (req.method === "POST") return ++posts === 1 ? send(res, 409, { status: "Conflict", message: "Locked" }) : send(res, 202, { taskId: 31 });
+      if (req.url === "/api/v1/tasks/30") {
+        taskReads++;
+        return send(res, 200, taskReads < 3 ? { id: "30", active: false, pending: true, percent: 1, message: "Queued" } : { id: "30", active: false, pending: false, success: true });
+      }
+      send(res, 200, { ...APP, taskId: taskReads < 3 ? "30" : null });
+    });
+    const { api, lines } = client(s.url);
+    expect(await api.post("/apps/app-1/restart", {}, taskInfoSchema, { step: "restart", appId: "app-1" })).toEqual({ taskId: "31" });
+    expect(posts).toBe(2);
+    expect(lines[0]).toBe('restart: POST /apps/app-1/restart answered 409 ("Locked"): staging.communityrule.info is busy with task 30 (queued, installed); waiting');
+  });
+
+  it("a read-only token is refused before the first POST, when GET /tokens shows its scope; nothing is sent", async () => {
+    const s = await serve(
+      (req, res) =>
+        req.url === "/api/v1/tokens"
+          ? send(res, 200, { tokens: [{ id: "tid-1", name: "ci", accessToken: TOKEN, scope: { "*": "r" } }, { id: "tid-2", accessToken: "other", scope: { "*": "rw" } }] })
+          : send(res, 202, { taskId: 1 }),
+      { tokens: true },
+    );
+    const e = await failure(client(s.url).api.post("/apps/app-1/restart", {}, taskInfoSchema, { step: "restart", appId: "app-1" }));
+    expect(e.kind).toBe("forbidden");
+    expect(e.message).toMatch(/^restart: the API token "ci" is read-only \(its scope on Cloudron has no "rw"\), so nothing was sent\. Create a "Read and Write" token/);
+    expect(e.message).not.toContain(TOKEN);
+    expect(s.seen.map((r) => r.method)).toEqual(["GET"]);
   });
 });
 
@@ -323,12 +367,22 @@ describe("CloudronApi tasks", () => {
 });
 
 describe("CloudronApi answers", () => {
-  it("a mismatching answer names endpoint and field, never the value or any app's env", async () => {
-    const other = { ...APP, id: "other", fqdn: "other.example.org", env: { API_KEY: OTHER_APP_SECRET }, manifest: { id: "x", version: 7 } };
-    const s = await serve((_req, res) => send(res, 200, { apps: [APP, other] }));
-    const e = await failure(client(s.url).api.listApps("deploy"));
+  it("a malformed entry of another app in GET /apps is passed over; ours is parsed in full", async () => {
+    const other = { ...APP, id: "other", fqdn: "other.example.org", env: { API_KEY: OTHER_APP_SECRET }, manifest: { id: "x", version: 7 }, installationState: 3 };
+    const s = await serve((_req, res) => send(res, 200, { apps: [other, "not an app", APP] }));
+    const found = await client(s.url).api.findApp("STAGING.communityrule.info", "deploy");
+    expect(found?.id).toBe("app-1");
+    expect(await client(s.url).api.findApp("nowhere.example.org", "deploy")).toBeUndefined();
+  });
+
+  it("a mismatching entry at our location names endpoint and field, never the value or any app's env", async () => {
+    const ours = { ...APP, env: { API_KEY: OTHER_APP_SECRET }, manifest: { id: "x", version: 7 } };
+    const s = await serve((_req, res) => send(res, 200, { apps: [ours] }));
+    const e = await failure(client(s.url).api.findApp("staging.communityrule.info", "deploy"));
     expect(e.kind).toBe("shape");
-    expect(e.message).toBe("Cloudron's answer to GET /apps does not have the documented shape: apps.1.manifest.version: expected string");
+    expect(e.message).toBe(
+      "deploy: Cloudron's answer to GET /apps (the entry of staging.communityrule.info) does not have the documented shape: manifest.version: expected string",
+    );
     expect(e.message).not.toContain(OTHER_APP_SECRET);
   });
 
@@ -353,18 +407,6 @@ describe("CloudronApi answers", () => {
     );
     const ok = await serve((_req, res) => send(res, 200, { id: "u2", username: "bob", role: "admin" }));
     expect(await client(ok.url).api.checkAccess("preflight")).toBe("bob");
-  });
-});
-
-describe("readRetention", () => {
-  it("reads keepWithinSecs and says so", () => {
-    expect(readRetention({ keepWithinSecs: 86400 })).toEqual({ keepWithinSecs: 86400, field: "keepWithinSecs", schedule: undefined });
-  });
-  it("reads the spec's spelling keepWWithinSecs and says so", () => {
-    expect(readRetention({ keepWWithinSecs: 7 }, "00 00 * * *")).toEqual({ keepWithinSecs: 7, field: "keepWWithinSecs", schedule: "00 00 * * *" });
-  });
-  it("reports no retention when neither is there", () => {
-    expect(readRetention({})).toEqual({ schedule: undefined });
   });
 });
 

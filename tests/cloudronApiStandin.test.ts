@@ -24,7 +24,7 @@ const MANIFEST = {
 const APP_FIELDS = new Set([
   "id", "appStoreId", "installationState", "error", "runState", "health", "taskId", "subdomain", "domain", "fqdn",
   "manifest", "env", "enableBackup", "enableAutomaticUpdate", "accessRestriction", "memoryLimit", "label", "tags",
-  "creationTime", "updateTime", "ts",
+  "creationTime", "updateTime", "ts", "debugMode",
 ]);
 // From components.schemas.Task.
 const TASK_FIELDS = new Set(["id", "type", "percent", "message", "error", "active", "pending", "creationTime", "result", "ts", "success"]);
@@ -423,5 +423,90 @@ describe("the private exec endpoint (for the cloudron exec stand-in)", () => {
     const taskId = api.makeBusy(id, 5000);
     expect(await exec(seed)).toEqual({ status: "Conflict", message: `Locked by task ${taskId} : pending_backup / running` });
     expect(api.app(id)!.seedRuns).toBe(1);
+  });
+});
+
+describe("what the real server does that a happy path never shows", () => {
+  it("an update of an app in debug mode is 409 'debug mode enabled. force to override' while no task runs", async () => {
+    const id = await installed();
+    api.app(id)!.debugMode = { readonlyRootfs: false, cmd: ["/bin/bash"] };
+    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" } } });
+    expect(r).toEqual({ status: 409, body: { status: "Conflict", message: "debug mode enabled. force to override" } });
+    const app = await call("GET", `/apps/${id}`);
+    expect([app.body.installationState, app.body.taskId]).toEqual(["installed", null]);
+  });
+
+  it("an idle 409 fault refuses without starting any task", async () => {
+    const id = await installed();
+    api.injectFault({ operation: "setAppEnv", kind: "409", idle: true });
+    const r = await call("POST", `/apps/${id}/configure/env`, { body: { env: {} } });
+    expect(r).toEqual({ status: 409, body: { status: "Conflict", message: "Domain 'staging.communityrule.info' is in use" } });
+    expect(api.app(id)!.taskId).toBeNull();
+  });
+
+  it("a queued task reads active: false, pending: true, and the app is pending_* meanwhile", async () => {
+    const id = await installed();
+    // Long enough phases that a loaded machine still sees each of them.
+    api.state.queueMs = 1500;
+    api.state.taskMs = 1500;
+    const r = await call("POST", `/apps/${id}/restart`);
+    const first = await call("GET", `/tasks/${String(r.body.taskId)}`);
+    expect([first.body.active, first.body.pending, first.body.message]).toEqual([false, true, "Queued"]);
+    expect((await call("GET", `/apps/${id}`)).body.installationState).toBe("pending_restart");
+    const seen: Array<[unknown, unknown]> = [];
+    for (let i = 0; i < 100; i++) {
+      const t = (await call("GET", `/tasks/${String(r.body.taskId)}`)).body;
+      seen.push([t.active, t.pending]);
+      if (t.active === false && t.pending === false) break;
+      await new Promise((res) => setTimeout(res, 40));
+    }
+    // Queued, then running, then over: a client that stops at the first `active: false` stops too early.
+    expect(seen[0]).toEqual([false, true]);
+    expect(seen).toContainEqual([true, false]);
+    expect(seen.at(-1)).toEqual([false, false]);
+  });
+
+  it("lists an app's backups page by page, newest first (page, per_page; 25 by default)", async () => {
+    const id = await installed();
+    const made = Array.from({ length: 27 }, () => api.addBackup(id));
+    made.forEach((b, i) => (b.creationTime = new Date(Date.UTC(2026, 0, 1 + i)).toISOString()));
+    const ids = (r: Answer) => (r.body.backups as Array<{ id: string }>).map((b) => b.id);
+    const newestFirst = [...made].reverse().map((b) => b.id);
+    expect(ids(await call("GET", `/apps/${id}/backups`))).toEqual(newestFirst.slice(0, 25));
+    expect(ids(await call("GET", `/apps/${id}/backups`, { query: "?page=2" }))).toEqual(newestFirst.slice(25));
+    expect(ids(await call("GET", `/apps/${id}/backups`, { query: "?page=3&per_page=10" }))).toEqual(newestFirst.slice(20, 27));
+    expect((await call("GET", `/apps/${id}/backups`, { query: "?page=0" })).status).toBe(400);
+  });
+
+  it("labels and preserves one backup (POST /apps/:id/backups/:backupId); an unknown backup is 404", async () => {
+    const id = await installed();
+    const b = api.addBackup(id);
+    const r = await call("POST", `/apps/${id}/backups/${b.id}`, { body: { label: "rollback point", preserveSecs: 2592000 } });
+    expect(r.status).toBe(200);
+    const listed = (await call("GET", `/apps/${id}/backups`)).body.backups as Array<Record<string, unknown>>;
+    expect(listed[0]).toMatchObject({ id: b.id, label: "rollback point", preserveSecs: 2592000 });
+    expect((await call("POST", `/apps/${id}/backups/nope`, { body: { label: "x", preserveSecs: 1 } })).status).toBe(404);
+  });
+
+  it("backup policy shapes: as set, or 404 for a server without the route", async () => {
+    api.state.backupPolicy = { policy: { schedule: "00 00 23 * * *", retention: { keepDaily: 7, keepWeekly: 4 } } };
+    expect((await call("GET", "/backups/policy")).body).toEqual(api.state.backupPolicy);
+    api.state.backupPolicy = null;
+    expect((await call("GET", "/backups/policy")).status).toBe(404);
+  });
+
+  it("GET /cloudron/status answers the version without a token; GET /tokens shows the token's scope", async () => {
+    expect(await call("GET", "/cloudron/status", { auth: null })).toEqual({ status: 200, body: { version: "9.0.2" } });
+    api.state.tokens.push({ token: "ro-token-5678", role: "admin", readonly: true });
+    const list = await call("GET", "/tokens", { auth: "ro-token-5678" });
+    expect(list.body.tokens).toEqual([expect.objectContaining({ accessToken: "ro-token-5678", scope: { "*": "r" } })]);
+    expect(((await call("GET", "/tokens")).body.tokens as Array<{ scope: unknown }>)[0].scope).toEqual({ "*": "rw" });
+  });
+
+  it("an app whose answer has odd field values shows them in GET /apps", async () => {
+    api.addApp({ fqdn: "wiki.communityrule.info", manifest: { id: "org.wiki", version: "1.0.0", dockerImage: "w" }, shownAs: { installationState: 7, manifest: null } });
+    const apps = (await call("GET", "/apps")).body.apps as Array<Record<string, unknown>>;
+    expect(apps[0]).toMatchObject({ fqdn: "wiki.communityrule.info", installationState: 7, manifest: null });
+    expect(apps[0]).not.toHaveProperty("shownAs");
   });
 });

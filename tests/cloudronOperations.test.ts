@@ -66,7 +66,8 @@ class FakeCloudron {
       let text = "";
       req.on("data", (c: Buffer) => (text += c.toString()));
       req.on("end", () => {
-        const path = (req.url ?? "").replace(/^\/api\/v1/, "");
+        // Routed without the query string (the backup listing is paged: ?page=&per_page=).
+        const path = (req.url ?? "").replace(/^\/api\/v1/, "").replace(/\?.*$/, "");
         const body = text ? (JSON.parse(text) as unknown) : undefined;
         this.calls.push({ method: req.method ?? "", path, body });
         const send = (status: number, data: unknown) => {
@@ -121,6 +122,10 @@ class FakeCloudron {
       app.backups.unshift(`backup-${app.backups.length + 1}`);
       app.manifest = body.manifest as Record<string, unknown>;
       return send(202, { taskId: Number(this.task()) });
+    }
+    if (method === "POST" && /^\/backups\/[^/]+$/.test(sub)) {
+      if (!app.backups.includes(sub.slice("/backups/".length))) return send(404, { status: "Not Found", message: "Backup not found" });
+      return send(200, {});
     }
     if (method === "POST" && sub === "/configure/env") {
       app.env = { ...(body.env as Record<string, string>) };
@@ -262,7 +267,7 @@ describe("deploy", () => {
     expect(f.posts()).toEqual(["/apps"]);
   });
 
-  it("update sends the manifest with the new image, never skipBackup, and reports the new backup id", async () => {
+  it("update sends the manifest with the new image, never skipBackup, reports the new backup id and protects it", async () => {
     const f = await fake();
     const ctx = ctxFor(f);
     const first = await deploy(deployRequest(), ctx, {});
@@ -270,6 +275,20 @@ describe("deploy", () => {
     expect(next).toMatchObject({ action: "updated", appId: "app-1", previousImage: "reg/x@sha256:aaa", backupId: "backup-1", version: "0.1.10" });
     const update = f.calls.find((c) => c.path === "/apps/app-1/update")!;
     expect(update.body).toEqual({ manifest: { ...MANIFEST, version: "0.1.10", dockerImage: "reg/x@sha256:bbb" } });
+    // No GET /backups/policy here (404): kept the production minimum's default, 30 days.
+    expect(f.calls.filter((c) => c.method === "POST").map((c) => [c.path, c.body])).toEqual([
+      ["/apps", expect.anything()],
+      ["/apps/app-1/update", expect.anything()],
+      ["/apps/app-1/backups/backup-1", { label: "rollback point: 0.1.9 before 0.1.10", preserveSecs: 30 * 86400 }],
+    ]);
+  });
+
+  it("a production install asks for automatic backups (enableBackup: true); staging leaves the server's default", async () => {
+    const f = await fake();
+    await deploy(deployRequest({ environment: "production", build: false, image: "reg/x:0.1.9" }), ctxFor(f), {});
+    await deploy(deployRequest({ location: "other.communityrule.info" }), ctxFor(f), {});
+    const installs = f.calls.filter((c) => c.method === "POST" && c.path === "/apps").map((c) => (c.body as { enableBackup?: boolean }).enableBackup);
+    expect(installs).toEqual([true, undefined]);
   });
 
   it("adopts our app installed by hand, and refuses someone else's", async () => {

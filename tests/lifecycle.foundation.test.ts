@@ -80,7 +80,8 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     const mutating = lc.mutatingCallsSince(before);
-    expect(ops(mutating)).toEqual(["updateApp"]);
+    // The update, then the protection of its pre-update backup (the rollback point).
+    expect(ops(mutating)).toEqual(["updateApp", "updateAppBackup"]);
     const update = body(mutating[0]);
     expect(update.skipBackup).not.toBe(true);
     expect(update.manifest).toMatchObject({ id: "com.medlab.communityrule", version: "0.1.10", dockerImage: expect.stringContaining("@sha256:") });

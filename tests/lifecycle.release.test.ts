@@ -59,7 +59,11 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     const mutating = lc.mutatingCallsSince(before);
-    expect(ops(mutating)).toEqual(["updateApp"]);
+    expect(ops(mutating)).toEqual(["updateApp", "updateAppBackup"]);
+    // The rollback point: the backup of 0.1.9 the update took, labelled, kept 30 days, reported.
+    const point = lc.app()!.backups.find((b) => b.label !== "")!;
+    expect(point).toMatchObject({ packageVersion: "0.1.9", label: "rollback point: 0.1.9 before 0.1.10", preserveSecs: 30 * 86400 });
+    expect(r.outputs.preUpdateBackupId).toBe(point.id);
     const builds = lc.builds().map((b) => b.imageName);
     expect(builds.filter((b) => b.endsWith(":0.1.9"))).toHaveLength(1);
     expect(builds.filter((b) => b.endsWith(":0.1.10"))).toHaveLength(1);
@@ -78,7 +82,7 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
     expect(r.errors).toEqual([]);
     expect(lc.builds()).toHaveLength(buildsBefore);
     const mutating = lc.mutatingCallsSince(before);
-    expect(ops(mutating)).toEqual(["updateApp"]);
+    expect(ops(mutating)).toEqual(["updateApp", "updateAppBackup"]);
     const tagged = `${lc.registryHost}/communityrule/community-rule:0.1.9`;
     expect(sentManifest(mutating[0]).dockerImage).toBe(tagged);
     const log = (r as unknown as { log: string }).log;

@@ -17,7 +17,9 @@ describe("buildPlan", () => {
     expect(p.image.reference).toBe("git.medlab.host/communityrule/community-rule:0.1.9");
     expect(p.image.obtainedBy).toContain("linux/amd64");
     expect(p.operations).toEqual([
-      "live check (read-only, before anything is built): GET /profile and GET /apps on my.medlab.host: token valid (owner/admin), staging.communityrule.info free or ours (com.medlab.communityrule), release not below the version it runs",
+      "live check (read-only, before anything is built): GET /profile, GET /cloudron/status and GET /apps on my.medlab.host: " +
+        "token valid (owner/admin), Cloudron at least the manifest's minBoxVersion, " +
+        "staging.communityrule.info free or ours (com.medlab.communityrule), release not below the version it runs",
       `image: build ${appDir} for linux/amd64 and push git.medlab.host/communityrule/community-rule:0.1.9`,
       "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it",
       "migrations: list the image's Prisma migrations, classify the new ones (additive / risky / destructive); refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
@@ -37,7 +39,9 @@ describe("buildPlan", () => {
     expect(p.location).toBe("communityrule.info");
     expect(p.protections).toEqual(["app (uninstall) protected", "seed protected", "autoRollback true"]);
     // Production's live check also judges the backup policy.
-    expect(p.operations[1]).toBe("backups: communityrule.info automatic backups on, GET /backups/policy keeps ≥ 30 days (up only)");
+    expect(p.operations[1]).toBe(
+      "backups: communityrule.info automatic backups on, GET /backups/policy (else the app's backups) keeps ≥ 30 days (up only)",
+    );
     // Auto-rollback belongs to the deploy step, so it is described right after it.
     expect(p.operations.slice(5, 9)).toEqual([
       "deploy on my.medlab.host (REST API): wait while communityrule.info is busy (≤ 600 s), stop if it is in error",

@@ -48,8 +48,11 @@ describe("preflight", () => {
       "PASS CloudronManifest.json valid",
       "PASS image tag pullable anonymously (linux/amd64)",
       "PASS Cloudron reachable and authenticated",
+      "PASS API token may write (Read and Write scope)",
+      "PASS Cloudron version meets the manifest's minBoxVersion",
       "PASS manifest version not below the deployed one",
     ]);
+    expect(results.find((r) => r.name === CHECK.serverVersion)?.detail).toBe("Cloudron 9.0.2, manifest needs 9.0.0");
     expect(results.find((r) => r.name === CHECK.checkout)?.detail).toBe("not needed: build is false, nothing is built from the checkout");
     expect(formatPreflight(results, "staging")).toMatch(/REMINDER migration SQL/);
     expect(formatPreflight(results, "staging")).not.toContain("production:");
@@ -65,6 +68,27 @@ describe("preflight", () => {
     fs.rmSync(path.join(lc.appDir, "stray.txt"));
     const noAuth = await runPreflight({ stack: "staging", projectDir: PROJECT_DIR, stackText: stackText(), token: "wrong-token-000000", serverCheck: async () => ({ ok: true, detail: "stand-in" }), overrides: { appDir: lc.appDir, cloudronServer: lc.api.url, build: "false", imageTag: "0.1.9", imageRepository: `${lc.registryHost}/communityrule/community-rule` } });
     expect(noAuth.find((r) => r.name === CHECK.cloudron)).toMatchObject({ ok: false });
+  });
+
+  it("refuses a server below the manifest's minBoxVersion (9.0.0) and reports a read-only token", async () => {
+    lc.api.state.version = "8.3.1";
+    lc.api.state.tokens.push({ token: "ro-preflight-token-1", role: "admin", readonly: true });
+    try {
+      const results = await runPreflight({
+        stack: "staging", projectDir: PROJECT_DIR, stackText: stackText(), token: "ro-preflight-token-1",
+        serverCheck: async () => ({ ok: true, detail: "stand-in" }),
+        overrides: { appDir: lc.appDir, cloudronServer: lc.api.url, build: "false", imageTag: "0.1.9", imageRepository: `${lc.registryHost}/communityrule/community-rule` },
+      });
+      const failed = Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.name, r.detail]));
+      expect(failed).toEqual({
+        [CHECK.token]: 'the token "deploy (read only)" is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)',
+        [CHECK.serverVersion]:
+          `preflight: ${lc.api.url} runs Cloudron 8.3.1, below the 9.0.0 the app's CloudronManifest.json needs (minBoxVersion); update Cloudron first (dashboard → Settings → Updates), nothing was changed`,
+      });
+    } finally {
+      lc.api.state.version = "9.0.2";
+      lc.api.state.tokens = lc.api.state.tokens.filter((t) => t.token !== "ro-preflight-token-1");
+    }
   });
 
   it("an invalid config does not stop the checks that do not depend on the broken key", async () => {

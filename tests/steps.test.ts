@@ -21,11 +21,12 @@ interface Recorded {
 const recorded: Recorded[] = [];
 
 // The program's live check reads the server before registering anything: a tiny loopback
-// Cloudron answers it (a token of an admin, no app installed yet).
+// Cloudron answers it (a token of an admin, a server recent enough, no app installed yet).
 const TOKEN = `crtok-${randomBytes(8).toString("hex")}`;
+const ANSWERS: Record<string, unknown> = { "/api/v1/profile": { username: "ops", role: "admin" }, "/api/v1/cloudron/status": { version: "9.0.2" } };
 const cloudron = http.createServer((req, res) => {
   res.writeHead(req.headers.authorization === `Bearer ${TOKEN}` ? 200 : 401, { "content-type": "application/json" });
-  res.end(JSON.stringify(req.url === "/api/v1/profile" ? { username: "ops", role: "admin" } : { apps: [] }));
+  res.end(JSON.stringify(ANSWERS[req.url ?? ""] ?? { apps: [] }));
 });
 afterAll(() => new Promise<void>((r) => cloudron.close(() => r())));
 

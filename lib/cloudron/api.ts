@@ -2,9 +2,12 @@
  * The Cloudron REST API client (`<server>/api/v1`, `Authorization: Bearer <token>` only).
  *
  * - Reads are retried a bounded number of times, with exponential backoff, on 5xx and timeouts.
- * - Mutating calls are never re-sent blindly: a 409 (app busy, so nothing was applied) waits for
- *   the app and sends again, bounded by busyWaitSeconds; a timeout or 5xx asks the caller's
- *   `recover` to re-read the app and its task, and fails if that shows nothing was accepted.
+ * - Mutating calls are never re-sent blindly. A 409 means nothing was applied; the app is read
+ *   once: busy with a task (running or queued) → wait for it and send again, bounded by
+ *   busyWaitSeconds; idle → the 409 is about the app's state (debug mode, a location in use) and
+ *   fails at once with the server's message. A timeout or 5xx asks the caller's `recover` to
+ *   re-read the app and its task, and fails if that shows nothing was accepted.
+ * - Before the first mutating call, a token the server shows as read-only is refused (GET /tokens).
  * - Every error names the step and the runbook's action (token, role, busy, unreachable).
  * - Every message goes through a mask holding the token, our secrets and every env value of
  *   every app an answer carried (GET /apps returns other apps' secrets).
@@ -15,23 +18,29 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { z } from "zod";
+import { z } from "zod";
 import { excerpt, HttpRequestError, parseJson, requestText, type HttpResult } from "../http/client";
 import {
   ApiShapeError,
+  appListEntry,
   appListSchema,
   appSchema,
   backupListSchema,
   backupPolicySchema,
+  backupUpdateRequestSchema,
   domainListSchema,
   errorBodySchema,
   parseAnswer,
   profileSchema,
+  serverStatusSchema,
   taskSchema,
+  tokenListSchema,
   type App,
+  type AppListEntry,
   type Backup,
   type Task,
 } from "./schemas";
+import * as semver from "../release/semver";
 
 /** Time as an input: the real clock in tools, a fast one in tests. */
 export interface Clock {
@@ -170,6 +179,8 @@ export class CloudronApi {
   private readonly backoffMs: number;
   private readonly requestTimeoutMs: number;
   private readonly logLine: (line: string) => void;
+  /** The token's scope was looked at before this client's first mutating call. */
+  private writeChecked = false;
 
   constructor(o: CloudronApiOptions) {
     this.server = o.server;
@@ -212,10 +223,15 @@ export class CloudronApi {
     return requestText({ url: this.baseUrl + apiPath, method, headers, body: text, timeoutMs: this.requestTimeoutMs });
   }
 
+  /** The server's own words in an error answer (`message`), else a short excerpt of the body. */
+  private serverSaid(res: HttpResult): string {
+    const parsed = errorBodySchema.safeParse(parseJson(res.body));
+    return parsed.success && parsed.data.message ? parsed.data.message : excerpt(res.body, 160) || "no message";
+  }
+
   /** Maps a 4xx answer to the runbook's action. */
   private statusError(step: string, method: Method, apiPath: string, res: HttpResult): CloudronApiError {
-    const parsed = errorBodySchema.safeParse(parseJson(res.body));
-    const said = parsed.success && parsed.data.message ? parsed.data.message : excerpt(res.body, 160) || "no message";
+    const said = this.serverSaid(res);
     const call = `${method} ${apiPath}`;
     switch (res.status) {
       case 401:
@@ -286,14 +302,19 @@ export class CloudronApi {
     if (json && typeof json === "object" && Array.isArray((json as { apps?: unknown }).apps)) (json as { apps: unknown[] }).apps.forEach(visitApp);
   }
 
-  /** GET with bounded retries on 5xx and timeouts. */
-  async get<S extends z.ZodType>(apiPath: string, schema: S, step: string): Promise<z.output<S>> {
+  /** GET with bounded retries (`retries`, default readRetries) on 5xx and timeouts. */
+  async get<S extends z.ZodType>(
+    apiPath: string,
+    schema: S,
+    step: string,
+    retries = this.readRetries,
+  ): Promise<z.output<S>> {
     const endpoint = `GET ${apiPath}`;
     let lastError: CloudronApiError | undefined;
-    for (let attempt = 0; attempt <= this.readRetries; attempt++) {
+    for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         const delay = this.backoffMs * 2 ** (attempt - 1);
-        this.log(`${step}: ${lastError?.message ?? "retrying"}; retry ${attempt} of ${this.readRetries} in ${delay} ms`);
+        this.log(`${step}: ${lastError?.message ?? "retrying"}; retry ${attempt} of ${retries} in ${delay} ms`);
         await this.clock.sleep(delay);
       }
       let res: HttpResult;
@@ -309,7 +330,11 @@ export class CloudronApi {
       lastError = this.statusError(step, "GET", apiPath, res);
       if (lastError.kind !== "server") throw lastError;
     }
-    throw this.fail(`${lastError?.message ?? endpoint} Gave up after ${this.readRetries + 1} attempts; try again later.`, lastError?.kind ?? "server", lastError?.status);
+    throw this.fail(
+      `${lastError?.message ?? endpoint} Gave up after ${retries + 1} attempts; try again later.`,
+      lastError?.kind ?? "server",
+      lastError?.status,
+    );
   }
 
   /**
@@ -324,8 +349,12 @@ export class CloudronApi {
     o: { step: string; appId?: string; recover?: () => Promise<z.output<S> | undefined> },
   ): Promise<z.output<S>> {
     const endpoint = `POST ${apiPath}`;
+    if (!this.writeChecked) {
+      await this.refuseReadOnlyToken(o.step);
+      this.writeChecked = true;
+    }
     const started = this.clock.now();
-    for (let round = 0; ; round++) {
+    for (;;) {
       let res: HttpResult | undefined;
       let uncertain: string | undefined;
       try {
@@ -354,14 +383,61 @@ export class CloudronApi {
       }
       const error = this.statusError(o.step, "POST", apiPath, res as HttpResult);
       if (error.kind !== "conflict" || !o.appId) throw error;
-      // 409 on an existing app: busy with another task, nothing was applied. Wait until the app is
-      // idle (bounded by busyWaitSeconds from the first attempt), then send once more.
-      if (this.clock.now() >= started + this.busyWaitSeconds * 1000) {
-        // Still refused after the whole wait (a 409 while the app looks idle, e.g. a location clash).
-        throw this.busyError(o.step, await this.getApp(o.appId, o.step), (this.clock.now() - started) / 1000);
-      }
-      await this.waitUntilIdle(o.appId, o.step, started, round > 0);
+      await this.afterConflict(o.appId, o.step, endpoint, this.serverSaid(res as HttpResult), started);
     }
+  }
+
+  /**
+   * A 409 on an existing app: nothing was applied. The server answers 409 for a busy app and for
+   * a state no wait will change (pogipop/cloudron 2019 src/apps.js: BAD_STATE "debug mode enabled.
+   * force to override", ALREADY_EXISTS "… is in use", both mapped to 409 in src/routes/apps.js), so
+   * the app is read once: busy → wait for it (bounded from `started`) and return to send again;
+   * idle → fail now with the server's message.
+   */
+  private async afterConflict(
+    appId: string,
+    step: string,
+    endpoint: string,
+    said: string,
+    started: number,
+  ): Promise<void> {
+    const app = await this.getApp(appId, step);
+    const activity = await this.activityOf(app, step);
+    if (!activity.busy) {
+      throw this.fail(
+        `${step}: Cloudron refused ${endpoint} (409: "${said}") while ${app.fqdn} runs no task ` +
+          `(installationState ${app.installationState}, runState ${app.runState ?? "unknown"}), ` +
+          `so waiting would not help; nothing was changed. ` +
+          `Resolve what the server says in the dashboard (the app → its settings), then run up again.`,
+        "conflict",
+        409,
+      );
+    }
+    const waited = (this.clock.now() - started) / 1000;
+    if (this.clock.now() >= started + this.busyWaitSeconds * 1000) {
+      throw this.busyError(step, app, activity, waited, said);
+    }
+    const busyWith = describeActivity(activity);
+    this.log(`${step}: ${endpoint} answered 409 ("${said}"): ${app.fqdn} is busy with ${busyWith}; waiting`);
+    await this.waitUntilIdle(appId, step, started, true, said);
+  }
+
+  /**
+   * Whether the app runs a task now: a `pending_*` installationState (the server sets it with the
+   * task: pogipop/cloudron 2019 src/appdb.js ISTATE_PENDING_*), or a taskId whose task is active or
+   * still queued (spec Task: `active` = running, `pending` = scheduled to run).
+   */
+  async activityOf(app: App, step: string): Promise<AppActivity> {
+    if (isBusy(app)) return { busy: true, taskId: app.taskId, state: app.installationState, queued: false };
+    if (!app.taskId) return { busy: false, taskId: null, state: app.installationState, queued: false };
+    const task = await this.getTask(app.taskId, step).catch((err: unknown) => {
+      // A task id the server no longer knows is no task running.
+      if (err instanceof CloudronApiError && err.kind === "not_found") return undefined;
+      throw err;
+    });
+    const running = !!task && (task.active || task.pending === true);
+    const queued = !!task && !task.active && task.pending === true;
+    return { busy: running, taskId: app.taskId, state: app.installationState, queued };
   }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -370,8 +446,9 @@ export class CloudronApi {
     return this.get("/profile", profileSchema, step);
   }
 
-  async listApps(step: string): Promise<App[]> {
-    return (await this.get("/apps", appListSchema, step)).apps;
+  /** GET /apps, each entry only looked at for id and fqdn (see {@link appListSchema}). */
+  async listApps(step: string): Promise<AppListEntry[]> {
+    return (await this.get("/apps", appListSchema, step)).apps.map(appListEntry);
   }
 
   getApp(appId: string, step: string): Promise<App> {
@@ -382,23 +459,132 @@ export class CloudronApi {
     return (await this.get("/domains", domainListSchema, step)).domains.map((d) => d.domain);
   }
 
+  /**
+   * Every backup of the app, page by page: the server answers one page (`page`, `per_page`,
+   * default 25, newest first: pogipop/cloudron 2019 src/routes/apps.js listBackups), so reading
+   * only the first page misses the older ones. Bounded to {@link BACKUP_PAGES_MAX} pages.
+   */
   async listBackups(appId: string, step: string): Promise<Backup[]> {
-    return (await this.get(`/apps/${encodeURIComponent(appId)}/backups`, backupListSchema, step)).backups;
+    const all: Backup[] = [];
+    for (let page = 1; page <= BACKUP_PAGES_MAX; page++) {
+      const query = `?page=${page}&per_page=${BACKUP_PAGE_SIZE}`;
+      const { backups } = await this.get(`/apps/${encodeURIComponent(appId)}/backups${query}`, backupListSchema, step);
+      all.push(...backups);
+      if (backups.length < BACKUP_PAGE_SIZE) return all;
+    }
+    const most = BACKUP_PAGES_MAX * BACKUP_PAGE_SIZE;
+    this.log(`${step}: app ${appId} has more than ${most} backups; only the newest were read`);
+    return all;
+  }
+
+  /**
+   * Labels a backup and keeps it at least `preserveSecs` from its creation, whatever the retention
+   * (spec: POST /apps/:id/backups/:backupId, updateAppBackup; the 2019 server's cleanup skips a
+   * backup younger than its preserveSecs: pogipop/cloudron src/backups.js cleanupAppBackups).
+   */
+  async preserveBackup(
+    appId: string,
+    backupId: string,
+    label: string,
+    preserveSecs: number,
+    step: string,
+  ): Promise<void> {
+    const body = backupUpdateRequestSchema.parse({ label, preserveSecs });
+    const path = `/apps/${encodeURIComponent(appId)}/backups/${encodeURIComponent(backupId)}`;
+    await this.post(path, body, backupUpdateAnswerSchema, { step, appId });
+  }
+
+  /** The version the server runs (GET /cloudron/status; no auth needed, spec getStatus). */
+  async getServerVersion(step: string): Promise<string> {
+    return (await this.get("/cloudron/status", serverStatusSchema, step)).version;
+  }
+
+  /**
+   * Refuses a server older than the app's manifest allows (`minBoxVersion`: Cloudron will not
+   * install or update the app there, and before 8.1 install was a different route).
+   */
+  async checkServerVersion(minBoxVersion: string | undefined, step: string): Promise<string> {
+    const version = await this.getServerVersion(step);
+    const problem = serverVersionProblem(version, minBoxVersion);
+    if (problem) throw this.fail(`${step}: ${this.server} ${problem}`, "config");
+    return version;
+  }
+
+  /**
+   * What GET /tokens shows of this token's scope. The list is the user's tokens (spec getTokens);
+   * ours is recognised only if the answer carries `accessToken`, which the spec lists in Token
+   * but does not promise for the list. Anything else (no such route, an odd answer, no answer:
+   * one attempt only) is "unknown": the 403 of the first mutating call then says that a Read and
+   * Write token is needed.
+   */
+  async tokenScope(step: string): Promise<TokenScope> {
+    let tokens;
+    try {
+      ({ tokens } = await this.get("/tokens", tokenListSchema, step, 0));
+    } catch (err) {
+      if (err instanceof CloudronApiError) {
+        return { access: "unknown", why: `GET /tokens: ${err.kind}${err.status ? ` (${err.status})` : ""}` };
+      }
+      throw err;
+    }
+    // The list may carry the user's other tokens: they are secrets like ours.
+    for (const t of tokens) this.mask.addSecret(t.accessToken);
+    const ours = tokens.find((t) => t.accessToken !== undefined && t.accessToken === this.token);
+    if (!ours) return { access: "unknown", why: "GET /tokens does not show which token is this one" };
+    const name = ours.name ?? undefined;
+    const readOnly = scopeAccess(ours.scope ?? undefined) === "read-only";
+    return readOnly ? { access: "read-only", name } : { access: "read-write", name };
+  }
+
+  /** Fails before any mutating call when the server shows this token as read-only. */
+  private async refuseReadOnlyToken(step: string): Promise<void> {
+    const scope = await this.tokenScope(step);
+    if (scope.access === "read-only") {
+      throw this.fail(
+        `${step}: the API token${scope.name ? ` "${scope.name}"` : ""} is read-only ` +
+          `(its scope on Cloudron has no "rw"), ` +
+          `so nothing was sent. Create a "Read and Write" token (dashboard → Profile → API Tokens) and set it: ` +
+          `\`pulumi config set --secret communityrule:cloudronToken <token>\`.`,
+        "forbidden",
+        403,
+      );
+    }
   }
 
   getTask(taskId: string, step: string): Promise<Task> {
     return this.get(`/tasks/${encodeURIComponent(taskId)}`, taskSchema, step);
   }
 
-  async getBackupPolicy(step: string): Promise<BackupRetention> {
-    const { policy } = await this.get("/backups/policy", backupPolicySchema, step);
-    return readRetention(policy.retention, policy.schedule ?? undefined);
+  /**
+   * The body of GET /backups/policy as the server sent it, or undefined when the server has no
+   * such route (404: servers that state policies per backup site).
+   */
+  async getBackupPolicy(step: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      return await this.get("/backups/policy", backupPolicySchema, step);
+    } catch (err) {
+      if (err instanceof CloudronApiError && err.kind === "not_found") return undefined;
+      throw err;
+    }
   }
 
-  /** The app at a location (fqdn, case-insensitive), or undefined. */
+  /**
+   * The app at a location (fqdn, case-insensitive), or undefined. Only that entry is parsed in
+   * full: a malformed entry of another app is passed over, a malformed one of ours is an error.
+   */
   async findApp(location: string, step: string): Promise<App | undefined> {
-    const apps = await this.listApps(step);
-    return apps.find((a) => a.fqdn.toLowerCase() === location.toLowerCase());
+    const entry = (await this.listApps(step)).find((a) => a.fqdn?.toLowerCase() === location.toLowerCase());
+    return entry ? this.parseListEntry(entry, step) : undefined;
+  }
+
+  /** One GET /apps entry parsed with the full app schema (a mismatch names the field, never a value). */
+  private parseListEntry(entry: AppListEntry, step: string): App {
+    try {
+      return parseAnswer(appSchema, entry.raw, `GET /apps (the entry of ${entry.fqdn ?? entry.id ?? "our app"})`);
+    } catch (err) {
+      if (err instanceof ApiShapeError) throw this.fail(`${step}: ${err.message}`, "shape");
+      throw err;
+    }
   }
 
   /** Token valid, and its user may deploy (owner or admin). Returns the user name. */
@@ -414,10 +600,19 @@ export class CloudronApi {
     return profile.username ?? "";
   }
 
-  private busyError(step: string, app: App, waitedSeconds: number): CloudronApiError {
+  private busyError(
+    step: string,
+    app: App,
+    activity: AppActivity,
+    waitedSeconds: number,
+    said?: string,
+  ): CloudronApiError {
+    const quote = said ? `; the server said (409): "${said}"` : "";
     return this.fail(
-      `${step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}) and stayed busy for ${Math.round(waitedSeconds)} s ` +
-        `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds}). Wait for that task in the dashboard, then run up again; nothing was changed.`,
+      `${step}: ${app.fqdn} is busy with ${describeActivity(activity)} ` +
+        `and stayed busy for ${Math.round(waitedSeconds)} s ` +
+        `(communityrule:busyWaitSeconds = ${this.busyWaitSeconds})${quote}. ` +
+        `Wait for that task in the dashboard, then run up again; nothing was changed.`,
       "busy",
       409,
     );
@@ -427,7 +622,13 @@ export class CloudronApi {
    * Waits until the app has no running task (installationState `pending_*`), bounded by
    * busyWaitSeconds. An app in the `error` state is refused: fix it first.
    */
-  async waitUntilIdle(appId: string, step: string, since: number = this.clock.now(), pauseFirst = false): Promise<App> {
+  async waitUntilIdle(
+    appId: string,
+    step: string,
+    since: number = this.clock.now(),
+    pauseFirst = false,
+    said?: string,
+  ): Promise<App> {
     const deadline = since + this.busyWaitSeconds * 1000;
     if (pauseFirst) await this.clock.sleep(Math.min(this.pollDelay(0), Math.max(0, deadline - this.clock.now())));
     for (let round = 0; ; round++) {
@@ -439,11 +640,13 @@ export class CloudronApi {
           "app_error",
         );
       }
-      if (!isBusy(app)) return app;
+      const activity = await this.activityOf(app, step);
+      if (!activity.busy) return app;
       const now = this.clock.now();
       const waited = (now - since) / 1000;
-      if (now >= deadline) throw this.busyError(step, app, waited);
-      this.log(`${step}: ${app.fqdn} is busy with task ${app.taskId ?? "(unknown)"} (${app.installationState}); waiting, ${Math.round(waited)} s so far`);
+      if (now >= deadline) throw this.busyError(step, app, activity, waited, said);
+      const busyWith = describeActivity(activity);
+      this.log(`${step}: ${app.fqdn} is busy with ${busyWith}; waiting, ${Math.round(waited)} s so far`);
       // Never sleep past the bound: the last look is at the deadline, not a poll interval after it.
       await this.clock.sleep(Math.min(this.pollDelay(round), deadline - now));
     }
@@ -482,23 +685,63 @@ export class CloudronApi {
   }
 }
 
-/** True while Cloudron runs a task on the app. */
+/** True while Cloudron runs a task on the app (its installationState is `pending_*`). */
 export function isBusy(app: App): boolean {
   return app.installationState.startsWith("pending_");
 }
 
-/** What the backup policy keeps, and under which field name the server said so. */
-export interface BackupRetention {
-  keepWithinSecs?: number;
-  field?: "keepWithinSecs" | "keepWWithinSecs";
-  schedule?: string;
+/** Whether an app runs (or has queued) a task, and which. */
+export interface AppActivity {
+  busy: boolean;
+  taskId: string | null;
+  /** installationState as read. */
+  state: string;
+  /** The task is scheduled but not started yet (spec Task: `active: false, pending: true`). */
+  queued: boolean;
 }
 
-/** Reads the retention under either spelling (docs: keepWithinSecs; spec schema: keepWWithinSecs). */
-export function readRetention(retention: { keepWithinSecs?: number; keepWWithinSecs?: number }, schedule?: string): BackupRetention {
-  if (retention.keepWithinSecs !== undefined) return { keepWithinSecs: retention.keepWithinSecs, field: "keepWithinSecs", schedule };
-  if (retention.keepWWithinSecs !== undefined) return { keepWithinSecs: retention.keepWWithinSecs, field: "keepWWithinSecs", schedule };
-  return { schedule };
+/** "task 12 (pending_update)", "task 12 (queued, installed)", "no task (installed)". */
+export function describeActivity(a: AppActivity): string {
+  const task = a.taskId ? `task ${a.taskId}` : a.busy ? "task (id not shown)" : "no task";
+  return `${task} (${a.queued ? "queued, " : ""}${a.state})`;
+}
+
+/** Pages of GET /apps/:id/backups read at most, and their size. */
+export const BACKUP_PAGE_SIZE = 100;
+export const BACKUP_PAGES_MAX = 20;
+
+/** POST /apps/:id/backups/:backupId answers 200 with no content (spec: no_content). */
+const backupUpdateAnswerSchema = z.unknown();
+
+/**
+ * Why a server at `version` cannot run an app needing `minBoxVersion`, or undefined when it can
+ * (or when the manifest names no minimum). An unreadable version is a problem too.
+ */
+export function serverVersionProblem(version: string, minBoxVersion: string | undefined): string | undefined {
+  if (!minBoxVersion) return undefined;
+  if (!semver.valid(version)) {
+    return `reports version "${version}", which is not a version this check can compare with ${minBoxVersion}`;
+  }
+  if (!semver.valid(minBoxVersion)) return undefined;
+  if (semver.lt(version, minBoxVersion)) {
+    return (
+      `runs Cloudron ${version}, below the ${minBoxVersion} the app's CloudronManifest.json needs (minBoxVersion); ` +
+      `update Cloudron first (dashboard → Settings → Updates), nothing was changed`
+    );
+  }
+  return undefined;
+}
+
+/** What a token may do, as GET /tokens shows its scope. */
+export type TokenScope =
+  | { access: "read-write"; name?: string }
+  | { access: "read-only"; name?: string }
+  | { access: "unknown"; why: string };
+
+/** A scope map (`{"*": "rw"}`, `{"*": "r"}`, or per route) grants writing when any entry is `rw`. */
+export function scopeAccess(scope: Record<string, string> | undefined): "read-write" | "read-only" {
+  if (!scope) return "read-write";
+  return Object.values(scope).some((v) => v.includes("w")) ? "read-write" : "read-only";
 }
 
 /** Where the token came from, for messages (never the token itself). */

@@ -1,12 +1,13 @@
 /**
  * What the program checks against the live server before any resource is registered (preview and
- * up alike), read-only: the token and role, whose app holds the location, the release order
+ * up alike), read-only: the token and role, the server's version against the manifest's
+ * `minBoxVersion`, whose app holds the location, the release order
  * against the version that really runs (so a downgrade is refused before the image is built and
  * pushed), and on a production `up` the backup policy. No Pulumi imports: index.ts turns a
  * problem into a RunError, and tests call this directly.
  */
 import { CloudronApi, CloudronApiError, resolveToken } from "./api";
-import { judgeBackupPolicy } from "./backupPolicy";
+import { assessBackups } from "./backupPolicy";
 import { decideRelease, tagOfImage, type ReleaseDecision } from "../release/versionRules";
 import type { DeployConfig } from "../config/stackConfig";
 
@@ -58,6 +59,8 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
   });
   try {
     await api.checkAccess("live check");
+    const serverVersion = await api.checkServerVersion(minBoxVersionOf(cfg.manifest.content), "live check");
+    notes.push(`live check: ${cfg.cloudronServer} runs Cloudron ${serverVersion}`);
     const app = await api.findApp(cfg.location, "live check");
     if (app && app.manifest.id !== cfg.manifest.id) {
       throw new LiveCheckError(
@@ -80,7 +83,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
     }
     if (cfg.environment === "production" && !o.dryRun) {
       // Not installed yet: Cloudron turns automatic backups on at install; only the retention is judged.
-      const verdict = judgeBackupPolicy(app ? app.enableBackup : true, await api.getBackupPolicy("live check"), cfg.minBackupRetentionDays, cfg.location);
+      const verdict = await assessBackups(api, app, cfg.minBackupRetentionDays, cfg.location, "live check");
       if (verdict.problems.length > 0) {
         throw new LiveCheckError(`production backups are not safe enough; nothing was built or deployed:\n  - ${verdict.problems.join("\n  - ")}`);
       }
@@ -91,4 +94,10 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
     if (err instanceof CloudronApiError) throw new LiveCheckError(err.message);
     throw err;
   }
+}
+
+/** The manifest's `minBoxVersion` (the lowest Cloudron version it runs on), if it names one. */
+export function minBoxVersionOf(manifest: Record<string, unknown> | undefined): string | undefined {
+  const v = manifest?.minBoxVersion;
+  return typeof v === "string" && v !== "" ? v : undefined;
 }

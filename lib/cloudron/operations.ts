@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { CloudronApi, CloudronApiError, isBusy } from "./api";
-import type { App } from "./schemas";
+import type { App, Backup } from "./schemas";
 import { installRequestSchema, newAppTaskSchema, taskInfoSchema, updateRequestSchema, envRequestSchema } from "./schemas";
 import {
   OWNER_ENV_NAME,
@@ -21,6 +21,8 @@ import {
 import { decideRelease, manifestVersionToSend, tagOfImage } from "../release/versionRules";
 import { formatProgress, waitForHealthy } from "../health/healthGate";
 import { recordedHistoryErrors } from "../release/migrationGate";
+import { CONFIG_DEFAULTS } from "../config/schema";
+import { readBackupPolicy, retentionSeconds } from "./backupPolicy";
 
 /** An operation failed; the message is for the operator (already masked by the caller). */
 export class OperationError extends Error {
@@ -201,7 +203,17 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   if (!app) {
     const { subdomain, domain } = splitLocation(req.location, await api.listDomains("install"));
     const env = desiredEnvValues(req.env, ctx.secrets, req.owner, "install");
-    const body = installRequestSchema.parse({ appStoreId: "", manifest, subdomain, domain, accessRestriction: null, env });
+    // Production asks for automatic backups rather than relying on the server's default.
+    const backups = req.environment === "production" ? { enableBackup: true } : {};
+    const body = installRequestSchema.parse({
+      appStoreId: "",
+      manifest,
+      subdomain,
+      domain,
+      accessRestriction: null,
+      env,
+      ...backups,
+    });
     api.log(`install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`);
     const started = await api.post("/apps", body, newAppTaskSchema, {
       step: "install",
@@ -235,7 +247,8 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   const from = app;
   api.log(`update: ${req.location} ${from.manifest.dockerImage ?? "?"} (${from.manifest.version ?? "?"}) → ${req.image} (${version}); Cloudron takes a backup first`);
   const backupId = await update(api, from, manifest, "update");
-  api.log(`update: done${backupId ? `; pre-update backup ${backupId}` : "; no new backup id was listed"}`);
+  api.log(`update: done${backupId ? `; pre-update backup ${backupId}` : "; no pre-update backup was listed"}`);
+  if (backupId) await keepRollbackPoint(api, from, backupId, version, "update");
 
   if (req.autoRollback && from.manifest.dockerImage && from.manifest.dockerImage !== req.image) {
     await gateOrRollBack(ctx, req, { from, manifest, backupId });
@@ -277,7 +290,7 @@ function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<
   return { release, version, manifest, sha, sameCode };
 }
 
-/** POST update (never skipBackup), wait, read back image and version; returns the new backup id. */
+/** POST update (never skipBackup), wait, read back image and version; returns the pre-update backup's id. */
 async function update(api: CloudronApi, app: App, manifest: DeployRequest["manifest"] & { dockerImage: string }, step: string): Promise<string> {
   const before = new Set((await api.listBackups(app.id, step)).map((b) => b.id));
   const body = updateRequestSchema.parse({ manifest });
@@ -286,9 +299,59 @@ async function update(api: CloudronApi, app: App, manifest: DeployRequest["manif
     appId: app.id,
     recover: taskChangedSince(api, app.id, app, step, (a) => a.manifest.dockerImage === manifest.dockerImage && a.manifest.version === manifest.version),
   });
-  await follow(api, started.taskId, step);
+  const task = started.taskId === "" ? undefined : await api.waitForTask(started.taskId, step);
   await readBack(api, app.id, step, { image: manifest.dockerImage, version: manifest.version });
-  return (await api.listBackups(app.id, step)).map((b) => b.id).find((id) => !before.has(id)) ?? "";
+  const after = await api.listBackups(app.id, step);
+  const since = task?.creationTime ?? undefined;
+  return pickPreUpdateBackup(after, { version: app.manifest.version, since, before })?.id ?? "";
+}
+
+/**
+ * The backup the update took of the old version: among backups of `version` (the version that
+ * ran before) created at or after the update task (server time, `since`), the earliest; without a
+ * task time, among those not listed before the update. A scheduled backup of the whole server that
+ * finishes meanwhile started earlier, so it is not taken for it.
+ */
+export function pickPreUpdateBackup(
+  backups: readonly Backup[],
+  o: { version: string | undefined; since?: string; before: ReadonlySet<string> },
+): Backup | undefined {
+  const sinceMs = o.since ? Date.parse(o.since) : NaN;
+  const timeOf = (b: Backup) => (b.creationTime ? Date.parse(b.creationTime) : NaN);
+  const candidates = backups.filter((b) => {
+    if (o.version !== undefined && b.packageVersion && b.packageVersion !== o.version) return false;
+    if (Number.isFinite(sinceMs)) return Number.isFinite(timeOf(b)) && timeOf(b) >= sinceMs;
+    return !o.before.has(b.id);
+  });
+  return [...candidates].sort((a, b) => (timeOf(a) || 0) - (timeOf(b) || 0))[0];
+}
+
+/** How long a rollback point is kept at least: the production minimum's default. */
+export const ROLLBACK_POINT_MIN_DAYS = CONFIG_DEFAULTS.minBackupRetentionDays;
+
+/**
+ * Labels the pre-update backup and keeps it at least as long as the retention (and at least
+ * {@link ROLLBACK_POINT_MIN_DAYS}), so the server's cleanup does not remove the one backup a failed
+ * release is restored from. A failure here is reported, not fatal: the update already happened.
+ */
+async function keepRollbackPoint(
+  api: CloudronApi,
+  from: App,
+  backupId: string,
+  toVersion: string,
+  step: string,
+): Promise<void> {
+  try {
+    const retention = retentionSeconds(readBackupPolicy(await api.getBackupPolicy(step)));
+    const preserveSecs = Math.max(retention ?? 0, ROLLBACK_POINT_MIN_DAYS * 86_400);
+    const label = `rollback point: ${from.manifest.version ?? "?"} before ${toVersion}`;
+    await api.preserveBackup(from.id, backupId, label, preserveSecs, step);
+    const days = Math.round(preserveSecs / 86_400);
+    api.log(`${step}: rollback point ${backupId} labelled "${label}" and kept ${days} days`);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    api.log(`${step}: WARNING: could not protect rollback point ${backupId} (${why}); it stays under the normal retention`);
+  }
 }
 
 /**

@@ -56,8 +56,29 @@ export const appSchema = z.looseObject({
 });
 export type App = z.infer<typeof appSchema>;
 
-/** GET /apps */
-export const appListSchema = z.looseObject({ apps: z.array(appSchema) });
+/**
+ * GET /apps, read loosely: each entry is only an object here. One app with an odd field (someone
+ * else's, installed by hand or by another client) must not stop a deploy, so only the entry at our
+ * location (or id) is parsed with {@link appSchema}; the others are looked at for `id` and `fqdn`.
+ */
+export const appListSchema = z.looseObject({ apps: z.array(z.unknown()) });
+
+/** What a list entry is looked up by; fields of another type than string count as absent. */
+export interface AppListEntry {
+  id?: string;
+  fqdn?: string;
+  raw: unknown;
+}
+
+/** `id` and `fqdn` of one GET /apps entry, without judging the rest of it. */
+export function appListEntry(raw: unknown): AppListEntry {
+  const o = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
+  return {
+    id: typeof o.id === "string" ? o.id : undefined,
+    fqdn: typeof o.fqdn === "string" ? o.fqdn : undefined,
+    raw,
+  };
+}
 
 /** GET /domains */
 export const domainListSchema = z.looseObject({ domains: z.array(z.looseObject({ domain: z.string().min(1) })) });
@@ -69,6 +90,7 @@ export const taskSchema = z.looseObject({
   message: z.string().nullish(),
   active: z.boolean(),
   pending: z.boolean().nullish(),
+  creationTime: z.string().nullish(),
   success: z.boolean().nullish(),
   error: z
     .union([z.string(), z.null(), z.looseObject({ message: z.string().optional(), code: z.unknown().optional() })])
@@ -83,7 +105,7 @@ export const taskInfoSchema = z.looseObject({ taskId: idString });
 /** 202 of POST /apps and 201 of POST /apps/:id/clone: the new app's id and its task. */
 export const newAppTaskSchema = z.looseObject({ id: z.string().min(1), taskId: idString });
 
-/** GET /apps/:id/backups */
+/** GET /apps/:id/backups (one page; newest first per the 2019 server's backupdb.getByAppIdPaged). */
 export const backupListSchema = z.looseObject({
   backups: z.array(
     z.looseObject({
@@ -91,23 +113,42 @@ export const backupListSchema = z.looseObject({
       creationTime: z.string().nullish(),
       packageVersion: z.string().nullish(),
       state: z.string().nullish(),
+      label: z.string().nullish(),
+      preserveSecs: z.number().nullish(),
     }),
   ),
 });
 export type Backup = z.infer<typeof backupListSchema>["backups"][number];
 
 /**
- * GET /backups/policy. The retention field is `keepWWithinSecs` in the spec's schema and
- * `keepWithinSecs` in Cloudron's docs; both are accepted and the reader says which it found.
+ * GET /backups/policy, taken loosely: the spec gives `{ policy: { schedule, retention } }` with
+ * `retention.keepWWithinSecs`, Cloudron's docs `keepWithinSecs`, and servers with several backup
+ * sites state retention per site. lib/cloudron/backupPolicy.ts decides what the body means.
  */
-export const backupPolicySchema = z.looseObject({
-  policy: z.looseObject({
-    schedule: z.string().nullish(),
-    retention: z.looseObject({
-      keepWithinSecs: z.number().optional(),
-      keepWWithinSecs: z.number().optional(),
+export const backupPolicySchema = z.looseObject({});
+
+/** GET /cloudron/status (no auth; spec: `{ version: "7.6.0" }`). */
+export const serverStatusSchema = z.looseObject({ version: z.string().min(1) });
+
+/**
+ * GET /tokens (spec: Token objects; `scope` maps routes to `r` or `rw`, e.g. `{"*": "rw"}`).
+ * Whether the list carries `accessToken` is not stated; without it, our token is not identifiable.
+ */
+export const tokenListSchema = z.looseObject({
+  tokens: z.array(
+    z.looseObject({
+      id: z.string().optional(),
+      name: z.string().nullish(),
+      accessToken: z.string().optional(),
+      scope: z.record(z.string(), z.string()).nullish(),
     }),
-  }),
+  ),
+});
+
+/** POST /apps/:id/backups/:backupId (spec: updateAppBackup): label and keep-time of one backup. */
+export const backupUpdateRequestSchema = z.strictObject({
+  label: z.string().min(1),
+  preserveSecs: z.number().int().positive(),
 });
 
 /** Request bodies. Strict: a typo'd field is a bug here, not something to send. */
@@ -120,6 +161,8 @@ export const installRequestSchema = z.strictObject({
   // null = no access restriction; the spec requires the key.
   accessRestriction: z.null(),
   env: z.record(z.string(), z.string()),
+  // Production says so rather than relying on the server's default for automatic backups.
+  enableBackup: z.literal(true).optional(),
 });
 export type InstallRequest = z.infer<typeof installRequestSchema>;
 

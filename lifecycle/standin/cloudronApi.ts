@@ -79,6 +79,12 @@ export interface StandinApp {
   memoryLimit: number;
   label: string | null;
   tags: string[];
+  /**
+   * Debug mode (spec app.debugMode: null or `{ readonlyRootfs, cmd }`); while set, an update
+   * without `force` answers 409 "debug mode enabled. force to override" (pogipop/cloudron 2019
+   * src/apps.js update(), BAD_STATE → 409 in src/routes/apps.js).
+   */
+  debugMode: Record<string, unknown> | null;
   creationTime: string;
   updateTime: string;
   ts: string;
@@ -90,6 +96,11 @@ export interface StandinApp {
   /** Times the seed completed in this app's database (read by the fake app's /api/templates). */
   seedRuns: number;
   clonedFrom?: string;
+  /**
+   * Fields shown in the API answer in place of the real ones: an app whose answer another client
+   * or a newer server shaped differently (e.g. `installationState: 7`, `manifest: null`).
+   */
+  shownAs?: Record<string, unknown>;
 }
 
 /** What a task does when it finishes. */
@@ -112,6 +123,11 @@ export interface StandinTask {
   result: Record<string, unknown> | null;
   /** Whether the first read must see it active (false for busy tasks, which end on the clock). */
   waitsForPoll: boolean;
+  /**
+   * Until this time (ms) the task is queued: the spec's Task has `pending` ("scheduled to run")
+   * beside `active` ("currently running"), so a queued task reads `active: false, pending: true`.
+   */
+  queuedUntil: number;
   /** Progress messages, one per stage. */
   stages: string[];
   /** Applies the task's effect (null: nothing to apply, e.g. an injected no-op). */
@@ -137,6 +153,9 @@ export type OperationName =
   | "getBackupPolicy"
   | "setAutomaticAppBackup"
   | "restartApp"
+  | "getStatus"
+  | "getTokens"
+  | "updateAppBackup"
   | "standinExec";
 
 /** Operations that change something on the server (the seed exec included: it writes data). */
@@ -148,6 +167,7 @@ export const MUTATING_OPERATIONS: ReadonlySet<OperationName> = new Set<Operation
   "cloneApp",
   "setAutomaticAppBackup",
   "restartApp",
+  "updateAppBackup",
   "standinExec",
 ]);
 
@@ -177,6 +197,11 @@ export interface Fault {
   applied?: boolean;
   /** `409`: how long the app stays busy with a backup task (default 1500 ms). */
   busyMs?: number;
+  /**
+   * `409`: answer 409 without making the app busy: a refusal about the app's state, not a task
+   * (e.g. "Domain 'x' is in use": pogipop/cloudron 2019 src/apps.js getDuplicateErrorDetails).
+   */
+  idle?: boolean;
   /** `envValueDiffers` / `envDropKey`: the key to alter (default: the first key, sorted). */
   key?: string;
   /** `envValueDiffers`: the value stored instead (default: asked value + "-altered"). */
@@ -215,7 +240,16 @@ export interface CloudronApiState {
   apps: StandinApp[];
   tasks: StandinTask[];
   domains: Array<{ domain: string; zoneName: string; provider: string }>;
-  backupPolicy: { schedule: string; retention: Record<string, number> };
+  /**
+   * The body of GET /backups/policy, as the server would send it (the spec's single policy
+   * `{ policy: { schedule, retention } }` by default; tests put other shapes here), or null for a
+   * server without that route (404).
+   */
+  backupPolicy: Record<string, unknown> | null;
+  /** The Cloudron version GET /cloudron/status reports. */
+  version: string;
+  /** How long each new task stays queued before it runs (ms; default 0). */
+  queueMs: number;
   faults: Fault[];
   calls: ApiCall[];
   /** Things a correct client never does; the lifecycle runner fails a scenario that has any. */
@@ -229,6 +263,8 @@ export interface CloudronApiState {
 
 export interface CloudronApiOptions {
   tokens?: StandinToken[];
+  /** The Cloudron version GET /cloudron/status reports (default 9.0.2). */
+  version?: string;
   domains?: string[];
   taskMs?: number;
 }
@@ -321,6 +357,7 @@ export function makeApp(fields: Partial<StandinApp> & { fqdn: string; manifest: 
     memoryLimit: 0,
     label: null,
     tags: [],
+    debugMode: null,
     creationTime: t,
     updateTime: t,
     ts: t,
@@ -333,8 +370,8 @@ export function makeApp(fields: Partial<StandinApp> & { fqdn: string; manifest: 
 
 /** The app as the API shows it (bookkeeping fields left out). */
 function apiApp(app: StandinApp): Record<string, unknown> {
-  const { backups: _b, restarts: _r, seedRuns: _s, clonedFrom: _c, ...shown } = app;
-  return { ...shown, env: { ...app.env }, manifest: { ...app.manifest } };
+  const { backups: _b, restarts: _r, seedRuns: _s, clonedFrom: _c, shownAs, ...shown } = app;
+  return { ...shown, env: { ...app.env }, manifest: { ...app.manifest }, ...(shownAs ?? {}) };
 }
 
 // ---- request shapes (from the spec's requestBody schemas) ------------------------------------------
@@ -408,6 +445,7 @@ const CLONE_SHAPE: BodyShape = {
   required: ["backupId", "subdomain", "domain"],
   fields: { backupId: isString, subdomain: isString, domain: isString, ports: isObject, overwriteDns: isBoolean, skipDnsSetup: isBoolean },
 };
+const BACKUP_UPDATE_SHAPE: BodyShape = { required: [], fields: { label: isString, preserveSecs: isNumber } };
 const AUTOMATIC_BACKUP_SHAPE: BodyShape = { required: ["enable"], fields: { enable: isBoolean } };
 const EXEC_SHAPE: BodyShape = { required: ["app", "cmd", "argv"], fields: { app: isString, cmd: isStringArray, argv: isStringArray } };
 
@@ -420,6 +458,8 @@ interface Route {
   shape?: BodyShape;
   /** Body may be empty (POSTs with no requestBody in the spec). */
   noBody?: boolean;
+  /** Answers without a token (spec: `security: []`). */
+  public?: boolean;
 }
 
 const API = "/api/v1";
@@ -439,6 +479,14 @@ const ROUTES: Route[] = [
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/restart$/, operation: "restartApp", noBody: true },
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/clone$/, operation: "cloneApp", shape: CLONE_SHAPE },
   { method: "GET", pattern: /^\/api\/v1\/backups\/policy$/, operation: "getBackupPolicy" },
+  { method: "GET", pattern: /^\/api\/v1\/cloudron\/status$/, operation: "getStatus", public: true },
+  { method: "GET", pattern: /^\/api\/v1\/tokens$/, operation: "getTokens" },
+  {
+    method: "POST",
+    pattern: /^\/api\/v1\/apps\/([^/]+)\/backups\/([^/]+)$/,
+    operation: "updateAppBackup",
+    shape: BACKUP_UPDATE_SHAPE,
+  },
   { method: "POST", pattern: /^\/__standin__\/exec$/, operation: "standinExec", shape: EXEC_SHAPE },
 ];
 
@@ -470,7 +518,9 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     apps: [],
     tasks: [],
     domains: (options.domains ?? ["communityrule.info"]).map((d) => ({ domain: d, zoneName: d, provider: "noop" })),
-    backupPolicy: { schedule: "00 00 23 * * *", retention: { keepWithinSecs: 30 * 24 * 3600 } },
+    backupPolicy: { policy: { schedule: "00 00 23 * * *", retention: { keepWithinSecs: 30 * 24 * 3600 } } },
+    version: options.version ?? "9.0.2",
+    queueMs: 0,
     faults: [],
     calls: [],
     violations: [],
@@ -490,12 +540,14 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
   }
 
   function startTask(app: StandinApp, kind: TaskKind, apply: StandinTask["apply"], opts: { durationMs?: number; waitsForPoll?: boolean; failWith?: string } = {}): StandinTask {
+    const queuedUntil = Date.now() + state.queueMs;
     const task: StandinTask = {
       id: nextTaskId++,
       kind,
       appId: app.id,
       createdAt: Date.now(),
-      finishAt: Date.now() + (opts.durationMs ?? state.taskMs),
+      queuedUntil,
+      finishAt: queuedUntil + (opts.durationMs ?? state.taskMs),
       polls: 0,
       active: true,
       success: false,
@@ -553,8 +605,9 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
 
   function taskProgress(task: StandinTask): { percent: number; message: string } {
     if (!task.active) return { percent: 100, message: task.success ? "Done" : `Failed: ${task.error}` };
-    const span = Math.max(task.finishAt - task.createdAt, 1);
-    const fraction = Math.min((Date.now() - task.createdAt) / span, 0.99);
+    if (Date.now() < task.queuedUntil) return { percent: 1, message: "Queued" };
+    const span = Math.max(task.finishAt - task.queuedUntil, 1);
+    const fraction = Math.min((Date.now() - task.queuedUntil) / span, 0.99);
     const stage = Math.min(Math.floor(fraction * task.stages.length), task.stages.length - 1);
     return { percent: Math.max(1, Math.min(99, Math.round(fraction * 100))), message: task.stages[stage] };
   }
@@ -651,8 +704,30 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     listAppsByUser: () => ({ status: 200, body: { apps: state.apps.map(apiApp) } }),
     getApp: ({ params }) => ({ status: 200, body: apiApp(requireApp(params[0])) }),
     listDomains: () => ({ status: 200, body: { domains: state.domains.map((d) => ({ ...d })) } }),
-    getBackupPolicy: () => ({ status: 200, body: { policy: { schedule: state.backupPolicy.schedule, retention: { ...state.backupPolicy.retention } } } }),
-    getAppBackups: ({ params }) => ({ status: 200, body: { backups: requireApp(params[0]).backups.map((b) => ({ ...b })) } }),
+    getBackupPolicy: () => {
+      // A server without the route: the 2019 server (pogipop/cloudron src/server.js) has none; its
+      // retention lived in the settings' backup_config.retentionSecs.
+      if (state.backupPolicy === null) throw new HttpError(404, "Not found");
+      return { status: 200, body: structuredClone(state.backupPolicy) };
+    },
+    getAppBackups: ({ params, call }) => {
+      const page = backupPage(requireApp(params[0]), call.query);
+      return { status: 200, body: { backups: page.map((b) => ({ ...b })) } };
+    },
+    // spec getStatus; the 2019 server answers the same route with its version among other fields
+    // (pogipop/cloudron src/routes/provision.js getStatus, src/provision.js `version: constants.VERSION`).
+    getStatus: () => ({ status: 200, body: { version: state.version } }),
+    getTokens: ({ token }) => ({ status: 200, body: { tokens: [tokenEntry(token)] } }),
+    // spec updateAppBackup (label, preserveSecs; 200 no content). The server's cleanup keeps a
+    // backup younger than its preserveSecs (pogipop/cloudron 2019 src/backups.js cleanupAppBackups).
+    updateAppBackup: ({ params, body }) => {
+      const app = requireApp(params[0]);
+      const backup = app.backups.find((b) => b.id === params[1]);
+      if (!backup) throw new HttpError(404, "Backup not found");
+      if (typeof body.label === "string") backup.label = body.label;
+      if (typeof body.preserveSecs === "number") backup.preserveSecs = body.preserveSecs;
+      return { status: 200, body: {} };
+    },
     getTask: ({ params }) => {
       const task = state.tasks.find((t) => String(t.id) === params[0]);
       if (!task) throw new HttpError(404, "No such task");
@@ -720,6 +795,7 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
         throw new HttpError(400, `Downgrades are not permitted for apps installed from the appstore or with a lower version: ${app.manifest.version} → ${manifest.version}`);
       }
       requireIdle(app);
+      if (app.debugMode && body.force !== true) throw new HttpError(409, "debug mode enabled. force to override");
       const skipBackup = body.skipBackup === true;
       if (skipBackup) violation(`updateApp: skipBackup: true sent for ${app.fqdn} (the pre-update backup must be kept)`);
       const { failWith, noop } = taskOptions(fault);
@@ -848,6 +924,30 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     },
   };
 
+  /**
+   * One page of an app's backups, newest first: `page` (1-based) and `per_page` (default 25), as
+   * pogipop/cloudron 2019 src/routes/apps.js listBackups and src/backupdb.js getByAppIdPaged
+   * (ORDER BY creationTime DESC LIMIT (page-1)*perPage, perPage); a bad number is a 400.
+   */
+  function backupPage(app: StandinApp, query: Record<string, string>): StandinBackup[] {
+    const page = query.page === undefined ? 1 : Number.parseInt(query.page, 10);
+    if (!page || page < 0) throw new HttpError(400, "page query param has to be a postive number");
+    const perPage = query.per_page === undefined ? 25 : Number.parseInt(query.per_page, 10);
+    if (!perPage || perPage < 0) throw new HttpError(400, "per_page query param has to be a postive number");
+    const newestFirst = [...app.backups].sort((a, b) => Date.parse(b.creationTime) - Date.parse(a.creationTime));
+    return newestFirst.slice((page - 1) * perPage, page * perPage);
+  }
+
+  /**
+   * The token as GET /tokens lists it (spec Token: id, name, accessToken, scope `{"*": "rw"}` or
+   * `{"*": "r"}`). Each stand-in token is its own user, so the list holds only itself.
+   */
+  function tokenEntry(token: StandinToken): Record<string, unknown> {
+    const id = `tid-${crypto.createHash("sha256").update(token.token).digest("hex").slice(0, 12)}`;
+    const name = token.readonly ? "deploy (read only)" : "deploy";
+    return { id, name, accessToken: token.token, scope: { "*": token.readonly ? "r" : "rw" } };
+  }
+
   function addBackup(app: StandinApp): StandinBackup {
     const hex = crypto.randomBytes(4).toString("hex");
     const id = `app_${app.id}_v${app.manifest.version}_${hex}`;
@@ -871,13 +971,14 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
   function taskBody(task: StandinTask, errorAs: "object" | "string"): Record<string, unknown> {
     const { percent, message } = taskProgress(task);
     const error = task.error === null ? null : errorAs === "object" ? { message: task.error } : task.error;
+    const queued = task.active && Date.now() < task.queuedUntil;
     return {
       id: String(task.id),
       type: "app",
       percent,
       message,
-      active: task.active,
-      pending: false,
+      active: task.active && !queued,
+      pending: queued,
       success: task.success,
       error,
       result: task.result,
@@ -926,6 +1027,13 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     const header = req.headers.authorization ?? "";
     const bearer = /^Bearer (.+)$/.exec(header)?.[1];
     const presented = bearer ?? query.access_token;
+    // spec getStatus: `security: []`, so it answers whatever token (or none) comes along.
+    if (route?.public) {
+      call.authenticated = state.tokens.some((t) => t.token === presented);
+      const anonymous: StandinToken = { token: "", role: "user" };
+      const out = handlers[route.operation]({ params: [], body: {}, fault: undefined, token: anonymous, call });
+      return answer(out.status, out.body);
+    }
     const token = state.tokens.find((t) => t.token === presented);
     if (!token) return fail(401, presented ? "Token invalid or expired" : "Token required");
     call.authenticated = true;
@@ -934,7 +1042,11 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       return fail(404, `No route ${method} ${url.pathname}`);
     }
     if (method !== "GET" && token.readonly) return fail(403, "Token is read-only");
-    if (route.operation !== "getProfile" && token.role !== "owner" && token.role !== "admin") return fail(403, `Role ${token.role} is not allowed to manage apps`);
+    // Profile and tokens are the user's own (spec getTokens: "tokens are personal (per user)").
+    const ownData = route.operation === "getProfile" || route.operation === "getTokens";
+    if (!ownData && token.role !== "owner" && token.role !== "admin") {
+      return fail(403, `Role ${token.role} is not allowed to manage apps`);
+    }
 
     let body: Record<string, unknown> = {};
     if (method === "POST") {
@@ -973,6 +1085,7 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     if (fault?.kind === "409") {
       // The app is in the path, or (for the exec endpoint) named in the body.
       const app = params[0] ? state.apps.find((a) => a.id === params[0]) : typeof body.app === "string" ? findApp(body.app) : undefined;
+      if (fault.idle) return fail(409, fault.message ?? `Domain '${app?.fqdn ?? "the location"}' is in use`);
       if (app && app.taskId === null) startTask(app, "backup", null, { durationMs: fault.busyMs ?? 1500, waitsForPoll: false });
       const taskId = app?.taskId ?? "0";
       return fail(409, fault.message ?? `Locked by task ${taskId} : ${app?.installationState ?? "pending_backup"} / ${app?.runState ?? "running"}`);
