@@ -231,6 +231,15 @@ export const envStep: Step = {
   describe: () => [
     "apply env: compare with the app's LIVE env; anything added, changed or removed → one POST /apps/:id/configure/env with the complete map (one restart), then read back; nothing → no call",
   ],
+  async check(cfg) {
+    // Env the app reads differently than the config suggests: said in preview and up, nothing stops.
+    const { configAppEnvWarnings } = await import("./lib/config/appEnvRules");
+    const warnings = configAppEnvWarnings(cfg);
+    if (warnings.length > 0) {
+      const pulumi = await pulumiSdk();
+      for (const w of warnings) pulumi.log.warn(w);
+    }
+  },
   async register(ctx) {
     const pulumi = await pulumiSdk();
     const { AppEnv } = await import("./components/appEnv");

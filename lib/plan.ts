@@ -9,6 +9,7 @@ import { checkConfig, ConfigError, fullKey } from "./config/stackConfig";
 import { rawConfigFromStackText, stackFileEntries } from "./config/stackFile";
 import { describeSteps, type Step } from "../steps";
 import { planMigrations, type PlanMigrations } from "./release/deployMigrations";
+import { configAppEnvWarnings } from "./config/appEnvRules";
 
 export interface DesiredPlan {
   stack: string;
@@ -36,6 +37,8 @@ export interface DesiredPlan {
   protections: string[];
   /** Secrets `up` needs that this plan could not see (plans never need them). */
   notes: string[];
+  /** Env the app reads differently than the config suggests (lib/config/appEnvRules.ts); `up` goes on. */
+  warnings: string[];
   /** The database migrations the release applies, classified (lib/release/deployMigrations.ts). */
   migrations: PlanMigrations;
 }
@@ -109,6 +112,7 @@ export function buildPlan(
     secretFingerprints: secureFingerprints(values),
     protections: isProd ? ["app (uninstall) protected", "seed protected", `autoRollback ${cfg.autoRollback}`] : [`autoRollback ${cfg.autoRollback}`],
     notes,
+    warnings: configAppEnvWarnings(cfg),
     migrations: manifestKnown
       ? planMigrations({
           environment: cfg.environment,
@@ -163,6 +167,7 @@ export function formatPlan(p: DesiredPlan): string {
     ...p.migrations.warnings.map((w) => `    warning: ${w}`),
     ...p.migrations.refusals.map((r) => `    up would refuse: ${r}`),
     ...p.notes.map((n) => `  note: ${n}`),
+    ...(p.warnings ?? []).map((w) => `  warning: ${w}`),
   ];
   return lines.join("\n");
 }

@@ -19,8 +19,9 @@ import { minBoxVersionOf } from "./cloudron/liveCheck";
 import type { App } from "./cloudron/schemas";
 import { requestText, HttpRequestError } from "./http/client";
 import * as semver from "./release/semver";
+import { configAppEnvWarnings } from "./config/appEnvRules";
 
-export type CheckStatus = "PASS" | "FAIL" | "SKIP";
+export type CheckStatus = "PASS" | "FAIL" | "SKIP" | "WARN";
 
 export interface CheckResult {
   name: string;
@@ -28,6 +29,8 @@ export interface CheckResult {
   detail: string;
   /** SKIP: not run because a check it needs failed, or because this stack does not need it. */
   skipped?: boolean;
+  /** WARN: nothing stops the deploy, but the app will not work as the config suggests. */
+  warning?: boolean;
 }
 
 /** Check names, stated once: tests and the runbook refer to them. */
@@ -43,6 +46,7 @@ export const CHECK = {
   serverVersion: "Cloudron version meets the manifest's minBoxVersion",
   version: "manifest version not below the deployed one",
   backups: "backups: app automatic backups on, retention long enough",
+  appEnv: "app env as the app reads it",
 } as const;
 
 /** Human checks, per environment: a staging deploy gets no production reminder. */
@@ -129,7 +133,10 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   // Secure values are not decrypted here (placeholders stand in): their presence is what counts.
   const checked = checkConfig(raw, { stack: o.stack, projectDir: o.projectDir });
   const cfg: DeployConfig | undefined = checked.config;
-  if (cfg) pass(CHECK.config, `${cfg.location} on ${cfg.cloudronServer}`);
+  if (cfg) {
+    pass(CHECK.config, `${cfg.location} on ${cfg.cloudronServer}`);
+    for (const w of configAppEnvWarnings(cfg)) results.push({ name: CHECK.appEnv, ok: true, warning: true, detail: w });
+  }
   // One problem per line: a config with several mistakes stays readable.
   else fail(CHECK.config, [`${checked.problems.length} problem(s)`, ...checked.problems.map((p) => `  - ${p.key}: ${p.message}`)].join("\n"));
   const bad = keysWithProblems(checked.problems);
@@ -294,7 +301,7 @@ export function environmentOf(stack: string, stackText: string): string {
 
 /** PASS/FAIL/SKIP lines, then the reminders for this stack's environment, then the count. */
 export function formatPreflight(results: CheckResult[], environment = "production"): string {
-  const status = (r: CheckResult): CheckStatus => (r.skipped ? "SKIP" : r.ok ? "PASS" : "FAIL");
+  const status = (r: CheckResult): CheckStatus => (r.skipped ? "SKIP" : r.warning ? "WARN" : r.ok ? "PASS" : "FAIL");
   const count = (s: CheckStatus) => results.filter((r) => status(r) === s).length;
   return [
     ...results.map((r) => `${status(r)} ${r.name}: ${r.detail}`),

@@ -9,22 +9,25 @@ import { UsageError, type ArgSpec, type ParsedArgs } from "./cli/args";
 
 export const REHEARSE_USAGE = [
   "usage: npm run rehearse -- <stack> [--release <version>] [--rollback]",
+  "       npm run rehearse -- production --cutover",
   "  <stack>              staging or production (the stack file Pulumi.<stack>.yaml is validated as written)",
   "  --release <version>  after the first deploy, rehearse a release: bump the manifest to <version> and up again",
   "  --rollback           then roll back to the first version with build: false (implies a release to the next patch)",
+  "  --cutover            production only: the first install at the apex from a legacy LAMP app (npm run cutover), a failure after the uninstall included",
 ].join("\n");
 
 export interface RehearseArgs {
   stack: string;
   release?: string;
   rollback: boolean;
+  cutover: boolean;
 }
 
 /** The rehearsal's command line, for the one argument parser (lib/cli/args.ts). */
 export const REHEARSE_SPEC: ArgSpec = {
   positional: ["stack"],
   values: ["release"],
-  flags: ["rollback"],
+  flags: ["rollback", "cutover"],
   ifMissing: { stack: "which stack? name it (no stack is assumed)" },
 };
 
@@ -32,7 +35,10 @@ export const REHEARSE_SPEC: ArgSpec = {
 export function rehearseArgsFrom(parsed: ParsedArgs): RehearseArgs {
   const release = parsed.values.release;
   if (release !== undefined && !isPlainSemver(release)) throw new UsageError(`--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`);
-  return { stack: parsed.positional.stack!, release, rollback: parsed.flags.rollback };
+  const cutover = parsed.flags.cutover;
+  if (cutover && parsed.positional.stack !== "production") throw new UsageError(`--cutover rehearses production's first install at the apex; name the stack production`);
+  if (cutover && (release !== undefined || parsed.flags.rollback)) throw new UsageError("--cutover is rehearsed on its own, without --release or --rollback");
+  return { stack: parsed.positional.stack!, release, rollback: parsed.flags.rollback, cutover };
 }
 
 /** The version after `version` (next patch): the release a bare --rollback rehearses first. */

@@ -15,15 +15,17 @@ import * as http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import * as path from "node:path";
 import { findProjectDir } from "../lib/build/sourceStamp";
+import type { StandinApp } from "./standin/cloudronApi";
 
 /** Repository root, where `tools/` and `node_modules/` live. */
 export const repoRoot = findProjectDir(__dirname);
 
-/** What the handler sees: method, path without query string, and the request body text. */
+/** What the handler sees: method, path without query string, the query, and the request body text. */
 export interface FakeRequest {
   method: string;
   path: string;
   body: string;
+  query: URLSearchParams;
 }
 
 /** What the server does: answer `status`/`body` (after `delayMs`), or `hang` forever. */
@@ -71,10 +73,10 @@ export async function startFakeApp(handler: FakeHandler): Promise<FakeApp> {
   const server = http.createServer((req, res) => {
     void (async () => {
       const body = await readBody(req);
-      const path = new URL(req.url ?? "/", "http://fake").pathname;
+      const url = new URL(req.url ?? "/", "http://fake");
       let answer: FakeResponse;
       try {
-        answer = await handler({ method: req.method ?? "GET", path, body });
+        answer = await handler({ method: req.method ?? "GET", path: url.pathname, body, query: url.searchParams });
       } catch (e) {
         answer = { status: 500, body: `fake handler threw: ${String(e)}` };
       }
@@ -136,12 +138,85 @@ export function seededTemplates(count: number): Array<Record<string, unknown>> {
 }
 
 /**
+ * `GET /api/uploads/:id` as the app answers it (app/api/uploads/[id]/route.ts, CommunityRule commit
+ * 9de1e85; lib/server/uploads/uploadRoot.ts): UPLOAD_ROOT trimmed and empty → 500
+ * `server_misconfigured`; otherwise an id that is not an upload ("smoke-check") → 404 `not_found`.
+ * Error bodies as lib/server/responses.ts builds them: `{ error: { code, message } }`.
+ */
+export function uploadsAnswer(uploadRoot: string | undefined): FakeResponse {
+  if (!uploadRoot?.trim()) {
+    return json(500, { error: { code: "server_misconfigured", message: "File uploads are not configured (UPLOAD_ROOT is unset)." } });
+  }
+  return json(404, { error: { code: "not_found", message: "Upload not found" } });
+}
+
+/** The first method slugs of each section in the real seed data (data/create/customRule/<section>.json). */
+const SEEDED_METHODS: Record<string, string[]> = {
+  communication: ["discord", "discourse-forum", "email-distribution-list"],
+  membership: ["application-review", "collective-interviews"],
+  decisionApproaches: ["advisory-committees", "approval-voting"],
+  conflictManagement: ["ad-hoc-arbitration", "binding-arbitration"],
+};
+
+/**
+ * `GET /api/create-flow/methods` as the app answers it (app/api/create-flow/methods/route.ts,
+ * commit 45bbbb8; lib/server/methodRecommendations.ts): an unknown section → 400
+ * `validation_error`; no requested facet or no seeded `MethodFacet` rows → `methods: []`;
+ * otherwise the matching methods with a score (one point per requested facet they match).
+ */
+export function recommendationsAnswer(query: URLSearchParams, seeded: boolean): FakeResponse {
+  const section = query.get("section");
+  const sections = Object.keys(SEEDED_METHODS);
+  if (!section || !sections.includes(section)) {
+    return json(400, { error: { code: "validation_error", message: `Unknown section. Expected one of: ${sections.join(", ")}` } });
+  }
+  const facets = [...query.entries()].filter(([k]) => k.startsWith("facet.")).map(([k, v]) => `${k.slice("facet.".length)}:${v}`);
+  if (!seeded || facets.length === 0) return json(200, { section, methods: [] });
+  return json(200, { section, methods: SEEDED_METHODS[section].map((slug) => ({ slug, matches: { score: facets.length, matchedFacets: facets } })) });
+}
+
+/** CommunityRule's manifest id (lifecycle/fixtures/community-rule/CloudronManifest.json). */
+const COMMUNITYRULE_MANIFEST_ID = "com.medlab.communityrule";
+
+/**
+ * The loopback app of the lifecycle runner: answers from the stand-in's view of the app at a
+ * location (502 unless it runs; 503 health for an image listed as unhealthy; templates and method
+ * recommendations once the seed ran; uploads by the app's UPLOAD_ROOT).
+ */
+export function playCommunityRule(app: StandinApp | undefined, unhealthyImages: readonly string[], req: FakeRequest): FakeResponse {
+  if (!app || app.runState !== "running") return { status: 502, body: "<html>502 Bad Gateway</html>" };
+  // Another app at the location (the legacy LAMP site before the cutover) has none of these routes.
+  if (app.manifest.id !== COMMUNITYRULE_MANIFEST_ID) {
+    return req.path === "/" ? { status: 200, body: `<html>${app.manifest.id}</html>` } : { status: 404, body: "<html>404 Not Found</html>" };
+  }
+  const unhealthy = unhealthyImages.some((s) => app.manifest.dockerImage.includes(s));
+  switch (req.path) {
+    case "/api/health":
+      return unhealthy
+        ? { status: 503, body: JSON.stringify({ ok: false, database: "error" }) }
+        : { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) };
+    case "/api/templates":
+      return { status: 200, body: JSON.stringify({ templates: app.seedRuns > 0 ? [{ slug: "consensus" }, { slug: "do-ocracy" }] : [] }) };
+    case "/api/rules":
+      return { status: 200, body: JSON.stringify({ rules: [] }) };
+    case "/api/create-flow/methods":
+      return recommendationsAnswer(req.query, app.seedRuns > 0);
+    default:
+      if (req.path.startsWith("/api/uploads/")) return uploadsAnswer(app.env.UPLOAD_ROOT);
+      return { status: 404, body: "not found" };
+  }
+}
+
+/**
  * Handler for a healthy, seeded app: `GET /api/health` (database connected),
  * `GET /api/templates` (`templates` seeded entries, default 3), `GET /api/rules` (one rule),
- * and `POST /api/auth/magic-link/request` (`{ok:true}` for a JSON body with an email).
- * Anything else is 404. Wrap it to override one endpoint.
+ * `GET /api/uploads/:id` (404: UPLOAD_ROOT set, unless `uploadRoot` is given empty),
+ * `GET /api/create-flow/methods` (seeded recommendations) and `POST /api/auth/magic-link/request`
+ * (`{ok:true}` for a JSON body with an email). Anything else is 404. Wrap it to override one endpoint.
  */
-export const healthyApp = (opts?: { templates?: number }): FakeHandler => (req) => {
+export const healthyApp = (opts?: { templates?: number; uploadRoot?: string }): FakeHandler => (req) => {
+  if (req.method === "GET" && req.path.startsWith("/api/uploads/")) return uploadsAnswer(opts?.uploadRoot ?? "/app/data/uploads");
+  if (req.method === "GET" && req.path === "/api/create-flow/methods") return recommendationsAnswer(req.query, true);
   const route = `${req.method} ${req.path}`;
   switch (route) {
     case "GET /api/health":

@@ -17,7 +17,7 @@ import { runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol"
 import { startRegistry } from "./registry";
 import { configValueFromYaml, type ConfigValue } from "./configStep";
 import { findProjectDir } from "../lib/build/sourceStamp";
-import { startFakeApp, type FakeResponse } from "./fakeApp";
+import { playCommunityRule, startFakeApp, type FakeRequest, type FakeResponse } from "./fakeApp";
 import { apiCallRecords, execCallRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
 import {
   MUTATING_OPERATIONS,
@@ -196,7 +196,7 @@ export class Lifecycle {
     const registry = await startRegistry();
     this.stops.push(() => registry.stop());
     this.registryHost = registry.host;
-    const app = await startFakeApp((req) => this.playApp(this.location, req.path));
+    const app = await startFakeApp((req) => this.playApp(this.location, req));
     this.stops.push(() => app.stop());
     this.appUrl = app.url;
 
@@ -233,22 +233,10 @@ export class Lifecycle {
     fs.writeFileSync(path.join(this.appDir, "CloudronManifest.json"), JSON.stringify(manifest, null, 2));
   }
 
-  /** The loopback app: answers from the stand-in's view of the app at `location`. */
-  private playApp(location: string, urlPath: string): FakeResponse {
+  /** The loopback app: answers from the stand-in's view of the app at `location` (fakeApp.ts). */
+  private playApp(location: string, req: FakeRequest): FakeResponse {
     const state = this.api.state;
-    const app = state.apps.find((a) => a.fqdn === location);
-    if (!app || app.runState !== "running") return { status: 502, body: "<html>502 Bad Gateway</html>" };
-    const unhealthy = state.unhealthyImages.some((s) => app.manifest.dockerImage.includes(s));
-    if (urlPath === "/api/health") {
-      return unhealthy
-        ? { status: 503, body: JSON.stringify({ ok: false, database: "error" }) }
-        : { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) };
-    }
-    if (urlPath === "/api/templates") {
-      return { status: 200, body: JSON.stringify({ templates: app.seedRuns > 0 ? [{ slug: "consensus" }, { slug: "do-ocracy" }] : [] }) };
-    }
-    if (urlPath === "/api/rules") return { status: 200, body: JSON.stringify({ rules: [] }) };
-    return { status: 404, body: "not found" };
+    return playCommunityRule(state.apps.find((a) => a.fqdn === location), state.unhealthyImages, req);
   }
 
   // ---- the stand-in's server -----------------------------------------------------------------

@@ -82,12 +82,15 @@ async function callsPerEnvSize(): Promise<Array<{ envVars: number; firstDeployCa
   for (const n of [1, 10, 100]) {
     const env: Record<string, string> = {};
     for (let i = 0; i < n; i++) env[`BENCH_VAR_${i}`] = `value ${i}`;
-    const lc = await Lifecycle.create({ stack: "staging", config: { env, smoke: false } });
+    const lc = await Lifecycle.create({ stack: "staging", config: { smoke: false } });
+    // On top of the stack file's env (SMTP_FROM is required), so only the bench's own vars vary.
+    const base = lc.config.env as Record<string, string>;
+    lc.config.env = { ...base, ...env };
     try {
       await lc.up();
       const first = lc.calls();
       const before = first.length;
-      lc.config.env = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, `${v} changed`]));
+      lc.config.env = { ...base, ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, `${v} changed`])) };
       await lc.up();
       rows.push({
         envVars: n,
@@ -242,7 +245,8 @@ async function main() {
   fs.writeFileSync(file, JSON.stringify({ quick, at: new Date().toISOString(), scenarios: scen, envScaling: envRows, evaluation: ev, gate, rehearsal, suiteWallSeconds: wall }, null, 2));
   out(`\nwrote ${path.relative(root, file)}`);
   const noop = scen.find((s) => s.scenario === "no-op");
-  const constant = new Set(envRows.map((r) => r.changeAllCalls)).size === 1;
+  // A deploy that made no call at all (a refused config) measures nothing: that fails the bench too.
+  const constant = new Set(envRows.map((r) => r.changeAllCalls)).size === 1 && envRows.every((r) => r.firstDeployCalls > 0);
   if (!noop || noop.mutatingCalls !== 0 || !constant || scen.some((s) => !s.ok) || !rehearsal.passed) {
     out("BENCH CHECK FAILED: the no-op must make 0 mutating calls, calls must not grow with env vars, every scenario and the rehearsal must succeed");
     return 1;

@@ -25,6 +25,7 @@ import { describeCall, describeReplacements, nearMissServer, nextPatch, rehearse
 import { readStackFile, stacksIn, ConfigFileError } from "./stackFile";
 import { prNumberOfStack } from "../lib/reviewApp/names";
 import { rehearseReviewApp } from "./rehearseReviewApp";
+import { CutoverRehearsalFailed, rehearseCutover } from "./rehearseCutover";
 import { findProjectDir } from "../lib/build/sourceStamp";
 import { defineCli, runAsMain } from "../lib/cli/args";
 
@@ -219,7 +220,7 @@ async function runRehearsal(args: RehearseArgs): Promise<number> {
   };
   for (const signal of Object.keys(INTERRUPT_EXIT_CODES) as Array<keyof typeof INTERRUPT_EXIT_CODES>) process.on(signal, () => interrupt(signal));
   try {
-    const summary = await rehearse(args, (l) => (lc = l));
+    const summary = args.cutover ? await rehearseCutover(out, (l) => (lc = l)) : await rehearse(args, (l) => (lc = l));
     await finish(`REHEARSAL PASS: ${summary}`, 0);
   } catch (err) {
     // After Ctrl-C the runs fail because their processes died too: the signal handler reports. The
@@ -229,7 +230,8 @@ async function runRehearsal(args: RehearseArgs): Promise<number> {
       interrupt(err.signal as keyof typeof INTERRUPT_EXIT_CODES);
       return exitedInFinish;
     }
-    await finish(`REHEARSAL FAIL: ${err instanceof RehearsalFailed ? err.message : `${(err as Error).message}`}`, 1);
+    const known = err instanceof RehearsalFailed || err instanceof CutoverRehearsalFailed;
+    await finish(`REHEARSAL FAIL: ${known ? err.message : `${(err as Error).message}`}`, 1);
   }
   return exitedInFinish;
 }

@@ -324,6 +324,8 @@ describe("a stack file as written (the offline tools' source)", () => {
       `  communityrule:cloudronToken: ${TOKEN}`,
       `  communityrule:appDir: ${GOOD_APP}`,
       "  communityrule:build: false",
+      "  communityrule:env:",
+      "    SMTP_FROM: hello@communityrule.info",
       "",
     ].join("\n");
     const result = checkConfig(rawConfigFromStackText(text, "Pulumi.production.yaml"), { stack: "production", projectDir: PROJECT_DIR });
@@ -344,6 +346,8 @@ describe("a stack file as written (the offline tools' source)", () => {
       "  communityrule:registryUsername: deployer",
       `  communityrule:registryPassword: ${REGISTRY_PASSWORD}`,
       `  communityrule:appDir: ${GOOD_APP}`,
+      "  communityrule:env:",
+      "    SMTP_FROM: hello@communityrule.info",
       "  communityrule:secretEnv:",
       `    ORGANIZER_INQUIRY_TO: ${SECRET_ENV_VALUE}`,
       "",

@@ -284,6 +284,35 @@ describe("update, env, backups, uninstall, clone", () => {
     expect((await call("GET", `/apps/${String(c.body.id)}`)).status).toBe(404);
   });
 
+  it("an on-demand backup is a task that lists a new backup; preserveSecs is kept; the backup outlives an uninstall and restores into another app", async () => {
+    const id = await installed();
+    const b = await call("POST", `/apps/${id}/backup`);
+    expect(b.status).toBe(202);
+    expect(Object.keys(b.body)).toEqual(["taskId"]);
+    expect(api.app(id)!.installationState).toBe("pending_backup");
+    await waitTask(b.body.taskId);
+    const backupId = api.app(id)!.backups[0].id;
+    expect((await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: 7776000, label: "final" } })).status).toBe(200);
+    expect((await call("GET", `/apps/${id}/backups`)).body.backups).toEqual([expect.objectContaining({ id: backupId, preserveSecs: 7776000, label: "final" })]);
+    expect((await call("POST", `/apps/${id}/backups/no-such-backup`, { body: { preserveSecs: 1 } })).status).toBe(404);
+    expect((await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: "long" } })).status).toBe(400);
+    api.state.violations.length = 0;
+    await waitTask((await call("POST", `/apps/${id}/uninstall`)).body.taskId);
+    expect(api.state.detachedBackups.map((x) => x.id)).toEqual([backupId]);
+    // A new app at the same place, then the backup restored into it: the backup's manifest, a restart.
+    const other = await call("POST", "/apps", { body: { appStoreId: "", manifest: { ...MANIFEST, version: "0.1.10" }, subdomain: "staging", domain: "communityrule.info", accessRestriction: null } });
+    await waitTask(other.body.taskId);
+    const newId = String(other.body.id);
+    expect((await call("POST", `/apps/${newId}/restore`, { body: {} })).status).toBe(400);
+    api.state.violations.length = 0;
+    expect((await call("POST", `/apps/${newId}/restore`, { body: { backupId: "gone" } })).status).toBe(424);
+    const r = await call("POST", `/apps/${newId}/restore`, { body: { backupId } });
+    expect(r.status).toBe(202);
+    expect(api.app(newId)!.installationState).toBe("pending_restore");
+    await waitTask(r.body.taskId);
+    expect(api.app(newId)).toMatchObject({ installationState: "installed", restoredFrom: backupId, manifest: { version: "0.1.9" } });
+  });
+
   it("GET /backups/policy and configure/automatic_backup", async () => {
     expect((await call("GET", "/backups/policy")).body).toEqual({ policy: { schedule: "00 00 23 * * *", retention: { keepWithinSecs: 2592000 } } });
     const id = await installed();

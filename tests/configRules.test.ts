@@ -24,6 +24,7 @@ import { ConfigFileError, loadStackFile, rawConfigFromStackText, readStackFile }
 
 const projectDir = path.resolve(__dirname, "..");
 const appDir = path.join(projectDir, "lifecycle", "fixtures", "community-rule");
+const SMTP_ONLY = JSON.stringify({ SMTP_FROM: "hello@communityrule.info" });
 const raw = (values: Record<string, string>, secret: string[] = []): RawConfig => ({
   values: Object.fromEntries(Object.entries(values).map(([k, v]) => [`communityrule:${k}`, v])),
   secretKeys: new Set(secret.map((k) => `communityrule:${k}`)),
@@ -136,7 +137,7 @@ describe("rules, each on its exact message", () => {
 describe("the loader", () => {
   it("reports every problem in one pass: production's bad tag together with the single-key ones", () => {
     const result = checkConfig(
-      raw({ location: "https://communityrule.info", cloudronServer: "my.medlab.host", imageTag: "latest", healthTimeoutSeconds: "abc", appDir, cloudronToken: "plain", build: "false" }),
+      raw({ location: "https://communityrule.info", cloudronServer: "my.medlab.host", imageTag: "latest", healthTimeoutSeconds: "abc", appDir, cloudronToken: "plain", build: "false", env: SMTP_ONLY }),
       { stack: "production", projectDir },
     );
     expect(result.config).toBeUndefined();
@@ -150,7 +151,8 @@ describe("the loader", () => {
   });
 
   it("applies the schema's defaults, and only those", () => {
-    const cfg = checkConfig(raw({ location: "staging.communityrule.info", cloudronServer: "my.medlab.host", appDir, build: "false" }), { stack: "staging", projectDir }).config!;
+    // SMTP_FROM is the one env name a stack must set (lib/config/appEnvRules.ts); no other default is implied.
+    const cfg = checkConfig(raw({ location: "staging.communityrule.info", cloudronServer: "my.medlab.host", appDir, build: "false", env: SMTP_ONLY }), { stack: "staging", projectDir }).config!;
     expect(cfg).toMatchObject({
       imageRepository: CONFIG_DEFAULTS.imageRepository,
       sessionSecretRotation: CONFIG_DEFAULTS.sessionSecretRotation,
@@ -161,7 +163,7 @@ describe("the loader", () => {
       busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds,
       baseUrl: "https://staging.communityrule.info",
       autoRollback: false,
-      env: {},
+      env: { SMTP_FROM: "hello@communityrule.info" },
       secretEnv: {},
     });
   });
@@ -173,6 +175,8 @@ describe("the loader", () => {
       "  communityrule:cloudronServer: my.medlab.host",
       "  communityrule:healthTimeoutSeconds: 60",
       "  communityrule:cloudronToken: plain-token-value",
+      "  communityrule:env:",
+      "    SMTP_FROM: hello@communityrule.info",
       "  communityrule:secretEnv:",
       "    API_KEY:",
       "      secure: v1:Y2lwaGVy",
@@ -185,6 +189,7 @@ describe("the loader", () => {
       "communityrule:cloudronServer": "my.medlab.host",
       "communityrule:healthTimeoutSeconds": "60",
       "communityrule:cloudronToken": "plain-token-value",
+      "communityrule:env": '{"SMTP_FROM":"hello@communityrule.info"}',
       "communityrule:secretEnv": '{"API_KEY":"[secret]","OTHER":"plain-secret-value"}',
     });
     expect([...r.secretKeys]).toEqual(["communityrule:secretEnv.API_KEY"]);

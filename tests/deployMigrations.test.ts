@@ -135,6 +135,7 @@ describe("communityrule:acknowledgeMigrations", () => {
       "communityrule:appDir": appDir,
       "communityrule:build": "false",
       "communityrule:imageTag": "0.1.10",
+      "communityrule:env": JSON.stringify({ SMTP_FROM: "hello@communityrule.info" }),
       ...(ack === undefined ? {} : { "communityrule:acknowledgeMigrations": ack }),
     },
     secretKeys: new Set<string>(),

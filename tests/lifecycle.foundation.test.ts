@@ -19,6 +19,8 @@ let lc: Lifecycle;
 let empty: LifecycleSnapshot;
 beforeAll(async () => {
   lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9" });
+  // One key more than the stack file, for the env scenario below to remove.
+  lc.config.env = { ...(lc.config.env as Record<string, string>), RETIRED_FLAG: "1" };
   empty = lc.save();
 });
 afterAll(async () => lc?.close());
@@ -43,7 +45,6 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(envOf(install)).toMatchObject({
       SMTP_FROM: "Community Rule <hello@communityrule.info>",
       UPLOAD_ROOT: "/app/data/uploads",
-      NEXT_PUBLIC_ENABLE_BACKEND_SYNC: "true",
       SESSION_SECRET: expect.stringMatching(/^[A-Za-z0-9]{48}$/),
     });
     const app = lc.app()!;
@@ -57,7 +58,7 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(lc.builds()[0].platform).toBe("linux/amd64");
     expect(r.outputs.deployAction).toBe("installed");
     expect(r.outputs.appId).toBe(app.id);
-    expect(String(r.outputs.smokeReport)).toContain("3 passed, 0 failed");
+    expect(String(r.outputs.smokeReport)).toContain("5 passed, 0 failed");
     expect(JSON.parse(String(r.outputs.healthCheck)).healthy).toBe(true);
     // Bearer header only, every call authenticated, nothing off the spec's shapes.
     expect(calls.filter((c) => !c.authenticated || "access_token" in c.query)).toEqual([]);
@@ -100,7 +101,7 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
   it("adding, changing and removing env keys in one up: exactly one configure/env call and one restart", async () => {
     const env = { ...(lc.config.env as Record<string, string>) };
     env.SMTP_FROM = `Community Rule "Staging" <staging@communityrule.info>`;
-    delete env.UPLOAD_ROOT;
+    delete env.RETIRED_FLAG;
     env.FEATURE_FLAGS = "a=b=c";
     lc.config.env = env;
     const before = lc.calls().length;
@@ -112,7 +113,7 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(mutating[0].path).toBe(`/api/v1/apps/${lc.app()!.id}/configure/env`);
     const sent = envOf(mutating[0]);
     expect(sent).toMatchObject({ SMTP_FROM: `Community Rule "Staging" <staging@communityrule.info>`, FEATURE_FLAGS: "a=b=c", SESSION_SECRET: firstSecret });
-    expect(sent).not.toHaveProperty("UPLOAD_ROOT");
+    expect(sent).not.toHaveProperty("RETIRED_FLAG");
     const app = lc.app()!;
     expect(app.env).toEqual(sent);
     expect(app.restarts).toBe(restarts + 1);

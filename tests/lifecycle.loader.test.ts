@@ -71,7 +71,7 @@ describe("language-host loading", () => {
 
   it("a kept host serves whichever environment runs next, each run loading the program afresh; runs at the same time get a host each", async () => {
     const first = await Lifecycle.create({ stack: "staging" });
-    const second = await Lifecycle.create({ stack: "staging", config: { env: { SECOND_ENVIRONMENT: "1" } } });
+    const second = await Lifecycle.create({ stack: "staging", config: { env: { SMTP_FROM: "second@communityrule.info", UPLOAD_ROOT: "/app/data/uploads", SECOND_ENVIRONMENT: "1" } } });
     try {
       const a = await first.up();
       expect(a.errors).toEqual([]);

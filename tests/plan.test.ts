@@ -51,7 +51,7 @@ describe("buildPlan", () => {
     ]);
   });
   it("never shows a secure value, only the key", () => {
-    const text = `config:\n  communityrule:location: staging.communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:c2VjcmV0LWNpcGhlcnRleHQ=\n`;
+    const text = `config:\n  communityrule:location: staging.communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:env:\n    SMTP_FROM: hello@communityrule.info\n  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:c2VjcmV0LWNpcGhlcnRleHQ=\n`;
     const p = buildPlan("staging", text, { projectDir, appDir });
     expect(p.secretEnvKeys).toEqual(["API_KEY"]);
     const shown = formatPlan(p) + JSON.stringify(p);

@@ -24,7 +24,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const stackText = (extra = "") =>
-  `config:\n  communityrule:location: communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n${extra}`;
+  `config:\n  communityrule:location: communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n  communityrule:env:\n    SMTP_FROM: hello@communityrule.info\n${extra}`;
 
 describe("plan: migrations", () => {
   it("compares with the newest older release tag whose manifest is that release", () => {

@@ -41,8 +41,10 @@ describe("preflight", () => {
   it("passes every automated check for a rollback-ready existing tag", async () => {
     const results = await run({ imageTag: "0.1.9" });
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(results.map((r) => `${r.skipped ? "SKIP" : "PASS"} ${r.name}`)).toEqual([
+    expect(results.map((r) => `${r.skipped ? "SKIP" : r.warning ? "WARN" : "PASS"} ${r.name}`)).toEqual([
       "PASS config valid, required secrets set",
+      // The committed staging file has no organizer inbox yet: a warning, not a failure.
+      "WARN app env as the app reads it",
       "PASS cloudronServer resolves and answers",
       "SKIP app checkout is a clean git tree",
       "PASS CloudronManifest.json valid",

@@ -14,9 +14,12 @@ function parseRehearseArgs(argv: string[]): ReturnType<typeof rehearseArgsFrom> 
 }
 
 describe("parseRehearseArgs", () => {
-  it("takes one stack and the two options, and names what is wrong otherwise", () => {
-    expect(parseRehearseArgs(["staging"])).toEqual({ stack: "staging", release: undefined, rollback: false });
-    expect(parseRehearseArgs(["--rollback", "production", "--release", "0.2.0"])).toEqual({ stack: "production", release: "0.2.0", rollback: true });
+  it("takes one stack and the three options, and names what is wrong otherwise", () => {
+    expect(parseRehearseArgs(["staging"])).toEqual({ stack: "staging", release: undefined, rollback: false, cutover: false });
+    expect(parseRehearseArgs(["--rollback", "production", "--release", "0.2.0"])).toEqual({ stack: "production", release: "0.2.0", rollback: true, cutover: false });
+    expect(parseRehearseArgs(["production", "--cutover"])).toEqual({ stack: "production", release: undefined, rollback: false, cutover: true });
+    expect(parseRehearseArgs(["staging", "--cutover"])).toBe("--cutover rehearses production's first install at the apex; name the stack production");
+    expect(parseRehearseArgs(["production", "--cutover", "--rollback"])).toBe("--cutover is rehearsed on its own, without --release or --rollback");
     expect(parseRehearseArgs([])).toBe("which stack? name it (no stack is assumed)");
     expect(parseRehearseArgs(["staging", "--release"])).toBe("--release needs a value");
     expect(parseRehearseArgs(["staging", "production"])).toBe("unexpected argument: production");

@@ -1,7 +1,7 @@
 /** The restore drill against the Cloudron API stand-in: backups, clone, health, smoke, uninstall, record. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle } from "../lifecycle/runner";
-import { startFakeApp } from "../lifecycle/fakeApp";
+import { playCommunityRule, startFakeApp } from "../lifecycle/fakeApp";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -37,13 +37,7 @@ describe("runRestoreDrill (stand-in)", () => {
     const date = new Date("2026-11-23T10:00:00Z");
     const scratch = scratchLocation("staging.communityrule.info", date);
     // The clone answers like the app when the stand-in lists it (seed data came with the backup).
-    const clone = await startFakeApp((req) => {
-      const app = lc.standin().apps.find((a) => a.fqdn === scratch);
-      if (!app) return { status: 502, body: "no app" };
-      if (req.path === "/api/health") return { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) };
-      if (req.path === "/api/templates") return { status: 200, body: JSON.stringify({ templates: [{ slug: "consensus" }] }) };
-      return { status: 200, body: JSON.stringify({ rules: [] }) };
-    });
+    const clone = await startFakeApp((req) => playCommunityRule(lc.standin().apps.find((a) => a.fqdn === scratch), [], req));
     try {
       const before = lc.calls().length;
       const record = await runRestoreDrill({ server: lc.api.url, token: lc.token, live: "staging.communityrule.info", baseUrl: clone.url, healthTimeoutMs: 5000, date });
@@ -126,12 +120,7 @@ describe("runRestoreDrill (stand-in)", () => {
   });
 
   it("npm run restore-drill -- staging: prints PASS and writes the dated record", async () => {
-    const clone = await startFakeApp((req) => {
-      if (!lc.standin().apps.some((a) => a.fqdn.startsWith("restore-drill-"))) return { status: 502, body: "no app" };
-      if (req.path === "/api/health") return { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) };
-      if (req.path === "/api/templates") return { status: 200, body: JSON.stringify({ templates: [{ slug: "consensus" }] }) };
-      return { status: 200, body: JSON.stringify({ rules: [] }) };
-    });
+    const clone = await startFakeApp((req) => playCommunityRule(lc.standin().apps.find((a) => a.fqdn.startsWith("restore-drill-")), [], req));
     const recordDir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-records-"));
     const savedToken = process.env.CLOUDRON_TOKEN;
     process.env.CLOUDRON_TOKEN = lc.token;

@@ -77,7 +77,7 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
       smoke: true,
       autoRollback: false,
       cloudronServer: "my.medlab.host",
-      env: { NEXT_PUBLIC_ENABLE_BACKEND_SYNC: "true", SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" },
+      env: { SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" },
       registryUsername: "deployer",
     });
   });
@@ -193,6 +193,7 @@ describe("config rules for review apps", () => {
           "communityrule:appDir": dir,
           "communityrule:build": "false",
           "communityrule:imageTag": "pr-42-3f2a9c4",
+          "communityrule:env": JSON.stringify({ SMTP_FROM: "hello@communityrule.info" }),
         },
         secretKeys: new Set(),
       };

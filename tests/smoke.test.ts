@@ -71,6 +71,8 @@ describe("runSmokeChecks", () => {
       ["health", true],
       ["templates", true],
       ["rules", true],
+      ["uploads", true],
+      ["recommendations", true],
     ]);
     expect(byName(result, "templates")?.detail).toBe("3 templates, 3 seeded (e.g. template-1)");
     expect(byName(result, "rules")?.detail).toBe("1 rules");
@@ -78,7 +80,43 @@ describe("runSmokeChecks", () => {
       "GET /api/health",
       "GET /api/templates",
       "GET /api/rules",
+      "GET /api/uploads/smoke-check",
+      "GET /api/create-flow/methods",
     ]);
+    expect(seen[4].query.get("section")).toBe("communication");
+    expect(seen[4].query.getAll("facet.size")).toHaveLength(5);
+    expect(byName(result, "uploads")?.detail).toBe("GET /api/uploads/smoke-check → 404 (UPLOAD_ROOT is configured)");
+    expect(byName(result, "recommendations")?.detail).toBe("3 communication methods recommended (e.g. discord)");
+  });
+
+  it("fails uploads when the app answers 500 server_misconfigured (UPLOAD_ROOT unset), naming the fix", async () => {
+    const app = await serve(healthyApp({ uploadRoot: "" }));
+    const result = await runSmokeChecks({ baseUrl: app.url });
+    expect(result.ok).toBe(false);
+    expect(result.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(["uploads"]);
+    expect(byName(result, "uploads")?.detail).toBe(
+      "GET /api/uploads/smoke-check → 500 server_misconfigured: UPLOAD_ROOT is not set on the app, so every upload " +
+        "fails (pulumi config set --path 'env.UPLOAD_ROOT' /app/data/uploads, then up)",
+    );
+  });
+
+  it.each([
+    ["a 200 (no such route in this app)", json(200, { rules: [] }), /expected 404, got HTTP 200/],
+    ["another 500", json(500, { error: { code: "internal_error", message: "boom" } }), /expected 404, got HTTP 500: .*internal_error/],
+  ])("fails uploads on %s", async (_name, answer, detail) => {
+    const app = await serve(withOverride("GET /api/uploads/smoke-check", () => answer));
+    expect(byName(await runSmokeChecks({ baseUrl: app.url }), "uploads")?.detail).toMatch(detail);
+  });
+
+  it.each([
+    ["no methods (seed not run)", json(200, { section: "communication", methods: [] }), /no method recommendations: the seed has not written the method facets/],
+    ["methods all scored 0", json(200, { section: "communication", methods: [{ slug: "discord", matches: { score: 0, matchedFacets: [] } }] }), /no method recommendations/],
+    ["no database", json(503, { error: { code: "db_unavailable", message: "Database is not configured (DATABASE_URL)." } }), /HTTP 503/],
+  ])("fails recommendations on %s", async (_name, answer, detail) => {
+    const app = await serve(withOverride("GET /api/create-flow/methods", () => answer));
+    const check = byName(await runSmokeChecks({ baseUrl: app.url }), "recommendations");
+    expect(check?.ok).toBe(false);
+    expect(check?.detail).toMatch(detail);
   });
 
   it("fails templates with the seed hint when the list is empty", async () => {
@@ -159,17 +197,17 @@ describe("runSmokeChecks", () => {
     const port = await closedPort();
     const result = await runSmokeChecks({ baseUrl: `http://127.0.0.1:${port}` });
     expect(result.ok).toBe(false);
-    expect(result.checks).toHaveLength(3);
+    expect(result.checks).toHaveLength(5);
     for (const c of result.checks) {
       expect(c.ok).toBe(false);
       expect(c.detail).toMatch(/no HTTP response: connect ECONNREFUSED/);
     }
-    // One hint for the three failures, and it is printed in the report.
+    // One hint for the five failures, and it is printed in the report.
     const hint = `nothing listens at http://127.0.0.1:${port} (ECONNREFUSED): is the app running (Cloudron dashboard), is the port right?`;
     expect(result.hints).toEqual([hint]);
     expect(formatSmokeReport(result, `http://127.0.0.1:${port}`).split("\n").slice(-2)).toEqual([
       `hint: ${hint}`,
-      `smoke: 0 passed, 3 failed against http://127.0.0.1:${port}`,
+      `smoke: 0 passed, 5 failed against http://127.0.0.1:${port}`,
     ]);
   });
 
@@ -219,8 +257,26 @@ describe("tools/smoke.ts", () => {
     expect(run.stdout).toMatch(/^PASS health: /m);
     expect(run.stdout).toMatch(/^PASS templates: /m);
     expect(run.stdout).toMatch(/^PASS rules: /m);
-    expect(run.stdout).toContain(`smoke: 3 passed, 0 failed against ${app.url}`);
+    expect(run.stdout).toMatch(/^PASS uploads: /m);
+    expect(run.stdout).toMatch(/^PASS recommendations: /m);
+    expect(run.stdout).toContain(`smoke: 5 passed, 0 failed against ${app.url}`);
     expect(run.stderr).toContain("magic-link check skipped");
+    // After the automated checks: what only a person can check, the magic link's host first.
+    const manual = run.stdout.slice(run.stdout.indexOf("manual acceptance"));
+    expect(manual.trimEnd().split("\n")).toEqual([
+      "manual acceptance (not automated; do these by hand):",
+      expect.stringMatching(new RegExp(`^  - sign in: .*check that the link's host is ${new URL(app.url).host.replace(/\./g, "\\.")};`)),
+      "  - publish a rule: sign in, create a rule, publish it, and open its public page",
+      expect.stringMatching(/^ {2}- optional: a draft syncs .* an upload/),
+    ]);
+  });
+
+  it("exits 1 when uploads are misconfigured", async () => {
+    const app = await serve(healthyApp({ uploadRoot: "" }));
+    const run = await smoke([app.url]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^FAIL uploads: GET \/api\/uploads\/smoke-check → 500 server_misconfigured/m);
+    expect(run.stdout).toContain("smoke: 4 passed, 1 failed");
   });
 
   it("exits 1 with a FAIL line when the seed has not run", async () => {
@@ -230,7 +286,7 @@ describe("tools/smoke.ts", () => {
     expect(run.stdout).toContain(
       "FAIL templates: no templates: the seed has not run (node prisma/seed.bundle.cjs)",
     );
-    expect(run.stdout).toContain("smoke: 2 passed, 1 failed");
+    expect(run.stdout).toContain("smoke: 4 passed, 1 failed");
   });
 
   it("takes the email from EMAIL like the runbook's script", async () => {

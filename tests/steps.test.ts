@@ -51,6 +51,7 @@ beforeAll(async () => {
     "communityrule:cloudronServer": `http://127.0.0.1:${(cloudron.address() as AddressInfo).port}`,
     "communityrule:cloudronToken": TOKEN,
     "communityrule:appDir": appDir,
+    "communityrule:env": JSON.stringify({ SMTP_FROM: "hello@communityrule.info" }),
     "communityrule:registryUsername": "deployer",
     "communityrule:registryPassword": `regpw-${randomBytes(8).toString("hex")}`,
   };
@@ -118,7 +119,7 @@ describe("steps.ts", () => {
   it("a step that needs an earlier one says which, when the list is out of order", async () => {
     const { checkConfig } = await import("../lib/config/stackConfig");
     const { registerSteps } = await import("../steps");
-    const raw = { values: { "communityrule:location": "a.example.org", "communityrule:cloudronServer": "my.medlab.host", "communityrule:appDir": appDir, "communityrule:build": "false", "communityrule:imageTag": "0.1.9" }, secretKeys: new Set<string>() };
+    const raw = { values: { "communityrule:location": "a.example.org", "communityrule:cloudronServer": "my.medlab.host", "communityrule:appDir": appDir, "communityrule:build": "false", "communityrule:imageTag": "0.1.9", "communityrule:env": '{"SMTP_FROM":"a@b.c"}' }, secretKeys: new Set<string>() };
     const cfg = checkConfig(raw, { stack: "staging", projectDir }).config!;
     const image = STEPS.find((s) => s.id === "image")!;
     const deploy = STEPS.find((s) => s.id === "deploy")!;

@@ -7,7 +7,7 @@
  * `scripts/staging-smoke.sh`). Exit codes: 0 all checks passed, 1 any check failed, 2 usage.
  */
 import { defineCli, runAsMain, UsageError } from "../lib/cli/args";
-import { formatSmokeReport, normalizeTarget, runSmokeChecks } from "../lib/health/smoke";
+import { formatSmokeReport, manualAcceptanceSteps, normalizeTarget, runSmokeChecks } from "../lib/health/smoke";
 
 const USAGE =
   "usage: node build/tools/smoke.js <host or URL> " +
@@ -29,6 +29,9 @@ export const main = defineCli({
     if (!email) io.stderr("smoke: magic-link check skipped (pass --email or EMAIL=… to run it)");
     const result = await runSmokeChecks({ baseUrl, email });
     io.stdout(formatSmokeReport(result, baseUrl));
+    // The automated checks cover what curl can; the app's acceptance list has steps only a person can
+    // do, worth doing once the automated ones pass (as its scripts/staging-smoke.sh says).
+    if (result.ok) io.stdout(["manual acceptance (not automated; do these by hand):", ...manualAcceptanceSteps(baseUrl).map((m) => `  - ${m}`)].join("\n"));
     return result.ok ? 0 : 1;
   },
 });

@@ -223,3 +223,31 @@ export function parseAnswer<S extends z.ZodType>(schema: S, data: unknown, endpo
   if (!result.success) throw new ApiShapeError(endpoint, describeIssues(result.error.issues));
   return result.data;
 }
+
+/**
+ * POST /apps/:id/backup: not in the January 2026 description. The 2019 server answers 202 `{}`
+ * (pogipop/cloudron @9833ad5, src/routes/apps.js backupApp); a 2026 client reads `{ taskId }`
+ * (cloudron-cli.md §8). Both are accepted; without a task id the app is watched until idle.
+ */
+export const backupStartedSchema = z.looseObject({ taskId: idString.optional() });
+
+/** POST /apps/:id/backups/:backupId (spec: updateAppBackup): keep a backup `preserveSecs` past retention. */
+export const updateBackupRequestSchema = z.strictObject({ preserveSecs: z.number().int().positive(), label: z.string().optional() });
+
+/** POST /apps/:id/restore (spec: restoreFromBackup). */
+export const restoreRequestSchema = z.strictObject({ backupId: z.string().min(1) });
+
+/**
+ * POST /apps for an app-store app (the legacy app's recovery): the store id, and the manifest the
+ * backup recorded (the spec lists manifest as required next to "one of manifest or appStoreId").
+ */
+export const storeInstallRequestSchema = z.strictObject({
+  appStoreId: z.string().min(1),
+  manifest: z.looseObject({ id: z.string().min(1), version: z.string().min(1) }),
+  subdomain: z.string(),
+  domain: z.string().min(1),
+  accessRestriction: z.null(),
+});
+
+/** The 200 answers with no content this project reads nothing from. */
+export const noContentSchema = z.unknown();

@@ -25,6 +25,7 @@ import {
   type RawConfig,
 } from "./rules";
 import { isReviewImageTag, reviewAppConfigProblems } from "../reviewApp/configRules";
+import { appEnvFindings } from "./appEnvRules";
 
 export * from "./schema";
 export { isHostname, describeHostnameProblem, isLoopbackServerUrl } from "./hostname";
@@ -170,7 +171,12 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
     }
   }
 
-  if (valid("env") && valid("secretEnv")) problems.push(...envOverlapRule(values.env, values.secretEnv));
+  if (valid("env") && valid("secretEnv")) {
+    problems.push(...envOverlapRule(values.env, values.secretEnv));
+    // The env as the app reads it (lib/config/appEnvRules.ts); its warnings are printed by plan, preflight and up.
+    const appEnv = { env: values.env ?? {}, secretEnvNames: Object.keys(values.secretEnv ?? {}), stack: opts.stack };
+    for (const f of appEnvFindings(appEnv)) if (f.severity === "refuse") problems.push({ key: f.key, message: f.message });
+  }
 
   const credentials = pushCredentialsRule(build, {
     registryUsername: texts.registryUsername !== undefined,

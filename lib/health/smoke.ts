@@ -140,6 +140,54 @@ async function checkRules(get: Fetcher): Promise<SmokeCheck> {
   return pass("rules", `${rules.length} rules`);
 }
 
+/**
+ * Uploads configured: the app's public read route `GET /api/uploads/:id`
+ * (app/api/uploads/[id]/route.ts, CommunityRule commit 9de1e85) answers 500 `server_misconfigured`
+ * before anything else when UPLOAD_ROOT is unset, and 404 `not_found` for an id that names no
+ * upload ("smoke-check" is not a valid upload id, so no file is read). So 404 is the pass.
+ */
+export const UPLOADS_PROBE_PATH = "/api/uploads/smoke-check";
+
+async function checkUploads(get: Fetcher): Promise<SmokeCheck> {
+  const res = await get(UPLOADS_PROBE_PATH);
+  if (res.status === 404) return pass("uploads", `GET ${UPLOADS_PROBE_PATH} → 404 (UPLOAD_ROOT is configured)`);
+  const json = parseJson(res.body);
+  const code = isRecord(json) && isRecord(json.error) ? json.error.code : undefined;
+  if (res.status === 500 && code === "server_misconfigured") {
+    return fail("uploads", `GET ${UPLOADS_PROBE_PATH} → 500 server_misconfigured: UPLOAD_ROOT is not set on the app, ` +
+      "so every upload fails (pulumi config set --path 'env.UPLOAD_ROOT' /app/data/uploads, then up)");
+  }
+  return fail("uploads", `GET ${UPLOADS_PROBE_PATH}: expected 404, got HTTP ${res.status}: ` +
+    `${excerpt(res.body, 120) || "(empty body)"}`);
+}
+
+/**
+ * Method recommendations seeded: `GET /api/create-flow/methods?section=…&facet.size=…`
+ * (app/api/create-flow/methods/route.ts, commit 45bbbb8; lib/server/methodRecommendations.ts)
+ * ranks a section's methods by the `MethodFacet` rows the seed writes; with no rows it answers
+ * `{ section, methods: [] }` and the wizard shows no "Recommended" tags. Every size value is asked
+ * for, so any seeded method of the section matches at least one.
+ */
+export const RECOMMENDATIONS_PROBE_PATH =
+  "/api/create-flow/methods?section=communication&facet.size=oneMember&facet.size=twoToFive" +
+  "&facet.size=sixToTwelve&facet.size=thirteenToOneHundred&facet.size=oneHundredToOneHundredK";
+
+async function checkRecommendations(get: Fetcher): Promise<SmokeCheck> {
+  const res = await get(RECOMMENDATIONS_PROBE_PATH);
+  const bad = badAnswer(res);
+  if (bad) return fail("recommendations", bad);
+  const methods = (parseJson(res.body) as Record<string, unknown>).methods;
+  if (!Array.isArray(methods)) return fail("recommendations", "\"methods\" is not a list");
+  const scored = methods.filter((m: unknown) =>
+    isRecord(m) && isRecord(m.matches) && typeof m.matches.score === "number" && m.matches.score > 0);
+  if (scored.length === 0) {
+    return fail("recommendations", "no method recommendations: the seed has not written the method facets " +
+      "(change communityrule:seedRun and up, or run node prisma/seed.bundle.cjs)");
+  }
+  return pass("recommendations", `${scored.length} communication methods recommended ` +
+    `(e.g. ${String((scored[0] as Record<string, unknown>).slug)})`);
+}
+
 async function checkMagicLink(get: Fetcher, email: string): Promise<SmokeCheck> {
   const body = JSON.stringify({ email });
   const res = await get("/api/auth/magic-link/request", { method: "POST", body });
@@ -166,8 +214,9 @@ async function guarded(name: string, check: () => Promise<SmokeCheck>): Promise<
 }
 
 /**
- * Runs the runbook's automated smoke checks against `baseUrl`: health, templates (seeded),
- * rules, and — only when `email` is given — a magic-link request. Never throws for a failing
+ * Runs the app's automated acceptance checks against `baseUrl`: health, templates (seeded),
+ * rules, uploads configured, method recommendations (seeded), and — only when `email` is given —
+ * a magic-link request. Never throws for a failing
  * check: each one gets ok/detail, network errors included.
  */
 export async function runSmokeChecks(opts: SmokeOptions): Promise<SmokeResult> {
@@ -179,6 +228,8 @@ export async function runSmokeChecks(opts: SmokeOptions): Promise<SmokeResult> {
     await guarded("health", () => checkHealth(get)),
     await guarded("templates", () => checkTemplates(get)),
     await guarded("rules", () => checkRules(get)),
+    await guarded("uploads", () => checkUploads(get)),
+    await guarded("recommendations", () => checkRecommendations(get)),
   ];
   const email = opts.email;
   if (email) checks.push(await guarded("magic-link", () => checkMagicLink(get, email)));
@@ -186,6 +237,20 @@ export async function runSmokeChecks(opts: SmokeOptions): Promise<SmokeResult> {
   const codes = [...new Set(checks.flatMap((c) => (c.errorCode ? [c.errorCode] : [])))];
   const hints = codes.flatMap((code) => connectionHint(code, baseUrl, timeoutMs) ?? []);
   return { ok: checks.every((c) => c.ok), checks, ...(hints.length ? { hints } : {}) };
+}
+
+/**
+ * What only a person can check, from the app's own acceptance list (scripts/staging-smoke.sh's
+ * "Manual follow-up" and the first-install guide §10): printed after the automated checks.
+ */
+export function manualAcceptanceSteps(baseUrl: string): string[] {
+  const host = new URL(baseUrl).host;
+  return [
+    `sign in: request a magic link on ${baseUrl} (or pass --email), open the mail and check that the ` +
+      `link's host is ${host}; a link to another host means the app builds links from the wrong origin`,
+    "publish a rule: sign in, create a rule, publish it, and open its public page",
+    "optional: a draft syncs between two browsers, and an upload in the create flow is shown back",
+  ];
 }
 
 /** Renders `PASS name: detail` / `FAIL name: detail` lines and a one-line summary. */

@@ -96,6 +96,8 @@ export interface StandinApp {
   /** Times the seed completed in this app's database (read by the fake app's /api/templates). */
   seedRuns: number;
   clonedFrom?: string;
+  /** The backup a restore put into this app. */
+  restoredFrom?: string;
   /**
    * Fields shown in the API answer in place of the real ones: an app whose answer another client
    * or a newer server shaped differently (e.g. `installationState: 7`, `manifest: null`).
@@ -104,7 +106,7 @@ export interface StandinApp {
 }
 
 /** What a task does when it finishes. */
-export type TaskKind = "install" | "update" | "configureEnv" | "uninstall" | "clone" | "restart" | "backup";
+export type TaskKind = "install" | "update" | "configureEnv" | "uninstall" | "clone" | "restart" | "backup" | "restore";
 
 /** A task of the stand-in (spec: Task). */
 export interface StandinTask {
@@ -153,9 +155,11 @@ export type OperationName =
   | "getBackupPolicy"
   | "setAutomaticAppBackup"
   | "restartApp"
+  | "backupApp"
+  | "updateAppBackup"
+  | "restoreFromBackup"
   | "getStatus"
   | "getTokens"
-  | "updateAppBackup"
   | "standinExec";
 
 /** Operations that change something on the server (the seed exec included: it writes data). */
@@ -167,7 +171,9 @@ export const MUTATING_OPERATIONS: ReadonlySet<OperationName> = new Set<Operation
   "cloneApp",
   "setAutomaticAppBackup",
   "restartApp",
+  "backupApp",
   "updateAppBackup",
+  "restoreFromBackup",
   "standinExec",
 ]);
 
@@ -259,6 +265,12 @@ export interface CloudronApiState {
   taskMs: number;
   /** Fake-app knob: images (substring match) whose /api/health answers 503. */
   unhealthyImages: string[];
+  /**
+   * Backups of uninstalled apps. Cloudron keeps backups in its backup table, not in the app, so an
+   * uninstall leaves them until the cleanup removes those past retention and `preserveSecs`
+   * (pogipop/cloudron @9833ad5, src/backups.js cleanupAppBackups); a restore can still name them.
+   */
+  detachedBackups: StandinBackup[];
 }
 
 export interface CloudronApiOptions {
@@ -310,6 +322,7 @@ const STATUS_TEXT: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   409: "Conflict",
+  424: "Failed Dependency",
   500: "Internal Server Error",
 };
 
@@ -370,7 +383,7 @@ export function makeApp(fields: Partial<StandinApp> & { fqdn: string; manifest: 
 
 /** The app as the API shows it (bookkeeping fields left out). */
 function apiApp(app: StandinApp): Record<string, unknown> {
-  const { backups: _b, restarts: _r, seedRuns: _s, clonedFrom: _c, shownAs, ...shown } = app;
+  const { backups: _b, restarts: _r, seedRuns: _s, clonedFrom: _c, restoredFrom: _rf, shownAs, ...shown } = app;
   return { ...shown, env: { ...app.env }, manifest: { ...app.manifest }, ...(shownAs ?? {}) };
 }
 
@@ -447,6 +460,8 @@ const CLONE_SHAPE: BodyShape = {
 };
 const BACKUP_UPDATE_SHAPE: BodyShape = { required: [], fields: { label: isString, preserveSecs: isNumber } };
 const AUTOMATIC_BACKUP_SHAPE: BodyShape = { required: ["enable"], fields: { enable: isBoolean } };
+// POST /apps/:id/restore (spec: restoreFromBackup).
+const RESTORE_SHAPE: BodyShape = { required: ["backupId"], fields: { backupId: isString } };
 const EXEC_SHAPE: BodyShape = { required: ["app", "cmd", "argv"], fields: { app: isString, cmd: isStringArray, argv: isStringArray } };
 
 // ---- the server -------------------------------------------------------------------------------------
@@ -487,6 +502,10 @@ const ROUTES: Route[] = [
     operation: "updateAppBackup",
     shape: BACKUP_UPDATE_SHAPE,
   },
+  // Not in the January 2026 description; the server routes it (pogipop/cloudron @9833ad5, src/server.js:
+  // router.post('/api/v1/apps/:id/backup'), answered 202; a 2026 client reads a taskId (cloudron-cli.md §8).
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/backup$/, operation: "backupApp", noBody: true },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/restore$/, operation: "restoreFromBackup", shape: RESTORE_SHAPE },
   { method: "POST", pattern: /^\/__standin__\/exec$/, operation: "standinExec", shape: EXEC_SHAPE },
 ];
 
@@ -499,6 +518,7 @@ const STAGES: Record<TaskKind, string[]> = {
   clone: ["Queued", "Downloading backup", "Restoring app", "Starting app"],
   restart: ["Queued", "Restarting app"],
   backup: ["Queued", "Backing up app"],
+  restore: ["Queued", "Downloading backup", "Restoring app", "Starting app"],
 };
 
 const PENDING_STATE: Record<TaskKind, string> = {
@@ -509,6 +529,7 @@ const PENDING_STATE: Record<TaskKind, string> = {
   clone: "pending_clone",
   restart: "pending_restart",
   backup: "pending_backup",
+  restore: "pending_restore",
 };
 
 /** Starts the stand-in on 127.0.0.1 with an OS-assigned port. */
@@ -527,6 +548,7 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     restartLog: [],
     taskMs: options.taskMs ?? 300,
     unhealthyImages: [],
+    detachedBackups: [],
   };
   let nextTaskId = 100;
   const sockets = new Set<Socket>();
@@ -720,10 +742,12 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     getTokens: ({ token }) => ({ status: 200, body: { tokens: [tokenEntry(token)] } }),
     // spec updateAppBackup (label, preserveSecs; 200 no content). The server's cleanup keeps a
     // backup younger than its preserveSecs (pogipop/cloudron 2019 src/backups.js cleanupAppBackups).
-    updateAppBackup: ({ params, body }) => {
+    updateAppBackup: ({ params, body, fault }) => {
       const app = requireApp(params[0]);
       const backup = app.backups.find((b) => b.id === params[1]);
       if (!backup) throw new HttpError(404, "Backup not found");
+      // taskNoop: the call answers 200 but nothing is stored (what a client must read back to notice).
+      if (fault?.kind === "taskNoop") return { status: 200, body: {} };
       if (typeof body.label === "string") backup.label = body.label;
       if (typeof body.preserveSecs === "number") backup.preserveSecs = body.preserveSecs;
       return { status: 200, body: {} };
@@ -844,7 +868,9 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
         app,
         "uninstall",
         () => {
-          if (!noop) state.apps = state.apps.filter((a) => a !== app);
+          if (noop) return;
+          state.apps = state.apps.filter((a) => a !== app);
+          state.detachedBackups.push(...app.backups);
         },
         { failWith },
       );
@@ -902,6 +928,44 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       const app = requireApp(params[0]);
       app.enableBackup = body.enable as boolean;
       return { status: 200, body: {} };
+    },
+    // An on-demand backup: a task like the nightly one; the new backup is listed first.
+    backupApp: ({ params, fault, call }) => {
+      const app = requireApp(params[0]);
+      requireIdle(app);
+      const { failWith, noop } = taskOptions(fault);
+      const task = startTask(app, "backup", () => (noop ? undefined : `backup ${addBackup(app).id}`), { failWith });
+      call.taskId = task.id;
+      call.appId = app.id;
+      return { status: 202, body: { taskId: task.id } };
+    },
+    // Spec: restoreFromBackup { backupId } → 202 task_info. The server looks the backup up by id
+    // among all backups, also those of uninstalled apps, and restores it into this app with the
+    // backup's manifest (pogipop/cloudron @9833ad5, src/apps.js restore: backups.get(backupId)).
+    restoreFromBackup: ({ params, body, fault, call }) => {
+      const app = requireApp(params[0]);
+      requireIdle(app);
+      const backupId = body.backupId as string;
+      const backup = [...state.apps.flatMap((a) => a.backups), ...state.detachedBackups].find((b) => b.id === backupId);
+      // 2019 source: a backup it cannot find is BackupsError.NOT_FOUND → AppsError.EXTERNAL_ERROR → 424.
+      if (!backup) throw new HttpError(424, `Backup ${backupId} not found`);
+      const { failWith, noop } = taskOptions(fault);
+      const task = startTask(
+        app,
+        "restore",
+        () => {
+          if (noop) return;
+          app.manifest = { ...backup.manifest };
+          app.restoredFrom = backup.id;
+          app.runState = "running";
+          app.health = "healthy";
+          restart(app, "restore");
+        },
+        { failWith },
+      );
+      call.taskId = task.id;
+      call.appId = app.id;
+      return { status: 202, body: { taskId: task.id } };
     },
     standinExec: ({ body }) => {
       const app = findApp(body.app as string);
