@@ -19,10 +19,21 @@ import type { HealthGate } from "./components/healthGate";
 import type { SeedOnce } from "./components/seedOnce";
 import type { SmokeCheck } from "./components/smokeCheck";
 import type { Connection, DesiredEnv } from "./lib/cloudron/contract";
+import type { LiveCheck } from "./lib/cloudron/liveCheck";
+
+/** What the checks found before anything registered, for later checks and for registration. */
+export interface CheckFindings {
+  /** The live app as the live check read it (its release record says what runs). */
+  live?: LiveCheck;
+  /** Production: the image it deploys by digest instead of building (lib/release/promotion.ts). */
+  promotion?: import("./lib/release/promotion").VerifiedImage;
+}
 
 /** What the steps registered so far; each step adds its resource and its stack outputs. */
 export interface StepContext {
   cfg: DeployConfig;
+  /** What the checks found (the same object every check received). */
+  found: CheckFindings;
   /** The Cloudron token as a Pulumi secret; absent: the operator's own `cloudron login`. */
   token?: pulumi.Output<string>;
   /** What every Cloudron step gets: server, task timeout, busy wait (one object, no re-declaration). */
@@ -39,6 +50,8 @@ export interface StepContext {
   health?: HealthGate;
   seed?: SeedOnce;
   smoke?: SmokeCheck;
+  /** What the deploy ships (version, commit, seed fingerprint): the deploy records it, the seed follows it. */
+  shipped?: import("./lib/release/releaseHistory").ShippedRelease;
   /** Stack outputs the steps contribute (merged after the config's own outputs). */
   outputs: Record<string, unknown>;
 }
@@ -49,8 +62,8 @@ export interface Step {
   id: string;
   /** The plan's lines for this step under `cfg`; empty when the step does nothing. */
   describe(cfg: DeployConfig): string[];
-  /** Runs before any resource of any step is registered, during preview too. */
-  check?(cfg: DeployConfig): Promise<void>;
+  /** Runs before any resource of any step is registered, during preview too; may record what it found. */
+  check?(cfg: DeployConfig, found: CheckFindings): Promise<void>;
   /** Declares the step's resources. */
   register(ctx: StepContext): Promise<void>;
 }
@@ -76,13 +89,14 @@ export const liveCheckStep: Step = {
         ]
       : []),
   ],
-  async check(cfg) {
+  async check(cfg, found) {
     const pulumi = await pulumiSdk();
     const { checkLiveApp, LiveCheckError } = await import("./lib/cloudron/liveCheck");
     try {
       // The stack's token or the operator's `cloudron login`, as the tools use; never a CLOUDRON_TOKEN
       // exported in the shell `pulumi` runs in.
       const live = await checkLiveApp(cfg, { dryRun: pulumi.runtime.isDryRun() });
+      found.live = live;
       for (const note of live.notes) (live.checked ? pulumi.log.info : pulumi.log.warn)(note);
       if (live.release?.kind === "rollback") pulumi.log.warn(live.release.message);
       else if (live.release) pulumi.log.info(live.release.message);
@@ -98,19 +112,53 @@ export const imageStep: Step = {
   id: "image",
   describe: (cfg) => [
     cfg.build
-      ? `image: build ${cfg.appDir} for linux/amd64 and push ${cfg.imageRepository}:${cfg.imageTag || "<manifest version>"}`
+      ? `image: build ${cfg.appDir} for linux/amd64 and push ${cfg.imageRepository}:${cfg.imageTag || "<manifest version>"} ` +
+        `(a release tag X.Y.Z only if the registry does not have it yet: release tags never change)`
       : `image: existing tag ${cfg.imageRepository}:${cfg.imageTag}, no build (rollback or promotion)`,
   ],
+  async check(cfg, found) {
+    const pulumi = await pulumiSdk();
+    // The seed step's rule, checked first of all image checks: an image below the seed floor
+    // cannot run the seed (no seed data in it), so it is refused before anything changes.
+    const { seedFloorProblem } = await import("./lib/release/seedContent");
+    const isRollback = !cfg.build && cfg.imageTag !== cfg.manifest.version;
+    const problem = seedFloorProblem(cfg.build ? cfg.manifest.version : cfg.imageTag, cfg.seedFloor, isRollback ? "rollback" : "release");
+    if (problem) throw new pulumi.RunError(problem);
+    if (cfg.environment !== "production") return;
+    // Production promotes: a release tag the registry has (staging pushed it, and release tags
+    // never change) is deployed by digest, with no build and no push; so are rollbacks.
+    const { PromotionError, releaseTagState, verifiedImageFor } = await import("./lib/release/promotion");
+    const version = cfg.build ? cfg.manifest.version : cfg.imageTag;
+    try {
+      if (cfg.build && !(await releaseTagState(cfg.imageRepository, version)).exists) {
+        pulumi.log.warn(`production builds ${version} itself: the registry does not have it yet (release it on staging first to promote the image staging verified)`);
+        return;
+      }
+      found.promotion = await verifiedImageFor(cfg.imageRepository, version);
+      pulumi.log.info(`image: production deploys ${found.promotion.describe}; no build, no push`);
+    } catch (err) {
+      if (err instanceof PromotionError) throw new pulumi.RunError(`communityrule:imageTag: ${err.message}`);
+      const { PullCheckError } = await import("./lib/registry/ociRegistry");
+      if (err instanceof PullCheckError) throw new pulumi.RunError(`communityrule:imageRepository: cannot ask the registry about ${version}: ${err.message}`);
+      throw err;
+    }
+  },
   async register(ctx) {
     const { RegistryImage } = await import("./components/registryImage");
+    const { sourceFingerprint } = await import("./lib/release/releaseHistory");
+    const { findProjectDir } = await import("./lib/build/sourceStamp");
+    const path = await import("node:path");
     const { cfg } = ctx;
+    const promotion = ctx.found.promotion;
     ctx.image = new RegistryImage("image", {
       repository: cfg.imageRepository,
       tag: cfg.imageTag,
-      build: cfg.build,
+      build: cfg.build && !promotion,
+      verifiedImage: promotion?.ref,
       appDir: cfg.appDir,
       registryUsername: cfg.registryUsername,
       registryPassword: cfg.registryPassword ? (await pulumiSdk()).secret(cfg.registryPassword) : undefined,
+      sourceFingerprint: cfg.build ? sourceFingerprint(path.resolve(findProjectDir(__dirname), cfg.appDir)) : undefined,
     });
   },
 };
@@ -122,8 +170,9 @@ export const pullCheckStep: Step = {
       ? "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it"
       : `pull check: ${cfg.imageRepository}:${cfg.imageTag} must already be pullable anonymously for linux/amd64 (checked before anything else)`,
   ],
-  async check(cfg) {
-    if (cfg.build) return;
+  async check(cfg, found) {
+    // Production's promotion already ran the same anonymous pull check on the tag.
+    if (cfg.build || found.promotion) return;
     const pulumi = await pulumiSdk();
     // Config alone decides this note, so it is said once: in the preview pass that starts every
     // `up` (pulumi/pulumi pkg/backend/apply.go) and every `pulumi preview`, not again in the update.
@@ -157,12 +206,13 @@ export const pullCheckStep: Step = {
 export const migrationsStep: Step = {
   id: "migrations",
   describe: () => [
-    "migrations: list the image's Prisma migrations, classify the new ones (additive / risky / destructive); refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
+    "migrations: list the image's Prisma migrations, compare them with the release record on the app (what it runs), classify the new ones (additive / risky / destructive); " +
+      "refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
   ],
-  async check(cfg) {
-    const { checkReleaseMigrations } = await import("./lib/release/programMigrations");
+  async check(cfg, found) {
+    const { checkReleaseMigrations, runningFromLiveCheck } = await import("./lib/release/programMigrations");
     const { findProjectDir } = await import("./lib/build/sourceStamp");
-    checkReleaseMigrations(cfg, findProjectDir(__dirname));
+    checkReleaseMigrations(cfg, findProjectDir(__dirname), runningFromLiveCheck(found.live));
   },
   // The deploy step passes the review on (its request shows it in previews, its result records it).
   register: async () => undefined,
@@ -180,14 +230,19 @@ export const deployStep: Step = {
   async register(ctx) {
     const pulumi = await pulumiSdk();
     const { CloudronApp } = await import("./components/cloudronApp");
-    const { reviewForDeploy } = await import("./lib/release/programMigrations");
+    const { reviewForDeploy, runningFromLiveCheck } = await import("./lib/release/programMigrations");
+    const { shippedRelease } = await import("./lib/release/releaseHistory");
     const { findProjectDir } = await import("./lib/build/sourceStamp");
+    const path = await import("node:path");
     const { cfg } = ctx;
     const image = earlier(ctx.image, "deploy", "image");
     const [desired, resolveDesired] = pulumi.deferredOutput<DesiredEnv>();
     const [secrets, resolveSecrets] = pulumi.deferredOutput<Record<string, string>>();
     ctx.installEnv = { resolveDesired, resolveSecrets };
-    const migrations = reviewForDeploy(cfg, findProjectDir(__dirname));
+    const projectDir = findProjectDir(__dirname);
+    const migrations = reviewForDeploy(cfg, projectDir, runningFromLiveCheck(ctx.found.live));
+    const shipped = shippedRelease(path.resolve(projectDir, cfg.appDir), cfg.build, cfg.build ? cfg.manifest.version : cfg.imageTag);
+    ctx.shipped = shipped;
     ctx.app = new CloudronApp(
       "app",
       {
@@ -195,7 +250,8 @@ export const deployStep: Step = {
         location: cfg.location,
         environment: cfg.environment,
         image: image.imageRef,
-        build: cfg.build,
+        // A promoted image is an existing one: the deploy applies the existing-tag rules to it.
+        build: cfg.build && !ctx.found.promotion,
         manifest: cfg.manifest.content as { id: string; version: string },
         env: desired,
         secretEnv: secrets,
@@ -203,7 +259,10 @@ export const deployStep: Step = {
         autoRollback: cfg.autoRollback,
         health: { baseUrl: cfg.baseUrl, timeoutSeconds: cfg.healthTimeoutSeconds },
         protect: cfg.environment === "production",
-        releaseMigrations: { kind: migrations.kind, changes: migrations.changes, record: migrations.record },
+        // Only the list the schema will have: it is desired state, so an up after a release sends the
+        // same request (what a release applies changes from one run to the next; the check logs it).
+        releaseMigrations: { record: migrations.record },
+        release: shipped,
       },
       { dependsOn: [image] },
     );
@@ -291,7 +350,10 @@ export const healthStep: Step = {
 
 export const seedStep: Step = {
   id: "seed",
-  describe: (cfg) => [`seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun}; the one step that uses the CLI)`],
+  describe: (cfg) => [
+    `seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun}; the one step that uses the CLI); ` +
+      `again once when the seed's sources (prisma/seed.ts, prisma/seed/**, data/**) change; refused below the seed floor ${cfg.seedFloor}`,
+  ],
   async register(ctx) {
     const { SeedOnce } = await import("./components/seedOnce");
     const { cfg } = ctx;
@@ -303,6 +365,8 @@ export const seedStep: Step = {
         connection: ctx.connection,
         location: cfg.location,
         seedRun: cfg.seedRun,
+        seedContent: ctx.shipped?.seed ?? "",
+        seedFloor: cfg.seedFloor,
         image: app.image,
         gate: health.result,
         token: ctx.token,
@@ -340,10 +404,12 @@ export const STEPS: readonly Step[] = [liveCheckStep, imageStep, pullCheckStep, 
 
 /** Runs every step's check, then registers every step in order; returns the steps' outputs. */
 export async function registerSteps(cfg: DeployConfig, steps: readonly Step[] = STEPS): Promise<Record<string, unknown>> {
-  for (const step of steps) await step.check?.(cfg);
+  const found: CheckFindings = {};
+  for (const step of steps) await step.check?.(cfg, found);
   const pulumi = await pulumiSdk();
   const ctx: StepContext = {
     cfg,
+    found,
     token: cfg.cloudronToken ? pulumi.secret(cfg.cloudronToken) : undefined,
     connection: { server: cfg.cloudronServer, taskTimeoutSeconds: cfg.cloudronTimeoutSeconds, busyWaitSeconds: cfg.busyWaitSeconds },
     outputs: {},

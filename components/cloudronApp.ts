@@ -44,6 +44,8 @@ export interface CloudronAppArgs {
    * recorded last time before any change, and records it in its result.
    */
   releaseMigrations?: ReleaseMigrations;
+  /** What this deploy ships (version, app commit, seed fingerprint): the deploy records it on the app for the next preview. */
+  release?: DeployRequest["release"];
 }
 
 /**
@@ -132,7 +134,7 @@ export class CloudronApp extends pulumi.ComponentResource {
 
 /** The deploy request (lib/cloudron/contract.ts) from the component's arguments and resolved values. */
 export function buildDeployRequest(
-  args: Pick<CloudronAppArgs, "connection" | "location" | "environment" | "build" | "manifest" | "autoRollback" | "health" | "releaseMigrations">,
+  args: Pick<CloudronAppArgs, "connection" | "location" | "environment" | "build" | "manifest" | "autoRollback" | "health" | "releaseMigrations" | "release">,
   resolved: { image: string; env: DesiredEnv; owner: string },
 ): DeployRequest {
   return {
@@ -147,6 +149,7 @@ export function buildDeployRequest(
     autoRollback: args.autoRollback,
     health: args.health,
     ...(args.releaseMigrations ? { releaseMigrations: args.releaseMigrations } : {}),
+    ...(args.release ? { release: args.release } : {}),
   };
 }
 

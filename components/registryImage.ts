@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
-import { verifyPullCommand } from "../lib/cli/commandLines";
+import { releaseTagGuardCommand, verifyPullCommand } from "../lib/cli/commandLines";
 
 /** Arguments of {@link RegistryImage}. */
 export interface RegistryImageArgs {
@@ -16,6 +16,14 @@ export interface RegistryImageArgs {
   /** Push credentials; required when `build` is true. The password is a secret. */
   registryUsername?: pulumi.Input<string>;
   registryPassword?: pulumi.Input<string>;
+  /**
+   * Fingerprint of the build's sources (lib/release/releaseHistory.ts sourceFingerprint). For a
+   * release tag (plain X.Y.Z) the build first runs a guard that refuses to push over an existing
+   * tag; the guard runs again whenever this changes, i.e. whenever the build could push other content.
+   */
+  sourceFingerprint?: string;
+  /** With `build` false: the image to run by digest (`repo@sha256:…`, production's promotion) instead of `repo:tag`. */
+  verifiedImage?: string;
 }
 
 /**
@@ -42,6 +50,16 @@ export class RegistryImage extends pulumi.ComponentResource {
       if (!args.registryUsername || !args.registryPassword) {
         throw new pulumi.ResourceError("RegistryImage: build needs registryUsername and registryPassword", this);
       }
+      // Release tags never change: before a build that may push X.Y.Z, the registry is asked
+      // whether X.Y.Z exists. The guard re-runs only when the sources or the tag change; when
+      // neither does, docker.Image does not push either. Other tags (pr-<n>-<sha>) may move.
+      const guard = /^\d+\.\d+\.\d+$/.test(args.tag)
+        ? new command.local.Command(
+            `${name}-tag-guard`,
+            { create: releaseTagGuardCommand({ image: taggedName }), environment: { CR_BUILD_SOURCES: args.sourceFingerprint ?? "" } },
+            { parent: this },
+          )
+        : undefined;
       const image = new docker.Image(
         name,
         {
@@ -58,7 +76,7 @@ export class RegistryImage extends pulumi.ComponentResource {
             password: args.registryPassword,
           },
         },
-        { parent: this },
+        { parent: this, dependsOn: guard ? [guard] : [] },
       );
       this.repoDigest = image.repoDigest;
       // Cloudron runs the digest, so a re-pushed tag can never change what is deployed unseen.
@@ -70,8 +88,8 @@ export class RegistryImage extends pulumi.ComponentResource {
       );
       this.pullCheck = check.stdout;
     } else {
-      this.repoDigest = pulumi.output("");
-      this.imageRef = pulumi.output(taggedName);
+      this.repoDigest = pulumi.output(args.verifiedImage ? args.verifiedImage.slice(args.verifiedImage.lastIndexOf("@") + 1) : "");
+      this.imageRef = pulumi.output(args.verifiedImage ?? taggedName);
       this.pullCheck = pulumi.output("");
     }
 

@@ -10,6 +10,10 @@ export interface SeedOnceArgs {
   location: string;
   /** Opaque value (communityrule:seedRun); a new value runs the seed again. */
   seedRun: string;
+  /** Fingerprint of the seed's sources in what is deployed; a new one runs the seed again, once. */
+  seedContent: string;
+  /** communityrule:seedFloor, so a failed seed on an older image is explained as that. */
+  seedFloor?: string;
   /** Image the app runs; recorded with the seed. */
   image: pulumi.Input<string>;
   /** The health gate's result: the seed waits for the gate to pass for the current image. */
@@ -20,7 +24,7 @@ export interface SeedOnceArgs {
 
 /**
  * Runs `node prisma/seed.bundle.cjs` in the app once per environment, after the health gate
- * passed. Later `up`s do nothing unless `seedRun` changes; a failed seed is not recorded, so the
+ * passed. Later `up`s do nothing unless `seedRun` or the seed's sources change; a failed seed is not recorded, so the
  * next `up` retries it. Never runs during preview (dynamic providers only act on `up`).
  */
 export class SeedOnce extends pulumi.dynamic.Resource {
@@ -32,7 +36,7 @@ export class SeedOnce extends pulumi.dynamic.Resource {
   declare public readonly seedOutput: pulumi.Output<string>;
 
   constructor(name: string, args: SeedOnceArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs: Record<keyof Omit<SeedOutputs, "location" | "seedRun">, undefined> = {
+    const outputs: Record<keyof Omit<SeedOutputs, "location" | "seedRun" | "seedContent">, undefined> = {
       seededAt: undefined,
       seededImage: undefined,
       seedOutput: undefined,
@@ -41,9 +45,10 @@ export class SeedOnce extends pulumi.dynamic.Resource {
       seedProvider,
       name,
       {
-        request: buildSeedRequest(args.connection, args.location),
+        request: buildSeedRequest(args.connection, args.location, args.seedFloor),
         location: args.location,
         seedRun: args.seedRun,
+        seedContent: args.seedContent,
         image: args.image,
         gate: args.gate,
         cloudronToken: args.token ? pulumi.secret(args.token) : undefined,

@@ -9,6 +9,8 @@ export interface SeedInputs {
   location: string;
   /** Opaque; a new value re-runs the seed (communityrule:seedRun). */
   seedRun: string;
+  /** Fingerprint of the seed's sources in what is deployed (lib/release/seedContent.ts); a new one re-runs the seed once; "" unknown. */
+  seedContent: string;
   /** Image the app runs now; recorded with the seed, never a reason to re-run it. */
   image: string;
   /** The health gate's result: the seed only runs once the gate passed for this image. */
@@ -23,14 +25,16 @@ export interface SeedInputs {
 export interface SeedOutputs {
   location: string;
   seedRun: string;
+  /** The seed sources' fingerprint the last successful seed ran with ("" before this was recorded). */
+  seedContent?: string;
   seededAt: string;
   seededImage: string;
   seedOutput: string;
 }
 
 /** The seed request: where, and how patiently (the same connection every Cloudron step gets). */
-export function buildSeedRequest(connection: SeedRequest["connection"], location: string): SeedRequest {
-  return { connection, location };
+export function buildSeedRequest(connection: SeedRequest["connection"], location: string, seedFloor?: string): SeedRequest {
+  return { connection, location, ...(seedFloor ? { seedFloor } : {}) };
 }
 
 /**
@@ -38,7 +42,8 @@ export function buildSeedRequest(connection: SeedRequest["connection"], location
  * another process, so every method imports what it needs and uses only its inputs.
  *
  * - create runs the seed (after the health gate, which the inputs make it wait for);
- * - diff re-runs it only when `seedRun` or the location changes, never for a new image;
+ * - diff re-runs it when `seedRun`, the seed's sources (`seedContent`) or the location change,
+ *   never for a new image alone;
  * - update runs it again (that is what a new `seedRun` asks for);
  * - delete does nothing: destroying the stack does not un-seed a database.
  */
@@ -46,6 +51,9 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
   async diff(_id: string, olds: SeedOutputs, news: SeedInputs) {
     const changed: string[] = [];
     if (olds.seedRun !== news.seedRun) changed.push("seedRun");
+    // A state from before the fingerprint was recorded has none, and "" means the checkout could not
+    // tell (a rollback to a release outside its history): neither alone is a reason to re-seed.
+    if (olds.seedContent !== undefined && news.seedContent !== "" && olds.seedContent !== news.seedContent) changed.push("seedContent");
     if (olds.location !== news.location) changed.push("location");
     return { changes: changed.length > 0, replaces: changed.includes("location") ? ["location"] : [], deleteBeforeReplace: false };
   },
@@ -75,6 +83,7 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
     const outs: SeedOutputs = {
       location: inputs.location,
       seedRun: inputs.seedRun,
+      seedContent: inputs.seedContent,
       seededAt: new Date().toISOString(),
       seededImage: inputs.image,
       seedOutput: result.output ?? "",
@@ -82,11 +91,16 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
     return { id: `seed-${inputs.location}`, outs };
   },
 
-  async update(id: string, _olds: SeedOutputs, news: SeedInputs) {
-    // A new seedRun: run it again. The dynamic-provider host calls methods on the provider
-    // object, so `this` is the (deserialized) provider.
-    const created = await this.create!(news);
-    return { outs: created.outs };
+  async update(id: string, olds: SeedOutputs, news: SeedInputs) {
+    // A new seedRun or new seed sources: run it again. The dynamic-provider host calls methods on
+    // the provider object, so `this` is the (deserialized) provider.
+    const created = (await this.create!(news)) as { outs: SeedOutputs };
+    if (news.seedContent === "") created.outs.seedContent = olds.seedContent;
+    const why =
+      olds.seedContent !== undefined && news.seedContent !== "" && olds.seedContent !== news.seedContent
+        ? `the seed's sources changed (${olds.seedContent || "none"} → ${news.seedContent}): re-seeded once`
+        : `seedRun changed: re-seeded`;
+    return { outs: { ...created.outs, seedOutput: `${why}\n${created.outs.seedOutput}` } };
   },
 
   async delete() {

@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,7 +33,14 @@ export interface RunningRegistry {
   host: string;
   url: string;
   stop(): Promise<void>;
+  /** Every tag and what it points at now, for {@link RunningRegistry.restoreTags}. */
+  tags(): RegistryTags;
+  /** Puts the tags back as `tags` recorded them: tags pushed since are gone, moved ones point back. */
+  restoreTags(tags: RegistryTags): void;
 }
+
+/** `repository:tag` → the tag's link file (the digest it points at), as docker-registry stores it. */
+export type RegistryTags = Record<string, string>;
 
 /** True when the docker-registry binary is installed (apt-get install docker-registry). */
 export function isRegistryAvailable(): boolean {
@@ -64,10 +71,45 @@ export async function startRegistry(opts: { auth?: RegistryAuth } = {}): Promise
     const host = `127.0.0.1:${port}`;
     const url = `http://${host}`;
     await waitUntilServing(child, url);
-    return { host, url, stop: () => stopRegistry(child, dir) };
+    const repositories = join(dir, "data", "docker", "registry", "v2", "repositories");
+    return { host, url, stop: () => stopRegistry(child, dir), tags: () => readTags(repositories), restoreTags: (t) => writeTags(repositories, t) };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * Tags as distribution's filesystem driver keeps them: `<repo>/_manifests/tags/<tag>/current/link`
+ * holds the digest (distribution registry/storage/paths.go, v2.8). A tag is read from there on every
+ * request, so rewriting the files is how a test puts the registry back to an earlier point.
+ */
+function readTags(repositories: string): RegistryTags {
+  const out: RegistryTags = {};
+  const walk = (rel: string) => {
+    const abs = join(repositories, rel);
+    if (!existsSync(abs)) return;
+    const tagsDir = join(abs, "_manifests", "tags");
+    if (existsSync(tagsDir)) {
+      for (const tag of readdirSync(tagsDir)) {
+        const link = join(tagsDir, tag, "current", "link");
+        if (existsSync(link)) out[`${rel}:${tag}`] = readFileSync(link, "utf8");
+      }
+    }
+    for (const entry of readdirSync(abs, { withFileTypes: true })) {
+      if (entry.isDirectory() && !entry.name.startsWith("_")) walk(rel ? `${rel}/${entry.name}` : entry.name);
+    }
+  };
+  walk("");
+  return out;
+}
+
+function writeTags(repositories: string, tags: RegistryTags): void {
+  for (const [ref, link] of Object.entries(readTags(repositories))) {
+    const colon = ref.lastIndexOf(":");
+    const tagDir = join(repositories, ref.slice(0, colon), "_manifests", "tags", ref.slice(colon + 1));
+    if (!(ref in tags)) rmSync(tagDir, { recursive: true, force: true });
+    else if (tags[ref] !== link) writeFileSync(join(tagDir, "current", "link"), tags[ref]);
   }
 }
 

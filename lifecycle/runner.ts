@@ -14,7 +14,7 @@ import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
 import { runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
-import { startRegistry } from "./registry";
+import { startRegistry, type RegistryTags, type RunningRegistry } from "./registry";
 import { configValueFromYaml, type ConfigValue } from "./configStep";
 import { findProjectDir } from "../lib/build/sourceStamp";
 import { playCommunityRule, startFakeApp, type FakeRequest, type FakeResponse } from "./fakeApp";
@@ -41,6 +41,8 @@ export interface LifecycleSnapshot {
   extraEnv: Record<string, string>;
   forceBuildPlatform?: string;
   failBuild?: string;
+  /** The registry's tags: a release tag pushed after the snapshot must not exist after a restore. */
+  registryTags: RegistryTags;
 }
 /** The API stand-in's whole state (apps, tasks, faults, calls, violations), live. */
 export type StandinState = CloudronApiState;
@@ -128,6 +130,7 @@ export class Lifecycle {
   private stateKey = crypto.randomBytes(16).toString("hex");
   private stops: Array<() => Promise<void>> = [];
   registryHost = "";
+  private registry?: RunningRegistry;
   appUrl = "";
   /** The stack's app location (from its stack file). */
   location = "";
@@ -194,6 +197,7 @@ export class Lifecycle {
     }
 
     const registry = await startRegistry();
+    this.registry = registry;
     this.stops.push(() => registry.stop());
     this.registryHost = registry.host;
     const app = await startFakeApp((req) => this.playApp(this.location, req));
@@ -320,13 +324,15 @@ export class Lifecycle {
       extraEnv: { ...this.extraEnv },
       forceBuildPlatform: this.forceBuildPlatform,
       failBuild: this.failBuild,
+      registryTags: this.registry?.tags() ?? {},
     };
   }
 
   /**
    * Back to `snapshot`: as if this environment had just been brought there. `calls()`,
    * `execCalls()` and `builds()` start afresh from here; the secret scan at close still covers
-   * everything recorded before too. Images pushed since stay in the registry.
+   * everything recorded before too. Tags pushed since are removed from the registry (their blobs
+   * stay), so a release tag pushed by a later scenario does not exist for the next one.
    */
   restore(snapshot: LifecycleSnapshot) {
     this.api.restore(snapshot.server);
@@ -340,6 +346,7 @@ export class Lifecycle {
     this.extraEnv = { ...snapshot.extraEnv };
     this.forceBuildPlatform = snapshot.forceBuildPlatform;
     this.failBuild = snapshot.failBuild;
+    this.registry?.restoreTags(snapshot.registryTags);
     this.since = { calls: this.api.calls().length, execs: this.allExecCalls().length, builds: this.allBuilds().length };
   }
   /**

@@ -3,6 +3,7 @@
  * .artifacts/bench.json. Every figure in the README's "Figures" section comes from here.
  *
  * - Cloudron calls and app restarts per scenario, read from the Cloudron API stand-in's call log;
+ * - a production release after staging's: builds and pushes (must be 0: production promotes);
  * - calls per deploy as the number of env vars grows (must stay constant);
  * - program evaluation time under mocks vs a one-resource program, side by side, median of N runs;
  * - health-gate detection latency and timeout accuracy against a loopback server;
@@ -74,6 +75,31 @@ async function scenarios(): Promise<ScenarioFigure[]> {
     return figures;
   } finally {
     await lc.close();
+  }
+}
+
+/**
+ * Production promotes what staging verified: staging releases 0.1.9 and 0.1.10 (build and push),
+ * production, on the same registry, installs 0.1.9 and then releases 0.1.10. The production
+ * release is measured like the other scenarios, plus the builds it made (each build is a push).
+ */
+async function productionRelease(): Promise<ScenarioFigure & { builds: number }> {
+  const staging = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9" });
+  try {
+    await staging.up();
+    staging.setManifestVersion("0.1.10");
+    await staging.up();
+    const production = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9", config: { imageRepository: staging.config.imageRepository } });
+    try {
+      await production.up();
+      const builds = production.builds().length;
+      const figure = await measure(production, "production release (promotes staging's 0.1.10)", () => production.setManifestVersion("0.1.10"));
+      return { ...figure, builds: production.builds().length - builds };
+    } finally {
+      await production.close();
+    }
+  } finally {
+    await staging.close();
   }
 }
 
@@ -213,10 +239,13 @@ const verdict = (met: boolean) => (met ? "met" : "NOT met");
 async function main() {
   out(`benchmark (${quick ? "quick" : "full"} mode), ${new Date().toISOString()}, node ${process.version}`);
   const scen = await scenarios();
+  const promotion = await productionRelease();
+  scen.push(promotion);
   out("\nCloudron calls and restarts per scenario (from the stand-in's log)");
   out("| scenario | cloudron calls | mutating | restarts | ok |");
   out("|---|---|---|---|---|");
   for (const s of scen) out(`| ${s.scenario} | ${s.cloudronCalls} | ${s.mutatingCalls} | ${s.restarts} | ${s.ok} |`);
+  out(`Production release: ${promotion.builds} builds and ${promotion.builds} pushes (it deploys staging's digest; must be 0: ${verdict(promotion.builds === 0)})`);
 
   const envRows = await callsPerEnvSize();
   out("\nMutating calls per deploy as env vars grow");
@@ -247,8 +276,11 @@ async function main() {
   const noop = scen.find((s) => s.scenario === "no-op");
   // A deploy that made no call at all (a refused config) measures nothing: that fails the bench too.
   const constant = new Set(envRows.map((r) => r.changeAllCalls)).size === 1 && envRows.every((r) => r.firstDeployCalls > 0);
-  if (!noop || noop.mutatingCalls !== 0 || !constant || scen.some((s) => !s.ok) || !rehearsal.passed) {
-    out("BENCH CHECK FAILED: the no-op must make 0 mutating calls, calls must not grow with env vars, every scenario and the rehearsal must succeed");
+  if (!noop || noop.mutatingCalls !== 0 || !constant || scen.some((s) => !s.ok) || !rehearsal.passed || promotion.builds !== 0) {
+    out(
+      "BENCH CHECK FAILED: the no-op must make 0 mutating calls, calls must not grow with env vars, a production release must build and push nothing, " +
+        "every scenario and the rehearsal must succeed",
+    );
     return 1;
   }
   return 0;

@@ -24,7 +24,7 @@ const MANIFEST = {
 const APP_FIELDS = new Set([
   "id", "appStoreId", "installationState", "error", "runState", "health", "taskId", "subdomain", "domain", "fqdn",
   "manifest", "env", "enableBackup", "enableAutomaticUpdate", "accessRestriction", "memoryLimit", "label", "tags",
-  "creationTime", "updateTime", "ts", "debugMode",
+  "creationTime", "updateTime", "ts", "debugMode", "notes",
 ]);
 // From components.schemas.Task.
 const TASK_FIELDS = new Set(["id", "type", "percent", "message", "error", "active", "pending", "creationTime", "result", "ts", "success"]);

@@ -142,7 +142,7 @@ async function buildCloudronSteps() {
   });
   setDesired(env.desired);
   setSecretValues(env.secretValues);
-  const seed = new SeedOnce("seed", { connection: CONNECTION, location: "staging.communityrule.info", seedRun: "1", image: app.image, gate: "ok", token: pulumi.secret(SECRET_TOKEN) });
+  const seed = new SeedOnce("seed", { connection: CONNECTION, location: "staging.communityrule.info", seedRun: "1", seedContent: "seed:none", image: app.image, gate: "ok", token: pulumi.secret(SECRET_TOKEN) });
   await new Promise<void>((resolve) => env.apply.stdout.apply(() => resolve()));
   await new Promise<void>((resolve) => seed.urn.apply(() => resolve()));
   await new Promise((r) => setTimeout(r, 50));
@@ -222,14 +222,26 @@ describe("HealthGate", () => {
 });
 
 describe("seed provider", () => {
-  it("serializes (self-contained methods) and diffs only on seedRun and location", async () => {
+  it("serializes (self-contained methods) and diffs only on seedRun, the seed's sources and location", async () => {
     const { seedProvider, buildSeedRequest } = await import("../components/seedProvider");
     const text = await pulumi.runtime.serializeFunction(() => seedProvider);
     expect(text.text).toContain("inputs.toolArgv"); // create's own code travels in the serialized text
-    const olds = { location: "a.example.org", seedRun: "1", seededAt: "t", seededImage: "i1", seedOutput: "" };
-    const base = { request: buildSeedRequest(CONNECTION, "a.example.org"), location: "a.example.org", seedRun: "1", image: "i2", gate: "g", toolArgv: ["node", "tools/cloudronApp.ts", "seed"] };
+    const olds = { location: "a.example.org", seedRun: "1", seedContent: "seed:aaaa", seededAt: "t", seededImage: "i1", seedOutput: "" };
+    const base = {
+      request: buildSeedRequest(CONNECTION, "a.example.org"),
+      location: "a.example.org",
+      seedRun: "1",
+      seedContent: "seed:aaaa",
+      image: "i2",
+      gate: "g",
+      toolArgv: ["node", "tools/cloudronApp.ts", "seed"],
+    };
     expect(await seedProvider.diff!("id", olds, base)).toMatchObject({ changes: false });
     expect(await seedProvider.diff!("id", olds, { ...base, seedRun: "2" })).toMatchObject({ changes: true, replaces: [] });
+    expect(await seedProvider.diff!("id", olds, { ...base, seedContent: "seed:bbbb" })).toMatchObject({ changes: true, replaces: [] });
+    // A seed recorded before the fingerprint existed is not re-run just for lacking one.
+    const { seedContent: _none, ...unrecorded } = olds;
+    expect(await seedProvider.diff!("id", unrecorded, { ...base, seedContent: "seed:bbbb" })).toMatchObject({ changes: false });
     expect(await seedProvider.diff!("id", olds, { ...base, location: "b.example.org" })).toMatchObject({ changes: true, replaces: ["location"] });
   });
 });

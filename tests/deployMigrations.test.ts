@@ -40,7 +40,7 @@ describe("reviewDeployMigrations", () => {
     const r = reviewDeployMigrations(input({}));
     expect(r.kind).toBe("release");
     expect(r.changes).toEqual([
-      `${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`,
+      `${SLUG} [additive]: adds column Rule.slug`,
       `${DROP} [destructive]: drops column User.legacyId`,
     ]);
     expect(r.errors).toHaveLength(1);
@@ -63,12 +63,19 @@ describe("reviewDeployMigrations", () => {
 
   it("a first deploy applies everything to an empty database, without a gate", () => {
     const r = reviewDeployMigrations(input({ running: "absent" }));
-    expect(r).toMatchObject({ kind: "first-deploy", errors: [], lines: ["first deploy of 0.1.10: prisma migrate deploy creates the schema from 4 migrations on an empty database"] });
+    expect(r).toMatchObject({
+      kind: "first-deploy",
+      errors: [],
+      lines: [
+        "first deploy of 0.1.10 onto an empty database: prisma migrate deploy creates the schema from 4 migrations; " +
+          "no row exists yet for any of them to lose, so none needs an acknowledgement",
+      ],
+    });
   });
 
   it("on production, an unreadable running release counts every migration as new", () => {
     const r = reviewDeployMigrations(input({ running: "unknown" }));
-    expect(r.warnings[0]).toBe("what communityrule.info runs carries is unknown (no recorded list, no git tag): every migration of 0.1.10 is treated as new");
+    expect(r.warnings[0]).toBe("what communityrule.info runs carries is unknown (no release record, no tag or manifest bump of that version): every migration of 0.1.10 is treated as new");
     expect(r.changes).toHaveLength(4);
     expect(r.errors).toHaveLength(1);
   });
@@ -84,7 +91,7 @@ describe("reviewDeployMigrations", () => {
     const r = reviewDeployMigrations(input({ environment: "staging", stack: "staging", running: "unknown" }));
     expect(r.errors).toEqual([]);
     expect(r.warnings).toEqual([
-      "what communityrule.info runs carries is unknown (no recorded list, no git tag): every migration of 0.1.10 is treated as new",
+      "what communityrule.info runs carries is unknown (no release record, no tag or manifest bump of that version): every migration of 0.1.10 is treated as new",
       `staging: migration ${DROP} is destructive (drops column User.legacyId); production will refuse it until acknowledgeMigrations names it`,
     ]);
   });
@@ -92,7 +99,7 @@ describe("reviewDeployMigrations", () => {
   it("rollback 0.1.10 → 0.1.9 with build: false is refused on production with the backup id", () => {
     const r = reviewDeployMigrations(input({ build: false, imageTag: "0.1.9", running: { version: "0.1.10", tag: "0.1.10", preUpdateBackupId: "bk-0110" } }));
     expect(r.kind).toBe("rollback");
-    expect(r.changes).toEqual([`${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`, `${DROP} [destructive]: drops column User.legacyId`]);
+    expect(r.changes).toEqual([`${SLUG} [additive]: adds column Rule.slug`, `${DROP} [destructive]: drops column User.legacyId`]);
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]).toContain("Cloudron took backup bk-0110 before 0.1.10 was deployed");
     // What gets recorded is what the database keeps, so rolling forward again applies nothing new.
@@ -122,7 +129,8 @@ describe("reviewDeployMigrations", () => {
     const r = reviewDeployMigrations(input({ build: false, imageTag: "0.1.8", running: { version: "0.1.10", tag: "0.1.10" } }));
     expect(r.kind).toBe("unknown");
     expect(r.warnings).toEqual([
-      "cannot tell which migrations 0.1.8 carries: ../community-rule has no git tag v0.1.8 or 0.1.8 and is at 0.1.10. Fetch the release tags (git -C ../community-rule fetch --tags) or point appDir at a checkout of 0.1.8",
+      "cannot tell which migrations 0.1.8 carries: ../community-rule has no git tag v0.1.8 or 0.1.8, no commit in its history where " +
+        "CloudronManifest.json took 0.1.8, and is at 0.1.10. Point appDir at a clone of the app that holds 0.1.8 (git -C ../community-rule fetch)",
     ]);
   });
 });

@@ -22,13 +22,14 @@ describe("pull verification", () => {
   it("a rollback to a tag that does not exist fails in preview and in up, before anything happens", async () => {
     expect(lc.runs).toEqual([]); // the registry is as created: empty
     lc.config.build = false;
-    lc.config.imageTag = "0.1.7";
+    // 0.1.8: at the seed floor, so it is the pull check that refuses it (a lower one is refused before).
+    lc.config.imageTag = "0.1.8";
     for (const r of [await lc.preview(), await lc.up()]) {
       expect(r.ok).toBe(false);
       expect(r.registered).toBe(0);
       const err = r.errors.join("\n");
       expect(err).toContain("communityrule:imageTag: build is false");
-      expect(err).toMatch(/0\.1\.7 not found|tag-missing|not found/);
+      expect(err).toMatch(/0\.1\.8 not found|tag-missing|not found/);
     }
     expect(lc.mutatingCallsSince(0)).toEqual([]);
   });

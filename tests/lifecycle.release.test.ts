@@ -14,11 +14,12 @@ const sentManifest = (c: ApiCall) => (c.requestBody as { manifest: { version: st
 
 /**
  * The digest a build of `version` will get: the runner's build emulation pushes reproducible content
- * seeded by the build context's digest and the tag, so pushing the same content first tells us the digest (and so the
- * image ref the app will run) before the `up`; that is how one version is made unhealthy.
+ * seeded by the build context's digest and the tag, so pushing the same content first tells us the digest (and so
+ * the image ref the app will run) before the `up`; that is how one version is made unhealthy. It is
+ * pushed under a probe tag: the release tag itself must not exist before the build pushes it.
  */
 async function digestOfBuild(lc: Lifecycle, version: string): Promise<string> {
-  const pushed = await pushImage(lc.registryHost, "communityrule/community-rule", version, {
+  const pushed = await pushImage(lc.registryHost, "communityrule/community-rule", `probe-${version}`, {
     platforms: ["linux/amd64"],
     seed: emulatedBuildSeed(hashContext(lc.appDir, path.join(lc.appDir, "Dockerfile")), version),
   });

@@ -25,16 +25,15 @@ CREATE TABLE "Rule" (
     "creates table Rule",
   ],
   ["CREATE TABLE IF NOT EXISTS, schema-qualified", `CREATE TABLE IF NOT EXISTS "public"."AuditLog" ("id" SERIAL NOT NULL)`, "additive", "creates table AuditLog"],
-  ["CREATE INDEX", `CREATE INDEX "Rule_authorId_idx" ON "Rule"("authorId")`, "additive", "creates index Rule_authorId_idx on Rule(authorId)"],
   ["CREATE INDEX CONCURRENTLY on two columns", `CREATE INDEX CONCURRENTLY IF NOT EXISTS "Rule_a_b_idx" ON "Rule" USING btree ("a", "b")`, "additive", "creates index Rule_a_b_idx on Rule(a, b)"],
   ["CREATE TYPE … AS ENUM", `CREATE TYPE "Role" AS ENUM ('MEMBER', 'ADMIN')`, "additive", "creates enum Role (MEMBER, ADMIN)"],
   ["ADD COLUMN nullable", `ALTER TABLE "Rule" ADD COLUMN     "slug" TEXT`, "additive", "adds column Rule.slug"],
   ["ADD COLUMN NOT NULL with DEFAULT", `ALTER TABLE "User" ADD COLUMN "displayName" TEXT NOT NULL DEFAULT ''`, "additive", "adds required column User.displayName"],
   ["ADD COLUMN NOT NULL DEFAULT now() with precision", `ALTER TABLE "Rule" ADD COLUMN "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP`, "additive", "adds required column Rule.updatedAt"],
-  ["ADD COLUMN SERIAL (an implicit default)", `ALTER TABLE "Rule" ADD COLUMN "seq" SERIAL NOT NULL`, "additive", "adds required column Rule.seq"],
+  ["ADD COLUMN with a stable default (now())", `ALTER TABLE "Rule" ADD COLUMN "seenAt" TIMESTAMP(3) NOT NULL DEFAULT now()`, "additive", "adds required column Rule.seenAt"],
   [
-    "ADD CONSTRAINT … FOREIGN KEY",
-    `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE`,
+    "ADD CONSTRAINT … FOREIGN KEY … NOT VALID",
+    `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") NOT VALID`,
     "additive",
     "adds foreign key Rule_authorId_fkey on Rule(authorId) → User",
   ],
@@ -47,6 +46,20 @@ CREATE TABLE "Rule" (
 ];
 
 const RISKY: Row[] = [
+  ["CREATE INDEX without CONCURRENTLY on an existing table", `CREATE INDEX "Rule_authorId_idx" ON "Rule"("authorId")`, "risky", "creates index Rule_authorId_idx on Rule(authorId)"],
+  [
+    "ADD CONSTRAINT … FOREIGN KEY on an existing table (Prisma's new relation)",
+    `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE`,
+    "risky",
+    "adds foreign key Rule_authorId_fkey on Rule(authorId) → User",
+  ],
+  [
+    "ADD COLUMN NOT NULL DEFAULT a volatile function",
+    `ALTER TABLE "Rule" ADD COLUMN "token" TEXT NOT NULL DEFAULT gen_random_uuid()`,
+    "risky",
+    "adds required column Rule.token with a per-row default (gen_random_uuid())",
+  ],
+  ["ADD COLUMN SERIAL (a per-row sequence default)", `ALTER TABLE "Rule" ADD COLUMN "seq" SERIAL NOT NULL`, "risky", "adds required column Rule.seq with a per-row default (nextval() of its serial sequence)"],
   [
     "ALTER COLUMN SET DATA TYPE",
     `ALTER TABLE "Rule" ALTER COLUMN "title" SET DATA TYPE VARCHAR(200)`,
@@ -113,7 +126,12 @@ describe("classifyStatement", () => {
   it("gives the reasons a reviewer reads in the gate", () => {
     expect(one(`ALTER TABLE "Rule" ALTER COLUMN "summary" SET NOT NULL`).reason).toBe("fails when rows of Rule hold NULL in summary");
     expect(one(`ALTER TABLE "User" DROP COLUMN "legacyId"`).reason).toBe("the column and its data are deleted");
-    expect(one(`CREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug")`).reason).toBe("fails when existing rows of Rule hold duplicate values");
+    expect(one(`CREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug")`).reason).toBe(
+      "fails when existing rows of Rule hold duplicate values; writes to Rule wait while it is built (no CONCURRENTLY)",
+    );
+    expect(one(`ALTER TABLE "Rule" ADD CONSTRAINT "f" FOREIGN KEY ("a") REFERENCES "User"("id")`).reason).toBe(
+      "validates every existing row of Rule (fails on rows whose User is gone) and blocks writes to both tables while it does (SHARE ROW EXCLUSIVE)",
+    );
     expect(one(`GRANT ALL ON "Rule" TO x`).reason).toBe("not recognised, so treated as risky: read it before releasing");
   });
 
@@ -162,6 +180,24 @@ ALTER TABLE "Rule" ALTER COLUMN "slug" SET NOT NULL;`);
       ["destructive", "updates every row of Rule (UPDATE without WHERE: Rule.slug, Rule.title)"],
       ["risky", "makes column Rule.slug required (SET NOT NULL)"],
     ]);
+  });
+
+  it("counts an index and a foreign key on a table created in the same release as additive", () => {
+    const { risk, statements } = classifyMigrationSql(`
+CREATE TABLE "Stakeholder" ("id" TEXT NOT NULL, "ruleId" TEXT NOT NULL, CONSTRAINT "Stakeholder_pkey" PRIMARY KEY ("id"));
+CREATE INDEX "Stakeholder_ruleId_idx" ON "Stakeholder"("ruleId");
+ALTER TABLE "Stakeholder" ADD CONSTRAINT "Stakeholder_ruleId_fkey" FOREIGN KEY ("ruleId") REFERENCES "Rule"("id") ON DELETE CASCADE ON UPDATE CASCADE;`);
+    expect(statements.map((s) => s.risk)).toEqual(["additive", "additive", "additive"]);
+    expect(risk).toBe("additive");
+  });
+
+  it("counts a DROP TABLE of a table created earlier in the same release as additive, across migrations", () => {
+    const ctx = newClassificationContext();
+    classifyMigrationSql(`CREATE TABLE "Draft" ("id" TEXT NOT NULL);`, ctx);
+    const dropped = classifyMigrationSql(`DROP TABLE "Draft";`, ctx);
+    expect(dropped.statements[0]).toMatchObject({ risk: "additive", summary: "drops table Draft created earlier in this release" });
+    expect(classifyMigrationSql(`DROP TABLE "Draft";`, ctx).risk).toBe("destructive");
+    expect(classifyMigrationSql(`DROP TABLE "Rule";`).risk).toBe("destructive");
   });
 
   it("counts Prisma's drop-and-re-add of a foreign key as additive, and a lone drop as risky", () => {

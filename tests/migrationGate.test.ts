@@ -23,7 +23,7 @@ describe("reviewRelease", () => {
     ]);
     expect(review.lines).toEqual([
       "0.1.10 applies 2 new migrations (prisma migrate deploy, at container start):",
-      `  ${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`,
+      `  ${SLUG} [additive]: adds column Rule.slug`,
       `  ${DROP} [destructive]: drops column User.legacyId`,
     ]);
     expect(review.errors).toEqual([
@@ -153,7 +153,7 @@ describe("reviewRollback", () => {
     ]);
     expect(review.lines).toEqual([
       "rollback to 0.1.9: the database keeps 1 migration that 0.1.9 does not know (rolling back the image does not undo it):",
-      `  - ${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`,
+      `  - ${SLUG} [additive]: adds column Rule.slug`,
     ]);
   });
 

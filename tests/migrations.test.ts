@@ -101,7 +101,7 @@ describe("classifyMigrations and recordMigrations", () => {
     expect(recorded.map(summarizeMigration)).toEqual([
       "20250301120000_init [additive]: creates enum Role (MEMBER, ADMIN); creates table User; creates table Rule; creates unique index User_email_key on User(email); creates index Rule_authorId_idx on Rule(authorId); adds foreign key Rule_authorId_fkey on Rule(authorId) → User",
       "20250415093000_add_rule_templates [additive]: adds column Rule.templateId; creates table Template; creates unique index Template_slug_key on Template(slug); adds foreign key Rule_templateId_fkey on Rule(templateId) → Template",
-      "20250520110000_add_rule_slug [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)",
+      "20250520110000_add_rule_slug [additive]: adds column Rule.slug",
       "20250521150000_drop_user_legacy_id [destructive]: drops column User.legacyId",
     ]);
     expect(Object.keys(recorded[0]).sort()).toEqual(["name", "risk", "sha256", "summary"]);

@@ -20,15 +20,18 @@ describe("buildPlan", () => {
       "live check (read-only, before anything is built): GET /profile, GET /cloudron/status and GET /apps on my.medlab.host: " +
         "token valid (owner/admin), Cloudron at least the manifest's minBoxVersion, " +
         "staging.communityrule.info free or ours (com.medlab.communityrule), release not below the version it runs",
-      `image: build ${appDir} for linux/amd64 and push git.medlab.host/communityrule/community-rule:0.1.9`,
+      `image: build ${appDir} for linux/amd64 and push git.medlab.host/communityrule/community-rule:0.1.9 ` +
+        "(a release tag X.Y.Z only if the registry does not have it yet: release tags never change)",
       "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it",
-      "migrations: list the image's Prisma migrations, classify the new ones (additive / risky / destructive); refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
+      "migrations: list the image's Prisma migrations, compare them with the release record on the app (what it runs), classify the new ones (additive / risky / destructive); " +
+        "refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
       "deploy on my.medlab.host (REST API): wait while staging.communityrule.info is busy (≤ 600 s), stop if it is in error",
       "install staging.communityrule.info if free (POST /apps with the whole env: one task), adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)",
       "each task bounded by 1800 s and read back (image, version, env)",
       "apply env: compare with the app's LIVE env; anything added, changed or removed → one POST /apps/:id/configure/env with the complete map (one restart), then read back; nothing → no call",
       "health gate: https://staging.communityrule.info/api/health until ok + database connected (≤ 300 s)",
-      "seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun 1; the one step that uses the CLI)",
+      "seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun 1; the one step that uses the CLI); " +
+        "again once when the seed's sources (prisma/seed.ts, prisma/seed/**, data/**) change; refused below the seed floor 0.1.8",
       "smoke checks against https://staging.communityrule.info",
     ]);
     expect(p.protections).toEqual(["autoRollback false"]);

@@ -1,10 +1,10 @@
-/** `npm run plan` and `plan --against`: the release's migrations, classified, since the previous release tag. */
+/** `npm run plan` and `plan --against`: the release's migrations, classified, since the previous release. */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildPlan, diffPlans, formatPlan } from "../lib/plan";
-import { previousReleaseTag } from "../lib/release/deployMigrations";
+import { previousRelease } from "../lib/release/releaseHistory";
 import { gitIn, releaseCheckout } from "./releaseCheckout";
 
 const projectDir = path.resolve(__dirname, "..");
@@ -27,25 +27,25 @@ const stackText = (extra = "") =>
   `config:\n  communityrule:location: communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n  communityrule:env:\n    SMTP_FROM: hello@communityrule.info\n${extra}`;
 
 describe("plan: migrations", () => {
-  it("compares with the newest older release tag whose manifest is that release", () => {
-    expect(previousReleaseTag(appDir, "0.1.10")).toBe("0.1.9");
-    expect(previousReleaseTag(appDir, "0.1.9")).toBeUndefined();
+  it("compares with the newest older release: a tag whose manifest is that release, before the manifest's history", () => {
+    expect(previousRelease(appDir, "0.1.10")).toMatchObject({ version: "0.1.9", source: "tag", ref: "v0.1.9" });
+    expect(previousRelease(appDir, "0.1.9")).toBeUndefined();
   });
 
   it("lists what the release applies, with classes, and what up would refuse on production", () => {
     const p = buildPlan("production", stackText(), { projectDir, appDir });
     expect(p.migrations).toEqual({
-      since: `release tag 0.1.9 (newest older tag in ${appDir})`,
+      since: `release 0.1.9 (tag v0.1.9, the newest older release in ${appDir})`,
       kind: "release",
-      changes: [`${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`, `${DROP} [destructive]: drops column User.legacyId`],
+      changes: [`${SLUG} [additive]: adds column Rule.slug`, `${DROP} [destructive]: drops column User.legacyId`],
       warnings: [],
       refusals: ["production: 1 new migration is risky or destructive and not acknowledged:"],
     });
     const text = formatPlan(p);
     expect(text).toContain(
       [
-        `  migrations (applied; since release tag 0.1.9 (newest older tag in ${appDir})):`,
-        `    ${SLUG} [additive]: adds column Rule.slug; creates index Rule_slug_idx on Rule(slug)`,
+        `  migrations (applied; since release 0.1.9 (tag v0.1.9, the newest older release in ${appDir})):`,
+        `    ${SLUG} [additive]: adds column Rule.slug`,
         `    ${DROP} [destructive]: drops column User.legacyId`,
         "    up would refuse: production: 1 new migration is risky or destructive and not acknowledged:",
       ].join("\n"),

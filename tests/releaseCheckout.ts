@@ -31,3 +31,33 @@ export function releaseCheckout(dir: string, versions: string[], opts: { tag: st
     if (opts.tag.includes(version)) gitIn(dir, "tag", `v${version}`);
   }
 }
+
+/**
+ * CommunityRule's real history (30 commits, no tags, releases as manifest bumps): resolved from the
+ * repository, as CI's clean clone has shared/ beside it (`<repo>/../shared/fixtures/…`).
+ */
+export const HISTORY_BUNDLE = path.resolve(__dirname, "..", "..", "shared", "fixtures", "community-rule-history.bundle");
+
+/** Clones the real history into `dir` (HEAD: manifest 0.1.9), optionally checked out at `ref`. */
+export function historyCheckout(dir: string, ref?: string): void {
+  if (!fs.existsSync(HISTORY_BUNDLE)) throw new Error(`${HISTORY_BUNDLE} is missing: the tests need shared/fixtures beside the repository`);
+  execFileSync("git", ["clone", "-q", HISTORY_BUNDLE, dir], { stdio: "pipe" });
+  if (ref) gitIn(dir, "checkout", "-q", ref);
+}
+
+/**
+ * Commits a release on top of the checkout: `files` written (relative paths), the real
+ * manifest's `version` bumped, as the app's maintainers release (no tag). Returns the commit.
+ */
+export function commitRelease(dir: string, version: string, files: Record<string, string> = {}): string {
+  for (const [rel, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  }
+  const manifestPath = path.join(dir, "CloudronManifest.json");
+  const manifest = JSON.parse(fs.readFileSync(manifestPath, "utf8")) as Record<string, unknown>;
+  fs.writeFileSync(manifestPath, JSON.stringify({ ...manifest, version }, null, 2) + "\n");
+  gitIn(dir, "add", "-A");
+  gitIn(dir, "commit", "-q", "-m", `Release ${version}`);
+  return gitIn(dir, "rev-parse", "HEAD").trim();
+}

@@ -23,6 +23,8 @@ import { applyEnv, deploy, OperationError, uninstall, type OperationContext } fr
 import { runSeedExec } from "../lib/cloudron/seedExec";
 import { likelyCause } from "../lib/health/troubleshooting";
 import { defineCli, UsageError, type Cli } from "../lib/cli/args";
+import { runningFromApp } from "../lib/release/releaseRecord";
+import { seedFailureBelowFloor } from "../lib/release/seedContent";
 
 /** What a run of the tool gets from its process; injectable for tests. */
 export interface ToolIo {
@@ -87,8 +89,11 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
     ctx.api.log(`seed: running node prisma/seed.bundle.cjs in ${req.location} (cloudron exec)`);
     const r = await runSeedExec({ server: req.connection.server, token: ctx.token, location: req.location, timeoutMs: req.connection.taskTimeoutSeconds * 1000 });
     if (!r.ok) {
+      // The code version that runs: its release record, else its image tag, else its manifest version.
+      const belowFloor = req.seedFloor ? seedFailureBelowFloor(runningFromApp(app)?.version, req.seedFloor) : undefined;
       throw new OperationError(
         `seed: node prisma/seed.bundle.cjs ${r.status === undefined ? "gave no exit marker (exec was cut off?)" : `exited ${r.status}`}; ` +
+          (belowFloor ? `${belowFloor}. ` : "") +
           `the seed is not recorded and runs again on the next up. Seed output:\n${r.output.split("\n").slice(-15).join("\n")}\n${r.stderr}`,
       );
     }

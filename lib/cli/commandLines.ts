@@ -60,3 +60,8 @@ export function smokeCommand(a: { baseUrl: string; email?: string }): string {
 export function verifyPullCommand(a: { image: string }): string {
   return toolCommand("verifyPull", [a.image]);
 }
+
+/** The release-tag guard: fails when `repo:tag` already exists (release tags never change). */
+export function releaseTagGuardCommand(a: { image: string }): string {
+  return toolCommand("verifyPull", [a.image, "--must-be-new"]);
+}

@@ -42,14 +42,15 @@ export const recordedMigrationSchema = z.strictObject({
 });
 
 /**
- * The migration review of this deploy (issue 14, lib/release/deployMigrations.ts): `changes` are
- * the migrations it applies (or, for a rollback, leaves ahead), one line each with their class, so
- * a preview shows them; `record` is the list the schema will have, checked against the last
- * recorded list before any change and recorded in the result.
+ * The migration review of this deploy (lib/release/deployMigrations.ts): `record` is the list the
+ * schema will have, checked against the last recorded list before any change and recorded in the
+ * result (a preview's stdin diff shows the names a release adds). `kind` and `changes` (what it
+ * applies, one line each with its class) are optional: the program does not send them, because
+ * they describe one run and would change the request on the next `up` with nothing to do.
  */
 export const releaseMigrationsSchema = z.strictObject({
-  kind: z.string(),
-  changes: z.array(z.string()),
+  kind: z.string().optional(),
+  changes: z.array(z.string()).optional(),
   record: z.array(recordedMigrationSchema),
 });
 export type ReleaseMigrations = z.infer<typeof releaseMigrationsSchema>;
@@ -79,6 +80,20 @@ export const deployRequestSchema = z.strictObject({
   }),
   /** Absent: no migration review (the deploy records no list). */
   releaseMigrations: releaseMigrationsSchema.optional(),
+  /**
+   * What this deploy ships, for the release record the deploy writes on the app (its notes,
+   * lib/release/releaseRecord.ts) so the next preview knows what runs. Absent: no record is written.
+   */
+  release: z
+    .strictObject({
+      /** Code version: the manifest version of a build, the tag of a rollback or promotion. */
+      version: z.string().min(1),
+      /** App commit the image comes from, when known. */
+      commit: z.string().optional(),
+      /** Fingerprint of the seed's sources in that commit. */
+      seed: z.string().optional(),
+    })
+    .optional(),
 });
 export type DeployRequest = z.infer<typeof deployRequestSchema>;
 
@@ -111,6 +126,8 @@ export type EnvApplyRequest = z.infer<typeof envApplyRequestSchema>;
 export const seedRequestSchema = z.strictObject({
   connection: connectionSchema,
   location: z.string().min(1),
+  /** communityrule:seedFloor: a failed seed on an app below it is explained as that. */
+  seedFloor: z.string().optional(),
 });
 export type SeedRequest = z.infer<typeof seedRequestSchema>;
 

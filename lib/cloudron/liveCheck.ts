@@ -10,6 +10,8 @@ import { CloudronApi, CloudronApiError, resolveToken } from "./api";
 import { assessBackups } from "./backupPolicy";
 import { decideRelease, tagOfImage, type ReleaseDecision } from "../release/versionRules";
 import type { DeployConfig } from "../config/stackConfig";
+import type { App } from "./schemas";
+import { readReleaseRecord } from "../release/releaseRecord";
 
 /** What the live check found. */
 export interface LiveCheck {
@@ -21,6 +23,8 @@ export interface LiveCheck {
   release?: ReleaseDecision;
   /** Manifest version the app runs now, if installed. */
   deployedVersion?: string;
+  /** The app at the location as read (its notes carry the release record); undefined when none is installed. */
+  app?: App;
 }
 
 /** Thrown with an operator-facing message when the live check refuses to go on. */
@@ -76,7 +80,8 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
         tag: cfg.imageTag,
         manifestVersion: cfg.manifest.version,
         deployedVersion: app?.manifest.version,
-        deployedTag: app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined,
+        // The code version that runs: its release record, else the tag of its image.
+        deployedTag: readReleaseRecord(app?.notes)?.version ?? (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
       });
     } catch (err) {
       throw new LiveCheckError(`${cfg.location}: ${(err as Error).message}. Refused before building anything.`);
@@ -89,7 +94,7 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
       }
       notes.push(`backups: ${verdict.summary}`);
     }
-    return { checked: true, notes, release, deployedVersion: app?.manifest.version };
+    return { checked: true, notes, release, deployedVersion: app?.manifest.version, app };
   } catch (err) {
     if (err instanceof CloudronApiError) throw new LiveCheckError(err.message);
     throw err;

@@ -8,7 +8,8 @@
 import { createHash } from "node:crypto";
 import { CloudronApi, CloudronApiError, isBusy } from "./api";
 import type { App, Backup } from "./schemas";
-import { installRequestSchema, newAppTaskSchema, taskInfoSchema, updateRequestSchema, envRequestSchema } from "./schemas";
+import { installRequestSchema, newAppTaskSchema, noContentSchema, taskInfoSchema, updateRequestSchema, envRequestSchema } from "./schemas";
+import { readReleaseRecord, writeReleaseRecord, type ReleaseRecord } from "../release/releaseRecord";
 import {
   OWNER_ENV_NAME,
   type DeployRequest,
@@ -179,6 +180,39 @@ function migrationsRecord(req: DeployRequest): { migrations?: DeployResult["migr
   return req.releaseMigrations ? { migrations: req.releaseMigrations.record } : {};
 }
 
+/** The release record this deploy leaves on the app; undefined when the request asks for none. */
+export function releaseRecordFor(req: DeployRequest, backupId: string): ReleaseRecord | undefined {
+  if (!req.release || !req.releaseMigrations) return undefined;
+  return {
+    version: req.release.version,
+    image: req.image,
+    ...(req.release.commit ? { commit: req.release.commit } : {}),
+    migrations: req.releaseMigrations.record.map((m) => m.name),
+    ...(backupId ? { backupId } : {}),
+    ...(req.release.seed ? { seed: req.release.seed } : {}),
+  };
+}
+
+/**
+ * Writes what this deploy shipped into the app's notes (POST configure/notes: no task, no
+ * restart), only when the app does not already carry exactly that record: a no-op `up` makes no
+ * call. Lines of the notes that are not the record are kept.
+ */
+async function recordRelease(api: CloudronApi, app: App, req: DeployRequest, backupId: string): Promise<void> {
+  const record = releaseRecordFor(req, backupId);
+  if (!record) return;
+  const current = readReleaseRecord(app.notes);
+  if (current && JSON.stringify(current) === JSON.stringify(record)) return;
+  const notes = writeReleaseRecord(app.notes, record);
+  await api.post(`/apps/${encodeURIComponent(app.id)}/configure/notes`, { notes }, noContentSchema, {
+    step: "record",
+    appId: app.id,
+    // No task to follow: the call took effect if the app's notes now hold the record.
+    recover: async () => ((await api.getApp(app.id, "record").catch(() => undefined))?.notes === notes ? {} : undefined),
+  });
+  api.log(`record: ${req.location} runs ${record.version} (${record.image}); ${record.migrations.length} migrations recorded in the app's notes`);
+}
+
 /**
  * Install (location free), adopt (our manifest id already there) or update (image or manifest
  * changed), deciding from the live app. Release order is checked against what really runs.
@@ -226,14 +260,16 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
       },
     });
     await follow(api, started.taskId, "install");
-    await readBack(api, started.id, "install", { image: req.image, version, env });
+    const installed = await readBack(api, started.id, "install", { image: req.image, version, env });
     api.log(`install: done; ${req.location} is app ${started.id}`);
+    await recordRelease(api, installed, req, "");
     return { action: "installed", appId: started.id, previousImage: "", backupId: "", ...base };
   }
 
   const adopting = !previous.appId || previous.appId !== app.id;
   if (sameCode) {
     api.log(`${adopting ? "adopt" : "deploy"}: ${req.location} already runs ${req.image} (version ${version}); nothing to do`);
+    await recordRelease(api, app, req, readReleaseRecord(app.notes)?.backupId ?? previous.backupId ?? "");
     return {
       action: adopting ? "adopted" : "unchanged",
       appId: app.id,
@@ -253,6 +289,8 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   if (req.autoRollback && from.manifest.dockerImage && from.manifest.dockerImage !== req.image) {
     await gateOrRollBack(ctx, req, { from, manifest, backupId });
   }
+  // An update leaves the notes as they were: the app read before it holds them.
+  await recordRelease(api, from, req, backupId);
   return { action: adopting ? "adopted" : "updated", appId: app.id, previousImage: from.manifest.dockerImage ?? "", backupId, ...base };
 }
 
@@ -274,10 +312,12 @@ function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<
     release = decideRelease({
       environment: req.environment,
       build: req.build,
-      tag: tagOfImage(req.image) ?? manifestVersion,
+      // A promotion or rollback by digest has no tag: the version it ships travels in the request,
+      // and the code version the app runs is in its release record.
+      tag: req.release?.version ?? tagOfImage(req.image) ?? manifestVersion,
       manifestVersion,
       deployedVersion: app?.manifest.version,
-      deployedTag: app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined,
+      deployedTag: readReleaseRecord(app?.notes)?.version ?? (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
     });
   } catch (err) {
     throw new OperationError(`update: ${(err as Error).message}. Nothing was changed.`);

@@ -53,6 +53,8 @@ export const appSchema = z.looseObject({
   manifest: appManifestSchema,
   env: envMap.optional().transform((e) => e ?? {}),
   enableBackup: z.boolean().optional(),
+  /** Free text (spec: string or null); holds the deploy's release record (lib/release/releaseRecord.ts). */
+  notes: z.string().nullish(),
 });
 export type App = z.infer<typeof appSchema>;
 

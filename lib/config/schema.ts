@@ -25,6 +25,7 @@ export const CONFIG_DEFAULTS = {
   secretEnv: {} as Record<string, string>,
   sessionSecretRotation: "0",
   seedRun: "1",
+  seedFloor: "0.1.8",
   healthTimeoutSeconds: 300,
   smoke: true,
   cloudronTimeoutSeconds: 1800,
@@ -174,6 +175,11 @@ export const CONFIG_SCHEMA = {
   secretEnv: { secret: true, value: envMapSchema("secretEnv") },
   sessionSecretRotation: { secret: false, value: nonEmpty("the rotation value") },
   seedRun: { secret: false, value: nonEmpty("the seed run value") },
+  // The first app version whose image carries the seed data (0.1.8 in CommunityRule's history).
+  seedFloor: {
+    secret: false,
+    value: z.string().refine((v) => /^\d+\.\d+\.\d+$/.test(v), { message: "must be a plain X.Y.Z version, e.g. 0.1.8" }),
+  },
   baseUrl: {
     secret: false,
     value: z.string().refine((v) => /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(v), {

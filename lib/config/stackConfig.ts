@@ -51,6 +51,8 @@ export interface DeployConfig {
   secretEnv: Record<string, string>;
   sessionSecretRotation: string;
   seedRun: string;
+  /** The first app version whose image can run the seed; releases and rollbacks below it are refused. */
+  seedFloor: string;
   baseUrl: string;
   healthTimeoutSeconds: number;
   smoke: boolean;
@@ -221,6 +223,7 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
     secretEnv: sortKeys(values.secretEnv ?? CONFIG_DEFAULTS.secretEnv),
     sessionSecretRotation: values.sessionSecretRotation ?? CONFIG_DEFAULTS.sessionSecretRotation,
     seedRun: values.seedRun ?? CONFIG_DEFAULTS.seedRun,
+    seedFloor: values.seedFloor ?? CONFIG_DEFAULTS.seedFloor,
     baseUrl: (values.baseUrl ?? `https://${location}`).replace(/\/+$/, ""),
     healthTimeoutSeconds: values.healthTimeoutSeconds ?? CONFIG_DEFAULTS.healthTimeoutSeconds,
     smoke: values.smoke ?? CONFIG_DEFAULTS.smoke,

@@ -2,14 +2,15 @@
  * The migration review of one deploy, as the program runs it before any resource registers: find
  * the migrations the image being deployed carries and those the running release carried, decide
  * whether this is a first deploy, a release or a rollback, and apply the rules of
- * migrationGate.ts. Reads the app checkout and its git tags; never the network (what runs now is
- * handed in as {@link RunningRelease}).
+ * migrationGate.ts. Reads the app checkout and its git history (tags when there are any, else the
+ * manifest's version bumps: lib/release/releaseHistory.ts); never the network (what runs now is
+ * handed in as {@link RunningRelease}, read from the app's release record by the live check).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as semver from "./semver";
-import { execFileSync } from "node:child_process";
 import { classifyMigrations, compareNames, gitRefReader, listCheckoutMigrations, listMigrations, recordMigrations, summarizeMigration, MigrationListError, type MigrationFile, type RecordedMigration } from "./migrations";
+import { locateRelease, previousRelease, releaseRefs, type ReleaseLocation } from "./releaseHistory";
 import { deployRunnableTexts, findMigrateReset, reviewRelease, reviewRollback, type MigrationReview, type RunnableText } from "./migrationGate";
 
 /** What the app at the stack's location runs now, as read before the deploy. */
@@ -20,6 +21,11 @@ export interface RunningRelease {
   tag?: string;
   /** The list the deploy step recorded when this release was deployed, when available. */
   migrations?: readonly RecordedMigration[];
+  /**
+   * Migration names from the release record on the app (lib/release/releaseRecord.ts); undefined
+   * when the app carries no record (installed by hand): then they are derived from `version`.
+   */
+  recordedMigrations?: readonly string[];
   /** Backup Cloudron took before this release was deployed, when recorded. */
   preUpdateBackupId?: string;
 }
@@ -60,21 +66,14 @@ export interface DeployMigrationsReview extends MigrationReview {
   changes: string[];
 }
 
-/** The refs an app release is tagged with, in the order tried (`v0.1.9`, then `0.1.9`). */
-export function releaseRefs(version: string): string[] {
-  return [`v${version}`, version];
-}
-
 /**
- * The migrations of a released version: its git tag in the checkout, else the checkout itself
- * when its manifest is that version. Undefined when neither is available.
+ * The migrations of a released version: its tree at the release's tag or manifest bump commit,
+ * else the checkout itself when its manifest is that version. Undefined when none is available.
  */
-export function migrationsOfRelease(appDir: string, version: string, manifestVersion: string): MigrationFile[] | undefined {
-  for (const ref of releaseRefs(version)) {
-    // Only a tag whose CloudronManifest.json (next to prisma/) says that version is this app's release.
-    if (manifestVersionAt(appDir, ref) === version) return listMigrations(gitRefReader(appDir, ref));
-  }
-  return version === manifestVersion ? listCheckoutMigrations(appDir) : undefined;
+export function migrationsOfRelease(appDir: string, version: string, manifestVersion: string): { files: MigrationFile[]; from?: ReleaseLocation } | undefined {
+  const found = locateRelease(appDir, version);
+  if (found) return { files: listMigrations(gitRefReader(appDir, found.ref)), from: found };
+  return version === manifestVersion ? { files: listCheckoutMigrations(appDir) } : undefined;
 }
 
 /** Reviews the deploy; `errors` non-empty means refuse before anything happens. */
@@ -100,7 +99,7 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   const version = build ? manifestVersion : imageTag;
   let target: MigrationFile[] | undefined;
   try {
-    target = build ? listCheckoutMigrations(appDir) : migrationsOfRelease(appDir, imageTag, manifestVersion);
+    target = build ? listCheckoutMigrations(appDir) : migrationsOfRelease(appDir, imageTag, manifestVersion)?.files;
   } catch (err) {
     if (!(err instanceof MigrationListError)) throw err;
     errors.push(`${appDirLabel}: ${err.message}`);
@@ -108,15 +107,20 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   }
   if (target === undefined) {
     warnings.push(
-      `cannot tell which migrations ${imageTag} carries: ${appDirLabel} has no git tag ${releaseRefs(imageTag).join(" or ")} and is at ${manifestVersion}. ` +
-        `Fetch the release tags (git -C ${appDirLabel} fetch --tags) or point appDir at a checkout of ${imageTag}`,
+      `cannot tell which migrations ${imageTag} carries: ${appDirLabel} has no git tag ${releaseRefs(imageTag).join(" or ")}, no commit in its history ` +
+        `where CloudronManifest.json took ${imageTag}, and is at ${manifestVersion}. Point appDir at a clone of the app that holds ${imageTag} (git -C ${appDirLabel} fetch)`,
     );
     return done("unknown", [], []);
   }
   const record = recordMigrations(classifyMigrations(target));
 
   if (input.running === "absent") {
-    lines.push(`first deploy of ${version}: prisma migrate deploy creates the schema from ${target.length} migration${target.length === 1 ? "" : "s"} on an empty database`);
+    // An empty database has no rows for a destructive statement to lose (the real history's
+    // 20260405120000_remove_otp_challenge drops a table the schema never had on a fresh install).
+    lines.push(
+      `first deploy of ${version} onto an empty database: prisma migrate deploy creates the schema from ${count(target.length, "migration")}; ` +
+        `no row exists yet for any of them to lose, so none needs an acknowledgement`,
+    );
     return done("first-deploy", record, record.map(summarizeMigration));
   }
 
@@ -126,22 +130,31 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
     lines.push(`what ${location} runs was not read: assuming ${manifestVersion}, the version of ${appDirLabel}`);
     running = { version: manifestVersion };
   }
+  const runningVersion = running?.tag ?? running?.version;
   let deployed: readonly RecordedMigration[] | undefined = running?.migrations;
-  if (running && !deployed) {
-    const files = migrationsOfRelease(appDir, running.tag ?? running.version, manifestVersion);
-    if (files) deployed = recordMigrations(classifyMigrations(files));
+  if (running && !deployed && running.recordedMigrations) {
+    lines.push(`${location} runs ${runningVersion}; its release record lists ${count(running.recordedMigrations.length, "applied migration")}`);
+    deployed = fromRecordedNames(running.recordedMigrations, target, appDir);
+  } else if (running && !deployed) {
+    const derived = migrationsOfRelease(appDir, runningVersion as string, manifestVersion);
+    if (derived) {
+      deployed = recordMigrations(classifyMigrations(derived.files));
+      lines.push(
+        `nothing recorded on ${location} (installed by hand, or before this program recorded releases): the migrations it has applied are ` +
+          `derived from the version it runs, ${runningVersion}: ${derived.from?.describe ?? appDirLabel} carries ${count(derived.files.length, "migration")}`,
+      );
+    }
   }
   if (!deployed) {
     // Not knowing what the database has must not wave a destructive migration through.
     if (target.length > 0) {
       warnings.push(
-        `what ${location} runs${running ? ` (${running.tag ?? running.version})` : ""} carries is unknown (no recorded list, no git tag): every migration of ${version} is treated as new`,
+        `what ${location} runs${running ? ` (${runningVersion})` : ""} carries is unknown (no release record, no tag or manifest bump of that version): every migration of ${version} is treated as new`,
       );
     }
     deployed = [];
   }
 
-  const runningVersion = running?.tag ?? running?.version;
   const isRollback = !build && !!runningVersion && isPlain(imageTag) && isPlain(runningVersion) && semver.lt(imageTag, runningVersion);
   if (isRollback && deployed && running) {
     const review = reviewRollback({
@@ -163,41 +176,42 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   return done("release", record, review.pending.map(summarizeMigration), review);
 }
 
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
+/**
+ * The recorded names as the review compares them. A name the image being deployed carries takes
+ * its entry (the record has names, not bytes; the deploy step's own state record catches edited
+ * files). A name it lacks is what the database has beyond that image: classified from the
+ * checkout's file, those together and in order (a table one of them creates is empty for the
+ * next), and without a file its class stays unknown, which the gates treat as risky.
+ */
+function fromRecordedNames(names: readonly string[], target: readonly MigrationFile[], appDir: string): RecordedMigration[] {
+  const byName = new Map(target.map((m) => [m.name, m]));
+  const beyond = names.filter((n) => !byName.has(n));
+  let classified = new Map<string, RecordedMigration>();
+  if (beyond.length > 0) {
+    let checkout: MigrationFile[] = [];
+    try {
+      checkout = listCheckoutMigrations(appDir);
+    } catch (err) {
+      if (!(err instanceof MigrationListError)) throw err;
+    }
+    const files = checkout.filter((m) => beyond.includes(m.name));
+    classified = new Map(recordMigrations(classifyMigrations(files)).map((m) => [m.name, m]));
+  }
+  return names.map((name) => {
+    const own = byName.get(name);
+    if (own) return { name, sha256: own.sha256 };
+    return classified.get(name) ?? { name, sha256: "" };
+  });
+}
+
 function isPlain(v: string | undefined): v is string {
   return !!v && semver.valid(v) === v;
 }
 
 function readText(file: string): string | undefined {
   return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
-}
-
-/**
- * The newest release tag of the checkout older than `version` (`v0.1.9` or `0.1.9` → "0.1.9"):
- * what the offline plan compares a release with, since a plan never asks the server what runs.
- */
-export function previousReleaseTag(appDir: string, version: string): string | undefined {
-  let tags: string[];
-  try {
-    tags = execFileSync("git", ["-C", appDir, "tag", "--list"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n");
-  } catch {
-    return undefined;
-  }
-  const older = tags
-    .map((t) => t.trim())
-    .filter((t) => isPlain(t.replace(/^v/, "")) && isPlain(version) && semver.lt(t.replace(/^v/, ""), version))
-    .sort((a, b) => semver.rcompare(a.replace(/^v/, ""), b.replace(/^v/, "")));
-  return older.map((t) => t.replace(/^v/, "")).find((v, k) => manifestVersionAt(appDir, older[k]) === v);
-}
-
-/** The `version` of CloudronManifest.json in appDir at a git ref; undefined when there is none. */
-export function manifestVersionAt(appDir: string, ref: string): string | undefined {
-  try {
-    const text = execFileSync("git", ["-C", appDir, "show", `${ref}:./CloudronManifest.json`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-    const version = (JSON.parse(text) as { version?: unknown }).version;
-    return typeof version === "string" ? version : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The migration part of the offline plan (`npm run plan`). */
@@ -212,13 +226,18 @@ export interface PlanMigrations {
   refusals: string[];
 }
 
-/** The review for a plan: against the previous release tag when there is one. */
+/**
+ * The review for a plan: against the previous release (its tag, else the commit where the
+ * manifest took that version) when there is one. A plan never asks the server what runs.
+ */
 export function planMigrations(input: Omit<DeployMigrationsInput, "running">): PlanMigrations {
   const version = input.build ? input.manifestVersion : input.imageTag;
-  const previous = input.build ? previousReleaseTag(input.appDir, version) : undefined;
-  const review = reviewDeployMigrations({ ...input, running: previous ? { version: previous } : "unknown" });
+  const previous = input.build ? previousRelease(input.appDir, version) : undefined;
+  const review = reviewDeployMigrations({ ...input, running: previous ? { version: previous.version } : "unknown" });
   return {
-    since: previous ? `release tag ${previous} (newest older tag in ${input.appDirLabel})` : "unknown (no older release tag): every migration counts as new",
+    since: previous
+      ? `release ${previous.version} (${previous.describe}, the newest older release in ${input.appDirLabel})`
+      : "unknown (no older release in the tags or the manifest's history): every migration counts as new",
     kind: review.kind,
     changes: review.changes,
     warnings: review.warnings,

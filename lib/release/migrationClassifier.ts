@@ -3,14 +3,22 @@
  * that already holds data, and says each in one line for a reviewer. Pure; the statements come
  * from sqlStatements.ts.
  *
- * - additive: adds structure and changes no existing row (CREATE TABLE, CREATE INDEX, CREATE TYPE,
- *   ADD COLUMN that is nullable or has a DEFAULT, ADD CONSTRAINT … FOREIGN KEY, INSERT).
- * - risky: may fail on existing data, rewrite it, or break code that does not know the change
- *   (ALTER COLUMN TYPE, SET NOT NULL, ADD COLUMN NOT NULL without DEFAULT, CREATE UNIQUE INDEX,
- *   RENAME, ALTER TYPE … ADD VALUE, DROP INDEX/CONSTRAINT, UPDATE/DELETE with WHERE). Anything
- *   not recognised is risky too: a reviewer reads it rather than a parser guessing.
+ * - additive: adds structure and changes no existing row (CREATE TABLE, CREATE TYPE, CREATE INDEX
+ *   CONCURRENTLY, ADD COLUMN that is nullable or has a constant DEFAULT, INSERT; on a table created
+ *   in the same release also CREATE INDEX and FOREIGN KEY, which meet no rows there).
+ * - risky: may fail on existing data, rewrite it, lock it for long, or break code that does not
+ *   know the change (ALTER COLUMN TYPE, SET NOT NULL, ADD COLUMN NOT NULL without DEFAULT, ADD
+ *   COLUMN with a volatile DEFAULT, CREATE INDEX or UNIQUE INDEX without CONCURRENTLY on an
+ *   existing table, FOREIGN KEY on an existing table, RENAME, ALTER TYPE … ADD VALUE, DROP
+ *   INDEX/CONSTRAINT, UPDATE/DELETE with WHERE). Anything not recognised is risky too: a reviewer
+ *   reads it rather than a parser guessing.
  * - destructive: deletes data or what holds it (DROP TABLE/COLUMN/TYPE/SCHEMA/SEQUENCE, TRUNCATE,
- *   DELETE or UPDATE without WHERE, any DROP … CASCADE).
+ *   DELETE or UPDATE without WHERE, any DROP … CASCADE); a DROP TABLE of a table created earlier
+ *   in the same release is not (no data existed before the release).
+ *
+ * The lock and rewrite rules follow squawk 2.66 (npm squawk-cli; rules adding-foreign-key-constraint,
+ * require-concurrent-index-creation, adding-field-with-default), checked case by case against it in
+ * docs/classifier-vs-squawk.md (scripts/classifierVsSquawk.ts), which also lists where we differ.
  *
  * Two decisions worth knowing:
  * - `ALTER TYPE … ADD VALUE` is risky, not additive. It fails on nothing and changes no row, but
@@ -59,12 +67,16 @@ export interface ClassifiedStatement {
 export interface ClassificationContext {
   /** Tables created in this release and not yet written to (normalized names). */
   emptyTables: Set<string>;
+  /** Tables created in this release, written to or not: dropping one loses no data from before it. */
+  createdTables: Set<string>;
   /** Columns added in this release, as `table.column` (normalized). */
   addedColumns: Set<string>;
+  /** Constraints the migration being classified both drops and adds again (set per migration). */
+  replacedConstraints: Set<string>;
 }
 
 export function newClassificationContext(): ClassificationContext {
-  return { emptyTables: new Set(), addedColumns: new Set() };
+  return { emptyTables: new Set(), createdTables: new Set(), addedColumns: new Set(), replacedConstraints: new Set() };
 }
 
 /** The classified statements of one migration.sql and their worst class. */
@@ -77,8 +89,23 @@ export interface MigrationClassification {
 export function classifyMigrationSql(sql: string, ctx: ClassificationContext = newClassificationContext()): MigrationClassification {
   const statements = splitSqlStatements(sql);
   const recreated = namesCreatedIn(statements);
+  ctx.replacedConstraints = new Set([...constraintsDroppedIn(statements)].filter((n) => recreated.has(n)));
   const classified = statements.map((s) => classifyStatement(s, ctx, recreated));
   return { risk: worstRisk(classified.map((c) => c.risk)), statements: classified };
+}
+
+/** Names of constraints a script drops (ALTER TABLE … DROP CONSTRAINT [IF EXISTS] name). */
+function constraintsDroppedIn(statements: SqlStatement[]): Set<string> {
+  const names = new Set<string>();
+  for (const s of statements) {
+    const t = s.tokens;
+    for (let k = 0; k + 1 < t.length; k++) {
+      if (upper(t[k]) !== "CONSTRAINT" || upper(t[k - 1]) !== "DROP") continue;
+      const at = upper(t[k + 1]) === "IF" ? k + 3 : k + 1;
+      if (t[at]) names.add(normalizeName(readNameAt(t, at).parts));
+    }
+  }
+  return names;
 }
 
 /** Names of indexes and constraints a script creates: a DROP of one of them is a replacement. */
@@ -279,7 +306,7 @@ function judge(r: Reader, stmt: SqlStatement, ctx: ClassificationContext, recrea
     if (r.accept("RENAME", "TO")) return additive(`renames index ${name} to ${displayName(r.name())}`);
     return unknown();
   }
-  if (r.accept("DROP")) return judgeDrop(r, recreated, unknown);
+  if (r.accept("DROP")) return judgeDrop(r, ctx, recreated, unknown);
   if (r.accept("TRUNCATE")) {
     r.accept("TABLE");
     r.accept("ONLY");
@@ -313,7 +340,7 @@ function judgeCreate(r: Reader, ctx: ClassificationContext, unknown: () => Verdi
   const replace = r.accept("OR", "REPLACE");
   const unique = r.accept("UNIQUE");
   if (r.accept("INDEX")) {
-    r.accept("CONCURRENTLY");
+    const concurrently = r.accept("CONCURRENTLY");
     r.accept("IF", "NOT", "EXISTS");
     const indexName = r.is("ON") ? "" : displayName(r.name());
     if (!r.accept("ON")) return unknown();
@@ -321,9 +348,11 @@ function judgeCreate(r: Reader, ctx: ClassificationContext, unknown: () => Verdi
     const table = displayName(r.name());
     const columns = parenthesisedNames(r.rest());
     const label = `${indexName ? `${indexName} ` : ""}on ${table}(${columns.join(", ")})`;
-    if (!unique) return additive(`creates index ${label}`);
-    if (ctx.emptyTables.has(table)) return additive(`creates unique index ${label}`);
-    return risky(`creates unique index ${label}`, `fails when existing rows of ${table} hold duplicate values`);
+    if (ctx.emptyTables.has(table)) return additive(`creates ${unique ? "unique " : ""}index ${label}`);
+    // Without CONCURRENTLY Postgres holds a SHARE lock while it reads the whole table: writes wait.
+    const blocks = concurrently ? "" : `; writes to ${table} wait while it is built (no CONCURRENTLY)`;
+    if (!unique) return concurrently ? additive(`creates index ${label}`) : risky(`creates index ${label}`, `writes to ${table} wait while it is built (no CONCURRENTLY)`);
+    return risky(`creates unique index ${label}`, `fails when existing rows of ${table} hold duplicate values${blocks}`);
   }
   if (unique) return unknown();
   if (replace) {
@@ -338,6 +367,7 @@ function judgeCreate(r: Reader, ctx: ClassificationContext, unknown: () => Verdi
     r.accept("IF", "NOT", "EXISTS");
     const table = displayName(r.name());
     ctx.emptyTables.add(table);
+    ctx.createdTables.add(table);
     if (topLevelWords(r.rest()).includes("AS")) {
       ctx.emptyTables.delete(table);
       return additive(`creates table ${table} from a query`);
@@ -391,7 +421,7 @@ function judgeAlterType(r: Reader, unknown: () => Verdict): Verdict {
   return unknown();
 }
 
-function judgeDrop(r: Reader, recreated: ReadonlySet<string>, unknown: () => Verdict): Verdict {
+function judgeDrop(r: Reader, ctx: ClassificationContext, recreated: ReadonlySet<string>, unknown: () => Verdict): Verdict {
   const cascade = topLevelWords(r.tokens).includes("CASCADE");
   const cascadeReason = "CASCADE also drops whatever depends on it, data included";
   const kindWords = r.accept("MATERIALIZED", "VIEW") ? "materialized view" : undefined;
@@ -402,8 +432,16 @@ function judgeDrop(r: Reader, recreated: ReadonlySet<string>, unknown: () => Ver
   const names = r.names().map(displayName);
   const what = (noun: string) => plural(noun, names);
   switch (kind) {
-    case "TABLE":
+    case "TABLE": {
+      if (!cascade && names.length > 0 && names.every((n) => ctx.createdTables.has(n))) {
+        for (const n of names) {
+          ctx.createdTables.delete(n);
+          ctx.emptyTables.delete(n);
+        }
+        return additive(`drops ${what("table")} created earlier in this release`);
+      }
       return destructive(`drops ${what("table")}`, "the table and every row in it are deleted");
+    }
     case "TYPE":
       return destructive(`drops ${what("type")}`, cascade ? cascadeReason : "the type is gone, with any value of it still stored");
     case "SCHEMA":
@@ -457,6 +495,35 @@ function judgeUpdate(r: Reader, ctx: ClassificationContext): Verdict {
 
 const SERIAL_TYPES = new Set(["SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL4", "SERIAL8", "SERIAL2"]);
 
+/**
+ * Functions Postgres evaluates once for ADD COLUMN … DEFAULT (stable or immutable): since
+ * Postgres 11 such a default is stored in the catalog and no row is rewritten. Any other call in a
+ * default (random(), gen_random_uuid(), clock_timestamp(), nextval(), an unknown function) is
+ * evaluated per row, which rewrites the whole table under an ACCESS EXCLUSIVE lock.
+ */
+const NON_VOLATILE_FUNCTIONS = new Set(["now", "transaction_timestamp", "statement_timestamp", "lower", "upper", "coalesce", "jsonb_build_object", "json_build_object", "array"]);
+
+/** Words that end a column's DEFAULT expression at the top level. */
+const AFTER_DEFAULT = new Set(["NOT", "NULL", "CONSTRAINT", "REFERENCES", "UNIQUE", "CHECK", "PRIMARY", "GENERATED", "COLLATE"]);
+
+/** The first function call in the column's DEFAULT expression that Postgres evaluates per row, if any. */
+function volatileDefault(tokens: SqlToken[]): string | undefined {
+  let depth = 0;
+  let inDefault = false;
+  for (let k = 0; k < tokens.length; k++) {
+    const t = tokens[k];
+    if (t.kind === "symbol" && t.value === "(") depth++;
+    else if (t.kind === "symbol" && t.value === ")") depth--;
+    else if (depth === 0 && t.kind === "word" && t.upper === "DEFAULT") inDefault = true;
+    else if (depth === 0 && t.kind === "word" && AFTER_DEFAULT.has(t.upper)) inDefault = false;
+    if (!inDefault || t.kind !== "word" || t.upper === "DEFAULT") continue;
+    const next = tokens[k + 1];
+    const cast = k > 0 && tokens[k - 1].kind === "symbol" && (tokens[k - 1] as { value: string }).value === "::";
+    if (!cast && next?.kind === "symbol" && next.value === "(" && !NON_VOLATILE_FUNCTIONS.has(t.value.toLowerCase())) return `${t.value.toLowerCase()}()`;
+  }
+  return undefined;
+}
+
 function judgeAlterTable(r: Reader, ctx: ClassificationContext, recreated: ReadonlySet<string>, unknown: () => Verdict): Verdict {
   r.accept("IF", "EXISTS");
   r.accept("ONLY");
@@ -496,7 +563,16 @@ function judgeTableAction(r: Reader, table: string, isNew: boolean, ctx: Classif
     if (r.is("FOREIGN")) {
       const refAt = r.rest().findIndex((t) => upper(t) === "REFERENCES");
       const target = refAt >= 0 ? displayName(readNameAt(r.rest(), refAt + 1).parts) : "?";
-      return additive(`adds foreign key ${label}on ${table}(${parenthesisedNames(r.rest()).join(", ")}) → ${target}`);
+      const summary = `adds foreign key ${label}on ${table}(${parenthesisedNames(r.rest()).join(", ")}) → ${target}`;
+      // A new table has no rows to check; NOT VALID skips the check; Prisma's drop-and-re-add of
+      // the same constraint meets only rows the old one already held to it.
+      if (isNew || hasTopLevelSequence(words, "NOT", "VALID") || (constraintName !== undefined && ctx.replacedConstraints.has(constraintName))) {
+        return additive(summary);
+      }
+      return risky(
+        summary,
+        `validates every existing row of ${table} (fails on rows whose ${target} is gone) and blocks writes to both tables while it does (SHARE ROW EXCLUSIVE)`,
+      );
     }
     if (r.is("UNIQUE") || r.is("PRIMARY") || r.is("CHECK") || r.is("EXCLUDE")) {
       const kind = r.is("PRIMARY") ? "primary key" : (r.peek() as { value: string }).value.toLowerCase();
@@ -515,6 +591,10 @@ function judgeTableAction(r: Reader, table: string, isNew: boolean, ctx: Classif
     const required = hasTopLevelSequence(rest, "NOT", "NULL") || hasTopLevelSequence(rest, "PRIMARY", "KEY");
     const filled = rest.includes("DEFAULT") || rest.includes("GENERATED") || rest.some((w) => SERIAL_TYPES.has(w));
     const summary = `adds ${required ? "required " : ""}column ${table}.${column}`;
+    const perRow = volatileDefault(r.rest()) ?? (rest.some((w) => SERIAL_TYPES.has(w)) ? "nextval() of its serial sequence" : undefined);
+    if (perRow && !isNew) {
+      return risky(`${summary} with a per-row default (${perRow})`, `rewrites every row of ${table} and blocks reads and writes while it does (ACCESS EXCLUSIVE)`);
+    }
     if (required && !filled && !isNew) return risky(`${summary} without a default`, `fails when ${table} already has rows: a required column needs a DEFAULT`);
     if (rest.includes("UNIQUE") && filled && !isNew) return risky(`${summary} (unique, with a default)`, `every existing row gets the same default, which a unique column refuses`);
     return additive(summary);

@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
+import { catFiles } from "./releaseHistory";
 import { classifyMigrationSql, newClassificationContext, type ClassifiedStatement, type MigrationRisk } from "./migrationClassifier";
 
 /** Where Prisma keeps migrations, relative to the app checkout. */
@@ -105,6 +106,7 @@ export function gitRefReader(appDir: string, ref: string): MigrationTreeReader {
   } catch {
     throw new MigrationListError(`no git ref "${ref}" in ${appDir}: fetch the release tags (git -C ${appDir} fetch --tags) or point --app-dir at a checkout of that release`);
   }
+  let blobs: Map<string, Buffer> | undefined;
   return {
     list(dir) {
       // `ref:./path` is relative to appDir, so an app checkout inside a larger repository works too.
@@ -118,6 +120,10 @@ export function gitRefReader(appDir: string, ref: string): MigrationTreeReader {
         });
     },
     read(file) {
+      // The first read fetches every file under the migrations directory in one `cat-file --batch`
+      // (a git process per file made a review of the real history's 8 migrations take seconds).
+      if (!blobs) blobs = readTreeBlobs(appDir, ref, MIGRATIONS_DIR);
+      if (blobs.has(file)) return blobs.get(file);
       try {
         return git(["show", `${ref}:./${file}`]);
       } catch {
@@ -125,6 +131,30 @@ export function gitRefReader(appDir: string, ref: string): MigrationTreeReader {
       }
     },
   };
+}
+
+/** Every file under `dir` at `ref`, by path relative to the checkout, read in one batch. */
+function readTreeBlobs(appDir: string, ref: string, dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let listing: string;
+  try {
+    listing = execFileSync("git", ["-C", appDir, "ls-tree", "-r", `${ref}:./${dir}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 });
+  } catch {
+    return out;
+  }
+  const entries = listing
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => {
+      const [meta, name] = l.split("\t");
+      return { path: `${dir}/${name}`, blob: meta.split(" ")[2] };
+    });
+  const contents = catFiles(appDir, entries.map((e) => e.blob));
+  entries.forEach((e, k) => {
+    const bytes = contents[k];
+    if (bytes) out.set(e.path, bytes);
+  });
+  return out;
 }
 
 /**

@@ -7,11 +7,23 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { DeployConfig } from "../config/stackConfig";
 import { reviewDeployMigrations, type DeployMigrationsReview, type RunningRelease } from "./deployMigrations";
+import { runningFromApp } from "./releaseRecord";
+import type { LiveCheck } from "../cloudron/liveCheck";
 
 /**
- * Reviews this deploy's migrations. `running` is what the location runs now; until the deploy
- * step can be asked at preview (Cloudron REST API), it is "unknown" and the review counts every
- * migration of the image as new (see reviewDeployMigrations).
+ * What runs at the location, as the live check found it: `unknown` when it did not check (a
+ * preview without a token), `absent` when nothing is installed, else the release the app's
+ * record names or, without a record, the version it runs.
+ */
+export function runningFromLiveCheck(live: LiveCheck | undefined): RunningRelease | "absent" | "unknown" {
+  if (!live?.checked) return "unknown";
+  return runningFromApp(live.app) ?? "absent";
+}
+
+/**
+ * Reviews this deploy's migrations. `running` is what the location runs now
+ * ({@link runningFromLiveCheck}); "unknown" counts every migration of the image as new (see
+ * reviewDeployMigrations).
  */
 export function checkReleaseMigrations(cfg: DeployConfig, projectDir: string, running: RunningRelease | "absent" | "unknown" = "unknown"): DeployMigrationsReview {
   const review = reviewForDeploy(cfg, projectDir, running);

@@ -79,6 +79,8 @@ export interface StandinApp {
   memoryLimit: number;
   label: string | null;
   tags: string[];
+  /** Free text shown in the dashboard (spec: app.notes, string or null). */
+  notes: string | null;
   /**
    * Debug mode (spec app.debugMode: null or `{ readonlyRootfs, cmd }`); while set, an update
    * without `force` answers 409 "debug mode enabled. force to override" (pogipop/cloudron 2019
@@ -155,6 +157,7 @@ export type OperationName =
   | "getBackupPolicy"
   | "setAutomaticAppBackup"
   | "restartApp"
+  | "setAppNotes"
   | "backupApp"
   | "updateAppBackup"
   | "restoreFromBackup"
@@ -370,6 +373,7 @@ export function makeApp(fields: Partial<StandinApp> & { fqdn: string; manifest: 
     memoryLimit: 0,
     label: null,
     tags: [],
+    notes: null,
     debugMode: null,
     creationTime: t,
     updateTime: t,
@@ -458,6 +462,8 @@ const CLONE_SHAPE: BodyShape = {
   required: ["backupId", "subdomain", "domain"],
   fields: { backupId: isString, subdomain: isString, domain: isString, ports: isObject, overwriteDns: isBoolean, skipDnsSetup: isBoolean },
 };
+// Spec: setAppNotes, body { notes: string | null }; 200 with no task (nothing restarts).
+const NOTES_SHAPE: BodyShape = { required: ["notes"], fields: { notes: isNullableString } };
 const BACKUP_UPDATE_SHAPE: BodyShape = { required: [], fields: { label: isString, preserveSecs: isNumber } };
 const AUTOMATIC_BACKUP_SHAPE: BodyShape = { required: ["enable"], fields: { enable: isBoolean } };
 // POST /apps/:id/restore (spec: restoreFromBackup).
@@ -487,6 +493,7 @@ const ROUTES: Route[] = [
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/update$/, operation: "updateApp", shape: UPDATE_SHAPE },
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/env$/, operation: "setAppEnv", shape: ENV_SHAPE },
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/automatic_backup$/, operation: "setAutomaticAppBackup", shape: AUTOMATIC_BACKUP_SHAPE },
+  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/notes$/, operation: "setAppNotes", shape: NOTES_SHAPE },
   { method: "GET", pattern: /^\/api\/v1\/tasks\/([^/]+)$/, operation: "getTask" },
   { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)\/task$/, operation: "getAppTask" },
   { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)\/backups$/, operation: "getAppBackups" },
@@ -923,6 +930,11 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       call.taskId = task.id;
       call.appId = clone.id;
       return { status: 201, body: { id: clone.id, taskId: task.id } };
+    },
+    setAppNotes: ({ params, body }) => {
+      const app = requireApp(params[0]);
+      app.notes = body.notes as string | null;
+      return { status: 200, body: {} };
     },
     setAutomaticAppBackup: ({ params, body }) => {
       const app = requireApp(params[0]);
