@@ -93,7 +93,9 @@ export const liveCheckStep: Step = {
     const pulumi = await pulumiSdk();
     const { checkLiveApp, LiveCheckError } = await import("./lib/cloudron/liveCheck");
     try {
-      const live = await checkLiveApp(cfg, { dryRun: pulumi.runtime.isDryRun(), envToken: process.env.CLOUDRON_TOKEN || undefined });
+      // The stack's token or the operator's `cloudron login`, as the tools use; never a CLOUDRON_TOKEN
+      // exported in the shell `pulumi` runs in.
+      const live = await checkLiveApp(cfg, { dryRun: pulumi.runtime.isDryRun() });
       found.live = live;
       for (const note of live.notes) (live.checked ? pulumi.log.info : pulumi.log.warn)(note);
       if (live.release?.kind === "rollback") pulumi.log.warn(live.release.message);
@@ -168,7 +170,9 @@ export const pullCheckStep: Step = {
     // Production's promotion already ran the same anonymous pull check on the tag.
     if (cfg.build || found.promotion) return;
     const pulumi = await pulumiSdk();
-    if (cfg.imageTag !== cfg.manifest.version) {
+    // Config alone decides this note, so it is said once: in the preview pass that starts every
+    // `up` (pulumi/pulumi pkg/backend/apply.go) and every `pulumi preview`, not again in the update.
+    if (cfg.imageTag !== cfg.manifest.version && pulumi.runtime.isDryRun()) {
       pulumi.log.warn(
         `deploying existing tag ${cfg.imageTag} without a build: rollback or promotion ` +
           `(CloudronManifest.json says ${cfg.manifest.version}; the deploy step checks the order against what ${cfg.location} runs)`,

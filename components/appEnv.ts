@@ -72,7 +72,11 @@ export class AppEnv extends pulumi.ComponentResource {
       pulumi.all([this.secretValues, pulumi.output(args.token)]).apply(([values, token]) => {
         const env: Record<string, string> = {};
         for (const [k, v] of Object.entries(values)) env[secretEnvVarName(k)] = v;
-        if (token) env.CLOUDRON_TOKEN = token;
+        // Always set, empty when the stack has no token (the tool then uses `cloudron login`): the
+        // command inherits the operator's shell and appends this after it (pulumi/pulumi-command
+        // v1.2.1 provider/pkg/provider/local/commandOutputs.go; Go's os/exec keeps the last of a
+        // duplicated key), so an exported CLOUDRON_TOKEN never reaches the tool.
+        env.CLOUDRON_TOKEN = token ?? "";
         return env;
       }),
     );

@@ -19,6 +19,8 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import { hostIsSettled, runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
+import { readProjectYaml, runConfigStep, type ConfigValue } from "./configStep";
+import { emulatedBuildSeed, hashContext } from "./dockerContext";
 
 /** The run in progress (one at a time per process; see the end of this file for how runs arrive). */
 let job: Job;
@@ -28,8 +30,17 @@ export interface Job {
   project: string;
   stack: string;
   mode: "up" | "preview" | "destroy";
-  config: Record<string, string>;
-  secretKeys: string[];
+  /**
+   * The stack's config as its stack file holds it (full key → value), before the CLI's config step
+   * (configStep.ts) applies Pulumi.yaml's defaults and checks it.
+   */
+  stackConfig: Array<[string, ConfigValue]>;
+  /** `pulumi up --skip-preview`: the update pass without the preview pass before it. */
+  skipPreview?: boolean;
+  /** `pulumi destroy --exclude-protected`: leave protected resources and what they depend on. */
+  excludeProtected?: boolean;
+  /** Tests of the engine itself: run this JavaScript program instead of package.json `main`. */
+  programEntry?: string;
   stateFile: string;
   resultFile: string;
   /** Key that encrypts secrets in the state file (Pulumi's passphrase stands in this place). */
@@ -66,6 +77,8 @@ export interface StepRecord {
   name: string;
   op: "create" | "update" | "replace" | "same" | "delete" | "read";
   detail?: string[];
+  /** The old URN this resource was found under through one of its aliases. */
+  alias?: string;
   error?: string;
   command?: string;
   stdout?: string;
@@ -73,11 +86,21 @@ export interface StepRecord {
   durationMs?: number;
 }
 
+/** What one pass of the program (preview or update) did. */
+export interface PassResult {
+  ok: boolean;
+  steps: StepRecord[];
+  errors: string[];
+}
+
 export interface RunResult {
   ok: boolean;
   mode: Job["mode"];
+  /** The update pass's steps (of `up`), or the preview's (of `preview`, or of an `up` whose preview failed). */
   steps: StepRecord[];
   errors: string[];
+  /** `up`: the preview pass that ran first (absent with `skipPreview`, or when the config step failed). */
+  preview?: PassResult;
   outputs: Record<string, unknown>;
   /** Custom (provider-managed) resources the program registered; components are not counted. */
   registered: number;
@@ -178,6 +201,12 @@ let stackOutputs: Record<string, unknown> = {};
 let programError: unknown;
 let loadedEntry: string | undefined;
 let programWasCached: boolean | undefined;
+/** The pass now running: true for a preview (the program's `isDryRun()`), false for the update. */
+let dryRun = false;
+/** An `up`'s preview pass, once it has run. */
+let previewPass: PassResult | undefined;
+/** This pass's resources found under an alias: new URN → old URN (the engine's `sg.aliases`). */
+let aliasOf = new Map<string, string>();
 
 function beginJob(next: Job) {
   job = next;
@@ -187,6 +216,14 @@ function beginJob(next: Job) {
   if (straggler > 0) setTimeout(() => undefined, straggler);
   oldState = fs.existsSync(job.stateFile) ? (JSON.parse(fs.readFileSync(job.stateFile, "utf8")) as StateFile) : { resources: [], outputs: {} };
   oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
+  previewPass = undefined;
+  beginPass(job.mode === "preview");
+}
+
+/** Resets what one pass of the program records; the state read at the start of the run stays. */
+function beginPass(preview: boolean) {
+  dryRun = preview;
+  aliasOf = new Map();
   newResources = new Map();
   steps = [];
   errors = [];
@@ -229,6 +266,8 @@ function runShell(name: string, cmd: string, inputs: Record<string, unknown>, ex
       stderr += d.toString();
       for (const line of d.toString().split("\n").filter(Boolean)) say(`    ${name} | ${line}`);
     });
+    // A command that exits without reading its stdin is no failure (Go's os/exec drops that EPIPE).
+    child.stdin.on("error", () => undefined);
     child.stdin.end(typeof inputs.stdin === "string" ? inputs.stdin : "");
     const timer = setTimeout(() => {
       timedOut = true;
@@ -250,10 +289,12 @@ async function runCommand(name: string, which: "create" | "update" | "delete", i
   const cmd = (which === "update" ? (inputs.update ?? inputs.create) : inputs[which]) as string | undefined;
   if (!cmd) return { stdout: (prevOutputs?.stdout as string) ?? "", stderr: (prevOutputs?.stderr as string) ?? "", cmd: "" };
   const extraEnv: Record<string, string> = {};
-  // pulumi-command passes the previous outputs to update (and delete) when addPreviousOutputInEnv (default true).
+  // pulumi-command passes the previous outputs to update (and delete) when addPreviousOutputInEnv
+  // (default true), each only when not empty (pulumi/pulumi-command v1.2.1
+  // provider/pkg/provider/local/commandOutputs.go).
   if (prevOutputs && inputs.addPreviousOutputInEnv !== false) {
-    extraEnv.PULUMI_COMMAND_STDOUT = String(prevOutputs.stdout ?? "");
-    extraEnv.PULUMI_COMMAND_STDERR = String(prevOutputs.stderr ?? "");
+    if (prevOutputs.stdout) extraEnv.PULUMI_COMMAND_STDOUT = String(prevOutputs.stdout);
+    if (prevOutputs.stderr) extraEnv.PULUMI_COMMAND_STDERR = String(prevOutputs.stderr);
   }
   const r = await runShell(name, cmd, inputs, extraEnv);
   if (r.timedOut) throw new StepError(`command did not finish within ${job.commandTimeoutMs} ms: running "${cmd}"`, cmd, r);
@@ -282,6 +323,38 @@ interface DynamicProvider {
   delete?(id: string, props: unknown): Promise<void>;
 }
 
+const DOCKER_IMAGE = "docker:index/image:Image";
+
+/**
+ * pulumi/pulumi-docker provider/provider.go at 237b7899, `Check`: `buildOnPreview` defaults to
+ * false, and the build context's digest (dockerContext.ts) joins the inputs as
+ * `build.contextDigest`, so an edited checkout is a change even under the same tag. The provider
+ * resolves paths from its working directory, the project directory.
+ */
+function checkDockerImage(inputs: Record<string, unknown>): Record<string, unknown> {
+  const build = (inputs.build ?? {}) as Record<string, unknown>;
+  const context = typeof build.context === "string" ? build.context : ".";
+  const dockerfile = typeof build.dockerfile === "string" ? build.dockerfile : path.join(context, "Dockerfile");
+  const abs = (p: string) => path.resolve(job.projectDir, p);
+  return {
+    ...inputs,
+    buildOnPreview: inputs.buildOnPreview ?? false,
+    build: { ...build, context, dockerfile, contextDigest: hashContext(abs(context), abs(dockerfile)) },
+  };
+}
+
+/**
+ * provider.go `Diff` / `diffUpdates`: every changed input is an update (never a replace), except
+ * `registry`, where only `server` counts: a new user name or password does not rebuild.
+ */
+function dockerImageDiff(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
+  return changedKeys(olds, news).filter((key) => {
+    if (key !== "registry" || !olds.registry || !news.registry) return true;
+    const server = (v: unknown) => (unwrap(v) as { server?: unknown }).server;
+    return server(olds.registry) !== server(news.registry);
+  });
+}
+
 async function emulateDockerBuild(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
   const build = (inputs.build ?? {}) as { platform?: string; context?: string };
   const imageName = String(inputs.imageName);
@@ -297,7 +370,8 @@ async function emulateDockerBuild(inputs: Record<string, unknown>): Promise<Reco
   const pushed = await pushImage(host, repository, tag, {
     platforms: [platform],
     auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
-    seed: `${build.context}:${tag}`,
+    // Another context digest is another image, as a real build of changed files would be.
+    seed: emulatedBuildSeed(String((build as { contextDigest?: string }).contextDigest), tag),
   });
   fs.appendFileSync(job.buildLog, JSON.stringify({ imageName, platform, digest: pushed.digest, time: Date.now() }) + "\n");
   return { ...inputs, repoDigest: `${repoFull}@${pushed.digest}`, baseImageName: imageName, platform };
@@ -331,6 +405,10 @@ async function plan(type: string, old: StateResource | undefined, inputs: Record
     const d = await provider.diff(old.id, olds, unwrap(inputs));
     if (d.replaces && d.replaces.length > 0) return { op: "replace", detail: d.replaces, deleteBeforeReplace: !!d.deleteBeforeReplace };
     return { op: d.changes ? "update" : "same", detail: d.changes ? changedKeys(oldInputs, inputs, ["__provider"]) : [], deleteBeforeReplace: false };
+  }
+  if (type === DOCKER_IMAGE) {
+    const detail = dockerImageDiff(oldInputs, inputs);
+    return { op: detail.length ? "update" : "same", detail, deleteBeforeReplace: false };
   }
   const detail = changedKeys(oldInputs, inputs);
   if (detail.length === 0) return { op: "same", detail, deleteBeforeReplace: false };
@@ -385,8 +463,26 @@ function resecret(inputs: Record<string, unknown>, outputs: Record<string, unkno
   return out;
 }
 
-async function deleteResource(r: StateResource, reason: string): Promise<void> {
-  if (r.protect) throw new StepError(`unable to delete ${r.urn}: it is protected. Unprotect it deliberately (pulumi state unprotect) first.`);
+/**
+ * The engine's refusal to delete a protected resource (pulumi/pulumi pkg/resource/deploy/step.go
+ * at 1b5949891b, `deleteProtectedError`).
+ */
+export function deleteProtectedMessage(urn: string): string {
+  return (
+    `resource "${urn}" cannot be deleted\nbecause it is protected. To unprotect the resource, either remove the ` +
+    `\`protect\` flag from the resource in your Pulumi program and run \`pulumi up\`, or use the command:\n` +
+    `\`pulumi state unprotect '${urn}'\``
+  );
+}
+
+class DeleteProtectedError extends StepError {}
+
+/**
+ * One delete step. Protect is checked here, per step, unless the delete is the old half of a
+ * replacement (step.go `DeleteStep.Apply`: `!s.replacing && s.old.Protect`).
+ */
+async function deleteResource(r: StateResource, reason: string, replacing = false): Promise<void> {
+  if (r.protect && !replacing) throw new DeleteProtectedError(deleteProtectedMessage(r.urn));
   const step: StepRecord = { urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [reason] };
   steps.push(step);
   if (!r.custom || r.retainOnDelete) return;
@@ -410,6 +506,93 @@ async function deleteResource(r: StateResource, reason: string): Promise<void> {
   }
 }
 
+// ---- URNs and aliases (pulumi/pulumi at 1b5949891b) ---------------------------------------------
+
+const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+
+/** The qualified type of a URN: everything between the project and the name. */
+function qualifiedType(urn: string): string {
+  return urn.split("::")[2] ?? "";
+}
+
+/**
+ * sdk/go/common/resource/urn/urn.go `New`: the parent's qualified type, `$`, the type; a child of
+ * the root stack has no prefix.
+ */
+export function newUrn(stack: string, project: string, parent: string, type: string, name: string): string {
+  const parentType = parent ? qualifiedType(parent) : "";
+  const typ = parentType && parentType !== ROOT_STACK_TYPE ? `${parentType}$${type}` : type;
+  return `urn:pulumi:${stack}::${project}::${typ}::${name}`;
+}
+
+/** An alias as the SDK sends it (aliases.proto): a URN, or a spec the engine completes. */
+interface AliasMessage {
+  getUrn(): string;
+  hasSpec(): boolean;
+  getSpec(): AliasSpecMessage | undefined;
+}
+interface AliasSpecMessage {
+  getName(): string;
+  getType(): string;
+  getStack(): string;
+  getProject(): string;
+  getParenturn(): string;
+  getNoparent(): boolean;
+}
+
+/** step_generator.go `collapseAliasToUrn` and sdk/go/common/resource/alias.go `CreateURN`. */
+function collapseAlias(name: string, type: string, parent: string, alias: AliasMessage): string {
+  if (!alias.hasSpec()) return alias.getUrn();
+  const spec = alias.getSpec()!;
+  let aliasParent = spec.getParenturn() || parent;
+  if (spec.getParenturn()) aliasParent = aliasOf.get(aliasParent) ?? aliasParent;
+  if (spec.getNoparent() || (aliasParent && qualifiedType(aliasParent) === ROOT_STACK_TYPE)) aliasParent = "";
+  const n = spec.getName() || name;
+  const t = spec.getType() || type;
+  const project = spec.getProject() || job.project;
+  const stack = spec.getStack() || job.stack;
+  if (!aliasParent) return `urn:pulumi:${stack}::${project}::${t}::${n}`;
+  return `${aliasParent.slice(0, aliasParent.lastIndexOf("::"))}$${t}::${n}`;
+}
+
+/** step_generator.go `inheritedChildAlias`: a child of an aliased parent, under the parent's old URN. */
+function inheritedChildAlias(childType: string, childName: string, parentName: string, parentAlias: string): string {
+  const aliasName = childName.startsWith(parentName)
+    ? parentAlias.split("::").pop()! + childName.slice(parentName.length)
+    : childName;
+  return newUrn(job.stack, job.project, parentAlias, childType, aliasName);
+}
+
+/**
+ * step_generator.go `generateAliases` + `getOldResource`: the old resource under the URN first,
+ * then under each alias (the resource's own, then those its parent's alias implies).
+ */
+function findOld(
+  urn: string,
+  name: string,
+  type: string,
+  parent: string,
+  aliases: AliasMessage[],
+): StateResource | undefined {
+  const candidates: string[] = aliases.map((a) => collapseAlias(name, type, parent, a));
+  const parentAlias = parent ? aliasOf.get(parent) : undefined;
+  if (parent && parentAlias) {
+    const parentName = parent.split("::").pop()!;
+    candidates.push(inheritedChildAlias(type, name, parentName, parentAlias));
+    for (const c of [...candidates]) {
+      const [childType, childName] = [qualifiedType(c).split("$").pop()!, c.split("::").pop()!];
+      candidates.push(inheritedChildAlias(childType, childName, parentName, parentAlias));
+    }
+  }
+  for (const candidate of [urn, ...new Set(candidates)]) {
+    const old = oldByUrn.get(candidate);
+    if (!old) continue;
+    if (candidate !== urn) aliasOf.set(urn, candidate);
+    return old;
+  }
+  return undefined;
+}
+
 // ---- the monitor --------------------------------------------------------------------------------
 const { MockMonitor } = require("@pulumi/pulumi/runtime/mocks") as { MockMonitor: new (mocks: unknown) => any };
 const settings = require("@pulumi/pulumi/runtime/settings") as {
@@ -425,6 +608,10 @@ class EngineMonitor extends MockMonitor {
         throw new Error("no provider functions are used by this program");
       },
     });
+  }
+  /** URNs as the engine makes them (the mock's own keep only the parent's last type segment). */
+  newUrn(parent: string, type: string, name: string): string {
+    return newUrn(job.stack, job.project, parent, type, name);
   }
   registerResource(req: any, callback: any) {
     // MockMonitor calls mocks.newResource synchronously from here, so `current` is this request.
@@ -458,32 +645,39 @@ class EngineMonitor extends MockMonitor {
       dependencies: req.getDependenciesList(),
     };
     const additionalSecrets: string[] = req.getAdditionalsecretoutputsList();
+    const old = findOld(urn, args.name, args.type, entry.parent, req.getAliasesList());
     if (!args.custom) {
       newResources.set(urn, entry);
       return { id: undefined, state: {} };
     }
-    const old = oldByUrn.get(urn);
     if (failed) {
       // The engine starts no new step after a failure.
       throw new Error(`${args.name}: not started because an earlier step failed`);
     }
     const started = Date.now();
-    const planned = await plan(args.type, old, args.inputs, req.getReplaceonchangesList());
+    // The provider's Check: the inputs it returns are what is diffed, stored and built from.
+    const inputs = args.type === DOCKER_IMAGE ? checkDockerImage(args.inputs) : args.inputs;
+    const planned = await plan(args.type, old, inputs, req.getReplaceonchangesList());
     const record: StepRecord = { urn, type: args.type, name: args.name, op: planned.op, detail: planned.detail };
+    if (aliasOf.has(urn)) record.alias = aliasOf.get(urn);
     steps.push(record);
     const oldProtect = old?.protect ?? false;
-    if ((planned.op === "replace") && (oldProtect || entry.protect)) {
+    // Refused only when old and new are both protected, so unprotect + replace works in one update
+    // (pulumi/pulumi pkg/resource/deploy/step_generator.go at 1b5949891b, `new.Protect && old.Protect`).
+    if (planned.op === "replace" && oldProtect && entry.protect) {
       failed = true;
-      record.error = `unable to replace ${urn}: it is protected`;
+      record.error =
+        `unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, ` +
+        "remove the `protect` flag from the resource in your Pulumi program and run `pulumi up`";
       errors.push(record.error);
       throw new Error(record.error);
     }
 
-    if (job.mode === "preview") {
+    if (dryRun) {
       if (planned.op === "same" && old) {
         return { id: old.id, state: fromState(old.outputs) as Record<string, unknown> };
       }
-      return { id: old?.id ?? "", state: previewOutputs(args.type, args.inputs) };
+      return { id: old?.id ?? "", state: previewOutputs(args.type, inputs) };
     }
 
     if (planned.op !== "same") say(`  ${planned.op === "create" ? "+" : planned.op === "update" ? "~" : "+-"} ${args.name} (${args.type}) ${planned.op}${planned.detail.length ? ` [${planned.detail.join(", ")}]` : ""}`);
@@ -493,18 +687,19 @@ class EngineMonitor extends MockMonitor {
         result = { id: old.id, outputs: fromState(old.outputs) as Record<string, unknown>, step: {} };
         // Inputs follow the program even when nothing changed (e.g. a provider diff that ignores a field).
       } else if (planned.op === "update") {
-        result = await execute(args.type, args.name, "update", args.inputs, old);
+        result = await execute(args.type, args.name, "update", inputs, old);
       } else if (planned.op === "replace" && old) {
-        if (planned.deleteBeforeReplace || entry.deleteBeforeReplace) await deleteResource(old, "replaced (delete before replace)");
+        const deleteFirst = planned.deleteBeforeReplace || entry.deleteBeforeReplace;
+        if (deleteFirst) await deleteResource(old, "replaced (delete before replace)", true);
         else pendingDeletes.push(old);
-        result = await execute(args.type, args.name, "create", args.inputs);
+        result = await execute(args.type, args.name, "create", inputs);
       } else {
-        result = await execute(args.type, args.name, "create", args.inputs);
+        result = await execute(args.type, args.name, "create", inputs);
       }
       Object.assign(record, result.step, { durationMs: Date.now() - started });
-      const outputs = resecret(args.inputs, result.outputs, additionalSecrets);
+      const outputs = resecret(inputs, result.outputs, additionalSecrets);
       entry.id = result.id;
-      entry.inputs = toState(args.inputs) as Record<string, unknown>;
+      entry.inputs = toState(inputs) as Record<string, unknown>;
       entry.outputs = toState(outputs) as Record<string, unknown>;
       newResources.set(urn, entry);
       return { id: result.id, state: outputs };
@@ -526,7 +721,19 @@ class EngineMonitor extends MockMonitor {
 }
 
 function writeResult(ok: boolean) {
-  const result: RunResult = { ok, mode: job.mode, steps, errors, outputs: maskSecrets(stackOutputs) as Record<string, unknown>, registered: [...newResources.values()].filter((r) => r.custom).length, loadedEntry, typescriptHook: ".ts" in require.extensions, hostPid: process.pid, programWasCached };
+  const result: RunResult = {
+    ok,
+    mode: job.mode,
+    steps,
+    errors,
+    preview: previewPass,
+    outputs: maskSecrets(stackOutputs) as Record<string, unknown>,
+    registered: [...newResources.values()].filter((r) => r.custom).length,
+    loadedEntry,
+    typescriptHook: ".ts" in require.extensions,
+    hostPid: process.pid,
+    programWasCached,
+  };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
 
@@ -535,43 +742,145 @@ function saveState(resources: StateResource[]) {
   fs.writeFileSync(job.stateFile, JSON.stringify(state, null, 2));
 }
 
-/** Dependents before dependencies: reverse of the order resources were recorded (creation order). */
-function deletionOrder(resources: StateResource[]): StateResource[] {
-  return [...resources].reverse();
+// ---- deletes: the engine's schedule (pulumi/pulumi at 1b5949891b) ---------------------------------
+
+/** Every resource registered under `urn`, at any depth. */
+function descendants(urn: string, all: readonly StateResource[]): Set<string> {
+  const out = new Set<string>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of all) {
+      if ((r.parent === urn || out.has(r.parent)) && !out.has(r.urn)) {
+        out.add(r.urn);
+        grew = true;
+      }
+    }
+  }
+  return out;
 }
 
-async function destroy() {
-  const protectedOnes = oldState.resources.filter((r) => r.protect);
-  if (protectedOnes.length > 0) {
-    const names = protectedOnes.map((r) => r.name).join(", ");
-    errors.push(`cannot destroy: ${names} ${protectedOnes.length === 1 ? "is" : "are"} protected. Nothing was deleted.`);
-    writeResult(false);
-    return;
-  }
-  const remaining = [...oldState.resources];
-  const gone = new Set<string>();
-  for (const r of deletionOrder(oldState.resources)) {
-    if (r.deletedWith && gone.has(r.deletedWith) === false && oldState.resources.some((x) => x.urn === r.deletedWith)) {
-      // deletedWith: the target's delete takes this one with it.
-      steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [`deleted with ${r.deletedWith}`] });
-      gone.add(r.urn);
-      remaining.splice(remaining.indexOf(r), 1);
-      continue;
+/**
+ * pkg/resource/graph/dependency_graph.go `DependenciesOf`: the resource's parent, dependencies and
+ * deletedWith target, and for a component it depends on, that component's children registered
+ * before it.
+ */
+function dependenciesOf(r: StateResource, all: readonly StateResource[]): Set<string> {
+  const index = all.indexOf(r);
+  const direct = new Set([...r.dependencies, ...(r.deletedWith ? [r.deletedWith] : [])].filter(Boolean));
+  const out = new Set<string>(r.parent ? [r.parent] : []);
+  for (const candidate of all.slice(0, index)) {
+    if (!direct.has(candidate.urn)) continue;
+    out.add(candidate.urn);
+    if (!candidate.custom) {
+      for (const child of descendants(candidate.urn, all)) {
+        if (all.findIndex((x) => x.urn === child) < index) out.add(child);
+      }
     }
-    try {
-      await deleteResource(r, "destroy");
-      gone.add(r.urn);
-      remaining.splice(remaining.indexOf(r), 1);
-    } catch (err) {
-      errors.push(`${r.name} delete failed: ${(err as Error).message}`);
-      saveState(remaining);
-      writeResult(false);
+  }
+  return out;
+}
+
+/** dependency_graph.go `TransitiveDependenciesOf`. */
+function transitiveDependenciesOf(r: StateResource, all: readonly StateResource[]): Set<string> {
+  const byUrn = new Map(all.map((x) => [x.urn, x]));
+  const out = new Set<string>();
+  const todo = [...dependenciesOf(r, all)];
+  for (let urn = todo.pop(); urn !== undefined; urn = todo.pop()) {
+    if (out.has(urn)) continue;
+    out.add(urn);
+    const dep = byUrn.get(urn);
+    if (dep) todo.push(...dependenciesOf(dep, all));
+  }
+  return out;
+}
+
+/**
+ * pkg/resource/deploy/step_generator.go `ScheduleDeletes`: layers of resources whose condemned
+ * dependencies are all in earlier layers, reversed, so dependents go first. The engine runs a layer
+ * in parallel; here its members run one after another in reverse registration order.
+ */
+function scheduleDeletes(condemned: readonly StateResource[], all: readonly StateResource[]): StateResource[][] {
+  const left = new Set(condemned.map((r) => r.urn));
+  const layers: StateResource[][] = [];
+  while (left.size > 0) {
+    const layer = condemned.filter((r) => left.has(r.urn) && ![...dependenciesOf(r, all)].some((d) => left.has(d)));
+    if (layer.length === 0) throw new Error("lifecycle host: a dependency cycle among the resources to delete");
+    for (const r of layer) left.delete(r.urn);
+    layers.push(layer.reverse());
+  }
+  return layers.reverse();
+}
+
+/**
+ * Runs delete steps as the engine's deployment executor does (pkg/resource/deploy/
+ * deployment_executor.go, step_executor.go `cancelDueToError`): layer by layer; a protected resource
+ * fails its own step and the run goes on (its dependencies are then skipped, since it still needs
+ * them); any other failure stops further steps. `deletedWithGoing` says when a resource's
+ * deletedWith target goes too (its provider delete is skipped). Returns what is left undeleted.
+ */
+async function runDeletes(
+  condemned: readonly StateResource[],
+  all: readonly StateResource[],
+  reason: string,
+  deletedWithGoing: (r: StateResource) => boolean,
+): Promise<StateResource[]> {
+  const left = new Set(condemned.map((r) => r.urn));
+  const blocked = new Set<string>();
+  for (const layer of scheduleDeletes(condemned, all)) {
+    for (const r of layer) {
+      if (blocked.has(r.urn)) continue;
+      if (deletedWithGoing(r)) {
+        steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [`deleted with ${r.deletedWith}`] });
+        left.delete(r.urn);
+        continue;
+      }
+      try {
+        await deleteResource(r, reason);
+        left.delete(r.urn);
+      } catch (err) {
+        if (!(err instanceof DeleteProtectedError)) {
+          errors.push(`${r.name} delete failed: ${(err as Error).message}`);
+          return condemned.filter((x) => left.has(x.urn));
+        }
+        steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [reason], error: err.message });
+        errors.push(err.message);
+        for (const d of transitiveDependenciesOf(r, all)) blocked.add(d);
+      }
+    }
+  }
+  return condemned.filter((x) => left.has(x.urn));
+}
+
+/**
+ * `pulumi destroy`: every resource deleted in the engine's order, protect checked per step. With
+ * `excludeProtected`, protected resources and everything they depend on are left out first
+ * (pkg/cmd/pulumi/operations/destroy.go `getProtectedExcludes`).
+ */
+async function destroy() {
+  const all = oldState.resources;
+  const excluded = new Set<string>();
+  if (job.excludeProtected) {
+    for (const r of all.filter((x) => x.protect)) {
+      for (const u of [r.urn, ...transitiveDependenciesOf(r, all)]) excluded.add(u);
+    }
+    if (excluded.size > 0 && excluded.size === all.length) {
+      say(
+        `There were no unprotected resources to destroy. There are still ${excluded.size} protected resources ` +
+          "associated with this stack.",
+      );
+      writeResult(true);
       return;
     }
   }
-  stackOutputs = {};
-  saveState([]);
-  writeResult(true);
+  const condemned = all.filter((r) => !excluded.has(r.urn));
+  const going = new Set(condemned.map((r) => r.urn));
+  const left = await runDeletes(condemned, all, "destroy", (r) => !!r.deletedWith && going.has(r.deletedWith));
+  const kept = new Set([...left.map((r) => r.urn), ...excluded]);
+  const remaining = all.filter((r) => kept.has(r.urn));
+  // Outputs stay while anything is left (the stack resource is a parent of everything).
+  const state: StateFile = { resources: remaining, outputs: remaining.length ? oldState.outputs : {} };
+  fs.writeFileSync(job.stateFile, JSON.stringify(state, null, 2));
+  writeResult(errors.length === 0);
 }
 
 /** The entry the language host runs: package.json `main`, resolved from the project directory. */
@@ -580,18 +889,46 @@ function programEntry(projectDir: string): string {
   return path.join(projectDir, pkg.main ?? "index.js");
 }
 
-async function up() {
+/** What the program is handed after the config step: PULUMI_CONFIG's values and its secret keys. */
+interface ProgramConfig {
+  config: Record<string, string>;
+  secretKeys: string[];
+}
+
+/**
+ * `preview` is one pass with `isDryRun()` true. `up` is a preview pass and then, if it succeeded,
+ * an update pass that loads the program again (pulumi/pulumi pkg/backend/apply.go at 1b5949891b,
+ * `PreviewThenPromptThenExecute`: `PreviewThenPrompt` with DryRun, then apply with DryRun false;
+ * `--skip-preview` leaves out the first).
+ */
+async function up(config: ProgramConfig) {
+  if (job.mode === "up" && !job.skipPreview) {
+    beginPass(true);
+    const ok = await programPass(config);
+    previewPass = { ok, steps, errors };
+    if (!ok) {
+      writeResult(false);
+      return;
+    }
+    forgetProgramModules();
+    beginPass(false);
+  }
+  writeResult(await programPass(config));
+}
+
+/** One evaluation of the program under the mock engine; an update pass also deletes and saves state. */
+async function programPass(config: ProgramConfig): Promise<boolean> {
   const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
   const monitor = new EngineMonitor();
-  settings.setMockOptions(monitor, job.project, job.stack, job.mode === "preview");
-  pulumi.runtime.setAllConfig(job.config, job.secretKeys);
+  settings.setMockOptions(monitor, job.project, job.stack, dryRun);
+  pulumi.runtime.setAllConfig(config.config, config.secretKeys);
   process.chdir(job.projectDir);
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       // Loaded like the language host does with Pulumi.yaml's `typescript: false`: a plain require
       // of package.json `main` (the compiled build/index.js), no TypeScript hook. The language host
       // calls an exported function and awaits it (its result: the stack outputs).
-      loadedEntry = programEntry(job.projectDir);
+      loadedEntry = job.programEntry ?? programEntry(job.projectDir);
       programWasCached = loadedEntry in require.cache;
       const program = require(loadedEntry) as Record<string, unknown> | (() => Promise<Record<string, unknown>>);
       return typeof program === "function" ? await program() : program;
@@ -606,36 +943,60 @@ async function up() {
     errors.push(e.message ?? String(e));
     failed = true;
   }
-  if (job.mode === "preview") {
-    writeResult(!failed);
-    return;
-  }
+  if (dryRun) return !failed;
   // Resources not registered this time are deleted, but only when the program completed.
   let ok = !failed;
-  const registered = new Set(newResources.keys());
-  const orphans = ok ? deletionOrder(oldState.resources.filter((r) => !registered.has(r.urn))) : [];
-  for (const r of [...pendingDeletes, ...orphans]) {
+  // A resource found under an alias is the same resource: its old URN is not deleted.
+  const registered = new Set([...newResources.keys(), ...aliasOf.values()]);
+  for (const r of pendingDeletes) {
     try {
-      const withTarget = r.deletedWith && !registered.has(r.deletedWith);
-      if (withTarget) steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", detail: [`deleted with ${r.deletedWith}`] });
-      else await deleteResource(r, pendingDeletes.includes(r) ? "replaced" : "no longer in the program");
+      await deleteResource(r, "replaced", true);
     } catch (err) {
       errors.push(`${r.name} delete failed: ${(err as Error).message}`);
       ok = false;
       newResources.set(r.urn, r);
     }
   }
+  if (ok) {
+    const orphans = oldState.resources.filter((r) => !registered.has(r.urn));
+    const withTarget = (r: StateResource) => !!r.deletedWith && !registered.has(r.deletedWith);
+    const left = await runDeletes(orphans, oldState.resources, "no longer in the program", withTarget);
+    for (const r of left) newResources.set(r.urn, r);
+    if (left.length > 0 && errors.length > 0) ok = false;
+  }
   // On failure, untouched old resources stay in state exactly as they were.
   const finalResources = [...newResources.values()];
   if (!ok) for (const r of oldState.resources) if (!newResources.has(r.urn) && !pendingDeletes.includes(r)) finalResources.push(r);
   saveState(finalResources);
-  writeResult(ok);
+  return ok;
+}
+
+/**
+ * The CLI's config step (configStep.ts) on this run's stack config and the project's Pulumi.yaml:
+ * the program's config, or undefined with the CLI's error recorded (nothing else runs then).
+ */
+function configStep(): ProgramConfig | undefined {
+  let result: ReturnType<typeof runConfigStep>;
+  try {
+    result = runConfigStep(job.mode, job.stack, readProjectYaml(job.projectDir), new Map(job.stackConfig));
+  } catch (err) {
+    result = { ok: false, error: `Pulumi.yaml: ${(err as Error).message}` };
+  }
+  if (result.ok) return result;
+  errors.push(result.error);
+  failed = true;
+  return undefined;
 }
 
 /** One run, start to result file; never throws (a crash is recorded as the run's error). */
 async function runJob(next: Job): Promise<boolean> {
   beginJob(next);
-  await (job.mode === "destroy" ? destroy() : up()).catch((err) => {
+  const run = async () => {
+    const config = configStep();
+    if (!config) return writeResult(false);
+    return job.mode === "destroy" ? destroy() : up(config);
+  };
+  await run().catch((err) => {
     errors.push(`lifecycle host crashed: ${(err as Error).stack ?? err}`);
     writeResult(false);
   });

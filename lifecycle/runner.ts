@@ -15,6 +15,8 @@ import { spawn } from "node:child_process";
 import type { RunResult, Job } from "./host";
 import { runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 import { startRegistry, type RegistryTags, type RunningRegistry } from "./registry";
+import { configValueFromYaml, type ConfigValue } from "./configStep";
+import { emulatedBuildSeed, hashContext } from "./dockerContext";
 import { findProjectDir } from "../lib/build/sourceStamp";
 import { playCommunityRule, startFakeApp, type FakeRequest, type FakeResponse } from "./fakeApp";
 import { apiCallRecords, execCallRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
@@ -251,8 +253,28 @@ export class Lifecycle {
     const { pushImage } = await import("./registry");
     const tag = version ?? (JSON.parse(fs.readFileSync(path.join(this.appDir, "CloudronManifest.json"), "utf8")) as { version: string }).version;
     const repository = String(this.config.imageRepository ?? "").split("/").slice(1).join("/");
-    const pushed = await pushImage(this.registryHost, repository, tag, { platforms: ["linux/amd64"], seed: `${this.appDir}:${tag}` });
+    const pushed = await pushImage(this.registryHost, repository, tag, { platforms: ["linux/amd64"], seed: this.buildSeed(tag) });
     return pushed.digest;
+  }
+
+  /**
+   * The digest this environment's build of `version` will get, known before the `up` (how a test makes
+   * one version unhealthy): the same content pushed under a probe tag, since the release tag itself
+   * must not exist before the build pushes it.
+   */
+  async digestOfBuild(version: string): Promise<string> {
+    const { pushImage } = await import("./registry");
+    const repository = String(this.config.imageRepository ?? "").split("/").slice(1).join("/");
+    const pushed = await pushImage(this.registryHost, repository, `probe-${version}`, {
+      platforms: ["linux/amd64"],
+      seed: this.buildSeed(version),
+    });
+    return pushed.digest;
+  }
+
+  /** What the host's docker.Image emulation seeds a build of `tag` with (lifecycle/dockerContext.ts). */
+  private buildSeed(tag: string): string {
+    return emulatedBuildSeed(hashContext(this.appDir, path.join(this.appDir, "Dockerfile")), tag);
   }
 
   /** The loopback app: answers from the stand-in's view of the app at `location` (fakeApp.ts). */
@@ -398,34 +420,38 @@ export class Lifecycle {
   preview() {
     return this.run("preview");
   }
-  destroy() {
-    return this.run("destroy");
+  /** `pulumi destroy`; `excludeProtected`: `--exclude-protected`. */
+  destroy(opts: { excludeProtected?: boolean } = {}) {
+    return this.run("destroy", opts);
   }
 
-  private rawConfig(): { config: Record<string, string>; secretKeys: string[] } {
-    const config: Record<string, string> = {};
-    const secretKeys: string[] = [];
-    const put = (k: string, v: unknown, secret: boolean) => {
-      if (v === undefined) return;
-      const key = `communityrule:${k}`;
-      config[key] = typeof v === "string" ? v : JSON.stringify(v);
-      if (secret) secretKeys.push(key);
-    };
-    for (const [k, v] of Object.entries(this.config)) put(k, v, false);
-    for (const [k, v] of Object.entries(this.secrets)) put(k, v, true);
-    return { config, secretKeys };
+  /**
+   * The stack's config as a stack file would hold it (full key → config value): plain settings as
+   * written, secrets as `secure:` values. The host plays the
+   * CLI's config step on it (configStep.ts) before the program sees anything.
+   */
+  private stackConfig(): Array<[string, ConfigValue]> {
+    const out: Array<[string, ConfigValue]> = [];
+    const opened = (entry: { secure: unknown }) => String(entry.secure);
+    for (const [k, v] of Object.entries(this.config)) {
+      if (v !== undefined) out.push([`communityrule:${k}`, configValueFromYaml(v, opened)]);
+    }
+    // A secret map is set whole (`pulumi config set --secret k '<json>'`): one secure text.
+    for (const [k, v] of Object.entries(this.secrets)) {
+      if (v !== undefined) out.push([`communityrule:${k}`, configValueFromYaml({ secure: typeof v === "string" ? v : JSON.stringify(v) }, opened)]);
+    }
+    return out;
   }
 
-  async run(mode: Job["mode"]): Promise<RunResult> {
-    const { config, secretKeys } = this.rawConfig();
+  async run(mode: Job["mode"], opts: Pick<Job, "excludeProtected" | "skipPreview" | "programEntry"> = {}): Promise<RunResult> {
     const resultFile = path.join(this.dir, `result-${this.runs.length}.json`);
     const job: Job = {
       projectDir: PROJECT_DIR,
       project: "communityrule",
       stack: this.stack,
       mode,
-      config,
-      secretKeys,
+      stackConfig: this.stackConfig(),
+      ...opts,
       stateFile: this.pulumiStatePath,
       resultFile,
       stateKey: this.stateKey,

@@ -13,6 +13,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
+import { readProjectYaml, runConfigStep, type ConfigValue } from "../lifecycle/configStep";
 import { Lifecycle, MUTATING } from "../lifecycle/runner";
 import { startFakeApp } from "../lifecycle/fakeApp";
 import { waitForHealthy } from "../lib/health/healthGate";
@@ -135,19 +136,25 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Stack config the evaluation runs see: staging as written, pointed at the fixture app checkout. */
+/**
+ * Stack config the evaluation runs see: staging as written, pointed at the fixture app checkout,
+ * after the Pulumi CLI's config step (Pulumi.yaml's defaults applied), as the program gets it.
+ */
 function evalConfig(): string {
-  const values: Record<string, string> = {
+  const plain: Record<string, string> = {
     "communityrule:location": "staging.communityrule.info",
     "communityrule:cloudronServer": "my.medlab.host",
     // build: true keeps the evaluation offline (build: false asks the registry about the tag).
     "communityrule:build": "true",
     "communityrule:registryUsername": "bench",
-    "communityrule:registryPassword": "bench-password-not-real",
     "communityrule:appDir": path.join(root, "lifecycle", "fixtures", "community-rule"),
-    "communityrule:env": JSON.stringify({ SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" }),
   };
-  return JSON.stringify({ values, secretKeys: ["communityrule:registryPassword"] });
+  const stack = new Map<string, ConfigValue>(Object.entries(plain).map(([k, v]) => [k, { value: v, secure: false, object: false }]));
+  stack.set("communityrule:env", { value: JSON.stringify({ SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" }), secure: false, object: true });
+  stack.set("communityrule:registryPassword", { value: "bench-password-not-real", secure: true, object: false });
+  const step = runConfigStep("preview", "staging", readProjectYaml(root), stack);
+  if (!step.ok) throw new Error(`bench: the evaluation's stack config fails the CLI's config step: ${step.error}`);
+  return JSON.stringify({ values: step.config, secretKeys: step.secretKeys });
 }
 
 /**

@@ -2,8 +2,9 @@
  * Offline rehearsal of `pulumi up -s <stack>`:
  *   npm run rehearse -- <stack> [--release <version>] [--rollback]
  *
- * 1. validates Pulumi.<stack>.yaml as written, with the program's own rules (a config `up` would
- *    refuse fails here, before anything starts);
+ * 1. validates Pulumi.<stack>.yaml as written: first the Pulumi CLI's own config step against
+ *    Pulumi.yaml (required keys, types, encrypted secrets; lifecycle/configStep.ts), then the
+ *    program's own rules (a config `up` would refuse fails here, before anything starts);
  * 2. checks that cloudronServer resolves (a real `up` would stop on a name that does not);
  * 3. states every setting it replaces with a local stand-in, and why;
  * 4. plays a first `up`, a second `up` that must do nothing, and optionally a release and a
@@ -18,6 +19,7 @@ import * as path from "node:path";
 import { HostKilledError, Lifecycle } from "../lifecycle/runner";
 import { buildPlan, readStackConfigText } from "../lib/plan";
 import { ConfigError } from "../lib/config/stackConfig";
+import { readProjectYaml, runConfigStep, stackConfigFromText } from "../lifecycle/configStep";
 import { resolveServer } from "../lib/preflight";
 import { describeCall, describeReplacements, nearMissServer, nextPatch, rehearseArgsFrom, REHEARSE_SPEC, REHEARSE_USAGE, type RehearseArgs } from "../lib/rehearsal";
 import { readStackFile, stacksIn, ConfigFileError } from "./stackFile";
@@ -50,6 +52,13 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     if (err instanceof ConfigFileError) throw new RehearsalFailed(err.message);
     throw err;
   }
+  // The CLI checks the file against Pulumi.yaml before the program runs, with its own words.
+  const cli = runConfigStep("up", stack, readProjectYaml(PROJECT_DIR), stackConfigFromText("communityrule", text));
+  if (!cli.ok) {
+    out(`error: ${cli.error}`);
+    throw new RehearsalFailed(`${fileName} is not valid: \`pulumi up -s ${stack}\` would refuse it the same way`);
+  }
+  out(`the Pulumi CLI's config step passed (Pulumi.yaml: required keys, defaults, types).`);
   let plan: ReturnType<typeof buildPlan>;
   try {
     plan = buildPlan(stack, text, { projectDir: PROJECT_DIR });

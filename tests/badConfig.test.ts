@@ -284,13 +284,28 @@ describe("bad configs through the lifecycle runner: nothing registered, nothing 
     expect(lc.builds()).toEqual([]);
   }
 
-  it("a typo'd key (locaton instead of location)", async () => {
+  it("a typo'd required key (locaton instead of location): the Pulumi CLI refuses first, with its own message", async () => {
     const location = lc.config.location;
     delete lc.config.location;
     lc.config.locaton = location;
-    await expectRefused("communityrule:locaton", "unknown key: did you mean communityrule:location?");
-    delete lc.config.locaton;
-    lc.config.location = location;
+    try {
+      const r = await lc.up();
+      expect(r.errors).toEqual(["validating stack config: Stack 'staging' is missing configuration value 'location'"]);
+      expect(r.registered).toBe(0);
+      expect(lc.calls()).toEqual([]);
+    } finally {
+      delete lc.config.locaton;
+      lc.config.location = location;
+    }
+  });
+
+  it("a typo'd optional key (healthTimeoutSecond): the CLI passes it on, the program names the key meant", async () => {
+    lc.config.healthTimeoutSecond = 5;
+    try {
+      await expectRefused("communityrule:healthTimeoutSecond", "unknown key: did you mean communityrule:healthTimeoutSeconds?");
+    } finally {
+      delete lc.config.healthTimeoutSecond;
+    }
   });
 
   it("an env name that is not a valid env name", async () => {

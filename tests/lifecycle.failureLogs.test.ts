@@ -5,16 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle, type ApiCall } from "../lifecycle/runner";
-import { pushImage } from "../lifecycle/registry";
-
-/**
- * The digest a build of `version` will get (the runner's builds are reproducible per context and tag),
- * pushed under a probe tag: the release tag itself must not exist before the build pushes it.
- */
-async function digestOfBuild(lc: Lifecycle, version: string): Promise<string> {
-  const pushed = await pushImage(lc.registryHost, "communityrule/community-rule", `probe-${version}`, { platforms: ["linux/amd64"], seed: `${lc.appDir}:${version}` });
-  return pushed.digest;
-}
 
 const MIGRATION = "20260520120000_add_magic_link_draft_payload";
 const DB_PASSWORD = "pg-pass-7f3c9d2e1b";
@@ -42,7 +32,7 @@ describe("a failed health gate shows the app's log and what it points to", () =>
 
   it("a failed migration in the app log: the error names the migration and the prisma migrate resolve path, with the excerpt, no secret", async () => {
     lc.setManifestVersion("0.1.10");
-    const digest10 = await digestOfBuild(lc, "0.1.10");
+    const digest10 = await lc.digestOfBuild("0.1.10");
     const secret = lc.app()!.env.SESSION_SECRET;
     lc.mutateStandin((s) => (s.unhealthyImages = [digest10]));
     lc.mutateApp((app) => app.logLines.push(...failedMigrationLog(secret)));
@@ -74,13 +64,15 @@ describe("production auto-rollback sends the manifest the app ran before the rel
   afterAll(async () => lc?.close());
 
   it("a release that changes httpPort and memoryLimit fails its gate; the rollback puts back the previous manifest at the installed version and is healthy", async () => {
+    await lc.releaseOnStaging();
     expect((await lc.up()).errors).toEqual([]);
     const before = lc.app()!.manifest;
     expect(before.httpPort).toBe(3000);
     const image9 = before.dockerImage;
     // 0.1.10 listens on 3001 and says so in its manifest; it fails its gate.
     lc.setManifestVersion("0.1.10", { httpPort: 3001, memoryLimit: 1073741824 });
-    const digest10 = await digestOfBuild(lc, "0.1.10");
+    // Production never builds: it promotes what staging released.
+    const digest10 = await lc.releaseOnStaging("0.1.10");
     lc.mutateStandin((s) => {
       s.imageHttpPorts = { [image9]: 3000, [digest10]: 3001 };
       s.unhealthyImages = [digest10];

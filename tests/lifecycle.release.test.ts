@@ -11,8 +11,8 @@ const sentManifest = (c: ApiCall) => (c.requestBody as { manifest: { version: st
 
 /**
  * The digest a build of `version` will get: the runner's build emulation pushes reproducible content
- * seeded by `<build context>:<tag>`, so pushing the same content first tells us the digest (and so the
- * image ref the app will run) before the `up`; that is how one version is made unhealthy. It is
+ * seeded by the build context's digest and the tag, so pushing the same content first tells us the digest (and so
+ * the image ref the app will run) before the `up`; that is how one version is made unhealthy. It is
  * pushed under a probe tag: the release tag itself must not exist before the build pushes it.
  */
 describe("staging: downgrade refused, release, rollback with build: false", () => {

@@ -42,8 +42,12 @@ describe("npm run rehearse: arguments", () => {
 
 describe("npm run rehearse: the stack file as written is validated first", () => {
   const cases: Array<{ name: string; edit: (t: string) => string; key: string; fix: RegExp }> = [
-    { name: "healthTimeoutSeconds: \"abc\"", edit: (t) => `${t}  communityrule:healthTimeoutSeconds: "abc"\n`, key: "communityrule:healthTimeoutSeconds", fix: /whole number of seconds/ },
-    { name: "cloudronTimeoutSeconds: abc", edit: (t) => `${t}  communityrule:cloudronTimeoutSeconds: abc\n`, key: "communityrule:cloudronTimeoutSeconds", fix: /whole number of seconds/ },
+    // Refused by the Pulumi CLI's config step (Pulumi.yaml's declarations), in its words.
+    { name: "healthTimeoutSeconds: \"abc\"", edit: (t) => `${t}  communityrule:healthTimeoutSeconds: "abc"\n`, key: "'healthTimeoutSeconds'", fix: /^error: validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'$/m },
+    { name: "cloudronTimeoutSeconds: 1.5", edit: (t) => `${t}  communityrule:cloudronTimeoutSeconds: 1.5\n`, key: "'cloudronTimeoutSeconds'", fix: /must be of type 'integer'/ },
+    { name: "no location", edit: (t) => t.replace(/^ {2}communityrule:location: .*\n/m, ""), key: "'location'", fix: /^error: validating stack config: Stack 'staging' is missing configuration value 'location'$/m },
+    // Refused by the program's own rules (lib/config/).
+    { name: "healthTimeoutSeconds: 0", edit: (t) => `${t}  communityrule:healthTimeoutSeconds: 0\n`, key: "communityrule:healthTimeoutSeconds", fix: /between 1 and 3600 seconds/ },
     { name: "imageRepository with https://", edit: (t) => `${t}  communityrule:imageRepository: https://git.medlab.host/communityrule/community-rule\n`, key: "communityrule:imageRepository", fix: /no scheme/ },
     { name: "baseUrl without a scheme", edit: (t) => `${t}  communityrule:baseUrl: staging.communityrule.info\n`, key: "communityrule:baseUrl", fix: /http\(s\) URL/ },
     { name: "a typo'd key", edit: (t) => `${t}  communityrule:healthTimeoutSecond: 300\n`, key: "communityrule:healthTimeoutSecond", fix: /did you mean communityrule:healthTimeoutSeconds/ },
