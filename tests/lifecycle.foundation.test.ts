@@ -267,6 +267,8 @@ describe("production protection", () => {
         ["smoke command:local:Command", true],
         ["seed pulumi-nodejs:dynamic/communityrule:SeedOnce", false],
         ["smoke communityrule:checks:SmokeCheck", true],
+        // Production promotes: its image component holds no resource, so nothing keeps it.
+        ["image communityrule:image:RegistryImage", true],
       ]);
       expect(state().map((x) => x.name)).not.toContain("smoke");
       expect(state().map((x) => x.name)).toEqual(expect.arrayContaining(["app-deploy", "seed", "health", "app-env-apply"]));

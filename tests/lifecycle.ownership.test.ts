@@ -183,6 +183,8 @@ describe("taking over another stack's app", () => {
     expect(staging.app()!.tags).toEqual(ownershipTags("staging", ownerOf(staging)));
 
     production.config.takeOverFrom = "staging";
+    // Production promotes what staging released; its registry gets the same release.
+    await production.releaseOnStaging();
     const restarts = staging.app()!.restarts;
     const from = production.calls().length;
     const r = await production.up();

@@ -232,7 +232,10 @@ export interface PlanMigrations {
  */
 export function planMigrations(input: Omit<DeployMigrationsInput, "running">): PlanMigrations {
   const version = input.build ? input.manifestVersion : input.imageTag;
-  const previous = input.build ? previousRelease(input.appDir, version) : undefined;
+  // A build or a promotion of the checkout's own version (production) goes over the previous release;
+  // an older tag is a rollback from the checkout's version, which the review assumes.
+  const promotesCheckout = !input.build && input.imageTag === input.manifestVersion;
+  const previous = input.build || promotesCheckout ? previousRelease(input.appDir, version) : undefined;
   const review = reviewDeployMigrations({ ...input, running: previous ? { version: previous.version } : "unknown" });
   return {
     since: previous
