@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Lifecycle, type LifecycleSnapshot } from "../lifecycle/runner";
 
-const SHELL_TOKEN = "shell-exported-token-0123456789";
+const SHELL_TOKEN = "fake-shell-token-xyz";
 
 describe("the engine's passes and config step", () => {
   let lc: Lifecycle;
@@ -85,7 +85,7 @@ describe("the engine's passes and config step", () => {
       expect(image(await lc.run("up", program))).toBe("same");
 
       const password = lc.secrets.registryPassword;
-      lc.secrets.registryPassword = "rotated-registry-token-0123456789";
+      lc.secrets.registryPassword = "fake-rotated-pw-xyz";
       const rotated = await lc.run("up", program);
       lc.secrets.registryPassword = password;
       expect(rotated.errors).toEqual([]);
