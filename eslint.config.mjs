@@ -2,11 +2,14 @@
 // comment that says why (issue 9); tests may, because they poke at SDK internals.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
   { ignores: ["node_modules/**", "build/**", ".artifacts/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  // Layout is Prettier's (width 120, `npm run format`); lint only checks it.
+  prettier,
   {
     files: ["**/*.ts"],
     rules: {
@@ -21,7 +24,12 @@ export default tseslint.config(
     files: ["**/*.ts"],
     ignores: ["tests/**"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["**/tests/**", "../tests", "./tests"], message: "only tests/ may import from tests/" }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [{ group: ["**/tests/**", "../tests", "./tests"], message: "only tests/ may import from tests/" }],
+        },
+      ],
     },
   },
   {
@@ -31,7 +39,17 @@ export default tseslint.config(
   },
   {
     files: ["**/*.cjs", "lifecycle/standin/**"],
-    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", process: "readonly", module: "writable", __dirname: "readonly", console: "readonly", Buffer: "readonly" } },
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: {
+        require: "readonly",
+        process: "readonly",
+        module: "writable",
+        __dirname: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+      },
+    },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
 );

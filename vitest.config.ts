@@ -24,7 +24,8 @@ const START_FIRST = [
   "tests/healthGate.test.ts", // 3 s, mostly bounds expiring
 ];
 for (const name of START_FIRST) {
-  if (!fs.existsSync(path.join(__dirname, name))) throw new Error(`vitest.config.ts START_FIRST names ${name}, which does not exist: rename or remove it`);
+  if (!fs.existsSync(path.join(__dirname, name)))
+    throw new Error(`vitest.config.ts START_FIRST names ${name}, which does not exist: rename or remove it`);
 }
 const SPAWNS_PROCESSES = /from "(\.\.\/lifecycle\/runner|\.\/cliProject)"/;
 

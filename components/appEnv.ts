@@ -2,7 +2,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import { cloudronCommand } from "../lib/cli/commandLines";
-import { fingerprint, secretEnvVarName, type Connection, type DesiredEnv, type EnvApplyRequest } from "../lib/cloudron/contract";
+import {
+  fingerprint,
+  secretEnvVarName,
+  type Connection,
+  type DesiredEnv,
+  type EnvApplyRequest,
+} from "../lib/cloudron/contract";
 
 /** Arguments of {@link AppEnv}. */
 export interface AppEnvArgs {
@@ -55,13 +61,21 @@ export class AppEnv extends pulumi.ComponentResource {
       { parent: this },
     );
     // Keys the secret fingerprints, so a fingerprint in a preview or in state cannot be reversed.
-    const fingerprintKey = new random.RandomPassword(`${name}-fingerprint-key`, { length: 32, special: false }, { parent: this });
+    const fingerprintKey = new random.RandomPassword(
+      `${name}-fingerprint-key`,
+      { length: 32, special: false },
+      { parent: this },
+    );
 
     this.secretValues = pulumi.secret(
-      pulumi.all([pulumi.output(args.secretEnv), sessionSecret.result]).apply(([extra, session]): Record<string, string> => ({ ...extra, SESSION_SECRET: session })),
+      pulumi
+        .all([pulumi.output(args.secretEnv), sessionSecret.result])
+        .apply(([extra, session]): Record<string, string> => ({ ...extra, SESSION_SECRET: session })),
     );
     this.desired = pulumi.unsecret(
-      pulumi.all([this.secretValues, fingerprintKey.result]).apply(([values, key]) => buildDesiredEnv(args.env, values, key)),
+      pulumi
+        .all([this.secretValues, fingerprintKey.result])
+        .apply(([values, key]) => buildDesiredEnv(args.env, values, key)),
     );
 
     const stdin = pulumi
@@ -102,7 +116,11 @@ export class AppEnv extends pulumi.ComponentResource {
 }
 
 /** Plain values in clear (sorted), secrets as keyed fingerprints (sorted). */
-export function buildDesiredEnv(plain: Record<string, string>, secrets: Record<string, string>, fingerprintKey: string): DesiredEnv {
+export function buildDesiredEnv(
+  plain: Record<string, string>,
+  secrets: Record<string, string>,
+  fingerprintKey: string,
+): DesiredEnv {
   const sortedPlain = Object.fromEntries(Object.entries(plain).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const secret = Object.fromEntries(
     Object.keys(secrets)
@@ -124,6 +142,9 @@ export function buildEnvApplyRequest(
     env: resolved.env,
     // The rotation value sits next to a fixed warning, so a preview that shows it changing also
     // shows what that means for users.
-    rotation: { sessionSecret: args.sessionSecretRotation, warning: "changing sessionSecret rotates SESSION_SECRET and logs every user out" },
+    rotation: {
+      sessionSecret: args.sessionSecretRotation,
+      warning: "changing sessionSecret rotates SESSION_SECRET and logs every user out",
+    },
   };
 }

@@ -93,7 +93,10 @@ export class CloudronApp extends pulumi.ComponentResource {
     this.owner = pulumi.interpolate`${this.urn}/${name}-deploy`;
     const stdin = pulumi
       .all([pulumi.output(args.image), pulumi.unsecret(pulumi.output(args.env)), this.owner, pulumi.output(args.live)])
-      .apply(([image, env, owner, live]) => JSON.stringify(buildDeployRequest(args, { image, env, owner, live }), null, 2) + "\n");
+      .apply(
+        ([image, env, owner, live]) =>
+          JSON.stringify(buildDeployRequest(args, { image, env, owner, live }), null, 2) + "\n",
+      );
 
     const environment = pulumi.secret(
       pulumi.all([pulumi.output(args.secretEnv), pulumi.output(args.token)]).apply(([secrets, token]) => {
@@ -181,6 +184,15 @@ export function buildDeployRequest(
 
 /** Reads the deploy tool's result line; empty fields in previews (no result yet). */
 export function parseOutcome(stdout: string | undefined): DeployResult {
-  const empty: DeployResult = { action: "unchanged", appId: "", location: "", image: "", version: "", previousImage: "", backupId: "", manifestSha: "" };
+  const empty: DeployResult = {
+    action: "unchanged",
+    appId: "",
+    location: "",
+    image: "",
+    version: "",
+    previousImage: "",
+    backupId: "",
+    manifestSha: "",
+  };
   return { ...empty, ...(parseResultLine(deployResultSchema, stdout) ?? {}) };
 }

@@ -48,7 +48,9 @@ export class HealthGate extends pulumi.ComponentResource {
     // reads ~/.cloudron.json, and without either it reports the failure without the app's log.
     const environment = args.token
       ? pulumi.secret(
-          pulumi.all([restartKey, pulumi.output(args.token)]).apply(([key, token]) => ({ CR_RESTART_KEY: key, CLOUDRON_TOKEN: token })),
+          pulumi
+            .all([restartKey, pulumi.output(args.token)])
+            .apply(([key, token]) => ({ CR_RESTART_KEY: key, CLOUDRON_TOKEN: token })),
         )
       : { CR_RESTART_KEY: restartKey };
     this.check = new command.local.Command(

@@ -56,7 +56,10 @@ export class RegistryImage extends pulumi.ComponentResource {
       const guard = /^\d+\.\d+\.\d+$/.test(args.tag)
         ? new command.local.Command(
             `${name}-tag-guard`,
-            { create: releaseTagGuardCommand({ image: taggedName }), environment: { CR_BUILD_SOURCES: args.sourceFingerprint ?? "" } },
+            {
+              create: releaseTagGuardCommand({ image: taggedName }),
+              environment: { CR_BUILD_SOURCES: args.sourceFingerprint ?? "" },
+            },
             { parent: this },
           )
         : undefined;
@@ -88,7 +91,9 @@ export class RegistryImage extends pulumi.ComponentResource {
       );
       this.pullCheck = check.stdout;
     } else {
-      this.repoDigest = pulumi.output(args.verifiedImage ? args.verifiedImage.slice(args.verifiedImage.lastIndexOf("@") + 1) : "");
+      this.repoDigest = pulumi.output(
+        args.verifiedImage ? args.verifiedImage.slice(args.verifiedImage.lastIndexOf("@") + 1) : "",
+      );
       this.imageRef = pulumi.output(args.verifiedImage ?? taggedName);
       this.pullCheck = pulumi.output("");
     }

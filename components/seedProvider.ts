@@ -39,7 +39,11 @@ export interface SeedOutputs {
 }
 
 /** The seed request: where, and how patiently (the same connection every Cloudron step gets). */
-export function buildSeedRequest(connection: SeedRequest["connection"], location: string, seedFloor?: string): SeedRequest {
+export function buildSeedRequest(
+  connection: SeedRequest["connection"],
+  location: string,
+  seedFloor?: string,
+): SeedRequest {
   return { connection, location, ...(seedFloor ? { seedFloor } : {}) };
 }
 
@@ -59,11 +63,16 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
     if (olds.seedRun !== news.seedRun) changed.push("seedRun");
     // A state from before the fingerprint was recorded has none, and "" means the checkout could not
     // tell (a rollback to a release outside its history): neither alone is a reason to re-seed.
-    if (olds.seedContent !== undefined && news.seedContent !== "" && olds.seedContent !== news.seedContent) changed.push("seedContent");
+    if (olds.seedContent !== undefined && news.seedContent !== "" && olds.seedContent !== news.seedContent)
+      changed.push("seedContent");
     if (olds.location !== news.location) changed.push("location");
     // Only against a recorded id: a seed recorded before the id was kept is not re-run for it.
     if (olds.appId && news.appId && olds.appId !== news.appId) changed.push("appId");
-    return { changes: changed.length > 0, replaces: changed.includes("location") ? ["location"] : [], deleteBeforeReplace: false };
+    return {
+      changes: changed.length > 0,
+      replaces: changed.includes("location") ? ["location"] : [],
+      deleteBeforeReplace: false,
+    };
   },
 
   async create(inputs: SeedInputs) {
@@ -74,15 +83,10 @@ export const seedProvider: pulumi.dynamic.ResourceProvider<SeedInputs, SeedOutpu
         delete env.CLOUDRON_TOKEN;
         if (inputs.cloudronToken) env.CLOUDRON_TOKEN = inputs.cloudronToken;
         const [cmd, ...args] = inputs.toolArgv;
-        const child = execFile(
-          cmd,
-          args,
-          { env, maxBuffer: 16 * 1024 * 1024 },
-          (err, stdout, stderr) => {
-            if (err) reject(new Error(stderr.trim() || err.message));
-            else resolve(stdout);
-          },
-        );
+        const child = execFile(cmd, args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+          if (err) reject(new Error(stderr.trim() || err.message));
+          else resolve(stdout);
+        });
         // The request holds no secret (the token is in the environment).
         child.stdin?.end(JSON.stringify(inputs.request));
       });

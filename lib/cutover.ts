@@ -204,7 +204,9 @@ export function backupInfo(b: Backup): BackupInfo {
     ...(b.creationTime ? { creationTime: b.creationTime } : {}),
     ...(b.packageVersion ? { packageVersion: b.packageVersion } : {}),
     ...(typeof loose.preserveSecs === "number" ? { preserveSecs: loose.preserveSecs } : {}),
-    ...(loose.manifest && typeof loose.manifest === "object" ? { manifest: loose.manifest as Record<string, unknown> } : {}),
+    ...(loose.manifest && typeof loose.manifest === "object"
+      ? { manifest: loose.manifest as Record<string, unknown> }
+      : {}),
   };
 }
 
@@ -231,7 +233,9 @@ export async function cutoverImage(
   explicitDigest: string | undefined,
 ): Promise<VerifiedImage> {
   if (explicitDigest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(explicitDigest)) {
-    throw new CutoverRefused(`--digest ${explicitDigest}: expected sha256:<64 hex digits>, the digest staging verified`);
+    throw new CutoverRefused(
+      `--digest ${explicitDigest}: expected sha256:<64 hex digits>, the digest staging verified`,
+    );
   }
   const promoted = await verifiedImageFor(repository, tag);
   if (explicitDigest !== undefined && explicitDigest !== promoted.digest) {
@@ -249,7 +253,11 @@ export async function cutoverImage(
 }
 
 /** The steps in order, as the plan states them and the run takes them. */
-export function cutoverSteps(s: CutoverSettings, legacy: LegacyApp | undefined, image: VerifiedImage | undefined): { steps: string[]; irreversible: string[] } {
+export function cutoverSteps(
+  s: CutoverSettings,
+  legacy: LegacyApp | undefined,
+  image: VerifiedImage | undefined,
+): { steps: string[]; irreversible: string[] } {
   const app = legacy ? `${legacy.id} (${legacy.appStoreId || legacy.manifestId}@${legacy.version})` : "<the apex app>";
   const steps = [
     `final backup of ${app}: POST /apps/${legacy?.id ?? ":id"}/backup, wait for its task, find the new backup`,
@@ -278,17 +286,23 @@ export function planRefusals(s: CutoverSettings, legacy: LegacyApp | undefined):
     );
   }
   if (!Number.isInteger(s.preserveDays) || s.preserveDays < MIN_PRESERVE_DAYS) {
-    out.push(`--preserve-days ${s.preserveDays}: the final backup must be kept at least ${MIN_PRESERVE_DAYS} days (the app's first-install guide)`);
+    out.push(
+      `--preserve-days ${s.preserveDays}: the final backup must be kept at least ${MIN_PRESERVE_DAYS} days (the app's first-install guide)`,
+    );
   }
   if (!legacy) {
-    out.push(`nothing holds ${s.location}: there is nothing to cut over; a first install there is a plain pulumi up -s ${s.stack}`);
+    out.push(
+      `nothing holds ${s.location}: there is nothing to cut over; a first install there is a plain pulumi up -s ${s.stack}`,
+    );
   } else if (legacy.manifestId === COMMUNITYRULE_MANIFEST_ID) {
     out.push(
       `${s.location} already runs CommunityRule (app ${legacy.id}): the cutover is done. pulumi up -s ${s.stack} deploys to it; ` +
         `an install moved there from staging is adopted only through the ownership rules' explicit takeover key`,
     );
   } else if (legacy.installationState !== "installed") {
-    out.push(`${s.location} (app ${legacy.id}) is ${legacy.installationState}: wait for its task or repair it in the dashboard first`);
+    out.push(
+      `${s.location} (app ${legacy.id}) is ${legacy.installationState}: wait for its task or repair it in the dashboard first`,
+    );
   }
   return out;
 }
@@ -297,7 +311,9 @@ export function planRefusals(s: CutoverSettings, legacy: LegacyApp | undefined):
 export function acknowledgementProblems(s: CutoverSettings, legacy: LegacyApp): string[] {
   const out: string[] = [];
   if (s.acknowledgedAppId === undefined) {
-    out.push(`no acknowledgement: pass --uninstall-legacy-app ${legacy.id} (the id of the app at ${s.location}) to let the cutover uninstall it`);
+    out.push(
+      `no acknowledgement: pass --uninstall-legacy-app ${legacy.id} (the id of the app at ${s.location}) to let the cutover uninstall it`,
+    );
   } else if (s.acknowledgedAppId !== legacy.id) {
     out.push(
       `--uninstall-legacy-app ${s.acknowledgedAppId} does not name the app at ${s.location}, which is ${legacy.id} ` +
@@ -327,16 +343,23 @@ export function formatCutoverPlan(p: CutoverPlan): string {
   const lines = [`cutover plan for ${p.stack}: ${p.location} (read-only; nothing has been changed)`];
   if (p.legacy) {
     const l = p.legacy;
-    lines.push(`  at the apex:  app ${l.id}: ${l.appStoreId ? `app store ${l.appStoreId}` : `image ${l.dockerImage}`}, ` + `manifest ${l.manifestId}@${l.version}, ${l.installationState}`);
+    lines.push(
+      `  at the apex:  app ${l.id}: ${l.appStoreId ? `app store ${l.appStoreId}` : `image ${l.dockerImage}`}, ` +
+        `manifest ${l.manifestId}@${l.version}, ${l.installationState}`,
+    );
   } else lines.push(`  at the apex:  nothing`);
   lines.push(`  its newest backups:${p.newestBackups.length ? "" : " none"}`);
   for (const b of p.newestBackups) {
-    lines.push(`    ${b.id} (${b.creationTime ?? "time unknown"}, version ${b.packageVersion ?? "?"}${b.preserveSecs ? `, preserved ${Math.round(b.preserveSecs / DAY_SECS)} days` : ""})`);
+    lines.push(
+      `    ${b.id} (${b.creationTime ?? "time unknown"}, version ${b.packageVersion ?? "?"}${b.preserveSecs ? `, preserved ${Math.round(b.preserveSecs / DAY_SECS)} days` : ""})`,
+    );
   }
   if (p.image) lines.push(`  image:        ${p.image.reference} (${p.image.source})`);
   lines.push(`  what happens, in order:`, ...p.steps.map((st, i) => `    ${i + 1}. ${st}`));
   lines.push(`  irreversible:`, ...p.irreversible.map((i) => `    - ${i}`));
-  lines.push(`  not supported: moving staging's install to the apex (production would adopt staging's app; only the ownership rules' takeover key may do that)`);
+  lines.push(
+    `  not supported: moving staging's install to the apex (production would adopt staging's app; only the ownership rules' takeover key may do that)`,
+  );
   for (const r of p.refusals) lines.push(`  REFUSED: ${r}`);
   return lines.join("\n");
 }
@@ -356,12 +379,17 @@ export function recoveryText(stack: string, location: string, legacy: LegacyApp,
 // ---- the run ------------------------------------------------------------------------------------
 
 /** Reads the apex, its backups and the image; changes nothing. */
-export async function planCutover(s: CutoverSettings, deps: Pick<CutoverDeps, "api" | "recordedAppStep">): Promise<CutoverPlan> {
+export async function planCutover(
+  s: CutoverSettings,
+  deps: Pick<CutoverDeps, "api" | "recordedAppStep">,
+): Promise<CutoverPlan> {
   const { api } = deps;
   await api.checkAccess("cutover: plan");
   const found = await api.findApp(s.location, "cutover: plan");
   const legacy = found ? describeLegacy(found) : undefined;
-  const newestBackups = legacy ? newestFirst((await api.listBackups(legacy.id, "cutover: plan")).map(backupInfo)).slice(0, 3) : [];
+  const newestBackups = legacy
+    ? newestFirst((await api.listBackups(legacy.id, "cutover: plan")).map(backupInfo)).slice(0, 3)
+    : [];
   const refusals = planRefusals(s, legacy);
   const recorded = legacy && refusals.length === 0 && deps.recordedAppStep ? await deps.recordedAppStep() : undefined;
   if (recorded) refusals.push(recordedAppRefusal(s.stack, recorded));
@@ -373,7 +401,15 @@ export async function planCutover(s: CutoverSettings, deps: Pick<CutoverDeps, "a
       refusals.push(`image: ${(err as Error).message}`);
     }
   }
-  return { stack: s.stack, location: s.location, legacy, newestBackups, image, ...cutoverSteps(s, legacy, image), refusals };
+  return {
+    stack: s.stack,
+    location: s.location,
+    legacy,
+    newestBackups,
+    image,
+    ...cutoverSteps(s, legacy, image),
+    refusals,
+  };
 }
 
 /**
@@ -430,9 +466,17 @@ export async function runCutover(s: CutoverSettings, deps: CutoverDeps): Promise
   // Reversible: nothing is removed until the final backup exists and is preserved.
   let backup: BackupInfo;
   try {
-    backup = await step("final backup", () => takeFinalBackup(api, legacy), (b) => `backup ${b.id}`);
+    backup = await step(
+      "final backup",
+      () => takeFinalBackup(api, legacy),
+      (b) => `backup ${b.id}`,
+    );
     record.finalBackup = backup;
-    backup = await step("preserve the final backup", () => preserveBackup(api, legacy, backup, s.preserveDays), (b) => `kept ${Math.round((b.preserveSecs ?? 0) / DAY_SECS)} days past retention`);
+    backup = await step(
+      "preserve the final backup",
+      () => preserveBackup(api, legacy, backup, s.preserveDays),
+      (b) => `kept ${Math.round((b.preserveSecs ?? 0) / DAY_SECS)} days past retention`,
+    );
     record.finalBackup = backup;
   } catch (err) {
     return refuse([`${(err as Error).message} (the legacy app was NOT removed)`]);
@@ -456,25 +500,45 @@ export async function runCutover(s: CutoverSettings, deps: CutoverDeps): Promise
       return stopped(name, err);
     }
   };
-  await irreversible("uninstall the legacy app", () => uninstallApp(api, legacy.id, s.location, "cutover: uninstall"), () => `${legacy.id} removed`);
-  await irreversible(`install CommunityRule: pulumi up -s ${s.stack}`, async () => {
-    const r = await deps.up();
-    if (!r.ok) throw new Error(r.detail);
-    return r.detail;
-  }, (d) => d);
-  const installed = await irreversible("verify the image", () => verifyInstalledImage(api, s, image), (a) => `${a.id} runs ${image.digest}`);
+  await irreversible(
+    "uninstall the legacy app",
+    () => uninstallApp(api, legacy.id, s.location, "cutover: uninstall"),
+    () => `${legacy.id} removed`,
+  );
+  await irreversible(
+    `install CommunityRule: pulumi up -s ${s.stack}`,
+    async () => {
+      const r = await deps.up();
+      if (!r.ok) throw new Error(r.detail);
+      return r.detail;
+    },
+    (d) => d,
+  );
+  const installed = await irreversible(
+    "verify the image",
+    () => verifyInstalledImage(api, s, image),
+    (a) => `${a.id} runs ${image.digest}`,
+  );
   record.installedAppId = installed.id;
-  await irreversible("smoke checks", async () => {
-    const result = await runSmokeChecks({ baseUrl: s.baseUrl });
-    record.smoke = formatSmokeReport(result, s.baseUrl);
-    if (!result.ok) throw new Error(`smoke checks failed:\n${record.smoke}`);
-    return result;
-  }, (r) => `${r.checks.length} passed`);
-  await irreversible(`normal stack: pulumi preview -s ${s.stack} changes nothing`, async () => {
-    const r = await deps.previewChangesNothing();
-    if (!r.ok) throw new Error(r.detail);
-    return r.detail;
-  }, (d) => d);
+  await irreversible(
+    "smoke checks",
+    async () => {
+      const result = await runSmokeChecks({ baseUrl: s.baseUrl });
+      record.smoke = formatSmokeReport(result, s.baseUrl);
+      if (!result.ok) throw new Error(`smoke checks failed:\n${record.smoke}`);
+      return result;
+    },
+    (r) => `${r.checks.length} passed`,
+  );
+  await irreversible(
+    `normal stack: pulumi preview -s ${s.stack} changes nothing`,
+    async () => {
+      const r = await deps.previewChangesNothing();
+      if (!r.ok) throw new Error(r.detail);
+      return r.detail;
+    },
+    (d) => d,
+  );
   record.result = "done";
   record.finishedAt = now().toISOString();
   deps.writeRecord(record);
@@ -497,20 +561,38 @@ export async function takeFinalBackup(api: CloudronApi, legacy: LegacyApp): Prom
   if (started.taskId !== undefined) await api.waitForTask(started.taskId, step);
   else await api.waitUntilIdle(legacy.id, step, undefined, true);
   const made = newBackup(before, (await api.listBackups(legacy.id, step)).map(backupInfo));
-  if (!made) throw new Error(`${step}: the backup task ended but no new backup of ${legacy.id} is listed (GET /apps/${legacy.id}/backups)`);
+  if (!made)
+    throw new Error(
+      `${step}: the backup task ended but no new backup of ${legacy.id} is listed (GET /apps/${legacy.id}/backups)`,
+    );
   return made;
 }
 
 /** Keeps the backup `days` past the retention policy, and reads it back to be sure. */
-export async function preserveBackup(api: CloudronApi, legacy: LegacyApp, backup: BackupInfo, days: number): Promise<BackupInfo> {
+export async function preserveBackup(
+  api: CloudronApi,
+  legacy: LegacyApp,
+  backup: BackupInfo,
+  days: number,
+): Promise<BackupInfo> {
   const step = "cutover: preserve backup";
   const preserveSecs = days * DAY_SECS;
-  const body = updateBackupRequestSchema.parse({ preserveSecs, label: `final backup before the CommunityRule cutover` });
-  await api.post(`/apps/${encodeURIComponent(legacy.id)}/backups/${encodeURIComponent(backup.id)}`, body, noContentSchema, { step, appId: legacy.id });
+  const body = updateBackupRequestSchema.parse({
+    preserveSecs,
+    label: `final backup before the CommunityRule cutover`,
+  });
+  await api.post(
+    `/apps/${encodeURIComponent(legacy.id)}/backups/${encodeURIComponent(backup.id)}`,
+    body,
+    noContentSchema,
+    { step, appId: legacy.id },
+  );
   const listed = (await api.listBackups(legacy.id, step)).map(backupInfo).find((b) => b.id === backup.id);
   if (!listed) throw new Error(`${step}: backup ${backup.id} is no longer listed`);
   if ((listed.preserveSecs ?? 0) < preserveSecs) {
-    throw new Error(`${step}: backup ${backup.id} is kept ${listed.preserveSecs ?? 0} s past retention, not the ${preserveSecs} s asked (dashboard → the app → Backups)`);
+    throw new Error(
+      `${step}: backup ${backup.id} is kept ${listed.preserveSecs ?? 0} s past retention, not the ${preserveSecs} s asked (dashboard → the app → Backups)`,
+    );
   }
   return { ...backup, ...listed };
 }
@@ -520,7 +602,8 @@ async function uninstallApp(api: CloudronApi, appId: string, location: string, s
   const started = await api.post(`/apps/${encodeURIComponent(appId)}/uninstall`, {}, taskInfoSchema, { step, appId });
   await api.waitForTask(started.taskId, step);
   const still = await api.findApp(location, step);
-  if (still?.id === appId) throw new Error(`${step}: the uninstall task of ${appId} finished, but ${location} still lists it`);
+  if (still?.id === appId)
+    throw new Error(`${step}: the uninstall task of ${appId} finished, but ${location} still lists it`);
 }
 
 /**
@@ -534,7 +617,8 @@ async function verifyInstalledImage(api: CloudronApi, s: CutoverSettings, image:
     throw new Error(`${step}: ${s.location} does not run CommunityRule after the up`);
   }
   const running = app.manifest.dockerImage ?? "";
-  if (running !== image.reference) throw new Error(`${step}: ${s.location} runs ${running}, not the verified ${image.reference}`);
+  if (running !== image.reference)
+    throw new Error(`${step}: ${s.location} runs ${running}, not the verified ${image.reference}`);
   return app;
 }
 
@@ -544,20 +628,29 @@ async function verifyInstalledImage(api: CloudronApi, s: CutoverSettings, image:
  * there is refused. Then installs the legacy app's store id with the backup's manifest and restores
  * the backup into it (spec: installApp, restoreFromBackup).
  */
-export async function restoreLegacy(record: CutoverRecord, deps: Pick<CutoverDeps, "api" | "log" | "now">): Promise<RecoveryRecord> {
+export async function restoreLegacy(
+  record: CutoverRecord,
+  deps: Pick<CutoverDeps, "api" | "log" | "now">,
+): Promise<RecoveryRecord> {
   const { api, log } = deps;
   const now = () => (deps.now ? deps.now() : new Date());
   const step = "cutover: restore legacy";
   const legacy = record.legacy;
   const backup = record.finalBackup;
-  if (!legacy || !backup) throw new CutoverRefused(`the record has no legacy app or final backup: nothing to restore from`);
+  if (!legacy || !backup)
+    throw new CutoverRefused(`the record has no legacy app or final backup: nothing to restore from`);
   const out: RecoveryRecord = { startedAt: now().toISOString(), backupId: backup.id, ok: false };
   try {
     const manifest = backup.manifest ?? { id: legacy.manifestId, version: legacy.version };
     const atApex = await api.findApp(record.location, step);
     if (atApex && atApex.manifest.id !== COMMUNITYRULE_MANIFEST_ID) {
-      if (atApex.manifest.id === legacy.manifestId) throw new CutoverRefused(`${record.location} already runs ${legacy.manifestId} (app ${atApex.id}): nothing to restore`);
-      throw new CutoverRefused(`${record.location} is held by app ${atApex.id} (${atApex.manifest.id ?? "?"}), neither CommunityRule nor the legacy app: remove it deliberately first`);
+      if (atApex.manifest.id === legacy.manifestId)
+        throw new CutoverRefused(
+          `${record.location} already runs ${legacy.manifestId} (app ${atApex.id}): nothing to restore`,
+        );
+      throw new CutoverRefused(
+        `${record.location} is held by app ${atApex.id} (${atApex.manifest.id ?? "?"}), neither CommunityRule nor the legacy app: remove it deliberately first`,
+      );
     }
     if (atApex) {
       log(`${step}: removing CommunityRule app ${atApex.id} at ${record.location} (the failed install)`);
@@ -566,14 +659,28 @@ export async function restoreLegacy(record: CutoverRecord, deps: Pick<CutoverDep
     }
     const { subdomain, domain } = splitLocation(record.location, await api.listDomains(step));
     log(`${step}: installing ${legacy.appStoreId || legacy.manifestId}@${legacy.version} at ${record.location}`);
-    const install = storeInstallRequestSchema.parse({ appStoreId: legacy.appStoreId || legacy.manifestId, manifest, subdomain, domain, accessRestriction: null });
+    const install = storeInstallRequestSchema.parse({
+      appStoreId: legacy.appStoreId || legacy.manifestId,
+      manifest,
+      subdomain,
+      domain,
+      accessRestriction: null,
+    });
     const installed = await api.post("/apps", install, newAppTaskSchema, { step });
     await api.waitForTask(installed.taskId, step);
     log(`${step}: restoring backup ${backup.id} into app ${installed.id}`);
-    const restore = await api.post(`/apps/${encodeURIComponent(installed.id)}/restore`, restoreRequestSchema.parse({ backupId: backup.id }), taskInfoSchema, { step, appId: installed.id });
+    const restore = await api.post(
+      `/apps/${encodeURIComponent(installed.id)}/restore`,
+      restoreRequestSchema.parse({ backupId: backup.id }),
+      taskInfoSchema,
+      { step, appId: installed.id },
+    );
     await api.waitForTask(restore.taskId, step);
     const back = await api.getApp(installed.id, step);
-    if (back.manifest.version !== legacy.version) throw new Error(`${step}: app ${installed.id} runs ${back.manifest.version ?? "?"} after the restore, not ${legacy.version}`);
+    if (back.manifest.version !== legacy.version)
+      throw new Error(
+        `${step}: app ${installed.id} runs ${back.manifest.version ?? "?"} after the restore, not ${legacy.version}`,
+      );
     out.restoredAppId = installed.id;
     out.ok = true;
   } catch (err) {

@@ -31,8 +31,10 @@ export function computeDrift(outputs: DriftOutputs, app: App): DriftReport {
   if (app.fqdn.toLowerCase() !== outputs.location.toLowerCase()) {
     differences.push(`location: app ${app.id} now serves ${app.fqdn}, applied ${outputs.location} (moved by hand?)`);
   }
-  if (app.manifest.dockerImage !== outputs.imageRef) differences.push(`image: live ${app.manifest.dockerImage ?? "(none)"}, applied ${outputs.imageRef}`);
-  if (app.manifest.version !== outputs.manifestVersion) differences.push(`version: live ${app.manifest.version ?? "(none)"}, applied ${outputs.manifestVersion}`);
+  if (app.manifest.dockerImage !== outputs.imageRef)
+    differences.push(`image: live ${app.manifest.dockerImage ?? "(none)"}, applied ${outputs.imageRef}`);
+  if (app.manifest.version !== outputs.manifestVersion)
+    differences.push(`version: live ${app.manifest.version ?? "(none)"}, applied ${outputs.manifestVersion}`);
   const secret = new Set(outputs.secretEnvNames);
   for (const name of Object.keys(outputs.managedEnv).sort()) {
     const applied = outputs.managedEnv[name];
@@ -45,16 +47,29 @@ export function computeDrift(outputs: DriftOutputs, app: App): DriftReport {
       );
     }
   }
-  const unmanaged = Object.keys(app.env).filter((k) => !(k in outputs.managedEnv)).sort();
+  const unmanaged = Object.keys(app.env)
+    .filter((k) => !(k in outputs.managedEnv))
+    .sort();
   return { differences, unmanaged };
 }
 
 /** The report as printed by `npm run drift`. */
 export function formatDrift(stack: string, outputs: DriftOutputs, report: DriftReport): string {
   const lines = report.differences.length
-    ? [`DRIFT ${stack}: ${outputs.location} differs from what the last up applied:`, ...report.differences.map((d) => `  - ${d}`)]
-    : [`OK ${stack}: ${outputs.location} runs ${outputs.imageRef} (version ${outputs.manifestVersion}) with every managed env key as applied`];
-  if (report.unmanaged.length) lines.push(`info: keys set on the app that this stack does not manage (left alone): ${report.unmanaged.join(", ")}`);
-  if (report.differences.length) lines.push(`fix: run \`pulumi up -s ${stack}\` to put the applied state back (env and image), or change the stack config to adopt the live value`);
+    ? [
+        `DRIFT ${stack}: ${outputs.location} differs from what the last up applied:`,
+        ...report.differences.map((d) => `  - ${d}`),
+      ]
+    : [
+        `OK ${stack}: ${outputs.location} runs ${outputs.imageRef} (version ${outputs.manifestVersion}) with every managed env key as applied`,
+      ];
+  if (report.unmanaged.length)
+    lines.push(
+      `info: keys set on the app that this stack does not manage (left alone): ${report.unmanaged.join(", ")}`,
+    );
+  if (report.differences.length)
+    lines.push(
+      `fix: run \`pulumi up -s ${stack}\` to put the applied state back (env and image), or change the stack config to adopt the live value`,
+    );
   return lines.join("\n");
 }

@@ -48,7 +48,10 @@ export interface DesiredPlan {
  * `secure` holds the keys with an encrypted part. For fingerprints and older callers; checking
  * config goes through lib/config (rawConfigFromStackText + checkConfig).
  */
-export function readStackConfigText(text: string, file = "stack file"): { values: Record<string, unknown>; secure: Set<string> } {
+export function readStackConfigText(
+  text: string,
+  file = "stack file",
+): { values: Record<string, unknown>; secure: Set<string> } {
   const values = stackFileEntries(text, file);
   const secure = new Set<string>();
   const isSecure = (x: unknown): boolean =>
@@ -67,13 +70,19 @@ export function buildPlan(
   const raw = rawConfigFromStackText(stackText, file);
   if (opts.appDir) raw.values[fullKey("appDir")] = opts.appDir;
   // A plan reviews the file: secrets it does not hold yet and a missing checkout are notes, not errors.
-  const checked = checkConfig(raw, { stack, projectDir: opts.projectDir, allowMissingSecrets: true, allowMissingAppDir: true });
+  const checked = checkConfig(raw, {
+    stack,
+    projectDir: opts.projectDir,
+    allowMissingSecrets: true,
+    allowMissingAppDir: true,
+  });
   if (!checked.config) throw new ConfigError(stack, checked.problems);
   const cfg = checked.config;
   const manifestKnown = checked.manifestKnown;
   const values = stackFileEntries(stackText, file);
   const notes = [...checked.notes];
-  if (!(fullKey("cloudronToken") in raw.values)) notes.push("cloudronToken is not set: up uses the operator's own `cloudron login`");
+  if (!(fullKey("cloudronToken") in raw.values))
+    notes.push("cloudronToken is not set: up uses the operator's own `cloudron login`");
   const isProd = cfg.environment === "production";
   const tag = !manifestKnown && cfg.imageTagFromManifest ? "<manifest version>" : cfg.imageTag;
   const reference = `${cfg.imageRepository}:${tag}`;
@@ -85,7 +94,9 @@ export function buildPlan(
     image: {
       reference,
       tag,
-      obtainedBy: cfg.build ? `build ${cfg.appDir} for linux/amd64 and push, then check an anonymous pull` : "existing tag, no build (rollback or promotion)",
+      obtainedBy: cfg.build
+        ? `build ${cfg.appDir} for linux/amd64 and push, then check an anonymous pull`
+        : "existing tag, no build (rollback or promotion)",
     },
     manifestVersion: manifestKnown ? cfg.manifest.version : "unknown",
     // The program's own step list describes itself: the plan never keeps a copy.
@@ -110,7 +121,9 @@ export function buildPlan(
       acknowledgeMigrations: cfg.acknowledgeMigrations.join(", ") || "(none)",
     },
     secretFingerprints: secureFingerprints(values),
-    protections: isProd ? ["app (uninstall) protected", "seed protected", `autoRollback ${cfg.autoRollback}`] : [`autoRollback ${cfg.autoRollback}`],
+    protections: isProd
+      ? ["app (uninstall) protected", "seed protected", `autoRollback ${cfg.autoRollback}`]
+      : [`autoRollback ${cfg.autoRollback}`],
     notes,
     warnings: configAppEnvWarnings(cfg),
     migrations: manifestKnown
@@ -126,7 +139,13 @@ export function buildPlan(
           acknowledged: cfg.acknowledgeMigrations,
           env: cfg.env,
         })
-      : { since: "unknown (appDir not found; pass --app-dir)", kind: "unknown", changes: [], warnings: [], refusals: [] },
+      : {
+          since: "unknown (appDir not found; pass --app-dir)",
+          kind: "unknown",
+          changes: [],
+          warnings: [],
+          refusals: [],
+        },
   };
 }
 
@@ -181,7 +200,8 @@ export function diffPlans(before: DesiredPlan, after: DesiredPlan): string[] {
   cmp("environment", before.environment, after.environment);
   cmp("location", before.location, after.location);
   cmp("cloudronServer", before.cloudronServer, after.cloudronServer);
-  if (before.settings.imageRepository === after.settings.imageRepository) cmp("image", before.image.tag, after.image.tag);
+  if (before.settings.imageRepository === after.settings.imageRepository)
+    cmp("image", before.image.tag, after.image.tag);
   else cmp("image", before.image.reference, after.image.reference);
   for (const k of new Set([...Object.keys(before.settings), ...Object.keys(after.settings)])) {
     if (k !== "imageRepository") cmp(k, before.settings[k], after.settings[k]);
@@ -189,7 +209,8 @@ export function diffPlans(before: DesiredPlan, after: DesiredPlan): string[] {
   for (const k of new Set([...Object.keys(before.env), ...Object.keys(after.env)])) {
     if (!(k in before.env)) out.push(`${k} added: ${fmt(after.env[k])}`);
     else if (!(k in after.env)) out.push(`${k} removed (will be unset)`);
-    else if (before.env[k] !== after.env[k]) out.push(`${k} changes from ${fmt(before.env[k])} to ${fmt(after.env[k])}`);
+    else if (before.env[k] !== after.env[k])
+      out.push(`${k} changes from ${fmt(before.env[k])} to ${fmt(after.env[k])}`);
   }
   for (const k of new Set([...before.secretEnvKeys, ...after.secretEnvKeys])) {
     if (!before.secretEnvKeys.includes(k)) out.push(`secret ${k} added (value not shown)`);
@@ -199,11 +220,16 @@ export function diffPlans(before: DesiredPlan, after: DesiredPlan): string[] {
   const af = after.secretFingerprints ?? {};
   for (const k of new Set([...Object.keys(bf), ...Object.keys(af)])) {
     const envKey = k.startsWith("secretEnv.") ? k.slice("secretEnv.".length) : undefined;
-    if (k in bf && k in af && bf[k] !== af[k]) out.push(`secret ${envKey ?? k} re-set (ciphertext changed; value not shown)`);
+    if (k in bf && k in af && bf[k] !== af[k])
+      out.push(`secret ${envKey ?? k} re-set (ciphertext changed; value not shown)`);
     else if (!envKey && !(k in bf)) out.push(`secret ${k} set (value not shown)`);
     else if (!envKey && !(k in af)) out.push(`secret ${k} removed`);
   }
-  cmp("sessionSecretRotation (rotates SESSION_SECRET: logs every user out)", before.sessionSecretRotation, after.sessionSecretRotation);
+  cmp(
+    "sessionSecretRotation (rotates SESSION_SECRET: logs every user out)",
+    before.sessionSecretRotation,
+    after.sessionSecretRotation,
+  );
   cmp("seedRun (runs the seed again)", before.seed.seedRun, after.seed.seedRun);
   cmp("protections", before.protections, after.protections);
   const [bm, am] = [before.migrations?.changes ?? [], after.migrations?.changes ?? []];
@@ -211,7 +237,8 @@ export function diffPlans(before: DesiredPlan, after: DesiredPlan): string[] {
   for (const c of am) if (!bm.includes(c)) out.push(`migration ${verb(after.migrations)}: ${c}`);
   for (const c of bm) if (!am.includes(c)) out.push(`migration no longer ${verb(before.migrations)}: ${c}`);
   const [br, ar] = [before.migrations?.refusals ?? [], after.migrations?.refusals ?? []];
-  if (JSON.stringify(br) !== JSON.stringify(ar)) out.push(`migration check: ${ar.length ? ar.join(" / ") : "up would not refuse"}`);
+  if (JSON.stringify(br) !== JSON.stringify(ar))
+    out.push(`migration check: ${ar.length ? ar.join(" / ") : "up would not refuse"}`);
   return out;
 }
 

@@ -10,7 +10,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as dns from "node:dns";
 import { spawnSync } from "node:child_process";
-import { checkConfig, CONFIG_DEFAULTS, DEFAULT_IMAGE_REPOSITORY, type ConfigProblem, type DeployConfig } from "./config/stackConfig";
+import {
+  checkConfig,
+  CONFIG_DEFAULTS,
+  DEFAULT_IMAGE_REPOSITORY,
+  type ConfigProblem,
+  type DeployConfig,
+} from "./config/stackConfig";
 import { rawConfigFromStackText, stackFileEntries } from "./config/stackFile";
 import { verifyAnonymousPull } from "./registry/ociRegistry";
 import { CloudronApi, resolveToken, type TokenSource } from "./cloudron/api";
@@ -89,7 +95,11 @@ export async function resolveServer(
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "ERROR";
     return code === "ENOTFOUND"
-      ? { ok: false, code, detail: `${host} does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online` }
+      ? {
+          ok: false,
+          code,
+          detail: `${host} does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online`,
+        }
       : { ok: false, code, detail: `${host} could not be looked up (${code}): no DNS answer from this machine` };
   }
 }
@@ -108,7 +118,10 @@ export async function checkServerAnswers(server: string, timeoutMs = 10_000): Pr
     return { ok: true, detail: `${dnsResult.detail}; answers HTTP ${r.status}` };
   } catch (err) {
     const code = err instanceof HttpRequestError ? err.code : "ERROR";
-    return { ok: false, detail: `${dnsResult.detail}, but ${url} does not answer (${code}: ${(err as Error).message})` };
+    return {
+      ok: false,
+      detail: `${dnsResult.detail}, but ${url} does not answer (${code}: ${(err as Error).message})`,
+    };
   }
 }
 
@@ -138,14 +151,20 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
     for (const w of configAppEnvWarnings(cfg)) results.push({ name: CHECK.appEnv, ok: true, warning: true, detail: w });
   }
   // One problem per line: a config with several mistakes stays readable.
-  else fail(CHECK.config, [`${checked.problems.length} problem(s)`, ...checked.problems.map((p) => `  - ${p.key}: ${p.message}`)].join("\n"));
+  else
+    fail(
+      CHECK.config,
+      [`${checked.problems.length} problem(s)`, ...checked.problems.map((p) => `  - ${p.key}: ${p.message}`)].join(
+        "\n",
+      ),
+    );
   const bad = keysWithProblems(checked.problems);
   // With an invalid config, each later check still runs when the keys it reads are themselves valid.
   const value = (key: string): string | undefined => (bad.has(key) ? undefined : raw.values[`communityrule:${key}`]);
   const usable = (...keys: string[]) => keys.every((k) => !bad.has(k));
   const server = cfg?.cloudronServer ?? value("cloudronServer");
   const build = cfg?.build ?? (usable("build") ? value("build") !== "false" : undefined);
-  const appDirSetting = cfg?.appDir ?? (usable("appDir") ? value("appDir") ?? "../community-rule" : undefined);
+  const appDirSetting = cfg?.appDir ?? (usable("appDir") ? (value("appDir") ?? "../community-rule") : undefined);
   const appDir = appDirSetting === undefined ? undefined : path.resolve(o.projectDir, appDirSetting);
 
   if (server === undefined) skip(CHECK.server, "needs a valid communityrule:cloudronServer (see the config line)");
@@ -155,11 +174,13 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   }
 
   if (build === false) skip(CHECK.checkout, "not needed: build is false, nothing is built from the checkout");
-  else if (appDir === undefined || build === undefined) skip(CHECK.checkout, "needs valid communityrule:appDir and build (see the config line)");
+  else if (appDir === undefined || build === undefined)
+    skip(CHECK.checkout, "needs valid communityrule:appDir and build (see the config line)");
   else {
     const git = spawnSync("git", ["-C", appDir, "status", "--porcelain"], { encoding: "utf8" });
     if (git.status !== 0) fail(CHECK.checkout, `${appDir} is not a git checkout`);
-    else if (git.stdout.trim()) fail(CHECK.checkout, `uncommitted: ${git.stdout.trim().split("\n").slice(0, 5).join(", ")}`);
+    else if (git.stdout.trim())
+      fail(CHECK.checkout, `uncommitted: ${git.stdout.trim().split("\n").slice(0, 5).join(", ")}`);
     else pass(CHECK.checkout, "clean");
   }
 
@@ -168,7 +189,8 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   let manifestVersion: string | undefined;
   let minBoxVersion: string | undefined;
   if (manifestFile === undefined) skip(CHECK.manifest, "needs a valid communityrule:appDir (see the config line)");
-  else if (!fs.existsSync(manifestFile)) fail(CHECK.manifest, `no ${manifestFile}: point communityrule:appDir at a checkout of the app (or pass --app-dir)`);
+  else if (!fs.existsSync(manifestFile))
+    fail(CHECK.manifest, `no ${manifestFile}: point communityrule:appDir at a checkout of the app (or pass --app-dir)`);
   else {
     try {
       type ManifestFields = { version?: string } & Record<string, unknown>;
@@ -187,7 +209,9 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
 
   if (build === false) {
     const tag = cfg?.imageTag ?? value("imageTag");
-    const repo = cfg?.imageRepository ?? (usable("imageRepository") ? value("imageRepository") ?? DEFAULT_IMAGE_REPOSITORY : undefined);
+    const repo =
+      cfg?.imageRepository ??
+      (usable("imageRepository") ? (value("imageRepository") ?? DEFAULT_IMAGE_REPOSITORY) : undefined);
     if (!tag || !repo) skip(CHECK.pull, "needs valid communityrule:imageRepository and imageTag (see the config line)");
     else {
       const ref = `${repo}:${tag}`;
@@ -197,10 +221,14 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
         fail(CHECK.pull, (err as Error).message);
       }
     }
-  } else if (appDir === undefined || build === undefined) skip(CHECK.buildable, "needs valid communityrule:appDir and build (see the config line)");
+  } else if (appDir === undefined || build === undefined)
+    skip(CHECK.buildable, "needs valid communityrule:appDir and build (see the config line)");
   else {
     const hasDockerfile = fs.existsSync(path.join(appDir, "Dockerfile"));
-    (hasDockerfile ? pass : fail)(CHECK.buildable, hasDockerfile ? `will be built from ${appDirSetting}` : `no Dockerfile in ${appDir}`);
+    (hasDockerfile ? pass : fail)(
+      CHECK.buildable,
+      hasDockerfile ? `will be built from ${appDirSetting}` : `no Dockerfile in ${appDir}`,
+    );
   }
 
   // Cloudron through its REST API, read-only: token and role, the deployed version, production backups.
@@ -222,8 +250,7 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   }
   if (api) {
     await checkTokenAndServer(api, { minBoxVersion, manifestRead: manifestVersion !== undefined, pass, fail, skip });
-  }
-  else {
+  } else {
     skip(CHECK.token, `needs ${CHECK.cloudron}, which did not pass`);
     skip(CHECK.serverVersion, `needs ${CHECK.cloudron}, which did not pass`);
   }
@@ -232,7 +259,10 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
     if (!app) pass(CHECK.version, `${location} not installed yet`);
     else if (!manifestVersion) skip(CHECK.version, `needs ${CHECK.manifest} (failed above)`);
     else {
-      const ok = build === false || deployed === manifestVersion || (!!deployed && semver.valid(deployed) !== null && semver.gt(manifestVersion, deployed));
+      const ok =
+        build === false ||
+        deployed === manifestVersion ||
+        (!!deployed && semver.valid(deployed) !== null && semver.gt(manifestVersion, deployed));
       (ok ? pass : fail)(CHECK.version, `deployed ${deployed ?? "unknown"}, manifest ${manifestVersion}`);
     }
   }
@@ -249,7 +279,8 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
       }
     }
   }
-  if (!results.some((r) => r.name === CHECK.version)) skip(CHECK.version, `needs ${CHECK.cloudron}, which did not pass`);
+  if (!results.some((r) => r.name === CHECK.version))
+    skip(CHECK.version, `needs ${CHECK.cloudron}, which did not pass`);
   return results;
 }
 
@@ -268,11 +299,17 @@ async function checkTokenAndServer(
     const scope = await api.tokenScope("preflight");
     if (scope.access === "read-only") {
       const which = scope.name ? ` "${scope.name}"` : "";
-      o.fail(CHECK.token, `the token${which} is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)`);
+      o.fail(
+        CHECK.token,
+        `the token${which} is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)`,
+      );
     } else if (scope.access === "read-write") {
       o.pass(CHECK.token, `scope allows writing${scope.name ? ` (token "${scope.name}")` : ""}`);
     } else {
-      o.pass(CHECK.token, `not observable (${scope.why}); a read-only token fails at the first change with a 403 naming the fix`);
+      o.pass(
+        CHECK.token,
+        `not observable (${scope.why}); a read-only token fails at the first change with a 403 naming the fix`,
+      );
     }
   } catch (err) {
     o.fail(CHECK.token, (err as Error).message);
@@ -290,7 +327,16 @@ async function checkTokenAndServer(
 /** The read-only API client for preflight: token from the option, CLOUDRON_TOKEN, or ~/.cloudron.json. */
 function connect(server: string, token?: string): { api: CloudronApi; source: TokenSource } {
   const resolved = resolveToken({ server, configToken: token, envToken: process.env.CLOUDRON_TOKEN || undefined });
-  return { api: new CloudronApi({ server, token: resolved.token, taskTimeoutSeconds: 60, busyWaitSeconds: 0, log: () => undefined }), source: resolved.source };
+  return {
+    api: new CloudronApi({
+      server,
+      token: resolved.token,
+      taskTimeoutSeconds: 60,
+      busyWaitSeconds: 0,
+      log: () => undefined,
+    }),
+    source: resolved.source,
+  };
 }
 
 /** The environment a stack file deploys to (`communityrule:environment`, else the stack name). */

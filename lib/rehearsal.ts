@@ -34,10 +34,15 @@ export const REHEARSE_SPEC: ArgSpec = {
 /** The rehearsal's arguments from the parsed command line; throws {@link UsageError} for a version that is not plain semver. */
 export function rehearseArgsFrom(parsed: ParsedArgs): RehearseArgs {
   const release = parsed.values.release;
-  if (release !== undefined && !isPlainSemver(release)) throw new UsageError(`--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`);
+  if (release !== undefined && !isPlainSemver(release))
+    throw new UsageError(
+      `--release ${release}: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10`,
+    );
   const cutover = parsed.flags.cutover;
-  if (cutover && parsed.positional.stack !== "production") throw new UsageError(`--cutover rehearses production's first install at the apex; name the stack production`);
-  if (cutover && (release !== undefined || parsed.flags.rollback)) throw new UsageError("--cutover is rehearsed on its own, without --release or --rollback");
+  if (cutover && parsed.positional.stack !== "production")
+    throw new UsageError(`--cutover rehearses production's first install at the apex; name the stack production`);
+  if (cutover && (release !== undefined || parsed.flags.rollback))
+    throw new UsageError("--cutover is rehearsed on its own, without --release or --rollback");
   return { stack: parsed.positional.stack!, release, rollback: parsed.flags.rollback, cutover };
 }
 
@@ -114,7 +119,8 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = cur;
   }
   return prev[b.length];
@@ -124,7 +130,10 @@ function editDistance(a: string, b: string): number {
  * A server name that differs by one or two letters from the one another stack file names is
  * almost surely a typo (`my.medlab.hots` next to `my.medlab.host`): the sibling stack, or undefined.
  */
-export function nearMissServer(server: string, others: Array<{ stack: string; server: string }>): { stack: string; server: string } | undefined {
+export function nearMissServer(
+  server: string,
+  others: Array<{ stack: string; server: string }>,
+): { stack: string; server: string } | undefined {
   return others.find((o) => o.server !== server && editDistance(o.server.toLowerCase(), server.toLowerCase()) <= 2);
 }
 

@@ -26,7 +26,9 @@ export function scratchLocation(live: string, date: Date): string {
 export function newestBackup(backups: readonly Backup[]): Backup | undefined {
   if (backups.length === 0) return undefined;
   if (backups.every((b) => b.creationTime)) {
-    return backups.reduce((best, b) => (Date.parse(b.creationTime as string) > Date.parse(best.creationTime as string) ? b : best));
+    return backups.reduce((best, b) =>
+      Date.parse(b.creationTime as string) > Date.parse(best.creationTime as string) ? b : best,
+    );
   }
   return backups[0];
 }
@@ -64,9 +66,28 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   const date = o.date ?? new Date();
   const scratch = scratchLocation(o.live, date);
   if (scratch === o.live) throw new Error(`refusing to drill: scratch location ${scratch} is the live location`);
-  const { token } = resolveToken({ server: o.server, configToken: o.token, envToken: process.env.CLOUDRON_TOKEN || undefined });
-  const api = new CloudronApi({ server: o.server, token, taskTimeoutSeconds: o.taskTimeoutSeconds ?? CONFIG_DEFAULTS.cloudronTimeoutSeconds, busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds, log });
-  const record: DrillRecord = { date: date.toISOString(), live: o.live, scratch, backupId: "", ok: false, timingsMs: {}, health: "", smoke: "" };
+  const { token } = resolveToken({
+    server: o.server,
+    configToken: o.token,
+    envToken: process.env.CLOUDRON_TOKEN || undefined,
+  });
+  const api = new CloudronApi({
+    server: o.server,
+    token,
+    taskTimeoutSeconds: o.taskTimeoutSeconds ?? CONFIG_DEFAULTS.cloudronTimeoutSeconds,
+    busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds,
+    log,
+  });
+  const record: DrillRecord = {
+    date: date.toISOString(),
+    live: o.live,
+    scratch,
+    backupId: "",
+    ok: false,
+    timingsMs: {},
+    health: "",
+    smoke: "",
+  };
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();
     try {
@@ -78,7 +99,10 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   const live = await api.findApp(o.live, "drill");
   if (!live) throw new Error(`${o.live} is not installed on ${o.server}: nothing to drill`);
   const backup = await timed("backupList", async () => newestBackup(await api.listBackups(live.id, "drill: backups")));
-  if (!backup) throw new Error(`no backups of ${o.live}: the drill has nothing to restore (check the backup policy: dashboard → Backups)`);
+  if (!backup)
+    throw new Error(
+      `no backups of ${o.live}: the drill has nothing to restore (check the backup policy: dashboard → Backups)`,
+    );
   record.backupId = backup.id;
   const { subdomain, domain } = splitLocation(scratch, await api.listDomains("drill"));
   const occupant = await api.findApp(scratch, "drill");
@@ -129,7 +153,10 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
       log(`drill: removing ${scratch} (app ${scratchId})`);
       await timed("uninstall", async () => {
         await api.waitUntilIdle(scratchId, "drill: uninstall").catch(() => undefined);
-        const started = await api.post(`/apps/${encodeURIComponent(scratchId)}/uninstall`, {}, taskInfoSchema, { step: "drill: uninstall", appId: scratchId });
+        const started = await api.post(`/apps/${encodeURIComponent(scratchId)}/uninstall`, {}, taskInfoSchema, {
+          step: "drill: uninstall",
+          appId: scratchId,
+        });
         await api.waitForTask(started.taskId, "drill: uninstall");
       }).catch((e: Error) => {
         record.ok = false;

@@ -105,11 +105,7 @@ export async function startFakeApp(handler: FakeHandler): Promise<FakeApp> {
   return { url: `http://127.0.0.1:${port}`, port, stop: () => stopServer(server, sockets, timers) };
 }
 
-function stopServer(
-  server: http.Server,
-  sockets: Set<Socket>,
-  timers: Set<NodeJS.Timeout>,
-): Promise<void> {
+function stopServer(server: http.Server, sockets: Set<Socket>, timers: Set<NodeJS.Timeout>): Promise<void> {
   for (const t of timers) clearTimeout(t);
   timers.clear();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -145,7 +141,9 @@ export function seededTemplates(count: number): Array<Record<string, unknown>> {
  */
 export function uploadsAnswer(uploadRoot: string | undefined): FakeResponse {
   if (!uploadRoot?.trim()) {
-    return json(500, { error: { code: "server_misconfigured", message: "File uploads are not configured (UPLOAD_ROOT is unset)." } });
+    return json(500, {
+      error: { code: "server_misconfigured", message: "File uploads are not configured (UPLOAD_ROOT is unset)." },
+    });
   }
   return json(404, { error: { code: "not_found", message: "Upload not found" } });
 }
@@ -168,11 +166,21 @@ export function recommendationsAnswer(query: URLSearchParams, seeded: boolean): 
   const section = query.get("section");
   const sections = Object.keys(SEEDED_METHODS);
   if (!section || !sections.includes(section)) {
-    return json(400, { error: { code: "validation_error", message: `Unknown section. Expected one of: ${sections.join(", ")}` } });
+    return json(400, {
+      error: { code: "validation_error", message: `Unknown section. Expected one of: ${sections.join(", ")}` },
+    });
   }
-  const facets = [...query.entries()].filter(([k]) => k.startsWith("facet.")).map(([k, v]) => `${k.slice("facet.".length)}:${v}`);
+  const facets = [...query.entries()]
+    .filter(([k]) => k.startsWith("facet."))
+    .map(([k, v]) => `${k.slice("facet.".length)}:${v}`);
   if (!seeded || facets.length === 0) return json(200, { section, methods: [] });
-  return json(200, { section, methods: SEEDED_METHODS[section].map((slug) => ({ slug, matches: { score: facets.length, matchedFacets: facets } })) });
+  return json(200, {
+    section,
+    methods: SEEDED_METHODS[section].map((slug) => ({
+      slug,
+      matches: { score: facets.length, matchedFacets: facets },
+    })),
+  });
 }
 
 /** CommunityRule's manifest id (lifecycle/fixtures/community-rule/CloudronManifest.json). */
@@ -183,11 +191,17 @@ const COMMUNITYRULE_MANIFEST_ID = "com.medlab.communityrule";
  * location (502 unless it runs; 503 health for an image listed as unhealthy; templates and method
  * recommendations once the seed ran; uploads by the app's UPLOAD_ROOT).
  */
-export function playCommunityRule(app: StandinApp | undefined, unhealthyImages: readonly string[], req: FakeRequest): FakeResponse {
+export function playCommunityRule(
+  app: StandinApp | undefined,
+  unhealthyImages: readonly string[],
+  req: FakeRequest,
+): FakeResponse {
   if (!app || app.runState !== "running") return { status: 502, body: "<html>502 Bad Gateway</html>" };
   // Another app at the location (the legacy LAMP site before the cutover) has none of these routes.
   if (app.manifest.id !== COMMUNITYRULE_MANIFEST_ID) {
-    return req.path === "/" ? { status: 200, body: `<html>${app.manifest.id}</html>` } : { status: 404, body: "<html>404 Not Found</html>" };
+    return req.path === "/"
+      ? { status: 200, body: `<html>${app.manifest.id}</html>` }
+      : { status: 404, body: "<html>404 Not Found</html>" };
   }
   const unhealthy = unhealthyImages.some((s) => app.manifest.dockerImage.includes(s));
   switch (req.path) {
@@ -196,7 +210,10 @@ export function playCommunityRule(app: StandinApp | undefined, unhealthyImages: 
         ? { status: 503, body: JSON.stringify({ ok: false, database: "error" }) }
         : { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) };
     case "/api/templates":
-      return { status: 200, body: JSON.stringify({ templates: app.seedRuns > 0 ? [{ slug: "consensus" }, { slug: "do-ocracy" }] : [] }) };
+      return {
+        status: 200,
+        body: JSON.stringify({ templates: app.seedRuns > 0 ? [{ slug: "consensus" }, { slug: "do-ocracy" }] : [] }),
+      };
     case "/api/rules":
       return { status: 200, body: JSON.stringify({ rules: [] }) };
     case "/api/create-flow/methods":
@@ -214,31 +231,33 @@ export function playCommunityRule(app: StandinApp | undefined, unhealthyImages: 
  * `GET /api/create-flow/methods` (seeded recommendations) and `POST /api/auth/magic-link/request`
  * (`{ok:true}` for a JSON body with an email). Anything else is 404. Wrap it to override one endpoint.
  */
-export const healthyApp = (opts?: { templates?: number; uploadRoot?: string }): FakeHandler => (req) => {
-  if (req.method === "GET" && req.path.startsWith("/api/uploads/")) return uploadsAnswer(opts?.uploadRoot ?? "/app/data/uploads");
-  if (req.method === "GET" && req.path === "/api/create-flow/methods") return recommendationsAnswer(req.query, true);
-  const route = `${req.method} ${req.path}`;
-  switch (route) {
-    case "GET /api/health":
-      return json(200, { ok: true, database: "connected" });
-    case "GET /api/templates":
-      return json(200, { templates: seededTemplates(opts?.templates ?? SEEDED_TEMPLATE_COUNT) });
-    case "GET /api/rules":
-      return json(200, { rules: [{ id: "rule-1", title: "Example rule" }] });
-    case "POST /api/auth/magic-link/request": {
-      let email: unknown;
-      try {
-        email = (JSON.parse(req.body) as { email?: unknown }).email;
-      } catch {
-        email = undefined;
+export const healthyApp =
+  (opts?: { templates?: number; uploadRoot?: string }): FakeHandler =>
+  (req) => {
+    if (req.method === "GET" && req.path.startsWith("/api/uploads/"))
+      return uploadsAnswer(opts?.uploadRoot ?? "/app/data/uploads");
+    if (req.method === "GET" && req.path === "/api/create-flow/methods") return recommendationsAnswer(req.query, true);
+    const route = `${req.method} ${req.path}`;
+    switch (route) {
+      case "GET /api/health":
+        return json(200, { ok: true, database: "connected" });
+      case "GET /api/templates":
+        return json(200, { templates: seededTemplates(opts?.templates ?? SEEDED_TEMPLATE_COUNT) });
+      case "GET /api/rules":
+        return json(200, { rules: [{ id: "rule-1", title: "Example rule" }] });
+      case "POST /api/auth/magic-link/request": {
+        let email: unknown;
+        try {
+          email = (JSON.parse(req.body) as { email?: unknown }).email;
+        } catch {
+          email = undefined;
+        }
+        return typeof email === "string" ? json(200, { ok: true }) : json(400, { ok: false, error: "invalid_email" });
       }
-      return typeof email === "string" ? json(200, { ok: true })
-        : json(400, { ok: false, error: "invalid_email" });
+      default:
+        return json(404, { error: "not_found" });
     }
-    default:
-      return json(404, { error: "not_found" });
-  }
-};
+  };
 
 /** Exit code and captured output of a child process run by {@link runTool}. */
 export interface ToolRun {
@@ -261,11 +280,11 @@ export function runTool(
 ): Promise<ToolRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [path.join("build", script.replace(/\.ts$/, ".js")), ...args],
-      { cwd: repoRoot, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const child = spawn(process.execPath, [path.join("build", script.replace(/\.ts$/, ".js")), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));

@@ -144,7 +144,11 @@ function encrypt(value: unknown): { ciphertext: string } {
 }
 function decrypt(box: { ciphertext: string }): unknown {
   const raw = Buffer.from(box.ciphertext, "base64");
-  const d = crypto.createDecipheriv("aes-256-gcm", crypto.createHash("sha256").update(job.stateKey).digest(), raw.subarray(0, 12));
+  const d = crypto.createDecipheriv(
+    "aes-256-gcm",
+    crypto.createHash("sha256").update(job.stateKey).digest(),
+    raw.subarray(0, 12),
+  );
   d.setAuthTag(raw.subarray(12, 28));
   return JSON.parse(Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString("utf8"));
 }
@@ -157,7 +161,8 @@ function toState(v: unknown): unknown {
 }
 /** State value → SDK value (secret wrappers restored). */
 function fromState(v: unknown): unknown {
-  if (v && typeof v === "object" && "__secret" in (v as object)) return secretWrap(decrypt((v as { __secret: { ciphertext: string } }).__secret));
+  if (v && typeof v === "object" && "__secret" in (v as object))
+    return secretWrap(decrypt((v as { __secret: { ciphertext: string } }).__secret));
   if (Array.isArray(v)) return v.map(fromState);
   if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fromState(x)]));
   return v;
@@ -181,7 +186,9 @@ function stableJson(v: unknown): string {
 }
 function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>, ignore: string[] = []): string[] {
   const keys = new Set([...Object.keys(olds), ...Object.keys(news)]);
-  return [...keys].filter((k) => !ignore.includes(k) && stableJson(unwrap(olds[k])) !== stableJson(unwrap(news[k]))).sort();
+  return [...keys]
+    .filter((k) => !ignore.includes(k) && stableJson(unwrap(olds[k])) !== stableJson(unwrap(news[k])))
+    .sort();
 }
 
 // ---- state --------------------------------------------------------------------------------------
@@ -214,7 +221,9 @@ function beginJob(next: Job) {
   // program that failed mid-wait would, to show the runner replaces a host that is not settled.
   const straggler = Number(process.env.LIFECYCLE_HOST_TEST_STRAGGLER_MS ?? 0);
   if (straggler > 0) setTimeout(() => undefined, straggler);
-  oldState = fs.existsSync(job.stateFile) ? (JSON.parse(fs.readFileSync(job.stateFile, "utf8")) as StateFile) : { resources: [], outputs: {} };
+  oldState = fs.existsSync(job.stateFile)
+    ? (JSON.parse(fs.readFileSync(job.stateFile, "utf8")) as StateFile)
+    : { resources: [], outputs: {} };
   oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
   previewPass = undefined;
   beginPass(job.mode === "preview");
@@ -247,7 +256,12 @@ interface Exec {
   timedOut: boolean;
 }
 
-function runShell(name: string, cmd: string, inputs: Record<string, unknown>, extraEnv: Record<string, string>): Promise<Exec> {
+function runShell(
+  name: string,
+  cmd: string,
+  inputs: Record<string, unknown>,
+  extraEnv: Record<string, string>,
+): Promise<Exec> {
   const environment = (inputs.environment ?? {}) as Record<string, string>;
   const dir = typeof inputs.dir === "string" ? path.resolve(job.projectDir, inputs.dir) : job.projectDir;
   const interpreter = (inputs.interpreter as string[] | undefined) ?? ["/bin/sh", "-c"];
@@ -285,9 +299,15 @@ function runShell(name: string, cmd: string, inputs: Record<string, unknown>, ex
 }
 
 /** Runs a command resource's create/update/delete the way pulumi-command does. */
-async function runCommand(name: string, which: "create" | "update" | "delete", inputs: Record<string, unknown>, prevOutputs?: Record<string, unknown>) {
+async function runCommand(
+  name: string,
+  which: "create" | "update" | "delete",
+  inputs: Record<string, unknown>,
+  prevOutputs?: Record<string, unknown>,
+) {
   const cmd = (which === "update" ? (inputs.update ?? inputs.create) : inputs[which]) as string | undefined;
-  if (!cmd) return { stdout: (prevOutputs?.stdout as string) ?? "", stderr: (prevOutputs?.stderr as string) ?? "", cmd: "" };
+  if (!cmd)
+    return { stdout: (prevOutputs?.stdout as string) ?? "", stderr: (prevOutputs?.stderr as string) ?? "", cmd: "" };
   const extraEnv: Record<string, string> = {};
   // pulumi-command passes the previous outputs to update (and delete) when addPreviousOutputInEnv
   // (default true), each only when not empty (pulumi/pulumi-command v1.2.1
@@ -297,7 +317,8 @@ async function runCommand(name: string, which: "create" | "update" | "delete", i
     if (prevOutputs.stderr) extraEnv.PULUMI_COMMAND_STDERR = String(prevOutputs.stderr);
   }
   const r = await runShell(name, cmd, inputs, extraEnv);
-  if (r.timedOut) throw new StepError(`command did not finish within ${job.commandTimeoutMs} ms: running "${cmd}"`, cmd, r);
+  if (r.timedOut)
+    throw new StepError(`command did not finish within ${job.commandTimeoutMs} ms: running "${cmd}"`, cmd, r);
   if (r.code !== 0) throw new StepError(`exit status ${r.code}: running "${cmd}":\n${r.stdout}\n${r.stderr}`, cmd, r);
   return { stdout: r.stdout, stderr: r.stderr, cmd };
 }
@@ -317,7 +338,11 @@ function loadDynamicProvider(serialized: string) {
   return requireFromString(serialized).handler();
 }
 interface DynamicProvider {
-  diff?(id: string, olds: unknown, news: unknown): Promise<{ changes?: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }>;
+  diff?(
+    id: string,
+    olds: unknown,
+    news: unknown,
+  ): Promise<{ changes?: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }>;
   create(inputs: unknown): Promise<{ id: string; outs?: Record<string, unknown> }>;
   update?(id: string, olds: unknown, news: unknown): Promise<{ outs?: Record<string, unknown> }>;
   delete?(id: string, props: unknown): Promise<void>;
@@ -369,17 +394,23 @@ async function emulateDockerBuild(inputs: Record<string, unknown>): Promise<Reco
   const { pushImage } = require("./registry") as typeof import("./registry");
   const pushed = await pushImage(host, repository, tag, {
     platforms: [platform],
-    auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
+    auth:
+      registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
     // Another context digest is another image, as a real build of changed files would be.
     seed: emulatedBuildSeed(String((build as { contextDigest?: string }).contextDigest), tag),
   });
-  fs.appendFileSync(job.buildLog, JSON.stringify({ imageName, platform, digest: pushed.digest, time: Date.now() }) + "\n");
+  fs.appendFileSync(
+    job.buildLog,
+    JSON.stringify({ imageName, platform, digest: pushed.digest, time: Date.now() }) + "\n",
+  );
   return { ...inputs, repoDigest: `${repoFull}@${pushed.digest}`, baseImageName: imageName, platform };
 }
 
 function generatePassword(inputs: Record<string, unknown>): string {
   const length = Number(inputs.length ?? 16);
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (inputs.special === false ? "" : "!#$%&*()-_=+[]{}<>:?");
+  const alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" +
+    (inputs.special === false ? "" : "!#$%&*()-_=+[]{}<>:?");
   const bytes = crypto.randomBytes(length);
   return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
 }
@@ -392,7 +423,12 @@ interface Planned {
   deleteBeforeReplace: boolean;
 }
 
-async function plan(type: string, old: StateResource | undefined, inputs: Record<string, unknown>, replaceOnChanges: string[]): Promise<Planned> {
+async function plan(
+  type: string,
+  old: StateResource | undefined,
+  inputs: Record<string, unknown>,
+  replaceOnChanges: string[],
+): Promise<Planned> {
   if (!old) return { op: "create", detail: Object.keys(inputs).sort(), deleteBeforeReplace: false };
   const oldInputs = fromState(old.inputs) as Record<string, unknown>;
   if (type.startsWith("pulumi-nodejs:dynamic")) {
@@ -403,8 +439,13 @@ async function plan(type: string, old: StateResource | undefined, inputs: Record
       return { op: detail.length ? "update" : "same", detail, deleteBeforeReplace: false };
     }
     const d = await provider.diff(old.id, olds, unwrap(inputs));
-    if (d.replaces && d.replaces.length > 0) return { op: "replace", detail: d.replaces, deleteBeforeReplace: !!d.deleteBeforeReplace };
-    return { op: d.changes ? "update" : "same", detail: d.changes ? changedKeys(oldInputs, inputs, ["__provider"]) : [], deleteBeforeReplace: false };
+    if (d.replaces && d.replaces.length > 0)
+      return { op: "replace", detail: d.replaces, deleteBeforeReplace: !!d.deleteBeforeReplace };
+    return {
+      op: d.changes ? "update" : "same",
+      detail: d.changes ? changedKeys(oldInputs, inputs, ["__provider"]) : [],
+      deleteBeforeReplace: false,
+    };
   }
   if (type === DOCKER_IMAGE) {
     const detail = dockerImageDiff(oldInputs, inputs);
@@ -413,7 +454,9 @@ async function plan(type: string, old: StateResource | undefined, inputs: Record
   const detail = changedKeys(oldInputs, inputs);
   if (detail.length === 0) return { op: "same", detail, deleteBeforeReplace: false };
   const replaceKeys =
-    type === "random:index/randomPassword:RandomPassword" ? detail : detail.filter((k) => k === "triggers" || replaceOnChanges.includes(k));
+    type === "random:index/randomPassword:RandomPassword"
+      ? detail
+      : detail.filter((k) => k === "triggers" || replaceOnChanges.includes(k));
   return { op: replaceKeys.length ? "replace" : "update", detail, deleteBeforeReplace: false };
 }
 
@@ -425,19 +468,33 @@ function previewOutputs(type: string, inputs: Record<string, unknown>): Record<s
   return { ...inputs };
 }
 
-async function execute(type: string, name: string, op: "create" | "update", inputs: Record<string, unknown>, old?: StateResource): Promise<{ id: string; outputs: Record<string, unknown>; step: Partial<StepRecord> }> {
+async function execute(
+  type: string,
+  name: string,
+  op: "create" | "update",
+  inputs: Record<string, unknown>,
+  old?: StateResource,
+): Promise<{ id: string; outputs: Record<string, unknown>; step: Partial<StepRecord> }> {
   const plainInputs = unwrap(inputs) as Record<string, unknown>;
   const oldOutputs = old ? (unwrap(fromState(old.outputs)) as Record<string, unknown>) : undefined;
   switch (type) {
     case "command:local:Command": {
       const r = await runCommand(name, op, plainInputs, op === "update" ? oldOutputs : undefined);
-      return { id: old?.id ?? `${name}-${crypto.randomBytes(4).toString("hex")}`, outputs: { ...inputs, stdout: r.stdout, stderr: r.stderr }, step: { command: r.cmd, stdout: r.stdout, stderr: r.stderr } };
+      return {
+        id: old?.id ?? `${name}-${crypto.randomBytes(4).toString("hex")}`,
+        outputs: { ...inputs, stdout: r.stdout, stderr: r.stderr },
+        step: { command: r.cmd, stdout: r.stdout, stderr: r.stderr },
+      };
     }
     case "random:index/randomPassword:RandomPassword":
       return { id: `${name}-id`, outputs: { ...inputs, result: secretWrap(generatePassword(plainInputs)) }, step: {} };
     case "docker:index/image:Image": {
       const out = await emulateDockerBuild(plainInputs);
-      return { id: String(out.repoDigest), outputs: { ...inputs, repoDigest: out.repoDigest, platform: out.platform }, step: { detail: [`built and pushed ${out.baseImageName} for ${out.platform}`] } };
+      return {
+        id: String(out.repoDigest),
+        outputs: { ...inputs, repoDigest: out.repoDigest, platform: out.platform },
+        step: { detail: [`built and pushed ${out.baseImageName} for ${out.platform}`] },
+      };
     }
     default:
       if (type.startsWith("pulumi-nodejs:dynamic")) {
@@ -454,7 +511,11 @@ async function execute(type: string, name: string, op: "create" | "update", inpu
 }
 
 /** Outputs with the same name as a secret input stay secret, like the engine does. */
-function resecret(inputs: Record<string, unknown>, outputs: Record<string, unknown>, additional: string[]): Record<string, unknown> {
+function resecret(
+  inputs: Record<string, unknown>,
+  outputs: Record<string, unknown>,
+  additional: string[],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(outputs)) {
     const shouldBeSecret = (hasSecret(inputs[k]) || additional.includes(k)) && !isSecretWrapper(v);
@@ -603,7 +664,8 @@ class EngineMonitor extends MockMonitor {
   private current: any;
   constructor() {
     super({
-      newResource: (args: { type: string; name: string; inputs: Record<string, unknown>; custom?: boolean }) => this.step(args),
+      newResource: (args: { type: string; name: string; inputs: Record<string, unknown>; custom?: boolean }) =>
+        this.step(args),
       call: () => {
         throw new Error("no provider functions are used by this program");
       },
@@ -620,13 +682,20 @@ class EngineMonitor extends MockMonitor {
   }
   registerResourceOutputs(req: any, callback: any) {
     if (req.getUrn().includes("::pulumi:pulumi:Stack::")) {
-      const rpc = require("@pulumi/pulumi/runtime/rpc") as { deserializeProperties(s: unknown, keepUnknowns?: boolean): Record<string, unknown> };
+      const rpc = require("@pulumi/pulumi/runtime/rpc") as {
+        deserializeProperties(s: unknown, keepUnknowns?: boolean): Record<string, unknown>;
+      };
       stackOutputs = rpc.deserializeProperties(req.getOutputs(), true);
     }
     return super.registerResourceOutputs(req, callback);
   }
 
-  async step(args: { type: string; name: string; inputs: Record<string, unknown>; custom?: boolean }): Promise<{ id?: string; state: Record<string, unknown> }> {
+  async step(args: {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+    custom?: boolean;
+  }): Promise<{ id?: string; state: Record<string, unknown> }> {
     const req = this.current;
     const urn: string = this.newUrn(req.getParent(), args.type, args.name);
     const entry: StateResource = {
@@ -680,7 +749,10 @@ class EngineMonitor extends MockMonitor {
       return { id: old?.id ?? "", state: previewOutputs(args.type, inputs) };
     }
 
-    if (planned.op !== "same") say(`  ${planned.op === "create" ? "+" : planned.op === "update" ? "~" : "+-"} ${args.name} (${args.type}) ${planned.op}${planned.detail.length ? ` [${planned.detail.join(", ")}]` : ""}`);
+    if (planned.op !== "same")
+      say(
+        `  ${planned.op === "create" ? "+" : planned.op === "update" ? "~" : "+-"} ${args.name} (${args.type}) ${planned.op}${planned.detail.length ? ` [${planned.detail.join(", ")}]` : ""}`,
+      );
     try {
       let result: { id: string; outputs: Record<string, unknown>; step: Partial<StepRecord> };
       if (planned.op === "same" && old) {
@@ -747,7 +819,7 @@ function saveState(resources: StateResource[]) {
 /** Every resource registered under `urn`, at any depth. */
 function descendants(urn: string, all: readonly StateResource[]): Set<string> {
   const out = new Set<string>();
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const r of all) {
       if ((r.parent === urn || out.has(r.parent)) && !out.has(r.urn)) {
@@ -966,7 +1038,9 @@ async function programPass(config: ProgramConfig): Promise<boolean> {
   }
   // On failure, untouched old resources stay in state exactly as they were.
   const finalResources = [...newResources.values()];
-  if (!ok) for (const r of oldState.resources) if (!newResources.has(r.urn) && !pendingDeletes.includes(r)) finalResources.push(r);
+  if (!ok)
+    for (const r of oldState.resources)
+      if (!newResources.has(r.urn) && !pendingDeletes.includes(r)) finalResources.push(r);
   saveState(finalResources);
   return ok;
 }

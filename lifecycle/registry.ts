@@ -6,7 +6,16 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,9 +68,7 @@ export function isRegistryAvailable(): boolean {
  */
 export async function startRegistry(opts: { auth?: RegistryAuth } = {}): Promise<RunningRegistry> {
   if (!isRegistryAvailable()) {
-    throw new Error(
-      `${REGISTRY_BIN} not found: install docker-registry: apt-get install docker-registry`,
-    );
+    throw new Error(`${REGISTRY_BIN} not found: install docker-registry: apt-get install docker-registry`);
   }
   const dir = mkdtempSync(join(tmpdir(), "oci-registry-"));
   try {
@@ -72,7 +79,13 @@ export async function startRegistry(opts: { auth?: RegistryAuth } = {}): Promise
     const url = `http://${host}`;
     await waitUntilServing(child, url);
     const repositories = join(dir, "data", "docker", "registry", "v2", "repositories");
-    return { host, url, stop: () => stopRegistry(child, dir), tags: () => readTags(repositories), restoreTags: (t) => writeTags(repositories, t) };
+    return {
+      host,
+      url,
+      stop: () => stopRegistry(child, dir),
+      tags: () => readTags(repositories),
+      restoreTags: (t) => writeTags(repositories, t),
+    };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -162,9 +175,7 @@ function bcryptEntry(auth: RegistryAuth): string {
 
 function spawnRegistry(configPath: string): ChildProcess {
   // REGISTRY_* variables override the config file; keep the test registry hermetic.
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith("REGISTRY_")),
-  );
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("REGISTRY_")));
   return spawn(REGISTRY_BIN, ["serve", configPath], { env, stdio: ["ignore", "ignore", "pipe"] });
 }
 
@@ -263,11 +274,7 @@ export async function pushImage(
 }
 
 /** Uploads the layer and config for one platform and returns its (not yet pushed) manifest. */
-async function pushPlatformImage(
-  client: PushClient,
-  platform: string,
-  seed: string,
-): Promise<Blob> {
+async function pushPlatformImage(client: PushClient, platform: string, seed: string): Promise<Blob> {
   const [os, architecture, variant] = platform.split("/");
   if (!os || !architecture) throw new Error(`invalid platform "${platform}"`);
   const tar = tarWithOneFile("hello.txt", `hello from ${platform}, seed ${seed}\n`);

@@ -170,7 +170,7 @@ export class Lifecycle {
 
   private async init() {
     fs.mkdirSync(this.appDir, { recursive: true });
-    fs.writeFileSync(path.join(this.appDir, "Dockerfile"), "FROM node:20-bookworm-slim\nCMD [\"node\", \"server.js\"]\n");
+    fs.writeFileSync(path.join(this.appDir, "Dockerfile"), 'FROM node:20-bookworm-slim\nCMD ["node", "server.js"]\n');
     this.setManifestVersion(this.opts.manifestVersion ?? readFixture().version);
     const home = path.join(this.dir, "operator-home");
     fs.mkdirSync(home);
@@ -181,7 +181,10 @@ export class Lifecycle {
     if (this.opts.shareCloudronWith) {
       this.cloudronApi = this.opts.shareCloudronWith.api;
     } else {
-      this.cloudronApi = await startCloudronApi({ tokens: [{ token: this.token, role: "owner" }], taskMs: this.opts.taskMs ?? 150 });
+      this.cloudronApi = await startCloudronApi({
+        tokens: [{ token: this.token, role: "owner" }],
+        taskMs: this.opts.taskMs ?? 150,
+      });
       this.stops.push(() => this.api.stop());
     }
     this.extraEnv = {
@@ -251,9 +254,18 @@ export class Lifecycle {
    */
   async releaseOnStaging(version?: string): Promise<string> {
     const { pushImage } = await import("./registry");
-    const tag = version ?? (JSON.parse(fs.readFileSync(path.join(this.appDir, "CloudronManifest.json"), "utf8")) as { version: string }).version;
-    const repository = String(this.config.imageRepository ?? "").split("/").slice(1).join("/");
-    const pushed = await pushImage(this.registryHost, repository, tag, { platforms: ["linux/amd64"], seed: this.buildSeed(tag) });
+    const tag =
+      version ??
+      (JSON.parse(fs.readFileSync(path.join(this.appDir, "CloudronManifest.json"), "utf8")) as { version: string })
+        .version;
+    const repository = String(this.config.imageRepository ?? "")
+      .split("/")
+      .slice(1)
+      .join("/");
+    const pushed = await pushImage(this.registryHost, repository, tag, {
+      platforms: ["linux/amd64"],
+      seed: this.buildSeed(tag),
+    });
     return pushed.digest;
   }
 
@@ -264,7 +276,10 @@ export class Lifecycle {
    */
   async digestOfBuild(version: string): Promise<string> {
     const { pushImage } = await import("./registry");
-    const repository = String(this.config.imageRepository ?? "").split("/").slice(1).join("/");
+    const repository = String(this.config.imageRepository ?? "")
+      .split("/")
+      .slice(1)
+      .join("/");
     const pushed = await pushImage(this.registryHost, repository, `probe-${version}`, {
       platforms: ["linux/amd64"],
       seed: this.buildSeed(version),
@@ -382,7 +397,10 @@ export class Lifecycle {
     if (snapshot.pulumiState === undefined) fs.rmSync(this.pulumiStatePath, { force: true });
     else fs.writeFileSync(this.pulumiStatePath, snapshot.pulumiState);
     fs.writeFileSync(path.join(this.appDir, "CloudronManifest.json"), snapshot.manifest);
-    for (const [target, from] of [[this.config, snapshot.config], [this.secrets, snapshot.secrets]] as const) {
+    for (const [target, from] of [
+      [this.config, snapshot.config],
+      [this.secrets, snapshot.secrets],
+    ] as const) {
       for (const k of Object.keys(target)) delete target[k];
       Object.assign(target, structuredClone(from));
     }
@@ -401,7 +419,10 @@ export class Lifecycle {
     for (;;) {
       const running = this.api.state.tasks.filter((t) => t.active);
       if (running.length === 0) return;
-      if (Date.now() >= deadline) throw new Error(`lifecycle: task(s) ${running.map((t) => t.id).join(", ")} still running after ${timeoutMs} ms`);
+      if (Date.now() >= deadline)
+        throw new Error(
+          `lifecycle: task(s) ${running.map((t) => t.id).join(", ")} still running after ${timeoutMs} ms`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
@@ -409,7 +430,17 @@ export class Lifecycle {
     return this.api.app(String(this.config.location ?? this.location))?.seedRuns ?? 0;
   }
   /** Pulumi-like state the runner keeps between runs (secrets as ciphertext). */
-  pulumiState(): { resources: Array<{ urn: string; type: string; name: string; inputs: Record<string, unknown>; outputs: Record<string, unknown>; protect: boolean }>; outputs: Record<string, unknown> } {
+  pulumiState(): {
+    resources: Array<{
+      urn: string;
+      type: string;
+      name: string;
+      inputs: Record<string, unknown>;
+      outputs: Record<string, unknown>;
+      protect: boolean;
+    }>;
+    outputs: Record<string, unknown>;
+  } {
     return JSON.parse(fs.readFileSync(this.pulumiStatePath, "utf8"));
   }
 
@@ -438,12 +469,19 @@ export class Lifecycle {
     }
     // A secret map is set whole (`pulumi config set --secret k '<json>'`): one secure text.
     for (const [k, v] of Object.entries(this.secrets)) {
-      if (v !== undefined) out.push([`communityrule:${k}`, configValueFromYaml({ secure: typeof v === "string" ? v : JSON.stringify(v) }, opened)]);
+      if (v !== undefined)
+        out.push([
+          `communityrule:${k}`,
+          configValueFromYaml({ secure: typeof v === "string" ? v : JSON.stringify(v) }, opened),
+        ]);
     }
     return out;
   }
 
-  async run(mode: Job["mode"], opts: Pick<Job, "excludeProtected" | "skipPreview" | "programEntry"> = {}): Promise<RunResult> {
+  async run(
+    mode: Job["mode"],
+    opts: Pick<Job, "excludeProtected" | "skipPreview" | "programEntry"> = {},
+  ): Promise<RunResult> {
     const resultFile = path.join(this.dir, `result-${this.runs.length}.json`);
     const job: Job = {
       projectDir: PROJECT_DIR,
@@ -539,7 +577,6 @@ export class Lifecycle {
     });
   }
 
-
   /**
    * Secret scan of everything this environment recorded (every scenario gets one, through close):
    * the API call log (paths, queries and bodies, except the env of install and configure/env, the
@@ -548,12 +585,25 @@ export class Lifecycle {
    */
   scanSecrets(): { scannedStrings: number; hits: Array<{ where: string; secretName: string }> } {
     const secrets = Object.fromEntries(Object.entries(namedSecrets(this)).filter(([, v]) => v.length >= 8));
-    const records = [...apiCallRecords(this.api.calls()), ...execCallRecords(this.allExecCalls()), ...runRecords(this.runs)];
-    if (fs.existsSync(this.pulumiStatePath)) records.push({ where: "pulumi-state.json", text: fs.readFileSync(this.pulumiStatePath, "utf8") });
+    const records = [
+      ...apiCallRecords(this.api.calls()),
+      ...execCallRecords(this.allExecCalls()),
+      ...runRecords(this.runs),
+    ];
+    if (fs.existsSync(this.pulumiStatePath))
+      records.push({ where: "pulumi-state.json", text: fs.readFileSync(this.pulumiStatePath, "utf8") });
     const report = scanRecords(records, secrets);
     const dir = path.join(PROJECT_DIR, ".artifacts", "scans");
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, `${path.basename(this.dir)}.json`), JSON.stringify({ runs: this.runs.length, scannedStrings: report.scannedStrings, secrets: Object.keys(secrets).length, hits: report.hits }));
+    fs.writeFileSync(
+      path.join(dir, `${path.basename(this.dir)}.json`),
+      JSON.stringify({
+        runs: this.runs.length,
+        scannedStrings: report.scannedStrings,
+        secrets: Object.keys(secrets).length,
+        hits: report.hits,
+      }),
+    );
     return report;
   }
 
@@ -567,9 +617,12 @@ export class Lifecycle {
     const violations = this.cloudronApi ? [...this.api.state.violations] : [];
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
     if (report.hits.length > 0) {
-      throw new Error(`secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`);
+      throw new Error(
+        `secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`,
+      );
     }
-    if (violations.length > 0) throw new Error(`Cloudron API stand-in recorded ${violations.length} violation(s):\n${violations.join("\n")}`);
+    if (violations.length > 0)
+      throw new Error(`Cloudron API stand-in recorded ${violations.length} violation(s):\n${violations.join("\n")}`);
     if (!process.env.KEEP_LIFECYCLE_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -585,7 +638,8 @@ export class Lifecycle {
     // Every SESSION_SECRET ever sent (a rotated-away one must not leak either).
     for (const c of this.cloudronApi ? this.api.calls() : []) {
       const env = (c.requestBody as { env?: Record<string, unknown> } | undefined)?.env;
-      if ((c.operation === "installApp" || c.operation === "setAppEnv") && typeof env?.SESSION_SECRET === "string") values.push(env.SESSION_SECRET);
+      if ((c.operation === "installApp" || c.operation === "setAppEnv") && typeof env?.SESSION_SECRET === "string")
+        values.push(env.SESSION_SECRET);
     }
     return [...new Set(values.filter((v) => v.length >= 8))];
   }
@@ -603,7 +657,11 @@ const idleHosts: KeptHost[] = [];
 const MAX_IDLE_HOSTS = 2;
 
 function spawnHost(): KeptHost {
-  const child = spawn(process.execPath, [HOST_ENTRY], { cwd: PROJECT_DIR, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  const child = spawn(process.execPath, [HOST_ENTRY], {
+    cwd: PROJECT_DIR,
+    env: { ...process.env },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
   const host: KeptHost = { child, onData: undefined };
   child.stdout!.on("data", (d: Buffer) => host.onData?.(d, "stdout"));
   child.stderr!.on("data", (d: Buffer) => host.onData?.(d, "stderr"));
@@ -618,7 +676,9 @@ function isAlive(host: KeptHost): boolean {
 
 /** An idle host does not keep this process alive; it exits by itself when this process does (IPC closes). */
 function setHeld(host: KeptHost, held: boolean) {
-  const handles = [host.child, host.child.stdout, host.child.stderr, host.child.channel] as Array<{ ref(): void; unref(): void } | null | undefined>;
+  const handles = [host.child, host.child.stdout, host.child.stderr, host.child.channel] as Array<
+    { ref(): void; unref(): void } | null | undefined
+  >;
   for (const h of handles) {
     if (held) h?.ref();
     else h?.unref();

@@ -138,9 +138,14 @@ export function namedSecrets(lc: Lifecycle, extra: Readonly<Record<string, strin
  * file as text) for every secret of `lc` (see {@link namedSecrets}); only the env of install and
  * configure/env bodies is exempt.
  */
-export function scanForSecrets(lc: Lifecycle, results: readonly RunResult[], extraSecrets: Readonly<Record<string, string>> = {}): ScanReport {
+export function scanForSecrets(
+  lc: Lifecycle,
+  results: readonly RunResult[],
+  extraSecrets: Readonly<Record<string, string>> = {},
+): ScanReport {
   const records = [...apiCallRecords(lc.calls()), ...execCallRecords(lc.execCalls()), ...runRecords(results)];
-  if (fs.existsSync(lc.pulumiStatePath)) records.push({ where: "pulumi-state.json", text: fs.readFileSync(lc.pulumiStatePath, "utf8") });
+  if (fs.existsSync(lc.pulumiStatePath))
+    records.push({ where: "pulumi-state.json", text: fs.readFileSync(lc.pulumiStatePath, "utf8") });
   return scanRecords(records, namedSecrets(lc, extraSecrets));
 }
 
@@ -198,6 +203,9 @@ export function startProcSampler(intervalMs = 10): ProcSampler {
 
 /** Every command line in `sample` that holds one of `secrets`, as hits naming the pid. */
 export function scanCmdlines(sample: ProcSample, secrets: Readonly<Record<string, string>>): SecretHit[] {
-  const records: ScanRecord[] = [...sample.cmdlines].map(([line, pid]) => ({ where: `/proc/${pid}/cmdline`, text: line }));
+  const records: ScanRecord[] = [...sample.cmdlines].map(([line, pid]) => ({
+    where: `/proc/${pid}/cmdline`,
+    text: line,
+  }));
   return scanRecords(records, secrets).hits;
 }

@@ -89,11 +89,17 @@ async function productionRelease(): Promise<ScenarioFigure & { builds: number }>
     await staging.up();
     staging.setManifestVersion("0.1.10");
     await staging.up();
-    const production = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9", config: { imageRepository: staging.config.imageRepository } });
+    const production = await Lifecycle.create({
+      stack: "production",
+      manifestVersion: "0.1.9",
+      config: { imageRepository: staging.config.imageRepository },
+    });
     try {
       await production.up();
       const builds = production.builds().length;
-      const figure = await measure(production, "production release (promotes staging's 0.1.10)", () => production.setManifestVersion("0.1.10"));
+      const figure = await measure(production, "production release (promotes staging's 0.1.10)", () =>
+        production.setManifestVersion("0.1.10"),
+      );
       return { ...figure, builds: production.builds().length - builds };
     } finally {
       await production.close();
@@ -103,7 +109,9 @@ async function productionRelease(): Promise<ScenarioFigure & { builds: number }>
   }
 }
 
-async function callsPerEnvSize(): Promise<Array<{ envVars: number; firstDeployCalls: number; mutating: number; changeAllCalls: number }>> {
+async function callsPerEnvSize(): Promise<
+  Array<{ envVars: number; firstDeployCalls: number; mutating: number; changeAllCalls: number }>
+> {
   const rows = [];
   for (const n of [1, 10, 100]) {
     const env: Record<string, string> = {};
@@ -149,8 +157,14 @@ function evalConfig(): string {
     "communityrule:registryUsername": "bench",
     "communityrule:appDir": path.join(root, "lifecycle", "fixtures", "community-rule"),
   };
-  const stack = new Map<string, ConfigValue>(Object.entries(plain).map(([k, v]) => [k, { value: v, secure: false, object: false }]));
-  stack.set("communityrule:env", { value: JSON.stringify({ SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" }), secure: false, object: true });
+  const stack = new Map<string, ConfigValue>(
+    Object.entries(plain).map(([k, v]) => [k, { value: v, secure: false, object: false }]),
+  );
+  stack.set("communityrule:env", {
+    value: JSON.stringify({ SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" }),
+    secure: false,
+    object: true,
+  });
   stack.set("communityrule:registryPassword", { value: "bench-password-not-real", secure: true, object: false });
   const step = runConfigStep("preview", "staging", readProjectYaml(root), stack);
   if (!step.ok) throw new Error(`bench: the evaluation's stack config fails the CLI's config step: ${step.error}`);
@@ -169,7 +183,11 @@ function timeEvaluation(which: "deploy" | "same-sdks", runner: "compiled" | "ts-
       : ["--require", "ts-node/register", path.join(root, "scripts", "bench", "evalProgram.ts"), which];
   const entry = runner === "compiled" ? {} : { EVAL_ENTRY: "index.ts" };
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", env: { ...process.env, ...entry, EVAL_CONFIG: evalConfig() } });
+  const r = spawnSync(process.execPath, args, {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, ...entry, EVAL_CONFIG: evalConfig() },
+  });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`evaluating the ${which} program (${runner}) failed:\n${r.stderr}`);
   return ms;
@@ -245,7 +263,9 @@ async function main() {
   out("| scenario | cloudron calls | mutating | restarts | ok |");
   out("|---|---|---|---|---|");
   for (const s of scen) out(`| ${s.scenario} | ${s.cloudronCalls} | ${s.mutatingCalls} | ${s.restarts} | ${s.ok} |`);
-  out(`Production release: ${promotion.builds} builds and ${promotion.builds} pushes (it deploys staging's digest; must be 0: ${verdict(promotion.builds === 0)})`);
+  out(
+    `Production release: ${promotion.builds} builds and ${promotion.builds} pushes (it deploys staging's digest; must be 0: ${verdict(promotion.builds === 0)})`,
+  );
 
   const envRows = await callsPerEnvSize();
   out("\nMutating calls per deploy as env vars grow");
@@ -257,26 +277,60 @@ async function main() {
   out(
     `\nProgram evaluation, whole process under mocks (median of ${ev.runs}, interleaved): compiled deploy program ` +
       `${ev.deployMedianMs.toFixed(0)} ms, same four SDKs with one resource each ${ev.sameSdksMedianMs.toFixed(0)} ms, ratio ${ev.ratio.toFixed(2)}x (target <= 1.3x: ${verdict(ev.ratio <= 1.3)})` +
-      (ev.typeCheckedTsNodeMedianMs === undefined ? "" : `; the same program through type-checking ts-node (before): ${ev.typeCheckedTsNodeMedianMs.toFixed(0)} ms`),
+      (ev.typeCheckedTsNodeMedianMs === undefined
+        ? ""
+        : `; the same program through type-checking ts-node (before): ${ev.typeCheckedTsNodeMedianMs.toFixed(0)} ms`),
   );
 
   const gate = await gateFigures();
-  out(`Health gate: detected healthy ${gate.detectionLatencyMs} ms after the endpoint turned healthy; timeout overshoot ${gate.timeoutOvershootMs["1s"]} ms (1 s timeout), ${gate.timeoutOvershootMs["3s"]} ms (3 s timeout)`);
+  out(
+    `Health gate: detected healthy ${gate.detectionLatencyMs} ms after the endpoint turned healthy; timeout overshoot ${gate.timeoutOvershootMs["1s"]} ms (1 s timeout), ${gate.timeoutOvershootMs["3s"]} ms (3 s timeout)`,
+  );
 
   const rehearsal = rehearsalWallTime();
-  out(`Rehearsal: npm run rehearse -- staging ${rehearsal.seconds.toFixed(1)} s wall, ${rehearsal.passed ? "PASS" : "did NOT pass"} (target <= 10 s: ${verdict(rehearsal.passed && rehearsal.seconds <= 10)})`);
+  out(
+    `Rehearsal: npm run rehearse -- staging ${rehearsal.seconds.toFixed(1)} s wall, ${rehearsal.passed ? "PASS" : "did NOT pass"} (target <= 10 s: ${verdict(rehearsal.passed && rehearsal.seconds <= 10)})`,
+  );
 
   const wall = suiteWallTime();
-  out(wall === undefined ? "Test-suite wall time: not measured in quick mode (npm run bench measures it)" : `Test-suite wall time: ${wall.toFixed(1)} s (npx vitest run; target <= 60 s: ${verdict(wall <= 60)})`);
+  out(
+    wall === undefined
+      ? "Test-suite wall time: not measured in quick mode (npm run bench measures it)"
+      : `Test-suite wall time: ${wall.toFixed(1)} s (npx vitest run; target <= 60 s: ${verdict(wall <= 60)})`,
+  );
 
   fs.mkdirSync(path.join(root, ".artifacts"), { recursive: true });
   const file = path.join(root, ".artifacts", "bench.json");
-  fs.writeFileSync(file, JSON.stringify({ quick, at: new Date().toISOString(), scenarios: scen, envScaling: envRows, evaluation: ev, gate, rehearsal, suiteWallSeconds: wall }, null, 2));
+  fs.writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        quick,
+        at: new Date().toISOString(),
+        scenarios: scen,
+        envScaling: envRows,
+        evaluation: ev,
+        gate,
+        rehearsal,
+        suiteWallSeconds: wall,
+      },
+      null,
+      2,
+    ),
+  );
   out(`\nwrote ${path.relative(root, file)}`);
   const noop = scen.find((s) => s.scenario === "no-op");
   // A deploy that made no call at all (a refused config) measures nothing: that fails the bench too.
-  const constant = new Set(envRows.map((r) => r.changeAllCalls)).size === 1 && envRows.every((r) => r.firstDeployCalls > 0);
-  if (!noop || noop.mutatingCalls !== 0 || !constant || scen.some((s) => !s.ok) || !rehearsal.passed || promotion.builds !== 0) {
+  const constant =
+    new Set(envRows.map((r) => r.changeAllCalls)).size === 1 && envRows.every((r) => r.firstDeployCalls > 0);
+  if (
+    !noop ||
+    noop.mutatingCalls !== 0 ||
+    !constant ||
+    scen.some((s) => !s.ok) ||
+    !rehearsal.passed ||
+    promotion.builds !== 0
+  ) {
     out(
       "BENCH CHECK FAILED: the no-op must make 0 mutating calls, calls must not grow with env vars, a production release must build and push nothing, " +
         "every scenario and the rehearsal must succeed",

@@ -50,7 +50,9 @@ export function bundleTools(projectDir: string): void {
       logLevel: "warning",
     });
     // Without tsc's source-map comment: the map stays with build/lib/build/toolEntry.js.
-    const entry = fs.readFileSync(path.join(projectDir, TOOL_ENTRY), "utf8").replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n");
+    const entry = fs
+      .readFileSync(path.join(projectDir, TOOL_ENTRY), "utf8")
+      .replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n");
     fs.writeFileSync(path.join(projectDir, "build", "tools", `${name}.js`), entry);
     // tsc's map belonged to the unbundled tool; the bundle has its own.
     fs.rmSync(path.join(projectDir, "build", "tools", `${name}.js.map`), { force: true });

@@ -39,22 +39,29 @@ export const HYGIENE_RULES = new Set([
  * here fails `--check` (and the test), so a new one is either fixed or explained.
  */
 export const DELIBERATE: Record<string, string> = {
-  "20260404180000_init": "Prisma's initial migration: every index and foreign key is on a table the same file creates, so none meets a row",
-  "20260406015738_add_magic_link_token": "a new table and its indexes, created in the same file: no row to lock or check",
+  "20260404180000_init":
+    "Prisma's initial migration: every index and foreign key is on a table the same file creates, so none meets a row",
+  "20260406015738_add_magic_link_token":
+    "a new table and its indexes, created in the same file: no row to lock or check",
   "20260418170000_add_method_facet": "a new table and its indexes, created in the same file: no row to lock or check",
-  "20260426000815_add_email_change_token": "a new table with its indexes and foreign key, created in the same file: no row to lock or check",
+  "20260426000815_add_email_change_token":
+    "a new table with its indexes and foreign key, created in the same file: no row to lock or check",
   "20260429000000_add_template_facet": "a new table and its indexes, created in the same file: no row to lock or check",
-  "20260509035322_add_rule_stakeholder": "a new table with its indexes and foreign keys, created in the same file: no row to lock or check",
+  "20260509035322_add_rule_stakeholder":
+    "a new table with its indexes and foreign keys, created in the same file: no row to lock or check",
   "create-table-then-index-and-fk":
     "the table is created in the same migration, so the index and the foreign key meet no rows; squawk does not track that the referencing table is new",
   "replace-fk-drop-and-add":
     "Prisma's drop-and-re-add of the same foreign key (a changed ON DELETE): the rows already satisfied the same constraint, so it cannot fail; the re-validation scan remains, which we accept",
   "drop-not-null":
     "squawk's ban-drop-not-null warns that clients may not expect NULL; no existing row changes and older code still reads every row, so we count it additive",
-  "drop-table-created-same-release": "the table was created earlier in the same release: no data existed before it; squawk flags every DROP TABLE",
+  "drop-table-created-same-release":
+    "the table was created earlier in the same release: no data existed before it; squawk flags every DROP TABLE",
   truncate: "squawk flags only TRUNCATE … CASCADE; every row is deleted either way, so we count it destructive",
-  "delete-without-where": "squawk does not look at data changes; a DELETE without WHERE deletes every row, so we count it destructive",
-  "update-with-where": "squawk does not look at data changes; an UPDATE overwrites existing values, so we count it risky",
+  "delete-without-where":
+    "squawk does not look at data changes; a DELETE without WHERE deletes every row, so we count it destructive",
+  "update-with-where":
+    "squawk does not look at data changes; an UPDATE overwrites existing values, so we count it risky",
   "unknown-statement": "not recognised: a reviewer reads it rather than a parser guessing (unknown stays risky)",
 };
 
@@ -84,7 +91,10 @@ export function runSquawk(cases: readonly CorpusCase[], scratchDir: string): Map
     return file;
   });
   const bin = path.join(path.dirname(require.resolve("squawk-cli/package.json")), "js", "bin", "squawk");
-  const run = spawnSync(process.execPath, [bin, "--reporter", "json", ...files], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const run = spawnSync(process.execPath, [bin, "--reporter", "json", ...files], {
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (run.error) throw run.error;
   let findings: Array<{ file: string; rule_name: string }>;
   try {
@@ -108,9 +118,21 @@ export function compareCorpus(projectDir: string): ComparisonRow[] {
       const rules = [...new Set(squawk.get(c.id) ?? [])].sort();
       const safety = rules.filter((r) => !HYGIENE_RULES.has(r));
       const agree = (risk === "additive") === (safety.length === 0);
-      const summary = statements.filter((s) => !s.bookkeeping).map((s) => s.summary).join("; ");
+      const summary = statements
+        .filter((s) => !s.bookkeeping)
+        .map((s) => s.summary)
+        .join("; ");
       const reason = DELIBERATE[c.id] || undefined;
-      return { id: c.id, group: c.group, classifier: risk, summary, squawk: safety, hygiene: rules.filter((r) => HYGIENE_RULES.has(r)), agree, ...(agree ? {} : { reason }) };
+      return {
+        id: c.id,
+        group: c.group,
+        classifier: risk,
+        summary,
+        squawk: safety,
+        hygiene: rules.filter((r) => HYGIENE_RULES.has(r)),
+        agree,
+        ...(agree ? {} : { reason }),
+      };
     });
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -130,7 +152,9 @@ export function formatComparison(rows: readonly ComparisonRow[]): string {
     "",
     "Each case is one migration.sql run through our classifier (lib/release/migrationClassifier.ts, on a database that",
     "already has the tables it names unless the case creates them) and through squawk (npm `squawk-cli`, its default",
-    "Postgres version). Squawk's verdict is its safety rules; the rules about how a file is written (`" + [...HYGIENE_RULES].join("`, `") + "`)",
+    "Postgres version). Squawk's verdict is its safety rules; the rules about how a file is written (`" +
+      [...HYGIENE_RULES].join("`, `") +
+      "`)",
     "are left out of the verdict. The two agree when we say additive exactly when squawk raises no safety rule.",
     "Cases: CommunityRule's 8 real migrations (`real`, from shared/fixtures/community-rule-history.bundle), one Prisma-shaped",
     "case per rule (`rule`), and the same statements written the hard way (`hostile`). On production, a new risky or destructive",
@@ -150,14 +174,25 @@ export function formatComparison(rows: readonly ComparisonRow[]): string {
 }
 
 /** Problems `--check` reports: an unexplained disagreement, or a file that is not what this run produces. */
-export function comparisonProblems(rows: readonly ComparisonRow[], written: string | undefined, produced: string): string[] {
-  const problems = rows.filter((r) => !r.agree && !r.reason).map((r) => `${r.id}: classifier says ${r.classifier}, squawk says ${r.squawk.join(", ") || "nothing"}; fix the rule or give the reason in DELIBERATE`);
+export function comparisonProblems(
+  rows: readonly ComparisonRow[],
+  written: string | undefined,
+  produced: string,
+): string[] {
+  const problems = rows
+    .filter((r) => !r.agree && !r.reason)
+    .map(
+      (r) =>
+        `${r.id}: classifier says ${r.classifier}, squawk says ${r.squawk.join(", ") || "nothing"}; fix the rule or give the reason in DELIBERATE`,
+    );
   const agreeing = new Set(rows.filter((r) => r.agree).map((r) => r.id));
   const known = new Set(rows.map((r) => r.id));
   for (const id of Object.keys(DELIBERATE)) {
-    if (agreeing.has(id) || !known.has(id)) problems.push(`${id}: DELIBERATE gives a reason, but there is no disagreement to explain; remove it`);
+    if (agreeing.has(id) || !known.has(id))
+      problems.push(`${id}: DELIBERATE gives a reason, but there is no disagreement to explain; remove it`);
   }
-  if (written !== produced) problems.push(`${DOC} is not what the comparison produces: run npm run classifier-vs-squawk`);
+  if (written !== produced)
+    problems.push(`${DOC} is not what the comparison produces: run npm run classifier-vs-squawk`);
   return problems;
 }
 
@@ -176,7 +211,11 @@ export const classifierVsSquawkCli = defineCli({
       io.stdout(`wrote ${DOC}: ${rows.length} cases, ${rows.filter((r) => !r.agree).length} deliberate differences`);
       return rows.some((r) => !r.agree && !r.reason) ? 1 : 0;
     }
-    const problems = comparisonProblems(rows, fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined, produced);
+    const problems = comparisonProblems(
+      rows,
+      fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined,
+      produced,
+    );
     for (const p of problems) io.stderr(p);
     if (problems.length === 0) io.stdout(`${DOC} is up to date: ${rows.length} cases`);
     return problems.length === 0 ? 0 : 1;

@@ -54,11 +54,17 @@ export interface CutoverArgs {
 }
 
 /** The command line, checked: a number where a number goes, the recovery's options apart. */
-export function cutoverArgsFrom(a: { positional: Record<string, string | undefined>; values: Record<string, string | undefined>; flags: Record<string, boolean> }): CutoverArgs {
+export function cutoverArgsFrom(a: {
+  positional: Record<string, string | undefined>;
+  values: Record<string, string | undefined>;
+  flags: Record<string, boolean>;
+}): CutoverArgs {
   const days = a.values["preserve-days"];
   const preserveDays = days === undefined ? MIN_PRESERVE_DAYS : Number(days);
   if (days !== undefined && (!/^\d+$/.test(days) || preserveDays < MIN_PRESERVE_DAYS)) {
-    throw new UsageError(`--preserve-days ${days}: a whole number of days, at least ${MIN_PRESERVE_DAYS} (the app's first-install guide)`);
+    throw new UsageError(
+      `--preserve-days ${days}: a whole number of days, at least ${MIN_PRESERVE_DAYS} (the app's first-install guide)`,
+    );
   }
   if (a.flags["restore-legacy"] && a.values["uninstall-legacy-app"] !== undefined) {
     throw new UsageError("--restore-legacy is the recovery of a stopped cutover: it takes no --uninstall-legacy-app");
@@ -81,7 +87,12 @@ export function cutoverArgsFrom(a: { positional: Record<string, string | undefin
 export function cutoverSettings(projectDir: string, args: CutoverArgs): CutoverSettings {
   const { text, file } = readStackFile(projectDir, args.stack);
   const raw = rawConfigFromStackText(text, path.basename(file));
-  const checked = checkConfig(raw, { stack: args.stack, projectDir, allowMissingSecrets: true, allowMissingAppDir: true });
+  const checked = checkConfig(raw, {
+    stack: args.stack,
+    projectDir,
+    allowMissingSecrets: true,
+    allowMissingAppDir: true,
+  });
   if (!checked.config) throw new ConfigError(args.stack, checked.problems);
   const cfg = checked.config;
   return {
@@ -124,12 +135,22 @@ export function newestRecord(dir: string, stack: string): string | undefined {
 }
 
 /** What a run needs besides the settings: the API client and the stack's own up and preview. */
-export type DepsFactory = (s: CutoverSettings, log: (line: string) => void, env: NodeJS.ProcessEnv) => Omit<CutoverDeps, "writeRecord">;
+export type DepsFactory = (
+  s: CutoverSettings,
+  log: (line: string) => void,
+  env: NodeJS.ProcessEnv,
+) => Omit<CutoverDeps, "writeRecord">;
 
 /** The real world: Cloudron's API with the operator's token, the Pulumi CLI for up and preview. */
 export const realDeps: DepsFactory = (s, log, env) => {
   const { token } = resolveToken({ server: s.server, envToken: env.CLOUDRON_TOKEN || undefined });
-  const api = new CloudronApi({ server: s.server, token, taskTimeoutSeconds: CONFIG_DEFAULTS.cloudronTimeoutSeconds, busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds, log });
+  const api = new CloudronApi({
+    server: s.server,
+    token,
+    taskTimeoutSeconds: CONFIG_DEFAULTS.cloudronTimeoutSeconds,
+    busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds,
+    log,
+  });
   // Pulumi's own output goes to stderr: stdout carries only this command's lines.
   const pulumi = (args: string[]) => spawnSync("pulumi", args, { stdio: ["inherit", 2, 2] });
   return {
@@ -137,17 +158,35 @@ export const realDeps: DepsFactory = (s, log, env) => {
     log,
     recordedAppStep: async () => {
       // The state as the backend holds it; no secret is decrypted (`--show-secrets` is not passed).
-      const r = spawnSync("pulumi", ["stack", "export", "--stack", s.stack], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-      if (r.status !== 0) throw new Error(`pulumi stack export -s ${s.stack} failed (exit ${r.status ?? r.signal}): log in to the stack's backend first`);
+      const r = spawnSync("pulumi", ["stack", "export", "--stack", s.stack], {
+        encoding: "utf8",
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      if (r.status !== 0)
+        throw new Error(
+          `pulumi stack export -s ${s.stack} failed (exit ${r.status ?? r.signal}): log in to the stack's backend first`,
+        );
       return appStepUrn(JSON.parse(r.stdout) as { deployment?: { resources?: Array<{ urn?: string }> } });
     },
     up: async () => {
       const r = pulumi(["up", "--yes", "--stack", s.stack]);
-      return { ok: r.status === 0, detail: r.status === 0 ? "pulumi up succeeded" : `pulumi up -s ${s.stack} failed (exit ${r.status ?? r.signal}); its output is above` };
+      return {
+        ok: r.status === 0,
+        detail:
+          r.status === 0
+            ? "pulumi up succeeded"
+            : `pulumi up -s ${s.stack} failed (exit ${r.status ?? r.signal}); its output is above`,
+      };
     },
     previewChangesNothing: async () => {
       const r = pulumi(["preview", "--stack", s.stack, "--expect-no-changes"]);
-      return { ok: r.status === 0, detail: r.status === 0 ? "pulumi preview: no changes" : `pulumi preview -s ${s.stack} --expect-no-changes failed (exit ${r.status ?? r.signal})` };
+      return {
+        ok: r.status === 0,
+        detail:
+          r.status === 0
+            ? "pulumi preview: no changes"
+            : `pulumi preview -s ${s.stack} --expect-no-changes failed (exit ${r.status ?? r.signal})`,
+      };
     },
   };
 };
@@ -173,7 +212,13 @@ export function cutoverCli(projectDir: string = findProjectDir(__dirname), depsF
   });
 }
 
-async function cutover(args: CutoverArgs, projectDir: string, depsFactory: DepsFactory, out: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+async function cutover(
+  args: CutoverArgs,
+  projectDir: string,
+  depsFactory: DepsFactory,
+  out: (s: string) => void,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   let s: CutoverSettings;
   try {
     s = cutoverSettings(projectDir, args);
@@ -205,7 +250,10 @@ async function cutover(args: CutoverArgs, projectDir: string, depsFactory: DepsF
   };
   try {
     const record = await runCutover(s, { ...deps, writeRecord });
-    out(`CUTOVER DONE: ${s.location} runs CommunityRule ${record.image?.tag} = ${record.image?.digest} (app ${record.installedAppId}); ` + `legacy app ${record.legacy?.id} removed, its final backup ${record.finalBackup?.id} kept ${s.preserveDays} days`);
+    out(
+      `CUTOVER DONE: ${s.location} runs CommunityRule ${record.image?.tag} = ${record.image?.digest} (app ${record.installedAppId}); ` +
+        `legacy app ${record.legacy?.id} removed, its final backup ${record.finalBackup?.id} kept ${s.preserveDays} days`,
+    );
     out(`  record written to ${file}: commit it`);
     return 0;
   } catch (err) {
@@ -218,7 +266,13 @@ async function cutover(args: CutoverArgs, projectDir: string, depsFactory: DepsF
   }
 }
 
-async function recover(args: CutoverArgs, s: CutoverSettings, recordDir: string, deps: Omit<CutoverDeps, "writeRecord">, out: (s: string) => void): Promise<number> {
+async function recover(
+  args: CutoverArgs,
+  s: CutoverSettings,
+  recordDir: string,
+  deps: Omit<CutoverDeps, "writeRecord">,
+  out: (s: string) => void,
+): Promise<number> {
   const file = args.record ?? newestRecord(recordDir, s.stack);
   if (!file || !fs.existsSync(file)) {
     out(`restore refused: no cutover record of ${s.stack} in ${recordDir} (pass --record <file>)`);
@@ -233,7 +287,9 @@ async function recover(args: CutoverArgs, s: CutoverSettings, recordDir: string,
       out(`RESTORE FAILED: ${recovery.error}`);
       return 1;
     }
-    out(`LEGACY RESTORED: ${record.location} runs ${record.legacy?.appStoreId || record.legacy?.manifestId}@${record.legacy?.version} again (app ${recovery.restoredAppId}) from backup ${recovery.backupId}`);
+    out(
+      `LEGACY RESTORED: ${record.location} runs ${record.legacy?.appStoreId || record.legacy?.manifestId}@${record.legacy?.version} again (app ${recovery.restoredAppId}) from backup ${recovery.backupId}`,
+    );
     out(`  record updated: ${file}`);
     return 0;
   } catch (err) {
@@ -246,7 +302,11 @@ async function recover(args: CutoverArgs, s: CutoverSettings, recordDir: string,
 }
 
 /** In-process entry (tests, rehearsal). */
-export function main(argv: string[], io: { stdout: (s: string) => void; stderr: (s: string) => void }, opts: { projectDir?: string; depsFactory?: DepsFactory; env?: NodeJS.ProcessEnv } = {}): Promise<number> {
+export function main(
+  argv: string[],
+  io: { stdout: (s: string) => void; stderr: (s: string) => void },
+  opts: { projectDir?: string; depsFactory?: DepsFactory; env?: NodeJS.ProcessEnv } = {},
+): Promise<number> {
   return cutoverCli(opts.projectDir, opts.depsFactory)(argv, io, { env: opts.env ?? process.env });
 }
 

@@ -41,13 +41,23 @@ export function main(
   return driftCli(argv, { stdout: out, stderr: errOut });
 }
 
-async function checkDrift(stack: string, file: string | undefined, out: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+async function checkDrift(
+  stack: string,
+  file: string | undefined,
+  out: (s: string) => void,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   let text: string;
   try {
     text = readOutputs(stack, file);
   } catch (err) {
     const e = err as { stderr?: string; message: string; code?: string };
-    const why = e.code === "ENOENT" ? (file ? `no file ${file}` : "the pulumi CLI is not on PATH (or pass --outputs-file)") : (e.stderr || e.message).trim().split("\n").pop();
+    const why =
+      e.code === "ENOENT"
+        ? file
+          ? `no file ${file}`
+          : "the pulumi CLI is not on PATH (or pass --outputs-file)"
+        : (e.stderr || e.message).trim().split("\n").pop();
     out(`drift: cannot read the outputs of stack ${stack}: ${why}`);
     return 2;
   }
@@ -61,13 +71,21 @@ async function checkDrift(stack: string, file: string | undefined, out: (s: stri
   const parsed = driftOutputsSchema.safeParse(json);
   if (!parsed.success) {
     const fields = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? "(outputs)")))].join(", ");
-    out(`drift: stack ${stack} has no usable outputs (${fields}); run \`pulumi up -s ${stack}\` once with this version first`);
+    out(
+      `drift: stack ${stack} has no usable outputs (${fields}); run \`pulumi up -s ${stack}\` once with this version first`,
+    );
     return 2;
   }
   const outputs = parsed.data;
   try {
     const { token } = resolveToken({ server: outputs.cloudronServer, envToken: env.CLOUDRON_TOKEN || undefined });
-    const api = new CloudronApi({ server: outputs.cloudronServer, token, taskTimeoutSeconds: 60, busyWaitSeconds: 0, log: () => undefined });
+    const api = new CloudronApi({
+      server: outputs.cloudronServer,
+      token,
+      taskTimeoutSeconds: 60,
+      busyWaitSeconds: 0,
+      log: () => undefined,
+    });
     for (const v of Object.values(outputs.managedEnv)) api.mask.addSecret(v);
     let app;
     try {

@@ -32,7 +32,12 @@ export function planCli(projectDir: string = findProjectDir(__dirname)): Cli {
     name: "plan",
     usage: USAGE,
     spec: { positional: ["stack"], values: ["against", "app-dir"], flags: ["json"] },
-    parse: (a): PlanArgs => ({ stack: a.positional.stack!, json: a.flags.json, against: a.values.against, appDir: a.values["app-dir"] }),
+    parse: (a): PlanArgs => ({
+      stack: a.positional.stack!,
+      json: a.flags.json,
+      against: a.values.against,
+      appDir: a.values["app-dir"],
+    }),
     run: (args, { io, env }) => {
       const code = plan(args, io.stdout, projectDir);
       const hint = args.json ? npmBannerHint(env) : undefined;
@@ -66,10 +71,15 @@ function plan(args: PlanArgs, out: (s: string) => void, projectDir: string): num
     let oldText: string | undefined;
     try {
       // `./` makes the path relative to cwd, so this also works when the project is a subdirectory of the repo.
-      oldText = execFileSync("git", ["show", `${against}:./Pulumi.${stack}.yaml`], { cwd: projectDir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      oldText = execFileSync("git", ["show", `${against}:./Pulumi.${stack}.yaml`], {
+        cwd: projectDir,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      });
     } catch (err) {
       const stderr = String((err as { stderr?: unknown }).stderr ?? "");
-      if (!/exists on disk, but not in|does not exist in/.test(stderr)) throw new Error(`git show ${against}:Pulumi.${stack}.yaml failed: ${stderr.trim() || (err as Error).message}`);
+      if (!/exists on disk, but not in|does not exist in/.test(stderr))
+        throw new Error(`git show ${against}:Pulumi.${stack}.yaml failed: ${stderr.trim() || (err as Error).message}`);
     }
     let before: ReturnType<typeof buildPlan> | undefined;
     let beforeProblem: string | undefined;
@@ -86,7 +96,8 @@ function plan(args: PlanArgs, out: (s: string) => void, projectDir: string): num
       ? diffPlans(before, now)
       : [beforeProblem ?? `${file} is new (not in ${against}): the whole plan above is new`];
     if (!before && !json) out(formatPlan(now));
-    if (json) out(JSON.stringify({ stack, against, kind: "desired-state comparison, not a live diff", changes }, null, 2));
+    if (json)
+      out(JSON.stringify({ stack, against, kind: "desired-state comparison, not a live diff", changes }, null, 2));
     else {
       out(`${stack}: desired-state comparison of config against ${against} (not a live diff of the server)`);
       out(changes.length ? changes.map((c) => `  ${stack}: ${c}`).join("\n") : `  ${stack}: no changes`);

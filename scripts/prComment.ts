@@ -18,7 +18,9 @@ export type CommentAction = { kind: "update"; id: number } | { kind: "create" };
 /** The marked comment among a PR's comments (the first one, if several), else create. */
 export function chooseCommentAction(comments: unknown, marker: string): CommentAction {
   const list = Array.isArray(comments) ? comments : [];
-  const mine = list.find((c) => isRecord(c) && typeof c.body === "string" && c.body.startsWith(marker) && typeof c.id === "number");
+  const mine = list.find(
+    (c) => isRecord(c) && typeof c.body === "string" && c.body.startsWith(marker) && typeof c.id === "number",
+  );
   return mine && isRecord(mine) ? { kind: "update", id: mine.id as number } : { kind: "create" };
 }
 
@@ -28,15 +30,32 @@ export async function upsertComment(env: NodeJS.ProcessEnv, body: string): Promi
   if (missing.length > 0) throw new Error(`cannot comment: ${missing.join(", ")} not set`);
   const marker = body.split("\n")[0];
   const base = `${env.GITHUB_API_URL!.replace(/\/+$/, "")}/repos/${env.GITHUB_REPOSITORY}/issues`;
-  const headers = { Authorization: `token ${env.GITHUB_TOKEN}`, Accept: "application/json", "Content-Type": "application/json" };
+  const headers = {
+    Authorization: `token ${env.GITHUB_TOKEN}`,
+    Accept: "application/json",
+    "Content-Type": "application/json",
+  };
   const list = await requestText({ url: `${base}/${env.PR_NUMBER}/comments?per_page=100`, headers, timeoutMs: 30_000 });
   if (list.status !== 200) throw new Error(`listing the PR's comments answered ${list.status}`);
   const action = chooseCommentAction(parseJson(list.body), marker);
   const sent =
     action.kind === "update"
-      ? await requestText({ url: `${base}/comments/${action.id}`, method: "PATCH", body: JSON.stringify({ body }), headers, timeoutMs: 30_000 })
-      : await requestText({ url: `${base}/${env.PR_NUMBER}/comments`, method: "POST", body: JSON.stringify({ body }), headers, timeoutMs: 30_000 });
-  if (sent.status < 200 || sent.status > 299) throw new Error(`${action.kind === "update" ? "editing" : "posting"} the comment answered ${sent.status}`);
+      ? await requestText({
+          url: `${base}/comments/${action.id}`,
+          method: "PATCH",
+          body: JSON.stringify({ body }),
+          headers,
+          timeoutMs: 30_000,
+        })
+      : await requestText({
+          url: `${base}/${env.PR_NUMBER}/comments`,
+          method: "POST",
+          body: JSON.stringify({ body }),
+          headers,
+          timeoutMs: 30_000,
+        });
+  if (sent.status < 200 || sent.status > 299)
+    throw new Error(`${action.kind === "update" ? "editing" : "posting"} the comment answered ${sent.status}`);
   return action.kind === "update" ? `updated review-app comment ${action.id}` : "posted the review-app comment";
 }
 

@@ -32,7 +32,13 @@ export function main(
   return preflightCli(projectDir)(argv, { stdout: out, stderr: errOut });
 }
 
-async function preflight(stack: string, appDirArg: string | undefined, projectDir: string, out: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+async function preflight(
+  stack: string,
+  appDirArg: string | undefined,
+  projectDir: string,
+  out: (s: string) => void,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   let stackText: string;
   try {
     stackText = readStackFile(projectDir, stack).text;

@@ -21,7 +21,16 @@ import { buildPlan, readStackConfigText } from "../lib/plan";
 import { ConfigError } from "../lib/config/stackConfig";
 import { readProjectYaml, runConfigStep, stackConfigFromText } from "../lifecycle/configStep";
 import { resolveServer } from "../lib/preflight";
-import { describeCall, describeReplacements, nearMissServer, nextPatch, rehearseArgsFrom, REHEARSE_SPEC, REHEARSE_USAGE, type RehearseArgs } from "../lib/rehearsal";
+import {
+  describeCall,
+  describeReplacements,
+  nearMissServer,
+  nextPatch,
+  rehearseArgsFrom,
+  REHEARSE_SPEC,
+  REHEARSE_USAGE,
+  type RehearseArgs,
+} from "../lib/rehearsal";
 import { readStackFile, stacksIn, ConfigFileError } from "./stackFile";
 import { prNumberOfStack } from "../lib/reviewApp/names";
 import { rehearseReviewApp } from "./rehearseReviewApp";
@@ -31,7 +40,11 @@ import { defineCli, runAsMain } from "../lib/cli/args";
 
 const PROJECT_DIR = findProjectDir(__dirname);
 const out = (line = "") => process.stdout.write(line + "\n");
-const indent = (text: string, by = "  ") => text.split("\n").map((l) => by + l).join("\n");
+const indent = (text: string, by = "  ") =>
+  text
+    .split("\n")
+    .map((l) => by + l)
+    .join("\n");
 
 type UpResult = Awaited<ReturnType<Lifecycle["up"]>> & { log?: string };
 
@@ -41,7 +54,9 @@ class RehearsalFailed extends Error {}
 async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Promise<string> {
   const { stack } = args;
   const fileName = `Pulumi.${stack}.yaml`;
-  out(`REHEARSAL of \`pulumi up -s ${stack}\`: offline. No Cloudron, no Pulumi backend and no real registry are touched.`);
+  out(
+    `REHEARSAL of \`pulumi up -s ${stack}\`: offline. No Cloudron, no Pulumi backend and no real registry are touched.`,
+  );
 
   // 1. The stack file as written, with the program's rules.
   out(`\n== ${fileName} as written ==`);
@@ -93,7 +108,9 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     const near = nearMissServer(server, others);
     if (near) {
       out(`cloudronServer: ${dnsResult.detail}`);
-      throw new RehearsalFailed(`cloudronServer ${server} does not resolve, and Pulumi.${near.stack}.yaml names ${near.server}: a typo? A real \`up\` would stop before any change`);
+      throw new RehearsalFailed(
+        `cloudronServer ${server} does not resolve, and Pulumi.${near.stack}.yaml names ${near.server}: a typo? A real \`up\` would stop before any change`,
+      );
     }
     const warning = `cloudronServer: ${dnsResult.detail}. A real \`up\` (and \`npm run preflight -- ${stack}\`) would stop here. The rehearsal goes on against its stand-in.`;
     warnings.push(`cloudronServer ${server} did not resolve from this machine`);
@@ -102,11 +119,18 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
 
   // 3. The stand-ins, and every setting they replace.
   const secretEnvNames = Object.keys((asWritten.secretEnv as Record<string, unknown> | undefined) ?? {});
-  const testSecretEnv = Object.fromEntries(secretEnvNames.map((n) => [n, `rehearsal-${n.toLowerCase()}-${Math.random().toString(36).slice(2, 12)}`]));
-  const lc = await Lifecycle.create({ stack, echo: true, ...(secretEnvNames.length ? { secrets: { secretEnv: testSecretEnv } } : {}) });
+  const testSecretEnv = Object.fromEntries(
+    secretEnvNames.map((n) => [n, `rehearsal-${n.toLowerCase()}-${Math.random().toString(36).slice(2, 12)}`]),
+  );
+  const lc = await Lifecycle.create({
+    stack,
+    echo: true,
+    ...(secretEnvNames.length ? { secrets: { secretEnv: testSecretEnv } } : {}),
+  });
   track(lc);
   out(`\n== replaced for the rehearsal (everything else is used as written) ==`);
-  for (const r of describeReplacements(asWritten, plan.settings, lc.config, lc.secrets)) out(`  ${r.key}: ${r.asWritten} → ${r.rehearsed}\n      why: ${r.why}`);
+  for (const r of describeReplacements(asWritten, plan.settings, lc.config, lc.secrets))
+    out(`  ${r.key}: ${r.asWritten} → ${r.rehearsed}\n      why: ${r.why}`);
 
   // 4. The runs.
   const firstVersion = readManifestVersion(lc);
@@ -115,11 +139,14 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     out(`  Cloudron calls (${calls.length}, ${lc.mutatingCallsSince(since).length} changing something):`);
     for (const c of calls) out(`    ${describeCall(c)}`);
     const o = r.outputs;
-    out(`  deploy: ${String(o.deployAction ?? "?")}; running ${String(o.imageTag ?? "?")} (manifest ${String(o.manifestVersion ?? "?")})`);
+    out(
+      `  deploy: ${String(o.deployAction ?? "?")}; running ${String(o.imageTag ?? "?")} (manifest ${String(o.manifestVersion ?? "?")})`,
+    );
     if (o.preUpdateBackupId) out(`  backup before the update: ${String(o.preUpdateBackupId)}`);
     if (o.healthCheck) out(`  health gate: ${String(o.healthCheck)}`);
     if (o.smokeReport) out(`  smoke checks:\n${indent(String(o.smokeReport), "    ")}`);
-    for (const line of (r.log ?? "").split("\n")) if (/ROLLBACK|rolled back|downgrade/.test(line)) out(`  log: ${line.trim()}`);
+    for (const line of (r.log ?? "").split("\n"))
+      if (/ROLLBACK|rolled back|downgrade/.test(line)) out(`  log: ${line.trim()}`);
   };
   const up = async (title: string): Promise<UpResult> => {
     out(`\n== ${title} ==`);
@@ -147,7 +174,9 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
   const changed = second.steps.filter((s) => s.op !== "same");
   const mutating = lc.mutatingCallsSince(before);
   if (!second.ok || changed.length > 0 || mutating.length > 0) {
-    out(`  UNEXPECTED: ${second.errors.join("; ")} ${changed.map((s) => `${s.name} ${s.op}`).join(", ")}; ${mutating.length} changing calls`);
+    out(
+      `  UNEXPECTED: ${second.errors.join("; ")} ${changed.map((s) => `${s.name} ${s.op}`).join(", ")}; ${mutating.length} changing calls`,
+    );
     throw new RehearsalFailed("a second up with nothing changed was not a no-op");
   }
   out("  nothing to do: 0 resources changed, 0 Cloudron calls that change something");
@@ -164,7 +193,9 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
   if (args.rollback) {
     lc.config.build = false;
     lc.config.imageTag = firstVersion;
-    out(`\n(rollback as the runbook says: pulumi config set build false; pulumi config set imageTag ${firstVersion}; the checkout still holds ${release})`);
+    out(
+      `\n(rollback as the runbook says: pulumi config set build false; pulumi config set imageTag ${firstVersion}; the checkout still holds ${release})`,
+    );
     out(`\n== preview of the rollback: what \`pulumi preview\` shows a reviewer ==`);
     const preview = (await lc.preview()) as UpResult;
     if (!preview.ok) {
@@ -173,17 +204,23 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     }
     for (const st of preview.steps.filter((x) => x.op !== "same")) out(`  ${st.op} ${st.name}`);
     // The program's live check reads what the app runs, so the preview already names both versions.
-    for (const line of (preview.log ?? "").split("\n")) if (/warning:.*(rollback|ROLLBACK)/.test(line)) out(`  ${line.trim()}`);
+    for (const line of (preview.log ?? "").split("\n"))
+      if (/warning:.*(rollback|ROLLBACK)/.test(line)) out(`  ${line.trim()}`);
     await up(`up #4: rollback ${release} → ${firstVersion} (build: false, imageTag: ${firstVersion})`);
     done.push(`rolled back to ${firstVersion}`);
-    out(`\nAfterwards (runbook): pulumi config rm imageTag; pulumi config set build true. The next up then BUILDS whatever`);
-    out(`version the app checkout holds (here ${release}, the release just rolled back): move the checkout first if that is not meant.`);
+    out(
+      `\nAfterwards (runbook): pulumi config rm imageTag; pulumi config set build true. The next up then BUILDS whatever`,
+    );
+    out(
+      `version the app checkout holds (here ${release}, the release just rolled back): move the checkout first if that is not meant.`,
+    );
   }
   return `${stack}: ${done.join(", ")}${warnings.length ? ` (with ${warnings.length} warning: ${warnings.join("; ")})` : ""}`;
 }
 
 function readManifestVersion(lc: Lifecycle): string {
-  return (JSON.parse(fs.readFileSync(path.join(lc.appDir, "CloudronManifest.json"), "utf8")) as { version: string }).version;
+  return (JSON.parse(fs.readFileSync(path.join(lc.appDir, "CloudronManifest.json"), "utf8")) as { version: string })
+    .version;
 }
 
 /** The signals that interrupt a rehearsal, and the exit code for each (128 + the signal's number). */
@@ -227,7 +264,8 @@ async function runRehearsal(args: RehearseArgs): Promise<number> {
     interrupted = true;
     void finish(`REHEARSAL FAIL: interrupted (${signal}); temporary files removed`, INTERRUPT_EXIT_CODES[signal]);
   };
-  for (const signal of Object.keys(INTERRUPT_EXIT_CODES) as Array<keyof typeof INTERRUPT_EXIT_CODES>) process.on(signal, () => interrupt(signal));
+  for (const signal of Object.keys(INTERRUPT_EXIT_CODES) as Array<keyof typeof INTERRUPT_EXIT_CODES>)
+    process.on(signal, () => interrupt(signal));
   try {
     const summary = args.cutover ? await rehearseCutover(out, (l) => (lc = l)) : await rehearse(args, (l) => (lc = l));
     await finish(`REHEARSAL PASS: ${summary}`, 0);
@@ -250,5 +288,11 @@ async function runRehearsal(args: RehearseArgs): Promise<number> {
  * down, removes its temporary directory and exits 130/143 itself).
  */
 runAsMain(
-  defineCli({ name: "rehearse", usage: REHEARSE_USAGE, spec: REHEARSE_SPEC, parse: rehearseArgsFrom, run: (args) => runRehearsal(args) }),
+  defineCli({
+    name: "rehearse",
+    usage: REHEARSE_USAGE,
+    spec: REHEARSE_SPEC,
+    parse: rehearseArgsFrom,
+    run: (args) => runRehearsal(args),
+  }),
 );

@@ -81,18 +81,38 @@ export async function startCutoverScene(opts: { echo?: boolean } = {}): Promise<
     const recordDir = path.join(projectDir, "docs", "cutover");
     writeStackFile(projectDir, lc);
     const depsFactory: DepsFactory = (s, log) => ({
-      api: new CloudronApi({ server: lc.api.url, token: lc.token, taskTimeoutSeconds: 20, busyWaitSeconds: 5, pollIntervalMs: 200, log }),
+      api: new CloudronApi({
+        server: lc.api.url,
+        token: lc.token,
+        taskTimeoutSeconds: 20,
+        busyWaitSeconds: 5,
+        pollIntervalMs: 200,
+        log,
+      }),
       log,
-      recordedAppStep: async () => (fs.existsSync(lc.pulumiStatePath) ? lc.pulumiState().resources.find((r) => r.name === "app-deploy")?.urn : undefined),
+      recordedAppStep: async () =>
+        fs.existsSync(lc.pulumiStatePath)
+          ? lc.pulumiState().resources.find((r) => r.name === "app-deploy")?.urn
+          : undefined,
       up: async () => {
         const r = await lc.up();
         const changed = r.steps.filter((x) => x.op !== "same").length;
-        return { ok: r.ok, detail: r.ok ? `the stack's up: ${changed} resources created or changed` : r.errors.join("\n") };
+        return {
+          ok: r.ok,
+          detail: r.ok ? `the stack's up: ${changed} resources created or changed` : r.errors.join("\n"),
+        };
       },
       previewChangesNothing: async () => {
         const r = await lc.preview();
         const changed = r.steps.filter((x) => x.op !== "same").map((x) => `${x.op} ${x.name}`);
-        return { ok: r.ok && changed.length === 0, detail: r.ok ? (changed.length ? `preview would change: ${changed.join(", ")}` : "preview: no changes") : r.errors.join("\n") };
+        return {
+          ok: r.ok && changed.length === 0,
+          detail: r.ok
+            ? changed.length
+              ? `preview would change: ${changed.join(", ")}`
+              : "preview: no changes"
+            : r.errors.join("\n"),
+        };
       },
     });
     return {
@@ -101,7 +121,8 @@ export async function startCutoverScene(opts: { echo?: boolean } = {}): Promise<
       version,
       digest: pushed.digest,
       recordDir,
-      legacyId: () => lc.api.state.apps.find((a) => a.fqdn === lc.location && a.manifest.id === LEGACY_LAMP.manifest.id)?.id,
+      legacyId: () =>
+        lc.api.state.apps.find((a) => a.fqdn === lc.location && a.manifest.id === LEGACY_LAMP.manifest.id)?.id,
       cutover: async (args) => {
         const lines: string[] = [];
         const push = (l: string) => {
@@ -109,7 +130,11 @@ export async function startCutoverScene(opts: { echo?: boolean } = {}): Promise<
           if (opts.echo) process.stdout.write(`${l}\n`);
         };
         // A CLOUDRON_TOKEN in the caller's environment must not stand in for the stand-in's token.
-        const code = await cutoverMain(["production", "--record-dir", recordDir, ...args], { stdout: push, stderr: push }, { projectDir, depsFactory, env: {} });
+        const code = await cutoverMain(
+          ["production", "--record-dir", recordDir, ...args],
+          { stdout: push, stderr: push },
+          { projectDir, depsFactory, env: {} },
+        );
         return { code, lines };
       },
       records: () =>
@@ -155,9 +180,15 @@ export async function rehearseCutover(out: (line?: string) => void, track: (lc: 
     if (!ok) throw new CutoverRehearsalFailed(what);
   };
   try {
-    out(`REHEARSAL of \`npm run cutover -- production\`: offline, against a Cloudron stand-in with a legacy LAMP app at ${scene.lc.location}.`);
-    out(`  replaced: cloudronServer → the stand-in; imageRepository → a throw-away registry holding ${scene.version} (what staging verified: ${scene.digest});`);
-    out(`  build → false and imageTag → ${scene.version} (production promotes); baseUrl → a local server playing the app.`);
+    out(
+      `REHEARSAL of \`npm run cutover -- production\`: offline, against a Cloudron stand-in with a legacy LAMP app at ${scene.lc.location}.`,
+    );
+    out(
+      `  replaced: cloudronServer → the stand-in; imageRepository → a throw-away registry holding ${scene.version} (what staging verified: ${scene.digest});`,
+    );
+    out(
+      `  build → false and imageTag → ${scene.version} (production promotes); baseUrl → a local server playing the app.`,
+    );
 
     out(`\n== 1. the plan (read-only) ==`);
     const before = scene.lc.calls().length;
@@ -169,18 +200,29 @@ export async function rehearseCutover(out: (line?: string) => void, track: (lc: 
     const firstId = scene.legacyId() as string;
     const refused = await scene.cutover(["--uninstall-legacy-app", "not-the-app", "--legacy-export-done"]);
     show(refused);
-    expect(refused.code === 1 && scene.lc.mutatingCallsSince(before).length === 0 && scene.legacyId() === firstId, "an unacknowledged cutover changed something");
+    expect(
+      refused.code === 1 && scene.lc.mutatingCallsSince(before).length === 0 && scene.legacyId() === firstId,
+      "an unacknowledged cutover changed something",
+    );
 
     out(`\n== 3. the cutover with the install failing after the uninstall, then the recovery ==`);
     scene.lc.api.injectFault({ operation: "installApp", kind: "taskFails", message: "Image pull failed (injected)" });
     const stopped = await scene.cutover(["--uninstall-legacy-app", firstId, "--legacy-export-done"]);
     show(stopped);
     const stoppedRecord = scene.records().at(-1);
-    expect(stopped.code === 1 && stoppedRecord?.result === "stopped" && !scene.legacyId(), "the failure after the uninstall did not stop the cutover as expected");
+    expect(
+      stopped.code === 1 && stoppedRecord?.result === "stopped" && !scene.legacyId(),
+      "the failure after the uninstall did not stop the cutover as expected",
+    );
     const restored = await scene.cutover(["--restore-legacy"]);
     show(restored);
     const back = scene.lc.api.state.apps.find((a) => a.fqdn === scene.lc.location);
-    expect(restored.code === 0 && back?.manifest.id === LEGACY_LAMP.manifest.id && back.restoredFrom === stoppedRecord?.finalBackup?.id, "the recovery did not bring the legacy app back");
+    expect(
+      restored.code === 0 &&
+        back?.manifest.id === LEGACY_LAMP.manifest.id &&
+        back.restoredFrom === stoppedRecord?.finalBackup?.id,
+      "the recovery did not bring the legacy app back",
+    );
     out(`  the legacy app runs again at ${scene.lc.location} (app ${back?.id}), restored from ${back?.restoredFrom}`);
 
     out(`\n== 4. the cutover, end to end ==`);
@@ -193,14 +235,22 @@ export async function rehearseCutover(out: (line?: string) => void, track: (lc: 
     const running = app?.manifest.dockerImage ?? "";
     // By digest only: a tag could be pushed again later, a digest names the bytes staging verified.
     const runsDigest = running.endsWith(`@${scene.digest}`);
-    expect(runsDigest && record?.image?.digest === scene.digest, `the apex does not run staging's digest ${scene.digest} (it runs ${running})`);
-    out(`  ${scene.lc.location} runs ${running} = ${scene.digest}; final backup ${record?.finalBackup?.id} kept ${record?.preserveDays} days`);
+    expect(
+      runsDigest && record?.image?.digest === scene.digest,
+      `the apex does not run staging's digest ${scene.digest} (it runs ${running})`,
+    );
+    out(
+      `  ${scene.lc.location} runs ${running} = ${scene.digest}; final backup ${record?.finalBackup?.id} kept ${record?.preserveDays} days`,
+    );
 
     out(`\n== 5. production is a normal stack: the next up changes nothing ==`);
     const since = scene.lc.calls().length;
     const next = await scene.lc.up();
     const changed = next.steps.filter((s) => s.op !== "same");
-    expect(next.ok && changed.length === 0 && scene.lc.mutatingCallsSince(since).length === 0, `the next up was not a no-op: ${changed.map((s) => `${s.op} ${s.name}`).join(", ")} ${next.errors.join("; ")}`);
+    expect(
+      next.ok && changed.length === 0 && scene.lc.mutatingCallsSince(since).length === 0,
+      `the next up was not a no-op: ${changed.map((s) => `${s.op} ${s.name}`).join(", ")} ${next.errors.join("; ")}`,
+    );
     out("  nothing to do: 0 resources changed, 0 Cloudron calls that change something");
     return `production cutover: plan read-only, unacknowledged run refused, failure after the uninstall stopped and recovered from backup ${stoppedRecord?.finalBackup?.id}, cutover done with staging's digest, next up a no-op`;
   } finally {

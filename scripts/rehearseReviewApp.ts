@@ -29,11 +29,17 @@ const REHEARSED_KEYS = ["environment", "location", "imageTag", "build", "smoke",
  */
 export function stagingTextAsDeployed(projectDir: string = PROJECT_DIR): string {
   const text = fs.readFileSync(path.join(projectDir, "Pulumi.staging.yaml"), "utf8");
-  return /^ {2}communityrule:registryPassword:/m.test(text) ? text : `${text}  communityrule:registryPassword:\n    secure: v1:rehearsal-placeholder\n`;
+  return /^ {2}communityrule:registryPassword:/m.test(text)
+    ? text
+    : `${text}  communityrule:registryPassword:\n    secure: v1:rehearsal-placeholder\n`;
 }
 
 /** The runner config of review app `pr` at commit `sha`, derived from staging's stack file. */
-export function reviewAppRunnerConfig(pr: number, sha: string, stagingText = stagingTextAsDeployed()): Record<string, unknown> {
+export function reviewAppRunnerConfig(
+  pr: number,
+  sha: string,
+  stagingText = stagingTextAsDeployed(),
+): Record<string, unknown> {
   const derived = deriveReviewStack(stagingText, { pr, commitSha: sha });
   return Object.fromEntries(REHEARSED_KEYS.filter((k) => k in derived.config).map((k) => [k, derived.config[k]]));
 }
@@ -46,7 +52,10 @@ export class ReviewAppFleet {
   readonly apps = new Map<number, { lc: Lifecycle; lastUpdate: Date }>();
   readonly settings: ReviewAppSettings;
 
-  private constructor(readonly staging: Lifecycle, private readonly stagingText: string) {
+  private constructor(
+    readonly staging: Lifecycle,
+    private readonly stagingText: string,
+  ) {
     this.settings = readReviewAppSettings(stagingText);
   }
 
@@ -64,7 +73,13 @@ export class ReviewAppFleet {
   /** What `pulumi stack ls` would list: one entry per review app, oldest deploy first. */
   entries(): ReviewAppEntry[] {
     return [...this.apps.entries()]
-      .map(([pr, a]) => ({ stack: reviewStackName(pr), pr, lastUpdate: a.lastUpdate, ageDays: 0, updateInProgress: false }))
+      .map(([pr, a]) => ({
+        stack: reviewStackName(pr),
+        pr,
+        lastUpdate: a.lastUpdate,
+        ageDays: 0,
+        updateInProgress: false,
+      }))
       .sort((a, b) => a.lastUpdate.getTime() - b.lastUpdate.getTime());
   }
 
@@ -75,7 +90,12 @@ export class ReviewAppFleet {
     const config = reviewAppRunnerConfig(pr, sha, this.stagingText);
     let app = this.apps.get(pr);
     if (!app) {
-      const lc = await Lifecycle.create({ stack: reviewStackName(pr), shareCloudronWith: this.staging, config, echo: opts.echo });
+      const lc = await Lifecycle.create({
+        stack: reviewStackName(pr),
+        shareCloudronWith: this.staging,
+        config,
+        echo: opts.echo,
+      });
       app = { lc, lastUpdate: new Date() };
       this.apps.set(pr, app);
     } else {
@@ -129,15 +149,27 @@ export async function rehearseReviewApp(pr: number, out: (line: string) => void)
     check(app?.fqdn === `${stack}.${fleet.settings.domain}`, `installed at ${app?.fqdn ?? "(nowhere)"}`);
     check(lc.seedRuns() === 1, `seeded once (${lc.seedRuns()})`);
     const smoke = String(first.outputs.smokeReport ?? "");
-    check(smoke.includes(" 0 failed"), `smoke: ${smoke.split("\n").find((l) => l.includes("passed")) ?? (smoke || "no report")}`);
+    check(
+      smoke.includes(" 0 failed"),
+      `smoke: ${smoke.split("\n").find((l) => l.includes("passed")) ?? (smoke || "no report")}`,
+    );
     const secret = app?.env.SESSION_SECRET ?? "";
     const firstImage = app?.manifest.dockerImage;
-    check(secret !== "" && secret !== fleet.staging.app()?.env.SESSION_SECRET, "its own SESSION_SECRET (not staging's)");
+    check(
+      secret !== "" && secret !== fleet.staging.app()?.env.SESSION_SECRET,
+      "its own SESSION_SECRET (not staging's)",
+    );
 
     out(`\n== up ${stack} (second push, ${SHA_SECOND.slice(0, 7)}) ==`);
     const second = await fleet.up(pr, SHA_SECOND);
     check(second.ok, `updated${second.ok ? "" : `: ${second.errors.join("; ")}`}`);
-    check(lc.builds().at(-1)?.imageName.endsWith(`:${stack}-${SHA_SECOND.slice(0, 7)}`) === true, `built ${lc.builds().at(-1)?.imageName ?? "nothing"}`);
+    check(
+      lc
+        .builds()
+        .at(-1)
+        ?.imageName.endsWith(`:${stack}-${SHA_SECOND.slice(0, 7)}`) === true,
+      `built ${lc.builds().at(-1)?.imageName ?? "nothing"}`,
+    );
     check(lc.app()?.manifest.dockerImage !== firstImage, "the app runs the new image");
     check(lc.app()?.env.SESSION_SECRET === secret, "same SESSION_SECRET after the update");
     check(lc.seedRuns() === 1, `not seeded again (${lc.seedRuns()})`);

@@ -13,7 +13,8 @@ import { ConfigFileError, readStackFile } from "./stackFile";
 import { defineCli, runAsMain, type Cli } from "../lib/cli/args";
 import { findProjectDir } from "../lib/build/sourceStamp";
 
-export const USAGE = "usage: npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]";
+export const USAGE =
+  "usage: npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]";
 
 /** The restore-drill command: progress and the verdict on stdout; 0 when the drill passed, 1 otherwise. */
 export function restoreDrillCli(projectDir: string = findProjectDir(__dirname)): Cli {
@@ -21,7 +22,12 @@ export function restoreDrillCli(projectDir: string = findProjectDir(__dirname)):
     name: "restore-drill",
     usage: USAGE,
     spec: { positional: ["stack"], values: ["server", "base-url", "record-dir"] },
-    parse: (a) => ({ stack: a.positional.stack!, server: a.values.server, baseUrl: a.values["base-url"], recordDir: a.values["record-dir"] }),
+    parse: (a) => ({
+      stack: a.positional.stack!,
+      server: a.values.server,
+      baseUrl: a.values["base-url"],
+      recordDir: a.values["record-dir"],
+    }),
     run: (args, { io, env }) => drill(args, projectDir, io.stdout, env),
   });
 }
@@ -43,7 +49,12 @@ interface DrillArgs {
   recordDir?: string;
 }
 
-async function drill(args: DrillArgs, projectDir: string, out: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+async function drill(
+  args: DrillArgs,
+  projectDir: string,
+  out: (s: string) => void,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   const { stack } = args;
   let text: string;
   let stackFile: string;
@@ -58,8 +69,15 @@ async function drill(args: DrillArgs, projectDir: string, out: (s: string) => vo
   const live = values.location;
   // --server overrides the stack file's cloudronServer (a loopback stand-in in rehearsals and tests).
   const server = args.server ?? values.cloudronServer;
-  if (typeof live !== "string" || typeof server !== "string" || !isHostname(live) || !(isHostname(server) || isLoopbackServerUrl(server))) {
-    out(`drill FAILED before cloning: ${path.basename(stackFile)} needs communityrule:location and communityrule:cloudronServer as bare hostnames`);
+  if (
+    typeof live !== "string" ||
+    typeof server !== "string" ||
+    !isHostname(live) ||
+    !(isHostname(server) || isLoopbackServerUrl(server))
+  ) {
+    out(
+      `drill FAILED before cloning: ${path.basename(stackFile)} needs communityrule:location and communityrule:cloudronServer as bare hostnames`,
+    );
     return 1;
   }
   const record = await runRestoreDrill({
@@ -78,9 +96,21 @@ async function drill(args: DrillArgs, projectDir: string, out: (s: string) => vo
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${record.scratch.split(".")[0]}-${stack}.json`);
   fs.writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
-  out(`${record.ok ? "PASS" : "FAIL"} restore drill of ${record.live} from backup ${record.backupId} via ${record.scratch}`);
-  out(`  timings (ms): ${Object.entries(record.timingsMs).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  if (record.smoke) out(record.smoke.split("\n").map((l) => `  ${l}`).join("\n"));
+  out(
+    `${record.ok ? "PASS" : "FAIL"} restore drill of ${record.live} from backup ${record.backupId} via ${record.scratch}`,
+  );
+  out(
+    `  timings (ms): ${Object.entries(record.timingsMs)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+  );
+  if (record.smoke)
+    out(
+      record.smoke
+        .split("\n")
+        .map((l) => `  ${l}`)
+        .join("\n"),
+    );
   if (record.error) out(`  error: ${record.error}`);
   out(`  record written to ${file}`);
   return record.ok ? 0 : 1;

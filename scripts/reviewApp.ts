@@ -26,7 +26,13 @@ import {
   stackRemoveCommand,
   upCommand,
 } from "../lib/reviewApp/commands";
-import { capacityProblem, expiredReviewApps, formatReviewAppList, parseStackList, type ReviewAppEntry } from "../lib/reviewApp/fleet";
+import {
+  capacityProblem,
+  expiredReviewApps,
+  formatReviewAppList,
+  parseStackList,
+  type ReviewAppEntry,
+} from "../lib/reviewApp/fleet";
 import { parsePrNumber, reviewStackName } from "../lib/reviewApp/names";
 import {
   ReviewAppConfigError,
@@ -79,7 +85,9 @@ export function spawnPulumi(projectDir: string): PulumiRunner {
       cwd: projectDir,
       encoding: "utf8",
       input: opts.input,
-      stdio: opts.capture ? [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
+      stdio: opts.capture
+        ? [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"]
+        : ["ignore", "inherit", "inherit"],
       maxBuffer: 256 * 1024 * 1024,
     });
     if (r.error) {
@@ -100,7 +108,9 @@ function must(ctx: DriverContext, args: string[], capture: boolean, input?: stri
   const r = ctx.run(args, { capture, input });
   if (r.status !== 0) {
     const tail = r.stderr.trim().split("\n").slice(-5).join("\n  ");
-    throw new DriverError(`${displayCommand(args)} failed (exit ${r.status})${tail ? `:\n  ${tail}` : " (its output is above)"}`);
+    throw new DriverError(
+      `${displayCommand(args)} failed (exit ${r.status})${tail ? `:\n  ${tail}` : " (its output is above)"}`,
+    );
   }
   return r;
 }
@@ -115,7 +125,8 @@ function stackFilePath(ctx: DriverContext, stack: string): string {
 
 function readStaging(ctx: DriverContext): string {
   const file = stackFilePath(ctx, "staging");
-  if (!fs.existsSync(file)) throw new DriverError(`no Pulumi.staging.yaml in ${ctx.projectDir}: review apps are made from staging`);
+  if (!fs.existsSync(file))
+    throw new DriverError(`no Pulumi.staging.yaml in ${ctx.projectDir}: review apps are made from staging`);
   return fs.readFileSync(file, "utf8");
 }
 
@@ -151,14 +162,19 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
     // keep it and then fail with "incorrect passphrase" (pulumi/pulumi#17759).
     fs.rmSync(stackFilePath(ctx, stack), { force: true });
     must(ctx, stackInitCommand(pr), true);
-    secretsProvider = fs.existsSync(stackFilePath(ctx, stack)) ? secretsProviderOf(fs.readFileSync(stackFilePath(ctx, stack), "utf8")) : {};
+    secretsProvider = fs.existsSync(stackFilePath(ctx, stack))
+      ? secretsProviderOf(fs.readFileSync(stackFilePath(ctx, stack), "utf8"))
+      : {};
   } else {
     secretsProvider = existingSecretsProvider(ctx, pr);
   }
 
   const registryPassword = ctx.env.REVIEW_APP_REGISTRY_PASSWORD;
   const registryFromCi = registryPassword ? { username: ctx.env.REVIEW_APP_REGISTRY_USERNAME ?? "" } : undefined;
-  if (registryFromCi && !registryFromCi.username) throw new DriverError("REVIEW_APP_REGISTRY_PASSWORD is set but REVIEW_APP_REGISTRY_USERNAME is not: set both (the registry user and its token with write:package)");
+  if (registryFromCi && !registryFromCi.username)
+    throw new DriverError(
+      "REVIEW_APP_REGISTRY_PASSWORD is set but REVIEW_APP_REGISTRY_USERNAME is not: set both (the registry user and its token with write:package)",
+    );
   const derived = deriveReviewStack(stagingText, { pr, commitSha: commit, secretsProvider, registryFromCi });
   fs.writeFileSync(stackFilePath(ctx, stack), derived.text);
   ctx.out(`wrote Pulumi.${stack}.yaml: location ${derived.location}, image tag ${derived.imageTag}`);
@@ -171,7 +187,9 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
   let plan: string;
   try {
     // From the file as Pulumi now holds it: with the copied secrets' ciphertexts (shown masked).
-    plan = formatPlan(buildPlan(stack, fs.readFileSync(stackFilePath(ctx, stack), "utf8"), { projectDir: ctx.projectDir }));
+    plan = formatPlan(
+      buildPlan(stack, fs.readFileSync(stackFilePath(ctx, stack), "utf8"), { projectDir: ctx.projectDir }),
+    );
   } catch (err) {
     plan = `plan unavailable: ${(err as Error).message}`;
   }
@@ -185,10 +203,15 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
     smoke = String(outputs.smokeReport ?? "no smoke report in the stack outputs");
   }
   if (opts.summary) {
-    fs.writeFileSync(opts.summary, formatSummary({ pr, url, imageTag: derived.imageTag, ok: result.status === 0, smoke, plan }));
+    fs.writeFileSync(
+      opts.summary,
+      formatSummary({ pr, url, imageTag: derived.imageTag, ok: result.status === 0, smoke, plan }),
+    );
   }
   if (result.status !== 0) {
-    ctx.out(`review app ${stack} FAILED to deploy (pulumi up exit ${result.status}); the stack stays for the next push or npm run review-app -- down ${pr}`);
+    ctx.out(
+      `review app ${stack} FAILED to deploy (pulumi up exit ${result.status}); the stack stays for the next push or npm run review-app -- down ${pr}`,
+    );
     return 1;
   }
   ctx.out(`review app ${stack} is up: ${url}`);
@@ -196,7 +219,14 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
 }
 
 /** The PR comment: one per PR, found again by its first line. */
-export function formatSummary(s: { pr: number; url: string; imageTag: string; ok: boolean; smoke: string; plan: string }): string {
+export function formatSummary(s: {
+  pr: number;
+  url: string;
+  imageTag: string;
+  ok: boolean;
+  smoke: string;
+  plan: string;
+}): string {
   return [
     SUMMARY_MARKER,
     `### Review app for #${s.pr}: ${s.ok ? "deployed" : "deploy FAILED"}`,
@@ -235,7 +265,9 @@ function down(ctx: DriverContext, pr: number, apps?: ReviewAppEntry[]): number {
   if (!fs.existsSync(stackFilePath(ctx, stack))) {
     // destroy decrypts the state: on a passphrase backend it needs this stack's salt back.
     const provider = existingSecretsProvider(ctx, pr) ?? {};
-    const header = Object.entries(provider).map(([k, v]) => `${k}: ${v}\n`).join("");
+    const header = Object.entries(provider)
+      .map(([k, v]) => `${k}: ${v}\n`)
+      .join("");
     fs.writeFileSync(stackFilePath(ctx, stack), `${header}config: {}\n`);
   }
   must(ctx, destroyCommand(pr), false);
@@ -247,7 +279,13 @@ function down(ctx: DriverContext, pr: number, apps?: ReviewAppEntry[]): number {
 
 function list(ctx: DriverContext): number {
   const settings = readReviewAppSettings(readStaging(ctx));
-  ctx.out(formatReviewAppList(listReviewApps(ctx), { domain: settings.domain, ttlDays: settings.ttlDays, maxReviewApps: settings.maxReviewApps }));
+  ctx.out(
+    formatReviewAppList(listReviewApps(ctx), {
+      domain: settings.domain,
+      ttlDays: settings.ttlDays,
+      maxReviewApps: settings.maxReviewApps,
+    }),
+  );
   return 0;
 }
 
@@ -288,17 +326,25 @@ export async function main(argv: string[], partial: Partial<DriverContext> = {})
     out: partial.out ?? ((line) => process.stdout.write(line + "\n")),
     now: partial.now ?? (() => new Date()),
     env: partial.env ?? process.env,
-    headCommit: partial.headCommit ?? (() => execFileSync("git", ["rev-parse", "HEAD"], { cwd: projectDir, encoding: "utf8" }).trim()),
+    headCommit:
+      partial.headCommit ??
+      (() => execFileSync("git", ["rev-parse", "HEAD"], { cwd: projectDir, encoding: "utf8" }).trim()),
   };
   try {
-    const a = parseArgs(argv, { positional: ["command"], optionalPositional: ["pr"], values: ["sha", "summary"], ifMissing: { command: "missing command" } });
+    const a = parseArgs(argv, {
+      positional: ["command"],
+      optionalPositional: ["pr"],
+      values: ["sha", "summary"],
+      ifMissing: { command: "missing command" },
+    });
     if (a.help) {
       ctx.out(USAGE);
       return 0;
     }
     const { command, pr } = a.positional;
     const hasOptions = a.values.sha !== undefined || a.values.summary !== undefined;
-    if (command === "up" && pr !== undefined) return await up(ctx, parsePrNumber(pr), { sha: a.values.sha, summary: a.values.summary });
+    if (command === "up" && pr !== undefined)
+      return await up(ctx, parsePrNumber(pr), { sha: a.values.sha, summary: a.values.summary });
     if (!hasOptions && command === "down" && pr !== undefined) return down(ctx, parsePrNumber(pr));
     if (!hasOptions && pr === undefined && command === "list") return list(ctx);
     if (!hasOptions && pr === undefined && command === "prune") return prune(ctx);

@@ -25,7 +25,10 @@ export function readStackFile(projectDir: string, stack: string): { file: string
   const name = path.basename(file);
   if (!fs.existsSync(file)) {
     const stacks = stacksIn(projectDir);
-    throw new ConfigFileError(name, `no stack file ${name} in ${projectDir}; stacks here: ${stacks.length ? stacks.join(", ") : "none"}`);
+    throw new ConfigFileError(
+      name,
+      `no stack file ${name} in ${projectDir}; stacks here: ${stacks.length ? stacks.join(", ") : "none"}`,
+    );
   }
   const text = fs.readFileSync(file, "utf8");
   stackFileEntries(text, name);

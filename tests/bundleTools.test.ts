@@ -24,7 +24,12 @@ function modulesLoadedBy(tool: string): { status: number | null; stdout: string;
   ].join("\n");
   const r = spawnSync(process.execPath, ["-e", probe], { cwd: PROJECT, encoding: "utf8" });
   const line = r.stderr.split("\n").find((l) => l.startsWith("LOADED ")) ?? "LOADED []";
-  return { status: r.status, stdout: r.stdout, modules: JSON.parse(line.slice("LOADED ".length)) as string[], stderr: r.stderr };
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    modules: JSON.parse(line.slice("LOADED ".length)) as string[],
+    stderr: r.stderr,
+  };
 }
 
 describe("bundled tools", () => {
@@ -32,14 +37,17 @@ describe("bundled tools", () => {
     expect(toolSources(PROJECT)).toEqual(["cloudronApp.ts", "healthGate.ts", "smoke.ts", "verifyPull.ts"]);
   });
 
-  it.each(["cloudronApp", "healthGate", "smoke", "verifyPull"])("build/tools/%s.js answers --help from its bundle, loading no other module", (tool) => {
-    const r = modulesLoadedBy(`${tool}.js`);
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^usage: /);
-    // The bundle is compiled through V8 (vm.Script), not require: only the entry is a module.
-    expect(r.modules).toEqual([path.join(TOOLS, `${tool}.js`)]);
-    expect(fs.existsSync(path.join(TOOLS, `${tool}.bundle.js`))).toBe(true);
-  });
+  it.each(["cloudronApp", "healthGate", "smoke", "verifyPull"])(
+    "build/tools/%s.js answers --help from its bundle, loading no other module",
+    (tool) => {
+      const r = modulesLoadedBy(`${tool}.js`);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^usage: /);
+      // The bundle is compiled through V8 (vm.Script), not require: only the entry is a module.
+      expect(r.modules).toEqual([path.join(TOOLS, `${tool}.js`)]);
+      expect(fs.existsSync(path.join(TOOLS, `${tool}.bundle.js`))).toBe(true);
+    },
+  );
 });
 
 describe("the code cache", () => {
@@ -49,12 +57,21 @@ describe("the code cache", () => {
     dir = undefined;
   });
   /** The deploy tool's entry and bundle in a directory of their own, so the cache there is this test's. */
-  function copyOfDeployTool(): { run(stdin: string, env?: Record<string, string>): ReturnType<typeof spawnSync>; cacheFile: string } {
+  function copyOfDeployTool(): {
+    run(stdin: string, env?: Record<string, string>): ReturnType<typeof spawnSync>;
+    cacheFile: string;
+  } {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "tool-cache-"));
-    for (const f of ["cloudronApp.js", "cloudronApp.bundle.js"]) fs.copyFileSync(path.join(TOOLS, f), path.join(dir, f));
+    for (const f of ["cloudronApp.js", "cloudronApp.bundle.js"])
+      fs.copyFileSync(path.join(TOOLS, f), path.join(dir, f));
     const at = dir;
     return {
-      run: (stdin, env = {}) => spawnSync(process.execPath, [path.join(at, "cloudronApp.js"), "deploy"], { input: stdin, encoding: "utf8", env: { ...process.env, ...env } }),
+      run: (stdin, env = {}) =>
+        spawnSync(process.execPath, [path.join(at, "cloudronApp.js"), "deploy"], {
+          input: stdin,
+          encoding: "utf8",
+          env: { ...process.env, ...env },
+        }),
       cacheFile: path.join(at, ".code-cache", `cloudronApp-${process.version}-${process.arch}.bin`),
     };
   }
@@ -63,7 +80,10 @@ describe("the code cache", () => {
     const tool = copyOfDeployTool();
     const planted = `planted-secret-${Date.now().toString(36)}`;
     // A request the contract refuses: the run parses its input, fails with its own message, exits 1.
-    const first = tool.run(JSON.stringify({ connection: { server: planted }, note: planted }), { CLOUDRON_TOKEN: planted, CR_SECRET_SESSION_SECRET: planted });
+    const first = tool.run(JSON.stringify({ connection: { server: planted }, note: planted }), {
+      CLOUDRON_TOKEN: planted,
+      CR_SECRET_SESSION_SECRET: planted,
+    });
     expect(first.status, String(first.stderr)).toBe(1);
     expect(fs.existsSync(tool.cacheFile)).toBe(true);
     const written = fs.readFileSync(tool.cacheFile);

@@ -22,7 +22,10 @@ describe("parseArgs", () => {
       flags: { json: true },
       help: false,
     });
-    expect(parseArgs(["--app-dir", "../x", "production"], spec)).toMatchObject({ positional: { stack: "production", extra: undefined }, flags: { json: false } });
+    expect(parseArgs(["--app-dir", "../x", "production"], spec)).toMatchObject({
+      positional: { stack: "production", extra: undefined },
+      flags: { json: false },
+    });
     expect(parseArgs(["--", "--odd-stack-name"], spec).positional.stack).toBe("--odd-stack-name");
     expect(parseArgs(["-h"], spec).help).toBe(true);
   });
@@ -82,7 +85,10 @@ describe("defineCli", () => {
   });
 
   it("usage mistakes (parser's or the command's own) exit 2 with the usage on stderr", async () => {
-    for (const [argv, message] of [[[], "demo: missing <stack>"], [["prod"], 'demo: no stack "prod" (did you mean production?)']] as const) {
+    for (const [argv, message] of [
+      [[], "demo: missing <stack>"],
+      [["prod"], 'demo: no stack "prod" (did you mean production?)'],
+    ] as const) {
       const r = record();
       expect(await cli(argv, r.io)).toBe(2);
       expect(r.err).toEqual([message, "usage: demo <stack> [--json]"]);

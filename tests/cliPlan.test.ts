@@ -16,7 +16,11 @@ const PLAIN_SECRET_ENV = "plain-inquiry-address@example.org";
 
 let p: ProjectCopy;
 let staging: string;
-const git = (...args: string[]) => execFileSync("git", ["-c", "user.email=t@example.org", "-c", "user.name=t", ...args], { cwd: p.dir, encoding: "utf8" });
+const git = (...args: string[]) =>
+  execFileSync("git", ["-c", "user.email=t@example.org", "-c", "user.name=t", ...args], {
+    cwd: p.dir,
+    encoding: "utf8",
+  });
 
 beforeAll(() => {
   p = copyProject();
@@ -56,16 +60,19 @@ describe("operator commands: the common CLI conventions", () => {
     ["preflight", runScript],
     ["rehearse", runScript],
     ["restore-drill", runScript],
-  ] as const)("npm run %s: a usage mistake goes to stderr with the usage, exit 2; --help to stdout, exit 0", async (script, run) => {
-    const bad = await run(p, script, ["staging", "--bogus"]);
-    expect(bad.code).toBe(2);
-    expect(bad.stdout).toBe("");
-    expect(bad.stderr).toContain(`${script === "restore-drill" ? "restore-drill" : script}: unknown option --bogus`);
-    expect(bad.stderr).toContain(`usage: npm run ${script} -- <stack>`);
-    const help = await run(p, script, ["--help"]);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toContain(`usage: npm run ${script} -- <stack>`);
-  });
+  ] as const)(
+    "npm run %s: a usage mistake goes to stderr with the usage, exit 2; --help to stdout, exit 0",
+    async (script, run) => {
+      const bad = await run(p, script, ["staging", "--bogus"]);
+      expect(bad.code).toBe(2);
+      expect(bad.stdout).toBe("");
+      expect(bad.stderr).toContain(`${script === "restore-drill" ? "restore-drill" : script}: unknown option --bogus`);
+      expect(bad.stderr).toContain(`usage: npm run ${script} -- <stack>`);
+      const help = await run(p, script, ["--help"]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain(`usage: npm run ${script} -- <stack>`);
+    },
+  );
 });
 
 describe("npm run plan: every problem in one pass", () => {
@@ -81,7 +88,12 @@ describe("npm run plan: every problem in one pass", () => {
       expect(r.code).toBe(1);
       const lines = r.stdout.trimEnd().split("\n");
       expect(lines[0]).toBe('stack "production" has 4 configuration problems; nothing was deployed:');
-      expect(lines.slice(1).map((l) => l.split(":").slice(0, 2).join(":")).sort()).toEqual([
+      expect(
+        lines
+          .slice(1)
+          .map((l) => l.split(":").slice(0, 2).join(":"))
+          .sort(),
+      ).toEqual([
         "  - communityrule:baseUrl",
         "  - communityrule:healthTimeoutSeconds",
         "  - communityrule:imageTag",
@@ -113,13 +125,16 @@ describe("npm run plan --against: plain-text secrets fail the review", () => {
   it("a commit that adds a plain-text cloudronToken or secretEnv value exits 1 naming each key and the fix, never the value", async () => {
     p.writeStack(
       "staging",
-      staging + `  communityrule:cloudronToken: ${PLAIN_TOKEN}\n  communityrule:secretEnv:\n    ORGANIZER_INQUIRY_TO: ${PLAIN_SECRET_ENV}\n`,
+      staging +
+        `  communityrule:cloudronToken: ${PLAIN_TOKEN}\n  communityrule:secretEnv:\n    ORGANIZER_INQUIRY_TO: ${PLAIN_SECRET_ENV}\n`,
     );
     try {
       const r = await runScript(p, "plan", ["staging", "--against", "HEAD"]);
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/communityrule:cloudronToken: .*pulumi config set --secret/);
-      expect(r.stdout).toMatch(/communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is stored in plain text; .*pulumi config set --secret --path 'secretEnv\.ORGANIZER_INQUIRY_TO' <value>/);
+      expect(r.stdout).toMatch(
+        /communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is stored in plain text; .*pulumi config set --secret --path 'secretEnv\.ORGANIZER_INQUIRY_TO' <value>/,
+      );
       expect(r.stdout + r.stderr).not.toContain(PLAIN_TOKEN);
       expect(r.stdout + r.stderr).not.toContain(PLAIN_SECRET_ENV);
       expect(r.stdout).not.toContain("added (value not shown)");
@@ -135,30 +150,39 @@ describe("npm run plan --against: plain-text secrets fail the review", () => {
       p.writeStack("staging", staging);
       const r = await runScript(p, "plan", ["staging", "--against", "HEAD"]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain("  staging: Pulumi.staging.yaml at HEAD was not a valid config: the whole plan above is new");
+      expect(r.stdout).toContain(
+        "  staging: Pulumi.staging.yaml at HEAD was not a valid config: the whole plan above is new",
+      );
     } finally {
       git("reset", "-q", "--hard", "HEAD~1");
     }
   });
 
-  it.each([".github/workflows/preview.yml", ".gitea/workflows/preview.yml"])("%s: the plan step, run as written on a PR adding a plain-text secret, fails the job", async (file) => {
-    const wf = YAML.parse(fs.readFileSync(path.join(p.dir, file), "utf8")) as { jobs: Record<string, { steps: Array<{ run?: string }> }> };
-    const step = Object.values(wf.jobs).flatMap((j) => j.steps).find((s) => (s.run ?? "").includes("npm run plan"));
-    const script = step!.run!.replaceAll("${{ github.base_ref }}", "main");
-    git("update-ref", "refs/remotes/origin/main", "HEAD");
-    git("checkout", "-qb", "pr");
-    p.writeStack("staging", staging + `  communityrule:cloudronToken: ${PLAIN_TOKEN}\n`);
-    git("commit", "-qam", "add a token the wrong way");
-    try {
-      // GitHub and Gitea run `run:` blocks with `bash -e`: the first failing command fails the step.
-      const r = await runCommand(p.dir, ["bash", "-e", "-c", script], { env: { TMPDIR: p.tmp } });
-      expect(r.code).not.toBe(0);
-      expect(r.stdout).toContain("communityrule:cloudronToken");
-      expect(r.stdout + r.stderr).not.toContain(PLAIN_TOKEN);
-    } finally {
-      git("checkout", "-q", "main");
-      git("branch", "-qD", "pr");
-      p.writeStack("staging", staging);
-    }
-  });
+  it.each([".github/workflows/preview.yml", ".gitea/workflows/preview.yml"])(
+    "%s: the plan step, run as written on a PR adding a plain-text secret, fails the job",
+    async (file) => {
+      const wf = YAML.parse(fs.readFileSync(path.join(p.dir, file), "utf8")) as {
+        jobs: Record<string, { steps: Array<{ run?: string }> }>;
+      };
+      const step = Object.values(wf.jobs)
+        .flatMap((j) => j.steps)
+        .find((s) => (s.run ?? "").includes("npm run plan"));
+      const script = step!.run!.replaceAll("${{ github.base_ref }}", "main");
+      git("update-ref", "refs/remotes/origin/main", "HEAD");
+      git("checkout", "-qb", "pr");
+      p.writeStack("staging", staging + `  communityrule:cloudronToken: ${PLAIN_TOKEN}\n`);
+      git("commit", "-qam", "add a token the wrong way");
+      try {
+        // GitHub and Gitea run `run:` blocks with `bash -e`: the first failing command fails the step.
+        const r = await runCommand(p.dir, ["bash", "-e", "-c", script], { env: { TMPDIR: p.tmp } });
+        expect(r.code).not.toBe(0);
+        expect(r.stdout).toContain("communityrule:cloudronToken");
+        expect(r.stdout + r.stderr).not.toContain(PLAIN_TOKEN);
+      } finally {
+        git("checkout", "-q", "main");
+        git("branch", "-qD", "pr");
+        p.writeStack("staging", staging);
+      }
+    },
+  );
 });

@@ -27,7 +27,10 @@ export function copyProject(): ProjectCopy {
   const dir = path.join(root, "deploy");
   const tmp = path.join(root, "tmp");
   fs.mkdirSync(tmp);
-  fs.cpSync(PROJECT, dir, { recursive: true, filter: (src) => !SKIP.has(path.basename(src)) || path.dirname(src) !== PROJECT });
+  fs.cpSync(PROJECT, dir, {
+    recursive: true,
+    filter: (src) => !SKIP.has(path.basename(src)) || path.dirname(src) !== PROJECT,
+  });
   fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
   return {
     dir,
@@ -49,7 +52,11 @@ export interface CliResult {
 export function runCommand(
   cwd: string,
   argv: string[],
-  opts: { env?: Record<string, string>; onStdout?: (soFar: string, child: import("node:child_process").ChildProcess) => void; detached?: boolean } = {},
+  opts: {
+    env?: Record<string, string>;
+    onStdout?: (soFar: string, child: import("node:child_process").ChildProcess) => void;
+    detached?: boolean;
+  } = {},
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(argv[0], argv.slice(1), {
@@ -76,16 +83,33 @@ export function runCommand(
  * and adds nothing to what these tests check; the tests that are about npm's part (its banner on
  * stdout, exit codes and Ctrl-C passed through it, `npm run` as the README spells it) use npmRun.
  */
-export function runScript(p: ProjectCopy, script: string, args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult> {
-  const line = (JSON.parse(fs.readFileSync(path.join(p.dir, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts[script];
+export function runScript(
+  p: ProjectCopy,
+  script: string,
+  args: string[],
+  opts: { env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const line = (
+    JSON.parse(fs.readFileSync(path.join(p.dir, "package.json"), "utf8")) as { scripts: Record<string, string> }
+  ).scripts[script];
   const launched = /^node bin\/launch\.cjs ([\w/]+)$/.exec(line ?? "");
-  if (!launched) throw new Error(`package.json script ${script} is ${JSON.stringify(line)}, not \`node bin/launch.cjs <command>\``);
-  return runCommand(p.dir, [process.execPath, "bin/launch.cjs", launched[1], ...args], { env: { TMPDIR: p.tmp, ...opts.env } });
+  if (!launched)
+    throw new Error(`package.json script ${script} is ${JSON.stringify(line)}, not \`node bin/launch.cjs <command>\``);
+  return runCommand(p.dir, [process.execPath, "bin/launch.cjs", launched[1], ...args], {
+    env: { TMPDIR: p.tmp, ...opts.env },
+  });
 }
 
 /** `npm run <script> -- <args>` in a project copy, with the copy's private TMPDIR. */
-export function npmRun(p: ProjectCopy, script: string, args: string[], opts: { silent?: boolean; env?: Record<string, string> } = {}): Promise<CliResult> {
-  return runCommand(p.dir, ["npm", "run", ...(opts.silent ? ["-s"] : []), script, "--", ...args], { env: { TMPDIR: p.tmp, ...opts.env } });
+export function npmRun(
+  p: ProjectCopy,
+  script: string,
+  args: string[],
+  opts: { silent?: boolean; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  return runCommand(p.dir, ["npm", "run", ...(opts.silent ? ["-s"] : []), script, "--", ...args], {
+    env: { TMPDIR: p.tmp, ...opts.env },
+  });
 }
 
 /** Entries left in a directory (a command's private TMPDIR must be empty afterwards). */

@@ -16,7 +16,9 @@ describe("npm run smoke: connection errors come with a hint", () => {
   it("a host that does not resolve", async () => {
     const r = await runCommand(PROJECT, ["npm", "run", "-s", "smoke", "--", "my.medlab.hots"]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^hint: my\.medlab\.hots does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name/m);
+    expect(r.stdout).toMatch(
+      /^hint: my\.medlab\.hots does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name/m,
+    );
     expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("smoke: 0 passed, 5 failed against https://my.medlab.hots");
   });
 
@@ -24,6 +26,8 @@ describe("npm run smoke: connection errors come with a hint", () => {
     const port = await closedPort();
     const r = await runCommand(PROJECT, ["npm", "run", "-s", "smoke", "--", `http://127.0.0.1:${port}`]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`hint: nothing listens at http://127.0.0.1:${port} (ECONNREFUSED): is the app running (Cloudron dashboard), is the port right?`);
+    expect(r.stdout).toContain(
+      `hint: nothing listens at http://127.0.0.1:${port} (ECONNREFUSED): is the app running (Cloudron dashboard), is the port right?`,
+    );
   });
 });

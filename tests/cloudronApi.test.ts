@@ -6,13 +6,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  apiBaseUrl,
-  CloudronApi,
-  CloudronApiError,
-  resolveToken,
-  type Clock,
-} from "../lib/cloudron/api";
+import { apiBaseUrl, CloudronApi, CloudronApiError, resolveToken, type Clock } from "../lib/cloudron/api";
 import { taskInfoSchema } from "../lib/cloudron/schemas";
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`;
@@ -28,7 +22,15 @@ type Handler = (req: Seen, res: http.ServerResponse) => void;
 
 const servers: http.Server[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.closeAllConnections();
+          s.close(() => r());
+        }),
+    ),
+  );
 });
 
 /**
@@ -42,7 +44,8 @@ async function serve(handler: Handler, o: { tokens?: boolean } = {}): Promise<{ 
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
-      if (!o.tokens && req.url === "/api/v1/tokens") return send(res, 404, { status: "Not Found", message: "no such route" });
+      if (!o.tokens && req.url === "/api/v1/tokens")
+        return send(res, 404, { status: "Not Found", message: "no such route" });
       const s = { method: req.method ?? "", url: req.url ?? "", auth: req.headers.authorization, body };
       seen.push(s);
       handler(s, res);
@@ -62,7 +65,14 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 function fastClock(): Clock & { slept: number[] } {
   let t = 0;
   const slept: number[] = [];
-  return { slept, now: () => t, sleep: async (ms) => { slept.push(ms); t += ms; } };
+  return {
+    slept,
+    now: () => t,
+    sleep: async (ms) => {
+      slept.push(ms);
+      t += ms;
+    },
+  };
 }
 
 function client(url: string, extra: Partial<ConstructorParameters<typeof CloudronApi>[0]> = {}) {
@@ -82,7 +92,10 @@ function client(url: string, extra: Partial<ConstructorParameters<typeof Cloudro
 }
 
 async function failure(p: Promise<unknown>): Promise<CloudronApiError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(CloudronApiError);
   const e = err as CloudronApiError;
   expect(e.message).not.toContain(TOKEN);
@@ -148,7 +161,9 @@ describe("CloudronApi requests", () => {
 
   it("403: names the role and the readonly token", async () => {
     const s = await serve((_req, res) => send(res, 403, { status: "Forbidden", message: "Token is readonly" }));
-    const e = await failure(client(s.url).api.post("/apps/app-1/configure/env", { env: {} }, taskInfoSchema, { step: "env", appId: "app-1" }));
+    const e = await failure(
+      client(s.url).api.post("/apps/app-1/configure/env", { env: {} }, taskInfoSchema, { step: "env", appId: "app-1" }),
+    );
     expect(e.message).toBe(
       `env: the token may not POST /apps/app-1/configure/env (403: Token is readonly). Deploying needs a "Read and Write" token (not "Readonly") ` +
         `of a user whose role is owner or admin (dashboard → Users).`,
@@ -185,7 +200,9 @@ describe("CloudronApi requests", () => {
 
   it("retries a read on 5xx with exponential backoff, then succeeds", async () => {
     let n = 0;
-    const s = await serve((_req, res) => (++n < 3 ? send(res, 502, { status: "Bad Gateway", message: "upstream" }) : send(res, 200, APP)));
+    const s = await serve((_req, res) =>
+      ++n < 3 ? send(res, 502, { status: "Bad Gateway", message: "upstream" }) : send(res, 200, APP),
+    );
     const clock = fastClock();
     const { api } = client(s.url, { clock });
     const app = await api.getApp("app-1", "deploy");
@@ -199,7 +216,9 @@ describe("CloudronApi requests", () => {
     const e = await failure(client(s.url).api.getApp("app-1", "deploy"));
     expect(s.seen).toHaveLength(4);
     expect(e.kind).toBe("server");
-    expect(e.message).toBe(`deploy: ${s.url} answered 500 to GET /apps/app-1 (db down). Gave up after 4 attempts; try again later.`);
+    expect(e.message).toBe(
+      `deploy: ${s.url} answered 500 to GET /apps/app-1 (db down). Gave up after 4 attempts; try again later.`,
+    );
   });
 
   it("retries a read that times out", async () => {
@@ -246,14 +265,19 @@ describe("CloudronApi mutating calls", () => {
     });
     expect(r).toEqual({ taskId: "77" });
     expect(s.seen).toHaveLength(1);
-    expect(lines[0]).toMatch(/^env: POST \/apps\/app-1\/configure\/env got no clear answer \(no response within 0\.3s\), but the app shows the task it started; following that task$/);
+    expect(lines[0]).toMatch(
+      /^env: POST \/apps\/app-1\/configure\/env got no clear answer \(no response within 0\.3s\), but the app shows the task it started; following that task$/,
+    );
   });
 
   it("409 busy: waits until the app is idle, then sends once more (nothing was applied)", async () => {
     let posts = 0;
     let reads = 0;
     const s = await serve((req, res) => {
-      if (req.method === "POST") return ++posts === 1 ? send(res, 409, { status: "Conflict", message: "Locked by task 12" }) : send(res, 202, { taskId: 13 });
+      if (req.method === "POST")
+        return ++posts === 1
+          ? send(res, 409, { status: "Conflict", message: "Locked by task 12" })
+          : send(res, 202, { taskId: 13 });
       reads++;
       send(res, 200, reads < 3 ? { ...APP, installationState: "pending_backup", taskId: "12" } : APP);
     });
@@ -270,10 +294,17 @@ describe("CloudronApi mutating calls", () => {
 
   it("409 busy for longer than busyWaitSeconds: fails naming the task and quoting the server, never sleeping past the bound", async () => {
     const s = await serve((req, res) =>
-      req.method === "POST" ? send(res, 409, { status: "Conflict", message: "Locked" }) : send(res, 200, { ...APP, installationState: "pending_update", taskId: "12" }),
+      req.method === "POST"
+        ? send(res, 409, { status: "Conflict", message: "Locked" })
+        : send(res, 200, { ...APP, installationState: "pending_update", taskId: "12" }),
     );
     const clock = fastClock();
-    const e = await failure(client(s.url, { busyWaitSeconds: 2, clock }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, { step: "uninstall", appId: "app-1" }));
+    const e = await failure(
+      client(s.url, { busyWaitSeconds: 2, clock }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, {
+        step: "uninstall",
+        appId: "app-1",
+      }),
+    );
     expect(e.kind).toBe("busy");
     expect(e.message).toBe(
       'uninstall: staging.communityrule.info is busy with task 12 (pending_update) and stayed busy for 2 s (communityrule:busyWaitSeconds = 2); the server said (409): "Locked". Wait for that task in the dashboard, then run up again; nothing was changed.',
@@ -285,16 +316,26 @@ describe("CloudronApi mutating calls", () => {
 
   it("409 on an idle app: read once, then fails at once with the server's message and the step (never re-sent)", async () => {
     const said = "debug mode enabled. force to override";
-    const s = await serve((req, res) => (req.method === "POST" ? send(res, 409, { status: "Conflict", message: said }) : send(res, 200, APP)));
+    const s = await serve((req, res) =>
+      req.method === "POST" ? send(res, 409, { status: "Conflict", message: said }) : send(res, 200, APP),
+    );
     const clock = fastClock();
-    const e = await failure(client(s.url, { busyWaitSeconds: 600, clock }).api.post("/apps/app-1/update", {}, taskInfoSchema, { step: "update", appId: "app-1" }));
+    const e = await failure(
+      client(s.url, { busyWaitSeconds: 600, clock }).api.post("/apps/app-1/update", {}, taskInfoSchema, {
+        step: "update",
+        appId: "app-1",
+      }),
+    );
     expect(e.kind).toBe("conflict");
     expect(e.message).toBe(
       `update: Cloudron refused POST /apps/app-1/update (409: "${said}") while staging.communityrule.info runs no task ` +
         "(installationState installed, runState running), so waiting would not help; nothing was changed. " +
         "Resolve what the server says in the dashboard (the app → its settings), then run up again.",
     );
-    expect(s.seen.map((r) => `${r.method} ${r.url}`)).toEqual(["POST /api/v1/apps/app-1/update", "GET /api/v1/apps/app-1"]);
+    expect(s.seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      "POST /api/v1/apps/app-1/update",
+      "GET /api/v1/apps/app-1",
+    ]);
     expect(clock.slept).toEqual([]);
   });
 
@@ -302,30 +343,52 @@ describe("CloudronApi mutating calls", () => {
     let posts = 0;
     let taskReads = 0;
     const s = await serve((req, res) => {
-      if (req.method === "POST") return ++posts === 1 ? send(res, 409, { status: "Conflict", message: "Locked" }) : send(res, 202, { taskId: 31 });
+      if (req.method === "POST")
+        return ++posts === 1
+          ? send(res, 409, { status: "Conflict", message: "Locked" })
+          : send(res, 202, { taskId: 31 });
       if (req.url === "/api/v1/tasks/30") {
         taskReads++;
-        return send(res, 200, taskReads < 3 ? { id: "30", active: false, pending: true, percent: 1, message: "Queued" } : { id: "30", active: false, pending: false, success: true });
+        return send(
+          res,
+          200,
+          taskReads < 3
+            ? { id: "30", active: false, pending: true, percent: 1, message: "Queued" }
+            : { id: "30", active: false, pending: false, success: true },
+        );
       }
       send(res, 200, { ...APP, taskId: taskReads < 3 ? "30" : null });
     });
     const { api, lines } = client(s.url);
-    expect(await api.post("/apps/app-1/restart", {}, taskInfoSchema, { step: "restart", appId: "app-1" })).toEqual({ taskId: "31" });
+    expect(await api.post("/apps/app-1/restart", {}, taskInfoSchema, { step: "restart", appId: "app-1" })).toEqual({
+      taskId: "31",
+    });
     expect(posts).toBe(2);
-    expect(lines[0]).toBe('restart: POST /apps/app-1/restart answered 409 ("Locked"): staging.communityrule.info is busy with task 30 (queued, installed); waiting');
+    expect(lines[0]).toBe(
+      'restart: POST /apps/app-1/restart answered 409 ("Locked"): staging.communityrule.info is busy with task 30 (queued, installed); waiting',
+    );
   });
 
   it("a read-only token is refused before the first POST, when GET /tokens shows its scope; nothing is sent", async () => {
     const s = await serve(
       (req, res) =>
         req.url === "/api/v1/tokens"
-          ? send(res, 200, { tokens: [{ id: "tid-1", name: "ci", accessToken: TOKEN, scope: { "*": "r" } }, { id: "tid-2", accessToken: "other", scope: { "*": "rw" } }] })
+          ? send(res, 200, {
+              tokens: [
+                { id: "tid-1", name: "ci", accessToken: TOKEN, scope: { "*": "r" } },
+                { id: "tid-2", accessToken: "other", scope: { "*": "rw" } },
+              ],
+            })
           : send(res, 202, { taskId: 1 }),
       { tokens: true },
     );
-    const e = await failure(client(s.url).api.post("/apps/app-1/restart", {}, taskInfoSchema, { step: "restart", appId: "app-1" }));
+    const e = await failure(
+      client(s.url).api.post("/apps/app-1/restart", {}, taskInfoSchema, { step: "restart", appId: "app-1" }),
+    );
     expect(e.kind).toBe("forbidden");
-    expect(e.message).toMatch(/^restart: the API token "ci" is read-only \(its scope on Cloudron has no "rw"\), so nothing was sent\. Create a "Read and Write" token/);
+    expect(e.message).toMatch(
+      /^restart: the API token "ci" is read-only \(its scope on Cloudron has no "rw"\), so nothing was sent\. Create a "Read and Write" token/,
+    );
     expect(e.message).not.toContain(TOKEN);
     expect(s.seen.map((r) => r.method)).toEqual(["GET"]);
   });
@@ -349,9 +412,20 @@ describe("CloudronApi tasks", () => {
   });
 
   it("fails with the task's error", async () => {
-    const s = await serve((_req, res) => send(res, 200, { id: "6", active: false, percent: 100, message: "", success: false, error: { message: "Image not found" } }));
+    const s = await serve((_req, res) =>
+      send(res, 200, {
+        id: "6",
+        active: false,
+        percent: 100,
+        message: "",
+        success: false,
+        error: { message: "Image not found" },
+      }),
+    );
     const e = await failure(client(s.url).api.waitForTask("6", "update"));
-    expect(e.message).toBe("update: Cloudron task 6 failed: Image not found. The app's event log and logs in the dashboard show why.");
+    expect(e.message).toBe(
+      "update: Cloudron task 6 failed: Image not found. The app's event log and logs in the dashboard show why.",
+    );
   });
 
   it("is bounded by the task timeout (cloudronTimeoutSeconds)", async () => {
@@ -368,7 +442,14 @@ describe("CloudronApi tasks", () => {
 
 describe("CloudronApi answers", () => {
   it("a malformed entry of another app in GET /apps is passed over; ours is parsed in full", async () => {
-    const other = { ...APP, id: "other", fqdn: "other.example.org", env: { API_KEY: OTHER_APP_SECRET }, manifest: { id: "x", version: 7 }, installationState: 3 };
+    const other = {
+      ...APP,
+      id: "other",
+      fqdn: "other.example.org",
+      env: { API_KEY: OTHER_APP_SECRET },
+      manifest: { id: "x", version: 7 },
+      installationState: 3,
+    };
     const s = await serve((_req, res) => send(res, 200, { apps: [other, "not an app", APP] }));
     const found = await client(s.url).api.findApp("STAGING.communityrule.info", "deploy");
     expect(found?.id).toBe("app-1");
@@ -415,25 +496,37 @@ describe("resolveToken", () => {
     JSON.stringify({ cloudrons: { default: server, [server]: { apiEndpoint: server, token } } });
 
   it("prefers communityrule:cloudronToken", () => {
-    expect(resolveToken({ server: "my.medlab.host", configToken: "cfg", readFile: () => login("my.medlab.host", "file") })).toEqual({
+    expect(
+      resolveToken({ server: "my.medlab.host", configToken: "cfg", readFile: () => login("my.medlab.host", "file") }),
+    ).toEqual({
       token: "cfg",
       source: "communityrule:cloudronToken",
     });
   });
 
   it("falls back to the cloudron login for this server", () => {
-    expect(resolveToken({ server: "my.medlab.host", homeDir: "/h", readFile: (f) => (f === "/h/.cloudron.json" ? login("my.medlab.host", "file") : "") })).toEqual({
+    expect(
+      resolveToken({
+        server: "my.medlab.host",
+        homeDir: "/h",
+        readFile: (f) => (f === "/h/.cloudron.json" ? login("my.medlab.host", "file") : ""),
+      }),
+    ).toEqual({
       token: "file",
       source: "~/.cloudron.json",
     });
   });
 
   it("matches a login stored with a scheme", () => {
-    expect(resolveToken({ server: "http://127.0.0.1:9", readFile: () => login("http://127.0.0.1:9/", "t9") }).token).toBe("t9");
+    expect(
+      resolveToken({ server: "http://127.0.0.1:9", readFile: () => login("http://127.0.0.1:9/", "t9") }).token,
+    ).toBe("t9");
   });
 
   it("refuses a login for another server, naming how to get a token", () => {
-    expect(() => resolveToken({ server: "my.medlab.host", homeDir: "/h", readFile: () => login("my.other.host", "x") })).toThrow(
+    expect(() =>
+      resolveToken({ server: "my.medlab.host", homeDir: "/h", readFile: () => login("my.other.host", "x") }),
+    ).toThrow(
       'no Cloudron API token: communityrule:cloudronToken is not set and /h/.cloudron.json has no login for my.medlab.host. Create one in the dashboard (Profile → API Tokens → "Read and Write") and run `pulumi config set --secret communityrule:cloudronToken <token>`, or run `cloudron login my.medlab.host`.',
     );
   });

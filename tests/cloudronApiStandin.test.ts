@@ -22,12 +22,44 @@ const MANIFEST = {
 
 // From components.schemas.app (the fields the stand-in shows).
 const APP_FIELDS = new Set([
-  "id", "appStoreId", "installationState", "error", "runState", "health", "taskId", "subdomain", "domain", "fqdn",
-  "manifest", "env", "enableBackup", "enableAutomaticUpdate", "accessRestriction", "memoryLimit", "label", "tags",
-  "creationTime", "updateTime", "ts", "debugMode", "notes",
+  "id",
+  "appStoreId",
+  "installationState",
+  "error",
+  "runState",
+  "health",
+  "taskId",
+  "subdomain",
+  "domain",
+  "fqdn",
+  "manifest",
+  "env",
+  "enableBackup",
+  "enableAutomaticUpdate",
+  "accessRestriction",
+  "memoryLimit",
+  "label",
+  "tags",
+  "creationTime",
+  "updateTime",
+  "ts",
+  "debugMode",
+  "notes",
 ]);
 // From components.schemas.Task.
-const TASK_FIELDS = new Set(["id", "type", "percent", "message", "error", "active", "pending", "creationTime", "result", "ts", "success"]);
+const TASK_FIELDS = new Set([
+  "id",
+  "type",
+  "percent",
+  "message",
+  "error",
+  "active",
+  "pending",
+  "creationTime",
+  "result",
+  "ts",
+  "success",
+]);
 
 let api: CloudronApi;
 let token: string;
@@ -37,7 +69,11 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
-async function call(method: string, path: string, opts: { body?: unknown; auth?: string | null; query?: string; rawBody?: string } = {}): Promise<Answer> {
+async function call(
+  method: string,
+  path: string,
+  opts: { body?: unknown; auth?: string | null; query?: string; rawBody?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   const auth = opts.auth === undefined ? token : opts.auth;
   if (auth !== null) headers.authorization = `Bearer ${auth}`;
@@ -50,7 +86,9 @@ async function call(method: string, path: string, opts: { body?: unknown; auth?:
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-async function waitTask(taskId: unknown): Promise<{ polls: Array<Record<string, unknown>>; final: Record<string, unknown> }> {
+async function waitTask(
+  taskId: unknown,
+): Promise<{ polls: Array<Record<string, unknown>>; final: Record<string, unknown> }> {
   const polls: Array<Record<string, unknown>> = [];
   for (let i = 0; i < 200; i++) {
     const r = await call("GET", `/tasks/${String(taskId)}`);
@@ -115,7 +153,9 @@ describe("auth", () => {
   it("the access_token query parameter authenticates (as on the server) but is recorded as a violation", async () => {
     const r = await call("GET", "/apps", { auth: null, query: `?access_token=${token}` });
     expect(r.status).toBe(200);
-    expect(api.state.violations).toEqual(["GET /api/v1/apps: token sent as the access_token query parameter (it ends up in server logs)"]);
+    expect(api.state.violations).toEqual([
+      "GET /api/v1/apps: token sent as the access_token query parameter (it ends up in server logs)",
+    ]);
     expect(api.calls()[0].query).toEqual({ access_token: token });
   });
 });
@@ -140,14 +180,26 @@ describe("install and tasks", () => {
     expect(final).toMatchObject({ id: String(r.body.taskId), active: false, success: true, error: null, percent: 100 });
     const app = (await call("GET", `/apps/${String(r.body.id)}`)).body;
     for (const k of Object.keys(app)) expect(APP_FIELDS.has(k), `app field ${k}`).toBe(true);
-    expect(app).toMatchObject({ installationState: "installed", runState: "running", health: "healthy", taskId: null, fqdn: "staging.communityrule.info", subdomain: "staging", domain: "communityrule.info" });
+    expect(app).toMatchObject({
+      installationState: "installed",
+      runState: "running",
+      health: "healthy",
+      taskId: null,
+      fqdn: "staging.communityrule.info",
+      subdomain: "staging",
+      domain: "communityrule.info",
+    });
     expect(app.env).toEqual(installBody().env);
     expect(api.app("staging.communityrule.info")!.restarts).toBe(1);
   });
 
   it("GET /apps lists every app with its env (why a client must never print raw answers)", async () => {
     await installed();
-    api.addApp({ fqdn: "wiki.communityrule.info", manifest: { id: "org.wiki", version: "1.0.0", dockerImage: "wiki:1" }, env: { WIKI_SECRET: "other-apps-secret" } });
+    api.addApp({
+      fqdn: "wiki.communityrule.info",
+      manifest: { id: "org.wiki", version: "1.0.0", dockerImage: "wiki:1" },
+      env: { WIKI_SECRET: "other-apps-secret" },
+    });
     const list = await call("GET", "/apps");
     const apps = list.body.apps as Array<Record<string, unknown>>;
     expect(apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info", "wiki.communityrule.info"]);
@@ -173,7 +225,10 @@ describe("install and tasks", () => {
 
   it("install refuses a location in use (409) and a domain the server does not have (404)", async () => {
     await installed();
-    expect((await call("POST", "/apps", { body: installBody() })).body).toEqual({ status: "Conflict", message: "Location 'staging.communityrule.info' is in use" });
+    expect((await call("POST", "/apps", { body: installBody() })).body).toEqual({
+      status: "Conflict",
+      message: "Location 'staging.communityrule.info' is in use",
+    });
     const r = await call("POST", "/apps", { body: installBody({ domain: "example.org" }) });
     expect(r).toEqual({ status: 404, body: { status: "Not Found", message: "No such domain: example.org" } });
   });
@@ -188,10 +243,22 @@ describe("install and tasks", () => {
 describe("request bodies are checked against the spec's shapes", () => {
   it.each([
     ["accessRestriction missing", { accessRestriction: undefined }, "accessRestriction: is required"],
-    ["env value not a string", { env: { PORT: 3000 } }, 'env.PORT: must be a string (the spec: "an object where the values are strings")'],
+    [
+      "env value not a string",
+      { env: { PORT: 3000 } },
+      'env.PORT: must be a string (the spec: "an object where the values are strings")',
+    ],
     ["subdomain not a string", { subdomain: 7 }, "subdomain: must be a string"],
-    ["manifest without dockerImage", { manifest: { ...MANIFEST, dockerImage: undefined } }, "manifest.dockerImage: is required for a custom app (no app store package to take it from)"],
-    ["manifest without version", { manifest: { ...MANIFEST, version: undefined } }, expect.stringMatching(/^manifest: is not a valid CloudronManifest: .*version/)],
+    [
+      "manifest without dockerImage",
+      { manifest: { ...MANIFEST, dockerImage: undefined } },
+      "manifest.dockerImage: is required for a custom app (no app store package to take it from)",
+    ],
+    [
+      "manifest without version",
+      { manifest: { ...MANIFEST, version: undefined } },
+      expect.stringMatching(/^manifest: is not a valid CloudronManifest: .*version/),
+    ],
   ])("install with %s → 400 naming the field, and a violation", async (_name, patch, message) => {
     const r = await call("POST", "/apps", { body: JSON.parse(JSON.stringify(installBody(patch))) });
     expect(r.status).toBe(400);
@@ -202,7 +269,9 @@ describe("request bodies are checked against the spec's shapes", () => {
 
   it("an unknown field is accepted (OpenAPI allows it) but recorded as a violation", async () => {
     const id = await installed();
-    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" }, skip_backup: true } });
+    const r = await call("POST", `/apps/${id}/update`, {
+      body: { manifest: { ...MANIFEST, version: "0.1.10" }, skip_backup: true },
+    });
     expect(r.status).toBe(202);
     expect(api.state.violations).toEqual(["updateApp: body.skip_backup is not a field of this request in the spec"]);
   });
@@ -210,7 +279,10 @@ describe("request bodies are checked against the spec's shapes", () => {
   it("update wants exactly one of manifest and appStoreId", async () => {
     const id = await installed();
     const r = await call("POST", `/apps/${id}/update`, { body: { manifest: MANIFEST, appStoreId: "" } });
-    expect(r.body).toEqual({ status: "Bad Request", message: "manifest: exactly one of manifest or appStoreId is required" });
+    expect(r.body).toEqual({
+      status: "Bad Request",
+      message: "manifest: exactly one of manifest or appStoreId is required",
+    });
   });
 
   it("a body that is not JSON is 400", async () => {
@@ -222,7 +294,9 @@ describe("request bodies are checked against the spec's shapes", () => {
 describe("update, env, backups, uninstall, clone", () => {
   it("update takes a pre-update backup (in GET /apps/:id/backups) and runs the new manifest", async () => {
     const id = await installed();
-    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10", dockerImage: "img:0.1.10" } } });
+    const r = await call("POST", `/apps/${id}/update`, {
+      body: { manifest: { ...MANIFEST, version: "0.1.10", dockerImage: "img:0.1.10" } },
+    });
     expect(r.status).toBe(202);
     expect(Object.keys(r.body)).toEqual(["taskId"]);
     expect(api.app(id)!.installationState).toBe("pending_update");
@@ -240,10 +314,14 @@ describe("update, env, backups, uninstall, clone", () => {
 
   it("skipBackup: true updates without a backup and is recorded as a violation", async () => {
     const id = await installed();
-    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" }, skipBackup: true } });
+    const r = await call("POST", `/apps/${id}/update`, {
+      body: { manifest: { ...MANIFEST, version: "0.1.10" }, skipBackup: true },
+    });
     await waitTask(r.body.taskId);
     expect(api.app(id)!.backups).toEqual([]);
-    expect(api.state.violations).toEqual(["updateApp: skipBackup: true sent for staging.communityrule.info (the pre-update backup must be kept)"]);
+    expect(api.state.violations).toEqual([
+      "updateApp: skipBackup: true sent for staging.communityrule.info (the pre-update backup must be kept)",
+    ]);
   });
 
   it("a lower version is refused unless force", async () => {
@@ -251,12 +329,17 @@ describe("update, env, backups, uninstall, clone", () => {
     const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.8" } } });
     expect(r.status).toBe(400);
     expect(String(r.body.message)).toMatch(/^Downgrades are not permitted/);
-    expect((await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.8" }, force: true } })).status).toBe(202);
+    expect(
+      (await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.8" }, force: true } }))
+        .status,
+    ).toBe(202);
   });
 
   it("configure/env replaces the whole map in one task and one restart", async () => {
     const id = await installed();
-    const r = await call("POST", `/apps/${id}/configure/env`, { body: { env: { SMTP_FROM: "x <x@y.z>", NEW_KEY: "a=b=c\nline2" } } });
+    const r = await call("POST", `/apps/${id}/configure/env`, {
+      body: { env: { SMTP_FROM: "x <x@y.z>", NEW_KEY: "a=b=c\nline2" } },
+    });
     expect(r.status).toBe(202);
     await waitTask(r.body.taskId);
     expect(api.app(id)!.env).toEqual({ SMTP_FROM: "x <x@y.z>", NEW_KEY: "a=b=c\nline2" });
@@ -270,12 +353,19 @@ describe("update, env, backups, uninstall, clone", () => {
     await waitTask(up.body.taskId);
     api.app(id)!.seedRuns = 1;
     const backupId = api.app(id)!.backups[0].id;
-    const c = await call("POST", `/apps/${id}/clone`, { body: { backupId, subdomain: "restore-drill-20261123", domain: "communityrule.info" } });
+    const c = await call("POST", `/apps/${id}/clone`, {
+      body: { backupId, subdomain: "restore-drill-20261123", domain: "communityrule.info" },
+    });
     expect(c.status).toBe(201);
     expect(Object.keys(c.body).sort()).toEqual(["id", "taskId"]);
     await waitTask(c.body.taskId);
     const clone = api.app("restore-drill-20261123.communityrule.info")!;
-    expect(clone).toMatchObject({ installationState: "installed", runState: "running", seedRuns: 1, clonedFrom: backupId });
+    expect(clone).toMatchObject({
+      installationState: "installed",
+      runState: "running",
+      seedRuns: 1,
+      clonedFrom: backupId,
+    });
     expect(clone.manifest.version).toBe("0.1.9");
     const u = await call("POST", `/apps/${String(c.body.id)}/uninstall`);
     expect(u.status).toBe(202);
@@ -292,15 +382,30 @@ describe("update, env, backups, uninstall, clone", () => {
     expect(api.app(id)!.installationState).toBe("pending_backup");
     await waitTask(b.body.taskId);
     const backupId = api.app(id)!.backups[0].id;
-    expect((await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: 7776000, label: "final" } })).status).toBe(200);
-    expect((await call("GET", `/apps/${id}/backups`)).body.backups).toEqual([expect.objectContaining({ id: backupId, preserveSecs: 7776000, label: "final" })]);
+    expect(
+      (await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: 7776000, label: "final" } }))
+        .status,
+    ).toBe(200);
+    expect((await call("GET", `/apps/${id}/backups`)).body.backups).toEqual([
+      expect.objectContaining({ id: backupId, preserveSecs: 7776000, label: "final" }),
+    ]);
     expect((await call("POST", `/apps/${id}/backups/no-such-backup`, { body: { preserveSecs: 1 } })).status).toBe(404);
-    expect((await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: "long" } })).status).toBe(400);
+    expect((await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: "long" } })).status).toBe(
+      400,
+    );
     api.state.violations.length = 0;
     await waitTask((await call("POST", `/apps/${id}/uninstall`)).body.taskId);
     expect(api.state.detachedBackups.map((x) => x.id)).toEqual([backupId]);
     // A new app at the same place, then the backup restored into it: the backup's manifest, a restart.
-    const other = await call("POST", "/apps", { body: { appStoreId: "", manifest: { ...MANIFEST, version: "0.1.10" }, subdomain: "staging", domain: "communityrule.info", accessRestriction: null } });
+    const other = await call("POST", "/apps", {
+      body: {
+        appStoreId: "",
+        manifest: { ...MANIFEST, version: "0.1.10" },
+        subdomain: "staging",
+        domain: "communityrule.info",
+        accessRestriction: null,
+      },
+    });
     await waitTask(other.body.taskId);
     const newId = String(other.body.id);
     expect((await call("POST", `/apps/${newId}/restore`, { body: {} })).status).toBe(400);
@@ -310,11 +415,17 @@ describe("update, env, backups, uninstall, clone", () => {
     expect(r.status).toBe(202);
     expect(api.app(newId)!.installationState).toBe("pending_restore");
     await waitTask(r.body.taskId);
-    expect(api.app(newId)).toMatchObject({ installationState: "installed", restoredFrom: backupId, manifest: { version: "0.1.9" } });
+    expect(api.app(newId)).toMatchObject({
+      installationState: "installed",
+      restoredFrom: backupId,
+      manifest: { version: "0.1.9" },
+    });
   });
 
   it("GET /backups/policy and configure/automatic_backup", async () => {
-    expect((await call("GET", "/backups/policy")).body).toEqual({ policy: { schedule: "00 00 23 * * *", retention: { keepWithinSecs: 2592000 } } });
+    expect((await call("GET", "/backups/policy")).body).toEqual({
+      policy: { schedule: "00 00 23 * * *", retention: { keepWithinSecs: 2592000 } },
+    });
     const id = await installed();
     const r = await call("POST", `/apps/${id}/configure/automatic_backup`, { body: { enable: false } });
     expect(r.status).toBe(200);
@@ -330,13 +441,18 @@ describe("tags and logs", () => {
 
   it("configure/tags answers 200 with no task: the app is not busy and not restarted; GET /apps shows the tags", async () => {
     const id = await installed();
-    const r = await call("POST", `/apps/${id}/configure/tags`, { body: { tags: ["communityrule-stack:staging", "office"] } });
+    const r = await call("POST", `/apps/${id}/configure/tags`, {
+      body: { tags: ["communityrule-stack:staging", "office"] },
+    });
     expect(r.status).toBe(200);
     expect(r.body.taskId).toBeUndefined();
     expect(api.app(id)!.installationState).toBe("installed");
     expect(api.app(id)!.restarts).toBe(1);
     const list = await call("GET", "/apps");
-    expect((list.body.apps as Array<Record<string, unknown>>)[0].tags).toEqual(["communityrule-stack:staging", "office"]);
+    expect((list.body.apps as Array<Record<string, unknown>>)[0].tags).toEqual([
+      "communityrule-stack:staging",
+      "office",
+    ]);
   });
 
   it("configure/tags refuses what the server's validateTags refuses (empty, too long, not an array)", async () => {
@@ -354,10 +470,19 @@ describe("tags and logs", () => {
     const r = await text(`/apps/${id}/logs`, "?format=json");
     expect(r.status).toBe(200);
     expect(r.type).toBe("application/x-logs");
-    const lines = r.body.trim().split("\n").map((l) => JSON.parse(l) as { realtimeTimestamp: number; message: string; source: string });
+    const lines = r.body
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { realtimeTimestamp: number; message: string; source: string });
     expect(lines.map((l) => l.message)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14].map((i) => `line ${i}`));
-    expect(lines[0]).toEqual({ realtimeTimestamp: Date.parse("2026-05-21T15:00:05.000Z") * 1000, message: "line 5", source: id });
-    expect((await text(`/apps/${id}/logs`, "?lines=2&format=short")).body).toBe("2026-05-21T15:00:13.000Z line 13\n2026-05-21T15:00:14.000Z line 14\n");
+    expect(lines[0]).toEqual({
+      realtimeTimestamp: Date.parse("2026-05-21T15:00:05.000Z") * 1000,
+      message: "line 5",
+      source: id,
+    });
+    expect((await text(`/apps/${id}/logs`, "?lines=2&format=short")).body).toBe(
+      "2026-05-21T15:00:13.000Z line 13\n2026-05-21T15:00:14.000Z line 14\n",
+    );
     expect((await text(`/apps/${id}/logs`, "?lines=abc")).status).toBe(400);
   });
 
@@ -366,7 +491,10 @@ describe("tags and logs", () => {
     const r = await call("POST", "/apps", { body: installBody() });
     await waitTask(r.body.taskId);
     const logs = await text(`/tasks/${String(r.body.taskId)}/logs`, "?lines=100&format=json");
-    const messages = logs.body.trim().split("\n").map((l) => (JSON.parse(l) as { message: string }).message);
+    const messages = logs.body
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { message: string }).message);
     expect(messages[0]).toMatch(/^install of app .* Queued$/);
     expect(messages.at(-1)).toBe("task failed: Could not pull image");
     expect((await text("/tasks/99999/logs")).status).toBe(404);
@@ -374,15 +502,23 @@ describe("tags and logs", () => {
 });
 
 describe("injected faults", () => {
-  it.each(["401", "403", "404", "500"] as const)("%s on one operation answers that status once, with the spec's error shape", async (kind) => {
-    const id = await installed();
-    api.injectFault({ operation: "getApp", kind });
-    const r = await call("GET", `/apps/${id}`);
-    expect(r.status).toBe(Number(kind));
-    expect(Object.keys(r.body).sort()).toEqual(["message", "status"]);
-    expect((await call("GET", `/apps/${id}`)).status).toBe(200);
-    expect(api.calls().filter((c) => c.fault).map((c) => [c.operation, c.fault, c.status])).toEqual([["getApp", kind, Number(kind)]]);
-  });
+  it.each(["401", "403", "404", "500"] as const)(
+    "%s on one operation answers that status once, with the spec's error shape",
+    async (kind) => {
+      const id = await installed();
+      api.injectFault({ operation: "getApp", kind });
+      const r = await call("GET", `/apps/${id}`);
+      expect(r.status).toBe(Number(kind));
+      expect(Object.keys(r.body).sort()).toEqual(["message", "status"]);
+      expect((await call("GET", `/apps/${id}`)).status).toBe(200);
+      expect(
+        api
+          .calls()
+          .filter((c) => c.fault)
+          .map((c) => [c.operation, c.fault, c.status]),
+      ).toEqual([["getApp", kind, Number(kind)]]);
+    },
+  );
 
   it("409: the app is busy with a real backup task for busyMs, then accepts the call", async () => {
     const id = await installed();
@@ -488,7 +624,11 @@ describe("the private exec endpoint (for the cloudron exec stand-in)", () => {
       fetch(`${api.url}/__standin__/exec`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ app: "staging.communityrule.info", cmd, argv: ["exec", "--app", "staging.communityrule.info", "--", ...cmd] }),
+        body: JSON.stringify({
+          app: "staging.communityrule.info",
+          cmd,
+          argv: ["exec", "--app", "staging.communityrule.info", "--", ...cmd],
+        }),
       }).then((r) => r.json() as Promise<Record<string, unknown>>);
     const seed = ["sh", "-c", 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'];
     expect(await exec(seed)).toEqual({ stdout: "Seeded 12 templates and 40 method facets\n", stderr: "", exitCode: 0 });
@@ -501,7 +641,10 @@ describe("the private exec endpoint (for the cloudron exec stand-in)", () => {
     // While a task replaces the container, exec answers 409 like any mutating call.
     delete api.app(id)!.env.SEED_SHOULD_FAIL;
     const taskId = api.makeBusy(id, 5000);
-    expect(await exec(seed)).toEqual({ status: "Conflict", message: `Locked by task ${taskId} : pending_backup / running` });
+    expect(await exec(seed)).toEqual({
+      status: "Conflict",
+      message: `Locked by task ${taskId} : pending_backup / running`,
+    });
     expect(api.app(id)!.seedRuns).toBe(1);
   });
 });
@@ -520,7 +663,10 @@ describe("what the real server does that a happy path never shows", () => {
     const id = await installed();
     api.injectFault({ operation: "setAppEnv", kind: "409", idle: true });
     const r = await call("POST", `/apps/${id}/configure/env`, { body: { env: {} } });
-    expect(r).toEqual({ status: 409, body: { status: "Conflict", message: "Domain 'staging.communityrule.info' is in use" } });
+    expect(r).toEqual({
+      status: 409,
+      body: { status: "Conflict", message: "Domain 'staging.communityrule.info' is in use" },
+    });
     expect(api.app(id)!.taskId).toBeNull();
   });
 
@@ -554,18 +700,24 @@ describe("what the real server does that a happy path never shows", () => {
     const newestFirst = [...made].reverse().map((b) => b.id);
     expect(ids(await call("GET", `/apps/${id}/backups`))).toEqual(newestFirst.slice(0, 25));
     expect(ids(await call("GET", `/apps/${id}/backups`, { query: "?page=2" }))).toEqual(newestFirst.slice(25));
-    expect(ids(await call("GET", `/apps/${id}/backups`, { query: "?page=3&per_page=10" }))).toEqual(newestFirst.slice(20, 27));
+    expect(ids(await call("GET", `/apps/${id}/backups`, { query: "?page=3&per_page=10" }))).toEqual(
+      newestFirst.slice(20, 27),
+    );
     expect((await call("GET", `/apps/${id}/backups`, { query: "?page=0" })).status).toBe(400);
   });
 
   it("labels and preserves one backup (POST /apps/:id/backups/:backupId); an unknown backup is 404", async () => {
     const id = await installed();
     const b = api.addBackup(id);
-    const r = await call("POST", `/apps/${id}/backups/${b.id}`, { body: { label: "rollback point", preserveSecs: 2592000 } });
+    const r = await call("POST", `/apps/${id}/backups/${b.id}`, {
+      body: { label: "rollback point", preserveSecs: 2592000 },
+    });
     expect(r.status).toBe(200);
     const listed = (await call("GET", `/apps/${id}/backups`)).body.backups as Array<Record<string, unknown>>;
     expect(listed[0]).toMatchObject({ id: b.id, label: "rollback point", preserveSecs: 2592000 });
-    expect((await call("POST", `/apps/${id}/backups/nope`, { body: { label: "x", preserveSecs: 1 } })).status).toBe(404);
+    expect((await call("POST", `/apps/${id}/backups/nope`, { body: { label: "x", preserveSecs: 1 } })).status).toBe(
+      404,
+    );
   });
 
   it("backup policy shapes: as set, or 404 for a server without the route", async () => {
@@ -584,7 +736,11 @@ describe("what the real server does that a happy path never shows", () => {
   });
 
   it("an app whose answer has odd field values shows them in GET /apps", async () => {
-    api.addApp({ fqdn: "wiki.communityrule.info", manifest: { id: "org.wiki", version: "1.0.0", dockerImage: "w" }, shownAs: { installationState: 7, manifest: null } });
+    api.addApp({
+      fqdn: "wiki.communityrule.info",
+      manifest: { id: "org.wiki", version: "1.0.0", dockerImage: "w" },
+      shownAs: { installationState: 7, manifest: null },
+    });
     const apps = (await call("GET", "/apps")).body.apps as Array<Record<string, unknown>>;
     expect(apps[0]).toMatchObject({ fqdn: "wiki.communityrule.info", installationState: 7, manifest: null });
     expect(apps[0]).not.toHaveProperty("shownAs");

@@ -20,9 +20,14 @@ let home: string;
 let log: string;
 const token = `tok-${crypto.randomBytes(8).toString("hex")}`;
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(STANDIN, args, { env: { PATH: process.env.PATH ?? "", HOME: home, CLOUDRON_STANDIN_LOG: log, ...env } });
+    const child = spawn(STANDIN, args, {
+      env: { PATH: process.env.PATH ?? "", HOME: home, CLOUDRON_STANDIN_LOG: log, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -32,12 +37,18 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 }
 
 function login(server: string, tok: string) {
-  fs.writeFileSync(path.join(home, ".cloudron.json"), JSON.stringify({ cloudrons: { default: server, [server]: { apiEndpoint: server, token: tok } } }));
+  fs.writeFileSync(
+    path.join(home, ".cloudron.json"),
+    JSON.stringify({ cloudrons: { default: server, [server]: { apiEndpoint: server, token: tok } } }),
+  );
 }
 
 beforeAll(async () => {
   api = await startCloudronApi({ tokens: [{ token, role: "owner" }] });
-  api.addApp({ fqdn: "staging.communityrule.info", manifest: { id: "com.medlab.communityrule", version: "0.1.9", dockerImage: "img" } });
+  api.addApp({
+    fqdn: "staging.communityrule.info",
+    manifest: { id: "com.medlab.communityrule", version: "0.1.9", dockerImage: "img" },
+  });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "exec-standin-"));
   home = path.join(dir, "home");
   fs.mkdirSync(home);
@@ -55,7 +66,13 @@ describe("cloudron exec stand-in", () => {
     expect(r).toEqual({ code: 0, stdout: "Seeded 12 templates and 40 method facets\n__SEED_EXIT__:0\n", stderr: "" });
     expect(api.app("staging.communityrule.info")!.seedRuns).toBe(1);
     const call = api.calls().at(-1)!;
-    expect(call).toMatchObject({ method: "POST", path: "/__standin__/exec", operation: "standinExec", status: 200, authenticated: true });
+    expect(call).toMatchObject({
+      method: "POST",
+      path: "/__standin__/exec",
+      operation: "standinExec",
+      status: 200,
+      authenticated: true,
+    });
   });
 
   it("a failing seed (SEED_SHOULD_FAIL=1 in the app's env): the error, marker 1, but exit 0 like the CLI", async () => {
@@ -73,7 +90,10 @@ describe("cloudron exec stand-in", () => {
 
   it("refuses --token on argv before doing anything", async () => {
     const before = api.calls().length;
-    for (const args of [["exec", "--token", "x", "--app", "a", "--", "ls"], ["exec", "--token=x", "--app", "a", "--", "ls"]]) {
+    for (const args of [
+      ["exec", "--token", "x", "--app", "a", "--", "ls"],
+      ["exec", "--token=x", "--app", "a", "--", "ls"],
+    ]) {
       const r = await run(args);
       expect(r.code).toBe(3);
       expect(r.stderr).toContain("--token on the command line is forbidden");
@@ -109,7 +129,11 @@ describe("cloudron exec stand-in", () => {
   });
 
   it("logs every invocation's argv (what the secret scan reads)", () => {
-    const lines = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { argv: string[]; exit: number });
+    const lines = fs
+      .readFileSync(log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { argv: string[]; exit: number });
     expect(lines[0].argv).toEqual(["exec", "--app", "staging.communityrule.info", "--", ...SEED]);
     expect(lines.map((l) => l.exit)).toEqual([0, 0, 3, 3, 2, 1, 1, 1]);
   });

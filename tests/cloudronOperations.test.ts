@@ -76,7 +76,8 @@ class FakeCloudron {
           res.writeHead(status, { "content-type": "application/json" });
           res.end(JSON.stringify(data));
         };
-        if (req.headers.authorization !== `Bearer ${TOKEN}`) return send(401, { status: "Unauthorized", message: "bad token" });
+        if (req.headers.authorization !== `Bearer ${TOKEN}`)
+          return send(401, { status: "Unauthorized", message: "bad token" });
         this.route(req.method ?? "", path, body as Record<string, unknown>, send);
       });
     });
@@ -93,26 +94,55 @@ class FakeCloudron {
   }
 
   private view(a: FakeApp) {
-    return { ...a, tags: a.tags ?? [], installationState: this.alwaysBusy ? "pending_update" : a.installationState, taskId: this.alwaysBusy ? "99" : a.taskId, runState: "running", health: "healthy", error: null, subdomain: "", domain: "" };
+    return {
+      ...a,
+      tags: a.tags ?? [],
+      installationState: this.alwaysBusy ? "pending_update" : a.installationState,
+      taskId: this.alwaysBusy ? "99" : a.taskId,
+      runState: "running",
+      health: "healthy",
+      error: null,
+      subdomain: "",
+      domain: "",
+    };
   }
 
   private task(): string {
     return String(this.nextTask++);
   }
 
-  private route(method: string, path: string, body: Record<string, unknown>, send: (s: number, d: unknown) => void): void {
+  private route(
+    method: string,
+    path: string,
+    body: Record<string, unknown>,
+    send: (s: number, d: unknown) => void,
+  ): void {
     const appMatch = /^\/apps\/([^/]+)(\/.*)?$/.exec(path);
     const app = appMatch ? this.apps.find((a) => a.id === appMatch[1]) : undefined;
     if (method === "GET" && path === "/profile") return send(200, { id: "u", username: "deployer", role: "owner" });
     if (method === "GET" && path === "/apps") return send(200, { apps: this.apps.map((a) => this.view(a)) });
-    if (method === "GET" && path === "/domains") return send(200, { domains: [{ domain: "communityrule.info" }, { domain: "info" }] });
+    if (method === "GET" && path === "/domains")
+      return send(200, { domains: [{ domain: "communityrule.info" }, { domain: "info" }] });
     if (method === "GET" && path.startsWith("/tasks/")) {
-      return send(200, this.tasksHang ? { id: path.slice(7), active: true, percent: 20, message: "Working" } : { id: path.slice(7), active: false, percent: 100, message: "Done", success: true, error: null });
+      return send(
+        200,
+        this.tasksHang
+          ? { id: path.slice(7), active: true, percent: 20, message: "Working" }
+          : { id: path.slice(7), active: false, percent: 100, message: "Done", success: true, error: null },
+      );
     }
     if (method === "POST" && path === "/apps") {
       const id = `app-${this.apps.length + 1}`;
       const manifest = body.manifest as Record<string, unknown>;
-      this.apps.push({ id, fqdn: `${String(body.subdomain)}.${String(body.domain)}`, installationState: "installed", taskId: null, manifest, env: { ...(body.env as Record<string, string>) }, backups: [] });
+      this.apps.push({
+        id,
+        fqdn: `${String(body.subdomain)}.${String(body.domain)}`,
+        installationState: "installed",
+        taskId: null,
+        manifest,
+        env: { ...(body.env as Record<string, string>) },
+        backups: [],
+      });
       return send(202, { id, taskId: Number(this.task()) });
     }
     if (!appMatch) return send(404, { status: "Not Found", message: "no route" });
@@ -126,7 +156,8 @@ class FakeCloudron {
       return send(202, { taskId: Number(this.task()) });
     }
     if (method === "POST" && /^\/backups\/[^/]+$/.test(sub)) {
-      if (!app.backups.includes(sub.slice("/backups/".length))) return send(404, { status: "Not Found", message: "Backup not found" });
+      if (!app.backups.includes(sub.slice("/backups/".length)))
+        return send(404, { status: "Not Found", message: "Backup not found" });
       return send(200, {});
     }
     if (method === "POST" && sub === "/configure/env") {
@@ -162,14 +193,24 @@ const fastClock = (): Clock => {
 };
 
 function ctxFor(f: FakeCloudron, lines: string[] = []) {
-  const api = new CloudronApi({ server: f.url, token: TOKEN, taskTimeoutSeconds: 5, busyWaitSeconds: 5, clock: fastClock(), log: (l) => lines.push(l) });
+  const api = new CloudronApi({
+    server: f.url,
+    token: TOKEN,
+    taskTimeoutSeconds: 5,
+    busyWaitSeconds: 5,
+    clock: fastClock(),
+    log: (l) => lines.push(l),
+  });
   api.mask.addSecret(SECRET);
   api.mask.addSecret(SESSION);
   return { api, secrets: { API_KEY: SECRET, SESSION_SECRET: SESSION } };
 }
 
 const MANIFEST = { id: "com.medlab.communityrule", version: "0.1.9", httpPort: 3000 };
-const ENV = { plain: { SMTP_FROM: "hello@communityrule.info" }, secret: { API_KEY: "hmac:00", SESSION_SECRET: "hmac:11" } };
+const ENV = {
+  plain: { SMTP_FROM: "hello@communityrule.info" },
+  secret: { API_KEY: "hmac:00", SESSION_SECRET: "hmac:11" },
+};
 
 function deployRequest(over: Partial<DeployRequest> = {}): DeployRequest {
   return {
@@ -201,8 +242,14 @@ function envRequest(appId: string, over: Partial<EnvApplyRequest> = {}): EnvAppl
 
 describe("pure decisions", () => {
   it("splits a location on the longest served domain", () => {
-    expect(splitLocation("staging.communityrule.info", ["info", "communityrule.info"])).toEqual({ subdomain: "staging", domain: "communityrule.info" });
-    expect(splitLocation("communityrule.info", ["communityrule.info"])).toEqual({ subdomain: "", domain: "communityrule.info" });
+    expect(splitLocation("staging.communityrule.info", ["info", "communityrule.info"])).toEqual({
+      subdomain: "staging",
+      domain: "communityrule.info",
+    });
+    expect(splitLocation("communityrule.info", ["communityrule.info"])).toEqual({
+      subdomain: "",
+      domain: "communityrule.info",
+    });
     expect(() => splitLocation("x.example.org", ["communityrule.info"])).toThrow(
       "install: x.example.org is not under any domain this Cloudron serves (communityrule.info). Add the domain in the dashboard (Domains) or fix communityrule:location.",
     );
@@ -216,13 +263,30 @@ describe("pure decisions", () => {
   });
 
   it("names a secret whose value did not reach the step", () => {
-    expect(() => desiredEnvValues(ENV, { API_KEY: "x" }, "env")).toThrow("env: the value of secret SESSION_SECRET did not reach this step (CR_SECRET_SESSION_SECRET is not set)");
-    expect(desiredEnvValues(ENV, { API_KEY: "x", SESSION_SECRET: "y" }, "env")).toEqual({ SMTP_FROM: "hello@communityrule.info", API_KEY: "x", SESSION_SECRET: "y" });
+    expect(() => desiredEnvValues(ENV, { API_KEY: "x" }, "env")).toThrow(
+      "env: the value of secret SESSION_SECRET did not reach this step (CR_SECRET_SESSION_SECRET is not set)",
+    );
+    expect(desiredEnvValues(ENV, { API_KEY: "x", SESSION_SECRET: "y" }, "env")).toEqual({
+      SMTP_FROM: "hello@communityrule.info",
+      API_KEY: "x",
+      SESSION_SECRET: "y",
+    });
   });
 
   it("read-back names keys, never values", () => {
-    const app = { id: "a", installationState: "installed", fqdn: "f", manifest: { dockerImage: "i", version: "1.0.0" }, env: { A: "live-a", C: "c" }, error: null, taskId: null, tags: [] };
-    expect(readBackProblems(app, { image: "j", version: "1.0.0", env: { A: "wanted-a", B: "b" }, absent: ["C"] })).toEqual([
+    const app = {
+      id: "a",
+      installationState: "installed",
+      fqdn: "f",
+      manifest: { dockerImage: "i", version: "1.0.0" },
+      env: { A: "live-a", C: "c" },
+      error: null,
+      taskId: null,
+      tags: [],
+    };
+    expect(
+      readBackProblems(app, { image: "j", version: "1.0.0", env: { A: "wanted-a", B: "b" }, absent: ["C"] }),
+    ).toEqual([
       "runs image i, not j",
       "env A holds a different value than was sent",
       "env B is missing",
@@ -247,7 +311,13 @@ describe("deploy", () => {
     const f = await fake();
     const ctx = ctxFor(f);
     const result = await deploy(deployRequest(), ctx, {});
-    expect(result).toMatchObject({ action: "installed", appId: "app-1", image: "reg/x@sha256:aaa", version: "0.1.9", backupId: "" });
+    expect(result).toMatchObject({
+      action: "installed",
+      appId: "app-1",
+      image: "reg/x@sha256:aaa",
+      version: "0.1.9",
+      backupId: "",
+    });
     expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags"]);
     expect(f.apps[0].tags).toEqual(["communityrule-stack:staging", ownerTag(OWNER)]);
     const body = f.calls.find((c) => c.method === "POST")!.body as Record<string, unknown>;
@@ -261,7 +331,14 @@ describe("deploy", () => {
     });
     const before = f.posts().length;
     const env = await applyEnv(envRequest("app-1"), ctx, undefined);
-    expect(env).toEqual({ appId: "app-1", managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM"], added: [], changed: [], removed: [], applied: false });
+    expect(env).toEqual({
+      appId: "app-1",
+      managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM"],
+      added: [],
+      changed: [],
+      removed: [],
+      applied: false,
+    });
     expect(f.posts().length).toBe(before);
   });
 
@@ -278,8 +355,18 @@ describe("deploy", () => {
     const f = await fake();
     const ctx = ctxFor(f);
     const first = await deploy(deployRequest(), ctx, {});
-    const next = await deploy(deployRequest({ image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } }), ctx, first);
-    expect(next).toMatchObject({ action: "updated", appId: "app-1", previousImage: "reg/x@sha256:aaa", backupId: "backup-1", version: "0.1.10" });
+    const next = await deploy(
+      deployRequest({ image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } }),
+      ctx,
+      first,
+    );
+    expect(next).toMatchObject({
+      action: "updated",
+      appId: "app-1",
+      previousImage: "reg/x@sha256:aaa",
+      backupId: "backup-1",
+      version: "0.1.10",
+    });
     const update = f.calls.find((c) => c.path === "/apps/app-1/update")!;
     expect(update.body).toEqual({ manifest: { ...MANIFEST, version: "0.1.10", dockerImage: "reg/x@sha256:bbb" } });
     // No GET /backups/policy here (404): kept the production minimum's default, 30 days.
@@ -295,13 +382,23 @@ describe("deploy", () => {
     const f = await fake();
     await deploy(deployRequest({ environment: "production", build: false, image: "reg/x:0.1.9" }), ctxFor(f), {});
     await deploy(deployRequest({ location: "other.communityrule.info", owner: `${OWNER}-other` }), ctxFor(f), {});
-    const installs = f.calls.filter((c) => c.method === "POST" && c.path === "/apps").map((c) => (c.body as { enableBackup?: boolean }).enableBackup);
+    const installs = f.calls
+      .filter((c) => c.method === "POST" && c.path === "/apps")
+      .map((c) => (c.body as { enableBackup?: boolean }).enableBackup);
     expect(installs).toEqual([true, undefined]);
   });
 
   it("adopts our app installed by hand, and refuses someone else's", async () => {
     const f = await fake();
-    f.apps.push({ id: "hand", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, backups: [] });
+    f.apps.push({
+      id: "hand",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: {},
+      backups: [],
+    });
     expect((await deploy(deployRequest(), ctxFor(f), {})).action).toBe("adopted");
     f.apps[0].manifest = { id: "org.other.app", version: "1.0.0" };
     await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(
@@ -314,7 +411,16 @@ describe("deploy", () => {
     const f = await fake();
     const STAGING_OWNER = OWNER;
     const PROD_OWNER = OWNER.replace("urn:pulumi:staging::", "urn:pulumi:production::");
-    f.apps.push({ id: "app-9", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ["office", ...ownershipTags("staging", STAGING_OWNER)], backups: [] });
+    f.apps.push({
+      id: "app-9",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: {},
+      tags: ["office", ...ownershipTags("staging", STAGING_OWNER)],
+      backups: [],
+    });
     const production = deployRequest({ stack: "production", owner: PROD_OWNER, environment: "production" });
     await expect(deploy(production, ctxFor(f), {})).rejects.toThrow(
       `deploy: ${LOCATION} (app app-9) is deployed by stack "staging" (Cloudron tag communityrule-stack:staging), not by "production"; ` +
@@ -327,19 +433,40 @@ describe("deploy", () => {
     expect(r.action).toBe("adopted");
     expect(f.posts()).toEqual(["/apps/app-9/configure/tags"]);
     expect(f.apps[0].tags).toEqual(["office", ...ownershipTags("production", PROD_OWNER)]);
-    expect(lines).toContain(`adopt: marking ${LOCATION} as deployed by stack production (was stack staging) with Cloudron tags (no restart)`);
+    expect(lines).toContain(
+      `adopt: marking ${LOCATION} as deployed by stack production (was stack staging) with Cloudron tags (no restart)`,
+    );
   });
 
   it("reads the legacy env marker as the owner: another stack's env-marked app is refused too", async () => {
     const f = await fake();
     const other = OWNER.replace("urn:pulumi:staging::", "urn:pulumi:pr-7::");
-    f.apps.push({ id: "app-9", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: { [LEGACY_OWNER_ENV_NAME]: other }, backups: [] });
-    await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(`is deployed by stack "pr-7" (env ${LEGACY_OWNER_ENV_NAME}), not by "staging"`);
+    f.apps.push({
+      id: "app-9",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: { [LEGACY_OWNER_ENV_NAME]: other },
+      backups: [],
+    });
+    await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(
+      `is deployed by stack "pr-7" (env ${LEGACY_OWNER_ENV_NAME}), not by "staging"`,
+    );
   });
 
   it("refuses to install a second copy when this stack's app was moved to another location by hand", async () => {
     const f = await fake();
-    f.apps.push({ id: "app-1", fqdn: "communityrule.info", installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ownershipTags("staging", OWNER), backups: [] });
+    f.apps.push({
+      id: "app-1",
+      fqdn: "communityrule.info",
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: {},
+      tags: ownershipTags("staging", OWNER),
+      backups: [],
+    });
     await expect(deploy(deployRequest(), ctxFor(f), { appId: "app-1" })).rejects.toThrow(
       `deploy: the app this stack deployed (app app-1) now serves communityrule.info, not ${LOCATION}; refusing to install a second copy.`,
     );
@@ -348,7 +475,15 @@ describe("deploy", () => {
 
   it("refuses a downgrade before any mutating call", async () => {
     const f = await fake();
-    f.apps.push({ id: "a", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, version: "0.2.0", dockerImage: "reg/x@sha256:zzz" }, env: {}, backups: [] });
+    f.apps.push({
+      id: "a",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, version: "0.2.0", dockerImage: "reg/x@sha256:zzz" },
+      env: {},
+      backups: [],
+    });
     await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(
       "update: downgrade without rollback intent: deployed 0.2.0, manifest 0.1.9; to roll back set build: false and imageTag: 0.1.9. Nothing was changed.",
     );
@@ -360,15 +495,36 @@ describe("env apply", () => {
   it("adds, changes and removes keys in ONE configure/env call, keeping keys set by hand", async () => {
     const f = await fake();
     const ctx = ctxFor(f);
-    await deploy(deployRequest({ env: { plain: { SMTP_FROM: "a@b.c", UPLOAD_ROOT: "/app/data" }, secret: ENV.secret } }), ctx, {});
+    await deploy(
+      deployRequest({ env: { plain: { SMTP_FROM: "a@b.c", UPLOAD_ROOT: "/app/data" }, secret: ENV.secret } }),
+      ctx,
+      {},
+    );
     f.apps[0].env.HAND_SET = "by-an-operator";
     const previous = { managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM", "UPLOAD_ROOT"] };
     const lines: string[] = [];
-    const result = await applyEnv(envRequest("app-1", { env: { plain: { SMTP_FROM: "new@b.c", NEW_KEY: "n" }, secret: ENV.secret } }), ctxFor(f, lines), previous);
-    expect(result).toMatchObject({ added: ["NEW_KEY"], changed: ["SMTP_FROM"], removed: ["UPLOAD_ROOT"], applied: true });
+    const result = await applyEnv(
+      envRequest("app-1", { env: { plain: { SMTP_FROM: "new@b.c", NEW_KEY: "n" }, secret: ENV.secret } }),
+      ctxFor(f, lines),
+      previous,
+    );
+    expect(result).toMatchObject({
+      added: ["NEW_KEY"],
+      changed: ["SMTP_FROM"],
+      removed: ["UPLOAD_ROOT"],
+      applied: true,
+    });
     expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags", "/apps/app-1/configure/env"]);
-    expect(f.apps[0].env).toEqual({ HAND_SET: "by-an-operator", SMTP_FROM: "new@b.c", NEW_KEY: "n", API_KEY: SECRET, SESSION_SECRET: SESSION });
-    expect(lines).toContain("env: adding NEW_KEY; changing SMTP_FROM; removing UPLOAD_ROOT: one configure/env call, one restart");
+    expect(f.apps[0].env).toEqual({
+      HAND_SET: "by-an-operator",
+      SMTP_FROM: "new@b.c",
+      NEW_KEY: "n",
+      API_KEY: SECRET,
+      SESSION_SECRET: SESSION,
+    });
+    expect(lines).toContain(
+      "env: adding NEW_KEY; changing SMTP_FROM; removing UPLOAD_ROOT: one configure/env call, one restart",
+    );
   });
 
   it("removes the legacy ownership env var in the same single configure/env call", async () => {
@@ -376,7 +532,9 @@ describe("env apply", () => {
     const ctx = ctxFor(f);
     await deploy(deployRequest(), ctx, {});
     f.apps[0].env[LEGACY_OWNER_ENV_NAME] = OWNER;
-    const r = await applyEnv(envRequest("app-1"), ctx, { managed: ["API_KEY", LEGACY_OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM"] });
+    const r = await applyEnv(envRequest("app-1"), ctx, {
+      managed: ["API_KEY", LEGACY_OWNER_ENV_NAME, "SESSION_SECRET", "SMTP_FROM"],
+    });
     expect(r).toMatchObject({ removed: [LEGACY_OWNER_ENV_NAME], applied: true });
     expect(f.posts().filter((p) => p.endsWith("/configure/env"))).toHaveLength(1);
     expect(f.apps[0].env).not.toHaveProperty(LEGACY_OWNER_ENV_NAME);
@@ -398,7 +556,10 @@ describe("env apply", () => {
     await deploy(deployRequest(), ctx, {});
     f.dropKey = "API_KEY";
     f.apps[0].env.API_KEY = "old-value-000";
-    const err = await applyEnv(envRequest("app-1"), ctx, undefined).then(() => undefined, (e: Error) => e);
+    const err = await applyEnv(envRequest("app-1"), ctx, undefined).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).toBe(
       `env: Cloudron reported the task done, but ${LOCATION} env API_KEY is missing. Check the app's event log in the dashboard, then run up again.`,
     );
@@ -411,7 +572,11 @@ describe("uninstall", () => {
     const f = await fake();
     const ctx = ctxFor(f);
     const installed = await deploy(deployRequest(), ctx, {});
-    const r = await uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctx, installed);
+    const r = await uninstall(
+      { connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST },
+      ctx,
+      installed,
+    );
     expect(r).toEqual({ action: "uninstalled", appId: "app-1", location: LOCATION });
     expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags", "/apps/app-1/uninstall"]);
   });
@@ -423,26 +588,62 @@ describe("uninstall", () => {
     // The renamed resource's deploy wrote its own owner tag.
     await deploy(deployRequest({ owner: `${OWNER}-renamed` }), ctx, {});
     expect(f.apps[0].tags).toEqual(ownershipTags("staging", `${OWNER}-renamed`));
-    const r = await uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctx, installed);
+    const r = await uninstall(
+      { connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST },
+      ctx,
+      installed,
+    );
     expect(r.action).toBe("kept");
     expect(f.posts()).not.toContain("/apps/app-1/uninstall");
   });
 
   it("never touches an app id it did not record: another app at the location stays", async () => {
     const f = await fake();
-    f.apps.push({ id: "someone-else", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: MANIFEST, env: {}, backups: [] });
-    const r = await uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctxFor(f), { appId: "app-gone" });
+    f.apps.push({
+      id: "someone-else",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: MANIFEST,
+      env: {},
+      backups: [],
+    });
+    const r = await uninstall(
+      { connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST },
+      ctxFor(f),
+      { appId: "app-gone" },
+    );
     expect(r.action).toBe("absent");
     expect(f.posts()).toEqual([]);
-    await expect(uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctxFor(f), {})).rejects.toThrow(
+    await expect(
+      uninstall(
+        { connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST },
+        ctxFor(f),
+        {},
+      ),
+    ).rejects.toThrow(
       "uninstall: this resource recorded no app id, so it cannot tell which app is its own; nothing was uninstalled.",
     );
   });
 
   it("refuses when the recorded id now serves another location", async () => {
     const f = await fake();
-    f.apps.push({ id: "app-1", fqdn: "other.communityrule.info", installationState: "installed", taskId: null, manifest: MANIFEST, env: {}, backups: [] });
-    await expect(uninstall({ connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST }, ctxFor(f), { appId: "app-1" })).rejects.toThrow(
+    f.apps.push({
+      id: "app-1",
+      fqdn: "other.communityrule.info",
+      installationState: "installed",
+      taskId: null,
+      manifest: MANIFEST,
+      env: {},
+      backups: [],
+    });
+    await expect(
+      uninstall(
+        { connection: deployRequest().connection, location: LOCATION, owner: OWNER, manifest: MANIFEST },
+        ctxFor(f),
+        { appId: "app-1" },
+      ),
+    ).rejects.toThrow(
       `uninstall: app app-1 now serves other.communityrule.info (manifest com.medlab.communityrule), not ${LOCATION} (com.medlab.communityrule); refusing to uninstall it. Nothing was changed.`,
     );
     expect(f.posts()).toEqual([]);
@@ -453,29 +654,67 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
   async function run(op: string, stdin: unknown, env: Record<string, string> = {}) {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main([op], { stdin: JSON.stringify(stdin), env: { CLOUDRON_TOKEN: TOKEN, CR_SECRET_API_KEY: SECRET, CR_SECRET_SESSION_SECRET: SESSION, ...env }, out: (l) => out.push(l), err: (l) => err.push(l) });
+    const code = await main([op], {
+      stdin: JSON.stringify(stdin),
+      env: { CLOUDRON_TOKEN: TOKEN, CR_SECRET_API_KEY: SECRET, CR_SECRET_SESSION_SECRET: SESSION, ...env },
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+    });
     return { code, out, err: err.join("\n") };
   }
 
   it.each(["deploy", "env-apply", "uninstall", "seed"])("%s: busyWaitSeconds reaches the step", async (op) => {
     const f = await fake();
-    f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ownershipTags("staging", OWNER), backups: [] });
+    f.apps.push({
+      id: "app-1",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: {},
+      tags: ownershipTags("staging", OWNER),
+      backups: [],
+    });
     f.alwaysBusy = true;
     const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 };
     // Deploy: a release (a new image) must wait; an app already running the image is not waited for.
     const release = { connection, image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } };
-    const stdin = op === "env-apply" ? envRequest("app-1", { connection }) : op === "seed" ? { connection, location: LOCATION } : deployRequest(op === "deploy" ? release : { connection });
-    const r = await run(op, stdin, op === "uninstall" ? { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) } : {});
+    const stdin =
+      op === "env-apply"
+        ? envRequest("app-1", { connection })
+        : op === "seed"
+          ? { connection, location: LOCATION }
+          : deployRequest(op === "deploy" ? release : { connection });
+    const r = await run(
+      op,
+      stdin,
+      op === "uninstall" ? { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) } : {},
+    );
     expect(r.code).toBe(1);
-    expect(r.err).toContain(`is busy with task 99 (pending_update) and stayed busy for 0 s (communityrule:busyWaitSeconds = 0)`);
+    expect(r.err).toContain(
+      `is busy with task 99 (pending_update) and stayed busy for 0 s (communityrule:busyWaitSeconds = 0)`,
+    );
     expect(f.posts()).toEqual([]);
   });
 
   it("deploy does not wait for a busy app that already runs the requested image", async () => {
     const f = await fake();
-    f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ownershipTags("staging", OWNER), backups: [] });
+    f.apps.push({
+      id: "app-1",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: {},
+      tags: ownershipTags("staging", OWNER),
+      backups: [],
+    });
     f.alwaysBusy = true;
-    const r = await run("deploy", deployRequest({ connection: { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 } }), { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) });
+    const r = await run(
+      "deploy",
+      deployRequest({ connection: { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 } }),
+      { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) },
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out[0])).toMatchObject({ action: "unchanged", appId: "app-1" });
     expect(f.posts()).toEqual([]);
@@ -483,12 +722,26 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it.each(["deploy", "env-apply", "uninstall"])("%s: cloudronTimeoutSeconds bounds the task", async (op) => {
     const f = await fake();
-    if (op !== "deploy") f.apps.push({ id: "app-1", fqdn: LOCATION, installationState: "installed", taskId: null, manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" }, env: {}, tags: ownershipTags("staging", OWNER), backups: [] });
+    if (op !== "deploy")
+      f.apps.push({
+        id: "app-1",
+        fqdn: LOCATION,
+        installationState: "installed",
+        taskId: null,
+        manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+        env: {},
+        tags: ownershipTags("staging", OWNER),
+        backups: [],
+      });
     f.tasksHang = true;
     const connection = { server: f.url, taskTimeoutSeconds: 1, busyWaitSeconds: 5 };
     const stdin = op === "env-apply" ? envRequest("app-1", { connection }) : deployRequest({ connection });
     const t0 = Date.now();
-    const r = await run(op, stdin, op === "uninstall" ? { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) } : {});
+    const r = await run(
+      op,
+      stdin,
+      op === "uninstall" ? { PULUMI_COMMAND_STDOUT: JSON.stringify({ appId: "app-1" }) } : {},
+    );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/Cloudron task \d+ is still running after 1 s \(communityrule:cloudronTimeoutSeconds\)/);
     expect(Date.now() - t0).toBeLessThan(5000);
@@ -511,7 +764,10 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
     const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
     const init = { name: "20250301120000_init", sha256: "a".repeat(64), risk: "additive" as const };
     const slug = { name: "20250520110000_add_rule_slug", sha256: "b".repeat(64), risk: "additive" as const };
-    const installed = await run("deploy", deployRequest({ connection, releaseMigrations: { kind: "first", changes: [], record: [init] } }));
+    const installed = await run(
+      "deploy",
+      deployRequest({ connection, releaseMigrations: { kind: "first", changes: [], record: [init] } }),
+    );
     expect(installed.code).toBe(0);
     expect(JSON.parse(installed.out[0]).migrations).toEqual([init]);
 
@@ -519,34 +775,55 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
     const callsBefore = f.calls.length;
     const edited = { ...init, sha256: "c".repeat(64) };
     const release = { connection, image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } };
-    const refused = await run("deploy", deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [edited, slug] } }), {
-      PULUMI_COMMAND_STDOUT: installed.out[0],
-    });
+    const refused = await run(
+      "deploy",
+      deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [edited, slug] } }),
+      {
+        PULUMI_COMMAND_STDOUT: installed.out[0],
+      },
+    );
     expect(refused.code).toBe(1);
-    expect(refused.err).toContain("deploy: refused before any change:\nmigration 20250301120000_init was edited after it was deployed: prisma/migrations/20250301120000_init/migration.sql has sha256 cccccccccccc");
+    expect(refused.err).toContain(
+      "deploy: refused before any change:\nmigration 20250301120000_init was edited after it was deployed: prisma/migrations/20250301120000_init/migration.sql has sha256 cccccccccccc",
+    );
     expect(f.calls.length).toBe(callsBefore);
 
     // A build whose checkout lost a recorded migration is refused; a rollback (build false) is not.
     const behind = deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [] } });
-    expect((await run("deploy", behind, { PULUMI_COMMAND_STDOUT: installed.out[0] })).err).toContain("migration 20250301120000_init is recorded as deployed but is not in <communityrule:appDir>/prisma/migrations");
+    expect((await run("deploy", behind, { PULUMI_COMMAND_STDOUT: installed.out[0] })).err).toContain(
+      "migration 20250301120000_init is recorded as deployed but is not in <communityrule:appDir>/prisma/migrations",
+    );
     expect(f.calls.length).toBe(callsBefore);
 
-    const next = await run("deploy", deployRequest({ ...release, releaseMigrations: { kind: "release", changes: ["x"], record: [init, slug] } }), { PULUMI_COMMAND_STDOUT: installed.out[0] });
+    const next = await run(
+      "deploy",
+      deployRequest({ ...release, releaseMigrations: { kind: "release", changes: ["x"], record: [init, slug] } }),
+      { PULUMI_COMMAND_STDOUT: installed.out[0] },
+    );
     expect(next.code).toBe(0);
     expect(JSON.parse(next.out[0])).toMatchObject({ action: "updated", migrations: [init, slug] });
   });
 
   it("rejects a request that does not match the contract, naming the field", async () => {
-    const r = await run("deploy", { ...deployRequest(), connection: { server: "x", taskTimeoutSeconds: "soon", busyWaitSeconds: 1 } });
+    const r = await run("deploy", {
+      ...deployRequest(),
+      connection: { server: "x", taskTimeoutSeconds: "soon", busyWaitSeconds: 1 },
+    });
     expect(r.code).toBe(1);
-    expect(r.err).toBe("error: deploy: the request on stdin does not match the contract: connection.taskTimeoutSeconds (invalid_type)");
+    expect(r.err).toBe(
+      "error: deploy: the request on stdin does not match the contract: connection.taskTimeoutSeconds (invalid_type)",
+    );
   });
 });
 
 describe("cloudronApp.ts command line", () => {
   it("no operation or an unknown one is a usage mistake (exit 2, usage on stderr, nothing on stdout)", async () => {
     const usage = "usage: cloudronApp.ts <deploy|uninstall|env-apply|seed>  (the request is read from stdin as JSON)";
-    for (const [argv, message] of [[[], "cloudronApp: missing <operation>"], [["toString"], "cloudronApp: unknown operation toString"], [["deploy", "x"], "cloudronApp: unexpected argument: x"]] as const) {
+    for (const [argv, message] of [
+      [[], "cloudronApp: missing <operation>"],
+      [["toString"], "cloudronApp: unknown operation toString"],
+      [["deploy", "x"], "cloudronApp: unexpected argument: x"],
+    ] as const) {
       const out: string[] = [];
       const err: string[] = [];
       expect(await main([...argv], { stdin: "{}", env: {}, out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(2);

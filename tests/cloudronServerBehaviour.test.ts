@@ -169,7 +169,12 @@ describe("backup policies as the server states them (production live check)", ()
       "backups: policy unreadable (the server has no GET /backups/policy (404)); judged the app's backups: " +
         "130 backup(s), newest 0.5 days old, oldest 129.5 days old; app backups on; minimum 30 days",
     );
-    expect(standin.calls().filter((c) => c.operation === "getAppBackups").map((c) => c.query.page)).toEqual(["1", "2"]);
+    expect(
+      standin
+        .calls()
+        .filter((c) => c.operation === "getAppBackups")
+        .map((c) => c.query.page),
+    ).toEqual(["1", "2"]);
     standin.state.backupPolicy = { sites: [{ id: "local" }, { id: "offsite" }] };
     // Only the newest 10 are left: backups are removed after about 10 days.
     app.backups = [...app.backups].sort((a, b) => Date.parse(b.creationTime) - Date.parse(a.creationTime)).slice(0, 10);

@@ -30,8 +30,28 @@ beforeAll(async () => {
       newResource: (args) => {
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
         // The deploy tool's result line, as the command would record it.
-        const stdout = args.name === "app-deploy" ? JSON.stringify({ action: "installed", appId: "app-123", location: "l", image: "i", version: "v", previousImage: "", backupId: "", manifestSha: "0" }) : "";
-        return { id: `${args.name}-id`, state: { ...args.inputs, stdout, result: "generated-secret-value-000000000000", repoDigest: "reg/x@sha256:abc" } };
+        const stdout =
+          args.name === "app-deploy"
+            ? JSON.stringify({
+                action: "installed",
+                appId: "app-123",
+                location: "l",
+                image: "i",
+                version: "v",
+                previousImage: "",
+                backupId: "",
+                manifestSha: "0",
+              })
+            : "";
+        return {
+          id: `${args.name}-id`,
+          state: {
+            ...args.inputs,
+            stdout,
+            result: "generated-secret-value-000000000000",
+            repoDigest: "reg/x@sha256:abc",
+          },
+        };
       },
       call: () => {
         throw new Error("unexpected call");
@@ -48,11 +68,13 @@ beforeEach(() => {
 });
 
 /** Resolves when the output has a value: the resources it depends on are registered by then. */
-const settled = <T>(output: pulumi.Input<T>): Promise<T> => new Promise((resolve) => pulumi.output(output).apply((v) => resolve(v as T)));
+const settled = <T>(output: pulumi.Input<T>): Promise<T> =>
+  new Promise((resolve) => pulumi.output(output).apply((v) => resolve(v as T)));
 
 /** Inputs with Pulumi's secret wrappers removed. */
 const unwrap = (v: unknown): unknown => {
-  if (v && typeof v === "object" && "4dabf18193072939515e22adb298388d" in (v as object)) return unwrap((v as { value: unknown }).value);
+  if (v && typeof v === "object" && "4dabf18193072939515e22adb298388d" in (v as object))
+    return unwrap((v as { value: unknown }).value);
   if (Array.isArray(v)) return v.map(unwrap);
   if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
   return v;
@@ -81,16 +103,31 @@ describe("RegistryImage", () => {
     const docker = find("image");
     expect(docker.type).toBe("docker:index/image:Image");
     expect(docker.inputs.imageName).toBe("git.medlab.host/communityrule/community-rule:0.1.10");
-    expect(docker.inputs.build).toEqual({ context: "../community-rule", dockerfile: "../community-rule/Dockerfile", platform: "linux/amd64" });
-    expect(unwrap(docker.inputs.registry)).toEqual({ server: "git.medlab.host", username: "deployer", password: SECRET_PW });
+    expect(docker.inputs.build).toEqual({
+      context: "../community-rule",
+      dockerfile: "../community-rule/Dockerfile",
+      platform: "linux/amd64",
+    });
+    expect(unwrap(docker.inputs.registry)).toEqual({
+      server: "git.medlab.host",
+      username: "deployer",
+      password: SECRET_PW,
+    });
     // The password reaches the provider only inside a secret wrapper.
-    expect(JSON.stringify((docker.inputs.registry as Record<string, unknown>).password ?? docker.inputs.registry)).toContain(SECRET_SIG);
+    expect(
+      JSON.stringify((docker.inputs.registry as Record<string, unknown>).password ?? docker.inputs.registry),
+    ).toContain(SECRET_SIG);
     expect(find("image-pull-check").inputs.create).toBe(`${TOOL}/verifyPull.js reg/x@sha256:abc`);
   });
 
   it("no build: the existing tag as is, nothing built, pushed or checked here", async () => {
     const { RegistryImage } = await import("../components/registryImage");
-    const img = new RegistryImage("image", { repository: "git.medlab.host/communityrule/community-rule", tag: "0.1.9", build: false, appDir: "../x" });
+    const img = new RegistryImage("image", {
+      repository: "git.medlab.host/communityrule/community-rule",
+      tag: "0.1.9",
+      build: false,
+      appDir: "../x",
+    });
     expect(await settled(img.imageRef)).toBe("git.medlab.host/communityrule/community-rule:0.1.9");
     expect(await settled(img.repoDigest)).toBe("");
     expect(recorded.filter((r) => !r.type.startsWith("communityrule:"))).toEqual([]);
@@ -98,9 +135,9 @@ describe("RegistryImage", () => {
 
   it("build without credentials is refused before anything registers", async () => {
     const { RegistryImage } = await import("../components/registryImage");
-    expect(() => new RegistryImage("image", { repository: "r.example/a/b", tag: "1.0.0", build: true, appDir: "." })).toThrow(
-      "RegistryImage: build needs registryUsername and registryPassword",
-    );
+    expect(
+      () => new RegistryImage("image", { repository: "r.example/a/b", tag: "1.0.0", build: true, appDir: "." }),
+    ).toThrow("RegistryImage: build needs registryUsername and registryPassword");
   });
 });
 
@@ -142,7 +179,16 @@ async function buildCloudronSteps() {
   });
   setDesired(env.desired);
   setSecretValues(env.secretValues);
-  const seed = new SeedOnce("seed", { connection: CONNECTION, location: "staging.communityrule.info", seedRun: "1", seedContent: "seed:none", image: app.image, appId: app.appId, gate: "ok", token: pulumi.secret(SECRET_TOKEN) });
+  const seed = new SeedOnce("seed", {
+    connection: CONNECTION,
+    location: "staging.communityrule.info",
+    seedRun: "1",
+    seedContent: "seed:none",
+    image: app.image,
+    appId: app.appId,
+    gate: "ok",
+    token: pulumi.secret(SECRET_TOKEN),
+  });
   await new Promise<void>((resolve) => env.apply.stdout.apply(() => resolve()));
   await new Promise<void>((resolve) => seed.urn.apply(() => resolve()));
   await new Promise((r) => setTimeout(r, 50));
@@ -177,11 +223,14 @@ describe("AppEnv and CloudronApp", () => {
       expect(JSON.stringify(r.inputs.stdin)).not.toContain("1b47061264138c4ac30d75fd1eb44270");
     }
     const names = recorded.map((r) => r.name);
-    expect(names).toEqual(expect.arrayContaining(["app-env-session-secret", "app-env-fingerprint-key", "app-env-apply", "app-deploy"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["app-env-session-secret", "app-env-fingerprint-key", "app-env-apply", "app-deploy"]),
+    );
   });
 
   it("hands every step the same connection: timeouts and waits reach deploy, uninstall, env and seed", async () => {
-    const { parseRequest, deployRequestSchema, uninstallRequestSchema, envApplyRequestSchema, seedRequestSchema } = await import("../lib/cloudron/contract");
+    const { parseRequest, deployRequestSchema, uninstallRequestSchema, envApplyRequestSchema, seedRequestSchema } =
+      await import("../lib/cloudron/contract");
     const { deploy, apply, seed } = await buildCloudronSteps();
     const deployStdin = String(unwrap(deploy.inputs.stdin));
     const deployReq = parseRequest(deployRequestSchema, deployStdin, "deploy");
@@ -215,9 +264,13 @@ describe("HealthGate", () => {
     await settled(gate.result);
     const check = find("health");
     expect(check.type).toBe("command:local:Command");
-    expect(check.inputs.create).toBe(`${TOOL}/healthGate.js https://staging.communityrule.info --timeout-seconds 300 --app staging.communityrule.info`);
+    expect(check.inputs.create).toBe(
+      `${TOOL}/healthGate.js https://staging.communityrule.info --timeout-seconds 300 --app staging.communityrule.info`,
+    );
     expect(check.inputs.update).toBe(check.inputs.create);
-    expect(check.inputs.environment).toEqual({ CR_RESTART_KEY: createHash("sha256").update("reg/x@sha256:abc\nenv applied").digest("hex").slice(0, 16) });
+    expect(check.inputs.environment).toEqual({
+      CR_RESTART_KEY: createHash("sha256").update("reg/x@sha256:abc\nenv applied").digest("hex").slice(0, 16),
+    });
   });
 });
 
@@ -226,7 +279,14 @@ describe("seed provider", () => {
     const { seedProvider, buildSeedRequest } = await import("../components/seedProvider");
     const text = await pulumi.runtime.serializeFunction(() => seedProvider);
     expect(text.text).toContain("inputs.toolArgv"); // create's own code travels in the serialized text
-    const olds = { location: "a.example.org", seedRun: "1", seedContent: "seed:aaaa", seededAt: "t", seededImage: "i1", seedOutput: "" };
+    const olds = {
+      location: "a.example.org",
+      seedRun: "1",
+      seedContent: "seed:aaaa",
+      seededAt: "t",
+      seededImage: "i1",
+      seedOutput: "",
+    };
     const base = {
       request: buildSeedRequest(CONNECTION, "a.example.org"),
       location: "a.example.org",
@@ -237,12 +297,23 @@ describe("seed provider", () => {
       toolArgv: ["node", "tools/cloudronApp.ts", "seed"],
     };
     expect(await seedProvider.diff!("id", olds, base)).toMatchObject({ changes: false });
-    expect(await seedProvider.diff!("id", olds, { ...base, seedRun: "2" })).toMatchObject({ changes: true, replaces: [] });
-    expect(await seedProvider.diff!("id", olds, { ...base, seedContent: "seed:bbbb" })).toMatchObject({ changes: true, replaces: [] });
+    expect(await seedProvider.diff!("id", olds, { ...base, seedRun: "2" })).toMatchObject({
+      changes: true,
+      replaces: [],
+    });
+    expect(await seedProvider.diff!("id", olds, { ...base, seedContent: "seed:bbbb" })).toMatchObject({
+      changes: true,
+      replaces: [],
+    });
     // A seed recorded before the fingerprint existed is not re-run just for lacking one.
     const { seedContent: _none, ...unrecorded } = olds;
-    expect(await seedProvider.diff!("id", unrecorded, { ...base, seedContent: "seed:bbbb" })).toMatchObject({ changes: false });
-    expect(await seedProvider.diff!("id", olds, { ...base, location: "b.example.org" })).toMatchObject({ changes: true, replaces: ["location"] });
+    expect(await seedProvider.diff!("id", unrecorded, { ...base, seedContent: "seed:bbbb" })).toMatchObject({
+      changes: false,
+    });
+    expect(await seedProvider.diff!("id", olds, { ...base, location: "b.example.org" })).toMatchObject({
+      changes: true,
+      replaces: ["location"],
+    });
   });
 });
 
@@ -252,11 +323,18 @@ describe("SmokeCheck", () => {
     ["ops@example.org", `${TOOL}/smoke.js https://staging.communityrule.info --email ops@example.org`],
   ])("email %s → the whole smoke command", async (email, command) => {
     const { SmokeCheck } = await import("../components/smokeCheck");
-    const smoke = new SmokeCheck("smoke", { baseUrl: "https://staging.communityrule.info", email, after: ["gate", "seeded"], dependsOn: [] });
+    const smoke = new SmokeCheck("smoke", {
+      baseUrl: "https://staging.communityrule.info",
+      email,
+      after: ["gate", "seeded"],
+      dependsOn: [],
+    });
     await settled(smoke.report);
     const r = find("smoke");
     expect(r.inputs.create).toBe(command);
     expect(r.inputs.update).toBe(command);
-    expect(r.inputs.environment).toEqual({ CR_AFTER_KEY: createHash("sha256").update("gate\nseeded").digest("hex").slice(0, 16) });
+    expect(r.inputs.environment).toEqual({
+      CR_AFTER_KEY: createHash("sha256").update("gate\nseeded").digest("hex").slice(0, 16),
+    });
   });
 });

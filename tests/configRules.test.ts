@@ -34,35 +34,58 @@ const raw = (values: Record<string, string>, secret: string[] = []): RawConfig =
 describe("rules, each on its exact message", () => {
   it("unknownKeyRule", () => {
     expect(unknownKeyRule("location")).toEqual([]);
-    expect(unknownKeyRule("locaton")).toEqual([{ key: "communityrule:locaton", message: "unknown key: did you mean communityrule:location?" }]);
-    expect(unknownKeyRule("colour")).toEqual([{ key: "communityrule:colour", message: "unknown key; known keys are listed in the README" }]);
+    expect(unknownKeyRule("locaton")).toEqual([
+      { key: "communityrule:locaton", message: "unknown key: did you mean communityrule:location?" },
+    ]);
+    expect(unknownKeyRule("colour")).toEqual([
+      { key: "communityrule:colour", message: "unknown key; known keys are listed in the README" },
+    ]);
   });
 
   it("plainTextSecretRule: token, password, whole secretEnv, and each plain secretEnv entry of a stack file", () => {
     expect(plainTextSecretRule("cloudronToken", raw({ cloudronToken: "t" }, ["cloudronToken"]))).toEqual([]);
     expect(plainTextSecretRule("location", raw({ location: "a.b" }))).toEqual([]);
     expect(plainTextSecretRule("cloudronToken", raw({ cloudronToken: "t" }))).toEqual([
-      { key: "communityrule:cloudronToken", message: "is stored in plain text; remove it (pulumi config rm communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>" },
+      {
+        key: "communityrule:cloudronToken",
+        message:
+          "is stored in plain text; remove it (pulumi config rm communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>",
+      },
     ]);
     expect(plainTextSecretRule("registryPassword", raw({ registryPassword: "p" }))[0].message).toBe(
       "is stored in plain text; remove it (pulumi config rm communityrule:registryPassword) and set it with pulumi config set --secret communityrule:registryPassword <value>",
     );
     expect(plainTextSecretRule("secretEnv", raw({ secretEnv: '{"A":"x"}' }))).toEqual([
-      { key: "communityrule:secretEnv", message: "is stored in plain text; remove it and set each value with pulumi config set --secret --path 'secretEnv.NAME' <value>" },
+      {
+        key: "communityrule:secretEnv",
+        message:
+          "is stored in plain text; remove it and set each value with pulumi config set --secret --path 'secretEnv.NAME' <value>",
+      },
     ]);
     expect(plainTextSecretRule("secretEnv", { ...raw({ secretEnv: '{"A":"x"}' }), entrySecretsKnown: true })).toEqual([
-      { key: "communityrule:secretEnv.A", message: "is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.A' <value>" },
+      {
+        key: "communityrule:secretEnv.A",
+        message: "is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.A' <value>",
+      },
     ]);
     expect(plainTextSecretRule("secretEnv", raw({ secretEnv: '{"A":"[secret]","B":"x"}' }, ["secretEnv.A"]))).toEqual([
-      { key: "communityrule:secretEnv.B", message: "is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.B' <value>" },
+      {
+        key: "communityrule:secretEnv.B",
+        message: "is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.B' <value>",
+      },
     ]);
   });
 
   it("valueRule: parsed value, or the key (with map path) and message", () => {
     expect(valueRule("healthTimeoutSeconds", "60")).toEqual({ value: 60, problems: [] });
-    expect(valueRule("healthTimeoutSeconds", "abc").problems).toEqual([{ key: "communityrule:healthTimeoutSeconds", message: 'must be a whole number of seconds, got "abc"' }]);
+    expect(valueRule("healthTimeoutSeconds", "abc").problems).toEqual([
+      { key: "communityrule:healthTimeoutSeconds", message: 'must be a whole number of seconds, got "abc"' },
+    ]);
     expect(valueRule("env", '{"1A":"x"}').problems).toEqual([
-      { key: "communityrule:env.1A", message: '"1A" is not a valid environment variable name (letters, digits and _, not starting with a digit)' },
+      {
+        key: "communityrule:env.1A",
+        message: '"1A" is not a valid environment variable name (letters, digits and _, not starting with a digit)',
+      },
     ]);
   });
 
@@ -70,7 +93,10 @@ describe("rules, each on its exact message", () => {
     expect(requiredKeyRule("location", true)).toEqual([]);
     expect(requiredKeyRule("smoke", false)).toEqual([]);
     expect(requiredKeyRule("cloudronServer", false)).toEqual([
-      { key: "communityrule:cloudronServer", message: "is required. Set it with: pulumi config set communityrule:cloudronServer my.medlab.host" },
+      {
+        key: "communityrule:cloudronServer",
+        message: "is required. Set it with: pulumi config set communityrule:cloudronServer my.medlab.host",
+      },
     ]);
   });
 
@@ -79,7 +105,11 @@ describe("rules, each on its exact message", () => {
     expect(environmentRule("production", undefined, false)).toEqual({ environment: "production", problems: [] });
     expect(environmentRule("dev", undefined, true)).toEqual({ problems: [] });
     expect(environmentRule("dev", undefined, false).problems).toEqual([
-      { key: "communityrule:environment", message: 'stack "dev" is neither staging nor production: set communityrule:environment to staging or production' },
+      {
+        key: "communityrule:environment",
+        message:
+          'stack "dev" is neither staging nor production: set communityrule:environment to staging or production',
+      },
     ]);
   });
 
@@ -87,13 +117,18 @@ describe("rules, each on its exact message", () => {
     expect(dockerfileRule(false, "../x", false)).toEqual([]);
     expect(dockerfileRule(true, "../x", true)).toEqual([]);
     expect(dockerfileRule(true, "../x", false)).toEqual([
-      { key: "communityrule:appDir", message: 'no Dockerfile in "../x", so build: true cannot build; set build to false to deploy an existing tag' },
+      {
+        key: "communityrule:appDir",
+        message: 'no Dockerfile in "../x", so build: true cannot build; set build to false to deploy an existing tag',
+      },
     ]);
   });
 
   it("envOverlapRule", () => {
     expect(envOverlapRule({ A: "1" }, { B: "2" })).toEqual([]);
-    expect(envOverlapRule({ A: "1" }, { A: "2" })).toEqual([{ key: "communityrule:secretEnv.A", message: "A is also in communityrule:env; keep it in one of the two" }]);
+    expect(envOverlapRule({ A: "1" }, { A: "2" })).toEqual([
+      { key: "communityrule:secretEnv.A", message: "A is also in communityrule:env; keep it in one of the two" },
+    ]);
   });
 
   it("pushCredentialsRule", () => {
@@ -144,7 +179,11 @@ describe("rules, each on its exact message", () => {
     expect(stagingTagRule("0.1.9")).toEqual([]);
     expect(stagingTagRule("abc1234")).toEqual([]);
     expect(stagingTagRule("feature-x")).toEqual([
-      { key: "communityrule:imageTag", message: '"feature-x" is neither plain semver (0.1.10) nor a short git SHA (abc1234): set one of those, or remove imageTag to deploy the manifest version' },
+      {
+        key: "communityrule:imageTag",
+        message:
+          '"feature-x" is neither plain semver (0.1.10) nor a short git SHA (abc1234): set one of those, or remove imageTag to deploy the manifest version',
+      },
     ]);
   });
 });
@@ -152,7 +191,16 @@ describe("rules, each on its exact message", () => {
 describe("the loader", () => {
   it("reports every problem in one pass: production's bad tag together with the single-key ones", () => {
     const result = checkConfig(
-      raw({ location: "https://communityrule.info", cloudronServer: "my.medlab.host", imageTag: "latest", healthTimeoutSeconds: "abc", appDir, cloudronToken: "plain", build: "false", env: SMTP_ONLY }),
+      raw({
+        location: "https://communityrule.info",
+        cloudronServer: "my.medlab.host",
+        imageTag: "latest",
+        healthTimeoutSeconds: "abc",
+        appDir,
+        cloudronToken: "plain",
+        build: "false",
+        env: SMTP_ONLY,
+      }),
       { stack: "production", projectDir },
     );
     expect(result.config).toBeUndefined();
@@ -167,7 +215,16 @@ describe("the loader", () => {
 
   it("applies the schema's defaults, and only those", () => {
     // SMTP_FROM is the one env name a stack must set (lib/config/appEnvRules.ts); no other default is implied.
-    const cfg = checkConfig(raw({ location: "staging.communityrule.info", cloudronServer: "my.medlab.host", appDir, build: "false", env: SMTP_ONLY }), { stack: "staging", projectDir }).config!;
+    const cfg = checkConfig(
+      raw({
+        location: "staging.communityrule.info",
+        cloudronServer: "my.medlab.host",
+        appDir,
+        build: "false",
+        env: SMTP_ONLY,
+      }),
+      { stack: "staging", projectDir },
+    ).config!;
     expect(cfg).toMatchObject({
       imageRepository: CONFIG_DEFAULTS.imageRepository,
       sessionSecretRotation: CONFIG_DEFAULTS.sessionSecretRotation,
@@ -209,7 +266,12 @@ describe("the loader", () => {
     });
     expect([...r.secretKeys]).toEqual(["communityrule:secretEnv.API_KEY"]);
     expect(r.entrySecretsKnown).toBe(true);
-    const result = checkConfig(r, { stack: "staging", projectDir, allowMissingSecrets: true, allowMissingAppDir: true });
+    const result = checkConfig(r, {
+      stack: "staging",
+      projectDir,
+      allowMissingSecrets: true,
+      allowMissingAppDir: true,
+    });
     expect(result.problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
       "communityrule:cloudronToken: is stored in plain text; remove it (pulumi config rm communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>",
       "communityrule:secretEnv.OTHER: is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.OTHER' <value>",
@@ -218,7 +280,8 @@ describe("the loader", () => {
   });
 
   it("a YAML syntax error names the file and line, without a stack trace", () => {
-    const text = "config:\n  communityrule:location: staging.communityrule.info\n  communityrule:env:\n    A: [unclosed\n  communityrule:seedRun: 2\n";
+    const text =
+      "config:\n  communityrule:location: staging.communityrule.info\n  communityrule:env:\n    A: [unclosed\n  communityrule:seedRun: 2\n";
     let err: unknown;
     try {
       rawConfigFromStackText(text, "Pulumi.staging.yaml");
@@ -227,7 +290,9 @@ describe("the loader", () => {
     }
     expect(err).toBeInstanceOf(ConfigFileError);
     const e = err as ConfigFileError;
-    expect(e.message).toBe("Pulumi.staging.yaml:5: not valid YAML (line 5, column 3): Flow sequence in block collection must be sufficiently indented and end with a ]");
+    expect(e.message).toBe(
+      "Pulumi.staging.yaml:5: not valid YAML (line 5, column 3): Flow sequence in block collection must be sufficiently indented and end with a ]",
+    );
     expect(e.stack).not.toContain("\n    at ");
   });
 
@@ -240,7 +305,9 @@ describe("the loader", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-stackfile-"));
     try {
       fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), "config: {}\n");
-      expect(() => readStackFile(dir, "prod")).toThrow(`no stack file Pulumi.prod.yaml in ${dir}; stacks here: staging`);
+      expect(() => readStackFile(dir, "prod")).toThrow(
+        `no stack file Pulumi.prod.yaml in ${dir}; stacks here: staging`,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -248,6 +315,8 @@ describe("the loader", () => {
 
   it("ConfigError prints the problems, never code frames", () => {
     const err = new ConfigError("staging", [{ key: "communityrule:location", message: "is required" }]);
-    expect(String(err.stack)).toBe('ConfigError: stack "staging" has 1 configuration problem; nothing was deployed:\n  - communityrule:location: is required');
+    expect(String(err.stack)).toBe(
+      'ConfigError: stack "staging" has 1 configuration problem; nothing was deployed:\n  - communityrule:location: is required',
+    );
   });
 });

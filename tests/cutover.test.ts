@@ -48,11 +48,38 @@ const LEGACY: LegacyApp = {
 describe("cutover rules", () => {
   it.each([
     ["a promotion with the legacy app idle", SETTINGS, LEGACY, []],
-    ["build: true", { ...SETTINGS, build: true }, LEGACY, [/communityrule:build is true: production must promote .* pulumi config set communityrule:build false -s production/]],
-    ["a final backup kept less than 90 days", { ...SETTINGS, preserveDays: 30 }, LEGACY, [/--preserve-days 30: .* at least 90 days/]],
-    ["nothing at the apex", SETTINGS, undefined, [/nothing holds communityrule\.info: .* plain pulumi up -s production/]],
-    ["CommunityRule already at the apex", SETTINGS, { ...LEGACY, manifestId: "com.medlab.communityrule" }, [/already runs CommunityRule .* explicit takeover key/]],
-    ["the legacy app busy", SETTINGS, { ...LEGACY, installationState: "pending_backup" }, [/is pending_backup: wait for its task/]],
+    [
+      "build: true",
+      { ...SETTINGS, build: true },
+      LEGACY,
+      [
+        /communityrule:build is true: production must promote .* pulumi config set communityrule:build false -s production/,
+      ],
+    ],
+    [
+      "a final backup kept less than 90 days",
+      { ...SETTINGS, preserveDays: 30 },
+      LEGACY,
+      [/--preserve-days 30: .* at least 90 days/],
+    ],
+    [
+      "nothing at the apex",
+      SETTINGS,
+      undefined,
+      [/nothing holds communityrule\.info: .* plain pulumi up -s production/],
+    ],
+    [
+      "CommunityRule already at the apex",
+      SETTINGS,
+      { ...LEGACY, manifestId: "com.medlab.communityrule" },
+      [/already runs CommunityRule .* explicit takeover key/],
+    ],
+    [
+      "the legacy app busy",
+      SETTINGS,
+      { ...LEGACY, installationState: "pending_backup" },
+      [/is pending_backup: wait for its task/],
+    ],
   ] as const)("planRefusals: %s", (_name, settings, legacy, expected) => {
     const found = planRefusals(settings, legacy);
     expect(found).toHaveLength(expected.length);
@@ -61,8 +88,18 @@ describe("cutover rules", () => {
 
   it.each([
     ["the right id and the export", SETTINGS, []],
-    ["no acknowledgement", { ...SETTINGS, acknowledgedAppId: undefined }, [/^no acknowledgement: pass --uninstall-legacy-app legacy-1/]],
-    ["another id", { ...SETTINGS, acknowledgedAppId: "yes" }, [/^--uninstall-legacy-app yes does not name the app at communityrule\.info, which is legacy-1 \(lamp\.cloudronapp\.php74@5\.1\.2\)/]],
+    [
+      "no acknowledgement",
+      { ...SETTINGS, acknowledgedAppId: undefined },
+      [/^no acknowledgement: pass --uninstall-legacy-app legacy-1/],
+    ],
+    [
+      "another id",
+      { ...SETTINGS, acknowledgedAppId: "yes" },
+      [
+        /^--uninstall-legacy-app yes does not name the app at communityrule\.info, which is legacy-1 \(lamp\.cloudronapp\.php74@5\.1\.2\)/,
+      ],
+    ],
     ["no export", { ...SETTINGS, exportDone: false }, [/export is not confirmed: .* then pass --legacy-export-done/]],
   ] as const)("acknowledgementProblems: %s", (_name, settings, expected) => {
     const found = acknowledgementProblems(settings, LEGACY);
@@ -76,18 +113,29 @@ describe("cutover rules", () => {
 
   it("newBackup: the one the backup task added, newest first", () => {
     const before = [{ id: "a", creationTime: "2026-12-01T00:00:00Z" }];
-    const after = [{ id: "c", creationTime: "2026-12-03T00:00:00Z" }, { id: "b", creationTime: "2026-12-02T00:00:00Z" }, ...before];
+    const after = [
+      { id: "c", creationTime: "2026-12-03T00:00:00Z" },
+      { id: "b", creationTime: "2026-12-02T00:00:00Z" },
+      ...before,
+    ];
     expect(newBackup(before, after)?.id).toBe("c");
     expect(newBackup(after, after)).toBeUndefined();
   });
 
   it("command line: at least 90 days, and the recovery takes no acknowledgement", () => {
-    const parsed = (values: Record<string, string>, flags: Record<string, boolean> = {}) => cutoverArgsFrom({ positional: { stack: "production" }, values, flags: { "legacy-export-done": false, "restore-legacy": false, ...flags } });
+    const parsed = (values: Record<string, string>, flags: Record<string, boolean> = {}) =>
+      cutoverArgsFrom({
+        positional: { stack: "production" },
+        values,
+        flags: { "legacy-export-done": false, "restore-legacy": false, ...flags },
+      });
     expect(parsed({}).preserveDays).toBe(MIN_PRESERVE_DAYS);
     expect(parsed({ "preserve-days": "365" }).preserveDays).toBe(365);
     expect(() => parsed({ "preserve-days": "30" })).toThrow(UsageError);
     expect(() => parsed({ "preserve-days": "ninety" })).toThrow(/whole number of days, at least 90/);
-    expect(() => parsed({ "uninstall-legacy-app": "x" }, { "restore-legacy": true })).toThrow(/takes no --uninstall-legacy-app/);
+    expect(() => parsed({ "uninstall-legacy-app": "x" }, { "restore-legacy": true })).toThrow(
+      /takes no --uninstall-legacy-app/,
+    );
   });
 
   it("records are dated to the second, and the recovery finds the newest", () => {
@@ -123,10 +171,14 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     const id = scene.legacyId()!;
     expect(code).toBe(0);
     expect(mutatingSince(from)).toEqual([]);
-    expect(text).toContain(`at the apex:  app ${id}: app store lamp.cloudronapp.php74, manifest lamp.cloudronapp.php74@5.1.2, installed`);
+    expect(text).toContain(
+      `at the apex:  app ${id}: app store lamp.cloudronapp.php74, manifest lamp.cloudronapp.php74@5.1.2, installed`,
+    );
     expect(text).toMatch(/its newest backups:\n {4}app_\S+ \(.*version 5\.1\.2\)\n {4}app_/);
     expect(text).toContain(`image:        ${scene.lc.registryHost}/communityrule/community-rule@${scene.digest}`);
-    expect(text).toMatch(/1\. final backup .*\n.*2\. preserve it 90 days .*preserveSecs: 7776000.*\n.*3\. check the acknowledgement.*\n.*4\. uninstall/);
+    expect(text).toMatch(
+      /1\. final backup .*\n.*2\. preserve it 90 days .*preserveSecs: 7776000.*\n.*3\. check the acknowledgement.*\n.*4\. uninstall/,
+    );
     expect(text).toMatch(/irreversible:\n {4}- the uninstall removes/);
     expect(text).toContain(`npm run cutover -- production --uninstall-legacy-app ${id} --legacy-export-done`);
   });
@@ -136,11 +188,19 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     const id = scene.legacyId()!;
     const wrong = await scene.cutover(["--uninstall-legacy-app", "yes", "--legacy-export-done"]);
     expect(wrong.code).toBe(1);
-    expect(wrong.lines.join("\n")).toMatch(/cutover refused, nothing was changed:\n {2}- --uninstall-legacy-app yes does not name the app at communityrule\.info/);
+    expect(wrong.lines.join("\n")).toMatch(
+      /cutover refused, nothing was changed:\n {2}- --uninstall-legacy-app yes does not name the app at communityrule\.info/,
+    );
     const noExport = await scene.cutover(["--uninstall-legacy-app", id]);
     expect(noExport.code).toBe(1);
     expect(noExport.lines.join("\n")).toContain("the legacy rules / version_history export is not confirmed");
-    const movedTag = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done", "--digest", `sha256:${"0".repeat(64)}`]);
+    const movedTag = await scene.cutover([
+      "--uninstall-legacy-app",
+      id,
+      "--legacy-export-done",
+      "--digest",
+      `sha256:${"0".repeat(64)}`,
+    ]);
     expect(movedTag.code).toBe(1);
     expect(movedTag.lines.join("\n")).toContain("the tag was pushed again since");
     expect(mutatingSince(from)).toEqual([]);
@@ -154,7 +214,9 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     scene.lc.api.injectFault({ operation: "backupApp", kind: "taskFails", message: "Backup storage full (injected)" });
     const failedBackup = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
     expect(failedBackup.code).toBe(1);
-    expect(failedBackup.lines.join("\n")).toMatch(/cutover refused, nothing was changed:\n.*Backup storage full \(injected\).*\(the legacy app was NOT removed\)/);
+    expect(failedBackup.lines.join("\n")).toMatch(
+      /cutover refused, nothing was changed:\n.*Backup storage full \(injected\).*\(the legacy app was NOT removed\)/,
+    );
     expect(mutatingSince(from)).toEqual(["backupApp"]);
     await scene.lc.waitUntilNoTask();
     // The app went into Cloudron's error state with the failed task; the dashboard's repair brings it back.
@@ -166,7 +228,9 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     scene.lc.api.injectFault({ operation: "updateAppBackup", kind: "taskNoop" });
     const notPreserved = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
     expect(notPreserved.code).toBe(1);
-    expect(notPreserved.lines.join("\n")).toMatch(/is kept 0 s past retention, not the 7776000 s asked .*\(the legacy app was NOT removed\)/);
+    expect(notPreserved.lines.join("\n")).toMatch(
+      /is kept 0 s past retention, not the 7776000 s asked .*\(the legacy app was NOT removed\)/,
+    );
     expect(mutatingSince(from)).toEqual(["backupApp", "updateAppBackup"]);
     expect(scene.legacyId()).toBe(id);
     expect(scene.records().map((r) => [r.result, r.steps.map((s) => `${s.name} ${s.ok}`)])).toEqual([
@@ -185,26 +249,47 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     expect(code).toBe(1);
     expect(mutatingSince(from)).toEqual(["backupApp", "updateAppBackup", "uninstallApp", "installApp"]);
     const [record] = scene.records();
-    expect(record).toMatchObject({ result: "stopped", stoppedAt: "install CommunityRule: pulumi up -s production", legacy: { id, appStoreId: "lamp.cloudronapp.php74", version: "5.1.2" } });
+    expect(record).toMatchObject({
+      result: "stopped",
+      stoppedAt: "install CommunityRule: pulumi up -s production",
+      legacy: { id, appStoreId: "lamp.cloudronapp.php74", version: "5.1.2" },
+    });
     const backupId = record.finalBackup!.id;
     expect(record.finalBackup?.preserveSecs).toBe(90 * 24 * 3600);
-    expect(text).toContain(`CUTOVER STOPPED at "install CommunityRule: pulumi up -s production", after the legacy app was uninstalled:`);
+    expect(text).toContain(
+      `CUTOVER STOPPED at "install CommunityRule: pulumi up -s production", after the legacy app was uninstalled:`,
+    );
     expect(text).toContain("Image pull failed (injected)");
-    expect(text).toContain(`RECOVERY (the legacy site back from its preserved final backup ${backupId}):\n  npm run cutover -- production --restore-legacy`);
+    expect(text).toContain(
+      `RECOVERY (the legacy site back from its preserved final backup ${backupId}):\n  npm run cutover -- production --restore-legacy`,
+    );
     // The backup outlived the uninstall, preserved.
     expect(scene.lc.api.state.detachedBackups.find((b) => b.id === backupId)?.preserveSecs).toBe(90 * 24 * 3600);
 
     const before = scene.lc.calls().length;
     const restored = await scene.cutover(["--restore-legacy"]);
     expect(restored.code).toBe(0);
-    expect(restored.lines.join("\n")).toMatch(/LEGACY RESTORED: communityrule\.info runs lamp\.cloudronapp\.php74@5\.1\.2 again/);
+    expect(restored.lines.join("\n")).toMatch(
+      /LEGACY RESTORED: communityrule\.info runs lamp\.cloudronapp\.php74@5\.1\.2 again/,
+    );
     // It removed the failed CommunityRule install, then installed the store app and restored the backup into it.
     const calls = scene.lc.mutatingCallsSince(before);
     expect(calls.map((c) => c.operation)).toEqual(["uninstallApp", "installApp", "restoreFromBackup"]);
-    expect(calls[1].requestBody).toMatchObject({ appStoreId: "lamp.cloudronapp.php74", subdomain: "", domain: "communityrule.info", accessRestriction: null, manifest: { id: LEGACY_LAMP.manifest.id, version: "5.1.2" } });
+    expect(calls[1].requestBody).toMatchObject({
+      appStoreId: "lamp.cloudronapp.php74",
+      subdomain: "",
+      domain: "communityrule.info",
+      accessRestriction: null,
+      manifest: { id: LEGACY_LAMP.manifest.id, version: "5.1.2" },
+    });
     expect(calls[2].requestBody).toEqual({ backupId });
     const back = scene.lc.api.app("communityrule.info")!;
-    expect(back).toMatchObject({ appStoreId: "lamp.cloudronapp.php74", restoredFrom: backupId, installationState: "installed", runState: "running" });
+    expect(back).toMatchObject({
+      appStoreId: "lamp.cloudronapp.php74",
+      restoredFrom: backupId,
+      installationState: "installed",
+      runState: "running",
+    });
     expect(scene.records()[0].recovery).toMatchObject({ ok: true, backupId, restoredAppId: back.id });
     // A second recovery finds the legacy app there and refuses.
     const again = await scene.cutover(["--restore-legacy"]);
@@ -219,7 +304,9 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     scene.lc.mutateStandin((st) => st.unhealthyImages.push("community-rule"));
     const stopped = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
     expect(stopped.code).toBe(1);
-    expect(stopped.lines.join("\n")).toMatch(/CUTOVER STOPPED at "install CommunityRule: pulumi up -s production".*\n?.*health/);
+    expect(stopped.lines.join("\n")).toMatch(
+      /CUTOVER STOPPED at "install CommunityRule: pulumi up -s production".*\n?.*health/,
+    );
     scene.lc.mutateStandin((st) => st.unhealthyImages.splice(0));
     expect((await scene.cutover(["--restore-legacy"])).code).toBe(0);
     const urn = scene.lc.pulumiState().resources.find((r) => r.name === "app-deploy")?.urn;
@@ -227,7 +314,9 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     const from = scene.lc.calls().length;
     const again = await scene.cutover(["--uninstall-legacy-app", scene.legacyId()!, "--legacy-export-done"]);
     expect(again.code).toBe(1);
-    expect(again.lines.join("\n")).toContain(`pulumi state unprotect -s production '${urn}' && pulumi state delete -s production '${urn}'`);
+    expect(again.lines.join("\n")).toContain(
+      `pulumi state unprotect -s production '${urn}' && pulumi state delete -s production '${urn}'`,
+    );
     expect(mutatingSince(from)).toEqual([]);
     await scene.lc.waitUntilNoTask();
     scene.lc.restore(saved);
@@ -261,7 +350,9 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     expect(app.manifest.dockerImage).toBe(`${scene.lc.registryHost}/communityrule/community-rule@${scene.digest}`);
     expect(record.image?.reference).toBe(app.manifest.dockerImage);
     expect(record.installedAppId).toBe(app.id);
-    expect(lines.join("\n")).toContain(`CUTOVER DONE: communityrule.info runs CommunityRule ${scene.version} = ${scene.digest}`);
+    expect(lines.join("\n")).toContain(
+      `CUTOVER DONE: communityrule.info runs CommunityRule ${scene.version} = ${scene.digest}`,
+    );
     // No secret of the stack in the record the operator commits.
     const text = fs.readFileSync(path.join(scene.recordDir, fs.readdirSync(scene.recordDir)[0]), "utf8");
     for (const secret of scene.lc.secretValues()) expect(text).not.toContain(secret);
@@ -272,7 +363,9 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     expect(next.steps.filter((s) => s.op !== "same")).toEqual([]);
     expect(scene.lc.mutatingCallsSince(since)).toEqual([]);
     // The stack file sets no organizer inbox: every up says so, and goes on.
-    expect((next as unknown as { log: string }).log).toMatch(/warning: \[runtime\] communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is not set: POST \/api\/organizer-inquiry answers 500/);
+    expect((next as unknown as { log: string }).log).toMatch(
+      /warning: \[runtime\] communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is not set: POST \/api\/organizer-inquiry answers 500/,
+    );
     // And a cutover now has nothing to do.
     const plan = await scene.cutover([]);
     expect(plan.code).toBe(1);

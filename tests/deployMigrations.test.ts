@@ -56,7 +56,9 @@ describe("reviewDeployMigrations", () => {
   });
 
   it("prefers the list recorded at the running release's deploy over its git tag", () => {
-    const recorded = recordMigrations(classifyMigrations(listCheckoutMigrations(path.join(RELEASES, "0.1.10")))).filter((m) => m.name !== DROP);
+    const recorded = recordMigrations(classifyMigrations(listCheckoutMigrations(path.join(RELEASES, "0.1.10")))).filter(
+      (m) => m.name !== DROP,
+    );
     const r = reviewDeployMigrations(input({ running: { version: "0.1.9", migrations: recorded } }));
     expect(r.changes).toEqual([`${DROP} [destructive]: drops column User.legacyId`]);
   });
@@ -75,7 +77,9 @@ describe("reviewDeployMigrations", () => {
 
   it("on production, an unreadable running release counts every migration as new", () => {
     const r = reviewDeployMigrations(input({ running: "unknown" }));
-    expect(r.warnings[0]).toBe("what communityrule.info runs carries is unknown (no release record, no tag or manifest bump of that version): every migration of 0.1.10 is treated as new");
+    expect(r.warnings[0]).toBe(
+      "what communityrule.info runs carries is unknown (no release record, no tag or manifest bump of that version): every migration of 0.1.10 is treated as new",
+    );
     expect(r.changes).toHaveLength(4);
     expect(r.errors).toHaveLength(1);
   });
@@ -83,7 +87,9 @@ describe("reviewDeployMigrations", () => {
   it("when what runs was not read, a tag older than the checkout is reviewed as a rollback from the checkout's version", () => {
     const r = reviewDeployMigrations(input({ build: false, imageTag: "0.1.9", running: "unknown" }));
     expect(r.kind).toBe("rollback");
-    expect(r.lines[0]).toBe("what communityrule.info runs was not read: assuming 0.1.10, the version of ../community-rule");
+    expect(r.lines[0]).toBe(
+      "what communityrule.info runs was not read: assuming 0.1.10, the version of ../community-rule",
+    );
     expect(r.errors[0]).toMatch(/^production rollback from 0\.1\.10 to 0\.1\.9 refused/);
   });
 
@@ -97,14 +103,38 @@ describe("reviewDeployMigrations", () => {
   });
 
   it("rollback 0.1.10 → 0.1.9 with build: false is refused on production with the backup id", () => {
-    const r = reviewDeployMigrations(input({ build: false, imageTag: "0.1.9", running: { version: "0.1.10", tag: "0.1.10", preUpdateBackupId: "bk-0110" } }));
+    const r = reviewDeployMigrations(
+      input({
+        build: false,
+        imageTag: "0.1.9",
+        running: { version: "0.1.10", tag: "0.1.10", preUpdateBackupId: "bk-0110" },
+      }),
+    );
     expect(r.kind).toBe("rollback");
-    expect(r.changes).toEqual([`${SLUG} [additive]: adds column Rule.slug`, `${DROP} [destructive]: drops column User.legacyId`]);
+    expect(r.changes).toEqual([
+      `${SLUG} [additive]: adds column Rule.slug`,
+      `${DROP} [destructive]: drops column User.legacyId`,
+    ]);
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]).toContain("Cloudron took backup bk-0110 before 0.1.10 was deployed");
     // What gets recorded is what the database keeps, so rolling forward again applies nothing new.
-    expect(r.record.map((m) => m.name)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates", SLUG, DROP]);
-    expect(reviewDeployMigrations(input({ build: false, imageTag: "0.1.9", environment: "staging", stack: "staging", running: { version: "0.1.10", tag: "0.1.10" } })).errors).toEqual([]);
+    expect(r.record.map((m) => m.name)).toEqual([
+      "20250301120000_init",
+      "20250415093000_add_rule_templates",
+      SLUG,
+      DROP,
+    ]);
+    expect(
+      reviewDeployMigrations(
+        input({
+          build: false,
+          imageTag: "0.1.9",
+          environment: "staging",
+          stack: "staging",
+          running: { version: "0.1.10", tag: "0.1.10" },
+        }),
+      ).errors,
+    ).toEqual([]);
   });
 
   it("refuses an edited applied migration on staging too, naming the file", () => {
@@ -113,20 +143,35 @@ describe("reviewDeployMigrations", () => {
     fs.appendFileSync(path.join(dir, "prisma/migrations/20250301120000_init/migration.sql"), "-- reformatted\n");
     const r = reviewDeployMigrations(input({ appDir: dir, environment: "staging", stack: "staging" }));
     expect(r.errors).toHaveLength(1);
-    expect(r.errors[0]).toMatch(/^migration 20250301120000_init was edited after it was deployed: prisma\/migrations\/20250301120000_init\/migration.sql has sha256 /);
+    expect(r.errors[0]).toMatch(
+      /^migration 20250301120000_init was edited after it was deployed: prisma\/migrations\/20250301120000_init\/migration.sql has sha256 /,
+    );
   });
 
   it("refuses migrate reset in what the image runs, and in config env values", () => {
     const dir = path.join(tmp, "reset");
     fs.cpSync(appDir, dir, { recursive: true });
     fs.mkdirSync(path.join(dir, "scripts"), { recursive: true });
-    fs.writeFileSync(path.join(dir, "scripts/start.sh"), "#!/bin/sh\nnpx prisma migrate reset --force\nexec node server.js\n");
-    const r = reviewDeployMigrations(input({ appDir: dir, environment: "staging", stack: "staging", running: "absent", env: { BOOT: "prisma migrate reset" } }));
+    fs.writeFileSync(
+      path.join(dir, "scripts/start.sh"),
+      "#!/bin/sh\nnpx prisma migrate reset --force\nexec node server.js\n",
+    );
+    const r = reviewDeployMigrations(
+      input({
+        appDir: dir,
+        environment: "staging",
+        stack: "staging",
+        running: "absent",
+        env: { BOOT: "prisma migrate reset" },
+      }),
+    );
     expect(r.errors.map((e) => e.split(" runs ")[0])).toEqual(["scripts/start.sh", "communityrule:env.BOOT"]);
   });
 
   it("warns when the tag being deployed is neither tagged in git nor the checkout's version", () => {
-    const r = reviewDeployMigrations(input({ build: false, imageTag: "0.1.8", running: { version: "0.1.10", tag: "0.1.10" } }));
+    const r = reviewDeployMigrations(
+      input({ build: false, imageTag: "0.1.8", running: { version: "0.1.10", tag: "0.1.10" } }),
+    );
     expect(r.kind).toBe("unknown");
     expect(r.warnings).toEqual([
       "cannot tell which migrations 0.1.8 carries: ../community-rule has no git tag v0.1.8 or 0.1.8, no commit in its history where " +

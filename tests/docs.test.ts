@@ -6,8 +6,16 @@ import YAML from "yaml";
 import { CONFIG_DEFAULTS, CONFIG_KEYS, DERIVED_DEFAULTS } from "../lib/config/stackConfig";
 
 const root = path.resolve(__dirname, "..");
-const scripts = Object.keys((JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts);
-const docs = ["README.md", ...fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => path.join("docs", f))];
+const scripts = Object.keys(
+  (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts,
+);
+const docs = [
+  "README.md",
+  ...fs
+    .readdirSync(path.join(root, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => path.join("docs", f)),
+];
 const keys = Object.keys(CONFIG_KEYS);
 
 /** Config keys a `pulumi config set|rm|get …` command line names (flags and their values skipped). */
@@ -35,14 +43,19 @@ export function isContractKey(name: string): boolean {
   // A list key set by index: --path 'acknowledgeMigrations[0]' (the docs may write [N]).
   const list = /^(acknowledgeMigrations)\[(\d+|N)\]$/.exec(head);
   if (list) return rest.length === 0 && keys.includes(list[1]);
-  if (rest.length > 0) return (head === "env" || head === "secretEnv") && /^[A-Za-z_][A-Za-z0-9_]*$/.test(rest.join("."));
+  if (rest.length > 0)
+    return (head === "env" || head === "secretEnv") && /^[A-Za-z_][A-Za-z0-9_]*$/.test(rest.join("."));
   return keys.includes(head);
 }
 
 describe("configCommandKeys / isContractKey", () => {
   it("skip flags in any order and accept env/secretEnv paths only", () => {
-    expect(configCommandKeys("`pulumi config set --path --secret 'secretEnv.API_KEY' x -s staging`")).toEqual(["secretEnv.API_KEY"]);
-    expect(configCommandKeys("`pulumi config set -s production communityrule:imageTag 0.1.9`")).toEqual(["communityrule:imageTag"]);
+    expect(configCommandKeys("`pulumi config set --path --secret 'secretEnv.API_KEY' x -s staging`")).toEqual([
+      "secretEnv.API_KEY",
+    ]);
+    expect(configCommandKeys("`pulumi config set -s production communityrule:imageTag 0.1.9`")).toEqual([
+      "communityrule:imageTag",
+    ]);
     expect(isContractKey("secretEnv.API_KEY")).toBe(true);
     expect(isContractKey("communityrule:imageTag")).toBe(true);
     expect(isContractKey("imageTagg")).toBe(false);
@@ -56,7 +69,10 @@ describe.each(docs)("%s", (file) => {
   const text = fs.readFileSync(path.join(root, file), "utf8");
   it("every `npm run <script>` exists in package.json", () => {
     // `cloudron exec --app <app> -- npm run …` runs the app's own script inside the app: not ours.
-    const ours = text.split("\n").filter((line) => !/cloudron exec\b.*--\s+npm run/.test(line)).join("\n");
+    const ours = text
+      .split("\n")
+      .filter((line) => !/cloudron exec\b.*--\s+npm run/.test(line))
+      .join("\n");
     const used = [...ours.matchAll(/npm run (?:-s |--silent )?([\w:-]+)/g)].map((m) => m[1]);
     expect(used.length).toBeGreaterThan(0);
     for (const name of used) expect(scripts, `${file}: npm run ${name}`).toContain(name);
@@ -71,7 +87,10 @@ describe.each(docs)("%s", (file) => {
     }
   });
   it("every config key it sets or names is a key of the stack-config contract", () => {
-    const named = [...configCommandKeys(text), ...[...text.matchAll(/communityrule:([A-Za-z][\w.]*)/g)].map((m) => m[1].replace(/\.$/, ""))];
+    const named = [
+      ...configCommandKeys(text),
+      ...[...text.matchAll(/communityrule:([A-Za-z][\w.]*)/g)].map((m) => m[1].replace(/\.$/, "")),
+    ];
     expect(named.length).toBeGreaterThan(0);
     for (const key of named) expect(isContractKey(key), `${file}: ${key}`).toBe(true);
   });
@@ -104,13 +123,16 @@ describe("README config table against the schema", () => {
       if (key in CONFIG_DEFAULTS) {
         const value = CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS];
         expect(bare(cell ?? ""), key).toBe(typeof value === "object" ? JSON.stringify(value) : String(value));
-      } else if (key in DERIVED_DEFAULTS) expect(cell, key).toBe(DERIVED_DEFAULTS[key as keyof typeof DERIVED_DEFAULTS]);
+      } else if (key in DERIVED_DEFAULTS)
+        expect(cell, key).toBe(DERIVED_DEFAULTS[key as keyof typeof DERIVED_DEFAULTS]);
       else expect(cell, `${key} has no default`).toBe("—");
     }
   });
 
   it("Pulumi.yaml declares only schema keys, with secret: true only on secret ones (key by key: configStep.test.ts)", () => {
-    const project = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as { config: Record<string, { secret?: boolean }> };
+    const project = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
+      config: Record<string, { secret?: boolean }>;
+    };
     for (const key of Object.keys(project.config)) {
       expect(keys, key).toContain(key);
       expect(project.config[key].secret === true, key).toBe(CONFIG_KEYS[key as keyof typeof CONFIG_KEYS].secret);
@@ -123,14 +145,38 @@ describe("docs/operator-runbook.md", () => {
   const headings = [...text.matchAll(/^#{2,3} (.+)$/gm)].map((m) => m[1].toLowerCase());
 
   it("has a section for every step of the old runbook, plus setup and removing production", () => {
-    for (const topic of ["first-time setup", "deploy", "migrations", "seed", "smoke", "roll back", "restore drill", "env var", "secret rotation", "troubleshooting", "single-instance", "removing production"]) {
-      expect(headings.some((h) => h.includes(topic)), `no section about "${topic}"`).toBe(true);
+    for (const topic of [
+      "first-time setup",
+      "deploy",
+      "migrations",
+      "seed",
+      "smoke",
+      "roll back",
+      "restore drill",
+      "env var",
+      "secret rotation",
+      "troubleshooting",
+      "single-instance",
+      "removing production",
+    ]) {
+      expect(
+        headings.some((h) => h.includes(topic)),
+        `no section about "${topic}"`,
+      ).toBe(true);
     }
   });
 
   it("covers every troubleshooting symptom of the old runbook", () => {
     const table = text.slice(text.toLowerCase().indexOf("## troubleshooting")).toLowerCase();
-    for (const symptom of ["image pull", "health 503", "crash on start", "magic link", "server_misconfigured", "recommended", "rate limit"]) {
+    for (const symptom of [
+      "image pull",
+      "health 503",
+      "crash on start",
+      "magic link",
+      "server_misconfigured",
+      "recommended",
+      "rate limit",
+    ]) {
       expect(table, symptom).toContain(symptom);
     }
   });

@@ -40,13 +40,27 @@ afterEach(async () => {
 
 describe("computeDrift", () => {
   it("names a location change (the app moved by hand)", () => {
-    const r = computeDrift(applied("x"), liveApp({ SMTP_FROM: "a@b.c", API_KEY: SECRET, SESSION_SECRET: "s".repeat(48) }, { fqdn: "moved.communityrule.info" }));
-    expect(r.differences).toEqual(["location: app a1 now serves moved.communityrule.info, applied staging.communityrule.info (moved by hand?)"]);
+    const r = computeDrift(
+      applied("x"),
+      liveApp(
+        { SMTP_FROM: "a@b.c", API_KEY: SECRET, SESSION_SECRET: "s".repeat(48) },
+        { fqdn: "moved.communityrule.info" },
+      ),
+    );
+    expect(r.differences).toEqual([
+      "location: app a1 now serves moved.communityrule.info, applied staging.communityrule.info (moved by hand?)",
+    ]);
   });
 
   it("names image, version and env differences; secrets only as changed; hand-set keys as information", () => {
     const out = applied("x");
-    const r = computeDrift(out, liveApp({ SMTP_FROM: "x@y.z", API_KEY: EDITED, HAND: "1" }, { manifest: { version: "0.1.9", dockerImage: "r@sha256:0" } }));
+    const r = computeDrift(
+      out,
+      liveApp(
+        { SMTP_FROM: "x@y.z", API_KEY: EDITED, HAND: "1" },
+        { manifest: { version: "0.1.9", dockerImage: "r@sha256:0" } },
+      ),
+    );
     expect(r.differences).toEqual([
       "image: live r@sha256:0, applied r@sha256:1",
       "version: live 0.1.9, applied 0.1.10",
@@ -63,7 +77,10 @@ describe("computeDrift", () => {
 describe("npm run drift", () => {
   async function serve(app: unknown): Promise<string> {
     const server = http.createServer((req, res) => {
-      res.writeHead(req.headers.authorization === `Bearer ${TOKEN}` ? (req.url === "/api/v1/apps/a1" ? 200 : 404) : 401, { "content-type": "application/json" });
+      res.writeHead(
+        req.headers.authorization === `Bearer ${TOKEN}` ? (req.url === "/api/v1/apps/a1" ? 200 : 404) : 401,
+        { "content-type": "application/json" },
+      );
       res.end(JSON.stringify(req.url === "/api/v1/apps/a1" ? app : { status: "Not Found", message: "x" }));
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -91,7 +108,9 @@ describe("npm run drift", () => {
   it("exits 0 when the app matches, listing hand-set keys as information", async () => {
     const url = await serve(liveApp({ ...applied("x").managedEnv, HAND: "1" }));
     const lines: string[] = [];
-    expect(await withToken(() => main(["staging", "--outputs-file", outputsFile(applied(url))], (s) => lines.push(s)))).toBe(0);
+    expect(
+      await withToken(() => main(["staging", "--outputs-file", outputsFile(applied(url))], (s) => lines.push(s))),
+    ).toBe(0);
     expect(lines.join("\n")).toBe(
       "OK staging: staging.communityrule.info runs r@sha256:1 (version 0.1.10) with every managed env key as applied\n" +
         "info: keys set on the app that this stack does not manage (left alone): HAND",
@@ -101,7 +120,9 @@ describe("npm run drift", () => {
   it("exits 1 on a dashboard edit of a secret, naming the key and never the value", async () => {
     const url = await serve(liveApp({ ...applied("x").managedEnv, API_KEY: EDITED }));
     const lines: string[] = [];
-    expect(await withToken(() => main(["staging", "--outputs-file", outputsFile(applied(url))], (s) => lines.push(s)))).toBe(1);
+    expect(
+      await withToken(() => main(["staging", "--outputs-file", outputsFile(applied(url))], (s) => lines.push(s))),
+    ).toBe(1);
     const text = lines.join("\n");
     expect(text).toContain("  - env API_KEY: changed (secret; value not shown)");
     for (const s of [EDITED, SECRET, TOKEN]) expect(text).not.toContain(s);
@@ -116,17 +137,37 @@ describe("npm run drift", () => {
     } finally {
       process.env.PATH = savedPath;
     }
-    expect(lines).toEqual(["drift: cannot read the outputs of stack staging: the pulumi CLI is not on PATH (or pass --outputs-file)"]);
+    expect(lines).toEqual([
+      "drift: cannot read the outputs of stack staging: the pulumi CLI is not on PATH (or pass --outputs-file)",
+    ]);
   });
 
   it("usage and unusable outputs exit 2", async () => {
     const lines: string[] = [];
     const errors: string[] = [];
-    expect(await main([], (s) => lines.push(s), (s) => errors.push(s))).toBe(2);
+    expect(
+      await main(
+        [],
+        (s) => lines.push(s),
+        (s) => errors.push(s),
+      ),
+    ).toBe(2);
     // The stack name alone is a complete command line (it once was dropped as an option's value).
-    expect(await main(["staging", "--outputs-file"], (s) => lines.push(s), (s) => errors.push(s))).toBe(2);
+    expect(
+      await main(
+        ["staging", "--outputs-file"],
+        (s) => lines.push(s),
+        (s) => errors.push(s),
+      ),
+    ).toBe(2);
     const file = outputsFile({ ...applied("x"), appId: "" } as DriftOutputs);
-    expect(await main(["staging", "--outputs-file", file], (s) => lines.push(s), (s) => errors.push(s))).toBe(2);
+    expect(
+      await main(
+        ["staging", "--outputs-file", file],
+        (s) => lines.push(s),
+        (s) => errors.push(s),
+      ),
+    ).toBe(2);
     expect(errors).toEqual([
       "drift: missing <stack>",
       "usage: npm run drift -- <stack> [--outputs-file <file.json>]",

@@ -6,7 +6,13 @@
 import * as crypto from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CloudronApi, parseLogText } from "../lib/cloudron/api";
-import { excerptLines, formatFailureReport, gatherEvidence, LOG_BOUNDS, maskUrlCredentials } from "../lib/cloudron/failureReport";
+import {
+  excerptLines,
+  formatFailureReport,
+  gatherEvidence,
+  LOG_BOUNDS,
+  maskUrlCredentials,
+} from "../lib/cloudron/failureReport";
 import { startCloudronApi, type CloudronApi as Standin } from "../lifecycle/standin/cloudronApi";
 
 let standin: Standin;
@@ -16,17 +22,30 @@ const SECRET = `sess-${crypto.randomBytes(8).toString("hex")}`;
 beforeEach(async () => {
   const token = `tok-${crypto.randomBytes(8).toString("hex")}`;
   standin = await startCloudronApi({ tokens: [{ token, role: "owner" }], taskMs: 50 });
-  api = new CloudronApi({ server: standin.url, token, taskTimeoutSeconds: 5, busyWaitSeconds: 1, log: () => undefined });
+  api = new CloudronApi({
+    server: standin.url,
+    token,
+    taskTimeoutSeconds: 5,
+    busyWaitSeconds: 1,
+    log: () => undefined,
+  });
 });
 afterEach(async () => standin.stop());
 
 describe("reading logs", () => {
   it("NDJSON lines give their message; other lines stay as they came", () => {
-    expect(parseLogText('{"realtimeTimestamp":1,"message":"a","source":"x"}\nplain line\n\n')).toEqual(["a", "plain line"]);
+    expect(parseLogText('{"realtimeTimestamp":1,"message":"a","source":"x"}\nplain line\n\n')).toEqual([
+      "a",
+      "plain line",
+    ]);
   });
 
   it("fetches the app's last lines by location, masked with every env value the app list carried", async () => {
-    const app = standin.addApp({ fqdn: "staging.communityrule.info", manifest: { id: "m", version: "1.0.0", dockerImage: "r:1" }, env: { SESSION_SECRET: SECRET } });
+    const app = standin.addApp({
+      fqdn: "staging.communityrule.info",
+      manifest: { id: "m", version: "1.0.0", dockerImage: "r:1" },
+      env: { SESSION_SECRET: SECRET },
+    });
     for (let i = 0; i < 80; i++) app.logLines.push(`2026-05-21T15:00:00.000Z line ${i}`);
     app.logLines.push(`2026-05-21T15:00:01.000Z leaked ${SECRET} and postgres://u:pw-123456@db:5432/x`);
     const e = await gatherEvidence(api, { step: "health", location: "staging.communityrule.info" });
@@ -47,7 +66,9 @@ describe("reading logs", () => {
 
 describe("the report", () => {
   it("quotes the finding's lines and the last ones, in order, each line bounded", () => {
-    const lines = Array.from({ length: 100 }, (_, i) => (i === 10 ? "Error: P3009" : `l${i}${i === 99 ? "x".repeat(400) : ""}`));
+    const lines = Array.from({ length: 100 }, (_, i) =>
+      i === 10 ? "Error: P3009" : `l${i}${i === 99 ? "x".repeat(400) : ""}`,
+    );
     const out = excerptLines(lines, [10]);
     expect(out[0]).toBe("Error: P3009");
     expect(out[1]).toBe("…");
@@ -62,9 +83,13 @@ describe("the report", () => {
       (t) => t.split(SECRET).join("[masked]"),
     );
     expect(text).toContain("likely cause, from the step and the logs: image pull error");
-    expect(text).toContain("task log (last 2 lines, masked):\n  | Downloading image\n  | task failed: pull access denied");
+    expect(text).toContain(
+      "task log (last 2 lines, masked):\n  | Downloading image\n  | task failed: pull access denied",
+    );
     expect(text).toContain("  | x [masked]");
     expect(text).toContain("a note");
-    expect(maskUrlCredentials("mysql://root:secret@h/db https://x.y/z")).toBe("mysql://root:[masked]@h/db https://x.y/z");
+    expect(maskUrlCredentials("mysql://root:secret@h/db https://x.y/z")).toBe(
+      "mysql://root:[masked]@h/db https://x.y/z",
+    );
   });
 });

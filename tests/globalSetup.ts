@@ -16,14 +16,24 @@ export function setup() {
   // from the sources under test first, unless build/ already matches them (the same stamp check the
   // program and bin/launch.cjs make; a no-op tsc would still cost seconds).
   const projectDir = path.resolve(__dirname, "..");
-  if (staleBuildReason(projectDir) !== undefined) execFileSync("npm", ["run", "-s", "build"], { cwd: projectDir, stdio: "inherit" });
+  if (staleBuildReason(projectDir) !== undefined)
+    execFileSync("npm", ["run", "-s", "build"], { cwd: projectDir, stdio: "inherit" });
 }
 
 export function teardown() {
   if (!fs.existsSync(dir)) return;
-  const reports = fs.readdirSync(dir).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as { runs: number; scannedStrings: number; hits: unknown[] });
+  const reports = fs.readdirSync(dir).map(
+    (f) =>
+      JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as {
+        runs: number;
+        scannedStrings: number;
+        hits: unknown[];
+      },
+  );
   const strings = reports.reduce((n, r) => n + r.scannedStrings, 0);
   const runs = reports.reduce((n, r) => n + r.runs, 0);
   const hits = reports.reduce((n, r) => n + r.hits.length, 0);
-  process.stdout.write(`\nsecret scan: ${reports.length} lifecycle scenarios, ${runs} runs, ${strings} recorded strings scanned, ${hits} hits\n`);
+  process.stdout.write(
+    `\nsecret scan: ${reports.length} lifecycle scenarios, ${runs} runs, ${strings} recorded strings scanned, ${hits} hits\n`,
+  );
 }

@@ -14,18 +14,11 @@ import {
   waitForHealthy,
 } from "../lib/health/healthGate";
 import { main as gateCli } from "../tools/healthGate";
-import {
-  closedPort,
-  healthyApp,
-  json,
-  runTool,
-  startFakeApp,
-} from "../lifecycle/fakeApp";
+import { closedPort, healthyApp, json, runTool, startFakeApp } from "../lifecycle/fakeApp";
 import { serve } from "./serveFakeApp";
 
 const HEALTHY = { ok: true, database: "connected" };
 const DB_ERROR = { ok: false, database: "error" };
-
 
 /** Runs the gate expecting failure; returns the error and how long the gate took. */
 async function expectGateFailure(
@@ -44,12 +37,27 @@ async function expectGateFailure(
 describe("classifyHealth", () => {
   const cases: Array<[string, number | undefined, string, boolean, RegExp]> = [
     ["200 connected", 200, JSON.stringify(HEALTHY), true, /database connected/],
-    ["200 not_configured", 200, '{"ok":true,"database":"not_configured"}', false,
-      /database URL is not set.*postgresql addon missing/],
-    ["503 database error", 503, JSON.stringify(DB_ERROR), false,
-      /database error: the app's database query failed \(its URL is set/],
-    ["200 database disconnected", 200, '{"ok":true,"database":"disconnected"}', false,
-      /disconnected: the app's database query failed/],
+    [
+      "200 not_configured",
+      200,
+      '{"ok":true,"database":"not_configured"}',
+      false,
+      /database URL is not set.*postgresql addon missing/,
+    ],
+    [
+      "503 database error",
+      503,
+      JSON.stringify(DB_ERROR),
+      false,
+      /database error: the app's database query failed \(its URL is set/,
+    ],
+    [
+      "200 database disconnected",
+      200,
+      '{"ok":true,"database":"disconnected"}',
+      false,
+      /disconnected: the app's database query failed/,
+    ],
     ["503 without JSON", 503, "Service Unavailable", false, /HTTP 503 from the Cloudron proxy \(not the app's JSON\)/],
     ["200 ok false", 200, '{"ok":false,"database":"connected"}', false, /ok=false/],
     ["200 ok as string", 200, '{"ok":"true","database":"connected"}', false, /ok="true"/],
@@ -57,10 +65,21 @@ describe("classifyHealth", () => {
     ["200 html", 200, "<html>proxy</html>", false, /^body is not JSON$/],
     ["200 JSON array", 200, "[]", false, /not a JSON object/],
     ["200 other JSON", 200, '{"status":"up"}', false, /no "database" field/],
-    ["502 from proxy", 502, "<html>Bad Gateway</html>", false, /HTTP 502 from the Cloudron proxy.*container is not serving/],
+    [
+      "502 from proxy",
+      502,
+      "<html>Bad Gateway</html>",
+      false,
+      /HTTP 502 from the Cloudron proxy.*container is not serving/,
+    ],
     ["404", 404, "not found", false, /unexpected HTTP 404/],
-    ["connection error", undefined, "connect ECONNREFUSED 127.0.0.1:9", false,
-      /connection failed: connect ECONNREFUSED/],
+    [
+      "connection error",
+      undefined,
+      "connect ECONNREFUSED 127.0.0.1:9",
+      false,
+      /connection failed: connect ECONNREFUSED/,
+    ],
   ];
   it.each(cases)("%s", (_name, status, body, healthy, reason) => {
     const verdict = classifyHealth(status, body);
@@ -193,7 +212,13 @@ describe("waitForHealthy against loopback servers", () => {
       seen.push(clock.now());
       return json(503, DB_ERROR);
     });
-    const { err } = await expectGateFailure({ url: app.url, timeoutMs: 1_200, initialDelayMs: 5_000, maxDelayMs: 5_000, clock });
+    const { err } = await expectGateFailure({
+      url: app.url,
+      timeoutMs: 1_200,
+      initialDelayMs: 5_000,
+      maxDelayMs: 5_000,
+      clock,
+    });
     // The long wait is cut so a second look happens before the deadline, not after it.
     expect(seen).toEqual([0, 700]);
     expect(err.elapsedMs).toBe(1_200);
@@ -270,9 +295,7 @@ describe("waitForHealthy against loopback servers", () => {
     const { err } = await expectGateFailure({ url: app.url, timeoutMs: 600, clock: virtualClock() });
     expect(err.message).toContain("HTTP 200, body is not JSON");
     expect(err.message).toContain("body: <html> <h1>Welcome to nginx</h1> </html>");
-    expect(err.message).toContain(
-      "likely cause: wrong app answering at that URL, or proxy error page",
-    );
+    expect(err.message).toContain("likely cause: wrong app answering at that URL, or proxy error page");
   });
 
   it("keeps the body excerpt to one line of about 200 characters", async () => {
@@ -316,8 +339,10 @@ describe("waitForHealthy against loopback servers", () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error("cancelled by test")), 300);
     const t0 = Date.now();
-    const err = await waitForHealthy({ url: app.url, timeoutMs: 30_000, signal: controller.signal })
-      .then(() => undefined, (e: unknown) => e);
+    const err = await waitForHealthy({ url: app.url, timeoutMs: 30_000, signal: controller.signal }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(Date.now() - t0).toBeLessThan(1_000);
     expect(err).not.toBeInstanceOf(HealthGateError);
     expect((err as Error).message).toBe("cancelled by test");
@@ -377,9 +402,7 @@ describe("tools/healthGate.ts", () => {
       attempts: 1,
       elapsedMs: expect.any(Number),
     });
-    expect(run.stderr).toMatch(
-      /^health: attempt 1, \d+\.\ds elapsed, last: 200 database connected$/m,
-    );
+    expect(run.stderr).toMatch(/^health: attempt 1, \d+\.\ds elapsed, last: 200 database connected$/m);
   });
 
   it("as a child process: exits 1 with the gate message on a 503", async () => {
@@ -402,7 +425,10 @@ describe("tools/healthGate.ts", () => {
 
   it.each([
     [["http://127.0.0.1:1"], "healthGate: --timeout-seconds is required"],
-    [["http://127.0.0.1:1", "--timeout-seconds", "abc"], "healthGate: --timeout-seconds must be a positive number, got abc"],
+    [
+      ["http://127.0.0.1:1", "--timeout-seconds", "abc"],
+      "healthGate: --timeout-seconds must be a positive number, got abc",
+    ],
     [["--timeout-seconds", "5"], "healthGate: missing <baseUrl>"],
     [["ftp://x", "--timeout-seconds", "5"], 'healthGate: unsupported scheme "ftp://": use http(s):// or a bare host'],
   ])("exits 2 on bad usage %j", async (args, message) => {
@@ -412,4 +438,3 @@ describe("tools/healthGate.ts", () => {
     expect(run.stdout).toBe("");
   });
 });
-

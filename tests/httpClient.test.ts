@@ -31,9 +31,7 @@ afterEach(() => {
 });
 
 /** A loopback server that records every request and answers through `handler`. */
-async function serve(
-  handler: (req: IncomingMessage, res: ServerResponse, origin: string) => void,
-): Promise<Loopback> {
+async function serve(handler: (req: IncomingMessage, res: ServerResponse, origin: string) => void): Promise<Loopback> {
   const seen: Seen[] = [];
   let origin = "";
   const server = createServer((req, res) => {
@@ -128,9 +126,7 @@ describe("requestBytes", () => {
       else redirect(res, 302, "/c");
     });
 
-    const err = await rejection(
-      requestBytes({ url: `${server.origin}/a`, maxRedirects: 1, timeoutMs: 2000 }),
-    );
+    const err = await rejection(requestBytes({ url: `${server.origin}/a`, maxRedirects: 1, timeoutMs: 2000 }));
 
     expect(err.code).toBe("ETOOMANYREDIRECTS");
     expect(err.message).toBe(`more than 1 redirects, the last to ${server.origin}/c`);
@@ -140,9 +136,7 @@ describe("requestBytes", () => {
   it("stops a redirect loop after maxRedirects + 1 requests", async () => {
     const server = await serve((_req, res) => redirect(res, 302, "/loop?sig=secret"));
 
-    const err = await rejection(
-      requestBytes({ url: `${server.origin}/loop`, maxRedirects: 5, timeoutMs: 2000 }),
-    );
+    const err = await rejection(requestBytes({ url: `${server.origin}/loop`, maxRedirects: 5, timeoutMs: 2000 }));
 
     expect(err.code).toBe("ETOOMANYREDIRECTS");
     expect(err.message).toBe(`more than 5 redirects, the last to ${server.origin}/loop`);
@@ -181,21 +175,18 @@ describe("requestBytes", () => {
     await requestBytes({ url: `${server.origin}/see-other`, ...post, maxRedirects: 1, timeoutMs: 2000 });
     await requestBytes({ url: `${server.origin}/temporary`, ...post, maxRedirects: 1, timeoutMs: 2000 });
 
-    expect(server.seen.map(({ method, path, contentType, body }) => [method, path, contentType, body]))
-      .toEqual([
-        ["POST", "/see-other", "application/json", '{"a":1}'],
-        ["GET", "/result", undefined, ""],
-        ["POST", "/temporary", "application/json", '{"a":1}'],
-        ["POST", "/again", "application/json", '{"a":1}'],
-      ]);
+    expect(server.seen.map(({ method, path, contentType, body }) => [method, path, contentType, body])).toEqual([
+      ["POST", "/see-other", "application/json", '{"a":1}'],
+      ["GET", "/result", undefined, ""],
+      ["POST", "/temporary", "application/json", '{"a":1}'],
+      ["POST", "/again", "application/json", '{"a":1}'],
+    ]);
   });
 
   it("refuses a redirect to a scheme other than http(s)", async () => {
     const server = await serve((_req, res) => redirect(res, 302, "ftp://127.0.0.1/file"));
 
-    const err = await rejection(
-      requestBytes({ url: `${server.origin}/x`, maxRedirects: 3, timeoutMs: 2000 }),
-    );
+    const err = await rejection(requestBytes({ url: `${server.origin}/x`, maxRedirects: 3, timeoutMs: 2000 }));
 
     expect(err.code).toBe("EREDIRECT");
     expect(err.message).toBe("redirect to unsupported scheme ftp:");
@@ -204,9 +195,7 @@ describe("requestBytes", () => {
   it("refuses a body over maxBodyBytes and names the URL that sent it", async () => {
     const server = await serve((_req, res) => res.end(Buffer.alloc(64 * 1024, 0x61)));
 
-    const err = await rejection(
-      requestBytes({ url: `${server.origin}/big`, maxBodyBytes: 1024, timeoutMs: 2000 }),
-    );
+    const err = await rejection(requestBytes({ url: `${server.origin}/big`, maxBodyBytes: 1024, timeoutMs: 2000 }));
     const small = await requestBytes({ url: `${server.origin}/big`, maxBodyBytes: 64 * 1024, timeoutMs: 2000 });
 
     expect(err.code).toBe("E2BIG");
@@ -222,9 +211,7 @@ describe("requestBytes", () => {
     });
     const started = Date.now();
 
-    const err = await rejection(
-      requestBytes({ url: `${server.origin}/start`, maxRedirects: 3, timeoutMs: 300 }),
-    );
+    const err = await rejection(requestBytes({ url: `${server.origin}/start`, maxRedirects: 3, timeoutMs: 300 }));
 
     expect(err.code).toBe("ETIMEDOUT");
     expect(err.message).toBe("no response within 0.3s");

@@ -29,7 +29,11 @@ export function specifiers(text: string): string[] {
 
 describe("imports", () => {
   it("specifiers() finds every form", () => {
-    expect(specifiers(`import a from "../tests/x";\nexport * from './y';\nconst z = require("../tests/z");\nawait import("./w");`)).toEqual(["../tests/x", "./y", "../tests/z", "./w"]);
+    expect(
+      specifiers(
+        `import a from "../tests/x";\nexport * from './y';\nconst z = require("../tests/z");\nawait import("./w");`,
+      ),
+    ).toEqual(["../tests/x", "./y", "../tests/z", "./w"]);
   });
 
   it("no module outside tests/ imports from tests/", () => {
@@ -61,7 +65,12 @@ describe("defaults", () => {
 export function argParserCopies(text: string): string[] {
   const found: string[] = [];
   if (/\bclass\s+UsageError\b/.test(text)) found.push("class UsageError");
-  if (/\bfunction\s*\*?\s*parseArgs\s*[<(]|\b(?:const|let|var)\s+parseArgs\s*[:=]|^\s*(?:(?:public|private|static|async)\s+)*parseArgs\s*\([^)]*\)\s*[:{]/m.test(text)) found.push("parseArgs");
+  if (
+    /\bfunction\s*\*?\s*parseArgs\s*[<(]|\b(?:const|let|var)\s+parseArgs\s*[:=]|^\s*(?:(?:public|private|static|async)\s+)*parseArgs\s*\([^)]*\)\s*[:{]/m.test(
+      text,
+    )
+  )
+    found.push("parseArgs");
   return found;
 }
 
@@ -71,7 +80,11 @@ describe("one argument parser", () => {
     expect(argParserCopies("export function parseArgs(argv: string[]) {}")).toEqual(["parseArgs"]);
     expect(argParserCopies("const parseArgs = (argv: string[]) => argv;")).toEqual(["parseArgs"]);
     expect(argParserCopies("class C {\n  parseArgs(argv: string[]): void {}\n}")).toEqual(["parseArgs"]);
-    expect(argParserCopies('import { parseArgs, UsageError } from "../lib/cli/args";\nconst a = parseArgs(argv, spec);\nthrow new UsageError("x");')).toEqual([]);
+    expect(
+      argParserCopies(
+        'import { parseArgs, UsageError } from "../lib/cli/args";\nconst a = parseArgs(argv, spec);\nthrow new UsageError("x");',
+      ),
+    ).toEqual([]);
   });
 
   it("lib/cli/args.ts is the only product module defining UsageError or parseArgs", () => {

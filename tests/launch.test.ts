@@ -20,7 +20,8 @@ import { copyProject, npmRun, PROJECT, runCommand, type CliResult, type ProjectC
 const STALE_LINE = "build/ is older than the TypeScript sources: building first (npm run build)";
 const MISSING_LINE = "build/ is missing: building first (npm run build)";
 /** The launcher's own lines on stderr (npm may add warnings of its own about the machine's config). */
-const launcherLines = (stderr: string) => stderr.split("\n").filter((l) => l.includes("building first") || l.includes("npm run build failed"));
+const launcherLines = (stderr: string) =>
+  stderr.split("\n").filter((l) => l.includes("building first") || l.includes("npm run build failed"));
 const stampMtime = (dir: string) => fs.statSync(path.join(dir, "build", "source-stamp.json")).mtimeMs;
 
 describe("bin/launch.cjs in a copy of the whole project", () => {
@@ -56,7 +57,7 @@ const TINY_PLAN = [
   'import { USAGE } from "../lib/launchUsage";',
   "const [stack, ...rest] = process.argv.slice(2);",
   "if (!stack) {",
-  "  process.stderr.write(USAGE + \"\\n\");",
+  '  process.stderr.write(USAGE + "\\n");',
   "  process.exit(2);",
   "}",
   'process.stdout.write(JSON.stringify({ stack, json: rest.includes("--json") }) + "\\n");',
@@ -68,7 +69,13 @@ const TINY_PLAN = [
  * retyped. Every root in BUILD_SOURCES gets a source (the stamp's walker skips a missing root, so
  * without one it would not be exercised), and the project has no build/ yet.
  */
-function smallProject(): { root: string; dir: string; write(rel: string, text: string): void; read(rel: string): string; remove(): void } {
+function smallProject(): {
+  root: string;
+  dir: string;
+  write(rel: string, text: string): void;
+  read(rel: string): string;
+  remove(): void;
+} {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "cr-launch-"));
   const dir = path.join(root, "deploy");
   const write = (rel: string, text: string) => {
@@ -80,9 +87,28 @@ function smallProject(): { root: string; dir: string; write(rel: string, text: s
     fs.copyFileSync(path.join(PROJECT, rel), path.join(dir, rel));
     fs.chmodSync(path.join(dir, rel), fs.statSync(path.join(PROJECT, rel)).mode);
   };
-  for (const rel of ["bin/launch.cjs", "bin/plan", "lib/build/sourceStamp.ts", "lib/build/toolEntry.ts", "scripts/bundleTools.ts", "scripts/stampBuild.ts", "Pulumi.yaml", ...BUILD_CONFIGS]) copy(rel);
-  const scripts = (JSON.parse(fs.readFileSync(path.join(PROJECT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
-  write("package.json", JSON.stringify({ name: "launch-small", private: true, scripts: { build: scripts.build, plan: scripts.plan } }, null, 2) + "\n");
+  for (const rel of [
+    "bin/launch.cjs",
+    "bin/plan",
+    "lib/build/sourceStamp.ts",
+    "lib/build/toolEntry.ts",
+    "scripts/bundleTools.ts",
+    "scripts/stampBuild.ts",
+    "Pulumi.yaml",
+    ...BUILD_CONFIGS,
+  ])
+    copy(rel);
+  const scripts = (
+    JSON.parse(fs.readFileSync(path.join(PROJECT, "package.json"), "utf8")) as { scripts: Record<string, string> }
+  ).scripts;
+  write(
+    "package.json",
+    JSON.stringify(
+      { name: "launch-small", private: true, scripts: { build: scripts.build, plan: scripts.plan } },
+      null,
+      2,
+    ) + "\n",
+  );
   fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
   write(USAGE_SOURCE, 'export const USAGE = "usage: npm run plan -- <stack> [--json]";\n');
   write(PLAN_SOURCE, TINY_PLAN);
@@ -108,7 +134,9 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
   const plan = (args: string[]): Promise<CliResult> => runCommand(s.dir, ["npm", "run", "-s", "plan", "--", ...args]);
 
   it("has a source under every root the stamp hashes, and no build/", () => {
-    const roots = new Set(listBuildSources(s.dir).map((rel) => BUILD_SOURCES.find((root) => rel === root || rel.startsWith(`${root}/`))));
+    const roots = new Set(
+      listBuildSources(s.dir).map((rel) => BUILD_SOURCES.find((root) => rel === root || rel.startsWith(`${root}/`))),
+    );
     expect([...roots].sort()).toEqual([...BUILD_SOURCES].sort());
     expect(fs.existsSync(path.join(s.dir, "build"))).toBe(false);
   });
@@ -123,7 +151,10 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
   });
 
   it("after a source edit says so in one stderr line, builds, and runs the edited code with stdout clean; the next run builds nothing", async () => {
-    s.write(USAGE_SOURCE, s.read(USAGE_SOURCE).replace('"usage: npm run plan', '"usage (edited in the copy): npm run plan'));
+    s.write(
+      USAGE_SOURCE,
+      s.read(USAGE_SOURCE).replace('"usage: npm run plan', '"usage (edited in the copy): npm run plan'),
+    );
     const r = await plan(["staging", "--json"]);
     expect(r.code, r.stderr).toBe(0);
     expect(launcherLines(r.stderr)).toEqual([STALE_LINE]);
@@ -141,12 +172,19 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
     const missing = await runCommand(s.dir, ["node", "bin/launch.cjs", "scripts/nothingHere"]);
     expect(missing.code).toBe(2);
     expect(missing.stdout).toBe("");
-    expect(missing.stderr).toBe("no such command: scripts/nothingHere (nothing compiled to build/scripts/nothingHere.js)\n");
+    expect(missing.stderr).toBe(
+      "no such command: scripts/nothingHere (nothing compiled to build/scripts/nothingHere.js)\n",
+    );
   });
 
   it("a source that does not compile: the build's errors on stderr, nothing on stdout, the old build not run, and nothing of it left in build/", async () => {
     const original = s.read(PLAN_SOURCE);
-    s.write(PLAN_SOURCE, 'process.stdout.write("BROKEN\\n");\n' + original + '\nconst notANumber: number = "text";\nexport { notANumber };\n');
+    s.write(
+      PLAN_SOURCE,
+      'process.stdout.write("BROKEN\\n");\n' +
+        original +
+        '\nconst notANumber: number = "text";\nexport { notANumber };\n',
+    );
     try {
       const r = await plan(["staging", "--json"]);
       // tsc's own code (1: errors, nothing emitted), passed on by npm and the launcher.
@@ -154,7 +192,10 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
       expect(r.stdout).toBe("");
       expect(r.stderr).toContain("scripts/plan.ts");
       expect(r.stderr).toContain("error TS2322");
-      expect(launcherLines(r.stderr)).toEqual([STALE_LINE, "npm run build failed (above), so scripts/plan did not run"]);
+      expect(launcherLines(r.stderr)).toEqual([
+        STALE_LINE,
+        "npm run build failed (above), so scripts/plan did not run",
+      ]);
     } finally {
       s.write(PLAN_SOURCE, original);
     }

@@ -10,7 +10,8 @@ import { Lifecycle } from "../lifecycle/runner";
 
 describe("drift after a dashboard edit", () => {
   let lc: Lifecycle;
-  const drift = () => runTool("scripts/drift.ts", [lc.stack], { env: { ...lc.extraEnv, CLOUDRON_TOKEN: lc.token }, timeoutMs: 60_000 });
+  const drift = () =>
+    runTool("scripts/drift.ts", [lc.stack], { env: { ...lc.extraEnv, CLOUDRON_TOKEN: lc.token }, timeoutMs: 60_000 });
 
   beforeAll(async () => {
     lc = await Lifecycle.create({ stack: "staging", config: { smoke: false } });

@@ -25,7 +25,11 @@ function failedMigrationLog(sessionSecret: string): string[] {
 describe("a failed health gate shows the app's log and what it points to", () => {
   let lc: Lifecycle;
   beforeAll(async () => {
-    lc = await Lifecycle.create({ stack: "staging", manifestVersion: "0.1.9", config: { smoke: false, healthTimeoutSeconds: 1 } });
+    lc = await Lifecycle.create({
+      stack: "staging",
+      manifestVersion: "0.1.9",
+      config: { smoke: false, healthTimeoutSeconds: 1 },
+    });
     expect((await lc.up()).errors).toEqual([]);
   });
   afterAll(async () => lc?.close());
@@ -40,10 +44,14 @@ describe("a failed health gate shows the app's log and what it points to", () =>
     expect(r.ok).toBe(false);
     const errors = r.errors.join("\n");
     expect(errors).toContain("not healthy after");
-    expect(errors).toContain(`likely cause, from the step and the logs: \`prisma migrate deploy\` stops at migration ${MIGRATION} (P3009)`);
+    expect(errors).toContain(
+      `likely cause, from the step and the logs: \`prisma migrate deploy\` stops at migration ${MIGRATION} (P3009)`,
+    );
     expect(errors).toContain(`\`npx prisma migrate resolve --rolled-back ${MIGRATION}\``);
     expect(errors).toContain("Never `prisma migrate reset`");
-    expect(errors).toContain("app log (last lines, masked; all of it: `cloudron logs --app staging.communityrule.info`):");
+    expect(errors).toContain(
+      "app log (last lines, masked; all of it: `cloudron logs --app staging.communityrule.info`):",
+    );
     expect(errors).toContain(`  | The \`${MIGRATION}\` migration started at 2026-05-21 14:59:58.000 UTC failed`);
     expect(errors).toContain('at "postgresql://communityrule:[masked]@postgresql:5432"');
     expect(errors).toContain("  | debug: SESSION_SECRET=[masked]");
@@ -59,7 +67,11 @@ describe("a failed health gate shows the app's log and what it points to", () =>
 describe("production auto-rollback sends the manifest the app ran before the release", () => {
   let lc: Lifecycle;
   beforeAll(async () => {
-    lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9", config: { healthTimeoutSeconds: 1, smoke: false } });
+    lc = await Lifecycle.create({
+      stack: "production",
+      manifestVersion: "0.1.9",
+      config: { healthTimeoutSeconds: 1, smoke: false },
+    });
   });
   afterAll(async () => lc?.close());
 
@@ -80,11 +92,18 @@ describe("production auto-rollback sends the manifest the app ran before the rel
     const from = lc.calls().length;
     const r = await lc.up();
     expect(r.ok).toBe(false);
-    expect(r.errors.join("\n")).toContain(`release rolled back: ${lc.registryHost}/communityrule/community-rule@${digest10} → ${image9}`);
+    expect(r.errors.join("\n")).toContain(
+      `release rolled back: ${lc.registryHost}/communityrule/community-rule@${digest10} → ${image9}`,
+    );
     const updates = lc.callsSince(from).filter((c: ApiCall) => c.operation === "updateApp");
     expect(updates).toHaveLength(2);
     const sent = (c: ApiCall) => (c.requestBody as { manifest: Record<string, unknown> }).manifest;
-    expect(sent(updates[0])).toMatchObject({ version: "0.1.10", httpPort: 3001, memoryLimit: 1073741824, dockerImage: expect.stringContaining(digest10) });
+    expect(sent(updates[0])).toMatchObject({
+      version: "0.1.10",
+      httpPort: 3001,
+      memoryLimit: 1073741824,
+      dockerImage: expect.stringContaining(digest10),
+    });
     // The previous manifest whole (port, memory, everything), at the version the update installed.
     expect(sent(updates[1])).toEqual({ ...before, version: "0.1.10" });
     const now = lc.app()!;

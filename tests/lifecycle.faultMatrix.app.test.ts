@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle, type ApiCall } from "../lifecycle/runner";
 import type { RunResult } from "../lifecycle/host";
 
-const accepted = (lc: Lifecycle, operation: string) => lc.calls().filter((c) => c.operation === operation && c.status >= 200 && c.status < 300).length;
+const accepted = (lc: Lifecycle, operation: string) =>
+  lc.calls().filter((c) => c.operation === operation && c.status >= 200 && c.status < 300).length;
 const sent = (calls: ApiCall[], operation: string) => calls.filter((c) => c.operation === operation);
 const errorsOf = (r: RunResult) => r.errors.join("\n");
 const logOf = (r: RunResult) => (r as RunResult & { log: string }).log;
@@ -66,7 +67,10 @@ describe("fault matrix: update and env on an installed app", () => {
     expect(statuses.slice(0, -1).length).toBeGreaterThanOrEqual(1);
     expect(statuses.slice(0, -1).every((s) => s === 409)).toBe(true);
     // It did wait: the accepted POST went out only once the busy task's time was up.
-    const busyTask = lc.standin().tasks.slice(tasksBefore).find((t) => t.kind === "backup")!;
+    const busyTask = lc
+      .standin()
+      .tasks.slice(tasksBefore)
+      .find((t) => t.kind === "backup")!;
     expect(updates.at(-1)!.time).toBeGreaterThanOrEqual(busyTask.finishAt);
     expect(lc.app()!.manifest.version).toBe(`0.1.${minor}`);
   });
@@ -79,7 +83,10 @@ describe("fault matrix: update and env on an installed app", () => {
     const r = await lc.up();
     lc.config.busyWaitSeconds = 5;
     expect(r.ok).toBe(false);
-    const busyTask = lc.standin().tasks.filter((t) => t.kind === "backup").at(-1)!;
+    const busyTask = lc
+      .standin()
+      .tasks.filter((t) => t.kind === "backup")
+      .at(-1)!;
     expect(errorsOf(r)).toMatch(/busy/i);
     expect(errorsOf(r)).toContain(`task ${busyTask.id}`);
     await lc.waitUntilNoTask();
@@ -117,8 +124,14 @@ describe("fault matrix: update and env on an installed app", () => {
     const before = lc.calls().length;
     const r = await lc.up();
     expect(r.errors).toEqual([]);
-    const faulted = lc.callsSince(before).filter((c) => c.fault).map((c) => [c.operation, c.fault]);
-    expect(faulted).toEqual([["getApp", "500"], ["getApp", "hang"]]);
+    const faulted = lc
+      .callsSince(before)
+      .filter((c) => c.fault)
+      .map((c) => [c.operation, c.fault]);
+    expect(faulted).toEqual([
+      ["getApp", "500"],
+      ["getApp", "hang"],
+    ]);
     expect(sent(lc.callsSince(before), "updateApp")).toHaveLength(1);
     expect(lc.app()!.manifest.version).toBe(`0.1.${minor}`);
   });
@@ -213,8 +226,9 @@ describe("fault matrix: update and env on an installed app", () => {
     expect(r.errors).toEqual([]);
     const envCalls = sent(lc.callsSince(before), "setAppEnv");
     expect(envCalls).toHaveLength(1);
-    expect((envCalls[0].requestBody as { env: Record<string, string> }).env.SMTP_FROM).toBe((lc.config.env as Record<string, string>).SMTP_FROM);
+    expect((envCalls[0].requestBody as { env: Record<string, string> }).env.SMTP_FROM).toBe(
+      (lc.config.env as Record<string, string>).SMTP_FROM,
+    );
     await converges();
   });
 });
-

@@ -28,7 +28,8 @@ beforeAll(async () => {
 });
 afterAll(async () => lc?.close());
 
-const accepted = (lc: Lifecycle, operation: string) => lc.calls().filter((c) => c.operation === operation && c.status >= 200 && c.status < 300).length;
+const accepted = (lc: Lifecycle, operation: string) =>
+  lc.calls().filter((c) => c.operation === operation && c.status >= 200 && c.status < 300).length;
 const sent = (calls: ApiCall[], operation: string) => calls.filter((c) => c.operation === operation);
 const errorsOf = (r: RunResult) => r.errors.join("\n");
 const logOf = (r: RunResult) => (r as RunResult & { log: string }).log;

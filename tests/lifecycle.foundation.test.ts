@@ -10,7 +10,15 @@ import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/ru
 const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
 const body = (c: ApiCall) => c.requestBody as Record<string, unknown>;
 const envOf = (c: ApiCall) => body(c).env as Record<string, string>;
-const SEED_ARGV = ["exec", "--app", "staging.communityrule.info", "--", "sh", "-c", 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'];
+const SEED_ARGV = [
+  "exec",
+  "--app",
+  "staging.communityrule.info",
+  "--",
+  "sh",
+  "-c",
+  'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"',
+];
 
 // One staging environment for the file: the lifecycle plays on it in sequence from nothing; the
 // staging rows after it start again from that empty point (`calls()` and `builds()` count from the
@@ -26,7 +34,6 @@ beforeAll(async () => {
 afterAll(async () => lc?.close());
 
 describe("staging lifecycle: install, no-op, release, env change, reseed, rotation, destroy", () => {
-
   let firstSecret = "";
 
   it("first up installs in one task with the whole env (no configure/env), seeds once, passes the health gate", async () => {
@@ -41,7 +48,9 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(body(install)).toMatchObject({ subdomain: "staging", domain: "communityrule.info" });
     const manifest = body(install).manifest as Record<string, unknown>;
     expect(manifest).toMatchObject({ id: "com.medlab.communityrule", version: "0.1.9" });
-    expect(manifest.dockerImage).toMatch(new RegExp(`^${lc.registryHost}/communityrule/community-rule@sha256:[0-9a-f]{64}$`));
+    expect(manifest.dockerImage).toMatch(
+      new RegExp(`^${lc.registryHost}/communityrule/community-rule@sha256:[0-9a-f]{64}$`),
+    );
     // The first boot already has SESSION_SECRET and the config env.
     expect(envOf(install)).toMatchObject({
       SMTP_FROM: "Community Rule <hello@communityrule.info>",
@@ -52,7 +61,10 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(app.env).toEqual(envOf(install));
     expect(app.manifest.version).toBe("0.1.9");
     expect(app.restarts).toBe(1); // one start: no env restart after the install, none for the tags
-    expect(app.tags).toEqual(["communityrule-stack:staging", expect.stringMatching(/^communityrule-owner:[0-9a-f]{16}$/)]);
+    expect(app.tags).toEqual([
+      "communityrule-stack:staging",
+      expect.stringMatching(/^communityrule-owner:[0-9a-f]{16}$/),
+    ]);
     expect(app.env).not.toHaveProperty("COMMUNITYRULE_DEPLOYMENT");
     firstSecret = app.env.SESSION_SECRET;
     expect(lc.seedRuns()).toBe(1);
@@ -88,8 +100,15 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(ops(mutating)).toEqual(["updateApp", "updateAppBackup"]);
     const update = body(mutating[0]);
     expect(update.skipBackup).not.toBe(true);
-    expect(update.manifest).toMatchObject({ id: "com.medlab.communityrule", version: "0.1.10", dockerImage: expect.stringContaining("@sha256:") });
-    expect(lc.builds().map((b) => b.imageName)).toEqual([expect.stringMatching(/:0\.1\.9$/), expect.stringMatching(/:0\.1\.10$/)]);
+    expect(update.manifest).toMatchObject({
+      id: "com.medlab.communityrule",
+      version: "0.1.10",
+      dockerImage: expect.stringContaining("@sha256:"),
+    });
+    expect(lc.builds().map((b) => b.imageName)).toEqual([
+      expect.stringMatching(/:0\.1\.9$/),
+      expect.stringMatching(/:0\.1\.10$/),
+    ]);
     const app = lc.app()!;
     expect(app.manifest.version).toBe("0.1.10");
     expect(app.env.SESSION_SECRET).toBe(firstSecret);
@@ -115,7 +134,11 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(ops(mutating)).toEqual(["setAppEnv"]);
     expect(mutating[0].path).toBe(`/api/v1/apps/${lc.app()!.id}/configure/env`);
     const sent = envOf(mutating[0]);
-    expect(sent).toMatchObject({ SMTP_FROM: `Community Rule "Staging" <staging@communityrule.info>`, FEATURE_FLAGS: "a=b=c", SESSION_SECRET: firstSecret });
+    expect(sent).toMatchObject({
+      SMTP_FROM: `Community Rule "Staging" <staging@communityrule.info>`,
+      FEATURE_FLAGS: "a=b=c",
+      SESSION_SECRET: firstSecret,
+    });
     expect(sent).not.toHaveProperty("RETIRED_FLAG");
     const app = lc.app()!;
     expect(app.env).toEqual(sent);
@@ -168,7 +191,11 @@ describe("adoption and refusal", () => {
     lc.api.addApp({
       id: "hand-installed-1",
       fqdn: "staging.communityrule.info",
-      manifest: { id: "com.medlab.communityrule", version: "0.1.8", dockerImage: "git.medlab.host/communityrule/community-rule:0.1.8" },
+      manifest: {
+        id: "com.medlab.communityrule",
+        version: "0.1.8",
+        dockerImage: "git.medlab.host/communityrule/community-rule:0.1.8",
+      },
       env: { SMTP_FROM: "old", HAND_SET: "kept" },
     });
     const r = await lc.up();
@@ -251,7 +278,12 @@ describe("production protection", () => {
       await lc.releaseOnStaging();
       expect((await lc.up()).errors).toEqual([]);
       const state = () => lc.pulumiState().resources;
-      expect(state().filter((x) => x.protect).map((x) => x.name).sort()).toEqual(["app-deploy", "seed"]);
+      expect(
+        state()
+          .filter((x) => x.protect)
+          .map((x) => x.name)
+          .sort(),
+      ).toEqual(["app-deploy", "seed"]);
       const before = lc.calls().length;
       const seedUrn = state().find((x) => x.name === "seed")!.urn;
       const seedRefused =
@@ -271,7 +303,9 @@ describe("production protection", () => {
         ["image communityrule:image:RegistryImage", true],
       ]);
       expect(state().map((x) => x.name)).not.toContain("smoke");
-      expect(state().map((x) => x.name)).toEqual(expect.arrayContaining(["app-deploy", "seed", "health", "app-env-apply"]));
+      expect(state().map((x) => x.name)).toEqual(
+        expect.arrayContaining(["app-deploy", "seed", "health", "app-env-apply"]),
+      );
       expect(lc.mutatingCallsSince(before)).toEqual([]);
       expect(lc.app()).toBeDefined();
 
@@ -299,7 +333,9 @@ describe("production protection", () => {
       lc.config.location = "www.communityrule.info";
       const moved = await lc.preview();
       expect(moved.ok).toBe(false);
-      expect(moved.errors.join("\n")).toContain(`unable to replace resource "${seedUrn}"\nas it is currently marked for protection.`);
+      expect(moved.errors.join("\n")).toContain(
+        `unable to replace resource "${seedUrn}"\nas it is currently marked for protection.`,
+      );
     } finally {
       await lc.close();
     }

@@ -12,7 +12,10 @@ describe("language-host loading", () => {
   it("the project tells the language host to run the compiled entry, without TypeScript", () => {
     const pulumiYaml = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8");
     expect(pulumiYaml).toMatch(/\n {4}typescript: false\n/);
-    const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")) as { main: string; scripts: Record<string, string> };
+    const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")) as {
+      main: string;
+      scripts: Record<string, string>;
+    };
     expect(pkg.main).toBe("build/index.js");
     // npm ci runs `prepare`, so a fresh clone has the compiled program before the first up.
     expect(pkg.scripts.prepare).toBe("npm run build");
@@ -26,7 +29,12 @@ describe("language-host loading", () => {
       expect(r.loadedEntry).toBe(path.join(PROJECT_DIR, "build", "index.js"));
       expect(r.typescriptHook).toBe(false);
       expect(r.outputs.deployAction).toBe("installed");
-      expect(lc.calls().filter((c) => c.operation === "installApp").map((c) => c.status)).toEqual([202]);
+      expect(
+        lc
+          .calls()
+          .filter((c) => c.operation === "installApp")
+          .map((c) => c.status),
+      ).toEqual([202]);
       const again = await lc.up();
       expect(again.errors).toEqual([]);
       expect(again.hostPid).not.toBe(r.hostPid);
@@ -43,7 +51,9 @@ describe("language-host loading", () => {
       // One process served all three, and each run required the program anew (not from the cache).
       expect(new Set(runs.map((r) => r.hostPid)).size).toBe(1);
       expect(runs.map((r) => r.programWasCached)).toEqual([false, false, false]);
-      expect(runs.map((r) => [r.loadedEntry, r.typescriptHook])).toEqual(Array(3).fill([path.join(PROJECT_DIR, "build", "index.js"), false]));
+      expect(runs.map((r) => [r.loadedEntry, r.typescriptHook])).toEqual(
+        Array(3).fill([path.join(PROJECT_DIR, "build", "index.js"), false]),
+      );
       // A config change shows in the next run: nothing of the previous program's evaluation is reused.
       lc.config.env = { ...(lc.config.env as Record<string, string>), KEPT_HOST_CHECK: "1" };
       const changed = await lc.up();
@@ -71,7 +81,12 @@ describe("language-host loading", () => {
 
   it("a kept host serves whichever environment runs next, each run loading the program afresh; runs at the same time get a host each", async () => {
     const first = await Lifecycle.create({ stack: "staging" });
-    const second = await Lifecycle.create({ stack: "staging", config: { env: { SMTP_FROM: "second@communityrule.info", UPLOAD_ROOT: "/app/data/uploads", SECOND_ENVIRONMENT: "1" } } });
+    const second = await Lifecycle.create({
+      stack: "staging",
+      config: {
+        env: { SMTP_FROM: "second@communityrule.info", UPLOAD_ROOT: "/app/data/uploads", SECOND_ENVIRONMENT: "1" },
+      },
+    });
     try {
       const a = await first.up();
       expect(a.errors).toEqual([]);
@@ -83,7 +98,12 @@ describe("language-host loading", () => {
       expect(b.outputs.deployAction).toBe("installed");
       expect(second.app()!.env.SECOND_ENVIRONMENT).toBe("1");
       expect(first.app()!.env.SECOND_ENVIRONMENT).toBeUndefined();
-      expect(second.calls().filter((c) => c.operation === "installApp").map((c) => c.status)).toEqual([202]);
+      expect(
+        second
+          .calls()
+          .filter((c) => c.operation === "installApp")
+          .map((c) => c.status),
+      ).toEqual([202]);
       // Two runs at once cannot share a process: the second gets one of its own.
       const [x, y] = await Promise.all([first.preview(), second.preview()]);
       expect([x.errors, y.errors]).toEqual([[], []]);

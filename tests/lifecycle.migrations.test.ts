@@ -24,7 +24,13 @@ function checkOut(lc: Lifecycle, version: string) {
   fs.rmSync(path.join(lc.appDir, "prisma"), { recursive: true, force: true });
   fs.cpSync(path.join(RELEASES, version, "prisma"), path.join(lc.appDir, "prisma"), { recursive: true });
   lc.setManifestVersion(version);
-  const env = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org" };
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: "t",
+    GIT_AUTHOR_EMAIL: "t@example.org",
+    GIT_COMMITTER_NAME: "t",
+    GIT_COMMITTER_EMAIL: "t@example.org",
+  };
   const git = (...args: string[]) => execFileSync("git", ["-C", lc.appDir, ...args], { stdio: "pipe", env });
   if (!fs.existsSync(path.join(lc.appDir, ".git"))) git("init", "-q");
   git("add", "-A");
@@ -33,7 +39,8 @@ function checkOut(lc: Lifecycle, version: string) {
 }
 
 const logOf = (r: unknown) => (r as { log: string }).log;
-const recordedNames = (r: { outputs: Record<string, unknown> }) => (r.outputs.migrations as Array<{ name: string }>).map((m) => m.name);
+const recordedNames = (r: { outputs: Record<string, unknown> }) =>
+  (r.outputs.migrations as Array<{ name: string }>).map((m) => m.name);
 
 describe("production: a destructive migration needs an acknowledgement; rolling back past it needs another", () => {
   let lc: Lifecycle;
@@ -52,7 +59,12 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
     expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates"]);
     image09 = lc.app()!.manifest.dockerImage;
     const first = (r.outputs.migrations as Array<{ sha256: string; risk: string }>)[0];
-    expect(first.sha256).toBe(require("node:crypto").createHash("sha256").update(fs.readFileSync(path.join(RELEASES, "0.1.9", INIT_SQL))).digest("hex"));
+    expect(first.sha256).toBe(
+      require("node:crypto")
+        .createHash("sha256")
+        .update(fs.readFileSync(path.join(RELEASES, "0.1.9", INIT_SQL)))
+        .digest("hex"),
+    );
     expect(first.risk).toBe("additive");
   });
 
@@ -66,7 +78,9 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
       expect(r.registered).toBe(0);
       const text = r.errors.join("\n");
       expect(text).toContain(`  - ${DROP} [destructive] (prisma/migrations/${DROP}/migration.sql)`);
-      expect(text).toContain("      line 8 [destructive]: drops column User.legacyId (the column and its data are deleted)");
+      expect(text).toContain(
+        "      line 8 [destructive]: drops column User.legacyId (the column and its data are deleted)",
+      );
       expect(text).toContain(`  pulumi config set --path 'acknowledgeMigrations[0]' ${DROP} -s production`);
       expect(text).toContain("The way back is the pre-update backup Cloudron takes before the update");
       expect(text).not.toContain(SLUG);
@@ -89,7 +103,9 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
     expect(r.errors).toEqual([]);
     expect(lc.app()!.manifest.version).toBe("0.1.10");
     expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates", SLUG, DROP]);
-    const request = JSON.parse(String(lc.pulumiState().resources.find((x) => x.name === "app-deploy")!.inputs.stdin)) as {
+    const request = JSON.parse(
+      String(lc.pulumiState().resources.find((x) => x.name === "app-deploy")!.inputs.stdin),
+    ) as {
       releaseMigrations: { record: Array<{ name: string; risk: string }> };
     };
     expect(request.releaseMigrations.record.find((m) => m.name === DROP)?.risk).toBe("destructive");
@@ -102,7 +118,9 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
     const refused = await lc.preview();
     expect(refused.ok).toBe(false);
     const text = refused.errors.join("\n");
-    expect(text).toContain("production rollback from 0.1.10 to 0.1.9 refused: the database keeps 1 risky or destructive migration that 0.1.9 does not know");
+    expect(text).toContain(
+      "production rollback from 0.1.10 to 0.1.9 refused: the database keeps 1 risky or destructive migration that 0.1.9 does not know",
+    );
     expect(text).toContain("Fix forward (usually best)");
     expect(text).toContain("npm run restore-drill -- production");
     expect(text).toContain("communityrule.info → Backups → restore it");
@@ -134,7 +152,9 @@ describe("staging: warnings instead of refusals, and edited history refused", ()
     checkOut(lc, "0.1.10");
     const r = await lc.up();
     expect(r.errors).toEqual([]);
-    expect(logOf(r)).toContain(`staging: migration ${DROP} is destructive (drops column User.legacyId); production will refuse it until acknowledgeMigrations names it`);
+    expect(logOf(r)).toContain(
+      `staging: migration ${DROP} is destructive (drops column User.legacyId); production will refuse it until acknowledgeMigrations names it`,
+    );
     expect(lc.app()!.manifest.version).toBe("0.1.10");
   });
 
@@ -144,7 +164,9 @@ describe("staging: warnings instead of refusals, and edited history refused", ()
     const callsBefore = lc.calls().length;
     const r = await lc.up();
     expect(r.ok).toBe(false);
-    expect(r.errors.join("\n")).toContain(`migration 20250301120000_init was edited after it was deployed: ${INIT_SQL} has sha256 `);
+    expect(r.errors.join("\n")).toContain(
+      `migration 20250301120000_init was edited after it was deployed: ${INIT_SQL} has sha256 `,
+    );
     expect(r.errors.join("\n")).toContain("Never edit an applied migration");
     expect(lc.mutatingCallsSince(callsBefore)).toEqual([]);
     expect(lc.app()!.manifest.version).toBe("0.1.10");

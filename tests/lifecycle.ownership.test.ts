@@ -28,7 +28,12 @@ describe("ownership", () => {
   beforeAll(async () => {
     lc = await Lifecycle.create({ stack: "staging", config: { smoke: false } });
     expect((await lc.up()).errors).toEqual([]);
-    expect(lc.calls().filter((c) => c.operation === "installApp").map((c) => c.status)).toEqual([202]);
+    expect(
+      lc
+        .calls()
+        .filter((c) => c.operation === "installApp")
+        .map((c) => c.status),
+    ).toEqual([202]);
     installed = lc.save();
   });
   afterAll(async () => lc?.close());
@@ -51,7 +56,11 @@ describe("ownership", () => {
     const state = lc.pulumiState() as { resources: Array<{ name: string; inputs: Record<string, unknown> }> };
     for (const res of state.resources) {
       if (res.name === "app-deploy") res.inputs.stdin = String(res.inputs.stdin).replace('  "stack": "staging",\n', "");
-      if (res.name === "app-env-apply") res.inputs.stdin = String(res.inputs.stdin).replace(/("appId": "[^"]+",\n)/, `$1  "owner": ${JSON.stringify(owner)},\n`);
+      if (res.name === "app-env-apply")
+        res.inputs.stdin = String(res.inputs.stdin).replace(
+          /("appId": "[^"]+",\n)/,
+          `$1  "owner": ${JSON.stringify(owner)},\n`,
+        );
     }
     fs.writeFileSync(lc.pulumiStatePath, JSON.stringify(state, null, 2));
     const restarts = lc.app()!.restarts;
@@ -82,7 +91,12 @@ describe("ownership", () => {
       .replace(/"name": "app-/g, '"name": "oldapp-')
       .replace(/"name": "app"/g, '"name": "oldapp"');
     fs.writeFileSync(lc.pulumiStatePath, text);
-    expect(lc.pulumiState().resources.filter((r) => r.name.startsWith("oldapp-")).map((r) => r.name)).toContain("oldapp-deploy");
+    expect(
+      lc
+        .pulumiState()
+        .resources.filter((r) => r.name.startsWith("oldapp-"))
+        .map((r) => r.name),
+    ).toContain("oldapp-deploy");
     lc.mutateApp((live) => (live.tags = ownershipTags("staging", oldOwner)));
 
     const r = await lc.up();

@@ -36,13 +36,19 @@ describe("staging on the real history: adoption, immutable release tags, the see
     lc.api.addApp({
       id: "hand-installed-staging",
       fqdn: "staging.communityrule.info",
-      manifest: { id: "com.medlab.communityrule", version: "0.1.9", dockerImage: `${String(lc.config.imageRepository)}:0.1.9` },
+      manifest: {
+        id: "com.medlab.communityrule",
+        version: "0.1.9",
+        dockerImage: `${String(lc.config.imageRepository)}:0.1.9`,
+      },
       env: {},
     });
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     const log = logOf(r);
-    expect(log).toContain("nothing recorded on staging.communityrule.info (installed by hand, or before this program recorded releases)");
+    expect(log).toContain(
+      "nothing recorded on staging.communityrule.info (installed by hand, or before this program recorded releases)",
+    );
     expect(log).toContain("commit aad3f13 (where CloudronManifest.json took 0.1.9) carries 8 migrations");
     expect(log).toContain("0.1.9 applies no new migration");
     expect(log).not.toContain("treated as new");
@@ -53,7 +59,9 @@ describe("staging on the real history: adoption, immutable release tags, the see
 
     const again = await lc.up();
     expect(again.errors).toEqual([]);
-    expect(logOf(again)).toContain("staging.communityrule.info runs 0.1.9; its release record lists 8 applied migrations");
+    expect(logOf(again)).toContain(
+      "staging.communityrule.info runs 0.1.9; its release record lists 8 applied migrations",
+    );
     expect(again.steps.filter((s) => s.op !== "same")).toEqual([]);
   });
 
@@ -63,7 +71,9 @@ describe("staging on the real history: adoption, immutable release tags, the see
     fs.appendFileSync(path.join(appDir, "Dockerfile"), "\n# local edit, same version\n");
     const r = await lc.up();
     expect(r.ok).toBe(false);
-    expect(r.errors.join("\n")).toMatch(/community-rule:0\.1\.9 already exists \(sha256:[0-9a-f]{64}\) and release tags never change/);
+    expect(r.errors.join("\n")).toMatch(
+      /community-rule:0\.1\.9 already exists \(sha256:[0-9a-f]{64}\) and release tags never change/,
+    );
     expect(lc.builds()).toHaveLength(builds);
     expect(lc.mutatingCallsSince(calls)).toEqual([]);
     gitIn(appDir, "checkout", "--", "Dockerfile");
@@ -78,7 +88,9 @@ describe("staging on the real history: adoption, immutable release tags, the see
     expect(lc.seedRuns()).toBe(seeds + 1);
     const seedStep = r.steps.find((s) => s.name === "seed");
     expect(seedStep?.op).toBe("update");
-    expect(JSON.stringify(lc.pulumiState().resources.find((x) => x.name === "seed")!.outputs)).toContain("the seed's sources changed");
+    expect(JSON.stringify(lc.pulumiState().resources.find((x) => x.name === "seed")!.outputs)).toContain(
+      "the seed's sources changed",
+    );
     const again = await lc.up();
     expect(again.errors).toEqual([]);
     expect(lc.seedRuns()).toBe(seeds + 1);
@@ -122,7 +134,9 @@ describe("production on the real history: first install, a destructive release, 
   });
 
   it("a release adding a destructive migration is refused until acknowledged; no tag is involved", async () => {
-    commitRelease(appDir, "0.1.10", { [`prisma/migrations/${DROP_STAKEHOLDERS}/migration.sql`]: '-- DropTable\nDROP TABLE "RuleStakeholder";\n' });
+    commitRelease(appDir, "0.1.10", {
+      [`prisma/migrations/${DROP_STAKEHOLDERS}/migration.sql`]: '-- DropTable\nDROP TABLE "RuleStakeholder";\n',
+    });
     expect(gitIn(appDir, "tag", "--list")).toBe("");
     await lc.releaseOnStaging("0.1.10");
     const calls = lc.calls().length;
@@ -134,7 +148,10 @@ describe("production on the real history: first install, a destructive release, 
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     expect(lc.mutatingCallsSince(calls).map((c) => c.operation)).toContain("updateApp");
-    expect(readReleaseRecord(lc.app()!.notes)).toMatchObject({ version: "0.1.10", backupId: expect.stringMatching(/^app_/) });
+    expect(readReleaseRecord(lc.app()!.notes)).toMatchObject({
+      version: "0.1.10",
+      backupId: expect.stringMatching(/^app_/),
+    });
   });
 
   it("a rollback past it is refused with the restore path, read from the record", async () => {
@@ -160,7 +177,10 @@ describe("production promotes what staging verified", () => {
     appDir = path.join(tmp, "promotion-app");
     historyCheckout(appDir);
     staging = await Lifecycle.create({ stack: "staging", config: { appDir } });
-    production = await Lifecycle.create({ stack: "production", config: { appDir, imageRepository: staging.config.imageRepository } });
+    production = await Lifecycle.create({
+      stack: "production",
+      config: { appDir, imageRepository: staging.config.imageRepository },
+    });
   });
   afterAll(async () => {
     await production?.close();
@@ -174,7 +194,9 @@ describe("production promotes what staging verified", () => {
     expect(r.errors).toEqual([]);
     expect(production.builds()).toEqual([]);
     expect(production.app()!.manifest.dockerImage).toBe(verified);
-    expect(logOf(r)).toContain(`image: production deploys 0.1.9 by digest ${verified.split("@")[1]} (the registry's answer for the immutable tag`);
+    expect(logOf(r)).toContain(
+      `image: production deploys 0.1.9 by digest ${verified.split("@")[1]} (the registry's answer for the immutable tag`,
+    );
     expect(r.steps.map((s) => s.name)).not.toContain("image-tag-guard");
   });
 });

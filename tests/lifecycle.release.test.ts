@@ -52,13 +52,20 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
     expect(ops(mutating)).toEqual(["updateApp", "updateAppBackup"]);
     // The rollback point: the backup of 0.1.9 the update took, labelled, kept 30 days, reported.
     const point = lc.app()!.backups.find((b) => b.label !== "")!;
-    expect(point).toMatchObject({ packageVersion: "0.1.9", label: "rollback point: 0.1.9 before 0.1.10", preserveSecs: 30 * 86400 });
+    expect(point).toMatchObject({
+      packageVersion: "0.1.9",
+      label: "rollback point: 0.1.9 before 0.1.10",
+      preserveSecs: 30 * 86400,
+    });
     expect(r.outputs.preUpdateBackupId).toBe(point.id);
     const builds = lc.builds().map((b) => b.imageName);
     expect(builds.filter((b) => b.endsWith(":0.1.9"))).toHaveLength(1);
     expect(builds.filter((b) => b.endsWith(":0.1.10"))).toHaveLength(1);
     digest10 = lc.builds().find((b) => b.imageName.endsWith(":0.1.10"))!.digest;
-    expect(sentManifest(mutating[0])).toMatchObject({ version: "0.1.10", dockerImage: expect.stringContaining(`@${digest10}`) });
+    expect(sentManifest(mutating[0])).toMatchObject({
+      version: "0.1.10",
+      dockerImage: expect.stringContaining(`@${digest10}`),
+    });
     expect(lc.app()!.manifest.version).toBe("0.1.10");
     expect(r.outputs.deployAction).toBe("updated");
   });
@@ -76,7 +83,9 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
     const tagged = `${lc.registryHost}/communityrule/community-rule:0.1.9`;
     expect(sentManifest(mutating[0]).dockerImage).toBe(tagged);
     const log = (r as unknown as { log: string }).log;
-    expect(log).toContain("ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone");
+    expect(log).toContain(
+      "ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone",
+    );
     expect(lc.app()!.manifest.dockerImage).toBe(tagged);
     expect(lc.seedRuns()).toBe(1);
   });
@@ -129,7 +138,9 @@ describe("production: automatic rollback after a failed health gate", () => {
     const r = await lc.up();
     expect(r.ok).toBe(false);
     const errors = r.errors.join("\n");
-    expect(errors).toContain(`release rolled back: ${lc.registryHost}/communityrule/community-rule@${digest10} → ${image9}`);
+    expect(errors).toContain(
+      `release rolled back: ${lc.registryHost}/communityrule/community-rule@${digest10} → ${image9}`,
+    );
     expect(errors).toContain("migrations applied by the new image are not undone; health failure was:");
     const updates = lc.mutatingCallsSince(before).filter((c) => c.operation === "updateApp");
     expect(updates.map((c) => sentManifest(c).dockerImage)).toEqual([expect.stringContaining(digest10), image9]);

@@ -38,7 +38,12 @@ beforeAll(async () => {
   lc = await Lifecycle.create({
     stack: "staging",
     manifestVersion: "0.1.9",
-    config: { smoke: false, cloudronTimeoutSeconds: CLOUDRON_TIMEOUT, busyWaitSeconds: BUSY_WAIT, healthTimeoutSeconds: HEALTH_TIMEOUT },
+    config: {
+      smoke: false,
+      cloudronTimeoutSeconds: CLOUDRON_TIMEOUT,
+      busyWaitSeconds: BUSY_WAIT,
+      healthTimeoutSeconds: HEALTH_TIMEOUT,
+    },
   });
   empty = lc.save();
   expect((await lc.up()).errors).toEqual([]);
@@ -111,7 +116,10 @@ describe("busyWaitSeconds bounds the wait for a busy app in every step", () => {
     const step = failedStep(r);
     expect(step.name).toMatch(/env/);
     expectBounded(step, BUSY_WAIT);
-    const taskId = lc.standin().tasks.filter((t) => t.kind === "backup").at(-1)!.id;
+    const taskId = lc
+      .standin()
+      .tasks.filter((t) => t.kind === "backup")
+      .at(-1)!.id;
     expect(r.errors.join("\n")).toContain(`task ${taskId}`);
   });
 

@@ -1,5 +1,10 @@
 import { describe, it, expect } from "vitest";
-import { classifyMigrationSql, newClassificationContext, worstRisk, type MigrationRisk } from "../lib/release/migrationClassifier";
+import {
+  classifyMigrationSql,
+  newClassificationContext,
+  worstRisk,
+  type MigrationRisk,
+} from "../lib/release/migrationClassifier";
 
 /** Classifies one statement on its own (no earlier statement in context). */
 function one(sql: string) {
@@ -24,29 +29,89 @@ CREATE TABLE "Rule" (
     "additive",
     "creates table Rule",
   ],
-  ["CREATE TABLE IF NOT EXISTS, schema-qualified", `CREATE TABLE IF NOT EXISTS "public"."AuditLog" ("id" SERIAL NOT NULL)`, "additive", "creates table AuditLog"],
-  ["CREATE INDEX CONCURRENTLY on two columns", `CREATE INDEX CONCURRENTLY IF NOT EXISTS "Rule_a_b_idx" ON "Rule" USING btree ("a", "b")`, "additive", "creates index Rule_a_b_idx on Rule(a, b)"],
-  ["CREATE TYPE … AS ENUM", `CREATE TYPE "Role" AS ENUM ('MEMBER', 'ADMIN')`, "additive", "creates enum Role (MEMBER, ADMIN)"],
+  [
+    "CREATE TABLE IF NOT EXISTS, schema-qualified",
+    `CREATE TABLE IF NOT EXISTS "public"."AuditLog" ("id" SERIAL NOT NULL)`,
+    "additive",
+    "creates table AuditLog",
+  ],
+  [
+    "CREATE INDEX CONCURRENTLY on two columns",
+    `CREATE INDEX CONCURRENTLY IF NOT EXISTS "Rule_a_b_idx" ON "Rule" USING btree ("a", "b")`,
+    "additive",
+    "creates index Rule_a_b_idx on Rule(a, b)",
+  ],
+  [
+    "CREATE TYPE … AS ENUM",
+    `CREATE TYPE "Role" AS ENUM ('MEMBER', 'ADMIN')`,
+    "additive",
+    "creates enum Role (MEMBER, ADMIN)",
+  ],
   ["ADD COLUMN nullable", `ALTER TABLE "Rule" ADD COLUMN     "slug" TEXT`, "additive", "adds column Rule.slug"],
-  ["ADD COLUMN NOT NULL with DEFAULT", `ALTER TABLE "User" ADD COLUMN "displayName" TEXT NOT NULL DEFAULT ''`, "additive", "adds required column User.displayName"],
-  ["ADD COLUMN NOT NULL DEFAULT now() with precision", `ALTER TABLE "Rule" ADD COLUMN "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP`, "additive", "adds required column Rule.updatedAt"],
-  ["ADD COLUMN with a stable default (now())", `ALTER TABLE "Rule" ADD COLUMN "seenAt" TIMESTAMP(3) NOT NULL DEFAULT now()`, "additive", "adds required column Rule.seenAt"],
+  [
+    "ADD COLUMN NOT NULL with DEFAULT",
+    `ALTER TABLE "User" ADD COLUMN "displayName" TEXT NOT NULL DEFAULT ''`,
+    "additive",
+    "adds required column User.displayName",
+  ],
+  [
+    "ADD COLUMN NOT NULL DEFAULT now() with precision",
+    `ALTER TABLE "Rule" ADD COLUMN "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP`,
+    "additive",
+    "adds required column Rule.updatedAt",
+  ],
+  [
+    "ADD COLUMN with a stable default (now())",
+    `ALTER TABLE "Rule" ADD COLUMN "seenAt" TIMESTAMP(3) NOT NULL DEFAULT now()`,
+    "additive",
+    "adds required column Rule.seenAt",
+  ],
   [
     "ADD CONSTRAINT … FOREIGN KEY … NOT VALID",
     `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") NOT VALID`,
     "additive",
     "adds foreign key Rule_authorId_fkey on Rule(authorId) → User",
   ],
-  ["DROP NOT NULL (relaxes)", `ALTER TABLE "Rule" ALTER COLUMN "summary" DROP NOT NULL`, "additive", "makes column Rule.summary optional"],
-  ["SET DEFAULT", `ALTER TABLE "Rule" ALTER COLUMN "title" SET DEFAULT 'Untitled'`, "additive", "sets the default of Rule.title"],
-  ["RENAME INDEX (Prisma's RenameIndex)", `ALTER INDEX "Rule_slug_key" RENAME TO "Rule_slug_unique"`, "additive", "renames index Rule_slug_key to Rule_slug_unique"],
-  ["INSERT", `INSERT INTO "Template" ("id", "slug", "body") VALUES ('t1', 'consensus', '{}')`, "additive", "inserts rows into Template"],
+  [
+    "DROP NOT NULL (relaxes)",
+    `ALTER TABLE "Rule" ALTER COLUMN "summary" DROP NOT NULL`,
+    "additive",
+    "makes column Rule.summary optional",
+  ],
+  [
+    "SET DEFAULT",
+    `ALTER TABLE "Rule" ALTER COLUMN "title" SET DEFAULT 'Untitled'`,
+    "additive",
+    "sets the default of Rule.title",
+  ],
+  [
+    "RENAME INDEX (Prisma's RenameIndex)",
+    `ALTER INDEX "Rule_slug_key" RENAME TO "Rule_slug_unique"`,
+    "additive",
+    "renames index Rule_slug_key to Rule_slug_unique",
+  ],
+  [
+    "INSERT",
+    `INSERT INTO "Template" ("id", "slug", "body") VALUES ('t1', 'consensus', '{}')`,
+    "additive",
+    "inserts rows into Template",
+  ],
   ["CREATE EXTENSION", `CREATE EXTENSION IF NOT EXISTS "citext"`, "additive", "enables extension citext"],
-  ["COMMENT ON", `COMMENT ON COLUMN "Rule"."slug" IS 'URL name; unique per author'`, "additive", "sets a comment on column Rule.slug"],
+  [
+    "COMMENT ON",
+    `COMMENT ON COLUMN "Rule"."slug" IS 'URL name; unique per author'`,
+    "additive",
+    "sets a comment on column Rule.slug",
+  ],
 ];
 
 const RISKY: Row[] = [
-  ["CREATE INDEX without CONCURRENTLY on an existing table", `CREATE INDEX "Rule_authorId_idx" ON "Rule"("authorId")`, "risky", "creates index Rule_authorId_idx on Rule(authorId)"],
+  [
+    "CREATE INDEX without CONCURRENTLY on an existing table",
+    `CREATE INDEX "Rule_authorId_idx" ON "Rule"("authorId")`,
+    "risky",
+    "creates index Rule_authorId_idx on Rule(authorId)",
+  ],
   [
     "ADD CONSTRAINT … FOREIGN KEY on an existing table (Prisma's new relation)",
     `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE`,
@@ -59,29 +124,79 @@ const RISKY: Row[] = [
     "risky",
     "adds required column Rule.token with a per-row default (gen_random_uuid())",
   ],
-  ["ADD COLUMN SERIAL (a per-row sequence default)", `ALTER TABLE "Rule" ADD COLUMN "seq" SERIAL NOT NULL`, "risky", "adds required column Rule.seq with a per-row default (nextval() of its serial sequence)"],
+  [
+    "ADD COLUMN SERIAL (a per-row sequence default)",
+    `ALTER TABLE "Rule" ADD COLUMN "seq" SERIAL NOT NULL`,
+    "risky",
+    "adds required column Rule.seq with a per-row default (nextval() of its serial sequence)",
+  ],
   [
     "ALTER COLUMN SET DATA TYPE",
     `ALTER TABLE "Rule" ALTER COLUMN "title" SET DATA TYPE VARCHAR(200)`,
     "risky",
     "changes type of column Rule.title to VARCHAR(200)",
   ],
-  ["ALTER COLUMN TYPE … USING", `ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new")`, "risky", "changes type of column User.role to Role_new"],
-  ["SET NOT NULL", `ALTER TABLE "Rule" ALTER COLUMN "summary" SET NOT NULL`, "risky", "makes column Rule.summary required (SET NOT NULL)"],
-  ["ADD COLUMN NOT NULL without DEFAULT", `ALTER TABLE "Rule" ADD COLUMN "slug" TEXT NOT NULL`, "risky", "adds required column Rule.slug without a default"],
-  ["CREATE UNIQUE INDEX on an existing table", `CREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug")`, "risky", "creates unique index Rule_slug_key on Rule(slug)"],
+  [
+    "ALTER COLUMN TYPE … USING",
+    `ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new")`,
+    "risky",
+    "changes type of column User.role to Role_new",
+  ],
+  [
+    "SET NOT NULL",
+    `ALTER TABLE "Rule" ALTER COLUMN "summary" SET NOT NULL`,
+    "risky",
+    "makes column Rule.summary required (SET NOT NULL)",
+  ],
+  [
+    "ADD COLUMN NOT NULL without DEFAULT",
+    `ALTER TABLE "Rule" ADD COLUMN "slug" TEXT NOT NULL`,
+    "risky",
+    "adds required column Rule.slug without a default",
+  ],
+  [
+    "CREATE UNIQUE INDEX on an existing table",
+    `CREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug")`,
+    "risky",
+    "creates unique index Rule_slug_key on Rule(slug)",
+  ],
   ["RENAME COLUMN", `ALTER TABLE "Rule" RENAME COLUMN "name" TO "title"`, "risky", "renames column Rule.name to title"],
   ["RENAME table", `ALTER TABLE "Rule" RENAME TO "Policy"`, "risky", "renames table Rule to Policy"],
   ["RENAME type", `ALTER TYPE "Role" RENAME TO "Role_old"`, "risky", "renames type Role to Role_old"],
   ["ALTER TYPE … ADD VALUE", `ALTER TYPE "Role" ADD VALUE 'MODERATOR'`, "risky", "adds value 'MODERATOR' to enum Role"],
-  ["ADD CONSTRAINT UNIQUE on an existing table", `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_slug_key" UNIQUE ("slug")`, "risky", "adds unique Rule_slug_key on Rule"],
+  [
+    "ADD CONSTRAINT UNIQUE on an existing table",
+    `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_slug_key" UNIQUE ("slug")`,
+    "risky",
+    "adds unique Rule_slug_key on Rule",
+  ],
   ["DROP INDEX", `DROP INDEX "Rule_slug_key"`, "risky", "drops index Rule_slug_key"],
-  ["DROP CONSTRAINT not re-added", `ALTER TABLE "Rule" DROP CONSTRAINT "Rule_authorId_fkey"`, "risky", "drops constraint Rule_authorId_fkey on Rule"],
-  ["UPDATE with WHERE", `UPDATE "Rule" SET "summary" = '' WHERE "summary" IS NULL`, "risky", "updates some rows of Rule (Rule.summary)"],
+  [
+    "DROP CONSTRAINT not re-added",
+    `ALTER TABLE "Rule" DROP CONSTRAINT "Rule_authorId_fkey"`,
+    "risky",
+    "drops constraint Rule_authorId_fkey on Rule",
+  ],
+  [
+    "UPDATE with WHERE",
+    `UPDATE "Rule" SET "summary" = '' WHERE "summary" IS NULL`,
+    "risky",
+    "updates some rows of Rule (Rule.summary)",
+  ],
   ["DELETE with WHERE", `DELETE FROM "Rule" WHERE "publishedAt" IS NULL`, "risky", "deletes some rows of Rule"],
   ["a DO block", `DO $$ BEGIN UPDATE "Rule" SET "x" = 1; END $$`, "risky", "runs a DO block"],
-  ["an unknown statement", `GRANT SELECT ON "Rule" TO reporting`, "risky", `unrecognised statement: GRANT SELECT ON "Rule" TO reporting`],
-  ["CREATE OR REPLACE FUNCTION", `CREATE OR REPLACE FUNCTION touch() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ LANGUAGE plpgsql`, "risky", "replaces function touch"],
+  [
+    "an unknown statement",
+    `GRANT SELECT ON "Rule" TO reporting`,
+    "risky",
+    `unrecognised statement: GRANT SELECT ON "Rule" TO reporting`,
+  ],
+  [
+    "CREATE OR REPLACE FUNCTION",
+    `CREATE OR REPLACE FUNCTION touch() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ LANGUAGE plpgsql`,
+    "risky",
+    "replaces function touch",
+  ],
 ];
 
 const DESTRUCTIVE: Row[] = [
@@ -90,9 +205,24 @@ const DESTRUCTIVE: Row[] = [
   ["DROP COLUMN", `ALTER TABLE "User" DROP COLUMN "legacyId"`, "destructive", "drops column User.legacyId"],
   ["DROP TYPE", `DROP TYPE "Role_old"`, "destructive", "drops type Role_old"],
   ["TRUNCATE", `TRUNCATE TABLE "Session"`, "destructive", "empties table Session"],
-  ["DELETE without WHERE", `DELETE FROM "Session"`, "destructive", "deletes every row of Session (DELETE without WHERE)"],
-  ["UPDATE without WHERE", `UPDATE "Rule" SET "title" = 'x'`, "destructive", "updates every row of Rule (UPDATE without WHERE: Rule.title)"],
-  ["DROP INDEX … CASCADE", `DROP INDEX "Rule_slug_key" CASCADE`, "destructive", "drops index Rule_slug_key with CASCADE"],
+  [
+    "DELETE without WHERE",
+    `DELETE FROM "Session"`,
+    "destructive",
+    "deletes every row of Session (DELETE without WHERE)",
+  ],
+  [
+    "UPDATE without WHERE",
+    `UPDATE "Rule" SET "title" = 'x'`,
+    "destructive",
+    "updates every row of Rule (UPDATE without WHERE: Rule.title)",
+  ],
+  [
+    "DROP INDEX … CASCADE",
+    `DROP INDEX "Rule_slug_key" CASCADE`,
+    "destructive",
+    "drops index Rule_slug_key with CASCADE",
+  ],
   [
     "an ALTER TABLE mixing an additive and a destructive action (Prisma's combined AlterTable)",
     `ALTER TABLE "User" DROP COLUMN "legacyId",\nADD COLUMN     "displayName" TEXT`,
@@ -102,17 +232,67 @@ const DESTRUCTIVE: Row[] = [
 ];
 
 const HOSTILE: Row[] = [
-  ["lower case, unquoted (folded to lower case)", `alter table rule drop column legacyid`, "destructive", "drops column rule.legacyid"],
+  [
+    "lower case, unquoted (folded to lower case)",
+    `alter table rule drop column legacyid`,
+    "destructive",
+    "drops column rule.legacyid",
+  ],
   ["mixed case keywords", `Alter Table "Rule" Add Column "slug" text`, "additive", "adds column Rule.slug"],
-  ["a comment inside the statement hiding the keyword", `ALTER TABLE "User" /* keep ADD COLUMN? no: */ DROP -- really\n COLUMN "legacyId"`, "destructive", "drops column User.legacyId"],
-  ["a commented-out WHERE", `DELETE FROM "Session" -- WHERE "expires" < now()\n`, "destructive", "deletes every row of Session (DELETE without WHERE)"],
-  ["WHERE only inside a string", `UPDATE "Rule" SET "summary" = 'see WHERE clause'`, "destructive", "updates every row of Rule (UPDATE without WHERE: Rule.summary)"],
-  ["a quoted name that reads like a keyword", `ALTER TABLE "DROP" ADD COLUMN "TABLE" TEXT`, "additive", "adds column DROP.TABLE"],
-  ["a quoted name with a semicolon and a space", `ALTER TABLE "odd; name" ADD COLUMN "a b" TEXT`, "additive", "adds column odd; name.a b"],
-  ["NOT NULL only inside a CHECK", `ALTER TABLE "Rule" ADD COLUMN "x" TEXT CHECK ("x" IS NOT NULL OR "y" IS NOT NULL)`, "additive", "adds column Rule.x"],
-  ["a dollar-quoted string default", `ALTER TABLE "Rule" ADD COLUMN "note" TEXT NOT NULL DEFAULT $q$it's; fine$q$`, "additive", "adds required column Rule.note"],
-  ["an E'' string with an escaped quote", `UPDATE "Rule" SET "summary" = E'it\\'s' WHERE "id" = 'a'`, "risky", "updates some rows of Rule (Rule.summary)"],
-  ["ONLY and IF EXISTS", `ALTER TABLE IF EXISTS ONLY "Rule" DROP COLUMN IF EXISTS "old"`, "destructive", "drops column Rule.old"],
+  [
+    "a comment inside the statement hiding the keyword",
+    `ALTER TABLE "User" /* keep ADD COLUMN? no: */ DROP -- really\n COLUMN "legacyId"`,
+    "destructive",
+    "drops column User.legacyId",
+  ],
+  [
+    "a commented-out WHERE",
+    `DELETE FROM "Session" -- WHERE "expires" < now()\n`,
+    "destructive",
+    "deletes every row of Session (DELETE without WHERE)",
+  ],
+  [
+    "WHERE only inside a string",
+    `UPDATE "Rule" SET "summary" = 'see WHERE clause'`,
+    "destructive",
+    "updates every row of Rule (UPDATE without WHERE: Rule.summary)",
+  ],
+  [
+    "a quoted name that reads like a keyword",
+    `ALTER TABLE "DROP" ADD COLUMN "TABLE" TEXT`,
+    "additive",
+    "adds column DROP.TABLE",
+  ],
+  [
+    "a quoted name with a semicolon and a space",
+    `ALTER TABLE "odd; name" ADD COLUMN "a b" TEXT`,
+    "additive",
+    "adds column odd; name.a b",
+  ],
+  [
+    "NOT NULL only inside a CHECK",
+    `ALTER TABLE "Rule" ADD COLUMN "x" TEXT CHECK ("x" IS NOT NULL OR "y" IS NOT NULL)`,
+    "additive",
+    "adds column Rule.x",
+  ],
+  [
+    "a dollar-quoted string default",
+    `ALTER TABLE "Rule" ADD COLUMN "note" TEXT NOT NULL DEFAULT $q$it's; fine$q$`,
+    "additive",
+    "adds required column Rule.note",
+  ],
+  [
+    "an E'' string with an escaped quote",
+    `UPDATE "Rule" SET "summary" = E'it\\'s' WHERE "id" = 'a'`,
+    "risky",
+    "updates some rows of Rule (Rule.summary)",
+  ],
+  [
+    "ONLY and IF EXISTS",
+    `ALTER TABLE IF EXISTS ONLY "Rule" DROP COLUMN IF EXISTS "old"`,
+    "destructive",
+    "drops column Rule.old",
+  ],
 ];
 
 describe("classifyStatement", () => {
@@ -124,7 +304,9 @@ describe("classifyStatement", () => {
   });
 
   it("gives the reasons a reviewer reads in the gate", () => {
-    expect(one(`ALTER TABLE "Rule" ALTER COLUMN "summary" SET NOT NULL`).reason).toBe("fails when rows of Rule hold NULL in summary");
+    expect(one(`ALTER TABLE "Rule" ALTER COLUMN "summary" SET NOT NULL`).reason).toBe(
+      "fails when rows of Rule hold NULL in summary",
+    );
     expect(one(`ALTER TABLE "User" DROP COLUMN "legacyId"`).reason).toBe("the column and its data are deleted");
     expect(one(`CREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug")`).reason).toBe(
       "fails when existing rows of Rule hold duplicate values; writes to Rule wait while it is built (no CONCURRENTLY)",
@@ -132,11 +314,15 @@ describe("classifyStatement", () => {
     expect(one(`ALTER TABLE "Rule" ADD CONSTRAINT "f" FOREIGN KEY ("a") REFERENCES "User"("id")`).reason).toBe(
       "validates every existing row of Rule (fails on rows whose User is gone) and blocks writes to both tables while it does (SHARE ROW EXCLUSIVE)",
     );
-    expect(one(`GRANT ALL ON "Rule" TO x`).reason).toBe("not recognised, so treated as risky: read it before releasing");
+    expect(one(`GRANT ALL ON "Rule" TO x`).reason).toBe(
+      "not recognised, so treated as risky: read it before releasing",
+    );
   });
 
   it("treats an unterminated quote as risky instead of reading past it", () => {
-    const { statements, risk } = classifyMigrationSql(`ALTER TABLE "Rule" ADD COLUMN "x" TEXT DEFAULT 'oops;\nDROP TABLE "Rule";`);
+    const { statements, risk } = classifyMigrationSql(
+      `ALTER TABLE "Rule" ADD COLUMN "x" TEXT DEFAULT 'oops;\nDROP TABLE "Rule";`,
+    );
     expect(risk).toBe("risky");
     expect(statements.map((s) => s.summary)).toEqual(["unreadable: unterminated string from line 1"]);
   });
@@ -195,7 +381,10 @@ ALTER TABLE "Stakeholder" ADD CONSTRAINT "Stakeholder_ruleId_fkey" FOREIGN KEY (
     const ctx = newClassificationContext();
     classifyMigrationSql(`CREATE TABLE "Draft" ("id" TEXT NOT NULL);`, ctx);
     const dropped = classifyMigrationSql(`DROP TABLE "Draft";`, ctx);
-    expect(dropped.statements[0]).toMatchObject({ risk: "additive", summary: "drops table Draft created earlier in this release" });
+    expect(dropped.statements[0]).toMatchObject({
+      risk: "additive",
+      summary: "drops table Draft created earlier in this release",
+    });
     expect(classifyMigrationSql(`DROP TABLE "Draft";`, ctx).risk).toBe("destructive");
     expect(classifyMigrationSql(`DROP TABLE "Rule";`).risk).toBe("destructive");
   });

@@ -2,8 +2,21 @@ import { describe, it, expect } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { listCheckoutMigrations, classifyMigrations, recordMigrations, type RecordedMigration } from "../lib/release/migrations";
-import { reviewRelease, reviewRollback, findMigrateReset, deployRunnableTexts, acknowledgeCommand, recordedHistoryErrors, ACKNOWLEDGEMENT_PATTERN } from "../lib/release/migrationGate";
+import {
+  listCheckoutMigrations,
+  classifyMigrations,
+  recordMigrations,
+  type RecordedMigration,
+} from "../lib/release/migrations";
+import {
+  reviewRelease,
+  reviewRollback,
+  findMigrateReset,
+  deployRunnableTexts,
+  acknowledgeCommand,
+  recordedHistoryErrors,
+  ACKNOWLEDGEMENT_PATTERN,
+} from "../lib/release/migrationGate";
 
 const RELEASES = path.resolve(__dirname, "..", "lifecycle", "fixtures", "releases");
 const files = (release: string) => listCheckoutMigrations(path.join(RELEASES, release));
@@ -13,7 +26,13 @@ const DROP = "20250521150000_drop_user_legacy_id";
 const SLUG = "20250520110000_add_rule_slug";
 
 describe("reviewRelease", () => {
-  const base = { stack: "production", version: "0.1.10", deployed: recorded("0.1.9"), target: files("0.1.10"), acknowledged: [] as string[] };
+  const base = {
+    stack: "production",
+    version: "0.1.10",
+    deployed: recorded("0.1.9"),
+    target: files("0.1.10"),
+    acknowledged: [] as string[],
+  };
 
   it("refuses an unacknowledged destructive migration on production, naming it, its statements, the command and the backup", () => {
     const review = reviewRelease({ ...base, environment: "production" });
@@ -46,7 +65,11 @@ describe("reviewRelease", () => {
   });
 
   it("numbers the acknowledgement commands after the entries already there", () => {
-    const review = reviewRelease({ ...base, environment: "production", acknowledged: ["20240101000000_old", "rollback:x"] });
+    const review = reviewRelease({
+      ...base,
+      environment: "production",
+      acknowledged: ["20240101000000_old", "rollback:x"],
+    });
     expect(review.errors[0]).toContain(`  pulumi config set --path 'acknowledgeMigrations[2]' ${DROP} -s production\n`);
   });
 
@@ -58,27 +81,36 @@ describe("reviewRelease", () => {
     ]);
   });
 
-  it.each(["staging", "production"] as const)("refuses an edited applied migration on %s, naming the file", (environment) => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cr-gate-"));
-    try {
-      fs.cpSync(path.join(RELEASES, "0.1.10"), tmp, { recursive: true });
-      fs.appendFileSync(path.join(tmp, "prisma/migrations/20250301120000_init/migration.sql"), "-- tidy up\n");
-      const target = listCheckoutMigrations(tmp);
-      const review = reviewRelease({ ...base, environment, stack: environment, target, acknowledged: [DROP] }, "../community-rule");
-      const was = recorded("0.1.9")[0].sha256.slice(0, 12);
-      const now = target[0].sha256.slice(0, 12);
-      expect(review.errors).toEqual([
-        `migration 20250301120000_init was edited after it was deployed: prisma/migrations/20250301120000_init/migration.sql has sha256 ${now}…, ` +
-          `the deployed image carried ${was}…. Never edit an applied migration: restore the file ` +
-          `(git -C ../community-rule checkout <deployed tag> -- prisma/migrations/20250301120000_init/migration.sql) and add a new migration for the change (npx prisma migrate dev --name <change>).`,
-      ]);
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+  it.each(["staging", "production"] as const)(
+    "refuses an edited applied migration on %s, naming the file",
+    (environment) => {
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cr-gate-"));
+      try {
+        fs.cpSync(path.join(RELEASES, "0.1.10"), tmp, { recursive: true });
+        fs.appendFileSync(path.join(tmp, "prisma/migrations/20250301120000_init/migration.sql"), "-- tidy up\n");
+        const target = listCheckoutMigrations(tmp);
+        const review = reviewRelease(
+          { ...base, environment, stack: environment, target, acknowledged: [DROP] },
+          "../community-rule",
+        );
+        const was = recorded("0.1.9")[0].sha256.slice(0, 12);
+        const now = target[0].sha256.slice(0, 12);
+        expect(review.errors).toEqual([
+          `migration 20250301120000_init was edited after it was deployed: prisma/migrations/20250301120000_init/migration.sql has sha256 ${now}…, ` +
+            `the deployed image carried ${was}…. Never edit an applied migration: restore the file ` +
+            `(git -C ../community-rule checkout <deployed tag> -- prisma/migrations/20250301120000_init/migration.sql) and add a new migration for the change (npx prisma migrate dev --name <change>).`,
+        ]);
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("refuses a checkout that lacks a recorded migration (it is behind what runs)", () => {
-    const review = reviewRelease({ ...base, environment: "staging", deployed: recorded("0.1.10"), target: files("0.1.9"), version: "0.1.11" }, "../community-rule");
+    const review = reviewRelease(
+      { ...base, environment: "staging", deployed: recorded("0.1.10"), target: files("0.1.9"), version: "0.1.11" },
+      "../community-rule",
+    );
     expect(review.errors).toEqual([
       `migration ${SLUG} is recorded as deployed but is not in ../community-rule/prisma/migrations: the checkout is behind what runs. Check out the release that added it (or a later one) before releasing; to run older code on purpose, deploy its tag with build: false (a rollback).`,
       `migration ${DROP} is recorded as deployed but is not in ../community-rule/prisma/migrations: the checkout is behind what runs. Check out the release that added it (or a later one) before releasing; to run older code on purpose, deploy its tag with build: false (a rollback).`,
@@ -141,7 +173,9 @@ describe("reviewRollback", () => {
   it("goes on once rollback:<name> is acknowledged (acknowledging the release is not enough)", () => {
     const review = reviewRollback({ ...base, environment: "production", acknowledged: [DROP, `rollback:${DROP}`] });
     expect(review.errors).toEqual([]);
-    expect(review.warnings).toEqual([`rollback to 0.1.9 past ${DROP} [destructive]: acknowledged; 0.1.9 runs against a schema it was not written for`]);
+    expect(review.warnings).toEqual([
+      `rollback to 0.1.9 past ${DROP} [destructive]: acknowledged; 0.1.9 runs against a schema it was not written for`,
+    ]);
   });
 
   it("warns and goes on when only additive migrations are left behind", () => {
@@ -158,9 +192,16 @@ describe("reviewRollback", () => {
   });
 
   it("warns on staging past a destructive migration and goes on", () => {
-    const review = reviewRollback({ ...base, stack: "staging", location: "staging.communityrule.info", environment: "staging" });
+    const review = reviewRollback({
+      ...base,
+      stack: "staging",
+      location: "staging.communityrule.info",
+      environment: "staging",
+    });
     expect(review.errors).toEqual([]);
-    expect(review.warnings).toEqual([`staging: rollback to 0.1.9 leaves ${DROP} [destructive] in the database; production would refuse this rollback until acknowledged`]);
+    expect(review.warnings).toEqual([
+      `staging: rollback to 0.1.9 leaves ${DROP} [destructive] in the database; production would refuse this rollback until acknowledged`,
+    ]);
   });
 
   it("treats a migration recorded without a class as risky", () => {
@@ -179,13 +220,20 @@ describe("reviewRollback", () => {
 
   it("has nothing to say when the schema is not ahead", () => {
     const review = reviewRollback({ ...base, environment: "production", running: recorded("0.1.9") });
-    expect(review).toMatchObject({ ahead: [], errors: [], warnings: [], lines: ["rollback to 0.1.9: the database has no migration that 0.1.9 does not know"] });
+    expect(review).toMatchObject({
+      ahead: [],
+      errors: [],
+      warnings: [],
+      lines: ["rollback to 0.1.9: the database has no migration that 0.1.9 does not know"],
+    });
   });
 });
 
 describe("acknowledgements", () => {
   it("builds the exact config command", () => {
-    expect(acknowledgeCommand("production", 3, DROP)).toBe(`pulumi config set --path 'acknowledgeMigrations[3]' ${DROP} -s production`);
+    expect(acknowledgeCommand("production", 3, DROP)).toBe(
+      `pulumi config set --path 'acknowledgeMigrations[3]' ${DROP} -s production`,
+    );
   });
   it.each([
     [DROP, true],
@@ -211,7 +259,12 @@ describe("findMigrateReset", () => {
   });
 
   it("lets migrate deploy and the seed through", () => {
-    expect(findMigrateReset([{ label: "start", text: "npx prisma migrate deploy && node server.js" }, { label: "seed", text: "node prisma/seed.bundle.cjs" }])).toEqual([]);
+    expect(
+      findMigrateReset([
+        { label: "start", text: "npx prisma migrate deploy && node server.js" },
+        { label: "seed", text: "node prisma/seed.bundle.cjs" },
+      ]),
+    ).toEqual([]);
   });
 
   it("checks what runs on a server (start.sh, Dockerfile, reachable package.json scripts) and not local dev scripts", () => {
@@ -219,11 +272,22 @@ describe("findMigrateReset", () => {
       "scripts/start.sh": "#!/bin/sh\nchown -R cloudron /app/data\nnpm run db:deploy\nexec node server.js\n",
       Dockerfile: 'FROM node:20\nCMD ["/app/scripts/start.sh"]\n',
       "package.json": JSON.stringify({
-        scripts: { start: "next start", "db:deploy": "npm run db:prepare && prisma migrate deploy", "db:prepare": "prisma migrate reset --force --skip-seed", "db:reset": "prisma migrate reset" },
+        scripts: {
+          start: "next start",
+          "db:deploy": "npm run db:prepare && prisma migrate deploy",
+          "db:prepare": "prisma migrate reset --force --skip-seed",
+          "db:reset": "prisma migrate reset",
+        },
       }),
     };
     const texts = deployRunnableTexts((f) => tree[f]);
-    expect(texts.map((t) => t.label)).toEqual(["scripts/start.sh", "Dockerfile", "package.json scripts.start", "package.json scripts.db:deploy", "package.json scripts.db:prepare"]);
+    expect(texts.map((t) => t.label)).toEqual([
+      "scripts/start.sh",
+      "Dockerfile",
+      "package.json scripts.start",
+      "package.json scripts.db:deploy",
+      "package.json scripts.db:prepare",
+    ]);
     expect(findMigrateReset(texts)).toEqual([
       `package.json scripts.db:prepare runs "migrate reset", which wipes the database: never on staging or production (runbook §3.3). Remove it; schema changes ship as new migrations that prisma migrate deploy applies.`,
     ]);
@@ -237,7 +301,9 @@ describe("recordedHistoryErrors (the deploy step's check against its own record)
     for (const build of [true, false]) {
       const errors = recordedHistoryErrors(previous, edited, { build, appDirLabel: "../community-rule" });
       expect(errors).toHaveLength(1);
-      expect(errors[0]).toMatch(/^migration 20250301120000_init was edited after it was deployed: prisma\/migrations\/20250301120000_init\/migration.sql has sha256 ffffffffffff…/);
+      expect(errors[0]).toMatch(
+        /^migration 20250301120000_init was edited after it was deployed: prisma\/migrations\/20250301120000_init\/migration.sql has sha256 ffffffffffff…/,
+      );
     }
     expect(recordedHistoryErrors(previous, recorded("0.1.9"), { build: true, appDirLabel: "x" })).toHaveLength(2);
     expect(recordedHistoryErrors(previous, recorded("0.1.9"), { build: false, appDirLabel: "x" })).toEqual([]);

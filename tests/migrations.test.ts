@@ -79,7 +79,17 @@ describe("listCheckoutMigrations", () => {
 describe("gitRefReader", () => {
   it("lists the migrations of an older tag without checking it out", () => {
     const dir = checkout("0.1.9");
-    const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args], { stdio: "pipe", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org" } });
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", dir, ...args], {
+        stdio: "pipe",
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: "t",
+          GIT_AUTHOR_EMAIL: "t@example.org",
+          GIT_COMMITTER_NAME: "t",
+          GIT_COMMITTER_EMAIL: "t@example.org",
+        },
+      });
     git("init", "-q");
     git("add", ".");
     git("commit", "-q", "-m", "0.1.9");
@@ -89,9 +99,13 @@ describe("gitRefReader", () => {
     git("commit", "-q", "-m", "0.1.10");
 
     const atTag = listMigrations(gitRefReader(dir, "v0.1.9"));
-    expect(atTag.map((m) => [m.name, m.sha256])).toEqual(listCheckoutMigrations(path.join(RELEASES, "0.1.9")).map((m) => [m.name, m.sha256]));
+    expect(atTag.map((m) => [m.name, m.sha256])).toEqual(
+      listCheckoutMigrations(path.join(RELEASES, "0.1.9")).map((m) => [m.name, m.sha256]),
+    );
     expect(listCheckoutMigrations(dir)).toHaveLength(4);
-    expect(() => gitRefReader(dir, "v0.0.1")).toThrow(`no git ref "v0.0.1" in ${dir}: fetch the release tags (git -C ${dir} fetch --tags) or point --app-dir at a checkout of that release`);
+    expect(() => gitRefReader(dir, "v0.0.1")).toThrow(
+      `no git ref "v0.0.1" in ${dir}: fetch the release tags (git -C ${dir} fetch --tags) or point --app-dir at a checkout of that release`,
+    );
   });
 });
 
@@ -113,7 +127,12 @@ describe("compareMigrations", () => {
 
   it("finds the migrations a release applies", () => {
     const c = compareMigrations(v9(), listCheckoutMigrations(path.join(RELEASES, "0.1.10")));
-    expect(c).toEqual({ pending: ["20250520110000_add_rule_slug", "20250521150000_drop_user_legacy_id"], edited: [], missing: [], outOfOrder: [] });
+    expect(c).toEqual({
+      pending: ["20250520110000_add_rule_slug", "20250521150000_drop_user_legacy_id"],
+      edited: [],
+      missing: [],
+      outOfOrder: [],
+    });
   });
 
   it("finds an applied migration whose file changed", () => {
@@ -122,7 +141,12 @@ describe("compareMigrations", () => {
     fs.appendFileSync(file, '\nALTER TABLE "User" ADD COLUMN "oops" TEXT;\n');
     const c = compareMigrations(v9(), listCheckoutMigrations(dir));
     expect(c.edited).toEqual([
-      { name: "20250301120000_init", path: "prisma/migrations/20250301120000_init/migration.sql", recordedSha256: v9()[0].sha256, checkoutSha256: sha(file) },
+      {
+        name: "20250301120000_init",
+        path: "prisma/migrations/20250301120000_init/migration.sql",
+        recordedSha256: v9()[0].sha256,
+        checkoutSha256: sha(file),
+      },
     ]);
     expect(c.pending).toHaveLength(2);
   });
@@ -131,7 +155,10 @@ describe("compareMigrations", () => {
     const recorded = recordMigrations(classifyMigrations(listCheckoutMigrations(path.join(RELEASES, "0.1.10"))));
     const dir = checkout("0.1.9");
     fs.mkdirSync(path.join(dir, "prisma/migrations/20250501000000_from_old_branch"));
-    fs.writeFileSync(path.join(dir, "prisma/migrations/20250501000000_from_old_branch/migration.sql"), 'ALTER TABLE "Rule" ADD COLUMN "x" TEXT;');
+    fs.writeFileSync(
+      path.join(dir, "prisma/migrations/20250501000000_from_old_branch/migration.sql"),
+      'ALTER TABLE "Rule" ADD COLUMN "x" TEXT;',
+    );
     const c = compareMigrations(recorded, listCheckoutMigrations(dir));
     expect(c.missing).toEqual(["20250520110000_add_rule_slug", "20250521150000_drop_user_legacy_id"]);
     expect(c.pending).toEqual(["20250501000000_from_old_branch"]);

@@ -43,9 +43,7 @@ let locked: RunningRegistry;
 
 beforeAll(async () => {
   if (!isRegistryAvailable()) {
-    throw new Error(
-      "docker-registry is missing: install docker-registry: apt-get install docker-registry",
-    );
+    throw new Error("docker-registry is missing: install docker-registry: apt-get install docker-registry");
   }
   [open, locked] = await Promise.all([startRegistry(), startRegistry({ auth: AUTH })]);
 });
@@ -159,9 +157,7 @@ describe("verifyAnonymousPull against docker-registry", () => {
 
     const err = await expectPullError(ref, "tag-missing");
 
-    expect(err.message).toBe(
-      `tag 0.1.10 not found in ${open.host}/${REPO}: ${PUSH_ADVICE}`,
-    );
+    expect(err.message).toBe(`tag 0.1.10 not found in ${open.host}/${REPO}: ${PUSH_ADVICE}`);
   });
 
   it("fails registry-error when a layer blob the manifest needs is gone", async () => {
@@ -311,9 +307,7 @@ describe("anonymous bearer-token flow (Gitea-style)", () => {
       expect(tokenRequest.url.searchParams.get("service")).toBe("fake-gitea");
       expect(tokenRequest.url.searchParams.get("scope")).toBe(`repository:${REPO}:pull`);
       // Every registry request was either anonymous or carried exactly the anonymous token.
-      expect(new Set(front.registryAuthorizations)).toEqual(
-        new Set([undefined, `Bearer ${FAKE_TOKEN}`]),
-      );
+      expect(new Set(front.registryAuthorizations)).toEqual(new Set([undefined, `Bearer ${FAKE_TOKEN}`]));
       for (const type of [
         MEDIA_TYPE_OCI_INDEX,
         MEDIA_TYPE_OCI_MANIFEST,
@@ -366,9 +360,7 @@ describe("anonymous bearer-token flow (Gitea-style)", () => {
     try {
       const err = await expectPullError(`${front.host}/${REPO}:0.3.1`, "not-public");
 
-      expect(err.message).toContain(
-        `token service http://${front.host}/token refused an anonymous token (401)`,
-      );
+      expect(err.message).toContain(`token service http://${front.host}/token refused an anonymous token (401)`);
       expect(err.message).toContain("Make the package public in Gitea");
     } finally {
       await front.close();
@@ -381,9 +373,7 @@ describe("anonymous bearer-token flow (Gitea-style)", () => {
     try {
       const err = await expectPullError(`${front.host}/${REPO}:0.3.2`, "not-public");
 
-      expect(err.message).toContain(
-        "registry answered 401 to an anonymous pull (even with an anonymous token)",
-      );
+      expect(err.message).toContain("registry answered 401 to an anonymous pull (even with an anonymous token)");
       expect(err.message).not.toContain(FAKE_TOKEN);
       expect(front.tokenRequests).toHaveLength(1); // one token, one retry, no loop
     } finally {
@@ -405,18 +395,12 @@ describe("parseImageRef", () => {
       { registry: "git.medlab.host", repository: "communityrule/community-rule" },
     ],
     ["127.0.0.1:5000/a/b:latest", { registry: "127.0.0.1:5000", repository: "a/b", tag: "latest" }],
-    [
-      "localhost:5000/app:abc1234",
-      { registry: "localhost:5000", repository: "app", tag: "abc1234" },
-    ],
+    ["localhost:5000/app:abc1234", { registry: "localhost:5000", repository: "app", tag: "abc1234" }],
     ["localhost/app:1", { registry: "localhost", repository: "app", tag: "1" }],
     ["[::1]:5000/app:1", { registry: "[::1]:5000", repository: "app", tag: "1" }],
     [`git.medlab.host/c/r@${digest}`, { registry: "git.medlab.host", repository: "c/r", digest }],
     [`host.io/c/r:1.0@${digest}`, { registry: "host.io", repository: "c/r", tag: "1.0", digest }],
-    [
-      "r.io/a/b.c/d_e/f--g:v1_2.3-rc.1",
-      { registry: "r.io", repository: "a/b.c/d_e/f--g", tag: "v1_2.3-rc.1" },
-    ],
+    ["r.io/a/b.c/d_e/f--g:v1_2.3-rc.1", { registry: "r.io", repository: "a/b.c/d_e/f--g", tag: "v1_2.3-rc.1" }],
   ])("parses %s", (ref, expected) => {
     expect(parseImageRef(ref)).toEqual(expected);
   });
@@ -467,8 +451,7 @@ describe("registryScheme", () => {
 
 describe("parseBearerChallenge", () => {
   it("reads realm and service from a Gitea-style challenge", () => {
-    const header =
-      'Bearer realm="https://git.medlab.host/v2/token",service="container_registry",scope="*"';
+    const header = 'Bearer realm="https://git.medlab.host/v2/token",service="container_registry",scope="*"';
     expect(parseBearerChallenge(header)).toEqual({
       realm: "https://git.medlab.host/v2/token",
       service: "container_registry",
@@ -507,9 +490,7 @@ describe("tools/verifyPull.ts", () => {
 
     expect(run.code).toBe(1);
     expect(run.stdout).toBe("");
-    expect(run.stderr).toBe(
-      `FAIL tag-missing: tag 9.9.9 not found in ${open.host}/${REPO}: ${PUSH_ADVICE}\n`,
-    );
+    expect(run.stderr).toBe(`FAIL tag-missing: tag 9.9.9 not found in ${open.host}/${REPO}: ${PUSH_ADVICE}\n`);
   });
 
   it("labels an unusable reference invalid-ref and a missing argument usage (exit 2)", async () => {
@@ -530,11 +511,10 @@ describe("tools/verifyPull.ts", () => {
 /** Runs the CLI exactly as the runbook does, from the project root. */
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["build/tools/verifyPull.js", ...args],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const child = spawn(process.execPath, ["build/tools/verifyPull.js", ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));

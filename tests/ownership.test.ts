@@ -1,6 +1,13 @@
 /** The ownership marks (Cloudron tags) and the live check's reading of where this stack's app is. */
 import { describe, expect, it } from "vitest";
-import { foreignOwnerProblem, ownerTag, ownershipTags, readOwnership, stackOfUrn, tagsToWrite } from "../lib/cloudron/ownership";
+import {
+  foreignOwnerProblem,
+  ownerTag,
+  ownershipTags,
+  readOwnership,
+  stackOfUrn,
+  tagsToWrite,
+} from "../lib/cloudron/ownership";
 import { observePresence } from "../lib/cloudron/liveCheck";
 import { appListEntry } from "../lib/cloudron/schemas";
 import { presenceChanged } from "../components/appPresence";
@@ -19,20 +26,33 @@ describe("ownership tags", () => {
   });
 
   it("reads tags first, then the legacy env marker", () => {
-    expect(readOwnership({ tags: ownershipTags("production", OWNER) })).toEqual({ stack: "production", ownerTag: ownerTag(OWNER), source: "tags" });
-    expect(readOwnership({ tags: [], env: { COMMUNITYRULE_DEPLOYMENT: OWNER } })).toEqual({ stack: "staging", ownerTag: ownerTag(OWNER), source: "env" });
+    expect(readOwnership({ tags: ownershipTags("production", OWNER) })).toEqual({
+      stack: "production",
+      ownerTag: ownerTag(OWNER),
+      source: "tags",
+    });
+    expect(readOwnership({ tags: [], env: { COMMUNITYRULE_DEPLOYMENT: OWNER } })).toEqual({
+      stack: "staging",
+      ownerTag: ownerTag(OWNER),
+      source: "env",
+    });
     expect(readOwnership({ tags: ["office"], env: {} })).toEqual({ source: "none" });
   });
 
   it("writes only when the tags differ, replacing an earlier owner's marks and keeping people's tags", () => {
     expect(tagsToWrite(["office", ...ownershipTags("staging", OWNER)], "staging", OWNER)).toBeUndefined();
-    expect(tagsToWrite(["office", ...ownershipTags("staging", "other")], "production", OWNER)).toEqual(["office", ...ownershipTags("production", OWNER)]);
+    expect(tagsToWrite(["office", ...ownershipTags("staging", "other")], "production", OWNER)).toEqual([
+      "office",
+      ...ownershipTags("production", OWNER),
+    ]);
     expect(tagsToWrite([], "staging", OWNER)).toEqual(ownershipTags("staging", OWNER));
   });
 
   it("another stack's app is refused unless takeOverFrom names that stack", () => {
     const app = { fqdn: "communityrule.info", id: "a1", tags: ownershipTags("staging", OWNER) };
-    expect(foreignOwnerProblem(app, "production", undefined)).toMatch(/^communityrule.info \(app a1\) is deployed by stack "staging"/);
+    expect(foreignOwnerProblem(app, "production", undefined)).toMatch(
+      /^communityrule.info \(app a1\) is deployed by stack "staging"/,
+    );
     expect(foreignOwnerProblem(app, "production", "staging")).toBeUndefined();
     expect(foreignOwnerProblem(app, "production", "pr-3")).toBeDefined();
     expect(foreignOwnerProblem(app, "staging", undefined)).toBeUndefined();
@@ -42,7 +62,17 @@ describe("ownership tags", () => {
 
 describe("where this stack's app is (live check) and whether that re-runs the deploy", () => {
   const app = (fqdn: string, tags: string[], over: Partial<App> = {}): App =>
-    ({ id: `id-${fqdn}`, fqdn, installationState: "installed", error: null, taskId: null, env: {}, tags, manifest: { id: "com.medlab.communityrule", dockerImage: "r@sha256:1" }, ...over }) as App;
+    ({
+      id: `id-${fqdn}`,
+      fqdn,
+      installationState: "installed",
+      error: null,
+      taskId: null,
+      env: {},
+      tags,
+      manifest: { id: "com.medlab.communityrule", dockerImage: "r@sha256:1" },
+      ...over,
+    }) as App;
   const o = { location: "staging.communityrule.info", stack: "staging", manifestId: "com.medlab.communityrule" };
 
   it.each([

@@ -75,7 +75,12 @@ describe("plan diff", () => {
     fs.writeFileSync(path.join(repo, "Pulumi.production.yaml"), v1);
     git("add", ".");
     git("commit", "-qm", "v1");
-    const v2 = v1.replace("SMTP_FROM: Community Rule <hello@communityrule.info>", "SMTP_FROM: CommunityRule <team@communityrule.info>").replace("    WEB_VITALS_STORAGE: external\n", "");
+    const v2 = v1
+      .replace(
+        "SMTP_FROM: Community Rule <hello@communityrule.info>",
+        "SMTP_FROM: CommunityRule <team@communityrule.info>",
+      )
+      .replace("    WEB_VITALS_STORAGE: external\n", "");
     fs.writeFileSync(path.join(repo, "Pulumi.production.yaml"), v2);
     git("commit", "-qam", "v2");
     const before = buildPlan("production", git("show", "HEAD~1:Pulumi.production.yaml"), { projectDir, appDir });
@@ -111,7 +116,11 @@ describe("npm run plan (script)", () => {
 describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => {
   const makeRepo = () => {
     const repo = fs.mkdtempSync(path.join(os.tmpdir(), "plan-against-"));
-    const git = (...args: string[]) => execFileSync("git", ["-c", "user.email=t@example.org", "-c", "user.name=t", ...args], { cwd: repo, encoding: "utf8" });
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-c", "user.email=t@example.org", "-c", "user.name=t", ...args], {
+        cwd: repo,
+        encoding: "utf8",
+      });
     git("init", "-q");
     return { repo, git };
   };
@@ -123,18 +132,28 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
       fs.writeFileSync(path.join(repo, "Pulumi.production.yaml"), v1);
       git("add", ".");
       git("commit", "-qm", "v1");
-      fs.writeFileSync(path.join(repo, "Pulumi.production.yaml"), v1.replace("SMTP_FROM: Community Rule <hello@communityrule.info>", "SMTP_FROM: CommunityRule <team@communityrule.info>"));
+      fs.writeFileSync(
+        path.join(repo, "Pulumi.production.yaml"),
+        v1.replace(
+          "SMTP_FROM: Community Rule <hello@communityrule.info>",
+          "SMTP_FROM: CommunityRule <team@communityrule.info>",
+        ),
+      );
       git("commit", "-qam", "v2");
       for (const ref of ["HEAD~1", git("rev-parse", "HEAD~1").trim()]) {
         const lines: string[] = [];
-        expect(await main(["production", "--against", ref, "--app-dir", appDir], (s) => lines.push(...s.split("\n")), repo)).toBe(0);
+        expect(
+          await main(["production", "--against", ref, "--app-dir", appDir], (s) => lines.push(...s.split("\n")), repo),
+        ).toBe(0);
         expect(lines).toEqual([
           `production: desired-state comparison of config against ${ref} (not a live diff of the server)`,
           '  production: SMTP_FROM changes from "Community Rule <hello@communityrule.info>" to "CommunityRule <team@communityrule.info>"',
         ]);
       }
       const json: string[] = [];
-      expect(await main(["production", "--json", "--against", "HEAD~1", "--app-dir", appDir], (s) => json.push(s), repo)).toBe(0);
+      expect(
+        await main(["production", "--json", "--against", "HEAD~1", "--app-dir", appDir], (s) => json.push(s), repo),
+      ).toBe(0);
       expect((JSON.parse(json.join("\n")) as { changes: string[] }).changes).toHaveLength(1);
     } finally {
       fs.rmSync(repo, { recursive: true, force: true });
@@ -152,7 +171,9 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
       expect(await main(["staging", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s), repo)).toBe(0);
       expect(lines.join("\n")).toContain("Pulumi.staging.yaml is new (not in HEAD)");
       const bad: string[] = [];
-      expect(await main(["staging", "--against", "no-such-ref", "--app-dir", appDir], (s) => bad.push(s), repo)).toBe(1);
+      expect(await main(["staging", "--against", "no-such-ref", "--app-dir", appDir], (s) => bad.push(s), repo)).toBe(
+        1,
+      );
       expect(bad.join("\n")).toMatch(/plan failed: git show no-such-ref/);
     } finally {
       fs.rmSync(repo, { recursive: true, force: true });
@@ -166,7 +187,9 @@ describe("diffPlans (pure): exactly the changed keys", () => {
 
   it("names each changed setting once, and a repository change with the full reference", () => {
     const a = plan("");
-    const b = plan("  communityrule:healthTimeoutSeconds: 600\n  communityrule:busyWaitSeconds: 30\n  communityrule:imageRepository: git.example.org/other/app\n");
+    const b = plan(
+      "  communityrule:healthTimeoutSeconds: 600\n  communityrule:busyWaitSeconds: 30\n  communityrule:imageRepository: git.example.org/other/app\n",
+    );
     expect(diffPlans(a, b)).toEqual([
       'image: "git.medlab.host/communityrule/community-rule:0.1.9" → "git.example.org/other/app:0.1.9"',
       "healthTimeoutSeconds: 300 → 600",
@@ -176,14 +199,21 @@ describe("diffPlans (pure): exactly the changed keys", () => {
 
   it("a re-set secret shows as re-set, never with its value or ciphertext", () => {
     const a = plan("  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:AAAAciphertext-one\n");
-    const b = plan("  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:BBBBciphertext-two\n    NEW_KEY:\n      secure: v1:CCCCciphertext\n");
+    const b = plan(
+      "  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:BBBBciphertext-two\n    NEW_KEY:\n      secure: v1:CCCCciphertext\n",
+    );
     const changes = diffPlans(a, b);
-    expect(changes).toEqual(["secret NEW_KEY added (value not shown)", "secret API_KEY re-set (ciphertext changed; value not shown)"]);
+    expect(changes).toEqual([
+      "secret NEW_KEY added (value not shown)",
+      "secret API_KEY re-set (ciphertext changed; value not shown)",
+    ]);
     expect(JSON.stringify([a, b, changes])).not.toMatch(/AAAA|BBBB|CCCC/);
   });
 
   it("rotation and re-seed are called out with what they do", () => {
-    expect(diffPlans(plan(""), plan('  communityrule:sessionSecretRotation: "2"\n  communityrule:seedRun: "2"\n'))).toEqual([
+    expect(
+      diffPlans(plan(""), plan('  communityrule:sessionSecretRotation: "2"\n  communityrule:seedRun: "2"\n')),
+    ).toEqual([
       'sessionSecretRotation (rotates SESSION_SECRET: logs every user out): "0" → "2"',
       'seedRun (runs the seed again): "1" → "2"',
     ]);
@@ -193,7 +223,9 @@ describe("diffPlans (pure): exactly the changed keys", () => {
 describe("plan arguments (the one parser, lib/cli/args.ts)", () => {
   it("accepts options in any order and rejects stray or incomplete ones with the usage, exit 2", async () => {
     const lines: string[] = [];
-    expect(await main(["--json", "production", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s))).toBe(0);
+    expect(await main(["--json", "production", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s))).toBe(
+      0,
+    );
     expect((JSON.parse(lines.join("\n")) as { stack: string; against: string }).against).toBe("HEAD");
     for (const [argv, message] of [
       [["staging", "--against"], "plan: --against needs a value"],
@@ -202,7 +234,14 @@ describe("plan arguments (the one parser, lib/cli/args.ts)", () => {
     ] as const) {
       const out: string[] = [];
       const err: string[] = [];
-      expect(await main([...argv], (s) => out.push(s), projectDir, (s) => err.push(s))).toBe(2);
+      expect(
+        await main(
+          [...argv],
+          (s) => out.push(s),
+          projectDir,
+          (s) => err.push(s),
+        ),
+      ).toBe(2);
       expect(err).toEqual([message, "usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]"]);
       expect(out).toEqual([]);
     }

@@ -17,7 +17,10 @@ let appDir: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cr-plan-migrations-"));
   appDir = path.join(tmp, "community-rule");
-  releaseCheckout(appDir, ["0.1.9", "0.1.10"], { tag: ["0.1.9"], extraFiles: { Dockerfile: "FROM node:20-bookworm-slim\n" } });
+  releaseCheckout(appDir, ["0.1.9", "0.1.10"], {
+    tag: ["0.1.9"],
+    extraFiles: { Dockerfile: "FROM node:20-bookworm-slim\n" },
+  });
   // A tag that is not a release of this app (its manifest says otherwise) is never taken for one.
   gitIn(appDir, "tag", "v0.1.8", "HEAD");
 });
@@ -54,12 +57,21 @@ describe("plan: migrations", () => {
 
   it("plan --against shows the acknowledgement and that up would no longer refuse", () => {
     const before = buildPlan("production", stackText(), { projectDir, appDir });
-    const after = buildPlan("production", stackText(`  communityrule:acknowledgeMigrations:\n    - ${DROP}\n`), { projectDir, appDir });
-    expect(diffPlans(before, after)).toEqual([`acknowledgeMigrations: "(none)" → "${DROP}"`, "migration check: up would not refuse"]);
+    const after = buildPlan("production", stackText(`  communityrule:acknowledgeMigrations:\n    - ${DROP}\n`), {
+      projectDir,
+      appDir,
+    });
+    expect(diffPlans(before, after)).toEqual([
+      `acknowledgeMigrations: "(none)" → "${DROP}"`,
+      "migration check: up would not refuse",
+    ]);
   });
 
   it("a rollback plan lists what the database keeps ahead of the older release", () => {
-    const p = buildPlan("staging", stackText("  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n"), { projectDir, appDir });
+    const p = buildPlan("staging", stackText("  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n"), {
+      projectDir,
+      appDir,
+    });
     expect(p.migrations.kind).toBe("rollback");
     expect(p.migrations.changes.map((c) => c.split(" ")[0])).toEqual([SLUG, DROP]);
     expect(formatPlan(p)).toContain("  migrations (left ahead by this rollback; ");

@@ -32,7 +32,13 @@ describe("preflight", () => {
       projectDir: PROJECT_DIR,
       stackText: stackText(),
       token: lc.token,
-      overrides: { appDir: lc.appDir, cloudronServer: lc.api.url, imageRepository: `${lc.registryHost}/communityrule/community-rule`, build: "false", ...overrides },
+      overrides: {
+        appDir: lc.appDir,
+        cloudronServer: lc.api.url,
+        imageRepository: `${lc.registryHost}/communityrule/community-rule`,
+        build: "false",
+        ...overrides,
+      },
       // The cloudron stand-in plays my.medlab.host, which has no DNS here: this one check is stubbed
       // (the real one is tested below against a loopback server and through the CLI).
       serverCheck: async (server) => ({ ok: true, detail: `${server} (stand-in)` }),
@@ -55,7 +61,9 @@ describe("preflight", () => {
       "PASS manifest version not below the deployed one",
     ]);
     expect(results.find((r) => r.name === CHECK.serverVersion)?.detail).toBe("Cloudron 9.0.2, manifest needs 9.0.0");
-    expect(results.find((r) => r.name === CHECK.checkout)?.detail).toBe("not needed: build is false, nothing is built from the checkout");
+    expect(results.find((r) => r.name === CHECK.checkout)?.detail).toBe(
+      "not needed: build is false, nothing is built from the checkout",
+    );
     expect(formatPreflight(results, "staging")).toMatch(/REMINDER migration SQL/);
     expect(formatPreflight(results, "staging")).not.toContain("production:");
   });
@@ -63,12 +71,28 @@ describe("preflight", () => {
   it("fails on a dirty checkout (build: true), a missing tag (build: false) and a wrong login, each on its own line", async () => {
     fs.writeFileSync(path.join(lc.appDir, "stray.txt"), "uncommitted");
     const building = await run({ build: "true", registryUsername: "deployer", registryPassword: "[set]" });
-    expect(building.find((r) => r.name === CHECK.checkout)).toMatchObject({ ok: false, detail: expect.stringContaining("stray.txt") });
+    expect(building.find((r) => r.name === CHECK.checkout)).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining("stray.txt"),
+    });
     const results = await run({ imageTag: "0.2.0" });
     const failed = Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.name, r.detail]));
     expect(failed[CHECK.pull]).toMatch(/0\.2\.0/);
     fs.rmSync(path.join(lc.appDir, "stray.txt"));
-    const noAuth = await runPreflight({ stack: "staging", projectDir: PROJECT_DIR, stackText: stackText(), token: "wrong-token-000000", serverCheck: async () => ({ ok: true, detail: "stand-in" }), overrides: { appDir: lc.appDir, cloudronServer: lc.api.url, build: "false", imageTag: "0.1.9", imageRepository: `${lc.registryHost}/communityrule/community-rule` } });
+    const noAuth = await runPreflight({
+      stack: "staging",
+      projectDir: PROJECT_DIR,
+      stackText: stackText(),
+      token: "wrong-token-000000",
+      serverCheck: async () => ({ ok: true, detail: "stand-in" }),
+      overrides: {
+        appDir: lc.appDir,
+        cloudronServer: lc.api.url,
+        build: "false",
+        imageTag: "0.1.9",
+        imageRepository: `${lc.registryHost}/communityrule/community-rule`,
+      },
+    });
     expect(noAuth.find((r) => r.name === CHECK.cloudron)).toMatchObject({ ok: false });
   });
 
@@ -77,15 +101,24 @@ describe("preflight", () => {
     lc.api.state.tokens.push({ token: "ro-preflight-token-1", role: "admin", readonly: true });
     try {
       const results = await runPreflight({
-        stack: "staging", projectDir: PROJECT_DIR, stackText: stackText(), token: "ro-preflight-token-1",
+        stack: "staging",
+        projectDir: PROJECT_DIR,
+        stackText: stackText(),
+        token: "ro-preflight-token-1",
         serverCheck: async () => ({ ok: true, detail: "stand-in" }),
-        overrides: { appDir: lc.appDir, cloudronServer: lc.api.url, build: "false", imageTag: "0.1.9", imageRepository: `${lc.registryHost}/communityrule/community-rule` },
+        overrides: {
+          appDir: lc.appDir,
+          cloudronServer: lc.api.url,
+          build: "false",
+          imageTag: "0.1.9",
+          imageRepository: `${lc.registryHost}/communityrule/community-rule`,
+        },
       });
       const failed = Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.name, r.detail]));
       expect(failed).toEqual({
-        [CHECK.token]: 'the token "deploy (read only)" is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)',
-        [CHECK.serverVersion]:
-          `preflight: ${lc.api.url} runs Cloudron 8.3.1, below the 9.0.0 the app's CloudronManifest.json needs (minBoxVersion); update Cloudron first (dashboard → Settings → Updates), nothing was changed`,
+        [CHECK.token]:
+          'the token "deploy (read only)" is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)',
+        [CHECK.serverVersion]: `preflight: ${lc.api.url} runs Cloudron 8.3.1, below the 9.0.0 the app's CloudronManifest.json needs (minBoxVersion); update Cloudron first (dashboard → Settings → Updates), nothing was changed`,
       });
     } finally {
       lc.api.state.version = "9.0.2";
@@ -96,7 +129,10 @@ describe("preflight", () => {
   it("an invalid config does not stop the checks that do not depend on the broken key", async () => {
     const results = await run({ healthTimeoutSeconds: "0", imageTag: "0.2.0" });
     const line = (name: string) => results.find((r) => r.name === name);
-    expect(line(CHECK.config)).toMatchObject({ ok: false, detail: expect.stringContaining("communityrule:healthTimeoutSeconds") });
+    expect(line(CHECK.config)).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining("communityrule:healthTimeoutSeconds"),
+    });
     // Not about healthTimeoutSeconds: still run, and still report their own problems.
     expect(line(CHECK.pull)).toMatchObject({ ok: false, detail: expect.stringMatching(/0\.2\.0/) });
     expect(line(CHECK.manifest)).toMatchObject({ ok: true });
@@ -110,13 +146,23 @@ describe("checkServerAnswers (real DNS and HTTP)", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const port = (server.address() as { port: number }).port;
     try {
-      expect(await checkServerAnswers(`http://127.0.0.1:${port}`)).toEqual({ ok: true, detail: "127.0.0.1; answers HTTP 200" });
+      expect(await checkServerAnswers(`http://127.0.0.1:${port}`)).toEqual({
+        ok: true,
+        detail: "127.0.0.1; answers HTTP 200",
+      });
     } finally {
       await new Promise((r) => server.close(r));
     }
     const closed = await checkServerAnswers(`http://127.0.0.1:${port}`, 2000);
-    expect(closed).toMatchObject({ ok: false, detail: expect.stringContaining(`http://127.0.0.1:${port}/api/v1/cloudron/status does not answer (ECONNREFUSED`) });
-    expect(await checkServerAnswers("my.medlab.hots")).toEqual({ ok: false, detail: "my.medlab.hots does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online" });
+    expect(closed).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining(`http://127.0.0.1:${port}/api/v1/cloudron/status does not answer (ECONNREFUSED`),
+    });
+    expect(await checkServerAnswers("my.medlab.hots")).toEqual({
+      ok: false,
+      detail:
+        "my.medlab.hots does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online",
+    });
   });
 });
 
@@ -128,13 +174,21 @@ describe("npm run preflight (child process, edited stack files)", () => {
   afterAll(() => p?.remove());
 
   it("reports every failure in one run: config problems, an unresolvable server, a missing checkout; no production reminder on staging", async () => {
-    p.writeStack("staging", p.stackText("staging").replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots") + "  communityrule:healthTimeoutSeconds: abc\n");
+    p.writeStack(
+      "staging",
+      p
+        .stackText("staging")
+        .replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots") +
+        "  communityrule:healthTimeoutSeconds: abc\n",
+    );
     const r = await runScript(p, "preflight", ["staging"]);
     expect(r.code).toBe(1);
     const lines = r.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: \d problem\(s\)$/);
     expect(lines).toContain('  - communityrule:healthTimeoutSeconds: must be a whole number of seconds, got "abc"');
-    expect(lines).toContain("FAIL cloudronServer resolves and answers: my.medlab.hots does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online");
+    expect(lines).toContain(
+      "FAIL cloudronServer resolves and answers: my.medlab.hots does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online",
+    );
     expect(lines).toContain(`SKIP ${CHECK.cloudron}: needs ${CHECK.server} (failed above)`);
     expect(lines.filter((l) => l.startsWith("REMINDER "))).toEqual([
       "REMINDER code review completed and approved (a person decides)",
@@ -146,8 +200,15 @@ describe("npm run preflight (child process, edited stack files)", () => {
   it("build: false needs no git checkout and no Dockerfile, only the manifest the program sends", async () => {
     const app = path.join(p.dir, "..", "manifest-only");
     fs.mkdirSync(app, { recursive: true });
-    fs.copyFileSync(path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"), path.join(app, "CloudronManifest.json"));
-    p.writeStack("staging", fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8") + `  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:appDir: ${app}\n`);
+    fs.copyFileSync(
+      path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"),
+      path.join(app, "CloudronManifest.json"),
+    );
+    p.writeStack(
+      "staging",
+      fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8") +
+        `  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:appDir: ${app}\n`,
+    );
     const r = await runScript(p, "preflight", ["staging"]);
     const lines = r.stdout.split("\n");
     expect(lines).toContain(`SKIP ${CHECK.checkout}: not needed: build is false, nothing is built from the checkout`);

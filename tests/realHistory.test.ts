@@ -12,7 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reviewDeployMigrations, type DeployMigrationsInput } from "../lib/release/deployMigrations";
 import { locateRelease, manifestReleases, previousRelease, shippedRelease } from "../lib/release/releaseHistory";
 import { readReleaseRecord, runningFromApp, writeReleaseRecord } from "../lib/release/releaseRecord";
-import { seedFailureBelowFloor, seedFingerprintAtRef, seedFingerprintOfCheckout, seedFloorProblem } from "../lib/release/seedContent";
+import {
+  seedFailureBelowFloor,
+  seedFingerprintAtRef,
+  seedFingerprintOfCheckout,
+  seedFloorProblem,
+} from "../lib/release/seedContent";
 import { commitRelease, gitIn, historyCheckout } from "./releaseCheckout";
 
 const OTP = "20260405120000_remove_otp_challenge";
@@ -39,7 +44,9 @@ beforeAll(() => {
   historyCheckout(real);
   next = path.join(tmp, "next");
   historyCheckout(next);
-  commitRelease(next, "0.1.10", { [`prisma/migrations/${DROP_STAKEHOLDERS}/migration.sql`]: '-- DropTable\nDROP TABLE "RuleStakeholder";\n' });
+  commitRelease(next, "0.1.10", {
+    [`prisma/migrations/${DROP_STAKEHOLDERS}/migration.sql`]: '-- DropTable\nDROP TABLE "RuleStakeholder";\n',
+  });
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -60,7 +67,12 @@ const input = (over: Partial<DeployMigrationsInput>): DeployMigrationsInput => (
 /** The record a deploy of `version` with these migrations leaves in the app's notes. */
 const recordedApp = (version: string, migrations: string[], backupId?: string) => ({
   manifest: { version, dockerImage: `${REPO}@sha256:${"a".repeat(64)}` },
-  notes: writeReleaseRecord("Maintained by MEDLab ops", { version, image: `${REPO}@sha256:${"a".repeat(64)}`, migrations, ...(backupId ? { backupId } : {}) }),
+  notes: writeReleaseRecord("Maintained by MEDLab ops", {
+    version,
+    image: `${REPO}@sha256:${"a".repeat(64)}`,
+    migrations,
+    ...(backupId ? { backupId } : {}),
+  }),
 });
 
 describe("release boundaries from the manifest's history (no tags)", () => {
@@ -79,7 +91,10 @@ describe("release boundaries from the manifest's history (no tags)", () => {
       "0.1.8@c6be1a4",
       "0.1.9@aad3f13",
     ]);
-    expect(locateRelease(real, "0.1.9")).toMatchObject({ source: "manifest-history", describe: "commit aad3f13 (where CloudronManifest.json took 0.1.9)" });
+    expect(locateRelease(real, "0.1.9")).toMatchObject({
+      source: "manifest-history",
+      describe: "commit aad3f13 (where CloudronManifest.json took 0.1.9)",
+    });
     expect(previousRelease(next, "0.1.10")).toMatchObject({ version: "0.1.9", source: "manifest-history" });
     expect(locateRelease(real, "0.1.42")).toBeUndefined();
   });
@@ -95,14 +110,18 @@ describe("migrations judged from what is deployed, on the real history", () => {
         "no row exists yet for any of them to lose, so none needs an acknowledgement",
     ]);
     // Classified as one release, the history's DROP TABLE removes a table the same release created.
-    expect(r.changes.find((c) => c.startsWith(OTP))).toBe(`${OTP} [additive]: drops table OtpChallenge created earlier in this release`);
+    expect(r.changes.find((c) => c.startsWith(OTP))).toBe(
+      `${OTP} [additive]: drops table OtpChallenge created earlier in this release`,
+    );
     expect(r.record.map((m) => m.name)).toEqual(REAL_MIGRATIONS);
   });
 
   it("staging adopting a hand-installed 0.1.9 (no record) reports no new migrations, derived from the version it runs", () => {
     for (const dockerImage of [`${REPO}:0.1.9`, `${REPO}@sha256:${"b".repeat(64)}`]) {
       const running = runningFromApp({ manifest: { version: "0.1.9", dockerImage }, notes: null });
-      const r = reviewDeployMigrations(input({ environment: "staging", stack: "staging", location: "staging.communityrule.info", running: running! }));
+      const r = reviewDeployMigrations(
+        input({ environment: "staging", stack: "staging", location: "staging.communityrule.info", running: running! }),
+      );
       expect(r.errors).toEqual([]);
       expect(r.warnings).toEqual([]);
       expect(r.changes).toEqual([]);
@@ -116,19 +135,33 @@ describe("migrations judged from what is deployed, on the real history", () => {
 
   it("a release adding a destructive migration is refused on production until acknowledged (judged from the record)", () => {
     const running = runningFromApp(recordedApp("0.1.9", REAL_MIGRATIONS))!;
-    const refused = reviewDeployMigrations(input({ appDir: next, manifestVersion: "0.1.10", imageTag: "0.1.10", running }));
+    const refused = reviewDeployMigrations(
+      input({ appDir: next, manifestVersion: "0.1.10", imageTag: "0.1.10", running }),
+    );
     expect(refused.lines[0]).toBe("communityrule.info runs 0.1.9; its release record lists 8 applied migrations");
     expect(refused.changes).toEqual([`${DROP_STAKEHOLDERS} [destructive]: drops table RuleStakeholder`]);
     expect(refused.errors).toHaveLength(1);
-    expect(refused.errors[0]).toContain(`pulumi config set --path 'acknowledgeMigrations[0]' ${DROP_STAKEHOLDERS} -s production`);
-    const accepted = reviewDeployMigrations(input({ appDir: next, manifestVersion: "0.1.10", imageTag: "0.1.10", running, acknowledged: [DROP_STAKEHOLDERS] }));
+    expect(refused.errors[0]).toContain(
+      `pulumi config set --path 'acknowledgeMigrations[0]' ${DROP_STAKEHOLDERS} -s production`,
+    );
+    const accepted = reviewDeployMigrations(
+      input({
+        appDir: next,
+        manifestVersion: "0.1.10",
+        imageTag: "0.1.10",
+        running,
+        acknowledged: [DROP_STAKEHOLDERS],
+      }),
+    );
     expect(accepted.errors).toEqual([]);
     expect(accepted.record.map((m) => m.name)).toEqual([...REAL_MIGRATIONS, DROP_STAKEHOLDERS]);
   });
 
   it("a production rollback past it is refused with the restore path, from the record, with no tag", () => {
     const running = runningFromApp(recordedApp("0.1.10", [...REAL_MIGRATIONS, DROP_STAKEHOLDERS], "bk-before-0110"))!;
-    const r = reviewDeployMigrations(input({ appDir: next, manifestVersion: "0.1.10", build: false, imageTag: "0.1.9", running }));
+    const r = reviewDeployMigrations(
+      input({ appDir: next, manifestVersion: "0.1.10", build: false, imageTag: "0.1.9", running }),
+    );
     expect(r.kind).toBe("rollback");
     expect(r.changes).toEqual([`${DROP_STAKEHOLDERS} [destructive]: drops table RuleStakeholder`]);
     expect(r.errors).toHaveLength(1);
@@ -137,16 +170,27 @@ describe("migrations judged from what is deployed, on the real history", () => {
     expect(r.errors[0]).toContain("cloudron clone --app communityrule.info --backup bk-before-0110");
     expect(r.errors[0]).toContain(`acknowledgeMigrations[0]' rollback:${DROP_STAKEHOLDERS}`);
     // Rolling back along the history without a destructive step in between goes on.
-    const back = reviewDeployMigrations(input({ build: false, imageTag: "0.1.8", running: runningFromApp(recordedApp("0.1.9", REAL_MIGRATIONS))! }));
+    const back = reviewDeployMigrations(
+      input({ build: false, imageTag: "0.1.8", running: runningFromApp(recordedApp("0.1.9", REAL_MIGRATIONS))! }),
+    );
     expect(back.kind).toBe("rollback");
     expect(back.errors).toEqual([]);
   });
 
   it("the record round-trips through the app's notes and keeps what an operator wrote there", () => {
-    const notes = writeReleaseRecord("Owner: MEDLab\n", { version: "0.1.9", image: `${REPO}@sha256:${"c".repeat(64)}`, migrations: REAL_MIGRATIONS, backupId: "bk1" });
+    const notes = writeReleaseRecord("Owner: MEDLab\n", {
+      version: "0.1.9",
+      image: `${REPO}@sha256:${"c".repeat(64)}`,
+      migrations: REAL_MIGRATIONS,
+      backupId: "bk1",
+    });
     expect(notes.split("\n")[0]).toBe("Owner: MEDLab");
     expect(readReleaseRecord(notes)).toMatchObject({ version: "0.1.9", backupId: "bk1", migrations: REAL_MIGRATIONS });
-    const again = writeReleaseRecord(notes, { version: "0.1.10", image: `${REPO}@sha256:${"d".repeat(64)}`, migrations: [] });
+    const again = writeReleaseRecord(notes, {
+      version: "0.1.10",
+      image: `${REPO}@sha256:${"d".repeat(64)}`,
+      migrations: [],
+    });
     expect(again.split("\n")).toHaveLength(2);
     expect(readReleaseRecord(again)?.version).toBe("0.1.10");
     expect(readReleaseRecord("communityrule-release: {not json")).toBeUndefined();

@@ -1,6 +1,13 @@
 /** Pure parts of the rehearsal: arguments, the replaced-settings list, the server near miss, call lines. */
 import { describe, expect, it } from "vitest";
-import { describeCall, describeReplacements, nearMissServer, nextPatch, rehearseArgsFrom, REHEARSE_SPEC } from "../lib/rehearsal";
+import {
+  describeCall,
+  describeReplacements,
+  nearMissServer,
+  nextPatch,
+  rehearseArgsFrom,
+  REHEARSE_SPEC,
+} from "../lib/rehearsal";
 import { parseArgs, UsageError } from "../lib/cli/args";
 
 /** The rehearsal's arguments as scripts/rehearse.ts reads them, or the usage message. */
@@ -15,16 +22,37 @@ function parseRehearseArgs(argv: string[]): ReturnType<typeof rehearseArgsFrom> 
 
 describe("parseRehearseArgs", () => {
   it("takes one stack and the three options, and names what is wrong otherwise", () => {
-    expect(parseRehearseArgs(["staging"])).toEqual({ stack: "staging", release: undefined, rollback: false, cutover: false });
-    expect(parseRehearseArgs(["--rollback", "production", "--release", "0.2.0"])).toEqual({ stack: "production", release: "0.2.0", rollback: true, cutover: false });
-    expect(parseRehearseArgs(["production", "--cutover"])).toEqual({ stack: "production", release: undefined, rollback: false, cutover: true });
-    expect(parseRehearseArgs(["staging", "--cutover"])).toBe("--cutover rehearses production's first install at the apex; name the stack production");
-    expect(parseRehearseArgs(["production", "--cutover", "--rollback"])).toBe("--cutover is rehearsed on its own, without --release or --rollback");
+    expect(parseRehearseArgs(["staging"])).toEqual({
+      stack: "staging",
+      release: undefined,
+      rollback: false,
+      cutover: false,
+    });
+    expect(parseRehearseArgs(["--rollback", "production", "--release", "0.2.0"])).toEqual({
+      stack: "production",
+      release: "0.2.0",
+      rollback: true,
+      cutover: false,
+    });
+    expect(parseRehearseArgs(["production", "--cutover"])).toEqual({
+      stack: "production",
+      release: undefined,
+      rollback: false,
+      cutover: true,
+    });
+    expect(parseRehearseArgs(["staging", "--cutover"])).toBe(
+      "--cutover rehearses production's first install at the apex; name the stack production",
+    );
+    expect(parseRehearseArgs(["production", "--cutover", "--rollback"])).toBe(
+      "--cutover is rehearsed on its own, without --release or --rollback",
+    );
     expect(parseRehearseArgs([])).toBe("which stack? name it (no stack is assumed)");
     expect(parseRehearseArgs(["staging", "--release"])).toBe("--release needs a value");
     expect(parseRehearseArgs(["staging", "production"])).toBe("unexpected argument: production");
     expect(parseRehearseArgs(["staging", "-x"])).toBe("unknown option -x");
-    expect(parseRehearseArgs(["staging", "--release", "v0.2"])).toBe("--release v0.2: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10");
+    expect(parseRehearseArgs(["staging", "--release", "v0.2"])).toBe(
+      "--release v0.2: the version must be plain semver X.Y.Z (Cloudron's manifest rule), e.g. 0.1.10",
+    );
     expect(nextPatch("0.1.9")).toBe("0.1.10");
   });
 });
@@ -58,10 +86,26 @@ describe("nearMissServer", () => {
 
 describe("describeCall", () => {
   it("prints the seed command with the quoting a shell needs, and hides env values", () => {
-    expect(describeCall({ argv: ["exec", "--app", "staging.communityrule.info", "--", "sh", "-c", 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'] })).toBe(
+    expect(
+      describeCall({
+        argv: [
+          "exec",
+          "--app",
+          "staging.communityrule.info",
+          "--",
+          "sh",
+          "-c",
+          'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"',
+        ],
+      }),
+    ).toBe(
       `cloudron exec --app staging.communityrule.info -- sh -c 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'`,
     );
-    expect(describeCall({ argv: ["env", "set", "--app", "a.example.org", "SMTP_FROM=Community Rule <x@y>"] })).toBe("cloudron env set --app a.example.org SMTP_FROM=…");
-    expect(describeCall({ method: "POST", path: "/api/v1/apps/abc/update", status: 202, operation: "updateApp" })).toBe("POST /api/v1/apps/abc/update → 202 (updateApp)");
+    expect(describeCall({ argv: ["env", "set", "--app", "a.example.org", "SMTP_FROM=Community Rule <x@y>"] })).toBe(
+      "cloudron env set --app a.example.org SMTP_FROM=…",
+    );
+    expect(describeCall({ method: "POST", path: "/api/v1/apps/abc/update", status: 202, operation: "updateApp" })).toBe(
+      "POST /api/v1/apps/abc/update → 202 (updateApp)",
+    );
   });
 });

@@ -43,39 +43,92 @@ describe("npm run rehearse: arguments", () => {
 describe("npm run rehearse: the stack file as written is validated first", () => {
   const cases: Array<{ name: string; edit: (t: string) => string; key: string; fix: RegExp }> = [
     // Refused by the Pulumi CLI's config step (Pulumi.yaml's declarations), in its words.
-    { name: "healthTimeoutSeconds: \"abc\"", edit: (t) => `${t}  communityrule:healthTimeoutSeconds: "abc"\n`, key: "'healthTimeoutSeconds'", fix: /^error: validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'$/m },
-    { name: "cloudronTimeoutSeconds: 1.5", edit: (t) => `${t}  communityrule:cloudronTimeoutSeconds: 1.5\n`, key: "'cloudronTimeoutSeconds'", fix: /must be of type 'integer'/ },
-    { name: "no location", edit: (t) => t.replace(/^ {2}communityrule:location: .*\n/m, ""), key: "'location'", fix: /^error: validating stack config: Stack 'staging' is missing configuration value 'location'$/m },
+    {
+      name: 'healthTimeoutSeconds: "abc"',
+      edit: (t) => `${t}  communityrule:healthTimeoutSeconds: "abc"\n`,
+      key: "'healthTimeoutSeconds'",
+      fix: /^error: validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'$/m,
+    },
+    {
+      name: "cloudronTimeoutSeconds: 1.5",
+      edit: (t) => `${t}  communityrule:cloudronTimeoutSeconds: 1.5\n`,
+      key: "'cloudronTimeoutSeconds'",
+      fix: /must be of type 'integer'/,
+    },
+    {
+      name: "no location",
+      edit: (t) => t.replace(/^ {2}communityrule:location: .*\n/m, ""),
+      key: "'location'",
+      fix: /^error: validating stack config: Stack 'staging' is missing configuration value 'location'$/m,
+    },
     // Refused by the program's own rules (lib/config/).
-    { name: "healthTimeoutSeconds: 0", edit: (t) => `${t}  communityrule:healthTimeoutSeconds: 0\n`, key: "communityrule:healthTimeoutSeconds", fix: /between 1 and 3600 seconds/ },
-    { name: "imageRepository with https://", edit: (t) => `${t}  communityrule:imageRepository: https://git.medlab.host/communityrule/community-rule\n`, key: "communityrule:imageRepository", fix: /no scheme/ },
-    { name: "baseUrl without a scheme", edit: (t) => `${t}  communityrule:baseUrl: staging.communityrule.info\n`, key: "communityrule:baseUrl", fix: /http\(s\) URL/ },
-    { name: "a typo'd key", edit: (t) => `${t}  communityrule:healthTimeoutSecond: 300\n`, key: "communityrule:healthTimeoutSecond", fix: /did you mean communityrule:healthTimeoutSeconds/ },
-    { name: "a plain-text cloudronToken", edit: (t) => `${t}  communityrule:cloudronToken: plain-token-value-1234\n`, key: "communityrule:cloudronToken", fix: /pulumi config set --secret/ },
+    {
+      name: "healthTimeoutSeconds: 0",
+      edit: (t) => `${t}  communityrule:healthTimeoutSeconds: 0\n`,
+      key: "communityrule:healthTimeoutSeconds",
+      fix: /between 1 and 3600 seconds/,
+    },
+    {
+      name: "imageRepository with https://",
+      edit: (t) => `${t}  communityrule:imageRepository: https://git.medlab.host/communityrule/community-rule\n`,
+      key: "communityrule:imageRepository",
+      fix: /no scheme/,
+    },
+    {
+      name: "baseUrl without a scheme",
+      edit: (t) => `${t}  communityrule:baseUrl: staging.communityrule.info\n`,
+      key: "communityrule:baseUrl",
+      fix: /http\(s\) URL/,
+    },
+    {
+      name: "a typo'd key",
+      edit: (t) => `${t}  communityrule:healthTimeoutSecond: 300\n`,
+      key: "communityrule:healthTimeoutSecond",
+      fix: /did you mean communityrule:healthTimeoutSeconds/,
+    },
+    {
+      name: "a plain-text cloudronToken",
+      edit: (t) => `${t}  communityrule:cloudronToken: plain-token-value-1234\n`,
+      key: "communityrule:cloudronToken",
+      fix: /pulumi config set --secret/,
+    },
   ];
-  it.each(cases)("$name: REHEARSAL FAIL naming the key and the fix, before anything starts", async ({ edit, key, fix }) => {
-    p.writeStack("staging", edit(staging));
-    try {
-      const r = await runScript(p, "rehearse", ["staging"]);
-      expect(r.code).toBe(1);
-      expect(r.stdout).toContain(key);
-      expect(r.stdout).toMatch(fix);
-      expect(r.stdout).not.toContain("== up #1");
-      expect(r.stdout).not.toContain("plain-token-value-1234");
-      expect(lastLine(r.stdout)).toBe("REHEARSAL FAIL: Pulumi.staging.yaml is not valid: `pulumi up -s staging` would refuse it the same way");
-      expect(leftovers(p.tmp)).toEqual([]);
-    } finally {
-      p.writeStack("staging", staging);
-    }
-  });
+  it.each(cases)(
+    "$name: REHEARSAL FAIL naming the key and the fix, before anything starts",
+    async ({ edit, key, fix }) => {
+      p.writeStack("staging", edit(staging));
+      try {
+        const r = await runScript(p, "rehearse", ["staging"]);
+        expect(r.code).toBe(1);
+        expect(r.stdout).toContain(key);
+        expect(r.stdout).toMatch(fix);
+        expect(r.stdout).not.toContain("== up #1");
+        expect(r.stdout).not.toContain("plain-token-value-1234");
+        expect(lastLine(r.stdout)).toBe(
+          "REHEARSAL FAIL: Pulumi.staging.yaml is not valid: `pulumi up -s staging` would refuse it the same way",
+        );
+        expect(leftovers(p.tmp)).toEqual([]);
+      } finally {
+        p.writeStack("staging", staging);
+      }
+    },
+  );
 
   it("a YAML syntax error names the file and line, with no stack trace and no temporary directory left", async () => {
-    p.writeStack("staging", staging.replace("  communityrule:cloudronServer: my.medlab.host\n", "  communityrule:cloudronServer: my.medlab.host\n   oops: [\n"));
+    p.writeStack(
+      "staging",
+      staging.replace(
+        "  communityrule:cloudronServer: my.medlab.host\n",
+        "  communityrule:cloudronServer: my.medlab.host\n   oops: [\n",
+      ),
+    );
     try {
       const r = await runScript(p, "rehearse", ["staging"]);
       expect(r.code).toBe(1);
       const all = r.stdout + r.stderr;
-      expect(lastLine(r.stdout)).toMatch(/^REHEARSAL FAIL: Pulumi\.staging\.yaml:\d+: not valid YAML \(line \d+, column \d+\): /);
+      expect(lastLine(r.stdout)).toMatch(
+        /^REHEARSAL FAIL: Pulumi\.staging\.yaml:\d+: not valid YAML \(line \d+, column \d+\): /,
+      );
       expect(all).not.toContain("node_modules");
       expect(all).not.toMatch(/^\s+at /m);
       expect(leftovers(p.tmp)).toEqual([]);
@@ -85,7 +138,10 @@ describe("npm run rehearse: the stack file as written is validated first", () =>
   });
 
   it("a cloudronServer that does not resolve is reported before anything starts (a near miss of the other stack's server fails)", async () => {
-    p.writeStack("staging", staging.replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots"));
+    p.writeStack(
+      "staging",
+      staging.replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots"),
+    );
     try {
       const r = await runScript(p, "rehearse", ["staging"]);
       expect(r.code).toBe(1);
@@ -122,21 +178,41 @@ describe("npm run rehearse -- staging --release 0.1.10 --rollback", () => {
       "The next up then BUILDS whatever",
     ];
     // The up says it again (in its own log).
-    expect(out.lastIndexOf("ROLLBACK: staging goes from 0.1.10 back to 0.1.9")).toBeGreaterThan(out.indexOf("== up #4"));
+    expect(out.lastIndexOf("ROLLBACK: staging goes from 0.1.10 back to 0.1.9")).toBeGreaterThan(
+      out.indexOf("== up #4"),
+    );
     const at = order.map((s) => out.indexOf(s));
-    expect(at.every((i) => i >= 0), order.filter((_, i) => at[i] < 0).join(" | ")).toBe(true);
+    expect(
+      at.every((i) => i >= 0),
+      order.filter((_, i) => at[i] < 0).join(" | "),
+    ).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
-    for (const key of ["imageRepository", "appDir", "baseUrl", "registryUsername", "registryPassword", "cloudronToken", "healthTimeoutSeconds", "cloudronTimeoutSeconds", "busyWaitSeconds"]) {
+    for (const key of [
+      "imageRepository",
+      "appDir",
+      "baseUrl",
+      "registryUsername",
+      "registryPassword",
+      "cloudronToken",
+      "healthTimeoutSeconds",
+      "cloudronTimeoutSeconds",
+      "busyWaitSeconds",
+    ]) {
       expect(out).toMatch(new RegExp(`^  ${key}: .* → .*\\n      why: `, "m"));
     }
     expect(out).toContain("  baseUrl: (default https://staging.communityrule.info) → http://127.0.0.1:");
     expect(out).toMatch(/health gate: \{"healthy":true/);
     // The preview already says ROLLBACK with both versions: the program's live check reads what runs.
     const preview = out.slice(out.indexOf("== preview of the rollback"), out.indexOf("== up #4"));
-    expect(preview).toContain("ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone");
+    expect(preview).toContain(
+      "ROLLBACK: staging goes from 0.1.10 back to 0.1.9; database migrations applied by 0.1.10 are NOT undone",
+    );
     // Calls are shown as a shell needs them typed (the seed's sh -c script quoted).
-    for (const line of out.split("\n").filter((l) => l.includes(" sh -c "))) expect(line).toContain(`sh -c 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'`);
-    expect(lastLine(out)).toMatch(/^REHEARSAL PASS: staging: deployed 0\.1\.9, a no-op up changed nothing, released 0\.1\.10, rolled back to 0\.1\.9/);
+    for (const line of out.split("\n").filter((l) => l.includes(" sh -c ")))
+      expect(line).toContain(`sh -c 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'`);
+    expect(lastLine(out)).toMatch(
+      /^REHEARSAL PASS: staging: deployed 0\.1\.9, a no-op up changed nothing, released 0\.1\.10, rolled back to 0\.1\.9/,
+    );
     expect(leftovers(p.tmp)).toEqual([]);
   });
 });

@@ -37,17 +37,34 @@ describe("runRestoreDrill (stand-in)", () => {
     const date = new Date("2026-11-23T10:00:00Z");
     const scratch = scratchLocation("staging.communityrule.info", date);
     // The clone answers like the app when the stand-in lists it (seed data came with the backup).
-    const clone = await startFakeApp((req) => playCommunityRule(lc.standin().apps.find((a) => a.fqdn === scratch), [], req));
+    const clone = await startFakeApp((req) =>
+      playCommunityRule(
+        lc.standin().apps.find((a) => a.fqdn === scratch),
+        [],
+        req,
+      ),
+    );
     try {
       const before = lc.calls().length;
-      const record = await runRestoreDrill({ server: lc.api.url, token: lc.token, live: "staging.communityrule.info", baseUrl: clone.url, healthTimeoutMs: 5000, date });
+      const record = await runRestoreDrill({
+        server: lc.api.url,
+        token: lc.token,
+        live: "staging.communityrule.info",
+        baseUrl: clone.url,
+        healthTimeoutMs: 5000,
+        date,
+      });
       expect(record.error).toBeUndefined();
       expect(record.ok).toBe(true);
       expect(record.backupId).toBe(newest);
       const liveId = lc.app()!.id;
       const mutating = lc.mutatingCallsSince(before);
       expect(mutating.map((c) => [c.operation, c.path, c.requestBody])).toEqual([
-        ["cloneApp", `/api/v1/apps/${liveId}/clone`, { backupId: newest, subdomain: scratch.split(".")[0], domain: "communityrule.info" }],
+        [
+          "cloneApp",
+          `/api/v1/apps/${liveId}/clone`,
+          { backupId: newest, subdomain: scratch.split(".")[0], domain: "communityrule.info" },
+        ],
         ["uninstallApp", `/api/v1/apps/${mutating[0].appId}/uninstall`, expect.anything()],
       ]);
       expect(mutating[0].appId).not.toBe(liveId);
@@ -64,7 +81,14 @@ describe("runRestoreDrill (stand-in)", () => {
     const sick = await startFakeApp(() => ({ status: 503, body: JSON.stringify({ ok: false, database: "error" }) }));
     try {
       const before = lc.calls().length;
-      const record = await runRestoreDrill({ server: lc.api.url, token: lc.token, live: "staging.communityrule.info", baseUrl: sick.url, healthTimeoutMs: 1000, date });
+      const record = await runRestoreDrill({
+        server: lc.api.url,
+        token: lc.token,
+        live: "staging.communityrule.info",
+        baseUrl: sick.url,
+        healthTimeoutMs: 1000,
+        date,
+      });
       expect(record.ok).toBe(false);
       expect(record.error).toMatch(/database|503/);
       expect(lc.mutatingCallsSince(before).map((c) => c.operation)).toEqual(["cloneApp", "uninstallApp"]);
@@ -78,15 +102,28 @@ describe("runRestoreDrill (stand-in)", () => {
     const date = new Date("2026-11-25T10:00:00Z");
     const scratch = scratchLocation("staging.communityrule.info", date);
     const healthy = await startFakeApp((req) =>
-      req.path === "/api/health" ? { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) } : { status: 200, body: JSON.stringify({ templates: [{ slug: "consensus" }], rules: [] }) },
+      req.path === "/api/health"
+        ? { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) }
+        : { status: 200, body: JSON.stringify({ templates: [{ slug: "consensus" }], rules: [] }) },
     );
     // The server performs the clone, then the answer never comes (the request times out after 1 s).
     lc.api.injectFault({ operation: "cloneApp", kind: "hang", applied: true, hangMs: 3000 });
     try {
       const before = lc.calls().length;
       const lines: string[] = [];
-      const record = await runRestoreDrill({ server: lc.api.url, token: lc.token, live: "staging.communityrule.info", baseUrl: healthy.url, healthTimeoutMs: 3000, taskTimeoutSeconds: 1, date, log: (l) => lines.push(l) });
-      expect(lines).toContain(`drill: clone: POST /apps/${lc.app()!.id}/clone got no clear answer (no response within 1.0s), but the app shows the task it started; following that task`);
+      const record = await runRestoreDrill({
+        server: lc.api.url,
+        token: lc.token,
+        live: "staging.communityrule.info",
+        baseUrl: healthy.url,
+        healthTimeoutMs: 3000,
+        taskTimeoutSeconds: 1,
+        date,
+        log: (l) => lines.push(l),
+      });
+      expect(lines).toContain(
+        `drill: clone: POST /apps/${lc.app()!.id}/clone got no clear answer (no response within 1.0s), but the app shows the task it started; following that task`,
+      );
       expect(record.error).toBeUndefined();
       expect(lc.mutatingCallsSince(before).map((c) => c.operation)).toEqual(["cloneApp", "uninstallApp"]);
       expect(lc.standin().apps.map((a) => a.fqdn)).not.toContain(scratch);
@@ -103,32 +140,59 @@ describe("runRestoreDrill (stand-in)", () => {
     lc.api.injectFault({ operation: "listAppsByUser", kind: "500", times: 0 });
     const before = lc.calls().length;
     const lines: string[] = [];
-    const started = runRestoreDrill({ server: lc.api.url, token: lc.token, live: "staging.communityrule.info", healthTimeoutMs: 1000, taskTimeoutSeconds: 1, date, log: (l) => lines.push(l) });
+    const started = runRestoreDrill({
+      server: lc.api.url,
+      token: lc.token,
+      live: "staging.communityrule.info",
+      healthTimeoutMs: 1000,
+      taskTimeoutSeconds: 1,
+      date,
+      log: (l) => lines.push(l),
+    });
     // Arm the GET /apps failures once the clone request is on its way (the drill's own lookups before it must work).
     const armed = setInterval(() => {
-      if (lc.calls().slice(before).some((c) => c.operation === "cloneApp")) {
+      if (
+        lc
+          .calls()
+          .slice(before)
+          .some((c) => c.operation === "cloneApp")
+      ) {
         clearInterval(armed);
         lc.api.state.faults.find((f) => f.operation === "listAppsByUser")!.times = 4;
       }
     }, 5);
     const record = await started.finally(() => clearInterval(armed));
     expect(record.ok).toBe(false);
-    expect(record.error).toMatch(/^drill: clone: POST \/apps\/.+\/clone got no clear answer .* so it was not applied; it was NOT re-sent/);
+    expect(record.error).toMatch(
+      /^drill: clone: POST \/apps\/.+\/clone got no clear answer .* so it was not applied; it was NOT re-sent/,
+    );
     expect(lines.some((l) => l.startsWith(`drill: the clone's answer was lost, but ${scratch} holds app `))).toBe(true);
     expect(lc.mutatingCallsSince(before).map((c) => c.operation)).toEqual(["cloneApp", "uninstallApp"]);
     expect(lc.standin().apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info"]);
   });
 
   it("npm run restore-drill -- staging: prints PASS and writes the dated record", async () => {
-    const clone = await startFakeApp((req) => playCommunityRule(lc.standin().apps.find((a) => a.fqdn.startsWith("restore-drill-")), [], req));
+    const clone = await startFakeApp((req) =>
+      playCommunityRule(
+        lc.standin().apps.find((a) => a.fqdn.startsWith("restore-drill-")),
+        [],
+        req,
+      ),
+    );
     const recordDir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-records-"));
     const savedToken = process.env.CLOUDRON_TOKEN;
     process.env.CLOUDRON_TOKEN = lc.token;
     try {
       const lines: string[] = [];
-      expect(await drillMain(["staging", "--server", lc.api.url, "--base-url", clone.url, "--record-dir", recordDir], (s) => lines.push(s))).toBe(0);
+      expect(
+        await drillMain(["staging", "--server", lc.api.url, "--base-url", clone.url, "--record-dir", recordDir], (s) =>
+          lines.push(s),
+        ),
+      ).toBe(0);
       const text = lines.join("\n");
-      expect(text).toContain(`PASS restore drill of staging.communityrule.info from backup ${newest} via restore-drill-`);
+      expect(text).toContain(
+        `PASS restore drill of staging.communityrule.info from backup ${newest} via restore-drill-`,
+      );
       expect(text).not.toContain(lc.token);
       const files = fs.readdirSync(recordDir);
       expect(files).toHaveLength(1);
@@ -150,13 +214,20 @@ describe("runRestoreDrill (stand-in)", () => {
     expect(await drillMain([], (s) => out.push(s))).toBe(2);
     expect(await drillMain(["staging", "--bogus"], (s) => out.push(s))).toBe(2);
     expect(await drillMain(["nope"], (s) => out.push(s))).toBe(1);
-    expect(out.join("\n")).toMatch(/^drill FAILED before cloning: no stack file Pulumi\.nope\.yaml in .*; stacks here: production, staging$/m);
+    expect(out.join("\n")).toMatch(
+      /^drill FAILED before cloning: no stack file Pulumi\.nope\.yaml in .*; stacks here: production, staging$/m,
+    );
     expect(lc.calls().length).toBe(before);
   });
 
   it("refuses a live location that is itself a drill name", async () => {
     await expect(
-      runRestoreDrill({ server: "my.medlab.host", live: "restore-drill-20261123.communityrule.info", healthTimeoutMs: 1000, date: new Date("2026-11-23T00:00:00Z") }),
+      runRestoreDrill({
+        server: "my.medlab.host",
+        live: "restore-drill-20261123.communityrule.info",
+        healthTimeoutMs: 1000,
+        date: new Date("2026-11-23T00:00:00Z"),
+      }),
     ).rejects.toThrow(/refusing to drill/);
   });
 });

@@ -38,8 +38,18 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 describe("review-app PR comment", () => {
   it("chooses the marked comment, else a new one", () => {
-    expect(chooseCommentAction([{ id: 1, body: "LGTM" }, { id: 7, body: `${SUMMARY_MARKER}\nold` }], SUMMARY_MARKER)).toEqual({ kind: "update", id: 7 });
-    expect(chooseCommentAction([{ id: 1, body: `quoting ${SUMMARY_MARKER}` }], SUMMARY_MARKER)).toEqual({ kind: "create" });
+    expect(
+      chooseCommentAction(
+        [
+          { id: 1, body: "LGTM" },
+          { id: 7, body: `${SUMMARY_MARKER}\nold` },
+        ],
+        SUMMARY_MARKER,
+      ),
+    ).toEqual({ kind: "update", id: 7 });
+    expect(chooseCommentAction([{ id: 1, body: `quoting ${SUMMARY_MARKER}` }], SUMMARY_MARKER)).toEqual({
+      kind: "create",
+    });
     expect(chooseCommentAction({ message: "Not Found" }, SUMMARY_MARKER)).toEqual({ kind: "create" });
   });
 
@@ -48,18 +58,25 @@ describe("review-app PR comment", () => {
     const env = { GITHUB_API_URL: base, GITHUB_REPOSITORY: "medlab/deploy", PR_NUMBER: "42", GITHUB_TOKEN: TOKEN };
     expect(await upsertComment(env, `${SUMMARY_MARKER}\nfirst push`)).toBe("posted the review-app comment");
     expect(await upsertComment(env, `${SUMMARY_MARKER}\nsecond push`)).toBe("updated review-app comment 901");
-    expect(comments).toEqual([{ id: 5, body: "a reviewer's comment" }, { id: 901, body: `${SUMMARY_MARKER}\nsecond push` }]);
+    expect(comments).toEqual([
+      { id: 5, body: "a reviewer's comment" },
+      { id: 901, body: `${SUMMARY_MARKER}\nsecond push` },
+    ]);
     expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
       "GET /api/v1/repos/medlab/deploy/issues/42/comments?per_page=100",
       "POST /api/v1/repos/medlab/deploy/issues/42/comments",
       "GET /api/v1/repos/medlab/deploy/issues/42/comments?per_page=100",
       "PATCH /api/v1/repos/medlab/deploy/issues/comments/901",
     ]);
-    expect(seen.every((r) => r.auth === `token ${TOKEN}` && !r.url.includes(TOKEN) && !r.body.includes(TOKEN))).toBe(true);
+    expect(seen.every((r) => r.auth === `token ${TOKEN}` && !r.url.includes(TOKEN) && !r.body.includes(TOKEN))).toBe(
+      true,
+    );
   });
 
   it("names what is missing instead of calling anything", async () => {
-    await expect(upsertComment({ GITHUB_API_URL: base, PR_NUMBER: "1" }, "x")).rejects.toThrow("cannot comment: GITHUB_REPOSITORY, GITHUB_TOKEN not set");
+    await expect(upsertComment({ GITHUB_API_URL: base, PR_NUMBER: "1" }, "x")).rejects.toThrow(
+      "cannot comment: GITHUB_REPOSITORY, GITHUB_TOKEN not set",
+    );
   });
 });
 
@@ -72,8 +89,20 @@ describe("npm run pr-comment (command line)", () => {
   };
 
   it("a missing or absent file is a usage mistake (exit 2, usage on stderr); a failed call says so (exit 1)", async () => {
-    expect(await run([])).toEqual({ code: 2, out: [], err: ["pr-comment: missing <comment.md>", "usage: npm run pr-comment -- <comment.md>"] });
-    expect(await run(["no-such-comment.md"])).toEqual({ code: 2, out: [], err: ["pr-comment: no file no-such-comment.md", "usage: npm run pr-comment -- <comment.md>"] });
-    expect(await run([__filename])).toEqual({ code: 1, out: [], err: ["pr-comment failed: cannot comment: GITHUB_API_URL, GITHUB_REPOSITORY, PR_NUMBER, GITHUB_TOKEN not set"] });
+    expect(await run([])).toEqual({
+      code: 2,
+      out: [],
+      err: ["pr-comment: missing <comment.md>", "usage: npm run pr-comment -- <comment.md>"],
+    });
+    expect(await run(["no-such-comment.md"])).toEqual({
+      code: 2,
+      out: [],
+      err: ["pr-comment: no file no-such-comment.md", "usage: npm run pr-comment -- <comment.md>"],
+    });
+    expect(await run([__filename])).toEqual({
+      code: 1,
+      out: [],
+      err: ["pr-comment failed: cannot comment: GITHUB_API_URL, GITHUB_REPOSITORY, PR_NUMBER, GITHUB_TOKEN not set"],
+    });
   });
 });

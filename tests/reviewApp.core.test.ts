@@ -10,7 +10,12 @@ import YAML from "yaml";
 import { ConfigError, parseDeployConfig, type RawConfig } from "../lib/config/stackConfig";
 import { parsePrNumber, reviewImageTag, reviewLocation, reviewStackName, isReviewStack } from "../lib/reviewApp/names";
 import { parseReviewAppSecrets, reviewAppConfigProblems } from "../lib/reviewApp/configRules";
-import { deriveReviewStack, readReviewAppSettings, secretsProviderFromExport, secretsProviderOf } from "../lib/reviewApp/stackFile";
+import {
+  deriveReviewStack,
+  readReviewAppSettings,
+  secretsProviderFromExport,
+  secretsProviderOf,
+} from "../lib/reviewApp/stackFile";
 import { capacityProblem, expiredReviewApps, formatReviewAppList, parseStackList } from "../lib/reviewApp/fleet";
 import {
   configCopyCommand,
@@ -60,12 +65,18 @@ describe("review-app names", () => {
   it("refuses what is not a PR number or a commit", () => {
     expect(() => parsePrNumber("#42")).toThrow('expected a pull-request number such as 42, got "#42"');
     expect(() => parsePrNumber(undefined)).toThrow("expected a pull-request number such as 42, got nothing");
-    expect(() => reviewImageTag(42, "main")).toThrow(`expected the PR's head commit as hex (git rev-parse HEAD), got "main"`);
+    expect(() => reviewImageTag(42, "main")).toThrow(
+      `expected the PR's head commit as hex (git rev-parse HEAD), got "main"`,
+    );
   });
 });
 
 describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () => {
-  const derived = deriveReviewStack(STAGING_WITH_SECRETS, { pr: 42, commitSha: SHA, secretsProvider: { encryptionsalt: "v1:PR42SALT=:v1:cccc:dddd" } });
+  const derived = deriveReviewStack(STAGING_WITH_SECRETS, {
+    pr: 42,
+    commitSha: SHA,
+    secretsProvider: { encryptionsalt: "v1:PR42SALT=:v1:cccc:dddd" },
+  });
 
   it("takes staging's plain config with its own location, tag, environment; smoke on, rollback off", () => {
     expect(derived.stack).toBe("pr-42");
@@ -83,7 +94,17 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
   });
 
   it("carries no ciphertext and no salt of staging; keeps the review stack's own salt", () => {
-    for (const s of ["STAGINGSALT", "stagingRegistryCiphertext", "stagingTokenCiphertext", "stagingSmtpCiphertext", "stagingInquiryCiphertext", "secure:", "reviewApp", "smokeEmail", "seedRun"]) {
+    for (const s of [
+      "STAGINGSALT",
+      "stagingRegistryCiphertext",
+      "stagingTokenCiphertext",
+      "stagingSmtpCiphertext",
+      "stagingInquiryCiphertext",
+      "secure:",
+      "reviewApp",
+      "smokeEmail",
+      "seedRun",
+    ]) {
       expect(derived.text).not.toContain(s);
     }
     const doc = YAML.parse(derived.text) as Record<string, unknown>;
@@ -99,7 +120,10 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
 
   it("yields a config the program accepts on stack pr-42 (the pr tag is allowed there)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-review-"));
-    fs.copyFileSync(path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"), path.join(dir, "CloudronManifest.json"));
+    fs.copyFileSync(
+      path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"),
+      path.join(dir, "CloudronManifest.json"),
+    );
     fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM scratch\n");
     const values: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...derived.config, appDir: dir, registryPassword: "copied-by-config-cp" })) {
@@ -126,16 +150,32 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
     expect(() => deriveReviewStack(COMMITTED_STAGING, { pr: 1, commitSha: SHA })).toThrow(
       "communityrule:reviewAppSecrets lists registryPassword, which Pulumi.staging.yaml does not hold as a secret; set it on staging (pulumi config set --secret …) or remove it from the list",
     );
-    const noToken = STAGING_WITH_SECRETS.replace("reviewAppSecrets: registryPassword, secretEnv.SMTP_PASSWORD", "reviewAppSecrets: secretEnv.SMTP_PASSWORD");
+    const noToken = STAGING_WITH_SECRETS.replace(
+      "reviewAppSecrets: registryPassword, secretEnv.SMTP_PASSWORD",
+      "reviewAppSecrets: secretEnv.SMTP_PASSWORD",
+    );
     expect(() => deriveReviewStack(noToken, { pr: 1, commitSha: SHA })).toThrow(
       "review apps build their image from the PR, so they need the registry push token: add registryPassword to communityrule:reviewAppSecrets in Pulumi.staging.yaml",
     );
   });
 
   it("reads the settings with their defaults", () => {
-    expect(readReviewAppSettings(COMMITTED_STAGING)).toEqual({ domain: "communityrule.info", secrets: ["registryPassword"], maxReviewApps: 3, ttlDays: 7 });
-    const bare = COMMITTED_STAGING.replace(/ {2}communityrule:(maxReviewApps|reviewAppTtlDays|reviewAppSecrets):.*\n/g, "");
-    expect(readReviewAppSettings(bare)).toEqual({ domain: "communityrule.info", secrets: [], maxReviewApps: 3, ttlDays: 7 });
+    expect(readReviewAppSettings(COMMITTED_STAGING)).toEqual({
+      domain: "communityrule.info",
+      secrets: ["registryPassword"],
+      maxReviewApps: 3,
+      ttlDays: 7,
+    });
+    const bare = COMMITTED_STAGING.replace(
+      / {2}communityrule:(maxReviewApps|reviewAppTtlDays|reviewAppSecrets):.*\n/g,
+      "",
+    );
+    expect(readReviewAppSettings(bare)).toEqual({
+      domain: "communityrule.info",
+      secrets: [],
+      maxReviewApps: 3,
+      ttlDays: 7,
+    });
     expect(() => readReviewAppSettings(COMMITTED_STAGING.replace("maxReviewApps: 3", "maxReviewApps: 0"))).toThrow(
       "communityrule:maxReviewApps in Pulumi.staging.yaml must be a whole number of review apps between 1 and 20, got 0",
     );
@@ -143,48 +183,120 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
 
   it("finds the secrets-provider lines of a stack file and the salt in a stack export", () => {
     expect(secretsProviderOf("encryptionsalt: v1:abc\nconfig: {}\n")).toEqual({ encryptionsalt: "v1:abc" });
-    const exported = JSON.stringify({ version: 3, deployment: { secrets_providers: { type: "passphrase", state: { salt: "v1:fromstate" } }, resources: [] } });
+    const exported = JSON.stringify({
+      version: 3,
+      deployment: { secrets_providers: { type: "passphrase", state: { salt: "v1:fromstate" } }, resources: [] },
+    });
     expect(secretsProviderFromExport(exported)).toEqual({ encryptionsalt: "v1:fromstate" });
-    expect(secretsProviderFromExport(JSON.stringify({ deployment: { secrets_providers: { type: "service", state: {} } } }))).toEqual({});
-    expect(() => secretsProviderFromExport(JSON.stringify({ deployment: { secrets_providers: { type: "awskms", state: {} } } }))).toThrow(/uses the awskms secrets provider/);
+    expect(
+      secretsProviderFromExport(JSON.stringify({ deployment: { secrets_providers: { type: "service", state: {} } } })),
+    ).toEqual({});
+    expect(() =>
+      secretsProviderFromExport(JSON.stringify({ deployment: { secrets_providers: { type: "awskms", state: {} } } })),
+    ).toThrow(/uses the awskms secrets provider/);
   });
 });
 
 describe("config rules for review apps", () => {
   const base = { environment: "staging" as const, location: "staging.communityrule.info", keys: [] as string[] };
   it.each([
-    ["staging", "staging", "staging.communityrule.info", [{ key: "imageTag", message: '"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42 (npm run review-app -- up 42), never to staging. Set a release tag X.Y.Z or a short git SHA' }]],
-    ["production", "production", "communityrule.info", [{ key: "imageTag", message: '"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42 (npm run review-app -- up 42), never to production. Set a release tag X.Y.Z' }]],
-    ["pr-41", "staging", "pr-41.communityrule.info", [{ key: "imageTag", message: '"pr-42-3f2a9c4" was built for pull request 42; stack pr-41 deploys only pr-41-<sha> tags' }]],
+    [
+      "staging",
+      "staging",
+      "staging.communityrule.info",
+      [
+        {
+          key: "imageTag",
+          message:
+            '"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42 (npm run review-app -- up 42), never to staging. Set a release tag X.Y.Z or a short git SHA',
+        },
+      ],
+    ],
+    [
+      "production",
+      "production",
+      "communityrule.info",
+      [
+        {
+          key: "imageTag",
+          message:
+            '"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42 (npm run review-app -- up 42), never to production. Set a release tag X.Y.Z',
+        },
+      ],
+    ],
+    [
+      "pr-41",
+      "staging",
+      "pr-41.communityrule.info",
+      [
+        {
+          key: "imageTag",
+          message: '"pr-42-3f2a9c4" was built for pull request 42; stack pr-41 deploys only pr-41-<sha> tags',
+        },
+      ],
+    ],
     ["pr-42", "staging", "pr-42.communityrule.info", []],
   ] as const)("tag pr-42-3f2a9c4 on stack %s", (stack, environment, location, expected) => {
-    expect(reviewAppConfigProblems({ ...base, stack, environment, location, imageTag: "pr-42-3f2a9c4" })).toEqual(expected);
+    expect(reviewAppConfigProblems({ ...base, stack, environment, location, imageTag: "pr-42-3f2a9c4" })).toEqual(
+      expected,
+    );
   });
 
   it("a review stack must run as staging at its own pr-<n> location", () => {
-    expect(reviewAppConfigProblems({ ...base, stack: "pr-7", environment: "production", location: "staging.communityrule.info", imageTag: "0.1.9" })).toEqual([
-      { key: "environment", message: "review app pr-7 must run as staging (it is made from staging and is never protected)" },
-      { key: "location", message: "review app pr-7 must answer at pr-7.<reviewAppDomain>, not staging.communityrule.info: regenerate its stack file with npm run review-app -- up 7" },
+    expect(
+      reviewAppConfigProblems({
+        ...base,
+        stack: "pr-7",
+        environment: "production",
+        location: "staging.communityrule.info",
+        imageTag: "0.1.9",
+      }),
+    ).toEqual([
+      {
+        key: "environment",
+        message: "review app pr-7 must run as staging (it is made from staging and is never protected)",
+      },
+      {
+        key: "location",
+        message:
+          "review app pr-7 must answer at pr-7.<reviewAppDomain>, not staging.communityrule.info: regenerate its stack file with npm run review-app -- up 7",
+      },
     ]);
   });
 
   it("production may not carry review-app settings", () => {
-    expect(reviewAppConfigProblems({ ...base, stack: "production", environment: "production", location: "communityrule.info", imageTag: "0.1.9", keys: ["location", "maxReviewApps"] })).toEqual([
+    expect(
+      reviewAppConfigProblems({
+        ...base,
+        stack: "production",
+        environment: "production",
+        location: "communityrule.info",
+        imageTag: "0.1.9",
+        keys: ["location", "maxReviewApps"],
+      }),
+    ).toEqual([
       { key: "maxReviewApps", message: "review apps are made from staging only; move this key to Pulumi.staging.yaml" },
     ]);
   });
 
   it("reviewAppSecrets: comma list or YAML list of secret keys only", () => {
-    expect(parseReviewAppSecrets("registryPassword, secretEnv.SMTP_PASSWORD registryPassword")).toEqual(["registryPassword", "secretEnv.SMTP_PASSWORD"]);
+    expect(parseReviewAppSecrets("registryPassword, secretEnv.SMTP_PASSWORD registryPassword")).toEqual([
+      "registryPassword",
+      "secretEnv.SMTP_PASSWORD",
+    ]);
     expect(parseReviewAppSecrets('["cloudronToken"]')).toEqual(["cloudronToken"]);
     expect(parseReviewAppSecrets("location, env.SMTP_FROM")).toEqual({
-      problem: '"location", "env.SMTP_FROM" cannot be copied to a review app: list only registryPassword, cloudronToken or secretEnv.<NAME> (plain keys are copied anyway; SESSION_SECRET is generated per stack)',
+      problem:
+        '"location", "env.SMTP_FROM" cannot be copied to a review app: list only registryPassword, cloudronToken or secretEnv.<NAME> (plain keys are copied anyway; SESSION_SECRET is generated per stack)',
     });
   });
 
   it("parseDeployConfig refuses the pr tag on staging and production stacks, with the key named", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-review-"));
-    fs.copyFileSync(path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"), path.join(dir, "CloudronManifest.json"));
+    fs.copyFileSync(
+      path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"),
+      path.join(dir, "CloudronManifest.json"),
+    );
     for (const stack of ["staging", "production"]) {
       const raw: RawConfig = {
         values: {
@@ -259,18 +371,20 @@ describe("fleet: ages, limit, expiry", () => {
 
 describe("pulumi command lines", () => {
   it("are exactly these", () => {
-    expect([
-      stackListCommand(),
-      stackInitCommand(42),
-      stackExportCommand(42),
-      configCopyCommand(42, "registryPassword"),
-      configCopyCommand(42, "secretEnv.SMTP_PASSWORD"),
-      configSetSecretFromStdinCommand(42, "registryPassword"),
-      upCommand(42),
-      stackOutputCommand(42),
-      destroyCommand(42),
-      stackRemoveCommand(42),
-    ].map(displayCommand)).toEqual([
+    expect(
+      [
+        stackListCommand(),
+        stackInitCommand(42),
+        stackExportCommand(42),
+        configCopyCommand(42, "registryPassword"),
+        configCopyCommand(42, "secretEnv.SMTP_PASSWORD"),
+        configSetSecretFromStdinCommand(42, "registryPassword"),
+        upCommand(42),
+        stackOutputCommand(42),
+        destroyCommand(42),
+        stackRemoveCommand(42),
+      ].map(displayCommand),
+    ).toEqual([
       "pulumi stack ls --json",
       "pulumi stack init pr-42",
       "pulumi stack export -s pr-42",

@@ -21,16 +21,34 @@ const PASSPHRASE = `pp-${crypto.randomBytes(12).toString("hex")}`;
 let project: string;
 let backend: string;
 let lines: string[];
-const saved = { PATH: process.env.PATH, PULUMI_STANDIN_DIR: process.env.PULUMI_STANDIN_DIR, PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE };
+const saved = {
+  PATH: process.env.PATH,
+  PULUMI_STANDIN_DIR: process.env.PULUMI_STANDIN_DIR,
+  PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE,
+};
 
 function calls(): string[][] {
   const f = path.join(backend, "calls.jsonl");
-  return fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { argv: string[] }).argv) : [];
+  return fs.existsSync(f)
+    ? fs
+        .readFileSync(f, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { argv: string[] }).argv)
+    : [];
 }
-const joined = (from = 0) => calls().slice(from).map((a) => a.join(" "));
+const joined = (from = 0) =>
+  calls()
+    .slice(from)
+    .map((a) => a.join(" "));
 async function run(...argv: string[]): Promise<number> {
   lines = [];
-  return main(argv, { projectDir: project, run: spawnPulumi(project), out: (l) => lines.push(l), headCommit: () => SHA1 });
+  return main(argv, {
+    projectDir: project,
+    run: spawnPulumi(project),
+    out: (l) => lines.push(l),
+    headCommit: () => SHA1,
+  });
 }
 function backendState(): { stacks: Record<string, { lastUpdate?: string; resources: number }> } {
   return JSON.parse(fs.readFileSync(path.join(backend, "backend.json"), "utf8"));
@@ -42,7 +60,8 @@ beforeAll(() => {
   // The committed staging file as an operator's looks once the push token is set.
   fs.writeFileSync(
     path.join(project, "Pulumi.staging.yaml"),
-    fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8") + "  communityrule:registryUsername: deployer\n  communityrule:registryPassword:\n    secure: v1:stagingCiphertext\n",
+    fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8") +
+      "  communityrule:registryUsername: deployer\n  communityrule:registryPassword:\n    secure: v1:stagingCiphertext\n",
   );
   process.env.PATH = `${STANDIN_BIN}:${process.env.PATH}`;
   process.env.PULUMI_STANDIN_DIR = backend;
@@ -87,7 +106,9 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
     expect(comment).toContain("plan for stack pr-42 (staging)");
     // The plan reads the file after the copy: the push token is there (as ciphertext), not missing.
     expect(comment).not.toContain("registryPassword is not set");
-    expect(fs.readFileSync(path.join(project, "Pulumi.pr-42.yaml"), "utf8")).toMatch(/communityrule:registryPassword:\n {4}secure: v1:standin-/);
+    expect(fs.readFileSync(path.join(project, "Pulumi.pr-42.yaml"), "utf8")).toMatch(
+      /communityrule:registryPassword:\n {4}secure: v1:standin-/,
+    );
   });
 
   it("second push from a fresh checkout (no Pulumi.pr-42.yaml): salt recovered from the state, no init, new tag", async () => {
@@ -101,7 +122,9 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
       "up -s pr-42 --yes --diff",
       "stack output --json -s pr-42",
     ]);
-    expect(fs.readFileSync(path.join(project, "Pulumi.pr-42.yaml"), "utf8")).toContain("communityrule:imageTag: pr-42-b0b1b2b");
+    expect(fs.readFileSync(path.join(project, "Pulumi.pr-42.yaml"), "utf8")).toContain(
+      "communityrule:imageTag: pr-42-b0b1b2b",
+    );
   });
 
   it("a fourth review app past maxReviewApps (3) is refused, naming the oldest; nothing is created", async () => {
@@ -110,13 +133,17 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
     const from = calls().length;
     expect(await run("up", "45", "--sha", SHA1)).toBe(1);
     expect(joined(from)).toEqual(["stack ls --json"]);
-    expect(lines.at(-1)).toMatch(/^refusing to create review app pr-45: 3 review apps exist and maxReviewApps is 3\. The oldest is pr-42 \(last deployed 0 days ago\); remove it with npm run review-app -- down 42/);
+    expect(lines.at(-1)).toMatch(
+      /^refusing to create review app pr-45: 3 review apps exist and maxReviewApps is 3\. The oldest is pr-42 \(last deployed 0 days ago\); remove it with npm run review-app -- down 42/,
+    );
     expect(fs.existsSync(path.join(project, "Pulumi.pr-45.yaml"))).toBe(false);
   });
 
   it("list shows each review app with its URL and age", async () => {
     expect(await run("list")).toBe(0);
-    expect(lines.at(-1)).toMatch(/^review apps: 3 of at most 3; removed after 7 days without a deploy\n {2}pr-42 {6}https:\/\/pr-42\.communityrule\.info {2}last deployed .* UTC \(0 d ago\)\n {2}pr-43 /);
+    expect(lines.at(-1)).toMatch(
+      /^review apps: 3 of at most 3; removed after 7 days without a deploy\n {2}pr-42 {6}https:\/\/pr-42\.communityrule\.info {2}last deployed .* UTC \(0 d ago\)\n {2}pr-43 /,
+    );
   });
 
   it("down destroys and removes the stack and its file; a second down has nothing to do", async () => {
@@ -133,7 +160,9 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
     process.env.PULUMI_STANDIN_FAIL_UP = "1";
     const summary = path.join(project, "summary-44.md");
     expect(await run("up", "44", "--sha", SHA2, "--summary", summary)).toBe(1);
-    expect(lines.at(-1)).toBe("review app pr-44 FAILED to deploy (pulumi up exit 255); the stack stays for the next push or npm run review-app -- down 44");
+    expect(lines.at(-1)).toBe(
+      "review app pr-44 FAILED to deploy (pulumi up exit 255); the stack stays for the next push or npm run review-app -- down 44",
+    );
     expect(fs.readFileSync(summary, "utf8")).toContain("### Review app for #44: deploy FAILED");
   });
 
@@ -166,25 +195,45 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
       "up -s pr-46 --yes --diff",
       "stack output --json -s pr-46",
     ]);
-    const stdin = fs.readFileSync(path.join(backend, "stdin.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { bytes: number });
+    const stdin = fs
+      .readFileSync(path.join(backend, "stdin.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { bytes: number });
     expect(stdin.at(-1)!.bytes).toBe(password.length);
-    expect(fs.readFileSync(path.join(project, "Pulumi.pr-46.yaml"), "utf8")).toContain("communityrule:registryUsername: ci-pusher");
-    for (const text of [fs.readFileSync(path.join(backend, "calls.jsonl"), "utf8"), lines.join("\n"), fs.readFileSync(path.join(project, "Pulumi.pr-46.yaml"), "utf8")]) {
+    expect(fs.readFileSync(path.join(project, "Pulumi.pr-46.yaml"), "utf8")).toContain(
+      "communityrule:registryUsername: ci-pusher",
+    );
+    for (const text of [
+      fs.readFileSync(path.join(backend, "calls.jsonl"), "utf8"),
+      lines.join("\n"),
+      fs.readFileSync(path.join(project, "Pulumi.pr-46.yaml"), "utf8"),
+    ]) {
       expect(text).not.toContain(password);
     }
-    expect(lines).toContain("$ pulumi config set --secret communityrule:registryPassword -s pr-46 < (value from the environment)");
+    expect(lines).toContain(
+      "$ pulumi config set --secret communityrule:registryPassword -s pr-46 < (value from the environment)",
+    );
   });
 
   it("never puts the passphrase on a command line, and every call had it in the environment", () => {
     const all = fs.readFileSync(path.join(backend, "calls.jsonl"), "utf8");
     expect(all).not.toContain(PASSPHRASE);
-    expect(all.split("\n").filter(Boolean).every((l) => (JSON.parse(l) as { passphraseSet: boolean }).passphraseSet)).toBe(true);
+    expect(
+      all
+        .split("\n")
+        .filter(Boolean)
+        .every((l) => (JSON.parse(l) as { passphraseSet: boolean }).passphraseSet),
+    ).toBe(true);
   });
 
   it("usage errors exit 2 with the usage; the npm script entry point runs", async () => {
     expect(await run("up", "#7")).toBe(2);
     expect(lines.join("\n")).toContain('expected a pull-request number such as 42, got "#7"');
-    const r = spawnSync(process.execPath, [path.join(PROJECT_DIR, "bin", "launch.cjs"), "scripts/reviewApp", "bogus"], { cwd: PROJECT_DIR, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [path.join(PROJECT_DIR, "bin", "launch.cjs"), "scripts/reviewApp", "bogus"], {
+      cwd: PROJECT_DIR,
+      encoding: "utf8",
+    });
     expect(r.status).toBe(2);
     expect(r.stdout).toContain("usage: npm run review-app -- up <pr-number> [--sha <commit>] [--summary <file.md>]");
   });

@@ -30,15 +30,31 @@ describe("two review apps next to staging on one Cloudron", () => {
     const a1 = fleet.apps.get(1)!.lc.app()!;
     const a2 = fleet.apps.get(2)!.lc.app()!;
     const staging = fleet.staging.app()!;
-    expect([staging.fqdn, a1.fqdn, a2.fqdn]).toEqual(["staging.communityrule.info", "pr-1.communityrule.info", "pr-2.communityrule.info"]);
+    expect([staging.fqdn, a1.fqdn, a2.fqdn]).toEqual([
+      "staging.communityrule.info",
+      "pr-1.communityrule.info",
+      "pr-2.communityrule.info",
+    ]);
     expect(new Set([staging.id, a1.id, a2.id]).size).toBe(3);
     const secrets = [staging.env.SESSION_SECRET, a1.env.SESSION_SECRET, a2.env.SESSION_SECRET];
     for (const s of secrets) expect(s).toMatch(/^[A-Za-z0-9]{48}$/);
     expect(new Set(secrets).size).toBe(3);
     // Separate seeds: each app's own database was seeded once, by its own stack.
-    expect([fleet.staging.seedRuns(), fleet.apps.get(1)!.lc.seedRuns(), fleet.apps.get(2)!.lc.seedRuns()]).toEqual([1, 1, 1]);
-    expect(fleet.apps.get(1)!.lc.builds().map((b) => b.imageName.split(":").pop())).toEqual(["pr-1-aaaaaaa"]);
-    expect(fleet.apps.get(2)!.lc.builds().map((b) => b.imageName.split(":").pop())).toEqual(["pr-2-bbbbbbb"]);
+    expect([fleet.staging.seedRuns(), fleet.apps.get(1)!.lc.seedRuns(), fleet.apps.get(2)!.lc.seedRuns()]).toEqual([
+      1, 1, 1,
+    ]);
+    expect(
+      fleet.apps
+        .get(1)!
+        .lc.builds()
+        .map((b) => b.imageName.split(":").pop()),
+    ).toEqual(["pr-1-aaaaaaa"]);
+    expect(
+      fleet.apps
+        .get(2)!
+        .lc.builds()
+        .map((b) => b.imageName.split(":").pop()),
+    ).toEqual(["pr-2-bbbbbbb"]);
     expect(String(one.outputs.smokeReport)).toContain(" 0 failed");
     expect(one.outputs.environment).toBe("staging");
     expect(a1.env.SMTP_FROM).toBe(staging.env.SMTP_FROM); // staging's plain env came along
@@ -73,7 +89,10 @@ describe("two review apps next to staging on one Cloudron", () => {
     const others = JSON.stringify([fleet.apps.get(1)!.lc.app(), fleet.apps.get(3)!.lc.app()]);
     const r = await fleet.down(2);
     expect(r.errors).toEqual([]);
-    const fqdns = fleet.staging.standin().apps.map((a) => a.fqdn).sort();
+    const fqdns = fleet.staging
+      .standin()
+      .apps.map((a) => a.fqdn)
+      .sort();
     expect(fqdns).toEqual(["pr-1.communityrule.info", "pr-3.communityrule.info", "staging.communityrule.info"]);
     expect(JSON.stringify([fleet.apps.get(1)!.lc.app(), fleet.apps.get(3)!.lc.app()])).toBe(others);
     expect(JSON.stringify(fleet.staging.app())).toBe(stagingBefore);

@@ -32,7 +32,10 @@ describe("secret scan over a staging lifecycle", () => {
   const stateSnapshots: ScanRecord[] = [];
   let proc: ProcSample;
   const snapshotState = () => {
-    stateSnapshots.push({ where: `pulumi-state.json after run ${lc.runs.length - 1}`, text: fs.readFileSync(lc.pulumiStatePath, "utf8") });
+    stateSnapshots.push({
+      where: `pulumi-state.json after run ${lc.runs.length - 1}`,
+      text: fs.readFileSync(lc.pulumiStatePath, "utf8"),
+    });
   };
   const noteSessionSecret = () => {
     const s = lc.app()?.env.SESSION_SECRET;
@@ -81,7 +84,9 @@ describe("secret scan over a staging lifecycle", () => {
     expect(lines.filter((l) => l.includes("build/lifecycle/host.js")).length).toBeGreaterThanOrEqual(1);
     expect(lines.some((l) => l.includes("standin/cloudron exec --app staging.communityrule.info"))).toBe(true);
     const hits = scanCmdlines(proc, allSecrets());
-    console.log(`process table: ${proc.samples} samples, ${proc.cmdlines.size} distinct command lines, ${hits.length} hits`);
+    console.log(
+      `process table: ${proc.samples} samples, ${proc.cmdlines.size} distinct command lines, ${hits.length} hits`,
+    );
     expect(hits).toEqual([]);
   });
 
@@ -98,10 +103,23 @@ describe("secret scan over a staging lifecycle", () => {
     const carrying = (value: string) =>
       lc
         .calls()
-        .filter((c) => JSON.stringify(c.requestBody ?? "").includes(value) || JSON.stringify(c.query).includes(value) || c.path.includes(value))
-        .map((c) => [c.operation, Object.entries((c.requestBody as { env?: Record<string, string> }).env ?? {}).find(([, v]) => v === value)?.[0]]);
+        .filter(
+          (c) =>
+            JSON.stringify(c.requestBody ?? "").includes(value) ||
+            JSON.stringify(c.query).includes(value) ||
+            c.path.includes(value),
+        )
+        .map((c) => [
+          c.operation,
+          Object.entries((c.requestBody as { env?: Record<string, string> }).env ?? {}).find(
+            ([, v]) => v === value,
+          )?.[0],
+        ]);
     expect(carrying(apiKey)).toEqual([["installApp", "API_KEY"]]);
-    expect(carrying(apiKey2)).toEqual([["setAppEnv", "API_KEY"], ["setAppEnv", "API_KEY"]]);
+    expect(carrying(apiKey2)).toEqual([
+      ["setAppEnv", "API_KEY"],
+      ["setAppEnv", "API_KEY"],
+    ]);
     expect(carrying(sessionSecrets["SESSION_SECRET#1"])).toEqual([["setAppEnv", "SESSION_SECRET"]]);
     expect(carrying(lc.token)).toEqual([]);
     expect(lc.calls().every((c) => c.authenticated && !("access_token" in c.query))).toBe(true);
@@ -133,18 +151,32 @@ describe("secret scan over a staging lifecycle", () => {
     const planted: RunResult = {
       ok: false,
       mode: "up",
-      steps: [{ urn: "urn:x", type: "command:local:Command", name: "leaky", op: "create", stderr: `curl: (22) auth ${apiKey2} rejected` }],
+      steps: [
+        {
+          urn: "urn:x",
+          type: "command:local:Command",
+          name: "leaky",
+          op: "create",
+          stderr: `curl: (22) auth ${apiKey2} rejected`,
+        },
+      ],
       errors: [],
       outputs: {},
       registered: 1,
     };
     const report = scanForSecrets(lc, [...lc.runs, planted], sessionSecrets);
-    expect(report.hits).toEqual([{ where: `runs[${lc.runs.length}](up).steps[0](leaky).stderr`, secretName: "secretEnv.API_KEY" }]);
+    expect(report.hits).toEqual([
+      { where: `runs[${lc.runs.length}](up).steps[0](leaky).stderr`, secretName: "secretEnv.API_KEY" },
+    ]);
   });
 
   it("negative control: the body exemption covers only the env of install and configure/env", () => {
     const secret = `tok-${crypto.randomBytes(8).toString("hex")}`;
-    const call = (operation: ApiCall["operation"], requestBody: unknown, query: Record<string, string> = {}): ApiCall => ({
+    const call = (
+      operation: ApiCall["operation"],
+      requestBody: unknown,
+      query: Record<string, string> = {},
+    ): ApiCall => ({
       seq: 0,
       method: "POST",
       path: "/api/v1/apps",

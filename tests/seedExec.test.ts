@@ -3,7 +3,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildCredentialsFile, cloudronHomesDir, makeThrowawayHome, readSeedOutput, removeStaleHomes } from "../lib/cloudron/seedExec";
+import {
+  buildCredentialsFile,
+  cloudronHomesDir,
+  makeThrowawayHome,
+  readSeedOutput,
+  removeStaleHomes,
+} from "../lib/cloudron/seedExec";
 import { fingerprint } from "../lib/cloudron/contract";
 
 const dirs: string[] = [];
@@ -27,7 +33,12 @@ describe("throw-away HOMEs", () => {
     expect(path.dirname(home)).toBe(dir);
     expect(path.basename(home)).toMatch(new RegExp(`^home-${process.pid}-`));
     const file = path.join(home, ".cloudron.json");
-    expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual({ cloudrons: { default: "http://127.0.0.1:9", "http://127.0.0.1:9": { apiEndpoint: "http://127.0.0.1:9", token: "tok-123" } } });
+    expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual({
+      cloudrons: {
+        default: "http://127.0.0.1:9",
+        "http://127.0.0.1:9": { apiEndpoint: "http://127.0.0.1:9", token: "tok-123" },
+      },
+    });
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(fs.statSync(home).mode & 0o777).toBe(0o700);
     cleanup();
@@ -48,8 +59,18 @@ describe("throw-away HOMEs", () => {
 
 describe("readSeedOutput", () => {
   it("reads the exit marker and strips it from the output", () => {
-    expect(readSeedOutput("seeded 3 templates\n__SEED_EXIT__:0\n", "")).toEqual({ ok: true, status: "0", output: "seeded 3 templates", stderr: "" });
-    expect(readSeedOutput("boom\n__SEED_EXIT__:1\n", " err ")).toEqual({ ok: false, status: "1", output: "boom", stderr: "err" });
+    expect(readSeedOutput("seeded 3 templates\n__SEED_EXIT__:0\n", "")).toEqual({
+      ok: true,
+      status: "0",
+      output: "seeded 3 templates",
+      stderr: "",
+    });
+    expect(readSeedOutput("boom\n__SEED_EXIT__:1\n", " err ")).toEqual({
+      ok: false,
+      status: "1",
+      output: "boom",
+      stderr: "err",
+    });
     expect(readSeedOutput("cut off", "")).toMatchObject({ ok: false, status: undefined });
   });
 });

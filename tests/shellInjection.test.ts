@@ -63,7 +63,9 @@ describe("shellQuote through a real /bin/sh", () => {
 describe("hostile env values through a lifecycle up", () => {
   let lc: Lifecycle;
   // Env names are upper case: the validator only accepts env-name syntax.
-  const env: Record<string, string> = Object.fromEntries(Object.entries(HOSTILE).map(([k, v]) => [`HOSTILE_${k.toUpperCase()}`, v]));
+  const env: Record<string, string> = Object.fromEntries(
+    Object.entries(HOSTILE).map(([k, v]) => [`HOSTILE_${k.toUpperCase()}`, v]),
+  );
   const secretValue = `sk-${crypto.randomBytes(8).toString("hex")}'"$(touch ${MARKER})\`id\`; rm -rf ~ && echo $HOME`;
 
   beforeAll(async () => {

@@ -5,23 +5,11 @@
 import { main as smokeCli } from "../tools/smoke";
 import { describe, expect, it } from "vitest";
 import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../lib/health/smoke";
-import {
-  closedPort,
-  FakeHandler,
-  FakeRequest,
-  healthyApp,
-  json,
-  runTool,
-} from "../lifecycle/fakeApp";
+import { closedPort, FakeHandler, FakeRequest, healthyApp, json, runTool } from "../lifecycle/fakeApp";
 import { serve } from "./serveFakeApp";
 
-
 /** A healthy app with one endpoint replaced, recording every request. */
-function withOverride(
-  route: string,
-  answer: FakeHandler,
-  seen: FakeRequest[] = [],
-): FakeHandler {
+function withOverride(route: string, answer: FakeHandler, seen: FakeRequest[] = []): FakeHandler {
   const base = healthyApp();
   return (req) => {
     seen.push(req);
@@ -102,16 +90,32 @@ describe("runSmokeChecks", () => {
 
   it.each([
     ["a 200 (no such route in this app)", json(200, { rules: [] }), /expected 404, got HTTP 200/],
-    ["another 500", json(500, { error: { code: "internal_error", message: "boom" } }), /expected 404, got HTTP 500: .*internal_error/],
+    [
+      "another 500",
+      json(500, { error: { code: "internal_error", message: "boom" } }),
+      /expected 404, got HTTP 500: .*internal_error/,
+    ],
   ])("fails uploads on %s", async (_name, answer, detail) => {
     const app = await serve(withOverride("GET /api/uploads/smoke-check", () => answer));
     expect(byName(await runSmokeChecks({ baseUrl: app.url }), "uploads")?.detail).toMatch(detail);
   });
 
   it.each([
-    ["no methods (seed not run)", json(200, { section: "communication", methods: [] }), /no method recommendations: the seed has not written the method facets/],
-    ["methods all scored 0", json(200, { section: "communication", methods: [{ slug: "discord", matches: { score: 0, matchedFacets: [] } }] }), /no method recommendations/],
-    ["no database", json(503, { error: { code: "db_unavailable", message: "Database is not configured (DATABASE_URL)." } }), /HTTP 503/],
+    [
+      "no methods (seed not run)",
+      json(200, { section: "communication", methods: [] }),
+      /no method recommendations: the seed has not written the method facets/,
+    ],
+    [
+      "methods all scored 0",
+      json(200, { section: "communication", methods: [{ slug: "discord", matches: { score: 0, matchedFacets: [] } }] }),
+      /no method recommendations/,
+    ],
+    [
+      "no database",
+      json(503, { error: { code: "db_unavailable", message: "Database is not configured (DATABASE_URL)." } }),
+      /HTTP 503/,
+    ],
   ])("fails recommendations on %s", async (_name, answer, detail) => {
     const app = await serve(withOverride("GET /api/create-flow/methods", () => answer));
     const check = byName(await runSmokeChecks({ baseUrl: app.url }), "recommendations");
@@ -133,8 +137,9 @@ describe("runSmokeChecks", () => {
   });
 
   it("fails templates when no entry has a slug", async () => {
-    const app = await serve(withOverride("GET /api/templates",
-      () => json(200, { templates: [{ id: 1 }, { id: 2, slug: 7 }] })));
+    const app = await serve(
+      withOverride("GET /api/templates", () => json(200, { templates: [{ id: 1 }, { id: 2, slug: 7 }] })),
+    );
     const check = byName(await runSmokeChecks({ baseUrl: app.url }), "templates");
     expect(check?.ok).toBe(false);
     expect(check?.detail).toMatch(/2 templates but none has a "slug"/);
@@ -154,16 +159,14 @@ describe("runSmokeChecks", () => {
   });
 
   it("fails health on a 503 database error: the query failed although the URL is set", async () => {
-    const app = await serve(withOverride("GET /api/health",
-      () => json(503, { ok: false, database: "error" })));
+    const app = await serve(withOverride("GET /api/health", () => json(503, { ok: false, database: "error" })));
     const check = byName(await runSmokeChecks({ baseUrl: app.url }), "health");
     expect(check?.ok).toBe(false);
     expect(check?.detail).toMatch(/^HTTP 503: database error: the app's database query failed \(its URL is set/);
   });
 
   it("fails health on not_configured", async () => {
-    const app = await serve(withOverride("GET /api/health",
-      () => json(200, { ok: true, database: "not_configured" })));
+    const app = await serve(withOverride("GET /api/health", () => json(200, { ok: true, database: "not_configured" })));
     const check = byName(await runSmokeChecks({ baseUrl: app.url }), "health");
     expect(check?.ok).toBe(false);
     expect(check?.detail).toMatch(/postgresql addon missing/);
@@ -214,7 +217,9 @@ describe("runSmokeChecks", () => {
   it("names a host that does not resolve and says to check its name", async () => {
     const result = await runSmokeChecks({ baseUrl: "https://my.medlab.invalid", timeoutMs: 2_000 });
     expect(result.hints).toEqual([
-      expect.stringMatching(/^my\.medlab\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name \(e\.g\. staging\.communityrule\.info\)$/),
+      expect.stringMatching(
+        /^my\.medlab\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name \(e\.g\. staging\.communityrule\.info\)$/,
+      ),
     ]);
   });
 
@@ -231,18 +236,23 @@ describe("runSmokeChecks", () => {
 
 describe("formatSmokeReport", () => {
   it("prints PASS/FAIL lines and a summary", () => {
-    const report = formatSmokeReport({
-      ok: false,
-      checks: [
-        { name: "health", ok: true, detail: "200 database connected" },
-        { name: "templates", ok: false, detail: "no templates" },
-      ],
-    }, "https://staging.communityrule.info");
-    expect(report).toBe([
-      "PASS health: 200 database connected",
-      "FAIL templates: no templates",
-      "smoke: 1 passed, 1 failed against https://staging.communityrule.info",
-    ].join("\n"));
+    const report = formatSmokeReport(
+      {
+        ok: false,
+        checks: [
+          { name: "health", ok: true, detail: "200 database connected" },
+          { name: "templates", ok: false, detail: "no templates" },
+        ],
+      },
+      "https://staging.communityrule.info",
+    );
+    expect(report).toBe(
+      [
+        "PASS health: 200 database connected",
+        "FAIL templates: no templates",
+        "smoke: 1 passed, 1 failed against https://staging.communityrule.info",
+      ].join("\n"),
+    );
   });
 });
 
@@ -265,7 +275,9 @@ describe("tools/smoke.ts", () => {
     const manual = run.stdout.slice(run.stdout.indexOf("manual acceptance"));
     expect(manual.trimEnd().split("\n")).toEqual([
       "manual acceptance (not automated; do these by hand):",
-      expect.stringMatching(new RegExp(`^  - sign in: .*check that the link's host is ${new URL(app.url).host.replace(/\./g, "\\.")};`)),
+      expect.stringMatching(
+        new RegExp(`^  - sign in: .*check that the link's host is ${new URL(app.url).host.replace(/\./g, "\\.")};`),
+      ),
       "  - publish a rule: sign in, create a rule, publish it, and open its public page",
       expect.stringMatching(/^ {2}- optional: a draft syncs .* an upload/),
     ]);
@@ -283,9 +295,7 @@ describe("tools/smoke.ts", () => {
     const app = await serve(withOverride("GET /api/templates", () => json(200, { templates: [] })));
     const run = await smoke([app.url]);
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain(
-      "FAIL templates: no templates: the seed has not run (node prisma/seed.bundle.cjs)",
-    );
+    expect(run.stdout).toContain("FAIL templates: no templates: the seed has not run (node prisma/seed.bundle.cjs)");
     expect(run.stdout).toContain("smoke: 4 passed, 1 failed");
   });
 

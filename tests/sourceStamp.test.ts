@@ -2,7 +2,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BUILD_SOURCES, listBuildSources, staleBuildProblem, staleBuildReason, writeSourceStamp } from "../lib/build/sourceStamp";
+import {
+  BUILD_SOURCES,
+  listBuildSources,
+  staleBuildProblem,
+  staleBuildReason,
+  writeSourceStamp,
+} from "../lib/build/sourceStamp";
 import { PROJECT } from "./cliProject";
 
 let dir: string;
@@ -25,11 +31,19 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe("build source stamp", () => {
   it("lists what the build compiles (program, tools, scripts, lifecycle engine) and nothing else, sorted", () => {
-    expect(listBuildSources(dir)).toEqual(["index.ts", "lib/config/a.ts", "lifecycle/standin/api.ts", "scripts/s.ts", "tools/t.ts"]);
+    expect(listBuildSources(dir)).toEqual([
+      "index.ts",
+      "lib/config/a.ts",
+      "lifecycle/standin/api.ts",
+      "scripts/s.ts",
+      "tools/t.ts",
+    ]);
   });
 
   it("covers exactly what tsconfig.build.json compiles", () => {
-    const include = (JSON.parse(fs.readFileSync(path.join(PROJECT, "tsconfig.build.json"), "utf8")) as { include: string[] }).include;
+    const include = (
+      JSON.parse(fs.readFileSync(path.join(PROJECT, "tsconfig.build.json"), "utf8")) as { include: string[] }
+    ).include;
     expect([...BUILD_SOURCES].sort()).toEqual(include.map((glob) => glob.replace(/\/\*\*\/\*\.ts$/, "")).sort());
   });
 
@@ -68,7 +82,8 @@ describe("build source stamp", () => {
   });
 
   it("passes when only build/ was shipped (no sources to compare)", () => {
-    for (const p of ["index.ts", "lib", "tools", "scripts", "lifecycle"]) fs.rmSync(path.join(dir, p), { recursive: true });
+    for (const p of ["index.ts", "lib", "tools", "scripts", "lifecycle"])
+      fs.rmSync(path.join(dir, p), { recursive: true });
     expect(staleBuildProblem(dir)).toBeUndefined();
   });
 });

@@ -33,7 +33,11 @@ describe("splitSqlStatements", () => {
     ["E'' string with a backslash-escaped quote", `INSERT INTO "T" ("a") VALUES (E'a\\';b\\n'); SELECT 1`, ["a';b\n"]],
     ["U&'' string", `INSERT INTO "T" ("a") VALUES (U&'x;y'); SELECT 1`, ["x;y"]],
     ["$$ body", `DO $$ BEGIN PERFORM 1; PERFORM 2; END $$; SELECT 1`, [" BEGIN PERFORM 1; PERFORM 2; END "]],
-    ["$tag$ body holding $$", `CREATE FUNCTION f() RETURNS int AS $fn$ SELECT 1; $$ ; $fn$ LANGUAGE sql; SELECT 1`, [" SELECT 1; $$ ; "]],
+    [
+      "$tag$ body holding $$",
+      `CREATE FUNCTION f() RETURNS int AS $fn$ SELECT 1; $$ ; $fn$ LANGUAGE sql; SELECT 1`,
+      [" SELECT 1; $$ ; "],
+    ],
   ])("keeps a semicolon inside a %s", (_what, sql, expected) => {
     const statements = splitSqlStatements(sql);
     expect(statements).toHaveLength(2);
@@ -63,7 +67,11 @@ describe("splitSqlStatements", () => {
   });
 
   it("keeps a $ inside an unquoted identifier", () => {
-    expect(splitSqlStatements(`SELECT a$b$ FROM t`)[0].tokens[1]).toEqual({ kind: "word", value: "a$b$", upper: "A$B$" });
+    expect(splitSqlStatements(`SELECT a$b$ FROM t`)[0].tokens[1]).toEqual({
+      kind: "word",
+      value: "a$b$",
+      upper: "A$B$",
+    });
   });
 
   it("drops empty statements and files of comments only", () => {

@@ -23,7 +23,10 @@ const recorded: Recorded[] = [];
 // The program's live check reads the server before registering anything: a tiny loopback
 // Cloudron answers it (a token of an admin, a server recent enough, no app installed yet).
 const TOKEN = `crtok-${randomBytes(8).toString("hex")}`;
-const ANSWERS: Record<string, unknown> = { "/api/v1/profile": { username: "ops", role: "admin" }, "/api/v1/cloudron/status": { version: "9.0.2" } };
+const ANSWERS: Record<string, unknown> = {
+  "/api/v1/profile": { username: "ops", role: "admin" },
+  "/api/v1/cloudron/status": { version: "9.0.2" },
+};
 const cloudron = http.createServer((req, res) => {
   res.writeHead(req.headers.authorization === `Bearer ${TOKEN}` ? 200 : 401, { "content-type": "application/json" });
   res.end(JSON.stringify(ANSWERS[req.url ?? ""] ?? { apps: [] }));
@@ -36,7 +39,10 @@ beforeAll(async () => {
     {
       newResource: (args) => {
         recorded.push({ type: args.type, name: args.name });
-        return { id: `${args.name}-id`, state: { ...args.inputs, stdout: "", result: "x".repeat(32), repoDigest: "reg/x@sha256:abc" } };
+        return {
+          id: `${args.name}-id`,
+          state: { ...args.inputs, stdout: "", result: "x".repeat(32), repoDigest: "reg/x@sha256:abc" },
+        };
       },
       call: () => {
         throw new Error("unexpected call");
@@ -86,7 +92,17 @@ const marker: Step = {
 
 describe("steps.ts", () => {
   it("lists the runbook's steps in order", () => {
-    expect(STEPS.map((s) => s.id)).toEqual(["live-check", "image", "pull-check", "migrations", "deploy", "env", "health", "seed", "smoke"]);
+    expect(STEPS.map((s) => s.id)).toEqual([
+      "live-check",
+      "image",
+      "pull-check",
+      "migrations",
+      "deploy",
+      "env",
+      "health",
+      "seed",
+      "smoke",
+    ]);
   });
 
   it("the program registers each step's component, in the list's order", async () => {
@@ -95,9 +111,25 @@ describe("steps.ts", () => {
     const tops = ["image", "app", "app-env", "health", "seed", "smoke"];
     expect([...new Set(recorded.map((r) => r.name))].filter((n) => tops.includes(n))).toEqual(tops);
     expect(Object.keys(outputs)).toEqual([
-      "url", "location", "environment", "imageTag", "manifestVersion",
-      "cloudronServer", "imageRef", "appId", "deployAction", "preUpdateBackupId", "previousImage", "migrations",
-      "envNames", "managedEnv", "secretEnvNames", "healthCheck", "seededAt", "seededImage", "smokeReport",
+      "url",
+      "location",
+      "environment",
+      "imageTag",
+      "manifestVersion",
+      "cloudronServer",
+      "imageRef",
+      "appId",
+      "deployAction",
+      "preUpdateBackupId",
+      "previousImage",
+      "migrations",
+      "envNames",
+      "managedEnv",
+      "secretEnvNames",
+      "healthCheck",
+      "seededAt",
+      "seededImage",
+      "smokeReport",
     ]);
   });
 
@@ -119,11 +151,25 @@ describe("steps.ts", () => {
   it("a step that needs an earlier one says which, when the list is out of order", async () => {
     const { checkConfig } = await import("../lib/config/stackConfig");
     const { registerSteps } = await import("../steps");
-    const raw = { values: { "communityrule:location": "a.example.org", "communityrule:cloudronServer": "my.medlab.host", "communityrule:appDir": appDir, "communityrule:build": "false", "communityrule:imageTag": "0.1.9", "communityrule:env": '{"SMTP_FROM":"a@b.c"}' }, secretKeys: new Set<string>() };
+    const raw = {
+      values: {
+        "communityrule:location": "a.example.org",
+        "communityrule:cloudronServer": "my.medlab.host",
+        "communityrule:appDir": appDir,
+        "communityrule:build": "false",
+        "communityrule:imageTag": "0.1.9",
+        "communityrule:env": '{"SMTP_FROM":"a@b.c"}',
+      },
+      secretKeys: new Set<string>(),
+    };
     const cfg = checkConfig(raw, { stack: "staging", projectDir }).config!;
     const image = STEPS.find((s) => s.id === "image")!;
     const deploy = STEPS.find((s) => s.id === "deploy")!;
-    await expect(registerSteps(cfg, [deploy, image])).rejects.toThrow('step "deploy" needs step "image" to come before it in steps.ts');
-    expect(describeSteps(cfg, [image])).toEqual(["image: existing tag git.medlab.host/communityrule/community-rule:0.1.9, no build (rollback or promotion)"]);
+    await expect(registerSteps(cfg, [deploy, image])).rejects.toThrow(
+      'step "deploy" needs step "image" to come before it in steps.ts',
+    );
+    expect(describeSteps(cfg, [image])).toEqual([
+      "image: existing tag git.medlab.host/communityrule/community-rule:0.1.9, no build (rollback or promotion)",
+    ]);
   });
 });

@@ -16,7 +16,9 @@ describe("decideRelease", () => {
 
   it("compares numerically, not as text (0.1.10 > 0.1.9)", () => {
     expect(decideRelease({ ...base, deployedVersion: "0.1.9" }).kind).toBe("release");
-    expect(() => decideRelease({ ...base, tag: "0.1.9", manifestVersion: "0.1.9", deployedVersion: "0.1.10" })).toThrow();
+    expect(() =>
+      decideRelease({ ...base, tag: "0.1.9", manifestVersion: "0.1.9", deployedVersion: "0.1.10" }),
+    ).toThrow();
   });
 
   it("the same version with build: same", () => {
@@ -39,8 +41,12 @@ describe("decideRelease", () => {
 
   it("build false: the running image's tag wins over the (never decreasing) manifest version", () => {
     // After a rollback Cloudron still holds manifest 0.1.10 but runs repo:0.1.9.
-    expect(decideRelease({ ...base, build: false, tag: "0.1.9", deployedVersion: "0.1.10", deployedTag: "0.1.9" }).kind).toBe("same");
-    expect(decideRelease({ ...base, build: false, tag: "0.1.10", deployedVersion: "0.1.10", deployedTag: "0.1.9" }).kind).toBe("release");
+    expect(
+      decideRelease({ ...base, build: false, tag: "0.1.9", deployedVersion: "0.1.10", deployedTag: "0.1.9" }).kind,
+    ).toBe("same");
+    expect(
+      decideRelease({ ...base, build: false, tag: "0.1.10", deployedVersion: "0.1.10", deployedTag: "0.1.9" }).kind,
+    ).toBe("release");
   });
 
   it("build false with a newer or equal tag: promotion or same", () => {
@@ -49,7 +55,13 @@ describe("decideRelease", () => {
   });
 
   it("build false with a SHA tag (staging): not ordered, never refused", () => {
-    const d = decideRelease({ ...base, environment: "staging", build: false, tag: "abc1234", deployedVersion: "0.1.10" });
+    const d = decideRelease({
+      ...base,
+      environment: "staging",
+      build: false,
+      tag: "abc1234",
+      deployedVersion: "0.1.10",
+    });
     expect(d.kind).toBe("release");
     expect(d.message).toContain("no rollback check");
   });

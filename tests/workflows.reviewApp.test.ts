@@ -10,7 +10,9 @@ import { describe, expect, it } from "vitest";
 import YAML from "yaml";
 
 const root = path.resolve(__dirname, "..");
-const scripts = Object.keys((JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts);
+const scripts = Object.keys(
+  (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts,
+);
 const runbook = fs.readFileSync(path.join(root, "docs", "operator-runbook.md"), "utf8");
 
 interface Step {
@@ -40,15 +42,23 @@ const load = (f: string) => YAML.parse(fs.readFileSync(path.join(root, f), "utf8
  */
 function runsOn(condition: string, action: string, labels: string[]): boolean {
   const js = condition
-    .replace(/contains\(github\.event\.pull_request\.labels\.\*\.name, '([\w-]+)'\)/g, (_, l: string) => `labels.includes(${JSON.stringify(l)})`)
+    .replace(
+      /contains\(github\.event\.pull_request\.labels\.\*\.name, '([\w-]+)'\)/g,
+      (_, l: string) => `labels.includes(${JSON.stringify(l)})`,
+    )
     .replace(/github\.event\.action/g, "action")
     .replace(/'([\w-]+)'/g, '"$1"');
-  expect(js, `untranslated expression: ${condition}`).toMatch(/^(\s|labels\.includes\("[\w-]+"\)|action|"[\w-]+"|[!=]=|&&|\|\||!|\(|\))*$/);
+  expect(js, `untranslated expression: ${condition}`).toMatch(
+    /^(\s|labels\.includes\("[\w-]+"\)|action|"[\w-]+"|[!=]=|&&|\|\||!|\(|\))*$/,
+  );
   return new Function("action", "labels", `return (${js});`)(action, labels) as boolean;
 }
 
 /** Env names a step fills from repository secrets. */
-const secretEnvNames = (s: Step) => Object.entries(s.env ?? {}).filter(([, v]) => /\$\{\{\s*secrets\./.test(v)).map(([k]) => k);
+const secretEnvNames = (s: Step) =>
+  Object.entries(s.env ?? {})
+    .filter(([, v]) => /\$\{\{\s*secrets\./.test(v))
+    .map(([k]) => k);
 
 function checkSecretHygiene(wf: Workflow) {
   for (const job of Object.values(wf.jobs)) {
@@ -85,7 +95,14 @@ describe.each([".github/workflows/review-app.yml", ".gitea/workflows/review-app.
 
   it("listens to the pull-request events of a label-driven review app", () => {
     expect(Object.keys(wf.on)).toEqual(["pull_request"]);
-    expect((wf.on.pull_request as { types: string[] }).types).toEqual(["opened", "synchronize", "reopened", "labeled", "unlabeled", "closed"]);
+    expect((wf.on.pull_request as { types: string[] }).types).toEqual([
+      "opened",
+      "synchronize",
+      "reopened",
+      "labeled",
+      "unlabeled",
+      "closed",
+    ]);
     expect(wf.permissions).toEqual({ contents: "read", "pull-requests": "write" });
   });
 
@@ -110,7 +127,9 @@ describe.each([".github/workflows/review-app.yml", ".gitea/workflows/review-app.
 
   it("deploys through npm run review-app with the PR's head commit and posts the one comment", () => {
     const step = deploy.steps.find((s) => s.id === "deploy")!;
-    expect(step.run).toContain('npm run review-app -- up "$PR_NUMBER" --sha "$PR_HEAD_SHA" --summary review-app-comment.md');
+    expect(step.run).toContain(
+      'npm run review-app -- up "$PR_NUMBER" --sha "$PR_HEAD_SHA" --summary review-app-comment.md',
+    );
     expect(step.env?.PR_HEAD_SHA).toBe("${{ github.event.pull_request.head.sha }}");
     expect(step.env?.REVIEW_APP_REGISTRY_PASSWORD).toBe("${{ secrets.REGISTRY_PASSWORD }}");
     expect(step.env?.REVIEW_APP_REGISTRY_USERNAME).toBe("${{ secrets.REGISTRY_USERNAME }}");
@@ -143,7 +162,9 @@ describe.each([".github/workflows/scheduled-checks.yml", ".gitea/workflows/sched
     const [entry] = wf.on.schedule as Array<{ cron: string }>;
     expect(entry.cron).toMatch(/^[0-5]?\d \* \* \* \*$/);
     // Commands only: the alert text may tell the operator to run pulumi up, the job never does.
-    const commands = Object.values(wf.jobs).flatMap((j) => j.steps.flatMap((s) => (s.run ?? "").split("\n"))).filter((l) => !/^\s*echo /.test(l));
+    const commands = Object.values(wf.jobs)
+      .flatMap((j) => j.steps.flatMap((s) => (s.run ?? "").split("\n")))
+      .filter((l) => !/^\s*echo /.test(l));
     expect(commands.join("\n")).not.toMatch(/pulumi\s+(up|destroy|refresh|config set)\b/);
   });
 
@@ -152,7 +173,9 @@ describe.each([".github/workflows/scheduled-checks.yml", ".gitea/workflows/sched
     expect(job.strategy?.matrix?.stack).toEqual(["staging", "production"]);
     const step = job.steps.find((s) => (s.run ?? "").includes("npm run smoke"))!;
     expect(step.run).toContain('if ! npm run smoke -- "$HOST"; then');
-    expect(step.run).toMatch(/::error::SMOKE FAILED on \$STACK \(\$HOST\)\. Runbook action: docs\/operator-runbook\.md, Scheduled checks/);
+    expect(step.run).toMatch(
+      /::error::SMOKE FAILED on \$STACK \(\$HOST\)\. Runbook action: docs\/operator-runbook\.md, Scheduled checks/,
+    );
     expect(step.run).toMatch(/Runbook action[^\n]*\n\s*exit 1/);
     expect(secretEnvNames(step)).toEqual([]);
   });
@@ -162,15 +185,22 @@ describe.each([".github/workflows/scheduled-checks.yml", ".gitea/workflows/sched
     expect(job.strategy?.matrix?.stack).toEqual(["staging", "production"]);
     const step = job.steps.find((s) => (s.run ?? "").includes("npm run drift"))!;
     expect(step.run).toContain('if ! npm run drift -- "$STACK"; then');
-    expect(step.run).toMatch(/::error::DRIFT on \$STACK[^\n]*Runbook action: docs\/operator-runbook\.md, Scheduled checks/);
-    const commands = step.run!.split("\n").filter((l) => !/^\s*echo /.test(l)).join("\n");
+    expect(step.run).toMatch(
+      /::error::DRIFT on \$STACK[^\n]*Runbook action: docs\/operator-runbook\.md, Scheduled checks/,
+    );
+    const commands = step
+      .run!.split("\n")
+      .filter((l) => !/^\s*echo /.test(l))
+      .join("\n");
     expect(commands).not.toMatch(/npm install -g cloudron|review-app|pulumi (up|refresh|destroy|config set)/);
     checkSkipsWithoutCredentials(step, /pulumi login|npm run drift/);
   });
 
   it("removes review apps past their TTL", () => {
     const step = wf.jobs["review-app-ttl"].steps.find((s) => (s.run ?? "").includes("npm run review-app -- prune"))!;
-    expect(step.run).toMatch(/::error::REVIEW-APP EXPIRY FAILED[^\n]*Runbook action: docs\/operator-runbook\.md, Review apps/);
+    expect(step.run).toMatch(
+      /::error::REVIEW-APP EXPIRY FAILED[^\n]*Runbook action: docs\/operator-runbook\.md, Review apps/,
+    );
     checkSkipsWithoutCredentials(step, /pulumi login|npm run review-app/);
   });
 
@@ -193,7 +223,8 @@ describe("review-app and scheduled-checks workflows together", () => {
       .join("\n");
     const used = [...new Set([...runs.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]))];
     expect(used.sort()).toEqual(["drift", "pr-comment", "review-app", "smoke"]);
-    for (const name of used.filter((n) => n !== "drift" || scripts.includes("drift"))) expect(scripts, `npm run ${name}`).toContain(name);
+    for (const name of used.filter((n) => n !== "drift" || scripts.includes("drift")))
+      expect(scripts, `npm run ${name}`).toContain(name);
   });
 
   it("the runbook sections the alerts point to exist", () => {

@@ -10,11 +10,17 @@ import YAML from "yaml";
 import * as semver from "semver";
 
 const root = path.resolve(__dirname, "..");
-const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string>; engines: { node: string } };
+const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
+  scripts: Record<string, string>;
+  engines: { node: string };
+};
 const scripts = Object.keys(pkg.scripts);
 /** The command the README says CI runs: its quick-start line marked "CI runs exactly this". */
 const readmeTestCommand = (() => {
-  const line = fs.readFileSync(path.join(root, "README.md"), "utf8").split("\n").find((l) => /CI runs exactly this/.test(l));
+  const line = fs
+    .readFileSync(path.join(root, "README.md"), "utf8")
+    .split("\n")
+    .find((l) => /CI runs exactly this/.test(l));
   return line?.split("#")[0].trim();
 })();
 
@@ -50,8 +56,9 @@ describe.each([".github/workflows/preview.yml", ".gitea/workflows/preview.yml"])
   });
 
   it("runs the README's test command, after a clean install and before the plan diff", () => {
-    expect(readmeTestCommand, "README quick start: the test line marked \"CI runs exactly this\"").toMatch(/^npm /);
-    const at = (cmd: string) => steps.findIndex((s) => (s.run ?? "").split("\n").some((l) => l.trim() === cmd || l.trim().startsWith(`${cmd} `)));
+    expect(readmeTestCommand, 'README quick start: the test line marked "CI runs exactly this"').toMatch(/^npm /);
+    const at = (cmd: string) =>
+      steps.findIndex((s) => (s.run ?? "").split("\n").some((l) => l.trim() === cmd || l.trim().startsWith(`${cmd} `)));
     const install = at("npm ci");
     const test = at(readmeTestCommand!);
     const plan = at("npm run plan");
@@ -66,7 +73,10 @@ describe.each([".github/workflows/preview.yml", ".gitea/workflows/preview.yml"])
 
   it("uses a Node version the project's engines field accepts", () => {
     const version = steps.find((s) => s.uses?.startsWith("actions/setup-node"))?.with?.["node-version"];
-    expect(semver.satisfies(semver.coerce(String(version))!, pkg.engines.node), `node ${version} vs engines ${pkg.engines.node}`).toBe(true);
+    expect(
+      semver.satisfies(semver.coerce(String(version))!, pkg.engines.node),
+      `node ${version} vs engines ${pkg.engines.node}`,
+    ).toBe(true);
   });
 
   it("gives the plan diff the base branch's history, and installs the registry the tests start", () => {

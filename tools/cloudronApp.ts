@@ -38,7 +38,8 @@ export interface ToolIo {
 /** Secret env values by name, from CR_SECRET_<NAME>. */
 export function secretsFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (k.startsWith("CR_SECRET_") && v !== undefined) out[k.slice("CR_SECRET_".length)] = v;
+  for (const [k, v] of Object.entries(env))
+    if (k.startsWith("CR_SECRET_") && v !== undefined) out[k.slice("CR_SECRET_".length)] = v;
   return out;
 }
 
@@ -103,7 +104,9 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
     const req = parseRequest(envApplyRequestSchema, io.stdin, "env");
     const ctx = contextFor(req.connection, io, mask);
     const previous = previousJson(ctx.previousStdout);
-    return withFailureLogs(ctx.api, { step: "env", location: req.location, appId: req.appId }, () => applyEnv(req, ctx, previous));
+    return withFailureLogs(ctx.api, { step: "env", location: req.location, appId: req.appId }, () =>
+      applyEnv(req, ctx, previous),
+    );
   },
   async seed(io, mask) {
     const req = parseRequest(seedRequestSchema, io.stdin, "seed");
@@ -113,7 +116,12 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
     if (!app) throw new OperationError(`seed: ${req.location} is not installed; the deploy step must run first.`);
     await ctx.api.waitUntilIdle(app.id, "seed");
     ctx.api.log(`seed: running node prisma/seed.bundle.cjs in ${req.location} (cloudron exec)`);
-    const r = await runSeedExec({ server: req.connection.server, token: ctx.token, location: req.location, timeoutMs: req.connection.taskTimeoutSeconds * 1000 });
+    const r = await runSeedExec({
+      server: req.connection.server,
+      token: ctx.token,
+      location: req.location,
+      timeoutMs: req.connection.taskTimeoutSeconds * 1000,
+    });
     if (!r.ok) {
       const output = `${r.output.split("\n").slice(-15).join("\n")}\n${r.stderr}`;
       // The code version that runs: its release record, else its image tag, else its manifest version.
@@ -141,7 +149,8 @@ export function cloudronAppCli(stdin: string): Cli {
     spec: { positional: ["operation"] },
     parse: (a) => {
       const operation = a.positional.operation!;
-      if (!Object.prototype.hasOwnProperty.call(OPERATIONS, operation)) throw new UsageError(`unknown operation ${operation}`);
+      if (!Object.prototype.hasOwnProperty.call(OPERATIONS, operation))
+        throw new UsageError(`unknown operation ${operation}`);
       return OPERATIONS[operation];
     },
     run: (operation, { io, env }) => perform(operation, { stdin, env, out: io.stdout, err: io.stderr }),

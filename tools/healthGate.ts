@@ -31,7 +31,8 @@ export const main = defineCli({
     const timeout = args.values["timeout-seconds"];
     if (timeout === undefined) throw new UsageError("--timeout-seconds is required");
     const seconds = Number(timeout);
-    if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout-seconds must be a positive number, got ${timeout}`);
+    if (!Number.isFinite(seconds) || seconds <= 0)
+      throw new UsageError(`--timeout-seconds must be a positive number, got ${timeout}`);
     return {
       baseUrl: asUsage(() => normalizeTarget(args.positional.baseUrl!)),
       timeoutMs: Math.round(seconds * 1000),
@@ -65,17 +66,29 @@ export const main = defineCli({
 });
 
 /** The app's last log lines and the row they point to, read from Cloudron; a note when they cannot be read. */
-async function appLogReport(e: HealthGateError, o: { app: string; server: string; envToken?: string }): Promise<string> {
+async function appLogReport(
+  e: HealthGateError,
+  o: { app: string; server: string; envToken?: string },
+): Promise<string> {
   let api: CloudronApi;
   try {
     const { token } = resolveToken({ server: o.server, envToken: o.envToken || undefined });
-    api = new CloudronApi({ server: o.server, token, taskTimeoutSeconds: 30, busyWaitSeconds: 0, readRetries: 1, log: () => {} });
+    api = new CloudronApi({
+      server: o.server,
+      token,
+      taskTimeoutSeconds: 30,
+      busyWaitSeconds: 0,
+      readRetries: 1,
+      log: () => {},
+    });
   } catch (err) {
     return `app log not fetched: ${(err as Error).message}`;
   }
   const evidence = await gatherEvidence(api, { step: "health", location: o.app });
   const health = { status: e.lastStatus, body: e.lastBody };
-  return formatFailureReport({ step: "health", app: o.app, message: e.message, health }, evidence, (t) => api.mask.apply(t));
+  return formatFailureReport({ step: "health", app: o.app, message: e.message, health }, evidence, (t) =>
+    api.mask.apply(t),
+  );
 }
 
 if (require.main === module) runAsMain(main, { cancellable: true });

@@ -22,7 +22,8 @@ export const main = defineCli({
   parse: (args, env) => {
     const email = args.values.email ?? (env.EMAIL || undefined);
     // Only a sanity check: the app does the real validation, this catches typos like a bare name.
-    if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError(`not an email address: ${JSON.stringify(email)}`);
+    if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email))
+      throw new UsageError(`not an email address: ${JSON.stringify(email)}`);
     return { baseUrl: asUsage(() => normalizeTarget(args.positional["host or URL"]!)), email };
   },
   run: async ({ baseUrl, email }, { io }) => {
@@ -31,7 +32,13 @@ export const main = defineCli({
     io.stdout(formatSmokeReport(result, baseUrl));
     // The automated checks cover what curl can; the app's acceptance list has steps only a person can
     // do, worth doing once the automated ones pass (as its scripts/staging-smoke.sh says).
-    if (result.ok) io.stdout(["manual acceptance (not automated; do these by hand):", ...manualAcceptanceSteps(baseUrl).map((m) => `  - ${m}`)].join("\n"));
+    if (result.ok)
+      io.stdout(
+        [
+          "manual acceptance (not automated; do these by hand):",
+          ...manualAcceptanceSteps(baseUrl).map((m) => `  - ${m}`),
+        ].join("\n"),
+      );
     return result.ok ? 0 : 1;
   },
 });

@@ -87,10 +87,17 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
     if (rest.length < required.length) {
       const said = spec.ifMissing?.[required[rest.length]];
       if (said !== undefined) throw new UsageError(said);
-      throw new UsageError(`missing ${required.slice(rest.length).map((n) => `<${n}>`).join(" ")}`);
+      throw new UsageError(
+        `missing ${required
+          .slice(rest.length)
+          .map((n) => `<${n}>`)
+          .join(" ")}`,
+      );
     }
     if (rest.length > required.length + optional.length) {
-      throw new UsageError(`unexpected argument${rest.length - required.length - optional.length > 1 ? "s" : ""}: ${rest.slice(required.length + optional.length).join(" ")}`);
+      throw new UsageError(
+        `unexpected argument${rest.length - required.length - optional.length > 1 ? "s" : ""}: ${rest.slice(required.length + optional.length).join(" ")}`,
+      );
     }
     [...required, ...optional].forEach((n, i) => (positional[n] = rest[i]));
   }

@@ -50,7 +50,12 @@ export function cloudronToolArgv(operation: "deploy" | "uninstall" | "env-apply"
  * The health gate: polls <baseUrl>/api/health until healthy or the timeout; on a failure it reads
  * the app's log from the Cloudron server (token in the environment, never here).
  */
-export function healthGateCommand(a: { baseUrl: string; timeoutSeconds: number; location: string; cloudronServer?: string }): string {
+export function healthGateCommand(a: {
+  baseUrl: string;
+  timeoutSeconds: number;
+  location: string;
+  cloudronServer?: string;
+}): string {
   const options = flags({ "timeout-seconds": a.timeoutSeconds, app: a.location, "cloudron-server": a.cloudronServer });
   return toolCommand("healthGate", [a.baseUrl, ...options]);
 }

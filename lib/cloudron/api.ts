@@ -260,14 +260,24 @@ export class CloudronApi {
         return this.fail(`${step}: ${call} conflicts with the app's state (409: ${said}).`, "conflict", 409);
       default:
         if (res.status >= 500) {
-          return this.fail(`${step}: ${this.server} answered ${res.status} to ${call} (${said}).`, "server", res.status);
+          return this.fail(
+            `${step}: ${this.server} answered ${res.status} to ${call} (${said}).`,
+            "server",
+            res.status,
+          );
         }
         return this.fail(`${step}: Cloudron refused ${call} (${res.status}: ${said}).`, "bad_request", res.status);
     }
   }
 
   private transportError(step: string, method: Method, apiPath: string, err: HttpRequestError): CloudronApiError {
-    if (["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED"].includes(err.code) || err.code.startsWith("ERR_TLS") || err.code.includes("CERT")) {
+    if (
+      ["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED"].includes(
+        err.code,
+      ) ||
+      err.code.startsWith("ERR_TLS") ||
+      err.code.includes("CERT")
+    ) {
       const why =
         err.code === "ENOTFOUND" || err.code === "EAI_AGAIN"
           ? "the name does not resolve"
@@ -285,7 +295,8 @@ export class CloudronApi {
   /** Decodes a 2xx body with the endpoint's schema; registers every env value for masking. */
   private decode<S extends z.ZodType>(schema: S, res: HttpResult, endpoint: string): z.output<S> {
     const json = parseJson(res.body);
-    if (json === undefined) throw this.fail(`Cloudron's answer to ${endpoint} is not JSON (HTTP ${res.status})`, "shape", res.status);
+    if (json === undefined)
+      throw this.fail(`Cloudron's answer to ${endpoint} is not JSON (HTTP ${res.status})`, "shape", res.status);
     this.collectEnvValues(json);
     try {
       return parseAnswer(schema, json, endpoint);
@@ -300,11 +311,13 @@ export class CloudronApi {
     const visitApp = (a: unknown) => {
       if (a && typeof a === "object" && "env" in a) {
         const env = (a as { env: unknown }).env;
-        if (env && typeof env === "object") for (const v of Object.values(env)) if (typeof v === "string") this.mask.addEnvValue(v);
+        if (env && typeof env === "object")
+          for (const v of Object.values(env)) if (typeof v === "string") this.mask.addEnvValue(v);
       }
     };
     visitApp(json);
-    if (json && typeof json === "object" && Array.isArray((json as { apps?: unknown }).apps)) (json as { apps: unknown[] }).apps.forEach(visitApp);
+    if (json && typeof json === "object" && Array.isArray((json as { apps?: unknown }).apps))
+      (json as { apps: unknown[] }).apps.forEach(visitApp);
   }
 
   /** GET with bounded retries (`retries`, default readRetries) on 5xx and timeouts. */
@@ -376,7 +389,9 @@ export class CloudronApi {
       if (uncertain !== undefined) {
         const recovered = o.recover ? await o.recover() : undefined;
         if (recovered !== undefined) {
-          this.log(`${o.step}: ${endpoint} got no clear answer (${uncertain}), but the app shows the task it started; following that task`);
+          this.log(
+            `${o.step}: ${endpoint} got no clear answer (${uncertain}), but the app shows the task it started; following that task`,
+          );
           return recovered;
         }
         throw this.fail(
@@ -715,7 +730,10 @@ export class CloudronApi {
         const ok = task.success === true || ((task.success === null || task.success === undefined) && !task.error);
         if (ok) return task;
         throw Object.assign(
-          this.fail(`${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and logs in the dashboard show why.`, "task_failed"),
+          this.fail(
+            `${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and logs in the dashboard show why.`,
+            "task_failed",
+          ),
           { taskId },
         );
       }
@@ -800,9 +818,7 @@ export function serverVersionProblem(version: string, minBoxVersion: string | un
 
 /** What a token may do, as GET /tokens shows its scope. */
 export type TokenScope =
-  | { access: "read-write"; name?: string }
-  | { access: "read-only"; name?: string }
-  | { access: "unknown"; why: string };
+  { access: "read-write"; name?: string } | { access: "read-only"; name?: string } | { access: "unknown"; why: string };
 
 /** A scope map (`{"*": "rw"}`, `{"*": "r"}`, or per route) grants writing when any entry is `rw`. */
 export function scopeAccess(scope: Record<string, string> | undefined): "read-write" | "read-only" {
@@ -815,7 +831,11 @@ export type TokenSource = "communityrule:cloudronToken" | "CLOUDRON_TOKEN" | "~/
 
 /** Same server, ignoring scheme, trailing slash and case. */
 export function sameServer(a: string, b: string): boolean {
-  const norm = (s: string) => s.replace(/^https?:\/\//i, "").replace(/\/+$/, "").toLowerCase();
+  const norm = (s: string) =>
+    s
+      .replace(/^https?:\/\//i, "")
+      .replace(/\/+$/, "")
+      .toLowerCase();
   return norm(a) === norm(b);
 }
 
@@ -841,7 +861,10 @@ export function resolveToken(o: {
   try {
     text = readFile(file);
   } catch {
-    throw new CloudronApiError(`no Cloudron API token: communityrule:cloudronToken is not set and there is no ${file}. ${how}`, "token");
+    throw new CloudronApiError(
+      `no Cloudron API token: communityrule:cloudronToken is not set and there is no ${file}. ${how}`,
+      "token",
+    );
   }
   const parsed = parseJson(text) as { cloudrons?: Record<string, unknown> } | undefined;
   const entries = parsed && typeof parsed.cloudrons === "object" && parsed.cloudrons ? parsed.cloudrons : {};
@@ -849,9 +872,16 @@ export function resolveToken(o: {
     if (!value || typeof value !== "object") continue;
     const entry = value as { apiEndpoint?: unknown; token?: unknown };
     const endpoint = typeof entry.apiEndpoint === "string" ? entry.apiEndpoint : key;
-    if ((sameServer(key, o.server) || sameServer(endpoint, o.server)) && typeof entry.token === "string" && entry.token !== "") {
+    if (
+      (sameServer(key, o.server) || sameServer(endpoint, o.server)) &&
+      typeof entry.token === "string" &&
+      entry.token !== ""
+    ) {
       return { token: entry.token, source: "~/.cloudron.json" };
     }
   }
-  throw new CloudronApiError(`no Cloudron API token: communityrule:cloudronToken is not set and ${file} has no login for ${o.server}. ${how}`, "token");
+  throw new CloudronApiError(
+    `no Cloudron API token: communityrule:cloudronToken is not set and ${file} has no login for ${o.server}. ${how}`,
+    "token",
+  );
 }

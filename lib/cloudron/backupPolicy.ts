@@ -121,11 +121,15 @@ export function judgeBackupPolicy(o: {
       problems.push(`the backup policy keeps backups ${kept} (${r.field}), less than ${min}; raise it in the ${FIX}`);
     }
   } else if (r.kind === "counts") {
-    const counts = Object.entries(r.counts).map(([f, n]) => `${f} ${n}`).join(", ");
+    const counts = Object.entries(r.counts)
+      .map(([f, n]) => `${f} ${n}`)
+      .join(", ");
     rule = `policy: count-based retention (${counts}) spans ${formatDays(r.seconds / DAY)}`;
     if (r.seconds / DAY < o.minDays) {
       const span = formatDays(r.seconds / DAY);
-      problems.push(`the count-based backup retention (${counts}) spans ${span}, less than ${min}; keep more in the ${FIX}`);
+      problems.push(
+        `the count-based backup retention (${counts}) spans ${span}, less than ${min}; keep more in the ${FIX}`,
+      );
     }
   } else if (!o.existing) {
     rule = `policy unreadable (${r.why}); ${o.location} is not installed, so no backups to judge yet`;

@@ -206,7 +206,9 @@ export function parseRequest<S extends z.ZodType>(schema: S, text: string, opera
   }
   const result = schema.safeParse(json);
   if (!result.success) {
-    const where = result.error.issues.slice(0, 5).map((i) => `${i.path.map(String).join(".") || "(request)"} (${i.code})`);
+    const where = result.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.map(String).join(".") || "(request)"} (${i.code})`);
     throw new ContractError(`${operation}: the request on stdin does not match the contract: ${where.join("; ")}`);
   }
   return result.data;

@@ -72,7 +72,9 @@ export function observePresence(
     const marks = readEntryMarks(e.raw);
     return marks.manifestId === o.manifestId && marks.ownership.stack === o.stack;
   });
-  return moved ? { state: "moved", ...(moved.id ? { appId: moved.id } : {}), ...(moved.fqdn ? { location: moved.fqdn } : {}) } : { state: "absent" };
+  return moved
+    ? { state: "moved", ...(moved.id ? { appId: moved.id } : {}), ...(moved.fqdn ? { location: moved.fqdn } : {}) }
+    : { state: "absent" };
 }
 
 /** Thrown with an operator-facing message when the live check refuses to go on. */
@@ -103,13 +105,25 @@ type CheckConfig = Pick<
  * Runs the read-only live checks. `dryRun` (preview) tolerates a missing token with a note; an up
  * does not. Backups are judged on a production up only (preview shows what up will refuse).
  */
-export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envToken?: string; homeDir?: string }): Promise<LiveCheck> {
+export async function checkLiveApp(
+  cfg: CheckConfig,
+  o: { dryRun: boolean; envToken?: string; homeDir?: string },
+): Promise<LiveCheck> {
   let token: string;
   try {
-    token = resolveToken({ server: cfg.cloudronServer, configToken: cfg.cloudronToken, envToken: o.envToken, homeDir: o.homeDir }).token;
+    token = resolveToken({
+      server: cfg.cloudronServer,
+      configToken: cfg.cloudronToken,
+      envToken: o.envToken,
+      homeDir: o.homeDir,
+    }).token;
   } catch (err) {
     if (o.dryRun) {
-      return { checked: false, notes: [`live check skipped: ${(err as Error).message}`], observed: { state: "unknown" } };
+      return {
+        checked: false,
+        notes: [`live check skipped: ${(err as Error).message}`],
+        observed: { state: "unknown" },
+      };
     }
     throw new LiveCheckError((err as Error).message);
   }
@@ -148,7 +162,9 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
       );
     }
     if (observed.state === "foreign") {
-      notes.push(`${cfg.location} (app ${observed.appId}) is taken over from stack ${cfg.takeOverFrom} (communityrule:takeOverFrom)`);
+      notes.push(
+        `${cfg.location} (app ${observed.appId}) is taken over from stack ${cfg.takeOverFrom} (communityrule:takeOverFrom)`,
+      );
     }
     let release: ReleaseDecision;
     try {
@@ -159,7 +175,9 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
         manifestVersion: cfg.manifest.version,
         deployedVersion: app?.manifest.version,
         // The code version that runs: its release record, else the tag of its image.
-        deployedTag: readReleaseRecord(app?.notes)?.version ?? (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
+        deployedTag:
+          readReleaseRecord(app?.notes)?.version ??
+          (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
       });
     } catch (err) {
       throw new LiveCheckError(`${cfg.location}: ${(err as Error).message}. Refused before building anything.`);
@@ -168,7 +186,9 @@ export async function checkLiveApp(cfg: CheckConfig, o: { dryRun: boolean; envTo
       // Not installed yet: Cloudron turns automatic backups on at install; only the retention is judged.
       const verdict = await assessBackups(api, app, cfg.minBackupRetentionDays, cfg.location, "live check");
       if (verdict.problems.length > 0) {
-        throw new LiveCheckError(`production backups are not safe enough; nothing was built or deployed:\n  - ${verdict.problems.join("\n  - ")}`);
+        throw new LiveCheckError(
+          `production backups are not safe enough; nothing was built or deployed:\n  - ${verdict.problems.join("\n  - ")}`,
+        );
       }
       notes.push(`backups: ${verdict.summary}`);
     }

@@ -8,8 +8,22 @@
 import { createHash } from "node:crypto";
 import { CloudronApi, CloudronApiError, isBusy } from "./api";
 import type { App, Backup } from "./schemas";
-import { installRequestSchema, newAppTaskSchema, noContentSchema, taskInfoSchema, updateRequestSchema, envRequestSchema } from "./schemas";
-import { foreignOwnerProblem, LEGACY_OWNER_ENV_NAME, ownerTag, readEntryMarks, readOwnership, tagsToWrite } from "./ownership";
+import {
+  installRequestSchema,
+  newAppTaskSchema,
+  noContentSchema,
+  taskInfoSchema,
+  updateRequestSchema,
+  envRequestSchema,
+} from "./schemas";
+import {
+  foreignOwnerProblem,
+  LEGACY_OWNER_ENV_NAME,
+  ownerTag,
+  readEntryMarks,
+  readOwnership,
+  tagsToWrite,
+} from "./ownership";
 import { readReleaseRecord, writeReleaseRecord, type ReleaseRecord } from "../release/releaseRecord";
 import {
   type DeployRequest,
@@ -67,7 +81,10 @@ export function desiredEnvValues(
   const out: Record<string, string> = { ...env.plain };
   for (const name of Object.keys(env.secret)) {
     const value = secrets[name];
-    if (value === undefined) throw new OperationError(`${step}: the value of secret ${name} did not reach this step (CR_SECRET_${name} is not set)`);
+    if (value === undefined)
+      throw new OperationError(
+        `${step}: the value of secret ${name} did not reach this step (CR_SECRET_${name} is not set)`,
+      );
     out[name] = value;
   }
   return out;
@@ -78,17 +95,30 @@ export function desiredEnvValues(
  * before (so removed ones go), then the desired managed keys on top. Keys set by hand that the
  * stack never managed stay as they are.
  */
-export function mergeEnv(live: Record<string, string>, desired: Record<string, string>, previouslyManaged: readonly string[]): Record<string, string> {
+export function mergeEnv(
+  live: Record<string, string>,
+  desired: Record<string, string>,
+  previouslyManaged: readonly string[],
+): Record<string, string> {
   const merged: Record<string, string> = {};
   for (const [k, v] of Object.entries(live)) if (!previouslyManaged.includes(k) && !(k in desired)) merged[k] = v;
   return { ...merged, ...desired };
 }
 
 /** Names added, changed and removed from `live` to `next`, each sorted. */
-export function diffEnv(live: Record<string, string>, next: Record<string, string>): { added: string[]; changed: string[]; removed: string[] } {
-  const added = Object.keys(next).filter((k) => !(k in live)).sort();
-  const changed = Object.keys(next).filter((k) => k in live && live[k] !== next[k]).sort();
-  const removed = Object.keys(live).filter((k) => !(k in next)).sort();
+export function diffEnv(
+  live: Record<string, string>,
+  next: Record<string, string>,
+): { added: string[]; changed: string[]; removed: string[] } {
+  const added = Object.keys(next)
+    .filter((k) => !(k in live))
+    .sort();
+  const changed = Object.keys(next)
+    .filter((k) => k in live && live[k] !== next[k])
+    .sort();
+  const removed = Object.keys(live)
+    .filter((k) => !(k in next))
+    .sort();
   return { added, changed, removed };
 }
 
@@ -121,9 +151,16 @@ export function manifestSha(manifest: Record<string, unknown>): string {
     Array.isArray(v)
       ? v.map(canonical)
       : v && typeof v === "object"
-        ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+        ? Object.fromEntries(
+            Object.keys(v as object)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
         : v;
-  return createHash("sha256").update(JSON.stringify(canonical(manifest))).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(JSON.stringify(canonical(manifest)))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 // ---- operations -------------------------------------------------------------------------------
@@ -139,7 +176,12 @@ export interface OperationContext {
   healthPollMs?: number;
 }
 
-async function readBack(api: CloudronApi, appId: string, step: string, want: Parameters<typeof readBackProblems>[1]): Promise<App> {
+async function readBack(
+  api: CloudronApi,
+  appId: string,
+  step: string,
+  want: Parameters<typeof readBackProblems>[1],
+): Promise<App> {
   const app = await api.getApp(appId, step);
   const problems = readBackProblems(app, want);
   if (problems.length > 0) {
@@ -172,10 +214,16 @@ function taskChangedSince(api: CloudronApi, appId: string, before: App, step: st
  * migration whose bytes changed, on every stack; one that disappeared, on a build (on a rollback
  * the older image is expected to lack the newer migrations). No list on either side: no check.
  */
-export function checkRecordedMigrations(req: Pick<DeployRequest, "build" | "releaseMigrations">, previous: Partial<DeployResult>): void {
+export function checkRecordedMigrations(
+  req: Pick<DeployRequest, "build" | "releaseMigrations">,
+  previous: Partial<DeployResult>,
+): void {
   const record = req.releaseMigrations?.record;
   if (!record || !previous.migrations) return;
-  const errors = recordedHistoryErrors(previous.migrations, record, { build: req.build, appDirLabel: "<communityrule:appDir>" });
+  const errors = recordedHistoryErrors(previous.migrations, record, {
+    build: req.build,
+    appDirLabel: "<communityrule:appDir>",
+  });
   if (errors.length > 0) throw new OperationError(`deploy: refused before any change:\n${errors.join("\n")}`);
 }
 
@@ -212,16 +260,23 @@ async function recordRelease(api: CloudronApi, app: App, req: DeployRequest, bac
     step: "record",
     appId: app.id,
     // No task to follow: the call took effect if the app's notes now hold the record.
-    recover: async () => ((await api.getApp(app.id, "record").catch(() => undefined))?.notes === notes ? {} : undefined),
+    recover: async () =>
+      (await api.getApp(app.id, "record").catch(() => undefined))?.notes === notes ? {} : undefined,
   });
-  api.log(`record: ${req.location} runs ${record.version} (${record.image}); ${record.migrations.length} migrations recorded in the app's notes`);
+  api.log(
+    `record: ${req.location} runs ${record.version} (${record.image}); ${record.migrations.length} migrations recorded in the app's notes`,
+  );
 }
 
 /**
  * Install (location free), adopt (our manifest id already there) or update (image or manifest
  * changed), deciding from the live app. Release order is checked against what really runs.
  */
-export async function deploy(req: DeployRequest, ctx: OperationContext, previous: Partial<DeployResult>): Promise<DeployResult> {
+export async function deploy(
+  req: DeployRequest,
+  ctx: OperationContext,
+  previous: Partial<DeployResult>,
+): Promise<DeployResult> {
   const { api } = ctx;
   // Before any call: the list recorded at the last deploy is what the database has (issue 14).
   checkRecordedMigrations(req, previous);
@@ -236,7 +291,14 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   }
   const { version, manifest, sha, sameCode } = plan;
   if (plan.release.kind === "rollback") api.log(plan.release.message);
-  const base = { location: req.location, image: req.image, version, manifestSha: sha, owner: req.owner, ...migrationsRecord(req) };
+  const base = {
+    location: req.location,
+    image: req.image,
+    version,
+    manifestSha: sha,
+    owner: req.owner,
+    ...migrationsRecord(req),
+  };
 
   if (!app) {
     await refuseIfMoved(api, req);
@@ -253,7 +315,9 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
       env,
       ...backups,
     });
-    api.log(`install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`);
+    api.log(
+      `install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`,
+    );
     const started = await api.post("/apps", body, newAppTaskSchema, {
       step: "install",
       // The location was free before the call: an app of ours there now means the install was
@@ -275,7 +339,9 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   const adopting = !previous.appId || previous.appId !== app.id;
   await markOwnership(api, app, req, adopting ? "adopt" : "deploy");
   if (sameCode) {
-    api.log(`${adopting ? "adopt" : "deploy"}: ${req.location} already runs ${req.image} (version ${version}); nothing to do`);
+    api.log(
+      `${adopting ? "adopt" : "deploy"}: ${req.location} already runs ${req.image} (version ${version}); nothing to do`,
+    );
     await recordRelease(api, app, req, readReleaseRecord(app.notes)?.backupId ?? previous.backupId ?? "");
     return {
       action: adopting ? "adopted" : "unchanged",
@@ -288,7 +354,9 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
 
   if (adopting) api.log(`adopt: ${req.location} was installed outside this stack (app ${app.id}); taking it over`);
   const from = app;
-  api.log(`update: ${req.location} ${from.manifest.dockerImage ?? "?"} (${from.manifest.version ?? "?"}) → ${req.image} (${version}); Cloudron takes a backup first`);
+  api.log(
+    `update: ${req.location} ${from.manifest.dockerImage ?? "?"} (${from.manifest.version ?? "?"}) → ${req.image} (${version}); Cloudron takes a backup first`,
+  );
   const backupId = await update(api, from, manifest, "update");
   api.log(`update: done${backupId ? `; pre-update backup ${backupId}` : "; no pre-update backup was listed"}`);
   if (backupId) await keepRollbackPoint(api, from, backupId, version, "update");
@@ -298,7 +366,13 @@ export async function deploy(req: DeployRequest, ctx: OperationContext, previous
   }
   // An update leaves the notes as they were: the app read before it holds them.
   await recordRelease(api, from, req, backupId);
-  return { action: adopting ? "adopted" : "updated", appId: app.id, previousImage: from.manifest.dockerImage ?? "", backupId, ...base };
+  return {
+    action: adopting ? "adopted" : "updated",
+    appId: app.id,
+    previousImage: from.manifest.dockerImage ?? "",
+    backupId,
+    ...base,
+  };
 }
 
 /**
@@ -360,7 +434,9 @@ function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<
       tag: req.release?.version ?? tagOfImage(req.image) ?? manifestVersion,
       manifestVersion,
       deployedVersion: app?.manifest.version,
-      deployedTag: readReleaseRecord(app?.notes)?.version ?? (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
+      deployedTag:
+        readReleaseRecord(app?.notes)?.version ??
+        (app?.manifest.dockerImage ? tagOfImage(app.manifest.dockerImage) : undefined),
     });
   } catch (err) {
     throw new OperationError(`update: ${(err as Error).message}. Nothing was changed.`);
@@ -369,18 +445,30 @@ function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<
   const manifest = { ...req.manifest, version, dockerImage: req.image };
   const sha = manifestSha(manifest);
   const manifestEdited = !!previous.manifestSha && previous.manifestSha !== sha;
-  const sameCode = !!app && app.manifest.dockerImage === req.image && app.manifest.version === version && !manifestEdited;
+  const sameCode =
+    !!app && app.manifest.dockerImage === req.image && app.manifest.version === version && !manifestEdited;
   return { release, version, manifest, sha, sameCode };
 }
 
 /** POST update (never skipBackup), wait, read back image and version; returns the pre-update backup's id. */
-async function update(api: CloudronApi, app: App, manifest: DeployRequest["manifest"] & { dockerImage: string }, step: string): Promise<string> {
+async function update(
+  api: CloudronApi,
+  app: App,
+  manifest: DeployRequest["manifest"] & { dockerImage: string },
+  step: string,
+): Promise<string> {
   const before = new Set((await api.listBackups(app.id, step)).map((b) => b.id));
   const body = updateRequestSchema.parse({ manifest });
   const started = await api.post(`/apps/${encodeURIComponent(app.id)}/update`, body, taskInfoSchema, {
     step,
     appId: app.id,
-    recover: taskChangedSince(api, app.id, app, step, (a) => a.manifest.dockerImage === manifest.dockerImage && a.manifest.version === manifest.version),
+    recover: taskChangedSince(
+      api,
+      app.id,
+      app,
+      step,
+      (a) => a.manifest.dockerImage === manifest.dockerImage && a.manifest.version === manifest.version,
+    ),
   });
   const task = started.taskId === "" ? undefined : await api.waitForTask(started.taskId, step);
   await readBack(api, app.id, step, { image: manifest.dockerImage, version: manifest.version });
@@ -433,7 +521,9 @@ async function keepRollbackPoint(
     api.log(`${step}: rollback point ${backupId} labelled "${label}" and kept ${days} days`);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    api.log(`${step}: WARNING: could not protect rollback point ${backupId} (${why}); it stays under the normal retention`);
+    api.log(
+      `${step}: WARNING: could not protect rollback point ${backupId} (${why}); it stays under the normal retention`,
+    );
   }
 }
 
@@ -449,7 +539,12 @@ export function rollbackManifest(
   installedVersion: string,
   fallbackId: string,
 ): DeployRequest["manifest"] & { dockerImage: string } {
-  return { ...before, id: before.id ?? fallbackId, version: installedVersion, dockerImage: before.dockerImage as string };
+  return {
+    ...before,
+    id: before.id ?? fallbackId,
+    version: installedVersion,
+    dockerImage: before.dockerImage as string,
+  };
 }
 
 /**
@@ -457,7 +552,11 @@ export function rollbackManifest(
  * previous manifest and image back ({@link rollbackManifest}), gate again, and fail the step either
  * way so Pulumi keeps the old state and the next `up` retries the release.
  */
-async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { from: App; manifest: DeployRequest["manifest"] & { dockerImage: string }; backupId: string }): Promise<void> {
+async function gateOrRollBack(
+  ctx: OperationContext,
+  req: DeployRequest,
+  r: { from: App; manifest: DeployRequest["manifest"] & { dockerImage: string }; backupId: string },
+): Promise<void> {
   const { api } = ctx;
   const previousImage = r.from.manifest.dockerImage as string;
   const gate = () =>
@@ -473,7 +572,9 @@ async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { fr
     const evidence = await gatherEvidence(api, { step, appId: r.from.id });
     const health = err instanceof HealthGateError ? { status: err.lastStatus, body: err.lastBody } : undefined;
     const message = err instanceof Error ? err.message : String(err);
-    const report = formatFailureReport({ step, app: req.location, message, health }, evidence, (t) => api.mask.apply(t));
+    const report = formatFailureReport({ step, app: req.location, message, health }, evidence, (t) =>
+      api.mask.apply(t),
+    );
     return `${message}\n${report}`;
   };
   let failure: string;
@@ -489,7 +590,8 @@ async function gateOrRollBack(ctx: OperationContext, req: DeployRequest, r: { fr
     await update(api, r.from, rollbackManifest(r.from.manifest, r.manifest.version, req.manifest.id), "rollback");
     await gate();
   } catch (err) {
-    const now = (await api.getApp(r.from.id, "rollback").catch(() => undefined))?.manifest.dockerImage ?? "an unknown image";
+    const now =
+      (await api.getApp(r.from.id, "rollback").catch(() => undefined))?.manifest.dockerImage ?? "an unknown image";
     throw new OperationError(
       `ROLLBACK FAILED: the app is on ${now} and unhealthy; act now: ` +
         `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the app → Backups → Restore) ` +
@@ -515,12 +617,18 @@ export function previouslyManagedNames(previous: unknown): string[] {
  * Applies the managed env against the LIVE env: one configure/env call with the complete map when
  * anything differs (additions, changes, removals: one task, one restart), none otherwise.
  */
-export async function applyEnv(req: EnvApplyRequest, ctx: OperationContext, previous: unknown): Promise<EnvApplyResult> {
+export async function applyEnv(
+  req: EnvApplyRequest,
+  ctx: OperationContext,
+  previous: unknown,
+): Promise<EnvApplyResult> {
   const { api } = ctx;
   await api.checkAccess("env");
   const app = await api.waitUntilIdle(req.appId, "env");
   if (app.fqdn.toLowerCase() !== req.location.toLowerCase()) {
-    throw new OperationError(`env: app ${req.appId} now serves ${app.fqdn}, not ${req.location}; refusing to change its env. Run up again so the deploy step finds the app.`);
+    throw new OperationError(
+      `env: app ${req.appId} now serves ${app.fqdn}, not ${req.location}; refusing to change its env. Run up again so the deploy step finds the app.`,
+    );
   }
   const desired = desiredEnvValues(req.env, ctx.secrets, "env");
   const managed = Object.keys(desired).sort();
@@ -539,12 +647,19 @@ export async function applyEnv(req: EnvApplyRequest, ctx: OperationContext, prev
     removed.length ? `removing ${removed.map(label).join(", ")}` : "",
   ].filter(Boolean);
   api.log(`env: ${parts.join("; ")}: one configure/env call, one restart`);
-  if (changed.includes("SESSION_SECRET")) api.log("env: SESSION_SECRET rotates now (communityrule:sessionSecretRotation changed): every user is logged out");
+  if (changed.includes("SESSION_SECRET"))
+    api.log("env: SESSION_SECRET rotates now (communityrule:sessionSecretRotation changed): every user is logged out");
   const body = envRequestSchema.parse({ env: next });
   const started = await api.post(`/apps/${encodeURIComponent(app.id)}/configure/env`, body, taskInfoSchema, {
     step: "env",
     appId: app.id,
-    recover: taskChangedSince(api, app.id, app, "env", (a) => readBackProblems(a, { env: next, absent: removed }).length === 0),
+    recover: taskChangedSince(
+      api,
+      app.id,
+      app,
+      "env",
+      (a) => readBackProblems(a, { env: next, absent: removed }).length === 0,
+    ),
   });
   await follow(api, started.taskId, "env");
   await readBack(api, app.id, "env", { env: desired, absent: removed });
@@ -556,7 +671,11 @@ export async function applyEnv(req: EnvApplyRequest, ctx: OperationContext, prev
  * this resource as its owner. A renamed resource that adopted the app moved the marker, so the old
  * resource's delete leaves the app alone.
  */
-export async function uninstall(req: UninstallRequest, ctx: OperationContext, previous: Partial<DeployResult>): Promise<{ action: string; appId: string; location: string }> {
+export async function uninstall(
+  req: UninstallRequest,
+  ctx: OperationContext,
+  previous: Partial<DeployResult>,
+): Promise<{ action: string; appId: string; location: string }> {
   const { api } = ctx;
   const appId = previous.appId ?? "";
   if (!appId) {

@@ -96,9 +96,8 @@ export function foreignOwnerProblem(
 ): string | undefined {
   const mark = readOwnership(app);
   if (mark.stack === undefined || mark.stack === stack || mark.stack === takeOverFrom) return undefined;
-  const where = mark.source === "tags"
-    ? `Cloudron tag ${STACK_TAG_PREFIX}${mark.stack}`
-    : `env ${LEGACY_OWNER_ENV_NAME}`;
+  const where =
+    mark.source === "tags" ? `Cloudron tag ${STACK_TAG_PREFIX}${mark.stack}` : `env ${LEGACY_OWNER_ENV_NAME}`;
   return (
     `${app.fqdn} (app ${app.id}) is deployed by stack "${mark.stack}" (${where}), not by "${stack}"; ` +
     `a stack never takes over another stack's app unless told to. To take it over deliberately (e.g. a cutover), run ` +

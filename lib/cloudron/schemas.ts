@@ -26,7 +26,10 @@ export type Profile = z.infer<typeof profileSchema>;
  * Env values are strings in the spec; numbers and booleans are stringified (a hand edit through
  * another client may store them), anything else is a shape error.
  */
-const envMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v)));
+const envMap = z.record(
+  z.string(),
+  z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v)),
+);
 
 /** The parts of an app's manifest this project reads; the rest passes through. */
 export const appManifestSchema = z.looseObject({
@@ -45,8 +48,13 @@ export const appSchema = z.looseObject({
   error: z
     .union([z.string(), z.null(), z.looseObject({ message: z.string().optional() })])
     .optional()
-    .transform((e) => (e === undefined || e === null ? null : typeof e === "string" ? e : (e.message ?? "unknown error"))),
-  taskId: z.union([idString, z.null()]).optional().transform((v) => v ?? null),
+    .transform((e) =>
+      e === undefined || e === null ? null : typeof e === "string" ? e : (e.message ?? "unknown error"),
+    ),
+  taskId: z
+    .union([idString, z.null()])
+    .optional()
+    .transform((v) => v ?? null),
   subdomain: z.string().nullish(),
   domain: z.string().nullish(),
   fqdn: z.string(),
@@ -54,7 +62,10 @@ export const appSchema = z.looseObject({
   env: envMap.optional().transform((e) => e ?? {}),
   enableBackup: z.boolean().optional(),
   // Spec: schemas/tags, an array of strings; the ownership marks live here (lib/cloudron/ownership.ts).
-  tags: z.array(z.string()).nullish().transform((t) => t ?? []),
+  tags: z
+    .array(z.string())
+    .nullish()
+    .transform((t) => t ?? []),
   /** Free text (spec: string or null); holds the deploy's release record (lib/release/releaseRecord.ts). */
   notes: z.string().nullish(),
 });
@@ -99,7 +110,9 @@ export const taskSchema = z.looseObject({
   error: z
     .union([z.string(), z.null(), z.looseObject({ message: z.string().optional(), code: z.unknown().optional() })])
     .optional()
-    .transform((e) => (e === undefined || e === null ? null : typeof e === "string" ? e : (e.message ?? "unknown error"))),
+    .transform((e) =>
+      e === undefined || e === null ? null : typeof e === "string" ? e : (e.message ?? "unknown error"),
+    ),
 });
 export type Task = z.infer<typeof taskSchema>;
 
@@ -239,7 +252,10 @@ export function parseAnswer<S extends z.ZodType>(schema: S, data: unknown, endpo
 export const backupStartedSchema = z.looseObject({ taskId: idString.optional() });
 
 /** POST /apps/:id/backups/:backupId (spec: updateAppBackup): keep a backup `preserveSecs` past retention. */
-export const updateBackupRequestSchema = z.strictObject({ preserveSecs: z.number().int().positive(), label: z.string().optional() });
+export const updateBackupRequestSchema = z.strictObject({
+  preserveSecs: z.number().int().positive(),
+  label: z.string().optional(),
+});
 
 /** POST /apps/:id/restore (spec: restoreFromBackup). */
 export const restoreRequestSchema = z.strictObject({ backupId: z.string().min(1) });

@@ -38,7 +38,10 @@ function isAlive(pid: number): boolean {
  * Removes homes whose creating process is gone (a killed run must not leave a token on disk).
  * Homes of live processes (a parallel `up` of another stack) are left alone. Returns what it removed.
  */
-export function removeStaleHomes(dir: string = cloudronHomesDir(), alive: (pid: number) => boolean = isAlive): string[] {
+export function removeStaleHomes(
+  dir: string = cloudronHomesDir(),
+  alive: (pid: number) => boolean = isAlive,
+): string[] {
   let entries: string[];
   try {
     entries = fs.readdirSync(dir);
@@ -56,7 +59,11 @@ export function removeStaleHomes(dir: string = cloudronHomesDir(), alive: (pid: 
 }
 
 /** Creates a private HOME holding the login for `server`; returns it and its cleanup. */
-export function makeThrowawayHome(server: string, token: string, dir: string = cloudronHomesDir()): { home: string; cleanup: () => void } {
+export function makeThrowawayHome(
+  server: string,
+  token: string,
+  dir: string = cloudronHomesDir(),
+): { home: string; cleanup: () => void } {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const home = fs.mkdtempSync(path.join(dir, `home-${process.pid}-`));
   fs.chmodSync(home, 0o700);
@@ -80,16 +87,28 @@ export function readSeedOutput(stdout: string, stderr: string): SeedOutcome {
 }
 
 /** Runs the seed in the app through `cloudron exec`, bounded by `timeoutMs`. */
-export async function runSeedExec(o: { server: string; token: string; location: string; timeoutMs: number }): Promise<SeedOutcome> {
+export async function runSeedExec(o: {
+  server: string;
+  token: string;
+  location: string;
+  timeoutMs: number;
+}): Promise<SeedOutcome> {
   removeStaleHomes();
   const { home, cleanup } = makeThrowawayHome(o.server, o.token);
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
     delete env.CLOUDRON_TOKEN;
     for (const k of Object.keys(env)) if (k.startsWith("CR_SECRET_")) delete env[k];
-    const r = await spawnWithTimeout("cloudron", ["exec", "--app", o.location, "--", "sh", "-c", SEED_SHELL_LINE], { env, timeoutMs: o.timeoutMs });
+    const r = await spawnWithTimeout("cloudron", ["exec", "--app", o.location, "--", "sh", "-c", SEED_SHELL_LINE], {
+      env,
+      timeoutMs: o.timeoutMs,
+    });
     if (r.timedOut) {
-      return { ok: false, output: r.stdout.trim(), stderr: `cloudron exec did not finish within ${Math.round(o.timeoutMs / 1000)} s and was stopped` };
+      return {
+        ok: false,
+        output: r.stdout.trim(),
+        stderr: `cloudron exec did not finish within ${Math.round(o.timeoutMs / 1000)} s and was stopped`,
+      };
     }
     return readSeedOutput(r.stdout, r.stderr);
   } finally {
@@ -120,7 +139,12 @@ export function spawnWithTimeout(
     }, opts.timeoutMs);
     child.on("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      if (err.code === "ENOENT") reject(new Error(`the \`${cmd}\` CLI is not on PATH: install it with \`npm install -g cloudron\` (the seed runs through \`cloudron exec\`)`));
+      if (err.code === "ENOENT")
+        reject(
+          new Error(
+            `the \`${cmd}\` CLI is not on PATH: install it with \`npm install -g cloudron\` (the seed runs through \`cloudron exec\`)`,
+          ),
+        );
       else reject(err);
     });
     child.on("close", (code) => {

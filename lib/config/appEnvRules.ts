@@ -165,6 +165,10 @@ export function appEnvWarnings(input: AppEnvInput): string[] {
 }
 
 /** The warnings for a validated config (its secret values are never read, only their names). */
-export function configAppEnvWarnings(cfg: { stack: string; env: Record<string, string>; secretEnv: Record<string, string> }): string[] {
+export function configAppEnvWarnings(cfg: {
+  stack: string;
+  env: Record<string, string>;
+  secretEnv: Record<string, string>;
+}): string[] {
   return appEnvWarnings({ env: cfg.env, secretEnvNames: Object.keys(cfg.secretEnv), stack: cfg.stack });
 }

@@ -18,7 +18,8 @@ export function isHostname(value: string, opts: { singleLabel?: boolean } = {}):
 /** Explains why a string is not a bare hostname, naming the part to drop. */
 export function describeHostnameProblem(value: string): string {
   if (value.trim() === "") return "must not be empty";
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return `drop the scheme: use "${value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").split("/")[0]}"`;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
+    return `drop the scheme: use "${value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").split("/")[0]}"`;
   if (value.includes("/")) return `a hostname has no path: use "${value.split("/")[0]}"`;
   if (value.includes(":")) return "a hostname has no port";
   if (/[A-Z]/.test(value)) return `use lower case: "${value.toLowerCase()}"`;

@@ -30,8 +30,7 @@ export interface KeyDeclaration {
 export type NotDeclaredReason = "optional secret" | "computed or no default" | "staging only";
 
 export type KeyDecision =
-  | { declared: true; declaration: KeyDeclaration }
-  | { declared: false; reason: NotDeclaredReason };
+  { declared: true; declaration: KeyDeclaration } | { declared: false; reason: NotDeclaredReason };
 
 /** The Pulumi type of a constant default. */
 function typeOfDefault(value: unknown): KeyDeclaration["type"] {

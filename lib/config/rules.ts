@@ -78,7 +78,9 @@ export function nearestKey(key: string): ConfigKey | undefined {
 export function unknownKeyRule(key: string): ConfigProblem[] {
   if (key in CONFIG_SCHEMA) return [];
   const near = nearestKey(key);
-  return [problem(key, `unknown key${near ? `: did you mean ${fullKey(near)}?` : `; known keys are listed in the README`}`)];
+  return [
+    problem(key, `unknown key${near ? `: did you mean ${fullKey(near)}?` : `; known keys are listed in the README`}`),
+  ];
 }
 
 /**
@@ -88,16 +90,31 @@ export function unknownKeyRule(key: string): ConfigProblem[] {
 export function plainTextSecretRule(key: ConfigKey, raw: RawConfig): ConfigProblem[] {
   if (!CONFIG_SCHEMA[key].secret || raw.secretKeys.has(fullKey(key))) return [];
   if (key !== "secretEnv") {
-    return [problem(key, `is stored in plain text; remove it (pulumi config rm ${fullKey(key)}) and set it with pulumi config set --secret ${fullKey(key)} <value>`)];
+    return [
+      problem(
+        key,
+        `is stored in plain text; remove it (pulumi config rm ${fullKey(key)}) and set it with pulumi config set --secret ${fullKey(key)} <value>`,
+      ),
+    ];
   }
   const names = secretEnvNames(raw.values[fullKey("secretEnv")]);
   const securedNames = names.filter((n) => raw.secretKeys.has(fullKey(`secretEnv.${n}`)));
   if (securedNames.length === 0 && !raw.entrySecretsKnown) {
-    return [problem("secretEnv", `is stored in plain text; remove it and set each value with pulumi config set --secret --path 'secretEnv.NAME' <value>`)];
+    return [
+      problem(
+        "secretEnv",
+        `is stored in plain text; remove it and set each value with pulumi config set --secret --path 'secretEnv.NAME' <value>`,
+      ),
+    ];
   }
   return names
     .filter((n) => !securedNames.includes(n))
-    .map((n) => problem(`secretEnv.${n}`, `is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.${n}' <value>`));
+    .map((n) =>
+      problem(
+        `secretEnv.${n}`,
+        `is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.${n}' <value>`,
+      ),
+    );
 }
 
 function secretEnvNames(text: string | undefined): string[] {
@@ -110,7 +127,10 @@ function secretEnvNames(text: string | undefined): string[] {
 }
 
 /** Rule: a key's own value passes its schema check. Returns the parsed value when it does. */
-export function valueRule<K extends ConfigKey>(key: K, text: string): { value?: ConfigValues[K]; problems: ConfigProblem[] } {
+export function valueRule<K extends ConfigKey>(
+  key: K,
+  text: string,
+): { value?: ConfigValues[K]; problems: ConfigProblem[] } {
   const result = CONFIG_SCHEMA[key].value.safeParse(text);
   if (result.success) return { value: result.data as ConfigValues[K], problems: [] };
   return {
@@ -126,11 +146,22 @@ export function requiredKeyRule(key: ConfigKey, present: boolean): ConfigProblem
 }
 
 /** Rule: the environment is set, or the stack name says it. */
-export function environmentRule(stack: string, configured: Environment | undefined, present: boolean): { environment?: Environment; problems: ConfigProblem[] } {
+export function environmentRule(
+  stack: string,
+  configured: Environment | undefined,
+  present: boolean,
+): { environment?: Environment; problems: ConfigProblem[] } {
   if (configured) return { environment: configured, problems: [] };
   if (present) return { problems: [] }; // present but invalid: already reported by its value rule
   if (stack === "staging" || stack === "production") return { environment: stack, problems: [] };
-  return { problems: [problem("environment", `stack "${stack}" is neither staging nor production: set ${fullKey("environment")} to staging or production`)] };
+  return {
+    problems: [
+      problem(
+        "environment",
+        `stack "${stack}" is neither staging nor production: set ${fullKey("environment")} to staging or production`,
+      ),
+    ],
+  };
 }
 
 /** Reads and checks the app checkout's manifest; a string is the problem (reported against appDir). */
@@ -154,24 +185,44 @@ export function readManifest(appDir: string, readFile: (p: string) => string): A
     return `${file} has version ${JSON.stringify(m.version)}; Cloudron needs a plain semver X.Y.Z (e.g. 0.1.10)`;
   }
   const { createHash } = require("node:crypto") as typeof import("node:crypto");
-  return { id: m.id, version: m.version, sha256: createHash("sha256").update(text).digest("hex"), content: parsed as Record<string, unknown> };
+  return {
+    id: m.id,
+    version: m.version,
+    sha256: createHash("sha256").update(text).digest("hex"),
+    content: parsed as Record<string, unknown>,
+  };
 }
 
 /** Rule: building needs a Dockerfile in the checkout. */
-export function dockerfileRule(build: boolean | undefined, appDirSetting: string, hasDockerfile: boolean): ConfigProblem[] {
+export function dockerfileRule(
+  build: boolean | undefined,
+  appDirSetting: string,
+  hasDockerfile: boolean,
+): ConfigProblem[] {
   if (build === false || hasDockerfile) return [];
-  return [problem("appDir", `no Dockerfile in "${appDirSetting}", so build: true cannot build; set build to false to deploy an existing tag`)];
+  return [
+    problem(
+      "appDir",
+      `no Dockerfile in "${appDirSetting}", so build: true cannot build; set build to false to deploy an existing tag`,
+    ),
+  ];
 }
 
 /** Rule: an env name lives in `env` or in `secretEnv`, not both. */
-export function envOverlapRule(env: Record<string, string> | undefined, secretEnv: Record<string, string> | undefined): ConfigProblem[] {
+export function envOverlapRule(
+  env: Record<string, string> | undefined,
+  secretEnv: Record<string, string> | undefined,
+): ConfigProblem[] {
   return Object.keys(secretEnv ?? {})
     .filter((name) => name in (env ?? {}))
     .map((name) => problem(`secretEnv.${name}`, `${name} is also in ${fullKey("env")}; keep it in one of the two`));
 }
 
 /** Rule: a build pushes, so it needs both registry credentials. `build` undefined = invalid, skip. */
-export function pushCredentialsRule(build: boolean | undefined, has: { registryUsername: boolean; registryPassword: boolean }): ConfigProblem[] {
+export function pushCredentialsRule(
+  build: boolean | undefined,
+  has: { registryUsername: boolean; registryPassword: boolean },
+): ConfigProblem[] {
   if (build !== true || (has.registryUsername && has.registryPassword)) return [];
   return [
     problem(
@@ -202,7 +253,10 @@ export function productionBuildRule(build: boolean | undefined): ConfigProblem[]
  * Rule: production runs release tags only: plain semver, and when building, the manifest version
  * (the tag names what was built). `manifestVersion` undefined: unknown here, that half is skipped.
  */
-export function productionTagRule(tag: string, o: { build: boolean | undefined; manifestVersion?: string }): ConfigProblem[] {
+export function productionTagRule(
+  tag: string,
+  o: { build: boolean | undefined; manifestVersion?: string },
+): ConfigProblem[] {
   const fix = o.manifestVersion
     ? `set imageTag to a release such as ${o.manifestVersion} (pulumi config set ${fullKey("imageTag")} ${o.manifestVersion}) or remove it to deploy the manifest version (pulumi config rm ${fullKey("imageTag")})`
     : `set imageTag to a release such as 0.1.10 (pulumi config set ${fullKey("imageTag")} 0.1.10) or remove it to deploy the manifest version (pulumi config rm ${fullKey("imageTag")})`;
@@ -217,7 +271,12 @@ export function productionTagRule(tag: string, o: { build: boolean | undefined; 
     ];
   }
   if (o.build === true && o.manifestVersion && tag !== o.manifestVersion) {
-    return [problem("imageTag", `is ${tag} but CloudronManifest.json says ${o.manifestVersion}; production builds must tag the manifest version (remove imageTag or make them equal)`)];
+    return [
+      problem(
+        "imageTag",
+        `is ${tag} but CloudronManifest.json says ${o.manifestVersion}; production builds must tag the manifest version (remove imageTag or make them equal)`,
+      ),
+    ];
   }
   return [];
 }
@@ -225,5 +284,10 @@ export function productionTagRule(tag: string, o: { build: boolean | undefined; 
 /** Rule: outside production an explicit tag is a release (0.1.10) or a git SHA (abc1234). */
 export function stagingTagRule(tag: string): ConfigProblem[] {
   if (isPlainSemver(tag) || GIT_SHA.test(tag)) return [];
-  return [problem("imageTag", `"${tag}" is neither plain semver (0.1.10) nor a short git SHA (abc1234): set one of those, or remove imageTag to deploy the manifest version`)];
+  return [
+    problem(
+      "imageTag",
+      `"${tag}" is neither plain semver (0.1.10) nor a short git SHA (abc1234): set one of those, or remove imageTag to deploy the manifest version`,
+    ),
+  ];
 }

@@ -71,7 +71,10 @@ const hostname = z.string().superRefine((v, ctx) => {
 const cloudronServer = z.string().superRefine((v, ctx) => {
   if (isHostname(v) || isLoopbackServerUrl(v)) return;
   if (/^http:\/\//i.test(v) && !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])([:/]|$)/i.test(v)) {
-    ctx.addIssue({ code: "custom", message: `plain http is allowed only for a loopback stand-in (http://127.0.0.1:<port>); use the dashboard host name, e.g. my.medlab.host` });
+    ctx.addIssue({
+      code: "custom",
+      message: `plain http is allowed only for a loopback stand-in (http://127.0.0.1:<port>); use the dashboard host name, e.g. my.medlab.host`,
+    });
     return;
   }
   ctx.addIssue({ code: "custom", message: describeHostnameProblem(v) });
@@ -155,14 +158,18 @@ function envMapSchema(kind: "env" | "secretEnv") {
  * for the "is required, set it with" hint. Keys not listed here are refused as unknown.
  */
 export const CONFIG_SCHEMA = {
-  environment: { secret: false, value: z.enum(["staging", "production"], { message: 'must be "staging" or "production"' }) },
+  environment: {
+    secret: false,
+    value: z.enum(["staging", "production"], { message: 'must be "staging" or "production"' }),
+  },
   location: { secret: false, value: hostname, required: true, example: "staging.communityrule.info" },
   cloudronServer: { secret: false, value: cloudronServer, required: true, example: "my.medlab.host" },
   cloudronToken: { secret: true, value: nonEmpty("the token") },
   imageRepository: {
     secret: false,
     value: z.string().refine((v) => IMAGE_REPOSITORY.test(v), {
-      message: "must look like host/owner/name (lower case, no scheme, no :tag), e.g. git.medlab.host/communityrule/community-rule",
+      message:
+        "must look like host/owner/name (lower case, no scheme, no :tag), e.g. git.medlab.host/communityrule/community-rule",
     }),
   },
   imageTag: {
@@ -182,7 +189,9 @@ export const CONFIG_SCHEMA = {
   // The first app version whose image carries the seed data (0.1.8 in CommunityRule's history).
   seedFloor: {
     secret: false,
-    value: z.string().refine((v) => /^\d+\.\d+\.\d+$/.test(v), { message: "must be a plain X.Y.Z version, e.g. 0.1.8" }),
+    value: z
+      .string()
+      .refine((v) => /^\d+\.\d+\.\d+$/.test(v), { message: "must be a plain X.Y.Z version, e.g. 0.1.8" }),
   },
   baseUrl: {
     secret: false,
@@ -193,7 +202,10 @@ export const CONFIG_SCHEMA = {
   // Minimums are low so offline rehearsals and tests can use seconds; defaults stay long.
   healthTimeoutSeconds: { secret: false, value: integerString(1, 3600, "seconds") },
   smoke: { secret: false, value: booleanString },
-  smokeEmail: { secret: false, value: z.string().refine((v) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v), { message: "must be an email address" }) },
+  smokeEmail: {
+    secret: false,
+    value: z.string().refine((v) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v), { message: "must be an email address" }),
+  },
   autoRollback: { secret: false, value: booleanString },
   cloudronTimeoutSeconds: { secret: false, value: integerString(1, 7200, "seconds") },
   busyWaitSeconds: { secret: false, value: integerString(0, 3600, "seconds") },
@@ -209,12 +221,20 @@ export const CONFIG_SCHEMA = {
       return z.NEVER;
     }),
   },
-  maxReviewApps: { secret: false, value: integerString(REVIEW_APP_LIMITS.maxReviewApps.min, REVIEW_APP_LIMITS.maxReviewApps.max, "review apps") },
-  reviewAppTtlDays: { secret: false, value: integerString(REVIEW_APP_LIMITS.reviewAppTtlDays.min, REVIEW_APP_LIMITS.reviewAppTtlDays.max, "days") },
+  maxReviewApps: {
+    secret: false,
+    value: integerString(REVIEW_APP_LIMITS.maxReviewApps.min, REVIEW_APP_LIMITS.maxReviewApps.max, "review apps"),
+  },
+  reviewAppTtlDays: {
+    secret: false,
+    value: integerString(REVIEW_APP_LIMITS.reviewAppTtlDays.min, REVIEW_APP_LIMITS.reviewAppTtlDays.max, "days"),
+  },
   // The one other stack whose app this stack may adopt (a cutover); compared with its Cloudron tag.
   takeOverFrom: {
     secret: false,
-    value: z.string().refine((v) => STACK_NAME.test(v), { message: "must be a stack name (letters, digits, '-', '_', '.'), e.g. staging" }),
+    value: z.string().refine((v) => STACK_NAME.test(v), {
+      message: "must be a stack name (letters, digits, '-', '_', '.'), e.g. staging",
+    }),
     example: "staging",
   },
   // A list arrives as JSON text: migration names a reviewer accepted (issue 14).

@@ -31,7 +31,14 @@ import { appEnvFindings } from "./appEnvRules";
 export * from "./schema";
 export { isHostname, describeHostnameProblem, isLoopbackServerUrl } from "./hostname";
 export { isPlainSemver } from "../release/versionRules";
-export { nearestKey, readManifest, type AppManifest, type ConfigProblem, type Environment, type RawConfig } from "./rules";
+export {
+  nearestKey,
+  readManifest,
+  type AppManifest,
+  type ConfigProblem,
+  type Environment,
+  type RawConfig,
+} from "./rules";
 
 /** Validated, defaulted stack configuration. Secrets are plain strings here; the caller wraps them. */
 export interface DeployConfig {
@@ -182,7 +189,8 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
     problems.push(...envOverlapRule(values.env, values.secretEnv));
     // The env as the app reads it (lib/config/appEnvRules.ts); its warnings are printed by plan, preflight and up.
     const appEnv = { env: values.env ?? {}, secretEnvNames: Object.keys(values.secretEnv ?? {}), stack: opts.stack };
-    for (const f of appEnvFindings(appEnv)) if (f.severity === "refuse") problems.push({ key: f.key, message: f.message });
+    for (const f of appEnvFindings(appEnv))
+      if (f.severity === "refuse") problems.push({ key: f.key, message: f.message });
   }
   if (values.takeOverFrom !== undefined && values.takeOverFrom === opts.stack) {
     problems.push({
@@ -197,17 +205,25 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
   });
   if (opts.allowMissingSecrets) {
     for (const key of ["registryUsername", "registryPassword"] as const) {
-      if (credentials.length > 0 && texts[key] === undefined) notes.push(`${key} is not set (required for up with build: true)`);
+      if (credentials.length > 0 && texts[key] === undefined)
+        notes.push(`${key} is not set (required for up with build: true)`);
     }
   } else problems.push(...credentials);
 
   const imageTag = values.imageTag ?? manifest?.version;
   if (valid("imageTag") && valid("location") && env.environment && values.location) {
-    const review = reviewAppConfigProblems({ stack: opts.stack, environment: env.environment, location: values.location, imageTag: imageTag ?? "", keys: Object.keys(texts) });
+    const review = reviewAppConfigProblems({
+      stack: opts.stack,
+      environment: env.environment,
+      location: values.location,
+      imageTag: imageTag ?? "",
+      keys: Object.keys(texts),
+    });
     problems.push(...review.map((p) => ({ key: `${CONFIG_NAMESPACE}:${p.key}`, message: p.message })));
   }
   if (valid("imageTag") && imageTag !== undefined && !isReviewImageTag(imageTag)) {
-    if (env.environment === "production") problems.push(...productionTagRule(imageTag, { build, manifestVersion: manifest?.version }));
+    if (env.environment === "production")
+      problems.push(...productionTagRule(imageTag, { build, manifestVersion: manifest?.version }));
     else if (env.environment && values.imageTag !== undefined) problems.push(...stagingTagRule(imageTag));
   }
 

@@ -26,7 +26,8 @@ export class ConfigFileError extends Error {
   }
 }
 
-const isSecure = (v: unknown): v is { secure: string } => !!v && typeof v === "object" && !Array.isArray(v) && "secure" in v;
+const isSecure = (v: unknown): v is { secure: string } =>
+  !!v && typeof v === "object" && !Array.isArray(v) && "secure" in v;
 
 /**
  * The `communityrule:*` entries of a stack file's text as written (short key → YAML value,
@@ -42,12 +43,18 @@ export function stackFileEntries(text: string, file: string): Record<string, unk
     // The yaml package appends " at line N, column M:" and a code excerpt; the position is given apart.
     const reason = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     const at = e.linePos?.[0];
-    throw new ConfigFileError(file, `not valid YAML${at ? ` (line ${at.line}, column ${at.col})` : ""}: ${reason}`, at?.line);
+    throw new ConfigFileError(
+      file,
+      `not valid YAML${at ? ` (line ${at.line}, column ${at.col})` : ""}: ${reason}`,
+      at?.line,
+    );
   }
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigFileError(file, `${file} must be a YAML map with a config: section`);
+  if (typeof doc !== "object" || Array.isArray(doc))
+    throw new ConfigFileError(file, `${file} must be a YAML map with a config: section`);
   const config = (doc as { config?: unknown }).config ?? {};
-  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new ConfigFileError(file, `${file}: config: must be a map of key: value`);
+  if (typeof config !== "object" || config === null || Array.isArray(config))
+    throw new ConfigFileError(file, `${file}: config: must be a map of key: value`);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config as Record<string, unknown>)) {
     if (key.startsWith(`${CONFIG_NAMESPACE}:`)) out[key.slice(CONFIG_NAMESPACE.length + 1)] = value;
@@ -95,15 +102,25 @@ export function readStackFile(projectDir: string, stack: string): RawConfig {
     text = fs.readFileSync(file, "utf8");
   } catch {
     const stacks = fs.existsSync(projectDir)
-      ? fs.readdirSync(projectDir).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []).sort()
+      ? fs
+          .readdirSync(projectDir)
+          .flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? [])
+          .sort()
       : [];
-    throw new ConfigFileError(path.basename(file), `no stack file ${path.basename(file)} in ${projectDir}; stacks here: ${stacks.length ? stacks.join(", ") : "none"}`);
+    throw new ConfigFileError(
+      path.basename(file),
+      `no stack file ${path.basename(file)} in ${projectDir}; stacks here: ${stacks.length ? stacks.join(", ") : "none"}`,
+    );
   }
   return rawConfigFromStackText(text, path.basename(file));
 }
 
 /** Reads and checks a stack file in one call: the loader for every offline tool. */
-export function loadStackFile(projectDir: string, stack: string, opts: Omit<CheckOptions, "stack" | "projectDir"> = {}): ConfigCheck & { raw: RawConfig } {
+export function loadStackFile(
+  projectDir: string,
+  stack: string,
+  opts: Omit<CheckOptions, "stack" | "projectDir"> = {},
+): ConfigCheck & { raw: RawConfig } {
   const raw = readStackFile(projectDir, stack);
   return { ...checkConfig(raw, { stack, projectDir, ...opts }), raw };
 }

@@ -11,14 +11,7 @@ import { troubleshoot, type TroubleKind } from "./troubleshooting";
 
 /** Which row of the troubleshooting table an unhealthy answer belongs to. */
 type HealthKind =
-  | "healthy"
-  | "not_configured"
-  | "database"
-  | "proxy"
-  | "unreachable"
-  | "dns"
-  | "malformed"
-  | "unexpected";
+  "healthy" | "not_configured" | "database" | "proxy" | "unreachable" | "dns" | "malformed" | "unexpected";
 
 interface Diagnosis {
   kind: HealthKind;
@@ -50,7 +43,10 @@ function diagnose(status: number | undefined, body: string, errorCode?: string):
   }
   if (status === 502 || status === 503 || status === 504) {
     // Not the app's JSON: Cloudron's proxy answered because the container is not serving.
-    return bad("proxy", `HTTP ${status} from the Cloudron proxy (not the app's JSON): the app container is not serving`);
+    return bad(
+      "proxy",
+      `HTTP ${status} from the Cloudron proxy (not the app's JSON): the app container is not serving`,
+    );
   }
   if (status === 200) {
     return bad("malformed", json === undefined ? "body is not JSON" : "body is not a JSON object");
@@ -79,7 +75,7 @@ function diagnose200(json: Record<string, unknown>): Diagnosis {
   }
   if (database === undefined) {
     // JSON without a database field: some other JSON service answers at this URL.
-    return { kind: "malformed", healthy: false, reason: "JSON has no \"database\" field" };
+    return { kind: "malformed", healthy: false, reason: 'JSON has no "database" field' };
   }
   return {
     kind: "unexpected",
@@ -95,10 +91,7 @@ function diagnose200(json: Record<string, unknown>): Diagnosis {
  * `not_configured` is unhealthy: the app runs without a database URL. When `status` is
  * undefined, no response arrived and `body` is the connection error text.
  */
-export function classifyHealth(
-  status: number | undefined,
-  body: string,
-): { healthy: boolean; reason: string } {
+export function classifyHealth(status: number | undefined, body: string): { healthy: boolean; reason: string } {
   const { healthy, reason } = diagnose(status, body);
   return { healthy, reason };
 }
@@ -310,9 +303,10 @@ function gateError(
   app: string | undefined,
 ): HealthGateError {
   const kind = last?.diagnosis.kind ?? "unreachable";
-  const lastLine = last?.status === undefined
-    ? `last: no HTTP response (${last?.body ?? "no attempt"})`
-    : `last: HTTP ${last.status}, ${last.diagnosis.reason}`;
+  const lastLine =
+    last?.status === undefined
+      ? `last: no HTTP response (${last?.body ?? "no attempt"})`
+      : `last: HTTP ${last.status}, ${last.diagnosis.reason}`;
   const lines = [
     `health gate: ${url} not healthy after ${(elapsedMs / 1000).toFixed(1)}s ` +
       `(${attempts} attempt${attempts === 1 ? "" : "s"})`,

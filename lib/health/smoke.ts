@@ -58,8 +58,10 @@ export function normalizeTarget(hostOrUrl: string): string {
   if (isBareHost(hostOrUrl)) return `https://${hostOrUrl.replace(/\/$/, "").toLowerCase()}`;
   const scheme = SCHEME.exec(hostOrUrl)?.[1].toLowerCase();
   if (scheme === undefined) {
-    throw new Error(`not a host or URL: ${JSON.stringify(hostOrUrl)} ` +
-      "(expected e.g. staging.communityrule.info or https://staging.communityrule.info)");
+    throw new Error(
+      `not a host or URL: ${JSON.stringify(hostOrUrl)} ` +
+        "(expected e.g. staging.communityrule.info or https://staging.communityrule.info)",
+    );
   }
   if (scheme !== "http" && scheme !== "https") {
     throw new Error(`unsupported scheme "${scheme}://": use http(s):// or a bare host`);
@@ -85,14 +87,16 @@ function checkedUrl(raw: string): string {
 type Fetcher = (path: string, init?: { method: string; body: string }) => Promise<HttpResult>;
 
 function makeFetcher(baseUrl: string, timeoutMs: number): Fetcher {
-  return (path, init) => requestText({
-    url: `${baseUrl}${path}`,
-    method: init?.method ?? "GET",
-    body: init?.body,
-    headers: init ? { "content-type": "application/json", accept: "application/json" }
-      : { accept: "application/json" },
-    timeoutMs,
-  });
+  return (path, init) =>
+    requestText({
+      url: `${baseUrl}${path}`,
+      method: init?.method ?? "GET",
+      body: init?.body,
+      headers: init
+        ? { "content-type": "application/json", accept: "application/json" }
+        : { accept: "application/json" },
+      timeoutMs,
+    });
 }
 
 const pass = (name: string, detail: string): SmokeCheck => ({ name, ok: true, detail });
@@ -108,7 +112,8 @@ function badAnswer(res: HttpResult): string | undefined {
 async function checkHealth(get: Fetcher): Promise<SmokeCheck> {
   const res = await get("/api/health");
   const verdict = classifyHealth(res.status, res.body);
-  return verdict.healthy ? pass("health", `200 ${verdict.reason}`)
+  return verdict.healthy
+    ? pass("health", `200 ${verdict.reason}`)
     : fail("health", `HTTP ${res.status}: ${verdict.reason}`);
 }
 
@@ -117,18 +122,19 @@ async function checkTemplates(get: Fetcher): Promise<SmokeCheck> {
   const bad = badAnswer(res);
   if (bad) return fail("templates", bad);
   const templates = (parseJson(res.body) as Record<string, unknown>).templates;
-  if (!Array.isArray(templates)) return fail("templates", "\"templates\" is not a list");
+  if (!Array.isArray(templates)) return fail("templates", '"templates" is not a list');
   if (templates.length === 0) {
     return fail("templates", "no templates: the seed has not run (node prisma/seed.bundle.cjs)");
   }
-  const slugs = templates.flatMap((t: unknown) =>
-    isRecord(t) && typeof t.slug === "string" ? [t.slug] : []);
+  const slugs = templates.flatMap((t: unknown) => (isRecord(t) && typeof t.slug === "string" ? [t.slug] : []));
   if (slugs.length === 0) {
-    return fail("templates", `${templates.length} templates but none has a "slug": ` +
-      "seed data missing (node prisma/seed.bundle.cjs) or wrong app");
+    return fail(
+      "templates",
+      `${templates.length} templates but none has a "slug": ` +
+        "seed data missing (node prisma/seed.bundle.cjs) or wrong app",
+    );
   }
-  return pass("templates", `${templates.length} templates, ${slugs.length} seeded ` +
-    `(e.g. ${slugs[0]})`);
+  return pass("templates", `${templates.length} templates, ${slugs.length} seeded ` + `(e.g. ${slugs[0]})`);
 }
 
 async function checkRules(get: Fetcher): Promise<SmokeCheck> {
@@ -136,7 +142,7 @@ async function checkRules(get: Fetcher): Promise<SmokeCheck> {
   const bad = badAnswer(res);
   if (bad) return fail("rules", bad);
   const rules = (parseJson(res.body) as Record<string, unknown>).rules;
-  if (!Array.isArray(rules)) return fail("rules", "\"rules\" is not a list");
+  if (!Array.isArray(rules)) return fail("rules", '"rules" is not a list');
   return pass("rules", `${rules.length} rules`);
 }
 
@@ -154,11 +160,16 @@ async function checkUploads(get: Fetcher): Promise<SmokeCheck> {
   const json = parseJson(res.body);
   const code = isRecord(json) && isRecord(json.error) ? json.error.code : undefined;
   if (res.status === 500 && code === "server_misconfigured") {
-    return fail("uploads", `GET ${UPLOADS_PROBE_PATH} → 500 server_misconfigured: UPLOAD_ROOT is not set on the app, ` +
-      "so every upload fails (pulumi config set --path 'env.UPLOAD_ROOT' /app/data/uploads, then up)");
+    return fail(
+      "uploads",
+      `GET ${UPLOADS_PROBE_PATH} → 500 server_misconfigured: UPLOAD_ROOT is not set on the app, ` +
+        "so every upload fails (pulumi config set --path 'env.UPLOAD_ROOT' /app/data/uploads, then up)",
+    );
   }
-  return fail("uploads", `GET ${UPLOADS_PROBE_PATH}: expected 404, got HTTP ${res.status}: ` +
-    `${excerpt(res.body, 120) || "(empty body)"}`);
+  return fail(
+    "uploads",
+    `GET ${UPLOADS_PROBE_PATH}: expected 404, got HTTP ${res.status}: ` + `${excerpt(res.body, 120) || "(empty body)"}`,
+  );
 }
 
 /**
@@ -177,30 +188,39 @@ async function checkRecommendations(get: Fetcher): Promise<SmokeCheck> {
   const bad = badAnswer(res);
   if (bad) return fail("recommendations", bad);
   const methods = (parseJson(res.body) as Record<string, unknown>).methods;
-  if (!Array.isArray(methods)) return fail("recommendations", "\"methods\" is not a list");
-  const scored = methods.filter((m: unknown) =>
-    isRecord(m) && isRecord(m.matches) && typeof m.matches.score === "number" && m.matches.score > 0);
+  if (!Array.isArray(methods)) return fail("recommendations", '"methods" is not a list');
+  const scored = methods.filter(
+    (m: unknown) => isRecord(m) && isRecord(m.matches) && typeof m.matches.score === "number" && m.matches.score > 0,
+  );
   if (scored.length === 0) {
-    return fail("recommendations", "no method recommendations: the seed has not written the method facets " +
-      "(change communityrule:seedRun and up, or run node prisma/seed.bundle.cjs)");
+    return fail(
+      "recommendations",
+      "no method recommendations: the seed has not written the method facets " +
+        "(change communityrule:seedRun and up, or run node prisma/seed.bundle.cjs)",
+    );
   }
-  return pass("recommendations", `${scored.length} communication methods recommended ` +
-    `(e.g. ${String((scored[0] as Record<string, unknown>).slug)})`);
+  return pass(
+    "recommendations",
+    `${scored.length} communication methods recommended ` +
+      `(e.g. ${String((scored[0] as Record<string, unknown>).slug)})`,
+  );
 }
 
 async function checkMagicLink(get: Fetcher, email: string): Promise<SmokeCheck> {
   const body = JSON.stringify({ email });
   const res = await get("/api/auth/magic-link/request", { method: "POST", body });
   if (res.status === 429) {
-    return fail("magic-link", "HTTP 429: rate limited (one request per email per 60 s): " +
-      "retry later");
+    return fail("magic-link", "HTTP 429: rate limited (one request per email per 60 s): " + "retry later");
   }
   const json = parseJson(res.body);
   if (res.status === 200 && isRecord(json) && json.ok === true) {
     return pass("magic-link", `requested for ${email}: check the inbox and click the link`);
   }
-  return fail("magic-link", `HTTP ${res.status}: ${excerpt(res.body, 120) || "(empty body)"} ` +
-    "(mail addon or SMTP_FROM: see Cloudron mail logs)");
+  return fail(
+    "magic-link",
+    `HTTP ${res.status}: ${excerpt(res.body, 120) || "(empty body)"} ` +
+      "(mail addon or SMTP_FROM: see Cloudron mail logs)",
+  );
 }
 
 /** Runs one check, turning a network error into a FAIL instead of an exception. */

@@ -110,7 +110,7 @@ const TABLE: readonly Row[] = [
     kind: "database",
     pattern: /database|503|postgres/i,
     action: (f) =>
-      "the app has a database URL but its query failed (503 {\"ok\":false,\"database\":\"error\"}): " +
+      'the app has a database URL but its query failed (503 {"ok":false,"database":"error"}): ' +
       "the postgresql addon is down " +
       `or unreachable: dashboard → Services → postgresql, and \`cloudron logs --app ${f.app}\``,
   },
@@ -131,7 +131,8 @@ const TABLE: readonly Row[] = [
   {
     kind: "location-in-use",
     pattern: /is in use|409|conflict/i,
-    action: () => "the location is already used by another app: this program adopts only its own app (same manifest id).",
+    action: () =>
+      "the location is already used by another app: this program adopts only its own app (same manifest id).",
   },
   {
     kind: "auth",
@@ -142,7 +143,8 @@ const TABLE: readonly Row[] = [
   {
     kind: "seed",
     pattern: /seed/i,
-    action: () => "seed failed: recommendations stay empty until it succeeds; it is retried on the next up (runbook §3.4).",
+    action: () =>
+      "seed failed: recommendations stay empty until it succeeds; it is retried on the next up (runbook §3.4).",
   },
   {
     kind: "seed-schema",

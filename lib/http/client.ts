@@ -144,9 +144,7 @@ export function requestBytes(opts: RequestOptions): Promise<HttpResponse> {
       });
       req.on("response", (res) => {
         if (!live()) return;
-        const next = REDIRECT_STATUSES.has(res.statusCode ?? 0) && maxRedirects > 0
-          ? res.headers.location
-          : undefined;
+        const next = REDIRECT_STATUSES.has(res.statusCode ?? 0) && maxRedirects > 0 ? res.headers.location : undefined;
         if (next !== undefined) {
           res.destroy();
           if (redirectsLeft === 0) {
@@ -176,8 +174,7 @@ export function requestBytes(opts: RequestOptions): Promise<HttpResponse> {
       req.end(hop.body);
     };
     const method = (opts.method ?? "GET").toUpperCase();
-    send({ url: new URL(opts.url), method, headers: opts.headers ?? {}, body: opts.body },
-      maxRedirects);
+    send({ url: new URL(opts.url), method, headers: opts.headers ?? {}, body: opts.body }, maxRedirects);
   });
 }
 
@@ -200,8 +197,8 @@ function redirectTarget(from: Hop, status: number, location: string): Hop | stri
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     return `redirect to unsupported scheme ${url.protocol}`;
   }
-  const toGet = (status === 303 && from.method !== "HEAD")
-    || ((status === 301 || status === 302) && from.method === "POST");
+  const toGet =
+    (status === 303 && from.method !== "HEAD") || ((status === 301 || status === 302) && from.method === "POST");
   const crossOrigin = url.origin !== from.url.origin;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(from.headers)) {
@@ -210,9 +207,7 @@ function redirectTarget(from: Hop, status: number, location: string): Hop | stri
     if (toGet && BODY_HEADERS.has(lower)) continue;
     headers[name] = value;
   }
-  return toGet
-    ? { url, method: "GET", headers }
-    : { url, method: from.method, headers, body: from.body };
+  return toGet ? { url, method: "GET", headers } : { url, method: from.method, headers, body: from.body };
 }
 
 /** A Location for an error message: origin and path only (a signed query is a credential). */

@@ -42,12 +42,7 @@ export interface VerifyPullOptions {
 }
 
 /** Why an anonymous pull would fail. */
-export type PullCheckErrorKind =
-  | "tag-missing"
-  | "not-public"
-  | "no-amd64"
-  | "unreachable"
-  | "registry-error";
+export type PullCheckErrorKind = "tag-missing" | "not-public" | "no-amd64" | "unreachable" | "registry-error";
 
 /** A pull that Cloudron could not perform; `message` says what the operator should do. */
 export class PullCheckError extends Error {
@@ -90,9 +85,7 @@ const MAX_REDIRECTS = 20;
 
 // Grammar from the distribution reference spec, restricted to what a pull needs.
 const DOMAIN_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?";
-const HOST_RE = new RegExp(
-  `^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]{1,5})?$`,
-);
+const HOST_RE = new RegExp(`^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]{1,5})?$`);
 const PATH_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
@@ -138,10 +131,7 @@ function portInRange(host: string): boolean {
   return !port || (Number(port[1]) > 0 && Number(port[1]) <= 65535);
 }
 
-function splitTag(
-  rest: string,
-  fail: (why: string) => never,
-): { repository: string; tag?: string } {
+function splitTag(rest: string, fail: (why: string) => never): { repository: string; tag?: string } {
   const lastSlash = rest.lastIndexOf("/");
   const colon = rest.indexOf(":", lastSlash + 1);
   const repository = colon < 0 ? rest : rest.slice(0, colon);
@@ -208,16 +198,11 @@ interface Session {
  * failure Cloudron would also hit, {@link ImageRefError} for an unusable reference, and a plain
  * Error for an invalid `opts.platform`.
  */
-export async function verifyAnonymousPull(
-  ref: string,
-  opts: VerifyPullOptions = {},
-): Promise<PullCheckResult> {
+export async function verifyAnonymousPull(ref: string, opts: VerifyPullOptions = {}): Promise<PullCheckResult> {
   const image = parseImageRef(ref);
   if (!image.tag && !image.digest) {
     // docker would quietly use :latest; a deploy check must name the tag it ships.
-    throw new ImageRefError(
-      `image reference "${ref}" has no tag or digest: name the exact tag to deploy`,
-    );
+    throw new ImageRefError(`image reference "${ref}" has no tag or digest: name the exact tag to deploy`);
   }
   const platformName = opts.platform ?? DEFAULT_PLATFORM;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -258,13 +243,11 @@ function tagMissing(session: Session, registryCode?: string): PullCheckError {
   const where = `${image.registry}/${image.repository}`;
   const what = image.digest ? `manifest ${image.digest}` : `tag ${image.tag}`;
   const pick = image.digest ? "a digest" : "a tag";
-  const repoUnknown =
-    registryCode === "NAME_UNKNOWN" ? " (the registry does not know that repository at all)" : "";
+  const repoUnknown = registryCode === "NAME_UNKNOWN" ? " (the registry does not know that repository at all)" : "";
   return new PullCheckError(
     "tag-missing",
     session.ref,
-    `${what} not found in ${where}${repoUnknown}: ` +
-      `push it first (build: true) or pick ${pick} that exists`,
+    `${what} not found in ${where}${repoUnknown}: ` + `push it first (build: true) or pick ${pick} that exists`,
   );
 }
 
@@ -306,10 +289,7 @@ function verifiedDigest(session: Session, res: HttpResponse, expected?: string):
   return actual;
 }
 
-function manifestMediaType(
-  headers: Record<string, string>,
-  document: Record<string, unknown>,
-): string {
+function manifestMediaType(headers: Record<string, string>, document: Record<string, unknown>): string {
   const header = (headers["content-type"] ?? "").split(";")[0].trim();
   if ([...INDEX_TYPES, ...MANIFEST_TYPES].includes(header)) return header;
   // Some registries answer application/json; the document's own mediaType then decides.
@@ -317,17 +297,12 @@ function manifestMediaType(
   return Array.isArray(document.manifests) ? MEDIA_TYPE_OCI_INDEX : MEDIA_TYPE_OCI_MANIFEST;
 }
 
-function classify(
-  session: Session,
-  mediaType: string,
-  document: Record<string, unknown>,
-): "manifest" | "index" {
+function classify(session: Session, mediaType: string, document: Record<string, unknown>): "manifest" | "index" {
   if (INDEX_TYPES.includes(mediaType) && Array.isArray(document.manifests)) return "index";
   if (MANIFEST_TYPES.includes(mediaType) && isDescriptor(document.config)) return "manifest";
   throw registryError(
     session,
-    `unsupported manifest type ${mediaType || "(none)"}: ` +
-      "Cloudron needs an OCI or Docker schema 2 image",
+    `unsupported manifest type ${mediaType || "(none)"}: ` + "Cloudron needs an OCI or Docker schema 2 image",
   );
 }
 
@@ -401,10 +376,7 @@ function wrongPlatform(session: Session, found: string[]): PullCheckError {
 }
 
 /** Reads the config blob for os/architecture and confirms each layer blob exists. */
-async function checkImageManifest(
-  session: Session,
-  manifest: Record<string, unknown>,
-): Promise<void> {
+async function checkImageManifest(session: Session, manifest: Record<string, unknown>): Promise<void> {
   const config = manifest.config as Descriptor;
   const blob = await fetchBlob(session, config.digest, "config");
   const imageConfig = parseJsonObject(session, blob, `config blob ${config.digest}`);
@@ -599,9 +571,7 @@ interface BearerChallenge {
 }
 
 /** Parses `Bearer realm="…",service="…",scope="…"`; undefined for Basic or anything else. */
-export function parseBearerChallenge(
-  header: string | null | undefined,
-): BearerChallenge | undefined {
+export function parseBearerChallenge(header: string | null | undefined): BearerChallenge | undefined {
   const match = header ? /(?:^|,\s*)Bearer\s+(.*)$/i.exec(header) : null;
   if (!match) return undefined;
   const params: Record<string, string> = {};

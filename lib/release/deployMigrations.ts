@@ -9,9 +9,27 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as semver from "./semver";
-import { classifyMigrations, compareNames, gitRefReader, listCheckoutMigrations, listMigrations, recordMigrations, summarizeMigration, MigrationListError, type MigrationFile, type RecordedMigration } from "./migrations";
+import {
+  classifyMigrations,
+  compareNames,
+  gitRefReader,
+  listCheckoutMigrations,
+  listMigrations,
+  recordMigrations,
+  summarizeMigration,
+  MigrationListError,
+  type MigrationFile,
+  type RecordedMigration,
+} from "./migrations";
 import { locateRelease, previousRelease, releaseRefs, type ReleaseLocation } from "./releaseHistory";
-import { deployRunnableTexts, findMigrateReset, reviewRelease, reviewRollback, type MigrationReview, type RunnableText } from "./migrationGate";
+import {
+  deployRunnableTexts,
+  findMigrateReset,
+  reviewRelease,
+  reviewRollback,
+  type MigrationReview,
+  type RunnableText,
+} from "./migrationGate";
 
 /** What the app at the stack's location runs now, as read before the deploy. */
 export interface RunningRelease {
@@ -70,7 +88,11 @@ export interface DeployMigrationsReview extends MigrationReview {
  * The migrations of a released version: its tree at the release's tag or manifest bump commit,
  * else the checkout itself when its manifest is that version. Undefined when none is available.
  */
-export function migrationsOfRelease(appDir: string, version: string, manifestVersion: string): { files: MigrationFile[]; from?: ReleaseLocation } | undefined {
+export function migrationsOfRelease(
+  appDir: string,
+  version: string,
+  manifestVersion: string,
+): { files: MigrationFile[]; from?: ReleaseLocation } | undefined {
   const found = locateRelease(appDir, version);
   if (found) return { files: listMigrations(gitRefReader(appDir, found.ref)), from: found };
   return version === manifestVersion ? { files: listCheckoutMigrations(appDir) } : undefined;
@@ -82,7 +104,12 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   const lines: string[] = [];
   const warnings: string[] = [];
   const errors: string[] = [];
-  const done = (kind: DeployMigrationsReview["kind"], record: RecordedMigration[], changes: string[], review?: MigrationReview): DeployMigrationsReview => ({
+  const done = (
+    kind: DeployMigrationsReview["kind"],
+    record: RecordedMigration[],
+    changes: string[],
+    review?: MigrationReview,
+  ): DeployMigrationsReview => ({
     kind,
     record,
     changes,
@@ -93,7 +120,8 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
 
   // migrate reset: in what the image runs (only a build ships the checkout's scripts) and in config.
   const runnable: RunnableText[] = build ? deployRunnableTexts((f) => readText(path.join(appDir, f))) : [];
-  for (const [name, value] of Object.entries(input.env ?? {})) runnable.push({ label: `communityrule:env.${name}`, text: value });
+  for (const [name, value] of Object.entries(input.env ?? {}))
+    runnable.push({ label: `communityrule:env.${name}`, text: value });
   errors.push(...findMigrateReset(runnable));
 
   const version = build ? manifestVersion : imageTag;
@@ -133,7 +161,9 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   const runningVersion = running?.tag ?? running?.version;
   let deployed: readonly RecordedMigration[] | undefined = running?.migrations;
   if (running && !deployed && running.recordedMigrations) {
-    lines.push(`${location} runs ${runningVersion}; its release record lists ${count(running.recordedMigrations.length, "applied migration")}`);
+    lines.push(
+      `${location} runs ${runningVersion}; its release record lists ${count(running.recordedMigrations.length, "applied migration")}`,
+    );
     deployed = fromRecordedNames(running.recordedMigrations, target, appDir);
   } else if (running && !deployed) {
     const derived = migrationsOfRelease(appDir, runningVersion as string, manifestVersion);
@@ -155,7 +185,8 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
     deployed = [];
   }
 
-  const isRollback = !build && !!runningVersion && isPlain(imageTag) && isPlain(runningVersion) && semver.lt(imageTag, runningVersion);
+  const isRollback =
+    !build && !!runningVersion && isPlain(imageTag) && isPlain(runningVersion) && semver.lt(imageTag, runningVersion);
   if (isRollback && deployed && running) {
     const review = reviewRollback({
       environment,
@@ -169,10 +200,15 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
       preUpdateBackupId: running.preUpdateBackupId,
     });
     // The database keeps what it had: the record stays the schema's list, not only the older image's.
-    const schema = [...deployed, ...record.filter((m) => !deployed.some((d) => d.name === m.name))].sort((a, b) => compareNames(a.name, b.name));
+    const schema = [...deployed, ...record.filter((m) => !deployed.some((d) => d.name === m.name))].sort((a, b) =>
+      compareNames(a.name, b.name),
+    );
     return done("rollback", schema, review.ahead.map(summarizeMigration), review);
   }
-  const review = reviewRelease({ environment, stack, version, deployed, target, acknowledged: input.acknowledged }, appDirLabel);
+  const review = reviewRelease(
+    { environment, stack, version, deployed, target, acknowledged: input.acknowledged },
+    appDirLabel,
+  );
   return done("release", record, review.pending.map(summarizeMigration), review);
 }
 
@@ -185,7 +221,11 @@ const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
  * checkout's file, those together and in order (a table one of them creates is empty for the
  * next), and without a file its class stays unknown, which the gates treat as risky.
  */
-function fromRecordedNames(names: readonly string[], target: readonly MigrationFile[], appDir: string): RecordedMigration[] {
+function fromRecordedNames(
+  names: readonly string[],
+  target: readonly MigrationFile[],
+  appDir: string,
+): RecordedMigration[] {
   const byName = new Map(target.map((m) => [m.name, m]));
   const beyond = names.filter((n) => !byName.has(n));
   let classified = new Map<string, RecordedMigration>();

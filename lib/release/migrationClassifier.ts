@@ -86,7 +86,10 @@ export interface MigrationClassification {
 }
 
 /** Splits and classifies a whole migration.sql, updating `ctx` in statement order. */
-export function classifyMigrationSql(sql: string, ctx: ClassificationContext = newClassificationContext()): MigrationClassification {
+export function classifyMigrationSql(
+  sql: string,
+  ctx: ClassificationContext = newClassificationContext(),
+): MigrationClassification {
   const statements = splitSqlStatements(sql);
   const recreated = namesCreatedIn(statements);
   ctx.replacedConstraints = new Set([...constraintsDroppedIn(statements)].filter((n) => recreated.has(n)));
@@ -260,7 +263,10 @@ function renderTokens(tokens: SqlToken[]): string {
 
 /** One line of SQL for messages: comments stay out, whitespace collapses, long text is cut. */
 function excerpt(text: string): string {
-  const flat = text.replace(/--[^\n]*/g, " ").replace(/\s+/g, " ").trim();
+  const flat = text
+    .replace(/--[^\n]*/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   return flat.length > 70 ? `${flat.slice(0, 67)}…` : flat;
 }
 
@@ -280,13 +286,20 @@ export function classifyStatement(
   recreated: ReadonlySet<string> = new Set(),
 ): ClassifiedStatement {
   const verdict = stmt.unterminated
-    ? risky(`unreadable: unterminated ${stmt.unterminated} from line ${stmt.line}`, "the file cannot be read to its end, so nothing after this point was checked")
+    ? risky(
+        `unreadable: unterminated ${stmt.unterminated} from line ${stmt.line}`,
+        "the file cannot be read to its end, so nothing after this point was checked",
+      )
     : judge(new Reader(stmt.tokens), stmt, ctx, recreated);
   return { line: stmt.line, text: stmt.text, ...verdict };
 }
 
 function judge(r: Reader, stmt: SqlStatement, ctx: ClassificationContext, recreated: ReadonlySet<string>): Verdict {
-  const unknown = () => risky(`unrecognised statement: ${excerpt(stmt.text)}`, "not recognised, so treated as risky: read it before releasing");
+  const unknown = () =>
+    risky(
+      `unrecognised statement: ${excerpt(stmt.text)}`,
+      "not recognised, so treated as risky: read it before releasing",
+    );
 
   if (r.accept("BEGIN") || r.accept("COMMIT") || r.accept("START", "TRANSACTION") || r.accept("END")) {
     return { ...additive("transaction control"), bookkeeping: true };
@@ -325,7 +338,8 @@ function judge(r: Reader, stmt: SqlStatement, ctx: ClassificationContext, recrea
     const table = displayName(r.name());
     ctx.emptyTables.delete(table);
     const words = topLevelWords(r.rest());
-    if (hasTopLevelSequence(words, "DO", "UPDATE")) return risky(`inserts or updates rows of ${table}`, "existing rows are overwritten on conflict");
+    if (hasTopLevelSequence(words, "DO", "UPDATE"))
+      return risky(`inserts or updates rows of ${table}`, "existing rows are overwritten on conflict");
     return additive(`inserts rows into ${table}`);
   }
   if (r.accept("DO")) return risky("runs a DO block", "runs arbitrary code: read it before releasing");
@@ -351,8 +365,14 @@ function judgeCreate(r: Reader, ctx: ClassificationContext, unknown: () => Verdi
     if (ctx.emptyTables.has(table)) return additive(`creates ${unique ? "unique " : ""}index ${label}`);
     // Without CONCURRENTLY Postgres holds a SHARE lock while it reads the whole table: writes wait.
     const blocks = concurrently ? "" : `; writes to ${table} wait while it is built (no CONCURRENTLY)`;
-    if (!unique) return concurrently ? additive(`creates index ${label}`) : risky(`creates index ${label}`, `writes to ${table} wait while it is built (no CONCURRENTLY)`);
-    return risky(`creates unique index ${label}`, `fails when existing rows of ${table} hold duplicate values${blocks}`);
+    if (!unique)
+      return concurrently
+        ? additive(`creates index ${label}`)
+        : risky(`creates index ${label}`, `writes to ${table} wait while it is built (no CONCURRENTLY)`);
+    return risky(
+      `creates unique index ${label}`,
+      `fails when existing rows of ${table} hold duplicate values${blocks}`,
+    );
   }
   if (unique) return unknown();
   if (replace) {
@@ -360,7 +380,10 @@ function judgeCreate(r: Reader, ctx: ClassificationContext, unknown: () => Verdi
     if (kind?.kind !== "word") return unknown();
     r.pos++;
     const name = displayName(r.name());
-    return risky(`replaces ${kind.value.toLowerCase()} ${name}`, "an existing definition is replaced: read it before releasing");
+    return risky(
+      `replaces ${kind.value.toLowerCase()} ${name}`,
+      "an existing definition is replaced: read it before releasing",
+    );
   }
   void (r.accept("UNLOGGED") || r.accept("TEMPORARY") || r.accept("TEMP"));
   if (r.accept("TABLE")) {
@@ -376,7 +399,15 @@ function judgeCreate(r: Reader, ctx: ClassificationContext, unknown: () => Verdi
   }
   if (r.accept("TYPE")) {
     const name = displayName(r.name());
-    return additive(r.accept("AS", "ENUM") ? `creates enum ${name} (${r.rest().filter((t) => t.kind === "string").map((t) => t.value).join(", ")})` : `creates type ${name}`);
+    return additive(
+      r.accept("AS", "ENUM")
+        ? `creates enum ${name} (${r
+            .rest()
+            .filter((t) => t.kind === "string")
+            .map((t) => t.value)
+            .join(", ")})`
+        : `creates type ${name}`,
+    );
   }
   if (r.accept("EXTENSION")) {
     r.accept("IF", "NOT", "EXISTS");
@@ -421,7 +452,12 @@ function judgeAlterType(r: Reader, unknown: () => Verdict): Verdict {
   return unknown();
 }
 
-function judgeDrop(r: Reader, ctx: ClassificationContext, recreated: ReadonlySet<string>, unknown: () => Verdict): Verdict {
+function judgeDrop(
+  r: Reader,
+  ctx: ClassificationContext,
+  recreated: ReadonlySet<string>,
+  unknown: () => Verdict,
+): Verdict {
   const cascade = topLevelWords(r.tokens).includes("CASCADE");
   const cascadeReason = "CASCADE also drops whatever depends on it, data included";
   const kindWords = r.accept("MATERIALIZED", "VIEW") ? "materialized view" : undefined;
@@ -443,15 +479,24 @@ function judgeDrop(r: Reader, ctx: ClassificationContext, recreated: ReadonlySet
       return destructive(`drops ${what("table")}`, "the table and every row in it are deleted");
     }
     case "TYPE":
-      return destructive(`drops ${what("type")}`, cascade ? cascadeReason : "the type is gone, with any value of it still stored");
+      return destructive(
+        `drops ${what("type")}`,
+        cascade ? cascadeReason : "the type is gone, with any value of it still stored",
+      );
     case "SCHEMA":
     case "SEQUENCE":
     case "DATABASE":
-      return destructive(`drops ${what(kind.toLowerCase())}`, kind === "SEQUENCE" ? "its counter is lost" : "everything in it is deleted");
+      return destructive(
+        `drops ${what(kind.toLowerCase())}`,
+        kind === "SEQUENCE" ? "its counter is lost" : "everything in it is deleted",
+      );
     case "INDEX": {
       if (cascade) return destructive(`drops ${what("index")} with CASCADE`, cascadeReason);
       if (names.length > 0 && names.every((n) => recreated.has(n))) return additive(`recreates ${what("index")}`);
-      return risky(`drops ${what("index")}`, "no row is lost, but a unique index takes its guarantee with it and queries may slow down");
+      return risky(
+        `drops ${what("index")}`,
+        "no row is lost, but a unique index takes its guarantee with it and queries may slow down",
+      );
     }
     case "VIEW":
     case "FUNCTION":
@@ -482,15 +527,21 @@ function judgeUpdate(r: Reader, ctx: ClassificationContext): Verdict {
     if (t.kind === "symbol" && t.value === "(") depth++;
     else if (t.kind === "symbol" && t.value === ")") depth--;
     else if (depth === 0 && t.kind === "word" && t.upper === "SET") inSet = true;
-    else if (depth === 0 && t.kind === "word" && (t.upper === "FROM" || t.upper === "WHERE" || t.upper === "RETURNING")) inSet = false;
-    else if (inSet && depth === 0 && t.kind === "symbol" && t.value === "=" && k > 0) targets.push(normalizeName([rest[k - 1]]));
+    else if (depth === 0 && t.kind === "word" && (t.upper === "FROM" || t.upper === "WHERE" || t.upper === "RETURNING"))
+      inSet = false;
+    else if (inSet && depth === 0 && t.kind === "symbol" && t.value === "=" && k > 0)
+      targets.push(normalizeName([rest[k - 1]]));
   }
   ctx.emptyTables.delete(table);
   const fillsOnlyNewColumns = targets.length > 0 && targets.every((c) => ctx.addedColumns.has(`${table}.${c}`));
   const columns = targets.map((c) => `${table}.${c}`).join(", ");
   if (fillsOnlyNewColumns) return additive(`fills new column${targets.length > 1 ? "s" : ""} ${columns}`);
-  if (words.includes("WHERE")) return risky(`updates some rows of ${table} (${columns || "?"})`, "existing values are overwritten");
-  return destructive(`updates every row of ${table} (UPDATE without WHERE: ${columns || "?"})`, "existing values in every row are overwritten");
+  if (words.includes("WHERE"))
+    return risky(`updates some rows of ${table} (${columns || "?"})`, "existing values are overwritten");
+  return destructive(
+    `updates every row of ${table} (UPDATE without WHERE: ${columns || "?"})`,
+    "existing values in every row are overwritten",
+  );
 }
 
 const SERIAL_TYPES = new Set(["SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL4", "SERIAL8", "SERIAL2"]);
@@ -501,10 +552,30 @@ const SERIAL_TYPES = new Set(["SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL4", "
  * default (random(), gen_random_uuid(), clock_timestamp(), nextval(), an unknown function) is
  * evaluated per row, which rewrites the whole table under an ACCESS EXCLUSIVE lock.
  */
-const NON_VOLATILE_FUNCTIONS = new Set(["now", "transaction_timestamp", "statement_timestamp", "lower", "upper", "coalesce", "jsonb_build_object", "json_build_object", "array"]);
+const NON_VOLATILE_FUNCTIONS = new Set([
+  "now",
+  "transaction_timestamp",
+  "statement_timestamp",
+  "lower",
+  "upper",
+  "coalesce",
+  "jsonb_build_object",
+  "json_build_object",
+  "array",
+]);
 
 /** Words that end a column's DEFAULT expression at the top level. */
-const AFTER_DEFAULT = new Set(["NOT", "NULL", "CONSTRAINT", "REFERENCES", "UNIQUE", "CHECK", "PRIMARY", "GENERATED", "COLLATE"]);
+const AFTER_DEFAULT = new Set([
+  "NOT",
+  "NULL",
+  "CONSTRAINT",
+  "REFERENCES",
+  "UNIQUE",
+  "CHECK",
+  "PRIMARY",
+  "GENERATED",
+  "COLLATE",
+]);
 
 /** The first function call in the column's DEFAULT expression that Postgres evaluates per row, if any. */
 function volatileDefault(tokens: SqlToken[]): string | undefined {
@@ -519,12 +590,18 @@ function volatileDefault(tokens: SqlToken[]): string | undefined {
     if (!inDefault || t.kind !== "word" || t.upper === "DEFAULT") continue;
     const next = tokens[k + 1];
     const cast = k > 0 && tokens[k - 1].kind === "symbol" && (tokens[k - 1] as { value: string }).value === "::";
-    if (!cast && next?.kind === "symbol" && next.value === "(" && !NON_VOLATILE_FUNCTIONS.has(t.value.toLowerCase())) return `${t.value.toLowerCase()}()`;
+    if (!cast && next?.kind === "symbol" && next.value === "(" && !NON_VOLATILE_FUNCTIONS.has(t.value.toLowerCase()))
+      return `${t.value.toLowerCase()}()`;
   }
   return undefined;
 }
 
-function judgeAlterTable(r: Reader, ctx: ClassificationContext, recreated: ReadonlySet<string>, unknown: () => Verdict): Verdict {
+function judgeAlterTable(
+  r: Reader,
+  ctx: ClassificationContext,
+  recreated: ReadonlySet<string>,
+  unknown: () => Verdict,
+): Verdict {
   r.accept("IF", "EXISTS");
   r.accept("ONLY");
   const table = displayName(r.name());
@@ -532,7 +609,11 @@ function judgeAlterTable(r: Reader, ctx: ClassificationContext, recreated: Reado
   const isNew = ctx.emptyTables.has(table);
 
   if (r.accept("RENAME")) {
-    if (r.accept("TO")) return risky(`renames table ${table} to ${displayName(r.name())}`, "code that still uses the old name (the release running during the update, any rollback) fails");
+    if (r.accept("TO"))
+      return risky(
+        `renames table ${table} to ${displayName(r.name())}`,
+        "code that still uses the old name (the release running during the update, any rollback) fails",
+      );
     if (r.accept("CONSTRAINT")) {
       const from = displayName(r.name());
       r.accept("TO");
@@ -542,10 +623,15 @@ function judgeAlterTable(r: Reader, ctx: ClassificationContext, recreated: Reado
     const from = displayName(r.name());
     r.accept("TO");
     const to = displayName(r.name());
-    return risky(`renames column ${table}.${from} to ${to}`, "code that still uses the old name (the release running during the update, any rollback) fails");
+    return risky(
+      `renames column ${table}.${from} to ${to}`,
+      "code that still uses the old name (the release running during the update, any rollback) fails",
+    );
   }
 
-  const verdicts = splitTopLevel(r.rest()).map((action) => judgeTableAction(new Reader(action), table, isNew, ctx, recreated));
+  const verdicts = splitTopLevel(r.rest()).map((action) =>
+    judgeTableAction(new Reader(action), table, isNew, ctx, recreated),
+  );
   if (verdicts.length === 0 || verdicts.some((v) => v === undefined)) return unknown();
   const all = verdicts as Verdict[];
   const risk = worstRisk(all.map((v) => v.risk));
@@ -555,7 +641,13 @@ function judgeAlterTable(r: Reader, ctx: ClassificationContext, recreated: Reado
 }
 
 /** One action of an ALTER TABLE; undefined when not recognised. */
-function judgeTableAction(r: Reader, table: string, isNew: boolean, ctx: ClassificationContext, recreated: ReadonlySet<string>): Verdict | undefined {
+function judgeTableAction(
+  r: Reader,
+  table: string,
+  isNew: boolean,
+  ctx: ClassificationContext,
+  recreated: ReadonlySet<string>,
+): Verdict | undefined {
   if (r.accept("ADD")) {
     const constraintName = r.accept("CONSTRAINT") ? displayName(r.name()) : undefined;
     const words = topLevelWords(r.rest());
@@ -566,7 +658,11 @@ function judgeTableAction(r: Reader, table: string, isNew: boolean, ctx: Classif
       const summary = `adds foreign key ${label}on ${table}(${parenthesisedNames(r.rest()).join(", ")}) → ${target}`;
       // A new table has no rows to check; NOT VALID skips the check; Prisma's drop-and-re-add of
       // the same constraint meets only rows the old one already held to it.
-      if (isNew || hasTopLevelSequence(words, "NOT", "VALID") || (constraintName !== undefined && ctx.replacedConstraints.has(constraintName))) {
+      if (
+        isNew ||
+        hasTopLevelSequence(words, "NOT", "VALID") ||
+        (constraintName !== undefined && ctx.replacedConstraints.has(constraintName))
+      ) {
         return additive(summary);
       }
       return risky(
@@ -591,21 +687,41 @@ function judgeTableAction(r: Reader, table: string, isNew: boolean, ctx: Classif
     const required = hasTopLevelSequence(rest, "NOT", "NULL") || hasTopLevelSequence(rest, "PRIMARY", "KEY");
     const filled = rest.includes("DEFAULT") || rest.includes("GENERATED") || rest.some((w) => SERIAL_TYPES.has(w));
     const summary = `adds ${required ? "required " : ""}column ${table}.${column}`;
-    const perRow = volatileDefault(r.rest()) ?? (rest.some((w) => SERIAL_TYPES.has(w)) ? "nextval() of its serial sequence" : undefined);
+    const perRow =
+      volatileDefault(r.rest()) ??
+      (rest.some((w) => SERIAL_TYPES.has(w)) ? "nextval() of its serial sequence" : undefined);
     if (perRow && !isNew) {
-      return risky(`${summary} with a per-row default (${perRow})`, `rewrites every row of ${table} and blocks reads and writes while it does (ACCESS EXCLUSIVE)`);
+      return risky(
+        `${summary} with a per-row default (${perRow})`,
+        `rewrites every row of ${table} and blocks reads and writes while it does (ACCESS EXCLUSIVE)`,
+      );
     }
-    if (required && !filled && !isNew) return risky(`${summary} without a default`, `fails when ${table} already has rows: a required column needs a DEFAULT`);
-    if (rest.includes("UNIQUE") && filled && !isNew) return risky(`${summary} (unique, with a default)`, `every existing row gets the same default, which a unique column refuses`);
+    if (required && !filled && !isNew)
+      return risky(
+        `${summary} without a default`,
+        `fails when ${table} already has rows: a required column needs a DEFAULT`,
+      );
+    if (rest.includes("UNIQUE") && filled && !isNew)
+      return risky(
+        `${summary} (unique, with a default)`,
+        `every existing row gets the same default, which a unique column refuses`,
+      );
     return additive(summary);
   }
   if (r.accept("DROP")) {
     if (r.accept("CONSTRAINT")) {
       r.accept("IF", "EXISTS");
       const name = displayName(r.name());
-      if (topLevelWords(r.rest()).includes("CASCADE")) return destructive(`drops constraint ${name} on ${table} with CASCADE`, "CASCADE also drops whatever depends on it");
+      if (topLevelWords(r.rest()).includes("CASCADE"))
+        return destructive(
+          `drops constraint ${name} on ${table} with CASCADE`,
+          "CASCADE also drops whatever depends on it",
+        );
       if (recreated.has(name)) return additive(`replaces constraint ${name} on ${table}`);
-      return risky(`drops constraint ${name} on ${table}`, "removes a guarantee (unique, foreign key or check) the code may rely on");
+      return risky(
+        `drops constraint ${name} on ${table}`,
+        "removes a guarantee (unique, foreign key or check) the code may rely on",
+      );
     }
     r.accept("COLUMN");
     r.accept("IF", "EXISTS");
@@ -621,11 +737,17 @@ function judgeTableAction(r: Reader, table: string, isNew: boolean, ctx: Classif
       const using = r.rest().findIndex((t) => upper(t) === "USING" || upper(t) === "COLLATE");
       const type = renderTokens(using < 0 ? r.rest() : r.rest().slice(0, using));
       if (isNew) return additive(`changes type of column ${qualified} to ${type}`);
-      return risky(`changes type of column ${qualified} to ${type}`, "existing values are converted; the change fails or loses data when they do not fit");
+      return risky(
+        `changes type of column ${qualified} to ${type}`,
+        "existing values are converted; the change fails or loses data when they do not fit",
+      );
     }
     if (r.accept("SET", "NOT", "NULL")) {
       if (isNew) return additive(`makes column ${qualified} required`);
-      return risky(`makes column ${qualified} required (SET NOT NULL)`, `fails when rows of ${table} hold NULL in ${column}`);
+      return risky(
+        `makes column ${qualified} required (SET NOT NULL)`,
+        `fails when rows of ${table} hold NULL in ${column}`,
+      );
     }
     if (r.accept("DROP", "NOT", "NULL")) return additive(`makes column ${qualified} optional`);
     if (r.accept("SET", "DEFAULT")) return additive(`sets the default of ${qualified}`);
@@ -633,7 +755,10 @@ function judgeTableAction(r: Reader, table: string, isNew: boolean, ctx: Classif
     return undefined;
   }
   if (r.accept("VALIDATE", "CONSTRAINT")) {
-    return risky(`validates constraint ${displayName(r.name())} on ${table}`, `fails when existing rows of ${table} violate it`);
+    return risky(
+      `validates constraint ${displayName(r.name())} on ${table}`,
+      `fails when existing rows of ${table} violate it`,
+    );
   }
   return undefined;
 }

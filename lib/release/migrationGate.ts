@@ -12,7 +12,16 @@
  * past one needs its own entry, `rollback:<name>`: the yes that let a destructive migration out
  * does not also wave through the rollback that strands its schema under older code.
  */
-import { classifyMigrations, summarizeMigration, compareMigrations, type ClassifiedMigration, type MigrationFile, type RecordedMigration, type MigrationComparison, MIGRATIONS_DIR } from "./migrations";
+import {
+  classifyMigrations,
+  summarizeMigration,
+  compareMigrations,
+  type ClassifiedMigration,
+  type MigrationFile,
+  type RecordedMigration,
+  type MigrationComparison,
+  MIGRATIONS_DIR,
+} from "./migrations";
 import type { MigrationRisk } from "./migrationClassifier";
 
 /** Prefix of an acknowledgement that allows rolling back past a migration (not releasing it). */
@@ -115,11 +124,15 @@ export function reviewRelease(input: ReleaseReviewInput, appDirLabel = "appDir")
 
   if (pending.length === 0) lines.push(`${version} applies no new migration`);
   else {
-    lines.push(`${version} applies ${count(pending.length, "new migration")} (prisma migrate deploy, at container start):`);
+    lines.push(
+      `${version} applies ${count(pending.length, "new migration")} (prisma migrate deploy, at container start):`,
+    );
     for (const m of pending) lines.push(`  ${summarizeMigration(m)}`);
   }
   for (const name of comparison.outOfOrder) {
-    warnings.push(`migration ${name} sorts before migrations already applied; prisma migrate deploy still applies it, after them: check it does not assume an older schema`);
+    warnings.push(
+      `migration ${name} sorts before migrations already applied; prisma migrate deploy still applies it, after them: check it does not assume an older schema`,
+    );
   }
 
   const acknowledged = new Set(input.acknowledged);
@@ -131,7 +144,9 @@ export function reviewRelease(input: ReleaseReviewInput, appDirLabel = "appDir")
     if (environment === "production") errors.push(gateMessage(stack, unacknowledged, input.acknowledged.length));
     else {
       for (const m of unacknowledged) {
-        warnings.push(`${environment}: migration ${m.name} is ${m.risk} (${m.summary}); production will refuse it until acknowledgeMigrations names it`);
+        warnings.push(
+          `${environment}: migration ${m.name} is ${m.risk} (${m.summary}); production will refuse it until acknowledgeMigrations names it`,
+        );
       }
     }
   }
@@ -196,7 +211,9 @@ export function reviewRollback(input: RollbackReviewInput): RollbackReview {
   }
   const behind = input.target.filter((m) => !runningNames.has(m.name)).map((m) => m.name);
   if (behind.length > 0) {
-    warnings.push(`${toVersion} carries ${count(behind.length, "migration")} the database lacks (${behind.join(", ")}); prisma migrate deploy applies ${behind.length === 1 ? "it" : "them"} when ${toVersion} starts`);
+    warnings.push(
+      `${toVersion} carries ${count(behind.length, "migration")} the database lacks (${behind.join(", ")}); prisma migrate deploy applies ${behind.length === 1 ? "it" : "them"} when ${toVersion} starts`,
+    );
   }
 
   if (ahead.length === 0) {
@@ -205,7 +222,10 @@ export function reviewRollback(input: RollbackReviewInput): RollbackReview {
   }
   const list = ahead.map((m) => `  - ${summarizeMigration(m)}`);
   const dangerous = ahead.filter((m) => isDangerous(m.risk));
-  lines.push(`rollback to ${toVersion}: the database keeps ${count(ahead.length, "migration")} that ${toVersion} does not know (rolling back the image does not undo ${ahead.length === 1 ? "it" : "them"}):`, ...list);
+  lines.push(
+    `rollback to ${toVersion}: the database keeps ${count(ahead.length, "migration")} that ${toVersion} does not know (rolling back the image does not undo ${ahead.length === 1 ? "it" : "them"}):`,
+    ...list,
+  );
 
   if (dangerous.length === 0) {
     warnings.push(
@@ -218,7 +238,9 @@ export function reviewRollback(input: RollbackReviewInput): RollbackReview {
   const acknowledged = new Set(input.acknowledged);
   const unacknowledged = dangerous.filter((m) => !acknowledged.has(`${ROLLBACK_ACK_PREFIX}${m.name}`));
   if (unacknowledged.length === 0) {
-    warnings.push(`rollback to ${toVersion} past ${dangerous.map((m) => `${m.name} [${m.risk ?? "unclassified"}]`).join(", ")}: acknowledged; ${toVersion} runs against a schema it was not written for`);
+    warnings.push(
+      `rollback to ${toVersion} past ${dangerous.map((m) => `${m.name} [${m.risk ?? "unclassified"}]`).join(", ")}: acknowledged; ${toVersion} runs against a schema it was not written for`,
+    );
     return { lines, warnings, errors, ahead };
   }
   if (environment !== "production") {
@@ -246,7 +268,9 @@ function rollbackRefusal(input: RollbackReviewInput, migrations: RecordedMigrati
     `  - Restore the database: ${backup}. Check the backup first on a scratch app (npm run restore-drill -- ${stack}, or cloudron clone --app ${location} --backup ${backupRef} --location <scratch location>), ` +
       `then in the dashboard: ${location} → Backups → restore it, and deploy ${toVersion} with build: false.`,
     `  - If ${toVersion} is known to run on this schema, acknowledge the rollback and run it again:`,
-    ...migrations.map((m, k) => `      ${acknowledgeCommand(stack, input.acknowledged.length + k, `${ROLLBACK_ACK_PREFIX}${m.name}`)}`),
+    ...migrations.map(
+      (m, k) => `      ${acknowledgeCommand(stack, input.acknowledged.length + k, `${ROLLBACK_ACK_PREFIX}${m.name}`)}`,
+    ),
   ].join("\n");
 }
 
@@ -348,7 +372,12 @@ export function recordedHistoryErrors(
   next: readonly RecordedMigration[],
   opts: { build: boolean; appDirLabel: string },
 ): string[] {
-  const files = next.map((m) => ({ name: m.name, sha256: m.sha256, sql: "", path: `${MIGRATIONS_DIR}/${m.name}/migration.sql` }));
+  const files = next.map((m) => ({
+    name: m.name,
+    sha256: m.sha256,
+    sql: "",
+    path: `${MIGRATIONS_DIR}/${m.name}/migration.sql`,
+  }));
   const comparison = compareMigrations(previous, files);
   return historyErrors({ ...comparison, missing: opts.build ? comparison.missing : [] }, opts.appDirLabel);
 }

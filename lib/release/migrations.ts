@@ -13,7 +13,12 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { catFiles } from "./releaseHistory";
-import { classifyMigrationSql, newClassificationContext, type ClassifiedStatement, type MigrationRisk } from "./migrationClassifier";
+import {
+  classifyMigrationSql,
+  newClassificationContext,
+  type ClassifiedStatement,
+  type MigrationRisk,
+} from "./migrationClassifier";
 
 /** Where Prisma keeps migrations, relative to the app checkout. */
 export const MIGRATIONS_DIR = "prisma/migrations";
@@ -100,11 +105,14 @@ export function checkoutReader(appDir: string): MigrationTreeReader {
  * Throws {@link MigrationListError} when the ref does not exist.
  */
 export function gitRefReader(appDir: string, ref: string): MigrationTreeReader {
-  const git = (args: string[]) => execFileSync("git", ["-C", appDir, ...args], { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+  const git = (args: string[]) =>
+    execFileSync("git", ["-C", appDir, ...args], { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
   try {
     git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
   } catch {
-    throw new MigrationListError(`no git ref "${ref}" in ${appDir}: fetch the release tags (git -C ${appDir} fetch --tags) or point --app-dir at a checkout of that release`);
+    throw new MigrationListError(
+      `no git ref "${ref}" in ${appDir}: fetch the release tags (git -C ${appDir} fetch --tags) or point --app-dir at a checkout of that release`,
+    );
   }
   let blobs: Map<string, Buffer> | undefined;
   return {
@@ -138,7 +146,11 @@ function readTreeBlobs(appDir: string, ref: string, dir: string): Map<string, Bu
   const out = new Map<string, Buffer>();
   let listing: string;
   try {
-    listing = execFileSync("git", ["-C", appDir, "ls-tree", "-r", `${ref}:./${dir}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 });
+    listing = execFileSync("git", ["-C", appDir, "ls-tree", "-r", `${ref}:./${dir}`], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      maxBuffer: 64 * 1024 * 1024,
+    });
   } catch {
     return out;
   }
@@ -149,7 +161,10 @@ function readTreeBlobs(appDir: string, ref: string, dir: string): Map<string, Bu
       const [meta, name] = l.split("\t");
       return { path: `${dir}/${name}`, blob: meta.split(" ")[2] };
     });
-  const contents = catFiles(appDir, entries.map((e) => e.blob));
+  const contents = catFiles(
+    appDir,
+    entries.map((e) => e.blob),
+  );
   entries.forEach((e, k) => {
     const bytes = contents[k];
     if (bytes) out.set(e.path, bytes);
@@ -175,7 +190,9 @@ export function listMigrations(reader: MigrationTreeReader): MigrationFile[] {
     const file = `${MIGRATIONS_DIR}/${entry.name}/migration.sql`;
     const bytes = reader.read(file);
     if (bytes === undefined) {
-      throw new MigrationListError(`${file} is missing: every migration directory needs its migration.sql (prisma migrate deploy stops on it at container start)`);
+      throw new MigrationListError(
+        `${file} is missing: every migration directory needs its migration.sql (prisma migrate deploy stops on it at container start)`,
+      );
     }
     out.push({ name: entry.name, sha256: sha256Hex(bytes), sql: bytes.toString("utf8"), path: file });
   }
@@ -235,7 +252,10 @@ export interface MigrationComparison {
 }
 
 /** Compares what a deployed image carried (`recorded`) with a checkout (`checkout`). */
-export function compareMigrations(recorded: readonly RecordedMigration[], checkout: readonly MigrationFile[]): MigrationComparison {
+export function compareMigrations(
+  recorded: readonly RecordedMigration[],
+  checkout: readonly MigrationFile[],
+): MigrationComparison {
   const recordedByName = new Map(recorded.map((m) => [m.name, m]));
   const checkoutNames = new Set(checkout.map((m) => m.name));
   const newestRecorded = [...recordedByName.keys()].sort(compareNames).pop();

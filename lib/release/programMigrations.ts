@@ -25,18 +25,28 @@ export function runningFromLiveCheck(live: LiveCheck | undefined): RunningReleas
  * ({@link runningFromLiveCheck}); "unknown" counts every migration of the image as new (see
  * reviewDeployMigrations).
  */
-export function checkReleaseMigrations(cfg: DeployConfig, projectDir: string, running: RunningRelease | "absent" | "unknown" = "unknown"): DeployMigrationsReview {
+export function checkReleaseMigrations(
+  cfg: DeployConfig,
+  projectDir: string,
+  running: RunningRelease | "absent" | "unknown" = "unknown",
+): DeployMigrationsReview {
   const review = reviewForDeploy(cfg, projectDir, running);
   for (const line of review.lines) pulumi.log.info(`migrations: ${line}`);
   for (const warning of review.warnings) pulumi.log.warn(`migrations: ${warning}`);
   if (review.errors.length > 0) {
-    throw new pulumi.RunError(`migration check refused this deploy of ${cfg.stack}; nothing was changed:\n\n${review.errors.join("\n\n")}`);
+    throw new pulumi.RunError(
+      `migration check refused this deploy of ${cfg.stack}; nothing was changed:\n\n${review.errors.join("\n\n")}`,
+    );
   }
   return review;
 }
 
 /** The same review without logging or refusing: what the deploy step hands on. */
-export function reviewForDeploy(cfg: DeployConfig, projectDir: string, running: RunningRelease | "absent" | "unknown" = "unknown"): DeployMigrationsReview {
+export function reviewForDeploy(
+  cfg: DeployConfig,
+  projectDir: string,
+  running: RunningRelease | "absent" | "unknown" = "unknown",
+): DeployMigrationsReview {
   return reviewDeployMigrations({
     environment: cfg.environment,
     stack: cfg.stack,

@@ -80,7 +80,12 @@ export async function verifiedImageFor(
     );
   }
   if (recorded) {
-    return { ref: `${repository}@${recorded}`, digest: recorded, source: "staging-record", describe: `${version} by digest ${recorded} (staging's release record)` };
+    return {
+      ref: `${repository}@${recorded}`,
+      digest: recorded,
+      source: "staging-record",
+      describe: `${version} by digest ${recorded} (staging's release record)`,
+    };
   }
   const digest = fromRegistry as string;
   return {
@@ -95,9 +100,16 @@ export async function verifiedImageFor(
 export type TagState = { exists: false } | { exists: true; digest: string };
 
 /** Asks the registry (anonymously, as Cloudron pulls) what `repository:tag` points at now. */
-export async function releaseTagState(repository: string, tag: string, opts: { timeoutMs?: number } = {}): Promise<TagState> {
+export async function releaseTagState(
+  repository: string,
+  tag: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<TagState> {
   try {
-    return { exists: true, digest: (await verifyAnonymousPull(`${repository}:${tag}`, { timeoutMs: opts.timeoutMs })).digest };
+    return {
+      exists: true,
+      digest: (await verifyAnonymousPull(`${repository}:${tag}`, { timeoutMs: opts.timeoutMs })).digest,
+    };
   } catch (err) {
     if (err instanceof PullCheckError && err.kind === "tag-missing") return { exists: false };
     throw err;
@@ -121,7 +133,8 @@ export function judgeReleaseTagPush(input: {
   checkout?: { commit: string; dirty: boolean };
 }): { ok: true; note: string } | { ok: false; message: string } {
   const { repository, tag, registry } = input;
-  if (!registry.exists) return { ok: true, note: `${repository}:${tag} is new: this build pushes it once; it never changes afterwards` };
+  if (!registry.exists)
+    return { ok: true, note: `${repository}:${tag} is new: this build pushes it once; it never changes afterwards` };
   const shippedDigest = input.shipped ? digestOfImage(input.shipped.image) : undefined;
   const sameBuild =
     shippedDigest === registry.digest &&
@@ -129,7 +142,8 @@ export function judgeReleaseTagPush(input: {
     !input.checkout.dirty &&
     !!input.shipped?.commit &&
     input.shipped.commit === input.checkout.commit;
-  if (sameBuild) return { ok: true, note: `${repository}:${tag} is the image this stack shipped (${registry.digest}); no new push` };
+  if (sameBuild)
+    return { ok: true, note: `${repository}:${tag} is the image this stack shipped (${registry.digest}); no new push` };
   return {
     ok: false,
     message:

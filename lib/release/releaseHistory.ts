@@ -21,7 +21,11 @@ export function releaseRefs(version: string): string[] {
 
 function git(appDir: string, args: string[]): string | undefined {
   try {
-    return execFileSync("git", ["-C", appDir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 });
+    return execFileSync("git", ["-C", appDir, ...args], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      maxBuffer: 64 * 1024 * 1024,
+    });
   } catch {
     return undefined;
   }
@@ -35,7 +39,11 @@ export function catFiles(appDir: string, specs: readonly string[]): Array<Buffer
   if (specs.length === 0) return [];
   let out: Buffer;
   try {
-    out = execFileSync("git", ["-C", appDir, "cat-file", "--batch"], { input: specs.join("\n") + "\n", stdio: ["pipe", "pipe", "ignore"], maxBuffer: 256 * 1024 * 1024 });
+    out = execFileSync("git", ["-C", appDir, "cat-file", "--batch"], {
+      input: specs.join("\n") + "\n",
+      stdio: ["pipe", "pipe", "ignore"],
+      maxBuffer: 256 * 1024 * 1024,
+    });
   } catch {
     return specs.map(() => undefined);
   }
@@ -105,7 +113,10 @@ export function manifestReleases(appDir: string): ManifestRelease[] {
   let previous: string | undefined;
   const commits = out.split("\n").filter((l) => l !== "");
   const prefix = repoPrefix(appDir);
-  const manifests = catFiles(appDir, commits.map((c) => `${c}:${prefix}CloudronManifest.json`));
+  const manifests = catFiles(
+    appDir,
+    commits.map((c) => `${c}:${prefix}CloudronManifest.json`),
+  );
   for (const [k, commit] of commits.entries()) {
     const version = versionOf(manifests[k]);
     if (version === undefined || version === previous) continue;
@@ -127,7 +138,11 @@ export interface ReleaseLocation {
 }
 
 /** Finds release `version` in the checkout's history; undefined when it is in neither tags nor the manifest's history. */
-export function locateRelease(appDir: string, version: string, releases?: readonly ManifestRelease[]): ReleaseLocation | undefined {
+export function locateRelease(
+  appDir: string,
+  version: string,
+  releases?: readonly ManifestRelease[],
+): ReleaseLocation | undefined {
   for (const ref of releaseRefs(version)) {
     // Only a tag whose CloudronManifest.json says that version is this app's release.
     if (manifestVersionAt(appDir, ref) === version) return { version, ref, source: "tag", describe: `tag ${ref}` };

@@ -70,11 +70,17 @@ export interface RunningFromApp {
  * has one; otherwise (installed by hand) the tag of the image it runs, else its manifest version,
  * from which the review derives its migrations. Undefined when nothing is installed.
  */
-export function runningFromApp(app: { manifest: { version?: string; dockerImage?: string }; notes?: string | null } | undefined): RunningFromApp | undefined {
+export function runningFromApp(
+  app: { manifest: { version?: string; dockerImage?: string }; notes?: string | null } | undefined,
+): RunningFromApp | undefined {
   if (!app) return undefined;
   const record = readReleaseRecord(app.notes);
   if (record) {
-    return { version: record.version, recordedMigrations: record.migrations, ...(record.backupId ? { preUpdateBackupId: record.backupId } : {}) };
+    return {
+      version: record.version,
+      recordedMigrations: record.migrations,
+      ...(record.backupId ? { preUpdateBackupId: record.backupId } : {}),
+    };
   }
   const image = app.manifest.dockerImage ?? "";
   const colon = image.lastIndexOf(":");

@@ -20,11 +20,14 @@ import { catFiles } from "./releaseHistory";
 /** What feeds the seed, relative to the app checkout: a file, and two directories taken whole. */
 export const SEED_SOURCES = { files: ["prisma/seed.ts"], dirs: ["prisma/seed", "data"] } as const;
 
-const isSeedPath = (p: string) => SEED_SOURCES.files.includes(p as "prisma/seed.ts") || SEED_SOURCES.dirs.some((d) => p.startsWith(`${d}/`));
+const isSeedPath = (p: string) =>
+  SEED_SOURCES.files.includes(p as "prisma/seed.ts") || SEED_SOURCES.dirs.some((d) => p.startsWith(`${d}/`));
 
 /** `seed:<16 hex>` over the sorted paths and contents; `seed:none` when the checkout has no seed sources. */
 export function fingerprintSeedFiles(files: ReadonlyArray<{ path: string; bytes: Buffer }>): string {
-  const sorted = files.filter((f) => isSeedPath(f.path)).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const sorted = files
+    .filter((f) => isSeedPath(f.path))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   if (sorted.length === 0) return "seed:none";
   const h = createHash("sha256");
   for (const f of sorted) h.update(`${f.path}\0${createHash("sha256").update(f.bytes).digest("hex")}\n`);
@@ -48,8 +51,17 @@ export function seedFingerprintOfCheckout(appDir: string): string {
 
 /** The fingerprint of the seed sources at a git ref of the checkout (a release's tag or bump commit). */
 export function seedFingerprintAtRef(appDir: string, ref: string): string {
-  const git = (args: string[]) => execFileSync("git", ["-C", appDir, ...args], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 });
-  const listing = git(["ls-tree", "-r", "--full-name", ref, "--", ...SEED_SOURCES.files, ...SEED_SOURCES.dirs]).toString("utf8");
+  const git = (args: string[]) =>
+    execFileSync("git", ["-C", appDir, ...args], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 });
+  const listing = git([
+    "ls-tree",
+    "-r",
+    "--full-name",
+    ref,
+    "--",
+    ...SEED_SOURCES.files,
+    ...SEED_SOURCES.dirs,
+  ]).toString("utf8");
   const prefix = git(["rev-parse", "--show-prefix"]).toString("utf8").trim();
   const entries = listing
     .split("\n")
@@ -58,7 +70,10 @@ export function seedFingerprintAtRef(appDir: string, ref: string): string {
       const [meta, full] = l.split("\t");
       return { path: full.slice(prefix.length), blob: meta.split(" ")[2] };
     });
-  const contents = catFiles(appDir, entries.map((e) => e.blob));
+  const contents = catFiles(
+    appDir,
+    entries.map((e) => e.blob),
+  );
   return fingerprintSeedFiles(entries.map((e, k) => ({ path: e.path, bytes: contents[k] ?? Buffer.alloc(0) })));
 }
 
@@ -80,7 +95,13 @@ export function seedFloorProblem(version: string, floor: string, what: "release"
 
 /** The explanation added to a failed seed when the app runs a version below the floor. */
 export function seedFailureBelowFloor(runningVersion: string | undefined, floor: string): string | undefined {
-  if (!runningVersion || !/^\d+\.\d+\.\d+$/.test(runningVersion) || !semver.valid(floor) || !semver.lt(runningVersion, floor)) return undefined;
+  if (
+    !runningVersion ||
+    !/^\d+\.\d+\.\d+$/.test(runningVersion) ||
+    !semver.valid(floor) ||
+    !semver.lt(runningVersion, floor)
+  )
+    return undefined;
   return (
     `the app runs ${runningVersion}, below the seed floor ${floor} (communityrule:seedFloor): its image does not carry the seed data, ` +
     `so the seed cannot run on it; deploy ${floor} or later and the seed runs on the next up`

@@ -60,7 +60,9 @@ export function splitSqlStatements(sql: string): SqlStatement[] {
   const finish = (end: number, unterminated?: SqlStatement["unterminated"]) => {
     if (start >= 0 && tokens.length > 0) {
       const text = sql.slice(start, end).trim();
-      statements.push(unterminated ? { text, line: startLine, tokens, unterminated } : { text, line: startLine, tokens });
+      statements.push(
+        unterminated ? { text, line: startLine, tokens, unterminated } : { text, line: startLine, tokens },
+      );
     }
     tokens = [];
     start = -1;
@@ -128,7 +130,10 @@ export function splitSqlStatements(sql: string): SqlStatement[] {
       const q = sql[i + 2];
       const end = scanQuoted(sql, i + 2, q, false);
       if (end < 0) return unterminatedTail(q === "'" ? "string" : "identifier");
-      const value = sql.slice(i + 3, end - 1).split(q + q).join(q);
+      const value = sql
+        .slice(i + 3, end - 1)
+        .split(q + q)
+        .join(q);
       tokens.push(q === "'" ? { kind: "string", value } : { kind: "ident", value });
       advance(end);
       continue;
@@ -136,14 +141,26 @@ export function splitSqlStatements(sql: string): SqlStatement[] {
     if (c === "'") {
       const end = scanQuoted(sql, i, "'", false);
       if (end < 0) return unterminatedTail("string");
-      tokens.push({ kind: "string", value: sql.slice(i + 1, end - 1).split("''").join("'") });
+      tokens.push({
+        kind: "string",
+        value: sql
+          .slice(i + 1, end - 1)
+          .split("''")
+          .join("'"),
+      });
       advance(end);
       continue;
     }
     if (c === '"') {
       const end = scanQuoted(sql, i, '"', false);
       if (end < 0) return unterminatedTail("identifier");
-      tokens.push({ kind: "ident", value: sql.slice(i + 1, end - 1).split('""').join('"') });
+      tokens.push({
+        kind: "ident",
+        value: sql
+          .slice(i + 1, end - 1)
+          .split('""')
+          .join('"'),
+      });
       advance(end);
       continue;
     }

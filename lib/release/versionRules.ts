@@ -70,7 +70,10 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
   if (build) {
     const want = plain(manifestVersion);
     if (!want || !deployedVersion) {
-      return { kind: "release", message: `${environment}: building ${manifestVersion} over ${input.deployedVersion} (versions not comparable)` };
+      return {
+        kind: "release",
+        message: `${environment}: building ${manifestVersion} over ${input.deployedVersion} (versions not comparable)`,
+      };
     }
     if (semver.lt(want, deployedVersion)) {
       throw new Error(
@@ -99,7 +102,8 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
       message: `ROLLBACK: ${environment} goes from ${running} back to ${want}; database migrations applied by ${running} are NOT undone`,
     };
   }
-  if (semver.eq(want, running)) return { kind: "same", message: `${environment}: ${want} is already the deployed version` };
+  if (semver.eq(want, running))
+    return { kind: "same", message: `${environment}: ${want} is already the deployed version` };
   return { kind: "release", message: `${environment}: promoting existing tag ${want} over ${running}` };
 }
 
@@ -110,7 +114,11 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
  * manifest version and changes only the image. A build always sends the checkout's version
  * ({@link decideRelease} has already refused a lower one).
  */
-export function manifestVersionToSend(a: { build: boolean; manifestVersion: string; deployedVersion?: string }): string {
+export function manifestVersionToSend(a: {
+  build: boolean;
+  manifestVersion: string;
+  deployedVersion?: string;
+}): string {
   const deployed = plain(a.deployedVersion);
   const mine = plain(a.manifestVersion);
   if (a.build || !deployed || !mine) return a.manifestVersion;

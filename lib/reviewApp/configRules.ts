@@ -91,13 +91,19 @@ export function reviewAppConfigProblems(input: ReviewAppRuleInput): ReviewAppPro
           `(npm run review-app -- up ${tagPr}), never to ${stack}. Set a release tag X.Y.Z${environment === "production" ? "" : " or a short git SHA"}`,
       });
     } else if (tagPr !== pr) {
-      problems.push({ key: "imageTag", message: `"${imageTag}" was built for pull request ${tagPr}; stack ${stack} deploys only pr-${pr}-<sha> tags` });
+      problems.push({
+        key: "imageTag",
+        message: `"${imageTag}" was built for pull request ${tagPr}; stack ${stack} deploys only pr-${pr}-<sha> tags`,
+      });
     }
   }
 
   if (pr !== undefined) {
     if (environment !== "staging") {
-      problems.push({ key: "environment", message: `review app ${stack} must run as staging (it is made from staging and is never protected)` });
+      problems.push({
+        key: "environment",
+        message: `review app ${stack} must run as staging (it is made from staging and is never protected)`,
+      });
     }
     if (!location.startsWith(`${stack}.`)) {
       problems.push({

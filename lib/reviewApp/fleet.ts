@@ -35,7 +35,10 @@ export function parseStackList(json: string, now: Date): ReviewAppEntry[] {
   if (!Array.isArray(parsed)) throw new Error("pulumi stack ls --json did not print a list");
   const entries: ReviewAppEntry[] = [];
   for (const item of parsed as Array<Record<string, unknown>>) {
-    const name = String(item.name ?? "").split("/").pop() ?? "";
+    const name =
+      String(item.name ?? "")
+        .split("/")
+        .pop() ?? "";
     const pr = prNumberOfStack(name);
     if (pr === undefined) continue;
     const when = typeof item.lastUpdate === "string" ? new Date(item.lastUpdate) : undefined;
@@ -57,11 +60,18 @@ export function parseStackList(json: string, now: Date): ReviewAppEntry[] {
  * Why review app `pr` may not be created now, or undefined when it may (it exists already, or
  * there is room). The message names the oldest review app and how to remove it.
  */
-export function capacityProblem(entries: readonly ReviewAppEntry[], pr: number, maxReviewApps: number): string | undefined {
+export function capacityProblem(
+  entries: readonly ReviewAppEntry[],
+  pr: number,
+  maxReviewApps: number,
+): string | undefined {
   if (entries.some((e) => e.pr === pr)) return undefined;
   if (entries.length < maxReviewApps) return undefined;
   const oldest = entries[0];
-  const age = oldest.ageDays === undefined ? "never deployed" : `last deployed ${oldest.ageDays} day${oldest.ageDays === 1 ? "" : "s"} ago`;
+  const age =
+    oldest.ageDays === undefined
+      ? "never deployed"
+      : `last deployed ${oldest.ageDays} day${oldest.ageDays === 1 ? "" : "s"} ago`;
   return (
     `refusing to create review app pr-${pr}: ${entries.length} review apps exist and maxReviewApps is ${maxReviewApps}. ` +
     `The oldest is ${oldest.stack} (${age}); remove it with npm run review-app -- down ${oldest.pr} ` +
@@ -75,8 +85,13 @@ export function expiredReviewApps(entries: readonly ReviewAppEntry[], ttlDays: n
 }
 
 /** The `list` table: one line per review app with its URL, age and whether it has expired. */
-export function formatReviewAppList(entries: readonly ReviewAppEntry[], opts: { domain: string; ttlDays: number; maxReviewApps: number }): string {
-  const lines = [`review apps: ${entries.length} of at most ${opts.maxReviewApps}; removed after ${opts.ttlDays} days without a deploy`];
+export function formatReviewAppList(
+  entries: readonly ReviewAppEntry[],
+  opts: { domain: string; ttlDays: number; maxReviewApps: number },
+): string {
+  const lines = [
+    `review apps: ${entries.length} of at most ${opts.maxReviewApps}; removed after ${opts.ttlDays} days without a deploy`,
+  ];
   if (entries.length === 0) lines.push("  (none)");
   const expired = new Set(expiredReviewApps(entries, opts.ttlDays).map((e) => e.stack));
   for (const e of entries) {
@@ -85,7 +100,9 @@ export function formatReviewAppList(entries: readonly ReviewAppEntry[], opts: { 
       : e.lastUpdate
         ? `last deployed ${e.lastUpdate.toISOString().slice(0, 16).replace("T", " ")} UTC (${e.ageDays} d ago)`
         : "never deployed";
-    lines.push(`  ${e.stack.padEnd(10)} https://${e.stack}.${opts.domain}  ${when}${expired.has(e.stack) ? "  EXPIRED" : ""}`);
+    lines.push(
+      `  ${e.stack.padEnd(10)} https://${e.stack}.${opts.domain}  ${when}${expired.has(e.stack) ? "  EXPIRED" : ""}`,
+    );
   }
   return lines.join("\n");
 }

@@ -40,7 +40,9 @@ export function prNumberOfTag(tag: string): number | undefined {
  */
 export function parsePrNumber(text: string | undefined): number {
   if (text === undefined || !/^[1-9][0-9]{0,8}$/.test(text)) {
-    throw new Error(`expected a pull-request number such as 42, got ${text === undefined ? "nothing" : JSON.stringify(text)}`);
+    throw new Error(
+      `expected a pull-request number such as 42, got ${text === undefined ? "nothing" : JSON.stringify(text)}`,
+    );
   }
   return Number(text);
 }

@@ -84,7 +84,8 @@ function parseStackText(text: string, file: string): StackDocument {
     throw new ReviewAppConfigError(`${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== "object" || Array.isArray(doc)) throw new ReviewAppConfigError(`${file} must be a YAML map with a config: section`);
+  if (typeof doc !== "object" || Array.isArray(doc))
+    throw new ReviewAppConfigError(`${file} must be a YAML map with a config: section`);
   return doc as StackDocument;
 }
 
@@ -128,13 +129,16 @@ export function readReviewAppSettings(stagingText: string): ReviewAppSettings {
     );
   }
   if (typeof domain !== "string" || !isHostname(domain)) {
-    throw new ReviewAppConfigError(`${CONFIG_NAMESPACE}:reviewAppDomain in Pulumi.staging.yaml ${typeof domain === "string" ? describeHostnameProblem(domain) : "must be a domain name"}`);
+    throw new ReviewAppConfigError(
+      `${CONFIG_NAMESPACE}:reviewAppDomain in Pulumi.staging.yaml ${typeof domain === "string" ? describeHostnameProblem(domain) : "must be a domain name"}`,
+    );
   }
   let secrets: string[] = [];
   if (values.reviewAppSecrets !== undefined) {
     const raw = values.reviewAppSecrets;
     const parsed = parseReviewAppSecrets(typeof raw === "string" ? raw : JSON.stringify(raw));
-    if (!Array.isArray(parsed)) throw new ReviewAppConfigError(`${CONFIG_NAMESPACE}:reviewAppSecrets in Pulumi.staging.yaml ${parsed.problem}`);
+    if (!Array.isArray(parsed))
+      throw new ReviewAppConfigError(`${CONFIG_NAMESPACE}:reviewAppSecrets in Pulumi.staging.yaml ${parsed.problem}`);
     secrets = parsed;
   }
   return { domain, secrets, maxReviewApps: limit(values, "maxReviewApps"), ttlDays: limit(values, "reviewAppTtlDays") };
@@ -181,7 +185,8 @@ export function secretsProviderFromExport(exportJson: string): DeriveOptions["se
     throw new Error("pulumi stack export did not print JSON");
   }
   const provider = parsed.deployment?.secrets_providers;
-  if (provider?.type === "passphrase" && typeof provider.state?.salt === "string") return { encryptionsalt: provider.state.salt };
+  if (provider?.type === "passphrase" && typeof provider.state?.salt === "string")
+    return { encryptionsalt: provider.state.salt };
   if (provider === undefined || provider.type === "service") return {};
   throw new Error(
     `stack uses the ${provider.type} secrets provider; keep its Pulumi.<stack>.yaml (secretsprovider, encryptedkey) next to the project or use the passphrase or Pulumi Cloud provider`,
@@ -235,7 +240,9 @@ export function deriveReviewStack(stagingText: string, opts: DeriveOptions): Rev
     ...carried,
     ...(opts.registryFromCi ? { registryUsername: opts.registryFromCi.username } : {}),
   };
-  const secretsToCopy = opts.registryFromCi ? settings.secrets.filter((k) => k !== "registryPassword") : settings.secrets;
+  const secretsToCopy = opts.registryFromCi
+    ? settings.secrets.filter((k) => k !== "registryPassword")
+    : settings.secrets;
   const doc: Record<string, unknown> = {};
   for (const key of SECRETS_PROVIDER_KEYS) {
     const v = opts.secretsProvider?.[key];

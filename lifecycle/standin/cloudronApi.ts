@@ -195,16 +195,7 @@ export const MUTATING_OPERATIONS: ReadonlySet<OperationName> = new Set<Operation
 
 /** A fault to inject into the next matching call(s). */
 export type FaultKind =
-  | "401"
-  | "403"
-  | "404"
-  | "409"
-  | "500"
-  | "hang"
-  | "taskFails"
-  | "taskNoop"
-  | "envValueDiffers"
-  | "envDropKey";
+  "401" | "403" | "404" | "409" | "500" | "hang" | "taskFails" | "taskNoop" | "envValueDiffers" | "envDropKey";
 
 export interface Fault {
   operation: OperationName;
@@ -415,7 +406,16 @@ export function makeApp(fields: Partial<StandinApp> & { fqdn: string; manifest: 
 
 /** The app as the API shows it (bookkeeping fields left out). */
 function apiApp(app: StandinApp): Record<string, unknown> {
-  const { backups: _b, restarts: _r, seedRuns: _s, clonedFrom: _c, restoredFrom: _rf, logLines: _l, shownAs, ...shown } = app;
+  const {
+    backups: _b,
+    restarts: _r,
+    seedRuns: _s,
+    clonedFrom: _c,
+    restoredFrom: _rf,
+    logLines: _l,
+    shownAs,
+    ...shown
+  } = app;
   return { ...shown, env: { ...app.env }, manifest: { ...app.manifest }, tags: [...app.tags], ...(shownAs ?? {}) };
 }
 
@@ -431,8 +431,10 @@ const isString: FieldCheck = (v) => (typeof v === "string" ? undefined : "must b
 const isBoolean: FieldCheck = (v) => (typeof v === "boolean" ? undefined : "must be a boolean");
 const isNumber: FieldCheck = (v) => (typeof v === "number" && Number.isFinite(v) ? undefined : "must be a number");
 const isObject: FieldCheck = (v) => (isPlainObject(v) ? undefined : "must be an object");
-const isNullableString: FieldCheck = (v) => (v === null || typeof v === "string" ? undefined : "must be a string or null");
-const isStringArray: FieldCheck = (v) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : "must be an array of strings");
+const isNullableString: FieldCheck = (v) =>
+  v === null || typeof v === "string" ? undefined : "must be a string or null";
+const isStringArray: FieldCheck = (v) =>
+  Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : "must be an array of strings";
 const isEnvMap: FieldCheck = (v) => {
   if (!isPlainObject(v)) return "must be an object of string values";
   for (const [k, x] of Object.entries(v)) {
@@ -444,7 +446,8 @@ const isManifest: FieldCheck = (v) => {
   if (!isPlainObject(v)) return "must be an object";
   const error = (require("cloudron-manifestformat") as { parse(m: unknown): Error | null }).parse(v);
   if (error) return `is not a valid CloudronManifest: ${error.message}`;
-  if (typeof v.dockerImage !== "string" || v.dockerImage === "") return ".dockerImage: is required for a custom app (no app store package to take it from)";
+  if (typeof v.dockerImage !== "string" || v.dockerImage === "")
+    return ".dockerImage: is required for a custom app (no app store package to take it from)";
   return undefined;
 };
 const isAccessRestriction: FieldCheck = (v) => {
@@ -488,7 +491,14 @@ const UPDATE_SHAPE: BodyShape = {
 const ENV_SHAPE: BodyShape = { required: ["env"], fields: { env: isEnvMap } };
 const CLONE_SHAPE: BodyShape = {
   required: ["backupId", "subdomain", "domain"],
-  fields: { backupId: isString, subdomain: isString, domain: isString, ports: isObject, overwriteDns: isBoolean, skipDnsSetup: isBoolean },
+  fields: {
+    backupId: isString,
+    subdomain: isString,
+    domain: isString,
+    ports: isObject,
+    overwriteDns: isBoolean,
+    skipDnsSetup: isBoolean,
+  },
 };
 // Spec: setAppNotes, body { notes: string | null }; 200 with no task (nothing restarts).
 const NOTES_SHAPE: BodyShape = { required: ["notes"], fields: { notes: isNullableString } };
@@ -498,7 +508,10 @@ const AUTOMATIC_BACKUP_SHAPE: BodyShape = { required: ["enable"], fields: { enab
 const TAGS_SHAPE: BodyShape = { required: ["tags"], fields: { tags: isStringArray } };
 // POST /apps/:id/restore (spec: restoreFromBackup).
 const RESTORE_SHAPE: BodyShape = { required: ["backupId"], fields: { backupId: isString } };
-const EXEC_SHAPE: BodyShape = { required: ["app", "cmd", "argv"], fields: { app: isString, cmd: isStringArray, argv: isStringArray } };
+const EXEC_SHAPE: BodyShape = {
+  required: ["app", "cmd", "argv"],
+  fields: { app: isString, cmd: isStringArray, argv: isStringArray },
+};
 
 // ---- the server -------------------------------------------------------------------------------------
 
@@ -522,8 +535,18 @@ const ROUTES: Route[] = [
   { method: "GET", pattern: /^\/api\/v1\/domains$/, operation: "listDomains" },
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/update$/, operation: "updateApp", shape: UPDATE_SHAPE },
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/env$/, operation: "setAppEnv", shape: ENV_SHAPE },
-  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/automatic_backup$/, operation: "setAutomaticAppBackup", shape: AUTOMATIC_BACKUP_SHAPE },
-  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/notes$/, operation: "setAppNotes", shape: NOTES_SHAPE },
+  {
+    method: "POST",
+    pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/automatic_backup$/,
+    operation: "setAutomaticAppBackup",
+    shape: AUTOMATIC_BACKUP_SHAPE,
+  },
+  {
+    method: "POST",
+    pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/notes$/,
+    operation: "setAppNotes",
+    shape: NOTES_SHAPE,
+  },
   { method: "GET", pattern: /^\/api\/v1\/tasks\/([^/]+)$/, operation: "getTask" },
   { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)\/task$/, operation: "getAppTask" },
   { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)\/backups$/, operation: "getAppBackups" },
@@ -531,7 +554,12 @@ const ROUTES: Route[] = [
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/restart$/, operation: "restartApp", noBody: true },
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/clone$/, operation: "cloneApp", shape: CLONE_SHAPE },
   { method: "GET", pattern: /^\/api\/v1\/backups\/policy$/, operation: "getBackupPolicy" },
-  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/tags$/, operation: "setAppTags", shape: TAGS_SHAPE },
+  {
+    method: "POST",
+    pattern: /^\/api\/v1\/apps\/([^/]+)\/configure\/tags$/,
+    operation: "setAppTags",
+    shape: TAGS_SHAPE,
+  },
   { method: "GET", pattern: /^\/api\/v1\/apps\/([^/]+)\/logs$/, operation: "downloadAppLogs" },
   { method: "GET", pattern: /^\/api\/v1\/tasks\/([^/]+)\/logs$/, operation: "getTaskLogs" },
   { method: "GET", pattern: /^\/api\/v1\/cloudron\/status$/, operation: "getStatus", public: true },
@@ -545,7 +573,12 @@ const ROUTES: Route[] = [
   // Not in the January 2026 description; the server routes it (pogipop/cloudron @9833ad5, src/server.js:
   // router.post('/api/v1/apps/:id/backup'), answered 202; a 2026 client reads a taskId (cloudron-cli.md §8).
   { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/backup$/, operation: "backupApp", noBody: true },
-  { method: "POST", pattern: /^\/api\/v1\/apps\/([^/]+)\/restore$/, operation: "restoreFromBackup", shape: RESTORE_SHAPE },
+  {
+    method: "POST",
+    pattern: /^\/api\/v1\/apps\/([^/]+)\/restore$/,
+    operation: "restoreFromBackup",
+    shape: RESTORE_SHAPE,
+  },
   { method: "POST", pattern: /^\/__standin__\/exec$/, operation: "standinExec", shape: EXEC_SHAPE },
 ];
 
@@ -606,7 +639,12 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     state.restartLog.push({ appId: app.id, fqdn: app.fqdn, reason, image: app.manifest.dockerImage, time: Date.now() });
   }
 
-  function startTask(app: StandinApp, kind: TaskKind, apply: StandinTask["apply"], opts: { durationMs?: number; waitsForPoll?: boolean; failWith?: string } = {}): StandinTask {
+  function startTask(
+    app: StandinApp,
+    kind: TaskKind,
+    apply: StandinTask["apply"],
+    opts: { durationMs?: number; waitsForPoll?: boolean; failWith?: string } = {},
+  ): StandinTask {
     const queuedUntil = Date.now() + state.queueMs;
     const task: StandinTask = {
       id: nextTaskId++,
@@ -726,7 +764,8 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
   }
 
   function requireIdle(app: StandinApp) {
-    if (app.taskId !== null) throw new HttpError(409, `Locked by task ${app.taskId} : ${app.installationState} / ${app.runState}`);
+    if (app.taskId !== null)
+      throw new HttpError(409, `Locked by task ${app.taskId} : ${app.installationState} / ${app.runState}`);
   }
 
   function requireDomain(domain: string) {
@@ -754,7 +793,13 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
   }
 
   // ---- operations --------------------------------------------------------------------------------
-  type Handler = (ctx: { params: string[]; body: Record<string, unknown>; fault: Fault | undefined; token: StandinToken; call: ApiCall }) => { status: number; body: unknown };
+  type Handler = (ctx: {
+    params: string[];
+    body: Record<string, unknown>;
+    fault: Fault | undefined;
+    token: StandinToken;
+    call: ApiCall;
+  }) => { status: number; body: unknown };
 
   const handlers: Record<OperationName, Handler> = {
     getProfile: ({ token }) => ({
@@ -862,14 +907,19 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       }
       if (!hasManifest) throw new HttpError(400, "appStoreId: this server has no app store; send manifest");
       const manifest = body.manifest as StandinManifest;
-      if (manifest.id !== app.manifest.id && body.force !== true) throw new HttpError(400, "manifest id does not match. force to override");
+      if (manifest.id !== app.manifest.id && body.force !== true)
+        throw new HttpError(400, "manifest id does not match. force to override");
       if (compareVersions(manifest.version, app.manifest.version) < 0 && body.force !== true) {
-        throw new HttpError(400, `Downgrades are not permitted for apps installed from the appstore or with a lower version: ${app.manifest.version} → ${manifest.version}`);
+        throw new HttpError(
+          400,
+          `Downgrades are not permitted for apps installed from the appstore or with a lower version: ${app.manifest.version} → ${manifest.version}`,
+        );
       }
       requireIdle(app);
       if (app.debugMode && body.force !== true) throw new HttpError(409, "debug mode enabled. force to override");
       const skipBackup = body.skipBackup === true;
-      if (skipBackup) violation(`updateApp: skipBackup: true sent for ${app.fqdn} (the pre-update backup must be kept)`);
+      if (skipBackup)
+        violation(`updateApp: skipBackup: true sent for ${app.fqdn} (the pre-update backup must be kept)`);
       const { failWith, noop } = taskOptions(fault);
       const task = startTask(
         app,
@@ -1050,12 +1100,19 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       if (app.runState !== "running") throw new HttpError(409, `App ${app.fqdn} is not running`);
       const command = (body.cmd as string[]).join(" ");
       if (!command.includes("prisma/seed.bundle.cjs")) {
-        return { status: 200, body: { stdout: "", stderr: `stand-in: only the seed is played, not: ${command}\n`, exitCode: 127 } };
+        return {
+          status: 200,
+          body: { stdout: "", stderr: `stand-in: only the seed is played, not: ${command}\n`, exitCode: 127 },
+        };
       }
       if (app.env.SEED_SHOULD_FAIL === "1") {
         return {
           status: 200,
-          body: { stdout: "Seeding templates...\n", stderr: 'PrismaClientKnownRequestError: relation "MethodFacet" does not exist\n', exitCode: 1 },
+          body: {
+            stdout: "Seeding templates...\n",
+            stderr: 'PrismaClientKnownRequestError: relation "MethodFacet" does not exist\n',
+            exitCode: 1,
+          },
         };
       }
       app.seedRuns += 1;
@@ -1198,10 +1255,14 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       call.status = status;
       send(res, status, body);
     };
-    const fail = (status: number, message: string) => answer(status, { status: STATUS_TEXT[status] ?? "Error", message });
+    const fail = (status: number, message: string) =>
+      answer(status, { status: STATUS_TEXT[status] ?? "Error", message });
 
     // Auth first, like the server: the token decides before the route does.
-    if ("access_token" in query) violation(`${method} ${url.pathname}: token sent as the access_token query parameter (it ends up in server logs)`);
+    if ("access_token" in query)
+      violation(
+        `${method} ${url.pathname}: token sent as the access_token query parameter (it ends up in server logs)`,
+      );
     const header = req.headers.authorization ?? "";
     const bearer = /^Bearer (.+)$/.exec(header)?.[1];
     const presented = bearer ?? query.access_token;
@@ -1257,16 +1318,30 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     if (fault) call.fault = fault.kind;
     if (fault && ["401", "403", "404", "500"].includes(fault.kind)) {
       const status = Number(fault.kind);
-      const defaults: Record<number, string> = { 401: "Token invalid or expired", 403: "Not allowed", 404: "No such app", 500: "Internal error (injected)" };
+      const defaults: Record<number, string> = {
+        401: "Token invalid or expired",
+        403: "Not allowed",
+        404: "No such app",
+        500: "Internal error (injected)",
+      };
       return fail(status, fault.message ?? defaults[status]);
     }
     if (fault?.kind === "409") {
       // The app is in the path, or (for the exec endpoint) named in the body.
-      const app = params[0] ? state.apps.find((a) => a.id === params[0]) : typeof body.app === "string" ? findApp(body.app) : undefined;
+      const app = params[0]
+        ? state.apps.find((a) => a.id === params[0])
+        : typeof body.app === "string"
+          ? findApp(body.app)
+          : undefined;
       if (fault.idle) return fail(409, fault.message ?? `Domain '${app?.fqdn ?? "the location"}' is in use`);
-      if (app && app.taskId === null) startTask(app, "backup", null, { durationMs: fault.busyMs ?? 1500, waitsForPoll: false });
+      if (app && app.taskId === null)
+        startTask(app, "backup", null, { durationMs: fault.busyMs ?? 1500, waitsForPoll: false });
       const taskId = app?.taskId ?? "0";
-      return fail(409, fault.message ?? `Locked by task ${taskId} : ${app?.installationState ?? "pending_backup"} / ${app?.runState ?? "running"}`);
+      return fail(
+        409,
+        fault.message ??
+          `Locked by task ${taskId} : ${app?.installationState ?? "pending_backup"} / ${app?.runState ?? "running"}`,
+      );
     }
     if (fault?.kind === "hang") {
       if (fault.applied) {
@@ -1277,10 +1352,13 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
         }
       }
       call.status = -1;
-      const timer = setTimeout(() => {
-        hangTimers.delete(timer);
-        res.socket?.destroy();
-      }, Math.min(fault.hangMs ?? 3000, 10_000));
+      const timer = setTimeout(
+        () => {
+          hangTimers.delete(timer);
+          res.socket?.destroy();
+        },
+        Math.min(fault.hangMs ?? 3000, 10_000),
+      );
       hangTimers.add(timer);
       return;
     }
@@ -1336,7 +1414,8 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
     snapshot: () => {
       advanceTasks();
       const running = state.tasks.filter((t) => t.active);
-      if (running.length > 0) throw new Error(`stand-in: cannot snapshot while task(s) ${running.map((t) => t.id).join(", ")} run`);
+      if (running.length > 0)
+        throw new Error(`stand-in: cannot snapshot while task(s) ${running.map((t) => t.id).join(", ")} run`);
       const { calls: _calls, violations: _violations, ...rest } = state;
       return { json: JSON.stringify({ ...rest, tasks: state.tasks.map((t) => ({ ...t, apply: null })) }) };
     },

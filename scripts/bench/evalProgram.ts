@@ -19,7 +19,13 @@ async function main(): Promise<number> {
     {
       newResource: (args) => {
         registered++;
-        const state: Record<string, unknown> = { ...args.inputs, stdout: "", stderr: "", result: "x".repeat(48), repoDigest: "r@sha256:0" };
+        const state: Record<string, unknown> = {
+          ...args.inputs,
+          stdout: "",
+          stderr: "",
+          result: "x".repeat(48),
+          repoDigest: "r@sha256:0",
+        };
         return { id: `${args.name}-id`, state };
       },
       call: () => ({}),
@@ -28,7 +34,10 @@ async function main(): Promise<number> {
     "staging",
     true,
   );
-  const config = JSON.parse(process.env.EVAL_CONFIG ?? '{"values":{},"secretKeys":[]}') as { values: Record<string, string>; secretKeys: string[] };
+  const config = JSON.parse(process.env.EVAL_CONFIG ?? '{"values":{},"secretKeys":[]}') as {
+    values: Record<string, string>;
+    secretKeys: string[];
+  };
   pulumi.runtime.setAllConfig(config.values, config.secretKeys);
   await pulumi.runtime.runInPulumiStack(async () => {
     if (which === "deploy") {
@@ -42,9 +51,17 @@ async function main(): Promise<number> {
     const random = require("@pulumi/random") as typeof import("@pulumi/random");
     const password = new random.RandomPassword("password", { length: 16 });
     const run = new command.local.Command("command", { create: "true" });
-    new docker.Image("image", { imageName: "registry.example/app:1", build: { context: ".", platform: "linux/amd64" }, skipPush: true });
+    new docker.Image("image", {
+      imageName: "registry.example/app:1",
+      build: { context: ".", platform: "linux/amd64" },
+      skipPush: true,
+    });
     // A dynamic resource too: its provider is serialized at construction, as the seed's is.
-    const provider: pulumi.dynamic.ResourceProvider = { async create() { return { id: "once", outs: {} }; } };
+    const provider: pulumi.dynamic.ResourceProvider = {
+      async create() {
+        return { id: "once", outs: {} };
+      },
+    };
     class Once extends pulumi.dynamic.Resource {}
     new Once(provider, "dynamic", {}, {});
     return { stdout: run.stdout, length: password.length };

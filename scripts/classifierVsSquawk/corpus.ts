@@ -17,16 +17,34 @@ export interface CorpusCase {
 
 /** Prisma-shaped cases, one per rule (and per context the rule depends on). */
 export const RULE_CASES: CorpusCase[] = [
-  { id: "create-table", sql: `-- CreateTable\nCREATE TABLE "Note" (\n    "id" TEXT NOT NULL,\n    CONSTRAINT "Note_pkey" PRIMARY KEY ("id")\n);\n` },
+  {
+    id: "create-table",
+    sql: `-- CreateTable\nCREATE TABLE "Note" (\n    "id" TEXT NOT NULL,\n    CONSTRAINT "Note_pkey" PRIMARY KEY ("id")\n);\n`,
+  },
   { id: "add-column-nullable", sql: `-- AlterTable\nALTER TABLE "Rule" ADD COLUMN "summary" TEXT;\n` },
-  { id: "add-column-not-null-constant-default", sql: `ALTER TABLE "Rule" ADD COLUMN "status" TEXT NOT NULL DEFAULT 'draft';\n` },
-  { id: "add-column-not-null-now-default", sql: `ALTER TABLE "Rule" ADD COLUMN "seenAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP;\n` },
-  { id: "add-column-not-null-volatile-default", sql: `ALTER TABLE "Rule" ADD COLUMN "token" TEXT NOT NULL DEFAULT gen_random_uuid();\n` },
+  {
+    id: "add-column-not-null-constant-default",
+    sql: `ALTER TABLE "Rule" ADD COLUMN "status" TEXT NOT NULL DEFAULT 'draft';\n`,
+  },
+  {
+    id: "add-column-not-null-now-default",
+    sql: `ALTER TABLE "Rule" ADD COLUMN "seenAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP;\n`,
+  },
+  {
+    id: "add-column-not-null-volatile-default",
+    sql: `ALTER TABLE "Rule" ADD COLUMN "token" TEXT NOT NULL DEFAULT gen_random_uuid();\n`,
+  },
   { id: "add-column-not-null-no-default", sql: `ALTER TABLE "Rule" ADD COLUMN "slug" TEXT NOT NULL;\n` },
   { id: "add-column-serial", sql: `ALTER TABLE "Rule" ADD COLUMN "seq" SERIAL NOT NULL;\n` },
-  { id: "create-index-existing-table", sql: `-- CreateIndex\nCREATE INDEX "Rule_authorId_idx" ON "Rule"("authorId");\n` },
+  {
+    id: "create-index-existing-table",
+    sql: `-- CreateIndex\nCREATE INDEX "Rule_authorId_idx" ON "Rule"("authorId");\n`,
+  },
   { id: "create-index-concurrently", sql: `CREATE INDEX CONCURRENTLY "Rule_authorId_idx" ON "Rule"("authorId");\n` },
-  { id: "create-unique-index-existing-table", sql: `-- CreateIndex\nCREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug");\n` },
+  {
+    id: "create-unique-index-existing-table",
+    sql: `-- CreateIndex\nCREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug");\n`,
+  },
   {
     id: "create-table-then-index-and-fk",
     sql:
@@ -38,7 +56,10 @@ export const RULE_CASES: CorpusCase[] = [
     id: "add-fk-existing-table",
     sql: `-- AddForeignKey\nALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;\n`,
   },
-  { id: "add-fk-not-valid", sql: `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") NOT VALID;\n` },
+  {
+    id: "add-fk-not-valid",
+    sql: `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") NOT VALID;\n`,
+  },
   {
     id: "replace-fk-drop-and-add",
     sql:
@@ -65,12 +86,21 @@ export const RULE_CASES: CorpusCase[] = [
 /** The same kinds of statement, written the way hand-edited or generated files can look. */
 export const HOSTILE_CASES: CorpusCase[] = [
   { id: "lowercase-and-spacing", sql: `alter   table\n  "Rule"\n    add   column "x"   text   not null ;\n` },
-  { id: "comments-between-tokens", sql: `ALTER /* why */ TABLE "User" -- the table\n DROP /* old */ COLUMN "legacyId";\n` },
-  { id: "drop-in-string-literal", sql: `INSERT INTO "Note" ("id", "body") VALUES ('n1', 'DROP TABLE "Rule"; -- not a statement');\n` },
+  {
+    id: "comments-between-tokens",
+    sql: `ALTER /* why */ TABLE "User" -- the table\n DROP /* old */ COLUMN "legacyId";\n`,
+  },
+  {
+    id: "drop-in-string-literal",
+    sql: `INSERT INTO "Note" ("id", "body") VALUES ('n1', 'DROP TABLE "Rule"; -- not a statement');\n`,
+  },
   { id: "drop-in-dollar-quote", sql: `COMMENT ON TABLE "Rule" IS $$DROP TABLE "Rule";$$;\n` },
   { id: "two-statements-one-line", sql: `ALTER TABLE "Rule" ADD COLUMN "a" TEXT; DROP TABLE "Legacy";\n` },
   { id: "crlf-line-endings", sql: `-- CreateIndex\r\nCREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug");\r\n` },
-  { id: "schema-qualified-unquoted", sql: `ALTER TABLE public.rule ADD CONSTRAINT rule_author_fkey FOREIGN KEY (author_id) REFERENCES public.app_user(id);\n` },
+  {
+    id: "schema-qualified-unquoted",
+    sql: `ALTER TABLE public.rule ADD CONSTRAINT rule_author_fkey FOREIGN KEY (author_id) REFERENCES public.app_user(id);\n`,
+  },
   { id: "no-trailing-semicolon", sql: `DROP TABLE IF EXISTS "OtpChallenge"` },
   { id: "quoted-identifier-with-semicolon", sql: `ALTER TABLE "Rule" ADD COLUMN "a;b" TEXT;\n` },
 ].map((c) => ({ ...c, group: "hostile" as const }));
@@ -83,7 +113,8 @@ export function historyBundle(projectDir: string): string {
 /** CommunityRule's real migrations at the bundle's HEAD, in Prisma's order. */
 export function realCases(projectDir: string, scratchDir: string): CorpusCase[] {
   const bundle = historyBundle(projectDir);
-  if (!fs.existsSync(bundle)) throw new Error(`${bundle} is missing: the comparison needs shared/fixtures beside the repository`);
+  if (!fs.existsSync(bundle))
+    throw new Error(`${bundle} is missing: the comparison needs shared/fixtures beside the repository`);
   const clone = path.join(scratchDir, "history");
   execFileSync("git", ["clone", "-q", bundle, clone], { stdio: "pipe" });
   const dir = path.join(clone, "prisma", "migrations");
@@ -92,5 +123,9 @@ export function realCases(projectDir: string, scratchDir: string): CorpusCase[] 
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort()
-    .map((name) => ({ id: name, group: "real" as const, sql: fs.readFileSync(path.join(dir, name, "migration.sql"), "utf8") }));
+    .map((name) => ({
+      id: name,
+      group: "real" as const,
+      sql: fs.readFileSync(path.join(dir, name, "migration.sql"), "utf8"),
+    }));
 }
