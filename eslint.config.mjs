@@ -34,11 +34,11 @@ export default tseslint.config(
   },
   {
     // Tests and the lifecycle host poke at SDK internals (the mock monitor's requests).
-    files: ["tests/**/*.ts", "lifecycle/host.ts"],
+    files: ["tests/**/*.ts", "engine/host.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {
-    files: ["**/*.cjs", "lifecycle/standin/**"],
+    files: ["**/*.cjs", "engine/standin/**"],
     languageOptions: {
       sourceType: "commonjs",
       globals: {

@@ -5,7 +5,7 @@
  * describes the same step list.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { loadDeployConfig } from "./lib/config/programConfig";
+import { loadDeployConfig } from "./config/programConfig";
 import { findProjectDir, staleBuildProblem } from "./lib/build/sourceStamp";
 import { registerSteps } from "./steps";
 

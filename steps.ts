@@ -1,6 +1,6 @@
 /**
  * THE step list: what `pulumi up` does, in order, as data. The program (index.ts) registers these
- * steps and the offline plan (lib/plan.ts) describes them, both from this one list, so the plan can
+ * steps and the offline plan (commands/plan/plan.ts) describes them, both from this one list, so the plan can
  * never tell a reviewer about a step the program does not take (or miss one it does).
  *
  * Each step has three parts:
@@ -11,22 +11,22 @@
  * reads this list without loading Pulumi.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import type { DeployConfig } from "./lib/config/stackConfig";
-import type { RegistryImage } from "./components/registryImage";
-import type { CloudronApp } from "./components/cloudronApp";
-import type { AppEnv } from "./components/appEnv";
-import type { HealthGate } from "./components/healthGate";
-import type { SeedOnce } from "./components/seedOnce";
-import type { SmokeCheck } from "./components/smokeCheck";
-import type { Connection, DesiredEnv } from "./lib/cloudron/contract";
-import type { LiveCheck } from "./lib/cloudron/liveCheck";
+import type { DeployConfig } from "./config/loader";
+import type { RegistryImage } from "./steps/image/registryImage";
+import type { CloudronApp } from "./steps/app/cloudronApp";
+import type { AppEnv } from "./steps/env/appEnv";
+import type { HealthGate } from "./steps/health/healthGate";
+import type { SeedOnce } from "./steps/seed/seedOnce";
+import type { SmokeCheck } from "./steps/smoke/smokeCheck";
+import type { Connection, DesiredEnv } from "./cloudron/requests";
+import type { LiveCheck } from "./steps/live-check/liveCheck";
 
 /** What the checks found before anything registered, for later checks and for registration. */
 export interface CheckFindings {
   /** The live app as the live check read it (its release record says what runs). */
   live?: LiveCheck;
-  /** Production: the image it deploys by digest instead of building (lib/release/promotion.ts). */
-  promotion?: import("./lib/release/promotion").VerifiedImage;
+  /** Production: the image it deploys by digest instead of building (steps/image/promotion.ts). */
+  promotion?: import("./steps/image/promotion").VerifiedImage;
 }
 
 /** What the steps registered so far; each step adds its resource and its stack outputs. */
@@ -54,7 +54,7 @@ export interface StepContext {
   seed?: SeedOnce;
   smoke?: SmokeCheck;
   /** What the deploy ships (version, commit, seed fingerprint): the deploy records it, the seed follows it. */
-  shipped?: import("./lib/release/releaseHistory").ShippedRelease;
+  shipped?: import("./release/releaseHistory").ShippedRelease;
   /** Stack outputs the steps contribute (merged after the config's own outputs). */
   outputs: Record<string, unknown>;
 }
@@ -94,7 +94,7 @@ export const liveCheckStep: Step = {
   ],
   async check(cfg, found) {
     const pulumi = await pulumiSdk();
-    const { checkLiveApp, LiveCheckError } = await import("./lib/cloudron/liveCheck");
+    const { checkLiveApp, LiveCheckError } = await import("./steps/live-check/liveCheck");
     try {
       // The stack's token or the operator's `cloudron login`, as the tools use; never a CLOUDRON_TOKEN
       // exported in the shell `pulumi` runs in.
@@ -123,7 +123,7 @@ export const imageStep: Step = {
     const pulumi = await pulumiSdk();
     // The seed step's rule, checked first of all image checks: an image below the seed floor
     // cannot run the seed (no seed data in it), so it is refused before anything changes.
-    const { seedFloorProblem } = await import("./lib/release/seedContent");
+    const { seedFloorProblem } = await import("./steps/seed/seedContent");
     const isRollback = !cfg.build && cfg.imageTag !== cfg.manifest.version;
     const problem = seedFloorProblem(
       cfg.build ? cfg.manifest.version : cfg.imageTag,
@@ -134,14 +134,14 @@ export const imageStep: Step = {
     if (cfg.environment !== "production") return;
     // Production promotes: the release tag staging pushed (release tags never change) is deployed
     // by digest, with no build and no push; so are rollbacks. The config rules refuse build: true.
-    const { PromotionError, verifiedImageFor } = await import("./lib/release/promotion");
+    const { PromotionError, verifiedImageFor } = await import("./steps/image/promotion");
     const version = cfg.imageTag;
     try {
       found.promotion = await verifiedImageFor(cfg.imageRepository, version);
       pulumi.log.info(`image: production deploys ${found.promotion.describe}; no build, no push`);
     } catch (err) {
       if (err instanceof PromotionError) throw new pulumi.RunError(`communityrule:imageTag: ${err.message}`);
-      const { PullCheckError } = await import("./lib/registry/ociRegistry");
+      const { PullCheckError } = await import("./registry/ociRegistry");
       if (err instanceof PullCheckError)
         throw new pulumi.RunError(
           `communityrule:imageRepository: cannot ask the registry about ${version}: ${err.message}`,
@@ -150,8 +150,8 @@ export const imageStep: Step = {
     }
   },
   async register(ctx) {
-    const { RegistryImage } = await import("./components/registryImage");
-    const { sourceFingerprint } = await import("./lib/release/releaseHistory");
+    const { RegistryImage } = await import("./steps/image/registryImage");
+    const { sourceFingerprint } = await import("./release/releaseHistory");
     const { findProjectDir } = await import("./lib/build/sourceStamp");
     const path = await import("node:path");
     const { cfg } = ctx;
@@ -190,7 +190,7 @@ export const pullCheckStep: Step = {
     }
     // Rollback / promotion: the tag must already exist, be public and have linux/amd64. Checked
     // before any resource, during preview too, so a rollback to a missing tag fails before anything happens.
-    const { verifyAnonymousPull, PullCheckError } = await import("./lib/registry/ociRegistry");
+    const { verifyAnonymousPull, PullCheckError } = await import("./registry/ociRegistry");
     const ref = `${cfg.imageRepository}:${cfg.imageTag}`;
     try {
       await verifyAnonymousPull(ref);
@@ -218,7 +218,7 @@ export const migrationsStep: Step = {
       "refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
   ],
   async check(cfg, found) {
-    const { checkReleaseMigrations, runningFromLiveCheck } = await import("./lib/release/programMigrations");
+    const { checkReleaseMigrations, runningFromLiveCheck } = await import("./steps/migrations/programMigrations");
     const { findProjectDir } = await import("./lib/build/sourceStamp");
     checkReleaseMigrations(cfg, findProjectDir(__dirname), runningFromLiveCheck(found.live));
   },
@@ -237,9 +237,9 @@ export const deployStep: Step = {
   ],
   async register(ctx) {
     const pulumi = await pulumiSdk();
-    const { CloudronApp } = await import("./components/cloudronApp");
-    const { reviewForDeploy, runningFromLiveCheck } = await import("./lib/release/programMigrations");
-    const { shippedRelease } = await import("./lib/release/releaseHistory");
+    const { CloudronApp } = await import("./steps/app/cloudronApp");
+    const { reviewForDeploy, runningFromLiveCheck } = await import("./steps/migrations/programMigrations");
+    const { shippedRelease } = await import("./release/releaseHistory");
     const { findProjectDir } = await import("./lib/build/sourceStamp");
     const path = await import("node:path");
     const { cfg } = ctx;
@@ -255,7 +255,7 @@ export const deployStep: Step = {
       cfg.build ? cfg.manifest.version : cfg.imageTag,
     );
     ctx.shipped = shipped;
-    const { AppPresence } = await import("./components/appPresence");
+    const { AppPresence } = await import("./steps/app/appPresence");
     const observed = ctx.found.live?.observed ?? { state: "unknown" as const };
     const presence = new AppPresence("app-presence", { location: cfg.location, observed });
     const live = pulumi
@@ -313,7 +313,7 @@ export const envStep: Step = {
   ],
   async check(cfg) {
     // Env the app reads differently than the config suggests: said in preview and up, nothing stops.
-    const { configAppEnvWarnings } = await import("./lib/config/appEnvRules");
+    const { configAppEnvWarnings } = await import("./config/appEnvRules");
     const warnings = configAppEnvWarnings(cfg);
     if (warnings.length > 0) {
       const pulumi = await pulumiSdk();
@@ -322,7 +322,7 @@ export const envStep: Step = {
   },
   async register(ctx) {
     const pulumi = await pulumiSdk();
-    const { AppEnv } = await import("./components/appEnv");
+    const { AppEnv } = await import("./steps/env/appEnv");
     const { cfg } = ctx;
     const app = earlier(ctx.app, "env", "deploy");
     const installEnv = earlier(ctx.installEnv, "env", "deploy");
@@ -355,7 +355,7 @@ export const healthStep: Step = {
     `health gate: ${cfg.baseUrl}/api/health until ok + database connected (≤ ${cfg.healthTimeoutSeconds} s)`,
   ],
   async register(ctx) {
-    const { HealthGate } = await import("./components/healthGate");
+    const { HealthGate } = await import("./steps/health/healthGate");
     const { cfg } = ctx;
     const app = earlier(ctx.app, "health", "deploy");
     const env = earlier(ctx.env, "health", "env");
@@ -379,7 +379,7 @@ export const seedStep: Step = {
       `again once when the seed's sources (prisma/seed.ts, prisma/seed/**, data/**) change; refused below the seed floor ${cfg.seedFloor}`,
   ],
   async register(ctx) {
-    const { SeedOnce } = await import("./components/seedOnce");
+    const { SeedOnce } = await import("./steps/seed/seedOnce");
     const { cfg } = ctx;
     const app = earlier(ctx.app, "seed", "deploy");
     const health = earlier(ctx.health, "seed", "health");
@@ -411,7 +411,7 @@ export const smokeStep: Step = {
       ctx.outputs.smokeReport = "smoke checks disabled (communityrule:smoke = false)";
       return;
     }
-    const { SmokeCheck } = await import("./components/smokeCheck");
+    const { SmokeCheck } = await import("./steps/smoke/smokeCheck");
     const health = earlier(ctx.health, "smoke", "health");
     const seed = earlier(ctx.seed, "smoke", "seed");
     ctx.smoke = new SmokeCheck("smoke", {

@@ -2,7 +2,7 @@
 /**
  * The one way in for operator commands (every package.json command script, bin/plan):
  *
- *   node bin/launch.cjs <command> [args…]      e.g.  node bin/launch.cjs scripts/plan staging --json
+ *   node bin/launch.cjs <command> [args…]      e.g.  node bin/launch.cjs commands/plan/main staging --json
  *
  * runs build/<command>.js, the compiled TypeScript (the way `pulumi up` runs the program). First it
  * checks build/ against the sources with the compiled stamp check (lib/build/sourceStamp.ts: one
@@ -26,8 +26,8 @@ const { spawnSync } = require("node:child_process");
 const projectDir = path.resolve(__dirname, "..");
 const [command, ...args] = process.argv.slice(2);
 
-if (!command || !/^(scripts|tools)\/[A-Za-z0-9_/]+$/.test(command)) {
-  process.stderr.write("usage: node bin/launch.cjs <scripts/name | tools/name> [args…]\n");
+if (!command || !/^(commands|tools)\/[A-Za-z0-9_/-]+$/.test(command)) {
+  process.stderr.write("usage: node bin/launch.cjs <commands/name/main | tools/name> [args…]\n");
   process.exit(2);
 }
 

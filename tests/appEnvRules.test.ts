@@ -1,19 +1,19 @@
 /**
- * The app's env rules (lib/config/appEnvRules.ts), table-driven: each case is an env as an operator
+ * The app's env rules (config/appEnvRules.ts), table-driven: each case is an env as an operator
  * writes it, and the refusal or warning the rules must give (key, the effect on the app, the fix).
  * Then the same rules through the config loader (refusals stop it), the plan and preflight
  * (warnings shown), and the committed stack files.
  */
 import { describe, expect, it } from "vitest";
 import * as path from "node:path";
-import { appEnvFindings, type AppEnvInput } from "../lib/config/appEnvRules";
-import { checkConfig, type RawConfig } from "../lib/config/stackConfig";
-import { buildPlan, formatPlan, readStackFileText } from "../lib/plan";
-import { formatPreflight, runPreflight } from "../lib/preflight";
-import { rawConfigFromStackText } from "../lib/config/stackFile";
+import { appEnvFindings, type AppEnvInput } from "../config/appEnvRules";
+import { checkConfig, type RawConfig } from "../config/loader";
+import { buildPlan, formatPlan, readStackFileText } from "../commands/plan/plan";
+import { formatPreflight, runPreflight } from "../commands/preflight/preflight";
+import { rawConfigFromStackText } from "../config/stackFile";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "lifecycle", "fixtures", "community-rule");
+const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
 const GOOD = { SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" };
 const input = (env: Record<string, string>, secretEnvNames: string[] = ["ORGANIZER_INQUIRY_TO"]): AppEnvInput => ({
   env,

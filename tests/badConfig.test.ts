@@ -10,13 +10,13 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import * as util from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkConfig, ConfigError, parseDeployConfig, type RawConfig } from "../lib/config/stackConfig";
-import { rawConfigFromStackText } from "../lib/config/stackFile";
-import { Lifecycle, PROJECT_DIR } from "../lifecycle/runner";
+import { checkConfig, ConfigError, parseDeployConfig, type RawConfig } from "../config/loader";
+import { rawConfigFromStackText } from "../config/stackFile";
+import { Lifecycle, PROJECT_DIR } from "../engine/runner";
 
 const NS = "communityrule";
 const FIXTURE_MANIFEST = fs.readFileSync(
-  path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"),
+  path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json"),
   "utf8",
 );
 const MANIFEST_VERSION = (JSON.parse(FIXTURE_MANIFEST) as { version: string }).version;

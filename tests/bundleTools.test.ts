@@ -1,5 +1,5 @@
 /**
- * The tools the command resources start are built as one bundle each (scripts/bundleTools.ts), run
+ * The tools the command resources start are built as one bundle each (lib/build/bundleTools.ts), run
  * by build/tools/<name>.js (lib/build/toolEntry.ts) with V8's code cache. What runs is what the
  * command lines name; it loads no other file of ours or of node_modules (zod included, so not its
  * translations); the cache is written once, survives a corrupt file, and holds no run-time value.
@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { toolSources } from "../scripts/bundleTools";
+import { toolSources } from "../lib/build/bundleTools";
 import { PROJECT } from "./cliProject";
 
 const TOOLS = path.join(PROJECT, "build", "tools");

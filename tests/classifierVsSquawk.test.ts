@@ -13,7 +13,7 @@ import {
   formatComparison,
   DOC,
   type ComparisonRow,
-} from "../scripts/classifierVsSquawk";
+} from "../commands/classifier-vs-squawk/main";
 
 const projectDir = path.resolve(__dirname, "..");
 let rows: ComparisonRow[];
@@ -27,7 +27,7 @@ describe("classifier vs squawk", () => {
   it("the script's --check passes: docs/classifier-vs-squawk.md is what it produces and every difference is explained", () => {
     const out = execFileSync(
       process.execPath,
-      [path.join(projectDir, "build", "scripts", "classifierVsSquawk.js"), "--check"],
+      [path.join(projectDir, "build", "commands", "classifier-vs-squawk", "main.js"), "--check"],
       { encoding: "utf8" },
     );
     expect(out).toContain(`${DOC} is up to date: ${rows.length} cases`);

@@ -1,6 +1,6 @@
 /** The one argument parser and main wrapper: exact usage messages, exit codes, clean stdout. */
 import { describe, expect, it } from "vitest";
-import { defineCli, parseArgs, UsageError, type CliIo } from "../lib/cli/args";
+import { defineCli, parseArgs, UsageError, type CliIo } from "../lib/cli";
 
 const spec = { positional: ["stack"], optionalPositional: ["extra"], values: ["app-dir"], flags: ["json"] } as const;
 

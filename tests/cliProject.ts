@@ -92,7 +92,7 @@ export function runScript(
   const line = (
     JSON.parse(fs.readFileSync(path.join(p.dir, "package.json"), "utf8")) as { scripts: Record<string, string> }
   ).scripts[script];
-  const launched = /^node bin\/launch\.cjs ([\w/]+)$/.exec(line ?? "");
+  const launched = /^node bin\/launch\.cjs ([\w/-]+)$/.exec(line ?? "");
   if (!launched)
     throw new Error(`package.json script ${script} is ${JSON.stringify(line)}, not \`node bin/launch.cjs <command>\``);
   return runCommand(p.dir, [process.execPath, "bin/launch.cjs", launched[1], ...args], {

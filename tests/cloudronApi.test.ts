@@ -6,8 +6,8 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { apiBaseUrl, CloudronApi, CloudronApiError, resolveToken, type Clock } from "../lib/cloudron/api";
-import { taskInfoSchema } from "../lib/cloudron/schemas";
+import { apiBaseUrl, CloudronApi, CloudronApiError, resolveToken, type Clock } from "../cloudron/client";
+import { taskInfoSchema } from "../cloudron/wire";
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 const OTHER_APP_SECRET = `other-secret-${Math.random().toString(36).slice(2)}`;

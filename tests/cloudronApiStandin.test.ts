@@ -1,11 +1,11 @@
 /**
- * The Cloudron API stand-in (lifecycle/standin/cloudronApi.ts) against the spec's shapes, with
+ * The Cloudron API stand-in (engine/standin/cloudronApi.ts) against the spec's shapes, with
  * plain HTTP requests: auth, asynchronous tasks, env, backups, body validation, and every
  * injectable fault. The field lists below are read from cloudron-openapi.json (January 2026).
  */
 import * as crypto from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startCloudronApi, type CloudronApi } from "../lifecycle/standin/cloudronApi";
+import { startCloudronApi, type CloudronApi } from "../engine/standin/cloudronApi";
 
 const MANIFEST = {
   manifestVersion: 2,

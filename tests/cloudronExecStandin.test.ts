@@ -1,5 +1,5 @@
 /**
- * The `cloudron` CLI stand-in (lifecycle/standin/cloudron), reduced to `exec`: it reads the login
+ * The `cloudron` CLI stand-in (engine/standin/cloudron), reduced to `exec`: it reads the login
  * from $HOME/.cloudron.json, reaches the API stand-in over its private endpoint, plays the seed,
  * prints the `__SEED_EXIT__` marker, refuses --token, and logs its argv. Run as a real process.
  */
@@ -9,9 +9,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCloudronApi, type CloudronApi } from "../lifecycle/standin/cloudronApi";
+import { startCloudronApi, type CloudronApi } from "../engine/standin/cloudronApi";
 
-const STANDIN = path.resolve(__dirname, "..", "lifecycle", "standin", "cloudron");
+const STANDIN = path.resolve(__dirname, "..", "engine", "standin", "cloudron");
 const SEED = ["sh", "-c", 'node prisma/seed.bundle.cjs; echo "__SEED_EXIT__:$?"'];
 
 let api: CloudronApi;

@@ -6,9 +6,9 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { CloudronApi, type Clock } from "../lib/cloudron/api";
-import type { DeployRequest, EnvApplyRequest } from "../lib/cloudron/contract";
-import { LEGACY_OWNER_ENV_NAME, ownerTag, ownershipTags } from "../lib/cloudron/ownership";
+import { CloudronApi, type Clock } from "../cloudron/client";
+import type { DeployRequest, EnvApplyRequest } from "../cloudron/requests";
+import { LEGACY_OWNER_ENV_NAME, ownerTag, ownershipTags } from "../steps/app/ownership";
 import {
   applyEnv,
   deploy,
@@ -20,7 +20,7 @@ import {
   readBackProblems,
   splitLocation,
   uninstall,
-} from "../lib/cloudron/operations";
+} from "../cloudron/operations";
 import { main } from "../tools/cloudronApp";
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;

@@ -6,11 +6,11 @@
  */
 import * as crypto from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startCloudronApi, type CloudronApi as Standin } from "../lifecycle/standin/cloudronApi";
-import { CloudronApi } from "../lib/cloudron/api";
-import { deploy, pickPreUpdateBackup } from "../lib/cloudron/operations";
-import { checkLiveApp } from "../lib/cloudron/liveCheck";
-import type { DeployRequest } from "../lib/cloudron/contract";
+import { startCloudronApi, type CloudronApi as Standin } from "../engine/standin/cloudronApi";
+import { CloudronApi } from "../cloudron/client";
+import { deploy, pickPreUpdateBackup } from "../cloudron/operations";
+import { checkLiveApp } from "../steps/live-check/liveCheck";
+import type { DeployRequest } from "../cloudron/requests";
 
 const LOCATION = "communityrule.info";
 const MANIFEST = {

@@ -88,7 +88,7 @@ const find = (name: string): Recorded => {
 
 describe("RegistryImage", () => {
   it("build: linux/amd64 image with registry credentials, then an anonymous pull check of the pushed digest", async () => {
-    const { RegistryImage } = await import("../components/registryImage");
+    const { RegistryImage } = await import("../steps/image/registryImage");
     const img = new RegistryImage("image", {
       repository: "git.medlab.host/communityrule/community-rule",
       tag: "0.1.10",
@@ -121,7 +121,7 @@ describe("RegistryImage", () => {
   });
 
   it("no build: the existing tag as is, nothing built, pushed or checked here", async () => {
-    const { RegistryImage } = await import("../components/registryImage");
+    const { RegistryImage } = await import("../steps/image/registryImage");
     const img = new RegistryImage("image", {
       repository: "git.medlab.host/communityrule/community-rule",
       tag: "0.1.9",
@@ -134,7 +134,7 @@ describe("RegistryImage", () => {
   });
 
   it("build without credentials is refused before anything registers", async () => {
-    const { RegistryImage } = await import("../components/registryImage");
+    const { RegistryImage } = await import("../steps/image/registryImage");
     expect(
       () => new RegistryImage("image", { repository: "r.example/a/b", tag: "1.0.0", build: true, appDir: "." }),
     ).toThrow("RegistryImage: build needs registryUsername and registryPassword");
@@ -147,10 +147,10 @@ const MANIFEST = { id: "com.medlab.communityrule", version: "0.1.10", httpPort: 
 /** CloudronApp + AppEnv + SeedOnce wired as index.ts wires them, with the deferred env hand-over. */
 async function buildCloudronSteps() {
   recorded.length = 0;
-  const { CloudronApp } = await import("../components/cloudronApp");
-  const { AppEnv } = await import("../components/appEnv");
-  const { SeedOnce } = await import("../components/seedOnce");
-  const [desired, setDesired] = pulumi.deferredOutput<import("../lib/cloudron/contract").DesiredEnv>();
+  const { CloudronApp } = await import("../steps/app/cloudronApp");
+  const { AppEnv } = await import("../steps/env/appEnv");
+  const { SeedOnce } = await import("../steps/seed/seedOnce");
+  const [desired, setDesired] = pulumi.deferredOutput<import("../cloudron/requests").DesiredEnv>();
   const [secretValues, setSecretValues] = pulumi.deferredOutput<Record<string, string>>();
   const app = new CloudronApp("app", {
     connection: CONNECTION,
@@ -230,7 +230,7 @@ describe("AppEnv and CloudronApp", () => {
 
   it("hands every step the same connection: timeouts and waits reach deploy, uninstall, env and seed", async () => {
     const { parseRequest, deployRequestSchema, uninstallRequestSchema, envApplyRequestSchema, seedRequestSchema } =
-      await import("../lib/cloudron/contract");
+      await import("../cloudron/requests");
     const { deploy, apply, seed } = await buildCloudronSteps();
     const deployStdin = String(unwrap(deploy.inputs.stdin));
     const deployReq = parseRequest(deployRequestSchema, deployStdin, "deploy");
@@ -246,14 +246,14 @@ describe("AppEnv and CloudronApp", () => {
     expect(envReq.appId).toBe("app-123");
     const seedReq = seedRequestSchema.parse(unwrap(seed.inputs.request));
     expect(seedReq).toEqual({ connection: CONNECTION, location: "staging.communityrule.info" });
-    // The tool command is built in one place (lib/cli/commandLines.ts) and handed to the provider.
+    // The tool command is built in one place (lib/commandLines.ts) and handed to the provider.
     expect(seed.inputs.toolArgv).toEqual(["node", "build/tools/cloudronApp.js", "seed"]);
   });
 });
 
 describe("HealthGate", () => {
   it("runs the gate tool with the timeout and location; a restart key re-runs it when image or env changed", async () => {
-    const { HealthGate } = await import("../components/healthGate");
+    const { HealthGate } = await import("../steps/health/healthGate");
     const gate = new HealthGate("health", {
       baseUrl: "https://staging.communityrule.info",
       location: "staging.communityrule.info",
@@ -276,7 +276,7 @@ describe("HealthGate", () => {
 
 describe("seed provider", () => {
   it("serializes (self-contained methods) and diffs only on seedRun, the seed's sources and location", async () => {
-    const { seedProvider, buildSeedRequest } = await import("../components/seedProvider");
+    const { seedProvider, buildSeedRequest } = await import("../steps/seed/seedProvider");
     const text = await pulumi.runtime.serializeFunction(() => seedProvider);
     expect(text.text).toContain("inputs.toolArgv"); // create's own code travels in the serialized text
     const olds = {
@@ -322,7 +322,7 @@ describe("SmokeCheck", () => {
     [undefined, `${TOOL}/smoke.js https://staging.communityrule.info`],
     ["ops@example.org", `${TOOL}/smoke.js https://staging.communityrule.info --email ops@example.org`],
   ])("email %s → the whole smoke command", async (email, command) => {
-    const { SmokeCheck } = await import("../components/smokeCheck");
+    const { SmokeCheck } = await import("../steps/smoke/smokeCheck");
     const smoke = new SmokeCheck("smoke", {
       baseUrl: "https://staging.communityrule.info",
       email,

@@ -19,12 +19,12 @@ import {
   stagingTagRule,
   unknownKeyRule,
   valueRule,
-} from "../lib/config/rules";
-import { CONFIG_DEFAULTS, checkConfig, ConfigError, type RawConfig } from "../lib/config/stackConfig";
-import { ConfigFileError, loadStackFile, rawConfigFromStackText, readStackFile } from "../lib/config/stackFile";
+} from "../config/rules";
+import { CONFIG_DEFAULTS, checkConfig, ConfigError, type RawConfig } from "../config/loader";
+import { ConfigFileError, loadStackFile, rawConfigFromStackText, readStackFile } from "../config/stackFile";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "lifecycle", "fixtures", "community-rule");
+const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
 const SMTP_ONLY = JSON.stringify({ SMTP_FROM: "hello@communityrule.info" });
 const raw = (values: Record<string, string>, secret: string[] = []): RawConfig => ({
   values: Object.fromEntries(Object.entries(values).map(([k, v]) => [`communityrule:${k}`, v])),
@@ -214,7 +214,7 @@ describe("the loader", () => {
   });
 
   it("applies the schema's defaults, and only those", () => {
-    // SMTP_FROM is the one env name a stack must set (lib/config/appEnvRules.ts); no other default is implied.
+    // SMTP_FROM is the one env name a stack must set (config/appEnvRules.ts); no other default is implied.
     const cfg = checkConfig(
       raw({
         location: "staging.communityrule.info",

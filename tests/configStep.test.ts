@@ -1,5 +1,5 @@
 /**
- * The Pulumi CLI's config step (lifecycle/configStep.ts, after pulumi/pulumi pkg/workspace/config.go
+ * The Pulumi CLI's config step (engine/configStep.ts, after pulumi/pulumi pkg/workspace/config.go
  * `mergeConfig` and sdk/go/common/workspace/project.go), played on the project's real files, and
  * Pulumi.yaml's declarations against the schema key by key.
  */
@@ -16,11 +16,11 @@ import {
   validateConfigValue,
   configValueFromYaml,
   ProjectFileError,
-} from "../lifecycle/configStep";
-import { declarationFor, renderPulumiYaml, undeclaredKeys } from "../lib/config/projectDeclarations";
-import { CONFIG_DEFAULTS, CONFIG_SCHEMA, type ConfigKey } from "../lib/config/schema";
-import { checkConfig } from "../lib/config/stackConfig";
-import { deriveReviewStack } from "../lib/reviewApp/stackFile";
+} from "../engine/configStep";
+import { declarationFor, renderPulumiYaml, undeclaredKeys } from "../config/pulumiYaml";
+import { CONFIG_DEFAULTS, CONFIG_SCHEMA, type ConfigKey } from "../config/schema";
+import { checkConfig } from "../config/loader";
+import { deriveReviewStack } from "../commands/review-app/stackFile";
 
 const root = path.resolve(__dirname, "..");
 const project = readProjectYaml(root);
@@ -201,7 +201,7 @@ describe("mergeConfig as config.go writes it", () => {
   });
 });
 
-describe("Pulumi.yaml against lib/config/schema.ts", () => {
+describe("Pulumi.yaml against config/schema.ts", () => {
   const declared = (
     YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
       config: Record<string, Record<string, unknown>>;

@@ -1,5 +1,5 @@
 /**
- * lifecycle/CONFORMANCE.md is the record of what the offline engine imitates: every row names a
+ * engine/CONFORMANCE.md is the record of what the offline engine imitates: every row names a
  * real source (or says it is an assumption) and a test that exists.
  */
 import { describe, expect, it } from "vitest";
@@ -28,8 +28,8 @@ export function conformanceRows(
     });
 }
 
-describe("lifecycle/CONFORMANCE.md", () => {
-  const rows = conformanceRows(fs.readFileSync(path.join(root, "lifecycle", "CONFORMANCE.md"), "utf8"));
+describe("engine/CONFORMANCE.md", () => {
+  const rows = conformanceRows(fs.readFileSync(path.join(root, "engine", "CONFORMANCE.md"), "utf8"));
 
   it("lists the engine's behaviours", () => {
     expect(rows.length).toBeGreaterThanOrEqual(20);

@@ -1,8 +1,8 @@
 /**
- * The first production install (lib/cutover.ts, scripts/cutover.ts): the pure rules on their
+ * The first production install (commands/cutover/cutover.ts, commands/cutover/main.ts): the pure rules on their
  * messages, then the real command against a Cloudron stand-in holding the legacy LAMP app at the
  * apex, with the production stack's up and preview played by the lifecycle runner
- * (scripts/rehearseCutover.ts builds the scene; `npm run rehearse -- production --cutover` plays
+ * (commands/rehearse/cutover.ts builds the scene; `npm run rehearse -- production --cutover` plays
  * the same scene end to end).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,10 +18,10 @@ import {
   planRefusals,
   type CutoverSettings,
   type LegacyApp,
-} from "../lib/cutover";
-import { cutoverArgsFrom, newestRecord, recordPath } from "../scripts/cutover";
-import { LEGACY_LAMP, startCutoverScene, type CutoverScene } from "../scripts/rehearseCutover";
-import { UsageError } from "../lib/cli/args";
+} from "../commands/cutover/cutover";
+import { cutoverArgsFrom, newestRecord, recordPath } from "../commands/cutover/main";
+import { LEGACY_LAMP, startCutoverScene, type CutoverScene } from "../commands/rehearse/cutover";
+import { UsageError } from "../lib/cli";
 
 const SETTINGS: CutoverSettings = {
   stack: "production",

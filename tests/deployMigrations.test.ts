@@ -2,9 +2,9 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { reviewDeployMigrations, type DeployMigrationsInput } from "../lib/release/deployMigrations";
-import { classifyMigrations, listCheckoutMigrations, recordMigrations } from "../lib/release/migrations";
-import { ConfigError, parseDeployConfig } from "../lib/config/stackConfig";
+import { reviewDeployMigrations, type DeployMigrationsInput } from "../steps/migrations/deployMigrations";
+import { classifyMigrations, listCheckoutMigrations, recordMigrations } from "../steps/migrations/checkoutMigrations";
+import { ConfigError, parseDeployConfig } from "../config/loader";
 import { RELEASES, releaseCheckout } from "./releaseCheckout";
 
 const DROP = "20250521150000_drop_user_legacy_id";

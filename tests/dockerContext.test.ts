@@ -1,12 +1,12 @@
 /**
- * The build-context digest docker.Image adds to its inputs (lifecycle/dockerContext.ts, after
+ * The build-context digest docker.Image adds to its inputs (engine/dockerContext.ts, after
  * pulumi/pulumi-docker provider/provider.go `hashContext`).
  */
 import { afterEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { goFileModeString, hashContext, isIgnored, readIgnorePatterns } from "../lifecycle/dockerContext";
+import { goFileModeString, hashContext, isIgnored, readIgnorePatterns } from "../engine/dockerContext";
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import { CONFIG_DEFAULTS, CONFIG_KEYS, DERIVED_DEFAULTS } from "../lib/config/stackConfig";
+import { CONFIG_DEFAULTS, CONFIG_KEYS, DERIVED_DEFAULTS } from "../config/loader";
 
 const root = path.resolve(__dirname, "..");
 const scripts = Object.keys(

@@ -5,8 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { computeDrift, type DriftOutputs } from "../lib/drift";
-import { main } from "../scripts/drift";
+import { computeDrift, type DriftOutputs } from "../commands/drift/drift";
+import { main } from "../commands/drift/main";
 
 const SECRET = `secret-${Math.random().toString(36).slice(2)}`;
 const EDITED = `edited-${Math.random().toString(36).slice(2)}`;

@@ -1,19 +1,19 @@
 /**
- * The failure report (lib/cloudron/failureReport.ts): logs read through the real client from the
+ * The failure report (cloudron/failureReport.ts): logs read through the real client from the
  * Cloudron stand-in, bounded, masked (app env values, URL passwords), and a log that cannot be read
  * named instead of hiding the step's error.
  */
 import * as crypto from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CloudronApi, parseLogText } from "../lib/cloudron/api";
+import { CloudronApi, parseLogText } from "../cloudron/client";
 import {
   excerptLines,
   formatFailureReport,
   gatherEvidence,
   LOG_BOUNDS,
   maskUrlCredentials,
-} from "../lib/cloudron/failureReport";
-import { startCloudronApi, type CloudronApi as Standin } from "../lifecycle/standin/cloudronApi";
+} from "../cloudron/failureReport";
+import { startCloudronApi, type CloudronApi as Standin } from "../engine/standin/cloudronApi";
 
 let standin: Standin;
 let api: CloudronApi;

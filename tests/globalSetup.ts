@@ -1,6 +1,6 @@
 /**
  * Suite-level report of the secret scan that every lifecycle scenario runs on close
- * (lifecycle/runner.ts): how many scenarios and strings were scanned, and the hits (zero is
+ * (engine/runner.ts): how many scenarios and strings were scanned, and the hits (zero is
  * the pass condition; a hit already failed its scenario).
  */
 import * as fs from "node:fs";

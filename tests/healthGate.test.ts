@@ -12,9 +12,9 @@ import {
   nextWaitMs,
   type Clock,
   waitForHealthy,
-} from "../lib/health/healthGate";
+} from "../steps/health/poll";
 import { main as gateCli } from "../tools/healthGate";
-import { closedPort, healthyApp, json, runTool, startFakeApp } from "../lifecycle/fakeApp";
+import { closedPort, healthyApp, json, runTool, startFakeApp } from "../engine/fakeApp";
 import { serve } from "./serveFakeApp";
 
 const HEALTHY = { ok: true, database: "connected" };

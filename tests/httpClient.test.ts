@@ -1,12 +1,12 @@
 /**
- * The one HTTP client (lib/http/client.ts) against real loopback servers: exact body bytes and
+ * The one HTTP client (lib/http.ts) against real loopback servers: exact body bytes and
  * headers, redirects followed only when asked and only up to the limit, credentials dropped when
  * a redirect leaves the origin, bounded bodies, and failures that name their code.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { HttpRequestError, requestBytes, requestText } from "../lib/http/client";
-import { freePort } from "../lifecycle/registry";
+import { HttpRequestError, requestBytes, requestText } from "../lib/http";
+import { freePort } from "../engine/registry";
 
 interface Seen {
   method: string;

@@ -2,13 +2,13 @@
  * Structure rules a reviewer would otherwise have to remember:
  * - no module outside tests/ imports from tests/ (lint has the same rule; this also covers
  *   `require` and dynamic `import()` strings);
- * - config defaults are written once, in lib/config/schema.ts: no `?? <default>` copy elsewhere;
- * - one argument parser: no `class UsageError` and no function named `parseArgs` outside lib/cli/args.ts.
+ * - config defaults are written once, in config/schema.ts: no `?? <default>` copy elsewhere;
+ * - one argument parser: no `class UsageError` and no function named `parseArgs` outside lib/cli.ts.
  */
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CONFIG_DEFAULTS } from "../lib/config/schema";
+import { CONFIG_DEFAULTS } from "../config/schema";
 
 const root = path.resolve(__dirname, "..");
 const SKIP = new Set(["node_modules", "build", "tests", ".git", ".artifacts"]);
@@ -49,13 +49,13 @@ describe("imports", () => {
 });
 
 describe("defaults", () => {
-  it("each numeric config default is written only in lib/config/schema.ts", () => {
+  it("each numeric config default is written only in config/schema.ts", () => {
     const numbers = (Object.values(CONFIG_DEFAULTS) as unknown[]).filter((v): v is number => typeof v === "number");
     const copy = new RegExp(`\\?\\?\\s*(${numbers.join("|")})\\b`);
     const offenders = productFiles()
       .map((f) => path.relative(root, f))
-      // lifecycle/ is the offline test engine: its own knobs (stand-in task times) are not config defaults.
-      .filter((f) => f !== path.join("lib", "config", "schema.ts") && !f.startsWith(`lifecycle${path.sep}`))
+      // engine/ is the offline test engine: its own knobs (stand-in task times) are not config defaults.
+      .filter((f) => f !== path.join("config", "schema.ts") && !f.startsWith(`engine${path.sep}`))
       .filter((f) => copy.test(fs.readFileSync(path.join(root, f), "utf8")));
     expect(offenders).toEqual([]);
   });
@@ -82,13 +82,13 @@ describe("one argument parser", () => {
     expect(argParserCopies("class C {\n  parseArgs(argv: string[]): void {}\n}")).toEqual(["parseArgs"]);
     expect(
       argParserCopies(
-        'import { parseArgs, UsageError } from "../lib/cli/args";\nconst a = parseArgs(argv, spec);\nthrow new UsageError("x");',
+        'import { parseArgs, UsageError } from "../lib/cli";\nconst a = parseArgs(argv, spec);\nthrow new UsageError("x");',
       ),
     ).toEqual([]);
   });
 
-  it("lib/cli/args.ts is the only product module defining UsageError or parseArgs", () => {
-    const own = path.join("lib", "cli", "args.ts");
+  it("lib/cli.ts is the only product module defining UsageError or parseArgs", () => {
+    const own = path.join("lib", "cli.ts");
     const offenders = productFiles()
       .map((f) => path.relative(root, f))
       .filter((f) => f !== own)

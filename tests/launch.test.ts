@@ -4,8 +4,8 @@
  * - a copy of the whole project as an operator has it, with its fresh build/: the real commands
  *   (`npm run plan`, `bin/plan`) run at once, build nothing and print only JSON;
  * - a small project made of the real launch machinery (bin/launch.cjs, bin/plan, the package.json
- *   build script, lib/build/sourceStamp.ts and toolEntry.ts, scripts/bundleTools.ts and
- *   stampBuild.ts, both tsconfigs, unchanged) around a tiny `scripts/plan.ts`, with a source under
+ *   build script, lib/build/sourceStamp.ts and toolEntry.ts, lib/build/bundleTools.ts and
+ *   stampBuild.ts, both tsconfigs, unchanged) around a tiny `commands/plan/main.ts`, with a source under
  *   every root the stamp hashes: no build/ at all (builds, then runs), a source edit (one line on stderr, builds,
  *   runs the new code), a source that does not compile (says so, does not run the old code). The
  *   same tsc, bundler and stamp as the project's, without compiling the whole project from scratch.
@@ -52,9 +52,9 @@ describe("bin/launch.cjs in a copy of the whole project", () => {
 
 /** The tiny command's usage line lives in lib/ (a dependency of the command, not the command itself). */
 const USAGE_SOURCE = "lib/launchUsage.ts";
-const PLAN_SOURCE = "scripts/plan.ts";
+const PLAN_SOURCE = "commands/plan/main.ts";
 const TINY_PLAN = [
-  'import { USAGE } from "../lib/launchUsage";',
+  'import { USAGE } from "../../lib/launchUsage";',
   "const [stack, ...rest] = process.argv.slice(2);",
   "if (!stack) {",
   '  process.stderr.write(USAGE + "\\n");',
@@ -92,8 +92,8 @@ function smallProject(): {
     "bin/plan",
     "lib/build/sourceStamp.ts",
     "lib/build/toolEntry.ts",
-    "scripts/bundleTools.ts",
-    "scripts/stampBuild.ts",
+    "lib/build/bundleTools.ts",
+    "lib/build/stampBuild.ts",
     "Pulumi.yaml",
     ...BUILD_CONFIGS,
   ])
@@ -146,7 +146,7 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(launcherLines(r.stderr)).toEqual([MISSING_LINE]);
     expect(r.stdout).toBe('{"stack":"staging","json":true}\n');
-    expect(fs.existsSync(path.join(s.dir, "build", "scripts", "plan.js"))).toBe(true);
+    expect(fs.existsSync(path.join(s.dir, "build", "commands", "plan", "main.js"))).toBe(true);
     expect(staleBuildReason(s.dir)).toBeUndefined();
   });
 
@@ -169,11 +169,11 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
     expect(stampMtime(s.dir)).toBe(stamp);
 
     // With build/ fresh, a command that was never compiled is named, not built for.
-    const missing = await runCommand(s.dir, ["node", "bin/launch.cjs", "scripts/nothingHere"]);
+    const missing = await runCommand(s.dir, ["node", "bin/launch.cjs", "commands/nothingHere"]);
     expect(missing.code).toBe(2);
     expect(missing.stdout).toBe("");
     expect(missing.stderr).toBe(
-      "no such command: scripts/nothingHere (nothing compiled to build/scripts/nothingHere.js)\n",
+      "no such command: commands/nothingHere (nothing compiled to build/commands/nothingHere.js)\n",
     );
   });
 
@@ -190,11 +190,11 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
       // tsc's own code (1: errors, nothing emitted), passed on by npm and the launcher.
       expect(r.code).toBe(1);
       expect(r.stdout).toBe("");
-      expect(r.stderr).toContain("scripts/plan.ts");
+      expect(r.stderr).toContain("commands/plan/main.ts");
       expect(r.stderr).toContain("error TS2322");
       expect(launcherLines(r.stderr)).toEqual([
         STALE_LINE,
-        "npm run build failed (above), so scripts/plan did not run",
+        "npm run build failed (above), so commands/plan/main did not run",
       ]);
     } finally {
       s.write(PLAN_SOURCE, original);
@@ -207,9 +207,9 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
     expect(reverted.stdout).toBe('{"stack":"staging","json":true}\n');
   });
 
-  it("refuses a command outside scripts/ and tools/ with its usage (exit 2)", async () => {
+  it("refuses a command outside commands/ and tools/ with its usage (exit 2)", async () => {
     const outside = await runCommand(s.dir, ["node", "bin/launch.cjs", "../outside"]);
     expect(outside.code).toBe(2);
-    expect(outside.stderr).toBe("usage: node bin/launch.cjs <scripts/name | tools/name> [args…]\n");
+    expect(outside.stderr).toBe("usage: node bin/launch.cjs <commands/name/main | tools/name> [args…]\n");
   });
 });

@@ -5,13 +5,16 @@
  * next `up` that applies env corrects it in one configure/env call, and drift is clean again.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runTool } from "../lifecycle/fakeApp";
-import { Lifecycle } from "../lifecycle/runner";
+import { runTool } from "../engine/fakeApp";
+import { Lifecycle } from "../engine/runner";
 
 describe("drift after a dashboard edit", () => {
   let lc: Lifecycle;
   const drift = () =>
-    runTool("scripts/drift.ts", [lc.stack], { env: { ...lc.extraEnv, CLOUDRON_TOKEN: lc.token }, timeoutMs: 60_000 });
+    runTool("commands/drift/main.ts", [lc.stack], {
+      env: { ...lc.extraEnv, CLOUDRON_TOKEN: lc.token },
+      timeoutMs: 60_000,
+    });
 
   beforeAll(async () => {
     lc = await Lifecycle.create({ stack: "staging", config: { smoke: false } });

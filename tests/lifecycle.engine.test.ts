@@ -1,12 +1,12 @@
 /**
  * The offline engine against what the Pulumi CLI, engine and providers really do (one test per row
- * of lifecycle/CONFORMANCE.md): the config step before the program, `up` as a preview pass and an
+ * of engine/CONFORMANCE.md): the config step before the program, `up` as a preview pass and an
  * update pass, docker.Image's diff, aliases, and the Cloudron token taken from the stack only.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Lifecycle, type LifecycleSnapshot } from "../lifecycle/runner";
+import { Lifecycle, type LifecycleSnapshot } from "../engine/runner";
 
 const SHELL_TOKEN = "fake-shell-token-xyz";
 

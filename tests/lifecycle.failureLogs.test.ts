@@ -4,7 +4,7 @@
  * production auto-rollback puts back the manifest the app ran before the release, not only its image.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, type ApiCall } from "../lifecycle/runner";
+import { Lifecycle, type ApiCall } from "../engine/runner";
 
 const MIGRATION = "20260520120000_add_magic_link_draft_payload";
 const DB_PASSWORD = "pg-pass-7f3c9d2e1b";

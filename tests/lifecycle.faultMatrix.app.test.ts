@@ -11,8 +11,8 @@
  */
 import * as crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, type ApiCall } from "../lifecycle/runner";
-import type { RunResult } from "../lifecycle/host";
+import { Lifecycle, type ApiCall } from "../engine/runner";
+import type { RunResult } from "../engine/host";
 
 const accepted = (lc: Lifecycle, operation: string) =>
   lc.calls().filter((c) => c.operation === operation && c.status >= 200 && c.status < 300).length;

@@ -8,8 +8,8 @@
  * from a saved point (one install is paid once). Update and env faults are in lifecycle.faultMatrix.app.test.ts.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/runner";
-import type { RunResult } from "../lifecycle/host";
+import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../engine/runner";
+import type { RunResult } from "../engine/host";
 
 // One environment for the file; every row starts from a saved point: `empty` (nothing deployed, for
 // the install rows) or `installed` (one clean install, for the seed, health and smoke rows).

@@ -5,7 +5,7 @@
  * operation, request body) and its server state.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/runner";
+import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../engine/runner";
 
 const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
 const body = (c: ApiCall) => c.requestBody as Record<string, unknown>;

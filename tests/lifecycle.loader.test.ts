@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { Lifecycle, PROJECT_DIR } from "../lifecycle/runner";
+import { Lifecycle, PROJECT_DIR } from "../engine/runner";
 
 describe("language-host loading", () => {
   it("the project tells the language host to run the compiled entry, without TypeScript", () => {

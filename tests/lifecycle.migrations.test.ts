@@ -1,6 +1,6 @@
 /**
  * Migration-aware releases end to end through the offline lifecycle runner (issue 14): the app
- * checkout carries the release states of lifecycle/fixtures/releases; the program reviews them
+ * checkout carries the release states of engine/fixtures/releases; the program reviews them
  * before any resource registers (preview and up), the deploy request carries the classified list,
  * and the deploy result records it in state.
  */
@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, PROJECT_DIR } from "../lifecycle/runner";
+import { Lifecycle, PROJECT_DIR } from "../engine/runner";
 
-const RELEASES = path.join(PROJECT_DIR, "lifecycle", "fixtures", "releases");
+const RELEASES = path.join(PROJECT_DIR, "engine", "fixtures", "releases");
 const DROP = "20250521150000_drop_user_legacy_id";
 const SLUG = "20250520110000_add_rule_slug";
 const INIT_SQL = "prisma/migrations/20250301120000_init/migration.sql";

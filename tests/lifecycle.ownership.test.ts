@@ -7,8 +7,8 @@
  */
 import * as fs from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Lifecycle, type LifecycleSnapshot } from "../lifecycle/runner";
-import { ownerTag, ownershipTags } from "../lib/cloudron/ownership";
+import { Lifecycle, type LifecycleSnapshot } from "../engine/runner";
+import { ownerTag, ownershipTags } from "../steps/app/ownership";
 
 // Calls since the row's start (the saved install; calls() counts from the restore).
 const uninstalls = (lc: Lifecycle) => lc.calls().filter((c) => c.operation === "uninstallApp");

@@ -4,7 +4,7 @@
  * stops the run before any mutating Cloudron API call.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Lifecycle, type LifecycleSnapshot } from "../lifecycle/runner";
+import { Lifecycle, type LifecycleSnapshot } from "../engine/runner";
 
 describe("pull verification", () => {
   // One environment, each row from its saved empty point. Images pushed stay in the registry across

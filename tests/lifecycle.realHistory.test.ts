@@ -9,8 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle } from "../lifecycle/runner";
-import { readReleaseRecord } from "../lib/release/releaseRecord";
+import { Lifecycle } from "../engine/runner";
+import { readReleaseRecord } from "../release/releaseRecord";
 import { commitRelease, gitIn, historyCheckout } from "./releaseCheckout";
 
 const DROP_STAKEHOLDERS = "20260601120000_drop_rule_stakeholder";

@@ -4,7 +4,7 @@
  * automatic rollback after a failed health gate on production.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../lifecycle/runner";
+import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../engine/runner";
 
 const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
 const sentManifest = (c: ApiCall) => (c.requestBody as { manifest: { version: string; dockerImage: string } }).manifest;

@@ -8,8 +8,8 @@
  * the production defaults of 600 s / 1800 s), naming what it waited for.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { RunResult, StepRecord } from "../lifecycle/host";
-import { Lifecycle, type LifecycleSnapshot } from "../lifecycle/runner";
+import type { RunResult, StepRecord } from "../engine/host";
+import { Lifecycle, type LifecycleSnapshot } from "../engine/runner";
 
 const SLACK_MS = 10_000; // tool process start-up, polling interval, a loaded 2-core machine
 

@@ -5,13 +5,8 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  judgeBackupPolicy,
-  judgeExistingBackups,
-  readBackupPolicy,
-  retentionSeconds,
-} from "../lib/cloudron/backupPolicy";
-import { checkLiveApp } from "../lib/cloudron/liveCheck";
+import { judgeBackupPolicy, judgeExistingBackups, readBackupPolicy, retentionSeconds } from "../cloudron/backupPolicy";
+import { checkLiveApp } from "../steps/live-check/liveCheck";
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
 const servers: http.Server[] = [];

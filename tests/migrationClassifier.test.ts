@@ -4,7 +4,7 @@ import {
   newClassificationContext,
   worstRisk,
   type MigrationRisk,
-} from "../lib/release/migrationClassifier";
+} from "../steps/migrations/classifier";
 
 /** Classifies one statement on its own (no earlier statement in context). */
 function one(sql: string) {

@@ -7,7 +7,7 @@ import {
   classifyMigrations,
   recordMigrations,
   type RecordedMigration,
-} from "../lib/release/migrations";
+} from "../steps/migrations/checkoutMigrations";
 import {
   reviewRelease,
   reviewRollback,
@@ -16,9 +16,9 @@ import {
   acknowledgeCommand,
   recordedHistoryErrors,
   ACKNOWLEDGEMENT_PATTERN,
-} from "../lib/release/migrationGate";
+} from "../steps/migrations/gate";
 
-const RELEASES = path.resolve(__dirname, "..", "lifecycle", "fixtures", "releases");
+const RELEASES = path.resolve(__dirname, "..", "engine", "fixtures", "releases");
 const files = (release: string) => listCheckoutMigrations(path.join(RELEASES, release));
 const recorded = (release: string): RecordedMigration[] => recordMigrations(classifyMigrations(files(release)));
 

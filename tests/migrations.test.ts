@@ -13,9 +13,9 @@ import {
   compareMigrations,
   summarizeMigration,
   MigrationListError,
-} from "../lib/release/migrations";
+} from "../steps/migrations/checkoutMigrations";
 
-const RELEASES = path.resolve(__dirname, "..", "lifecycle", "fixtures", "releases");
+const RELEASES = path.resolve(__dirname, "..", "engine", "fixtures", "releases");
 const sha = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
 let tmp: string;

@@ -22,7 +22,7 @@ import {
   registryScheme,
   verifyAnonymousPull,
   type PullCheckErrorKind,
-} from "../lib/registry/ociRegistry";
+} from "../registry/ociRegistry";
 import { main } from "../tools/verifyPull";
 import {
   basicAuthorization,
@@ -31,7 +31,7 @@ import {
   pushImage,
   startRegistry,
   type RunningRegistry,
-} from "../lifecycle/registry";
+} from "../engine/registry";
 
 const REPO = "communityrule/community-rule";
 const AUTH = { username: "releaser", password: "s3cret-push-only" };

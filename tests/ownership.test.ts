@@ -7,11 +7,11 @@ import {
   readOwnership,
   stackOfUrn,
   tagsToWrite,
-} from "../lib/cloudron/ownership";
-import { observePresence } from "../lib/cloudron/liveCheck";
-import { appListEntry } from "../lib/cloudron/schemas";
-import { presenceChanged } from "../components/appPresence";
-import type { App } from "../lib/cloudron/schemas";
+} from "../steps/app/ownership";
+import { observePresence } from "../steps/live-check/liveCheck";
+import { appListEntry } from "../cloudron/wire";
+import { presenceChanged } from "../steps/app/appPresence";
+import type { App } from "../cloudron/wire";
 
 const OWNER = "urn:pulumi:staging::communityrule::communityrule:cloudron:App::app/app-deploy";
 

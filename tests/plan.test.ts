@@ -4,11 +4,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { buildPlan, diffPlans, formatPlan, readStackFileText } from "../lib/plan";
-import { main } from "../scripts/plan";
+import { buildPlan, diffPlans, formatPlan, readStackFileText } from "../commands/plan/plan";
+import { main } from "../commands/plan/main";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "lifecycle", "fixtures", "community-rule");
+const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
 
 describe("buildPlan", () => {
   it("staging: location, build from the checkout, steps in order, no protection", () => {
@@ -220,7 +220,7 @@ describe("diffPlans (pure): exactly the changed keys", () => {
   });
 });
 
-describe("plan arguments (the one parser, lib/cli/args.ts)", () => {
+describe("plan arguments (the one parser, lib/cli.ts)", () => {
   it("accepts options in any order and rejects stray or incomplete ones with the usage, exit 2", async () => {
     const lines: string[] = [];
     expect(await main(["--json", "production", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s))).toBe(

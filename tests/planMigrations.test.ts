@@ -3,8 +3,8 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { buildPlan, diffPlans, formatPlan } from "../lib/plan";
-import { previousRelease } from "../lib/release/releaseHistory";
+import { buildPlan, diffPlans, formatPlan } from "../commands/plan/plan";
+import { previousRelease } from "../release/releaseHistory";
 import { gitIn, releaseCheckout } from "./releaseCheckout";
 
 const projectDir = path.resolve(__dirname, "..");

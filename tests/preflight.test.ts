@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { Lifecycle, PROJECT_DIR } from "../lifecycle/runner";
+import { Lifecycle, PROJECT_DIR } from "../engine/runner";
 import * as http from "node:http";
-import { checkServerAnswers, formatPreflight, runPreflight, CHECK } from "../lib/preflight";
-import { main as preflightMain } from "../scripts/preflight";
+import { checkServerAnswers, formatPreflight, runPreflight, CHECK } from "../commands/preflight/preflight";
+import { main as preflightMain } from "../commands/preflight/main";
 import { copyProject, runScript, type ProjectCopy } from "./cliProject";
 
 describe("preflight", () => {
@@ -201,7 +201,7 @@ describe("npm run preflight (child process, edited stack files)", () => {
     const app = path.join(p.dir, "..", "manifest-only");
     fs.mkdirSync(app, { recursive: true });
     fs.copyFileSync(
-      path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"),
+      path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json"),
       path.join(app, "CloudronManifest.json"),
     );
     p.writeStack(

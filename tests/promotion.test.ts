@@ -3,8 +3,8 @@
  * binary the lifecycle tests push to), with real OCI content pushed under a release tag.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pushImage, startRegistry, type RunningRegistry } from "../lifecycle/registry";
-import { judgeReleaseTagPush, PromotionError, releaseTagState, verifiedImageFor } from "../lib/release/promotion";
+import { pushImage, startRegistry, type RunningRegistry } from "../engine/registry";
+import { judgeReleaseTagPush, PromotionError, releaseTagState, verifiedImageFor } from "../steps/image/promotion";
 
 const REPO = "communityrule/community-rule";
 let registry: RunningRegistry;

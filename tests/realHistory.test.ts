@@ -9,15 +9,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { reviewDeployMigrations, type DeployMigrationsInput } from "../lib/release/deployMigrations";
-import { locateRelease, manifestReleases, previousRelease, shippedRelease } from "../lib/release/releaseHistory";
-import { readReleaseRecord, runningFromApp, writeReleaseRecord } from "../lib/release/releaseRecord";
+import { reviewDeployMigrations, type DeployMigrationsInput } from "../steps/migrations/deployMigrations";
+import { locateRelease, manifestReleases, previousRelease, shippedRelease } from "../release/releaseHistory";
+import { readReleaseRecord, runningFromApp, writeReleaseRecord } from "../release/releaseRecord";
 import {
   seedFailureBelowFloor,
   seedFingerprintAtRef,
   seedFingerprintOfCheckout,
   seedFloorProblem,
-} from "../lib/release/seedContent";
+} from "../steps/seed/seedContent";
 import { commitRelease, gitIn, historyCheckout } from "./releaseCheckout";
 
 const OTP = "20260405120000_remove_otp_challenge";

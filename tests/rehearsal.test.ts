@@ -7,10 +7,10 @@ import {
   nextPatch,
   rehearseArgsFrom,
   REHEARSE_SPEC,
-} from "../lib/rehearsal";
-import { parseArgs, UsageError } from "../lib/cli/args";
+} from "../commands/rehearse/rehearsal";
+import { parseArgs, UsageError } from "../lib/cli";
 
-/** The rehearsal's arguments as scripts/rehearse.ts reads them, or the usage message. */
+/** The rehearsal's arguments as commands/rehearse/main.ts reads them, or the usage message. */
 function parseRehearseArgs(argv: string[]): ReturnType<typeof rehearseArgsFrom> | string {
   try {
     return rehearseArgsFrom(parseArgs(argv, REHEARSE_SPEC));

@@ -1,12 +1,12 @@
 /**
- * Test helper: an app checkout built from the fixture releases (lifecycle/fixtures/releases), one
+ * Test helper: an app checkout built from the fixture releases (engine/fixtures/releases), one
  * commit per release in order, as an operator's clone of the app repository looks.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 
-export const RELEASES = path.resolve(__dirname, "..", "lifecycle", "fixtures", "releases");
+export const RELEASES = path.resolve(__dirname, "..", "engine", "fixtures", "releases");
 
 const GIT_IDENTITY = {
   GIT_AUTHOR_NAME: "t",

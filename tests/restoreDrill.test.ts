@@ -1,12 +1,12 @@
 /** The restore drill against the Cloudron API stand-in: backups, clone, health, smoke, uninstall, record. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle } from "../lifecycle/runner";
-import { playCommunityRule, startFakeApp } from "../lifecycle/fakeApp";
+import { Lifecycle } from "../engine/runner";
+import { playCommunityRule, startFakeApp } from "../engine/fakeApp";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { runRestoreDrill, scratchLocation, type DrillRecord } from "../lib/restoreDrill";
-import { main as drillMain } from "../scripts/restoreDrill";
+import { runRestoreDrill, scratchLocation, type DrillRecord } from "../commands/restore-drill/restoreDrill";
+import { main as drillMain } from "../commands/restore-drill/main";
 
 describe("scratchLocation", () => {
   it("names the scratch app restore-drill-YYYYMMDD on the live app's domain", () => {

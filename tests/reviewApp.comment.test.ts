@@ -2,8 +2,8 @@
 import * as http from "node:http";
 import * as crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chooseCommentAction, prCommentCli, upsertComment } from "../scripts/prComment";
-import { SUMMARY_MARKER } from "../scripts/reviewApp";
+import { chooseCommentAction, prCommentCli, upsertComment } from "../commands/pr-comment/main";
+import { SUMMARY_MARKER } from "../commands/review-app/main";
 
 const TOKEN = `ghs_${crypto.randomBytes(12).toString("hex")}`;
 let server: http.Server;

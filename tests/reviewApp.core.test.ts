@@ -7,16 +7,22 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import YAML from "yaml";
-import { ConfigError, parseDeployConfig, type RawConfig } from "../lib/config/stackConfig";
-import { parsePrNumber, reviewImageTag, reviewLocation, reviewStackName, isReviewStack } from "../lib/reviewApp/names";
-import { parseReviewAppSecrets, reviewAppConfigProblems } from "../lib/reviewApp/configRules";
+import { ConfigError, parseDeployConfig, type RawConfig } from "../config/loader";
+import {
+  parsePrNumber,
+  reviewImageTag,
+  reviewLocation,
+  reviewStackName,
+  isReviewStack,
+} from "../commands/review-app/names";
+import { parseReviewAppSecrets, reviewAppConfigProblems } from "../config/reviewAppRules";
 import {
   deriveReviewStack,
   readReviewAppSettings,
   secretsProviderFromExport,
   secretsProviderOf,
-} from "../lib/reviewApp/stackFile";
-import { capacityProblem, expiredReviewApps, formatReviewAppList, parseStackList } from "../lib/reviewApp/fleet";
+} from "../commands/review-app/stackFile";
+import { capacityProblem, expiredReviewApps, formatReviewAppList, parseStackList } from "../commands/review-app/fleet";
 import {
   configCopyCommand,
   configSetSecretFromStdinCommand,
@@ -28,8 +34,8 @@ import {
   stackOutputCommand,
   stackRemoveCommand,
   upCommand,
-} from "../lib/reviewApp/commands";
-import { PROJECT_DIR } from "../lifecycle/runner";
+} from "../commands/review-app/pulumiCommands";
+import { PROJECT_DIR } from "../engine/runner";
 
 const SHA = "3f2a9c41d0e5b6a7c8d9e0f1a2b3c4d5e6f7a8b9";
 const COMMITTED_STAGING = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8");
@@ -121,7 +127,7 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
   it("yields a config the program accepts on stack pr-42 (the pr tag is allowed there)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-review-"));
     fs.copyFileSync(
-      path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"),
+      path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json"),
       path.join(dir, "CloudronManifest.json"),
     );
     fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM scratch\n");
@@ -294,7 +300,7 @@ describe("config rules for review apps", () => {
   it("parseDeployConfig refuses the pr tag on staging and production stacks, with the key named", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-review-"));
     fs.copyFileSync(
-      path.join(PROJECT_DIR, "lifecycle", "fixtures", "community-rule", "CloudronManifest.json"),
+      path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json"),
       path.join(dir, "CloudronManifest.json"),
     );
     for (const stack of ["staging", "production"]) {

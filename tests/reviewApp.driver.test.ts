@@ -10,8 +10,8 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { main, spawnPulumi, SUMMARY_MARKER } from "../scripts/reviewApp";
-import { PROJECT_DIR } from "../lifecycle/runner";
+import { main, spawnPulumi, SUMMARY_MARKER } from "../commands/review-app/main";
+import { PROJECT_DIR } from "../engine/runner";
 
 const STANDIN_BIN = path.join(__dirname, "fixtures", "pulumi-standin");
 const SHA1 = "3f2a9c41d0e5b6a7c8d9e0f1a2b3c4d5e6f7a8b9";
@@ -230,10 +230,14 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
   it("usage errors exit 2 with the usage; the npm script entry point runs", async () => {
     expect(await run("up", "#7")).toBe(2);
     expect(lines.join("\n")).toContain('expected a pull-request number such as 42, got "#7"');
-    const r = spawnSync(process.execPath, [path.join(PROJECT_DIR, "bin", "launch.cjs"), "scripts/reviewApp", "bogus"], {
-      cwd: PROJECT_DIR,
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(PROJECT_DIR, "bin", "launch.cjs"), "commands/review-app/main", "bogus"],
+      {
+        cwd: PROJECT_DIR,
+        encoding: "utf8",
+      },
+    );
     expect(r.status).toBe(2);
     expect(r.stdout).toContain("usage: npm run review-app -- up <pr-number> [--sha <commit>] [--summary <file.md>]");
   });

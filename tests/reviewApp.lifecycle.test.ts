@@ -5,8 +5,8 @@
  * builds/close + shareCloudronWith), so it holds whichever Cloudron stand-in the runner drives.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle } from "../lifecycle/runner";
-import { ReviewAppFleet } from "../scripts/rehearseReviewApp";
+import { Lifecycle } from "../engine/runner";
+import { ReviewAppFleet } from "../commands/rehearse/reviewApp";
 
 const SHA_1 = "aaaaaaa1111111111111111111111111111111aa";
 const SHA_2 = "bbbbbbb2222222222222222222222222222222bb";

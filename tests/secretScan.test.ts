@@ -9,8 +9,8 @@ import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../lifecycle/host";
-import { Lifecycle, type ApiCall } from "../lifecycle/runner";
+import type { RunResult } from "../engine/host";
+import { Lifecycle, type ApiCall } from "../engine/runner";
 import {
   apiCallRecords,
   namedSecrets,
@@ -20,7 +20,7 @@ import {
   startProcSampler,
   type ProcSample,
   type ScanRecord,
-} from "../lifecycle/secretScan";
+} from "../engine/secretScan";
 
 describe("secret scan over a staging lifecycle", () => {
   let lc: Lifecycle;
@@ -81,7 +81,7 @@ describe("secret scan over a staging lifecycle", () => {
     // The sampler really watched the deploy: it saw the lifecycle host and the exec stand-in run.
     const lines = [...proc.cmdlines.keys()];
     expect(proc.samples).toBeGreaterThan(50);
-    expect(lines.filter((l) => l.includes("build/lifecycle/host.js")).length).toBeGreaterThanOrEqual(1);
+    expect(lines.filter((l) => l.includes("build/engine/host.js")).length).toBeGreaterThanOrEqual(1);
     expect(lines.some((l) => l.includes("standin/cloudron exec --app staging.communityrule.info"))).toBe(true);
     const hits = scanCmdlines(proc, allSecrets());
     console.log(

@@ -9,8 +9,8 @@ import {
   makeThrowawayHome,
   readSeedOutput,
   removeStaleHomes,
-} from "../lib/cloudron/seedExec";
-import { fingerprint } from "../lib/cloudron/contract";
+} from "../steps/seed/seedExec";
+import { fingerprint } from "../cloudron/requests";
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -3,7 +3,7 @@
  * (the `afterEach` registers in that file's scope).
  */
 import { afterEach } from "vitest";
-import { startFakeApp, type FakeApp, type FakeHandler } from "../lifecycle/fakeApp";
+import { startFakeApp, type FakeApp, type FakeHandler } from "../engine/fakeApp";
 
 const running: FakeApp[] = [];
 

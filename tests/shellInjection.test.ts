@@ -9,8 +9,8 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { shellQuote } from "../lib/cli/shell";
-import { Lifecycle } from "../lifecycle/runner";
+import { shellQuote } from "../lib/shell";
+import { Lifecycle } from "../engine/runner";
 
 /** A marker path unique to this run; the payloads below try to create it. */
 const MARKER = path.join(os.tmpdir(), `pwned-${crypto.randomBytes(6).toString("hex")}`);

@@ -4,8 +4,8 @@
  */
 import { main as smokeCli } from "../tools/smoke";
 import { describe, expect, it } from "vitest";
-import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../lib/health/smoke";
-import { closedPort, FakeHandler, FakeRequest, healthyApp, json, runTool } from "../lifecycle/fakeApp";
+import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../steps/smoke/checks";
+import { closedPort, FakeHandler, FakeRequest, healthyApp, json, runTool } from "../engine/fakeApp";
 import { serve } from "./serveFakeApp";
 
 /** A healthy app with one endpoint replaced, recording every request. */

@@ -22,8 +22,8 @@ beforeEach(() => {
   write("index.ts", "export = 1;\n");
   write("lib/config/a.ts", "export const a = 1;\n");
   write("tools/t.ts", "export {};\n");
-  write("scripts/s.ts", "export {};\n");
-  write("lifecycle/standin/api.ts", "export {};\n");
+  write("commands/s.ts", "export {};\n");
+  write("engine/standin/api.ts", "export {};\n");
   write("tests/x.test.ts", "// not a program source\n");
   write("lib/types.d.ts", "// declarations are not compiled output\n");
 });
@@ -32,10 +32,10 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 describe("build source stamp", () => {
   it("lists what the build compiles (program, tools, scripts, lifecycle engine) and nothing else, sorted", () => {
     expect(listBuildSources(dir)).toEqual([
+      "commands/s.ts",
+      "engine/standin/api.ts",
       "index.ts",
       "lib/config/a.ts",
-      "lifecycle/standin/api.ts",
-      "scripts/s.ts",
       "tools/t.ts",
     ]);
   });
@@ -60,10 +60,10 @@ describe("build source stamp", () => {
 
   it.each([
     ["an edited source", () => write("lib/config/a.ts", "export const a = 2;\n")],
-    ["an added source", () => write("components/new.ts", "export {};\n")],
+    ["an added source", () => write("steps/new.ts", "export {};\n")],
     ["a removed source", () => fs.rmSync(path.join(dir, "tools/t.ts"))],
-    ["an edited operator script", () => write("scripts/s.ts", "export const s = 1;\n")],
-    ["an edited lifecycle engine file", () => write("lifecycle/standin/api.ts", "export const api = 1;\n")],
+    ["an edited operator script", () => write("commands/s.ts", "export const s = 1;\n")],
+    ["an edited lifecycle engine file", () => write("engine/standin/api.ts", "export const api = 1;\n")],
     ["an edited compiler setting", () => write("tsconfig.build.json", "{}\n")],
   ])("refuses to run after %s, saying how to fix it", (_what, change) => {
     write("tsconfig.build.json", '{ "include": ["index.ts"] }\n');
@@ -82,7 +82,7 @@ describe("build source stamp", () => {
   });
 
   it("passes when only build/ was shipped (no sources to compare)", () => {
-    for (const p of ["index.ts", "lib", "tools", "scripts", "lifecycle"])
+    for (const p of ["index.ts", "lib", "tools", "commands", "engine"])
       fs.rmSync(path.join(dir, p), { recursive: true });
     expect(staleBuildProblem(dir)).toBeUndefined();
   });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { splitSqlStatements, type SqlToken } from "../lib/release/sqlStatements";
+import { splitSqlStatements, type SqlToken } from "../steps/migrations/sqlStatements";
 
 const texts = (sql: string) => splitSqlStatements(sql).map((s) => s.text);
 const strings = (tokens: SqlToken[]) => tokens.filter((t) => t.kind === "string").map((t) => t.value);

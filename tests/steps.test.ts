@@ -1,5 +1,5 @@
 /**
- * The one step list: the program (index.ts) registers it and the plan (lib/plan.ts) describes it.
+ * The one step list: the program (index.ts) registers it and the plan (commands/plan/plan.ts) describes it.
  * Adding a step to the list shows up in both, with no other edit; the order is the runbook's.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -9,10 +9,10 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { STEPS, describeSteps, type Step } from "../steps";
-import { buildPlan, readStackFileText } from "../lib/plan";
+import { buildPlan, readStackFileText } from "../commands/plan/plan";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "lifecycle", "fixtures", "community-rule");
+const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
 
 interface Recorded {
   type: string;
@@ -149,7 +149,7 @@ describe("steps.ts", () => {
   });
 
   it("a step that needs an earlier one says which, when the list is out of order", async () => {
-    const { checkConfig } = await import("../lib/config/stackConfig");
+    const { checkConfig } = await import("../config/loader");
     const { registerSteps } = await import("../steps");
     const raw = {
       values: {

@@ -1,6 +1,6 @@
 /** The runbook's troubleshooting table as data: a failure message → the likely cause. */
 import { describe, expect, it } from "vitest";
-import { diagnoseFailure, likelyCause } from "../lib/health/troubleshooting";
+import { diagnoseFailure, likelyCause } from "../steps/health/troubleshooting";
 
 describe("likelyCause (runbook troubleshooting table)", () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideRelease, manifestVersionToSend, tagOfImage } from "../lib/release/versionRules";
+import { decideRelease, manifestVersionToSend, tagOfImage } from "../release/versionRules";
 
 const base = { environment: "production", build: true, tag: "0.1.10", manifestVersion: "0.1.10" };
 

@@ -84,7 +84,7 @@ describe.each([".github/workflows/preview.yml", ".gitea/workflows/preview.yml"])
       const checkout = steps.find((s) => s.uses?.startsWith("actions/checkout"));
       expect(checkout?.with?.["fetch-depth"]).toBe(0);
     }
-    // lifecycle/registry.ts runs Debian's docker-registry binary, and htpasswd for the auth cases.
+    // engine/registry.ts runs Debian's docker-registry binary, and htpasswd for the auth cases.
     expect(runs).toMatch(/apt-get install -y .*docker-registry apache2-utils/);
   });
 

@@ -1,13 +1,13 @@
 /**
  * The program behind the Cloudron command resources and the seed provider:
  *   node build/tools/cloudronApp.js <deploy|uninstall|env-apply|seed>
- * The request arrives as JSON on stdin and is parsed with its contract (lib/cloudron/contract.ts);
+ * The request arrives as JSON on stdin and is parsed with its contract (cloudron/requests.ts);
  * secrets arrive only through the environment (CLOUDRON_TOKEN, CR_SECRET_<NAME>). Progress goes to
  * stderr, so it streams during `pulumi up`; the one JSON line on stdout is the result Pulumi
  * records (names and ids, never a value). Every message is masked: the token, our secrets, and
  * every env value of every app an answer carried.
  */
-import { CloudronApi, CloudronApiError, resolveToken, SecretMask } from "../lib/cloudron/api";
+import { CloudronApi, CloudronApiError, resolveToken, SecretMask } from "../cloudron/client";
 import {
   ContractError,
   deployRequestSchema,
@@ -18,14 +18,14 @@ import {
   seedRequestSchema,
   uninstallRequestSchema,
   type Connection,
-} from "../lib/cloudron/contract";
-import { applyEnv, deploy, OperationError, uninstall, type OperationContext } from "../lib/cloudron/operations";
-import { runSeedExec } from "../lib/cloudron/seedExec";
-import { formatFailureReport, gatherEvidence } from "../lib/cloudron/failureReport";
-import { likelyCause } from "../lib/health/troubleshooting";
-import { defineCli, UsageError, type Cli } from "../lib/cli/args";
-import { runningFromApp } from "../lib/release/releaseRecord";
-import { seedFailureBelowFloor } from "../lib/release/seedContent";
+} from "../cloudron/requests";
+import { applyEnv, deploy, OperationError, uninstall, type OperationContext } from "../cloudron/operations";
+import { runSeedExec } from "../steps/seed/seedExec";
+import { formatFailureReport, gatherEvidence } from "../cloudron/failureReport";
+import { likelyCause } from "../steps/health/troubleshooting";
+import { defineCli, UsageError, type Cli } from "../lib/cli";
+import { runningFromApp } from "../release/releaseRecord";
+import { seedFailureBelowFloor } from "../steps/seed/seedContent";
 
 /** What a run of the tool gets from its process; injectable for tests. */
 export interface ToolIo {

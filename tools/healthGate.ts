@@ -11,12 +11,12 @@
  * line to stdout: `{"healthy":true,"url":"<baseUrl>/api/health","attempts":…,"elapsedMs":…}`.
  * Exit codes: 0 healthy, 1 not healthy in time (message on stderr) or cancelled, 2 usage.
  */
-import { defineCli, runAsMain, UsageError } from "../lib/cli/args";
-import { formatProgress, HealthGateError, healthUrl, waitForHealthy } from "../lib/health/healthGate";
-import { normalizeTarget } from "../lib/health/smoke";
+import { defineCli, runAsMain, UsageError } from "../lib/cli";
+import { formatProgress, HealthGateError, healthUrl, waitForHealthy } from "../steps/health/poll";
+import { normalizeTarget } from "../steps/smoke/checks";
 import { asUsage } from "./smoke";
-import { CloudronApi, resolveToken } from "../lib/cloudron/api";
-import { formatFailureReport, gatherEvidence } from "../lib/cloudron/failureReport";
+import { CloudronApi, resolveToken } from "../cloudron/client";
+import { formatFailureReport, gatherEvidence } from "../cloudron/failureReport";
 
 const USAGE =
   "usage: node build/tools/healthGate.js <baseUrl> " +

@@ -6,8 +6,8 @@
  * `EMAIL=you@example.com` in the environment works like `--email` (as with the runbook's
  * `scripts/staging-smoke.sh`). Exit codes: 0 all checks passed, 1 any check failed, 2 usage.
  */
-import { defineCli, runAsMain, UsageError } from "../lib/cli/args";
-import { formatSmokeReport, manualAcceptanceSteps, normalizeTarget, runSmokeChecks } from "../lib/health/smoke";
+import { defineCli, runAsMain, UsageError } from "../lib/cli";
+import { formatSmokeReport, manualAcceptanceSteps, normalizeTarget, runSmokeChecks } from "../steps/smoke/checks";
 
 const USAGE =
   "usage: node build/tools/smoke.js <host or URL> " +

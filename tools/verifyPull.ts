@@ -9,11 +9,11 @@
  *   node build/tools/verifyPull.js <repo:tag> --must-be-new
  *
  * The release-tag guard a build runs before it pushes: exits 0 when the tag does not exist yet,
- * 1 (`FAIL tag-exists`) when it does, since release tags never change (lib/release/promotion.ts).
+ * 1 (`FAIL tag-exists`) when it does, since release tags never change (steps/image/promotion.ts).
  */
-import { defineCli, runAsMain } from "../lib/cli/args";
-import { ImageRefError, PullCheckError, parseImageRef, verifyAnonymousPull } from "../lib/registry/ociRegistry";
-import { judgeReleaseTagPush, releaseTagState } from "../lib/release/promotion";
+import { defineCli, runAsMain } from "../lib/cli";
+import { ImageRefError, PullCheckError, parseImageRef, verifyAnonymousPull } from "../registry/ociRegistry";
+import { judgeReleaseTagPush, releaseTagState } from "../steps/image/promotion";
 
 const USAGE = "usage: verifyPull.ts <host[:port]/repository:tag | host/repository@sha256:…> [--must-be-new]";
 const PLATFORM = "linux/amd64";

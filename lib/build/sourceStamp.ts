@@ -18,9 +18,9 @@ import * as path from "node:path";
 
 /**
  * What `npm run build` compiles: the roots of tsconfig.build.json's `include` (a test keeps the two
- * equal). The program, the tools its commands run, the operator scripts and the lifecycle engine.
+ * equal). The program, the tools its commands run, the operator commands and the offline engine.
  */
-export const BUILD_SOURCES = ["index.ts", "steps.ts", "components", "lib", "tools", "scripts", "lifecycle"] as const;
+export const BUILD_SOURCES = ["index.ts", "steps.ts", "config", "steps", "cloudron", "registry", "release", "lib", "tools", "commands", "engine"] as const;
 
 /** The compiler settings: a change to them changes build/ as much as a source edit. */
 export const BUILD_CONFIGS = ["tsconfig.json", "tsconfig.build.json"] as const;

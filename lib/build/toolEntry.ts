@@ -1,5 +1,5 @@
 /**
- * Entry of every bundled tool: `npm run build` (scripts/bundleTools.ts) copies this file, compiled,
+ * Entry of every bundled tool: `npm run build` (lib/build/bundleTools.ts) copies this file, compiled,
  * to build/tools/<name>.js, next to the bundle build/tools/<name>.bundle.js, so the command lines stay
  * `node build/tools/<name>.js …`.
  *

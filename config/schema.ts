@@ -1,0 +1,270 @@
+/**
+ * The stack-config schema: every `communityrule:*` key, how its raw string is checked, whether it
+ * must be a Pulumi secret, and its default. Defaults live here and only here; the README table is
+ * tested against {@link CONFIG_DEFAULTS} and {@link DERIVED_DEFAULTS}.
+ */
+import { z } from "zod";
+import { describeHostnameProblem, isHostname, isLoopbackServerUrl } from "./hostname";
+import { REVIEW_APP_LIMITS, parseReviewAppSecrets } from "./reviewAppRules";
+import { parseAcknowledgements } from "../steps/migrations/gate";
+
+export const CONFIG_NAMESPACE = "communityrule";
+
+/** Env names Cloudron injects from addons; an operator value would shadow or break them. */
+export const RESERVED_ENV_PREFIX = "CLOUDRON_";
+
+/** Env names this program manages itself (generated, rotated through its own key). */
+export const MANAGED_ENV_NAMES = ["SESSION_SECRET", "COMMUNITYRULE_DEPLOYMENT"] as const;
+
+/** Pulumi stack names: letters, digits, `-`, `_`, `.` (what `pulumi stack init` accepts). */
+const STACK_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** Constant defaults, applied when a key is absent. */
+export const CONFIG_DEFAULTS = {
+  imageRepository: "git.medlab.host/communityrule/community-rule",
+  appDir: "../community-rule",
+  env: {} as Record<string, string>,
+  secretEnv: {} as Record<string, string>,
+  sessionSecretRotation: "0",
+  seedRun: "1",
+  seedFloor: "0.1.8",
+  healthTimeoutSeconds: 300,
+  smoke: true,
+  cloudronTimeoutSeconds: 1800,
+  busyWaitSeconds: 600,
+  minBackupRetentionDays: 30,
+  maxReviewApps: 3,
+  reviewAppTtlDays: 7,
+  acknowledgeMigrations: [] as string[],
+} as const;
+
+/** Defaults computed from other settings, phrased as the README states them. */
+export const DERIVED_DEFAULTS = {
+  environment: "the stack name",
+  imageTag: "`version` of `CloudronManifest.json`",
+  build: "`true`; `false` on production",
+  baseUrl: "`https://<location>`",
+  autoRollback: "`true` on production",
+  cloudronToken: "your `cloudron login`",
+  smokeEmail: "unset",
+  reviewAppDomain: "unset (review apps off)",
+  reviewAppSecrets: "none",
+  takeOverFrom: "unset (another stack's app is never adopted)",
+} as const;
+
+/** Kept for callers that name the registry default directly. */
+export const DEFAULT_IMAGE_REPOSITORY = CONFIG_DEFAULTS.imageRepository;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Docker tag grammar (distribution reference): 1–128 chars, no leading '.' or '-'. */
+const DOCKER_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** Image repository without tag or scheme: `host[:port]/path`, lower case. */
+const IMAGE_REPOSITORY = /^[a-z0-9.-]+(:\d{1,5})?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)+$/;
+
+const hostname = z.string().superRefine((v, ctx) => {
+  if (!isHostname(v)) ctx.addIssue({ code: "custom", message: describeHostnameProblem(v) });
+});
+
+/** The dashboard host (my.medlab.host), or a loopback URL for a local stand-in; plain http elsewhere is refused. */
+const cloudronServer = z.string().superRefine((v, ctx) => {
+  if (isHostname(v) || isLoopbackServerUrl(v)) return;
+  if (/^http:\/\//i.test(v) && !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])([:/]|$)/i.test(v)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `plain http is allowed only for a loopback stand-in (http://127.0.0.1:<port>); use the dashboard host name, e.g. my.medlab.host`,
+    });
+    return;
+  }
+  ctx.addIssue({ code: "custom", message: describeHostnameProblem(v) });
+});
+
+/** Pulumi hands booleans and numbers over as strings; YAML authors may write either form. */
+const booleanString = z.string().transform((v, ctx) => {
+  if (v === "true") return true;
+  if (v === "false") return false;
+  ctx.addIssue({ code: "custom", message: `must be true or false, got "${v}"` });
+  return z.NEVER;
+});
+
+const integerString = (min: number, max: number, unit: string) =>
+  z.string().transform((v, ctx) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isInteger(n)) {
+      ctx.addIssue({ code: "custom", message: `must be a whole number of ${unit}, got "${v}"` });
+      return z.NEVER;
+    }
+    if (n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: `must be between ${min} and ${max} ${unit}, got ${n}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const nonEmpty = (what: string) => z.string().refine((v) => v.trim() !== "", { message: `${what} must not be empty` });
+
+/** Why one env entry is unacceptable, or undefined. Never quotes the value (it may be secret). */
+export function envEntryProblem(kind: "env" | "secretEnv", name: string, value: unknown): string | undefined {
+  if (!ENV_NAME.test(name)) {
+    return `"${name}" is not a valid environment variable name (letters, digits and _, not starting with a digit)`;
+  }
+  if (name.startsWith(RESERVED_ENV_PREFIX)) {
+    return `${name} is injected by Cloudron's addons (postgresql, sendmail); remove it from ${kind}: setting it would override the addon's value`;
+  }
+  if ((MANAGED_ENV_NAMES as readonly string[]).includes(name)) {
+    return name === "SESSION_SECRET"
+      ? `${name} is generated by this program; remove it from ${kind} and change communityrule:sessionSecretRotation to rotate it`
+      : `${name} is set by this program (it records which deploy resource owns the app); remove it from ${kind}`;
+  }
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+    return `value must be a string, number or boolean`;
+  }
+  const text = String(value);
+  if (text.includes("\0")) return `value contains a NUL byte, which no environment variable can hold`;
+  if (Buffer.byteLength(text) > 32 * 1024) return `value is longer than 32 KiB`;
+  return undefined;
+}
+
+/** An env map arrives as JSON text; scalars are stringified because YAML writes `true` unquoted. */
+function envMapSchema(kind: "env" | "secretEnv") {
+  return z.string().transform((text, ctx) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: "custom", message: "must be a map of NAME: value" });
+      return z.NEVER;
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      ctx.addIssue({ code: "custom", message: "must be a map of NAME: value, not a list or a single value" });
+      return z.NEVER;
+    }
+    const out: Record<string, string> = {};
+    for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
+      const problem = envEntryProblem(kind, name, value);
+      if (problem) {
+        ctx.addIssue({ code: "custom", path: [name], message: problem });
+        continue;
+      }
+      out[name] = String(value);
+    }
+    return out;
+  });
+}
+
+/**
+ * Every key: its raw-string check, whether Pulumi must hold it as a secret, and an example value
+ * for the "is required, set it with" hint. Keys not listed here are refused as unknown.
+ */
+export const CONFIG_SCHEMA = {
+  environment: {
+    secret: false,
+    value: z.enum(["staging", "production"], { message: 'must be "staging" or "production"' }),
+  },
+  location: { secret: false, value: hostname, required: true, example: "staging.communityrule.info" },
+  cloudronServer: { secret: false, value: cloudronServer, required: true, example: "my.medlab.host" },
+  cloudronToken: { secret: true, value: nonEmpty("the token") },
+  imageRepository: {
+    secret: false,
+    value: z.string().refine((v) => IMAGE_REPOSITORY.test(v), {
+      message:
+        "must look like host/owner/name (lower case, no scheme, no :tag), e.g. git.medlab.host/communityrule/community-rule",
+    }),
+  },
+  imageTag: {
+    secret: false,
+    value: z.string().refine((v) => DOCKER_TAG.test(v), {
+      message: "is not a valid image tag (letters, digits, '_', '.', '-'; at most 128; e.g. 0.1.10)",
+    }),
+  },
+  build: { secret: false, value: booleanString },
+  appDir: { secret: false, value: nonEmpty("the path") },
+  registryUsername: { secret: false, value: nonEmpty("the user name"), example: "<gitea user>" },
+  registryPassword: { secret: true, value: nonEmpty("the password"), example: "<gitea token with write:package>" },
+  env: { secret: false, value: envMapSchema("env") },
+  secretEnv: { secret: true, value: envMapSchema("secretEnv") },
+  sessionSecretRotation: { secret: false, value: nonEmpty("the rotation value") },
+  seedRun: { secret: false, value: nonEmpty("the seed run value") },
+  // The first app version whose image carries the seed data (0.1.8 in CommunityRule's history).
+  seedFloor: {
+    secret: false,
+    value: z
+      .string()
+      .refine((v) => /^\d+\.\d+\.\d+$/.test(v), { message: "must be a plain X.Y.Z version, e.g. 0.1.8" }),
+  },
+  baseUrl: {
+    secret: false,
+    value: z.string().refine((v) => /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(v), {
+      message: "must be an http(s) URL without query or fragment, e.g. https://staging.communityrule.info",
+    }),
+  },
+  // Minimums are low so offline rehearsals and tests can use seconds; defaults stay long.
+  healthTimeoutSeconds: { secret: false, value: integerString(1, 3600, "seconds") },
+  smoke: { secret: false, value: booleanString },
+  smokeEmail: {
+    secret: false,
+    value: z.string().refine((v) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v), { message: "must be an email address" }),
+  },
+  autoRollback: { secret: false, value: booleanString },
+  cloudronTimeoutSeconds: { secret: false, value: integerString(1, 7200, "seconds") },
+  busyWaitSeconds: { secret: false, value: integerString(0, 3600, "seconds") },
+  minBackupRetentionDays: { secret: false, value: integerString(1, 3650, "days") },
+  // Review apps (lib/reviewApp/): read from staging's file; refused on production by its rules.
+  reviewAppDomain: { secret: false, value: hostname },
+  reviewAppSecrets: {
+    secret: false,
+    value: z.string().transform((v, ctx) => {
+      const keys = parseReviewAppSecrets(v);
+      if (Array.isArray(keys)) return keys;
+      ctx.addIssue({ code: "custom", message: keys.problem });
+      return z.NEVER;
+    }),
+  },
+  maxReviewApps: {
+    secret: false,
+    value: integerString(REVIEW_APP_LIMITS.maxReviewApps.min, REVIEW_APP_LIMITS.maxReviewApps.max, "review apps"),
+  },
+  reviewAppTtlDays: {
+    secret: false,
+    value: integerString(REVIEW_APP_LIMITS.reviewAppTtlDays.min, REVIEW_APP_LIMITS.reviewAppTtlDays.max, "days"),
+  },
+  // The one other stack whose app this stack may adopt (a cutover); compared with its Cloudron tag.
+  takeOverFrom: {
+    secret: false,
+    value: z.string().refine((v) => STACK_NAME.test(v), {
+      message: "must be a stack name (letters, digits, '-', '_', '.'), e.g. staging",
+    }),
+    example: "staging",
+  },
+  // A list arrives as JSON text: migration names a reviewer accepted (issue 14).
+  acknowledgeMigrations: {
+    secret: false,
+    value: z.string().transform((text, ctx) => {
+      const parsed = parseAcknowledgements(text);
+      if ("problem" in parsed) {
+        ctx.addIssue({ code: "custom", message: parsed.problem });
+        return z.NEVER;
+      }
+      return parsed.names;
+    }),
+  },
+} satisfies Record<string, { secret: boolean; value: z.ZodType; required?: true; example?: string }>;
+
+export type ConfigKey = keyof typeof CONFIG_SCHEMA;
+
+/** Keys and whether they must be stored as Pulumi secrets. The README documents each one. */
+export const CONFIG_KEYS: { readonly [K in ConfigKey]: { readonly secret: boolean } } = Object.fromEntries(
+  Object.entries(CONFIG_SCHEMA).map(([k, v]) => [k, { secret: v.secret }]),
+) as { [K in ConfigKey]: { secret: boolean } };
+
+/** The parsed (output) type of each key's check. */
+export type ConfigValues = { [K in ConfigKey]?: z.output<(typeof CONFIG_SCHEMA)[K]["value"]> };
+
+/** `communityrule:<key>`. */
+export const fullKey = (key: string): string => `${CONFIG_NAMESPACE}:${key}`;
+
+/** How to set a key, shown next to the problem. */
+export function setCommand(key: ConfigKey, example: string): string {
+  return `pulumi config set${CONFIG_SCHEMA[key].secret ? " --secret" : ""} ${fullKey(key)} ${example}`;
+}
