@@ -1,8 +1,11 @@
 /**
- * Reads `Pulumi.<stack>.yaml` into the same {@link RawConfig} the Pulumi runtime hands the program,
- * so plan, preflight, rehearsal and drill check a stack file with exactly the program's rules.
- * Encrypted (`secure:`) values cannot be read here: a placeholder stands in for them, and they are
- * marked secret; plain values of secret keys are therefore caught by the same plain-text rule.
+ * The one reader of `Pulumi.<stack>.yaml`: every operator command, the offline engine and the tests
+ * open stack files here, then check them with the config loader (config/loader.ts), so a stack file
+ * is judged by exactly the program's rules. It yields the same {@link RawConfig} the Pulumi runtime
+ * hands the program. Encrypted (`secure:`) values cannot be read here: a placeholder stands in for
+ * them, and they are marked secret; plain values of secret keys are therefore caught by the same
+ * plain-text rule. A missing file names the stacks that exist; a YAML mistake names the file and
+ * line ({@link ConfigFileError}), never a stack trace.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -26,14 +29,18 @@ export class ConfigFileError extends Error {
   }
 }
 
-const isSecure = (v: unknown): v is { secure: string } =>
+/** A stack file's top level: `config:` and the secrets provider's lines (`encryptionsalt`, …). */
+export interface StackDocument {
+  config: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** True for a `secure:` entry (an encrypted value as Pulumi writes it). */
+export const isSecure = (v: unknown): v is { secure: string } =>
   !!v && typeof v === "object" && !Array.isArray(v) && "secure" in v;
 
-/**
- * The `communityrule:*` entries of a stack file's text as written (short key → YAML value,
- * `secure:` objects included). `file` names the file in errors: a YAML mistake gives its line.
- */
-export function stackFileEntries(text: string, file: string): Record<string, unknown> {
+/** Parses a stack file's text; `file` names the file in errors, a YAML mistake gives its line. */
+export function parseStackDocument(text: string, file: string): StackDocument {
   const YAML = require("yaml") as typeof import("yaml");
   let doc: unknown;
   try {
@@ -49,14 +56,22 @@ export function stackFileEntries(text: string, file: string): Record<string, unk
       at?.line,
     );
   }
-  if (doc === null || doc === undefined) return {};
+  if (doc === null || doc === undefined) return { config: {} };
   if (typeof doc !== "object" || Array.isArray(doc))
     throw new ConfigFileError(file, `${file} must be a YAML map with a config: section`);
   const config = (doc as { config?: unknown }).config ?? {};
   if (typeof config !== "object" || config === null || Array.isArray(config))
     throw new ConfigFileError(file, `${file}: config: must be a map of key: value`);
+  return { ...(doc as Record<string, unknown>), config: config as Record<string, unknown> };
+}
+
+/**
+ * The `communityrule:*` entries of a stack file's text as written (short key → YAML value,
+ * `secure:` objects included).
+ */
+export function stackFileEntries(text: string, file: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(config as Record<string, unknown>)) {
+  for (const [key, value] of Object.entries(parseStackDocument(text, file).config)) {
     if (key.startsWith(`${CONFIG_NAMESPACE}:`)) out[key.slice(CONFIG_NAMESPACE.length + 1)] = value;
   }
   return out;
@@ -89,30 +104,49 @@ export function rawConfigFromStackText(text: string, file: string): RawConfig {
   return { values, secretKeys, entrySecretsKnown: true };
 }
 
-/** Path of a stack's file in a project directory. */
-export function stackFilePath(projectDir: string, stack: string): string {
-  return path.join(projectDir, `Pulumi.${stack}.yaml`);
+/** File name of a stack's file. */
+export function stackFileName(stack: string): string {
+  return `Pulumi.${stack}.yaml`;
 }
 
-/** Reads a stack file as raw config; a missing file names the stacks that exist. */
-export function readStackFile(projectDir: string, stack: string): RawConfig {
+/** Path of a stack's file in a project directory. */
+export function stackFilePath(projectDir: string, stack: string): string {
+  return path.join(projectDir, stackFileName(stack));
+}
+
+/** Stack names with a `Pulumi.<stack>.yaml` in `projectDir`, sorted; none when the directory is missing. */
+export function stacksIn(projectDir: string): string[] {
+  if (!fs.existsSync(projectDir)) return [];
+  return fs
+    .readdirSync(projectDir)
+    .flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? [])
+    .sort();
+}
+
+/**
+ * A stack file's text, syntax-checked. Throws {@link ConfigFileError}: a missing file names the
+ * stacks that exist, a YAML mistake its line.
+ */
+export function readStackText(projectDir: string, stack: string): { file: string; text: string } {
   const file = stackFilePath(projectDir, stack);
+  const name = stackFileName(stack);
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch {
-    const stacks = fs.existsSync(projectDir)
-      ? fs
-          .readdirSync(projectDir)
-          .flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? [])
-          .sort()
-      : [];
+    const stacks = stacksIn(projectDir);
     throw new ConfigFileError(
-      path.basename(file),
-      `no stack file ${path.basename(file)} in ${projectDir}; stacks here: ${stacks.length ? stacks.join(", ") : "none"}`,
+      name,
+      `no stack file ${name} in ${projectDir}; stacks here: ${stacks.length ? stacks.join(", ") : "none"}`,
     );
   }
-  return rawConfigFromStackText(text, path.basename(file));
+  parseStackDocument(text, name);
+  return { file, text };
+}
+
+/** Reads a stack file as raw config (see {@link readStackText} for its errors). */
+export function readStackFile(projectDir: string, stack: string): RawConfig {
+  return rawConfigFromStackText(readStackText(projectDir, stack).text, stackFileName(stack));
 }
 
 /** Reads and checks a stack file in one call: the loader for every offline tool. */

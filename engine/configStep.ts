@@ -24,6 +24,7 @@
  *
  * Pure: the caller reads the files.
  */
+import { parseStackDocument } from "../config/stackFile";
 
 /** A stack config value as the CLI holds it (sdk/go/common/resource/config/value.go). */
 export interface ConfigValue {
@@ -319,9 +320,8 @@ export const CIPHERTEXT_PLACEHOLDER = "[secret]";
 
 /** A stack file's text as config values (YAML parsed as the CLI's loader does; secure values unopened). */
 export function stackConfigFromText(project: string, text: string): Map<string, ConfigValue> {
-  const YAML = require("yaml") as typeof import("yaml");
-  const doc = (YAML.parse(text) ?? {}) as { config?: Record<string, unknown> };
-  return stackConfigFromYaml(project, doc.config ?? {}, () => CIPHERTEXT_PLACEHOLDER);
+  const { config } = parseStackDocument(text, "stack file");
+  return stackConfigFromYaml(project, config, () => CIPHERTEXT_PLACEHOLDER);
 }
 
 /** `Pulumi.yaml` of a project directory, parsed. */

@@ -17,6 +17,7 @@ import { runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol"
 import { startRegistry, type RegistryTags, type RunningRegistry } from "./registry";
 import { configValueFromYaml, type ConfigValue } from "./configStep";
 import { emulatedBuildSeed, hashContext } from "./dockerContext";
+import { readStackText, stackFileEntries, stackFileName, stacksIn } from "../config/stackFile";
 import { findProjectDir } from "../lib/build/sourceStamp";
 import { playCommunityRule, startFakeApp, type FakeRequest, type FakeResponse } from "./fakeApp";
 import { apiCallRecords, execCallRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
@@ -174,8 +175,9 @@ export class Lifecycle {
     this.setManifestVersion(this.opts.manifestVersion ?? readFixture().version);
     const home = path.join(this.dir, "operator-home");
     fs.mkdirSync(home);
-    const stackFile = path.join(PROJECT_DIR, `Pulumi.${this.stack}.yaml`);
-    const fromStackFile = fs.existsSync(stackFile) ? readStackFile(stackFile) : {};
+    const fromStackFile = stacksIn(PROJECT_DIR).includes(this.stack)
+      ? stackFileEntries(readStackText(PROJECT_DIR, this.stack).text, stackFileName(this.stack))
+      : {};
     this.location = String(this.opts.config?.location ?? fromStackFile.location ?? `${this.stack}.communityrule.info`);
 
     if (this.opts.shareCloudronWith) {
@@ -707,15 +709,4 @@ function takeIdleHost(): KeptHost | undefined {
 
 function readFixture(): { version: string; id: string } & Record<string, unknown> {
   return JSON.parse(fs.readFileSync(FIXTURE_MANIFEST, "utf8"));
-}
-
-/** Reads `communityrule:*` keys of a Pulumi.<stack>.yaml (short keys), with the yaml package. */
-export function readStackFile(file: string): Record<string, unknown> {
-  const YAML = require("yaml") as typeof import("yaml");
-  const doc = YAML.parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(doc.config ?? {})) {
-    if (k.startsWith("communityrule:")) out[k.slice("communityrule:".length)] = v;
-  }
-  return out;
 }

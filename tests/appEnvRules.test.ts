@@ -8,9 +8,9 @@ import { describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { appEnvFindings, type AppEnvInput } from "../config/appEnvRules";
 import { checkConfig, type RawConfig } from "../config/loader";
-import { buildPlan, formatPlan, readStackFileText } from "../commands/plan/plan";
+import { buildPlan, formatPlan } from "../commands/plan/plan";
 import { formatPreflight, runPreflight } from "../commands/preflight/preflight";
-import { rawConfigFromStackText } from "../config/stackFile";
+import { rawConfigFromStackText, readStackText } from "../config/stackFile";
 
 const projectDir = path.resolve(__dirname, "..");
 const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
@@ -238,7 +238,7 @@ describe("the rules in the config loader, plan and preflight", () => {
 
   it("the committed stack files pass, no longer set NEXT_PUBLIC_ENABLE_BACKEND_SYNC, and the plan warns about the organizer inbox", () => {
     for (const stack of ["staging", "production"]) {
-      const text = readStackFileText(projectDir, stack);
+      const text = readStackText(projectDir, stack).text;
       expect(text).not.toContain("NEXT_PUBLIC_");
       const plan = buildPlan(stack, text, { projectDir, appDir });
       expect(plan.warnings).toEqual([
@@ -251,7 +251,7 @@ describe("the rules in the config loader, plan and preflight", () => {
   });
 
   it("preflight prints the warning as a WARN line and does not fail on it", async () => {
-    const stackText = readStackFileText(projectDir, "production");
+    const stackText = readStackText(projectDir, "production").text;
     const results = await runPreflight({
       stack: "production",
       projectDir,

@@ -4,7 +4,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { buildPlan, diffPlans, formatPlan, readStackFileText } from "../commands/plan/plan";
+import { buildPlan, diffPlans, formatPlan } from "../commands/plan/plan";
+import { readStackText } from "../config/stackFile";
 import { main } from "../commands/plan/main";
 
 const projectDir = path.resolve(__dirname, "..");
@@ -12,7 +13,7 @@ const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
 
 describe("buildPlan", () => {
   it("staging: location, build from the checkout, steps in order, no protection", () => {
-    const p = buildPlan("staging", readStackFileText(projectDir, "staging"), { projectDir, appDir });
+    const p = buildPlan("staging", readStackText(projectDir, "staging").text, { projectDir, appDir });
     expect(p.location).toBe("staging.communityrule.info");
     expect(p.image.reference).toBe("git.medlab.host/communityrule/community-rule:0.1.9");
     expect(p.image.obtainedBy).toContain("linux/amd64");
@@ -38,7 +39,7 @@ describe("buildPlan", () => {
     expect(p.env.UPLOAD_ROOT).toBe("/app/data/uploads");
   });
   it("production: protected app and seed, auto-rollback on", () => {
-    const p = buildPlan("production", readStackFileText(projectDir, "production"), { projectDir, appDir });
+    const p = buildPlan("production", readStackText(projectDir, "production").text, { projectDir, appDir });
     expect(p.location).toBe("communityrule.info");
     expect(p.protections).toEqual(["app (uninstall) protected", "seed protected", "autoRollback true"]);
     // Production's live check also judges the backup policy.
@@ -71,7 +72,7 @@ describe("plan diff", () => {
     git("init", "-q");
     git("config", "user.email", "t@example.org");
     git("config", "user.name", "t");
-    const v1 = readStackFileText(projectDir, "production");
+    const v1 = readStackText(projectDir, "production").text;
     fs.writeFileSync(path.join(repo, "Pulumi.production.yaml"), v1);
     git("add", ".");
     git("commit", "-qm", "v1");
@@ -93,7 +94,7 @@ describe("plan diff", () => {
     fs.rmSync(repo, { recursive: true, force: true });
   });
   it("reports an image change as old → new", () => {
-    const base = readStackFileText(projectDir, "staging");
+    const base = readStackText(projectDir, "staging").text;
     const a = buildPlan("staging", base + "  communityrule:imageTag: 0.1.9\n", { projectDir, appDir });
     const b = buildPlan("staging", base + "  communityrule:imageTag: 0.1.10\n", { projectDir, appDir });
     expect(diffPlans(a, b)).toEqual(['image: "0.1.9" → "0.1.10"']);
@@ -128,7 +129,7 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
   it("prints the header and the SMTP_FROM change, and nothing else", async () => {
     const { repo, git } = makeRepo();
     try {
-      const v1 = readStackFileText(projectDir, "production");
+      const v1 = readStackText(projectDir, "production").text;
       fs.writeFileSync(path.join(repo, "Pulumi.production.yaml"), v1);
       git("add", ".");
       git("commit", "-qm", "v1");
@@ -166,7 +167,7 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
       fs.writeFileSync(path.join(repo, "README"), "x");
       git("add", ".");
       git("commit", "-qm", "base");
-      fs.writeFileSync(path.join(repo, "Pulumi.staging.yaml"), readStackFileText(projectDir, "staging"));
+      fs.writeFileSync(path.join(repo, "Pulumi.staging.yaml"), readStackText(projectDir, "staging").text);
       const lines: string[] = [];
       expect(await main(["staging", "--against", "HEAD", "--app-dir", appDir], (s) => lines.push(s), repo)).toBe(0);
       expect(lines.join("\n")).toContain("Pulumi.staging.yaml is new (not in HEAD)");
@@ -182,7 +183,7 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
 });
 
 describe("diffPlans (pure): exactly the changed keys", () => {
-  const base = readStackFileText(projectDir, "staging");
+  const base = readStackText(projectDir, "staging").text;
   const plan = (extra: string) => buildPlan("staging", base + extra, { projectDir, appDir });
 
   it("names each changed setting once, and a repository change with the full reference", () => {

@@ -6,7 +6,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { runRestoreDrill, scratchLocation, type DrillRecord } from "../commands/restore-drill/restoreDrill";
-import { main as drillMain } from "../commands/restore-drill/main";
+import { drillOptionsFromStack, main as drillMain } from "../commands/restore-drill/main";
+import { CONFIG_DEFAULTS } from "../config/schema";
+
+/** The defaults a stack without these keys gets (the drill's own tests shorten the health gate). */
+const timeouts = {
+  healthTimeoutSeconds: CONFIG_DEFAULTS.healthTimeoutSeconds,
+  cloudronTimeoutSeconds: CONFIG_DEFAULTS.cloudronTimeoutSeconds,
+  busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds,
+};
 
 describe("scratchLocation", () => {
   it("names the scratch app restore-drill-YYYYMMDD on the live app's domain", () => {
@@ -51,7 +59,7 @@ describe("runRestoreDrill (stand-in)", () => {
         token: lc.token,
         live: "staging.communityrule.info",
         baseUrl: clone.url,
-        healthTimeoutMs: 5000,
+        timeouts: { ...timeouts, healthTimeoutSeconds: 5 },
         date,
       });
       expect(record.error).toBeUndefined();
@@ -86,7 +94,7 @@ describe("runRestoreDrill (stand-in)", () => {
         token: lc.token,
         live: "staging.communityrule.info",
         baseUrl: sick.url,
-        healthTimeoutMs: 1000,
+        timeouts: { ...timeouts, healthTimeoutSeconds: 1 },
         date,
       });
       expect(record.ok).toBe(false);
@@ -116,8 +124,7 @@ describe("runRestoreDrill (stand-in)", () => {
         token: lc.token,
         live: "staging.communityrule.info",
         baseUrl: healthy.url,
-        healthTimeoutMs: 3000,
-        taskTimeoutSeconds: 1,
+        timeouts: { ...timeouts, healthTimeoutSeconds: 3, cloudronTimeoutSeconds: 1 },
         date,
         log: (l) => lines.push(l),
       });
@@ -144,8 +151,7 @@ describe("runRestoreDrill (stand-in)", () => {
       server: lc.api.url,
       token: lc.token,
       live: "staging.communityrule.info",
-      healthTimeoutMs: 1000,
-      taskTimeoutSeconds: 1,
+      timeouts: { ...timeouts, healthTimeoutSeconds: 1, cloudronTimeoutSeconds: 1 },
       date,
       log: (l) => lines.push(l),
     });
@@ -225,9 +231,61 @@ describe("runRestoreDrill (stand-in)", () => {
       runRestoreDrill({
         server: "my.medlab.host",
         live: "restore-drill-20261123.communityrule.info",
-        healthTimeoutMs: 1000,
+        timeouts: { ...timeouts, healthTimeoutSeconds: 1 },
         date: new Date("2026-11-23T00:00:00Z"),
       }),
     ).rejects.toThrow(/refusing to drill/);
+  });
+});
+
+describe("the drill's settings come from the stack's checked config", () => {
+  const staging = fs.readFileSync(path.join(__dirname, "..", "Pulumi.staging.yaml"), "utf8");
+  const projectWith = (extra: string): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-stack-"));
+    fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), `${staging.trimEnd()}\n${extra}`);
+    return dir;
+  };
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+  it("the stack's health, task and busy-wait bounds reach the drill", () => {
+    const dir = projectWith(
+      [
+        "  communityrule:healthTimeoutSeconds: 42",
+        "  communityrule:cloudronTimeoutSeconds: 99",
+        "  communityrule:busyWaitSeconds: 7",
+      ].join("\n") + "\n",
+    );
+    dirs.push(dir);
+    const options = drillOptionsFromStack(dir, { stack: "staging" }, {});
+    expect(options.timeouts).toEqual({ healthTimeoutSeconds: 42, cloudronTimeoutSeconds: 99, busyWaitSeconds: 7 });
+    expect(options).toMatchObject({ server: "my.medlab.host", live: "staging.communityrule.info" });
+  });
+
+  it("without those keys the drill gets the schema's defaults, and --server replaces the server", () => {
+    const options = drillOptionsFromStack(
+      path.join(__dirname, ".."),
+      { stack: "staging", server: "http://127.0.0.1:9" },
+      {},
+    );
+    expect(options.timeouts).toEqual(timeouts);
+    expect(options.server).toBe("http://127.0.0.1:9");
+  });
+
+  it("a typo'd key, a wrong type or a plain-http --server stops the drill naming the key and the fix", async () => {
+    const dir = projectWith("  communityrule:busyWaitSecs: 7\n  communityrule:healthTimeoutSeconds: soon\n");
+    dirs.push(dir);
+    const out: string[] = [];
+    expect(await drillMain(["staging"], (s) => out.push(s), dir)).toBe(1);
+    expect(out.join("\n")).toMatch(/^drill FAILED before cloning: stack "staging" has 2 configuration problems/);
+    expect(out.join("\n")).toContain(
+      "communityrule:busyWaitSecs: unknown key: did you mean communityrule:busyWaitSeconds?",
+    );
+    expect(out.join("\n")).toContain(
+      'communityrule:healthTimeoutSeconds: must be a whole number of seconds, got "soon"',
+    );
+    out.length = 0;
+    expect(await drillMain(["staging", "--server", "http://drill.example"], (s) => out.push(s))).toBe(1);
+    expect(out.join("\n")).toMatch(/communityrule:cloudronServer: plain http is allowed only for a loopback stand-in/);
   });
 });

@@ -183,7 +183,7 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
       ttlDays: 7,
     });
     expect(() => readReviewAppSettings(COMMITTED_STAGING.replace("maxReviewApps: 3", "maxReviewApps: 0"))).toThrow(
-      "communityrule:maxReviewApps in Pulumi.staging.yaml must be a whole number of review apps between 1 and 20, got 0",
+      "communityrule:maxReviewApps in Pulumi.staging.yaml must be between 1 and 20 review apps, got 0",
     );
   });
 

@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { STEPS, describeSteps, type Step } from "../steps";
-import { buildPlan, readStackFileText } from "../commands/plan/plan";
+import { buildPlan } from "../commands/plan/plan";
+import { readStackText } from "../config/stackFile";
 
 const projectDir = path.resolve(__dirname, "..");
 const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
@@ -139,12 +140,12 @@ describe("steps.ts", () => {
       const outputs = await runProgram();
       expect(recorded.filter((r) => r.type === "test:index:Marker").map((r) => r.name)).toEqual(["marker"]);
       expect(outputs.marker).toBe("marker-id");
-      const plan = buildPlan("staging", readStackFileText(projectDir, "staging"), { projectDir, appDir });
+      const plan = buildPlan("staging", readStackText(projectDir, "staging").text, { projectDir, appDir });
       expect(plan.operations.at(-1)).toBe("marker: note the deploy of staging.communityrule.info");
     } finally {
       (STEPS as Step[]).pop();
     }
-    const plan = buildPlan("staging", readStackFileText(projectDir, "staging"), { projectDir, appDir });
+    const plan = buildPlan("staging", readStackText(projectDir, "staging").text, { projectDir, appDir });
     expect(plan.operations.some((o) => o.startsWith("marker:"))).toBe(false);
   });
 

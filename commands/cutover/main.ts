@@ -10,8 +10,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { defineCli, runAsMain, UsageError, type Cli } from "../../lib/cli";
 import { findProjectDir } from "../../lib/build/sourceStamp";
-import { checkConfig, ConfigError } from "../../config/loader";
-import { rawConfigFromStackText } from "../../config/stackFile";
+import { ConfigError } from "../../config/loader";
 import { CloudronApi, resolveToken } from "../../cloudron/client";
 import { CONFIG_DEFAULTS } from "../../config/schema";
 import {
@@ -26,7 +25,7 @@ import {
   type CutoverRecord,
   type CutoverSettings,
 } from "./cutover";
-import { ConfigFileError, readStackFile } from "../../config/operatorStackFile";
+import { ConfigFileError, loadStackFile } from "../../config/stackFile";
 
 export const USAGE = [
   "usage: npm run cutover -- <stack> [--uninstall-legacy-app <id> --legacy-export-done] [--preserve-days <n>]",
@@ -85,14 +84,7 @@ export function cutoverArgsFrom(a: {
 
 /** Settings from the stack file as written, with the command line's overrides. */
 export function cutoverSettings(projectDir: string, args: CutoverArgs): CutoverSettings {
-  const { text, file } = readStackFile(projectDir, args.stack);
-  const raw = rawConfigFromStackText(text, path.basename(file));
-  const checked = checkConfig(raw, {
-    stack: args.stack,
-    projectDir,
-    allowMissingSecrets: true,
-    allowMissingAppDir: true,
-  });
+  const checked = loadStackFile(projectDir, args.stack, { allowMissingSecrets: true, allowMissingAppDir: true });
   if (!checked.config) throw new ConfigError(args.stack, checked.problems);
   const cfg = checked.config;
   return {

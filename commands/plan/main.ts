@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { buildPlan, diffPlans, formatPlan } from "./plan";
 import { ConfigError } from "../../config/loader";
-import { ConfigFileError, readStackFile } from "../../config/operatorStackFile";
+import { ConfigFileError, readStackText, stackFileName } from "../../config/stackFile";
 import { defineCli, runAsMain, type Cli } from "../../lib/cli";
 import { findProjectDir } from "../../lib/build/sourceStamp";
 
@@ -61,9 +61,9 @@ export function main(
 function plan(args: PlanArgs, out: (s: string) => void, projectDir: string): number {
   const { stack, json, against } = args;
   const appDir = args.appDir ? path.resolve(args.appDir) : undefined;
-  const file = `Pulumi.${stack}.yaml`;
+  const file = stackFileName(stack);
   try {
-    const now = buildPlan(stack, readStackFile(projectDir, stack).text, { projectDir, appDir });
+    const now = buildPlan(stack, readStackText(projectDir, stack).text, { projectDir, appDir });
     if (!against) {
       out(json ? JSON.stringify(now, null, 2) : formatPlan(now));
       return 0;

@@ -3,10 +3,9 @@
  * credentials, no Cloudron). A desired-state description, never a live diff: it does not know what
  * the server runs now.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { checkConfig, ConfigError, fullKey } from "../../config/loader";
-import { rawConfigFromStackText, stackFileEntries } from "../../config/stackFile";
+import { rawConfigFromStackText, stackFileEntries, stackFileName } from "../../config/stackFile";
 import { describeSteps, type Step } from "../../steps";
 import { planMigrations, type PlanMigrations } from "../../steps/migrations/deployMigrations";
 import { configAppEnvWarnings } from "../../config/appEnvRules";
@@ -43,30 +42,13 @@ export interface DesiredPlan {
   migrations: PlanMigrations;
 }
 
-/**
- * `communityrule:*` entries of a Pulumi.<stack>.yaml text as written: short key → YAML value;
- * `secure` holds the keys with an encrypted part. For fingerprints and older callers; checking
- * config goes through lib/config (rawConfigFromStackText + checkConfig).
- */
-export function readStackConfigText(
-  text: string,
-  file = "stack file",
-): { values: Record<string, unknown>; secure: Set<string> } {
-  const values = stackFileEntries(text, file);
-  const secure = new Set<string>();
-  const isSecure = (x: unknown): boolean =>
-    !!x && typeof x === "object" && ("secure" in (x as object) || Object.values(x as object).some(isSecure));
-  for (const [k, v] of Object.entries(values)) if (isSecure(v)) secure.add(k);
-  return { values, secure };
-}
-
 /** Builds the plan from a stack file's text; secure values are never decrypted. */
 export function buildPlan(
   stack: string,
   stackText: string,
   opts: { projectDir: string; appDir?: string; steps?: readonly Step[] },
 ): DesiredPlan {
-  const file = `Pulumi.${stack}.yaml`;
+  const file = stackFileName(stack);
   const raw = rawConfigFromStackText(stackText, file);
   if (opts.appDir) raw.values[fullKey("appDir")] = opts.appDir;
   // A plan reviews the file: secrets it does not hold yet and a missing checkout are notes, not errors.
@@ -244,9 +226,4 @@ export function diffPlans(before: DesiredPlan, after: DesiredPlan): string[] {
 
 function fmt(v: unknown): string {
   return typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v);
-}
-
-/** Reads Pulumi.<stack>.yaml from the working tree. */
-export function readStackFileText(projectDir: string, stack: string): string {
-  return fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8");
 }

@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 import { environmentOf, formatPreflight, runPreflight } from "./preflight";
-import { readStackFile, ConfigFileError } from "../../config/operatorStackFile";
+import { readStackText, ConfigFileError } from "../../config/stackFile";
 import { defineCli, runAsMain, type Cli } from "../../lib/cli";
 import { findProjectDir } from "../../lib/build/sourceStamp";
 
@@ -41,7 +41,7 @@ async function preflight(
 ): Promise<number> {
   let stackText: string;
   try {
-    stackText = readStackFile(projectDir, stack).text;
+    stackText = readStackText(projectDir, stack).text;
   } catch (err) {
     if (!(err instanceof ConfigFileError)) throw err;
     out(`FAIL stack file: ${err.message}`);

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { HostKilledError, Lifecycle } from "../../engine/runner";
-import { buildPlan, readStackConfigText } from "../plan/plan";
+import { buildPlan } from "../plan/plan";
 import { ConfigError } from "../../config/loader";
 import { readProjectYaml, runConfigStep, stackConfigFromText } from "../../engine/configStep";
 import { resolveServer } from "../preflight/preflight";
@@ -31,7 +31,7 @@ import {
   REHEARSE_USAGE,
   type RehearseArgs,
 } from "./rehearsal";
-import { readStackFile, stacksIn, ConfigFileError } from "../../config/operatorStackFile";
+import { ConfigFileError, readStackText, stackFileEntries, stackFileName, stacksIn } from "../../config/stackFile";
 import { prNumberOfStack } from "../review-app/names";
 import { rehearseReviewApp } from "./reviewApp";
 import { CutoverRehearsalFailed, rehearseCutover } from "./cutover";
@@ -53,7 +53,7 @@ class RehearsalFailed extends Error {}
 
 async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Promise<string> {
   const { stack } = args;
-  const fileName = `Pulumi.${stack}.yaml`;
+  const fileName = stackFileName(stack);
   out(
     `REHEARSAL of \`pulumi up -s ${stack}\`: offline. No Cloudron, no Pulumi backend and no real registry are touched.`,
   );
@@ -62,7 +62,7 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
   out(`\n== ${fileName} as written ==`);
   let text: string;
   try {
-    text = readStackFile(PROJECT_DIR, stack).text;
+    text = readStackText(PROJECT_DIR, stack).text;
   } catch (err) {
     if (err instanceof ConfigFileError) throw new RehearsalFailed(err.message);
     throw err;
@@ -87,7 +87,7 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
   out(`valid: the same checks \`pulumi up\` runs before registering anything passed.`);
   // Plan's advice "(pass --app-dir)" does not apply: the rehearsal brings its own checkout.
   for (const n of plan.notes) out(`  note: ${n.replace(/ \(pass --app-dir\)$/, "")}`);
-  const asWritten = readStackConfigText(text).values;
+  const asWritten = stackFileEntries(text, fileName);
 
   // 2. The server name: the rehearsal never calls it, but a real `up` would stop right here.
   const server = String(asWritten.cloudronServer);
@@ -99,7 +99,7 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
       .filter((s) => s !== stack)
       .flatMap((s) => {
         try {
-          const v = readStackConfigText(readStackFile(PROJECT_DIR, s).text).values.cloudronServer;
+          const v = stackFileEntries(readStackText(PROJECT_DIR, s).text, stackFileName(s)).cloudronServer;
           return typeof v === "string" ? [{ stack: s, server: v }] : [];
         } catch {
           return [];
@@ -109,7 +109,8 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     if (near) {
       out(`cloudronServer: ${dnsResult.detail}`);
       throw new RehearsalFailed(
-        `cloudronServer ${server} does not resolve, and Pulumi.${near.stack}.yaml names ${near.server}: a typo? A real \`up\` would stop before any change`,
+        `cloudronServer ${server} does not resolve, and ${stackFileName(near.stack)} names ${near.server}: a typo? ` +
+          "A real `up` would stop before any change",
       );
     }
     const warning = `cloudronServer: ${dnsResult.detail}. A real \`up\` (and \`npm run preflight -- ${stack}\`) would stop here. The rehearsal goes on against its stand-in.`;

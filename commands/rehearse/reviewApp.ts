@@ -9,9 +9,8 @@
  * Pulumi CLI and backend (stack init, config cp, stack rm): the driver's tests cover those against a
  * pulumi stand-in, and only a real backend proves them.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { Lifecycle, PROJECT_DIR } from "../../engine/runner";
+import { readStackText } from "../../config/stackFile";
 import { deriveReviewStack, readReviewAppSettings, type ReviewAppSettings } from "../review-app/stackFile";
 import { capacityProblem, type ReviewAppEntry } from "../review-app/fleet";
 import { reviewStackName } from "../review-app/names";
@@ -28,7 +27,7 @@ const REHEARSED_KEYS = ["environment", "location", "imageTag", "build", "smoke",
  * `pulumi config cp` gives the review stack a copy.
  */
 export function stagingTextAsDeployed(projectDir: string = PROJECT_DIR): string {
-  const text = fs.readFileSync(path.join(projectDir, "Pulumi.staging.yaml"), "utf8");
+  const { text } = readStackText(projectDir, "staging");
   return /^ {2}communityrule:registryPassword:/m.test(text)
     ? text
     : `${text}  communityrule:registryPassword:\n    secure: v1:rehearsal-placeholder\n`;

@@ -1,15 +1,14 @@
 /**
  * `npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]`: the
- * quarterly restore drill against the stack's Cloudron, through its REST API. Location and server
- * come from the stack file (`--server` overrides the server); the token from CLOUDRON_TOKEN, else
- * the operator's `cloudron login` (~/.cloudron.json).
+ * quarterly restore drill against the stack's Cloudron, through its REST API. Location, server and
+ * timeouts come from the stack's checked config (`--server` overrides the server); the token from
+ * CLOUDRON_TOKEN, else the operator's `cloudron login` (~/.cloudron.json).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { runRestoreDrill } from "./restoreDrill";
-import { isHostname, isLoopbackServerUrl } from "../../config/loader";
-import { stackFileEntries } from "../../config/stackFile";
-import { ConfigFileError, readStackFile } from "../../config/operatorStackFile";
+import { runRestoreDrill, type DrillOptions } from "./restoreDrill";
+import { checkConfig, ConfigError, fullKey } from "../../config/loader";
+import { ConfigFileError, readStackFile } from "../../config/stackFile";
 import { defineCli, runAsMain, type Cli } from "../../lib/cli";
 import { findProjectDir } from "../../lib/build/sourceStamp";
 
@@ -42,11 +41,46 @@ export function main(
   return restoreDrillCli(projectDir)(argv, { stdout: out, stderr: errOut });
 }
 
-interface DrillArgs {
+export interface DrillArgs {
   stack: string;
   server?: string;
   baseUrl?: string;
   recordDir?: string;
+}
+
+/**
+ * The drill's options from the stack file, checked by the config loader like `up` checks it: the
+ * location, the server (`--server` overrides it, checked by the same rule) and the stack's timeouts.
+ * Throws {@link ConfigFileError} or {@link ConfigError} naming the key and the fix.
+ */
+export function drillOptionsFromStack(
+  projectDir: string,
+  args: DrillArgs,
+  env: NodeJS.ProcessEnv,
+): Omit<DrillOptions, "log"> {
+  const raw = readStackFile(projectDir, args.stack);
+  if (args.server !== undefined) raw.values[fullKey("cloudronServer")] = args.server;
+  // The drill clones a backup: it needs neither push credentials nor the app checkout.
+  const checked = checkConfig(raw, {
+    stack: args.stack,
+    projectDir,
+    allowMissingSecrets: true,
+    allowMissingAppDir: true,
+  });
+  if (!checked.config) throw new ConfigError(args.stack, checked.problems);
+  const cfg = checked.config;
+  return {
+    server: cfg.cloudronServer,
+    // An encrypted token is not readable here: CLOUDRON_TOKEN, else the operator's login.
+    token: env.CLOUDRON_TOKEN || undefined,
+    live: cfg.location,
+    baseUrl: args.baseUrl,
+    timeouts: {
+      healthTimeoutSeconds: cfg.healthTimeoutSeconds,
+      cloudronTimeoutSeconds: cfg.cloudronTimeoutSeconds,
+      busyWaitSeconds: cfg.busyWaitSeconds,
+    },
+  };
 }
 
 async function drill(
@@ -56,38 +90,15 @@ async function drill(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const { stack } = args;
-  let text: string;
-  let stackFile: string;
+  let options: Omit<DrillOptions, "log">;
   try {
-    ({ file: stackFile, text } = readStackFile(projectDir, stack));
+    options = drillOptionsFromStack(projectDir, args, env);
   } catch (err) {
-    if (!(err instanceof ConfigFileError)) throw err;
+    if (!(err instanceof ConfigFileError || err instanceof ConfigError)) throw err;
     out(`drill FAILED before cloning: ${err.message}`);
     return 1;
   }
-  const values = stackFileEntries(text, path.basename(stackFile));
-  const live = values.location;
-  // --server overrides the stack file's cloudronServer (a loopback stand-in in rehearsals and tests).
-  const server = args.server ?? values.cloudronServer;
-  if (
-    typeof live !== "string" ||
-    typeof server !== "string" ||
-    !isHostname(live) ||
-    !(isHostname(server) || isLoopbackServerUrl(server))
-  ) {
-    out(
-      `drill FAILED before cloning: ${path.basename(stackFile)} needs communityrule:location and communityrule:cloudronServer as bare hostnames`,
-    );
-    return 1;
-  }
-  const record = await runRestoreDrill({
-    server,
-    token: env.CLOUDRON_TOKEN || undefined,
-    live,
-    baseUrl: args.baseUrl,
-    healthTimeoutMs: 300_000,
-    log: out,
-  }).catch((e: Error) => {
+  const record = await runRestoreDrill({ ...options, log: out }).catch((e: Error) => {
     out(`drill FAILED before cloning: ${e.message}`);
     return undefined;
   });

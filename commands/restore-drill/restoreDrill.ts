@@ -8,7 +8,7 @@
  * removed on every exit.
  */
 import { CloudronApi, resolveToken } from "../../cloudron/client";
-import { CONFIG_DEFAULTS } from "../../config/schema";
+import type { DeployConfig } from "../../config/loader";
 import { splitLocation } from "../../cloudron/operations";
 import { cloneRequestSchema, newAppTaskSchema, taskInfoSchema, type Backup } from "../../cloudron/wire";
 import { waitForHealthy } from "../../steps/health/poll";
@@ -45,6 +45,9 @@ export interface DrillRecord {
   error?: string;
 }
 
+/** Health gate, Cloudron task and busy-app bounds of the stack (config/schema.ts declares them). */
+export type DrillTimeouts = Pick<DeployConfig, "healthTimeoutSeconds" | "cloudronTimeoutSeconds" | "busyWaitSeconds">;
+
 export interface DrillOptions {
   /** communityrule:cloudronServer (host, or a loopback stand-in URL). */
   server: string;
@@ -53,9 +56,8 @@ export interface DrillOptions {
   live: string;
   /** Where the scratch app answers; default https://<scratch>. */
   baseUrl?: string;
-  healthTimeoutMs: number;
-  /** Bound on the clone and uninstall tasks. Defaults to cloudronTimeoutSeconds' default. */
-  taskTimeoutSeconds?: number;
+  /** The stack's own bounds, from its checked config: the drill waits as long as `up` would. */
+  timeouts: DrillTimeouts;
   date?: Date;
   log?: (line: string) => void;
 }
@@ -74,8 +76,8 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
   const api = new CloudronApi({
     server: o.server,
     token,
-    taskTimeoutSeconds: o.taskTimeoutSeconds ?? CONFIG_DEFAULTS.cloudronTimeoutSeconds,
-    busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds,
+    taskTimeoutSeconds: o.timeouts.cloudronTimeoutSeconds,
+    busyWaitSeconds: o.timeouts.busyWaitSeconds,
     log,
   });
   const record: DrillRecord = {
@@ -132,7 +134,9 @@ export async function runRestoreDrill(o: DrillOptions): Promise<DrillRecord> {
       if (started.taskId !== "") await api.waitForTask(started.taskId, "drill: clone");
     });
     const baseUrl = o.baseUrl ?? `https://${scratch}`;
-    const h = await timed("health", () => waitForHealthy({ url: baseUrl, timeoutMs: o.healthTimeoutMs, app: scratch }));
+    const h = await timed("health", () =>
+      waitForHealthy({ url: baseUrl, timeoutMs: o.timeouts.healthTimeoutSeconds * 1000, app: scratch }),
+    );
     record.health = `healthy after ${h.attempts} attempts`;
     const smoke = await timed("smoke", () => runSmokeChecks({ baseUrl }));
     record.smoke = formatSmokeReport(smoke, baseUrl);

@@ -12,7 +12,6 @@
  * backends, and staging's config (reviewAppDomain, reviewAppSecrets) in Pulumi.staging.yaml.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { spawnSync, execFileSync } from "node:child_process";
 import {
   configCopyCommand,
@@ -37,6 +36,7 @@ import {
   type DeriveOptions,
 } from "./stackFile";
 import { buildPlan, formatPlan } from "../plan/plan";
+import { ConfigFileError, readStackText, stackFileName, stackFilePath, stacksIn } from "../../config/stackFile";
 import { findProjectDir } from "../../lib/build/sourceStamp";
 import { parseArgs, UsageError } from "../../lib/cli";
 
@@ -113,15 +113,10 @@ function listReviewApps(ctx: DriverContext): ReviewAppEntry[] {
   return parseStackList(must(ctx, stackListCommand(), true).stdout, ctx.now());
 }
 
-function stackFilePath(ctx: DriverContext, stack: string): string {
-  return path.join(ctx.projectDir, `Pulumi.${stack}.yaml`);
-}
-
 function readStaging(ctx: DriverContext): string {
-  const file = stackFilePath(ctx, "staging");
-  if (!fs.existsSync(file))
-    throw new DriverError(`no Pulumi.staging.yaml in ${ctx.projectDir}: review apps are made from staging`);
-  return fs.readFileSync(file, "utf8");
+  if (!stacksIn(ctx.projectDir).includes("staging"))
+    throw new DriverError(`no ${stackFileName("staging")} in ${ctx.projectDir}: review apps are made from staging`);
+  return readStackText(ctx.projectDir, "staging").text;
 }
 
 /**
@@ -129,8 +124,8 @@ function readStaging(ctx: DriverContext): string {
  * else from its state (a fresh CI checkout on the second push has no file).
  */
 function existingSecretsProvider(ctx: DriverContext, pr: number): DeriveOptions["secretsProvider"] {
-  const file = stackFilePath(ctx, reviewStackName(pr));
-  if (fs.existsSync(file)) return secretsProviderOf(fs.readFileSync(file, "utf8"));
+  const stack = reviewStackName(pr);
+  if (stacksIn(ctx.projectDir).includes(stack)) return secretsProviderOf(readStackText(ctx.projectDir, stack).text);
   // Captured, never printed: the export holds the state (secrets in it stay ciphertext).
   return secretsProviderFromExport(must(ctx, stackExportCommand(pr), true).stdout);
 }
@@ -154,10 +149,10 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
     if (refusal) throw new DriverError(refusal);
     // A file left by an earlier, removed pr-<n> carries that stack's salt; `stack init` would
     // keep it and then fail with "incorrect passphrase" (pulumi/pulumi#17759).
-    fs.rmSync(stackFilePath(ctx, stack), { force: true });
+    fs.rmSync(stackFilePath(ctx.projectDir, stack), { force: true });
     must(ctx, stackInitCommand(pr), true);
-    secretsProvider = fs.existsSync(stackFilePath(ctx, stack))
-      ? secretsProviderOf(fs.readFileSync(stackFilePath(ctx, stack), "utf8"))
+    secretsProvider = fs.existsSync(stackFilePath(ctx.projectDir, stack))
+      ? secretsProviderOf(readStackText(ctx.projectDir, stack).text)
       : {};
   } else {
     secretsProvider = existingSecretsProvider(ctx, pr);
@@ -170,8 +165,8 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
       "REVIEW_APP_REGISTRY_PASSWORD is set but REVIEW_APP_REGISTRY_USERNAME is not: set both (the registry user and its token with write:package)",
     );
   const derived = deriveReviewStack(stagingText, { pr, commitSha: commit, secretsProvider, registryFromCi });
-  fs.writeFileSync(stackFilePath(ctx, stack), derived.text);
-  ctx.out(`wrote Pulumi.${stack}.yaml: location ${derived.location}, image tag ${derived.imageTag}`);
+  fs.writeFileSync(stackFilePath(ctx.projectDir, stack), derived.text);
+  ctx.out(`wrote ${stackFileName(stack)}: location ${derived.location}, image tag ${derived.imageTag}`);
   if (derived.secretsLeftBehind.length > 0) {
     ctx.out(`staging secrets NOT copied (not in reviewAppSecrets): ${derived.secretsLeftBehind.join(", ")}`);
   }
@@ -181,9 +176,7 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
   let plan: string;
   try {
     // From the file as Pulumi now holds it: with the copied secrets' ciphertexts (shown masked).
-    plan = formatPlan(
-      buildPlan(stack, fs.readFileSync(stackFilePath(ctx, stack), "utf8"), { projectDir: ctx.projectDir }),
-    );
+    plan = formatPlan(buildPlan(stack, readStackText(ctx.projectDir, stack).text, { projectDir: ctx.projectDir }));
   } catch (err) {
     plan = `plan unavailable: ${(err as Error).message}`;
   }
@@ -252,21 +245,21 @@ function down(ctx: DriverContext, pr: number, apps?: ReviewAppEntry[]): number {
   const stack = reviewStackName(pr);
   const known = apps ?? listReviewApps(ctx);
   if (!known.some((a) => a.pr === pr)) {
-    fs.rmSync(stackFilePath(ctx, stack), { force: true });
+    fs.rmSync(stackFilePath(ctx.projectDir, stack), { force: true });
     ctx.out(`review app ${stack} does not exist: nothing to remove`);
     return 0;
   }
-  if (!fs.existsSync(stackFilePath(ctx, stack))) {
+  if (!fs.existsSync(stackFilePath(ctx.projectDir, stack))) {
     // destroy decrypts the state: on a passphrase backend it needs this stack's salt back.
     const provider = existingSecretsProvider(ctx, pr) ?? {};
     const header = Object.entries(provider)
       .map(([k, v]) => `${k}: ${v}\n`)
       .join("");
-    fs.writeFileSync(stackFilePath(ctx, stack), `${header}config: {}\n`);
+    fs.writeFileSync(stackFilePath(ctx.projectDir, stack), `${header}config: {}\n`);
   }
   must(ctx, destroyCommand(pr), false);
   must(ctx, stackRemoveCommand(pr), true);
-  fs.rmSync(stackFilePath(ctx, stack), { force: true });
+  fs.rmSync(stackFilePath(ctx.projectDir, stack), { force: true });
   ctx.out(`review app ${stack} removed (app uninstalled, stack deleted)`);
   return 0;
 }
@@ -348,7 +341,7 @@ export async function main(argv: string[], partial: Partial<DriverContext> = {})
       ctx.out(`${err.message}\n${USAGE}`);
       return 2;
     }
-    if (err instanceof DriverError || err instanceof ReviewAppConfigError) {
+    if (err instanceof DriverError || err instanceof ReviewAppConfigError || err instanceof ConfigFileError) {
       ctx.out(err.message);
       return 1;
     }

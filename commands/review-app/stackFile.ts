@@ -10,8 +10,16 @@
  * staging's `reviewAppSecrets`. SESSION_SECRET is nothing to copy: each stack generates its own.
  */
 import YAML from "yaml";
-import { CONFIG_DEFAULTS, CONFIG_NAMESPACE, describeHostnameProblem, isHostname } from "../../config/loader";
-import { REVIEW_APP_CONFIG_KEYS, REVIEW_APP_LIMITS, parseReviewAppSecrets } from "../../config/reviewAppRules";
+import { CONFIG_DEFAULTS, CONFIG_NAMESPACE, fullKey, type ConfigValues, type RawConfig } from "../../config/loader";
+import { valueRule } from "../../config/rules";
+import { REVIEW_APP_CONFIG_KEYS } from "../../config/reviewAppRules";
+import {
+  isSecure,
+  parseStackDocument,
+  rawConfigFromStackText,
+  stackFileEntries,
+  stackFileName,
+} from "../../config/stackFile";
 import { reviewImageTag, reviewLocation, reviewStackName } from "./names";
 
 /** Review-app settings as read from staging's stack file, defaults applied. */
@@ -71,77 +79,47 @@ const NOT_CARRIED = new Set<string>([
 /** Stack-file keys that belong to the secrets provider of ONE stack, never to be copied. */
 const SECRETS_PROVIDER_KEYS = ["secretsprovider", "encryptedkey", "encryptionsalt"] as const;
 
-interface StackDocument {
-  config?: Record<string, unknown>;
-  [key: string]: unknown;
-}
-
-function parseStackText(text: string, file: string): StackDocument {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text);
-  } catch (err) {
-    throw new ReviewAppConfigError(`${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== "object" || Array.isArray(doc))
-    throw new ReviewAppConfigError(`${file} must be a YAML map with a config: section`);
-  return doc as StackDocument;
-}
-
 /** True when a config value is, or holds, a `secure:` ciphertext. */
 function holdsSecret(value: unknown): boolean {
   if (value === null || typeof value !== "object") return false;
-  if (!Array.isArray(value) && Object.keys(value).length === 1 && "secure" in value) return true;
+  if (isSecure(value)) return true;
   return Object.values(value as Record<string, unknown>).some(holdsSecret);
 }
 
-/** Our namespace's entries of a stack document: short key → value. */
-function namespaced(doc: StackDocument): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(doc.config ?? {})) {
-    if (k.startsWith(`${CONFIG_NAMESPACE}:`)) out[k.slice(CONFIG_NAMESPACE.length + 1)] = v;
-  }
-  return out;
-}
+const STAGING_FILE = stackFileName("staging");
 
-function limit(values: Record<string, unknown>, key: keyof typeof REVIEW_APP_LIMITS): number {
-  const bounds = REVIEW_APP_LIMITS[key];
-  const raw = values[key];
-  if (raw === undefined) return CONFIG_DEFAULTS[key];
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < bounds.min || n > bounds.max) {
-    throw new ReviewAppConfigError(
-      `${CONFIG_NAMESPACE}:${key} in Pulumi.staging.yaml must be a whole number of ${bounds.unit} between ${bounds.min} and ${bounds.max}, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return n;
+/**
+ * One review-app key of staging's file, checked by the schema's own rule; undefined when unset.
+ * Throws naming the key, the file and what the rule wants.
+ */
+function stagingValue<K extends "reviewAppDomain" | "reviewAppSecrets" | "maxReviewApps" | "reviewAppTtlDays">(
+  raw: RawConfig,
+  key: K,
+): ConfigValues[K] | undefined {
+  const text = raw.values[fullKey(key)];
+  if (text === undefined) return undefined;
+  const checked = valueRule(key, text);
+  const [problem] = checked.problems;
+  if (problem) throw new ReviewAppConfigError(`${problem.key} in ${STAGING_FILE} ${problem.message}`);
+  return checked.value;
 }
 
 /** Reads the review-app settings from staging's stack file text, or throws naming the key to set. */
 export function readReviewAppSettings(stagingText: string): ReviewAppSettings {
-  const values = namespaced(parseStackText(stagingText, "Pulumi.staging.yaml"));
-  const domain = values.reviewAppDomain;
+  const raw = rawConfigFromStackText(stagingText, STAGING_FILE);
+  const domain = stagingValue(raw, "reviewAppDomain");
   if (domain === undefined) {
     throw new ReviewAppConfigError(
-      `review apps are off: set ${CONFIG_NAMESPACE}:reviewAppDomain in Pulumi.staging.yaml to a domain the Cloudron serves ` +
-        `(pulumi config set -s staging ${CONFIG_NAMESPACE}:reviewAppDomain review.communityrule.info)`,
+      `review apps are off: set ${CONFIG_NAMESPACE}:reviewAppDomain in ${STAGING_FILE} to a domain the Cloudron ` +
+        `serves (pulumi config set -s staging ${CONFIG_NAMESPACE}:reviewAppDomain review.communityrule.info)`,
     );
   }
-  if (typeof domain !== "string" || !isHostname(domain)) {
-    throw new ReviewAppConfigError(
-      `${CONFIG_NAMESPACE}:reviewAppDomain in Pulumi.staging.yaml ${typeof domain === "string" ? describeHostnameProblem(domain) : "must be a domain name"}`,
-    );
-  }
-  let secrets: string[] = [];
-  if (values.reviewAppSecrets !== undefined) {
-    const raw = values.reviewAppSecrets;
-    const parsed = parseReviewAppSecrets(typeof raw === "string" ? raw : JSON.stringify(raw));
-    if (!Array.isArray(parsed))
-      throw new ReviewAppConfigError(`${CONFIG_NAMESPACE}:reviewAppSecrets in Pulumi.staging.yaml ${parsed.problem}`);
-    secrets = parsed;
-  }
-  return { domain, secrets, maxReviewApps: limit(values, "maxReviewApps"), ttlDays: limit(values, "reviewAppTtlDays") };
+  return {
+    domain,
+    secrets: stagingValue(raw, "reviewAppSecrets") ?? [],
+    maxReviewApps: stagingValue(raw, "maxReviewApps") ?? CONFIG_DEFAULTS.maxReviewApps,
+    ttlDays: stagingValue(raw, "reviewAppTtlDays") ?? CONFIG_DEFAULTS.reviewAppTtlDays,
+  };
 }
 
 /** Options for {@link deriveReviewStack}. */
@@ -165,7 +143,7 @@ export interface DeriveOptions {
 
 /** Secrets-provider lines of an existing `Pulumi.pr-<n>.yaml` (what `pulumi stack init` wrote). */
 export function secretsProviderOf(stackText: string): DeriveOptions["secretsProvider"] {
-  const doc = parseStackText(stackText, "the review stack file");
+  const doc = parseStackDocument(stackText, "the review stack file");
   const out: NonNullable<DeriveOptions["secretsProvider"]> = {};
   for (const key of SECRETS_PROVIDER_KEYS) if (typeof doc[key] === "string") out[key] = doc[key] as string;
   return out;
@@ -200,7 +178,7 @@ export function secretsProviderFromExport(exportJson: string): DeriveOptions["se
  */
 export function deriveReviewStack(stagingText: string, opts: DeriveOptions): ReviewStack {
   const settings = readReviewAppSettings(stagingText);
-  const staging = namespaced(parseStackText(stagingText, "Pulumi.staging.yaml"));
+  const staging = stackFileEntries(stagingText, STAGING_FILE);
   const stack = reviewStackName(opts.pr);
   const location = reviewLocation(opts.pr, settings.domain);
   const imageTag = reviewImageTag(opts.pr, opts.commitSha);
