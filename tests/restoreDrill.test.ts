@@ -273,13 +273,13 @@ describe("the drill's settings come from the stack's checked config", () => {
   });
 
   it("a typo'd key, a wrong type or a plain-http --server stops the drill naming the key and the fix", async () => {
-    const dir = projectWith("  communityrule:busyWaitSecs: 7\n  communityrule:healthTimeoutSeconds: soon\n");
+    const dir = projectWith("  communityrule:busyWaitSecond: 7\n  communityrule:healthTimeoutSeconds: soon\n");
     dirs.push(dir);
     const out: string[] = [];
     expect(await drillMain(["staging"], (s) => out.push(s), dir)).toBe(1);
     expect(out.join("\n")).toMatch(/^drill FAILED before cloning: stack "staging" has 2 configuration problems/);
     expect(out.join("\n")).toContain(
-      "communityrule:busyWaitSecs: unknown key: did you mean communityrule:busyWaitSeconds?",
+      "communityrule:busyWaitSecond: unknown key: did you mean communityrule:busyWaitSeconds?",
     );
     expect(out.join("\n")).toContain(
       'communityrule:healthTimeoutSeconds: must be a whole number of seconds, got "soon"',
