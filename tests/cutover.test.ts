@@ -19,7 +19,8 @@ import {
   type CutoverSettings,
   type LegacyApp,
 } from "../commands/cutover/cutover";
-import { cutoverArgsFrom, newestRecord, recordPath } from "../commands/cutover/main";
+import { cutoverArgsFrom, cutoverSettings, newestRecord, recordPath } from "../commands/cutover/main";
+import { CONFIG_DEFAULTS } from "../config/schema";
 import { LEGACY_LAMP, startCutoverScene, type CutoverScene } from "../commands/rehearse/cutover";
 import { UsageError } from "../lib/cli";
 
@@ -33,6 +34,8 @@ const SETTINGS: CutoverSettings = {
   baseUrl: "https://communityrule.info",
   preserveDays: 90,
   exportDone: true,
+  cloudronTimeoutSeconds: CONFIG_DEFAULTS.cloudronTimeoutSeconds,
+  busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds,
   acknowledgedAppId: "legacy-1",
 };
 const LEGACY: LegacyApp = {
@@ -370,5 +373,20 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     const plan = await scene.cutover([]);
     expect(plan.code).toBe(1);
     expect(plan.lines.join("\n")).toMatch(/REFUSED: communityrule\.info already runs CommunityRule/);
+  });
+});
+
+describe("cutover settings", () => {
+  it("take the stack's task and busy-wait bounds from its checked config", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-stack-"));
+    try {
+      const production = fs.readFileSync(path.join(__dirname, "..", "Pulumi.production.yaml"), "utf8");
+      const extra = "  communityrule:cloudronTimeoutSeconds: 77\n  communityrule:busyWaitSeconds: 9\n";
+      fs.writeFileSync(path.join(dir, "Pulumi.production.yaml"), `${production.trimEnd()}\n${extra}`);
+      const s = cutoverSettings(dir, cutoverArgsFrom({ positional: { stack: "production" }, values: {}, flags: {} }));
+      expect(s).toMatchObject({ cloudronTimeoutSeconds: 77, busyWaitSeconds: 9 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -59,6 +59,9 @@ export interface CutoverSettings {
   exportDone: boolean;
   /** `--digest sha256:…`: the digest staging verified; must equal what the registry answers for the tag. */
   digest?: string;
+  /** The stack's bounds on Cloudron tasks and on waiting for a busy app (its checked config). */
+  cloudronTimeoutSeconds: number;
+  busyWaitSeconds: number;
 }
 
 /** The app the apex runs, as the plan and the record show it (no env: it may hold secrets). */

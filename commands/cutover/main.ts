@@ -12,7 +12,6 @@ import { defineCli, runAsMain, UsageError, type Cli } from "../../lib/cli";
 import { findProjectDir } from "../../lib/build/sourceStamp";
 import { ConfigError } from "../../config/loader";
 import { CloudronApi, resolveToken } from "../../cloudron/client";
-import { CONFIG_DEFAULTS } from "../../config/schema";
 import {
   CutoverRefused,
   CutoverStopped,
@@ -99,6 +98,8 @@ export function cutoverSettings(projectDir: string, args: CutoverArgs): CutoverS
     acknowledgedAppId: args.acknowledgedAppId,
     exportDone: args.exportDone,
     digest: args.digest,
+    cloudronTimeoutSeconds: cfg.cloudronTimeoutSeconds,
+    busyWaitSeconds: cfg.busyWaitSeconds,
   };
 }
 
@@ -139,8 +140,8 @@ export const realDeps: DepsFactory = (s, log, env) => {
   const api = new CloudronApi({
     server: s.server,
     token,
-    taskTimeoutSeconds: CONFIG_DEFAULTS.cloudronTimeoutSeconds,
-    busyWaitSeconds: CONFIG_DEFAULTS.busyWaitSeconds,
+    taskTimeoutSeconds: s.cloudronTimeoutSeconds,
+    busyWaitSeconds: s.busyWaitSeconds,
     log,
   });
   // Pulumi's own output goes to stderr: stdout carries only this command's lines.
