@@ -43,17 +43,8 @@ import {
   type Task,
 } from "./wire";
 import * as semver from "../release/semver";
-
-/** Time as an input: the real clock in tools, a fast one in tests. */
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
+import { realClock, type Clock } from "../lib/clock";
+import { isLoopbackHost, LOOPBACK_HOSTS_TEXT } from "../lib/loopback";
 
 /** What went wrong, so callers can react to a class of failure without parsing text. */
 export type ApiErrorKind =
@@ -91,8 +82,6 @@ export class CloudronApiError extends Error {
 /** Retries of a failed read (5xx, timeout); with the doubling backoff from 0.5 s that is about 3.5 s. */
 const DEFAULT_READ_RETRIES = 3;
 
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
-
 /**
  * `my.medlab.host` → `https://my.medlab.host/api/v1`; a loopback `http://127.0.0.1:<port>` (test
  * stand-ins) → `<url>/api/v1`. Plain http to any other host is refused: the token would travel
@@ -106,9 +95,9 @@ export function apiBaseUrl(server: string): string {
   } catch {
     throw new CloudronApiError(`communityrule:cloudronServer "${server}" is not a host name or URL`, "config");
   }
-  if (url.protocol === "http:" && !LOOPBACK_HOSTS.has(url.hostname)) {
+  if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
     throw new CloudronApiError(
-      `communityrule:cloudronServer: plain http is allowed only for a loopback stand-in (127.0.0.1, localhost, [::1]); use the host name, e.g. my.medlab.host`,
+      `communityrule:cloudronServer: plain http is allowed only for a loopback stand-in (${LOOPBACK_HOSTS_TEXT}); use the host name, e.g. my.medlab.host`,
       "config",
     );
   }

@@ -9,6 +9,7 @@
  * CLOUDRON_TOKEN; the request carries each secret's keyed fingerprint, so a preview names the
  * secret that changes without showing it.
  */
+import { lastJsonLine } from "../lib/jsonLine";
 import { createHmac } from "node:crypto";
 import { z } from "zod";
 
@@ -178,11 +179,6 @@ export const envApplyResultSchema = z.object({
 });
 export type EnvApplyResult = z.infer<typeof envApplyResultSchema>;
 
-/** Env var carrying a secret env value to a tool. */
-export function secretEnvVarName(name: string): string {
-  return `CR_SECRET_${name}`;
-}
-
 /** Keyed fingerprint of a secret value (`hmac:<16 hex>`): shows that a secret changed, not what it is. */
 export function fingerprint(key: string, name: string, value: string): string {
   return "hmac:" + createHmac("sha256", key).update(`${name}\0${value}`).digest("hex").slice(0, 16);
@@ -216,12 +212,8 @@ export function parseRequest<S extends z.ZodType>(schema: S, text: string, opera
 
 /** The last JSON line a tool printed (its result), or undefined. */
 export function parseResultLine<S extends z.ZodType>(schema: S, stdout: string | undefined): z.output<S> | undefined {
-  const line = (stdout ?? "").trim().split("\n").pop() ?? "";
-  if (!line.startsWith("{")) return undefined;
-  try {
-    const r = schema.safeParse(JSON.parse(line));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const json = lastJsonLine(stdout);
+  if (json === undefined) return undefined;
+  const r = schema.safeParse(json);
+  return r.success ? r.data : undefined;
 }

@@ -27,11 +27,3 @@ export function describeHostnameProblem(value: string): string {
   if (!value.includes(".")) return "must be a fully qualified name such as staging.communityrule.info";
   return "is not a valid DNS hostname (letters, digits, '-' and '.' only)";
 }
-
-/** `http://127.0.0.1:<port>`, `http://localhost:<port>` or `http://[::1]:<port>`: a local stand-in. */
-const LOOPBACK_URL = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?\/?$/;
-
-/** True for a loopback URL the Cloudron server setting may name instead of a host (test stand-ins). */
-export function isLoopbackServerUrl(value: string): boolean {
-  return LOOPBACK_URL.test(value);
-}

@@ -29,7 +29,7 @@ import { isReviewImageTag, reviewAppConfigProblems } from "./reviewAppRules";
 import { appEnvFindings } from "./appEnvRules";
 
 export * from "./schema";
-export { isHostname, describeHostnameProblem, isLoopbackServerUrl } from "./hostname";
+export { isHostname, describeHostnameProblem } from "./hostname";
 export { isPlainSemver } from "../release/versionRules";
 export {
   nearestKey,

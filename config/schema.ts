@@ -4,7 +4,8 @@
  * tested against {@link CONFIG_DEFAULTS} and {@link DERIVED_DEFAULTS}.
  */
 import { z } from "zod";
-import { describeHostnameProblem, isHostname, isLoopbackServerUrl } from "./hostname";
+import { describeHostnameProblem, isHostname } from "./hostname";
+import { isLoopbackHost, isLoopbackHttpUrl } from "../lib/loopback";
 import { REVIEW_APP_LIMITS, parseReviewAppSecrets } from "./reviewAppRules";
 import { parseAcknowledgements } from "../steps/migrations/gate";
 
@@ -69,16 +70,23 @@ const hostname = z.string().superRefine((v, ctx) => {
 
 /** The dashboard host (my.medlab.host), or a loopback URL for a local stand-in; plain http elsewhere is refused. */
 const cloudronServer = z.string().superRefine((v, ctx) => {
-  if (isHostname(v) || isLoopbackServerUrl(v)) return;
-  if (/^http:\/\//i.test(v) && !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])([:/]|$)/i.test(v)) {
+  if (isHostname(v) || isLoopbackHttpUrl(v)) return;
+  if (/^http:\/\//i.test(v) && !isLoopbackHost(urlHost(v))) {
     ctx.addIssue({
       code: "custom",
-      message: `plain http is allowed only for a loopback stand-in (http://127.0.0.1:<port>); use the dashboard host name, e.g. my.medlab.host`,
+      message:
+        "plain http is allowed only for a loopback stand-in (http://127.0.0.1:<port>); " +
+        "use the dashboard host name, e.g. my.medlab.host",
     });
     return;
   }
   ctx.addIssue({ code: "custom", message: describeHostnameProblem(v) });
 });
+
+/** The host of an http(s) URL as written (empty when it has none). */
+function urlHost(url: string): string {
+  return /^[a-z]+:\/\/(\[[^\]]*\]|[^/:?#]*)/i.exec(url)?.[1] ?? "";
+}
 
 /** Pulumi hands booleans and numbers over as strings; YAML authors may write either form. */
 const booleanString = z.string().transform((v, ctx) => {

@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { HttpRequestError, requestBytes, type HttpResponse } from "../lib/http";
+import { isLoopbackHost } from "../lib/loopback";
 
 /** A parsed image reference. `registry` is always explicit (host or host:port). */
 export interface ImageRef {
@@ -154,8 +155,7 @@ function splitTag(rest: string, fail: (why: string) => never): { repository: str
  */
 export function registryScheme(host: string): "http" | "https" {
   const bare = stripPort(host).toLowerCase();
-  if (bare === "localhost" || bare === "::1" || bare === "[::1]") return "http";
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare) ? "http" : "https";
+  return isLoopbackHost(bare) ? "http" : "https";
 }
 
 function stripPort(host: string): string {

@@ -6,7 +6,8 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { apiBaseUrl, CloudronApi, CloudronApiError, resolveToken, type Clock } from "../cloudron/client";
+import { apiBaseUrl, CloudronApi, CloudronApiError, resolveToken } from "../cloudron/client";
+import type { Clock } from "../lib/clock";
 import { taskInfoSchema } from "../cloudron/wire";
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`;

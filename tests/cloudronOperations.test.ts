@@ -6,7 +6,8 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { CloudronApi, type Clock } from "../cloudron/client";
+import { CloudronApi } from "../cloudron/client";
+import type { Clock } from "../lib/clock";
 import type { DeployRequest, EnvApplyRequest } from "../cloudron/requests";
 import { LEGACY_OWNER_ENV_NAME, ownerTag, ownershipTags } from "../steps/app/ownership";
 import {

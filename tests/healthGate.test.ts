@@ -10,9 +10,9 @@ import {
   HealthGateError,
   HealthProgress,
   nextWaitMs,
-  type Clock,
   waitForHealthy,
 } from "../steps/health/poll";
+import type { Clock } from "../lib/clock";
 import { main as gateCli } from "../tools/healthGate";
 import { closedPort, healthyApp, json, runTool, startFakeApp } from "../engine/fakeApp";
 import { serve } from "./serveFakeApp";

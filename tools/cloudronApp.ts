@@ -7,6 +7,8 @@
  * records (names and ids, never a value). Every message is masked: the token, our secrets, and
  * every env value of every app an answer carried.
  */
+import { lastJsonLine } from "../lib/jsonLine";
+import { secretsFromEnv } from "../lib/secretEnv";
 import { CloudronApi, CloudronApiError, resolveToken, SecretMask } from "../cloudron/client";
 import {
   ContractError,
@@ -35,14 +37,6 @@ export interface ToolIo {
   err: (line: string) => void;
 }
 
-/** Secret env values by name, from CR_SECRET_<NAME>. */
-export function secretsFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env))
-    if (k.startsWith("CR_SECRET_") && v !== undefined) out[k.slice("CR_SECRET_".length)] = v;
-  return out;
-}
-
 function contextFor(connection: Connection, io: ToolIo, mask: SecretMask): OperationContext & { token: string } {
   const { token } = resolveToken({ server: connection.server, envToken: io.env.CLOUDRON_TOKEN || undefined });
   const api = new CloudronApi({
@@ -54,15 +48,6 @@ function contextFor(connection: Connection, io: ToolIo, mask: SecretMask): Opera
     mask,
   });
   return { api, token, secrets: secretsFromEnv(io.env), previousStdout: io.env.PULUMI_COMMAND_STDOUT };
-}
-
-function previousJson(stdout: string | undefined): unknown {
-  const line = (stdout ?? "").trim().split("\n").pop() ?? "";
-  try {
-    return line.startsWith("{") ? JSON.parse(line) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Errors after which the app's and the task's logs say more than the error does. */
@@ -103,7 +88,7 @@ const OPERATIONS: Record<string, (io: ToolIo, mask: SecretMask) => Promise<unkno
   async "env-apply"(io, mask) {
     const req = parseRequest(envApplyRequestSchema, io.stdin, "env");
     const ctx = contextFor(req.connection, io, mask);
-    const previous = previousJson(ctx.previousStdout);
+    const previous = lastJsonLine(ctx.previousStdout);
     return withFailureLogs(ctx.api, { step: "env", location: req.location, appId: req.appId }, () =>
       applyEnv(req, ctx, previous),
     );

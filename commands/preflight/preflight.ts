@@ -9,6 +9,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as dns from "node:dns";
+import { isIP } from "node:net";
+import { isLoopbackHost } from "../../lib/loopback";
 import { spawnSync } from "node:child_process";
 import {
   checkConfig,
@@ -89,7 +91,8 @@ export async function resolveServer(
   lookup: (host: string) => Promise<{ address: string }> = (h) => dns.promises.lookup(h),
 ): Promise<{ ok: boolean; detail: string; code?: string }> {
   const host = new URL(serverBaseUrl(server)).hostname.replace(/^\[|\]$/g, "");
-  if (/^[\d.]+$/.test(host) || host.includes(":") || host === "localhost") return { ok: true, detail: host };
+  // An address, or this machine: nothing for DNS to resolve.
+  if (isIP(host) !== 0 || isLoopbackHost(host)) return { ok: true, detail: host };
   try {
     return { ok: true, detail: `${host} → ${(await lookup(host)).address}` };
   } catch (err) {

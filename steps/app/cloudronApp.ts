@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { cloudronCommand } from "../../lib/commandLines";
+import { secretEnvVars } from "../../lib/secretEnv";
 import {
   deployResultSchema,
   parseResultLine,
-  secretEnvVarName,
   type Connection,
   type DeployRequest,
   type DeployResult,
@@ -100,8 +100,7 @@ export class CloudronApp extends pulumi.ComponentResource {
 
     const environment = pulumi.secret(
       pulumi.all([pulumi.output(args.secretEnv), pulumi.output(args.token)]).apply(([secrets, token]) => {
-        const env: Record<string, string> = {};
-        for (const [k, v] of Object.entries(secrets)) env[secretEnvVarName(k)] = v;
+        const env = secretEnvVars(secrets);
         // Always set, empty when the stack has no token (the tool then uses `cloudron login`): the
         // command inherits the operator's shell and appends this after it (pulumi/pulumi-command
         // v1.2.1 provider/pkg/provider/local/commandOutputs.go; Go's os/exec keeps the last of a

@@ -2,13 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import { cloudronCommand } from "../../lib/commandLines";
-import {
-  fingerprint,
-  secretEnvVarName,
-  type Connection,
-  type DesiredEnv,
-  type EnvApplyRequest,
-} from "../../cloudron/requests";
+import { secretEnvVars } from "../../lib/secretEnv";
+import { fingerprint, type Connection, type DesiredEnv, type EnvApplyRequest } from "../../cloudron/requests";
 
 /** Arguments of {@link AppEnv}. */
 export interface AppEnvArgs {
@@ -84,8 +79,7 @@ export class AppEnv extends pulumi.ComponentResource {
 
     const environment = pulumi.secret(
       pulumi.all([this.secretValues, pulumi.output(args.token)]).apply(([values, token]) => {
-        const env: Record<string, string> = {};
-        for (const [k, v] of Object.entries(values)) env[secretEnvVarName(k)] = v;
+        const env = secretEnvVars(values);
         // Always set, empty when the stack has no token (the tool then uses `cloudron login`): the
         // command inherits the operator's shell and appends this after it (pulumi/pulumi-command
         // v1.2.1 provider/pkg/provider/local/commandOutputs.go; Go's os/exec keeps the last of a

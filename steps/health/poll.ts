@@ -8,6 +8,7 @@
  */
 import { excerpt, HttpRequestError, isRecord, parseJson, requestText } from "../../lib/http";
 import { troubleshoot, type TroubleKind } from "./troubleshooting";
+import { realClock, type Clock } from "../../lib/clock";
 
 /** Which row of the troubleshooting table an unhealthy answer belongs to. */
 type HealthKind =
@@ -141,15 +142,6 @@ export interface WaitForHealthyOptions {
   clock?: Clock;
 }
 
-/** Where the gate reads the time and waits. */
-export interface Clock {
-  now(): number;
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** Wall-clock time and real timers. */
-export const realClock: Clock = { now: () => Date.now(), sleep: (ms, signal) => sleep(ms, signal) };
-
 /** Resolved value of {@link waitForHealthy}. */
 export interface HealthyResult {
   attempts: number;
@@ -207,25 +199,6 @@ async function probe(url: string, timeoutMs: number, signal?: AbortSignal): Prom
     const text = e instanceof Error ? e.message : String(e);
     return { body: text, errorCode: code, diagnosis: diagnose(undefined, text, code) };
   }
-}
-
-/** Sleeps `ms`, waking early (with a rejection) when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(abortError(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function abortError(signal: AbortSignal | undefined): Error {

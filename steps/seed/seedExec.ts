@@ -7,6 +7,7 @@
  * in a throw-away HOME under ONE known directory, removed afterwards; homes left by killed runs
  * are removed at the next start.
  */
+import { isSecretEnvVar } from "../../lib/secretEnv";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -98,7 +99,7 @@ export async function runSeedExec(o: {
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
     delete env.CLOUDRON_TOKEN;
-    for (const k of Object.keys(env)) if (k.startsWith("CR_SECRET_")) delete env[k];
+    for (const k of Object.keys(env)) if (isSecretEnvVar(k)) delete env[k];
     const r = await spawnWithTimeout("cloudron", ["exec", "--app", o.location, "--", "sh", "-c", SEED_SHELL_LINE], {
       env,
       timeoutMs: o.timeoutMs,
