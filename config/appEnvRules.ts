@@ -140,7 +140,8 @@ export function webVitalsRule(input: AppEnvInput): AppEnvFinding[] {
       fullKey("env.WEB_VITALS_STORAGE"),
       `is "${value}": the app then writes web vitals under /app/.next/web-vitals, which is read-only in a ` +
         `Cloudron container, so every report fails. Use external (structured logs): pulumi config set --path ` +
-        `'env.WEB_VITALS_STORAGE' external -s ${input.stack}, or remove it (external is the app's default in production)`,
+        `'env.WEB_VITALS_STORAGE' external -s ${input.stack}, or remove it (external is the app's default in ` +
+        `production)`,
     ),
   ];
 }

@@ -114,9 +114,6 @@ export interface CheckOptions {
   allowMissingAppDir?: boolean;
 }
 
-/** Kept name: the options of {@link parseDeployConfig}. */
-export type ParseOptions = CheckOptions;
-
 /** What {@link checkConfig} found: a config when there are no problems. */
 export interface ConfigCheck {
   config?: DeployConfig;
@@ -195,7 +192,9 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
   if (values.takeOverFrom !== undefined && values.takeOverFrom === opts.stack) {
     problems.push({
       key: `${CONFIG_NAMESPACE}:takeOverFrom`,
-      message: `names this stack itself (${opts.stack}); it names the other stack whose app to take over, e.g. staging. Remove it: \`pulumi config rm communityrule:takeOverFrom -s ${opts.stack}\``,
+      message:
+        `names this stack itself (${opts.stack}); it names the other stack whose app to take over, e.g. ` +
+        `staging. Remove it: \`pulumi config rm communityrule:takeOverFrom -s ${opts.stack}\``,
     });
   }
 

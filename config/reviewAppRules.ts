@@ -1,7 +1,7 @@
 /**
- * Stack-config rules for review apps. config/loader.ts calls these (one schema entry per
- * key, one rule call); they depend on nothing in lib/config, so the two modules never import each
- * other in a circle.
+ * Stack-config rules for review apps. config/loader.ts calls these (one schema entry per key, one
+ * rule call); they import nothing from config/schema.ts, so the two modules never import each other
+ * in a circle.
  *
  * - Staging carries the review-app settings (`reviewAppDomain`, `reviewAppSecrets`,
  *   `maxReviewApps`, `reviewAppTtlDays`); production may not.
@@ -52,7 +52,8 @@ export function parseReviewAppSecrets(text: string): string[] | { problem: strin
   if (bad.length > 0) {
     return {
       problem:
-        `${bad.map((k) => JSON.stringify(k)).join(", ")} cannot be copied to a review app: list only registryPassword, ` +
+        `${bad.map((k) => JSON.stringify(k)).join(", ")} cannot be copied to a review app: list only ` +
+        `registryPassword, ` +
         `cloudronToken or secretEnv.<NAME> (plain keys are copied anyway; SESSION_SECRET is generated per stack)`,
     };
   }
@@ -88,7 +89,8 @@ export function reviewAppConfigProblems(input: ReviewAppRuleInput): ReviewAppPro
         key: "imageTag",
         message:
           `"${imageTag}" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-${tagPr} ` +
-          `(npm run review-app -- up ${tagPr}), never to ${stack}. Set a release tag X.Y.Z${environment === "production" ? "" : " or a short git SHA"}`,
+          `(npm run review-app -- up ${tagPr}), never to ${stack}. Set a release tag ` +
+          `X.Y.Z${environment === "production" ? "" : " or a short git SHA"}`,
       });
     } else if (tagPr !== pr) {
       problems.push({
@@ -108,7 +110,9 @@ export function reviewAppConfigProblems(input: ReviewAppRuleInput): ReviewAppPro
     if (!location.startsWith(`${stack}.`)) {
       problems.push({
         key: "location",
-        message: `review app ${stack} must answer at ${stack}.<reviewAppDomain>, not ${location}: regenerate its stack file with npm run review-app -- up ${pr}`,
+        message:
+          `review app ${stack} must answer at ${stack}.<reviewAppDomain>, not ${location}: regenerate its ` +
+          `stack file with npm run review-app -- up ${pr}`,
       });
     }
   }

@@ -93,7 +93,8 @@ export function plainTextSecretRule(key: ConfigKey, raw: RawConfig): ConfigProbl
     return [
       problem(
         key,
-        `is stored in plain text; remove it (pulumi config rm ${fullKey(key)}) and set it with pulumi config set --secret ${fullKey(key)} <value>`,
+        `is stored in plain text; remove it (pulumi config rm ${fullKey(key)}) and set it with pulumi config set ` +
+          `--secret ${fullKey(key)} <value>`,
       ),
     ];
   }
@@ -103,7 +104,8 @@ export function plainTextSecretRule(key: ConfigKey, raw: RawConfig): ConfigProbl
     return [
       problem(
         "secretEnv",
-        `is stored in plain text; remove it and set each value with pulumi config set --secret --path 'secretEnv.NAME' <value>`,
+        `is stored in plain text; remove it and set each value with pulumi config set --secret --path ` +
+          `'secretEnv.NAME' <value>`,
       ),
     ];
   }
@@ -228,7 +230,8 @@ export function pushCredentialsRule(
     problem(
       has.registryUsername ? "registryPassword" : "registryUsername",
       `push credentials are required when build is true. Set ${fullKey("registryUsername")} and ` +
-        `pulumi config set --secret ${fullKey("registryPassword")} <gitea token with write:package>, or set build to false`,
+        `pulumi config set --secret ${fullKey("registryPassword")} <gitea token with write:package>, or set ` +
+        `build to false`,
     ),
   ];
 }
@@ -258,14 +261,17 @@ export function productionTagRule(
   o: { build: boolean | undefined; manifestVersion?: string },
 ): ConfigProblem[] {
   const fix = o.manifestVersion
-    ? `set imageTag to a release such as ${o.manifestVersion} (pulumi config set ${fullKey("imageTag")} ${o.manifestVersion}) or remove it to deploy the manifest version (pulumi config rm ${fullKey("imageTag")})`
-    : `set imageTag to a release such as 0.1.10 (pulumi config set ${fullKey("imageTag")} 0.1.10) or remove it to deploy the manifest version (pulumi config rm ${fullKey("imageTag")})`;
+    ? `set imageTag to a release such as ${o.manifestVersion} (pulumi config set ${fullKey("imageTag")} ` +
+      `${o.manifestVersion}) or remove it to deploy the manifest version (pulumi config rm ${fullKey("imageTag")})`
+    : `set imageTag to a release such as 0.1.10 (pulumi config set ${fullKey("imageTag")} 0.1.10) or remove it to ` +
+      `deploy the manifest version (pulumi config rm ${fullKey("imageTag")})`;
   if (!isPlainSemver(tag)) {
     return [
       problem(
         "imageTag",
         GIT_SHA.test(tag)
-          ? `"${tag}" looks like a git SHA; production deploys only plain semver tags equal to the manifest version (SHA tags are for staging experiments): ${fix}`
+          ? `"${tag}" looks like a git SHA; production deploys only plain semver tags equal to the manifest version ` +
+              `(SHA tags are for staging experiments): ${fix}`
           : `"${tag}" is not plain semver X.Y.Z; production deploys only release tags: ${fix}`,
       ),
     ];
@@ -274,7 +280,8 @@ export function productionTagRule(
     return [
       problem(
         "imageTag",
-        `is ${tag} but CloudronManifest.json says ${o.manifestVersion}; production builds must tag the manifest version (remove imageTag or make them equal)`,
+        `is ${tag} but CloudronManifest.json says ${o.manifestVersion}; production builds must tag the manifest ` +
+          `version (remove imageTag or make them equal)`,
       ),
     ];
   }
@@ -287,7 +294,8 @@ export function stagingTagRule(tag: string): ConfigProblem[] {
   return [
     problem(
       "imageTag",
-      `"${tag}" is neither plain semver (0.1.10) nor a short git SHA (abc1234): set one of those, or remove imageTag to deploy the manifest version`,
+      `"${tag}" is neither plain semver (0.1.10) nor a short git SHA (abc1234): set one of those, or remove imageTag ` +
+        `to deploy the manifest version`,
     ),
   ];
 }

@@ -19,7 +19,9 @@ export interface CorpusCase {
 export const RULE_CASES: CorpusCase[] = [
   {
     id: "create-table",
-    sql: `-- CreateTable\nCREATE TABLE "Note" (\n    "id" TEXT NOT NULL,\n    CONSTRAINT "Note_pkey" PRIMARY KEY ("id")\n);\n`,
+    sql:
+      `-- CreateTable\nCREATE TABLE "Note" (\n    "id" TEXT NOT NULL,\n    CONSTRAINT "Note_pkey" PRIMARY KEY ` +
+      `("id")\n);\n`,
   },
   { id: "add-column-nullable", sql: `-- AlterTable\nALTER TABLE "Rule" ADD COLUMN "summary" TEXT;\n` },
   {
@@ -48,23 +50,30 @@ export const RULE_CASES: CorpusCase[] = [
   {
     id: "create-table-then-index-and-fk",
     sql:
-      `CREATE TABLE "Stakeholder" ("id" TEXT NOT NULL, "ruleId" TEXT NOT NULL, CONSTRAINT "Stakeholder_pkey" PRIMARY KEY ("id"));\n` +
+      `CREATE TABLE "Stakeholder" ("id" TEXT NOT NULL, "ruleId" TEXT NOT NULL, CONSTRAINT "Stakeholder_pkey" PRIMARY ` +
+      `KEY ("id"));\n` +
       `CREATE INDEX "Stakeholder_ruleId_idx" ON "Stakeholder"("ruleId");\n` +
-      `ALTER TABLE "Stakeholder" ADD CONSTRAINT "Stakeholder_ruleId_fkey" FOREIGN KEY ("ruleId") REFERENCES "Rule"("id") ON DELETE CASCADE ON UPDATE CASCADE;\n`,
+      `ALTER TABLE "Stakeholder" ADD CONSTRAINT "Stakeholder_ruleId_fkey" FOREIGN KEY ("ruleId") REFERENCES ` +
+      `"Rule"("id") ON DELETE CASCADE ON UPDATE CASCADE;\n`,
   },
   {
     id: "add-fk-existing-table",
-    sql: `-- AddForeignKey\nALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;\n`,
+    sql:
+      `-- AddForeignKey\nALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") ` +
+      `REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;\n`,
   },
   {
     id: "add-fk-not-valid",
-    sql: `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") NOT VALID;\n`,
+    sql:
+      `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ` +
+      `NOT VALID;\n`,
   },
   {
     id: "replace-fk-drop-and-add",
     sql:
       `-- DropForeignKey\nALTER TABLE "Rule" DROP CONSTRAINT "Rule_authorId_fkey";\n\n` +
-      `-- AddForeignKey\nALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;\n`,
+      `-- AddForeignKey\nALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES ` +
+      `"User"("id") ON DELETE CASCADE ON UPDATE CASCADE;\n`,
   },
   { id: "set-not-null", sql: `ALTER TABLE "Rule" ALTER COLUMN "summary" SET NOT NULL;\n` },
   { id: "drop-not-null", sql: `ALTER TABLE "Rule" ALTER COLUMN "summary" DROP NOT NULL;\n` },
@@ -99,7 +108,9 @@ export const HOSTILE_CASES: CorpusCase[] = [
   { id: "crlf-line-endings", sql: `-- CreateIndex\r\nCREATE UNIQUE INDEX "Rule_slug_key" ON "Rule"("slug");\r\n` },
   {
     id: "schema-qualified-unquoted",
-    sql: `ALTER TABLE public.rule ADD CONSTRAINT rule_author_fkey FOREIGN KEY (author_id) REFERENCES public.app_user(id);\n`,
+    sql:
+      `ALTER TABLE public.rule ADD CONSTRAINT rule_author_fkey FOREIGN KEY (author_id) REFERENCES ` +
+      `public.app_user(id);\n`,
   },
   { id: "no-trailing-semicolon", sql: `DROP TABLE IF EXISTS "OtpChallenge"` },
   { id: "quoted-identifier-with-semicolon", sql: `ALTER TABLE "Rule" ADD COLUMN "a;b" TEXT;\n` },

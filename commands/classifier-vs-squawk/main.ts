@@ -50,11 +50,14 @@ export const DELIBERATE: Record<string, string> = {
   "20260509035322_add_rule_stakeholder":
     "a new table with its indexes and foreign keys, created in the same file: no row to lock or check",
   "create-table-then-index-and-fk":
-    "the table is created in the same migration, so the index and the foreign key meet no rows; squawk does not track that the referencing table is new",
+    "the table is created in the same migration, so the index and the foreign key meet no rows; squawk does not " +
+    "track that the referencing table is new",
   "replace-fk-drop-and-add":
-    "Prisma's drop-and-re-add of the same foreign key (a changed ON DELETE): the rows already satisfied the same constraint, so it cannot fail; the re-validation scan remains, which we accept",
+    "Prisma's drop-and-re-add of the same foreign key (a changed ON DELETE): the rows already satisfied the same " +
+    "constraint, so it cannot fail; the re-validation scan remains, which we accept",
   "drop-not-null":
-    "squawk's ban-drop-not-null warns that clients may not expect NULL; no existing row changes and older code still reads every row, so we count it additive",
+    "squawk's ban-drop-not-null warns that clients may not expect NULL; no existing row changes and older code still " +
+    "reads every row, so we count it additive",
   "drop-table-created-same-release":
     "the table was created earlier in the same release: no data existed before it; squawk flags every DROP TABLE",
   truncate: "squawk flags only TRUNCATE … CASCADE; every row is deleted either way, so we count it destructive",
@@ -147,7 +150,8 @@ export function formatComparison(rows: readonly ComparisonRow[]): string {
   const lines = [
     "# Migration classifier vs squawk",
     "",
-    "Produced by `npm run classifier-vs-squawk` (commands/classifier-vs-squawk/main.ts); `npm test` checks this file is what the run",
+    "Produced by `npm run classifier-vs-squawk` (commands/classifier-vs-squawk/main.ts); `npm test` checks this file " +
+      "is what the run",
     "produces and that every disagreement has a reason. Do not edit by hand.",
     "",
     "Each case is one migration.sql run through our classifier (steps/migrations/classifier.ts, on a database that",
@@ -156,17 +160,23 @@ export function formatComparison(rows: readonly ComparisonRow[]): string {
       [...HYGIENE_RULES].join("`, `") +
       "`)",
     "are left out of the verdict. The two agree when we say additive exactly when squawk raises no safety rule.",
-    "Cases: CommunityRule's 8 real migrations (`real`, from shared/fixtures/community-rule-history.bundle), one Prisma-shaped",
-    "case per rule (`rule`), and the same statements written the hard way (`hostile`). On production, a new risky or destructive",
-    "migration is refused until `communityrule:acknowledgeMigrations` names it (README: Database migrations in a release).",
+    "Cases: CommunityRule's 8 real migrations (`real`, from shared/fixtures/community-rule-history.bundle), one " +
+      "Prisma-shaped",
+    "case per rule (`rule`), and the same statements written the hard way (`hostile`). On production, a new risky or " +
+      "destructive",
+    "migration is refused until `communityrule:acknowledgeMigrations` names it (README: Database migrations in a " +
+      "release).",
     "",
-    `${rows.length} cases, ${rows.length - disagreements.length} agree, ${disagreements.length} differ on purpose (reason given).`,
+    `${rows.length} cases, ${rows.length - disagreements.length} agree, ${disagreements.length} differ on purpose ` +
+      `(reason given).`,
     "",
     "| case | set | classifier | what it says | squawk (safety rules) | agree | why we differ |",
     "|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| \`${r.id}\` | ${r.group} | ${r.classifier} | ${cell(r.summary)} | ${r.squawk.length > 0 ? r.squawk.map((x) => `\`${x}\``).join(", ") : "—"} | ${r.agree ? "yes" : "no"} | ${cell(r.reason ?? "")} |`,
+        `| \`${r.id}\` | ${r.group} | ${r.classifier} | ${cell(r.summary)} | ` +
+        `${r.squawk.length > 0 ? r.squawk.map((x) => `\`${x}\``).join(", ") : "—"} | ${r.agree ? "yes" : "no"} | ` +
+        `${cell(r.reason ?? "")} |`,
     ),
     "",
   ];
@@ -183,7 +193,8 @@ export function comparisonProblems(
     .filter((r) => !r.agree && !r.reason)
     .map(
       (r) =>
-        `${r.id}: classifier says ${r.classifier}, squawk says ${r.squawk.join(", ") || "nothing"}; fix the rule or give the reason in DELIBERATE`,
+        `${r.id}: classifier says ${r.classifier}, squawk says ${r.squawk.join(", ") || "nothing"}; fix the rule or ` +
+        `give the reason in DELIBERATE`,
     );
   const agreeing = new Set(rows.filter((r) => r.agree).map((r) => r.id));
   const known = new Set(rows.map((r) => r.id));

@@ -243,7 +243,8 @@ export async function cutoverImage(
   const promoted = await verifiedImageFor(repository, tag);
   if (explicitDigest !== undefined && explicitDigest !== promoted.digest) {
     throw new CutoverRefused(
-      `${repository}:${tag} now points at ${promoted.digest}, not at ${explicitDigest} (--digest, what staging verified): ` +
+      `${repository}:${tag} now points at ${promoted.digest}, not at ${explicitDigest} (--digest, what staging ` +
+        `verified): ` +
         `the tag was pushed again since. Nothing was changed; find out what was pushed before going on.`,
     );
   }
@@ -264,17 +265,23 @@ export function cutoverSteps(
   const app = legacy ? `${legacy.id} (${legacy.appStoreId || legacy.manifestId}@${legacy.version})` : "<the apex app>";
   const steps = [
     `final backup of ${app}: POST /apps/${legacy?.id ?? ":id"}/backup, wait for its task, find the new backup`,
-    `preserve it ${s.preserveDays} days past the retention policy: POST /apps/${legacy?.id ?? ":id"}/backups/<backup id> { preserveSecs: ${s.preserveDays * DAY_SECS} }; its id goes into the record`,
-    `check the acknowledgement names ${legacy?.id ?? "the apex app's id"} and that the legacy rules / version_history export is done`,
+    `preserve it ${s.preserveDays} days past the retention policy: POST /apps/${legacy?.id ?? ":id"}/backups/<backup ` +
+      `id> { preserveSecs: ${s.preserveDays * DAY_SECS} }; its id goes into the record`,
+    `check the acknowledgement names ${legacy?.id ?? "the apex app's id"} and that the legacy rules / ` +
+      `version_history export is done`,
     `uninstall ${app}: POST /apps/${legacy?.id ?? ":id"}/uninstall, wait until ${s.location} is free`,
-    `install CommunityRule at ${s.location}: pulumi up -s ${s.stack} (image ${image?.reference ?? `${s.imageRepository}:${s.imageTag} by digest`}, the whole env, health gate, seed once, smoke)`,
+    `install CommunityRule at ${s.location}: pulumi up -s ${s.stack} (image ` +
+      `${image?.reference ?? `${s.imageRepository}:${s.imageTag} by digest`}, the whole env, health gate, seed ` +
+      `once, smoke)`,
     `verify: ${s.location} runs ${image?.digest ?? "staging's digest"}; the smoke checks pass again`,
     `normal stack: pulumi preview -s ${s.stack} changes nothing`,
     `write the dated record (backup id, legacy app id, times, results) under docs/cutover/`,
   ];
   const irreversible = [
-    `the uninstall removes ${app} and its data from the server; only the preserved final backup can bring it back (npm run cutover -- ${s.stack} --restore-legacy)`,
-    `the legacy rules / version_history tables are not moved: production starts on an empty database (the export is the archive)`,
+    `the uninstall removes ${app} and its data from the server; only the preserved final backup can bring it back ` +
+      `(npm run cutover -- ${s.stack} --restore-legacy)`,
+    `the legacy rules / version_history tables are not moved: production starts on an empty database (the export is ` +
+      `the archive)`,
   ];
   return { steps, irreversible };
 }
@@ -285,26 +292,31 @@ export function planRefusals(s: CutoverSettings, legacy: LegacyApp | undefined):
   if (s.build) {
     out.push(
       `communityrule:build is true: production must promote the image staging verified, not build its own. ` +
-        `Set pulumi config set communityrule:build false -s ${s.stack} and pulumi config set communityrule:imageTag <the version staging runs> -s ${s.stack}`,
+        `Set pulumi config set communityrule:build false -s ${s.stack} and pulumi config set communityrule:imageTag ` +
+        `<the version staging runs> -s ${s.stack}`,
     );
   }
   if (!Number.isInteger(s.preserveDays) || s.preserveDays < MIN_PRESERVE_DAYS) {
     out.push(
-      `--preserve-days ${s.preserveDays}: the final backup must be kept at least ${MIN_PRESERVE_DAYS} days (the app's first-install guide)`,
+      `--preserve-days ${s.preserveDays}: the final backup must be kept at least ${MIN_PRESERVE_DAYS} days (the ` +
+        `app's first-install guide)`,
     );
   }
   if (!legacy) {
     out.push(
-      `nothing holds ${s.location}: there is nothing to cut over; a first install there is a plain pulumi up -s ${s.stack}`,
+      `nothing holds ${s.location}: there is nothing to cut over; a first install there is a plain pulumi up -s ` +
+        `${s.stack}`,
     );
   } else if (legacy.manifestId === COMMUNITYRULE_MANIFEST_ID) {
     out.push(
-      `${s.location} already runs CommunityRule (app ${legacy.id}): the cutover is done. pulumi up -s ${s.stack} deploys to it; ` +
+      `${s.location} already runs CommunityRule (app ${legacy.id}): the cutover is done. pulumi up -s ${s.stack} ` +
+        `deploys to it; ` +
         `an install moved there from staging is adopted only through the ownership rules' explicit takeover key`,
     );
   } else if (legacy.installationState !== "installed") {
     out.push(
-      `${s.location} (app ${legacy.id}) is ${legacy.installationState}: wait for its task or repair it in the dashboard first`,
+      `${s.location} (app ${legacy.id}) is ${legacy.installationState}: wait for its task or repair it in the ` +
+        `dashboard first`,
     );
   }
   return out;
@@ -315,7 +327,8 @@ export function acknowledgementProblems(s: CutoverSettings, legacy: LegacyApp): 
   const out: string[] = [];
   if (s.acknowledgedAppId === undefined) {
     out.push(
-      `no acknowledgement: pass --uninstall-legacy-app ${legacy.id} (the id of the app at ${s.location}) to let the cutover uninstall it`,
+      `no acknowledgement: pass --uninstall-legacy-app ${legacy.id} (the id of the app at ${s.location}) to let the ` +
+        `cutover uninstall it`,
     );
   } else if (s.acknowledgedAppId !== legacy.id) {
     out.push(
@@ -336,7 +349,8 @@ export function acknowledgementProblems(s: CutoverSettings, legacy: LegacyApp): 
 export function recordedAppRefusal(stack: string, urn: string): string {
   return (
     `the ${stack} stack's state already holds its app step from an earlier up (${urn}); after the uninstall ` +
-    `pulumi up would see it unchanged and install nothing. Drop it from the state only (the app on Cloudron is not touched): ` +
+    `pulumi up would see it unchanged and install nothing. Drop it from the state only (the app on Cloudron is not ` +
+    `touched): ` +
     `pulumi state unprotect -s ${stack} '${urn}' && pulumi state delete -s ${stack} '${urn}'`
   );
 }
@@ -353,15 +367,15 @@ export function formatCutoverPlan(p: CutoverPlan): string {
   } else lines.push(`  at the apex:  nothing`);
   lines.push(`  its newest backups:${p.newestBackups.length ? "" : " none"}`);
   for (const b of p.newestBackups) {
-    lines.push(
-      `    ${b.id} (${b.creationTime ?? "time unknown"}, version ${b.packageVersion ?? "?"}${b.preserveSecs ? `, preserved ${Math.round(b.preserveSecs / DAY_SECS)} days` : ""})`,
-    );
+    const preserved = b.preserveSecs ? `, preserved ${Math.round(b.preserveSecs / DAY_SECS)} days` : "";
+    lines.push(`    ${b.id} (${b.creationTime ?? "time unknown"}, version ${b.packageVersion ?? "?"}${preserved})`);
   }
   if (p.image) lines.push(`  image:        ${p.image.reference} (${p.image.source})`);
   lines.push(`  what happens, in order:`, ...p.steps.map((st, i) => `    ${i + 1}. ${st}`));
   lines.push(`  irreversible:`, ...p.irreversible.map((i) => `    - ${i}`));
   lines.push(
-    `  not supported: moving staging's install to the apex (production would adopt staging's app; only the ownership rules' takeover key may do that)`,
+    `  not supported: moving staging's install to the apex (production would adopt staging's app; only the ownership ` +
+      `rules' takeover key may do that)`,
   );
   for (const r of p.refusals) lines.push(`  REFUSED: ${r}`);
   return lines.join("\n");
@@ -372,8 +386,10 @@ export function recoveryText(stack: string, location: string, legacy: LegacyApp,
   return [
     `RECOVERY (the legacy site back from its preserved final backup ${backupId}):`,
     `  npm run cutover -- ${stack} --restore-legacy`,
-    `  It removes a CommunityRule app this cutover left at ${location} (never another app), installs ${legacy.appStoreId || legacy.manifestId}@${legacy.version} ` +
-      `there again and restores backup ${backupId} into it (POST /apps, POST /apps/:id/restore). By hand: dashboard → App Store → ` +
+    `  It removes a CommunityRule app this cutover left at ${location} (never another app), installs ` +
+      `${legacy.appStoreId || legacy.manifestId}@${legacy.version} ` +
+      `there again and restores backup ${backupId} into it (POST /apps, POST /apps/:id/restore). By hand: dashboard ` +
+      `→ App Store → ` +
       `${legacy.appStoreId || legacy.manifestId} at ${location}, then its Backups → restore ${backupId}.`,
     `  Or fix the cause and run the install again: pulumi up -s ${stack}.`,
   ].join("\n");
@@ -594,7 +610,8 @@ export async function preserveBackup(
   if (!listed) throw new Error(`${step}: backup ${backup.id} is no longer listed`);
   if ((listed.preserveSecs ?? 0) < preserveSecs) {
     throw new Error(
-      `${step}: backup ${backup.id} is kept ${listed.preserveSecs ?? 0} s past retention, not the ${preserveSecs} s asked (dashboard → the app → Backups)`,
+      `${step}: backup ${backup.id} is kept ${listed.preserveSecs ?? 0} s past retention, not the ${preserveSecs} s ` +
+        `asked (dashboard → the app → Backups)`,
     );
   }
   return { ...backup, ...listed };
@@ -652,7 +669,8 @@ export async function restoreLegacy(
           `${record.location} already runs ${legacy.manifestId} (app ${atApex.id}): nothing to restore`,
         );
       throw new CutoverRefused(
-        `${record.location} is held by app ${atApex.id} (${atApex.manifest.id ?? "?"}), neither CommunityRule nor the legacy app: remove it deliberately first`,
+        `${record.location} is held by app ${atApex.id} (${atApex.manifest.id ?? "?"}), neither CommunityRule nor ` +
+          `the legacy app: remove it deliberately first`,
       );
     }
     if (atApex) {

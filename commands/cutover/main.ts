@@ -33,7 +33,8 @@ export const USAGE = [
   "  without --uninstall-legacy-app: the read-only plan (the apex app, its backups, the steps, what is irreversible)",
   "  --uninstall-legacy-app <id>  acknowledgement: the id of the app at the apex, as the plan shows it",
   "  --legacy-export-done         the legacy rules / version_history export to the archive repository is done",
-  `  --preserve-days <n>          keep the final backup n days past retention (default and minimum ${MIN_PRESERVE_DAYS})`,
+  `  --preserve-days <n>          keep the final backup n days past retention (default and minimum ` +
+    `${MIN_PRESERVE_DAYS})`,
   "  --digest sha256:<hex>        the digest staging verified; refused if the tag now points elsewhere",
   "  --restore-legacy             recovery after a stopped cutover: the legacy app back from its preserved backup",
 ].join("\n");
@@ -157,7 +158,8 @@ export const realDeps: DepsFactory = (s, log, env) => {
       });
       if (r.status !== 0)
         throw new Error(
-          `pulumi stack export -s ${s.stack} failed (exit ${r.status ?? r.signal}): log in to the stack's backend first`,
+          `pulumi stack export -s ${s.stack} failed (exit ${r.status ?? r.signal}): log in to the stack's ` +
+            `backend first`,
         );
       return appStepUrn(JSON.parse(r.stdout) as { deployment?: { resources?: Array<{ urn?: string }> } });
     },
@@ -244,8 +246,10 @@ async function cutover(
   try {
     const record = await runCutover(s, { ...deps, writeRecord });
     out(
-      `CUTOVER DONE: ${s.location} runs CommunityRule ${record.image?.tag} = ${record.image?.digest} (app ${record.installedAppId}); ` +
-        `legacy app ${record.legacy?.id} removed, its final backup ${record.finalBackup?.id} kept ${s.preserveDays} days`,
+      `CUTOVER DONE: ${s.location} runs CommunityRule ${record.image?.tag} = ${record.image?.digest} (app ` +
+        `${record.installedAppId}); ` +
+        `legacy app ${record.legacy?.id} removed, its final backup ${record.finalBackup?.id} kept ` +
+        `${s.preserveDays} days`,
     );
     out(`  record written to ${file}: commit it`);
     return 0;
@@ -281,7 +285,9 @@ async function recover(
       return 1;
     }
     out(
-      `LEGACY RESTORED: ${record.location} runs ${record.legacy?.appStoreId || record.legacy?.manifestId}@${record.legacy?.version} again (app ${recovery.restoredAppId}) from backup ${recovery.backupId}`,
+      `LEGACY RESTORED: ${record.location} runs ` +
+        `${record.legacy?.appStoreId || record.legacy?.manifestId}@${record.legacy?.version} again (app ` +
+        `${recovery.restoredAppId}) from backup ${recovery.backupId}`,
     );
     out(`  record updated: ${file}`);
     return 0;

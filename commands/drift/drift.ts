@@ -61,7 +61,8 @@ export function formatDrift(stack: string, outputs: DriftOutputs, report: DriftR
         ...report.differences.map((d) => `  - ${d}`),
       ]
     : [
-        `OK ${stack}: ${outputs.location} runs ${outputs.imageRef} (version ${outputs.manifestVersion}) with every managed env key as applied`,
+        `OK ${stack}: ${outputs.location} runs ${outputs.imageRef} (version ${outputs.manifestVersion}) with every ` +
+          `managed env key as applied`,
       ];
   if (report.unmanaged.length)
     lines.push(
@@ -69,7 +70,8 @@ export function formatDrift(stack: string, outputs: DriftOutputs, report: DriftR
     );
   if (report.differences.length)
     lines.push(
-      `fix: run \`pulumi up -s ${stack}\` to put the applied state back (env and image), or change the stack config to adopt the live value`,
+      `fix: run \`pulumi up -s ${stack}\` to put the applied state back (env and image), or change the stack config ` +
+        `to adopt the live value`,
     );
   return lines.join("\n");
 }

@@ -72,7 +72,8 @@ async function checkDrift(
   if (!parsed.success) {
     const fields = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? "(outputs)")))].join(", ");
     out(
-      `drift: stack ${stack} has no usable outputs (${fields}); run \`pulumi up -s ${stack}\` once with this version first`,
+      `drift: stack ${stack} has no usable outputs (${fields}); run \`pulumi up -s ${stack}\` once with this ` +
+        `version first`,
     );
     return 2;
   }

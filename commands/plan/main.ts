@@ -20,7 +20,8 @@ export const USAGE = "usage: npm run plan -- <stack> [--json] [--against <git-re
 export function npmBannerHint(env: NodeJS.ProcessEnv): string | undefined {
   const viaNpm = env.npm_lifecycle_event !== undefined;
   return viaNpm && env.npm_config_loglevel !== "silent"
-    ? "note: npm printed its banner on stdout before this JSON; for output a JSON parser accepts use `npm run -s plan -- … --json` or `bin/plan … --json`"
+    ? "note: npm printed its banner on stdout before this JSON; for output a JSON parser accepts use `npm run -s " +
+        "plan -- … --json` or `bin/plan … --json`"
     : undefined;
 }
 

@@ -154,16 +154,19 @@ export function formatPlan(p: DesiredPlan): string {
     `plan for stack ${p.stack} (${p.environment}) — desired state from config, not a live diff`,
     `  app:       ${p.location} on ${p.cloudronServer}`,
     `  image:     ${p.image.reference} (${p.image.obtainedBy})`,
-    `  manifest:  ${p.manifestVersion === "unknown" ? "unknown (appDir not found; pass --app-dir)" : p.manifestVersion}`,
+    `  manifest:  ` +
+      `${p.manifestVersion === "unknown" ? "unknown (appDir not found; pass --app-dir)" : p.manifestVersion}`,
     `  steps:`,
     ...p.operations.map((o, i) => `    ${i + 1}. ${o}`),
     `  env:`,
     ...Object.entries(p.env).map(([k, v]) => `    ${k}=${v}`),
     ...p.secretEnvKeys.map((k) => `    ${k}=[secret]`),
     ...p.generated.map((k) => `    ${k}=[generated secret; rotation ${p.sessionSecretRotation}]`),
-    `  health:    ${p.health.url} within ${p.health.timeoutSeconds} s; seedRun ${p.seed.seedRun}; smoke ${p.smoke.enabled ? "on" : "off"}${p.smoke.email ? ` (magic link to ${p.smoke.email})` : ""}`,
+    `  health:    ${p.health.url} within ${p.health.timeoutSeconds} s; seedRun ${p.seed.seedRun}; smoke ` +
+      `${p.smoke.enabled ? "on" : "off"}${p.smoke.email ? ` (magic link to ${p.smoke.email})` : ""}`,
     `  protections: ${p.protections.join(", ")}`,
-    `  migrations (${p.migrations.kind === "rollback" ? "left ahead by this rollback" : "applied"}; since ${p.migrations.since}):`,
+    `  migrations (${p.migrations.kind === "rollback" ? "left ahead by this rollback" : "applied"}; since ` +
+      `${p.migrations.since}):`,
     ...(p.migrations.changes.length ? p.migrations.changes.map((c) => `    ${c}`) : ["    none new"]),
     ...p.migrations.warnings.map((w) => `    warning: ${w}`),
     ...p.migrations.refusals.map((r) => `    up would refuse: ${r}`),

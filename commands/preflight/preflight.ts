@@ -12,13 +12,7 @@ import * as dns from "node:dns";
 import { isIP } from "node:net";
 import { isLoopbackHost } from "../../lib/loopback";
 import { spawnSync } from "node:child_process";
-import {
-  checkConfig,
-  CONFIG_DEFAULTS,
-  DEFAULT_IMAGE_REPOSITORY,
-  type ConfigProblem,
-  type DeployConfig,
-} from "../../config/loader";
+import { checkConfig, CONFIG_DEFAULTS, type ConfigProblem, type DeployConfig } from "../../config/loader";
 import { rawConfigFromStackText, stackFileEntries } from "../../config/stackFile";
 import { verifyAnonymousPull } from "../../registry/ociRegistry";
 import { CloudronApi, resolveToken, type TokenSource } from "../../cloudron/client";
@@ -101,7 +95,9 @@ export async function resolveServer(
       ? {
           ok: false,
           code,
-          detail: `${host} does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online`,
+          detail:
+            `${host} does not resolve (no such host): check the spelling of communityrule:cloudronServer, and ` +
+            `that this machine is online`,
         }
       : { ok: false, code, detail: `${host} could not be looked up (${code}): no DNS answer from this machine` };
   }
@@ -167,7 +163,7 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   const usable = (...keys: string[]) => keys.every((k) => !bad.has(k));
   const server = cfg?.cloudronServer ?? value("cloudronServer");
   const build = cfg?.build ?? (usable("build") ? value("build") !== "false" : undefined);
-  const appDirSetting = cfg?.appDir ?? (usable("appDir") ? (value("appDir") ?? "../community-rule") : undefined);
+  const appDirSetting = cfg?.appDir ?? (usable("appDir") ? (value("appDir") ?? CONFIG_DEFAULTS.appDir) : undefined);
   const appDir = appDirSetting === undefined ? undefined : path.resolve(o.projectDir, appDirSetting);
 
   if (server === undefined) skip(CHECK.server, "needs a valid communityrule:cloudronServer (see the config line)");
@@ -214,7 +210,7 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
     const tag = cfg?.imageTag ?? value("imageTag");
     const repo =
       cfg?.imageRepository ??
-      (usable("imageRepository") ? (value("imageRepository") ?? DEFAULT_IMAGE_REPOSITORY) : undefined);
+      (usable("imageRepository") ? (value("imageRepository") ?? CONFIG_DEFAULTS.imageRepository) : undefined);
     if (!tag || !repo) skip(CHECK.pull, "needs valid communityrule:imageRepository and imageTag (see the config line)");
     else {
       const ref = `${repo}:${tag}`;

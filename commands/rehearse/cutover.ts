@@ -181,13 +181,16 @@ export async function rehearseCutover(out: (line?: string) => void, track: (lc: 
   };
   try {
     out(
-      `REHEARSAL of \`npm run cutover -- production\`: offline, against a Cloudron stand-in with a legacy LAMP app at ${scene.lc.location}.`,
+      `REHEARSAL of \`npm run cutover -- production\`: offline, against a Cloudron stand-in with a legacy LAMP app ` +
+        `at ${scene.lc.location}.`,
     );
     out(
-      `  replaced: cloudronServer → the stand-in; imageRepository → a throw-away registry holding ${scene.version} (what staging verified: ${scene.digest});`,
+      "  replaced: cloudronServer → the stand-in; imageRepository → a throw-away registry holding " +
+        `${scene.version} (what staging verified: ${scene.digest});`,
     );
     out(
-      `  build → false and imageTag → ${scene.version} (production promotes); baseUrl → a local server playing the app.`,
+      `  build → false and imageTag → ${scene.version} (production promotes); baseUrl → a local server ` +
+        `playing the app.`,
     );
 
     out(`\n== 1. the plan (read-only) ==`);
@@ -240,7 +243,8 @@ export async function rehearseCutover(out: (line?: string) => void, track: (lc: 
       `the apex does not run staging's digest ${scene.digest} (it runs ${running})`,
     );
     out(
-      `  ${scene.lc.location} runs ${running} = ${scene.digest}; final backup ${record?.finalBackup?.id} kept ${record?.preserveDays} days`,
+      `  ${scene.lc.location} runs ${running} = ${scene.digest}; final backup ${record?.finalBackup?.id} kept ` +
+        `${record?.preserveDays} days`,
     );
 
     out(`\n== 5. production is a normal stack: the next up changes nothing ==`);
@@ -252,7 +256,10 @@ export async function rehearseCutover(out: (line?: string) => void, track: (lc: 
       `the next up was not a no-op: ${changed.map((s) => `${s.op} ${s.name}`).join(", ")} ${next.errors.join("; ")}`,
     );
     out("  nothing to do: 0 resources changed, 0 Cloudron calls that change something");
-    return `production cutover: plan read-only, unacknowledged run refused, failure after the uninstall stopped and recovered from backup ${stoppedRecord?.finalBackup?.id}, cutover done with staging's digest, next up a no-op`;
+    return (
+      `production cutover: plan read-only, unacknowledged run refused, failure after the uninstall stopped and ` +
+      `recovered from backup ${stoppedRecord?.finalBackup?.id}, cutover done with staging's digest, next up a no-op`
+    );
   } finally {
     fs.rmSync(scene.projectDir, { recursive: true, force: true });
   }

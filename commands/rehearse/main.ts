@@ -113,7 +113,9 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
           "A real `up` would stop before any change",
       );
     }
-    const warning = `cloudronServer: ${dnsResult.detail}. A real \`up\` (and \`npm run preflight -- ${stack}\`) would stop here. The rehearsal goes on against its stand-in.`;
+    const warning =
+      `cloudronServer: ${dnsResult.detail}. A real \`up\` (and \`npm run preflight -- ${stack}\`) ` +
+      `would stop here. The rehearsal goes on against its stand-in.`;
     warnings.push(`cloudronServer ${server} did not resolve from this machine`);
     out(`WARNING ${warning}`);
   }
@@ -141,7 +143,8 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     for (const c of calls) out(`    ${describeCall(c)}`);
     const o = r.outputs;
     out(
-      `  deploy: ${String(o.deployAction ?? "?")}; running ${String(o.imageTag ?? "?")} (manifest ${String(o.manifestVersion ?? "?")})`,
+      `  deploy: ${String(o.deployAction ?? "?")}; running ${String(o.imageTag ?? "?")} (manifest ` +
+        `${String(o.manifestVersion ?? "?")})`,
     );
     if (o.preUpdateBackupId) out(`  backup before the update: ${String(o.preUpdateBackupId)}`);
     if (o.healthCheck) out(`  health gate: ${String(o.healthCheck)}`);
@@ -176,7 +179,8 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
   const mutating = lc.mutatingCallsSince(before);
   if (!second.ok || changed.length > 0 || mutating.length > 0) {
     out(
-      `  UNEXPECTED: ${second.errors.join("; ")} ${changed.map((s) => `${s.name} ${s.op}`).join(", ")}; ${mutating.length} changing calls`,
+      `  UNEXPECTED: ${second.errors.join("; ")} ${changed.map((s) => `${s.name} ${s.op}`).join(", ")}; ` +
+        `${mutating.length} changing calls`,
     );
     throw new RehearsalFailed("a second up with nothing changed was not a no-op");
   }
@@ -195,7 +199,8 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     lc.config.build = false;
     lc.config.imageTag = firstVersion;
     out(
-      `\n(rollback as the runbook says: pulumi config set build false; pulumi config set imageTag ${firstVersion}; the checkout still holds ${release})`,
+      `\n(rollback as the runbook says: pulumi config set build false; pulumi config set imageTag ${firstVersion}; ` +
+        `the checkout still holds ${release})`,
     );
     out(`\n== preview of the rollback: what \`pulumi preview\` shows a reviewer ==`);
     const preview = (await lc.preview()) as UpResult;
@@ -210,13 +215,16 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
     await up(`up #4: rollback ${release} → ${firstVersion} (build: false, imageTag: ${firstVersion})`);
     done.push(`rolled back to ${firstVersion}`);
     out(
-      `\nAfterwards (runbook): pulumi config rm imageTag; pulumi config set build true. The next up then BUILDS whatever`,
+      `\nAfterwards (runbook): pulumi config rm imageTag; pulumi config set build true. The next up then ` +
+        `BUILDS whatever`,
     );
     out(
-      `version the app checkout holds (here ${release}, the release just rolled back): move the checkout first if that is not meant.`,
+      `version the app checkout holds (here ${release}, the release just rolled back): move the checkout first if ` +
+        `that is not meant.`,
     );
   }
-  return `${stack}: ${done.join(", ")}${warnings.length ? ` (with ${warnings.length} warning: ${warnings.join("; ")})` : ""}`;
+  const warned = warnings.length ? ` (with ${warnings.length} warning: ${warnings.join("; ")})` : "";
+  return `${stack}: ${done.join(", ")}${warned}`;
 }
 
 function readManifestVersion(lc: Lifecycle): string {

@@ -13,7 +13,8 @@ export const REHEARSE_USAGE = [
   "  <stack>              staging or production (the stack file Pulumi.<stack>.yaml is validated as written)",
   "  --release <version>  after the first deploy, rehearse a release: bump the manifest to <version> and up again",
   "  --rollback           then roll back to the first version with build: false (implies a release to the next patch)",
-  "  --cutover            production only: the first install at the apex from a legacy LAMP app (npm run cutover), a failure after the uninstall included",
+  "  --cutover            production only: the first install at the apex from a legacy LAMP app (npm run cutover), a " +
+    "failure after the uninstall included",
 ].join("\n");
 
 export interface RehearseArgs {
@@ -31,7 +32,10 @@ export const REHEARSE_SPEC: ArgSpec = {
   ifMissing: { stack: "which stack? name it (no stack is assumed)" },
 };
 
-/** The rehearsal's arguments from the parsed command line; throws {@link UsageError} for a version that is not plain semver. */
+/**
+ * The rehearsal's arguments from the parsed command line; throws {@link UsageError} for a version
+ * that is not plain semver.
+ */
 export function rehearseArgsFrom(parsed: ParsedArgs): RehearseArgs {
   const release = parsed.values.release;
   if (release !== undefined && !isPlainSemver(release))
@@ -152,7 +156,9 @@ export function describeCall(call: object): string {
     return `cloudron ${shown.join(" ")}`;
   }
   if (typeof c.method === "string" && typeof c.path === "string") {
-    return `${c.method} ${c.path.split("?")[0]}${c.status !== undefined ? ` → ${String(c.status)}` : ""}${typeof c.operation === "string" ? ` (${c.operation})` : ""}`;
+    const status = c.status !== undefined ? ` → ${String(c.status)}` : "";
+    const operation = typeof c.operation === "string" ? ` (${c.operation})` : "";
+    return `${c.method} ${c.path.split("?")[0]}${status}${operation}`;
   }
   return JSON.stringify(call);
 }

@@ -184,7 +184,8 @@ export async function rehearseReviewApp(pr: number, out: (line: string) => void)
   }
   out(
     failures.length === 0
-      ? `\nREHEARSAL PASS: ${stack}: created, seeded, smoke-checked, updated on a second push, destroyed; staging untouched`
+      ? `\nREHEARSAL PASS: ${stack}: created, seeded, smoke-checked, updated on a second push, destroyed; staging ` +
+          `untouched`
       : `\nREHEARSAL FAIL: ${stack}: ${failures.join("; ")}`,
   );
   return failures.length === 0 ? 0 : 1;

@@ -108,7 +108,8 @@ async function drill(
   const file = path.join(dir, `${record.scratch.split(".")[0]}-${stack}.json`);
   fs.writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
   out(
-    `${record.ok ? "PASS" : "FAIL"} restore drill of ${record.live} from backup ${record.backupId} via ${record.scratch}`,
+    `${record.ok ? "PASS" : "FAIL"} restore drill of ${record.live} from backup ${record.backupId} via ` +
+      `${record.scratch}`,
   );
   out(
     `  timings (ms): ${Object.entries(record.timingsMs)

@@ -73,7 +73,8 @@ export function capacityProblem(
       ? "never deployed"
       : `last deployed ${oldest.ageDays} day${oldest.ageDays === 1 ? "" : "s"} ago`;
   return (
-    `refusing to create review app pr-${pr}: ${entries.length} review apps exist and maxReviewApps is ${maxReviewApps}. ` +
+    `refusing to create review app pr-${pr}: ${entries.length} review apps exist and maxReviewApps is ` +
+    `${maxReviewApps}. ` +
     `The oldest is ${oldest.stack} (${age}); remove it with npm run review-app -- down ${oldest.pr} ` +
     `(or close its PR / remove its review-app label), or raise communityrule:maxReviewApps in Pulumi.staging.yaml`
   );
@@ -90,7 +91,8 @@ export function formatReviewAppList(
   opts: { domain: string; ttlDays: number; maxReviewApps: number },
 ): string {
   const lines = [
-    `review apps: ${entries.length} of at most ${opts.maxReviewApps}; removed after ${opts.ttlDays} days without a deploy`,
+    `review apps: ${entries.length} of at most ${opts.maxReviewApps}; removed after ${opts.ttlDays} days ` +
+      `without a deploy`,
   ];
   if (entries.length === 0) lines.push("  (none)");
   const expired = new Set(expiredReviewApps(entries, opts.ttlDays).map((e) => e.stack));

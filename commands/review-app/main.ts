@@ -88,7 +88,8 @@ export function spawnPulumi(projectDir: string): PulumiRunner {
       const code = (r.error as NodeJS.ErrnoException).code;
       throw new DriverError(
         code === "ENOENT"
-          ? "the pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/) and pulumi login to the team's backend"
+          ? "the pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/) and pulumi login to " +
+              "the team's backend"
           : `could not run pulumi: ${r.error.message}`,
       );
     }
@@ -162,7 +163,8 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
   const registryFromCi = registryPassword ? { username: ctx.env.REVIEW_APP_REGISTRY_USERNAME ?? "" } : undefined;
   if (registryFromCi && !registryFromCi.username)
     throw new DriverError(
-      "REVIEW_APP_REGISTRY_PASSWORD is set but REVIEW_APP_REGISTRY_USERNAME is not: set both (the registry user and its token with write:package)",
+      "REVIEW_APP_REGISTRY_PASSWORD is set but REVIEW_APP_REGISTRY_USERNAME is not: set both (the registry user and " +
+        "its token with write:package)",
     );
   const derived = deriveReviewStack(stagingText, { pr, commitSha: commit, secretsProvider, registryFromCi });
   fs.writeFileSync(stackFilePath(ctx.projectDir, stack), derived.text);
@@ -197,7 +199,8 @@ async function up(ctx: DriverContext, pr: number, opts: UpOptions): Promise<numb
   }
   if (result.status !== 0) {
     ctx.out(
-      `review app ${stack} FAILED to deploy (pulumi up exit ${result.status}); the stack stays for the next push or npm run review-app -- down ${pr}`,
+      `review app ${stack} FAILED to deploy (pulumi up exit ${result.status}); the stack stays for the next push or ` +
+        `npm run review-app -- down ${pr}`,
     );
     return 1;
   }

@@ -6,7 +6,7 @@
  * Why only plain values are carried over: with the passphrase secrets provider every stack file
  * has its own `encryptionsalt`, and with Pulumi Cloud every stack has its own key, so staging's
  * `secure:` ciphertexts would not decrypt in `pr-<n>`. The secrets a review app needs are copied,
- * re-encrypted for the new stack, by `pulumi config cp` (see ./commands.ts), and only those listed in
+ * re-encrypted for the new stack, by `pulumi config cp` (see ./pulumiCommands.ts), and only those listed in
  * staging's `reviewAppSecrets`. SESSION_SECRET is nothing to copy: each stack generates its own.
  */
 import YAML from "yaml";
@@ -167,7 +167,8 @@ export function secretsProviderFromExport(exportJson: string): DeriveOptions["se
     return { encryptionsalt: provider.state.salt };
   if (provider === undefined || provider.type === "service") return {};
   throw new Error(
-    `stack uses the ${provider.type} secrets provider; keep its Pulumi.<stack>.yaml (secretsprovider, encryptedkey) next to the project or use the passphrase or Pulumi Cloud provider`,
+    `stack uses the ${provider.type} secrets provider; keep its Pulumi.<stack>.yaml (secretsprovider, encryptedkey) ` +
+      `next to the project or use the passphrase or Pulumi Cloud provider`,
   );
 }
 
@@ -198,13 +199,15 @@ export function deriveReviewStack(stagingText: string, opts: DeriveOptions): Rev
   const missing = settings.secrets.filter((k) => !secretsLeftBehind.includes(k));
   if (missing.length > 0) {
     throw new ReviewAppConfigError(
-      `${CONFIG_NAMESPACE}:reviewAppSecrets lists ${missing.join(", ")}, which Pulumi.staging.yaml does not hold as a secret; ` +
+      `${CONFIG_NAMESPACE}:reviewAppSecrets lists ${missing.join(", ")}, which Pulumi.staging.yaml does not hold as ` +
+        `a secret; ` +
         `set it on staging (pulumi config set --secret …) or remove it from the list`,
     );
   }
   if (!opts.registryFromCi && !settings.secrets.includes("registryPassword")) {
     throw new ReviewAppConfigError(
-      `review apps build their image from the PR, so they need the registry push token: add registryPassword to ${CONFIG_NAMESPACE}:reviewAppSecrets in Pulumi.staging.yaml`,
+      `review apps build their image from the PR, so they need the registry push token: add registryPassword to ` +
+        `${CONFIG_NAMESPACE}:reviewAppSecrets in Pulumi.staging.yaml`,
     );
   }
 
@@ -228,8 +231,10 @@ export function deriveReviewStack(stagingText: string, opts: DeriveOptions): Rev
   }
   doc.config = Object.fromEntries(Object.entries(config).map(([k, v]) => [`${CONFIG_NAMESPACE}:${k}`, v]));
   const header =
-    `# Review app for pull request ${opts.pr}: generated from Pulumi.staging.yaml by \`npm run review-app -- up ${opts.pr}\`.\n` +
-    `# Rewritten on every push; not committed. Secrets: only ${[...secretsToCopy, ...(opts.registryFromCi ? ["registryPassword (from CI)"] : [])].join(", ")}.\n`;
+    `# Review app for pull request ${opts.pr}: generated from Pulumi.staging.yaml by \`npm run review-app -- up ` +
+    `${opts.pr}\`.\n` +
+    `# Rewritten on every push; not committed. Secrets: only ` +
+    `${[...secretsToCopy, ...(opts.registryFromCi ? ["registryPassword (from CI)"] : [])].join(", ")}.\n`;
   return {
     stack,
     location,
