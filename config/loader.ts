@@ -216,7 +216,7 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
       environment: env.environment,
       location: values.location,
       imageTag: imageTag ?? "",
-      keys: Object.keys(texts),
+      stagingOnlyKeys: (Object.keys(texts) as ConfigKey[]).filter((k) => "stagingOnly" in CONFIG_SCHEMA[k]),
     });
     problems.push(...review.map((p) => ({ key: `${CONFIG_NAMESPACE}:${p.key}`, message: p.message })));
   }

@@ -15,7 +15,6 @@
  * the program's own checks (config/), which run before any resource is registered.
  */
 import { CONFIG_DEFAULTS, CONFIG_SCHEMA, type ConfigKey } from "./schema";
-import { REVIEW_APP_CONFIG_KEYS } from "./reviewAppRules";
 import { keyDescription } from "./configTable";
 
 /** One key's declaration as Pulumi.yaml writes it. */
@@ -51,7 +50,7 @@ export function declarationFor(key: ConfigKey, description?: string): KeyDecisio
     return { declared: true, declaration: { type: "string", ...described, ...(entry.secret ? { secret: true } : {}) } };
   }
   if (entry.secret) return { declared: false, reason: "optional secret" };
-  if (key in REVIEW_APP_CONFIG_KEYS) return { declared: false, reason: "staging only" };
+  if ("stagingOnly" in CONFIG_SCHEMA[key]) return { declared: false, reason: "staging only" };
   if (!(key in CONFIG_DEFAULTS)) return { declared: false, reason: "computed or no default" };
   const value = CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS];
   const type = typeOfDefault(value);

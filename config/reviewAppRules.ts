@@ -10,22 +10,6 @@
  */
 import { isReviewImageTag, isReviewStack, prNumberOfStack, prNumberOfTag } from "../commands/review-app/names";
 
-/** The review-app keys of the stack-config contract (all plain: they hold names, not values). */
-export const REVIEW_APP_CONFIG_KEYS = {
-  reviewAppDomain: { secret: false },
-  reviewAppSecrets: { secret: false },
-  maxReviewApps: { secret: false },
-  reviewAppTtlDays: { secret: false },
-} as const;
-
-export type ReviewAppConfigKey = keyof typeof REVIEW_APP_CONFIG_KEYS;
-
-/** Bounds of the two limits (their defaults are in config/schema.ts, CONFIG_DEFAULTS). */
-export const REVIEW_APP_LIMITS = {
-  maxReviewApps: { min: 1, max: 20, unit: "review apps" },
-  reviewAppTtlDays: { min: 1, max: 90, unit: "days" },
-} as const;
-
 /** Secret keys a review app may take over from staging; everything else secret stays behind. */
 const COPYABLE_SECRET = /^(registryPassword|cloudronToken|secretEnv\.[A-Za-z_][A-Za-z0-9_]*)$/;
 
@@ -66,8 +50,8 @@ export interface ReviewAppRuleInput {
   environment: "staging" | "production";
   location: string;
   imageTag: string;
-  /** Short keys present in the stack's config. */
-  keys: readonly string[];
+  /** The staging-only keys (`stagingOnly` in config/schema.ts) present in the stack's config. */
+  stagingOnlyKeys: readonly string[];
 }
 
 /** One problem, keyed by its short key (the caller adds the namespace). */
@@ -118,11 +102,8 @@ export function reviewAppConfigProblems(input: ReviewAppRuleInput): ReviewAppPro
   }
 
   if (environment === "production" && pr === undefined) {
-    for (const key of Object.keys(REVIEW_APP_CONFIG_KEYS)) {
-      if (input.keys.includes(key)) {
-        problems.push({ key, message: "review apps are made from staging only; move this key to Pulumi.staging.yaml" });
-      }
-    }
+    for (const key of input.stagingOnlyKeys)
+      problems.push({ key, message: "review apps are made from staging only; move this key to Pulumi.staging.yaml" });
   }
   return problems;
 }

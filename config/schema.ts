@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { describeHostnameProblem, isHostname } from "./hostname";
 import { isLoopbackHost, isLoopbackHttpUrl } from "../lib/loopback";
-import { REVIEW_APP_LIMITS, parseReviewAppSecrets } from "./reviewAppRules";
+import { parseReviewAppSecrets } from "./reviewAppRules";
 import { parseAcknowledgements } from "../steps/migrations/gate";
 
 export const CONFIG_NAMESPACE = "communityrule";
@@ -178,6 +178,8 @@ interface KeySpec {
   example?: string;
   /** Bounds of an integer key. */
   range?: { min: number; max: number };
+  /** Set on staging's file only: review apps are made from it, and production refuses the key. */
+  stagingOnly?: true;
 }
 
 /**
@@ -326,11 +328,13 @@ export const CONFIG_SCHEMA = {
   },
   // Review apps (commands/review-app/): read from staging's file; refused on production by its rules.
   reviewAppDomain: {
+    stagingOnly: true,
     doc: "staging only: review app n answers at `pr-<n>.<reviewAppDomain>`",
     secret: false,
     value: hostname,
   },
   reviewAppSecrets: {
+    stagingOnly: true,
     doc:
       "staging only: secret keys copied to review apps (`registryPassword`, `cloudronToken`, `secretEnv.NAME`), " +
       "comma separated",
@@ -343,14 +347,16 @@ export const CONFIG_SCHEMA = {
     }),
   },
   maxReviewApps: {
+    stagingOnly: true,
     doc: "staging only: at most this many review apps at once",
     secret: false,
-    ...integerKey(REVIEW_APP_LIMITS.maxReviewApps.min, REVIEW_APP_LIMITS.maxReviewApps.max, "review apps"),
+    ...integerKey(1, 20, "review apps"),
   },
   reviewAppTtlDays: {
+    stagingOnly: true,
     doc: "staging only: review apps not deployed for this many days are removed",
     secret: false,
-    ...integerKey(REVIEW_APP_LIMITS.reviewAppTtlDays.min, REVIEW_APP_LIMITS.reviewAppTtlDays.max, "days"),
+    ...integerKey(1, 90, "days"),
   },
   // The one other stack whose app this stack may adopt (a cutover); compared with its Cloudron tag.
   takeOverFrom: {

@@ -204,7 +204,11 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
 });
 
 describe("config rules for review apps", () => {
-  const base = { environment: "staging" as const, location: "staging.communityrule.info", keys: [] as string[] };
+  const base = {
+    environment: "staging" as const,
+    location: "staging.communityrule.info",
+    stagingOnlyKeys: [] as string[],
+  };
   it.each([
     [
       "staging",
@@ -278,7 +282,7 @@ describe("config rules for review apps", () => {
         environment: "production",
         location: "communityrule.info",
         imageTag: "0.1.9",
-        keys: ["location", "maxReviewApps"],
+        stagingOnlyKeys: ["maxReviewApps"],
       }),
     ).toEqual([
       { key: "maxReviewApps", message: "review apps are made from staging only; move this key to Pulumi.staging.yaml" },

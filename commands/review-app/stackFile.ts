@@ -10,9 +10,16 @@
  * staging's `reviewAppSecrets`. SESSION_SECRET is nothing to copy: each stack generates its own.
  */
 import YAML from "yaml";
-import { CONFIG_DEFAULTS, CONFIG_NAMESPACE, fullKey, type ConfigValues, type RawConfig } from "../../config/loader";
+import {
+  CONFIG_DEFAULTS,
+  CONFIG_NAMESPACE,
+  CONFIG_SCHEMA,
+  fullKey,
+  type ConfigKey,
+  type ConfigValues,
+  type RawConfig,
+} from "../../config/loader";
 import { valueRule } from "../../config/rules";
-import { REVIEW_APP_CONFIG_KEYS } from "../../config/reviewAppRules";
 import {
   isSecure,
   parseStackDocument,
@@ -73,7 +80,7 @@ const NOT_CARRIED = new Set<string>([
   "autoRollback",
   "sessionSecretRotation",
   "seedRun",
-  ...Object.keys(REVIEW_APP_CONFIG_KEYS),
+  ...Object.keys(CONFIG_SCHEMA).filter((k) => "stagingOnly" in CONFIG_SCHEMA[k as ConfigKey]),
 ]);
 
 /** Stack-file keys that belong to the secrets provider of ONE stack, never to be copied. */
