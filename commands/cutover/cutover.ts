@@ -31,6 +31,7 @@ import {
 } from "../../cloudron/wire";
 import { formatSmokeReport, runSmokeChecks } from "../../steps/smoke/checks";
 import { verifiedImageFor } from "../../steps/image/promotion";
+import type { DeployConfig } from "../../config/loader";
 
 /** CommunityRule's manifest id (its CloudronManifest.json): an apex app with it is already ours. */
 export const COMMUNITYRULE_MANIFEST_ID = "com.medlab.communityrule";
@@ -39,7 +40,8 @@ export const MIN_PRESERVE_DAYS = 90;
 const DAY_SECS = 24 * 3600;
 
 /** What the cutover needs from the stack and the command line. */
-export interface CutoverSettings {
+/** With the stack's bounds on Cloudron tasks and on waiting for a busy app (its checked config). */
+export interface CutoverSettings extends Pick<DeployConfig, "cloudronTimeoutSeconds" | "busyWaitSeconds"> {
   stack: string;
   /** communityrule:location: the apex the legacy app holds. */
   location: string;
@@ -59,9 +61,6 @@ export interface CutoverSettings {
   exportDone: boolean;
   /** `--digest sha256:…`: the digest staging verified; must equal what the registry answers for the tag. */
   digest?: string;
-  /** The stack's bounds on Cloudron tasks and on waiting for a busy app (its checked config). */
-  cloudronTimeoutSeconds: number;
-  busyWaitSeconds: number;
 }
 
 /** The app the apex runs, as the plan and the record show it (no env: it may hold secrets). */
