@@ -6,7 +6,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { loadDeployConfig } from "./config/programConfig";
-import { findProjectDir, staleBuildProblem } from "./lib/build/sourceStamp";
+import { findProjectDir } from "./lib/projectDir";
+import { staleBuildProblem } from "./lib/build/sourceStamp";
 import { registerSteps } from "./steps";
 
 /**

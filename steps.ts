@@ -1,14 +1,14 @@
 /**
  * THE step list: what `pulumi up` does, in order, as data. The program (index.ts) registers these
- * steps and the offline plan (commands/plan/plan.ts) describes them, both from this one list, so the plan can
- * never tell a reviewer about a step the program does not take (or miss one it does).
+ * steps and the offline plan (commands/plan/plan.ts) describes them, both from this one list, so the
+ * plan can never tell a reviewer about a step the program does not take (or miss one it does).
  *
- * Each step has three parts:
+ * Each step lives in its own folder, steps/<step>/ (its step.ts, component, operation and logic):
  * - `describe(cfg)`: the plan's lines for it under this config (empty: the step does nothing);
- * - `check(cfg)`: an optional check run for every step before any resource registers (preview too);
+ * - `check(cfg)`: a check run for every step before any resource registers (preview too);
  * - `register(ctx)`: declares its resources, reading earlier steps' resources from `ctx`.
- * Components and the Pulumi SDK are imported inside `check`/`register` (hence async), so the plan
- * reads this list without loading Pulumi.
+ * A check-only step has no `register`. Step files import their components and the Pulumi SDK inside
+ * `check`/`register` (hence async), so the plan reads this list without loading Pulumi.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { DeployConfig } from "./config/loader";
@@ -20,13 +20,24 @@ import type { SeedOnce } from "./steps/seed/seedOnce";
 import type { SmokeCheck } from "./steps/smoke/smokeCheck";
 import type { Connection, DesiredEnv } from "./cloudron/requests";
 import type { LiveCheck } from "./steps/live-check/liveCheck";
+import type { VerifiedImage } from "./steps/image/promotion";
+import type { ShippedRelease } from "./release/releaseHistory";
+import { liveCheckStep } from "./steps/live-check/step";
+import { imageStep } from "./steps/image/step";
+import { pullCheckStep } from "./steps/pull-check/step";
+import { migrationsStep } from "./steps/migrations/step";
+import { deployStep } from "./steps/app/step";
+import { envStep } from "./steps/env/step";
+import { healthStep } from "./steps/health/step";
+import { seedStep } from "./steps/seed/step";
+import { smokeStep } from "./steps/smoke/step";
 
 /** What the checks found before anything registered, for later checks and for registration. */
 export interface CheckFindings {
   /** The live app as the live check read it (its release record says what runs). */
   live?: LiveCheck;
   /** Production: the image it deploys by digest instead of building (steps/image/promotion.ts). */
-  promotion?: import("./steps/image/promotion").VerifiedImage;
+  promotion?: VerifiedImage;
 }
 
 /** What the steps registered so far; each step adds its resource and its stack outputs. */
@@ -54,377 +65,35 @@ export interface StepContext {
   seed?: SeedOnce;
   smoke?: SmokeCheck;
   /** What the deploy ships (version, commit, seed fingerprint): the deploy records it, the seed follows it. */
-  shipped?: import("./release/releaseHistory").ShippedRelease;
+  shipped?: ShippedRelease;
   /** Stack outputs the steps contribute (merged after the config's own outputs). */
   outputs: Record<string, unknown>;
 }
 
-/** One step of the deploy. */
-export interface Step {
+interface StepBase {
   /** Short stable name (`image`, `deploy`, …). */
   id: string;
   /** The plan's lines for this step under `cfg`; empty when the step does nothing. */
   describe(cfg: DeployConfig): string[];
-  /** Runs before any resource of any step is registered, during preview too; may record what it found. */
+}
+
+/** A step that only checks (before any resource, during preview too) and declares no resource. */
+export interface CheckStep extends StepBase {
+  /** May record what it found for later checks and for registration. */
+  check(cfg: DeployConfig, found: CheckFindings): Promise<void>;
+  register?: never;
+}
+
+/** A step that declares resources, after every step's check ran. */
+export interface ResourceStep extends StepBase {
   check?(cfg: DeployConfig, found: CheckFindings): Promise<void>;
-  /** Declares the step's resources. */
   register(ctx: StepContext): Promise<void>;
 }
 
-/** The resource a step needs from an earlier one; a clear error if the list is out of order. */
-function earlier<T>(value: T | undefined, step: string, needs: string): T {
-  if (value === undefined) throw new Error(`step "${step}" needs step "${needs}" to come before it in steps.ts`);
-  return value;
-}
+/** One step of the deploy. */
+export type Step = CheckStep | ResourceStep;
 
-const pulumiSdk = () => import("@pulumi/pulumi");
-
-export const liveCheckStep: Step = {
-  id: "live-check",
-  describe: (cfg) => [
-    `live check (read-only, before anything is built): GET /profile, GET /cloudron/status and GET /apps on ${cfg.cloudronServer}: ` +
-      `token valid (owner/admin), Cloudron at least the manifest's minBoxVersion, ` +
-      `${cfg.location} free or ours (${cfg.manifest.id}), release not below the version it runs`,
-    ...(cfg.environment === "production"
-      ? [
-          `backups: ${cfg.location} automatic backups on, GET /backups/policy (else the app's backups) ` +
-            `keeps ≥ ${cfg.minBackupRetentionDays} days (up only)`,
-        ]
-      : []),
-  ],
-  async check(cfg, found) {
-    const pulumi = await pulumiSdk();
-    const { checkLiveApp, LiveCheckError } = await import("./steps/live-check/liveCheck");
-    try {
-      // The stack's token or the operator's `cloudron login`, as the tools use; never a CLOUDRON_TOKEN
-      // exported in the shell `pulumi` runs in.
-      const live = await checkLiveApp(cfg, { dryRun: pulumi.runtime.isDryRun() });
-      found.live = live;
-      for (const note of live.notes) (live.checked ? pulumi.log.info : pulumi.log.warn)(note);
-      if (live.release?.kind === "rollback") pulumi.log.warn(live.release.message);
-      else if (live.release) pulumi.log.info(live.release.message);
-    } catch (err) {
-      if (err instanceof LiveCheckError) throw new pulumi.RunError(err.message);
-      throw err;
-    }
-  },
-  register: async () => undefined,
-};
-
-export const imageStep: Step = {
-  id: "image",
-  describe: (cfg) => [
-    cfg.build
-      ? `image: build ${cfg.appDir} for linux/amd64 and push ${cfg.imageRepository}:${cfg.imageTag || "<manifest version>"} ` +
-        `(a release tag X.Y.Z only if the registry does not have it yet: release tags never change)`
-      : `image: existing tag ${cfg.imageRepository}:${cfg.imageTag}, no build (rollback or promotion)`,
-  ],
-  async check(cfg, found) {
-    const pulumi = await pulumiSdk();
-    // The seed step's rule, checked first of all image checks: an image below the seed floor
-    // cannot run the seed (no seed data in it), so it is refused before anything changes.
-    const { seedFloorProblem } = await import("./steps/seed/seedContent");
-    const isRollback = !cfg.build && cfg.imageTag !== cfg.manifest.version;
-    const problem = seedFloorProblem(
-      cfg.build ? cfg.manifest.version : cfg.imageTag,
-      cfg.seedFloor,
-      isRollback ? "rollback" : "release",
-    );
-    if (problem) throw new pulumi.RunError(problem);
-    if (cfg.environment !== "production") return;
-    // Production promotes: the release tag staging pushed (release tags never change) is deployed
-    // by digest, with no build and no push; so are rollbacks. The config rules refuse build: true.
-    const { PromotionError, verifiedImageFor } = await import("./steps/image/promotion");
-    const version = cfg.imageTag;
-    try {
-      found.promotion = await verifiedImageFor(cfg.imageRepository, version);
-      pulumi.log.info(`image: production deploys ${found.promotion.describe}; no build, no push`);
-    } catch (err) {
-      if (err instanceof PromotionError) throw new pulumi.RunError(`communityrule:imageTag: ${err.message}`);
-      const { PullCheckError } = await import("./registry/ociRegistry");
-      if (err instanceof PullCheckError)
-        throw new pulumi.RunError(
-          `communityrule:imageRepository: cannot ask the registry about ${version}: ${err.message}`,
-        );
-      throw err;
-    }
-  },
-  async register(ctx) {
-    const { RegistryImage } = await import("./steps/image/registryImage");
-    const { sourceFingerprint } = await import("./release/releaseHistory");
-    const { findProjectDir } = await import("./lib/build/sourceStamp");
-    const path = await import("node:path");
-    const { cfg } = ctx;
-    const promotion = ctx.found.promotion;
-    ctx.image = new RegistryImage("image", {
-      repository: cfg.imageRepository,
-      tag: cfg.imageTag,
-      build: cfg.build && !promotion,
-      verifiedImage: promotion?.ref,
-      appDir: cfg.appDir,
-      registryUsername: cfg.registryUsername,
-      registryPassword: cfg.registryPassword ? (await pulumiSdk()).secret(cfg.registryPassword) : undefined,
-      sourceFingerprint: cfg.build ? sourceFingerprint(path.resolve(findProjectDir(__dirname), cfg.appDir)) : undefined,
-    });
-  },
-};
-
-export const pullCheckStep: Step = {
-  id: "pull-check",
-  describe: (cfg) => [
-    cfg.build
-      ? "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it"
-      : `pull check: ${cfg.imageRepository}:${cfg.imageTag} must already be pullable anonymously for linux/amd64 (checked before anything else)`,
-  ],
-  async check(cfg, found) {
-    // Production's promotion already ran the same anonymous pull check on the tag.
-    if (cfg.build || found.promotion) return;
-    const pulumi = await pulumiSdk();
-    // Config alone decides this note, so it is said once: in the preview pass that starts every
-    // `up` (pulumi/pulumi pkg/backend/apply.go) and every `pulumi preview`, not again in the update.
-    if (cfg.imageTag !== cfg.manifest.version && pulumi.runtime.isDryRun()) {
-      pulumi.log.warn(
-        `deploying existing tag ${cfg.imageTag} without a build: rollback or promotion ` +
-          `(CloudronManifest.json says ${cfg.manifest.version}; the deploy step checks the order against what ${cfg.location} runs)`,
-      );
-    }
-    // Rollback / promotion: the tag must already exist, be public and have linux/amd64. Checked
-    // before any resource, during preview too, so a rollback to a missing tag fails before anything happens.
-    const { verifyAnonymousPull, PullCheckError } = await import("./registry/ociRegistry");
-    const ref = `${cfg.imageRepository}:${cfg.imageTag}`;
-    try {
-      await verifyAnonymousPull(ref);
-    } catch (err) {
-      if (err instanceof PullCheckError) {
-        throw new pulumi.RunError(
-          `communityrule:imageTag: build is false, so ${ref} must already be pullable: ${err.message}`,
-        );
-      }
-      throw err;
-    }
-  },
-  // After a build the check needs the pushed digest, so RegistryImage runs it as its child.
-  register: async () => undefined,
-};
-
-/**
- * The database migrations the image applies (issue 14): reviewed before any resource registers,
- * so a refused release or rollback fails in preview; the deploy step carries the result.
- */
-export const migrationsStep: Step = {
-  id: "migrations",
-  describe: () => [
-    "migrations: list the image's Prisma migrations, compare them with the release record on the app (what it runs), classify the new ones (additive / risky / destructive); " +
-      "refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
-  ],
-  async check(cfg, found) {
-    const { checkReleaseMigrations, runningFromLiveCheck } = await import("./steps/migrations/programMigrations");
-    const { findProjectDir } = await import("./lib/build/sourceStamp");
-    checkReleaseMigrations(cfg, findProjectDir(__dirname), runningFromLiveCheck(found.live));
-  },
-  // The deploy step passes the review on (its request shows it in previews, its result records it).
-  register: async () => undefined,
-};
-
-export const deployStep: Step = {
-  id: "deploy",
-  describe: (cfg) => [
-    `deploy on ${cfg.cloudronServer} (REST API): wait while ${cfg.location} is busy (≤ ${cfg.busyWaitSeconds} s), stop if it is in error`,
-    `install ${cfg.location} if free (POST /apps with the whole env: one task), adopt it if it runs ${cfg.manifest.id}, ` +
-      `update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)`,
-    `each task bounded by ${cfg.cloudronTimeoutSeconds} s and read back (image, version, env)`,
-    ...(cfg.autoRollback ? ["on a failed health gate after an update: roll back to the previous image and fail"] : []),
-  ],
-  async register(ctx) {
-    const pulumi = await pulumiSdk();
-    const { CloudronApp } = await import("./steps/app/cloudronApp");
-    const { reviewForDeploy, runningFromLiveCheck } = await import("./steps/migrations/programMigrations");
-    const { shippedRelease } = await import("./release/releaseHistory");
-    const { findProjectDir } = await import("./lib/build/sourceStamp");
-    const path = await import("node:path");
-    const { cfg } = ctx;
-    const image = earlier(ctx.image, "deploy", "image");
-    const [desired, resolveDesired] = pulumi.deferredOutput<DesiredEnv>();
-    const [secrets, resolveSecrets] = pulumi.deferredOutput<Record<string, string>>();
-    ctx.installEnv = { resolveDesired, resolveSecrets };
-    const projectDir = findProjectDir(__dirname);
-    const migrations = reviewForDeploy(cfg, projectDir, runningFromLiveCheck(ctx.found.live));
-    const shipped = shippedRelease(
-      path.resolve(projectDir, cfg.appDir),
-      cfg.build,
-      cfg.build ? cfg.manifest.version : cfg.imageTag,
-    );
-    ctx.shipped = shipped;
-    const { AppPresence } = await import("./steps/app/appPresence");
-    const observed = ctx.found.live?.observed ?? { state: "unknown" as const };
-    const presence = new AppPresence("app-presence", { location: cfg.location, observed });
-    const live = pulumi
-      .all([presence.generation, presence.observed])
-      .apply(([generation, observed]) => ({ generation, ...observed }));
-    ctx.app = new CloudronApp(
-      "app",
-      {
-        connection: ctx.connection,
-        location: cfg.location,
-        environment: cfg.environment,
-        stack: cfg.stack,
-        ...(cfg.takeOverFrom ? { takeOverFrom: cfg.takeOverFrom } : {}),
-        live,
-        image: image.imageRef,
-        // A promoted image is an existing one: the deploy applies the existing-tag rules to it.
-        build: cfg.build && !ctx.found.promotion,
-        manifest: cfg.manifest.content as { id: string; version: string },
-        env: desired,
-        secretEnv: secrets,
-        token: ctx.token,
-        autoRollback: cfg.autoRollback,
-        health: { baseUrl: cfg.baseUrl, timeoutSeconds: cfg.healthTimeoutSeconds },
-        protect: cfg.environment === "production",
-        // Only the list the schema will have: it is desired state, so an up after a release sends the
-        // same request (what a release applies changes from one run to the next; the check logs it).
-        releaseMigrations: { record: migrations.record },
-        release: shipped,
-      },
-      { dependsOn: [image] },
-    );
-    Object.assign(ctx.outputs, {
-      /** Where drift and the tools look. */
-      cloudronServer: cfg.cloudronServer,
-      /** The image Cloudron runs. */
-      imageRef: ctx.app.image,
-      /** Manifest version the app runs, as read back (a rollback keeps the higher deployed one). */
-      manifestVersion: ctx.app.version,
-      appId: ctx.app.appId,
-      /** What the last deploy did (installed, adopted, updated, unchanged). */
-      deployAction: ctx.app.action,
-      /** Cloudron's pre-update backup of the last update, if one was listed. */
-      preUpdateBackupId: ctx.app.backupId,
-      previousImage: ctx.app.previousImage,
-      /** Migrations the database has been taken through (name, sha256, class), recorded by the deploy. */
-      migrations: ctx.app.migrations,
-    });
-  },
-};
-
-export const envStep: Step = {
-  id: "env",
-  describe: () => [
-    "apply env: compare with the app's LIVE env; anything added, changed or removed → one POST /apps/:id/configure/env with the complete map (one restart), then read back; nothing → no call",
-  ],
-  async check(cfg) {
-    // Env the app reads differently than the config suggests: said in preview and up, nothing stops.
-    const { configAppEnvWarnings } = await import("./config/appEnvRules");
-    const warnings = configAppEnvWarnings(cfg);
-    if (warnings.length > 0) {
-      const pulumi = await pulumiSdk();
-      for (const w of warnings) pulumi.log.warn(w);
-    }
-  },
-  async register(ctx) {
-    const pulumi = await pulumiSdk();
-    const { AppEnv } = await import("./steps/env/appEnv");
-    const { cfg } = ctx;
-    const app = earlier(ctx.app, "env", "deploy");
-    const installEnv = earlier(ctx.installEnv, "env", "deploy");
-    ctx.env = new AppEnv("app-env", {
-      connection: ctx.connection,
-      location: cfg.location,
-      env: cfg.env,
-      secretEnv: pulumi.secret(cfg.secretEnv),
-      sessionSecretRotation: cfg.sessionSecretRotation,
-      token: ctx.token,
-      deployment: app.deployment,
-      appId: app.appId,
-    });
-    installEnv.resolveDesired(ctx.env.desired);
-    installEnv.resolveSecrets(ctx.env.secretValues);
-    Object.assign(ctx.outputs, {
-      /** Names (never values) of the env vars this stack manages. */
-      envNames: ctx.env.names,
-      /** Every managed env value as applied (secret): what `npm run drift` compares the live app with. */
-      managedEnv: ctx.env.managedEnv,
-      /** Which managed names are secret (drift shows those as changed/unchanged only). */
-      secretEnvNames: pulumi.unsecret(ctx.env.secretValues.apply((v) => Object.keys(v).sort())),
-    });
-  },
-};
-
-export const healthStep: Step = {
-  id: "health",
-  describe: (cfg) => [
-    `health gate: ${cfg.baseUrl}/api/health until ok + database connected (≤ ${cfg.healthTimeoutSeconds} s)`,
-  ],
-  async register(ctx) {
-    const { HealthGate } = await import("./steps/health/healthGate");
-    const { cfg } = ctx;
-    const app = earlier(ctx.app, "health", "deploy");
-    const env = earlier(ctx.env, "health", "env");
-    ctx.health = new HealthGate("health", {
-      baseUrl: cfg.baseUrl,
-      location: cfg.location,
-      timeoutSeconds: cfg.healthTimeoutSeconds,
-      restartedBy: [app.image, env.apply.stdout],
-      after: [app.deployment, env.apply],
-      cloudronServer: cfg.cloudronServer,
-      token: ctx.token,
-    });
-    ctx.outputs.healthCheck = ctx.health.result;
-  },
-};
-
-export const seedStep: Step = {
-  id: "seed",
-  describe: (cfg) => [
-    `seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun}; the one step that uses the CLI); ` +
-      `again once when the seed's sources (prisma/seed.ts, prisma/seed/**, data/**) change; refused below the seed floor ${cfg.seedFloor}`,
-  ],
-  async register(ctx) {
-    const { SeedOnce } = await import("./steps/seed/seedOnce");
-    const { cfg } = ctx;
-    const app = earlier(ctx.app, "seed", "deploy");
-    const health = earlier(ctx.health, "seed", "health");
-    ctx.seed = new SeedOnce(
-      "seed",
-      {
-        connection: ctx.connection,
-        location: cfg.location,
-        seedRun: cfg.seedRun,
-        seedContent: ctx.shipped?.seed ?? "",
-        seedFloor: cfg.seedFloor,
-        image: app.image,
-        appId: app.appId,
-        gate: health.result,
-        token: ctx.token,
-      },
-      { dependsOn: [health.check], protect: cfg.environment === "production" },
-    );
-    Object.assign(ctx.outputs, { seededAt: ctx.seed.seededAt, seededImage: ctx.seed.seededImage });
-  },
-};
-
-export const smokeStep: Step = {
-  id: "smoke",
-  describe: (cfg) => (cfg.smoke ? [`smoke checks against ${cfg.baseUrl}`] : []),
-  async register(ctx) {
-    const { cfg } = ctx;
-    if (!cfg.smoke) {
-      ctx.outputs.smokeReport = "smoke checks disabled (communityrule:smoke = false)";
-      return;
-    }
-    const { SmokeCheck } = await import("./steps/smoke/smokeCheck");
-    const health = earlier(ctx.health, "smoke", "health");
-    const seed = earlier(ctx.seed, "smoke", "seed");
-    ctx.smoke = new SmokeCheck("smoke", {
-      baseUrl: cfg.baseUrl,
-      email: cfg.smokeEmail,
-      after: [health.result, seed.seededAt],
-      dependsOn: [seed],
-    });
-    ctx.outputs.smokeReport = ctx.smoke.report;
-  },
-};
-
-/** The deploy, in order: live check → image → pull check → migration review → Cloudron app → env → health gate → seed once → smoke. */
+/** The deploy, in order: live check → image → pull check → migration review → app → env → health → seed → smoke. */
 export const STEPS: readonly Step[] = [
   liveCheckStep,
   imageStep,
@@ -444,7 +113,7 @@ export async function registerSteps(
 ): Promise<Record<string, unknown>> {
   const found: CheckFindings = {};
   for (const step of steps) await step.check?.(cfg, found);
-  const pulumi = await pulumiSdk();
+  const pulumi = await import("@pulumi/pulumi");
   const ctx: StepContext = {
     cfg,
     found,
@@ -456,7 +125,7 @@ export async function registerSteps(
     },
     outputs: {},
   };
-  for (const step of steps) await step.register(ctx);
+  for (const step of steps) if (step.register) await step.register(ctx);
   return ctx.outputs;
 }
 
