@@ -3,7 +3,7 @@
  * back, and record what runs (image, release, migrations) for the next preview.
  */
 import type { ResourceStep } from "../../steps";
-import type { DesiredEnv } from "../../cloudron/requests";
+import type { FingerprintedEnv } from "../../cloudron/requests";
 import { earlier } from "../earlier";
 
 export const deployStep: ResourceStep = {
@@ -26,7 +26,7 @@ export const deployStep: ResourceStep = {
     const path = await import("node:path");
     const { cfg } = ctx;
     const image = earlier(ctx.image, "deploy", "image");
-    const [desired, resolveDesired] = pulumi.deferredOutput<DesiredEnv>();
+    const [desired, resolveDesired] = pulumi.deferredOutput<FingerprintedEnv>();
     const [secrets, resolveSecrets] = pulumi.deferredOutput<Record<string, string>>();
     ctx.installEnv = { resolveDesired, resolveSecrets };
     const projectDir = findProjectDir(__dirname);

@@ -11,7 +11,7 @@ import {
   envApplyResultSchema,
   parseRequest,
   parseResultLine,
-  type DesiredEnv,
+  type FingerprintedEnv,
   type EnvApplyRequest,
   type EnvApplyResult,
 } from "../../cloudron/requests";
@@ -33,7 +33,7 @@ import { LEGACY_OWNER_ENV_NAME } from "../app/ownership";
  * naming a secret whose value did not reach the tool.
  */
 export function desiredEnvValues(
-  env: DesiredEnv,
+  env: FingerprintedEnv,
   secrets: Record<string, string | undefined>,
   step: string,
 ): Record<string, string> {

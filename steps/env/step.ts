@@ -23,15 +23,11 @@ export const envStep: ResourceStep = {
   async register(ctx) {
     const pulumi = await import("@pulumi/pulumi");
     const { AppEnv } = await import("./appEnv");
-    const { cfg } = ctx;
     const app = earlier(ctx.app, "env", "deploy");
     const installEnv = earlier(ctx.installEnv, "env", "deploy");
     ctx.env = new AppEnv("app-env", {
+      config: ctx.cfg,
       connection: ctx.connection,
-      location: cfg.location,
-      env: cfg.env,
-      secretEnv: pulumi.secret(cfg.secretEnv),
-      sessionSecretRotation: cfg.sessionSecretRotation,
       token: ctx.token,
       deployment: app.deployment,
       appId: app.appId,
