@@ -51,7 +51,11 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 /** The API client for a request's server, with the token from the environment or `cloudron login`. */
-export function contextFor(connection: ServerAndTimeouts, io: ToolIo, mask: SecretMask): OperationContext & { token: string } {
+export function contextFor(
+  connection: ServerAndTimeouts,
+  io: ToolIo,
+  mask: SecretMask,
+): OperationContext & { token: string } {
   const { token } = resolveToken({ server: connection.server, envToken: io.env.CLOUDRON_TOKEN || undefined });
   const api = new CloudronApi({
     server: connection.server,

@@ -54,7 +54,10 @@ export interface CloudronAppArgs {
    * recorded last time before any change, and records it in its result.
    */
   releaseMigrations?: ReleaseMigrations;
-  /** What this deploy ships (version, app commit, seed fingerprint): the deploy records it on the app for the next preview. */
+  /**
+   * What this deploy ships (version, app commit, seed fingerprint): the deploy records it on the app
+   * for the next preview.
+   */
   release?: DeployRequest["release"];
 }
 

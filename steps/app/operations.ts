@@ -119,7 +119,8 @@ async function recordRelease(api: CloudronApi, app: App, req: DeployRequest, bac
       (await api.getApp(app.id, "record").catch(() => undefined))?.notes === notes ? {} : undefined,
   });
   api.log(
-    `record: ${req.location} runs ${record.version} (${record.image}); ${record.migrations.length} migrations recorded in the app's notes`,
+    `record: ${req.location} runs ${record.version} (${record.image}); ${record.migrations.length} migrations ` +
+      `recorded in the app's notes`,
   );
 }
 
@@ -171,7 +172,8 @@ export async function deploy(
       ...backups,
     });
     api.log(
-      `install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`,
+      `install: ${req.location} is free; installing ${req.image} (version ${version}) with ` +
+        `${Object.keys(env).length} env vars`,
     );
     const started = await api.post("/apps", body, newAppTaskSchema, {
       step: "install",
@@ -210,7 +212,8 @@ export async function deploy(
   if (adopting) api.log(`adopt: ${req.location} was installed outside this stack (app ${app.id}); taking it over`);
   const from = app;
   api.log(
-    `update: ${req.location} ${from.manifest.dockerImage ?? "?"} (${from.manifest.version ?? "?"}) → ${req.image} (${version}); Cloudron takes a backup first`,
+    `update: ${req.location} ${from.manifest.dockerImage ?? "?"} (${from.manifest.version ?? "?"}) → ${req.image} ` +
+      `(${version}); Cloudron takes a backup first`,
   );
   const backupId = await update(api, from, manifest, "update");
   api.log(`update: done${backupId ? `; pre-update backup ${backupId}` : "; no pre-update backup was listed"}`);
@@ -272,8 +275,10 @@ async function refuseIfMoved(api: CloudronApi, req: DeployRequest): Promise<void
 function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<DeployResult>) {
   if (app && app.manifest.id !== req.manifest.id) {
     throw new OperationError(
-      `deploy: ${req.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${req.manifest.id}). ` +
-        `This program never updates someone else's app: pick another communityrule:location, or remove that app deliberately in the dashboard.`,
+      `deploy: ${req.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ` +
+        `${req.manifest.id}). ` +
+        `This program never updates someone else's app: pick another communityrule:location, or remove that app ` +
+        `deliberately in the dashboard.`,
     );
   }
   const foreign = app && foreignOwnerProblem(app, req.stack, req.takeOverFrom);
@@ -449,13 +454,15 @@ async function gateOrRollBack(
       (await api.getApp(r.from.id, "rollback").catch(() => undefined))?.manifest.dockerImage ?? "an unknown image";
     throw new OperationError(
       `ROLLBACK FAILED: the app is on ${now} and unhealthy; act now: ` +
-        `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the app → Backups → Restore) ` +
+        `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the ` +
+        `app → Backups → Restore) ` +
         `and read the app's logs (dashboard → the app → Logs). ` +
         `Rollback error: ${await explain(err, "rollback")}\nHealth failure was: ${failure}`,
     );
   }
   throw new OperationError(
-    `release rolled back: ${req.image} → ${previousImage}; migrations applied by the new image are not undone; health failure was: ${failure}`,
+    `release rolled back: ${req.image} → ${previousImage}; migrations applied by the new image are not undone; ` +
+      `health failure was: ${failure}`,
   );
 }
 
@@ -474,7 +481,8 @@ export async function uninstall(
   if (!appId) {
     throw new OperationError(
       `uninstall: this resource recorded no app id, so it cannot tell which app is its own; nothing was uninstalled. ` +
-        `Remove ${req.location} in the dashboard if that is what you want, then drop the resource with \`pulumi state delete\`.`,
+        `Remove ${req.location} in the dashboard if that is what you want, then drop the resource with \`pulumi ` +
+        `state delete\`.`,
     );
   }
   await api.checkAccess("uninstall");
@@ -490,7 +498,8 @@ export async function uninstall(
   }
   if (app.fqdn.toLowerCase() !== req.location.toLowerCase() || app.manifest.id !== req.manifest.id) {
     throw new OperationError(
-      `uninstall: app ${appId} now serves ${app.fqdn} (manifest ${app.manifest.id ?? "unknown"}), not ${req.location} (${req.manifest.id}); ` +
+      `uninstall: app ${appId} now serves ${app.fqdn} (manifest ${app.manifest.id ?? "unknown"}), not ` +
+        `${req.location} (${req.manifest.id}); ` +
         `refusing to uninstall it. Nothing was changed.`,
     );
   }

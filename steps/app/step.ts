@@ -11,8 +11,10 @@ export const deployStep: ResourceStep = {
   describe: (cfg) => [
     `deploy on ${cfg.cloudronServer} (REST API): wait while ${cfg.location} is busy ` +
       `(≤ ${cfg.busyWaitSeconds} s), stop if it is in error`,
-    `install ${cfg.location} if free (POST /apps with the whole env: one task), adopt it if it runs ${cfg.manifest.id}, ` +
-      `update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)`,
+    `install ${cfg.location} if free (POST /apps with the whole env: one task), adopt it if it runs ` +
+      `${cfg.manifest.id}, ` +
+      `update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is ` +
+      `reported)`,
     `each task bounded by ${cfg.cloudronTimeoutSeconds} s and read back (image, version, env)`,
     ...(cfg.autoRollback ? ["on a failed health gate after an update: roll back to the previous image and fail"] : []),
   ],

@@ -5,7 +5,8 @@ import { earlier } from "../earlier";
 export const seedStep: ResourceStep = {
   id: "seed",
   describe: (cfg) => [
-    `seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun ${cfg.seedRun}; the one step that uses the CLI); ` +
+    `seed once: cloudron exec … node prisma/seed.bundle.cjs ` +
+      `(seedRun ${cfg.seedRun}; the one step that uses the CLI); ` +
       `again once when the seed's sources (prisma/seed.ts, prisma/seed/**, data/**) change; ` +
       `refused below the seed floor ${cfg.seedFloor}`,
   ],
