@@ -682,6 +682,29 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
     expect(f.posts()).toEqual([]);
   });
 
+  it("env-apply removes a name its previous result (PULUMI_COMMAND_STDOUT) managed; other names stay", async () => {
+    const f = await fake();
+    f.apps.push({
+      id: "app-1",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION, DROPPED: "d", HAND: "h" },
+      tags: ownershipTags("staging", OWNER),
+      backups: [],
+    });
+    const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
+    const previous = { appId: "app-1", managed: ["API_KEY", "DROPPED", "SESSION_SECRET", "SMTP_FROM"] };
+    const r = await run("env-apply", envRequest("app-1", { connection }), {
+      PULUMI_COMMAND_STDOUT: `progress line\n${JSON.stringify(previous)}`,
+    });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out[r.out.length - 1])).toMatchObject({ removed: ["DROPPED"], added: [], changed: [] });
+    expect(f.apps[0].env).not.toHaveProperty("DROPPED");
+    expect(f.apps[0].env.HAND).toBe("h");
+  });
+
   it("deploy does not wait for a busy app that already runs the requested image", async () => {
     const f = await fake();
     f.apps.push({
