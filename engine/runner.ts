@@ -18,7 +18,7 @@ import { startRegistry, type RegistryTags, type RunningRegistry } from "./regist
 import { configValueFromYaml, type ConfigValue } from "./configStep";
 import { emulatedBuildSeed, hashContext } from "./dockerContext";
 import { readStackText, stackFileEntries, stackFileName, stacksIn } from "../config/stackFile";
-import { findProjectDir } from "../lib/build/sourceStamp";
+import { findProjectDir } from "../lib/projectDir";
 import { playCommunityRule, startFakeApp, type FakeRequest, type FakeResponse } from "./fakeApp";
 import { apiCallRecords, execCallRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
 import {

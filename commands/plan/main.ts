@@ -9,7 +9,7 @@ import { buildPlan, diffPlans, formatPlan } from "./plan";
 import { ConfigError } from "../../config/loader";
 import { ConfigFileError, readStackText, stackFileName } from "../../config/stackFile";
 import { defineCli, runAsMain, type Cli } from "../../lib/cli";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 
 export const USAGE = "usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]";
 
@@ -72,7 +72,7 @@ function plan(args: PlanArgs, out: (s: string) => void, projectDir: string): num
     let oldText: string | undefined;
     try {
       // `./` makes the path relative to cwd, so this also works when the project is a subdirectory of the repo.
-      oldText = execFileSync("git", ["show", `${against}:./Pulumi.${stack}.yaml`], {
+      oldText = execFileSync("git", ["show", `${against}:./${file}`], {
         cwd: projectDir,
         encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],
@@ -80,7 +80,7 @@ function plan(args: PlanArgs, out: (s: string) => void, projectDir: string): num
     } catch (err) {
       const stderr = String((err as { stderr?: unknown }).stderr ?? "");
       if (!/exists on disk, but not in|does not exist in/.test(stderr))
-        throw new Error(`git show ${against}:Pulumi.${stack}.yaml failed: ${stderr.trim() || (err as Error).message}`);
+        throw new Error(`git show ${against}:${file} failed: ${stderr.trim() || (err as Error).message}`);
     }
     let before: ReturnType<typeof buildPlan> | undefined;
     let beforeProblem: string | undefined;

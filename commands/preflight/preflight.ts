@@ -13,7 +13,7 @@ import { isIP } from "node:net";
 import { isLoopbackHost } from "../../lib/loopback";
 import { spawnSync } from "node:child_process";
 import { checkConfig, CONFIG_DEFAULTS, type ConfigProblem, type DeployConfig } from "../../config/loader";
-import { rawConfigFromStackText, stackFileEntries } from "../../config/stackFile";
+import { rawConfigFromStackText, stackFileEntries, stackFileName } from "../../config/stackFile";
 import { verifyAnonymousPull } from "../../registry/ociRegistry";
 import { CloudronApi, resolveToken, type TokenSource } from "../../cloudron/client";
 import { assessBackups } from "../../cloudron/backupPolicy";
@@ -137,7 +137,7 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   const skip = (name: string, why: string) => results.push({ name, ok: true, skipped: true, detail: why });
   const passed = (name: string) => results.some((r) => r.name === name && r.ok && !r.skipped);
 
-  const fromFile = rawConfigFromStackText(o.stackText, `Pulumi.${o.stack}.yaml`);
+  const fromFile = rawConfigFromStackText(o.stackText, stackFileName(o.stack));
   const raw = { values: { ...fromFile.values }, secretKeys: new Set(fromFile.secretKeys) };
   for (const [k, v] of Object.entries(o.overrides ?? {})) raw.values[`communityrule:${k}`] = v;
   if (o.overrides?.registryPassword) raw.secretKeys.add("communityrule:registryPassword");
@@ -340,7 +340,7 @@ function connect(server: string, token?: string): { api: CloudronApi; source: To
 
 /** The environment a stack file deploys to (`communityrule:environment`, else the stack name). */
 export function environmentOf(stack: string, stackText: string): string {
-  const configured = stackFileEntries(stackText, `Pulumi.${stack}.yaml`).environment;
+  const configured = stackFileEntries(stackText, stackFileName(stack)).environment;
   return configured === "staging" || configured === "production" ? configured : stack;
 }
 

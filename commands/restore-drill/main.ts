@@ -10,7 +10,7 @@ import { runRestoreDrill, type DrillOptions } from "./restoreDrill";
 import { checkConfig, ConfigError, fullKey } from "../../config/loader";
 import { ConfigFileError, readStackFile } from "../../config/stackFile";
 import { defineCli, runAsMain, type Cli } from "../../lib/cli";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 
 export const USAGE =
   "usage: npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]";

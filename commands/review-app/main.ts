@@ -37,7 +37,7 @@ import {
 } from "./stackFile";
 import { buildPlan, formatPlan } from "../plan/plan";
 import { ConfigFileError, readStackText, stackFileName, stackFilePath, stacksIn } from "../../config/stackFile";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 import { parseArgs, UsageError } from "../../lib/cli";
 
 /** Result of one Pulumi CLI run. */
