@@ -66,52 +66,48 @@ describe("the engine's passes and config step", () => {
     expect(lc.calls()).toEqual([]);
   });
 
-  it(
-    "docker.Image: an edited checkout rebuilds and re-pushes the same tag;" +
-      " ignored files and a new registry password do not; preview builds nothing",
-    async () => {
-      lc.restore(empty);
-      const program = { programEntry: path.join(__dirname, "fixtures", "docker-program", "index.cjs") };
-      lc.config.fixtureContext = lc.appDir;
-      lc.config.fixtureImageName = `${lc.registryHost}/communityrule/fixture:1.0.0`;
-      try {
-        fs.writeFileSync(path.join(lc.appDir, ".dockerignore"), "notes/\n*.log\n");
-        fs.writeFileSync(path.join(lc.appDir, "server.js"), "console.log('v1');\n");
-        expect((await lc.run("up", program)).errors).toEqual([]);
-        const image = (r: { steps: Array<{ name: string; type: string; op: string }> }) =>
-          r.steps.find((s) => s.type === "docker:index/image:Image")?.op;
-        const built = lc.builds().length;
-        expect(built).toBe(1);
+  it("docker.Image: an edit rebuilds and re-pushes; ignored files, a new password, a preview do not", async () => {
+    lc.restore(empty);
+    const program = { programEntry: path.join(__dirname, "fixtures", "docker-program", "index.cjs") };
+    lc.config.fixtureContext = lc.appDir;
+    lc.config.fixtureImageName = `${lc.registryHost}/communityrule/fixture:1.0.0`;
+    try {
+      fs.writeFileSync(path.join(lc.appDir, ".dockerignore"), "notes/\n*.log\n");
+      fs.writeFileSync(path.join(lc.appDir, "server.js"), "console.log('v1');\n");
+      expect((await lc.run("up", program)).errors).toEqual([]);
+      const image = (r: { steps: Array<{ name: string; type: string; op: string }> }) =>
+        r.steps.find((s) => s.type === "docker:index/image:Image")?.op;
+      const built = lc.builds().length;
+      expect(built).toBe(1);
 
-        fs.mkdirSync(path.join(lc.appDir, "notes"), { recursive: true });
-        fs.writeFileSync(path.join(lc.appDir, "notes", "todo.md"), "later\n");
-        fs.writeFileSync(path.join(lc.appDir, "debug.log"), "noise\n");
-        expect(image(await lc.run("up", program))).toBe("same");
+      fs.mkdirSync(path.join(lc.appDir, "notes"), { recursive: true });
+      fs.writeFileSync(path.join(lc.appDir, "notes", "todo.md"), "later\n");
+      fs.writeFileSync(path.join(lc.appDir, "debug.log"), "noise\n");
+      expect(image(await lc.run("up", program))).toBe("same");
 
-        const password = lc.secrets.registryPassword;
-        lc.secrets.registryPassword = "fake-rotated-pw-xyz";
-        const rotated = await lc.run("up", program);
-        lc.secrets.registryPassword = password;
-        expect(rotated.errors).toEqual([]);
-        expect(image(rotated)).toBe("same");
-        expect(lc.builds().length).toBe(built);
+      const password = lc.secrets.registryPassword;
+      lc.secrets.registryPassword = "fake-rotated-pw-xyz";
+      const rotated = await lc.run("up", program);
+      lc.secrets.registryPassword = password;
+      expect(rotated.errors).toEqual([]);
+      expect(image(rotated)).toBe("same");
+      expect(lc.builds().length).toBe(built);
 
-        fs.writeFileSync(path.join(lc.appDir, "server.js"), "console.log('v2');\n");
-        expect(image(await lc.run("preview", program))).toBe("update");
-        expect(lc.builds().length).toBe(built);
-        const edited = await lc.run("up", program);
-        expect(edited.errors).toEqual([]);
-        expect(image(edited)).toBe("update");
-        const builds = lc.builds();
-        expect(builds.length).toBe(built + 1);
-        expect(builds.at(-1)!.imageName).toBe(builds.at(-2)!.imageName);
-        expect(builds.at(-1)!.digest).not.toBe(builds.at(-2)!.digest);
-      } finally {
-        delete lc.config.fixtureContext;
-        delete lc.config.fixtureImageName;
-      }
-    },
-  );
+      fs.writeFileSync(path.join(lc.appDir, "server.js"), "console.log('v2');\n");
+      expect(image(await lc.run("preview", program))).toBe("update");
+      expect(lc.builds().length).toBe(built);
+      const edited = await lc.run("up", program);
+      expect(edited.errors).toEqual([]);
+      expect(image(edited)).toBe("update");
+      const builds = lc.builds();
+      expect(builds.length).toBe(built + 1);
+      expect(builds.at(-1)!.imageName).toBe(builds.at(-2)!.imageName);
+      expect(builds.at(-1)!.digest).not.toBe(builds.at(-2)!.digest);
+    } finally {
+      delete lc.config.fixtureContext;
+      delete lc.config.fixtureImageName;
+    }
+  });
 
   it("a renamed component with an alias keeps its resources: no delete, no create", async () => {
     lc.restore(empty);
