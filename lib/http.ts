@@ -1,15 +1,12 @@
 /**
- * The one HTTP client of this project, on Node's `fetch`: one request, a hard bound on the whole
- * exchange, the body for any status (as text from {@link requestText}, as exact bytes with the
- * headers from {@link requestBytes}). Used by the health gate, the smoke checks, the Cloudron API
- * client and the registry pull check. No Pulumi imports; runs inside the short-lived tools that
- * command resources execute.
- *
- * What fetch does not do, and this module adds: a cap on the body size read from the stream, a
- * caller-chosen redirect limit whose failure names the last location (fetch's fixed limit of 20
- * says only "redirect count exceeded"), and one error type carrying the system code (fetch hides
- * it in `cause`).
+ * The one HTTP client of this project: one request, a hard bound on the whole exchange, the body
+ * for any status (as text from {@link requestText}, as exact bytes with the headers from
+ * {@link requestBytes}). Used by the health gate, the smoke checks, the Cloudron API client and
+ * the registry pull check. No Pulumi imports; runs inside the short-lived tools that command
+ * resources execute.
  */
+import * as http from "node:http";
+import * as https from "node:https";
 
 /** Outcome of one HTTP exchange: the status and the decoded body text. */
 export interface HttpResult {
@@ -24,7 +21,7 @@ export interface HttpResponse {
   statusText: string;
   /** Lower-case names; a repeated header's values joined with ", " (as fetch's Headers.get). */
   headers: Record<string, string>;
-  /** The body exactly as sent (identity encoding is asked for), e.g. for a content digest. */
+  /** The body exactly as received (nothing decoded), e.g. for a content digest. */
   body: Buffer;
   /** The URL that answered: the requested one unless redirects were followed. */
   url: string;
@@ -56,16 +53,16 @@ export interface RequestOptions extends RequestTextOptions {
 /** A request that produced no HTTP response: refused, reset, DNS failure, or our own timeout. */
 export class HttpRequestError extends Error {
   /**
-   * The system's error code (`ECONNREFUSED`, `ENOTFOUND`, …), `ETIMEDOUT` for our own timeout, or
-   * one of ours: `ABORT_ERR`, `E2BIG` (body too large), `ETOOMANYREDIRECTS`, `EREDIRECT` (unusable
+   * Node's error code (`ECONNREFUSED`, `ENOTFOUND`, …), `ETIMEDOUT` for our own timeout, or one of
+   * ours: `ABORT_ERR`, `E2BIG` (body too large), `ETOOMANYREDIRECTS`, `EREDIRECT` (unusable
    * Location).
    */
   readonly code: string;
   /** The URL in flight when the request failed (after any redirects), when known. */
   readonly url?: string;
 
-  constructor(message: string, code: string, url?: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+  constructor(message: string, code: string, url?: string) {
+    super(message);
     this.name = "HttpRequestError";
     this.code = code;
     if (url !== undefined) this.url = url;
@@ -76,7 +73,7 @@ export class HttpRequestError extends Error {
 // and reading it whole would only waste memory.
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-// Credentials meant for one origin must not follow a redirect to another.
+// Credentials meant for one origin must not follow a redirect to another (as fetch does).
 const ORIGIN_BOUND_HEADERS = new Set(["authorization", "proxy-authorization", "cookie"]);
 const BODY_HEADERS = new Set(["content-type", "content-length", "content-encoding"]);
 
@@ -94,107 +91,91 @@ export async function requestText(opts: RequestTextOptions): Promise<HttpResult>
  * Performs one HTTP(S) request (following up to `maxRedirects` redirects) and resolves with
  * status, headers and the exact body bytes for ANY final status. Rejects with
  * {@link HttpRequestError} when no complete response arrived within `timeoutMs` or `signal`.
- * A followed redirect keeps method and body, except that 303 (and 301/302 after a POST) turn
- * into a bodiless GET, and it drops credentials when it leaves the origin.
+ *
+ * Uses `node:http` rather than `fetch` so every request gets a fresh connection (no keep-alive
+ * pool that could keep a CLI process alive), so error codes such as ECONNREFUSED surface
+ * directly, and so a short-lived tool does not pay for loading undici. A followed redirect
+ * keeps method and body, except that 303 (and 301/302 after a POST) turn into a bodiless GET,
+ * and it drops credentials when it leaves the origin.
  */
-export async function requestBytes(opts: RequestOptions): Promise<HttpResponse> {
-  const maxRedirects = opts.maxRedirects ?? 0;
-  const maxBodyBytes = opts.maxBodyBytes ?? MAX_BODY_BYTES;
-  // One bound for the whole exchange: a server that sends headers and then stalls the body must
-  // be cut off just like one that never answers.
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
-  let hop: Hop = {
-    url: new URL(opts.url),
-    method: (opts.method ?? "GET").toUpperCase(),
-    headers: opts.headers ?? {},
-    body: opts.body,
-  };
-  try {
-    for (let redirectsLeft = maxRedirects; ; redirectsLeft -= 1) {
-      const res = await fetch(hop.url, {
-        method: hop.method,
-        // Identity, so the bytes are what the server sent (a digest is over those).
-        headers: { "accept-encoding": "identity", ...hop.headers },
-        // Bytes, not a string: fetch would add a text/plain content type to a string body.
-        body: hop.body === undefined ? undefined : Buffer.from(hop.body),
-        redirect: "manual",
-        signal,
+export function requestBytes(opts: RequestOptions): Promise<HttpResponse> {
+  return new Promise<HttpResponse>((resolve, reject) => {
+    const maxRedirects = opts.maxRedirects ?? 0;
+    const maxBodyBytes = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+    let current: { req: http.ClientRequest; url: URL } | undefined;
+    let settled = false;
+    const finish = (err: HttpRequestError | undefined, result?: HttpResponse): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (err) {
+        current?.req.destroy();
+        reject(err);
+      } else if (result) {
+        resolve(result);
+      }
+    };
+    const fail = (message: string, code: string): void =>
+      finish(new HttpRequestError(message, code, current?.url.toString()));
+    // One timer for the whole exchange: a server that sends headers and then stalls the body
+    // must be cut off just like one that never answers.
+    const timer = setTimeout(() => {
+      fail(`no response within ${(opts.timeoutMs / 1000).toFixed(1)}s`, "ETIMEDOUT");
+    }, opts.timeoutMs);
+    const onAbort = (): void => fail("request aborted", "ABORT_ERR");
+    if (opts.signal?.aborted) {
+      onAbort();
+      return;
+    }
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+
+    const send = (hop: Hop, redirectsLeft: number): void => {
+      const client = hop.url.protocol === "https:" ? https : http;
+      const headers: Record<string, string> = { connection: "close", ...hop.headers };
+      if (hop.body !== undefined) headers["content-length"] = String(Buffer.byteLength(hop.body));
+      const req = client.request(hop.url, { method: hop.method, headers, agent: false });
+      current = { req, url: hop.url };
+      // A hop left behind for a redirect may still report its socket closing; only the one
+      // in flight speaks for the request.
+      const live = (): boolean => current?.req === req;
+      req.on("error", (e: NodeJS.ErrnoException) => {
+        if (live()) fail(e.message || String(e.code), e.code ?? "EREQUEST");
       });
-      const location = REDIRECT_STATUSES.has(res.status) && maxRedirects > 0 ? res.headers.get("location") : null;
-      if (location === null) {
-        return {
-          status: res.status,
-          statusText: res.statusText,
-          headers: Object.fromEntries(res.headers),
-          body: await readBody(res, maxBodyBytes, hop.url),
-          url: hop.url.toString(),
-        };
-      }
-      await res.body?.cancel();
-      if (redirectsLeft === 0) {
-        const last = shownUrl(location, hop.url);
-        const message = `more than ${maxRedirects} redirects, the last to ${last}`;
-        throw new HttpRequestError(message, "ETOOMANYREDIRECTS", hop.url.toString());
-      }
-      const next = redirectTarget(hop, res.status, location);
-      if (typeof next === "string") throw new HttpRequestError(next, "EREDIRECT", hop.url.toString());
-      hop = next;
-    }
-  } catch (err) {
-    if (err instanceof HttpRequestError) throw err;
-    throw requestError(err, hop.url, opts.timeoutMs, timeout, signal);
-  }
-}
-
-/** What went wrong, as one {@link HttpRequestError}: the bound, the caller's abort, or the system's code. */
-function requestError(err: unknown, url: URL, timeoutMs: number, timeout: AbortSignal, signal: AbortSignal) {
-  const at = url.toString();
-  // The combined signal keeps the reason of whichever fired first: the caller's deadline may
-  // share the length of ours.
-  if (signal.aborted) {
-    return signal.reason === timeout.reason
-      ? new HttpRequestError(`no response within ${(timeoutMs / 1000).toFixed(1)}s`, "ETIMEDOUT", at)
-      : new HttpRequestError("request aborted", "ABORT_ERR", at, signal.reason);
-  }
-  const cause = systemCause(err);
-  if (cause) return new HttpRequestError(cause.message || cause.code, cause.code, at, err);
-  return new HttpRequestError(err instanceof Error ? err.message : String(err), "EREQUEST", at, err);
-}
-
-/**
- * The system error behind fetch's "fetch failed" (or a body read's "terminated"): its `cause`,
- * or the first of an AggregateError's (several addresses tried). A peer closing mid-response is
- * undici's UND_ERR_SOCKET, reported as the reset it is.
- */
-function systemCause(err: unknown): { code: string; message: string } | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; depth += 1) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === "string") {
-      if (code === "UND_ERR_SOCKET") return { code: "ECONNRESET", message: "response cut off by peer" };
-      return { code, message: e.message };
-    }
-    e = e instanceof AggregateError && e.errors.length > 0 ? e.errors[0] : e.cause;
-  }
-  return undefined;
-}
-
-/** Reads a response body, refusing one over `maxBytes` as soon as it passes the cap. */
-async function readBody(res: Response, maxBytes: number, url: URL): Promise<Buffer> {
-  if (!res.body) return Buffer.alloc(0);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks);
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new HttpRequestError(`response body larger than ${maxBytes} bytes`, "E2BIG", url.toString());
-    }
-    chunks.push(value);
-  }
+      req.on("response", (res) => {
+        if (!live()) return;
+        const next = REDIRECT_STATUSES.has(res.statusCode ?? 0) && maxRedirects > 0 ? res.headers.location : undefined;
+        if (next !== undefined) {
+          res.destroy();
+          if (redirectsLeft === 0) {
+            const last = shownUrl(next, hop.url);
+            fail(`more than ${maxRedirects} redirects, the last to ${last}`, "ETOOMANYREDIRECTS");
+            return;
+          }
+          const target = redirectTarget(hop, res.statusCode ?? 0, next);
+          if (typeof target === "string") fail(target, "EREDIRECT");
+          else send(target, redirectsLeft - 1);
+          return;
+        }
+        readBody(res, maxBodyBytes, (err, body) => {
+          if (err) {
+            fail(err.message, err.code);
+            return;
+          }
+          finish(undefined, {
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? "",
+            headers: flatHeaders(res.headers),
+            body: body ?? Buffer.alloc(0),
+            url: hop.url.toString(),
+          });
+        });
+      });
+      req.end(hop.body);
+    };
+    const method = (opts.method ?? "GET").toUpperCase();
+    send({ url: new URL(opts.url), method, headers: opts.headers ?? {}, body: opts.body }, maxRedirects);
+  });
 }
 
 /** One leg of a request: what is sent where. */
@@ -237,6 +218,41 @@ function shownUrl(location: string, base: URL): string {
   } catch {
     return JSON.stringify(location);
   }
+}
+
+function flatHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return flat;
+}
+
+/** Collects a response body, refusing bodies over `maxBytes`. */
+function readBody(
+  res: http.IncomingMessage,
+  maxBytes: number,
+  done: (err: HttpRequestError | undefined, body?: Buffer) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on("data", (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      done(new HttpRequestError(`response body larger than ${maxBytes} bytes`, "E2BIG"));
+      res.destroy();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  res.on("end", () => done(undefined, Buffer.concat(chunks)));
+  res.on("error", (e: NodeJS.ErrnoException) => {
+    done(new HttpRequestError(`response interrupted: ${e.message}`, e.code ?? "ERESPONSE"));
+  });
+  // A peer that closes mid-body does not always emit "error"; an incomplete close is a failure.
+  res.on("close", () => {
+    if (!res.complete) done(new HttpRequestError("response cut off by peer", "ECONNRESET"));
+  });
 }
 
 /** Parses JSON, returning `undefined` (not throwing) for anything that is not JSON. */
