@@ -89,9 +89,8 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
       );
     }
     if (rest.length > required.length + optional.length) {
-      throw new UsageError(
-        `unexpected argument${rest.length - required.length - optional.length > 1 ? "s" : ""}: ${rest.slice(required.length + optional.length).join(" ")}`,
-      );
+      const extra = rest.slice(required.length + optional.length);
+      throw new UsageError(`unexpected argument${extra.length > 1 ? "s" : ""}: ${extra.join(" ")}`);
     }
     [...required, ...optional].forEach((n, i) => (positional[n] = rest[i]));
   }

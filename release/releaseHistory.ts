@@ -137,7 +137,10 @@ export interface ReleaseLocation {
   describe: string;
 }
 
-/** Finds release `version` in the checkout's history; undefined when it is in neither tags nor the manifest's history. */
+/**
+ * Finds release `version` in the checkout's history; undefined when it is in neither tags nor the
+ * manifest's history.
+ */
 export function locateRelease(
   appDir: string,
   version: string,
