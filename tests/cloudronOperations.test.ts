@@ -9,18 +9,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CloudronApi, type Clock } from "../cloudron/client";
 import type { DeployRequest, EnvApplyRequest } from "../cloudron/requests";
 import { LEGACY_OWNER_ENV_NAME, ownerTag, ownershipTags } from "../steps/app/ownership";
-import {
-  applyEnv,
-  deploy,
-  desiredEnvValues,
-  diffEnv,
-  manifestSha,
-  mergeEnv,
-  previouslyManagedNames,
-  readBackProblems,
-  splitLocation,
-  uninstall,
-} from "../cloudron/operations";
+import { readBackProblems, splitLocation } from "../cloudron/operationSupport";
+import { deploy, manifestSha, uninstall } from "../steps/app/operations";
+import { applyEnv, desiredEnvValues, diffEnv, mergeEnv } from "../steps/env/operation";
 import { main } from "../tools/cloudronApp";
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
@@ -298,12 +289,6 @@ describe("pure decisions", () => {
     expect(manifestSha({ a: 1, b: { c: 2, d: 3 } })).toBe(manifestSha({ b: { d: 3, c: 2 }, a: 1 }));
     expect(manifestSha({ a: 1 })).not.toBe(manifestSha({ a: 2 }));
   });
-
-  it("reads the managed names of current and pre-API env results", () => {
-    expect(previouslyManagedNames({ managed: ["A", "B"] })).toEqual(["A", "B"]);
-    expect(previouslyManagedNames({ applied: { X: "1", Y: "hmac:2" } })).toEqual(["X", "Y"]);
-    expect(previouslyManagedNames(undefined)).toEqual([]);
-  });
 });
 
 describe("deploy", () => {
@@ -330,7 +315,7 @@ describe("deploy", () => {
       env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION },
     });
     const before = f.posts().length;
-    const env = await applyEnv(envRequest("app-1"), ctx, undefined);
+    const env = await applyEnv(envRequest("app-1"), ctx, {});
     expect(env).toEqual({
       appId: "app-1",
       managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM"],
@@ -556,7 +541,7 @@ describe("env apply", () => {
     await deploy(deployRequest(), ctx, {});
     f.dropKey = "API_KEY";
     f.apps[0].env.API_KEY = "old-value-000";
-    const err = await applyEnv(envRequest("app-1"), ctx, undefined).then(
+    const err = await applyEnv(envRequest("app-1"), ctx, {}).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -695,6 +680,29 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
       `is busy with task 99 (pending_update) and stayed busy for 0 s (communityrule:busyWaitSeconds = 0)`,
     );
     expect(f.posts()).toEqual([]);
+  });
+
+  it("env-apply removes a name its previous result (PULUMI_COMMAND_STDOUT) managed; other names stay", async () => {
+    const f = await fake();
+    f.apps.push({
+      id: "app-1",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION, DROPPED: "d", HAND: "h" },
+      tags: ownershipTags("staging", OWNER),
+      backups: [],
+    });
+    const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
+    const previous = { appId: "app-1", managed: ["API_KEY", "DROPPED", "SESSION_SECRET", "SMTP_FROM"] };
+    const r = await run("env-apply", envRequest("app-1", { connection }), {
+      PULUMI_COMMAND_STDOUT: `progress line\n${JSON.stringify(previous)}`,
+    });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out[r.out.length - 1])).toMatchObject({ removed: ["DROPPED"], added: [], changed: [] });
+    expect(f.apps[0].env).not.toHaveProperty("DROPPED");
+    expect(f.apps[0].env.HAND).toBe("h");
   });
 
   it("deploy does not wait for a busy app that already runs the requested image", async () => {

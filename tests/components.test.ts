@@ -150,7 +150,7 @@ async function buildCloudronSteps() {
   const { CloudronApp } = await import("../steps/app/cloudronApp");
   const { AppEnv } = await import("../steps/env/appEnv");
   const { SeedOnce } = await import("../steps/seed/seedOnce");
-  const [desired, setDesired] = pulumi.deferredOutput<import("../cloudron/requests").DesiredEnv>();
+  const [desired, setDesired] = pulumi.deferredOutput<import("../cloudron/requests").FingerprintedEnv>();
   const [secretValues, setSecretValues] = pulumi.deferredOutput<Record<string, string>>();
   const app = new CloudronApp("app", {
     connection: CONNECTION,
@@ -168,11 +168,13 @@ async function buildCloudronSteps() {
     protect: false,
   });
   const env = new AppEnv("app-env", {
+    config: {
+      location: "staging.communityrule.info",
+      env: { SMTP_FROM: "Community Rule <hello@communityrule.info>" },
+      secretEnv: { API_KEY: SECRET_ENV_VALUE },
+      sessionSecretRotation: "0",
+    },
     connection: CONNECTION,
-    location: "staging.communityrule.info",
-    env: { SMTP_FROM: "Community Rule <hello@communityrule.info>" },
-    secretEnv: pulumi.secret({ API_KEY: SECRET_ENV_VALUE }),
-    sessionSecretRotation: "0",
     token: pulumi.secret(SECRET_TOKEN),
     deployment: app.deployment,
     appId: app.appId,

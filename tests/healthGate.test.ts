@@ -13,7 +13,7 @@ import {
   type Clock,
   waitForHealthy,
 } from "../steps/health/poll";
-import { main as gateCli } from "../tools/healthGate";
+import { main as gateCli } from "../steps/health/cli";
 import { closedPort, healthyApp, json, runTool, startFakeApp } from "../engine/fakeApp";
 import { serve } from "./serveFakeApp";
 

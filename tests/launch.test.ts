@@ -5,7 +5,7 @@
  *   (`npm run plan`, `bin/plan`) run at once, build nothing and print only JSON;
  * - a small project made of the real launch machinery (bin/launch.cjs, bin/plan, the package.json
  *   build script, lib/build/sourceStamp.ts and toolEntry.ts, lib/build/bundleTools.ts and
- *   stampBuild.ts, both tsconfigs, unchanged) around a tiny `commands/plan/main.ts`, with a source under
+ *   stampBuild.ts, lib/projectDir.ts, both tsconfigs, unchanged) around a tiny `commands/plan/main.ts`, with a source under
  *   every root the stamp hashes: no build/ at all (builds, then runs), a source edit (one line on stderr, builds,
  *   runs the new code), a source that does not compile (says so, does not run the old code). The
  *   same tsc, bundler and stamp as the project's, without compiling the whole project from scratch.
@@ -94,6 +94,7 @@ function smallProject(): {
     "lib/build/toolEntry.ts",
     "lib/build/bundleTools.ts",
     "lib/build/stampBuild.ts",
+    "lib/projectDir.ts",
     "Pulumi.yaml",
     ...BUILD_CONFIGS,
   ])

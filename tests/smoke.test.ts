@@ -2,7 +2,7 @@
  * Smoke checks (runbook §3.5) against real loopback servers, and the `tools/smoke.ts` CLI as a
  * child process.
  */
-import { main as smokeCli } from "../tools/smoke";
+import { main as smokeCli } from "../steps/smoke/cli";
 import { describe, expect, it } from "vitest";
 import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../steps/smoke/checks";
 import { closedPort, FakeHandler, FakeRequest, healthyApp, json, runTool } from "../engine/fakeApp";

@@ -19,7 +19,8 @@ import { readProjectYaml, runConfigStep, type ConfigValue } from "../../engine/c
 import { Lifecycle, MUTATING } from "../../engine/runner";
 import { startFakeApp } from "../../engine/fakeApp";
 import { waitForHealthy } from "../../steps/health/poll";
-import { findProjectDir, staleBuildReason } from "../../lib/build/sourceStamp";
+import { staleBuildReason } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 import { inProcessMs, toolStartup } from "./startup";
 import { defineCli } from "../../lib/cli";
 

@@ -118,14 +118,3 @@ export function staleBuildProblem(projectDir: string): string | undefined {
     `(a .ts file or tsconfig changed since the last build): ${fix}`
   );
 }
-
-/**
- * The Pulumi project directory (the one holding Pulumi.yaml), found upwards from `from`: the same
- * answer for `index.ts` run by ts-node and for `build/index.js` run compiled.
- */
-export function findProjectDir(from: string): string {
-  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no Pulumi.yaml above ${from}: run from the deploy project`);
-  }
-}
