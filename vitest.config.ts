@@ -27,7 +27,7 @@ for (const name of START_FIRST) {
   if (!fs.existsSync(path.join(__dirname, name)))
     throw new Error(`vitest.config.ts START_FIRST names ${name}, which does not exist: rename or remove it`);
 }
-const SPAWNS_PROCESSES = /from "(\.\.\/lifecycle\/runner|\.\/cliProject)"/;
+const SPAWNS_PROCESSES = /from "(\.\.\/engine\/runner|\.\/cliProject)"/;
 
 function startRank(file: string): number {
   const listed = START_FIRST.findIndex((name) => file.endsWith(`/${name}`));
