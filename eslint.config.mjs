@@ -1,5 +1,5 @@
 // Lint rules for the deploy program. Product code may not use `any` without an eslint-disable
-// comment that says why (issue 9); tests may, because they poke at SDK internals.
+// comment that says why; tests may, because they poke at SDK internals.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";

@@ -93,7 +93,10 @@ export interface ResourceStep extends StepBase {
 /** One step of the deploy. */
 export type Step = CheckStep | ResourceStep;
 
-/** The deploy, in order: live check → image → pull check → migration review → app → env → health → seed → smoke. */
+/**
+ * The deploy, in order: live check → image → pull check → migration review → app → env → health → seed
+ * → smoke.
+ */
 export const STEPS: readonly Step[] = [
   liveCheckStep,
   imageStep,

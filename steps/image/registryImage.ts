@@ -22,7 +22,10 @@ export interface RegistryImageArgs {
    * tag; the guard runs again whenever this changes, i.e. whenever the build could push other content.
    */
   sourceFingerprint?: string;
-  /** With `build` false: the image to run by digest (`repo@sha256:…`, production's promotion) instead of `repo:tag`. */
+  /**
+   * With `build` false: the image to run by digest (`repo@sha256:…`, production's promotion) instead of
+   * `repo:tag`.
+   */
   verifiedImage?: string;
 }
 
