@@ -164,7 +164,7 @@ export async function runPreflight(o: PreflightOptions): Promise<CheckResult[]> 
   const usable = (...keys: string[]) => keys.every((k) => !bad.has(k));
   const server = cfg?.cloudronServer ?? value("cloudronServer");
   const build = cfg?.build ?? (usable("build") ? value("build") !== "false" : undefined);
-  const appDirSetting = cfg?.appDir ?? (usable("appDir") ? (value("appDir") ?? "../community-rule") : undefined);
+  const appDirSetting = cfg?.appDir ?? (usable("appDir") ? (value("appDir") ?? CONFIG_DEFAULTS.appDir) : undefined);
   const appDir = appDirSetting === undefined ? undefined : path.resolve(o.projectDir, appDirSetting);
 
   if (server === undefined) skip(CHECK.server, "needs a valid communityrule:cloudronServer (see the config line)");
