@@ -111,7 +111,8 @@ export function readProjectConfig(project: unknown): ProjectConfig {
     if (namespacedByProject(name, key)) {
       if (decl.type === "array" && decl.items === undefined) {
         throw new ProjectFileError(
-          `The configuration key '${key}' declares an array but does not specify the underlying type via the 'items' attribute`,
+          `The configuration key '${key}' declares an array but does not specify the underlying type ` +
+            "via the 'items' attribute",
         );
       }
       if (
@@ -120,7 +121,8 @@ export function readProjectConfig(project: unknown): ProjectConfig {
         !validateConfigValue(decl.type, decl.items, decl.default)
       ) {
         throw new ProjectFileError(
-          `The default value specified for configuration key '${key}' is not of the expected type '${fullTypeName(decl.type, decl.items)}'`,
+          `The default value specified for configuration key '${key}' is not of the expected type ` +
+            `'${fullTypeName(decl.type, decl.items)}'`,
         );
       }
     } else if (decl.type !== undefined) {
@@ -242,7 +244,9 @@ export function mergeConfig(
   if (missing.length > 0) {
     return {
       ok: false,
-      error: `Stack '${stack}' is missing configuration ${missing.length > 1 ? "values" : "value"} ${formatMissingKeys(missing)}`,
+      error:
+        `Stack '${stack}' is missing configuration ${missing.length > 1 ? "values" : "value"} ` +
+        formatMissingKeys(missing),
     };
   }
   for (const key of keys) {
@@ -264,7 +268,9 @@ export function mergeConfig(
     if (!validateConfigValue(decl.type, decl.items, content)) {
       return {
         ok: false,
-        error: `Stack '${stack}' with configuration key '${key}' must be of type '${fullTypeName(decl.type, decl.items)}'`,
+        error:
+          `Stack '${stack}' with configuration key '${key}' must be of type ` +
+          `'${fullTypeName(decl.type, decl.items)}'`,
       };
     }
   }
