@@ -1,12 +1,13 @@
 /**
  * CommunityRule on MEDLab's Cloudron: one stack per environment (staging, production).
- * Thin on purpose: config (lib/config) → the steps of the runbook (steps.ts: image → pull check →
- * Cloudron app → env → health gate → seed once → smoke) → stack outputs. The offline plan
- * describes the same step list.
+ * Thin on purpose: config (config/) → the steps of the runbook (the list in steps.ts, each step's code
+ * in steps/<step>/: live check → image → pull check → migration review → Cloudron app → env → health
+ * gate → seed once → smoke) → stack outputs. The offline plan describes the same step list.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { loadDeployConfig } from "./config/programConfig";
-import { findProjectDir, staleBuildProblem } from "./lib/build/sourceStamp";
+import { findProjectDir } from "./lib/projectDir";
+import { staleBuildProblem } from "./lib/build/sourceStamp";
 import { registerSteps } from "./steps";
 
 /**

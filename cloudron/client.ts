@@ -108,7 +108,8 @@ export function apiBaseUrl(server: string): string {
   }
   if (url.protocol === "http:" && !LOOPBACK_HOSTS.has(url.hostname)) {
     throw new CloudronApiError(
-      `communityrule:cloudronServer: plain http is allowed only for a loopback stand-in (127.0.0.1, localhost, [::1]); use the host name, e.g. my.medlab.host`,
+      `communityrule:cloudronServer: plain http is allowed only for a loopback stand-in (127.0.0.1, localhost, ` +
+        `[::1]); use the host name, e.g. my.medlab.host`,
       "config",
     );
   }
@@ -242,14 +243,16 @@ export class CloudronApi {
       case 401:
         return this.fail(
           `${step}: Cloudron rejected the API token (401 on ${call}: ${said}). Create a token in the dashboard: ` +
-            `Profile → API Tokens → "Read and Write", then \`pulumi config set --secret communityrule:cloudronToken <token>\` ` +
+            `Profile → API Tokens → "Read and Write", ` +
+            `then \`pulumi config set --secret communityrule:cloudronToken <token>\` ` +
             `(or run \`cloudron login ${this.server}\`).`,
           "token",
           401,
         );
       case 403:
         return this.fail(
-          `${step}: the token may not ${call} (403: ${said}). Deploying needs a "Read and Write" token (not "Readonly") ` +
+          `${step}: the token may not ${call} (403: ${said}). Deploying needs a "Read and Write" token (not ` +
+            `"Readonly") ` +
             `of a user whose role is owner or admin (dashboard → Users).`,
           "forbidden",
           403,
@@ -285,7 +288,8 @@ export class CloudronApi {
             ? "connection refused"
             : err.code;
       return this.fail(
-        `${step}: cannot reach ${this.server} (${why}). Check communityrule:cloudronServer for a typo (it is the dashboard host, e.g. my.medlab.host) and your network; nothing was changed.`,
+        `${step}: cannot reach ${this.server} (${why}). Check communityrule:cloudronServer for a typo (it is the ` +
+          `dashboard host, e.g. my.medlab.host) and your network; nothing was changed.`,
         "unreachable",
       );
     }
@@ -390,12 +394,14 @@ export class CloudronApi {
         const recovered = o.recover ? await o.recover() : undefined;
         if (recovered !== undefined) {
           this.log(
-            `${o.step}: ${endpoint} got no clear answer (${uncertain}), but the app shows the task it started; following that task`,
+            `${o.step}: ${endpoint} got no clear answer (${uncertain}), but the app shows the task it started; ` +
+              `following that task`,
           );
           return recovered;
         }
         throw this.fail(
-          `${o.step}: ${endpoint} got no clear answer (${uncertain}) and the app shows no task from it, so it was not applied; ` +
+          `${o.step}: ${endpoint} got no clear answer (${uncertain}) and the app shows no task from it, so it was ` +
+            `not applied; ` +
             `it was NOT re-sent. Check the app in the dashboard, then run up again.`,
           "not_applied",
           res?.status,
@@ -654,7 +660,8 @@ export class CloudronApi {
     const profile = await this.getProfile(step);
     if (profile.role !== "owner" && profile.role !== "admin") {
       throw this.fail(
-        `${step}: the token belongs to ${profile.username ?? "a user"} whose role is ${profile.role}; deploying needs an owner or admin ` +
+        `${step}: the token belongs to ${profile.username ?? "a user"} whose role is ${profile.role}; deploying ` +
+          `needs an owner or admin ` +
           `(dashboard → Users → the user → role), or a token created by such a user.`,
         "forbidden",
       );
@@ -731,7 +738,8 @@ export class CloudronApi {
         if (ok) return task;
         throw Object.assign(
           this.fail(
-            `${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and logs in the dashboard show why.`,
+            `${step}: Cloudron task ${taskId} failed: ${task.error ?? "no error message"}. The app's event log and ` +
+              `logs in the dashboard show why.`,
             "task_failed",
           ),
           { taskId },
@@ -741,7 +749,8 @@ export class CloudronApi {
       if (now >= deadline) {
         throw Object.assign(
           this.fail(
-            `${step}: Cloudron task ${taskId} is still running after ${this.taskTimeoutSeconds} s (communityrule:cloudronTimeoutSeconds); ` +
+            `${step}: Cloudron task ${taskId} is still running after ${this.taskTimeoutSeconds} s ` +
+              `(communityrule:cloudronTimeoutSeconds); ` +
               `it goes on on the server. Watch it in the dashboard, then run up again.`,
             "task_timeout",
           ),

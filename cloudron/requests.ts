@@ -1,8 +1,15 @@
 /**
- * One request schema per Cloudron operation. The component that builds a request and the tool
- * that runs it import the same schema: the component's `stdin` is `JSON.stringify(request)`, the
- * tool parses stdin with it. No flag plumbing, no second declaration, no defaults here (every
- * default is applied once, in config/loader.ts).
+ * The contract between the Pulumi program and the Cloudron tool: one request schema per operation
+ * (deploy and uninstall of steps/app, env apply of steps/env, seed of steps/seed) and the results
+ * the tool prints. The component that builds a request and the step operation that runs it import
+ * the same schema: the component's `stdin` is `JSON.stringify(request)`, the operation parses stdin
+ * with it. No flag plumbing, no second declaration, no defaults here (every default is applied once,
+ * in config/loader.ts).
+ *
+ * One file rather than one per step, because these shapes are what Pulumi state stores (each
+ * command's stdin and stdout): a change here re-runs commands on existing stacks, so it is reviewed
+ * in one place; the steps share parts of it (the install sends the env step's env); and the
+ * components import it without loading the Cloudron client or the operations (zod only).
  *
  * Requests are visible inputs (a `pulumi preview` diff shows them), so they hold no secret:
  * secret env values travel in the command's `environment` as CR_SECRET_<NAME> and the token as
@@ -12,8 +19,11 @@
 import { createHmac } from "node:crypto";
 import { z } from "zod";
 
-/** Where and how patiently to talk to Cloudron; every step gets all of it. */
-export const connectionSchema = z.strictObject({
+/**
+ * The Cloudron server and how long to wait on it; every Cloudron step gets all of it. Requests carry
+ * it as their `connection` field: the name stored in state, so it stays.
+ */
+export const serverAndTimeoutsSchema = z.strictObject({
   /** communityrule:cloudronServer (a host name, or a loopback URL for a stand-in). */
   server: z.string().min(1),
   /** communityrule:cloudronTimeoutSeconds: bound on each Cloudron task. */
@@ -21,17 +31,17 @@ export const connectionSchema = z.strictObject({
   /** communityrule:busyWaitSeconds: how long to wait for an app busy with another task. */
   busyWaitSeconds: z.number().int().nonnegative(),
 });
-export type Connection = z.infer<typeof connectionSchema>;
+export type ServerAndTimeouts = z.infer<typeof serverAndTimeoutsSchema>;
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 
-/** The env this stack manages: plain values in clear, secrets as fingerprints only. */
-export const desiredEnvSchema = z.strictObject({
+/** The env this stack manages as a request shows it: plain values in clear, secrets as fingerprints only. */
+export const fingerprintedEnvSchema = z.strictObject({
   plain: z.record(envName, z.string()),
   /** Secret name → `hmac:<hex>`; the value itself arrives as CR_SECRET_<NAME>. */
   secret: z.record(envName, z.string().regex(/^hmac:[0-9a-f]+$/)),
 });
-export type DesiredEnv = z.infer<typeof desiredEnvSchema>;
+export type FingerprintedEnv = z.infer<typeof fingerprintedEnvSchema>;
 
 /** One migration as the deploy records it (steps/migrations/checkoutMigrations.ts RecordedMigration). */
 export const recordedMigrationSchema = z.strictObject({
@@ -57,7 +67,7 @@ export type ReleaseMigrations = z.infer<typeof releaseMigrationsSchema>;
 
 /** Install, adopt or update the app (the deploy command's create/update). */
 export const deployRequestSchema = z.strictObject({
-  connection: connectionSchema,
+  connection: serverAndTimeoutsSchema,
   /** The app's fqdn, e.g. staging.communityrule.info. */
   location: z.string().min(1),
   environment: z.enum(["staging", "production"]),
@@ -87,7 +97,7 @@ export const deployRequestSchema = z.strictObject({
   /** CloudronManifest.json as read; the tool sets `version` and `dockerImage`. */
   manifest: z.looseObject({ id: z.string().min(1), version: z.string().min(1) }),
   /** The whole desired env, sent with an install so the first boot already has it. */
-  env: desiredEnvSchema,
+  env: fingerprintedEnvSchema,
   /** After an update, gate on health and put the previous image back if it fails. */
   autoRollback: z.boolean(),
   health: z.strictObject({
@@ -121,7 +131,7 @@ export type LiveRecord = NonNullable<DeployRequest["live"]>;
  * last create/update, so this reads the deploy request and keeps what uninstall needs.
  */
 export const uninstallRequestSchema = z.object({
-  connection: connectionSchema,
+  connection: serverAndTimeoutsSchema,
   location: z.string().min(1),
   owner: z.string().min(1),
   manifest: z.looseObject({ id: z.string().min(1) }),
@@ -130,11 +140,11 @@ export type UninstallRequest = z.infer<typeof uninstallRequestSchema>;
 
 /** Apply the managed env: one configure/env call with the complete map, or none. */
 export const envApplyRequestSchema = z.strictObject({
-  connection: connectionSchema,
+  connection: serverAndTimeoutsSchema,
   location: z.string().min(1),
   /** The app the deploy step installed or adopted. */
   appId: z.string().min(1),
-  env: desiredEnvSchema,
+  env: fingerprintedEnvSchema,
   /** Shown next to its warning so a preview that changes it says what that means. */
   rotation: z.strictObject({ sessionSecret: z.string(), warning: z.string() }),
 });
@@ -142,7 +152,7 @@ export type EnvApplyRequest = z.infer<typeof envApplyRequestSchema>;
 
 /** Run the seed once (the seed provider's create/update). */
 export const seedRequestSchema = z.strictObject({
-  connection: connectionSchema,
+  connection: serverAndTimeoutsSchema,
   location: z.string().min(1),
   /** communityrule:seedFloor: a failed seed on an app below it is explained as that. */
   seedFloor: z.string().optional(),

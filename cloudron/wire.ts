@@ -194,6 +194,7 @@ export const updateRequestSchema = z.strictObject({
 export type UpdateRequest = z.infer<typeof updateRequestSchema>;
 
 export const envRequestSchema = z.strictObject({ env: z.record(z.string(), z.string()) });
+export type EnvRequest = z.infer<typeof envRequestSchema>;
 
 export const cloneRequestSchema = z.strictObject({
   backupId: z.string().min(1),

@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import * as http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import * as path from "node:path";
-import { findProjectDir } from "../lib/build/sourceStamp";
+import { findProjectDir } from "../lib/projectDir";
 import type { StandinApp } from "./standin/cloudronApi";
 
 /** Repository root, where `tools/` and `node_modules/` live. */

@@ -17,7 +17,7 @@ import { runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol"
 import { startRegistry, type RegistryTags, type RunningRegistry } from "./registry";
 import { configValueFromYaml, type ConfigValue } from "./configStep";
 import { emulatedBuildSeed, hashContext } from "./dockerContext";
-import { findProjectDir } from "../lib/build/sourceStamp";
+import { findProjectDir } from "../lib/projectDir";
 import { playCommunityRule, startFakeApp, type FakeRequest, type FakeResponse } from "./fakeApp";
 import { apiCallRecords, execCallRecords, namedSecrets, runRecords, scanRecords } from "./secretScan";
 import {

@@ -236,19 +236,23 @@ describe("the rules in the config loader, plan and preflight", () => {
     expect(warned.config?.env.NEXT_PUBLIC_ENABLE_BACKEND_SYNC).toBe("true");
   });
 
-  it("the committed stack files pass, no longer set NEXT_PUBLIC_ENABLE_BACKEND_SYNC, and the plan warns about the organizer inbox", () => {
-    for (const stack of ["staging", "production"]) {
-      const text = readStackFileText(projectDir, stack);
-      expect(text).not.toContain("NEXT_PUBLIC_");
-      const plan = buildPlan(stack, text, { projectDir, appDir });
-      expect(plan.warnings).toEqual([
-        expect.stringMatching(
-          /^communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is not set: POST \/api\/organizer-inquiry answers 500/,
-        ),
-      ]);
-      expect(formatPlan(plan)).toContain("  warning: communityrule:secretEnv.ORGANIZER_INQUIRY_TO: is not set");
-    }
-  });
+  it(
+    "the committed stack files pass, do not set" +
+      " NEXT_PUBLIC_ENABLE_BACKEND_SYNC, and the plan warns about the organizer inbox",
+    () => {
+      for (const stack of ["staging", "production"]) {
+        const text = readStackFileText(projectDir, stack);
+        expect(text).not.toContain("NEXT_PUBLIC_");
+        const plan = buildPlan(stack, text, { projectDir, appDir });
+        expect(plan.warnings).toEqual([
+          expect.stringMatching(
+            /^communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is not set: POST \/api\/organizer-inquiry answers 500/,
+          ),
+        ]);
+        expect(formatPlan(plan)).toContain("  warning: communityrule:secretEnv.ORGANIZER_INQUIRY_TO: is not set");
+      }
+    },
+  );
 
   it("preflight prints the warning as a WARN line and does not fail on it", async () => {
     const stackText = readStackFileText(projectDir, "production");

@@ -136,8 +136,10 @@ const corpus: Case[] = [
     name: "registryPassword missing while building",
     mutate: unset("registryPassword"),
     key: k("registryPassword"),
-    message:
-      /push credentials are required when build is true.*--secret communityrule:registryPassword.*or set build to false/,
+    message: new RegExp(
+      /push credentials are required when build is true.*--secret/.source +
+        / communityrule:registryPassword.*or set build to false/.source,
+    ),
   },
   {
     name: "registryUsername missing while building",
@@ -336,8 +338,10 @@ const corpus: Case[] = [
     name: "cloudronServer plain http to a real host",
     mutate: set("cloudronServer", "http://my.medlab.host"),
     key: k("cloudronServer"),
-    message:
-      /plain http is allowed only for a loopback stand-in \(http:\/\/127\.0\.0\.1:<port>\); use the dashboard host name, e\.g\. my\.medlab\.host/,
+    message: new RegExp(
+      /plain http is allowed only for a loopback stand-in \(http:\/\/127\.0\.0\.1:<port>\);/.source +
+        / use the dashboard host name, e\.g\. my\.medlab\.host/.source,
+    ),
   },
   {
     name: "busyWaitSeconds -3",
@@ -393,8 +397,10 @@ const corpus: Case[] = [
     name: "env COMMUNITYRULE_DEPLOYMENT",
     mutate: envWith({ COMMUNITYRULE_DEPLOYMENT: "x" }),
     key: k("env.COMMUNITYRULE_DEPLOYMENT"),
-    message:
-      /^COMMUNITYRULE_DEPLOYMENT is set by this program \(it records which deploy resource owns the app\); remove it from env$/,
+    message: new RegExp(
+      /^COMMUNITYRULE_DEPLOYMENT is set by this program \(it records/.source +
+        / which deploy resource owns the app\); remove it from env$/.source,
+    ),
   },
   {
     name: "takeOverFrom not a stack name",
@@ -476,8 +482,10 @@ const corpus: Case[] = [
     name: "cloudronToken in plain text",
     mutate: plain("cloudronToken"),
     key: k("cloudronToken"),
-    message:
-      /stored in plain text; remove it \(pulumi config rm communityrule:cloudronToken\) and set it with pulumi config set --secret communityrule:cloudronToken/,
+    message: new RegExp(
+      /stored in plain text; remove it \(pulumi config rm communityrule:cloudronToken\)/.source +
+        / and set it with pulumi config set --secret communityrule:cloudronToken/.source,
+    ),
   },
   {
     name: "registryPassword in plain text",
@@ -681,20 +689,25 @@ describe("bad configs through the lifecycle runner: nothing registered, nothing 
     expect(lc.builds()).toEqual([]);
   }
 
-  it("a typo'd required key (locaton instead of location): the Pulumi CLI refuses first, with its own message", async () => {
-    const location = lc.config.location;
-    delete lc.config.location;
-    lc.config.locaton = location;
-    try {
-      const r = await lc.up();
-      expect(r.errors).toEqual(["validating stack config: Stack 'staging' is missing configuration value 'location'"]);
-      expect(r.registered).toBe(0);
-      expect(lc.calls()).toEqual([]);
-    } finally {
-      delete lc.config.locaton;
-      lc.config.location = location;
-    }
-  });
+  it(
+    "a typo'd required key (locaton instead of location):" + " the Pulumi CLI refuses first, with its own message",
+    async () => {
+      const location = lc.config.location;
+      delete lc.config.location;
+      lc.config.locaton = location;
+      try {
+        const r = await lc.up();
+        expect(r.errors).toEqual([
+          "validating stack config: Stack 'staging' is missing configuration value 'location'",
+        ]);
+        expect(r.registered).toBe(0);
+        expect(lc.calls()).toEqual([]);
+      } finally {
+        delete lc.config.locaton;
+        lc.config.location = location;
+      }
+    },
+  );
 
   it("a typo'd optional key (healthTimeoutSecond): the CLI passes it on, the program names the key meant", async () => {
     lc.config.healthTimeoutSecond = 5;
@@ -746,9 +759,13 @@ describe("a stack file as written (the offline tools' source)", () => {
     });
     expect(result.problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
       'communityrule:location: drop the scheme: use "communityrule.info"',
-      "communityrule:cloudronToken: is stored in plain text; remove it (pulumi config rm communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>",
+      "communityrule:cloudronToken: is stored in plain text; remove it (pulumi config rm" +
+        " communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>",
       'communityrule:healthTimeoutSeconds: must be a whole number of seconds, got "abc"',
-      `communityrule:imageTag: "latest" is not plain semver X.Y.Z; production deploys only release tags: set imageTag to a release such as ${MANIFEST_VERSION} (pulumi config set communityrule:imageTag ${MANIFEST_VERSION}) or remove it to deploy the manifest version (pulumi config rm communityrule:imageTag)`,
+      `communityrule:imageTag: "latest" is not plain semver X.Y.Z; production deploys` +
+        ` only release tags: set imageTag to a release such as ${MANIFEST_VERSION} (pulumi` +
+        ` config set communityrule:imageTag ${MANIFEST_VERSION}) or remove it to` +
+        ` deploy the manifest version (pulumi config rm communityrule:imageTag)`,
     ]);
     expect(JSON.stringify(result.problems)).not.toContain(TOKEN);
   });
@@ -772,8 +789,11 @@ describe("a stack file as written (the offline tools' source)", () => {
       projectDir: PROJECT_DIR,
     });
     expect(result.problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
-      "communityrule:registryPassword: is stored in plain text; remove it (pulumi config rm communityrule:registryPassword) and set it with pulumi config set --secret communityrule:registryPassword <value>",
-      "communityrule:secretEnv.ORGANIZER_INQUIRY_TO: is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.ORGANIZER_INQUIRY_TO' <value>",
+      "communityrule:registryPassword: is stored in plain text; remove it (pulumi config rm" +
+        " communityrule:registryPassword) and set it with pulumi" +
+        " config set --secret communityrule:registryPassword <value>",
+      "communityrule:secretEnv.ORGANIZER_INQUIRY_TO: is stored in plain text; set it" +
+        " with pulumi config set --secret --path 'secretEnv.ORGANIZER_INQUIRY_TO' <value>",
     ]);
     for (const secret of SECRETS) expect(JSON.stringify(result.problems)).not.toContain(secret);
   });

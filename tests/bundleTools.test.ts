@@ -97,7 +97,7 @@ describe("the code cache", () => {
     expect(fs.statSync(tool.cacheFile).mtimeMs).toBe(mtime);
   });
 
-  it("a corrupt cache file is refused by V8 and replaced; the tool runs as before", () => {
+  it("a corrupt cache file is refused by V8 and replaced; the tool still runs", () => {
     const tool = copyOfDeployTool();
     const clean = tool.run("{}");
     fs.writeFileSync(tool.cacheFile, Buffer.alloc(4096, 7));

@@ -24,17 +24,21 @@ beforeAll(() => {
 });
 
 describe("classifier vs squawk", () => {
-  it("the script's --check passes: docs/classifier-vs-squawk.md is what it produces and every difference is explained", () => {
-    const out = execFileSync(
-      process.execPath,
-      [path.join(projectDir, "build", "commands", "classifier-vs-squawk", "main.js"), "--check"],
-      { encoding: "utf8" },
-    );
-    expect(out).toContain(`${DOC} is up to date: ${rows.length} cases`);
-    expect(
-      comparisonProblems(rows, fs.readFileSync(path.join(projectDir, DOC), "utf8"), formatComparison(rows)),
-    ).toEqual([]);
-  });
+  it(
+    "the script's --check passes: docs/classifier-vs-squawk.md" +
+      " is what it produces and every difference is explained",
+    () => {
+      const out = execFileSync(
+        process.execPath,
+        [path.join(projectDir, "build", "commands", "classifier-vs-squawk", "main.js"), "--check"],
+        { encoding: "utf8" },
+      );
+      expect(out).toContain(`${DOC} is up to date: ${rows.length} cases`);
+      expect(
+        comparisonProblems(rows, fs.readFileSync(path.join(projectDir, DOC), "utf8"), formatComparison(rows)),
+      ).toEqual([]);
+    },
+  );
 
   it("covers the 8 real migrations, every rule case and the hostile set", () => {
     expect(rows.filter((r) => r.group === "real")).toHaveLength(8);
@@ -75,7 +79,8 @@ describe("classifier vs squawk", () => {
       r.id === "add-fk-existing-table" ? { ...r, classifier: "additive" as const, agree: false } : r,
     );
     expect(comparisonProblems(broken, formatComparison(rows), formatComparison(rows))).toEqual([
-      "add-fk-existing-table: classifier says additive, squawk says adding-foreign-key-constraint, constraint-missing-not-valid; fix the rule or give the reason in DELIBERATE",
+      "add-fk-existing-table: classifier says additive, squawk says adding-foreign-key-constraint," +
+        " constraint-missing-not-valid; fix the rule or give the reason in DELIBERATE",
     ]);
     expect(comparisonProblems(rows, "old text", formatComparison(rows))).toEqual([
       `${DOC} is not what the comparison produces: run npm run classifier-vs-squawk`,

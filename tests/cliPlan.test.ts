@@ -76,35 +76,40 @@ describe("operator commands: the common CLI conventions", () => {
 });
 
 describe("npm run plan: every problem in one pass", () => {
-  it("four mistakes in the production stack file: all four reported at once, each with a fix (imageTag: latest included)", async () => {
-    const production = p.stackText("production");
-    p.writeStack(
-      "production",
-      production +
-        "  communityrule:imageTag: latest\n  communityrule:healthTimeoutSeconds: abc\n  communityrule:locaton: communityrule.info\n  communityrule:baseUrl: communityrule.info\n",
-    );
-    try {
-      const r = await runScript(p, "plan", ["production"]);
-      expect(r.code).toBe(1);
-      const lines = r.stdout.trimEnd().split("\n");
-      expect(lines[0]).toBe('stack "production" has 4 configuration problems; nothing was deployed:');
-      expect(
-        lines
-          .slice(1)
-          .map((l) => l.split(":").slice(0, 2).join(":"))
-          .sort(),
-      ).toEqual([
-        "  - communityrule:baseUrl",
-        "  - communityrule:healthTimeoutSeconds",
-        "  - communityrule:imageTag",
-        "  - communityrule:locaton",
-      ]);
-      expect(r.stdout).toMatch(/communityrule:imageTag: "latest" .*pulumi config (set|rm) communityrule:imageTag/);
-      expect(r.stdout).toContain("did you mean communityrule:location?");
-    } finally {
-      p.writeStack("production", production);
-    }
-  });
+  it(
+    "four mistakes in the production stack file: all four reported" +
+      " at once, each with a fix (imageTag: latest included)",
+    async () => {
+      const production = p.stackText("production");
+      p.writeStack(
+        "production",
+        production +
+          "  communityrule:imageTag: latest\n  communityrule:healthTimeoutSeconds: abc\n " +
+          " communityrule:locaton: communityrule.info\n  communityrule:baseUrl: communityrule.info\n",
+      );
+      try {
+        const r = await runScript(p, "plan", ["production"]);
+        expect(r.code).toBe(1);
+        const lines = r.stdout.trimEnd().split("\n");
+        expect(lines[0]).toBe('stack "production" has 4 configuration problems; nothing was deployed:');
+        expect(
+          lines
+            .slice(1)
+            .map((l) => l.split(":").slice(0, 2).join(":"))
+            .sort(),
+        ).toEqual([
+          "  - communityrule:baseUrl",
+          "  - communityrule:healthTimeoutSeconds",
+          "  - communityrule:imageTag",
+          "  - communityrule:locaton",
+        ]);
+        expect(r.stdout).toMatch(/communityrule:imageTag: "latest" .*pulumi config (set|rm) communityrule:imageTag/);
+        expect(r.stdout).toContain("did you mean communityrule:location?");
+      } finally {
+        p.writeStack("production", production);
+      }
+    },
+  );
 });
 
 describe("npm run plan --json: stdout is JSON however it is started", () => {
@@ -122,26 +127,34 @@ describe("npm run plan --json: stdout is JSON however it is started", () => {
 });
 
 describe("npm run plan --against: plain-text secrets fail the review", () => {
-  it("a commit that adds a plain-text cloudronToken or secretEnv value exits 1 naming each key and the fix, never the value", async () => {
-    p.writeStack(
-      "staging",
-      staging +
-        `  communityrule:cloudronToken: ${PLAIN_TOKEN}\n  communityrule:secretEnv:\n    ORGANIZER_INQUIRY_TO: ${PLAIN_SECRET_ENV}\n`,
-    );
-    try {
-      const r = await runScript(p, "plan", ["staging", "--against", "HEAD"]);
-      expect(r.code).toBe(1);
-      expect(r.stdout).toMatch(/communityrule:cloudronToken: .*pulumi config set --secret/);
-      expect(r.stdout).toMatch(
-        /communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is stored in plain text; .*pulumi config set --secret --path 'secretEnv\.ORGANIZER_INQUIRY_TO' <value>/,
+  it(
+    "a commit that adds a plain-text cloudronToken or secretEnv" +
+      " value exits 1 naming each key and the fix, never the value",
+    async () => {
+      p.writeStack(
+        "staging",
+        staging +
+          `  communityrule:cloudronToken: ${PLAIN_TOKEN}\n ` +
+          ` communityrule:secretEnv:\n    ORGANIZER_INQUIRY_TO: ${PLAIN_SECRET_ENV}\n`,
       );
-      expect(r.stdout + r.stderr).not.toContain(PLAIN_TOKEN);
-      expect(r.stdout + r.stderr).not.toContain(PLAIN_SECRET_ENV);
-      expect(r.stdout).not.toContain("added (value not shown)");
-    } finally {
-      p.writeStack("staging", staging);
-    }
-  });
+      try {
+        const r = await runScript(p, "plan", ["staging", "--against", "HEAD"]);
+        expect(r.code).toBe(1);
+        expect(r.stdout).toMatch(/communityrule:cloudronToken: .*pulumi config set --secret/);
+        expect(r.stdout).toMatch(
+          new RegExp(
+            /communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is stored in plain text;/.source +
+              / .*pulumi config set --secret --path 'secretEnv\.ORGANIZER_INQUIRY_TO' <value>/.source,
+          ),
+        );
+        expect(r.stdout + r.stderr).not.toContain(PLAIN_TOKEN);
+        expect(r.stdout + r.stderr).not.toContain(PLAIN_SECRET_ENV);
+        expect(r.stdout).not.toContain("added (value not shown)");
+      } finally {
+        p.writeStack("staging", staging);
+      }
+    },
+  );
 
   it("a commit that repairs a broken stack file still gets a plan", async () => {
     p.writeStack("staging", staging + "  communityrule:healthTimeoutSeconds: abc\n");

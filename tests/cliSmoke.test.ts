@@ -27,7 +27,8 @@ describe("npm run smoke: connection errors come with a hint", () => {
     const r = await runCommand(PROJECT, ["npm", "run", "-s", "smoke", "--", `http://127.0.0.1:${port}`]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(
-      `hint: nothing listens at http://127.0.0.1:${port} (ECONNREFUSED): is the app running (Cloudron dashboard), is the port right?`,
+      `hint: nothing listens at http://127.0.0.1:${port} (ECONNREFUSED):` +
+        ` is the app running (Cloudron dashboard), is the port right?`,
     );
   });
 });

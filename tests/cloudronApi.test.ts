@@ -130,7 +130,8 @@ describe("apiBaseUrl", () => {
 
   it("refuses plain http to a non-loopback host", () => {
     expect(() => apiBaseUrl("http://my.medlab.host")).toThrow(
-      "communityrule:cloudronServer: plain http is allowed only for a loopback stand-in (127.0.0.1, localhost, [::1]); use the host name, e.g. my.medlab.host",
+      "communityrule:cloudronServer: plain http is allowed only for a loopback" +
+        " stand-in (127.0.0.1, localhost, [::1]); use the host name, e.g. my.medlab.host",
     );
   });
 });
@@ -152,8 +153,10 @@ describe("CloudronApi requests", () => {
     const e = await failure(client(s.url).api.getProfile("deploy"));
     expect(e.kind).toBe("token");
     expect(e.message).toBe(
-      `deploy: Cloudron rejected the API token (401 on GET /profile: bad token [masked]). Create a token in the dashboard: ` +
-        `Profile → API Tokens → "Read and Write", then \`pulumi config set --secret communityrule:cloudronToken <token>\` ` +
+      `deploy: Cloudron rejected the API token (401 on GET /profile:` +
+        ` bad token [masked]). Create a token in the dashboard: ` +
+        `Profile → API Tokens → "Read and Write", then \`pulumi` +
+        ` config set --secret communityrule:cloudronToken <token>\` ` +
         `(or run \`cloudron login ${s.url}\`).`,
     );
     expect(s.seen).toHaveLength(1);
@@ -165,7 +168,8 @@ describe("CloudronApi requests", () => {
       client(s.url).api.post("/apps/app-1/configure/env", { env: {} }, taskInfoSchema, { step: "env", appId: "app-1" }),
     );
     expect(e.message).toBe(
-      `env: the token may not POST /apps/app-1/configure/env (403: Token is readonly). Deploying needs a "Read and Write" token (not "Readonly") ` +
+      `env: the token may not POST /apps/app-1/configure/env (403: Token is` +
+        ` readonly). Deploying needs a "Read and Write" token (not "Readonly") ` +
         `of a user whose role is owner or admin (dashboard → Users).`,
     );
   });
@@ -185,7 +189,8 @@ describe("CloudronApi requests", () => {
     const e = await failure(api.listApps("preview"));
     expect(e.kind).toBe("unreachable");
     expect(e.message).toBe(
-      `preview: cannot reach ${url} (connection refused). Check communityrule:cloudronServer for a typo (it is the dashboard host, e.g. my.medlab.host) and your network; nothing was changed.`,
+      `preview: cannot reach ${url} (connection refused). Check communityrule:cloudronServer for a` +
+        ` typo (it is the dashboard host, e.g. my.medlab.host) and your network; nothing was changed.`,
     );
     expect(lines).toEqual([]);
   });
@@ -194,7 +199,8 @@ describe("CloudronApi requests", () => {
     const { api } = client("my.medlab.invalid");
     const e = await failure(api.getProfile("preview"));
     expect(e.message).toBe(
-      "preview: cannot reach my.medlab.invalid (the name does not resolve). Check communityrule:cloudronServer for a typo (it is the dashboard host, e.g. my.medlab.host) and your network; nothing was changed.",
+      "preview: cannot reach my.medlab.invalid (the name does not resolve). Check communityrule:cloudronServer" +
+        " for a typo (it is the dashboard host, e.g. my.medlab.host) and your network; nothing was changed.",
     );
   });
 
@@ -251,7 +257,8 @@ describe("CloudronApi mutating calls", () => {
     expect(recovered).toBe(1);
     expect(e.kind).toBe("not_applied");
     expect(e.message).toBe(
-      "update: POST /apps/app-1/update got no clear answer (HTTP 500) and the app shows no task from it, so it was not applied; it was NOT re-sent. Check the app in the dashboard, then run up again.",
+      "update: POST /apps/app-1/update got no clear answer (HTTP 500) and the app shows no task from it," +
+        " so it was not applied; it was NOT re-sent. Check the app in the dashboard, then run up again.",
     );
   });
 
@@ -266,7 +273,10 @@ describe("CloudronApi mutating calls", () => {
     expect(r).toEqual({ taskId: "77" });
     expect(s.seen).toHaveLength(1);
     expect(lines[0]).toMatch(
-      /^env: POST \/apps\/app-1\/configure\/env got no clear answer \(no response within 0\.3s\), but the app shows the task it started; following that task$/,
+      new RegExp(
+        /^env: POST \/apps\/app-1\/configure\/env got no clear answer \(no response/.source +
+          / within 0\.3s\), but the app shows the task it started; following that task$/.source,
+      ),
     );
   });
 
@@ -287,57 +297,69 @@ describe("CloudronApi mutating calls", () => {
     expect(posts).toBe(2);
     expect(reads).toBe(3);
     expect(lines).toEqual([
-      'env: POST /apps/app-1/configure/env answered 409 ("Locked by task 12"): staging.communityrule.info is busy with task 12 (pending_backup); waiting',
+      'env: POST /apps/app-1/configure/env answered 409 ("Locked by task 12"):' +
+        " staging.communityrule.info is busy with task 12 (pending_backup); waiting",
       "env: staging.communityrule.info is busy with task 12 (pending_backup); waiting, 0 s so far",
     ]);
   });
 
-  it("409 busy for longer than busyWaitSeconds: fails naming the task and quoting the server, never sleeping past the bound", async () => {
-    const s = await serve((req, res) =>
-      req.method === "POST"
-        ? send(res, 409, { status: "Conflict", message: "Locked" })
-        : send(res, 200, { ...APP, installationState: "pending_update", taskId: "12" }),
-    );
-    const clock = fastClock();
-    const e = await failure(
-      client(s.url, { busyWaitSeconds: 2, clock }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, {
-        step: "uninstall",
-        appId: "app-1",
-      }),
-    );
-    expect(e.kind).toBe("busy");
-    expect(e.message).toBe(
-      'uninstall: staging.communityrule.info is busy with task 12 (pending_update) and stayed busy for 2 s (communityrule:busyWaitSeconds = 2); the server said (409): "Locked". Wait for that task in the dashboard, then run up again; nothing was changed.',
-    );
-    // A pause after the first read, then 250, 500 and the 1000 ms left to the bound: the last look is at 2 s.
-    expect(clock.slept).toEqual([250, 250, 500, 1000]);
-    expect(s.seen.filter((r) => r.method === "POST")).toHaveLength(1);
-  });
+  it(
+    "409 busy for longer than busyWaitSeconds: fails naming the" +
+      " task and quoting the server, never sleeping past the bound",
+    async () => {
+      const s = await serve((req, res) =>
+        req.method === "POST"
+          ? send(res, 409, { status: "Conflict", message: "Locked" })
+          : send(res, 200, { ...APP, installationState: "pending_update", taskId: "12" }),
+      );
+      const clock = fastClock();
+      const e = await failure(
+        client(s.url, { busyWaitSeconds: 2, clock }).api.post("/apps/app-1/uninstall", {}, taskInfoSchema, {
+          step: "uninstall",
+          appId: "app-1",
+        }),
+      );
+      expect(e.kind).toBe("busy");
+      expect(e.message).toBe(
+        "uninstall: staging.communityrule.info is busy with task 12" +
+          " (pending_update) and stayed busy for 2 s (communityrule:busyWaitSeconds" +
+          ' = 2); the server said (409): "Locked". Wait for that task' +
+          " in the dashboard, then run up again; nothing was changed.",
+      );
+      // A pause after the first read, then 250, 500 and the 1000 ms left to the bound: the last look is at 2 s.
+      expect(clock.slept).toEqual([250, 250, 500, 1000]);
+      expect(s.seen.filter((r) => r.method === "POST")).toHaveLength(1);
+    },
+  );
 
-  it("409 on an idle app: read once, then fails at once with the server's message and the step (never re-sent)", async () => {
-    const said = "debug mode enabled. force to override";
-    const s = await serve((req, res) =>
-      req.method === "POST" ? send(res, 409, { status: "Conflict", message: said }) : send(res, 200, APP),
-    );
-    const clock = fastClock();
-    const e = await failure(
-      client(s.url, { busyWaitSeconds: 600, clock }).api.post("/apps/app-1/update", {}, taskInfoSchema, {
-        step: "update",
-        appId: "app-1",
-      }),
-    );
-    expect(e.kind).toBe("conflict");
-    expect(e.message).toBe(
-      `update: Cloudron refused POST /apps/app-1/update (409: "${said}") while staging.communityrule.info runs no task ` +
-        "(installationState installed, runState running), so waiting would not help; nothing was changed. " +
-        "Resolve what the server says in the dashboard (the app → its settings), then run up again.",
-    );
-    expect(s.seen.map((r) => `${r.method} ${r.url}`)).toEqual([
-      "POST /api/v1/apps/app-1/update",
-      "GET /api/v1/apps/app-1",
-    ]);
-    expect(clock.slept).toEqual([]);
-  });
+  it(
+    "409 on an idle app: read once, then fails at once with" + " the server's message and the step (never re-sent)",
+    async () => {
+      const said = "debug mode enabled. force to override";
+      const s = await serve((req, res) =>
+        req.method === "POST" ? send(res, 409, { status: "Conflict", message: said }) : send(res, 200, APP),
+      );
+      const clock = fastClock();
+      const e = await failure(
+        client(s.url, { busyWaitSeconds: 600, clock }).api.post("/apps/app-1/update", {}, taskInfoSchema, {
+          step: "update",
+          appId: "app-1",
+        }),
+      );
+      expect(e.kind).toBe("conflict");
+      expect(e.message).toBe(
+        `update: Cloudron refused POST /apps/app-1/update (409:` +
+          ` "${said}") while staging.communityrule.info runs no task ` +
+          "(installationState installed, runState running), so waiting would not help; nothing was changed. " +
+          "Resolve what the server says in the dashboard (the app → its settings), then run up again.",
+      );
+      expect(s.seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+        "POST /api/v1/apps/app-1/update",
+        "GET /api/v1/apps/app-1",
+      ]);
+      expect(clock.slept).toEqual([]);
+    },
+  );
 
   it("409 while the app's task is queued (active: false, pending: true): waits for it, then sends again", async () => {
     let posts = 0;
@@ -365,33 +387,40 @@ describe("CloudronApi mutating calls", () => {
     });
     expect(posts).toBe(2);
     expect(lines[0]).toBe(
-      'restart: POST /apps/app-1/restart answered 409 ("Locked"): staging.communityrule.info is busy with task 30 (queued, installed); waiting',
+      'restart: POST /apps/app-1/restart answered 409 ("Locked"):' +
+        " staging.communityrule.info is busy with task 30 (queued, installed); waiting",
     );
   });
 
-  it("a read-only token is refused before the first POST, when GET /tokens shows its scope; nothing is sent", async () => {
-    const s = await serve(
-      (req, res) =>
-        req.url === "/api/v1/tokens"
-          ? send(res, 200, {
-              tokens: [
-                { id: "tid-1", name: "ci", accessToken: TOKEN, scope: { "*": "r" } },
-                { id: "tid-2", accessToken: "other", scope: { "*": "rw" } },
-              ],
-            })
-          : send(res, 202, { taskId: 1 }),
-      { tokens: true },
-    );
-    const e = await failure(
-      client(s.url).api.post("/apps/app-1/restart", {}, taskInfoSchema, { step: "restart", appId: "app-1" }),
-    );
-    expect(e.kind).toBe("forbidden");
-    expect(e.message).toMatch(
-      /^restart: the API token "ci" is read-only \(its scope on Cloudron has no "rw"\), so nothing was sent\. Create a "Read and Write" token/,
-    );
-    expect(e.message).not.toContain(TOKEN);
-    expect(s.seen.map((r) => r.method)).toEqual(["GET"]);
-  });
+  it(
+    "a read-only token is refused before the first POST," + " when GET /tokens shows its scope; nothing is sent",
+    async () => {
+      const s = await serve(
+        (req, res) =>
+          req.url === "/api/v1/tokens"
+            ? send(res, 200, {
+                tokens: [
+                  { id: "tid-1", name: "ci", accessToken: TOKEN, scope: { "*": "r" } },
+                  { id: "tid-2", accessToken: "other", scope: { "*": "rw" } },
+                ],
+              })
+            : send(res, 202, { taskId: 1 }),
+        { tokens: true },
+      );
+      const e = await failure(
+        client(s.url).api.post("/apps/app-1/restart", {}, taskInfoSchema, { step: "restart", appId: "app-1" }),
+      );
+      expect(e.kind).toBe("forbidden");
+      expect(e.message).toMatch(
+        new RegExp(
+          /^restart: the API token "ci" is read-only \(its scope on Cloudron/.source +
+            / has no "rw"\), so nothing was sent\. Create a "Read and Write" token/.source,
+        ),
+      );
+      expect(e.message).not.toContain(TOKEN);
+      expect(s.seen.map((r) => r.method)).toEqual(["GET"]);
+    },
+  );
 });
 
 describe("CloudronApi tasks", () => {
@@ -433,7 +462,8 @@ describe("CloudronApi tasks", () => {
     const e = await failure(client(s.url, { taskTimeoutSeconds: 3 }).api.waitForTask("7", "update"));
     expect(e.kind).toBe("task_timeout");
     expect(e.message).toBe(
-      "update: Cloudron task 7 is still running after 3 s (communityrule:cloudronTimeoutSeconds); it goes on on the server. Watch it in the dashboard, then run up again.",
+      "update: Cloudron task 7 is still running after 3 s (communityrule:cloudronTimeoutSeconds);" +
+        " it goes on on the server. Watch it in the dashboard, then run up again.",
     );
     // Polls at 0, 0.25, 0.75, 1.75, 2.75 and exactly 3 s (virtual): never a poll interval past the bound.
     expect(s.seen).toHaveLength(6);
@@ -462,7 +492,8 @@ describe("CloudronApi answers", () => {
     const e = await failure(client(s.url).api.findApp("staging.communityrule.info", "deploy"));
     expect(e.kind).toBe("shape");
     expect(e.message).toBe(
-      "deploy: Cloudron's answer to GET /apps (the entry of staging.communityrule.info) does not have the documented shape: manifest.version: expected string",
+      "deploy: Cloudron's answer to GET /apps (the entry of staging.communityrule.info)" +
+        " does not have the documented shape: manifest.version: expected string",
     );
     expect(e.message).not.toContain(OTHER_APP_SECRET);
   });
@@ -484,7 +515,8 @@ describe("CloudronApi answers", () => {
     const s = await serve((_req, res) => send(res, 200, { id: "u1", username: "alice", role: "user" }));
     const e = await failure(client(s.url).api.checkAccess("preflight"));
     expect(e.message).toBe(
-      "preflight: the token belongs to alice whose role is user; deploying needs an owner or admin (dashboard → Users → the user → role), or a token created by such a user.",
+      "preflight: the token belongs to alice whose role is user; deploying needs an owner" +
+        " or admin (dashboard → Users → the user → role), or a token created by such a user.",
     );
     const ok = await serve((_req, res) => send(res, 200, { id: "u2", username: "bob", role: "admin" }));
     expect(await client(ok.url).api.checkAccess("preflight")).toBe("bob");
@@ -527,7 +559,10 @@ describe("resolveToken", () => {
     expect(() =>
       resolveToken({ server: "my.medlab.host", homeDir: "/h", readFile: () => login("my.other.host", "x") }),
     ).toThrow(
-      'no Cloudron API token: communityrule:cloudronToken is not set and /h/.cloudron.json has no login for my.medlab.host. Create one in the dashboard (Profile → API Tokens → "Read and Write") and run `pulumi config set --secret communityrule:cloudronToken <token>`, or run `cloudron login my.medlab.host`.',
+      "no Cloudron API token: communityrule:cloudronToken is not set and /h/.cloudron.json" +
+        " has no login for my.medlab.host. Create one in the dashboard (Profile" +
+        ' → API Tokens → "Read and Write") and run `pulumi config set --secret' +
+        " communityrule:cloudronToken <token>`, or run `cloudron login my.medlab.host`.",
     );
   });
 

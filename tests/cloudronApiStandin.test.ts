@@ -161,37 +161,47 @@ describe("auth", () => {
 });
 
 describe("install and tasks", () => {
-  it("install answers 202 {id, taskId:int}; the app is pending until the task ends; progress has percent and message", async () => {
-    const r = await call("POST", "/apps", { body: installBody() });
-    expect(r.status).toBe(202);
-    expect(Object.keys(r.body).sort()).toEqual(["id", "taskId"]);
-    expect(typeof r.body.id).toBe("string");
-    expect(Number.isInteger(r.body.taskId)).toBe(true);
-    const pending = await call("GET", `/apps/${String(r.body.id)}`);
-    expect(pending.body.installationState).toBe("pending_install");
-    expect(pending.body.taskId).toBe(String(r.body.taskId));
-    const { polls, final } = await waitTask(r.body.taskId);
-    expect(polls.length).toBeGreaterThan(1);
-    expect(polls[0].active).toBe(true);
-    expect(polls[0].percent).toBeGreaterThanOrEqual(1);
-    expect(polls[0].percent).toBeLessThanOrEqual(99);
-    expect(typeof polls[0].message).toBe("string");
-    for (const p of polls) for (const k of Object.keys(p)) expect(TASK_FIELDS.has(k), `Task field ${k}`).toBe(true);
-    expect(final).toMatchObject({ id: String(r.body.taskId), active: false, success: true, error: null, percent: 100 });
-    const app = (await call("GET", `/apps/${String(r.body.id)}`)).body;
-    for (const k of Object.keys(app)) expect(APP_FIELDS.has(k), `app field ${k}`).toBe(true);
-    expect(app).toMatchObject({
-      installationState: "installed",
-      runState: "running",
-      health: "healthy",
-      taskId: null,
-      fqdn: "staging.communityrule.info",
-      subdomain: "staging",
-      domain: "communityrule.info",
-    });
-    expect(app.env).toEqual(installBody().env);
-    expect(api.app("staging.communityrule.info")!.restarts).toBe(1);
-  });
+  it(
+    "install answers 202 {id, taskId:int}; the app is pending" +
+      " until the task ends; progress has percent and message",
+    async () => {
+      const r = await call("POST", "/apps", { body: installBody() });
+      expect(r.status).toBe(202);
+      expect(Object.keys(r.body).sort()).toEqual(["id", "taskId"]);
+      expect(typeof r.body.id).toBe("string");
+      expect(Number.isInteger(r.body.taskId)).toBe(true);
+      const pending = await call("GET", `/apps/${String(r.body.id)}`);
+      expect(pending.body.installationState).toBe("pending_install");
+      expect(pending.body.taskId).toBe(String(r.body.taskId));
+      const { polls, final } = await waitTask(r.body.taskId);
+      expect(polls.length).toBeGreaterThan(1);
+      expect(polls[0].active).toBe(true);
+      expect(polls[0].percent).toBeGreaterThanOrEqual(1);
+      expect(polls[0].percent).toBeLessThanOrEqual(99);
+      expect(typeof polls[0].message).toBe("string");
+      for (const p of polls) for (const k of Object.keys(p)) expect(TASK_FIELDS.has(k), `Task field ${k}`).toBe(true);
+      expect(final).toMatchObject({
+        id: String(r.body.taskId),
+        active: false,
+        success: true,
+        error: null,
+        percent: 100,
+      });
+      const app = (await call("GET", `/apps/${String(r.body.id)}`)).body;
+      for (const k of Object.keys(app)) expect(APP_FIELDS.has(k), `app field ${k}`).toBe(true);
+      expect(app).toMatchObject({
+        installationState: "installed",
+        runState: "running",
+        health: "healthy",
+        taskId: null,
+        fqdn: "staging.communityrule.info",
+        subdomain: "staging",
+        domain: "communityrule.info",
+      });
+      expect(app.env).toEqual(installBody().env);
+      expect(api.app("staging.communityrule.info")!.restarts).toBe(1);
+    },
+  );
 
   it("GET /apps lists every app with its env (why a client must never print raw answers)", async () => {
     await installed();
@@ -374,53 +384,59 @@ describe("update, env, backups, uninstall, clone", () => {
     expect((await call("GET", `/apps/${String(c.body.id)}`)).status).toBe(404);
   });
 
-  it("an on-demand backup is a task that lists a new backup; preserveSecs is kept; the backup outlives an uninstall and restores into another app", async () => {
-    const id = await installed();
-    const b = await call("POST", `/apps/${id}/backup`);
-    expect(b.status).toBe(202);
-    expect(Object.keys(b.body)).toEqual(["taskId"]);
-    expect(api.app(id)!.installationState).toBe("pending_backup");
-    await waitTask(b.body.taskId);
-    const backupId = api.app(id)!.backups[0].id;
-    expect(
-      (await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: 7776000, label: "final" } }))
-        .status,
-    ).toBe(200);
-    expect((await call("GET", `/apps/${id}/backups`)).body.backups).toEqual([
-      expect.objectContaining({ id: backupId, preserveSecs: 7776000, label: "final" }),
-    ]);
-    expect((await call("POST", `/apps/${id}/backups/no-such-backup`, { body: { preserveSecs: 1 } })).status).toBe(404);
-    expect((await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: "long" } })).status).toBe(
-      400,
-    );
-    api.state.violations.length = 0;
-    await waitTask((await call("POST", `/apps/${id}/uninstall`)).body.taskId);
-    expect(api.state.detachedBackups.map((x) => x.id)).toEqual([backupId]);
-    // A new app at the same place, then the backup restored into it: the backup's manifest, a restart.
-    const other = await call("POST", "/apps", {
-      body: {
-        appStoreId: "",
-        manifest: { ...MANIFEST, version: "0.1.10" },
-        subdomain: "staging",
-        domain: "communityrule.info",
-        accessRestriction: null,
-      },
-    });
-    await waitTask(other.body.taskId);
-    const newId = String(other.body.id);
-    expect((await call("POST", `/apps/${newId}/restore`, { body: {} })).status).toBe(400);
-    api.state.violations.length = 0;
-    expect((await call("POST", `/apps/${newId}/restore`, { body: { backupId: "gone" } })).status).toBe(424);
-    const r = await call("POST", `/apps/${newId}/restore`, { body: { backupId } });
-    expect(r.status).toBe(202);
-    expect(api.app(newId)!.installationState).toBe("pending_restore");
-    await waitTask(r.body.taskId);
-    expect(api.app(newId)).toMatchObject({
-      installationState: "installed",
-      restoredFrom: backupId,
-      manifest: { version: "0.1.9" },
-    });
-  });
+  it(
+    "an on-demand backup is a task that lists a new backup; preserveSecs is" +
+      " kept; the backup outlives an uninstall and restores into another app",
+    async () => {
+      const id = await installed();
+      const b = await call("POST", `/apps/${id}/backup`);
+      expect(b.status).toBe(202);
+      expect(Object.keys(b.body)).toEqual(["taskId"]);
+      expect(api.app(id)!.installationState).toBe("pending_backup");
+      await waitTask(b.body.taskId);
+      const backupId = api.app(id)!.backups[0].id;
+      expect(
+        (await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: 7776000, label: "final" } }))
+          .status,
+      ).toBe(200);
+      expect((await call("GET", `/apps/${id}/backups`)).body.backups).toEqual([
+        expect.objectContaining({ id: backupId, preserveSecs: 7776000, label: "final" }),
+      ]);
+      expect((await call("POST", `/apps/${id}/backups/no-such-backup`, { body: { preserveSecs: 1 } })).status).toBe(
+        404,
+      );
+      expect((await call("POST", `/apps/${id}/backups/${backupId}`, { body: { preserveSecs: "long" } })).status).toBe(
+        400,
+      );
+      api.state.violations.length = 0;
+      await waitTask((await call("POST", `/apps/${id}/uninstall`)).body.taskId);
+      expect(api.state.detachedBackups.map((x) => x.id)).toEqual([backupId]);
+      // A new app at the same place, then the backup restored into it: the backup's manifest, a restart.
+      const other = await call("POST", "/apps", {
+        body: {
+          appStoreId: "",
+          manifest: { ...MANIFEST, version: "0.1.10" },
+          subdomain: "staging",
+          domain: "communityrule.info",
+          accessRestriction: null,
+        },
+      });
+      await waitTask(other.body.taskId);
+      const newId = String(other.body.id);
+      expect((await call("POST", `/apps/${newId}/restore`, { body: {} })).status).toBe(400);
+      api.state.violations.length = 0;
+      expect((await call("POST", `/apps/${newId}/restore`, { body: { backupId: "gone" } })).status).toBe(424);
+      const r = await call("POST", `/apps/${newId}/restore`, { body: { backupId } });
+      expect(r.status).toBe(202);
+      expect(api.app(newId)!.installationState).toBe("pending_restore");
+      await waitTask(r.body.taskId);
+      expect(api.app(newId)).toMatchObject({
+        installationState: "installed",
+        restoredFrom: backupId,
+        manifest: { version: "0.1.9" },
+      });
+    },
+  );
 
   it("GET /backups/policy and configure/automatic_backup", async () => {
     expect((await call("GET", "/backups/policy")).body).toEqual({
@@ -439,21 +455,24 @@ describe("tags and logs", () => {
     return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
   }
 
-  it("configure/tags answers 200 with no task: the app is not busy and not restarted; GET /apps shows the tags", async () => {
-    const id = await installed();
-    const r = await call("POST", `/apps/${id}/configure/tags`, {
-      body: { tags: ["communityrule-stack:staging", "office"] },
-    });
-    expect(r.status).toBe(200);
-    expect(r.body.taskId).toBeUndefined();
-    expect(api.app(id)!.installationState).toBe("installed");
-    expect(api.app(id)!.restarts).toBe(1);
-    const list = await call("GET", "/apps");
-    expect((list.body.apps as Array<Record<string, unknown>>)[0].tags).toEqual([
-      "communityrule-stack:staging",
-      "office",
-    ]);
-  });
+  it(
+    "configure/tags answers 200 with no task: the app is" + " not busy and not restarted; GET /apps shows the tags",
+    async () => {
+      const id = await installed();
+      const r = await call("POST", `/apps/${id}/configure/tags`, {
+        body: { tags: ["communityrule-stack:staging", "office"] },
+      });
+      expect(r.status).toBe(200);
+      expect(r.body.taskId).toBeUndefined();
+      expect(api.app(id)!.installationState).toBe("installed");
+      expect(api.app(id)!.restarts).toBe(1);
+      const list = await call("GET", "/apps");
+      expect((list.body.apps as Array<Record<string, unknown>>)[0].tags).toEqual([
+        "communityrule-stack:staging",
+        "office",
+      ]);
+    },
+  );
 
   it("configure/tags refuses what the server's validateTags refuses (empty, too long, not an array)", async () => {
     const id = await installed();
@@ -463,28 +482,31 @@ describe("tags and logs", () => {
     expect(api.app(id)!.tags).toEqual([]);
   });
 
-  it("GET /apps/:id/logs answers the last N lines as NDJSON {realtimeTimestamp (µs), message, source}; default 10", async () => {
-    const id = await installed();
-    const app = api.app(id)!;
-    for (let i = 0; i < 15; i++) app.logLines.push(`2026-05-21T15:00:${String(i).padStart(2, "0")}.000Z line ${i}`);
-    const r = await text(`/apps/${id}/logs`, "?format=json");
-    expect(r.status).toBe(200);
-    expect(r.type).toBe("application/x-logs");
-    const lines = r.body
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { realtimeTimestamp: number; message: string; source: string });
-    expect(lines.map((l) => l.message)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14].map((i) => `line ${i}`));
-    expect(lines[0]).toEqual({
-      realtimeTimestamp: Date.parse("2026-05-21T15:00:05.000Z") * 1000,
-      message: "line 5",
-      source: id,
-    });
-    expect((await text(`/apps/${id}/logs`, "?lines=2&format=short")).body).toBe(
-      "2026-05-21T15:00:13.000Z line 13\n2026-05-21T15:00:14.000Z line 14\n",
-    );
-    expect((await text(`/apps/${id}/logs`, "?lines=abc")).status).toBe(400);
-  });
+  it(
+    "GET /apps/:id/logs answers the last N lines as NDJSON" + " {realtimeTimestamp (µs), message, source}; default 10",
+    async () => {
+      const id = await installed();
+      const app = api.app(id)!;
+      for (let i = 0; i < 15; i++) app.logLines.push(`2026-05-21T15:00:${String(i).padStart(2, "0")}.000Z line ${i}`);
+      const r = await text(`/apps/${id}/logs`, "?format=json");
+      expect(r.status).toBe(200);
+      expect(r.type).toBe("application/x-logs");
+      const lines = r.body
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { realtimeTimestamp: number; message: string; source: string });
+      expect(lines.map((l) => l.message)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14].map((i) => `line ${i}`));
+      expect(lines[0]).toEqual({
+        realtimeTimestamp: Date.parse("2026-05-21T15:00:05.000Z") * 1000,
+        message: "line 5",
+        source: id,
+      });
+      expect((await text(`/apps/${id}/logs`, "?lines=2&format=short")).body).toBe(
+        "2026-05-21T15:00:13.000Z line 13\n2026-05-21T15:00:14.000Z line 14\n",
+      );
+      expect((await text(`/apps/${id}/logs`, "?lines=abc")).status).toBe(400);
+    },
+  );
 
   it("GET /tasks/:id/logs: the task's own lines, its failure last; 404 for an unknown task", async () => {
     api.injectFault({ operation: "installApp", kind: "taskFails", message: "Could not pull image" });
@@ -577,44 +599,49 @@ describe("injected faults", () => {
 });
 
 describe("snapshot and restore (how lifecycle scenarios share one install)", () => {
-  it("restore brings back apps, env, backups, faults and knobs, drops held requests, and keeps the call log", async () => {
-    const id = await installed();
-    const saved = api.snapshot();
-    const callsAtSnapshot = api.calls().length;
+  it(
+    "restore brings back apps, env, backups, faults and" + " knobs, drops held requests, and keeps the call log",
+    async () => {
+      const id = await installed();
+      const saved = api.snapshot();
+      const callsAtSnapshot = api.calls().length;
 
-    const update = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" } } });
-    await waitTask(update.body.taskId);
-    expect(api.app(id)!.backups).toHaveLength(1);
-    api.state.taskMs = 60_000;
-    api.state.unhealthyImages.push("@sha256:");
-    api.injectFault({ operation: "getApp", kind: "500" });
-    api.injectFault({ operation: "setAppEnv", kind: "hang", hangMs: 5000, applied: true });
-    const held = call("POST", `/apps/${id}/configure/env`, { body: { env: { LATE: "1" } } });
-    // The held request was applied (a task started) before it hangs; snapshots refuse running tasks.
-    await new Promise((r) => setTimeout(r, 100));
-    expect(() => api.snapshot()).toThrow(/cannot snapshot while task\(s\) \d+ run/);
+      const update = await call("POST", `/apps/${id}/update`, {
+        body: { manifest: { ...MANIFEST, version: "0.1.10" } },
+      });
+      await waitTask(update.body.taskId);
+      expect(api.app(id)!.backups).toHaveLength(1);
+      api.state.taskMs = 60_000;
+      api.state.unhealthyImages.push("@sha256:");
+      api.injectFault({ operation: "getApp", kind: "500" });
+      api.injectFault({ operation: "setAppEnv", kind: "hang", hangMs: 5000, applied: true });
+      const held = call("POST", `/apps/${id}/configure/env`, { body: { env: { LATE: "1" } } });
+      // The held request was applied (a task started) before it hangs; snapshots refuse running tasks.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(() => api.snapshot()).toThrow(/cannot snapshot while task\(s\) \d+ run/);
 
-    const started = Date.now();
-    api.restore(saved);
-    await expect(held).rejects.toThrow();
-    expect(Date.now() - started).toBeLessThan(2000);
-    expect(api.app(id)!.manifest.version).toBe("0.1.9");
-    expect(api.app(id)!.env).toEqual(installBody().env);
-    expect(api.app(id)!.backups).toEqual([]);
-    expect(api.app(id)!.installationState).toBe("installed");
-    expect(api.state.faults).toEqual([]);
-    expect(api.state.taskMs).toBe(120);
-    expect(api.state.unhealthyImages).toEqual([]);
-    expect((await call("GET", `/apps/${id}`)).status).toBe(200);
-    // The record of what happened is not rewound.
-    expect(api.calls().length).toBeGreaterThan(callsAtSnapshot + 3);
-    expect(api.calls().some((c) => c.operation === "updateApp" && c.status === 202)).toBe(true);
-    // The restored server works as before: a task runs to its end.
-    const env = await call("POST", `/apps/${id}/configure/env`, { body: { env: { AFTER: "1" } } });
-    expect(env.status).toBe(202);
-    await waitTask(env.body.taskId);
-    expect(api.app(id)!.env).toEqual({ AFTER: "1" });
-  });
+      const started = Date.now();
+      api.restore(saved);
+      await expect(held).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(api.app(id)!.manifest.version).toBe("0.1.9");
+      expect(api.app(id)!.env).toEqual(installBody().env);
+      expect(api.app(id)!.backups).toEqual([]);
+      expect(api.app(id)!.installationState).toBe("installed");
+      expect(api.state.faults).toEqual([]);
+      expect(api.state.taskMs).toBe(120);
+      expect(api.state.unhealthyImages).toEqual([]);
+      expect((await call("GET", `/apps/${id}`)).status).toBe(200);
+      // The record of what happened is not rewound.
+      expect(api.calls().length).toBeGreaterThan(callsAtSnapshot + 3);
+      expect(api.calls().some((c) => c.operation === "updateApp" && c.status === 202)).toBe(true);
+      // The restored server still works: a task runs to its end.
+      const env = await call("POST", `/apps/${id}/configure/env`, { body: { env: { AFTER: "1" } } });
+      expect(env.status).toBe(202);
+      await waitTask(env.body.taskId);
+      expect(api.app(id)!.env).toEqual({ AFTER: "1" });
+    },
+  );
 });
 
 describe("the private exec endpoint (for the cloudron exec stand-in)", () => {
@@ -650,14 +677,20 @@ describe("the private exec endpoint (for the cloudron exec stand-in)", () => {
 });
 
 describe("what the real server does that a happy path never shows", () => {
-  it("an update of an app in debug mode is 409 'debug mode enabled. force to override' while no task runs", async () => {
-    const id = await installed();
-    api.app(id)!.debugMode = { readonlyRootfs: false, cmd: ["/bin/bash"] };
-    const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" } } });
-    expect(r).toEqual({ status: 409, body: { status: "Conflict", message: "debug mode enabled. force to override" } });
-    const app = await call("GET", `/apps/${id}`);
-    expect([app.body.installationState, app.body.taskId]).toEqual(["installed", null]);
-  });
+  it(
+    "an update of an app in debug mode is 409 'debug" + " mode enabled. force to override' while no task runs",
+    async () => {
+      const id = await installed();
+      api.app(id)!.debugMode = { readonlyRootfs: false, cmd: ["/bin/bash"] };
+      const r = await call("POST", `/apps/${id}/update`, { body: { manifest: { ...MANIFEST, version: "0.1.10" } } });
+      expect(r).toEqual({
+        status: 409,
+        body: { status: "Conflict", message: "debug mode enabled. force to override" },
+      });
+      const app = await call("GET", `/apps/${id}`);
+      expect([app.body.installationState, app.body.taskId]).toEqual(["installed", null]);
+    },
+  );
 
   it("an idle 409 fault refuses without starting any task", async () => {
     const id = await installed();

@@ -9,18 +9,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CloudronApi, type Clock } from "../cloudron/client";
 import type { DeployRequest, EnvApplyRequest } from "../cloudron/requests";
 import { LEGACY_OWNER_ENV_NAME, ownerTag, ownershipTags } from "../steps/app/ownership";
-import {
-  applyEnv,
-  deploy,
-  desiredEnvValues,
-  diffEnv,
-  manifestSha,
-  mergeEnv,
-  previouslyManagedNames,
-  readBackProblems,
-  splitLocation,
-  uninstall,
-} from "../cloudron/operations";
+import { readBackProblems, splitLocation } from "../cloudron/operationSupport";
+import { deploy, manifestSha, uninstall } from "../steps/app/operations";
+import { applyEnv, desiredEnvValues, diffEnv, mergeEnv } from "../steps/env/operation";
 import { main } from "../tools/cloudronApp";
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
@@ -251,7 +242,8 @@ describe("pure decisions", () => {
       domain: "communityrule.info",
     });
     expect(() => splitLocation("x.example.org", ["communityrule.info"])).toThrow(
-      "install: x.example.org is not under any domain this Cloudron serves (communityrule.info). Add the domain in the dashboard (Domains) or fix communityrule:location.",
+      "install: x.example.org is not under any domain this Cloudron serves (communityrule.info)." +
+        " Add the domain in the dashboard (Domains) or fix communityrule:location.",
     );
   });
 
@@ -298,49 +290,47 @@ describe("pure decisions", () => {
     expect(manifestSha({ a: 1, b: { c: 2, d: 3 } })).toBe(manifestSha({ b: { d: 3, c: 2 }, a: 1 }));
     expect(manifestSha({ a: 1 })).not.toBe(manifestSha({ a: 2 }));
   });
-
-  it("reads the managed names of current and pre-API env results", () => {
-    expect(previouslyManagedNames({ managed: ["A", "B"] })).toEqual(["A", "B"]);
-    expect(previouslyManagedNames({ applied: { X: "1", Y: "hmac:2" } })).toEqual(["X", "Y"]);
-    expect(previouslyManagedNames(undefined)).toEqual([]);
-  });
 });
 
 describe("deploy", () => {
-  it("first install is one POST /apps carrying the whole env, then the ownership tags; the env step after it changes nothing", async () => {
-    const f = await fake();
-    const ctx = ctxFor(f);
-    const result = await deploy(deployRequest(), ctx, {});
-    expect(result).toMatchObject({
-      action: "installed",
-      appId: "app-1",
-      image: "reg/x@sha256:aaa",
-      version: "0.1.9",
-      backupId: "",
-    });
-    expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags"]);
-    expect(f.apps[0].tags).toEqual(["communityrule-stack:staging", ownerTag(OWNER)]);
-    const body = f.calls.find((c) => c.method === "POST")!.body as Record<string, unknown>;
-    expect(body).toEqual({
-      appStoreId: "",
-      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
-      subdomain: "staging",
-      domain: "communityrule.info",
-      accessRestriction: null,
-      env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION },
-    });
-    const before = f.posts().length;
-    const env = await applyEnv(envRequest("app-1"), ctx, undefined);
-    expect(env).toEqual({
-      appId: "app-1",
-      managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM"],
-      added: [],
-      changed: [],
-      removed: [],
-      applied: false,
-    });
-    expect(f.posts().length).toBe(before);
-  });
+  it(
+    "first install is one POST /apps carrying the whole env, then" +
+      " the ownership tags; the env step after it changes nothing",
+    async () => {
+      const f = await fake();
+      const ctx = ctxFor(f);
+      const result = await deploy(deployRequest(), ctx, {});
+      expect(result).toMatchObject({
+        action: "installed",
+        appId: "app-1",
+        image: "reg/x@sha256:aaa",
+        version: "0.1.9",
+        backupId: "",
+      });
+      expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags"]);
+      expect(f.apps[0].tags).toEqual(["communityrule-stack:staging", ownerTag(OWNER)]);
+      const body = f.calls.find((c) => c.method === "POST")!.body as Record<string, unknown>;
+      expect(body).toEqual({
+        appStoreId: "",
+        manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+        subdomain: "staging",
+        domain: "communityrule.info",
+        accessRestriction: null,
+        env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION },
+      });
+      const before = f.posts().length;
+      const env = await applyEnv(envRequest("app-1"), ctx, {});
+      expect(env).toEqual({
+        appId: "app-1",
+        managed: ["API_KEY", "SESSION_SECRET", "SMTP_FROM"],
+        added: [],
+        changed: [],
+        removed: [],
+        applied: false,
+      });
+      expect(f.posts().length).toBe(before);
+    },
+  );
 
   it("a second deploy of the same image and manifest makes no mutating call", async () => {
     const f = await fake();
@@ -351,42 +341,48 @@ describe("deploy", () => {
     expect(f.posts()).toEqual(["/apps", "/apps/app-1/configure/tags"]);
   });
 
-  it("update sends the manifest with the new image, never skipBackup, reports the new backup id and protects it", async () => {
-    const f = await fake();
-    const ctx = ctxFor(f);
-    const first = await deploy(deployRequest(), ctx, {});
-    const next = await deploy(
-      deployRequest({ image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } }),
-      ctx,
-      first,
-    );
-    expect(next).toMatchObject({
-      action: "updated",
-      appId: "app-1",
-      previousImage: "reg/x@sha256:aaa",
-      backupId: "backup-1",
-      version: "0.1.10",
-    });
-    const update = f.calls.find((c) => c.path === "/apps/app-1/update")!;
-    expect(update.body).toEqual({ manifest: { ...MANIFEST, version: "0.1.10", dockerImage: "reg/x@sha256:bbb" } });
-    // No GET /backups/policy here (404): kept the production minimum's default, 30 days.
-    expect(f.calls.filter((c) => c.method === "POST").map((c) => [c.path, c.body])).toEqual([
-      ["/apps", expect.anything()],
-      ["/apps/app-1/configure/tags", { tags: ownershipTags("staging", OWNER) }],
-      ["/apps/app-1/update", expect.anything()],
-      ["/apps/app-1/backups/backup-1", { label: "rollback point: 0.1.9 before 0.1.10", preserveSecs: 30 * 86400 }],
-    ]);
-  });
+  it(
+    "update sends the manifest with the new image, never" + " skipBackup, reports the new backup id and protects it",
+    async () => {
+      const f = await fake();
+      const ctx = ctxFor(f);
+      const first = await deploy(deployRequest(), ctx, {});
+      const next = await deploy(
+        deployRequest({ image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } }),
+        ctx,
+        first,
+      );
+      expect(next).toMatchObject({
+        action: "updated",
+        appId: "app-1",
+        previousImage: "reg/x@sha256:aaa",
+        backupId: "backup-1",
+        version: "0.1.10",
+      });
+      const update = f.calls.find((c) => c.path === "/apps/app-1/update")!;
+      expect(update.body).toEqual({ manifest: { ...MANIFEST, version: "0.1.10", dockerImage: "reg/x@sha256:bbb" } });
+      // No GET /backups/policy here (404): kept the production minimum's default, 30 days.
+      expect(f.calls.filter((c) => c.method === "POST").map((c) => [c.path, c.body])).toEqual([
+        ["/apps", expect.anything()],
+        ["/apps/app-1/configure/tags", { tags: ownershipTags("staging", OWNER) }],
+        ["/apps/app-1/update", expect.anything()],
+        ["/apps/app-1/backups/backup-1", { label: "rollback point: 0.1.9 before 0.1.10", preserveSecs: 30 * 86400 }],
+      ]);
+    },
+  );
 
-  it("a production install asks for automatic backups (enableBackup: true); staging leaves the server's default", async () => {
-    const f = await fake();
-    await deploy(deployRequest({ environment: "production", build: false, image: "reg/x:0.1.9" }), ctxFor(f), {});
-    await deploy(deployRequest({ location: "other.communityrule.info", owner: `${OWNER}-other` }), ctxFor(f), {});
-    const installs = f.calls
-      .filter((c) => c.method === "POST" && c.path === "/apps")
-      .map((c) => (c.body as { enableBackup?: boolean }).enableBackup);
-    expect(installs).toEqual([true, undefined]);
-  });
+  it(
+    "a production install asks for automatic backups" + " (enableBackup: true); staging leaves the server's default",
+    async () => {
+      const f = await fake();
+      await deploy(deployRequest({ environment: "production", build: false, image: "reg/x:0.1.9" }), ctxFor(f), {});
+      await deploy(deployRequest({ location: "other.communityrule.info", owner: `${OWNER}-other` }), ctxFor(f), {});
+      const installs = f.calls
+        .filter((c) => c.method === "POST" && c.path === "/apps")
+        .map((c) => (c.body as { enableBackup?: boolean }).enableBackup);
+      expect(installs).toEqual([true, undefined]);
+    },
+  );
 
   it("adopts our app installed by hand, and refuses someone else's", async () => {
     const f = await fake();
@@ -402,41 +398,49 @@ describe("deploy", () => {
     expect((await deploy(deployRequest(), ctxFor(f), {})).action).toBe("adopted");
     f.apps[0].manifest = { id: "org.other.app", version: "1.0.0" };
     await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(
-      `deploy: ${LOCATION} is occupied by another app (manifest id org.other.app, not com.medlab.communityrule). This program never updates someone else's app`,
+      `deploy: ${LOCATION} is occupied by another app (manifest id org.other.app,` +
+        ` not com.medlab.communityrule). This program never updates someone else's app`,
     );
     expect(f.posts()).toEqual(["/apps/hand/configure/tags"]);
   });
 
-  it("refuses an app marked by another stack unless communityrule:takeOverFrom names that stack; a takeover re-tags it, keeping other tags", async () => {
-    const f = await fake();
-    const STAGING_OWNER = OWNER;
-    const PROD_OWNER = OWNER.replace("urn:pulumi:staging::", "urn:pulumi:production::");
-    f.apps.push({
-      id: "app-9",
-      fqdn: LOCATION,
-      installationState: "installed",
-      taskId: null,
-      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
-      env: {},
-      tags: ["office", ...ownershipTags("staging", STAGING_OWNER)],
-      backups: [],
-    });
-    const production = deployRequest({ stack: "production", owner: PROD_OWNER, environment: "production" });
-    await expect(deploy(production, ctxFor(f), {})).rejects.toThrow(
-      `deploy: ${LOCATION} (app app-9) is deployed by stack "staging" (Cloudron tag communityrule-stack:staging), not by "production"; ` +
-        "a stack never takes over another stack's app unless told to. To take it over deliberately (e.g. a cutover), run " +
-        "`pulumi config set communityrule:takeOverFrom staging -s production`",
-    );
-    expect(f.posts()).toEqual([]);
-    const lines: string[] = [];
-    const r = await deploy({ ...production, takeOverFrom: "staging" }, ctxFor(f, lines), {});
-    expect(r.action).toBe("adopted");
-    expect(f.posts()).toEqual(["/apps/app-9/configure/tags"]);
-    expect(f.apps[0].tags).toEqual(["office", ...ownershipTags("production", PROD_OWNER)]);
-    expect(lines).toContain(
-      `adopt: marking ${LOCATION} as deployed by stack production (was stack staging) with Cloudron tags (no restart)`,
-    );
-  });
+  it(
+    "refuses an app marked by another stack unless communityrule:takeOverFrom" +
+      " names that stack; a takeover re-tags it, keeping other tags",
+    async () => {
+      const f = await fake();
+      const STAGING_OWNER = OWNER;
+      const PROD_OWNER = OWNER.replace("urn:pulumi:staging::", "urn:pulumi:production::");
+      f.apps.push({
+        id: "app-9",
+        fqdn: LOCATION,
+        installationState: "installed",
+        taskId: null,
+        manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+        env: {},
+        tags: ["office", ...ownershipTags("staging", STAGING_OWNER)],
+        backups: [],
+      });
+      const production = deployRequest({ stack: "production", owner: PROD_OWNER, environment: "production" });
+      await expect(deploy(production, ctxFor(f), {})).rejects.toThrow(
+        `deploy: ${LOCATION} (app app-9) is deployed by stack "staging"` +
+          ` (Cloudron tag communityrule-stack:staging), not by "production"; ` +
+          "a stack never takes over another stack's app unless told" +
+          " to. To take it over deliberately (e.g. a cutover), run " +
+          "`pulumi config set communityrule:takeOverFrom staging -s production`",
+      );
+      expect(f.posts()).toEqual([]);
+      const lines: string[] = [];
+      const r = await deploy({ ...production, takeOverFrom: "staging" }, ctxFor(f, lines), {});
+      expect(r.action).toBe("adopted");
+      expect(f.posts()).toEqual(["/apps/app-9/configure/tags"]);
+      expect(f.apps[0].tags).toEqual(["office", ...ownershipTags("production", PROD_OWNER)]);
+      expect(lines).toContain(
+        `adopt: marking ${LOCATION} as deployed by stack production` +
+          ` (was stack staging) with Cloudron tags (no restart)`,
+      );
+    },
+  );
 
   it("reads the legacy env marker as the owner: another stack's env-marked app is refused too", async () => {
     const f = await fake();
@@ -468,7 +472,8 @@ describe("deploy", () => {
       backups: [],
     });
     await expect(deploy(deployRequest(), ctxFor(f), { appId: "app-1" })).rejects.toThrow(
-      `deploy: the app this stack deployed (app app-1) now serves communityrule.info, not ${LOCATION}; refusing to install a second copy.`,
+      `deploy: the app this stack deployed (app app-1) now serves` +
+        ` communityrule.info, not ${LOCATION}; refusing to install a second copy.`,
     );
     expect(f.posts()).toEqual([]);
   });
@@ -485,7 +490,8 @@ describe("deploy", () => {
       backups: [],
     });
     await expect(deploy(deployRequest(), ctxFor(f), {})).rejects.toThrow(
-      "update: downgrade without rollback intent: deployed 0.2.0, manifest 0.1.9; to roll back set build: false and imageTag: 0.1.9. Nothing was changed.",
+      "update: downgrade without rollback intent: deployed 0.2.0, manifest 0.1.9;" +
+        " to roll back set build: false and imageTag: 0.1.9. Nothing was changed.",
     );
     expect(f.posts()).toEqual([]);
   });
@@ -556,12 +562,13 @@ describe("env apply", () => {
     await deploy(deployRequest(), ctx, {});
     f.dropKey = "API_KEY";
     f.apps[0].env.API_KEY = "old-value-000";
-    const err = await applyEnv(envRequest("app-1"), ctx, undefined).then(
+    const err = await applyEnv(envRequest("app-1"), ctx, {}).then(
       () => undefined,
       (e: Error) => e,
     );
     expect(err?.message).toBe(
-      `env: Cloudron reported the task done, but ${LOCATION} env API_KEY is missing. Check the app's event log in the dashboard, then run up again.`,
+      `env: Cloudron reported the task done, but ${LOCATION} env API_KEY is` +
+        ` missing. Check the app's event log in the dashboard, then run up again.`,
     );
     expect(err?.message).not.toContain(SECRET);
   });
@@ -644,7 +651,8 @@ describe("uninstall", () => {
         { appId: "app-1" },
       ),
     ).rejects.toThrow(
-      `uninstall: app app-1 now serves other.communityrule.info (manifest com.medlab.communityrule), not ${LOCATION} (com.medlab.communityrule); refusing to uninstall it. Nothing was changed.`,
+      `uninstall: app app-1 now serves other.communityrule.info (manifest com.medlab.communityrule),` +
+        ` not ${LOCATION} (com.medlab.communityrule); refusing to uninstall it. Nothing was changed.`,
     );
     expect(f.posts()).toEqual([]);
   });
@@ -695,6 +703,29 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
       `is busy with task 99 (pending_update) and stayed busy for 0 s (communityrule:busyWaitSeconds = 0)`,
     );
     expect(f.posts()).toEqual([]);
+  });
+
+  it("env-apply removes a name its previous result (PULUMI_COMMAND_STDOUT) managed; other names stay", async () => {
+    const f = await fake();
+    f.apps.push({
+      id: "app-1",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION, DROPPED: "d", HAND: "h" },
+      tags: ownershipTags("staging", OWNER),
+      backups: [],
+    });
+    const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
+    const previous = { appId: "app-1", managed: ["API_KEY", "DROPPED", "SESSION_SECRET", "SMTP_FROM"] };
+    const r = await run("env-apply", envRequest("app-1", { connection }), {
+      PULUMI_COMMAND_STDOUT: `progress line\n${JSON.stringify(previous)}`,
+    });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out[r.out.length - 1])).toMatchObject({ removed: ["DROPPED"], added: [], changed: [] });
+    expect(f.apps[0].env).not.toHaveProperty("DROPPED");
+    expect(f.apps[0].env.HAND).toBe("h");
   });
 
   it("deploy does not wait for a busy app that already runs the requested image", async () => {
@@ -759,50 +790,54 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
     }
   });
 
-  it("deploy: releaseMigrations is checked against the recorded list before any call, then recorded in the result", async () => {
-    const f = await fake();
-    const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
-    const init = { name: "20250301120000_init", sha256: "a".repeat(64), risk: "additive" as const };
-    const slug = { name: "20250520110000_add_rule_slug", sha256: "b".repeat(64), risk: "additive" as const };
-    const installed = await run(
-      "deploy",
-      deployRequest({ connection, releaseMigrations: { kind: "first", changes: [], record: [init] } }),
-    );
-    expect(installed.code).toBe(0);
-    expect(JSON.parse(installed.out[0]).migrations).toEqual([init]);
+  it(
+    "deploy: releaseMigrations is checked against the recorded" + " list before any call, then recorded in the result",
+    async () => {
+      const f = await fake();
+      const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
+      const init = { name: "20250301120000_init", sha256: "a".repeat(64), risk: "additive" as const };
+      const slug = { name: "20250520110000_add_rule_slug", sha256: "b".repeat(64), risk: "additive" as const };
+      const installed = await run(
+        "deploy",
+        deployRequest({ connection, releaseMigrations: { kind: "first", changes: [], record: [init] } }),
+      );
+      expect(installed.code).toBe(0);
+      expect(JSON.parse(installed.out[0]).migrations).toEqual([init]);
 
-    // The applied migration's bytes changed since it was recorded: refused, and nothing is asked of Cloudron.
-    const callsBefore = f.calls.length;
-    const edited = { ...init, sha256: "c".repeat(64) };
-    const release = { connection, image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } };
-    const refused = await run(
-      "deploy",
-      deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [edited, slug] } }),
-      {
-        PULUMI_COMMAND_STDOUT: installed.out[0],
-      },
-    );
-    expect(refused.code).toBe(1);
-    expect(refused.err).toContain(
-      "deploy: refused before any change:\nmigration 20250301120000_init was edited after it was deployed: prisma/migrations/20250301120000_init/migration.sql has sha256 cccccccccccc",
-    );
-    expect(f.calls.length).toBe(callsBefore);
+      // The applied migration's bytes changed since it was recorded: refused, and nothing is asked of Cloudron.
+      const callsBefore = f.calls.length;
+      const edited = { ...init, sha256: "c".repeat(64) };
+      const release = { connection, image: "reg/x@sha256:bbb", manifest: { ...MANIFEST, version: "0.1.10" } };
+      const refused = await run(
+        "deploy",
+        deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [edited, slug] } }),
+        {
+          PULUMI_COMMAND_STDOUT: installed.out[0],
+        },
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.err).toContain(
+        "deploy: refused before any change:\nmigration 20250301120000_init was edited after it was" +
+          " deployed: prisma/migrations/20250301120000_init/migration.sql has sha256 cccccccccccc",
+      );
+      expect(f.calls.length).toBe(callsBefore);
 
-    // A build whose checkout lost a recorded migration is refused; a rollback (build false) is not.
-    const behind = deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [] } });
-    expect((await run("deploy", behind, { PULUMI_COMMAND_STDOUT: installed.out[0] })).err).toContain(
-      "migration 20250301120000_init is recorded as deployed but is not in <communityrule:appDir>/prisma/migrations",
-    );
-    expect(f.calls.length).toBe(callsBefore);
+      // A build whose checkout lost a recorded migration is refused; a rollback (build false) is not.
+      const behind = deployRequest({ ...release, releaseMigrations: { kind: "release", changes: [], record: [] } });
+      expect((await run("deploy", behind, { PULUMI_COMMAND_STDOUT: installed.out[0] })).err).toContain(
+        "migration 20250301120000_init is recorded as deployed but is not in <communityrule:appDir>/prisma/migrations",
+      );
+      expect(f.calls.length).toBe(callsBefore);
 
-    const next = await run(
-      "deploy",
-      deployRequest({ ...release, releaseMigrations: { kind: "release", changes: ["x"], record: [init, slug] } }),
-      { PULUMI_COMMAND_STDOUT: installed.out[0] },
-    );
-    expect(next.code).toBe(0);
-    expect(JSON.parse(next.out[0])).toMatchObject({ action: "updated", migrations: [init, slug] });
-  });
+      const next = await run(
+        "deploy",
+        deployRequest({ ...release, releaseMigrations: { kind: "release", changes: ["x"], record: [init, slug] } }),
+        { PULUMI_COMMAND_STDOUT: installed.out[0] },
+      );
+      expect(next.code).toBe(0);
+      expect(JSON.parse(next.out[0])).toMatchObject({ action: "updated", migrations: [init, slug] });
+    },
+  );
 
   it("rejects a request that does not match the contract, naming the field", async () => {
     const r = await run("deploy", {

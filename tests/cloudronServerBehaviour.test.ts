@@ -8,7 +8,7 @@ import * as crypto from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startCloudronApi, type CloudronApi as Standin } from "../engine/standin/cloudronApi";
 import { CloudronApi } from "../cloudron/client";
-import { deploy, pickPreUpdateBackup } from "../cloudron/operations";
+import { deploy, pickPreUpdateBackup } from "../steps/app/operations";
 import { checkLiveApp } from "../steps/live-check/liveCheck";
 import type { DeployRequest } from "../cloudron/requests";
 

@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { registerSteps, STEPS, type Step } from "../steps";
+import { registerSteps, STEPS, type ResourceStep } from "../steps";
 import { loadDeployConfig } from "../config/programConfig";
 import {
   deployRequestSchema,
@@ -104,8 +104,14 @@ beforeAll(async () => {
   );
 });
 
-/** The steps with their checks left out (see the header): registration exactly as steps.ts does it. */
-const registrationOnly: Step[] = STEPS.map((step) => ({ ...step, check: undefined }));
+/**
+ * The steps that declare resources, with their checks left out (see the header): registration
+ * exactly as steps.ts does it. The check-only steps register nothing.
+ */
+const registrationOnly: ResourceStep[] = STEPS.filter((step): step is ResourceStep => !!step.register).map((step) => ({
+  ...step,
+  check: undefined,
+}));
 
 const SECRET_CONFIG = ["cloudronToken", "registryPassword", "secretEnv"];
 

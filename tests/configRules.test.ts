@@ -49,17 +49,20 @@ describe("rules, each on its exact message", () => {
       {
         key: "communityrule:cloudronToken",
         message:
-          "is stored in plain text; remove it (pulumi config rm communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>",
+          "is stored in plain text; remove it (pulumi config rm communityrule:cloudronToken)" +
+          " and set it with pulumi config set --secret communityrule:cloudronToken <value>",
       },
     ]);
     expect(plainTextSecretRule("registryPassword", raw({ registryPassword: "p" }))[0].message).toBe(
-      "is stored in plain text; remove it (pulumi config rm communityrule:registryPassword) and set it with pulumi config set --secret communityrule:registryPassword <value>",
+      "is stored in plain text; remove it (pulumi config rm communityrule:registryPassword)" +
+        " and set it with pulumi config set --secret communityrule:registryPassword <value>",
     );
     expect(plainTextSecretRule("secretEnv", raw({ secretEnv: '{"A":"x"}' }))).toEqual([
       {
         key: "communityrule:secretEnv",
         message:
-          "is stored in plain text; remove it and set each value with pulumi config set --secret --path 'secretEnv.NAME' <value>",
+          "is stored in plain text; remove it and set each value with" +
+          " pulumi config set --secret --path 'secretEnv.NAME' <value>",
       },
     ]);
     expect(plainTextSecretRule("secretEnv", { ...raw({ secretEnv: '{"A":"x"}' }), entrySecretsKnown: true })).toEqual([
@@ -138,7 +141,8 @@ describe("rules, each on its exact message", () => {
       {
         key: "communityrule:registryPassword",
         message:
-          "push credentials are required when build is true. Set communityrule:registryUsername and pulumi config set --secret communityrule:registryPassword <gitea token with write:package>, or set build to false",
+          "push credentials are required when build is true. Set communityrule:registryUsername and pulumi config" +
+          " set --secret communityrule:registryPassword <gitea token with write:package>, or set build to false",
       },
     ]);
   });
@@ -163,14 +167,21 @@ describe("rules, each on its exact message", () => {
       {
         key: "communityrule:imageTag",
         message:
-          '"latest" is not plain semver X.Y.Z; production deploys only release tags: set imageTag to a release such as 0.1.9 (pulumi config set communityrule:imageTag 0.1.9) or remove it to deploy the manifest version (pulumi config rm communityrule:imageTag)',
+          '"latest" is not plain semver X.Y.Z; production deploys only' +
+          " release tags: set imageTag to a release such as 0.1.9 (pulumi" +
+          " config set communityrule:imageTag 0.1.9) or remove it to deploy" +
+          " the manifest version (pulumi config rm communityrule:imageTag)",
       },
     ]);
     expect(productionTagRule("abc1234", { build: false })[0].message).toBe(
-      '"abc1234" looks like a git SHA; production deploys only plain semver tags equal to the manifest version (SHA tags are for staging experiments): set imageTag to a release such as 0.1.10 (pulumi config set communityrule:imageTag 0.1.10) or remove it to deploy the manifest version (pulumi config rm communityrule:imageTag)',
+      '"abc1234" looks like a git SHA; production deploys only plain semver tags equal' +
+        " to the manifest version (SHA tags are for staging experiments): set imageTag to" +
+        " a release such as 0.1.10 (pulumi config set communityrule:imageTag 0.1.10) or" +
+        " remove it to deploy the manifest version (pulumi config rm communityrule:imageTag)",
     );
     expect(productionTagRule("0.1.8", { build: true, manifestVersion: "0.1.9" })[0].message).toBe(
-      "is 0.1.8 but CloudronManifest.json says 0.1.9; production builds must tag the manifest version (remove imageTag or make them equal)",
+      "is 0.1.8 but CloudronManifest.json says 0.1.9; production builds" +
+        " must tag the manifest version (remove imageTag or make them equal)",
     );
     expect(productionTagRule("0.1.8", { build: false, manifestVersion: "0.1.9" })).toEqual([]);
   });
@@ -182,7 +193,8 @@ describe("rules, each on its exact message", () => {
       {
         key: "communityrule:imageTag",
         message:
-          '"feature-x" is neither plain semver (0.1.10) nor a short git SHA (abc1234): set one of those, or remove imageTag to deploy the manifest version',
+          '"feature-x" is neither plain semver (0.1.10) nor a short git SHA (abc1234):' +
+          " set one of those, or remove imageTag to deploy the manifest version",
       },
     ]);
   });
@@ -273,15 +285,18 @@ describe("the loader", () => {
       allowMissingAppDir: true,
     });
     expect(result.problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
-      "communityrule:cloudronToken: is stored in plain text; remove it (pulumi config rm communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>",
-      "communityrule:secretEnv.OTHER: is stored in plain text; set it with pulumi config set --secret --path 'secretEnv.OTHER' <value>",
+      "communityrule:cloudronToken: is stored in plain text; remove it (pulumi config rm" +
+        " communityrule:cloudronToken) and set it with pulumi config set --secret communityrule:cloudronToken <value>",
+      "communityrule:secretEnv.OTHER: is stored in plain text; set it" +
+        " with pulumi config set --secret --path 'secretEnv.OTHER' <value>",
     ]);
     expect(JSON.stringify(result.problems)).not.toContain("plain-");
   });
 
   it("a YAML syntax error names the file and line, without a stack trace", () => {
     const text =
-      "config:\n  communityrule:location: staging.communityrule.info\n  communityrule:env:\n    A: [unclosed\n  communityrule:seedRun: 2\n";
+      "config:\n  communityrule:location: staging.communityrule.info\n " +
+      " communityrule:env:\n    A: [unclosed\n  communityrule:seedRun: 2\n";
     let err: unknown;
     try {
       rawConfigFromStackText(text, "Pulumi.staging.yaml");
@@ -291,7 +306,8 @@ describe("the loader", () => {
     expect(err).toBeInstanceOf(ConfigFileError);
     const e = err as ConfigFileError;
     expect(e.message).toBe(
-      "Pulumi.staging.yaml:5: not valid YAML (line 5, column 3): Flow sequence in block collection must be sufficiently indented and end with a ]",
+      "Pulumi.staging.yaml:5: not valid YAML (line 5, column 3): Flow sequence" +
+        " in block collection must be sufficiently indented and end with a ]",
     );
     expect(e.stack).not.toContain("\n    at ");
   });
@@ -316,7 +332,8 @@ describe("the loader", () => {
   it("ConfigError prints the problems, never code frames", () => {
     const err = new ConfigError("staging", [{ key: "communityrule:location", message: "is required" }]);
     expect(String(err.stack)).toBe(
-      'ConfigError: stack "staging" has 1 configuration problem; nothing was deployed:\n  - communityrule:location: is required',
+      'ConfigError: stack "staging" has 1 configuration problem;' +
+        " nothing was deployed:\n  - communityrule:location: is required",
     );
   });
 });

@@ -103,23 +103,27 @@ describe("the config step on the project's real files", () => {
       expect(result, bad).toEqual({
         ok: false,
         error:
-          "validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'",
+          "validating stack config: Stack 'staging' with configuration" +
+          " key 'healthTimeoutSeconds' must be of type 'integer'",
       });
     }
     const ok = step("staging", edit(stackText("staging"), "healthTimeoutSeconds", '"120"'));
     expect(ok.ok).toBe(true);
   });
 
-  it("a plain-text cloudronToken passes the CLI (an optional secret is not declared) and the program refuses it", () => {
-    const result = step("staging", edit(withSecrets(stackText("staging")), "cloudronToken", "plain-token-123"));
-    if (!result.ok) throw new Error(result.error);
-    const check = checkConfig(
-      { values: result.config, secretKeys: new Set(result.secretKeys) },
-      { stack: "staging", projectDir: root, allowMissingAppDir: true },
-    );
-    expect(check.problems.map((p) => p.key)).toEqual(["communityrule:cloudronToken"]);
-    expect(check.problems[0].message).toMatch(/--secret/);
-  });
+  it(
+    "a plain-text cloudronToken passes the CLI (an optional" + " secret is not declared) and the program refuses it",
+    () => {
+      const result = step("staging", edit(withSecrets(stackText("staging")), "cloudronToken", "plain-token-123"));
+      if (!result.ok) throw new Error(result.error);
+      const check = checkConfig(
+        { values: result.config, secretKeys: new Set(result.secretKeys) },
+        { stack: "staging", projectDir: root, allowMissingAppDir: true },
+      );
+      expect(check.problems.map((p) => p.key)).toEqual(["communityrule:cloudronToken"]);
+      expect(check.problems[0].message).toMatch(/--secret/);
+    },
+  );
 
   it("destroy applies defaults without validating (the program does not run)", () => {
     const result = step("staging", edit(stackText("staging"), "location", undefined), "destroy");
@@ -214,23 +218,27 @@ describe("Pulumi.yaml against config/schema.ts", () => {
     );
   });
 
-  it("declares each key as the schema says: required without default, constant defaults exactly, nothing optional without one", () => {
-    for (const key of Object.keys(CONFIG_SCHEMA) as ConfigKey[]) {
-      const entry: { secret: boolean; required?: true } = CONFIG_SCHEMA[key];
-      const decl = declared[key];
-      if (entry.required) {
-        expect(decl, key).toBeDefined();
-        expect(decl.default, key).toBeUndefined();
-      } else if (decl) {
-        expect(decl.default, `${key} is declared, so it needs the schema's default`).toEqual(
-          CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS],
-        );
-        expect(entry.secret, `${key}: a secret with a default fails the CLI when unset`).toBe(false);
+  it(
+    "declares each key as the schema says: required without default," +
+      " constant defaults exactly, nothing optional without one",
+    () => {
+      for (const key of Object.keys(CONFIG_SCHEMA) as ConfigKey[]) {
+        const entry: { secret: boolean; required?: true } = CONFIG_SCHEMA[key];
+        const decl = declared[key];
+        if (entry.required) {
+          expect(decl, key).toBeDefined();
+          expect(decl.default, key).toBeUndefined();
+        } else if (decl) {
+          expect(decl.default, `${key} is declared, so it needs the schema's default`).toEqual(
+            CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS],
+          );
+          expect(entry.secret, `${key}: a secret with a default fails the CLI when unset`).toBe(false);
+        }
+        if (decl) expect(decl.secret === true, key).toBe(entry.secret);
+        expect(decl !== undefined, key).toBe(declarationFor(key).declared);
       }
-      if (decl) expect(decl.secret === true, key).toBe(entry.secret);
-      expect(decl !== undefined, key).toBe(declarationFor(key).declared);
-    }
-  });
+    },
+  );
 
   it("leaves out exactly the optional secrets, computed defaults and staging-only keys", () => {
     const left = Object.fromEntries(undeclaredKeys().map((k) => [k.key, k.reason]));

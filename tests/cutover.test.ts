@@ -53,7 +53,10 @@ describe("cutover rules", () => {
       { ...SETTINGS, build: true },
       LEGACY,
       [
-        /communityrule:build is true: production must promote .* pulumi config set communityrule:build false -s production/,
+        new RegExp(
+          /communityrule:build is true: production must promote .*/.source +
+            / pulumi config set communityrule:build false -s production/.source,
+        ),
       ],
     ],
     [
@@ -97,7 +100,10 @@ describe("cutover rules", () => {
       "another id",
       { ...SETTINGS, acknowledgedAppId: "yes" },
       [
-        /^--uninstall-legacy-app yes does not name the app at communityrule\.info, which is legacy-1 \(lamp\.cloudronapp\.php74@5\.1\.2\)/,
+        new RegExp(
+          /^--uninstall-legacy-app yes does not name the app at communityrule\.info,/.source +
+            / which is legacy-1 \(lamp\.cloudronapp\.php74@5\.1\.2\)/.source,
+        ),
       ],
     ],
     ["no export", { ...SETTINGS, exportDone: false }, [/export is not confirmed: .* then pass --legacy-export-done/]],
@@ -177,7 +183,10 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     expect(text).toMatch(/its newest backups:\n {4}app_\S+ \(.*version 5\.1\.2\)\n {4}app_/);
     expect(text).toContain(`image:        ${scene.lc.registryHost}/communityrule/community-rule@${scene.digest}`);
     expect(text).toMatch(
-      /1\. final backup .*\n.*2\. preserve it 90 days .*preserveSecs: 7776000.*\n.*3\. check the acknowledgement.*\n.*4\. uninstall/,
+      new RegExp(
+        /1\. final backup .*\n.*2\. preserve it 90 days .*preserveSecs:/.source +
+          / 7776000.*\n.*3\. check the acknowledgement.*\n.*4\. uninstall/.source,
+      ),
     );
     expect(text).toMatch(/irreversible:\n {4}- the uninstall removes/);
     expect(text).toContain(`npm run cutover -- production --uninstall-legacy-app ${id} --legacy-export-done`);
@@ -189,7 +198,10 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     const wrong = await scene.cutover(["--uninstall-legacy-app", "yes", "--legacy-export-done"]);
     expect(wrong.code).toBe(1);
     expect(wrong.lines.join("\n")).toMatch(
-      /cutover refused, nothing was changed:\n {2}- --uninstall-legacy-app yes does not name the app at communityrule\.info/,
+      new RegExp(
+        /cutover refused, nothing was changed:\n {2}- --uninstall-legacy-app/.source +
+          / yes does not name the app at communityrule\.info/.source,
+      ),
     );
     const noExport = await scene.cutover(["--uninstall-legacy-app", id]);
     expect(noExport.code).toBe(1);
@@ -240,135 +252,156 @@ describe("npm run cutover -- production, against a stand-in with the legacy LAMP
     for (const f of fs.readdirSync(scene.recordDir)) fs.rmSync(path.join(scene.recordDir, f));
   });
 
-  it("a failure after the uninstall stops, names the step and the recovery; the recovery restores the legacy app from the preserved backup", async () => {
-    const id = scene.legacyId()!;
-    const from = scene.lc.calls().length;
-    scene.lc.api.injectFault({ operation: "installApp", kind: "taskFails", message: "Image pull failed (injected)" });
-    const { code, lines } = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
-    const text = lines.join("\n");
-    expect(code).toBe(1);
-    expect(mutatingSince(from)).toEqual(["backupApp", "updateAppBackup", "uninstallApp", "installApp"]);
-    const [record] = scene.records();
-    expect(record).toMatchObject({
-      result: "stopped",
-      stoppedAt: "install CommunityRule: pulumi up -s production",
-      legacy: { id, appStoreId: "lamp.cloudronapp.php74", version: "5.1.2" },
-    });
-    const backupId = record.finalBackup!.id;
-    expect(record.finalBackup?.preserveSecs).toBe(90 * 24 * 3600);
-    expect(text).toContain(
-      `CUTOVER STOPPED at "install CommunityRule: pulumi up -s production", after the legacy app was uninstalled:`,
-    );
-    expect(text).toContain("Image pull failed (injected)");
-    expect(text).toContain(
-      `RECOVERY (the legacy site back from its preserved final backup ${backupId}):\n  npm run cutover -- production --restore-legacy`,
-    );
-    // The backup outlived the uninstall, preserved.
-    expect(scene.lc.api.state.detachedBackups.find((b) => b.id === backupId)?.preserveSecs).toBe(90 * 24 * 3600);
+  it(
+    "a failure after the uninstall stops, names the step and the recovery;" +
+      " the recovery restores the legacy app from the preserved backup",
+    async () => {
+      const id = scene.legacyId()!;
+      const from = scene.lc.calls().length;
+      scene.lc.api.injectFault({ operation: "installApp", kind: "taskFails", message: "Image pull failed (injected)" });
+      const { code, lines } = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
+      const text = lines.join("\n");
+      expect(code).toBe(1);
+      expect(mutatingSince(from)).toEqual(["backupApp", "updateAppBackup", "uninstallApp", "installApp"]);
+      const [record] = scene.records();
+      expect(record).toMatchObject({
+        result: "stopped",
+        stoppedAt: "install CommunityRule: pulumi up -s production",
+        legacy: { id, appStoreId: "lamp.cloudronapp.php74", version: "5.1.2" },
+      });
+      const backupId = record.finalBackup!.id;
+      expect(record.finalBackup?.preserveSecs).toBe(90 * 24 * 3600);
+      expect(text).toContain(
+        `CUTOVER STOPPED at "install CommunityRule: pulumi up -s production", after the legacy app was uninstalled:`,
+      );
+      expect(text).toContain("Image pull failed (injected)");
+      expect(text).toContain(
+        `RECOVERY (the legacy site back from its preserved final backup` +
+          ` ${backupId}):\n  npm run cutover -- production --restore-legacy`,
+      );
+      // The backup outlived the uninstall, preserved.
+      expect(scene.lc.api.state.detachedBackups.find((b) => b.id === backupId)?.preserveSecs).toBe(90 * 24 * 3600);
 
-    const before = scene.lc.calls().length;
-    const restored = await scene.cutover(["--restore-legacy"]);
-    expect(restored.code).toBe(0);
-    expect(restored.lines.join("\n")).toMatch(
-      /LEGACY RESTORED: communityrule\.info runs lamp\.cloudronapp\.php74@5\.1\.2 again/,
-    );
-    // It removed the failed CommunityRule install, then installed the store app and restored the backup into it.
-    const calls = scene.lc.mutatingCallsSince(before);
-    expect(calls.map((c) => c.operation)).toEqual(["uninstallApp", "installApp", "restoreFromBackup"]);
-    expect(calls[1].requestBody).toMatchObject({
-      appStoreId: "lamp.cloudronapp.php74",
-      subdomain: "",
-      domain: "communityrule.info",
-      accessRestriction: null,
-      manifest: { id: LEGACY_LAMP.manifest.id, version: "5.1.2" },
-    });
-    expect(calls[2].requestBody).toEqual({ backupId });
-    const back = scene.lc.api.app("communityrule.info")!;
-    expect(back).toMatchObject({
-      appStoreId: "lamp.cloudronapp.php74",
-      restoredFrom: backupId,
-      installationState: "installed",
-      runState: "running",
-    });
-    expect(scene.records()[0].recovery).toMatchObject({ ok: true, backupId, restoredAppId: back.id });
-    // A second recovery finds the legacy app there and refuses.
-    const again = await scene.cutover(["--restore-legacy"]);
-    expect(again.code).toBe(1);
-    expect(again.lines.join("\n")).toContain("already runs lamp.cloudronapp.php74");
-    for (const f of fs.readdirSync(scene.recordDir)) fs.rmSync(path.join(scene.recordDir, f));
-  });
+      const before = scene.lc.calls().length;
+      const restored = await scene.cutover(["--restore-legacy"]);
+      expect(restored.code).toBe(0);
+      expect(restored.lines.join("\n")).toMatch(
+        /LEGACY RESTORED: communityrule\.info runs lamp\.cloudronapp\.php74@5\.1\.2 again/,
+      );
+      // It removed the failed CommunityRule install, then installed the store app and restored the backup into it.
+      const calls = scene.lc.mutatingCallsSince(before);
+      expect(calls.map((c) => c.operation)).toEqual(["uninstallApp", "installApp", "restoreFromBackup"]);
+      expect(calls[1].requestBody).toMatchObject({
+        appStoreId: "lamp.cloudronapp.php74",
+        subdomain: "",
+        domain: "communityrule.info",
+        accessRestriction: null,
+        manifest: { id: LEGACY_LAMP.manifest.id, version: "5.1.2" },
+      });
+      expect(calls[2].requestBody).toEqual({ backupId });
+      const back = scene.lc.api.app("communityrule.info")!;
+      expect(back).toMatchObject({
+        appStoreId: "lamp.cloudronapp.php74",
+        restoredFrom: backupId,
+        installationState: "installed",
+        runState: "running",
+      });
+      expect(scene.records()[0].recovery).toMatchObject({ ok: true, backupId, restoredAppId: back.id });
+      // A second recovery finds the legacy app there and refuses.
+      const again = await scene.cutover(["--restore-legacy"]);
+      expect(again.code).toBe(1);
+      expect(again.lines.join("\n")).toContain("already runs lamp.cloudronapp.php74");
+      for (const f of fs.readdirSync(scene.recordDir)) fs.rmSync(path.join(scene.recordDir, f));
+    },
+  );
 
-  it("after a failed health gate the stack records the app step: the recovery works, and a new cutover is refused before the uninstall until the state is cleared", async () => {
-    const saved = scene.lc.save();
-    const id = scene.legacyId()!;
-    scene.lc.mutateStandin((st) => st.unhealthyImages.push("community-rule"));
-    const stopped = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
-    expect(stopped.code).toBe(1);
-    expect(stopped.lines.join("\n")).toMatch(
-      /CUTOVER STOPPED at "install CommunityRule: pulumi up -s production".*\n?.*health/,
-    );
-    scene.lc.mutateStandin((st) => st.unhealthyImages.splice(0));
-    expect((await scene.cutover(["--restore-legacy"])).code).toBe(0);
-    const urn = scene.lc.pulumiState().resources.find((r) => r.name === "app-deploy")?.urn;
-    expect(urn).toMatch(/::app-deploy$/);
-    const from = scene.lc.calls().length;
-    const again = await scene.cutover(["--uninstall-legacy-app", scene.legacyId()!, "--legacy-export-done"]);
-    expect(again.code).toBe(1);
-    expect(again.lines.join("\n")).toContain(
-      `pulumi state unprotect -s production '${urn}' && pulumi state delete -s production '${urn}'`,
-    );
-    expect(mutatingSince(from)).toEqual([]);
-    await scene.lc.waitUntilNoTask();
-    scene.lc.restore(saved);
-    for (const f of fs.readdirSync(scene.recordDir)) fs.rmSync(path.join(scene.recordDir, f));
-  });
+  it(
+    "after a failed health gate the stack records the app step: the recovery works," +
+      " and a new cutover is refused before the uninstall until the state is cleared",
+    async () => {
+      const saved = scene.lc.save();
+      const id = scene.legacyId()!;
+      scene.lc.mutateStandin((st) => st.unhealthyImages.push("community-rule"));
+      const stopped = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
+      expect(stopped.code).toBe(1);
+      expect(stopped.lines.join("\n")).toMatch(
+        /CUTOVER STOPPED at "install CommunityRule: pulumi up -s production".*\n?.*health/,
+      );
+      scene.lc.mutateStandin((st) => st.unhealthyImages.splice(0));
+      expect((await scene.cutover(["--restore-legacy"])).code).toBe(0);
+      const urn = scene.lc.pulumiState().resources.find((r) => r.name === "app-deploy")?.urn;
+      expect(urn).toMatch(/::app-deploy$/);
+      const from = scene.lc.calls().length;
+      const again = await scene.cutover(["--uninstall-legacy-app", scene.legacyId()!, "--legacy-export-done"]);
+      expect(again.code).toBe(1);
+      expect(again.lines.join("\n")).toContain(
+        `pulumi state unprotect -s production '${urn}' && pulumi state delete -s production '${urn}'`,
+      );
+      expect(mutatingSince(from)).toEqual([]);
+      await scene.lc.waitUntilNoTask();
+      scene.lc.restore(saved);
+      for (const f of fs.readdirSync(scene.recordDir)) fs.rmSync(path.join(scene.recordDir, f));
+    },
+  );
 
-  it("the cutover end to end: backup preserved before anything is removed, CommunityRule at the apex with staging's digest, a record, and the next up is a no-op", async () => {
-    const id = scene.legacyId()!;
-    const from = scene.lc.calls().length;
-    const { code, lines } = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
-    expect(code, lines.join("\n")).toBe(0);
-    const ops = mutatingSince(from);
-    expect(ops.slice(0, 4)).toEqual(["backupApp", "updateAppBackup", "uninstallApp", "installApp"]);
-    expect(ops).toContain("standinExec"); // the seed, once
-    const [record] = scene.records();
-    expect(record).toMatchObject({ result: "done", legacy: { id }, preserveDays: 90, image: { digest: scene.digest } });
-    expect(record.steps.map((s) => s.name)).toEqual([
-      "final backup",
-      "preserve the final backup",
-      "uninstall the legacy app",
-      "install CommunityRule: pulumi up -s production",
-      "verify the image",
-      "smoke checks",
-      "normal stack: pulumi preview -s production changes nothing",
-    ]);
-    expect(record.steps.every((s) => s.ok && s.startedAt && s.finishedAt)).toBe(true);
-    expect(record.smoke).toMatch(/smoke: 5 passed, 0 failed/);
-    const app = scene.lc.app()!;
-    expect(app.manifest.id).toBe("com.medlab.communityrule");
-    // Installed by digest (production's promotion), never by the tag, which could be pushed again.
-    expect(app.manifest.dockerImage).toBe(`${scene.lc.registryHost}/communityrule/community-rule@${scene.digest}`);
-    expect(record.image?.reference).toBe(app.manifest.dockerImage);
-    expect(record.installedAppId).toBe(app.id);
-    expect(lines.join("\n")).toContain(
-      `CUTOVER DONE: communityrule.info runs CommunityRule ${scene.version} = ${scene.digest}`,
-    );
-    // No secret of the stack in the record the operator commits.
-    const text = fs.readFileSync(path.join(scene.recordDir, fs.readdirSync(scene.recordDir)[0]), "utf8");
-    for (const secret of scene.lc.secretValues()) expect(text).not.toContain(secret);
+  it(
+    "the cutover end to end: backup preserved before anything is removed, CommunityRule" +
+      " at the apex with staging's digest, a record, and the next up is a no-op",
+    async () => {
+      const id = scene.legacyId()!;
+      const from = scene.lc.calls().length;
+      const { code, lines } = await scene.cutover(["--uninstall-legacy-app", id, "--legacy-export-done"]);
+      expect(code, lines.join("\n")).toBe(0);
+      const ops = mutatingSince(from);
+      expect(ops.slice(0, 4)).toEqual(["backupApp", "updateAppBackup", "uninstallApp", "installApp"]);
+      expect(ops).toContain("standinExec"); // the seed, once
+      const [record] = scene.records();
+      expect(record).toMatchObject({
+        result: "done",
+        legacy: { id },
+        preserveDays: 90,
+        image: { digest: scene.digest },
+      });
+      expect(record.steps.map((s) => s.name)).toEqual([
+        "final backup",
+        "preserve the final backup",
+        "uninstall the legacy app",
+        "install CommunityRule: pulumi up -s production",
+        "verify the image",
+        "smoke checks",
+        "normal stack: pulumi preview -s production changes nothing",
+      ]);
+      expect(record.steps.every((s) => s.ok && s.startedAt && s.finishedAt)).toBe(true);
+      expect(record.smoke).toMatch(/smoke: 5 passed, 0 failed/);
+      const app = scene.lc.app()!;
+      expect(app.manifest.id).toBe("com.medlab.communityrule");
+      // Installed by digest (production's promotion), never by the tag, which could be pushed again.
+      expect(app.manifest.dockerImage).toBe(`${scene.lc.registryHost}/communityrule/community-rule@${scene.digest}`);
+      expect(record.image?.reference).toBe(app.manifest.dockerImage);
+      expect(record.installedAppId).toBe(app.id);
+      expect(lines.join("\n")).toContain(
+        `CUTOVER DONE: communityrule.info runs CommunityRule ${scene.version} = ${scene.digest}`,
+      );
+      // No secret of the stack in the record the operator commits.
+      const text = fs.readFileSync(path.join(scene.recordDir, fs.readdirSync(scene.recordDir)[0]), "utf8");
+      for (const secret of scene.lc.secretValues()) expect(text).not.toContain(secret);
 
-    const since = scene.lc.calls().length;
-    const next = await scene.lc.up();
-    expect(next.ok).toBe(true);
-    expect(next.steps.filter((s) => s.op !== "same")).toEqual([]);
-    expect(scene.lc.mutatingCallsSince(since)).toEqual([]);
-    // The stack file sets no organizer inbox: every up says so, and goes on.
-    expect((next as unknown as { log: string }).log).toMatch(
-      /warning: \[runtime\] communityrule:secretEnv\.ORGANIZER_INQUIRY_TO: is not set: POST \/api\/organizer-inquiry answers 500/,
-    );
-    // And a cutover now has nothing to do.
-    const plan = await scene.cutover([]);
-    expect(plan.code).toBe(1);
-    expect(plan.lines.join("\n")).toMatch(/REFUSED: communityrule\.info already runs CommunityRule/);
-  });
+      const since = scene.lc.calls().length;
+      const next = await scene.lc.up();
+      expect(next.ok).toBe(true);
+      expect(next.steps.filter((s) => s.op !== "same")).toEqual([]);
+      expect(scene.lc.mutatingCallsSince(since)).toEqual([]);
+      // The stack file sets no organizer inbox: every up says so, and goes on.
+      expect((next as unknown as { log: string }).log).toMatch(
+        new RegExp(
+          /warning: \[runtime\] communityrule:secretEnv\.ORGANIZER_INQUIRY_TO:/.source +
+            / is not set: POST \/api\/organizer-inquiry answers 500/.source,
+        ),
+      );
+      // And a cutover now has nothing to do.
+      const plan = await scene.cutover([]);
+      expect(plan.code).toBe(1);
+      expect(plan.lines.join("\n")).toMatch(/REFUSED: communityrule\.info already runs CommunityRule/);
+    },
+  );
 });

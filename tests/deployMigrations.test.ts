@@ -36,17 +36,21 @@ const input = (over: Partial<DeployMigrationsInput>): DeployMigrationsInput => (
 });
 
 describe("reviewDeployMigrations", () => {
-  it("release 0.1.9 → 0.1.10 on production: the running list comes from the v0.1.9 tag; the destructive migration is refused", () => {
-    const r = reviewDeployMigrations(input({}));
-    expect(r.kind).toBe("release");
-    expect(r.changes).toEqual([
-      `${SLUG} [additive]: adds column Rule.slug`,
-      `${DROP} [destructive]: drops column User.legacyId`,
-    ]);
-    expect(r.errors).toHaveLength(1);
-    expect(r.errors[0]).toContain(`  pulumi config set --path 'acknowledgeMigrations[0]' ${DROP} -s production`);
-    expect(r.record.map((m) => m.name)).toHaveLength(4);
-  });
+  it(
+    "release 0.1.9 → 0.1.10 on production: the running list comes" +
+      " from the v0.1.9 tag; the destructive migration is refused",
+    () => {
+      const r = reviewDeployMigrations(input({}));
+      expect(r.kind).toBe("release");
+      expect(r.changes).toEqual([
+        `${SLUG} [additive]: adds column Rule.slug`,
+        `${DROP} [destructive]: drops column User.legacyId`,
+      ]);
+      expect(r.errors).toHaveLength(1);
+      expect(r.errors[0]).toContain(`  pulumi config set --path 'acknowledgeMigrations[0]' ${DROP} -s production`);
+      expect(r.record.map((m) => m.name)).toHaveLength(4);
+    },
+  );
 
   it("goes on once acknowledged, and on staging with a warning", () => {
     expect(reviewDeployMigrations(input({ acknowledged: [DROP] })).errors).toEqual([]);
@@ -78,27 +82,34 @@ describe("reviewDeployMigrations", () => {
   it("on production, an unreadable running release counts every migration as new", () => {
     const r = reviewDeployMigrations(input({ running: "unknown" }));
     expect(r.warnings[0]).toBe(
-      "what communityrule.info runs carries is unknown (no release record, no tag or manifest bump of that version): every migration of 0.1.10 is treated as new",
+      "what communityrule.info runs carries is unknown (no release record, no tag or" +
+        " manifest bump of that version): every migration of 0.1.10 is treated as new",
     );
     expect(r.changes).toHaveLength(4);
     expect(r.errors).toHaveLength(1);
   });
 
-  it("when what runs was not read, a tag older than the checkout is reviewed as a rollback from the checkout's version", () => {
-    const r = reviewDeployMigrations(input({ build: false, imageTag: "0.1.9", running: "unknown" }));
-    expect(r.kind).toBe("rollback");
-    expect(r.lines[0]).toBe(
-      "what communityrule.info runs was not read: assuming 0.1.10, the version of ../community-rule",
-    );
-    expect(r.errors[0]).toMatch(/^production rollback from 0\.1\.10 to 0\.1\.9 refused/);
-  });
+  it(
+    "when what runs was not read, a tag older than the checkout" +
+      " is reviewed as a rollback from the checkout's version",
+    () => {
+      const r = reviewDeployMigrations(input({ build: false, imageTag: "0.1.9", running: "unknown" }));
+      expect(r.kind).toBe("rollback");
+      expect(r.lines[0]).toBe(
+        "what communityrule.info runs was not read: assuming 0.1.10, the version of ../community-rule",
+      );
+      expect(r.errors[0]).toMatch(/^production rollback from 0\.1\.10 to 0\.1\.9 refused/);
+    },
+  );
 
   it("on staging, an unread running release still warns about every dangerous migration", () => {
     const r = reviewDeployMigrations(input({ environment: "staging", stack: "staging", running: "unknown" }));
     expect(r.errors).toEqual([]);
     expect(r.warnings).toEqual([
-      "what communityrule.info runs carries is unknown (no release record, no tag or manifest bump of that version): every migration of 0.1.10 is treated as new",
-      `staging: migration ${DROP} is destructive (drops column User.legacyId); production will refuse it until acknowledgeMigrations names it`,
+      "what communityrule.info runs carries is unknown (no release record, no tag or" +
+        " manifest bump of that version): every migration of 0.1.10 is treated as new",
+      `staging: migration ${DROP} is destructive (drops column User.legacyId);` +
+        ` production will refuse it until acknowledgeMigrations names it`,
     ]);
   });
 
@@ -144,7 +155,10 @@ describe("reviewDeployMigrations", () => {
     const r = reviewDeployMigrations(input({ appDir: dir, environment: "staging", stack: "staging" }));
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]).toMatch(
-      /^migration 20250301120000_init was edited after it was deployed: prisma\/migrations\/20250301120000_init\/migration.sql has sha256 /,
+      new RegExp(
+        /^migration 20250301120000_init was edited after it was deployed:/.source +
+          / prisma\/migrations\/20250301120000_init\/migration.sql has sha256 /.source,
+      ),
     );
   });
 
@@ -174,8 +188,10 @@ describe("reviewDeployMigrations", () => {
     );
     expect(r.kind).toBe("unknown");
     expect(r.warnings).toEqual([
-      "cannot tell which migrations 0.1.8 carries: ../community-rule has no git tag v0.1.8 or 0.1.8, no commit in its history where " +
-        "CloudronManifest.json took 0.1.8, and is at 0.1.10. Point appDir at a clone of the app that holds 0.1.8 (git -C ../community-rule fetch)",
+      "cannot tell which migrations 0.1.8 carries: ../community-rule" +
+        " has no git tag v0.1.8 or 0.1.8, no commit in its history where " +
+        "CloudronManifest.json took 0.1.8, and is at 0.1.10. Point appDir at" +
+        " a clone of the app that holds 0.1.8 (git -C ../community-rule fetch)",
     ]);
   });
 });

@@ -112,7 +112,8 @@ describe("npm run drift", () => {
       await withToken(() => main(["staging", "--outputs-file", outputsFile(applied(url))], (s) => lines.push(s))),
     ).toBe(0);
     expect(lines.join("\n")).toBe(
-      "OK staging: staging.communityrule.info runs r@sha256:1 (version 0.1.10) with every managed env key as applied\n" +
+      "OK staging: staging.communityrule.info runs r@sha256:1" +
+        " (version 0.1.10) with every managed env key as applied\n" +
         "info: keys set on the app that this stack does not manage (left alone): HAND",
     );
   });

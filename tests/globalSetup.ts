@@ -34,6 +34,7 @@ export function teardown() {
   const runs = reports.reduce((n, r) => n + r.runs, 0);
   const hits = reports.reduce((n, r) => n + r.hits.length, 0);
   process.stdout.write(
-    `\nsecret scan: ${reports.length} lifecycle scenarios, ${runs} runs, ${strings} recorded strings scanned, ${hits} hits\n`,
+    `\nsecret scan: ${reports.length} lifecycle scenarios,` +
+      ` ${runs} runs, ${strings} recorded strings scanned, ${hits} hits\n`,
   );
 }

@@ -13,7 +13,7 @@ import {
   type Clock,
   waitForHealthy,
 } from "../steps/health/poll";
-import { main as gateCli } from "../tools/healthGate";
+import { main as gateCli } from "../steps/health/cli";
 import { closedPort, healthyApp, json, runTool, startFakeApp } from "../engine/fakeApp";
 import { serve } from "./serveFakeApp";
 
@@ -164,9 +164,11 @@ describe("waitForHealthy against loopback servers", () => {
     expect(err.message).toBe(
       [
         `health gate: ${app.url}/api/health not healthy after 1.5s (4 attempts)`,
-        "  last: HTTP 503, database error: the app's database query failed (its URL is set: the postgresql addon is down or unreachable)",
+        "  last: HTTP 503, database error: the app's database query failed" +
+          " (its URL is set: the postgresql addon is down or unreachable)",
         '  body: {"ok":false,"database":"error"}',
-        '  likely cause: the app has a database URL but its query failed (503 {"ok":false,"database":"error"}): the postgresql addon ' +
+        "  likely cause: the app has a database URL but its query failed" +
+          ' (503 {"ok":false,"database":"error"}): the postgresql addon ' +
           "is down or unreachable: dashboard → Services → postgresql, and `cloudron logs --app <app>`",
       ].join("\n"),
     );
@@ -319,7 +321,8 @@ describe("waitForHealthy against loopback servers", () => {
     });
     expect(err.lastStatus).toBe(502);
     expect(err.message).toContain(
-      "likely cause: the answer (HTTP 502) came from Cloudron's proxy, not from the app: the container is not serving " +
+      "likely cause: the answer (HTTP 502) came from Cloudron's" +
+        " proxy, not from the app: the container is not serving " +
         "(still starting, stopped or crashing); its log is below (`cloudron logs --app staging.communityrule.info`)",
     );
   });

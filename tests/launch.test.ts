@@ -5,9 +5,10 @@
  *   (`npm run plan`, `bin/plan`) run at once, build nothing and print only JSON;
  * - a small project made of the real launch machinery (bin/launch.cjs, bin/plan, the package.json
  *   build script, lib/build/sourceStamp.ts and toolEntry.ts, lib/build/bundleTools.ts and
- *   stampBuild.ts, both tsconfigs, unchanged) around a tiny `commands/plan/main.ts`, with a source under
- *   every root the stamp hashes: no build/ at all (builds, then runs), a source edit (one line on stderr, builds,
- *   runs the new code), a source that does not compile (says so, does not run the old code). The
+ *   stampBuild.ts, lib/projectDir.ts, both tsconfigs, unchanged) around a tiny `commands/plan/main.ts`,
+ *   with a source under every root the stamp hashes: no build/ at all (builds, then runs), a source
+ *   edit (one line on stderr, builds, runs the new code), a source that does not compile (says so,
+ *   does not run the old code). The
  *   same tsc, bundler and stamp as the project's, without compiling the whole project from scratch.
  */
 import * as fs from "node:fs";
@@ -94,6 +95,7 @@ function smallProject(): {
     "lib/build/toolEntry.ts",
     "lib/build/bundleTools.ts",
     "lib/build/stampBuild.ts",
+    "lib/projectDir.ts",
     "Pulumi.yaml",
     ...BUILD_CONFIGS,
   ])
@@ -141,71 +143,82 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
     expect(fs.existsSync(path.join(s.dir, "build"))).toBe(false);
   });
 
-  it("without build/ (a fresh clone before its first build) builds it, then runs; bin/plan takes the same way in", async () => {
-    const r = await runCommand(s.root, [path.join(s.dir, "bin", "plan"), "staging", "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(launcherLines(r.stderr)).toEqual([MISSING_LINE]);
-    expect(r.stdout).toBe('{"stack":"staging","json":true}\n');
-    expect(fs.existsSync(path.join(s.dir, "build", "commands", "plan", "main.js"))).toBe(true);
-    expect(staleBuildReason(s.dir)).toBeUndefined();
-  });
+  it(
+    "without build/ (a fresh clone before its first build)" + " builds it, then runs; bin/plan takes the same way in",
+    async () => {
+      const r = await runCommand(s.root, [path.join(s.dir, "bin", "plan"), "staging", "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(launcherLines(r.stderr)).toEqual([MISSING_LINE]);
+      expect(r.stdout).toBe('{"stack":"staging","json":true}\n');
+      expect(fs.existsSync(path.join(s.dir, "build", "commands", "plan", "main.js"))).toBe(true);
+      expect(staleBuildReason(s.dir)).toBeUndefined();
+    },
+  );
 
-  it("after a source edit says so in one stderr line, builds, and runs the edited code with stdout clean; the next run builds nothing", async () => {
-    s.write(
-      USAGE_SOURCE,
-      s.read(USAGE_SOURCE).replace('"usage: npm run plan', '"usage (edited in the copy): npm run plan'),
-    );
-    const r = await plan(["staging", "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(launcherLines(r.stderr)).toEqual([STALE_LINE]);
-    expect(r.stdout).toBe('{"stack":"staging","json":true}\n');
-
-    const stamp = stampMtime(s.dir);
-    const again = await plan([]);
-    expect(again.code).toBe(2);
-    expect(again.stdout).toBe("");
-    expect(launcherLines(again.stderr)).toEqual([]);
-    expect(again.stderr).toContain("usage (edited in the copy): npm run plan -- <stack> [--json]\n");
-    expect(stampMtime(s.dir)).toBe(stamp);
-
-    // With build/ fresh, a command that was never compiled is named, not built for.
-    const missing = await runCommand(s.dir, ["node", "bin/launch.cjs", "commands/nothingHere"]);
-    expect(missing.code).toBe(2);
-    expect(missing.stdout).toBe("");
-    expect(missing.stderr).toBe(
-      "no such command: commands/nothingHere (nothing compiled to build/commands/nothingHere.js)\n",
-    );
-  });
-
-  it("a source that does not compile: the build's errors on stderr, nothing on stdout, the old build not run, and nothing of it left in build/", async () => {
-    const original = s.read(PLAN_SOURCE);
-    s.write(
-      PLAN_SOURCE,
-      'process.stdout.write("BROKEN\\n");\n' +
-        original +
-        '\nconst notANumber: number = "text";\nexport { notANumber };\n',
-    );
-    try {
+  it(
+    "after a source edit says so in one stderr line, builds, and runs" +
+      " the edited code with stdout clean; the next run builds nothing",
+    async () => {
+      s.write(
+        USAGE_SOURCE,
+        s.read(USAGE_SOURCE).replace('"usage: npm run plan', '"usage (edited in the copy): npm run plan'),
+      );
       const r = await plan(["staging", "--json"]);
-      // tsc's own code (1: errors, nothing emitted), passed on by npm and the launcher.
-      expect(r.code).toBe(1);
-      expect(r.stdout).toBe("");
-      expect(r.stderr).toContain("commands/plan/main.ts");
-      expect(r.stderr).toContain("error TS2322");
-      expect(launcherLines(r.stderr)).toEqual([
-        STALE_LINE,
-        "npm run build failed (above), so commands/plan/main did not run",
-      ]);
-    } finally {
-      s.write(PLAN_SOURCE, original);
-    }
-    // The edit reverted, the sources match the last good build's stamp again: what runs must be that
-    // build, not code the failed build emitted (tsconfig.build.json: noEmitOnError).
-    const reverted = await plan(["staging", "--json"]);
-    expect(reverted.code, reverted.stderr).toBe(0);
-    expect(launcherLines(reverted.stderr)).toEqual([]);
-    expect(reverted.stdout).toBe('{"stack":"staging","json":true}\n');
-  });
+      expect(r.code, r.stderr).toBe(0);
+      expect(launcherLines(r.stderr)).toEqual([STALE_LINE]);
+      expect(r.stdout).toBe('{"stack":"staging","json":true}\n');
+
+      const stamp = stampMtime(s.dir);
+      const again = await plan([]);
+      expect(again.code).toBe(2);
+      expect(again.stdout).toBe("");
+      expect(launcherLines(again.stderr)).toEqual([]);
+      expect(again.stderr).toContain("usage (edited in the copy): npm run plan -- <stack> [--json]\n");
+      expect(stampMtime(s.dir)).toBe(stamp);
+
+      // With build/ fresh, a command that was never compiled is named, not built for.
+      const missing = await runCommand(s.dir, ["node", "bin/launch.cjs", "commands/nothingHere"]);
+      expect(missing.code).toBe(2);
+      expect(missing.stdout).toBe("");
+      expect(missing.stderr).toBe(
+        "no such command: commands/nothingHere (nothing compiled to build/commands/nothingHere.js)\n",
+      );
+    },
+  );
+
+  it(
+    "a source that does not compile: the build's errors on stderr, nothing" +
+      " on stdout, the old build not run, and nothing of it left in build/",
+    async () => {
+      const original = s.read(PLAN_SOURCE);
+      s.write(
+        PLAN_SOURCE,
+        'process.stdout.write("BROKEN\\n");\n' +
+          original +
+          '\nconst notANumber: number = "text";\nexport { notANumber };\n',
+      );
+      try {
+        const r = await plan(["staging", "--json"]);
+        // tsc's own code (1: errors, nothing emitted), passed on by npm and the launcher.
+        expect(r.code).toBe(1);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toContain("commands/plan/main.ts");
+        expect(r.stderr).toContain("error TS2322");
+        expect(launcherLines(r.stderr)).toEqual([
+          STALE_LINE,
+          "npm run build failed (above), so commands/plan/main did not run",
+        ]);
+      } finally {
+        s.write(PLAN_SOURCE, original);
+      }
+      // The edit reverted, the sources match the last good build's stamp again: what runs must be that
+      // build, not code the failed build emitted (tsconfig.build.json: noEmitOnError).
+      const reverted = await plan(["staging", "--json"]);
+      expect(reverted.code, reverted.stderr).toBe(0);
+      expect(launcherLines(reverted.stderr)).toEqual([]);
+      expect(reverted.stdout).toBe('{"stack":"staging","json":true}\n');
+    },
+  );
 
   it("refuses a command outside commands/ and tools/ with its usage (exit 2)", async () => {
     const outside = await runCommand(s.dir, ["node", "bin/launch.cjs", "../outside"]);

@@ -54,7 +54,8 @@ describe("the engine's passes and config step", () => {
     lc.restore(empty);
     lc.config.healthTimeoutSeconds = "3s";
     const message =
-      "validating stack config: Stack 'staging' with configuration key 'healthTimeoutSeconds' must be of type 'integer'";
+      "validating stack config: Stack 'staging' with configuration" +
+      " key 'healthTimeoutSeconds' must be of type 'integer'";
     for (const run of [() => lc.preview(), () => lc.up()]) {
       const r = await run();
       expect(r.errors).toEqual([message]);
@@ -65,7 +66,7 @@ describe("the engine's passes and config step", () => {
     expect(lc.calls()).toEqual([]);
   });
 
-  it("docker.Image: an edited checkout rebuilds and re-pushes the same tag; ignored files and a new registry password do not; preview builds nothing", async () => {
+  it("docker.Image: an edit rebuilds and re-pushes; ignored files, a new password, a preview do not", async () => {
     lc.restore(empty);
     const program = { programEntry: path.join(__dirname, "fixtures", "docker-program", "index.cjs") };
     lc.config.fixtureContext = lc.appDir;

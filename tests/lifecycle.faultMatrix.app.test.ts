@@ -93,29 +93,36 @@ describe("fault matrix: update and env on an installed app", () => {
     await converges();
   });
 
-  it("500 on the update POST → not re-sent blindly: one POST, the up fails naming the status; next up updates", async () => {
-    release();
-    lc.api.injectFault({ operation: "updateApp", kind: "500", message: "Internal error" });
-    const before = lc.calls().length;
-    const r = await lc.up();
-    expect(r.ok).toBe(false);
-    expect(errorsOf(r)).toMatch(/500/);
-    expect(sent(lc.callsSince(before), "updateApp")).toHaveLength(1);
-    expect(lc.app()!.manifest.version).toBe(`0.1.${minor - 1}`);
-    await converges();
-  });
+  it(
+    "500 on the update POST → not re-sent blindly: one" + " POST, the up fails naming the status; next up updates",
+    async () => {
+      release();
+      lc.api.injectFault({ operation: "updateApp", kind: "500", message: "Internal error" });
+      const before = lc.calls().length;
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(errorsOf(r)).toMatch(/500/);
+      expect(sent(lc.callsSince(before), "updateApp")).toHaveLength(1);
+      expect(lc.app()!.manifest.version).toBe(`0.1.${minor - 1}`);
+      await converges();
+    },
+  );
 
-  it("update POST hangs and the connection drops, nothing applied → not re-sent: one POST, up fails; next up updates", async () => {
-    release();
-    lc.api.injectFault({ operation: "updateApp", kind: "hang", hangMs: 300 });
-    const before = lc.calls().length;
-    const r = await lc.up();
-    expect(r.ok).toBe(false);
-    expect(errorsOf(r)).toMatch(/not re-sent/i);
-    expect(sent(lc.callsSince(before), "updateApp")).toHaveLength(1);
-    expect(lc.app()!.manifest.version).toBe(`0.1.${minor - 1}`);
-    await converges();
-  });
+  it(
+    "update POST hangs and the connection drops, nothing" +
+      " applied → not re-sent: one POST, up fails; next up updates",
+    async () => {
+      release();
+      lc.api.injectFault({ operation: "updateApp", kind: "hang", hangMs: 300 });
+      const before = lc.calls().length;
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(errorsOf(r)).toMatch(/not re-sent/i);
+      expect(sent(lc.callsSince(before), "updateApp")).toHaveLength(1);
+      expect(lc.app()!.manifest.version).toBe(`0.1.${minor - 1}`);
+      await converges();
+    },
+  );
 
   it("500 and a dropped connection on reads (GET /apps/:id) are retried; the release goes through", async () => {
     release();
@@ -136,17 +143,21 @@ describe("fault matrix: update and env on an installed app", () => {
     expect(lc.app()!.manifest.version).toBe(`0.1.${minor}`);
   });
 
-  it("update task fails → the task's error is shown; the app stays on the old version until repaired, then the next up updates", async () => {
-    release();
-    lc.api.injectFault({ operation: "updateApp", kind: "taskFails", message: "Backup failed: storage full" });
-    const r = await lc.up();
-    expect(r.ok).toBe(false);
-    expect(errorsOf(r)).toContain("Backup failed: storage full");
-    expect(lc.app()!.manifest.version).toBe(`0.1.${minor - 1}`);
-    // Repair in the dashboard (Cloudron's "Repair" on an app in error state).
-    lc.mutateStandin((s) => Object.assign(s.apps[0], { installationState: "installed", error: null }));
-    await converges();
-  });
+  it(
+    "update task fails → the task's error is shown; the app stays" +
+      " on the old version until repaired, then the next up updates",
+    async () => {
+      release();
+      lc.api.injectFault({ operation: "updateApp", kind: "taskFails", message: "Backup failed: storage full" });
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(errorsOf(r)).toContain("Backup failed: storage full");
+      expect(lc.app()!.manifest.version).toBe(`0.1.${minor - 1}`);
+      // Repair in the dashboard (Cloudron's "Repair" on an app in error state).
+      lc.mutateStandin((s) => Object.assign(s.apps[0], { installationState: "installed", error: null }));
+      await converges();
+    },
+  );
 
   it("update task succeeds without applying → read-back fails naming the version; next up updates", async () => {
     release();
@@ -177,17 +188,20 @@ describe("fault matrix: update and env on an installed app", () => {
     await converges();
   });
 
-  it("configure/env stores a different value → up fails naming the key, not the value; the next up corrects it", async () => {
-    const value = `v-${crypto.randomBytes(6).toString("hex")}`;
-    env({ SMTP_FROM: value });
-    lc.api.injectFault({ operation: "setAppEnv", kind: "envValueDiffers", key: "SMTP_FROM" });
-    const r = await lc.up();
-    expect(r.ok).toBe(false);
-    expect(errorsOf(r)).toContain("SMTP_FROM");
-    expect(`${errorsOf(r)}\n${logOf(r)}`).not.toContain(value);
-    expect(lc.app()!.env.SMTP_FROM).toBe(`${value}-altered`);
-    await converges();
-  });
+  it(
+    "configure/env stores a different value → up fails" + " naming the key, not the value; the next up corrects it",
+    async () => {
+      const value = `v-${crypto.randomBytes(6).toString("hex")}`;
+      env({ SMTP_FROM: value });
+      lc.api.injectFault({ operation: "setAppEnv", kind: "envValueDiffers", key: "SMTP_FROM" });
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(errorsOf(r)).toContain("SMTP_FROM");
+      expect(`${errorsOf(r)}\n${logOf(r)}`).not.toContain(value);
+      expect(lc.app()!.env.SMTP_FROM).toBe(`${value}-altered`);
+      await converges();
+    },
+  );
 
   it("configure/env drops a key → up fails naming the key; the next up puts it back", async () => {
     env({ DROPPED_KEY: "dropped-value" });
@@ -218,17 +232,20 @@ describe("fault matrix: update and env on an installed app", () => {
     await converges();
   });
 
-  it("a dashboard edit of a managed key is corrected by the next up that applies env, in the same single call", async () => {
-    lc.mutateApp((app) => (app.env.SMTP_FROM = "Edited In Dashboard <x@example.org>"));
-    env({ AFTER_DASHBOARD_EDIT: "1" });
-    const before = lc.calls().length;
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    const envCalls = sent(lc.callsSince(before), "setAppEnv");
-    expect(envCalls).toHaveLength(1);
-    expect((envCalls[0].requestBody as { env: Record<string, string> }).env.SMTP_FROM).toBe(
-      (lc.config.env as Record<string, string>).SMTP_FROM,
-    );
-    await converges();
-  });
+  it(
+    "a dashboard edit of a managed key is corrected by the" + " next up that applies env, in the same single call",
+    async () => {
+      lc.mutateApp((app) => (app.env.SMTP_FROM = "Edited In Dashboard <x@example.org>"));
+      env({ AFTER_DASHBOARD_EDIT: "1" });
+      const before = lc.calls().length;
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      const envCalls = sent(lc.callsSince(before), "setAppEnv");
+      expect(envCalls).toHaveLength(1);
+      expect((envCalls[0].requestBody as { env: Record<string, string> }).env.SMTP_FROM).toBe(
+        (lc.config.env as Record<string, string>).SMTP_FROM,
+      );
+      await converges();
+    },
+  );
 });

@@ -1,5 +1,5 @@
 /**
- * Fault-injection matrix (issues 6, 9 and 12 item 11), through the lifecycle runner against the
+ * Fault-injection matrix, through the lifecycle runner against the
  * Cloudron API stand-in: one fault at one operation, then the fault clears. Each row asserts that
  * the `up` fails naming the step and what went wrong (a key, never a value), that nothing was re-sent
  * blindly, and that the next `up` converges: one install ever, the seed exactly once, the same
@@ -74,45 +74,62 @@ describe("fault matrix: install", () => {
     expect(lc.app()).toBeUndefined();
   });
 
-  it("install answer lost (connection dropped after the server accepted it) → not re-sent; the up waits for the task it finds", async () => {
-    lc.api.injectFault({ operation: "installApp", kind: "hang", hangMs: 300, applied: true });
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    expect(sent(lc.calls(), "installApp")).toHaveLength(1);
-    expect(lc.app()!.installationState).toBe("installed");
-    expect(lc.seedRuns()).toBe(1);
-  });
+  it(
+    "install answer lost (connection dropped after the server" +
+      " accepted it) → not re-sent; the up waits for the task it finds",
+    async () => {
+      lc.api.injectFault({ operation: "installApp", kind: "hang", hangMs: 300, applied: true });
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      expect(sent(lc.calls(), "installApp")).toHaveLength(1);
+      expect(lc.app()!.installationState).toBe("installed");
+      expect(lc.seedRuns()).toBe(1);
+    },
+  );
 
-  it("install task fails → up fails with the task's error; after the operator removes the failed app, the next up installs", async () => {
-    lc.api.injectFault({ operation: "installApp", kind: "taskFails", message: "Image pull failed: manifest unknown" });
-    const r = await lc.up();
-    expect(r.ok).toBe(false);
-    expect(errorsOf(r)).toContain("Image pull failed: manifest unknown");
-    expect(lc.app()).toMatchObject({ installationState: "error", error: "Image pull failed: manifest unknown" });
-    expect(lc.seedRuns()).toBe(0);
-    // What the runbook says to do: uninstall the failed app in the dashboard.
-    lc.mutateStandin((s) => (s.apps = []));
-    const again = await lc.up();
-    expect(again.errors).toEqual([]);
-    expect(accepted(lc, "installApp")).toBe(2);
-    expect(lc.app()!.installationState).toBe("installed");
-    expect(lc.seedRuns()).toBe(1);
-  });
+  it(
+    "install task fails → up fails with the task's error; after" +
+      " the operator removes the failed app, the next up installs",
+    async () => {
+      lc.api.injectFault({
+        operation: "installApp",
+        kind: "taskFails",
+        message: "Image pull failed: manifest unknown",
+      });
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(errorsOf(r)).toContain("Image pull failed: manifest unknown");
+      expect(lc.app()).toMatchObject({ installationState: "error", error: "Image pull failed: manifest unknown" });
+      expect(lc.seedRuns()).toBe(0);
+      // What the runbook says to do: uninstall the failed app in the dashboard.
+      lc.mutateStandin((s) => (s.apps = []));
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(accepted(lc, "installApp")).toBe(2);
+      expect(lc.app()!.installationState).toBe("installed");
+      expect(lc.seedRuns()).toBe(1);
+    },
+  );
 
-  it("install stores a different SESSION_SECRET than sent → up fails naming the key, never the value; the next up corrects it", async () => {
-    lc.api.injectFault({ operation: "installApp", kind: "envValueDiffers", key: "SESSION_SECRET" });
-    const r = await lc.up();
-    expect(r.ok).toBe(false);
-    const err = errorsOf(r);
-    expect(err).toContain("SESSION_SECRET");
-    const asked = (sent(lc.calls(), "installApp")[0].requestBody as { env: Record<string, string> }).env.SESSION_SECRET;
-    expect(`${err}\n${logOf(r)}`).not.toContain(asked);
-    expect(lc.app()!.env.SESSION_SECRET).toBe(`${asked}-altered`);
-    const again = await lc.up();
-    expect(again.errors).toEqual([]);
-    expect(accepted(lc, "installApp")).toBe(1);
-    expect(lc.app()!.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
-  });
+  it(
+    "install stores a different SESSION_SECRET than sent → up fails" +
+      " naming the key, never the value; the next up corrects it",
+    async () => {
+      lc.api.injectFault({ operation: "installApp", kind: "envValueDiffers", key: "SESSION_SECRET" });
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      const err = errorsOf(r);
+      expect(err).toContain("SESSION_SECRET");
+      const asked = (sent(lc.calls(), "installApp")[0].requestBody as { env: Record<string, string> }).env
+        .SESSION_SECRET;
+      expect(`${err}\n${logOf(r)}`).not.toContain(asked);
+      expect(lc.app()!.env.SESSION_SECRET).toBe(`${asked}-altered`);
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(accepted(lc, "installApp")).toBe(1);
+      expect(lc.app()!.env.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
+    },
+  );
 
   it("install drops a key → up fails naming the key", async () => {
     lc.api.injectFault({ operation: "installApp", kind: "envDropKey", key: "UPLOAD_ROOT" });
@@ -149,23 +166,27 @@ describe("fault matrix: seed, health, smoke", () => {
     expect(lc.seedRuns()).toBe(2);
   });
 
-  it("health 503 after a staging release → up fails naming health with the runbook cause; next up passes without a second update", async () => {
-    // The gate's bound is not the point here (lifecycle.timeouts.test.ts checks it): the smallest one.
-    lc.config.healthTimeoutSeconds = 1;
-    lc.setManifestVersion("0.1.10");
-    lc.mutateStandin((s) => (s.unhealthyImages = ["@sha256:"]));
-    const r = await lc.up();
-    expect(r.ok).toBe(false);
-    const err = errorsOf(r);
-    expect(err).toMatch(/health [\s\S]*failed/);
-    expect(err).toMatch(/postgresql addon|CLOUDRON_POSTGRESQL_URL/);
-    const updatesBefore = sent(lc.calls(), "updateApp").length;
-    lc.mutateStandin((s) => (s.unhealthyImages = []));
-    const again = await lc.up();
-    expect(again.errors).toEqual([]);
-    expect(sent(lc.calls(), "updateApp").length).toBe(updatesBefore);
-    expect(lc.seedRuns()).toBe(1);
-  });
+  it(
+    "health 503 after a staging release → up fails naming health" +
+      " with the runbook cause; next up passes without a second update",
+    async () => {
+      // The gate's bound is not the point here (lifecycle.timeouts.test.ts checks it): the smallest one.
+      lc.config.healthTimeoutSeconds = 1;
+      lc.setManifestVersion("0.1.10");
+      lc.mutateStandin((s) => (s.unhealthyImages = ["@sha256:"]));
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      const err = errorsOf(r);
+      expect(err).toMatch(/health [\s\S]*failed/);
+      expect(err).toMatch(/postgresql addon|CLOUDRON_POSTGRESQL_URL/);
+      const updatesBefore = sent(lc.calls(), "updateApp").length;
+      lc.mutateStandin((s) => (s.unhealthyImages = []));
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(sent(lc.calls(), "updateApp").length).toBe(updatesBefore);
+      expect(lc.seedRuns()).toBe(1);
+    },
+  );
 
   it("smoke fails (templates empty) → up fails naming smoke; the seed is not re-run by itself", async () => {
     // Someone wiped the data: templates come back empty.

@@ -1,5 +1,5 @@
 /**
- * Foundation scenarios (issues 4 and 12), played through the offline lifecycle runner: the real
+ * Foundation scenarios, played through the offline lifecycle runner: the real
  * program, loaded with ts-node (CommonJS) in a child process, against the Cloudron API stand-in,
  * a real OCI registry and a loopback app. Assertions read the stand-in's call log (method, path,
  * operation, request body) and its server state.
@@ -36,49 +36,52 @@ afterAll(async () => lc?.close());
 describe("staging lifecycle: install, no-op, release, env change, reseed, rotation, destroy", () => {
   let firstSecret = "";
 
-  it("first up installs in one task with the whole env (no configure/env), seeds once, passes the health gate", async () => {
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    expect(r.ok).toBe(true);
-    const calls = lc.calls();
-    // The ownership tags follow the install: a tags call is no task, so it costs no restart (below).
-    expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "setAppTags", "standinExec"]);
-    const install = calls.find((c) => c.operation === "installApp")!;
-    expect(install).toMatchObject({ method: "POST", path: "/api/v1/apps", status: 202 });
-    expect(body(install)).toMatchObject({ subdomain: "staging", domain: "communityrule.info" });
-    const manifest = body(install).manifest as Record<string, unknown>;
-    expect(manifest).toMatchObject({ id: "com.medlab.communityrule", version: "0.1.9" });
-    expect(manifest.dockerImage).toMatch(
-      new RegExp(`^${lc.registryHost}/communityrule/community-rule@sha256:[0-9a-f]{64}$`),
-    );
-    // The first boot already has SESSION_SECRET and the config env.
-    expect(envOf(install)).toMatchObject({
-      SMTP_FROM: "Community Rule <hello@communityrule.info>",
-      UPLOAD_ROOT: "/app/data/uploads",
-      SESSION_SECRET: expect.stringMatching(/^[A-Za-z0-9]{48}$/),
-    });
-    const app = lc.app()!;
-    expect(app.env).toEqual(envOf(install));
-    expect(app.manifest.version).toBe("0.1.9");
-    expect(app.restarts).toBe(1); // one start: no env restart after the install, none for the tags
-    expect(app.tags).toEqual([
-      "communityrule-stack:staging",
-      expect.stringMatching(/^communityrule-owner:[0-9a-f]{16}$/),
-    ]);
-    expect(app.env).not.toHaveProperty("COMMUNITYRULE_DEPLOYMENT");
-    firstSecret = app.env.SESSION_SECRET;
-    expect(lc.seedRuns()).toBe(1);
-    expect(lc.execCalls().map((c) => c.argv)).toEqual([SEED_ARGV]);
-    expect(lc.builds()).toHaveLength(1);
-    expect(lc.builds()[0].platform).toBe("linux/amd64");
-    expect(r.outputs.deployAction).toBe("installed");
-    expect(r.outputs.appId).toBe(app.id);
-    expect(String(r.outputs.smokeReport)).toContain("5 passed, 0 failed");
-    expect(JSON.parse(String(r.outputs.healthCheck)).healthy).toBe(true);
-    // Bearer header only, every call authenticated, nothing off the spec's shapes.
-    expect(calls.filter((c) => !c.authenticated || "access_token" in c.query)).toEqual([]);
-    expect(lc.standin().violations).toEqual([]);
-  });
+  it(
+    "first up installs in one task with the whole env (no" + " configure/env), seeds once, passes the health gate",
+    async () => {
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      expect(r.ok).toBe(true);
+      const calls = lc.calls();
+      // The ownership tags follow the install: a tags call is no task, so it costs no restart (below).
+      expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "setAppTags", "standinExec"]);
+      const install = calls.find((c) => c.operation === "installApp")!;
+      expect(install).toMatchObject({ method: "POST", path: "/api/v1/apps", status: 202 });
+      expect(body(install)).toMatchObject({ subdomain: "staging", domain: "communityrule.info" });
+      const manifest = body(install).manifest as Record<string, unknown>;
+      expect(manifest).toMatchObject({ id: "com.medlab.communityrule", version: "0.1.9" });
+      expect(manifest.dockerImage).toMatch(
+        new RegExp(`^${lc.registryHost}/communityrule/community-rule@sha256:[0-9a-f]{64}$`),
+      );
+      // The first boot already has SESSION_SECRET and the config env.
+      expect(envOf(install)).toMatchObject({
+        SMTP_FROM: "Community Rule <hello@communityrule.info>",
+        UPLOAD_ROOT: "/app/data/uploads",
+        SESSION_SECRET: expect.stringMatching(/^[A-Za-z0-9]{48}$/),
+      });
+      const app = lc.app()!;
+      expect(app.env).toEqual(envOf(install));
+      expect(app.manifest.version).toBe("0.1.9");
+      expect(app.restarts).toBe(1); // one start: no env restart after the install, none for the tags
+      expect(app.tags).toEqual([
+        "communityrule-stack:staging",
+        expect.stringMatching(/^communityrule-owner:[0-9a-f]{16}$/),
+      ]);
+      expect(app.env).not.toHaveProperty("COMMUNITYRULE_DEPLOYMENT");
+      firstSecret = app.env.SESSION_SECRET;
+      expect(lc.seedRuns()).toBe(1);
+      expect(lc.execCalls().map((c) => c.argv)).toEqual([SEED_ARGV]);
+      expect(lc.builds()).toHaveLength(1);
+      expect(lc.builds()[0].platform).toBe("linux/amd64");
+      expect(r.outputs.deployAction).toBe("installed");
+      expect(r.outputs.appId).toBe(app.id);
+      expect(String(r.outputs.smokeReport)).toContain("5 passed, 0 failed");
+      expect(JSON.parse(String(r.outputs.healthCheck)).healthy).toBe(true);
+      // Bearer header only, every call authenticated, nothing off the spec's shapes.
+      expect(calls.filter((c) => !c.authenticated || "access_token" in c.query)).toEqual([]);
+      expect(lc.standin().violations).toEqual([]);
+    },
+  );
 
   it("second up with nothing changed makes zero mutating API calls and no build", async () => {
     const before = lc.calls().length;
@@ -90,35 +93,39 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(lc.app()!.restarts).toBe(1);
   });
 
-  it("a new manifest version: one update, never skipBackup, the pre-update backup's id reported; no reseed, same secret", async () => {
-    lc.setManifestVersion("0.1.10");
-    const before = lc.calls().length;
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    const mutating = lc.mutatingCallsSince(before);
-    // The update, then the protection of its pre-update backup (the rollback point).
-    expect(ops(mutating)).toEqual(["updateApp", "updateAppBackup"]);
-    const update = body(mutating[0]);
-    expect(update.skipBackup).not.toBe(true);
-    expect(update.manifest).toMatchObject({
-      id: "com.medlab.communityrule",
-      version: "0.1.10",
-      dockerImage: expect.stringContaining("@sha256:"),
-    });
-    expect(lc.builds().map((b) => b.imageName)).toEqual([
-      expect.stringMatching(/:0\.1\.9$/),
-      expect.stringMatching(/:0\.1\.10$/),
-    ]);
-    const app = lc.app()!;
-    expect(app.manifest.version).toBe("0.1.10");
-    expect(app.env.SESSION_SECRET).toBe(firstSecret);
-    expect(app.backups).toHaveLength(1);
-    expect(app.backups[0].packageVersion).toBe("0.1.9");
-    expect(r.outputs.preUpdateBackupId).toBe(app.backups[0].id);
-    expect(r.outputs.deployAction).toBe("updated");
-    expect(lc.seedRuns()).toBe(1);
-    expect(app.restarts).toBe(2);
-  });
+  it(
+    "a new manifest version: one update, never skipBackup, the" +
+      " pre-update backup's id reported; no reseed, same secret",
+    async () => {
+      lc.setManifestVersion("0.1.10");
+      const before = lc.calls().length;
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      const mutating = lc.mutatingCallsSince(before);
+      // The update, then the protection of its pre-update backup (the rollback point).
+      expect(ops(mutating)).toEqual(["updateApp", "updateAppBackup"]);
+      const update = body(mutating[0]);
+      expect(update.skipBackup).not.toBe(true);
+      expect(update.manifest).toMatchObject({
+        id: "com.medlab.communityrule",
+        version: "0.1.10",
+        dockerImage: expect.stringContaining("@sha256:"),
+      });
+      expect(lc.builds().map((b) => b.imageName)).toEqual([
+        expect.stringMatching(/:0\.1\.9$/),
+        expect.stringMatching(/:0\.1\.10$/),
+      ]);
+      const app = lc.app()!;
+      expect(app.manifest.version).toBe("0.1.10");
+      expect(app.env.SESSION_SECRET).toBe(firstSecret);
+      expect(app.backups).toHaveLength(1);
+      expect(app.backups[0].packageVersion).toBe("0.1.9");
+      expect(r.outputs.preUpdateBackupId).toBe(app.backups[0].id);
+      expect(r.outputs.deployAction).toBe("updated");
+      expect(lc.seedRuns()).toBe(1);
+      expect(app.restarts).toBe(2);
+    },
+  );
 
   it("adding, changing and removing env keys in one up: exactly one configure/env call and one restart", async () => {
     const env = { ...(lc.config.env as Record<string, string>) };
@@ -155,22 +162,26 @@ describe("staging lifecycle: install, no-op, release, env change, reseed, rotati
     expect(lc.seedRuns()).toBe(2);
   });
 
-  it("changing sessionSecretRotation sends a new SESSION_SECRET in one configure/env call, and says users are logged out", async () => {
-    lc.config.sessionSecretRotation = "2026-11-rotation";
-    const before = lc.calls().length;
-    const envBefore = { ...lc.app()!.env };
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    const mutating = lc.mutatingCallsSince(before);
-    expect(ops(mutating)).toEqual(["setAppEnv"]);
-    const secret = lc.app()!.env.SESSION_SECRET;
-    expect(secret).toMatch(/^[A-Za-z0-9]{48}$/);
-    expect(secret).not.toBe(firstSecret);
-    // Only the secret changed.
-    expect({ ...lc.app()!.env, SESSION_SECRET: "x" }).toEqual({ ...envBefore, SESSION_SECRET: "x" });
-    expect((r as unknown as { log: string }).log).toContain("every user is logged out");
-    expect(lc.seedRuns()).toBe(2);
-  });
+  it(
+    "changing sessionSecretRotation sends a new SESSION_SECRET" +
+      " in one configure/env call, and says users are logged out",
+    async () => {
+      lc.config.sessionSecretRotation = "2026-11-rotation";
+      const before = lc.calls().length;
+      const envBefore = { ...lc.app()!.env };
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      const mutating = lc.mutatingCallsSince(before);
+      expect(ops(mutating)).toEqual(["setAppEnv"]);
+      const secret = lc.app()!.env.SESSION_SECRET;
+      expect(secret).toMatch(/^[A-Za-z0-9]{48}$/);
+      expect(secret).not.toBe(firstSecret);
+      // Only the secret changed.
+      expect({ ...lc.app()!.env, SESSION_SECRET: "x" }).toEqual({ ...envBefore, SESSION_SECRET: "x" });
+      expect((r as unknown as { log: string }).log).toContain("every user is logged out");
+      expect(lc.seedRuns()).toBe(2);
+    },
+  );
 
   it("destroy on staging uninstalls the app it installed", async () => {
     const id = lc.app()!.id;
@@ -246,33 +257,38 @@ describe("adoption and refusal", () => {
 });
 
 describe("config errors", () => {
-  it("a config error registers nothing and calls nothing: the CLI's config step first, then the program's rules", async () => {
-    lc.restore(empty);
-    delete lc.config.location;
-    lc.config.healthTimeoutSeconds = -5;
-    const cli = await lc.up();
-    expect(cli.ok).toBe(false);
-    expect(cli.registered).toBe(0);
-    expect(cli.steps).toEqual([]);
-    // Pulumi.yaml declares location without a default: the CLI refuses before the program runs.
-    expect(cli.errors).toEqual(["validating stack config: Stack 'staging' is missing configuration value 'location'"]);
+  it(
+    "a config error registers nothing and calls nothing:" + " the CLI's config step first, then the program's rules",
+    async () => {
+      lc.restore(empty);
+      delete lc.config.location;
+      lc.config.healthTimeoutSeconds = -5;
+      const cli = await lc.up();
+      expect(cli.ok).toBe(false);
+      expect(cli.registered).toBe(0);
+      expect(cli.steps).toEqual([]);
+      // Pulumi.yaml declares location without a default: the CLI refuses before the program runs.
+      expect(cli.errors).toEqual([
+        "validating stack config: Stack 'staging' is missing configuration value 'location'",
+      ]);
 
-    lc.config.location = "staging.communityrule.info";
-    const r = await lc.up();
-    expect(r.ok).toBe(false);
-    expect(r.registered).toBe(0);
-    expect(r.steps).toEqual([]);
-    const message = r.errors.join("\n");
-    // -5 is an integer, so the CLI passes it on; the program's own range check refuses it.
-    expect(message).toMatch(/communityrule:healthTimeoutSeconds: must be between \d+ and 3600 seconds/);
-    expect(message).not.toMatch(/\n\s+at /); // no stack trace
-    expect(lc.calls()).toEqual([]);
-    expect(lc.builds()).toEqual([]);
-  });
+      lc.config.location = "staging.communityrule.info";
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(r.registered).toBe(0);
+      expect(r.steps).toEqual([]);
+      const message = r.errors.join("\n");
+      // -5 is an integer, so the CLI passes it on; the program's own range check refuses it.
+      expect(message).toMatch(/communityrule:healthTimeoutSeconds: must be between \d+ and 3600 seconds/);
+      expect(message).not.toMatch(/\n\s+at /); // no stack trace
+      expect(lc.calls()).toEqual([]);
+      expect(lc.builds()).toEqual([]);
+    },
+  );
 });
 
 describe("production protection", () => {
-  it("destroy checks protect per delete step, dependents first: smoke goes, the seed's step fails, what the seed needs stays", async () => {
+  it("destroy checks protect per step, dependents first: smoke goes, the seed fails, what it needs stays", async () => {
     const lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9" });
     try {
       await lc.releaseOnStaging();
@@ -287,7 +303,8 @@ describe("production protection", () => {
       const before = lc.calls().length;
       const seedUrn = state().find((x) => x.name === "seed")!.urn;
       const seedRefused =
-        `resource "${seedUrn}" cannot be deleted\nbecause it is protected. To unprotect the resource, either remove the ` +
+        `resource "${seedUrn}" cannot be deleted\nbecause it is` +
+        ` protected. To unprotect the resource, either remove the ` +
         "`protect` flag from the resource in your Pulumi program and run `pulumi up`, or use the command:\n" +
         `\`pulumi state unprotect '${seedUrn}'\``;
 
@@ -314,7 +331,8 @@ describe("production protection", () => {
       expect(again.errors).toEqual([]);
       expect(again.steps.filter((s) => s.op !== "same").map((s) => `${s.name} ${s.op}`)).toContain("smoke create");
 
-      // --exclude-protected leaves the protected resources and everything they need (destroy.go getProtectedExcludes).
+      // --exclude-protected leaves the protected resources and everything they need
+      // (destroy.go getProtectedExcludes).
       const excluding = await lc.destroy({ excludeProtected: true });
       expect(excluding.errors).toEqual([]);
       const excluded = excluding.steps.map((s) => `${s.name} ${s.type}`);
@@ -329,7 +347,8 @@ describe("production protection", () => {
       expect((nothingLeft as { log?: string }).log).toContain("There were no unprotected resources to destroy.");
       expect(lc.mutatingCallsSince(before)).toEqual([]);
 
-      // A replacement of a resource protected before and after is refused (step_generator.go: new.Protect && old.Protect).
+      // A replacement of a resource protected before and after is refused
+      // (step_generator.go: new.Protect && old.Protect).
       lc.config.location = "www.communityrule.info";
       const moved = await lc.preview();
       expect(moved.ok).toBe(false);

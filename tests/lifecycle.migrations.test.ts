@@ -1,5 +1,5 @@
 /**
- * Migration-aware releases end to end through the offline lifecycle runner (issue 14): the app
+ * Migration-aware releases end to end through the offline lifecycle runner: the app
  * checkout carries the release states of engine/fixtures/releases; the program reviews them
  * before any resource registers (preview and up), the deploy request carries the classified list,
  * and the deploy result records it in state.
@@ -68,75 +68,87 @@ describe("production: a destructive migration needs an acknowledgement; rolling 
     expect(first.risk).toBe("additive");
   });
 
-  it("0.1.10 fails at preview, and in up before any build or update, naming the destructive migration and the command", async () => {
-    checkOut(lc, "0.1.10");
-    await lc.releaseOnStaging("0.1.10");
-    const buildsBefore = lc.builds().length;
-    const callsBefore = lc.calls().length;
-    for (const r of [await lc.preview(), await lc.up()]) {
-      expect(r.ok).toBe(false);
-      expect(r.registered).toBe(0);
-      const text = r.errors.join("\n");
-      expect(text).toContain(`  - ${DROP} [destructive] (prisma/migrations/${DROP}/migration.sql)`);
+  it(
+    "0.1.10 fails at preview, and in up before any build or" +
+      " update, naming the destructive migration and the command",
+    async () => {
+      checkOut(lc, "0.1.10");
+      await lc.releaseOnStaging("0.1.10");
+      const buildsBefore = lc.builds().length;
+      const callsBefore = lc.calls().length;
+      for (const r of [await lc.preview(), await lc.up()]) {
+        expect(r.ok).toBe(false);
+        expect(r.registered).toBe(0);
+        const text = r.errors.join("\n");
+        expect(text).toContain(`  - ${DROP} [destructive] (prisma/migrations/${DROP}/migration.sql)`);
+        expect(text).toContain(
+          "      line 8 [destructive]: drops column User.legacyId (the column and its data are deleted)",
+        );
+        expect(text).toContain(`  pulumi config set --path 'acknowledgeMigrations[0]' ${DROP} -s production`);
+        expect(text).toContain("The way back is the pre-update backup Cloudron takes before the update");
+        expect(text).not.toContain(SLUG);
+      }
+      expect(lc.builds()).toHaveLength(buildsBefore);
+      expect(lc.mutatingCallsSince(callsBefore)).toEqual([]);
+    },
+  );
+
+  it(
+    "once acknowledged, the preview shows both migrations with" +
+      " their class in the deploy request, and up records four",
+    async () => {
+      lc.config.acknowledgeMigrations = [DROP];
+      const preview = await lc.preview();
+      expect(preview.errors).toEqual([]);
+      const deployStep = preview.steps.find((s) => s.name === "app-deploy");
+      expect(deployStep?.op).toBe("update");
+      expect(deployStep?.detail).toContain("stdin");
+      expect(logOf(preview)).toContain(`${SLUG} [additive]: adds column Rule.slug`);
+      expect(logOf(preview)).toContain(`${DROP} [destructive]: drops column User.legacyId`);
+
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      expect(lc.app()!.manifest.version).toBe("0.1.10");
+      expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates", SLUG, DROP]);
+      const request = JSON.parse(
+        String(lc.pulumiState().resources.find((x) => x.name === "app-deploy")!.inputs.stdin),
+      ) as {
+        releaseMigrations: { record: Array<{ name: string; risk: string }> };
+      };
+      expect(request.releaseMigrations.record.find((m) => m.name === DROP)?.risk).toBe("destructive");
+    },
+  );
+
+  it(
+    "a rollback to 0.1.9 is refused on production with the" + " restore path, until rollback:<name> is acknowledged",
+    async () => {
+      lc.config.build = false;
+      lc.config.imageTag = "0.1.9";
+      const callsBefore = lc.calls().length;
+      const refused = await lc.preview();
+      expect(refused.ok).toBe(false);
+      const text = refused.errors.join("\n");
       expect(text).toContain(
-        "      line 8 [destructive]: drops column User.legacyId (the column and its data are deleted)",
+        "production rollback from 0.1.10 to 0.1.9 refused: the database" +
+          " keeps 1 risky or destructive migration that 0.1.9 does not know",
       );
-      expect(text).toContain(`  pulumi config set --path 'acknowledgeMigrations[0]' ${DROP} -s production`);
-      expect(text).toContain("The way back is the pre-update backup Cloudron takes before the update");
-      expect(text).not.toContain(SLUG);
-    }
-    expect(lc.builds()).toHaveLength(buildsBefore);
-    expect(lc.mutatingCallsSince(callsBefore)).toEqual([]);
-  });
+      expect(text).toContain("Fix forward (usually best)");
+      expect(text).toContain("npm run restore-drill -- production");
+      expect(text).toContain("communityrule.info → Backups → restore it");
+      expect(text).toContain(`pulumi config set --path 'acknowledgeMigrations[1]' rollback:${DROP} -s production`);
+      expect(lc.mutatingCallsSince(callsBefore)).toEqual([]);
 
-  it("once acknowledged, the preview shows both migrations with their class in the deploy request, and up records four", async () => {
-    lc.config.acknowledgeMigrations = [DROP];
-    const preview = await lc.preview();
-    expect(preview.errors).toEqual([]);
-    const deployStep = preview.steps.find((s) => s.name === "app-deploy");
-    expect(deployStep?.op).toBe("update");
-    expect(deployStep?.detail).toContain("stdin");
-    expect(logOf(preview)).toContain(`${SLUG} [additive]: adds column Rule.slug`);
-    expect(logOf(preview)).toContain(`${DROP} [destructive]: drops column User.legacyId`);
-
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    expect(lc.app()!.manifest.version).toBe("0.1.10");
-    expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates", SLUG, DROP]);
-    const request = JSON.parse(
-      String(lc.pulumiState().resources.find((x) => x.name === "app-deploy")!.inputs.stdin),
-    ) as {
-      releaseMigrations: { record: Array<{ name: string; risk: string }> };
-    };
-    expect(request.releaseMigrations.record.find((m) => m.name === DROP)?.risk).toBe("destructive");
-  });
-
-  it("a rollback to 0.1.9 is refused on production with the restore path, until rollback:<name> is acknowledged", async () => {
-    lc.config.build = false;
-    lc.config.imageTag = "0.1.9";
-    const callsBefore = lc.calls().length;
-    const refused = await lc.preview();
-    expect(refused.ok).toBe(false);
-    const text = refused.errors.join("\n");
-    expect(text).toContain(
-      "production rollback from 0.1.10 to 0.1.9 refused: the database keeps 1 risky or destructive migration that 0.1.9 does not know",
-    );
-    expect(text).toContain("Fix forward (usually best)");
-    expect(text).toContain("npm run restore-drill -- production");
-    expect(text).toContain("communityrule.info → Backups → restore it");
-    expect(text).toContain(`pulumi config set --path 'acknowledgeMigrations[1]' rollback:${DROP} -s production`);
-    expect(lc.mutatingCallsSince(callsBefore)).toEqual([]);
-
-    lc.config.acknowledgeMigrations = [DROP, `rollback:${DROP}`];
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    expect(logOf(r)).toContain(`rollback to 0.1.9 past ${DROP} [destructive]: acknowledged`);
-    // Production rolls back by digest: the one 0.1.9 was deployed with (its tag never changed).
-    expect(lc.app()!.manifest.dockerImage).toBe(image09);
-    expect(image09).toMatch(/@sha256:[0-9a-f]{64}$/);
-    // The record stays the schema's: the rolled-back database still has the 0.1.10 migrations.
-    expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates", SLUG, DROP]);
-  });
+      lc.config.acknowledgeMigrations = [DROP, `rollback:${DROP}`];
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      expect(logOf(r)).toContain(`rollback to 0.1.9 past ${DROP} [destructive]: acknowledged`);
+      // Production rolls back by digest: the one 0.1.9 was deployed with (its tag never changed).
+      expect(lc.app()!.manifest.dockerImage).toBe(image09);
+      expect(image09).toMatch(/@sha256:[0-9a-f]{64}$/);
+      // The record stays the schema's: the rolled-back database still has the 0.1.10 migrations.
+      expect(recordedNames(r)).toEqual(["20250301120000_init", "20250415093000_add_rule_templates", SLUG, DROP]);
+    },
+  );
 });
 
 describe("staging: warnings instead of refusals, and edited history refused", () => {
@@ -153,7 +165,8 @@ describe("staging: warnings instead of refusals, and edited history refused", ()
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     expect(logOf(r)).toContain(
-      `staging: migration ${DROP} is destructive (drops column User.legacyId); production will refuse it until acknowledgeMigrations names it`,
+      `staging: migration ${DROP} is destructive (drops column User.legacyId);` +
+        ` production will refuse it until acknowledgeMigrations names it`,
     );
     expect(lc.app()!.manifest.version).toBe("0.1.10");
   });

@@ -75,41 +75,44 @@ describe("ownership", () => {
     expect((await lc.up()).steps.filter((s) => s.op !== "same")).toEqual([]);
   });
 
-  it("a URN change (the app component renamed, no alias) deletes the old resources without uninstalling the app", async () => {
-    const app = lc.app()!;
-    const owner = ownerOf(lc);
-    expect(owner).toMatch(/communityrule:cloudron:App::app\/app-deploy$/);
-    // Rewrite state and server as if the previous program had called the component "oldapp":
-    // its URN, its children's names and URNs, and the owner tag it wrote to the app.
-    const oldOwner = owner.replace(/App::app\/app-deploy$/, "App::oldapp/oldapp-deploy");
-    const text = fs
-      .readFileSync(lc.pulumiStatePath, "utf8")
-      .split(owner)
-      .join(oldOwner)
-      .replace(/(communityrule:cloudron:App)::app"/g, '$1::oldapp"')
-      .replace(/::app-/g, "::oldapp-")
-      .replace(/"name": "app-/g, '"name": "oldapp-')
-      .replace(/"name": "app"/g, '"name": "oldapp"');
-    fs.writeFileSync(lc.pulumiStatePath, text);
-    expect(
-      lc
-        .pulumiState()
-        .resources.filter((r) => r.name.startsWith("oldapp-"))
-        .map((r) => r.name),
-    ).toContain("oldapp-deploy");
-    lc.mutateApp((live) => (live.tags = ownershipTags("staging", oldOwner)));
+  it(
+    "a URN change (the app component renamed, no alias)" + " deletes the old resources without uninstalling the app",
+    async () => {
+      const app = lc.app()!;
+      const owner = ownerOf(lc);
+      expect(owner).toMatch(/communityrule:cloudron:App::app\/app-deploy$/);
+      // Rewrite state and server as if the previous program had called the component "oldapp":
+      // its URN, its children's names and URNs, and the owner tag it wrote to the app.
+      const oldOwner = owner.replace(/App::app\/app-deploy$/, "App::oldapp/oldapp-deploy");
+      const text = fs
+        .readFileSync(lc.pulumiStatePath, "utf8")
+        .split(owner)
+        .join(oldOwner)
+        .replace(/(communityrule:cloudron:App)::app"/g, '$1::oldapp"')
+        .replace(/::app-/g, "::oldapp-")
+        .replace(/"name": "app-/g, '"name": "oldapp-')
+        .replace(/"name": "app"/g, '"name": "oldapp"');
+      fs.writeFileSync(lc.pulumiStatePath, text);
+      expect(
+        lc
+          .pulumiState()
+          .resources.filter((r) => r.name.startsWith("oldapp-"))
+          .map((r) => r.name),
+      ).toContain("oldapp-deploy");
+      lc.mutateApp((live) => (live.tags = ownershipTags("staging", oldOwner)));
 
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    const deleted = r.steps.filter((s) => s.op === "delete").map((s) => s.name);
-    expect(deleted).toContain("oldapp-deploy");
-    expect(uninstalls(lc)).toEqual([]);
-    // Still the one install (beforeAll): none in this up.
-    expect(lc.calls().filter((c) => c.operation === "installApp")).toEqual([]);
-    expect(lc.app()?.id).toBe(app.id);
-    // The new resource adopted the app and wrote its own owner tag.
-    expect(lc.app()!.tags).toEqual(ownershipTags("staging", owner));
-  });
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      const deleted = r.steps.filter((s) => s.op === "delete").map((s) => s.name);
+      expect(deleted).toContain("oldapp-deploy");
+      expect(uninstalls(lc)).toEqual([]);
+      // Still the one install (beforeAll): none in this up.
+      expect(lc.calls().filter((c) => c.operation === "installApp")).toEqual([]);
+      expect(lc.app()?.id).toBe(app.id);
+      // The new resource adopted the app and wrote its own owner tag.
+      expect(lc.app()!.tags).toEqual(ownershipTags("staging", owner));
+    },
+  );
 
   it("destroy refuses to uninstall an app at the location that is not the one it installed", async () => {
     // Someone uninstalled our app and installed another one at the same location.
@@ -136,22 +139,26 @@ describe("ownership", () => {
     expect(lc.app()?.id).toBe(app.id);
   });
 
-  it("an app removed by hand: the next up installs it again, applies env, passes the gate and seeds the new database", async () => {
-    const before = lc.app()!;
-    lc.mutateStandin((s) => (s.apps = []));
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    const ran = r.steps.filter((s) => s.op !== "same").map((s) => s.name);
-    expect(ran).toEqual(expect.arrayContaining(["app-presence", "app-deploy", "app-env-apply", "health", "seed"]));
-    expect(ops(lc)).toEqual(["installApp", "setAppTags", "standinExec"]);
-    const now = lc.app()!;
-    expect(now.id).not.toBe(before.id);
-    expect(now.seedRuns).toBe(1);
-    expect(r.outputs.appId).toBe(now.id);
-    // And the up after it is a no-op again.
-    const again = await lc.up();
-    expect(again.steps.filter((s) => s.op !== "same")).toEqual([]);
-  });
+  it(
+    "an app removed by hand: the next up installs it again," +
+      " applies env, passes the gate and seeds the new database",
+    async () => {
+      const before = lc.app()!;
+      lc.mutateStandin((s) => (s.apps = []));
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      const ran = r.steps.filter((s) => s.op !== "same").map((s) => s.name);
+      expect(ran).toEqual(expect.arrayContaining(["app-presence", "app-deploy", "app-env-apply", "health", "seed"]));
+      expect(ops(lc)).toEqual(["installApp", "setAppTags", "standinExec"]);
+      const now = lc.app()!;
+      expect(now.id).not.toBe(before.id);
+      expect(now.seedRuns).toBe(1);
+      expect(r.outputs.appId).toBe(now.id);
+      // And the up after it is a no-op again.
+      const again = await lc.up();
+      expect(again.steps.filter((s) => s.op !== "same")).toEqual([]);
+    },
+  );
 
   it("an app moved by hand: the next up fails naming where it went, and installs no second copy", async () => {
     const app = lc.app()!;
@@ -162,7 +169,8 @@ describe("ownership", () => {
     const r = await lc.up();
     expect(r.ok).toBe(false);
     expect(r.errors.join("\n")).toContain(
-      `the app this stack deployed (app ${app.id}) now serves moved.communityrule.info, not staging.communityrule.info; refusing to install a second copy`,
+      `the app this stack deployed (app ${app.id}) now serves moved.communityrule.info,` +
+        ` not staging.communityrule.info; refusing to install a second copy`,
     );
     expect(ops(lc)).toEqual([]);
   });
@@ -180,36 +188,41 @@ describe("taking over another stack's app", () => {
     await staging?.close();
   });
 
-  it("production refuses staging's app without communityrule:takeOverFrom; with it, adopts and re-tags it without a restart", async () => {
-    const app = staging.app()!;
-    // The apex cutover's shape: production pointed at the location staging's app serves.
-    production = await Lifecycle.create({
-      stack: "production",
-      shareCloudronWith: staging,
-      config: { location: "staging.communityrule.info", smoke: false, autoRollback: false },
-    });
-    const refused = await production.up();
-    expect(refused.ok).toBe(false);
-    expect(refused.errors.join("\n")).toContain(
-      `staging.communityrule.info (app ${app.id}) is deployed by stack "staging" (Cloudron tag communityrule-stack:staging), not by "production"`,
-    );
-    expect(refused.errors.join("\n")).toContain("pulumi config set communityrule:takeOverFrom staging -s production");
-    expect(staging.app()!.tags).toEqual(ownershipTags("staging", ownerOf(staging)));
+  it(
+    "production refuses staging's app without communityrule:takeOverFrom;" +
+      " with it, adopts and re-tags it without a restart",
+    async () => {
+      const app = staging.app()!;
+      // The apex cutover's shape: production pointed at the location staging's app serves.
+      production = await Lifecycle.create({
+        stack: "production",
+        shareCloudronWith: staging,
+        config: { location: "staging.communityrule.info", smoke: false, autoRollback: false },
+      });
+      const refused = await production.up();
+      expect(refused.ok).toBe(false);
+      expect(refused.errors.join("\n")).toContain(
+        `staging.communityrule.info (app ${app.id}) is deployed by stack "staging"` +
+          ` (Cloudron tag communityrule-stack:staging), not by "production"`,
+      );
+      expect(refused.errors.join("\n")).toContain("pulumi config set communityrule:takeOverFrom staging -s production");
+      expect(staging.app()!.tags).toEqual(ownershipTags("staging", ownerOf(staging)));
 
-    production.config.takeOverFrom = "staging";
-    // Production promotes what staging released; its registry gets the same release.
-    await production.releaseOnStaging();
-    const restarts = staging.app()!.restarts;
-    const from = production.calls().length;
-    const r = await production.up();
-    expect(r.errors).toEqual([]);
-    expect(r.outputs.deployAction).toBe("adopted");
-    expect(r.outputs.appId).toBe(app.id);
-    const calls = production.mutatingCallsSince(from).map((c) => c.operation);
-    expect(calls[0]).toBe("setAppTags");
-    expect(staging.app()!.tags).toEqual(ownershipTags("production", ownerOf(production)));
-    // Production's own image and env are applied (an update and an env task, a restart each); the tags add none.
-    const tasks = calls.filter((op) => op === "updateApp" || op === "setAppEnv");
-    expect(staging.app()!.restarts - restarts).toBe(tasks.length);
-  });
+      production.config.takeOverFrom = "staging";
+      // Production promotes what staging released; its registry gets the same release.
+      await production.releaseOnStaging();
+      const restarts = staging.app()!.restarts;
+      const from = production.calls().length;
+      const r = await production.up();
+      expect(r.errors).toEqual([]);
+      expect(r.outputs.deployAction).toBe("adopted");
+      expect(r.outputs.appId).toBe(app.id);
+      const calls = production.mutatingCallsSince(from).map((c) => c.operation);
+      expect(calls[0]).toBe("setAppTags");
+      expect(staging.app()!.tags).toEqual(ownershipTags("production", ownerOf(production)));
+      // Production's own image and env are applied (an update and an env task, a restart each); the tags add none.
+      const tasks = calls.filter((op) => op === "updateApp" || op === "setAppEnv");
+      expect(staging.app()!.restarts - restarts).toBe(tasks.length);
+    },
+  );
 });

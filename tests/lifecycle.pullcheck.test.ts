@@ -1,5 +1,5 @@
 /**
- * Pull verification in the program (issue 5): an existing tag is checked before any resource
+ * Pull verification in the program: an existing tag is checked before any resource
  * registers (preview and up), a fresh build is checked right after its push, and either failure
  * stops the run before any mutating Cloudron API call.
  */

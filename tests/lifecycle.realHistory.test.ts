@@ -32,38 +32,42 @@ describe("staging on the real history: adoption, immutable release tags, the see
   });
   afterAll(async () => lc?.close());
 
-  it("adopting a hand-installed 0.1.9 reports no new migrations, derived from the version it runs, and records the release", async () => {
-    lc.api.addApp({
-      id: "hand-installed-staging",
-      fqdn: "staging.communityrule.info",
-      manifest: {
-        id: "com.medlab.communityrule",
-        version: "0.1.9",
-        dockerImage: `${String(lc.config.imageRepository)}:0.1.9`,
-      },
-      env: {},
-    });
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    const log = logOf(r);
-    expect(log).toContain(
-      "nothing recorded on staging.communityrule.info (installed by hand, or before this program recorded releases)",
-    );
-    expect(log).toContain("commit aad3f13 (where CloudronManifest.json took 0.1.9) carries 8 migrations");
-    expect(log).toContain("0.1.9 applies no new migration");
-    expect(log).not.toContain("treated as new");
-    const record = readReleaseRecord(lc.app()!.notes);
-    expect(record).toMatchObject({ version: "0.1.9", commit: gitIn(appDir, "rev-parse", "HEAD").trim() });
-    expect(record!.migrations).toHaveLength(8);
-    expect(record!.image).toBe(lc.app()!.manifest.dockerImage);
+  it(
+    "adopting a hand-installed 0.1.9 reports no new migrations," +
+      " derived from the version it runs, and records the release",
+    async () => {
+      lc.api.addApp({
+        id: "hand-installed-staging",
+        fqdn: "staging.communityrule.info",
+        manifest: {
+          id: "com.medlab.communityrule",
+          version: "0.1.9",
+          dockerImage: `${String(lc.config.imageRepository)}:0.1.9`,
+        },
+        env: {},
+      });
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      const log = logOf(r);
+      expect(log).toContain(
+        "nothing recorded on staging.communityrule.info (installed by hand, or before this program recorded releases)",
+      );
+      expect(log).toContain("commit aad3f13 (where CloudronManifest.json took 0.1.9) carries 8 migrations");
+      expect(log).toContain("0.1.9 applies no new migration");
+      expect(log).not.toContain("treated as new");
+      const record = readReleaseRecord(lc.app()!.notes);
+      expect(record).toMatchObject({ version: "0.1.9", commit: gitIn(appDir, "rev-parse", "HEAD").trim() });
+      expect(record!.migrations).toHaveLength(8);
+      expect(record!.image).toBe(lc.app()!.manifest.dockerImage);
 
-    const again = await lc.up();
-    expect(again.errors).toEqual([]);
-    expect(logOf(again)).toContain(
-      "staging.communityrule.info runs 0.1.9; its release record lists 8 applied migrations",
-    );
-    expect(again.steps.filter((s) => s.op !== "same")).toEqual([]);
-  });
+      const again = await lc.up();
+      expect(again.errors).toEqual([]);
+      expect(logOf(again)).toContain(
+        "staging.communityrule.info runs 0.1.9; its release record lists 8 applied migrations",
+      );
+      expect(again.steps.filter((s) => s.op !== "same")).toEqual([]);
+    },
+  );
 
   it("re-pushing the existing release tag 0.1.9 with other content is refused before the build", async () => {
     const builds = lc.builds().length;
@@ -104,7 +108,8 @@ describe("staging on the real history: adoption, immutable release tags, the see
     expect(r.ok).toBe(false);
     expect(r.registered).toBe(0);
     expect(r.errors.join("\n")).toContain(
-      "communityrule:imageTag: rollback to 0.1.7 refused before anything changed: images below 0.1.8 (communityrule:seedFloor) cannot run the seed",
+      "communityrule:imageTag: rollback to 0.1.7 refused before anything" +
+        " changed: images below 0.1.8 (communityrule:seedFloor) cannot run the seed",
     );
     expect(lc.mutatingCallsSince(calls)).toEqual([]);
     delete lc.config.build;
@@ -122,16 +127,20 @@ describe("production on the real history: first install, a destructive release, 
   });
   afterAll(async () => lc?.close());
 
-  it("a first install of 0.1.9 needs no acknowledgement (the DROP TABLE of the history meets an empty database)", async () => {
-    // Production never builds: staging released 0.1.9 to the registry first.
-    await lc.releaseOnStaging("0.1.9");
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    expect(logOf(r)).toContain(
-      "first deploy of 0.1.9 onto an empty database: prisma migrate deploy creates the schema from 8 migrations; no row exists yet for any of them to lose",
-    );
-    expect(readReleaseRecord(lc.app()!.notes)?.migrations).toHaveLength(8);
-  });
+  it(
+    "a first install of 0.1.9 needs no acknowledgement (the" + " DROP TABLE of the history meets an empty database)",
+    async () => {
+      // Production never builds: staging released 0.1.9 to the registry first.
+      await lc.releaseOnStaging("0.1.9");
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      expect(logOf(r)).toContain(
+        "first deploy of 0.1.9 onto an empty database: prisma migrate deploy creates" +
+          " the schema from 8 migrations; no row exists yet for any of them to lose",
+      );
+      expect(readReleaseRecord(lc.app()!.notes)?.migrations).toHaveLength(8);
+    },
+  );
 
   it("a release adding a destructive migration is refused until acknowledged; no tag is involved", async () => {
     commitRelease(appDir, "0.1.10", {
@@ -195,7 +204,8 @@ describe("production promotes what staging verified", () => {
     expect(production.builds()).toEqual([]);
     expect(production.app()!.manifest.dockerImage).toBe(verified);
     expect(logOf(r)).toContain(
-      `image: production deploys 0.1.9 by digest ${verified.split("@")[1]} (the registry's answer for the immutable tag`,
+      `image: production deploys 0.1.9 by digest` +
+        ` ${verified.split("@")[1]} (the registry's answer for the immutable tag`,
     );
     expect(r.steps.map((s) => s.name)).not.toContain("image-tag-guard");
   });

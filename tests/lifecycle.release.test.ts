@@ -35,7 +35,8 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
     const r = await lc.up();
     expect(r.ok).toBe(false);
     expect(r.errors.join("\n")).toContain(
-      "downgrade without rollback intent: deployed 0.1.9, manifest 0.1.8; to roll back set build: false and imageTag: 0.1.8",
+      "downgrade without rollback intent: deployed 0.1.9, manifest" +
+        " 0.1.8; to roll back set build: false and imageTag: 0.1.8",
     );
     expect(lc.mutatingCallsSince(before)).toEqual([]);
     expect(lc.builds()).toHaveLength(buildsBefore);

@@ -1,5 +1,5 @@
 /**
- * Every config wait and timeout is honoured by every step (issue 12): cloudronTimeoutSeconds bounds
+ * Every config wait and timeout is honoured by every step: cloudronTimeoutSeconds bounds
  * the install, update, env, seed and uninstall steps; busyWaitSeconds bounds the wait for a busy app
  * in the update, env, seed and uninstall steps; healthTimeoutSeconds bounds the health gate. One
  * environment is deployed once with short bounds (set from the start: a delete runs with the inputs

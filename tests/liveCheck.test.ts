@@ -83,7 +83,8 @@ describe("checkLiveApp", () => {
   it("refuses a downgrade during preview, before anything is built, with reads only", async () => {
     const c = await cloudron({ version: "0.2.0" });
     await expect(checkLiveApp(cfg(c.url), { dryRun: true })).rejects.toThrow(
-      "communityrule.info: downgrade without rollback intent: deployed 0.2.0, manifest 0.1.10; to roll back set build: false and imageTag: 0.1.10. Refused before building anything.",
+      "communityrule.info: downgrade without rollback intent: deployed 0.2.0, manifest 0.1.10;" +
+        " to roll back set build: false and imageTag: 0.1.10. Refused before building anything.",
     );
     expect(c.calls.every((call) => call.startsWith("GET "))).toBe(true);
   });
@@ -101,15 +102,18 @@ describe("checkLiveApp", () => {
     const c = await cloudron({ version: "0.1.9", enableBackup: false, retention: { keepWithinSecs: 7 * DAY } });
     await expect(checkLiveApp(cfg(c.url), { dryRun: false })).rejects.toThrow(
       "production backups are not safe enough; nothing was built or deployed:\n" +
-        "  - communityrule.info has automatic backups turned off; turn them on in the dashboard: the app → Backups → automatic backups\n" +
-        "  - the backup policy keeps backups 7 days (keepWithinSecs), less than communityrule:minBackupRetentionDays = 30; raise it in the dashboard: Backups → Schedule/Retention",
+        "  - communityrule.info has automatic backups turned off; turn" +
+        " them on in the dashboard: the app → Backups → automatic backups\n" +
+        "  - the backup policy keeps backups 7 days (keepWithinSecs), less than" +
+        " communityrule:minBackupRetentionDays = 30; raise it in the dashboard: Backups → Schedule/Retention",
     );
   });
 
   it("refuses a server below the manifest's minBoxVersion, in preview too, before anything else is read", async () => {
     const c = await cloudron({ version: "0.1.9", serverVersion: "8.3.1" });
     await expect(checkLiveApp(cfg(c.url), { dryRun: true })).rejects.toThrow(
-      `live check: ${c.url} runs Cloudron 8.3.1, below the 9.0.0 the app's CloudronManifest.json needs (minBoxVersion); update Cloudron first (dashboard → Settings → Updates), nothing was changed`,
+      `live check: ${c.url} runs Cloudron 8.3.1, below the 9.0.0 the app's CloudronManifest.json needs` +
+        ` (minBoxVersion); update Cloudron first (dashboard → Settings → Updates), nothing was changed`,
     );
     expect(c.calls).toEqual(["GET /api/v1/profile", "GET /api/v1/cloudron/status"]);
   });
@@ -197,15 +201,18 @@ describe("judgeBackupPolicy", () => {
     expect(judge(policy({ keepDaily: 7, keepWeekly: 4, keepMonthly: 1 }))).toEqual({
       problems: [],
       summary:
-        "policy: count-based retention (keepDaily 7, keepWeekly 4, keepMonthly 1) spans 30 days; app backups on; minimum 30 days",
+        "policy: count-based retention (keepDaily 7, keepWeekly 4," +
+        " keepMonthly 1) spans 30 days; app backups on; minimum 30 days",
     });
   });
   it("fails a 7-day policy, stated either way", () => {
     expect(judge(policy({ keepWithinSecs: 7 * DAY })).problems).toEqual([
-      "the backup policy keeps backups 7 days (keepWithinSecs), less than communityrule:minBackupRetentionDays = 30; raise it in the dashboard: Backups → Schedule/Retention",
+      "the backup policy keeps backups 7 days (keepWithinSecs), less than" +
+        " communityrule:minBackupRetentionDays = 30; raise it in the dashboard: Backups → Schedule/Retention",
     ]);
     expect(judge(policy({ keepDaily: 7 })).problems).toEqual([
-      "the count-based backup retention (keepDaily 7) spans 7 days, less than communityrule:minBackupRetentionDays = 30; keep more in the dashboard: Backups → Schedule/Retention",
+      "the count-based backup retention (keepDaily 7) spans 7 days, less than" +
+        " communityrule:minBackupRetentionDays = 30; keep more in the dashboard: Backups → Schedule/Retention",
     ]);
   });
   it("accepts exactly the minimum", () => {
@@ -225,7 +232,8 @@ describe("judgeBackupPolicy", () => {
     expect(judge(undefined, kept)).toEqual({
       problems: [],
       summary:
-        "policy unreadable (the server has no GET /backups/policy (404)); judged the app's backups: 2 backup(s), newest 1 day old, oldest 45 days old; app backups on; minimum 30 days",
+        "policy unreadable (the server has no GET /backups/policy (404)); judged the app's backups:" +
+        " 2 backup(s), newest 1 day old, oldest 45 days old; app backups on; minimum 30 days",
     });
     const pruned = {
       backups: [
@@ -236,8 +244,14 @@ describe("judgeBackupPolicy", () => {
       now,
     };
     expect(judge(undefined, pruned).problems).toEqual([
-      "the newest backup of x is 5 days old (more than 2 days): automatic backups do not seem to run; check the dashboard: Backups → Schedule/Retention (the server's policy could not be read: the server has no GET /backups/policy (404))",
-      "the oldest backup of x is 7 days old although the app is 400 days old: backups are not kept 30 days; raise the retention in the dashboard: Backups → Schedule/Retention (the server's policy could not be read: the server has no GET /backups/policy (404))",
+      "the newest backup of x is 5 days old (more than 2 days):" +
+        " automatic backups do not seem to run; check the dashboard:" +
+        " Backups → Schedule/Retention (the server's policy could" +
+        " not be read: the server has no GET /backups/policy (404))",
+      "the oldest backup of x is 7 days old although the app is 400 days" +
+        " old: backups are not kept 30 days; raise the retention in the" +
+        " dashboard: Backups → Schedule/Retention (the server's policy" +
+        " could not be read: the server has no GET /backups/policy (404))",
     ]);
   });
   it("a young app's young backups are not a short retention", () => {

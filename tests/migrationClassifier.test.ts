@@ -114,7 +114,8 @@ const RISKY: Row[] = [
   ],
   [
     "ADD CONSTRAINT … FOREIGN KEY on an existing table (Prisma's new relation)",
-    `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE`,
+    `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY` +
+      ` ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE`,
     "risky",
     "adds foreign key Rule_authorId_fkey on Rule(authorId) → User",
   ],
@@ -163,7 +164,7 @@ const RISKY: Row[] = [
   ["RENAME COLUMN", `ALTER TABLE "Rule" RENAME COLUMN "name" TO "title"`, "risky", "renames column Rule.name to title"],
   ["RENAME table", `ALTER TABLE "Rule" RENAME TO "Policy"`, "risky", "renames table Rule to Policy"],
   ["RENAME type", `ALTER TYPE "Role" RENAME TO "Role_old"`, "risky", "renames type Role to Role_old"],
-  ["ALTER TYPE … ADD VALUE", `ALTER TYPE "Role" ADD VALUE 'MODERATOR'`, "risky", "adds value 'MODERATOR' to enum Role"],
+  ["ALTER TYPE ADD VALUE", `ALTER TYPE "Role" ADD VALUE 'MODERATOR'`, "risky", "adds value 'MODERATOR' to enum Role"],
   [
     "ADD CONSTRAINT UNIQUE on an existing table",
     `ALTER TABLE "Rule" ADD CONSTRAINT "Rule_slug_key" UNIQUE ("slug")`,
@@ -312,7 +313,8 @@ describe("classifyStatement", () => {
       "fails when existing rows of Rule hold duplicate values; writes to Rule wait while it is built (no CONCURRENTLY)",
     );
     expect(one(`ALTER TABLE "Rule" ADD CONSTRAINT "f" FOREIGN KEY ("a") REFERENCES "User"("id")`).reason).toBe(
-      "validates every existing row of Rule (fails on rows whose User is gone) and blocks writes to both tables while it does (SHARE ROW EXCLUSIVE)",
+      "validates every existing row of Rule (fails on rows whose User is gone)" +
+        " and blocks writes to both tables while it does (SHARE ROW EXCLUSIVE)",
     );
     expect(one(`GRANT ALL ON "Rule" TO x`).reason).toBe(
       "not recognised, so treated as risky: read it before releasing",
@@ -370,9 +372,11 @@ ALTER TABLE "Rule" ALTER COLUMN "slug" SET NOT NULL;`);
 
   it("counts an index and a foreign key on a table created in the same release as additive", () => {
     const { risk, statements } = classifyMigrationSql(`
-CREATE TABLE "Stakeholder" ("id" TEXT NOT NULL, "ruleId" TEXT NOT NULL, CONSTRAINT "Stakeholder_pkey" PRIMARY KEY ("id"));
+CREATE TABLE "Stakeholder" ("id" TEXT NOT NULL, "ruleId" TEXT NOT NULL,
+  CONSTRAINT "Stakeholder_pkey" PRIMARY KEY ("id"));
 CREATE INDEX "Stakeholder_ruleId_idx" ON "Stakeholder"("ruleId");
-ALTER TABLE "Stakeholder" ADD CONSTRAINT "Stakeholder_ruleId_fkey" FOREIGN KEY ("ruleId") REFERENCES "Rule"("id") ON DELETE CASCADE ON UPDATE CASCADE;`);
+ALTER TABLE "Stakeholder" ADD CONSTRAINT "Stakeholder_ruleId_fkey" FOREIGN KEY ("ruleId")
+  REFERENCES "Rule"("id") ON DELETE CASCADE ON UPDATE CASCADE;`);
     expect(statements.map((s) => s.risk)).toEqual(["additive", "additive", "additive"]);
     expect(risk).toBe("additive");
   });
@@ -394,7 +398,8 @@ ALTER TABLE "Stakeholder" ADD CONSTRAINT "Stakeholder_ruleId_fkey" FOREIGN KEY (
 -- DropForeignKey
 ALTER TABLE "Rule" DROP CONSTRAINT "Rule_authorId_fkey";
 -- AddForeignKey
-ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;`);
+ALTER TABLE "Rule" ADD CONSTRAINT "Rule_authorId_fkey" FOREIGN KEY ("authorId")
+  REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;`);
     expect(pair.statements.map((s) => s.summary)).toEqual([
       "replaces constraint Rule_authorId_fkey on Rule",
       "adds foreign key Rule_authorId_fkey on Rule(authorId) → User",

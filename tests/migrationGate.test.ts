@@ -34,28 +34,33 @@ describe("reviewRelease", () => {
     acknowledged: [] as string[],
   };
 
-  it("refuses an unacknowledged destructive migration on production, naming it, its statements, the command and the backup", () => {
-    const review = reviewRelease({ ...base, environment: "production" });
-    expect(review.pending.map((m) => [m.name, m.risk])).toEqual([
-      [SLUG, "additive"],
-      [DROP, "destructive"],
-    ]);
-    expect(review.lines).toEqual([
-      "0.1.10 applies 2 new migrations (prisma migrate deploy, at container start):",
-      `  ${SLUG} [additive]: adds column Rule.slug`,
-      `  ${DROP} [destructive]: drops column User.legacyId`,
-    ]);
-    expect(review.errors).toEqual([
-      [
-        "production: 1 new migration is risky or destructive and not acknowledged:",
-        `  - ${DROP} [destructive] (prisma/migrations/${DROP}/migration.sql)`,
-        "      line 8 [destructive]: drops column User.legacyId (the column and its data are deleted)",
-        "Read each migration.sql, then acknowledge it in the production stack config:",
-        `  pulumi config set --path 'acknowledgeMigrations[0]' ${DROP} -s production`,
-        "The way back is the pre-update backup Cloudron takes before the update (recorded as the stack output preUpdateBackupId): rolling the image back does not undo a migration.",
-      ].join("\n"),
-    ]);
-  });
+  it(
+    "refuses an unacknowledged destructive migration on production," +
+      " naming it, its statements, the command and the backup",
+    () => {
+      const review = reviewRelease({ ...base, environment: "production" });
+      expect(review.pending.map((m) => [m.name, m.risk])).toEqual([
+        [SLUG, "additive"],
+        [DROP, "destructive"],
+      ]);
+      expect(review.lines).toEqual([
+        "0.1.10 applies 2 new migrations (prisma migrate deploy, at container start):",
+        `  ${SLUG} [additive]: adds column Rule.slug`,
+        `  ${DROP} [destructive]: drops column User.legacyId`,
+      ]);
+      expect(review.errors).toEqual([
+        [
+          "production: 1 new migration is risky or destructive and not acknowledged:",
+          `  - ${DROP} [destructive] (prisma/migrations/${DROP}/migration.sql)`,
+          "      line 8 [destructive]: drops column User.legacyId (the column and its data are deleted)",
+          "Read each migration.sql, then acknowledge it in the production stack config:",
+          `  pulumi config set --path 'acknowledgeMigrations[0]' ${DROP} -s production`,
+          "The way back is the pre-update backup Cloudron takes before the update (recorded as" +
+            " the stack output preUpdateBackupId): rolling the image back does not undo a migration.",
+        ].join("\n"),
+      ]);
+    },
+  );
 
   it("lets production go on once the destructive migration is acknowledged", () => {
     const review = reviewRelease({ ...base, environment: "production", acknowledged: [DROP] });
@@ -77,7 +82,8 @@ describe("reviewRelease", () => {
     const review = reviewRelease({ ...base, stack: "staging", environment: "staging" });
     expect(review.errors).toEqual([]);
     expect(review.warnings).toEqual([
-      `staging: migration ${DROP} is destructive (drops column User.legacyId); production will refuse it until acknowledgeMigrations names it`,
+      `staging: migration ${DROP} is destructive (drops column User.legacyId);` +
+        ` production will refuse it until acknowledgeMigrations names it`,
     ]);
   });
 
@@ -96,9 +102,12 @@ describe("reviewRelease", () => {
         const was = recorded("0.1.9")[0].sha256.slice(0, 12);
         const now = target[0].sha256.slice(0, 12);
         expect(review.errors).toEqual([
-          `migration 20250301120000_init was edited after it was deployed: prisma/migrations/20250301120000_init/migration.sql has sha256 ${now}…, ` +
+          `migration 20250301120000_init was edited after it was deployed:` +
+            ` prisma/migrations/20250301120000_init/migration.sql has sha256 ${now}…, ` +
             `the deployed image carried ${was}…. Never edit an applied migration: restore the file ` +
-            `(git -C ../community-rule checkout <deployed tag> -- prisma/migrations/20250301120000_init/migration.sql) and add a new migration for the change (npx prisma migrate dev --name <change>).`,
+            `(git -C ../community-rule checkout <deployed tag> --` +
+            ` prisma/migrations/20250301120000_init/migration.sql)` +
+            ` and add a new migration for the change (npx prisma migrate dev --name <change>).`,
         ]);
       } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
@@ -112,8 +121,14 @@ describe("reviewRelease", () => {
       "../community-rule",
     );
     expect(review.errors).toEqual([
-      `migration ${SLUG} is recorded as deployed but is not in ../community-rule/prisma/migrations: the checkout is behind what runs. Check out the release that added it (or a later one) before releasing; to run older code on purpose, deploy its tag with build: false (a rollback).`,
-      `migration ${DROP} is recorded as deployed but is not in ../community-rule/prisma/migrations: the checkout is behind what runs. Check out the release that added it (or a later one) before releasing; to run older code on purpose, deploy its tag with build: false (a rollback).`,
+      `migration ${SLUG} is recorded as deployed but is not in` +
+        ` ../community-rule/prisma/migrations: the checkout is behind what runs. Check out` +
+        ` the release that added it (or a later one) before releasing; to run` +
+        ` older code on purpose, deploy its tag with build: false (a rollback).`,
+      `migration ${DROP} is recorded as deployed but is not in` +
+        ` ../community-rule/prisma/migrations: the checkout is behind what runs. Check out` +
+        ` the release that added it (or a later one) before releasing; to run` +
+        ` older code on purpose, deploy its tag with build: false (a rollback).`,
     ]);
   });
 
@@ -126,7 +141,8 @@ describe("reviewRelease", () => {
     const review = reviewRelease({ ...base, environment: "production", deployed: undefined });
     expect(review.errors).toEqual([]);
     expect(review.lines[0]).toBe(
-      "0.1.10 carries 4 migrations; no list was recorded for the running app, so which are new is unknown (prisma migrate deploy applies those the database lacks; this deploy records the list)",
+      "0.1.10 carries 4 migrations; no list was recorded for the running app, so which are new is" +
+        " unknown (prisma migrate deploy applies those the database lacks; this deploy records the list)",
     );
     expect(review.lines).toHaveLength(5);
   });
@@ -149,12 +165,16 @@ describe("reviewRollback", () => {
     expect(review.ahead.map((m) => m.name)).toEqual([SLUG, DROP]);
     expect(review.errors).toEqual([
       [
-        "production rollback from 0.1.10 to 0.1.9 refused: the database keeps 1 risky or destructive migration that 0.1.9 does not know, and rolling back the image does not undo it:",
+        "production rollback from 0.1.10 to 0.1.9 refused: the database keeps 1 risky or destructive" +
+          " migration that 0.1.9 does not know, and rolling back the image does not undo it:",
         `  - ${DROP} [destructive]: drops column User.legacyId`,
         "Ways back:",
-        "  - Fix forward (usually best): keep 0.1.10 and release a new version with a corrective migration (npx prisma migrate dev --name <fix>); never edit or reset an applied migration.",
-        "  - Restore the database: Cloudron took backup mybackup-20250601-abc before 0.1.10 was deployed (stack output preUpdateBackupId). " +
-          "Check the backup first on a scratch app (npm run restore-drill -- production, or cloudron clone --app communityrule.info --backup mybackup-20250601-abc --location <scratch location>), " +
+        "  - Fix forward (usually best): keep 0.1.10 and release a new version with a corrective" +
+          " migration (npx prisma migrate dev --name <fix>); never edit or reset an applied migration.",
+        "  - Restore the database: Cloudron took backup mybackup-20250601-abc" +
+          " before 0.1.10 was deployed (stack output preUpdateBackupId). " +
+          "Check the backup first on a scratch app (npm run restore-drill -- production, or cloudron" +
+          " clone --app communityrule.info --backup mybackup-20250601-abc --location <scratch location>), " +
           "then in the dashboard: communityrule.info → Backups → restore it, and deploy 0.1.9 with build: false.",
         "  - If 0.1.9 is known to run on this schema, acknowledge the rollback and run it again:",
         `      pulumi config set --path 'acknowledgeMigrations[1]' rollback:${DROP} -s production`,
@@ -165,7 +185,10 @@ describe("reviewRollback", () => {
   it("says where to find the backup id when none was handed in", () => {
     const review = reviewRollback({ ...base, environment: "production", preUpdateBackupId: undefined });
     expect(review.errors[0]).toContain(
-      "  - Restore the database: the backup Cloudron took before 0.1.10 was deployed is the stack output preUpdateBackupId (pulumi stack output preUpdateBackupId -s production); without it, use the newest backup taken before that deploy (dashboard → communityrule.info → Backups). ",
+      "  - Restore the database: the backup Cloudron took before 0.1.10 was" +
+        " deployed is the stack output preUpdateBackupId (pulumi stack output" +
+        " preUpdateBackupId -s production); without it, use the newest backup" +
+        " taken before that deploy (dashboard → communityrule.info → Backups). ",
     );
     expect(review.errors[0]).toContain("--backup <backup id>");
   });
@@ -183,10 +206,12 @@ describe("reviewRollback", () => {
     const review = reviewRollback({ ...base, environment: "production", running, acknowledged: [] });
     expect(review.errors).toEqual([]);
     expect(review.warnings).toEqual([
-      `rollback to 0.1.9: the database keeps 1 additive migration that 0.1.9 does not know; older code usually ignores new tables and nullable columns, so the rollback goes on: ${SLUG}`,
+      `rollback to 0.1.9: the database keeps 1 additive migration that 0.1.9 does not know; older` +
+        ` code usually ignores new tables and nullable columns, so the rollback goes on: ${SLUG}`,
     ]);
     expect(review.lines).toEqual([
-      "rollback to 0.1.9: the database keeps 1 migration that 0.1.9 does not know (rolling back the image does not undo it):",
+      "rollback to 0.1.9: the database keeps 1 migration that 0.1.9" +
+        " does not know (rolling back the image does not undo it):",
       `  - ${SLUG} [additive]: adds column Rule.slug`,
     ]);
   });
@@ -200,7 +225,8 @@ describe("reviewRollback", () => {
     });
     expect(review.errors).toEqual([]);
     expect(review.warnings).toEqual([
-      `staging: rollback to 0.1.9 leaves ${DROP} [destructive] in the database; production would refuse this rollback until acknowledged`,
+      `staging: rollback to 0.1.9 leaves ${DROP} [destructive] in the` +
+        ` database; production would refuse this rollback until acknowledged`,
     ]);
   });
 
@@ -214,7 +240,10 @@ describe("reviewRollback", () => {
     const target = recorded("0.1.9").map((m, k) => (k === 0 ? { ...m, sha256: "0".repeat(64) } : m));
     const review = reviewRollback({ ...base, environment: "staging", target });
     expect(review.errors).toEqual([
-      `migration 20250301120000_init differs between 0.1.9 (sha256 000000000000…) and the running 0.1.10 (${recorded("0.1.10")[0].sha256.slice(0, 12)}…): an applied migration was edited between releases. Never edit an applied migration; fix forward with a new one.`,
+      `migration 20250301120000_init differs between 0.1.9 (sha256 000000000000…)` +
+        ` and the running 0.1.10 (${recorded("0.1.10")[0].sha256.slice(0, 12)}…):` +
+        ` an applied migration was edited between releases. Never` +
+        ` edit an applied migration; fix forward with a new one.`,
     ]);
   });
 
@@ -254,7 +283,8 @@ describe("findMigrateReset", () => {
     ["npx prisma db push --force-reset", "--force-reset"],
   ])("refuses %j", (text, found) => {
     expect(findMigrateReset([{ label: "scripts/start.sh", text }])).toEqual([
-      `scripts/start.sh runs "${found}", which wipes the database: never on staging or production (runbook §3.3). Remove it; schema changes ship as new migrations that prisma migrate deploy applies.`,
+      `scripts/start.sh runs "${found}", which wipes the database: never on staging or production (runbook` +
+        ` §3.3). Remove it; schema changes ship as new migrations that prisma migrate deploy applies.`,
     ]);
   });
 
@@ -267,31 +297,37 @@ describe("findMigrateReset", () => {
     ).toEqual([]);
   });
 
-  it("checks what runs on a server (start.sh, Dockerfile, reachable package.json scripts) and not local dev scripts", () => {
-    const tree: Record<string, string> = {
-      "scripts/start.sh": "#!/bin/sh\nchown -R cloudron /app/data\nnpm run db:deploy\nexec node server.js\n",
-      Dockerfile: 'FROM node:20\nCMD ["/app/scripts/start.sh"]\n',
-      "package.json": JSON.stringify({
-        scripts: {
-          start: "next start",
-          "db:deploy": "npm run db:prepare && prisma migrate deploy",
-          "db:prepare": "prisma migrate reset --force --skip-seed",
-          "db:reset": "prisma migrate reset",
-        },
-      }),
-    };
-    const texts = deployRunnableTexts((f) => tree[f]);
-    expect(texts.map((t) => t.label)).toEqual([
-      "scripts/start.sh",
-      "Dockerfile",
-      "package.json scripts.start",
-      "package.json scripts.db:deploy",
-      "package.json scripts.db:prepare",
-    ]);
-    expect(findMigrateReset(texts)).toEqual([
-      `package.json scripts.db:prepare runs "migrate reset", which wipes the database: never on staging or production (runbook §3.3). Remove it; schema changes ship as new migrations that prisma migrate deploy applies.`,
-    ]);
-  });
+  it(
+    "checks what runs on a server (start.sh, Dockerfile," +
+      " reachable package.json scripts) and not local dev scripts",
+    () => {
+      const tree: Record<string, string> = {
+        "scripts/start.sh": "#!/bin/sh\nchown -R cloudron /app/data\nnpm run db:deploy\nexec node server.js\n",
+        Dockerfile: 'FROM node:20\nCMD ["/app/scripts/start.sh"]\n',
+        "package.json": JSON.stringify({
+          scripts: {
+            start: "next start",
+            "db:deploy": "npm run db:prepare && prisma migrate deploy",
+            "db:prepare": "prisma migrate reset --force --skip-seed",
+            "db:reset": "prisma migrate reset",
+          },
+        }),
+      };
+      const texts = deployRunnableTexts((f) => tree[f]);
+      expect(texts.map((t) => t.label)).toEqual([
+        "scripts/start.sh",
+        "Dockerfile",
+        "package.json scripts.start",
+        "package.json scripts.db:deploy",
+        "package.json scripts.db:prepare",
+      ]);
+      expect(findMigrateReset(texts)).toEqual([
+        `package.json scripts.db:prepare runs "migrate reset",` +
+          ` which wipes the database: never on staging or production` +
+          ` (runbook §3.3). Remove it; schema changes ship as new migrations that prisma migrate deploy applies.`,
+      ]);
+    },
+  );
 });
 
 describe("recordedHistoryErrors (the deploy step's check against its own record)", () => {
@@ -302,7 +338,10 @@ describe("recordedHistoryErrors (the deploy step's check against its own record)
       const errors = recordedHistoryErrors(previous, edited, { build, appDirLabel: "../community-rule" });
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatch(
-        /^migration 20250301120000_init was edited after it was deployed: prisma\/migrations\/20250301120000_init\/migration.sql has sha256 ffffffffffff…/,
+        new RegExp(
+          /^migration 20250301120000_init was edited after it was deployed:/.source +
+            / prisma\/migrations\/20250301120000_init\/migration.sql has sha256 ffffffffffff…/.source,
+        ),
       );
     }
     expect(recordedHistoryErrors(previous, recorded("0.1.9"), { build: true, appDirLabel: "x" })).toHaveLength(2);

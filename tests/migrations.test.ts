@@ -32,19 +32,23 @@ function checkout(release: string): string {
 }
 
 describe("listCheckoutMigrations", () => {
-  it("lists migration directories in name order with the sha256 of each migration.sql, skipping migration_lock.toml", () => {
-    const dir = path.join(RELEASES, "0.1.10");
-    const listed = listCheckoutMigrations(dir);
-    expect(listed.map((m) => m.name)).toEqual([
-      "20250301120000_init",
-      "20250415093000_add_rule_templates",
-      "20250520110000_add_rule_slug",
-      "20250521150000_drop_user_legacy_id",
-    ]);
-    expect(listed[3].path).toBe("prisma/migrations/20250521150000_drop_user_legacy_id/migration.sql");
-    expect(listed[3].sha256).toBe(sha(path.join(dir, listed[3].path)));
-    expect(listed[3].sql).toContain('DROP COLUMN "legacyId"');
-  });
+  it(
+    "lists migration directories in name order with the sha256" +
+      " of each migration.sql, skipping migration_lock.toml",
+    () => {
+      const dir = path.join(RELEASES, "0.1.10");
+      const listed = listCheckoutMigrations(dir);
+      expect(listed.map((m) => m.name)).toEqual([
+        "20250301120000_init",
+        "20250415093000_add_rule_templates",
+        "20250520110000_add_rule_slug",
+        "20250521150000_drop_user_legacy_id",
+      ]);
+      expect(listed[3].path).toBe("prisma/migrations/20250521150000_drop_user_legacy_id/migration.sql");
+      expect(listed[3].sha256).toBe(sha(path.join(dir, listed[3].path)));
+      expect(listed[3].sql).toContain('DROP COLUMN "legacyId"');
+    },
+  );
 
   it("orders by code units, not by locale or creation order", () => {
     const dir = checkout("0.1.9");
@@ -70,7 +74,8 @@ describe("listCheckoutMigrations", () => {
     fs.mkdirSync(path.join(dir, "prisma", "migrations", "20250601000000_empty"));
     expect(() => listCheckoutMigrations(dir)).toThrow(
       new MigrationListError(
-        "prisma/migrations/20250601000000_empty/migration.sql is missing: every migration directory needs its migration.sql (prisma migrate deploy stops on it at container start)",
+        "prisma/migrations/20250601000000_empty/migration.sql is missing: every migration" +
+          " directory needs its migration.sql (prisma migrate deploy stops on it at container start)",
       ),
     );
   });
@@ -104,7 +109,8 @@ describe("gitRefReader", () => {
     );
     expect(listCheckoutMigrations(dir)).toHaveLength(4);
     expect(() => gitRefReader(dir, "v0.0.1")).toThrow(
-      `no git ref "v0.0.1" in ${dir}: fetch the release tags (git -C ${dir} fetch --tags) or point --app-dir at a checkout of that release`,
+      `no git ref "v0.0.1" in ${dir}: fetch the release tags (git -C` +
+        ` ${dir} fetch --tags) or point --app-dir at a checkout of that release`,
     );
   });
 });
@@ -113,8 +119,14 @@ describe("classifyMigrations and recordMigrations", () => {
   it("classifies each migration by its worst statement and records names, hashes, classes and summaries", () => {
     const recorded = recordMigrations(classifyMigrations(listCheckoutMigrations(path.join(RELEASES, "0.1.10"))));
     expect(recorded.map(summarizeMigration)).toEqual([
-      "20250301120000_init [additive]: creates enum Role (MEMBER, ADMIN); creates table User; creates table Rule; creates unique index User_email_key on User(email); creates index Rule_authorId_idx on Rule(authorId); adds foreign key Rule_authorId_fkey on Rule(authorId) → User",
-      "20250415093000_add_rule_templates [additive]: adds column Rule.templateId; creates table Template; creates unique index Template_slug_key on Template(slug); adds foreign key Rule_templateId_fkey on Rule(templateId) → Template",
+      "20250301120000_init [additive]: creates enum Role (MEMBER, ADMIN); creates" +
+        " table User; creates table Rule; creates unique index User_email_key" +
+        " on User(email); creates index Rule_authorId_idx on Rule(authorId);" +
+        " adds foreign key Rule_authorId_fkey on Rule(authorId) → User",
+      "20250415093000_add_rule_templates [additive]: adds column" +
+        " Rule.templateId; creates table Template; creates unique" +
+        " index Template_slug_key on Template(slug); adds foreign" +
+        " key Rule_templateId_fkey on Rule(templateId) → Template",
       "20250520110000_add_rule_slug [additive]: adds column Rule.slug",
       "20250521150000_drop_user_legacy_id [destructive]: drops column User.legacyId",
     ]);

@@ -23,7 +23,7 @@ import {
   verifyAnonymousPull,
   type PullCheckErrorKind,
 } from "../registry/ociRegistry";
-import { main } from "../tools/verifyPull";
+import { main } from "../steps/pull-check/verifyPull";
 import {
   basicAuthorization,
   freePort,

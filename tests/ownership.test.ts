@@ -16,14 +16,18 @@ import type { App } from "../cloudron/wire";
 const OWNER = "urn:pulumi:staging::communityrule::communityrule:cloudron:App::app/app-deploy";
 
 describe("ownership tags", () => {
-  it("reads the stack from a URN and writes a stack tag plus a short owner hash, each under Cloudron's 128-character limit", () => {
-    expect(stackOfUrn(OWNER)).toBe("staging");
-    expect(stackOfUrn("not a urn")).toBeUndefined();
-    const tags = ownershipTags("staging", OWNER + "/x".repeat(200));
-    expect(tags[0]).toBe("communityrule-stack:staging");
-    expect(tags[1]).toMatch(/^communityrule-owner:[0-9a-f]{16}$/);
-    expect(tags.every((t) => t.length < 128)).toBe(true);
-  });
+  it(
+    "reads the stack from a URN and writes a stack tag plus a" +
+      " short owner hash, each under Cloudron's 128-character limit",
+    () => {
+      expect(stackOfUrn(OWNER)).toBe("staging");
+      expect(stackOfUrn("not a urn")).toBeUndefined();
+      const tags = ownershipTags("staging", OWNER + "/x".repeat(200));
+      expect(tags[0]).toBe("communityrule-stack:staging");
+      expect(tags[1]).toMatch(/^communityrule-owner:[0-9a-f]{16}$/);
+      expect(tags.every((t) => t.length < 128)).toBe(true);
+    },
+  );
 
   it("reads tags first, then the legacy env marker", () => {
     expect(readOwnership({ tags: ownershipTags("production", OWNER) })).toEqual({

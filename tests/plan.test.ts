@@ -17,21 +17,29 @@ describe("buildPlan", () => {
     expect(p.image.reference).toBe("git.medlab.host/communityrule/community-rule:0.1.9");
     expect(p.image.obtainedBy).toContain("linux/amd64");
     expect(p.operations).toEqual([
-      "live check (read-only, before anything is built): GET /profile, GET /cloudron/status and GET /apps on my.medlab.host: " +
+      "live check (read-only, before anything is built): GET /profile," +
+        " GET /cloudron/status and GET /apps on my.medlab.host: " +
         "token valid (owner/admin), Cloudron at least the manifest's minBoxVersion, " +
         "staging.communityrule.info free or ours (com.medlab.communityrule), release not below the version it runs",
       `image: build ${appDir} for linux/amd64 and push git.medlab.host/communityrule/community-rule:0.1.9 ` +
         "(a release tag X.Y.Z only if the registry does not have it yet: release tags never change)",
       "pull check: anonymous pull of the pushed digest for linux/amd64, as Cloudron pulls it",
-      "migrations: list the image's Prisma migrations, compare them with the release record on the app (what it runs), classify the new ones (additive / risky / destructive); " +
+      "migrations: list the image's Prisma migrations, compare them with the release record" +
+        " on the app (what it runs), classify the new ones (additive / risky / destructive); " +
         "refuse edited history, migrate reset, and on production unacknowledged risky or destructive ones",
-      "deploy on my.medlab.host (REST API): wait while staging.communityrule.info is busy (≤ 600 s), stop if it is in error",
-      "install staging.communityrule.info if free (POST /apps with the whole env: one task), adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)",
+      "deploy on my.medlab.host (REST API): wait while" +
+        " staging.communityrule.info is busy (≤ 600 s), stop if it is in error",
+      "install staging.communityrule.info if free (POST /apps with the" +
+        " whole env: one task), adopt it if it runs com.medlab.communityrule," +
+        " update it if the image or manifest changed (POST /apps/:id/update;" +
+        " Cloudron takes a backup first, its id is reported)",
       "each task bounded by 1800 s and read back (image, version, env)",
-      "apply env: compare with the app's LIVE env; anything added, changed or removed → one POST /apps/:id/configure/env with the complete map (one restart), then read back; nothing → no call",
+      "apply env: compare with the app's LIVE env; anything added, changed or removed → one POST" +
+        " /apps/:id/configure/env with the complete map (one restart), then read back; nothing → no call",
       "health gate: https://staging.communityrule.info/api/health until ok + database connected (≤ 300 s)",
       "seed once: cloudron exec … node prisma/seed.bundle.cjs (seedRun 1; the one step that uses the CLI); " +
-        "again once when the seed's sources (prisma/seed.ts, prisma/seed/**, data/**) change; refused below the seed floor 0.1.8",
+        "again once when the seed's sources (prisma/seed.ts, prisma/seed/**," +
+        " data/**) change; refused below the seed floor 0.1.8",
       "smoke checks against https://staging.communityrule.info",
     ]);
     expect(p.protections).toEqual(["autoRollback false"]);
@@ -43,18 +51,26 @@ describe("buildPlan", () => {
     expect(p.protections).toEqual(["app (uninstall) protected", "seed protected", "autoRollback true"]);
     // Production's live check also judges the backup policy.
     expect(p.operations[1]).toBe(
-      "backups: communityrule.info automatic backups on, GET /backups/policy (else the app's backups) keeps ≥ 30 days (up only)",
+      "backups: communityrule.info automatic backups on, GET" +
+        " /backups/policy (else the app's backups) keeps ≥ 30 days (up only)",
     );
     // Auto-rollback belongs to the deploy step, so it is described right after it.
     expect(p.operations.slice(5, 9)).toEqual([
       "deploy on my.medlab.host (REST API): wait while communityrule.info is busy (≤ 600 s), stop if it is in error",
-      "install communityrule.info if free (POST /apps with the whole env: one task), adopt it if it runs com.medlab.communityrule, update it if the image or manifest changed (POST /apps/:id/update; Cloudron takes a backup first, its id is reported)",
+      "install communityrule.info if free (POST /apps with the whole" +
+        " env: one task), adopt it if it runs com.medlab.communityrule," +
+        " update it if the image or manifest changed (POST /apps/:id/update;" +
+        " Cloudron takes a backup first, its id is reported)",
       "each task bounded by 1800 s and read back (image, version, env)",
       "on a failed health gate after an update: roll back to the previous image and fail",
     ]);
   });
   it("never shows a secure value, only the key", () => {
-    const text = `config:\n  communityrule:location: staging.communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n  communityrule:build: false\n  communityrule:imageTag: 0.1.9\n  communityrule:env:\n    SMTP_FROM: hello@communityrule.info\n  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:c2VjcmV0LWNpcGhlcnRleHQ=\n`;
+    const text =
+      `config:\n  communityrule:location: staging.communityrule.info\n  communityrule:cloudronServer:` +
+      ` my.medlab.host\n  communityrule:build: false\n  communityrule:imageTag:` +
+      ` 0.1.9\n  communityrule:env:\n    SMTP_FROM: hello@communityrule.info\n ` +
+      ` communityrule:secretEnv:\n    API_KEY:\n      secure: v1:c2VjcmV0LWNpcGhlcnRleHQ=\n`;
     const p = buildPlan("staging", text, { projectDir, appDir });
     expect(p.secretEnvKeys).toEqual(["API_KEY"]);
     const shown = formatPlan(p) + JSON.stringify(p);
@@ -147,7 +163,8 @@ describe("npm run plan -- <stack> --against <ref> (temp git repository)", () => 
         ).toBe(0);
         expect(lines).toEqual([
           `production: desired-state comparison of config against ${ref} (not a live diff of the server)`,
-          '  production: SMTP_FROM changes from "Community Rule <hello@communityrule.info>" to "CommunityRule <team@communityrule.info>"',
+          '  production: SMTP_FROM changes from "Community Rule' +
+            ' <hello@communityrule.info>" to "CommunityRule <team@communityrule.info>"',
         ]);
       }
       const json: string[] = [];
@@ -188,7 +205,8 @@ describe("diffPlans (pure): exactly the changed keys", () => {
   it("names each changed setting once, and a repository change with the full reference", () => {
     const a = plan("");
     const b = plan(
-      "  communityrule:healthTimeoutSeconds: 600\n  communityrule:busyWaitSeconds: 30\n  communityrule:imageRepository: git.example.org/other/app\n",
+      "  communityrule:healthTimeoutSeconds: 600\n  communityrule:busyWaitSeconds:" +
+        " 30\n  communityrule:imageRepository: git.example.org/other/app\n",
     );
     expect(diffPlans(a, b)).toEqual([
       'image: "git.medlab.host/communityrule/community-rule:0.1.9" → "git.example.org/other/app:0.1.9"',
@@ -200,7 +218,8 @@ describe("diffPlans (pure): exactly the changed keys", () => {
   it("a re-set secret shows as re-set, never with its value or ciphertext", () => {
     const a = plan("  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:AAAAciphertext-one\n");
     const b = plan(
-      "  communityrule:secretEnv:\n    API_KEY:\n      secure: v1:BBBBciphertext-two\n    NEW_KEY:\n      secure: v1:CCCCciphertext\n",
+      "  communityrule:secretEnv:\n    API_KEY:\n      secure:" +
+        " v1:BBBBciphertext-two\n    NEW_KEY:\n      secure: v1:CCCCciphertext\n",
     );
     const changes = diffPlans(a, b);
     expect(changes).toEqual([

@@ -27,13 +27,17 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const stackText = (extra = "") =>
-  `config:\n  communityrule:location: communityrule.info\n  communityrule:cloudronServer: my.medlab.host\n  communityrule:env:\n    SMTP_FROM: hello@communityrule.info\n${extra}`;
+  `config:\n  communityrule:location: communityrule.info\n  communityrule:cloudronServer:` +
+  ` my.medlab.host\n  communityrule:env:\n    SMTP_FROM: hello@communityrule.info\n${extra}`;
 
 describe("plan: migrations", () => {
-  it("compares with the newest older release: a tag whose manifest is that release, before the manifest's history", () => {
-    expect(previousRelease(appDir, "0.1.10")).toMatchObject({ version: "0.1.9", source: "tag", ref: "v0.1.9" });
-    expect(previousRelease(appDir, "0.1.9")).toBeUndefined();
-  });
+  it(
+    "compares with the newest older release: a tag whose" + " manifest is that release, before the manifest's history",
+    () => {
+      expect(previousRelease(appDir, "0.1.10")).toMatchObject({ version: "0.1.9", source: "tag", ref: "v0.1.9" });
+      expect(previousRelease(appDir, "0.1.9")).toBeUndefined();
+    },
+  );
 
   it("lists what the release applies, with classes, and what up would refuse on production", () => {
     const p = buildPlan("production", stackText(), { projectDir, appDir });

@@ -68,33 +68,37 @@ describe("preflight", () => {
     expect(formatPreflight(results, "staging")).not.toContain("production:");
   });
 
-  it("fails on a dirty checkout (build: true), a missing tag (build: false) and a wrong login, each on its own line", async () => {
-    fs.writeFileSync(path.join(lc.appDir, "stray.txt"), "uncommitted");
-    const building = await run({ build: "true", registryUsername: "deployer", registryPassword: "[set]" });
-    expect(building.find((r) => r.name === CHECK.checkout)).toMatchObject({
-      ok: false,
-      detail: expect.stringContaining("stray.txt"),
-    });
-    const results = await run({ imageTag: "0.2.0" });
-    const failed = Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.name, r.detail]));
-    expect(failed[CHECK.pull]).toMatch(/0\.2\.0/);
-    fs.rmSync(path.join(lc.appDir, "stray.txt"));
-    const noAuth = await runPreflight({
-      stack: "staging",
-      projectDir: PROJECT_DIR,
-      stackText: stackText(),
-      token: "wrong-token-000000",
-      serverCheck: async () => ({ ok: true, detail: "stand-in" }),
-      overrides: {
-        appDir: lc.appDir,
-        cloudronServer: lc.api.url,
-        build: "false",
-        imageTag: "0.1.9",
-        imageRepository: `${lc.registryHost}/communityrule/community-rule`,
-      },
-    });
-    expect(noAuth.find((r) => r.name === CHECK.cloudron)).toMatchObject({ ok: false });
-  });
+  it(
+    "fails on a dirty checkout (build: true), a missing tag" +
+      " (build: false) and a wrong login, each on its own line",
+    async () => {
+      fs.writeFileSync(path.join(lc.appDir, "stray.txt"), "uncommitted");
+      const building = await run({ build: "true", registryUsername: "deployer", registryPassword: "[set]" });
+      expect(building.find((r) => r.name === CHECK.checkout)).toMatchObject({
+        ok: false,
+        detail: expect.stringContaining("stray.txt"),
+      });
+      const results = await run({ imageTag: "0.2.0" });
+      const failed = Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.name, r.detail]));
+      expect(failed[CHECK.pull]).toMatch(/0\.2\.0/);
+      fs.rmSync(path.join(lc.appDir, "stray.txt"));
+      const noAuth = await runPreflight({
+        stack: "staging",
+        projectDir: PROJECT_DIR,
+        stackText: stackText(),
+        token: "wrong-token-000000",
+        serverCheck: async () => ({ ok: true, detail: "stand-in" }),
+        overrides: {
+          appDir: lc.appDir,
+          cloudronServer: lc.api.url,
+          build: "false",
+          imageTag: "0.1.9",
+          imageRepository: `${lc.registryHost}/communityrule/community-rule`,
+        },
+      });
+      expect(noAuth.find((r) => r.name === CHECK.cloudron)).toMatchObject({ ok: false });
+    },
+  );
 
   it("refuses a server below the manifest's minBoxVersion (9.0.0) and reports a read-only token", async () => {
     lc.api.state.version = "8.3.1";
@@ -117,8 +121,11 @@ describe("preflight", () => {
       const failed = Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.name, r.detail]));
       expect(failed).toEqual({
         [CHECK.token]:
-          'the token "deploy (read only)" is read-only: create a "Read and Write" token (dashboard → Profile → API Tokens)',
-        [CHECK.serverVersion]: `preflight: ${lc.api.url} runs Cloudron 8.3.1, below the 9.0.0 the app's CloudronManifest.json needs (minBoxVersion); update Cloudron first (dashboard → Settings → Updates), nothing was changed`,
+          'the token "deploy (read only)" is read-only: create a' +
+          ' "Read and Write" token (dashboard → Profile → API Tokens)',
+        [CHECK.serverVersion]:
+          `preflight: ${lc.api.url} runs Cloudron 8.3.1, below the 9.0.0 the app's CloudronManifest.json` +
+          ` needs (minBoxVersion); update Cloudron first (dashboard → Settings → Updates), nothing was changed`,
       });
     } finally {
       lc.api.state.version = "9.0.2";
@@ -161,7 +168,8 @@ describe("checkServerAnswers (real DNS and HTTP)", () => {
     expect(await checkServerAnswers("my.medlab.hots")).toEqual({
       ok: false,
       detail:
-        "my.medlab.hots does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online",
+        "my.medlab.hots does not resolve (no such host): check the spelling" +
+        " of communityrule:cloudronServer, and that this machine is online",
     });
   });
 });
@@ -173,29 +181,34 @@ describe("npm run preflight (child process, edited stack files)", () => {
   });
   afterAll(() => p?.remove());
 
-  it("reports every failure in one run: config problems, an unresolvable server, a missing checkout; no production reminder on staging", async () => {
-    p.writeStack(
-      "staging",
-      p
-        .stackText("staging")
-        .replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots") +
-        "  communityrule:healthTimeoutSeconds: abc\n",
-    );
-    const r = await runScript(p, "preflight", ["staging"]);
-    expect(r.code).toBe(1);
-    const lines = r.stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: \d problem\(s\)$/);
-    expect(lines).toContain('  - communityrule:healthTimeoutSeconds: must be a whole number of seconds, got "abc"');
-    expect(lines).toContain(
-      "FAIL cloudronServer resolves and answers: my.medlab.hots does not resolve (no such host): check the spelling of communityrule:cloudronServer, and that this machine is online",
-    );
-    expect(lines).toContain(`SKIP ${CHECK.cloudron}: needs ${CHECK.server} (failed above)`);
-    expect(lines.filter((l) => l.startsWith("REMINDER "))).toEqual([
-      "REMINDER code review completed and approved (a person decides)",
-      "REMINDER migration SQL in prisma/migrations reviewed; no destructive change without a restore plan",
-    ]);
-    expect(lines.at(-1)).toMatch(/^preflight: \d+ passed, \d+ failed, \d+ skipped$/);
-  });
+  it(
+    "reports every failure in one run: config problems, an unresolvable" +
+      " server, a missing checkout; no production reminder on staging",
+    async () => {
+      p.writeStack(
+        "staging",
+        p
+          .stackText("staging")
+          .replace("communityrule:cloudronServer: my.medlab.host", "communityrule:cloudronServer: my.medlab.hots") +
+          "  communityrule:healthTimeoutSeconds: abc\n",
+      );
+      const r = await runScript(p, "preflight", ["staging"]);
+      expect(r.code).toBe(1);
+      const lines = r.stdout.trimEnd().split("\n");
+      expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: \d problem\(s\)$/);
+      expect(lines).toContain('  - communityrule:healthTimeoutSeconds: must be a whole number of seconds, got "abc"');
+      expect(lines).toContain(
+        "FAIL cloudronServer resolves and answers: my.medlab.hots does not resolve (no such host):" +
+          " check the spelling of communityrule:cloudronServer, and that this machine is online",
+      );
+      expect(lines).toContain(`SKIP ${CHECK.cloudron}: needs ${CHECK.server} (failed above)`);
+      expect(lines.filter((l) => l.startsWith("REMINDER "))).toEqual([
+        "REMINDER code review completed and approved (a person decides)",
+        "REMINDER migration SQL in prisma/migrations reviewed; no destructive change without a restore plan",
+      ]);
+      expect(lines.at(-1)).toMatch(/^preflight: \d+ passed, \d+ failed, \d+ skipped$/);
+    },
+  );
 
   it("build: false needs no git checkout and no Dockerfile, only the manifest the program sends", async () => {
     const app = path.join(p.dir, "..", "manifest-only");
@@ -224,22 +237,25 @@ describe("npm run preflight (child process, edited stack files)", () => {
 });
 
 describe("npm run preflight (script)", () => {
-  it("usage errors exit 2, an unknown stack exits 1, and a missing app checkout is a FAIL line with reminders", async () => {
-    const out: string[] = [];
-    expect(await preflightMain([], (s) => out.push(s))).toBe(2);
-    expect(await preflightMain(["staging", "--bogus"], (s) => out.push(s))).toBe(2);
-    expect(await preflightMain(["staging", "--app-dir"], (s) => out.push(s))).toBe(2);
-    expect(await preflightMain(["nope"], (s) => out.push(s))).toBe(1);
-    expect(out.join("\n")).toContain("FAIL stack file: ");
-    expect(out.join("\n")).toContain("Pulumi.nope.yaml");
-    const lines: string[] = [];
-    const missing = path.join(PROJECT_DIR, "no-such-app-checkout");
-    expect(await preflightMain(["production", "--app-dir", missing], (s) => lines.push(...s.split("\n")))).toBe(1);
-    expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: \d problem\(s\)$/);
-    expect(lines.some((l) => /^ {2}- communityrule:appDir: no CloudronManifest\.json/.test(l))).toBe(true);
-    // Production never builds, so it needs no push credentials.
-    expect(lines.some((l) => l.startsWith("  - communityrule:registryUsername: "))).toBe(false);
-    expect(lines.filter((l) => l.startsWith("REMINDER "))).toHaveLength(3);
-    expect(lines.at(-1)).toMatch(/^preflight: \d+ passed, [1-9]\d* failed, \d+ skipped$/);
-  });
+  it(
+    "usage errors exit 2, an unknown stack exits 1, and a" + " missing app checkout is a FAIL line with reminders",
+    async () => {
+      const out: string[] = [];
+      expect(await preflightMain([], (s) => out.push(s))).toBe(2);
+      expect(await preflightMain(["staging", "--bogus"], (s) => out.push(s))).toBe(2);
+      expect(await preflightMain(["staging", "--app-dir"], (s) => out.push(s))).toBe(2);
+      expect(await preflightMain(["nope"], (s) => out.push(s))).toBe(1);
+      expect(out.join("\n")).toContain("FAIL stack file: ");
+      expect(out.join("\n")).toContain("Pulumi.nope.yaml");
+      const lines: string[] = [];
+      const missing = path.join(PROJECT_DIR, "no-such-app-checkout");
+      expect(await preflightMain(["production", "--app-dir", missing], (s) => lines.push(...s.split("\n")))).toBe(1);
+      expect(lines[0]).toMatch(/^FAIL config valid, required secrets set: \d problem\(s\)$/);
+      expect(lines.some((l) => /^ {2}- communityrule:appDir: no CloudronManifest\.json/.test(l))).toBe(true);
+      // Production never builds, so it needs no push credentials.
+      expect(lines.some((l) => l.startsWith("  - communityrule:registryUsername: "))).toBe(false);
+      expect(lines.filter((l) => l.startsWith("REMINDER "))).toHaveLength(3);
+      expect(lines.at(-1)).toMatch(/^preflight: \d+ passed, [1-9]\d* failed, \d+ skipped$/);
+    },
+  );
 });

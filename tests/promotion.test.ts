@@ -56,47 +56,51 @@ describe("release tags never change", () => {
     expect(judgeReleaseTagPush({ repository: REPO, tag: "0.1.10", registry: state })).toMatchObject({ ok: true });
   });
 
-  it("an existing tag is refused before the build unless it is exactly what this stack shipped from this clean commit", async () => {
-    const state = await releaseTagState(`${registry.host}/${REPO}`, "0.1.9");
-    expect(state).toEqual({ exists: true, digest: pushed });
-    const refused = judgeReleaseTagPush({
-      repository: REPO,
-      tag: "0.1.9",
-      registry: state,
-      checkout: { commit: "c1", dirty: false },
-    });
-    expect(refused).toMatchObject({ ok: false });
-    expect(!refused.ok && refused.message).toMatch(
-      /already exists \(sha256:[0-9a-f]+\) and release tags never change.*Bump version in CloudronManifest\.json/,
-    );
-    const shipped = { image: `${REPO}@${pushed}`, commit: "c1" };
-    expect(
-      judgeReleaseTagPush({
+  it(
+    "an existing tag is refused before the build unless it is" +
+      " exactly what this stack shipped from this clean commit",
+    async () => {
+      const state = await releaseTagState(`${registry.host}/${REPO}`, "0.1.9");
+      expect(state).toEqual({ exists: true, digest: pushed });
+      const refused = judgeReleaseTagPush({
         repository: REPO,
         tag: "0.1.9",
         registry: state,
-        shipped,
         checkout: { commit: "c1", dirty: false },
-      }).ok,
-    ).toBe(true);
-    // Edited checkout or another commit at the same version: a rebuild would push other content.
-    expect(
-      judgeReleaseTagPush({
-        repository: REPO,
-        tag: "0.1.9",
-        registry: state,
-        shipped,
-        checkout: { commit: "c1", dirty: true },
-      }).ok,
-    ).toBe(false);
-    expect(
-      judgeReleaseTagPush({
-        repository: REPO,
-        tag: "0.1.9",
-        registry: state,
-        shipped,
-        checkout: { commit: "c2", dirty: false },
-      }).ok,
-    ).toBe(false);
-  });
+      });
+      expect(refused).toMatchObject({ ok: false });
+      expect(!refused.ok && refused.message).toMatch(
+        /already exists \(sha256:[0-9a-f]+\) and release tags never change.*Bump version in CloudronManifest\.json/,
+      );
+      const shipped = { image: `${REPO}@${pushed}`, commit: "c1" };
+      expect(
+        judgeReleaseTagPush({
+          repository: REPO,
+          tag: "0.1.9",
+          registry: state,
+          shipped,
+          checkout: { commit: "c1", dirty: false },
+        }).ok,
+      ).toBe(true);
+      // Edited checkout or another commit at the same version: a rebuild would push other content.
+      expect(
+        judgeReleaseTagPush({
+          repository: REPO,
+          tag: "0.1.9",
+          registry: state,
+          shipped,
+          checkout: { commit: "c1", dirty: true },
+        }).ok,
+      ).toBe(false);
+      expect(
+        judgeReleaseTagPush({
+          repository: REPO,
+          tag: "0.1.9",
+          registry: state,
+          shipped,
+          checkout: { commit: "c2", dirty: false },
+        }).ok,
+      ).toBe(false);
+    },
+  );
 });

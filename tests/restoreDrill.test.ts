@@ -98,78 +98,87 @@ describe("runRestoreDrill (stand-in)", () => {
     }
   });
 
-  it("a clone whose answer is lost after the server cloned (timeout) is found by location, checked and removed", async () => {
-    const date = new Date("2026-11-25T10:00:00Z");
-    const scratch = scratchLocation("staging.communityrule.info", date);
-    const healthy = await startFakeApp((req) =>
-      req.path === "/api/health"
-        ? { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) }
-        : { status: 200, body: JSON.stringify({ templates: [{ slug: "consensus" }], rules: [] }) },
-    );
-    // The server performs the clone, then the answer never comes (the request times out after 1 s).
-    lc.api.injectFault({ operation: "cloneApp", kind: "hang", applied: true, hangMs: 3000 });
-    try {
+  it(
+    "a clone whose answer is lost after the server cloned" + " (timeout) is found by location, checked and removed",
+    async () => {
+      const date = new Date("2026-11-25T10:00:00Z");
+      const scratch = scratchLocation("staging.communityrule.info", date);
+      const healthy = await startFakeApp((req) =>
+        req.path === "/api/health"
+          ? { status: 200, body: JSON.stringify({ ok: true, database: "connected" }) }
+          : { status: 200, body: JSON.stringify({ templates: [{ slug: "consensus" }], rules: [] }) },
+      );
+      // The server performs the clone, then the answer never comes (the request times out after 1 s).
+      lc.api.injectFault({ operation: "cloneApp", kind: "hang", applied: true, hangMs: 3000 });
+      try {
+        const before = lc.calls().length;
+        const lines: string[] = [];
+        const record = await runRestoreDrill({
+          server: lc.api.url,
+          token: lc.token,
+          live: "staging.communityrule.info",
+          baseUrl: healthy.url,
+          healthTimeoutMs: 3000,
+          taskTimeoutSeconds: 1,
+          date,
+          log: (l) => lines.push(l),
+        });
+        expect(lines).toContain(
+          `drill: clone: POST /apps/${lc.app()!.id}/clone got no clear answer (no response` +
+            ` within 1.0s), but the app shows the task it started; following that task`,
+        );
+        expect(record.error).toBeUndefined();
+        expect(lc.mutatingCallsSince(before).map((c) => c.operation)).toEqual(["cloneApp", "uninstallApp"]);
+        expect(lc.standin().apps.map((a) => a.fqdn)).not.toContain(scratch);
+      } finally {
+        await healthy.stop();
+      }
+    },
+  );
+
+  it(
+    "a clone whose answer is lost and that recovery cannot" + " see is still removed on the way out, by location",
+    async () => {
+      const date = new Date("2026-11-26T10:00:00Z");
+      const scratch = scratchLocation("staging.communityrule.info", date);
+      lc.api.injectFault({ operation: "cloneApp", kind: "hang", applied: true, hangMs: 3000 });
+      // The re-read during recovery fails every attempt (1 + 3 retries); the lookup on the way out works.
+      lc.api.injectFault({ operation: "listAppsByUser", kind: "500", times: 0 });
       const before = lc.calls().length;
       const lines: string[] = [];
-      const record = await runRestoreDrill({
+      const started = runRestoreDrill({
         server: lc.api.url,
         token: lc.token,
         live: "staging.communityrule.info",
-        baseUrl: healthy.url,
-        healthTimeoutMs: 3000,
+        healthTimeoutMs: 1000,
         taskTimeoutSeconds: 1,
         date,
         log: (l) => lines.push(l),
       });
-      expect(lines).toContain(
-        `drill: clone: POST /apps/${lc.app()!.id}/clone got no clear answer (no response within 1.0s), but the app shows the task it started; following that task`,
+      // Arm the GET /apps failures once the clone request is on its way (the drill's own lookups before it must work).
+      const armed = setInterval(() => {
+        if (
+          lc
+            .calls()
+            .slice(before)
+            .some((c) => c.operation === "cloneApp")
+        ) {
+          clearInterval(armed);
+          lc.api.state.faults.find((f) => f.operation === "listAppsByUser")!.times = 4;
+        }
+      }, 5);
+      const record = await started.finally(() => clearInterval(armed));
+      expect(record.ok).toBe(false);
+      expect(record.error).toMatch(
+        /^drill: clone: POST \/apps\/.+\/clone got no clear answer .* so it was not applied; it was NOT re-sent/,
       );
-      expect(record.error).toBeUndefined();
+      expect(lines.some((l) => l.startsWith(`drill: the clone's answer was lost, but ${scratch} holds app `))).toBe(
+        true,
+      );
       expect(lc.mutatingCallsSince(before).map((c) => c.operation)).toEqual(["cloneApp", "uninstallApp"]);
-      expect(lc.standin().apps.map((a) => a.fqdn)).not.toContain(scratch);
-    } finally {
-      await healthy.stop();
-    }
-  });
-
-  it("a clone whose answer is lost and that recovery cannot see is still removed on the way out, by location", async () => {
-    const date = new Date("2026-11-26T10:00:00Z");
-    const scratch = scratchLocation("staging.communityrule.info", date);
-    lc.api.injectFault({ operation: "cloneApp", kind: "hang", applied: true, hangMs: 3000 });
-    // The re-read during recovery fails every attempt (1 + 3 retries); the lookup on the way out works.
-    lc.api.injectFault({ operation: "listAppsByUser", kind: "500", times: 0 });
-    const before = lc.calls().length;
-    const lines: string[] = [];
-    const started = runRestoreDrill({
-      server: lc.api.url,
-      token: lc.token,
-      live: "staging.communityrule.info",
-      healthTimeoutMs: 1000,
-      taskTimeoutSeconds: 1,
-      date,
-      log: (l) => lines.push(l),
-    });
-    // Arm the GET /apps failures once the clone request is on its way (the drill's own lookups before it must work).
-    const armed = setInterval(() => {
-      if (
-        lc
-          .calls()
-          .slice(before)
-          .some((c) => c.operation === "cloneApp")
-      ) {
-        clearInterval(armed);
-        lc.api.state.faults.find((f) => f.operation === "listAppsByUser")!.times = 4;
-      }
-    }, 5);
-    const record = await started.finally(() => clearInterval(armed));
-    expect(record.ok).toBe(false);
-    expect(record.error).toMatch(
-      /^drill: clone: POST \/apps\/.+\/clone got no clear answer .* so it was not applied; it was NOT re-sent/,
-    );
-    expect(lines.some((l) => l.startsWith(`drill: the clone's answer was lost, but ${scratch} holds app `))).toBe(true);
-    expect(lc.mutatingCallsSince(before).map((c) => c.operation)).toEqual(["cloneApp", "uninstallApp"]);
-    expect(lc.standin().apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info"]);
-  });
+      expect(lc.standin().apps.map((a) => a.fqdn)).toEqual(["staging.communityrule.info"]);
+    },
+  );
 
   it("npm run restore-drill -- staging: prints PASS and writes the dated record", async () => {
     const clone = await startFakeApp((req) =>

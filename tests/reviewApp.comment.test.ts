@@ -88,21 +88,24 @@ describe("npm run pr-comment (command line)", () => {
     return { code, out, err };
   };
 
-  it("a missing or absent file is a usage mistake (exit 2, usage on stderr); a failed call says so (exit 1)", async () => {
-    expect(await run([])).toEqual({
-      code: 2,
-      out: [],
-      err: ["pr-comment: missing <comment.md>", "usage: npm run pr-comment -- <comment.md>"],
-    });
-    expect(await run(["no-such-comment.md"])).toEqual({
-      code: 2,
-      out: [],
-      err: ["pr-comment: no file no-such-comment.md", "usage: npm run pr-comment -- <comment.md>"],
-    });
-    expect(await run([__filename])).toEqual({
-      code: 1,
-      out: [],
-      err: ["pr-comment failed: cannot comment: GITHUB_API_URL, GITHUB_REPOSITORY, PR_NUMBER, GITHUB_TOKEN not set"],
-    });
-  });
+  it(
+    "a missing or absent file is a usage mistake (exit" + " 2, usage on stderr); a failed call says so (exit 1)",
+    async () => {
+      expect(await run([])).toEqual({
+        code: 2,
+        out: [],
+        err: ["pr-comment: missing <comment.md>", "usage: npm run pr-comment -- <comment.md>"],
+      });
+      expect(await run(["no-such-comment.md"])).toEqual({
+        code: 2,
+        out: [],
+        err: ["pr-comment: no file no-such-comment.md", "usage: npm run pr-comment -- <comment.md>"],
+      });
+      expect(await run([__filename])).toEqual({
+        code: 1,
+        out: [],
+        err: ["pr-comment failed: cannot comment: GITHUB_API_URL, GITHUB_REPOSITORY, PR_NUMBER, GITHUB_TOKEN not set"],
+      });
+    },
+  );
 });

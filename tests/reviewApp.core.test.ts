@@ -151,17 +151,20 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
   it("refuses when review apps are off, a listed secret is missing, or the push token is not listed", () => {
     const off = COMMITTED_STAGING.replace(/ {2}communityrule:reviewAppDomain:.*\n/, "");
     expect(() => deriveReviewStack(off, { pr: 1, commitSha: SHA })).toThrow(
-      "review apps are off: set communityrule:reviewAppDomain in Pulumi.staging.yaml to a domain the Cloudron serves (pulumi config set -s staging communityrule:reviewAppDomain review.communityrule.info)",
+      "review apps are off: set communityrule:reviewAppDomain in Pulumi.staging.yaml to a domain the Cloudron" +
+        " serves (pulumi config set -s staging communityrule:reviewAppDomain review.communityrule.info)",
     );
     expect(() => deriveReviewStack(COMMITTED_STAGING, { pr: 1, commitSha: SHA })).toThrow(
-      "communityrule:reviewAppSecrets lists registryPassword, which Pulumi.staging.yaml does not hold as a secret; set it on staging (pulumi config set --secret …) or remove it from the list",
+      "communityrule:reviewAppSecrets lists registryPassword, which Pulumi.staging.yaml does not" +
+        " hold as a secret; set it on staging (pulumi config set --secret …) or remove it from the list",
     );
     const noToken = STAGING_WITH_SECRETS.replace(
       "reviewAppSecrets: registryPassword, secretEnv.SMTP_PASSWORD",
       "reviewAppSecrets: secretEnv.SMTP_PASSWORD",
     );
     expect(() => deriveReviewStack(noToken, { pr: 1, commitSha: SHA })).toThrow(
-      "review apps build their image from the PR, so they need the registry push token: add registryPassword to communityrule:reviewAppSecrets in Pulumi.staging.yaml",
+      "review apps build their image from the PR, so they need the registry push token:" +
+        " add registryPassword to communityrule:reviewAppSecrets in Pulumi.staging.yaml",
     );
   });
 
@@ -183,7 +186,8 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
       ttlDays: 7,
     });
     expect(() => readReviewAppSettings(COMMITTED_STAGING.replace("maxReviewApps: 3", "maxReviewApps: 0"))).toThrow(
-      "communityrule:maxReviewApps in Pulumi.staging.yaml must be a whole number of review apps between 1 and 20, got 0",
+      "communityrule:maxReviewApps in Pulumi.staging.yaml must" +
+        " be a whole number of review apps between 1 and 20, got 0",
     );
   });
 
@@ -214,7 +218,8 @@ describe("config rules for review apps", () => {
         {
           key: "imageTag",
           message:
-            '"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42 (npm run review-app -- up 42), never to staging. Set a release tag X.Y.Z or a short git SHA',
+            '"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42' +
+            " (npm run review-app -- up 42), never to staging. Set a release tag X.Y.Z or a short git SHA",
         },
       ],
     ],
@@ -226,7 +231,8 @@ describe("config rules for review apps", () => {
         {
           key: "imageTag",
           message:
-            '"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42 (npm run review-app -- up 42), never to production. Set a release tag X.Y.Z',
+            '"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app' +
+            " stack pr-42 (npm run review-app -- up 42), never to production. Set a release tag X.Y.Z",
         },
       ],
     ],
@@ -265,7 +271,8 @@ describe("config rules for review apps", () => {
       {
         key: "location",
         message:
-          "review app pr-7 must answer at pr-7.<reviewAppDomain>, not staging.communityrule.info: regenerate its stack file with npm run review-app -- up 7",
+          "review app pr-7 must answer at pr-7.<reviewAppDomain>, not" +
+          " staging.communityrule.info: regenerate its stack file with npm run review-app -- up 7",
       },
     ]);
   });
@@ -293,7 +300,8 @@ describe("config rules for review apps", () => {
     expect(parseReviewAppSecrets('["cloudronToken"]')).toEqual(["cloudronToken"]);
     expect(parseReviewAppSecrets("location, env.SMTP_FROM")).toEqual({
       problem:
-        '"location", "env.SMTP_FROM" cannot be copied to a review app: list only registryPassword, cloudronToken or secretEnv.<NAME> (plain keys are copied anyway; SESSION_SECRET is generated per stack)',
+        '"location", "env.SMTP_FROM" cannot be copied to a review app: list only registryPassword, cloudronToken' +
+        " or secretEnv.<NAME> (plain keys are copied anyway; SESSION_SECRET is generated per stack)",
     });
   });
 
@@ -325,7 +333,11 @@ describe("config rules for review apps", () => {
       expect((error as ConfigError).problems).toEqual([
         {
           key: "communityrule:imageTag",
-          message: `"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42 (npm run review-app -- up 42), never to ${stack}. Set a release tag X.Y.Z${stack === "production" ? "" : " or a short git SHA"}`,
+          message:
+            `"pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys` +
+            ` only to the review-app stack pr-42 (npm run review-app` +
+            ` -- up 42), never to ${stack}. Set a release tag` +
+            ` X.Y.Z${stack === "production" ? "" : " or a short git SHA"}`,
         },
       ]);
     }
@@ -354,8 +366,10 @@ describe("fleet: ages, limit, expiry", () => {
 
   it("refuses a fourth review app past maxReviewApps, naming the oldest; an existing one may update", () => {
     expect(capacityProblem(apps, 31, 3)).toBe(
-      "refusing to create review app pr-31: 3 review apps exist and maxReviewApps is 3. The oldest is pr-7 (last deployed 10 days ago); " +
-        "remove it with npm run review-app -- down 7 (or close its PR / remove its review-app label), or raise communityrule:maxReviewApps in Pulumi.staging.yaml",
+      "refusing to create review app pr-31: 3 review apps exist and" +
+        " maxReviewApps is 3. The oldest is pr-7 (last deployed 10 days ago); " +
+        "remove it with npm run review-app -- down 7 (or close its PR / remove its" +
+        " review-app label), or raise communityrule:maxReviewApps in Pulumi.staging.yaml",
     );
     expect(capacityProblem(apps, 12, 3)).toBeUndefined();
     expect(capacityProblem(apps, 31, 4)).toBeUndefined();

@@ -61,7 +61,8 @@ beforeAll(() => {
   fs.writeFileSync(
     path.join(project, "Pulumi.staging.yaml"),
     fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8") +
-      "  communityrule:registryUsername: deployer\n  communityrule:registryPassword:\n    secure: v1:stagingCiphertext\n",
+      "  communityrule:registryUsername: deployer\n " +
+      " communityrule:registryPassword:\n    secure: v1:stagingCiphertext\n",
   );
   process.env.PATH = `${STANDIN_BIN}:${process.env.PATH}`;
   process.env.PULUMI_STANDIN_DIR = backend;
@@ -111,21 +112,24 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
     );
   });
 
-  it("second push from a fresh checkout (no Pulumi.pr-42.yaml): salt recovered from the state, no init, new tag", async () => {
-    fs.rmSync(path.join(project, "Pulumi.pr-42.yaml"));
-    const from = calls().length;
-    expect(await run("up", "42", "--sha", SHA2)).toBe(0);
-    expect(joined(from)).toEqual([
-      "stack ls --json",
-      "stack export -s pr-42",
-      "config cp communityrule:registryPassword -s staging -d pr-42",
-      "up -s pr-42 --yes --diff",
-      "stack output --json -s pr-42",
-    ]);
-    expect(fs.readFileSync(path.join(project, "Pulumi.pr-42.yaml"), "utf8")).toContain(
-      "communityrule:imageTag: pr-42-b0b1b2b",
-    );
-  });
+  it(
+    "second push from a fresh checkout (no Pulumi.pr-42.yaml):" + " salt recovered from the state, no init, new tag",
+    async () => {
+      fs.rmSync(path.join(project, "Pulumi.pr-42.yaml"));
+      const from = calls().length;
+      expect(await run("up", "42", "--sha", SHA2)).toBe(0);
+      expect(joined(from)).toEqual([
+        "stack ls --json",
+        "stack export -s pr-42",
+        "config cp communityrule:registryPassword -s staging -d pr-42",
+        "up -s pr-42 --yes --diff",
+        "stack output --json -s pr-42",
+      ]);
+      expect(fs.readFileSync(path.join(project, "Pulumi.pr-42.yaml"), "utf8")).toContain(
+        "communityrule:imageTag: pr-42-b0b1b2b",
+      );
+    },
+  );
 
   it("a fourth review app past maxReviewApps (3) is refused, naming the oldest; nothing is created", async () => {
     expect(await run("up", "43", "--sha", SHA1)).toBe(0);
@@ -134,7 +138,10 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
     expect(await run("up", "45", "--sha", SHA1)).toBe(1);
     expect(joined(from)).toEqual(["stack ls --json"]);
     expect(lines.at(-1)).toMatch(
-      /^refusing to create review app pr-45: 3 review apps exist and maxReviewApps is 3\. The oldest is pr-42 \(last deployed 0 days ago\); remove it with npm run review-app -- down 42/,
+      new RegExp(
+        /^refusing to create review app pr-45: 3 review apps exist and maxReviewApps is 3\. The/.source +
+          / oldest is pr-42 \(last deployed 0 days ago\); remove it with npm run review-app -- down 42/.source,
+      ),
     );
     expect(fs.existsSync(path.join(project, "Pulumi.pr-45.yaml"))).toBe(false);
   });
@@ -142,7 +149,10 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
   it("list shows each review app with its URL and age", async () => {
     expect(await run("list")).toBe(0);
     expect(lines.at(-1)).toMatch(
-      /^review apps: 3 of at most 3; removed after 7 days without a deploy\n {2}pr-42 {6}https:\/\/pr-42\.communityrule\.info {2}last deployed .* UTC \(0 d ago\)\n {2}pr-43 /,
+      new RegExp(
+        /^review apps: 3 of at most 3; removed after 7 days without a deploy\n {2}pr-42/.source +
+          / {6}https:\/\/pr-42\.communityrule\.info {2}last deployed .* UTC \(0 d ago\)\n {2}pr-43 /.source,
+      ),
     );
   });
 
@@ -161,7 +171,8 @@ describe("npm run review-app (driver) against a pulumi stand-in", () => {
     const summary = path.join(project, "summary-44.md");
     expect(await run("up", "44", "--sha", SHA2, "--summary", summary)).toBe(1);
     expect(lines.at(-1)).toBe(
-      "review app pr-44 FAILED to deploy (pulumi up exit 255); the stack stays for the next push or npm run review-app -- down 44",
+      "review app pr-44 FAILED to deploy (pulumi up exit 255); the" +
+        " stack stays for the next push or npm run review-app -- down 44",
     );
     expect(fs.readFileSync(summary, "utf8")).toContain("### Review app for #44: deploy FAILED");
   });

@@ -75,15 +75,21 @@ describe("two review apps next to staging on one Cloudron", () => {
     expect(JSON.stringify(fleet.staging.app())).toBe(stagingBefore);
   });
 
-  it("a fourth review app past maxReviewApps (3) is refused, naming the oldest, before anything is created", async () => {
-    expect((await fleet.up(3, SHA_2)).errors).toEqual([]);
-    const appsBefore = fleet.staging.standin().apps.length;
-    await expect(fleet.up(4, SHA_2)).rejects.toThrow(
-      /^refusing to create review app pr-4: 3 review apps exist and maxReviewApps is 3\. The oldest is pr-2 \(last deployed 0 days ago\); remove it with npm run review-app -- down 2/,
-    );
-    expect(fleet.apps.has(4)).toBe(false);
-    expect(fleet.staging.standin().apps.length).toBe(appsBefore);
-  });
+  it(
+    "a fourth review app past maxReviewApps (3) is refused," + " naming the oldest, before anything is created",
+    async () => {
+      expect((await fleet.up(3, SHA_2)).errors).toEqual([]);
+      const appsBefore = fleet.staging.standin().apps.length;
+      await expect(fleet.up(4, SHA_2)).rejects.toThrow(
+        new RegExp(
+          /^refusing to create review app pr-4: 3 review apps exist and maxReviewApps is 3\. The/.source +
+            / oldest is pr-2 \(last deployed 0 days ago\); remove it with npm run review-app -- down 2/.source,
+        ),
+      );
+      expect(fleet.apps.has(4)).toBe(false);
+      expect(fleet.staging.standin().apps.length).toBe(appsBefore);
+    },
+  );
 
   it("destroying one review app uninstalls it and leaves the other review apps and staging untouched", async () => {
     const others = JSON.stringify([fleet.apps.get(1)!.lc.app(), fleet.apps.get(3)!.lc.app()]);
@@ -114,7 +120,8 @@ describe("the pr-<n>-<sha> tag shape outside review-app stacks", () => {
       const r = await lc.up();
       expect(r.ok).toBe(false);
       expect(r.errors.join("\n")).toContain(
-        `communityrule:imageTag: "pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys only to the review-app stack pr-42 (npm run review-app -- up 42), never to ${stack}.`,
+        `communityrule:imageTag: "pr-42-3f2a9c4" is a review-app tag (pr-<n>-<sha>); it deploys` +
+          ` only to the review-app stack pr-42 (npm run review-app -- up 42), never to ${stack}.`,
       );
       expect(lc.calls()).toEqual([]);
       expect(lc.app()).toBeUndefined();

@@ -1,4 +1,7 @@
-/** The seed's exec plumbing: throw-away HOMEs under one directory, stale ones removed, marker parsing; and secret fingerprints. */
+/**
+ * The seed's exec plumbing: throw-away HOMEs under one directory, stale ones removed, marker parsing;
+ * and secret fingerprints.
+ */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

@@ -2,7 +2,7 @@
  * Smoke checks (runbook §3.5) against real loopback servers, and the `tools/smoke.ts` CLI as a
  * child process.
  */
-import { main as smokeCli } from "../tools/smoke";
+import { main as smokeCli } from "../steps/smoke/cli";
 import { describe, expect, it } from "vitest";
 import { formatSmokeReport, normalizeTarget, runSmokeChecks, SmokeResult } from "../steps/smoke/checks";
 import { closedPort, FakeHandler, FakeRequest, healthyApp, json, runTool } from "../engine/fakeApp";
@@ -206,7 +206,9 @@ describe("runSmokeChecks", () => {
       expect(c.detail).toMatch(/no HTTP response: connect ECONNREFUSED/);
     }
     // One hint for the five failures, and it is printed in the report.
-    const hint = `nothing listens at http://127.0.0.1:${port} (ECONNREFUSED): is the app running (Cloudron dashboard), is the port right?`;
+    const hint =
+      `nothing listens at http://127.0.0.1:${port} (ECONNREFUSED):` +
+      ` is the app running (Cloudron dashboard), is the port right?`;
     expect(result.hints).toEqual([hint]);
     expect(formatSmokeReport(result, `http://127.0.0.1:${port}`).split("\n").slice(-2)).toEqual([
       `hint: ${hint}`,
@@ -218,7 +220,10 @@ describe("runSmokeChecks", () => {
     const result = await runSmokeChecks({ baseUrl: "https://my.medlab.invalid", timeoutMs: 2_000 });
     expect(result.hints).toEqual([
       expect.stringMatching(
-        /^my\.medlab\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name \(e\.g\. staging\.communityrule\.info\)$/,
+        new RegExp(
+          /^my\.medlab\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\):/.source +
+            / check the host name \(e\.g\. staging\.communityrule\.info\)$/.source,
+        ),
       ),
     ]);
   });

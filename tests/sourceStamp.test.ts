@@ -71,7 +71,8 @@ describe("build source stamp", () => {
     change();
     expect(staleBuildReason(dir)).toBe("build/ is older than the TypeScript sources");
     expect(staleBuildProblem(dir)).toBe(
-      "the compiled program in build/ is older than the TypeScript sources (a .ts file or tsconfig changed since the last build): " +
+      "the compiled program in build/ is older than the TypeScript" +
+        " sources (a .ts file or tsconfig changed since the last build): " +
         "run `npm run build` (it compiles the TypeScript into build/), then run the command again",
     );
   });

@@ -22,7 +22,8 @@ describe("diagnoseFailure: the row from the failing step plus what the logs and 
   const P3009 = [
     "Prisma schema loaded from prisma/schema.prisma",
     "Error: P3009",
-    "migrate found failed migrations in the target database, new migrations will not be applied. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve",
+    "migrate found failed migrations in the target database, new migrations will not be applied. Read more" +
+      " about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve",
     "The `20260520120000_add_magic_link_draft_payload` migration started at 2026-05-21 15:00:00.000 UTC failed",
     "Prisma schema loaded from prisma/schema.prisma",
     "Error: P3009",
@@ -92,25 +93,30 @@ describe("diagnoseFailure: the row from the failing step plus what the logs and 
     ).toBe("database-down");
   });
 
-  it("the seed's rows: schema missing (a tokenHash column is not a token problem), seed data missing, the CLI refused", () => {
-    const column =
-      "PrismaClientKnownRequestError: The column `MagicLinkToken.tokenHash` does not exist in the current database. (P2022)";
-    expect(diagnoseFailure({ step: "seed", message: column })!.kind).toBe("seed-schema");
-    expect(diagnoseFailure({ step: "seed", message: 'relation "MethodFacet" does not exist' })!.kind).toBe(
-      "seed-schema",
-    );
-    expect(
-      diagnoseFailure({
-        step: "seed",
-        message: "Error: ENOENT: no such file or directory, open '/app/seed-data/templates.json'",
-      })!.kind,
-    ).toBe("seed-data");
-    expect(diagnoseFailure({ step: "seed", message: "cloudron exec: Not logged in (401)" })!.kind).toBe(
-      "seed-cli-auth",
-    );
-    expect(diagnoseFailure({ step: "seed", message: "exited 1" })!.kind).toBe("seed");
-    expect(likelyCause("seed: … tokenHash …")).not.toMatch(/cloudronToken/);
-  });
+  it(
+    "the seed's rows: schema missing (a tokenHash column is" +
+      " not a token problem), seed data missing, the CLI refused",
+    () => {
+      const column =
+        "PrismaClientKnownRequestError: The column `MagicLinkToken.tokenHash`" +
+        " does not exist in the current database. (P2022)";
+      expect(diagnoseFailure({ step: "seed", message: column })!.kind).toBe("seed-schema");
+      expect(diagnoseFailure({ step: "seed", message: 'relation "MethodFacet" does not exist' })!.kind).toBe(
+        "seed-schema",
+      );
+      expect(
+        diagnoseFailure({
+          step: "seed",
+          message: "Error: ENOENT: no such file or directory, open '/app/seed-data/templates.json'",
+        })!.kind,
+      ).toBe("seed-data");
+      expect(diagnoseFailure({ step: "seed", message: "cloudron exec: Not logged in (401)" })!.kind).toBe(
+        "seed-cli-auth",
+      );
+      expect(diagnoseFailure({ step: "seed", message: "exited 1" })!.kind).toBe("seed");
+      expect(likelyCause("seed: … tokenHash …")).not.toMatch(/cloudronToken/);
+    },
+  );
 
   it("says nothing when nothing points anywhere", () => {
     expect(diagnoseFailure({ step: "env", message: "something unusual" })).toBeUndefined();

@@ -27,7 +27,8 @@ describe("decideRelease", () => {
 
   it("a lower manifest version with build: refused, with the way to roll back", () => {
     expect(() => decideRelease({ ...base, tag: "0.1.9", manifestVersion: "0.1.9", deployedVersion: "0.1.10" })).toThrow(
-      "downgrade without rollback intent: deployed 0.1.10, manifest 0.1.9; to roll back set build: false and imageTag: 0.1.9",
+      "downgrade without rollback intent: deployed 0.1.10, manifest" +
+        " 0.1.9; to roll back set build: false and imageTag: 0.1.9",
     );
   });
 

@@ -8,7 +8,7 @@
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 
 const which = process.argv[2];
 const projectDir = findProjectDir(__dirname);

@@ -17,7 +17,7 @@ import { readProjectYaml, runConfigStep, type ConfigValue } from "../../engine/c
 import { Lifecycle, MUTATING } from "../../engine/runner";
 import { startFakeApp } from "../../engine/fakeApp";
 import { waitForHealthy } from "../../steps/health/poll";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 import { defineCli } from "../../lib/cli";
 
 /** `--quick` (CI): fewer evaluation runs, no type-checked comparison, no test-suite timing. Set once, from the command line. */

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { classifyMigrationSql, type MigrationRisk } from "../../steps/migrations/classifier";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 import { defineCli, runAsMain } from "../../lib/cli";
 import { HOSTILE_CASES, RULE_CASES, realCases, type CorpusCase } from "./corpus";
 

@@ -17,7 +17,7 @@
  * staging's app, which the ownership rules allow only through their explicit takeover key.
  */
 import { CloudronApi } from "../../cloudron/client";
-import { splitLocation } from "../../cloudron/operations";
+import { splitLocation } from "../../cloudron/operationSupport";
 import {
   backupStartedSchema,
   newAppTaskSchema,

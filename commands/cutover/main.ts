@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { defineCli, runAsMain, UsageError, type Cli } from "../../lib/cli";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 import { checkConfig, ConfigError } from "../../config/loader";
 import { rawConfigFromStackText } from "../../config/stackFile";
 import { CloudronApi, resolveToken } from "../../cloudron/client";

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 import { renderPulumiYaml } from "../../config/pulumiYaml";
 
 const projectDir = findProjectDir(__dirname);

@@ -9,7 +9,7 @@ import { buildPlan, diffPlans, formatPlan } from "./plan";
 import { ConfigError } from "../../config/loader";
 import { ConfigFileError, readStackFile } from "../../config/operatorStackFile";
 import { defineCli, runAsMain, type Cli } from "../../lib/cli";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 
 export const USAGE = "usage: npm run plan -- <stack> [--json] [--against <git-ref>] [--app-dir <dir>]";
 

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { environmentOf, formatPreflight, runPreflight } from "./preflight";
 import { readStackFile, ConfigFileError } from "../../config/operatorStackFile";
 import { defineCli, runAsMain, type Cli } from "../../lib/cli";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 
 export const USAGE = "usage: npm run preflight -- <stack> [--app-dir <dir>]";
 

@@ -35,7 +35,7 @@ import { readStackFile, stacksIn, ConfigFileError } from "../../config/operatorS
 import { prNumberOfStack } from "../review-app/names";
 import { rehearseReviewApp } from "./reviewApp";
 import { CutoverRehearsalFailed, rehearseCutover } from "./cutover";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 import { defineCli, runAsMain } from "../../lib/cli";
 
 const PROJECT_DIR = findProjectDir(__dirname);

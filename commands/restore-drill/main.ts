@@ -11,7 +11,7 @@ import { isHostname, isLoopbackServerUrl } from "../../config/loader";
 import { stackFileEntries } from "../../config/stackFile";
 import { ConfigFileError, readStackFile } from "../../config/operatorStackFile";
 import { defineCli, runAsMain, type Cli } from "../../lib/cli";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 
 export const USAGE =
   "usage: npm run restore-drill -- <stack> [--server <host>] [--base-url <url>] [--record-dir <dir>]";

@@ -9,7 +9,7 @@
  */
 import { CloudronApi, resolveToken } from "../../cloudron/client";
 import { CONFIG_DEFAULTS } from "../../config/schema";
-import { splitLocation } from "../../cloudron/operations";
+import { splitLocation } from "../../cloudron/operationSupport";
 import { cloneRequestSchema, newAppTaskSchema, taskInfoSchema, type Backup } from "../../cloudron/wire";
 import { waitForHealthy } from "../../steps/health/poll";
 import { runSmokeChecks, formatSmokeReport } from "../../steps/smoke/checks";

@@ -37,7 +37,7 @@ import {
   type DeriveOptions,
 } from "./stackFile";
 import { buildPlan, formatPlan } from "../plan/plan";
-import { findProjectDir } from "../../lib/build/sourceStamp";
+import { findProjectDir } from "../../lib/projectDir";
 import { parseArgs, UsageError } from "../../lib/cli";
 
 /** Result of one Pulumi CLI run. */

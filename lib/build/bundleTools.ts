@@ -15,7 +15,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { buildSync } from "esbuild";
-import { findProjectDir } from "./sourceStamp";
+import { findProjectDir } from "../projectDir";
 
 /** What runs the bundle, with V8's code cache: lib/build/toolEntry.ts as tsc compiled it, copied to build/tools/<name>.js for every tool. */
 export const TOOL_ENTRY = path.join("build", "lib", "build", "toolEntry.js");

@@ -97,14 +97,3 @@ export function staleBuildProblem(projectDir: string): string | undefined {
   if (reason === NO_STAMP) return `build/ has no source stamp, so it cannot be shown to match the TypeScript sources: ${fix}`;
   return `the compiled program in build/ is older than the TypeScript sources (a .ts file or tsconfig changed since the last build): ${fix}`;
 }
-
-/**
- * The Pulumi project directory (the one holding Pulumi.yaml), found upwards from `from`: the same
- * answer for `index.ts` run by ts-node and for `build/index.js` run compiled.
- */
-export function findProjectDir(from: string): string {
-  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no Pulumi.yaml above ${from}: run from the deploy project`);
-  }
-}

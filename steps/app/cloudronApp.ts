@@ -5,10 +5,10 @@ import {
   deployResultSchema,
   parseResultLine,
   secretEnvVarName,
-  type Connection,
+  type ServerAndTimeouts,
   type DeployRequest,
   type DeployResult,
-  type DesiredEnv,
+  type FingerprintedEnv,
   type LiveRecord,
   type ReleaseMigrations,
 } from "../../cloudron/requests";
@@ -17,7 +17,7 @@ import type { RecordedMigration } from "../migrations/checkoutMigrations";
 /** Arguments of {@link CloudronApp}. */
 export interface CloudronAppArgs {
   /** Server, task timeout and busy wait (communityrule:cloudronServer, cloudronTimeoutSeconds, busyWaitSeconds). */
-  connection: Connection;
+  connection: ServerAndTimeouts;
   /** The app's hostname on Cloudron, e.g. `staging.communityrule.info`. */
   location: string;
   environment: "staging" | "production";
@@ -37,7 +37,7 @@ export interface CloudronAppArgs {
   /** CloudronManifest.json as parsed (id and version at least); an app with another id is never touched. */
   manifest: Record<string, unknown> & { id: string; version: string };
   /** The desired env (plain values, secret fingerprints): an install sends it whole, so the first boot has it. */
-  env: pulumi.Input<DesiredEnv>;
+  env: pulumi.Input<FingerprintedEnv>;
   /** Secret env values (secret), for the install; they travel as CR_SECRET_<NAME> in the environment. */
   secretEnv: pulumi.Input<Record<string, string>>;
   /** API token (secret). Absent: the token `cloudron login` stored for the server in ~/.cloudron.json. */
@@ -54,7 +54,10 @@ export interface CloudronAppArgs {
    * recorded last time before any change, and records it in its result.
    */
   releaseMigrations?: ReleaseMigrations;
-  /** What this deploy ships (version, app commit, seed fingerprint): the deploy records it on the app for the next preview. */
+  /**
+   * What this deploy ships (version, app commit, seed fingerprint): the deploy records it on the app
+   * for the next preview.
+   */
   release?: DeployRequest["release"];
 }
 
@@ -161,7 +164,7 @@ export function buildDeployRequest(
     | "releaseMigrations"
     | "release"
   >,
-  resolved: { image: string; env: DesiredEnv; owner: string; live?: LiveRecord },
+  resolved: { image: string; env: FingerprintedEnv; owner: string; live?: LiveRecord },
 ): DeployRequest {
   return {
     connection: args.connection,

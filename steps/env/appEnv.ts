@@ -2,25 +2,25 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import { cloudronCommand } from "../../lib/commandLines";
+import type { DeployConfig } from "../../config/loader";
 import {
   fingerprint,
   secretEnvVarName,
-  type Connection,
-  type DesiredEnv,
+  type ServerAndTimeouts,
+  type FingerprintedEnv,
   type EnvApplyRequest,
 } from "../../cloudron/requests";
 
 /** Arguments of {@link AppEnv}. */
 export interface AppEnvArgs {
+  /**
+   * The stack's env settings as the config loader parsed them (declared once, in config/schema.ts):
+   * `env` (plain, shown in previews), `secretEnv` (only names and keyed fingerprints are shown),
+   * `sessionSecretRotation` (a new value generates a new SESSION_SECRET: every user is logged out).
+   */
+  config: Pick<DeployConfig, "location" | "env" | "secretEnv" | "sessionSecretRotation">;
   /** Server, task timeout and busy wait (communityrule:cloudronServer, cloudronTimeoutSeconds, busyWaitSeconds). */
-  connection: Connection;
-  location: string;
-  /** Plain env vars (SMTP_FROM, UPLOAD_ROOT, …). Shown in previews. */
-  env: Record<string, string>;
-  /** Secret env vars; only their names and keyed fingerprints are ever shown. */
-  secretEnv: pulumi.Input<Record<string, string>>;
-  /** Opaque value; changing it generates a new SESSION_SECRET (every user is logged out). */
-  sessionSecretRotation: string;
+  connection: ServerAndTimeouts;
   /** API token (secret); absent: the token `cloudron login` stored for the server. */
   token?: pulumi.Input<string>;
   /** The deploy step: env is applied after it, and goes away with it. */
@@ -45,7 +45,7 @@ export class AppEnv extends pulumi.ComponentResource {
   /** The generated session secret (secret). */
   public readonly sessionSecret: pulumi.Output<string>;
   /** The desired env as a request shows it: plain values, secret fingerprints (not secret). */
-  public readonly desired: pulumi.Output<DesiredEnv>;
+  public readonly desired: pulumi.Output<FingerprintedEnv>;
   /** Secret env values including SESSION_SECRET (secret). */
   public readonly secretValues: pulumi.Output<Record<string, string>>;
   /** Every managed value, plain and secret (secret): what `npm run drift` compares the live app with. */
@@ -54,10 +54,11 @@ export class AppEnv extends pulumi.ComponentResource {
   constructor(name: string, args: AppEnvArgs, opts?: pulumi.ComponentResourceOptions) {
     super("communityrule:cloudron:AppEnv", name, {}, opts);
 
+    const { config } = args;
     const sessionSecret = new random.RandomPassword(
       `${name}-session-secret`,
       // Frozen arguments: any change here would replace the secret and log every user out.
-      { length: 48, special: false, keepers: { rotation: args.sessionSecretRotation } },
+      { length: 48, special: false, keepers: { rotation: config.sessionSecretRotation } },
       { parent: this },
     );
     // Keys the secret fingerprints, so a fingerprint in a preview or in state cannot be reversed.
@@ -69,17 +70,18 @@ export class AppEnv extends pulumi.ComponentResource {
 
     this.secretValues = pulumi.secret(
       pulumi
-        .all([pulumi.output(args.secretEnv), sessionSecret.result])
+        .all([pulumi.secret(config.secretEnv), sessionSecret.result])
         .apply(([extra, session]): Record<string, string> => ({ ...extra, SESSION_SECRET: session })),
     );
     this.desired = pulumi.unsecret(
       pulumi
         .all([this.secretValues, fingerprintKey.result])
-        .apply(([values, key]) => buildDesiredEnv(args.env, values, key)),
+        .apply(([values, key]) => buildDesiredEnv(config.env, values, key)),
     );
 
     const stdin = pulumi
       .all([this.desired, pulumi.output(args.appId)])
+      // Serialised once, here: the command's stdin is what Pulumi stores and compares.
       .apply(([env, appId]) => JSON.stringify(buildEnvApplyRequest(args, { env, appId }), null, 2) + "\n");
 
     const environment = pulumi.secret(
@@ -102,8 +104,8 @@ export class AppEnv extends pulumi.ComponentResource {
       { parent: this, dependsOn: [args.deployment], deletedWith: args.deployment },
     );
 
-    this.names = this.secretValues.apply((values) => [...Object.keys(args.env), ...Object.keys(values)].sort());
-    this.managedEnv = pulumi.secret(this.secretValues.apply((values) => ({ ...args.env, ...values })));
+    this.names = this.secretValues.apply((values) => [...Object.keys(config.env), ...Object.keys(values)].sort());
+    this.managedEnv = pulumi.secret(this.secretValues.apply((values) => ({ ...config.env, ...values })));
     this.sessionSecret = sessionSecret.result;
     this.registerOutputs({
       names: this.names,
@@ -115,12 +117,17 @@ export class AppEnv extends pulumi.ComponentResource {
   }
 }
 
-/** Plain values in clear (sorted), secrets as keyed fingerprints (sorted). */
+/**
+ * Plain values in clear, secrets as keyed fingerprints, each map sorted by name. The one sort on the
+ * env's way: the request is serialised into the command's stdin, which Pulumi stores and compares,
+ * so the same env must give the same text whatever order the stack file or the SESSION_SECRET merge
+ * produced, or an `up` with nothing to do would re-run the env step.
+ */
 export function buildDesiredEnv(
   plain: Record<string, string>,
   secrets: Record<string, string>,
   fingerprintKey: string,
-): DesiredEnv {
+): FingerprintedEnv {
   const sortedPlain = Object.fromEntries(Object.entries(plain).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const secret = Object.fromEntries(
     Object.keys(secrets)
@@ -132,18 +139,18 @@ export function buildDesiredEnv(
 
 /** The env-apply request (cloudron/requests.ts). */
 export function buildEnvApplyRequest(
-  args: Pick<AppEnvArgs, "connection" | "location" | "sessionSecretRotation">,
-  resolved: { env: DesiredEnv; appId: string },
+  args: { connection: ServerAndTimeouts; config: Pick<DeployConfig, "location" | "sessionSecretRotation"> },
+  resolved: { env: FingerprintedEnv; appId: string },
 ): EnvApplyRequest {
   return {
     connection: args.connection,
-    location: args.location,
+    location: args.config.location,
     appId: resolved.appId,
     env: resolved.env,
     // The rotation value sits next to a fixed warning, so a preview that shows it changing also
     // shows what that means for users.
     rotation: {
-      sessionSecret: args.sessionSecretRotation,
+      sessionSecret: args.config.sessionSecretRotation,
       warning: "changing sessionSecret rotates SESSION_SECRET and logs every user out",
     },
   };

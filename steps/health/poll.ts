@@ -137,7 +137,10 @@ export interface WaitForHealthyOptions {
   app?: string;
   onProgress?: (p: HealthProgress) => void;
   signal?: AbortSignal;
-  /** Time as an input: the real clock by default; tests pass a virtual one to check backoff and deadlines without waiting. */
+  /**
+   * Time as an input: the real clock by default; tests pass a virtual one to check backoff and
+   * deadlines without waiting.
+   */
   clock?: Clock;
 }
 

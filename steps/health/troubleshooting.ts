@@ -138,7 +138,8 @@ const TABLE: readonly Row[] = [
     kind: "auth",
     pattern: /not logged in|401|403|authenticat/i,
     action: () =>
-      "authentication: set communityrule:cloudronToken (dashboard → Profile → API Tokens, Read and Write) or run `cloudron login <server>`.",
+      "authentication: set communityrule:cloudronToken (dashboard → Profile → API Tokens, Read and Write) or run " +
+      "`cloudron login <server>`.",
   },
   {
     kind: "seed",
@@ -168,7 +169,8 @@ const TABLE: readonly Row[] = [
   },
   {
     kind: "not-configured",
-    action: () => "postgresql addon missing (the app has no database URL): Cloudron app → addons, then restart the app",
+    action: () =>
+      "postgresql addon missing (the app has no database URL): " + "Cloudron app → addons, then restart the app",
   },
   { kind: "dns", action: () => "the location does not resolve: check the URL and the app's Cloudron location/DNS" },
   { kind: "wrong-app", action: () => "wrong app answering at that URL, or proxy error page" },

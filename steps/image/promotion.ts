@@ -75,7 +75,8 @@ export async function verifiedImageFor(
   const recorded = opts.staging && opts.staging.version === version ? digestOfImage(opts.staging.image) : undefined;
   if (recorded && fromRegistry && recorded !== fromRegistry) {
     throw new PromotionError(
-      `${tagRef} points at ${fromRegistry}, but staging verified ${recorded} for ${version}: the release tag was changed outside ` +
+      `${tagRef} points at ${fromRegistry}, but staging verified ${recorded} for ${version}: the release tag was ` +
+        `changed outside ` +
         `this program. Find out who pushed it; deploy staging's digest explicitly or release a new version`,
     );
   }
@@ -147,8 +148,11 @@ export function judgeReleaseTagPush(input: {
   return {
     ok: false,
     message:
-      `${repository}:${tag} already exists (${registry.digest}) and release tags never change: a new build of ${tag} would push ` +
-      `other content under it (the Dockerfile's npm install makes every build differ). Bump version in CloudronManifest.json ` +
-      `for a new release, or deploy the existing tag without building: pulumi config set build false (production always does).`,
+      `${repository}:${tag} already exists (${registry.digest}) and release tags never change: a new build of ` +
+      `${tag} would push ` +
+      `other content under it (the Dockerfile's npm install makes every build differ). Bump version in ` +
+      `CloudronManifest.json ` +
+      `for a new release, or deploy the existing tag without building: pulumi config set build false (production ` +
+      `always does).`,
   };
 }

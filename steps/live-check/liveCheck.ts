@@ -144,8 +144,10 @@ export async function checkLiveApp(
     const app = api.appAt(apps, cfg.location, "live check");
     if (app && app.manifest.id !== cfg.manifest.id) {
       throw new LiveCheckError(
-        `${cfg.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${cfg.manifest.id}); ` +
-          `pick another communityrule:location, or remove that app deliberately in the dashboard. Nothing was built or deployed.`,
+        `${cfg.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ` +
+          `${cfg.manifest.id}); ` +
+          `pick another communityrule:location, or remove that app deliberately in the dashboard. Nothing was built ` +
+          `or deployed.`,
       );
     }
     const foreign = app && foreignOwnerProblem(app, cfg.stack, cfg.takeOverFrom);
@@ -163,7 +165,8 @@ export async function checkLiveApp(
     }
     if (observed.state === "foreign") {
       notes.push(
-        `${cfg.location} (app ${observed.appId}) is taken over from stack ${cfg.takeOverFrom} (communityrule:takeOverFrom)`,
+        `${cfg.location} (app ${observed.appId}) is taken over from stack ${cfg.takeOverFrom} ` +
+          `(communityrule:takeOverFrom)`,
       );
     }
     let release: ReleaseDecision;
@@ -187,7 +190,8 @@ export async function checkLiveApp(
       const verdict = await assessBackups(api, app, cfg.minBackupRetentionDays, cfg.location, "live check");
       if (verdict.problems.length > 0) {
         throw new LiveCheckError(
-          `production backups are not safe enough; nothing was built or deployed:\n  - ${verdict.problems.join("\n  - ")}`,
+          `production backups are not safe enough; nothing was built or deployed:\n  - ` +
+            `${verdict.problems.join("\n  - ")}`,
         );
       }
       notes.push(`backups: ${verdict.summary}`);

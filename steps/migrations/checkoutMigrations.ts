@@ -78,7 +78,10 @@ export function compareNames(a: string, b: string): number {
 
 /** The file operations {@link listMigrations} needs; tests and git trees substitute their own. */
 export interface MigrationTreeReader {
-  /** Entries directly under `dir` (relative to the checkout) with whether each is a directory; undefined when `dir` does not exist. */
+  /**
+   * Entries directly under `dir` (relative to the checkout) with whether each is a directory;
+   * undefined when `dir` does not exist.
+   */
   list(dir: string): Array<{ name: string; isDirectory: boolean }> | undefined;
   /** A file's bytes, or undefined when it does not exist. */
   read(file: string): Buffer | undefined;
@@ -111,7 +114,8 @@ export function gitRefReader(appDir: string, ref: string): MigrationTreeReader {
     git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
   } catch {
     throw new MigrationListError(
-      `no git ref "${ref}" in ${appDir}: fetch the release tags (git -C ${appDir} fetch --tags) or point --app-dir at a checkout of that release`,
+      `no git ref "${ref}" in ${appDir}: fetch the release tags (git -C ${appDir} fetch --tags) or point --app-dir ` +
+        `at a checkout of that release`,
     );
   }
   let blobs: Map<string, Buffer> | undefined;
@@ -191,7 +195,8 @@ export function listMigrations(reader: MigrationTreeReader): MigrationFile[] {
     const bytes = reader.read(file);
     if (bytes === undefined) {
       throw new MigrationListError(
-        `${file} is missing: every migration directory needs its migration.sql (prisma migrate deploy stops on it at container start)`,
+        `${file} is missing: every migration directory needs its migration.sql (prisma migrate deploy stops on it ` +
+          `at container start)`,
       );
     }
     out.push({ name: entry.name, sha256: sha256Hex(bytes), sql: bytes.toString("utf8"), path: file });

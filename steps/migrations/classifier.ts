@@ -442,7 +442,8 @@ function judgeAlterType(r: Reader, unknown: () => Verdict): Verdict {
     const from = r.peek(0);
     const to = r.peek(2);
     return risky(
-      `renames value ${from?.kind === "string" ? `'${from.value}'` : "?"} of enum ${name} to ${to?.kind === "string" ? `'${to.value}'` : "?"}`,
+      `renames value ${from?.kind === "string" ? `'${from.value}'` : "?"} of enum ${name} to ` +
+        `${to?.kind === "string" ? `'${to.value}'` : "?"}`,
       "code that still uses the old value (the release running during the update, any rollback) fails",
     );
   }
@@ -667,7 +668,8 @@ function judgeTableAction(
       }
       return risky(
         summary,
-        `validates every existing row of ${table} (fails on rows whose ${target} is gone) and blocks writes to both tables while it does (SHARE ROW EXCLUSIVE)`,
+        `validates every existing row of ${table} (fails on rows whose ${target} is gone) and blocks writes to both ` +
+          `tables while it does (SHARE ROW EXCLUSIVE)`,
       );
     }
     if (r.is("UNIQUE") || r.is("PRIMARY") || r.is("CHECK") || r.is("EXCLUDE")) {

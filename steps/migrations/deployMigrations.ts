@@ -80,7 +80,10 @@ export interface DeployMigrationsReview extends MigrationReview {
    * anything the older image adds, because rolling the image back does not undo a migration.
    */
   record: RecordedMigration[];
-  /** One line per migration this deploy applies (release) or leaves ahead (rollback): the deploy request's preview-visible field. */
+  /**
+   * One line per migration this deploy applies (release) or leaves ahead (rollback): the deploy
+   * request's preview-visible field.
+   */
   changes: string[];
 }
 
@@ -135,8 +138,10 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   }
   if (target === undefined) {
     warnings.push(
-      `cannot tell which migrations ${imageTag} carries: ${appDirLabel} has no git tag ${releaseRefs(imageTag).join(" or ")}, no commit in its history ` +
-        `where CloudronManifest.json took ${imageTag}, and is at ${manifestVersion}. Point appDir at a clone of the app that holds ${imageTag} (git -C ${appDirLabel} fetch)`,
+      `cannot tell which migrations ${imageTag} carries: ${appDirLabel} has no git tag ` +
+        `${releaseRefs(imageTag).join(" or ")}, no commit in its history ` +
+        `where CloudronManifest.json took ${imageTag}, and is at ${manifestVersion}. Point appDir at a clone of the ` +
+        `app that holds ${imageTag} (git -C ${appDirLabel} fetch)`,
     );
     return done("unknown", [], []);
   }
@@ -146,7 +151,8 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
     // An empty database has no rows for a destructive statement to lose (the real history's
     // 20260405120000_remove_otp_challenge drops a table the schema never had on a fresh install).
     lines.push(
-      `first deploy of ${version} onto an empty database: prisma migrate deploy creates the schema from ${count(target.length, "migration")}; ` +
+      `first deploy of ${version} onto an empty database: prisma migrate deploy creates the schema from ` +
+        `${count(target.length, "migration")}; ` +
         `no row exists yet for any of them to lose, so none needs an acknowledgement`,
     );
     return done("first-deploy", record, record.map(summarizeMigration));
@@ -162,7 +168,8 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
   let deployed: readonly RecordedMigration[] | undefined = running?.migrations;
   if (running && !deployed && running.recordedMigrations) {
     lines.push(
-      `${location} runs ${runningVersion}; its release record lists ${count(running.recordedMigrations.length, "applied migration")}`,
+      `${location} runs ${runningVersion}; its release record lists ` +
+        `${count(running.recordedMigrations.length, "applied migration")}`,
     );
     deployed = fromRecordedNames(running.recordedMigrations, target, appDir);
   } else if (running && !deployed) {
@@ -170,8 +177,10 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
     if (derived) {
       deployed = recordMigrations(classifyMigrations(derived.files));
       lines.push(
-        `nothing recorded on ${location} (installed by hand, or before this program recorded releases): the migrations it has applied are ` +
-          `derived from the version it runs, ${runningVersion}: ${derived.from?.describe ?? appDirLabel} carries ${count(derived.files.length, "migration")}`,
+        `nothing recorded on ${location} (installed by hand, or before this program recorded releases): the ` +
+          `migrations it has applied are ` +
+          `derived from the version it runs, ${runningVersion}: ${derived.from?.describe ?? appDirLabel} carries ` +
+          `${count(derived.files.length, "migration")}`,
       );
     }
   }
@@ -179,7 +188,8 @@ export function reviewDeployMigrations(input: DeployMigrationsInput): DeployMigr
     // Not knowing what the database has must not wave a destructive migration through.
     if (target.length > 0) {
       warnings.push(
-        `what ${location} runs${running ? ` (${runningVersion})` : ""} carries is unknown (no release record, no tag or manifest bump of that version): every migration of ${version} is treated as new`,
+        `what ${location} runs${running ? ` (${runningVersion})` : ""} carries is unknown (no release record, no ` +
+          `tag or manifest bump of that version): every migration of ${version} is treated as new`,
       );
     }
     deployed = [];

@@ -89,8 +89,10 @@ export function historyErrors(comparison: MigrationComparison, appDirLabel: stri
   }
   for (const name of comparison.missing) {
     errors.push(
-      `migration ${name} is recorded as deployed but is not in ${appDirLabel}/${MIGRATIONS_DIR}: the checkout is behind what runs. ` +
-        `Check out the release that added it (or a later one) before releasing; to run older code on purpose, deploy its tag with build: false (a rollback).`,
+      `migration ${name} is recorded as deployed but is not in ${appDirLabel}/${MIGRATIONS_DIR}: the checkout is ` +
+        `behind what runs. ` +
+        `Check out the release that added it (or a later one) before releasing; to run older code on purpose, ` +
+        `deploy its tag with build: false (a rollback).`,
     );
   }
   return errors;
@@ -109,7 +111,8 @@ export function reviewRelease(input: ReleaseReviewInput, appDirLabel = "appDir")
   if (input.deployed === undefined) {
     const all = classifyMigrations(input.target);
     lines.push(
-      `${version} carries ${count(all.length, "migration")}; no list was recorded for the running app, so which are new is unknown ` +
+      `${version} carries ${count(all.length, "migration")}; no list was recorded for the running app, so which are ` +
+        `new is unknown ` +
         `(prisma migrate deploy applies those the database lacks; this deploy records the list)`,
     );
     for (const m of all) lines.push(`  ${summarizeMigration(m)}`);
@@ -131,7 +134,8 @@ export function reviewRelease(input: ReleaseReviewInput, appDirLabel = "appDir")
   }
   for (const name of comparison.outOfOrder) {
     warnings.push(
-      `migration ${name} sorts before migrations already applied; prisma migrate deploy still applies it, after them: check it does not assume an older schema`,
+      `migration ${name} sorts before migrations already applied; prisma migrate deploy still applies it, after ` +
+        `them: check it does not assume an older schema`,
     );
   }
 
@@ -145,7 +149,8 @@ export function reviewRelease(input: ReleaseReviewInput, appDirLabel = "appDir")
     else {
       for (const m of unacknowledged) {
         warnings.push(
-          `${environment}: migration ${m.name} is ${m.risk} (${m.summary}); production will refuse it until acknowledgeMigrations names it`,
+          `${environment}: migration ${m.name} is ${m.risk} (${m.summary}); production will refuse it until ` +
+            `acknowledgeMigrations names it`,
         );
       }
     }
@@ -155,11 +160,14 @@ export function reviewRelease(input: ReleaseReviewInput, appDirLabel = "appDir")
 
 function gateMessage(stack: string, migrations: ClassifiedMigration[], firstIndex: number): string {
   return [
-    `production: ${count(migrations.length, "new migration")} ${migrations.length === 1 ? "is" : "are"} risky or destructive and not acknowledged:`,
+    `production: ${count(migrations.length, "new migration")} ${migrations.length === 1 ? "is" : "are"} risky or ` +
+      `destructive and not acknowledged:`,
     ...migrations.flatMap((m) => [`  - ${m.name} [${m.risk}] (${m.path})`, ...dangerousStatementLines(m)]),
-    `Read each migration.sql, then acknowledge ${migrations.length === 1 ? "it" : "them"} in the production stack config:`,
+    `Read each migration.sql, then acknowledge ${migrations.length === 1 ? "it" : "them"} in the production stack ` +
+      `config:`,
     ...migrations.map((m, k) => `  ${acknowledgeCommand(stack, firstIndex + k, m.name)}`),
-    `The way back is the pre-update backup Cloudron takes before the update (recorded as the stack output preUpdateBackupId): ` +
+    `The way back is the pre-update backup Cloudron takes before the update (recorded as the stack output ` +
+      `preUpdateBackupId): ` +
       `rolling the image back does not undo a migration.`,
   ].join("\n");
 }
@@ -204,15 +212,18 @@ export function reviewRollback(input: RollbackReviewInput): RollbackReview {
     const old = targetByName.get(m.name);
     if (old && old.sha256 !== m.sha256) {
       errors.push(
-        `migration ${m.name} differs between ${toVersion} (sha256 ${short(old.sha256)}…) and the running ${fromVersion} (${short(m.sha256)}…): ` +
-          `an applied migration was edited between releases. Never edit an applied migration; fix forward with a new one.`,
+        `migration ${m.name} differs between ${toVersion} (sha256 ${short(old.sha256)}…) and the running ` +
+          `${fromVersion} (${short(m.sha256)}…): ` +
+          `an applied migration was edited between releases. Never edit an applied migration; fix forward with a ` +
+          `new one.`,
       );
     }
   }
   const behind = input.target.filter((m) => !runningNames.has(m.name)).map((m) => m.name);
   if (behind.length > 0) {
     warnings.push(
-      `${toVersion} carries ${count(behind.length, "migration")} the database lacks (${behind.join(", ")}); prisma migrate deploy applies ${behind.length === 1 ? "it" : "them"} when ${toVersion} starts`,
+      `${toVersion} carries ${count(behind.length, "migration")} the database lacks (${behind.join(", ")}); prisma ` +
+        `migrate deploy applies ${behind.length === 1 ? "it" : "them"} when ${toVersion} starts`,
     );
   }
 
@@ -223,14 +234,17 @@ export function reviewRollback(input: RollbackReviewInput): RollbackReview {
   const list = ahead.map((m) => `  - ${summarizeMigration(m)}`);
   const dangerous = ahead.filter((m) => isDangerous(m.risk));
   lines.push(
-    `rollback to ${toVersion}: the database keeps ${count(ahead.length, "migration")} that ${toVersion} does not know (rolling back the image does not undo ${ahead.length === 1 ? "it" : "them"}):`,
+    `rollback to ${toVersion}: the database keeps ${count(ahead.length, "migration")} that ${toVersion} does not ` +
+      `know (rolling back the image does not undo ${ahead.length === 1 ? "it" : "them"}):`,
     ...list,
   );
 
   if (dangerous.length === 0) {
     warnings.push(
-      `rollback to ${toVersion}: the database keeps ${count(ahead.length, "additive migration")} that ${toVersion} does not know; ` +
-        `older code usually ignores new tables and nullable columns, so the rollback goes on: ${ahead.map((m) => m.name).join(", ")}`,
+      `rollback to ${toVersion}: the database keeps ${count(ahead.length, "additive migration")} that ${toVersion} ` +
+        `does not know; ` +
+        `older code usually ignores new tables and nullable columns, so the rollback goes on: ` +
+        `${ahead.map((m) => m.name).join(", ")}`,
     );
     return { lines, warnings, errors, ahead };
   }
@@ -239,13 +253,15 @@ export function reviewRollback(input: RollbackReviewInput): RollbackReview {
   const unacknowledged = dangerous.filter((m) => !acknowledged.has(`${ROLLBACK_ACK_PREFIX}${m.name}`));
   if (unacknowledged.length === 0) {
     warnings.push(
-      `rollback to ${toVersion} past ${dangerous.map((m) => `${m.name} [${m.risk ?? "unclassified"}]`).join(", ")}: acknowledged; ${toVersion} runs against a schema it was not written for`,
+      `rollback to ${toVersion} past ${dangerous.map((m) => `${m.name} [${m.risk ?? "unclassified"}]`).join(", ")}: ` +
+        `acknowledged; ${toVersion} runs against a schema it was not written for`,
     );
     return { lines, warnings, errors, ahead };
   }
   if (environment !== "production") {
     warnings.push(
-      `${environment}: rollback to ${toVersion} leaves ${unacknowledged.map((m) => `${m.name} [${m.risk ?? "unclassified"}]`).join(", ")} in the database; ` +
+      `${environment}: rollback to ${toVersion} leaves ` +
+        `${unacknowledged.map((m) => `${m.name} [${m.risk ?? "unclassified"}]`).join(", ")} in the database; ` +
         `production would refuse this rollback until acknowledged`,
     );
     return { lines, warnings, errors, ahead };
@@ -258,14 +274,20 @@ function rollbackRefusal(input: RollbackReviewInput, migrations: RecordedMigrati
   const { stack, location, fromVersion, toVersion, preUpdateBackupId } = input;
   const backup = preUpdateBackupId
     ? `Cloudron took backup ${preUpdateBackupId} before ${fromVersion} was deployed (stack output preUpdateBackupId)`
-    : `the backup Cloudron took before ${fromVersion} was deployed is the stack output preUpdateBackupId (pulumi stack output preUpdateBackupId -s ${stack}); without it, use the newest backup taken before that deploy (dashboard → ${location} → Backups)`;
+    : `the backup Cloudron took before ${fromVersion} was deployed is the stack output preUpdateBackupId (pulumi ` +
+      `stack output preUpdateBackupId -s ${stack}); without it, use the newest backup taken before that deploy ` +
+      `(dashboard → ${location} → Backups)`;
   const backupRef = preUpdateBackupId ?? "<backup id>";
   return [
-    `production rollback from ${fromVersion} to ${toVersion} refused: the database keeps ${count(migrations.length, "risky or destructive migration")} that ${toVersion} does not know, and rolling back the image does not undo ${migrations.length === 1 ? "it" : "them"}:`,
+    `production rollback from ${fromVersion} to ${toVersion} refused: the database keeps ` +
+      `${count(migrations.length, "risky or destructive migration")} that ${toVersion} does not know, and rolling ` +
+      `back the image does not undo ${migrations.length === 1 ? "it" : "them"}:`,
     ...migrations.map((m) => `  - ${summarizeMigration(m)}`),
     `Ways back:`,
-    `  - Fix forward (usually best): keep ${fromVersion} and release a new version with a corrective migration (npx prisma migrate dev --name <fix>); never edit or reset an applied migration.`,
-    `  - Restore the database: ${backup}. Check the backup first on a scratch app (npm run restore-drill -- ${stack}, or cloudron clone --app ${location} --backup ${backupRef} --location <scratch location>), ` +
+    `  - Fix forward (usually best): keep ${fromVersion} and release a new version with a corrective migration (npx ` +
+      `prisma migrate dev --name <fix>); never edit or reset an applied migration.`,
+    `  - Restore the database: ${backup}. Check the backup first on a scratch app (npm run restore-drill -- ` +
+      `${stack}, or cloudron clone --app ${location} --backup ${backupRef} --location <scratch location>), ` +
       `then in the dashboard: ${location} → Backups → restore it, and deploy ${toVersion} with build: false.`,
     `  - If ${toVersion} is known to run on this schema, acknowledge the rollback and run it again:`,
     ...migrations.map(
@@ -292,7 +314,8 @@ export function findMigrateReset(texts: readonly RunnableText[]): string[] {
     .filter((t) => MIGRATE_RESET.test(t.text))
     .map(
       (t) =>
-        `${t.label} runs "${MIGRATE_RESET.exec(t.text)?.[0]}", which wipes the database: never on staging or production (runbook §3.3). ` +
+        `${t.label} runs "${MIGRATE_RESET.exec(t.text)?.[0]}", which wipes the database: never on staging or ` +
+        `production (runbook §3.3). ` +
         `Remove it; schema changes ship as new migrations that prisma migrate deploy applies.`,
     );
 }

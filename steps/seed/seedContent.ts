@@ -85,10 +85,12 @@ export function seedFloorProblem(version: string, floor: string, what: "release"
   if (!/^\d+\.\d+\.\d+$/.test(version) || !semver.valid(version) || !semver.valid(floor)) return undefined;
   if (!semver.lt(version, floor)) return undefined;
   return (
-    `communityrule:${what === "rollback" ? "imageTag" : "seedFloor"}: ${what} to ${version} refused before anything changed: images below ${floor} ` +
+    `communityrule:${what === "rollback" ? "imageTag" : "seedFloor"}: ${what} to ${version} refused before anything ` +
+    `changed: images below ${floor} ` +
     `(communityrule:seedFloor) cannot run the seed (they do not carry the seed data; the seed fails with ENOENT). ` +
     (what === "rollback"
-      ? `Roll back to ${floor} or later, or restore a backup taken while that version ran (dashboard → the app → Backups).`
+      ? `Roll back to ${floor} or later, or restore a backup taken while that version ran (dashboard → the app → ` +
+        `Backups).`
       : `Release ${floor} or later.`)
   );
 }
@@ -103,7 +105,8 @@ export function seedFailureBelowFloor(runningVersion: string | undefined, floor:
   )
     return undefined;
   return (
-    `the app runs ${runningVersion}, below the seed floor ${floor} (communityrule:seedFloor): its image does not carry the seed data, ` +
+    `the app runs ${runningVersion}, below the seed floor ${floor} (communityrule:seedFloor): its image does not ` +
+    `carry the seed data, ` +
     `so the seed cannot run on it; deploy ${floor} or later and the seed runs on the next up`
   );
 }

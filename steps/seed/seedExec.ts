@@ -142,7 +142,8 @@ export function spawnWithTimeout(
       if (err.code === "ENOENT")
         reject(
           new Error(
-            `the \`${cmd}\` CLI is not on PATH: install it with \`npm install -g cloudron\` (the seed runs through \`cloudron exec\`)`,
+            `the \`${cmd}\` CLI is not on PATH: install it with \`npm install -g cloudron\` (the seed runs through ` +
+              `\`cloudron exec\`)`,
           ),
         );
       else reject(err);

@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Connection } from "../../cloudron/requests";
+import type { ServerAndTimeouts } from "../../cloudron/requests";
 import { cloudronToolArgv } from "../../lib/commandLines";
 import { buildSeedRequest, seedProvider, type SeedOutputs } from "./seedProvider";
 
 /** Arguments of {@link SeedOnce}. */
 export interface SeedOnceArgs {
   /** Server, task timeout (bounds the exec) and busy wait: the same connection every Cloudron step gets. */
-  connection: Connection;
+  connection: ServerAndTimeouts;
   location: string;
   /** Opaque value (communityrule:seedRun); a new value runs the seed again. */
   seedRun: string;

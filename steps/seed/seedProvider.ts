@@ -9,7 +9,10 @@ export interface SeedInputs {
   location: string;
   /** Opaque; a new value re-runs the seed (communityrule:seedRun). */
   seedRun: string;
-  /** Fingerprint of the seed's sources in what is deployed (steps/seed/seedContent.ts); a new one re-runs the seed once; "" unknown. */
+  /**
+   * Fingerprint of the seed's sources in what is deployed (steps/seed/seedContent.ts); a new one
+   * re-runs the seed once; "" unknown.
+   */
   seedContent: string;
   /** Image the app runs now; recorded with the seed, never a reason to re-run it. */
   image: string;

@@ -1,149 +1,50 @@
 /**
- * The Cloudron operations of a deploy as functions of a typed request (cloudron/requests.ts)
- * over the API client: deploy (install / adopt / update, with auto-rollback), env apply and
- * uninstall. Every task is waited for and read back; a read-back mismatch names the key, never
- * the value. The pure decisions (location split, env merge, read-back comparison) are exported
- * and tested on their own.
+ * The app step's operations, run by `node build/tools/cloudronApp.js deploy|uninstall` with the
+ * deploy request (cloudron/requests.ts) on stdin: deploy (install / adopt / update, with the
+ * production auto-rollback) and uninstall. Every task is waited for and read back; a read-back
+ * mismatch names the key, never the value. The pure decisions (location split, manifest hash,
+ * backup choice, rollback manifest) are exported and tested on their own.
  */
 import { createHash } from "node:crypto";
-import { CloudronApi, CloudronApiError, isBusy } from "./client";
-import type { App, Backup } from "./wire";
+import { CloudronApi, CloudronApiError, isBusy } from "../../cloudron/client";
+import type { App, Backup } from "../../cloudron/wire";
 import {
   installRequestSchema,
   newAppTaskSchema,
   noContentSchema,
   taskInfoSchema,
   updateRequestSchema,
-  envRequestSchema,
-} from "./wire";
+} from "../../cloudron/wire";
 import {
-  foreignOwnerProblem,
-  LEGACY_OWNER_ENV_NAME,
-  ownerTag,
-  readEntryMarks,
-  readOwnership,
-  tagsToWrite,
-} from "../steps/app/ownership";
-import { readReleaseRecord, writeReleaseRecord, type ReleaseRecord } from "../release/releaseRecord";
-import {
+  deployRequestSchema,
+  deployResultSchema,
+  parseRequest,
+  parseResultLine,
+  uninstallRequestSchema,
   type DeployRequest,
   type DeployResult,
-  type DesiredEnv,
-  type EnvApplyRequest,
-  type EnvApplyResult,
   type UninstallRequest,
-} from "./requests";
-import { decideRelease, manifestVersionToSend, tagOfImage } from "../release/versionRules";
-import { formatProgress, HealthGateError, waitForHealthy } from "../steps/health/poll";
-import { formatFailureReport, gatherEvidence } from "./failureReport";
-import { recordedHistoryErrors } from "../steps/migrations/gate";
-import { CONFIG_DEFAULTS } from "../config/schema";
-import { readBackupPolicy, retentionSeconds } from "./backupPolicy";
-
-/** An operation failed; the message is for the operator (already masked by the caller). */
-export class OperationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "OperationError";
-  }
-}
-
-// ---- pure parts -------------------------------------------------------------------------------
-
-/**
- * Splits a location into Cloudron's subdomain and domain: the longest configured domain the
- * location ends with. `staging.communityrule.info` + [communityrule.info] → staging / communityrule.info.
- */
-export function splitLocation(location: string, domains: readonly string[]): { subdomain: string; domain: string } {
-  const loc = location.toLowerCase();
-  const match = domains
-    .map((d) => d.toLowerCase())
-    .filter((d) => loc === d || loc.endsWith(`.${d}`))
-    .sort((a, b) => b.length - a.length)[0];
-  if (!match) {
-    throw new OperationError(
-      `install: ${location} is not under any domain this Cloudron serves (${domains.join(", ") || "none"}). ` +
-        `Add the domain in the dashboard (Domains) or fix communityrule:location.`,
-    );
-  }
-  return { subdomain: loc === match ? "" : loc.slice(0, loc.length - match.length - 1), domain: match };
-}
-
-/**
- * The full managed env with values: plain values and secret values from the environment. Fails
- * naming a secret whose value did not reach the tool.
- */
-export function desiredEnvValues(
-  env: DesiredEnv,
-  secrets: Record<string, string | undefined>,
-  step: string,
-): Record<string, string> {
-  const out: Record<string, string> = { ...env.plain };
-  for (const name of Object.keys(env.secret)) {
-    const value = secrets[name];
-    if (value === undefined)
-      throw new OperationError(
-        `${step}: the value of secret ${name} did not reach this step (CR_SECRET_${name} is not set)`,
-      );
-    out[name] = value;
-  }
-  return out;
-}
-
-/**
- * The complete map to send with configure/env: the live env without the keys this stack managed
- * before (so removed ones go), then the desired managed keys on top. Keys set by hand that the
- * stack never managed stay as they are.
- */
-export function mergeEnv(
-  live: Record<string, string>,
-  desired: Record<string, string>,
-  previouslyManaged: readonly string[],
-): Record<string, string> {
-  const merged: Record<string, string> = {};
-  for (const [k, v] of Object.entries(live)) if (!previouslyManaged.includes(k) && !(k in desired)) merged[k] = v;
-  return { ...merged, ...desired };
-}
-
-/** Names added, changed and removed from `live` to `next`, each sorted. */
-export function diffEnv(
-  live: Record<string, string>,
-  next: Record<string, string>,
-): { added: string[]; changed: string[]; removed: string[] } {
-  const added = Object.keys(next)
-    .filter((k) => !(k in live))
-    .sort();
-  const changed = Object.keys(next)
-    .filter((k) => k in live && live[k] !== next[k])
-    .sort();
-  const removed = Object.keys(live)
-    .filter((k) => !(k in next))
-    .sort();
-  return { added, changed, removed };
-}
-
-/**
- * What a read-back found wrong: image, manifest version, and each managed env key that is missing,
- * different, or (for `absent`) still there. Names only.
- */
-export function readBackProblems(
-  app: App,
-  want: { image?: string; version?: string; env?: Record<string, string>; absent?: readonly string[] },
-): string[] {
-  const problems: string[] = [];
-  if (want.image !== undefined && app.manifest.dockerImage !== want.image) {
-    problems.push(`runs image ${app.manifest.dockerImage ?? "(none)"}, not ${want.image}`);
-  }
-  if (want.version !== undefined && app.manifest.version !== want.version) {
-    problems.push(`has manifest version ${app.manifest.version ?? "(none)"}, not ${want.version}`);
-  }
-  for (const [k, v] of Object.entries(want.env ?? {})) {
-    if (!(k in app.env)) problems.push(`env ${k} is missing`);
-    else if (app.env[k] !== v) problems.push(`env ${k} holds a different value than was sent`);
-  }
-  for (const k of want.absent ?? []) if (k in app.env) problems.push(`env ${k} is still set although it was removed`);
-  return problems;
-}
+} from "../../cloudron/requests";
+import {
+  contextFor,
+  follow,
+  splitLocation,
+  OperationError,
+  readBack,
+  taskChangedSince,
+  withFailureLogs,
+  type OperationContext,
+  type ToolOperation,
+} from "../../cloudron/operationSupport";
+import { readBackupPolicy, retentionSeconds } from "../../cloudron/backupPolicy";
+import { formatFailureReport, gatherEvidence } from "../../cloudron/failureReport";
+import { foreignOwnerProblem, ownerTag, readEntryMarks, readOwnership, tagsToWrite } from "./ownership";
+import { readReleaseRecord, writeReleaseRecord, type ReleaseRecord } from "../../release/releaseRecord";
+import { decideRelease, manifestVersionToSend, tagOfImage } from "../../release/versionRules";
+import { formatProgress, HealthGateError, waitForHealthy } from "../health/poll";
+import { recordedHistoryErrors } from "../migrations/gate";
+import { desiredEnvValues } from "../env/operation";
+import { CONFIG_DEFAULTS } from "../../config/schema";
 
 /** First 16 hex of the manifest's canonical sha256 (keys sorted): a manifest edit shows up here. */
 export function manifestSha(manifest: Record<string, unknown>): string {
@@ -161,52 +62,6 @@ export function manifestSha(manifest: Record<string, unknown>): string {
     .update(JSON.stringify(canonical(manifest)))
     .digest("hex")
     .slice(0, 16);
-}
-
-// ---- operations -------------------------------------------------------------------------------
-
-/** What every operation needs besides its request. */
-export interface OperationContext {
-  api: CloudronApi;
-  /** Secret env values by name (from CR_SECRET_<NAME>). */
-  secrets: Record<string, string | undefined>;
-  /** The result this resource recorded last time (PULUMI_COMMAND_STDOUT), if any. */
-  previousStdout?: string;
-  /** Health gate poll interval override (tests). */
-  healthPollMs?: number;
-}
-
-async function readBack(
-  api: CloudronApi,
-  appId: string,
-  step: string,
-  want: Parameters<typeof readBackProblems>[1],
-): Promise<App> {
-  const app = await api.getApp(appId, step);
-  const problems = readBackProblems(app, want);
-  if (problems.length > 0) {
-    throw new OperationError(
-      `${step}: Cloudron reported the task done, but ${app.fqdn} ${problems.join("; ")}. ` +
-        `Check the app's event log in the dashboard, then run up again.`,
-    );
-  }
-  return app;
-}
-
-/** Waits for a task id; "" means the re-read found the change already applied. */
-async function follow(api: CloudronApi, taskId: string, step: string): Promise<void> {
-  if (taskId !== "") await api.waitForTask(taskId, step);
-}
-
-/** A recover function for POSTs on an existing app: a task other than `before` means accepted. */
-function taskChangedSince(api: CloudronApi, appId: string, before: App, step: string, applied?: (a: App) => boolean) {
-  return async (): Promise<{ taskId: string } | undefined> => {
-    const now = await api.getApp(appId, step).catch(() => undefined);
-    if (!now) return undefined;
-    if (now.taskId && now.taskId !== before.taskId) return { taskId: now.taskId };
-    if (applied && !isBusy(now) && applied(now)) return { taskId: "" };
-    return undefined;
-  };
 }
 
 /**
@@ -264,7 +119,8 @@ async function recordRelease(api: CloudronApi, app: App, req: DeployRequest, bac
       (await api.getApp(app.id, "record").catch(() => undefined))?.notes === notes ? {} : undefined,
   });
   api.log(
-    `record: ${req.location} runs ${record.version} (${record.image}); ${record.migrations.length} migrations recorded in the app's notes`,
+    `record: ${req.location} runs ${record.version} (${record.image}); ${record.migrations.length} migrations ` +
+      `recorded in the app's notes`,
   );
 }
 
@@ -278,7 +134,7 @@ export async function deploy(
   previous: Partial<DeployResult>,
 ): Promise<DeployResult> {
   const { api } = ctx;
-  // Before any call: the list recorded at the last deploy is what the database has (issue 14).
+  // Before any call: the list recorded at the last deploy is what the database has.
   checkRecordedMigrations(req, previous);
   await api.checkAccess("deploy");
   let app = await api.findApp(req.location, "deploy");
@@ -316,7 +172,8 @@ export async function deploy(
       ...backups,
     });
     api.log(
-      `install: ${req.location} is free; installing ${req.image} (version ${version}) with ${Object.keys(env).length} env vars`,
+      `install: ${req.location} is free; installing ${req.image} (version ${version}) with ` +
+        `${Object.keys(env).length} env vars`,
     );
     const started = await api.post("/apps", body, newAppTaskSchema, {
       step: "install",
@@ -355,7 +212,8 @@ export async function deploy(
   if (adopting) api.log(`adopt: ${req.location} was installed outside this stack (app ${app.id}); taking it over`);
   const from = app;
   api.log(
-    `update: ${req.location} ${from.manifest.dockerImage ?? "?"} (${from.manifest.version ?? "?"}) → ${req.image} (${version}); Cloudron takes a backup first`,
+    `update: ${req.location} ${from.manifest.dockerImage ?? "?"} (${from.manifest.version ?? "?"}) → ${req.image} ` +
+      `(${version}); Cloudron takes a backup first`,
   );
   const backupId = await update(api, from, manifest, "update");
   api.log(`update: done${backupId ? `; pre-update backup ${backupId}` : "; no pre-update backup was listed"}`);
@@ -417,8 +275,10 @@ async function refuseIfMoved(api: CloudronApi, req: DeployRequest): Promise<void
 function planDeploy(req: DeployRequest, app: App | undefined, previous: Partial<DeployResult>) {
   if (app && app.manifest.id !== req.manifest.id) {
     throw new OperationError(
-      `deploy: ${req.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ${req.manifest.id}). ` +
-        `This program never updates someone else's app: pick another communityrule:location, or remove that app deliberately in the dashboard.`,
+      `deploy: ${req.location} is occupied by another app (manifest id ${app.manifest.id ?? "unknown"}, not ` +
+        `${req.manifest.id}). ` +
+        `This program never updates someone else's app: pick another communityrule:location, or remove that app ` +
+        `deliberately in the dashboard.`,
     );
   }
   const foreign = app && foreignOwnerProblem(app, req.stack, req.takeOverFrom);
@@ -548,7 +408,7 @@ export function rollbackManifest(
 }
 
 /**
- * Production auto-rollback: after an update, wait for health (lib/health); if it fails, put the
+ * Production auto-rollback: after an update, wait for health (steps/health/poll.ts); if it fails, put the
  * previous manifest and image back ({@link rollbackManifest}), gate again, and fail the step either
  * way so Pulumi keeps the old state and the next `up` retries the release.
  */
@@ -594,76 +454,16 @@ async function gateOrRollBack(
       (await api.getApp(r.from.id, "rollback").catch(() => undefined))?.manifest.dockerImage ?? "an unknown image";
     throw new OperationError(
       `ROLLBACK FAILED: the app is on ${now} and unhealthy; act now: ` +
-        `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the app → Backups → Restore) ` +
+        `restore ${r.backupId ? `the pre-update backup ${r.backupId}` : "the last good backup"} (dashboard → the ` +
+        `app → Backups → Restore) ` +
         `and read the app's logs (dashboard → the app → Logs). ` +
         `Rollback error: ${await explain(err, "rollback")}\nHealth failure was: ${failure}`,
     );
   }
   throw new OperationError(
-    `release rolled back: ${req.image} → ${previousImage}; migrations applied by the new image are not undone; health failure was: ${failure}`,
+    `release rolled back: ${req.image} → ${previousImage}; migrations applied by the new image are not undone; ` +
+      `health failure was: ${failure}`,
   );
-}
-
-/** The names a previous env result says this stack managed (current and pre-API result shapes). */
-export function previouslyManagedNames(previous: unknown): string[] {
-  if (!previous || typeof previous !== "object") return [];
-  const p = previous as { managed?: unknown; applied?: unknown };
-  if (Array.isArray(p.managed)) return p.managed.filter((n): n is string => typeof n === "string");
-  if (p.applied && typeof p.applied === "object") return Object.keys(p.applied);
-  return [];
-}
-
-/**
- * Applies the managed env against the LIVE env: one configure/env call with the complete map when
- * anything differs (additions, changes, removals: one task, one restart), none otherwise.
- */
-export async function applyEnv(
-  req: EnvApplyRequest,
-  ctx: OperationContext,
-  previous: unknown,
-): Promise<EnvApplyResult> {
-  const { api } = ctx;
-  await api.checkAccess("env");
-  const app = await api.waitUntilIdle(req.appId, "env");
-  if (app.fqdn.toLowerCase() !== req.location.toLowerCase()) {
-    throw new OperationError(
-      `env: app ${req.appId} now serves ${app.fqdn}, not ${req.location}; refusing to change its env. Run up again so the deploy step finds the app.`,
-    );
-  }
-  const desired = desiredEnvValues(req.env, ctx.secrets, "env");
-  const managed = Object.keys(desired).sort();
-  // The legacy ownership env var goes in this same call (the marker is a tag now).
-  const next = mergeEnv(app.env, desired, [...previouslyManagedNames(previous), LEGACY_OWNER_ENV_NAME]);
-  const { added, changed, removed } = diffEnv(app.env, next);
-  if (added.length + changed.length + removed.length === 0) {
-    api.log("env: the app's env already matches; nothing to change");
-    return { appId: app.id, managed, added, changed, removed, applied: false };
-  }
-  const secretNames = new Set(Object.keys(req.env.secret));
-  const label = (n: string) => (secretNames.has(n) || n === "SESSION_SECRET" ? `${n} (secret)` : n);
-  const parts = [
-    added.length ? `adding ${added.map(label).join(", ")}` : "",
-    changed.length ? `changing ${changed.map(label).join(", ")}` : "",
-    removed.length ? `removing ${removed.map(label).join(", ")}` : "",
-  ].filter(Boolean);
-  api.log(`env: ${parts.join("; ")}: one configure/env call, one restart`);
-  if (changed.includes("SESSION_SECRET"))
-    api.log("env: SESSION_SECRET rotates now (communityrule:sessionSecretRotation changed): every user is logged out");
-  const body = envRequestSchema.parse({ env: next });
-  const started = await api.post(`/apps/${encodeURIComponent(app.id)}/configure/env`, body, taskInfoSchema, {
-    step: "env",
-    appId: app.id,
-    recover: taskChangedSince(
-      api,
-      app.id,
-      app,
-      "env",
-      (a) => readBackProblems(a, { env: next, absent: removed }).length === 0,
-    ),
-  });
-  await follow(api, started.taskId, "env");
-  await readBack(api, app.id, "env", { env: desired, absent: removed });
-  return { appId: app.id, managed, added, changed, removed, applied: true };
 }
 
 /**
@@ -681,7 +481,8 @@ export async function uninstall(
   if (!appId) {
     throw new OperationError(
       `uninstall: this resource recorded no app id, so it cannot tell which app is its own; nothing was uninstalled. ` +
-        `Remove ${req.location} in the dashboard if that is what you want, then drop the resource with \`pulumi state delete\`.`,
+        `Remove ${req.location} in the dashboard if that is what you want, then drop the resource with \`pulumi ` +
+        `state delete\`.`,
     );
   }
   await api.checkAccess("uninstall");
@@ -697,7 +498,8 @@ export async function uninstall(
   }
   if (app.fqdn.toLowerCase() !== req.location.toLowerCase() || app.manifest.id !== req.manifest.id) {
     throw new OperationError(
-      `uninstall: app ${appId} now serves ${app.fqdn} (manifest ${app.manifest.id ?? "unknown"}), not ${req.location} (${req.manifest.id}); ` +
+      `uninstall: app ${appId} now serves ${app.fqdn} (manifest ${app.manifest.id ?? "unknown"}), not ` +
+        `${req.location} (${req.manifest.id}); ` +
         `refusing to uninstall it. Nothing was changed.`,
     );
   }
@@ -727,3 +529,21 @@ export async function uninstall(
   await follow(api, started.taskId, "uninstall");
   return { action: "uninstalled", appId, location: req.location };
 }
+
+/** The tool's `deploy`: the request from stdin, the previous result from PULUMI_COMMAND_STDOUT. */
+export const runDeploy: ToolOperation = async (io, mask) => {
+  const req = parseRequest(deployRequestSchema, io.stdin, "deploy");
+  const ctx = contextFor(req.connection, io, mask);
+  const previous = parseResultLine(deployResultSchema.partial(), ctx.previousStdout) ?? {};
+  return withFailureLogs(ctx.api, { step: "deploy", location: req.location }, () => deploy(req, ctx, previous));
+};
+
+/**
+ * The tool's `uninstall` (the deploy command's delete): Pulumi runs it with the stdin stored at the
+ * last create/update, so it reads the deploy request and keeps what uninstall needs.
+ */
+export const runUninstall: ToolOperation = async (io, mask) => {
+  const req = parseRequest(uninstallRequestSchema, io.stdin, "uninstall");
+  const ctx = contextFor(req.connection, io, mask);
+  return uninstall(req, ctx, parseResultLine(deployResultSchema.partial(), ctx.previousStdout) ?? {});
+};
