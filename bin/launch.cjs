@@ -49,7 +49,7 @@ if (!fs.existsSync(entry)) {
   process.stderr.write(`no such command: ${command} (nothing compiled to build/${command}.js)\n`);
   process.exit(2);
 }
-// Stack traces name the .ts lines (build/ has source maps), as they did when commands ran through ts-node.
+// Stack traces name the .ts lines (build/ has source maps).
 process.setSourceMapsEnabled(true);
 process.argv = [process.argv[0], entry, ...args];
 Module.runMain();
@@ -62,7 +62,7 @@ function stampCheckPath() {
 function whyBuild() {
   if (!fs.existsSync(stampCheckPath())) return "build/ is missing";
   const { staleBuildReason } = require(stampCheckPath());
-  // A build/ from before this launcher existed has no staleBuildReason: it is stale by definition.
+  // A compiled stamp check without staleBuildReason cannot vouch for build/: rebuild.
   if (typeof staleBuildReason !== "function") return "build/ is older than the TypeScript sources";
   return staleBuildReason(projectDir);
 }

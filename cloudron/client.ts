@@ -42,7 +42,7 @@ import {
   type Backup,
   type Task,
 } from "./wire";
-import * as semver from "../release/semver";
+import * as semver from "semver";
 
 /** Time as an input: the real clock in tools, a fast one in tests. */
 export interface Clock {

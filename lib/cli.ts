@@ -1,11 +1,12 @@
 /**
  * The one argument parser and main wrapper for every command-line entry point (tools/*.ts that
- * Pulumi command resources run, scripts/*.ts that operators run). One behaviour everywhere:
+ * Pulumi command resources run, commands/<name>/main.ts that operators run). One behaviour everywhere:
  * - `--name value` and `--name=value`; boolean flags; `-h`/`--help` prints the usage to stdout, exit 0;
  * - a usage mistake prints `<name>: <what is wrong>` and the usage to stderr, exit 2;
  * - any other error prints `<name>: <message>` to stderr, never a stack trace, exit 1;
  * - stdout carries only the command's own output, so machine-readable output stays clean.
  */
+import { parseArgs as tokenize } from "node:util";
 
 /** A mistake in how the command was called: exit 2 with the usage. */
 export class UsageError extends Error {
@@ -37,50 +38,43 @@ export interface ParsedArgs {
   help: boolean;
 }
 
-/** Parses argv (without node and script) against `spec`; throws {@link UsageError}. */
+/**
+ * Parses argv (without node and script) against `spec`; throws {@link UsageError}. `node:util`'s
+ * parser splits the arguments into tokens (it runs non-strict so that every mistake reaches the
+ * checks below, which word it the same way for every command).
+ */
 export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
   const required = spec.positional ?? [];
   const optional = spec.optionalPositional ?? [];
   const valueNames = new Set(spec.values ?? []);
   const flagNames = new Set(spec.flags ?? []);
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  for (const name of valueNames) options[name] = { type: "string" };
+  for (const name of flagNames) options[name] = { type: "boolean" };
+  const { tokens } = tokenize({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
   const rest: string[] = [];
   const values: Record<string, string | undefined> = {};
   const flags: Record<string, boolean> = Object.fromEntries([...flagNames].map((f) => [f, false]));
   let help = false;
-  let onlyPositional = false;
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    if (onlyPositional || !arg.startsWith("-") || arg === "-") {
-      rest.push(arg);
-      continue;
-    }
-    if (arg === "--") {
-      onlyPositional = true;
-      continue;
-    }
-    if (arg === "-h" || arg === "--help") {
+  for (const token of tokens) {
+    if (token.kind === "positional") rest.push(token.value);
+    if (token.kind !== "option") continue;
+    const { name, rawName, value } = token;
+    if (name === "help" && (rawName === "-h" || rawName === "--help")) {
       help = true;
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    if (!arg.startsWith("--") || (!valueNames.has(name) && !flagNames.has(name))) {
-      throw new UsageError(`unknown option ${eq === -1 ? arg : arg.slice(0, eq)}`);
-    }
-    if (flagNames.has(name)) {
-      if (eq !== -1) throw new UsageError(`--${name} takes no value`);
+    } else if (!rawName.startsWith("--") || (!valueNames.has(name) && !flagNames.has(name))) {
+      throw new UsageError(`unknown option ${rawName}`);
+    } else if (flagNames.has(name)) {
+      if (value !== undefined) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
-      continue;
+    } else {
+      if (value === undefined || value === "" || value.startsWith("--"))
+        throw new UsageError(`--${name} needs a value`);
+      if (values[name] !== undefined) throw new UsageError(`--${name} given twice`);
+      values[name] = value;
     }
-    let value: string | undefined;
-    if (eq !== -1) value = arg.slice(eq + 1);
-    else {
-      value = argv[i + 1];
-      i += 1;
-    }
-    if (value === undefined || value === "" || value.startsWith("--")) throw new UsageError(`--${name} needs a value`);
-    if (values[name] !== undefined) throw new UsageError(`--${name} given twice`);
-    values[name] = value;
   }
   const positional: Record<string, string | undefined> = {};
   if (!help) {
@@ -95,9 +89,8 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
       );
     }
     if (rest.length > required.length + optional.length) {
-      throw new UsageError(
-        `unexpected argument${rest.length - required.length - optional.length > 1 ? "s" : ""}: ${rest.slice(required.length + optional.length).join(" ")}`,
-      );
+      const extra = rest.slice(required.length + optional.length);
+      throw new UsageError(`unexpected argument${extra.length > 1 ? "s" : ""}: ${extra.join(" ")}`);
     }
     [...required, ...optional].forEach((n, i) => (positional[n] = rest[i]));
   }

@@ -80,7 +80,7 @@ const DEFAULT_PLATFORM = "linux/amd64";
 const DEFAULT_TIMEOUT_MS = 15_000;
 /** Manifests, configs and error bodies are small; refuse to buffer anything bigger. */
 const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
-/** Redirects a GET follows (fetch's limit, which this check used before): blobs may live elsewhere. */
+/** Redirects a GET follows (the fetch standard's limit): blobs may live elsewhere, behind a redirect or two. */
 const MAX_REDIRECTS = 20;
 
 // Grammar from the distribution reference spec, restricted to what a pull needs.

@@ -57,7 +57,10 @@ export function writeReleaseRecord(notes: string | null | undefined, record: Rel
   return [...others, line].join("\n");
 }
 
-/** What the migration review needs to know about the app at the location (steps/migrations/deployMigrations.ts RunningRelease). */
+/**
+ * What the migration review needs to know about the app at the location
+ * (steps/migrations/deployMigrations.ts RunningRelease).
+ */
 export interface RunningFromApp {
   version: string;
   tag?: string;

@@ -10,7 +10,7 @@
  *   `build: false`); after a build the image is `repo@sha256:…` and carries no tag.
  * The code actually running is the tag when there is one, else the manifest version.
  */
-import * as semver from "./semver";
+import * as semver from "semver";
 
 export interface ReleaseInput {
   /** Stack environment (named in messages). */
@@ -93,13 +93,17 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
   if (!want || !running) {
     return {
       kind: "release",
-      message: `${environment}: deploying existing tag ${tag} over ${input.deployedTag || input.deployedVersion} (not ordered versions; no rollback check)`,
+      message:
+        `${environment}: deploying existing tag ${tag} over ${input.deployedTag || input.deployedVersion} ` +
+        "(not ordered versions; no rollback check)",
     };
   }
   if (semver.lt(want, running)) {
     return {
       kind: "rollback",
-      message: `ROLLBACK: ${environment} goes from ${running} back to ${want}; database migrations applied by ${running} are NOT undone`,
+      message:
+        `ROLLBACK: ${environment} goes from ${running} back to ${want}; ` +
+        `database migrations applied by ${running} are NOT undone`,
     };
   }
   if (semver.eq(want, running))

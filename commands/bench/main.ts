@@ -6,6 +6,8 @@
  * - a production release after staging's: builds and pushes (must be 0: production promotes);
  * - calls per deploy as the number of env vars grows (must stay constant);
  * - program evaluation time under mocks vs a one-resource program, side by side, median of N runs;
+ * - tool start-up with and without the bundle and the code cache, and the first request through
+ *   node:http vs fetch (commands/bench/startup.ts); the cost of the source-stamp check;
  * - health-gate detection latency and timeout accuracy against a loopback server;
  * - `npm run rehearse -- staging` wall time, as an operator runs it;
  * - full test-suite wall time (full mode only).
@@ -17,10 +19,12 @@ import { readProjectYaml, runConfigStep, type ConfigValue } from "../../engine/c
 import { Lifecycle, MUTATING } from "../../engine/runner";
 import { startFakeApp } from "../../engine/fakeApp";
 import { waitForHealthy } from "../../steps/health/poll";
+import { staleBuildReason } from "../../lib/build/sourceStamp";
 import { findProjectDir } from "../../lib/projectDir";
+import { inProcessMs, toolStartup } from "./startup";
 import { defineCli } from "../../lib/cli";
 
-/** `--quick` (CI): fewer evaluation runs, no type-checked comparison, no test-suite timing. Set once, from the command line. */
+/** `--quick` (CI): fewer runs, no type-checked comparison, no test-suite timing. Set once, from the command line. */
 let quick = false;
 const root = findProjectDir(__dirname);
 const out = (line = "") => process.stdout.write(line + "\n");
@@ -173,8 +177,8 @@ function evalConfig(): string {
 
 /**
  * Wall time of one whole evaluation process (start, module loading, program, exit), which is what
- * a preview pays. `runner` decides how the entry is loaded: compiled (as `pulumi up` runs it now)
- * or through ts-node (how it ran before the program was compiled ahead).
+ * a preview pays. `runner` decides how the entry is loaded: compiled (as `pulumi up` runs it) or
+ * through type-checking ts-node (what the build to build/ saves).
  */
 function timeEvaluation(which: "deploy" | "same-sdks", runner: "compiled" | "ts-node"): number {
   const args =
@@ -201,7 +205,7 @@ function evalTimes(runs: number) {
     deploy.push(timeEvaluation("deploy", "compiled"));
     sameSdks.push(timeEvaluation("same-sdks", "compiled"));
   }
-  // For comparison only: the same program loaded through type-checking ts-node, as before.
+  // What compiling ahead buys: the same program loaded through type-checking ts-node.
   const typeChecked = quick ? undefined : median([0, 1, 2].map(() => timeEvaluation("deploy", "ts-node")));
   return {
     runs,
@@ -264,7 +268,8 @@ async function main() {
   out("|---|---|---|---|---|");
   for (const s of scen) out(`| ${s.scenario} | ${s.cloudronCalls} | ${s.mutatingCalls} | ${s.restarts} | ${s.ok} |`);
   out(
-    `Production release: ${promotion.builds} builds and ${promotion.builds} pushes (it deploys staging's digest; must be 0: ${verdict(promotion.builds === 0)})`,
+    `Production release: ${promotion.builds} builds and ${promotion.builds} pushes ` +
+      `(it deploys staging's digest; must be 0: ${verdict(promotion.builds === 0)})`,
   );
 
   const envRows = await callsPerEnvSize();
@@ -276,20 +281,45 @@ async function main() {
   const ev = evalTimes(quick ? 5 : 9);
   out(
     `\nProgram evaluation, whole process under mocks (median of ${ev.runs}, interleaved): compiled deploy program ` +
-      `${ev.deployMedianMs.toFixed(0)} ms, same four SDKs with one resource each ${ev.sameSdksMedianMs.toFixed(0)} ms, ratio ${ev.ratio.toFixed(2)}x (target <= 1.3x: ${verdict(ev.ratio <= 1.3)})` +
+      `${ev.deployMedianMs.toFixed(0)} ms, ` +
+      `same four SDKs with one resource each ${ev.sameSdksMedianMs.toFixed(0)} ms, ` +
+      `ratio ${ev.ratio.toFixed(2)}x (target <= 1.3x: ${verdict(ev.ratio <= 1.3)})` +
       (ev.typeCheckedTsNodeMedianMs === undefined
         ? ""
-        : `; the same program through type-checking ts-node (before): ${ev.typeCheckedTsNodeMedianMs.toFixed(0)} ms`),
+        : `; the same program through type-checking ts-node: ${ev.typeCheckedTsNodeMedianMs.toFixed(0)} ms`),
   );
+
+  const st = await toolStartup(root, quick ? 5 : 11);
+  const pct = (a: number, b: number) => `${(100 * (1 - a / b)).toFixed(0)}%`;
+  out(
+    `\nTool start-up, one health-gate run (median of ${st.runs}, interleaved, ${st.unit}): ` +
+      `bundle + code cache ${st.bundleWithCodeCache.toFixed(0)}, ` +
+      `bundle alone ${st.bundleWithoutCodeCache.toFixed(0)} (the cache saves ` +
+      `${pct(st.bundleWithCodeCache, st.bundleWithoutCodeCache)}), ` +
+      `unbundled tsc output ${st.unbundled.toFixed(0)} ` +
+      `(bundle + cache saves ${pct(st.bundleWithCodeCache, st.unbundled)})`,
+  );
+  out(
+    `First HTTP request of a fresh process (${st.unit}): node:http ${st.firstRequestNodeHttp.toFixed(0)}, ` +
+      `fetch ${st.firstRequestFetch.toFixed(0)} ` +
+      `(ratio ${(st.firstRequestFetch / st.firstRequestNodeHttp).toFixed(2)}x; ` +
+      "lib/http.ts uses node:http)",
+  );
+  const stampCheckMs = inProcessMs(5, () => staleBuildReason(root));
+  out(`Source-stamp check (bin/launch.cjs and the program at start): ${stampCheckMs.toFixed(1)} ms`);
 
   const gate = await gateFigures();
   out(
-    `Health gate: detected healthy ${gate.detectionLatencyMs} ms after the endpoint turned healthy; timeout overshoot ${gate.timeoutOvershootMs["1s"]} ms (1 s timeout), ${gate.timeoutOvershootMs["3s"]} ms (3 s timeout)`,
+    `Health gate: detected healthy ${gate.detectionLatencyMs} ms after the endpoint turned healthy; ` +
+      `timeout overshoot ${gate.timeoutOvershootMs["1s"]} ms (1 s timeout), ` +
+      `${gate.timeoutOvershootMs["3s"]} ms (3 s timeout)`,
   );
 
   const rehearsal = rehearsalWallTime();
   out(
-    `Rehearsal: npm run rehearse -- staging ${rehearsal.seconds.toFixed(1)} s wall, ${rehearsal.passed ? "PASS" : "did NOT pass"} (target <= 10 s: ${verdict(rehearsal.passed && rehearsal.seconds <= 10)})`,
+    `Rehearsal: npm run rehearse -- staging ${rehearsal.seconds.toFixed(1)} s wall, ` +
+      `${rehearsal.passed ? "PASS" : "did NOT pass"} ` +
+      `(target <= 10 s: ${verdict(rehearsal.passed && rehearsal.seconds <= 10)})`,
   );
 
   const wall = suiteWallTime();
@@ -310,6 +340,8 @@ async function main() {
         scenarios: scen,
         envScaling: envRows,
         evaluation: ev,
+        toolStartup: st,
+        stampCheckMs,
         gate,
         rehearsal,
         suiteWallSeconds: wall,
@@ -332,7 +364,8 @@ async function main() {
     promotion.builds !== 0
   ) {
     out(
-      "BENCH CHECK FAILED: the no-op must make 0 mutating calls, calls must not grow with env vars, a production release must build and push nothing, " +
+      "BENCH CHECK FAILED: the no-op must make 0 mutating calls, calls must not grow with env vars, " +
+        "a production release must build and push nothing, " +
         "every scenario and the rehearsal must succeed",
     );
     return 1;
@@ -351,5 +384,5 @@ const benchCli = defineCli({
   },
 });
 
-// process.exit, as before: the stand-ins the scenarios start must not keep the benchmark open.
+// process.exit: the stand-ins the scenarios start must not keep the benchmark open.
 void benchCli(process.argv.slice(2)).then((code) => process.exit(code));

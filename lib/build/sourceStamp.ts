@@ -6,7 +6,7 @@
  * it and rebuilds on a mismatch, the program recomputes it at start and refuses to run.
  *
  * One list for both: everything tsconfig.build.json compiles. So the program also refuses after an
- * edit to a script or the lifecycle engine without a build (a build is one command, and the
+ * edit to an operator command or the offline engine without a build (a build is one command, and the
  * operator commands run it for you).
  *
  * Pure apart from reading files; no Pulumi imports (the program calls it before anything else, and
@@ -20,7 +20,19 @@ import * as path from "node:path";
  * What `npm run build` compiles: the roots of tsconfig.build.json's `include` (a test keeps the two
  * equal). The program, the tools its commands run, the operator commands and the offline engine.
  */
-export const BUILD_SOURCES = ["index.ts", "steps.ts", "config", "steps", "cloudron", "registry", "release", "lib", "tools", "commands", "engine"] as const;
+export const BUILD_SOURCES = [
+  "index.ts",
+  "steps.ts",
+  "config",
+  "steps",
+  "cloudron",
+  "registry",
+  "release",
+  "lib",
+  "tools",
+  "commands",
+  "engine",
+] as const;
 
 /** The compiler settings: a change to them changes build/ as much as a source edit. */
 export const BUILD_CONFIGS = ["tsconfig.json", "tsconfig.build.json"] as const;
@@ -52,7 +64,11 @@ export function hashBuildSources(projectDir: string): string {
   const hash = crypto.createHash("sha256");
   const configs = BUILD_CONFIGS.filter((rel) => fs.existsSync(path.join(projectDir, rel)));
   for (const rel of [...listBuildSources(projectDir), ...configs]) {
-    hash.update(rel).update("\0").update(fs.readFileSync(path.join(projectDir, rel))).update("\0");
+    hash
+      .update(rel)
+      .update("\0")
+      .update(fs.readFileSync(path.join(projectDir, rel)))
+      .update("\0");
   }
   return hash.digest("hex");
 }
@@ -94,6 +110,11 @@ export function staleBuildProblem(projectDir: string): string | undefined {
   const reason = staleBuildReason(projectDir);
   if (reason === undefined) return undefined;
   const fix = "run `npm run build` (it compiles the TypeScript into build/), then run the command again";
-  if (reason === NO_STAMP) return `build/ has no source stamp, so it cannot be shown to match the TypeScript sources: ${fix}`;
-  return `the compiled program in build/ is older than the TypeScript sources (a .ts file or tsconfig changed since the last build): ${fix}`;
+  if (reason === NO_STAMP) {
+    return `build/ has no source stamp, so it cannot be shown to match the TypeScript sources: ${fix}`;
+  }
+  return (
+    "the compiled program in build/ is older than the TypeScript sources " +
+    `(a .ts file or tsconfig changed since the last build): ${fix}`
+  );
 }

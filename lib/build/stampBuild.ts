@@ -1,6 +1,6 @@
 /**
  * Last step of `npm run build`: records which sources build/ was compiled from (see
- * lib/build/sourceStamp.ts). Runs compiled, as `node build/scripts/stampBuild.js`; prints nothing.
+ * lib/build/sourceStamp.ts). Runs compiled, as `node build/lib/build/stampBuild.js`; prints nothing.
  */
 import { findProjectDir } from "../projectDir";
 import { writeSourceStamp } from "./sourceStamp";

@@ -5,7 +5,7 @@
  *
  * It runs the bundle with V8's code cache, as Node 22's module.enableCompileCache() would (Node 20
  * has no such switch): a tool is a short-lived process, and compiling its bundle again on every run
- * is a fifth of its start (the deploy tool: 123 → 101 ms of CPU per run on the 2-core machine).
+ * is a good part of its start (`npm run bench` prints the run with and without the cache).
  * The cache holds compiled code only, no run-time values: secrets arrive later, via the environment
  * and stdin. It is written once, at the end of the first run on this Node (and again if V8 refuses
  * it: another V8, other flags, a changed bundle), to a temporary file renamed into place, so

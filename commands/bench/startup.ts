@@ -1,0 +1,138 @@
+/**
+ * Start-up of a short-lived tool process, the cost the build's tool bundles and code cache are
+ * there to cut: one health-gate run (`build/tools/healthGate.js <url>`) against a healthy
+ * loopback app, measured three ways side by side (interleaved, so machine noise hits all alike):
+ * - as `npm run build` ships it: the bundle, run with V8's code cache (lib/build/toolEntry.ts);
+ * - the bundle alone, compiled afresh on every run;
+ * - unbundled: the tool's own module requiring tsc's per-file output under build/.
+ * Also the first HTTP request of a fresh process through `node:http` (what lib/http.ts uses) and
+ * through `fetch`, whose first call loads undici.
+ *
+ * A figure is the child's CPU time (user + system, from /proc/self/stat's children fields, so
+ * waiting on a busy machine is not counted) or, where /proc is missing, its wall time.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { spawn, spawnSync } from "node:child_process";
+import * as ts from "typescript";
+
+/** CPU ms of this process's reaped children (Linux counts in ticks of 10 ms), or undefined off Linux. */
+function childrenCpuMs(): number | undefined {
+  try {
+    // Fields after the command name's closing parenthesis; cutime and cstime are fields 16 and 17.
+    const stat = fs.readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    return (ticks * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs one child to completion; its CPU ms (or wall ms when CPU cannot be read). */
+function runChild(args: string[], cwd: string): number {
+  const cpu0 = childrenCpuMs();
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, args, { cwd, encoding: "utf8" });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu1 = childrenCpuMs();
+  if (r.status !== 0) throw new Error(`bench: ${args.join(" ")} exited ${r.status}:\n${r.stderr}`);
+  return cpu0 === undefined || cpu1 === undefined ? wall : cpu1 - cpu0;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** A loopback app whose health endpoint is healthy, served from a child process (this one blocks on spawnSync). */
+function healthyApp(root: string): { url: string; stop(): void; ready: Promise<void> } {
+  const script = [
+    'const http = require("node:http");',
+    "const s = http.createServer((q, r) => {",
+    '  r.setHeader("content-type", "application/json");',
+    '  r.end(JSON.stringify({ ok: true, database: "connected" }));',
+    "});",
+    's.listen(0, "127.0.0.1", () => process.stdout.write(String(s.address().port) + "\\n"));',
+  ].join("\n");
+  const child = spawn(process.execPath, ["-e", script], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const app = { url: "", stop: () => child.kill(), ready: Promise.resolve() };
+  app.ready = new Promise<void>((resolve) =>
+    child.stdout.once("data", (d: Buffer) => {
+      app.url = `http://127.0.0.1:${d.toString().trim()}`;
+      resolve();
+    }),
+  );
+  return app;
+}
+
+export interface StartupFigures {
+  runs: number;
+  unit: "cpu ms" | "wall ms";
+  bundleWithCodeCache: number;
+  bundleWithoutCodeCache: number;
+  unbundled: number;
+  firstRequestNodeHttp: number;
+  firstRequestFetch: number;
+}
+
+export async function toolStartup(root: string, runs: number): Promise<StartupFigures> {
+  const tools = path.join(root, "build", "tools");
+  // The unbundled tool: its own module as tsc compiles it, placed where its relative imports
+  // resolve to tsc's output (build/lib, build/steps, …).
+  const unbundled = path.join(tools, ".bench-healthGate.unbundled.js");
+  const source = fs.readFileSync(path.join(root, "tools", "healthGate.ts"), "utf8");
+  const compiled = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+  });
+  fs.writeFileSync(unbundled, compiled.outputText);
+  const probe = path.join(os.tmpdir(), `bench-first-request-${process.pid}.js`);
+  fs.writeFileSync(
+    probe,
+    [
+      "const [how, url] = process.argv.slice(2);",
+      'if (how === "fetch") fetch(url).then((r) => r.text());',
+      'else require("node:http").get(url, { agent: false }, (r) => r.resume());',
+    ].join("\n"),
+  );
+  const app = healthyApp(root);
+  try {
+    await app.ready;
+    const gate = (file: string) => runChild([file, app.url, "--timeout-seconds", "30"], root);
+    gate(path.join(tools, "healthGate.js")); // writes the code cache, as a tool's first run does
+    const figures = { cached: [] as number[], fresh: [] as number[], unbundled: [] as number[] };
+    const first = { http: [] as number[], fetch: [] as number[] };
+    for (let i = 0; i < runs; i++) {
+      figures.cached.push(gate(path.join(tools, "healthGate.js")));
+      figures.fresh.push(gate(path.join(tools, "healthGate.bundle.js")));
+      figures.unbundled.push(gate(unbundled));
+      first.http.push(runChild([probe, "http", `${app.url}/api/health`], root));
+      first.fetch.push(runChild([probe, "fetch", `${app.url}/api/health`], root));
+    }
+    return {
+      runs,
+      unit: childrenCpuMs() === undefined ? "wall ms" : "cpu ms",
+      bundleWithCodeCache: median(figures.cached),
+      bundleWithoutCodeCache: median(figures.fresh),
+      unbundled: median(figures.unbundled),
+      firstRequestNodeHttp: median(first.http),
+      firstRequestFetch: median(first.fetch),
+    };
+  } finally {
+    app.stop();
+    fs.rmSync(unbundled, { force: true });
+    fs.rmSync(probe, { force: true });
+  }
+}
+
+/** Wall time of a thing done in this process, median of `runs`, in ms. */
+export function inProcessMs(runs: number, work: () => unknown): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    work();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(times);
+}
