@@ -112,7 +112,8 @@ export function readProjectConfig(project: unknown): ProjectConfig {
     if (namespacedByProject(name, key)) {
       if (decl.type === "array" && decl.items === undefined) {
         throw new ProjectFileError(
-          `The configuration key '${key}' declares an array but does not specify the underlying type via the 'items' attribute`,
+          `The configuration key '${key}' declares an array but does not specify the underlying type ` +
+            "via the 'items' attribute",
         );
       }
       if (
@@ -121,7 +122,8 @@ export function readProjectConfig(project: unknown): ProjectConfig {
         !validateConfigValue(decl.type, decl.items, decl.default)
       ) {
         throw new ProjectFileError(
-          `The default value specified for configuration key '${key}' is not of the expected type '${fullTypeName(decl.type, decl.items)}'`,
+          `The default value specified for configuration key '${key}' is not of the expected type ` +
+            `'${fullTypeName(decl.type, decl.items)}'`,
         );
       }
     } else if (decl.type !== undefined) {
@@ -243,7 +245,9 @@ export function mergeConfig(
   if (missing.length > 0) {
     return {
       ok: false,
-      error: `Stack '${stack}' is missing configuration ${missing.length > 1 ? "values" : "value"} ${formatMissingKeys(missing)}`,
+      error:
+        `Stack '${stack}' is missing configuration ${missing.length > 1 ? "values" : "value"} ` +
+        formatMissingKeys(missing),
     };
   }
   for (const key of keys) {
@@ -265,7 +269,9 @@ export function mergeConfig(
     if (!validateConfigValue(decl.type, decl.items, content)) {
       return {
         ok: false,
-        error: `Stack '${stack}' with configuration key '${key}' must be of type '${fullTypeName(decl.type, decl.items)}'`,
+        error:
+          `Stack '${stack}' with configuration key '${key}' must be of type ` +
+          `'${fullTypeName(decl.type, decl.items)}'`,
       };
     }
   }

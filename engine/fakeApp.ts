@@ -269,8 +269,9 @@ export interface ToolRun {
 
 /**
  * Runs a CLI from the repo as a real child process, in its compiled form as the command resources
- * run it (`tools/smoke.ts` → `node build/tools/smoke.js …args`; `npm run build` first). Asynchronous on purpose: the
- * fake app serving the CLI lives in the test's own event loop, so a sync spawn would deadlock.
+ * run it (`tools/smoke.ts` → `node build/tools/smoke.js …args`; `npm run build` first).
+ * Asynchronous on purpose: the fake app serving the CLI lives in the test's own event loop, so a
+ * sync spawn would deadlock.
  * The child is killed after `timeoutMs` so a hanging tool fails the test instead of stalling it.
  */
 export function runTool(

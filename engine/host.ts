@@ -749,10 +749,11 @@ class EngineMonitor extends MockMonitor {
       return { id: old?.id ?? "", state: previewOutputs(args.type, inputs) };
     }
 
-    if (planned.op !== "same")
-      say(
-        `  ${planned.op === "create" ? "+" : planned.op === "update" ? "~" : "+-"} ${args.name} (${args.type}) ${planned.op}${planned.detail.length ? ` [${planned.detail.join(", ")}]` : ""}`,
-      );
+    if (planned.op !== "same") {
+      const sign = planned.op === "create" ? "+" : planned.op === "update" ? "~" : "+-";
+      const detail = planned.detail.length ? ` [${planned.detail.join(", ")}]` : "";
+      say(`  ${sign} ${args.name} (${args.type}) ${planned.op}${detail}`);
+    }
     try {
       let result: { id: string; outputs: Record<string, unknown>; step: Partial<StepRecord> };
       if (planned.op === "same" && old) {

@@ -322,7 +322,10 @@ export class Lifecycle {
     if (!app) throw new Error(`lifecycle: no app at ${String(this.config.location ?? this.location)} to change`);
     fn(app);
   }
-  /** Every API call the stand-in received since creation or the last {@link restore}, in order (method, path, operation, status, fault, body). */
+  /**
+   * Every API call the stand-in received since creation or the last {@link restore}, in order
+   * (method, path, operation, status, fault, body).
+   */
   calls(): ApiCall[] {
     return this.api.calls().slice(this.since.calls);
   }
@@ -619,9 +622,8 @@ export class Lifecycle {
     const violations = this.cloudronApi ? [...this.api.state.violations] : [];
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
     if (report.hits.length > 0) {
-      throw new Error(
-        `secret scan: ${report.hits.length} secret value(s) found: ${report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ")}`,
-      );
+      const where = report.hits.map((h) => `${h.secretName} in ${h.where}`).join("; ");
+      throw new Error(`secret scan: ${report.hits.length} secret value(s) found: ${where}`);
     }
     if (violations.length > 0)
       throw new Error(`Cloudron API stand-in recorded ${violations.length} violation(s):\n${violations.join("\n")}`);

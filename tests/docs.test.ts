@@ -1,4 +1,8 @@
-/** The docs name only commands and config keys that exist, and the runbook covers every old step. */
+/**
+ * Facts the docs state, checked against the code: every command they tell someone to run exists,
+ * every config key they name is one, secrets are set with --secret, README's config table matches
+ * the schema, and every link between them leads somewhere. Wording and headings are the writers'.
+ */
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -9,13 +13,12 @@ const root = path.resolve(__dirname, "..");
 const scripts = Object.keys(
   (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts,
 );
-const docs = [
-  "README.md",
-  ...fs
-    .readdirSync(path.join(root, "docs"))
+const markdownIn = (dir: string) =>
+  fs
+    .readdirSync(path.join(root, dir))
     .filter((f) => f.endsWith(".md"))
-    .map((f) => path.join("docs", f)),
-];
+    .map((f) => path.join(dir, f));
+const docs = ["README.md", ...markdownIn("docs"), ...markdownIn("engine")];
 const keys = Object.keys(CONFIG_KEYS);
 
 /** Config keys a `pulumi config set|rm|get …` command line names (flags and their values skipped). */
@@ -65,19 +68,54 @@ describe("configCommandKeys / isContractKey", () => {
   });
 });
 
+/** `npm run <script>` lines of ours (not `cloudron exec --app <app> -- npm run …`, the app's own). */
+function npmScripts(text: string): string[] {
+  const ours = text
+    .split("\n")
+    .filter((line) => !/cloudron exec\b.*--\s+npm run/.test(line))
+    .join("\n");
+  return [...ours.matchAll(/npm run (?:-s |--silent )?([\w:-]+)/g)].map((m) => m[1]);
+}
+
+/** Config keys a doc sets (`pulumi config set …`) or names (`communityrule:<key>`). */
+function namedKeys(text: string): string[] {
+  return [
+    ...configCommandKeys(text),
+    ...[...text.matchAll(/communityrule:([A-Za-z][\w.]*)/g)].map((m) => m[1].replace(/\.$/, "")),
+  ];
+}
+
+/** Relative link targets (`[text](target)`), without their `#anchor`. */
+function relativeLinks(text: string): string[] {
+  return [...text.matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((m) => m[1])
+    .filter((target) => !/^[a-z]+:/i.test(target) && !target.startsWith("#"))
+    .map((target) => target.split("#")[0]);
+}
+
+describe("the matchers", () => {
+  it("find scripts, keys and links where the docs write them", () => {
+    expect(npmScripts("run `npm run -s plan -- staging`,\nthen `cloudron exec --app x -- npm run seed`")).toEqual([
+      "plan",
+    ]);
+    expect(namedKeys("`pulumi config set --secret cloudronToken` and communityrule:imageTag.")).toEqual([
+      "cloudronToken",
+      "imageTag",
+    ]);
+    expect(relativeLinks("[a](docs/x.md#y) [b](https://e.org) [c](#here) [d](../README.md)")).toEqual([
+      "docs/x.md",
+      "../README.md",
+    ]);
+  });
+});
+
 describe.each(docs)("%s", (file) => {
   const text = fs.readFileSync(path.join(root, file), "utf8");
   it("every `npm run <script>` exists in package.json", () => {
-    // `cloudron exec --app <app> -- npm run …` runs the app's own script inside the app: not ours.
-    const ours = text
-      .split("\n")
-      .filter((line) => !/cloudron exec\b.*--\s+npm run/.test(line))
-      .join("\n");
-    const used = [...ours.matchAll(/npm run (?:-s |--silent )?([\w:-]+)/g)].map((m) => m[1]);
-    expect(used.length).toBeGreaterThan(0);
-    for (const name of used) expect(scripts, `${file}: npm run ${name}`).toContain(name);
+    for (const name of npmScripts(text)) expect(scripts, `${file}: npm run ${name}`).toContain(name);
   });
-  it("every `pulumi config set` of a secret key uses --secret (a copied command never stores a secret in plain text)", () => {
+  // A copied command must never store a secret in plain text.
+  it("every `pulumi config set` of a secret key uses --secret", () => {
     for (const m of text.matchAll(/pulumi config set\b([^`\n]*)/g)) {
       const [key] = configCommandKeys(m[0]);
       if (!key) continue;
@@ -87,24 +125,45 @@ describe.each(docs)("%s", (file) => {
     }
   });
   it("every config key it sets or names is a key of the stack-config contract", () => {
-    const named = [
-      ...configCommandKeys(text),
-      ...[...text.matchAll(/communityrule:([A-Za-z][\w.]*)/g)].map((m) => m[1].replace(/\.$/, "")),
-    ];
-    expect(named.length).toBeGreaterThan(0);
-    for (const key of named) expect(isContractKey(key), `${file}: ${key}`).toBe(true);
+    for (const key of namedKeys(text)) expect(isContractKey(key), `${file}: ${key}`).toBe(true);
+  });
+  it("every relative link leads to a file or folder of the repository", () => {
+    for (const target of relativeLinks(text)) {
+      const resolved = path.resolve(root, path.dirname(file), target);
+      expect(fs.existsSync(resolved), `${file}: link to ${target}`).toBe(true);
+    }
   });
 });
 
-/** README's config table: short key → default cell, one row may name several keys. */
+describe("the docs together", () => {
+  // So that a matcher that stopped matching shows here, rather than every check above passing on nothing.
+  it("tell someone to run scripts and name config keys", () => {
+    const all = docs.map((f) => fs.readFileSync(path.join(root, f), "utf8")).join("\n");
+    expect(npmScripts(all).length).toBeGreaterThan(0);
+    expect(namedKeys(all).length).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * README's config table (the one whose header has a `key` and a `default` column): short key →
+ * default cell; one row may name several keys.
+ */
 export function configTable(readme: string): Map<string, string> {
-  const start = readme.indexOf("| key | meaning | default |");
-  const rows = readme.slice(start).split("\n").slice(2);
+  const lines = readme.split("\n");
+  const cellsOf = (row: string) => row.replace(/^\|\s*|\s*\|\s*$/g, "").split(/\s+\|\s+/);
+  const header = lines.findIndex((l) => {
+    const cells = l.startsWith("|") ? cellsOf(l).map((c) => c.toLowerCase()) : [];
+    return cells[0] === "key" && cells.includes("default");
+  });
   const out = new Map<string, string>();
-  for (const row of rows) {
+  if (header === -1) return out;
+  const defaultAt = cellsOf(lines[header])
+    .map((c) => c.toLowerCase())
+    .indexOf("default");
+  for (const row of lines.slice(header + 2)) {
     if (!row.startsWith("|")) break;
-    const cells = row.split(" | ").map((c) => c.replace(/^\|\s*|\s*\|$/g, "").trim());
-    for (const m of cells[0].matchAll(/`([A-Za-z]+)`/g)) out.set(m[1], cells[cells.length - 1]);
+    const cells = cellsOf(row);
+    for (const m of cells[0].matchAll(/`([A-Za-z]+)`/g)) out.set(m[1], cells[defaultAt] ?? "");
   }
   return out;
 }
@@ -129,55 +188,14 @@ describe("README config table against the schema", () => {
     }
   });
 
-  it("Pulumi.yaml declares only schema keys, with secret: true only on secret ones (key by key: configStep.test.ts)", () => {
+  // Key by key: configStep.test.ts.
+  it("Pulumi.yaml declares only schema keys, with secret: true only on secret ones", () => {
     const project = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
       config: Record<string, { secret?: boolean }>;
     };
     for (const key of Object.keys(project.config)) {
       expect(keys, key).toContain(key);
       expect(project.config[key].secret === true, key).toBe(CONFIG_KEYS[key as keyof typeof CONFIG_KEYS].secret);
-    }
-  });
-});
-
-describe("docs/operator-runbook.md", () => {
-  const text = fs.readFileSync(path.join(root, "docs", "operator-runbook.md"), "utf8");
-  const headings = [...text.matchAll(/^#{2,3} (.+)$/gm)].map((m) => m[1].toLowerCase());
-
-  it("has a section for every step of the old runbook, plus setup and removing production", () => {
-    for (const topic of [
-      "first-time setup",
-      "deploy",
-      "migrations",
-      "seed",
-      "smoke",
-      "roll back",
-      "restore drill",
-      "env var",
-      "secret rotation",
-      "troubleshooting",
-      "single-instance",
-      "removing production",
-    ]) {
-      expect(
-        headings.some((h) => h.includes(topic)),
-        `no section about "${topic}"`,
-      ).toBe(true);
-    }
-  });
-
-  it("covers every troubleshooting symptom of the old runbook", () => {
-    const table = text.slice(text.toLowerCase().indexOf("## troubleshooting")).toLowerCase();
-    for (const symptom of [
-      "image pull",
-      "health 503",
-      "crash on start",
-      "magic link",
-      "server_misconfigured",
-      "recommended",
-      "rate limit",
-    ]) {
-      expect(table, symptom).toContain(symptom);
     }
   });
 });

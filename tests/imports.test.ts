@@ -2,7 +2,8 @@
  * Structure rules a reviewer would otherwise have to remember:
  * - no module outside tests/ imports from tests/ (lint has the same rule; this also covers
  *   `require` and dynamic `import()` strings);
- * - config defaults are written once, in config/schema.ts: no `?? <default>` copy elsewhere;
+ * - config defaults are written once, in config/schema.ts: no copy of one in another product file
+ *   (a `?? <default>`, the value beside its key's name, a string default as a literal);
  * - one argument parser: no `class UsageError` and no function named `parseArgs` outside lib/cli.ts.
  */
 import { describe, expect, it } from "vitest";
@@ -18,7 +19,7 @@ function productFiles(dir = root): string[] {
     if (SKIP.has(e.name)) return [];
     const full = path.join(dir, e.name);
     if (e.isDirectory()) return productFiles(full);
-    return /\.ts$/.test(e.name) && !e.name.endsWith(".d.ts") ? [full] : [];
+    return /\.(ts|cjs|mjs|js)$/.test(e.name) && !e.name.endsWith(".d.ts") ? [full] : [];
   });
 }
 
@@ -48,15 +49,60 @@ describe("imports", () => {
   });
 });
 
+/** Words of a camelCase key, lower case: `healthTimeoutSeconds` → health, timeout, seconds. */
+const wordsOf = (key: string) => key.split(/(?=[A-Z])/).map((w) => w.toLowerCase());
+
+/**
+ * Where a source text writes a config default again, line by line (comments left out):
+ * - a number default after `??` or `||`;
+ * - a number default (or that many thousand, as milliseconds) on a line naming its key, or the
+ *   key's last two words (`timeoutSeconds` for healthTimeoutSeconds);
+ * - a string default of five characters or more as a quoted literal (shorter ones, "0" and "1",
+ *   are everywhere).
+ */
+export function defaultCopies(text: string, defaults: Record<string, unknown>): string[] {
+  const found: string[] = [];
+  const escape = (v: string) => v.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  text.split("\n").forEach((line, i) => {
+    const code = line.replace(/\/\/.*$/, "");
+    if (/^\s*(\*|\/\*)/.test(code)) return;
+    const lower = code.toLowerCase();
+    for (const [key, value] of Object.entries(defaults)) {
+      let copied = false;
+      if (typeof value === "number") {
+        const literal = `(?<![\\w.])(?:${value}|${value}_?000)(?![\\w.])`;
+        const names = [key.toLowerCase(), wordsOf(key).slice(-2).join("")];
+        copied =
+          new RegExp(`(\\?\\?|\\|\\|)\\s*${literal}`).test(code) ||
+          (names.some((n) => lower.includes(n)) && new RegExp(literal).test(code));
+      } else if (typeof value === "string" && value.length >= 5) {
+        copied = new RegExp(`["'\`]${escape(value)}["'\`]`).test(code);
+      }
+      if (copied) found.push(`line ${i + 1}: ${key}`);
+    }
+  });
+  return found;
+}
+
 describe("defaults", () => {
-  it("each numeric config default is written only in config/schema.ts", () => {
-    const numbers = (Object.values(CONFIG_DEFAULTS) as unknown[]).filter((v): v is number => typeof v === "number");
-    const copy = new RegExp(`\\?\\?\\s*(${numbers.join("|")})\\b`);
+  const sample = { healthTimeoutSeconds: 300, appDir: "../community-rule", seedRun: "1" };
+  it("defaultCopies() finds a default written again in every form, and not in comments", () => {
+    expect(defaultCopies("const t = opts.timeout ?? 300;", sample)).toEqual(["line 1: healthTimeoutSeconds"]);
+    expect(defaultCopies("x\nconst timeoutSeconds = 300;", sample)).toEqual(["line 2: healthTimeoutSeconds"]);
+    expect(defaultCopies("healthTimeoutSeconds: 300_000, // ms", sample)).toEqual(["line 1: healthTimeoutSeconds"]);
+    expect(defaultCopies('const dir = value("appDir") || "../community-rule";', sample)).toEqual(["line 1: appDir"]);
+    expect(defaultCopies(' * e.g. `healthTimeoutSeconds: 300`\n// appDir "../community-rule"', sample)).toEqual([]);
+    expect(defaultCopies("const retries = 3000; const seedRun = '1';", sample)).toEqual([]);
+  });
+
+  it("each config default is written only in config/schema.ts", () => {
     const offenders = productFiles()
       .map((f) => path.relative(root, f))
       // engine/ is the offline test engine: its own knobs (stand-in task times) are not config defaults.
       .filter((f) => f !== path.join("config", "schema.ts") && !f.startsWith(`engine${path.sep}`))
-      .filter((f) => copy.test(fs.readFileSync(path.join(root, f), "utf8")));
+      .flatMap((f) =>
+        defaultCopies(fs.readFileSync(path.join(root, f), "utf8"), CONFIG_DEFAULTS).map((c) => `${f} ${c}`),
+      );
     expect(offenders).toEqual([]);
   });
 });
@@ -65,12 +111,12 @@ describe("defaults", () => {
 export function argParserCopies(text: string): string[] {
   const found: string[] = [];
   if (/\bclass\s+UsageError\b/.test(text)) found.push("class UsageError");
-  if (
-    /\bfunction\s*\*?\s*parseArgs\s*[<(]|\b(?:const|let|var)\s+parseArgs\s*[:=]|^\s*(?:(?:public|private|static|async)\s+)*parseArgs\s*\([^)]*\)\s*[:{]/m.test(
-      text,
-    )
-  )
-    found.push("parseArgs");
+  const definitions = [
+    /\bfunction\s*\*?\s*parseArgs\s*[<(]/,
+    /\b(?:const|let|var)\s+parseArgs\s*[:=]/,
+    /^\s*(?:(?:public|private|static|async)\s+)*parseArgs\s*\([^)]*\)\s*[:{]/m,
+  ];
+  if (definitions.some((d) => d.test(text))) found.push("parseArgs");
   return found;
 }
 
@@ -82,7 +128,8 @@ describe("one argument parser", () => {
     expect(argParserCopies("class C {\n  parseArgs(argv: string[]): void {}\n}")).toEqual(["parseArgs"]);
     expect(
       argParserCopies(
-        'import { parseArgs, UsageError } from "../lib/cli";\nconst a = parseArgs(argv, spec);\nthrow new UsageError("x");',
+        'import { parseArgs, UsageError } from "../lib/cli";\n' +
+          'const a = parseArgs(argv, spec);\nthrow new UsageError("x");',
       ),
     ).toEqual([]);
   });

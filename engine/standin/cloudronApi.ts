@@ -912,7 +912,8 @@ export async function startCloudronApi(options: CloudronApiOptions = {}): Promis
       if (compareVersions(manifest.version, app.manifest.version) < 0 && body.force !== true) {
         throw new HttpError(
           400,
-          `Downgrades are not permitted for apps installed from the appstore or with a lower version: ${app.manifest.version} → ${manifest.version}`,
+          "Downgrades are not permitted for apps installed from the appstore or with a lower version: " +
+            `${app.manifest.version} → ${manifest.version}`,
         );
       }
       requireIdle(app);
