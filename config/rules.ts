@@ -62,14 +62,16 @@ function editDistance(a: string, b: string): number {
 
 /**
  * The known key an unknown one was probably meant to be: same letters in another case, or a typo
- * of at most two edits (`locaton`, `healthTimeoutSecond`), so the message can name the fix.
+ * of at most two edits (`locaton`, `healthTimeoutSecond`), more in a long key, about one in five
+ * letters (`healthTimeoutSecs`), so the message can name the fix.
  */
 export function nearestKey(key: string): ConfigKey | undefined {
   const lower = key.toLowerCase();
+  const allowed = Math.max(2, Math.floor(key.length / 5));
   let best: { key: ConfigKey; distance: number } | undefined;
   for (const candidate of Object.keys(CONFIG_SCHEMA) as ConfigKey[]) {
     const distance = editDistance(lower, candidate.toLowerCase());
-    if (distance <= 2 && (!best || distance < best.distance)) best = { key: candidate, distance };
+    if (distance <= allowed && (!best || distance < best.distance)) best = { key: candidate, distance };
   }
   return best?.key;
 }

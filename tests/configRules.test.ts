@@ -37,6 +37,10 @@ describe("rules, each on its exact message", () => {
     expect(unknownKeyRule("locaton")).toEqual([
       { key: "communityrule:locaton", message: "unknown key: did you mean communityrule:location?" },
     ]);
+    // A long key's abbreviation is three edits away: still named.
+    expect(unknownKeyRule("healthTimeoutSecs")[0].message).toBe(
+      "unknown key: did you mean communityrule:healthTimeoutSeconds?",
+    );
     expect(unknownKeyRule("colour")).toEqual([
       { key: "communityrule:colour", message: "unknown key; known keys are listed in the README" },
     ]);
