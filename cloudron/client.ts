@@ -18,7 +18,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { z } from "zod";
+import { z } from "../lib/zod";
 import { excerpt, HttpRequestError, parseJson, requestText, type HttpResult } from "../lib/http";
 import {
   ApiShapeError,

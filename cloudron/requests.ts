@@ -18,7 +18,7 @@
  */
 import { lastJsonLine } from "../lib/jsonLine";
 import { createHmac } from "node:crypto";
-import { z } from "zod";
+import { z } from "../lib/zod";
 
 /**
  * The Cloudron server and how long to wait on it; every Cloudron step gets all of it. Requests carry

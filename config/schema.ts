@@ -3,7 +3,7 @@
  * must be a Pulumi secret, and its default. Defaults live here and only here; the README table is
  * tested against {@link CONFIG_DEFAULTS} and {@link DERIVED_DEFAULTS}.
  */
-import { z } from "zod";
+import { z } from "../lib/zod";
 import { describeHostnameProblem, isHostname } from "./hostname";
 import { isLoopbackHost, isLoopbackHttpUrl } from "../lib/loopback";
 import { parseReviewAppSecrets } from "./reviewAppRules";

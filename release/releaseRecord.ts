@@ -15,7 +15,7 @@
  * Format: one line `communityrule-release: {json}` among the notes; anything else an operator
  * wrote there is kept as it is.
  */
-import { z } from "zod";
+import { z } from "../lib/zod";
 
 /** The marker of the record's line in the app's notes. */
 export const RECORD_MARKER = "communityrule-release:";

@@ -75,6 +75,9 @@ export interface StartupFigures {
   unbundled: number;
   firstRequestNodeHttp: number;
   firstRequestFetch: number;
+  /** Wall ms of loading zod after the SDK: build/lib/zod.js (the build's one-file bundle) vs the package. */
+  zodBundled: number;
+  zodPackage: number;
 }
 
 export async function toolStartup(root: string, runs: number): Promise<StartupFigures> {
@@ -96,6 +99,25 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
       'else require("node:http").get(url, { agent: false }, (r) => r.resume());',
     ].join("\n"),
   );
+  const zodProbe = path.join(os.tmpdir(), `bench-zod-load-${process.pid}.js`);
+  // As the program meets it: after @pulumi/pulumi, which makes every later module load dearer. The
+  // probe prints the load's own wall time.
+  fs.writeFileSync(
+    zodProbe,
+    [
+      "require(process.argv[3]);",
+      "const t0 = process.hrtime.bigint();",
+      "require(process.argv[2]);",
+      "process.stdout.write(String(Number(process.hrtime.bigint() - t0) / 1e6));",
+    ].join("\n"),
+  );
+  const zodLoad = (file: string): number => {
+    const r = spawnSync(process.execPath, [zodProbe, file, sdk], { cwd: root, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`bench: loading ${file} failed:\n${r.stderr}`);
+    return Number(r.stdout);
+  };
+  const zodPackage = require.resolve("zod", { paths: [root] });
+  const sdk = require.resolve("@pulumi/pulumi", { paths: [root] });
   const app = healthyApp(root);
   try {
     await app.ready;
@@ -103,12 +125,15 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
     gate(path.join(tools, "healthGate.js")); // writes the code cache, as a tool's first run does
     const figures = { cached: [] as number[], fresh: [] as number[], unbundled: [] as number[] };
     const first = { http: [] as number[], fetch: [] as number[] };
+    const zod = { bundled: [] as number[], package: [] as number[] };
     for (let i = 0; i < runs; i++) {
       figures.cached.push(gate(path.join(tools, "healthGate.js")));
       figures.fresh.push(gate(path.join(tools, "healthGate.bundle.js")));
       figures.unbundled.push(gate(unbundled));
       first.http.push(runChild([probe, "http", `${app.url}/api/health`], root));
       first.fetch.push(runChild([probe, "fetch", `${app.url}/api/health`], root));
+      zod.bundled.push(zodLoad(path.join(root, "build", "lib", "zod.js")));
+      zod.package.push(zodLoad(zodPackage));
     }
     return {
       runs,
@@ -118,11 +143,14 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
       unbundled: median(figures.unbundled),
       firstRequestNodeHttp: median(first.http),
       firstRequestFetch: median(first.fetch),
+      zodBundled: median(zod.bundled),
+      zodPackage: median(zod.package),
     };
   } finally {
     app.stop();
     fs.rmSync(unbundled, { force: true });
     fs.rmSync(probe, { force: true });
+    fs.rmSync(zodProbe, { force: true });
   }
 }
 
