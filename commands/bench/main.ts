@@ -306,8 +306,9 @@ async function main() {
       "lib/http.ts uses node:http)",
   );
   out(
-    `zod load after @pulumi/pulumi (wall ms, median of ${st.runs}, interleaved): build/lib/zod.js (one-file bundle) ` +
-      `${st.zodBundled.toFixed(0)}, the package's files ${st.zodPackage.toFixed(0)} (the program loads it at every evaluation)`,
+    `zod load after @pulumi/pulumi (wall ms, median of ${st.runs}, interleaved): ` +
+      `build/lib/zod.js (one-file bundle) ${st.zodBundled.toFixed(0)}, ` +
+      `the package's files ${st.zodPackage.toFixed(0)} (the program loads it at every evaluation)`,
   );
   const stampCheckMs = inProcessMs(5, () => staleBuildReason(root));
   out(`Source-stamp check (bin/launch.cjs and the program at start): ${stampCheckMs.toFixed(1)} ms`);
