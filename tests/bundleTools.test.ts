@@ -1,15 +1,17 @@
 /**
  * The tools the command resources start are built as one bundle each (lib/build/bundleTools.ts), run
  * by build/tools/<name>.js (lib/build/toolEntry.ts) with V8's code cache. What runs is what the
- * command lines name; it loads no other file of ours or of node_modules (zod included, so not its
- * translations); the cache is written once, survives a corrupt file, and holds no run-time value.
+ * command lines name; it loads no other file of ours or of node_modules; the cache is written once,
+ * survives a corrupt file, and holds no run-time value. These bundles and the program's zod
+ * (build/lib/zod.js) hold zod's English messages only, which are the ones zod itself gives.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { toolSources } from "../lib/build/bundleTools";
+import { z } from "zod";
+import { toolSources, ZOD_BUILD } from "../lib/build/bundleTools";
 import { PROJECT } from "./cliProject";
 
 const TOOLS = path.join(PROJECT, "build", "tools");
@@ -48,6 +50,42 @@ describe("bundled tools", () => {
       expect(fs.existsSync(path.join(TOOLS, `${tool}.bundle.js`))).toBe(true);
     },
   );
+});
+
+describe("zod in the bundles", () => {
+  /** The translation files esbuild joined into a bundle (it names each joined file in a comment), not their index. */
+  function translationsIn(file: string): string[] {
+    const named = fs.readFileSync(file, "utf8").match(/^\/\/ \S*zod\/v4\/locales\/[^/\s]+\.js$/gm) ?? [];
+    return [...new Set(named.map((line) => path.basename(line)))].filter((f) => f !== "index.js").sort();
+  }
+
+  it.each(["build/tools/cloudronApp.bundle.js", "build/tools/healthGate.bundle.js", ZOD_BUILD])(
+    "%s holds English only",
+    (file) => {
+      expect(translationsIn(path.join(PROJECT, file))).toEqual(["en.js"]);
+    },
+  );
+
+  it("the program's zod answers with zod's own messages, and has the English translation it configures", () => {
+    const bundled = (require(path.join(PROJECT, ZOD_BUILD)) as { z: typeof z }).z;
+    expect(Object.keys(bundled.locales)).toEqual(["en"]);
+    expect(Object.keys(bundled.core.locales)).toEqual(["en"]);
+    const input = { name: "x", port: 1.5, kind: "q", url: "nope", tags: [1], extra: true };
+    const messages = (zod: typeof z) =>
+      zod
+        .object({
+          name: zod.string().min(3),
+          port: zod.number().int(),
+          kind: zod.enum(["web", "worker"]),
+          url: zod.string().url(),
+          tags: zod.array(zod.string()).max(0),
+        })
+        .strict()
+        .safeParse(input)
+        .error?.issues.map((i) => i.message);
+    expect(messages(bundled)).toEqual(messages(z));
+    expect(messages(bundled)).toHaveLength(6);
+  });
 });
 
 describe("the code cache", () => {

@@ -5,17 +5,39 @@
  * (`node build/tools/cloudronApp.js deploy`).
  *
  * Why: a tool is a short-lived process (a `pulumi up` starts several of them, the test suite about
- * 360), and much of its life is loading modules. One file, built from zod's ES modules so that the
- * ~60 message translations zod's CommonJS entry loads for `z.locales` are left out, starts faster
- * than tsc's per-file output: `npm run bench` prints both ("Tool start-up"). tsc has already
- * type-checked these sources; esbuild only joins them (with source maps).
+ * 360), and much of its life is loading modules. One file, holding zod's English messages only
+ * (`zodEnglishOnly`), starts faster than tsc's per-file output: `npm run bench` prints both ("Tool
+ * start-up"). tsc has already type-checked these sources; esbuild only joins them (with source maps).
  *
  * Runs compiled, as `node build/lib/build/bundleTools.js`; prints nothing on success.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { buildSync } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { findProjectDir } from "../projectDir";
+
+/**
+ * Resolves zod's index of its message translations (`../locales/index.js`, which zod's classic API
+ * re-exports whole as `z.locales` and `z.core.locales`) to one holding only `en`: the program and
+ * the tools never switch language, and the other ~60 translations are some 360 KB of every bundle
+ * that each process parses. `en` is what zod's classic schemas configure by default (they import
+ * `../locales/en.js` themselves), so every message stays the same.
+ */
+export const zodEnglishOnly: Plugin = {
+  name: "zod-english-only",
+  setup(esbuild) {
+    esbuild.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
+      const localesDir = path.resolve(args.resolveDir, "..", "locales");
+      if (!/[\\/]zod[\\/]v4[\\/]locales$/.test(localesDir)) return undefined;
+      return { path: path.join(localesDir, "index.js"), namespace: "zod-english-only" };
+    });
+    esbuild.onLoad({ filter: /.*/, namespace: "zod-english-only" }, (args) => ({
+      contents: 'export { default as en } from "./en.js";\n',
+      resolveDir: path.dirname(args.path),
+      loader: "js",
+    }));
+  },
+};
 
 /**
  * What runs the bundle, with V8's code cache: lib/build/toolEntry.ts as tsc compiled it, copied to
@@ -33,13 +55,13 @@ export function toolSources(projectDir: string): string[] {
     .sort();
 }
 
-export function bundleTools(projectDir: string): void {
+export async function bundleTools(projectDir: string): Promise<void> {
   // Caches of the previous bundles would be refused anyway (V8 checks the source); drop them.
   fs.rmSync(path.join(projectDir, "build", "tools", ".code-cache"), { recursive: true, force: true });
   for (const file of toolSources(projectDir)) {
     const name = file.replace(/\.ts$/, "");
     const outfile = path.join(projectDir, "build", "tools", `${name}.bundle.js`);
-    buildSync({
+    await build({
       absWorkingDir: projectDir,
       entryPoints: [path.join(projectDir, "tools", file)],
       outfile,
@@ -49,6 +71,7 @@ export function bundleTools(projectDir: string): void {
       format: "cjs",
       // ES module entries first: zod's lets esbuild leave out what the tools never use.
       mainFields: ["module", "main"],
+      plugins: [zodEnglishOnly],
       sourcemap: true,
       logLevel: "warning",
     });
@@ -69,11 +92,12 @@ export const ZOD_BUILD = path.join("build", "lib", "zod.js");
 /**
  * Replaces tsc's build/lib/zod.js (a `require("zod")`) with one file holding zod: the program
  * loads it at every evaluation, and one file loads in a fraction of the time zod's ~230 files
- * take (`npm run bench` prints both: "zod load"). Tree-shaking does not apply: the module re-exports `z` whole.
+ * take (`npm run bench` prints both: "zod load"). Tree-shaking does not apply: the module re-exports `z` whole;
+ * only its translations other than English are left out (`zodEnglishOnly`).
  */
-export function bundleZod(projectDir: string): void {
+export async function bundleZod(projectDir: string): Promise<void> {
   if (!fs.existsSync(path.join(projectDir, ZOD_SOURCE))) return;
-  buildSync({
+  await build({
     absWorkingDir: projectDir,
     entryPoints: [path.join(projectDir, ZOD_SOURCE)],
     outfile: path.join(projectDir, ZOD_BUILD),
@@ -82,6 +106,7 @@ export function bundleZod(projectDir: string): void {
     target: "node20",
     format: "cjs",
     mainFields: ["module", "main"],
+    plugins: [zodEnglishOnly],
     allowOverwrite: true,
     logLevel: "warning",
   });
@@ -91,6 +116,11 @@ export function bundleZod(projectDir: string): void {
 
 if (require.main === module) {
   const projectDir = findProjectDir(__dirname);
-  bundleTools(projectDir);
-  bundleZod(projectDir);
+  bundleTools(projectDir)
+    .then(() => bundleZod(projectDir))
+    .catch((err: unknown) => {
+      // esbuild has printed its errors (logLevel "warning"); the build must fail.
+      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    });
 }
