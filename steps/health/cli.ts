@@ -16,8 +16,7 @@ import { defineCli, UsageError } from "../../lib/cli";
 import { formatProgress, HealthGateError, healthUrl, waitForHealthy } from "./poll";
 import { normalizeTarget } from "../smoke/checks";
 import { asUsage } from "../smoke/cli";
-import { CloudronApi, resolveToken } from "../../cloudron/client";
-import { formatFailureReport, gatherEvidence } from "../../cloudron/failureReport";
+import type { CloudronApi } from "../../cloudron/client";
 
 const USAGE =
   "usage: node build/tools/healthGate.js <baseUrl> " +
@@ -71,6 +70,10 @@ async function appLogReport(
   e: HealthGateError,
   o: { app: string; server: string; envToken?: string },
 ): Promise<string> {
+  // Loaded here, not at the top: only a failed gate reads Cloudron, and the client (zod, semver) is
+  // most of what the gate's process would otherwise load and run at every start.
+  const { CloudronApi, resolveToken } = await import("../../cloudron/client");
+  const { formatFailureReport, gatherEvidence } = await import("../../cloudron/failureReport");
   let api: CloudronApi;
   try {
     const { token } = resolveToken({ server: o.server, envToken: o.envToken || undefined });
