@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { toolSources, ZOD_BUILD } from "../lib/build/bundleTools";
+import { asciiOnly, toolSources, ZOD_BUILD } from "../lib/build/bundleTools";
 import { PROJECT } from "./cliProject";
 
 const TOOLS = path.join(PROJECT, "build", "tools");
@@ -50,6 +50,32 @@ describe("bundled tools", () => {
       expect(fs.existsSync(path.join(TOOLS, `${tool}.bundle.js`))).toBe(true);
     },
   );
+});
+
+describe("the bundles' text", () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+  // One non-ASCII character makes V8 hold a whole source as two-byte text (lib/build/bundleTools.ts, asciiOnly).
+  it.each([...toolSources(PROJECT).map((f) => `build/tools/${f.replace(/\.ts$/, ".bundle.js")}`), ZOD_BUILD])(
+    "%s is ASCII only",
+    (file) => {
+      const text = fs.readFileSync(path.join(PROJECT, file), "utf8");
+      expect(text.match(/[\u0080-\uffff]/g) ?? []).toEqual([]);
+    },
+  );
+
+  it("a character outside ASCII is written as its escape, which means the same to JavaScript", () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "ascii-only-"));
+    const file = path.join(dir, "m.js");
+    fs.writeFileSync(file, 'module.exports = "a\u2014b \u{1F600}"; // c \u2192 d\n');
+    asciiOnly(file);
+    const text = fs.readFileSync(file, "utf8");
+    expect(text).toBe('module.exports = "a\\u2014b \\ud83d\\ude00"; // c \\u2192 d\n');
+    expect(require(file)).toBe("a\u2014b \u{1F600}");
+  });
 });
 
 describe("zod in the bundles", () => {

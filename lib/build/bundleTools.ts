@@ -40,6 +40,19 @@ export const zodEnglishOnly: Plugin = {
 };
 
 /**
+ * Rewrites a bundle's non-ASCII characters as `\\uXXXX`. esbuild escapes them in code (its default
+ * charset is ASCII) but not in the comments it keeps (`—`, `→`, `…` in ours and zod's), and one such
+ * character makes V8 hold the whole source as two-byte text: twice the memory, a slower read and
+ * compile, at every start. The escape means the same character wherever JavaScript reads one, and in
+ * a comment it is only text.
+ */
+export function asciiOnly(file: string): void {
+  const text = fs.readFileSync(file, "utf8");
+  const ascii = text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  if (ascii !== text) fs.writeFileSync(file, ascii);
+}
+
+/**
  * What runs the bundle, with V8's code cache: lib/build/toolEntry.ts as tsc compiled it, copied to
  * build/tools/<name>.js for every tool.
  */
@@ -75,6 +88,7 @@ export async function bundleTools(projectDir: string): Promise<void> {
       sourcemap: true,
       logLevel: "warning",
     });
+    asciiOnly(outfile);
     // Without tsc's source-map comment: the map stays with build/lib/build/toolEntry.js.
     const entry = fs
       .readFileSync(path.join(projectDir, TOOL_ENTRY), "utf8")
@@ -110,6 +124,7 @@ export async function bundleZod(projectDir: string): Promise<void> {
     allowOverwrite: true,
     logLevel: "warning",
   });
+  asciiOnly(path.join(projectDir, ZOD_BUILD));
   // tsc's map described the one-line module; the bundle is zod's code, not ours.
   fs.rmSync(path.join(projectDir, `${ZOD_BUILD}.map`), { force: true });
 }
