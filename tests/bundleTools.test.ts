@@ -34,6 +34,14 @@ function modulesLoadedBy(tool: string): { status: number | null; stdout: string;
   };
 }
 
+/** Every bundle under build/tools: one per tool, and the parts a tool loads only on some paths. */
+function bundleFiles(): string[] {
+  return fs
+    .readdirSync(TOOLS)
+    .filter((f) => f.endsWith(".bundle.js"))
+    .sort();
+}
+
 describe("bundled tools", () => {
   it("finds the four tools the command resources and operators run", () => {
     expect(toolSources(PROJECT)).toEqual(["cloudronApp.ts", "healthGate.ts", "smoke.ts", "verifyPull.ts"]);
@@ -59,13 +67,10 @@ describe("the bundles' text", () => {
     dir = undefined;
   });
   // One non-ASCII character makes V8 hold a whole source as two-byte text (lib/build/bundleTools.ts, asciiOnly).
-  it.each([...toolSources(PROJECT).map((f) => `build/tools/${f.replace(/\.ts$/, ".bundle.js")}`), ZOD_BUILD])(
-    "%s is ASCII only",
-    (file) => {
-      const text = fs.readFileSync(path.join(PROJECT, file), "utf8");
-      expect(text.match(/[\u0080-\uffff]/g) ?? []).toEqual([]);
-    },
-  );
+  it.each([...bundleFiles().map((f) => `build/tools/${f}`), ZOD_BUILD])("%s is ASCII only", (file) => {
+    const text = fs.readFileSync(path.join(PROJECT, file), "utf8");
+    expect(text.match(/[\u0080-\uffff]/g) ?? []).toEqual([]);
+  });
 
   it("a character outside ASCII is written as its escape, which means the same to JavaScript", () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "ascii-only-"));
@@ -85,12 +90,19 @@ describe("zod in the bundles", () => {
     return [...new Set(named.map((line) => path.basename(line)))].filter((f) => f !== "index.js").sort();
   }
 
-  it.each(["build/tools/cloudronApp.bundle.js", "build/tools/healthGate.bundle.js", ZOD_BUILD])(
+  it.each(["build/tools/cloudronApp.bundle.js", "build/tools/healthGate.appLogReport.bundle.js", ZOD_BUILD])(
     "%s holds English only",
     (file) => {
       expect(translationsIn(path.join(PROJECT, file))).toEqual(["en.js"]);
     },
   );
+
+  it("the health gate's own bundle holds no zod: only its failure report, a bundle of its own, reads Cloudron", () => {
+    const text = fs.readFileSync(path.join(TOOLS, "healthGate.bundle.js"), "utf8");
+    expect(text.match(/^\/\/ \S*node_modules\/zod\/.*$/gm) ?? []).toEqual([]);
+    expect(text).toContain('require("./healthGate.appLogReport.bundle.js")');
+    expect(bundleFiles()).toContain("healthGate.appLogReport.bundle.js");
+  });
 
   it("the program's zod answers with zod's own messages, and has the English translation it configures", () => {
     const bundled = (require(path.join(PROJECT, ZOD_BUILD)) as { z: typeof z }).z;

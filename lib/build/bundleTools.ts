@@ -13,7 +13,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { build, type Plugin } from "esbuild";
+import { build, type BuildOptions, type Plugin } from "esbuild";
 import { findProjectDir } from "../projectDir";
 
 /**
@@ -68,27 +68,75 @@ export function toolSources(projectDir: string): string[] {
     .sort();
 }
 
+/**
+ * A tool's `import()` of one of our modules (steps/health/cli.ts loads the failed gate's log report
+ * so) becomes a bundle of its own, build/tools/<tool>.<module>.bundle.js, which the tool's bundle
+ * `require`s only when that import runs: a run that never takes the path neither compiles nor
+ * deserializes its code. What the two bundles share is in each, so only plain values may cross.
+ */
+function splitDynamicImports(tool: string, split: Map<string, string>): Plugin {
+  return {
+    name: "split-dynamic-imports",
+    setup(esbuild) {
+      esbuild.onResolve({ filter: /^\./ }, (args) => {
+        if (args.kind !== "dynamic-import") return undefined;
+        const bundle = `${tool}.${path.basename(args.path)}.bundle.js`;
+        split.set(bundle, `${path.resolve(args.resolveDir, args.path)}.ts`);
+        return { path: bundle, namespace: "split-dynamic-imports" };
+      });
+      // A `require`, which esbuild leaves as it is: the bundle runs as a script (vm.Script, in
+      // lib/build/toolEntry.ts), where `import()` has no loader; the entry's `require` finds the file.
+      esbuild.onLoad({ filter: /.*/, namespace: "split-dynamic-imports" }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(`./${args.path}`)});`,
+        loader: "js",
+      }));
+      esbuild.onResolve({ filter: /\.bundle\.js$/, namespace: "split-dynamic-imports" }, (args) => ({
+        path: args.path,
+        external: true,
+      }));
+    },
+  };
+}
+
+/** esbuild's options shared by every bundle the build writes. */
+const BUNDLE_OPTIONS: BuildOptions = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  // ES module entries first: zod's lets esbuild leave out what the tools never use.
+  mainFields: ["module", "main"],
+  logLevel: "warning",
+};
+
 export async function bundleTools(projectDir: string): Promise<void> {
   // Caches of the previous bundles would be refused anyway (V8 checks the source); drop them.
   fs.rmSync(path.join(projectDir, "build", "tools", ".code-cache"), { recursive: true, force: true });
   for (const file of toolSources(projectDir)) {
     const name = file.replace(/\.ts$/, "");
     const outfile = path.join(projectDir, "build", "tools", `${name}.bundle.js`);
+    const split = new Map<string, string>();
     await build({
+      ...BUNDLE_OPTIONS,
       absWorkingDir: projectDir,
       entryPoints: [path.join(projectDir, "tools", file)],
       outfile,
-      bundle: true,
-      platform: "node",
-      target: "node20",
-      format: "cjs",
-      // ES module entries first: zod's lets esbuild leave out what the tools never use.
-      mainFields: ["module", "main"],
-      plugins: [zodEnglishOnly],
+      plugins: [zodEnglishOnly, splitDynamicImports(name, split)],
       sourcemap: true,
-      logLevel: "warning",
     });
     asciiOnly(outfile);
+    for (const [bundle, source] of split) {
+      const splitFile = path.join(projectDir, "build", "tools", bundle);
+      await build({
+        ...BUNDLE_OPTIONS,
+        absWorkingDir: projectDir,
+        entryPoints: [source],
+        outfile: splitFile,
+        plugins: [zodEnglishOnly],
+        sourcemap: true,
+      });
+      asciiOnly(splitFile);
+    }
     // Without tsc's source-map comment: the map stays with build/lib/build/toolEntry.js.
     const entry = fs
       .readFileSync(path.join(projectDir, TOOL_ENTRY), "utf8")
@@ -112,17 +160,12 @@ export const ZOD_BUILD = path.join("build", "lib", "zod.js");
 export async function bundleZod(projectDir: string): Promise<void> {
   if (!fs.existsSync(path.join(projectDir, ZOD_SOURCE))) return;
   await build({
+    ...BUNDLE_OPTIONS,
     absWorkingDir: projectDir,
     entryPoints: [path.join(projectDir, ZOD_SOURCE)],
     outfile: path.join(projectDir, ZOD_BUILD),
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    mainFields: ["module", "main"],
     plugins: [zodEnglishOnly],
     allowOverwrite: true,
-    logLevel: "warning",
   });
   asciiOnly(path.join(projectDir, ZOD_BUILD));
   // tsc's map described the one-line module; the bundle is zod's code, not ours.

@@ -16,7 +16,6 @@ import { defineCli, UsageError } from "../../lib/cli";
 import { formatProgress, HealthGateError, healthUrl, waitForHealthy } from "./poll";
 import { normalizeTarget } from "../smoke/checks";
 import { asUsage } from "../smoke/cli";
-import type { CloudronApi } from "../../cloudron/client";
 
 const USAGE =
   "usage: node build/tools/healthGate.js <baseUrl> " +
@@ -56,6 +55,9 @@ export const main = defineCli({
       if (e instanceof HealthGateError) {
         io.stderr(e.message);
         if (args.app && args.server) {
+          // Loaded only here: the Cloudron client (zod, semver) is most of the gate's code, and only a
+          // failed gate reads Cloudron. The build makes it a bundle of its own (lib/build/bundleTools.ts).
+          const { appLogReport } = await import("./appLogReport");
           io.stderr(await appLogReport(e, { app: args.app, server: args.server, envToken: env.CLOUDRON_TOKEN }));
         }
         return 1;
@@ -64,33 +66,3 @@ export const main = defineCli({
     }
   },
 });
-
-/** The app's last log lines and the row they point to, read from Cloudron; a note when they cannot be read. */
-async function appLogReport(
-  e: HealthGateError,
-  o: { app: string; server: string; envToken?: string },
-): Promise<string> {
-  // Loaded here, not at the top: only a failed gate reads Cloudron, and the client (zod, semver) is
-  // most of what the gate's process would otherwise load and run at every start.
-  const { CloudronApi, resolveToken } = await import("../../cloudron/client");
-  const { formatFailureReport, gatherEvidence } = await import("../../cloudron/failureReport");
-  let api: CloudronApi;
-  try {
-    const { token } = resolveToken({ server: o.server, envToken: o.envToken || undefined });
-    api = new CloudronApi({
-      server: o.server,
-      token,
-      taskTimeoutSeconds: 30,
-      busyWaitSeconds: 0,
-      readRetries: 1,
-      log: () => {},
-    });
-  } catch (err) {
-    return `app log not fetched: ${(err as Error).message}`;
-  }
-  const evidence = await gatherEvidence(api, { step: "health", location: o.app });
-  const health = { status: e.lastStatus, body: e.lastBody };
-  return formatFailureReport({ step: "health", app: o.app, message: e.message, health }, evidence, (t) =>
-    api.mask.apply(t),
-  );
-}
