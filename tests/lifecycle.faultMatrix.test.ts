@@ -6,8 +6,8 @@
  * SESSION_SECRET. Time is an input: stand-in tasks take ~150 ms and hangs a fraction of a second,
  * so the matrix runs without waiting out any real timeout. This file holds the install faults, every
  * row from the saved empty point of one environment; the other faults are in the files beside it:
- * seed, health and smoke in lifecycle.faultMatrix.steps.test.ts, update faults in
- * lifecycle.faultMatrix.update.test.ts, env faults in lifecycle.faultMatrix.env.test.ts.
+ * seed, health and smoke in lifecycle.faultMatrix.steps.test.ts, update and env faults in
+ * lifecycle.faultMatrix.app.test.ts.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../engine/runner";
