@@ -1,6 +1,7 @@
 /**
  * Fault-injection matrix, second half (update and env faults on one installed app, played in
- * sequence; split from lifecycle.faultMatrix.test.ts so the two halves run in parallel workers).
+ * sequence; the install, seed, health and smoke faults are in lifecycle.faultMatrix.test.ts and
+ * lifecycle.faultMatrix.steps.test.ts, which run in parallel workers).
  * Through the lifecycle runner against the Cloudron API stand-in: one fault at one operation, then
  * the fault clears. Each row asserts that
  * the `up` fails naming the step and what went wrong (a key, never a value), that nothing was re-sent

@@ -21,22 +21,24 @@ function ownerOf(lc: Lifecycle): string {
   return `${component.urn}/${component.name}-deploy`;
 }
 
+// One staging environment, installed once; every row starts from that saved install (the takeover
+// row too: production shares its server).
+let lc: Lifecycle;
+let installed: LifecycleSnapshot;
+beforeAll(async () => {
+  lc = await Lifecycle.create({ stack: "staging", config: { smoke: false } });
+  expect((await lc.up()).errors).toEqual([]);
+  expect(
+    lc
+      .calls()
+      .filter((c) => c.operation === "installApp")
+      .map((c) => c.status),
+  ).toEqual([202]);
+  installed = lc.save();
+});
+afterAll(async () => lc?.close());
+
 describe("ownership", () => {
-  // One environment, installed once; every row starts from that saved install.
-  let lc: Lifecycle;
-  let installed: LifecycleSnapshot;
-  beforeAll(async () => {
-    lc = await Lifecycle.create({ stack: "staging", config: { smoke: false } });
-    expect((await lc.up()).errors).toEqual([]);
-    expect(
-      lc
-        .calls()
-        .filter((c) => c.operation === "installApp")
-        .map((c) => c.status),
-    ).toEqual([202]);
-    installed = lc.save();
-  });
-  afterAll(async () => lc?.close());
   beforeEach(() => lc.restore(installed));
 
   it("the install marks the app with the stack's tags and no env var; the marks cost no restart", () => {
@@ -179,14 +181,12 @@ describe("ownership", () => {
 describe("taking over another stack's app", () => {
   let staging: Lifecycle;
   let production: Lifecycle | undefined;
-  beforeAll(async () => {
-    staging = await Lifecycle.create({ stack: "staging", config: { smoke: false } });
-    expect((await staging.up()).errors).toEqual([]);
+  beforeAll(() => {
+    staging = lc;
+    staging.restore(installed);
   });
-  afterAll(async () => {
-    await production?.close();
-    await staging?.close();
-  });
+  // Before the staging environment's own close (the file's afterAll): production shares its server.
+  afterAll(async () => production?.close());
 
   it(
     "production refuses staging's app without communityrule:takeOverFrom;" +
