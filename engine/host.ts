@@ -21,6 +21,7 @@ import { spawn } from "node:child_process";
 import { hostIsSettled, runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 import { readProjectYaml, runConfigStep, type ConfigValue } from "./configStep";
 import { emulatedBuildSeed, hashContext } from "./dockerContext";
+import { keepCompiledModules } from "./compiledModules";
 
 /** The run in progress (one at a time per process; see the end of this file for how runs arrive). */
 let job: Job;
@@ -1084,16 +1085,23 @@ process.on("unhandledRejection", (e) => {
 
 /**
  * The program's own modules (everything compiled under build/ but this host), dropped from the
- * module cache so the next run loads the program afresh, as a new `pulumi up` would. The SDK stays
+ * module cache so the next run loads the program afresh, as a new `pulumi up` would (their compiled
+ * code is kept: compiledModules.ts says why that is still a fresh evaluation). The SDK stays
  * loaded: it is built to run several programs in one process (the Automation API's inline programs),
  * and setMockOptions/setAllConfig reset its state for each run.
  */
 function forgetProgramModules() {
-  const buildDir = path.join(job.projectDir, "build") + path.sep;
-  for (const key of Object.keys(require.cache)) {
-    if (key.startsWith(buildDir) && key !== __filename) delete require.cache[key];
-  }
+  for (const key of Object.keys(require.cache)) if (isProgramModule(key)) delete require.cache[key];
 }
+
+function isProgramModule(filename: string): boolean {
+  return (
+    job !== undefined && filename.startsWith(path.join(job.projectDir, "build") + path.sep) && filename !== __filename
+  );
+}
+
+// Each load of a program module is evaluated afresh; only its compiled code is kept (compiledModules.ts).
+keepCompiledModules(isProgramModule);
 
 const singleJob = process.env.LIFECYCLE_JOB;
 if (singleJob) {
