@@ -111,6 +111,8 @@ export interface RunResult {
   /** The host process that ran it, and whether the program was already in its module cache (never should be). */
   hostPid?: number;
   programWasCached?: boolean;
+  /** `up`: the program's modules (under build/) still loaded when the update pass began: zod's bundle only. */
+  keptForUpdate?: string[];
 }
 
 // ---- secrets in state: encrypted like Pulumi does with a passphrase ----------------------------
@@ -209,6 +211,7 @@ let stackOutputs: Record<string, unknown> = {};
 let programError: unknown;
 let loadedEntry: string | undefined;
 let programWasCached: boolean | undefined;
+let keptForUpdate: string[] | undefined;
 /** The pass now running: true for a preview (the program's `isDryRun()`), false for the update. */
 let dryRun = false;
 /** An `up`'s preview pass, once it has run. */
@@ -227,6 +230,7 @@ function beginJob(next: Job) {
     : { resources: [], outputs: {} };
   oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
   previewPass = undefined;
+  keptForUpdate = undefined;
   beginPass(job.mode === "preview");
 }
 
@@ -807,6 +811,7 @@ function writeResult(ok: boolean) {
     typescriptHook: ".ts" in require.extensions,
     hostPid: process.pid,
     programWasCached,
+    keptForUpdate,
   };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
@@ -986,6 +991,10 @@ async function up(config: ProgramConfig) {
     }
     forgetProgramModules();
     beginPass(false);
+    keptForUpdate = Object.keys(require.cache)
+      .filter(isProgramModule)
+      .map((f) => path.relative(job.projectDir, f))
+      .sort();
   }
   writeResult(await programPass(config));
 }
@@ -1089,9 +1098,22 @@ process.on("unhandledRejection", (e) => {
  * code is kept: compiledModules.ts says why that is still a fresh evaluation). The SDK stays
  * loaded: it is built to run several programs in one process (the Automation API's inline programs),
  * and setMockOptions/setAllConfig reset its state for each run.
+ *
+ * zod (build/lib/zod.js, the build's bundle of the library, none of the program's code) stays loaded
+ * too: loading it again gives nothing a new process would, because zod keeps its one piece of
+ * mutable state, its config and registry, on `globalThis` (`__zod_globalConfig`,
+ * `__zod_globalRegistry`), which a new load finds and reuses anyway; the rest of the bundle is
+ * classes and functions. The program's schemas are still made afresh by its own modules. The
+ * program never writes that state (tests/imports.test.ts holds it), and the result's
+ * `keptForUpdate` shows that nothing else stays loaded into the update pass.
  */
 function forgetProgramModules() {
-  for (const key of Object.keys(require.cache)) if (isProgramModule(key)) delete require.cache[key];
+  for (const key of Object.keys(require.cache))
+    if (isProgramModule(key) && key !== zodBundle()) delete require.cache[key];
+}
+
+function zodBundle(): string {
+  return path.join(job.projectDir, "build", "lib", "zod.js");
 }
 
 function isProgramModule(filename: string): boolean {
