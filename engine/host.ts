@@ -113,6 +113,8 @@ export interface RunResult {
   programWasCached?: boolean;
   /** `up`: the program's modules (under build/) still loaded when the update pass began: zod's bundle only. */
   keptForUpdate?: string[];
+  /** CPU time (user + system) the host process spent on this run, its config step and passes. */
+  hostCpuMs?: number;
 }
 
 // ---- secrets in state: encrypted like Pulumi does with a passphrase ----------------------------
@@ -212,6 +214,8 @@ let programError: unknown;
 let loadedEntry: string | undefined;
 let programWasCached: boolean | undefined;
 let keptForUpdate: string[] | undefined;
+/** process.cpuUsage() when the run began. */
+let cpuAtStart: NodeJS.CpuUsage | undefined;
 /** The pass now running: true for a preview (the program's `isDryRun()`), false for the update. */
 let dryRun = false;
 /** An `up`'s preview pass, once it has run. */
@@ -220,6 +224,7 @@ let previewPass: PassResult | undefined;
 let aliasOf = new Map<string, string>();
 
 function beginJob(next: Job) {
+  cpuAtStart = process.cpuUsage();
   job = next;
   // Test hook (tests/lifecycle.loader.test.ts): leave a wait running past the run's end, as a
   // program that failed mid-wait would, to show the runner replaces a host that is not settled.
@@ -798,6 +803,12 @@ class EngineMonitor extends MockMonitor {
   }
 }
 
+function cpuMsSince(start: NodeJS.CpuUsage | undefined): number | undefined {
+  if (!start) return undefined;
+  const used = process.cpuUsage(start);
+  return Math.round((used.user + used.system) / 1000);
+}
+
 function writeResult(ok: boolean) {
   const result: RunResult = {
     ok,
@@ -812,6 +823,7 @@ function writeResult(ok: boolean) {
     hostPid: process.pid,
     programWasCached,
     keptForUpdate,
+    hostCpuMs: cpuMsSince(cpuAtStart),
   };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
