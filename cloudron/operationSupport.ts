@@ -24,7 +24,7 @@ export class OperationError extends Error {
 /** What every operation needs besides its request. */
 export interface OperationContext {
   api: CloudronApi;
-  /** Secret env values by name (from CR_SECRET_<NAME>). */
+  /** The values of the secrets the request names, by name (from CR_SECRET_<NAME>). */
   secrets: Record<string, string | undefined>;
   /** The result this resource recorded last time (PULUMI_COMMAND_STDOUT), if any. */
   previousStdout?: string;
@@ -43,11 +43,15 @@ export interface ToolIo {
 /** One operation as the tool runs it: its request is on `io.stdin`; it returns the result to print. */
 export type ToolOperation = (io: ToolIo, mask: SecretMask) => Promise<unknown>;
 
-/** The API client for a request's server, with the token from the environment or `cloudron login`. */
+/**
+ * The API client for a request's server, with the token from the environment or `cloudron login`,
+ * and the values of the secrets the request names (`secretNames`), which the mask then hides.
+ */
 export function contextFor(
   connection: ServerAndTimeouts,
   io: ToolIo,
   mask: SecretMask,
+  secretNames: readonly string[] = [],
 ): OperationContext & { token: string } {
   const { token } = resolveToken({ server: connection.server, envToken: io.env.CLOUDRON_TOKEN || undefined });
   const api = new CloudronApi({
@@ -58,7 +62,9 @@ export function contextFor(
     log: io.err,
     mask,
   });
-  return { api, token, secrets: secretsFromEnv(io.env), previousStdout: io.env.PULUMI_COMMAND_STDOUT };
+  const secrets = secretsFromEnv(io.env, secretNames);
+  for (const value of Object.values(secrets)) mask.addSecret(value);
+  return { api, token, secrets, previousStdout: io.env.PULUMI_COMMAND_STDOUT };
 }
 
 /**
@@ -69,7 +75,6 @@ export function contextFor(
 export async function runToolOperation(run: ToolOperation, io: ToolIo): Promise<number> {
   const mask = new SecretMask();
   mask.addSecret(io.env.CLOUDRON_TOKEN);
-  for (const v of Object.values(secretsFromEnv(io.env))) mask.addSecret(v);
   const masked = (line: string) => mask.apply(line);
   const safeIo: ToolIo = { ...io, out: (l) => io.out(masked(l)), err: (l) => io.err(masked(l)) };
   try {

@@ -6,7 +6,15 @@
  */
 import * as path from "node:path";
 import * as fs from "node:fs";
-import { CONFIG_DEFAULTS, CONFIG_SCHEMA, CONFIG_NAMESPACE, type ConfigKey, type ConfigValues } from "./schema";
+import {
+  COMPUTED_DEFAULTS,
+  CONFIG_DEFAULTS,
+  CONFIG_SCHEMA,
+  CONFIG_NAMESPACE,
+  type ConfigKey,
+  type ConfigValues,
+  type DeploySettings,
+} from "./schema";
 import {
   dockerfileRule,
   environmentRule,
@@ -22,7 +30,6 @@ import {
   valueRule,
   type AppManifest,
   type ConfigProblem,
-  type Environment,
   type RawConfig,
 } from "./rules";
 import { isReviewImageTag, reviewAppConfigProblems } from "./reviewAppRules";
@@ -40,41 +47,16 @@ export {
   type RawConfig,
 } from "./rules";
 
-/** Validated, defaulted stack configuration. Secrets are plain strings here; the caller wraps them. */
-export interface DeployConfig {
+/**
+ * Validated, defaulted stack configuration: every deploy key typed by its check in the schema
+ * ({@link DeploySettings}), plus what the loader adds. Secrets are plain strings here; the caller
+ * wraps them.
+ */
+export interface DeployConfig extends DeploySettings {
   stack: string;
-  environment: Environment;
-  location: string;
-  cloudronServer: string;
-  cloudronToken?: string;
-  imageRepository: string;
-  imageTag: string;
   /** True when `imageTag` came from the manifest rather than from config. */
   imageTagFromManifest: boolean;
-  build: boolean;
-  appDir: string;
-  registryUsername?: string;
-  registryPassword?: string;
-  env: Record<string, string>;
-  secretEnv: Record<string, string>;
-  sessionSecretRotation: string;
-  seedRun: string;
-  /** The first app version whose image can run the seed; releases and rollbacks below it are refused. */
-  seedFloor: string;
-  baseUrl: string;
-  healthTimeoutSeconds: number;
-  smoke: boolean;
-  smokeEmail?: string;
-  autoRollback: boolean;
-  cloudronTimeoutSeconds: number;
-  busyWaitSeconds: number;
-  /** Production: the server's backup policy must keep backups at least this many days. */
-  minBackupRetentionDays: number;
   manifest: AppManifest;
-  /** Risky/destructive migrations (and `rollback:<name>` entries) a reviewer has acknowledged. */
-  acknowledgeMigrations: string[];
-  /** The one other stack whose app this stack may adopt (its Cloudron tag names that stack). */
-  takeOverFrom?: string;
 }
 
 /** All config problems at once, so an operator fixes them in one pass. */
@@ -232,35 +214,16 @@ export function checkConfig(raw: RawConfig, opts: CheckOptions): ConfigCheck {
   const environment = env.environment;
   const location = values.location as string;
   const config: DeployConfig = {
+    ...withConstantDefaults(values),
     stack: opts.stack,
     environment,
-    location,
-    cloudronServer: values.cloudronServer as string,
-    cloudronToken: values.cloudronToken,
-    imageRepository: values.imageRepository ?? CONFIG_DEFAULTS.imageRepository,
     // Unknown manifest (a review without the checkout): an empty tag, shown as "<manifest version>".
     imageTag: imageTag ?? "",
     imageTagFromManifest: values.imageTag === undefined,
     build,
-    appDir: appDirSetting,
-    registryUsername: values.registryUsername,
-    registryPassword: values.registryPassword,
-    env: sortKeys(values.env ?? CONFIG_DEFAULTS.env),
-    secretEnv: sortKeys(values.secretEnv ?? CONFIG_DEFAULTS.secretEnv),
-    sessionSecretRotation: values.sessionSecretRotation ?? CONFIG_DEFAULTS.sessionSecretRotation,
-    seedRun: values.seedRun ?? CONFIG_DEFAULTS.seedRun,
-    seedFloor: values.seedFloor ?? CONFIG_DEFAULTS.seedFloor,
     baseUrl: (values.baseUrl ?? `https://${location}`).replace(/\/+$/, ""),
-    healthTimeoutSeconds: values.healthTimeoutSeconds ?? CONFIG_DEFAULTS.healthTimeoutSeconds,
-    smoke: values.smoke ?? CONFIG_DEFAULTS.smoke,
-    smokeEmail: values.smokeEmail,
     autoRollback: values.autoRollback ?? environment === "production",
-    cloudronTimeoutSeconds: values.cloudronTimeoutSeconds ?? CONFIG_DEFAULTS.cloudronTimeoutSeconds,
-    busyWaitSeconds: values.busyWaitSeconds ?? CONFIG_DEFAULTS.busyWaitSeconds,
-    minBackupRetentionDays: values.minBackupRetentionDays ?? CONFIG_DEFAULTS.minBackupRetentionDays,
     manifest: manifest ?? { id: "<manifest id>", version: "<manifest version>", sha256: "", content: {} },
-    acknowledgeMigrations: [...(values.acknowledgeMigrations ?? CONFIG_DEFAULTS.acknowledgeMigrations)],
-    ...(values.takeOverFrom !== undefined ? { takeOverFrom: values.takeOverFrom } : {}),
   };
   return { config, problems, notes, manifestKnown };
 }
@@ -275,7 +238,20 @@ export function parseDeployConfig(raw: RawConfig, opts: CheckOptions): DeployCon
   return result.config;
 }
 
-/** Sorted copy: stable key order keeps command inputs (and so diffs) stable across runs. */
-export function sortKeys<T>(obj: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(obj).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+/**
+ * Every deploy key's parsed value, or its constant default when the stack leaves it out (a copy: a
+ * caller may change its config). Keys with a computed default are set by the caller; staging-only
+ * keys are left out (commands/review-app reads them from staging's file). Env maps keep the order
+ * they were written in: the one place that orders env is `buildDesiredEnv` (steps/env/appEnv.ts).
+ */
+function withConstantDefaults(values: ConfigValues): Omit<DeploySettings, keyof typeof COMPUTED_DEFAULTS> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(CONFIG_SCHEMA) as ConfigKey[]) {
+    if ("stagingOnly" in CONFIG_SCHEMA[key]) continue;
+    const value: unknown =
+      values[key] ??
+      (key in CONFIG_DEFAULTS ? structuredClone(CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS]) : undefined);
+    if (value !== undefined) out[key] = value;
+  }
+  return out as Omit<DeploySettings, keyof typeof COMPUTED_DEFAULTS>;
 }

@@ -1,7 +1,8 @@
 /**
  * The stack-config schema: every `communityrule:*` key, how its raw string is checked, whether it
  * must be a Pulumi secret, and its default. Defaults live here and only here; the README table is
- * tested against {@link CONFIG_DEFAULTS} and {@link DERIVED_DEFAULTS}.
+ * tested against {@link CONFIG_DEFAULTS} and {@link DERIVED_DEFAULTS}. The type of the parsed config
+ * ({@link DeploySettings}) is derived from this file too.
  */
 import { z } from "../lib/zod";
 import { describeHostnameProblem, isHostname } from "./hostname";
@@ -39,19 +40,29 @@ export const CONFIG_DEFAULTS = {
   acknowledgeMigrations: [] as string[],
 } as const;
 
-/** Defaults computed from other settings, phrased as the README states them. */
-export const DERIVED_DEFAULTS = {
+/**
+ * Defaults the loader computes from other settings, so the key always has a value in
+ * `DeployConfig`; phrased as the README states them.
+ */
+export const COMPUTED_DEFAULTS = {
   environment: "the stack name",
   imageTag: "`version` of `CloudronManifest.json`",
   build: "`true`; `false` on production",
   baseUrl: "`https://<location>`",
   autoRollback: "`true` on production",
+} as const;
+
+/** What leaving a key out means when it then stays unset (optional in `DeployConfig`), as the README states it. */
+export const UNSET_DEFAULTS = {
   cloudronToken: "your `cloudron login`",
   smokeEmail: "unset",
   reviewAppDomain: "unset (review apps off)",
   reviewAppSecrets: "none",
   takeOverFrom: "unset (another stack's app is never adopted)",
 } as const;
+
+/** Every default that is not a constant, phrased as the README states it. */
+export const DERIVED_DEFAULTS = { ...COMPUTED_DEFAULTS, ...UNSET_DEFAULTS } as const;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -393,8 +404,28 @@ export const CONFIG_KEYS: { readonly [K in ConfigKey]: { readonly secret: boolea
   Object.entries(CONFIG_SCHEMA).map(([k, v]) => [k, { secret: v.secret }]),
 ) as { [K in ConfigKey]: { secret: boolean } };
 
-/** The parsed (output) type of each key's check. */
-export type ConfigValues = { [K in ConfigKey]?: z.output<(typeof CONFIG_SCHEMA)[K]["value"]> };
+/** The parsed (output) type of one key's check. */
+export type ConfigValue<K extends ConfigKey> = z.output<(typeof CONFIG_SCHEMA)[K]["value"]>;
+
+/** The parsed (output) type of each key's check, as read from a stack (any key may be absent). */
+export type ConfigValues = { [K in ConfigKey]?: ConfigValue<K> };
+
+type KeysWith<Mark> = { [K in ConfigKey]: (typeof CONFIG_SCHEMA)[K] extends Mark ? K : never }[ConfigKey];
+
+/** Keys the program's config always holds: required, or defaulted (constant or computed). */
+type AlwaysSetKey = KeysWith<{ required: true }> | keyof typeof CONFIG_DEFAULTS | keyof typeof COMPUTED_DEFAULTS;
+
+/** Keys commands/review-app reads from staging's file; a deploy never uses them. */
+export type StagingOnlyKey = KeysWith<{ stagingOnly: true }>;
+
+/**
+ * The settings a deploy runs with, one per schema key, typed by the key's check: so a key is
+ * declared in {@link CONFIG_SCHEMA} and nowhere else. A key with a default (or a required one) is
+ * always present; any other may be absent.
+ */
+export type DeploySettings = { [K in Exclude<AlwaysSetKey, StagingOnlyKey>]: ConfigValue<K> } & {
+  [K in Exclude<ConfigKey, AlwaysSetKey | StagingOnlyKey>]?: ConfigValue<K>;
+};
 
 /** `communityrule:<key>`. */
 export const fullKey = (key: string): string => `${CONFIG_NAMESPACE}:${key}`;

@@ -17,6 +17,7 @@ import { runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol"
 import { startRegistry, type RegistryTags, type RunningRegistry } from "./registry";
 import { configValueFromYaml, type ConfigValue } from "./configStep";
 import { emulatedBuildSeed, hashContext } from "./dockerContext";
+import { readFixtureManifest } from "./fixtureManifest";
 import { readStackText, stackFileEntries, stackFileName, stacksIn } from "../config/stackFile";
 import { findProjectDir } from "../lib/projectDir";
 import { playCommunityRule, startFakeApp, type FakeRequest, type FakeResponse } from "./fakeApp";
@@ -52,8 +53,6 @@ export type StandinState = CloudronApiState;
 // findProjectDir, not `__dirname/..`: this file also runs compiled from build/engine/ (npm run rehearse, bench).
 export const PROJECT_DIR = findProjectDir(__dirname);
 const STANDIN_DIR = path.join(PROJECT_DIR, "engine", "standin");
-// A copy of ../shared/fixtures/community-rule/CloudronManifest.json (the app's real manifest), so CI needs no shared/.
-const FIXTURE_MANIFEST = path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json");
 
 /** One run of the `cloudron exec` stand-in, from its argv log. */
 export interface ExecCall {
@@ -172,7 +171,7 @@ export class Lifecycle {
   private async init() {
     fs.mkdirSync(this.appDir, { recursive: true });
     fs.writeFileSync(path.join(this.appDir, "Dockerfile"), 'FROM node:20-bookworm-slim\nCMD ["node", "server.js"]\n');
-    this.setManifestVersion(this.opts.manifestVersion ?? readFixture().version);
+    this.setManifestVersion(this.opts.manifestVersion ?? readFixtureManifest().version);
     const home = path.join(this.dir, "operator-home");
     fs.mkdirSync(home);
     const fromStackFile = stacksIn(PROJECT_DIR).includes(this.stack)
@@ -245,7 +244,7 @@ export class Lifecycle {
   }
 
   setManifestVersion(version: string, patch: Record<string, unknown> = {}) {
-    const manifest = { ...readFixture(), version, ...patch };
+    const manifest = { ...readFixtureManifest(), version, ...patch };
     fs.writeFileSync(path.join(this.appDir, "CloudronManifest.json"), JSON.stringify(manifest, null, 2));
   }
 
@@ -707,8 +706,4 @@ function takeIdleHost(): KeptHost | undefined {
     return host;
   }
   return undefined;
-}
-
-function readFixture(): { version: string; id: string } & Record<string, unknown> {
-  return JSON.parse(fs.readFileSync(FIXTURE_MANIFEST, "utf8"));
 }

@@ -20,9 +20,16 @@ export function isSecretEnvVar(variable: string): boolean {
   return variable.startsWith(PREFIX);
 }
 
-/** Secret env values by name, read back from a tool's environment. */
-export function secretsFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+/**
+ * The secret env values a tool's request names, read back from its environment. Only those: the
+ * command inherits the operator's shell, so a `CR_SECRET_*` exported there reaches the tool too,
+ * and must be neither taken for one of ours nor masked in what the tool prints.
+ */
+export function secretsFromEnv(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (isSecretEnvVar(k) && v !== undefined) out[k.slice(PREFIX.length)] = v;
+  for (const name of names) {
+    const value = env[secretEnvVarName(name)];
+    if (value !== undefined) out[name] = value;
+  }
   return out;
 }

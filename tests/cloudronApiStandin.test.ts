@@ -6,17 +6,12 @@
 import * as crypto from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startCloudronApi, type CloudronApi } from "../engine/standin/cloudronApi";
+import { readFixtureManifest } from "../engine/fixtureManifest";
 
+// The app's real manifest, with the version these tests name and the image a custom app needs.
 const MANIFEST = {
-  manifestVersion: 2,
-  id: "com.medlab.communityrule",
-  title: "Community Rule",
-  author: "MEDLab",
-  description: "Community governance and rule-building app",
+  ...readFixtureManifest(),
   version: "0.1.9",
-  httpPort: 3000,
-  healthCheckPath: "/api/health",
-  addons: { postgresql: {}, localstorage: {} },
   dockerImage: "registry.example/communityrule/community-rule@sha256:" + "a".repeat(64),
 };
 

@@ -729,6 +729,28 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
     expect(f.apps[0].env.HAND).toBe("h");
   });
 
+  it("a CR_SECRET_ variable its request does not name (the operator's shell) is not read or masked", async () => {
+    const f = await fake();
+    f.apps.push({
+      id: "app-1",
+      fqdn: LOCATION,
+      installationState: "installed",
+      taskId: null,
+      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+      env: {},
+      tags: ownershipTags("staging", OWNER),
+      backups: [],
+    });
+    const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
+    // Its value is a word of the result line: masking it would break the JSON Pulumi records.
+    const r = await run("env-apply", envRequest("app-1", { connection }), { CR_SECRET_SHELL_FLAG: "true" });
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out[r.out.length - 1])).toMatchObject({ appId: "app-1", applied: true });
+    expect(f.apps[0].env).not.toHaveProperty("SHELL_FLAG");
+    expect(Object.keys(f.apps[0].env).sort()).toEqual(Object.keys({ ...ENV.plain, ...ENV.secret }).sort());
+    expect(f.apps[0].env.API_KEY).toBe(SECRET);
+  });
+
   it("deploy does not wait for a busy app that already runs the requested image", async () => {
     const f = await fake();
     f.apps.push({

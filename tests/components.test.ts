@@ -225,6 +225,24 @@ describe("deploy and env steps", () => {
     );
   });
 
+  it("send the same stdin whatever order the stack file lists env in (Pulumi stores and compares it)", async () => {
+    const smtp = "Community Rule <hello@communityrule.info>";
+    const stdins = async (env: Record<string, string>, secretEnv: Record<string, string>) => {
+      const resources = await register({ env, secretEnv });
+      return [stdinOf(find(resources, "app-deploy")), stdinOf(find(resources, "app-env-apply"))];
+    };
+    const written = await stdins(
+      { UPLOAD_ROOT: "/app/data/uploads", SMTP_FROM: smtp },
+      { ZED_KEY: SECRET_ENV_VALUE, API_KEY: SECRET_ENV_VALUE },
+    );
+    const reordered = await stdins(
+      { SMTP_FROM: smtp, UPLOAD_ROOT: "/app/data/uploads" },
+      { API_KEY: SECRET_ENV_VALUE, ZED_KEY: SECRET_ENV_VALUE },
+    );
+    expect(reordered).toEqual(written);
+    expect(written[1].indexOf('"SMTP_FROM"')).toBeLessThan(written[1].indexOf('"UPLOAD_ROOT"'));
+  });
+
   it("hand every Cloudron step the config's one connection: deploy, uninstall, env and seed", async () => {
     const resources = await register({
       cloudronTimeoutSeconds: 1234,

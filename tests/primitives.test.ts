@@ -8,7 +8,10 @@ describe("secret env naming", () => {
     const values = { API_KEY: "k-1", SMTP_PASSWORD: "p w" };
     const vars = secretEnvVars(values);
     expect(Object.keys(vars).every(isSecretEnvVar)).toBe(true);
-    expect(secretsFromEnv({ ...vars, PATH: "/bin", CLOUDRON_TOKEN: "t" })).toEqual(values);
+    const env = { ...vars, PATH: "/bin", CLOUDRON_TOKEN: "t", CR_SECRET_FROM_SHELL: "s" };
+    expect(secretsFromEnv(env, Object.keys(values))).toEqual(values);
+    // Only the names asked for: a CR_SECRET_ variable from the operator's shell is not one of ours.
+    expect(secretsFromEnv(env, ["API_KEY", "MISSING"])).toEqual({ API_KEY: "k-1" });
     expect(isSecretEnvVar("PATH")).toBe(false);
   });
 });

@@ -83,8 +83,10 @@ export function buildPlan(
     manifestVersion: manifestKnown ? cfg.manifest.version : "unknown",
     // The program's own step list describes itself: the plan never keeps a copy.
     operations: describeSteps(cfg, opts.steps),
+    // As the stack file lists them: the plan is read next to that file, and the same file gives the
+    // same plan. Only the env request is sorted (steps/env/appEnv.ts), since Pulumi stores it.
     env: cfg.env,
-    secretEnvKeys: Object.keys(cfg.secretEnv).sort(),
+    secretEnvKeys: Object.keys(cfg.secretEnv),
     generated: ["SESSION_SECRET"],
     health: { url: `${cfg.baseUrl}/api/health`, timeoutSeconds: cfg.healthTimeoutSeconds },
     seed: { seedRun: cfg.seedRun },

@@ -533,7 +533,7 @@ export async function uninstall(
 /** The tool's `deploy`: the request from stdin, the previous result from PULUMI_COMMAND_STDOUT. */
 export const runDeploy: ToolOperation = async (io, mask) => {
   const req = parseRequest(deployRequestSchema, io.stdin, "deploy");
-  const ctx = contextFor(req.connection, io, mask);
+  const ctx = contextFor(req.connection, io, mask, Object.keys(req.env.secret));
   const previous = parseResultLine(deployResultSchema.partial(), ctx.previousStdout) ?? {};
   return withFailureLogs(ctx.api, { step: "deploy", location: req.location }, () => deploy(req, ctx, previous));
 };

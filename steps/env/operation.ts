@@ -150,7 +150,7 @@ async function postEnv(
 /** The tool's `env-apply`: the request from stdin, the previous result from PULUMI_COMMAND_STDOUT. */
 export const runEnvApply: ToolOperation = async (io, mask) => {
   const req = parseRequest(envApplyRequestSchema, io.stdin, "env");
-  const ctx = contextFor(req.connection, io, mask);
+  const ctx = contextFor(req.connection, io, mask, Object.keys(req.env.secret));
   const previous = parseResultLine(envApplyResultSchema.partial(), ctx.previousStdout) ?? {};
   return withFailureLogs(ctx.api, { step: "env", location: req.location, appId: req.appId }, () =>
     applyEnv(req, ctx, previous),
