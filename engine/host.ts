@@ -21,6 +21,7 @@ import { spawn } from "node:child_process";
 import { hostIsSettled, runEndLine, RUN_END_MARKER, type HostRunRequest } from "./hostProtocol";
 import { readProjectYaml, runConfigStep, type ConfigValue } from "./configStep";
 import { emulatedBuildSeed, hashContext } from "./dockerContext";
+import { keepCompiledModules } from "./compiledModules";
 
 /** The run in progress (one at a time per process; see the end of this file for how runs arrive). */
 let job: Job;
@@ -110,6 +111,10 @@ export interface RunResult {
   /** The host process that ran it, and whether the program was already in its module cache (never should be). */
   hostPid?: number;
   programWasCached?: boolean;
+  /** `up`: the program's modules (under build/) still loaded when the update pass began: zod's bundle only. */
+  keptForUpdate?: string[];
+  /** CPU time (user + system) the host process spent on this run, its config step and passes. */
+  hostCpuMs?: number;
 }
 
 // ---- secrets in state: encrypted like Pulumi does with a passphrase ----------------------------
@@ -208,6 +213,9 @@ let stackOutputs: Record<string, unknown> = {};
 let programError: unknown;
 let loadedEntry: string | undefined;
 let programWasCached: boolean | undefined;
+let keptForUpdate: string[] | undefined;
+/** process.cpuUsage() when the run began. */
+let cpuAtStart: NodeJS.CpuUsage | undefined;
 /** The pass now running: true for a preview (the program's `isDryRun()`), false for the update. */
 let dryRun = false;
 /** An `up`'s preview pass, once it has run. */
@@ -216,6 +224,7 @@ let previewPass: PassResult | undefined;
 let aliasOf = new Map<string, string>();
 
 function beginJob(next: Job) {
+  cpuAtStart = process.cpuUsage();
   job = next;
   // Test hook (tests/lifecycle.loader.test.ts): leave a wait running past the run's end, as a
   // program that failed mid-wait would, to show the runner replaces a host that is not settled.
@@ -226,6 +235,7 @@ function beginJob(next: Job) {
     : { resources: [], outputs: {} };
   oldByUrn = new Map(oldState.resources.map((r) => [r.urn, r]));
   previewPass = undefined;
+  keptForUpdate = undefined;
   beginPass(job.mode === "preview");
 }
 
@@ -793,6 +803,12 @@ class EngineMonitor extends MockMonitor {
   }
 }
 
+function cpuMsSince(start: NodeJS.CpuUsage | undefined): number | undefined {
+  if (!start) return undefined;
+  const used = process.cpuUsage(start);
+  return Math.round((used.user + used.system) / 1000);
+}
+
 function writeResult(ok: boolean) {
   const result: RunResult = {
     ok,
@@ -806,6 +822,8 @@ function writeResult(ok: boolean) {
     typescriptHook: ".ts" in require.extensions,
     hostPid: process.pid,
     programWasCached,
+    keptForUpdate,
+    hostCpuMs: cpuMsSince(cpuAtStart),
   };
   fs.writeFileSync(job.resultFile, JSON.stringify(result, null, 2));
 }
@@ -985,6 +1003,10 @@ async function up(config: ProgramConfig) {
     }
     forgetProgramModules();
     beginPass(false);
+    keptForUpdate = Object.keys(require.cache)
+      .filter(isProgramModule)
+      .map((f) => path.relative(job.projectDir, f))
+      .sort();
   }
   writeResult(await programPass(config));
 }
@@ -1084,16 +1106,36 @@ process.on("unhandledRejection", (e) => {
 
 /**
  * The program's own modules (everything compiled under build/ but this host), dropped from the
- * module cache so the next run loads the program afresh, as a new `pulumi up` would. The SDK stays
+ * module cache so the next run loads the program afresh, as a new `pulumi up` would (their compiled
+ * code is kept: compiledModules.ts says why that is still a fresh evaluation). The SDK stays
  * loaded: it is built to run several programs in one process (the Automation API's inline programs),
  * and setMockOptions/setAllConfig reset its state for each run.
+ *
+ * zod (build/lib/zod.js, the build's bundle of the library, none of the program's code) stays loaded
+ * too: loading it again gives nothing a new process would, because zod keeps its one piece of
+ * mutable state, its config and registry, on `globalThis` (`__zod_globalConfig`,
+ * `__zod_globalRegistry`), which a new load finds and reuses anyway; the rest of the bundle is
+ * classes and functions. The program's schemas are still made afresh by its own modules. The
+ * program never writes that state (tests/imports.test.ts holds it), and the result's
+ * `keptForUpdate` shows that nothing else stays loaded into the update pass.
  */
 function forgetProgramModules() {
-  const buildDir = path.join(job.projectDir, "build") + path.sep;
-  for (const key of Object.keys(require.cache)) {
-    if (key.startsWith(buildDir) && key !== __filename) delete require.cache[key];
-  }
+  for (const key of Object.keys(require.cache))
+    if (isProgramModule(key) && key !== zodBundle()) delete require.cache[key];
 }
+
+function zodBundle(): string {
+  return path.join(job.projectDir, "build", "lib", "zod.js");
+}
+
+function isProgramModule(filename: string): boolean {
+  return (
+    job !== undefined && filename.startsWith(path.join(job.projectDir, "build") + path.sep) && filename !== __filename
+  );
+}
+
+// Each load of a program module is evaluated afresh; only its compiled code is kept (compiledModules.ts).
+keepCompiledModules(isProgramModule);
 
 const singleJob = process.env.LIFECYCLE_JOB;
 if (singleJob) {

@@ -33,9 +33,16 @@ function git(appDir: string, args: string[]): string | undefined {
 
 /**
  * Several objects in one `git cat-file --batch` (one process, not one per object): each spec is
- * `<rev>:<path from the repository root>` or an object id; undefined for one that is missing.
+ * `<rev>:<path>` (from the repository root, or from appDir when it starts with `./`) or an object
+ * id; undefined for one that is missing.
  */
 export function catFiles(appDir: string, specs: readonly string[]): Array<Buffer | undefined> {
+  // One spec per line: a spec with a line break names no object (and must not name two).
+  if (specs.some((s) => /[\r\n]/.test(s))) {
+    const sent = specs.filter((s) => !/[\r\n]/.test(s));
+    const found = catFiles(appDir, sent);
+    return specs.map((s) => (/[\r\n]/.test(s) ? undefined : found[sent.indexOf(s)]));
+  }
   if (specs.length === 0) return [];
   let out: Buffer;
   try {
@@ -66,11 +73,6 @@ export function catFiles(appDir: string, specs: readonly string[]): Array<Buffer
   return result;
 }
 
-/** Where appDir sits inside its repository (`""` at the root, else `sub/dir/`). */
-function repoPrefix(appDir: string): string {
-  return git(appDir, ["rev-parse", "--show-prefix"])?.trim() ?? "";
-}
-
 function versionOf(text: Buffer | undefined): string | undefined {
   if (text === undefined) return undefined;
   try {
@@ -81,16 +83,17 @@ function versionOf(text: Buffer | undefined): string | undefined {
   }
 }
 
+/**
+ * The object spec of appDir's CloudronManifest.json at a git ref: `./` makes the path relative to
+ * appDir (the `-C` directory), so an app inside a larger repository works too.
+ */
+function manifestAt(ref: string): string {
+  return `${ref}:./CloudronManifest.json`;
+}
+
 /** The `version` of CloudronManifest.json in appDir at a git ref; undefined when there is none. */
 export function manifestVersionAt(appDir: string, ref: string): string | undefined {
-  const text = git(appDir, ["show", `${ref}:./CloudronManifest.json`]);
-  if (text === undefined) return undefined;
-  try {
-    const version = (JSON.parse(text) as { version?: unknown }).version;
-    return typeof version === "string" ? version : undefined;
-  } catch {
-    return undefined;
-  }
+  return versionOf(catFiles(appDir, [manifestAt(ref)])[0]);
 }
 
 /** One release as the manifest's history shows it. */
@@ -112,11 +115,7 @@ export function manifestReleases(appDir: string): ManifestRelease[] {
   const byVersion = new Map<string, ManifestRelease>();
   let previous: string | undefined;
   const commits = out.split("\n").filter((l) => l !== "");
-  const prefix = repoPrefix(appDir);
-  const manifests = catFiles(
-    appDir,
-    commits.map((c) => `${c}:${prefix}CloudronManifest.json`),
-  );
+  const manifests = catFiles(appDir, commits.map(manifestAt));
   for (const [k, commit] of commits.entries()) {
     const version = versionOf(manifests[k]);
     if (version === undefined || version === previous) continue;
@@ -146,18 +145,36 @@ export function locateRelease(
   version: string,
   releases?: readonly ManifestRelease[],
 ): ReleaseLocation | undefined {
-  for (const ref of releaseRefs(version)) {
+  return locateReleases(appDir, [version], releases)[0];
+}
+
+/**
+ * {@link locateRelease} for several versions: one git process reads every tag's manifest, and the
+ * manifest's history is walked once, only if a version has no tag.
+ */
+function locateReleases(
+  appDir: string,
+  versions: readonly string[],
+  releases?: readonly ManifestRelease[],
+): Array<ReleaseLocation | undefined> {
+  const refs = [...new Set(versions.flatMap(releaseRefs))];
+  const manifests = catFiles(appDir, refs.map(manifestAt));
+  const versionAt = new Map(refs.map((ref, k) => [ref, versionOf(manifests[k])]));
+  let history = releases;
+  return versions.map((version) => {
     // Only a tag whose CloudronManifest.json says that version is this app's release.
-    if (manifestVersionAt(appDir, ref) === version) return { version, ref, source: "tag", describe: `tag ${ref}` };
-  }
-  const bump = (releases ?? manifestReleases(appDir)).find((r) => r.version === version);
-  if (!bump) return undefined;
-  return {
-    version,
-    ref: bump.commit,
-    source: "manifest-history",
-    describe: `commit ${bump.commit.slice(0, 7)} (where CloudronManifest.json took ${version})`,
-  };
+    const tag = releaseRefs(version).find((ref) => versionAt.get(ref) === version);
+    if (tag) return { version, ref: tag, source: "tag", describe: `tag ${tag}` };
+    history ??= manifestReleases(appDir);
+    const bump = history.find((r) => r.version === version);
+    if (!bump) return undefined;
+    return {
+      version,
+      ref: bump.commit,
+      source: "manifest-history",
+      describe: `commit ${bump.commit.slice(0, 7)} (where CloudronManifest.json took ${version})`,
+    };
+  });
 }
 
 /**
@@ -174,19 +191,12 @@ export function previousRelease(appDir: string, version: string): ReleaseLocatio
   const candidates = [...new Set([...tagged, ...releases.map((r) => r.version).filter(isPlain)])]
     .filter((v) => semver.lt(v, version))
     .sort((a, b) => semver.rcompare(a, b));
-  for (const candidate of candidates) {
-    const found = locateRelease(appDir, candidate, releases);
-    if (found) return found;
-  }
-  return undefined;
+  return locateReleases(appDir, candidates, releases).find((found) => found !== undefined);
 }
 
-/** HEAD's full hash and whether the checkout has uncommitted changes; undefined outside git. */
-export function checkoutCommit(appDir: string): { commit: string; dirty: boolean } | undefined {
-  const head = git(appDir, ["rev-parse", "HEAD"])?.trim();
-  if (!head) return undefined;
-  const status = git(appDir, ["status", "--porcelain", "--", "."]);
-  return { commit: head, dirty: status === undefined || status.trim() !== "" };
+/** HEAD's full hash; undefined outside git or before the first commit. */
+export function headCommit(appDir: string): string | undefined {
+  return git(appDir, ["rev-parse", "HEAD"])?.trim() || undefined;
 }
 
 function isPlain(v: string | undefined): v is string {
@@ -207,8 +217,8 @@ export interface ShippedRelease {
  */
 export function shippedRelease(appDir: string, build: boolean, version: string): ShippedRelease {
   if (build) {
-    const head = checkoutCommit(appDir);
-    return { version, ...(head ? { commit: head.commit } : {}), seed: seedFingerprintOfCheckout(appDir) };
+    const head = headCommit(appDir);
+    return { version, ...(head ? { commit: head } : {}), seed: seedFingerprintOfCheckout(appDir) };
   }
   const found = locateRelease(appDir, version);
   if (!found) return { version };

@@ -49,6 +49,21 @@ describe("imports", () => {
   });
 });
 
+describe("zod's process-wide state", () => {
+  it("product code never writes it: the lifecycle host keeps zod loaded between passes", () => {
+    // zod's config and registries outlive a load of the library (they sit on globalThis), so a
+    // program that set them would carry them from one pass into the next (engine/host.ts
+    // forgetProgramModules).
+    const writes = /\bz\.config\(|\bglobalRegistry\b|\bz\.registry\(|\.register\(|\.meta\(|\.describe\(|\bz\.locales\b/;
+    const zodUsers = productFiles().filter((file) =>
+      specifiers(fs.readFileSync(file, "utf8")).some((s) => s === "zod" || s.endsWith("/zod")),
+    );
+    expect(zodUsers.length).toBeGreaterThan(3);
+    const offenders = zodUsers.filter((file) => writes.test(fs.readFileSync(file, "utf8")));
+    expect(offenders.map((file) => path.relative(root, file))).toEqual([]);
+  });
+});
+
 /** Words of a camelCase key, lower case: `healthTimeoutSeconds` → health, timeout, seconds. */
 const wordsOf = (key: string) => key.split(/(?=[A-Z])/).map((w) => w.toLowerCase());
 

@@ -57,6 +57,8 @@ describe("language-host loading", () => {
         // One process served all three, and each run required the program anew (not from the cache).
         expect(new Set(runs.map((r) => r.hostPid)).size).toBe(1);
         expect(runs.map((r) => r.programWasCached)).toEqual([false, false, false]);
+        // Between an up's passes only zod's bundle stays loaded (host.ts forgetProgramModules says why).
+        expect(runs.map((r) => r.keptForUpdate)).toEqual([["build/lib/zod.js"], undefined, ["build/lib/zod.js"]]);
         expect(runs.map((r) => [r.loadedEntry, r.typescriptHook])).toEqual(
           Array(3).fill([path.join(PROJECT_DIR, "build", "index.js"), false]),
         );

@@ -222,6 +222,31 @@ describe("the seed follows its content, on the real history", () => {
     expect(shippedRelease(real, true, "0.1.9").commit).toBe(gitIn(real, "rev-parse", "HEAD").trim());
   });
 
+  it("an app in a subdirectory of a larger repository: its own manifest history, tags and seed", () => {
+    const repo = path.join(tmp, "larger");
+    const app = path.join(repo, "apps", "communityrule");
+    fs.mkdirSync(path.join(app, "prisma"), { recursive: true });
+    gitIn(repo, "init", "-q");
+    // The repository's own manifest at the root says another version: only the app's counts.
+    fs.writeFileSync(path.join(repo, "CloudronManifest.json"), JSON.stringify({ version: "9.9.9" }));
+    for (const version of ["0.1.0", "0.1.1", "0.1.2"]) {
+      fs.writeFileSync(path.join(app, "CloudronManifest.json"), JSON.stringify({ version }));
+      fs.writeFileSync(path.join(app, "prisma", "seed.ts"), `// seed of ${version}\n`);
+      gitIn(repo, "add", ".");
+      gitIn(repo, "commit", "-q", "-m", version);
+      if (version === "0.1.0") gitIn(repo, "tag", "v0.1.0");
+    }
+    expect(manifestReleases(app).map((r) => r.version)).toEqual(["0.1.0", "0.1.1", "0.1.2"]);
+    expect(locateRelease(app, "0.1.0")).toMatchObject({ ref: "v0.1.0", source: "tag" });
+    expect(locateRelease(app, "0.1.1")).toMatchObject({ source: "manifest-history" });
+    expect(locateRelease(app, "9.9.9")).toBeUndefined();
+    expect(previousRelease(app, "0.1.2")).toMatchObject({ version: "0.1.1", source: "manifest-history" });
+    expect(seedFingerprintAtRef(app, "HEAD")).toBe(seedFingerprintOfCheckout(app));
+    expect(seedFingerprintAtRef(app, "v0.1.0")).not.toBe(seedFingerprintOfCheckout(app));
+    expect(seedFingerprintOfCheckout(app)).not.toBe("seed:none");
+    expect(shippedRelease(app, false, "0.1.0")).toMatchObject({ commit: gitIn(repo, "rev-parse", "v0.1.0").trim() });
+  });
+
   it("a release that changes seed data changes the fingerprint", () => {
     const dir = path.join(tmp, "seed-change");
     historyCheckout(dir);

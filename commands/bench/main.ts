@@ -2,7 +2,8 @@
  * Benchmark: `npm run bench` (full) or `npm run bench -- --quick` (CI). Prints a table and writes
  * .artifacts/bench.json. Every figure in the README's "Figures" section comes from here.
  *
- * - Cloudron calls and app restarts per scenario, read from the Cloudron API stand-in's call log;
+ * - Cloudron calls and app restarts per scenario, read from the Cloudron API stand-in's call log, and
+ *   the CPU the engine's host process spent on each `up` (its own process.cpuUsage);
  * - a production release after staging's: builds and pushes (must be 0: production promotes);
  * - calls per deploy as the number of env vars grows (must stay constant);
  * - program evaluation time under mocks vs a one-resource program, side by side, median of N runs;
@@ -35,6 +36,8 @@ interface ScenarioFigure {
   mutatingCalls: number;
   restarts: number;
   ok: boolean;
+  /** CPU the engine's host process spent on the `up` (config step, preview and update passes). */
+  hostCpuMs?: number;
 }
 
 async function measure(lc: Lifecycle, scenario: string, change: () => void): Promise<ScenarioFigure> {
@@ -49,6 +52,7 @@ async function measure(lc: Lifecycle, scenario: string, change: () => void): Pro
     mutatingCalls: calls.filter((c) => MUTATING.has(c.operation)).length,
     restarts: lc.restarts() - restartsBefore,
     ok: r.ok,
+    hostCpuMs: r.hostCpuMs,
   };
 }
 
@@ -263,10 +267,13 @@ async function main() {
   const scen = await scenarios();
   const promotion = await productionRelease();
   scen.push(promotion);
-  out("\nCloudron calls and restarts per scenario (from the stand-in's log)");
-  out("| scenario | cloudron calls | mutating | restarts | ok |");
-  out("|---|---|---|---|---|");
-  for (const s of scen) out(`| ${s.scenario} | ${s.cloudronCalls} | ${s.mutatingCalls} | ${s.restarts} | ${s.ok} |`);
+  out("\nCloudron calls and restarts per scenario (from the stand-in's log), and the engine host's CPU per up");
+  out("| scenario | cloudron calls | mutating | restarts | ok | engine host CPU ms |");
+  out("|---|---|---|---|---|---|");
+  for (const s of scen)
+    out(
+      `| ${s.scenario} | ${s.cloudronCalls} | ${s.mutatingCalls} | ${s.restarts} | ${s.ok} | ${s.hostCpuMs ?? "?"} |`,
+    );
   out(
     `Production release: ${promotion.builds} builds and ${promotion.builds} pushes ` +
       `(it deploys staging's digest; must be 0: ${verdict(promotion.builds === 0)})`,

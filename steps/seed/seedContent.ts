@@ -53,22 +53,14 @@ export function seedFingerprintOfCheckout(appDir: string): string {
 export function seedFingerprintAtRef(appDir: string, ref: string): string {
   const git = (args: string[]) =>
     execFileSync("git", ["-C", appDir, ...args], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 });
-  const listing = git([
-    "ls-tree",
-    "-r",
-    "--full-name",
-    ref,
-    "--",
-    ...SEED_SOURCES.files,
-    ...SEED_SOURCES.dirs,
-  ]).toString("utf8");
-  const prefix = git(["rev-parse", "--show-prefix"]).toString("utf8").trim();
+  // Without --full-name, ls-tree names paths from appDir (the `-C` directory), as the fingerprint does.
+  const listing = git(["ls-tree", "-r", ref, "--", ...SEED_SOURCES.files, ...SEED_SOURCES.dirs]).toString("utf8");
   const entries = listing
     .split("\n")
     .filter((l) => l !== "")
     .map((l) => {
-      const [meta, full] = l.split("\t");
-      return { path: full.slice(prefix.length), blob: meta.split(" ")[2] };
+      const [meta, name] = l.split("\t");
+      return { path: name, blob: meta.split(" ")[2] };
     });
   const contents = catFiles(
     appDir,
