@@ -306,6 +306,15 @@ async function main() {
       `unbundled tsc output ${st.unbundled.toFixed(0)} ` +
       `(bundle + cache saves ${pct(st.bundleWithCodeCache, st.unbundled)})`,
   );
+  const app = st.cloudronApp;
+  out(
+    `Tool start-up, cloudronApp (--help: the whole tool loads) (median of ${st.runs}, interleaved, ${st.unit}): ` +
+      `bundle + code cache ${app.bundleWithCodeCache.toFixed(0)}, ` +
+      `bundle alone ${app.bundleWithoutCodeCache.toFixed(0)} (the cache saves ` +
+      `${pct(app.bundleWithCodeCache, app.bundleWithoutCodeCache)}), ` +
+      `unbundled tsc output ${app.unbundled.toFixed(0)} ` +
+      `(bundle + cache saves ${pct(app.bundleWithCodeCache, app.unbundled)})`,
+  );
   out(
     `First HTTP request of a fresh process (${st.unit}): node:http ${st.firstRequestNodeHttp.toFixed(0)}, ` +
       `fetch ${st.firstRequestFetch.toFixed(0)} ` +

@@ -1,7 +1,10 @@
 /**
  * Start-up of a short-lived tool process, the cost the build's tool bundles and code cache are
- * there to cut: one health-gate run (`build/tools/healthGate.js <url>`) against a healthy
- * loopback app, measured three ways side by side (interleaved, so machine noise hits all alike):
+ * there to cut, for the two tools a deploy starts: one health-gate run (`build/tools/healthGate.js
+ * <url>`) against a healthy loopback app, and the start of `build/tools/cloudronApp.js` (its
+ * `--help`: the whole bundle loads, zod and every operation's contract, then it exits; the command
+ * resources start it some 220 times a suite), each measured three ways side by side (interleaved,
+ * so machine noise hits all alike):
  * - as `npm run build` ships it: the bundle, run with V8's code cache (lib/build/toolEntry.ts);
  * - the bundle alone, compiled afresh on every run;
  * - unbundled: the tool's own module requiring tsc's per-file output under build/.
@@ -73,6 +76,8 @@ export interface StartupFigures {
   bundleWithCodeCache: number;
   bundleWithoutCodeCache: number;
   unbundled: number;
+  /** The same three for cloudronApp's start (`--help`). */
+  cloudronApp: { bundleWithCodeCache: number; bundleWithoutCodeCache: number; unbundled: number };
   firstRequestNodeHttp: number;
   firstRequestFetch: number;
   /** Wall ms of loading zod after the SDK: build/lib/zod.js (the build's one-file bundle) vs the package. */
@@ -84,12 +89,17 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
   const tools = path.join(root, "build", "tools");
   // The unbundled tool: its own module as tsc compiles it, placed where its relative imports
   // resolve to tsc's output (build/lib, build/steps, …).
-  const unbundled = path.join(tools, ".bench-healthGate.unbundled.js");
-  const source = fs.readFileSync(path.join(root, "tools", "healthGate.ts"), "utf8");
-  const compiled = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  });
-  fs.writeFileSync(unbundled, compiled.outputText);
+  const unbundledTool = (name: string): string => {
+    const file = path.join(tools, `.bench-${name}.unbundled.js`);
+    const source = fs.readFileSync(path.join(root, "tools", `${name}.ts`), "utf8");
+    const compiled = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    });
+    fs.writeFileSync(file, compiled.outputText);
+    return file;
+  };
+  const unbundled = unbundledTool("healthGate");
+  const unbundledApp = unbundledTool("cloudronApp");
   const probe = path.join(os.tmpdir(), `bench-first-request-${process.pid}.js`);
   fs.writeFileSync(
     probe,
@@ -122,14 +132,20 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
   try {
     await app.ready;
     const gate = (file: string) => runChild([file, app.url, "--timeout-seconds", "30"], root);
+    const appStart = (file: string) => runChild([file, "--help"], root);
     gate(path.join(tools, "healthGate.js")); // writes the code cache, as a tool's first run does
+    appStart(path.join(tools, "cloudronApp.js"));
     const figures = { cached: [] as number[], fresh: [] as number[], unbundled: [] as number[] };
+    const app3 = { cached: [] as number[], fresh: [] as number[], unbundled: [] as number[] };
     const first = { http: [] as number[], fetch: [] as number[] };
     const zod = { bundled: [] as number[], package: [] as number[] };
     for (let i = 0; i < runs; i++) {
       figures.cached.push(gate(path.join(tools, "healthGate.js")));
       figures.fresh.push(gate(path.join(tools, "healthGate.bundle.js")));
       figures.unbundled.push(gate(unbundled));
+      app3.cached.push(appStart(path.join(tools, "cloudronApp.js")));
+      app3.fresh.push(appStart(path.join(tools, "cloudronApp.bundle.js")));
+      app3.unbundled.push(appStart(unbundledApp));
       first.http.push(runChild([probe, "http", `${app.url}/api/health`], root));
       first.fetch.push(runChild([probe, "fetch", `${app.url}/api/health`], root));
       zod.bundled.push(zodLoad(path.join(root, "build", "lib", "zod.js")));
@@ -141,6 +157,11 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
       bundleWithCodeCache: median(figures.cached),
       bundleWithoutCodeCache: median(figures.fresh),
       unbundled: median(figures.unbundled),
+      cloudronApp: {
+        bundleWithCodeCache: median(app3.cached),
+        bundleWithoutCodeCache: median(app3.fresh),
+        unbundled: median(app3.unbundled),
+      },
       firstRequestNodeHttp: median(first.http),
       firstRequestFetch: median(first.fetch),
       zodBundled: median(zod.bundled),
@@ -149,6 +170,7 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
   } finally {
     app.stop();
     fs.rmSync(unbundled, { force: true });
+    fs.rmSync(unbundledApp, { force: true });
     fs.rmSync(probe, { force: true });
     fs.rmSync(zodProbe, { force: true });
   }
