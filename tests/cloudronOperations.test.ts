@@ -199,6 +199,19 @@ function ctxFor(f: FakeCloudron, lines: string[] = []) {
 }
 
 const MANIFEST = { id: "com.medlab.communityrule", version: "0.1.9", httpPort: 3000 };
+/** An installed app this stack owns, on the image the requests below ask for, with `env`. */
+function stagingAppRunningAaa(env: Record<string, string> = {}): FakeApp {
+  return {
+    id: "app-1",
+    fqdn: LOCATION,
+    installationState: "installed",
+    taskId: null,
+    manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
+    env,
+    tags: ownershipTags("staging", OWNER),
+    backups: [],
+  };
+}
 const ENV = {
   plain: { SMTP_FROM: "hello@communityrule.info" },
   secret: { API_KEY: "hmac:00", SESSION_SECRET: "hmac:11" },
@@ -674,16 +687,7 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it.each(["deploy", "env-apply", "uninstall", "seed"])("%s: busyWaitSeconds reaches the step", async (op) => {
     const f = await fake();
-    f.apps.push({
-      id: "app-1",
-      fqdn: LOCATION,
-      installationState: "installed",
-      taskId: null,
-      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
-      env: {},
-      tags: ownershipTags("staging", OWNER),
-      backups: [],
-    });
+    f.apps.push(stagingAppRunningAaa());
     f.alwaysBusy = true;
     const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 0 };
     // Deploy: a release (a new image) must wait; an app already running the image is not waited for.
@@ -708,16 +712,15 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it("env-apply removes a name its previous result (PULUMI_COMMAND_STDOUT) managed; other names stay", async () => {
     const f = await fake();
-    f.apps.push({
-      id: "app-1",
-      fqdn: LOCATION,
-      installationState: "installed",
-      taskId: null,
-      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
-      env: { SMTP_FROM: "hello@communityrule.info", API_KEY: SECRET, SESSION_SECRET: SESSION, DROPPED: "d", HAND: "h" },
-      tags: ownershipTags("staging", OWNER),
-      backups: [],
-    });
+    f.apps.push(
+      stagingAppRunningAaa({
+        SMTP_FROM: "hello@communityrule.info",
+        API_KEY: SECRET,
+        SESSION_SECRET: SESSION,
+        DROPPED: "d",
+        HAND: "h",
+      }),
+    );
     const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
     const previous = { appId: "app-1", managed: ["API_KEY", "DROPPED", "SESSION_SECRET", "SMTP_FROM"] };
     const r = await run("env-apply", envRequest("app-1", { connection }), {
@@ -731,16 +734,7 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it("a CR_SECRET_ variable its request does not name (the operator's shell) is not read or masked", async () => {
     const f = await fake();
-    f.apps.push({
-      id: "app-1",
-      fqdn: LOCATION,
-      installationState: "installed",
-      taskId: null,
-      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
-      env: {},
-      tags: ownershipTags("staging", OWNER),
-      backups: [],
-    });
+    f.apps.push(stagingAppRunningAaa());
     const connection = { server: f.url, taskTimeoutSeconds: 5, busyWaitSeconds: 5 };
     // Its value is a word of the result line: masking it would break the JSON Pulumi records.
     const r = await run("env-apply", envRequest("app-1", { connection }), { CR_SECRET_SHELL_FLAG: "true" });
@@ -753,16 +747,7 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it("deploy does not wait for a busy app that already runs the requested image", async () => {
     const f = await fake();
-    f.apps.push({
-      id: "app-1",
-      fqdn: LOCATION,
-      installationState: "installed",
-      taskId: null,
-      manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
-      env: {},
-      tags: ownershipTags("staging", OWNER),
-      backups: [],
-    });
+    f.apps.push(stagingAppRunningAaa());
     f.alwaysBusy = true;
     const r = await run(
       "deploy",
@@ -776,17 +761,7 @@ describe("tools/cloudronApp.ts: every step honours the connection it is given", 
 
   it.each(["deploy", "env-apply", "uninstall"])("%s: cloudronTimeoutSeconds bounds the task", async (op) => {
     const f = await fake();
-    if (op !== "deploy")
-      f.apps.push({
-        id: "app-1",
-        fqdn: LOCATION,
-        installationState: "installed",
-        taskId: null,
-        manifest: { ...MANIFEST, dockerImage: "reg/x@sha256:aaa" },
-        env: {},
-        tags: ownershipTags("staging", OWNER),
-        backups: [],
-      });
+    if (op !== "deploy") f.apps.push(stagingAppRunningAaa());
     f.tasksHang = true;
     const connection = { server: f.url, taskTimeoutSeconds: 1, busyWaitSeconds: 5 };
     const stdin = op === "env-apply" ? envRequest("app-1", { connection }) : deployRequest({ connection });
