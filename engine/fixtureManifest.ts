@@ -8,13 +8,10 @@ import * as path from "node:path";
 import { findProjectDir } from "../lib/projectDir";
 
 // findProjectDir, not `__dirname/..`: this file also runs compiled from build/engine/ (npm run rehearse, bench).
-export const FIXTURE_MANIFEST = path.join(
-  findProjectDir(__dirname),
-  "engine",
-  "fixtures",
-  "community-rule",
-  "CloudronManifest.json",
-);
+/** The app checkout the engine, the rehearsal and the tests deploy: its manifest and Dockerfile. */
+export const FIXTURE_APP_DIR = path.join(findProjectDir(__dirname), "engine", "fixtures", "community-rule");
+
+export const FIXTURE_MANIFEST = path.join(FIXTURE_APP_DIR, "CloudronManifest.json");
 
 /** A fresh parse of the fixture manifest: the caller may override fields of its own copy. */
 export function readFixtureManifest(): { id: string; version: string } & Record<string, unknown> {

@@ -11,9 +11,10 @@ import { checkConfig, type RawConfig } from "../config/loader";
 import { buildPlan, formatPlan } from "../commands/plan/plan";
 import { formatPreflight, runPreflight } from "../commands/preflight/preflight";
 import { rawConfigFromStackText, readStackText } from "../config/stackFile";
+import { FIXTURE_APP_DIR } from "../engine/fixtureManifest";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
+const appDir = FIXTURE_APP_DIR;
 const GOOD = { SMTP_FROM: "Community Rule <hello@communityrule.info>", UPLOAD_ROOT: "/app/data/uploads" };
 const input = (env: Record<string, string>, secretEnvNames: string[] = ["ORGANIZER_INQUIRY_TO"]): AppEnvInput => ({
   env,

@@ -13,12 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkConfig, ConfigError, parseDeployConfig, type RawConfig } from "../config/loader";
 import { rawConfigFromStackText } from "../config/stackFile";
 import { Lifecycle, PROJECT_DIR } from "../engine/runner";
+import { FIXTURE_MANIFEST as FIXTURE_MANIFEST_FILE } from "../engine/fixtureManifest";
 
 const NS = "communityrule";
-const FIXTURE_MANIFEST = fs.readFileSync(
-  path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json"),
-  "utf8",
-);
+const FIXTURE_MANIFEST = fs.readFileSync(FIXTURE_MANIFEST_FILE, "utf8");
 const MANIFEST_VERSION = (JSON.parse(FIXTURE_MANIFEST) as { version: string }).version;
 
 // Random secret values, so "the message does not contain the secret" cannot pass by coincidence.

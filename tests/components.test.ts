@@ -22,9 +22,10 @@ import {
   seedRequestSchema,
   uninstallRequestSchema,
 } from "../cloudron/requests";
+import { FIXTURE_APP_DIR } from "../engine/fixtureManifest";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
+const appDir = FIXTURE_APP_DIR;
 const LOCATION = "staging.communityrule.info";
 const REPOSITORY = "git.medlab.host/communityrule/community-rule";
 

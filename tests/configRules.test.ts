@@ -22,9 +22,10 @@ import {
 } from "../config/rules";
 import { CONFIG_DEFAULTS, checkConfig, ConfigError, type RawConfig } from "../config/loader";
 import { ConfigFileError, loadStackFile, rawConfigFromStackText, readStackFile } from "../config/stackFile";
+import { FIXTURE_APP_DIR } from "../engine/fixtureManifest";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
+const appDir = FIXTURE_APP_DIR;
 const SMTP_ONLY = JSON.stringify({ SMTP_FROM: "hello@communityrule.info" });
 const raw = (values: Record<string, string>, secret: string[] = []): RawConfig => ({
   values: Object.fromEntries(Object.entries(values).map(([k, v]) => [`communityrule:${k}`, v])),

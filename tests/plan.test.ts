@@ -7,9 +7,10 @@ import { execFileSync } from "node:child_process";
 import { buildPlan, diffPlans, formatPlan } from "../commands/plan/plan";
 import { readStackText } from "../config/stackFile";
 import { main } from "../commands/plan/main";
+import { FIXTURE_APP_DIR } from "../engine/fixtureManifest";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
+const appDir = FIXTURE_APP_DIR;
 
 describe("buildPlan", () => {
   it("staging: location, build from the checkout, steps in order, no protection", () => {

@@ -8,6 +8,7 @@ import * as http from "node:http";
 import { checkServerAnswers, formatPreflight, runPreflight, CHECK } from "../commands/preflight/preflight";
 import { main as preflightMain } from "../commands/preflight/main";
 import { copyProject, runScript, type ProjectCopy } from "./cliProject";
+import { FIXTURE_MANIFEST } from "../engine/fixtureManifest";
 
 describe("preflight", () => {
   let lc: Lifecycle;
@@ -213,10 +214,7 @@ describe("npm run preflight (child process, edited stack files)", () => {
   it("build: false needs no git checkout and no Dockerfile, only the manifest the program sends", async () => {
     const app = path.join(p.dir, "..", "manifest-only");
     fs.mkdirSync(app, { recursive: true });
-    fs.copyFileSync(
-      path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json"),
-      path.join(app, "CloudronManifest.json"),
-    );
+    fs.copyFileSync(FIXTURE_MANIFEST, path.join(app, "CloudronManifest.json"));
     p.writeStack(
       "staging",
       fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8") +

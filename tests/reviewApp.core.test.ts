@@ -36,6 +36,7 @@ import {
   upCommand,
 } from "../commands/review-app/pulumiCommands";
 import { PROJECT_DIR } from "../engine/runner";
+import { FIXTURE_MANIFEST } from "../engine/fixtureManifest";
 
 const SHA = "3f2a9c41d0e5b6a7c8d9e0f1a2b3c4d5e6f7a8b9";
 const COMMITTED_STAGING = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8");
@@ -126,10 +127,7 @@ describe("deriveReviewStack (Pulumi.staging.yaml → Pulumi.pr-<n>.yaml)", () =>
 
   it("yields a config the program accepts on stack pr-42 (the pr tag is allowed there)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-review-"));
-    fs.copyFileSync(
-      path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json"),
-      path.join(dir, "CloudronManifest.json"),
-    );
+    fs.copyFileSync(FIXTURE_MANIFEST, path.join(dir, "CloudronManifest.json"));
     fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM scratch\n");
     const values: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...derived.config, appDir: dir, registryPassword: "copied-by-config-cp" })) {
@@ -310,10 +308,7 @@ describe("config rules for review apps", () => {
 
   it("parseDeployConfig refuses the pr tag on staging and production stacks, with the key named", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cr-review-"));
-    fs.copyFileSync(
-      path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json"),
-      path.join(dir, "CloudronManifest.json"),
-    );
+    fs.copyFileSync(FIXTURE_MANIFEST, path.join(dir, "CloudronManifest.json"));
     for (const stack of ["staging", "production"]) {
       const raw: RawConfig = {
         values: {

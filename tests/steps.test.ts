@@ -11,9 +11,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { STEPS, describeSteps, type Step } from "../steps";
 import { buildPlan } from "../commands/plan/plan";
 import { readStackText } from "../config/stackFile";
+import { FIXTURE_APP_DIR } from "../engine/fixtureManifest";
 
 const projectDir = path.resolve(__dirname, "..");
-const appDir = path.join(projectDir, "engine", "fixtures", "community-rule");
+const appDir = FIXTURE_APP_DIR;
 
 interface Recorded {
   type: string;

@@ -16,11 +16,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Lifecycle, PROJECT_DIR } from "../../engine/runner";
+import { Lifecycle } from "../../engine/runner";
 import { pushImage } from "../../engine/registry";
 import { CloudronApi } from "../../cloudron/client";
 import { main as cutoverMain, type DepsFactory } from "../cutover/main";
 import { type CutoverRecord } from "../cutover/cutover";
+import { FIXTURE_MANIFEST } from "../../engine/fixtureManifest";
 
 /**
  * The legacy app of the guide (`lamp.cloudronapp.php74@5.1.2`, 512 MiB): the marketing site and
@@ -164,7 +165,7 @@ function writeStackFile(projectDir: string, lc: Lifecycle): void {
 }
 
 function readFixtureVersion(): string {
-  const file = path.join(PROJECT_DIR, "engine", "fixtures", "community-rule", "CloudronManifest.json");
+  const file = FIXTURE_MANIFEST;
   return (JSON.parse(fs.readFileSync(file, "utf8")) as { version: string }).version;
 }
 
