@@ -11,7 +11,6 @@ import { runDeploy, runUninstall } from "../steps/app/operations";
 import { runEnvApply } from "../steps/env/operation";
 import { runSeed } from "../steps/seed/operation";
 import { defineCli, UsageError, type Cli } from "../lib/cli";
-import { z } from "../lib/zod";
 
 /** Each operation's code is in its step's folder. */
 const OPERATIONS: Record<string, ToolOperation> = {
@@ -55,10 +54,6 @@ function readStdin(): Promise<string> {
 }
 
 if (require.main === module) {
-  // zod compiles a parser for each object schema the first time it parses (`new Function`), which
-  // pays for itself only over many parses; this process parses each schema once or twice, and the
-  // interpreted path gives the same answers (`npm run bench`, "zod parsing in a fresh process").
-  z.config({ jitless: true });
   // process.exit: a Pulumi command resource waits for this process, so nothing may keep it open.
   readStdin()
     .then((stdin) => cloudronAppCli(stdin)(process.argv.slice(2)))
