@@ -8,8 +8,9 @@
 import * as http from "node:http";
 
 /**
- * `node:https` on first use: it loads tls and its certificate store, a good part of a short tool's
- * start (`npm run bench`, "Tool start-up"), and a tool that only talks to loopback never needs it.
+ * `node:https` on first use: loading it (tls, net's secure side) is some 15 ms CPU of every tool's
+ * start, and a tool that talks to loopback only (the stand-ins, the health gate on a local app)
+ * never needs it.
  */
 let httpsModule: typeof import("node:https") | undefined;
 function https(): typeof import("node:https") {
