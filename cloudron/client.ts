@@ -18,7 +18,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ONE_SHOT_PARSE, z } from "../lib/zod";
+import * as z from "../lib/zod";
+import { ONE_SHOT_PARSE } from "../lib/zod";
 import { excerpt, HttpRequestError, parseJson, requestText, type HttpResult } from "../lib/http";
 import {
   ApiShapeError,

@@ -18,7 +18,8 @@
  */
 import { lastJsonLine } from "../lib/jsonLine";
 import { createHmac } from "node:crypto";
-import { ONE_SHOT_PARSE, z } from "../lib/zod";
+import * as z from "../lib/zod";
+import { ONE_SHOT_PARSE } from "../lib/zod";
 
 /**
  * The Cloudron server and how long to wait on it; every Cloudron step gets all of it. Requests carry

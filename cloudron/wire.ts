@@ -6,7 +6,8 @@
  * An answer that does not match is an {@link ApiShapeError} naming the endpoint and the field
  * path, never the value: app objects carry every app's env, i.e. other apps' secrets.
  */
-import { ONE_SHOT_PARSE, z } from "../lib/zod";
+import * as z from "../lib/zod";
+import { ONE_SHOT_PARSE } from "../lib/zod";
 
 /** Task and app ids: the spec types task ids as integers in answers and strings in the Task object. */
 const idString = z.union([z.string().min(1), z.number().int().nonnegative()]).transform((v) => String(v));

@@ -15,7 +15,8 @@
  * Format: one line `communityrule-release: {json}` among the notes; anything else an operator
  * wrote there is kept as it is.
  */
-import { ONE_SHOT_PARSE, z } from "../lib/zod";
+import * as z from "../lib/zod";
+import { ONE_SHOT_PARSE } from "../lib/zod";
 
 /** The marker of the record's line in the app's notes. */
 export const RECORD_MARKER = "communityrule-release:";

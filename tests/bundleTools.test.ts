@@ -97,6 +97,24 @@ describe("zod in the bundles", () => {
     },
   );
 
+  it("a tool's bundle holds only the parts of zod its schemas use (product code imports zod as a namespace)", () => {
+    const zodModules = (file: string) =>
+      new Set(
+        (fs.readFileSync(path.join(PROJECT, file), "utf8").match(/^\/\/ \S*zod\/v4\/\S+\.js$/gm) ?? []).map((line) =>
+          line.replace(/^.*zod\/v4\//, ""),
+        ),
+      );
+    // Modules no schema of ours needs: JSON Schema import, coercion, ISO formats, the compiler.
+    const unused = ["classic/from-json-schema.js", "classic/coerce.js", "classic/iso.js", "core/compile.js"];
+    const whole = zodModules(ZOD_BUILD);
+    expect(unused.filter((m) => whole.has(m))).toEqual(unused);
+    for (const file of ["build/tools/cloudronApp.bundle.js", "build/tools/healthGate.appLogReport.bundle.js"]) {
+      const held = zodModules(file);
+      expect(held.has("classic/schemas.js")).toBe(true);
+      expect(unused.filter((m) => held.has(m))).toEqual([]);
+    }
+  });
+
   it("the health gate's own bundle holds no zod: only its failure report, a bundle of its own, reads Cloudron", () => {
     const text = fs.readFileSync(path.join(TOOLS, "healthGate.bundle.js"), "utf8");
     expect(text.match(/^\/\/ \S*node_modules\/zod\/.*$/gm) ?? []).toEqual([]);
