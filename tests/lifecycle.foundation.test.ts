@@ -22,7 +22,8 @@ const SEED_ARGV = [
 
 // One staging environment for the file: the lifecycle plays on it in sequence from nothing; the
 // staging rows after it start again from that empty point (`calls()` and `builds()` count from the
-// restore). Rows that need another stack or no token get an environment of their own.
+// restore). The production row gets an environment of its own. The operator-login path (no
+// cloudronToken) is lifecycle.engine.test.ts's, with a shell token exported that must not win.
 let lc: Lifecycle;
 let empty: LifecycleSnapshot;
 beforeAll(async () => {
@@ -241,18 +242,6 @@ describe("adoption and refusal", () => {
     expect(`${err}\n${(r as unknown as { log: string }).log}`).not.toContain("wordpress-own-secret-value");
     expect(lc.mutatingCallsSince(0)).toEqual([]);
     expect(lc.standin().apps[0].manifest.dockerImage).toBe("cloudron/wordpress:3.0.0");
-  });
-
-  it("with no cloudronToken, the operator's `cloudron login` in ~/.cloudron.json is used", async () => {
-    const lc = await Lifecycle.create({ stack: "staging", useToken: false });
-    try {
-      const r = await lc.up();
-      expect(r.errors).toEqual([]);
-      expect(lc.calls().every((c) => c.authenticated)).toBe(true);
-      expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "setAppTags", "standinExec"]);
-    } finally {
-      await lc.close();
-    }
   });
 });
 
