@@ -2,7 +2,8 @@
  * Release, rollback and refusal scenarios through the offline lifecycle runner: version ordering
  * (lib/versionRules.ts) as the deploy tool applies it against what the stand-in app runs, and the
  * automatic rollback after a failed health gate on production, which puts back the manifest the app
- * ran before the release (image, port, memory), not only its image.
+ * ran before the release (image, port, memory), not only its image; and production's protection
+ * when its stack is destroyed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../engine/runner";
@@ -102,9 +103,9 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
   });
 });
 
-// One production environment for the rollback scenarios and the refusal (last: a failed run costs
-// the next run a new host process). It is installed once, healthy on 0.1.9; the rollback rows start
-// from that saved install, the refusal from the empty point before it.
+// One production environment for the rollback, protection and refusal rows (the refusal last: a
+// failed run costs the next run a new host process). It is installed once, healthy on 0.1.9; the
+// rollback and protection rows start from that saved install, the refusal from the empty point before it.
 // The health gate's bound is not what these rows check (lifecycle.timeouts.test.ts does): the
 // smallest one, so the failing gate fails in a second.
 let prod: Lifecycle;
@@ -217,6 +218,76 @@ describe("production auto-rollback sends the manifest the app ran before the rel
       expect(lc.standin().violations).toEqual([]);
     },
   );
+});
+
+describe("production protection", () => {
+  it("destroy checks protect per step, dependents first: smoke goes, the seed fails, what it needs stays", async () => {
+    const lc = prod;
+    lc.restore(prodInstalled);
+    expect(prodInstall.errors).toEqual([]);
+    const state = () => lc.pulumiState().resources;
+    expect(
+      state()
+        .filter((x) => x.protect)
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(["app-deploy", "seed"]);
+    const before = lc.calls().length;
+    const seedUrn = state().find((x) => x.name === "seed")!.urn;
+    const seedRefused =
+      `resource "${seedUrn}" cannot be deleted\nbecause it is` +
+      ` protected. To unprotect the resource, either remove the ` +
+      "`protect` flag from the resource in your Pulumi program and run `pulumi up`, or use the command:\n" +
+      `\`pulumi state unprotect '${seedUrn}'\``;
+
+    const d = await lc.destroy();
+    expect(d.ok).toBe(false);
+    expect(d.errors).toEqual([seedRefused]);
+    // app-deploy, which the seed depends on, is never tried; the smoke component is no dependency of the seed.
+    expect(d.steps.map((s) => [`${s.name} ${s.type}`, s.error === undefined])).toEqual([
+      ["smoke command:local:Command", true],
+      ["seed pulumi-nodejs:dynamic/communityrule:SeedOnce", false],
+      ["smoke communityrule:checks:SmokeCheck", true],
+      // Production promotes: its image component holds no resource, so nothing keeps it.
+      ["image communityrule:image:RegistryImage", true],
+    ]);
+    expect(state().map((x) => x.name)).not.toContain("smoke");
+    expect(state().map((x) => x.name)).toEqual(
+      expect.arrayContaining(["app-deploy", "seed", "health", "app-env-apply"]),
+    );
+    expect(lc.mutatingCallsSince(before)).toEqual([]);
+    expect(lc.app()).toBeDefined();
+
+    // The next up runs the smoke checks again.
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(again.steps.filter((s) => s.op !== "same").map((s) => `${s.name} ${s.op}`)).toContain("smoke create");
+
+    // --exclude-protected leaves the protected resources and everything they need
+    // (destroy.go getProtectedExcludes).
+    const excluding = await lc.destroy({ excludeProtected: true });
+    expect(excluding.errors).toEqual([]);
+    const excluded = excluding.steps.map((s) => `${s.name} ${s.type}`);
+    expect(excluded).toContain("smoke command:local:Command");
+    // Nothing protected, and nothing a protected resource needs, is touched.
+    for (const kept of ["app-deploy", "seed", "health", "app-env-apply"]) {
+      expect(excluding.steps.map((s) => s.name)).not.toContain(kept);
+    }
+    const nothingLeft = await lc.destroy({ excludeProtected: true });
+    expect(nothingLeft.errors).toEqual([]);
+    expect(nothingLeft.steps).toEqual([]);
+    expect((nothingLeft as { log?: string }).log).toContain("There were no unprotected resources to destroy.");
+    expect(lc.mutatingCallsSince(before)).toEqual([]);
+
+    // A replacement of a resource protected before and after is refused
+    // (step_generator.go: new.Protect && old.Protect).
+    lc.config.location = "www.communityrule.info";
+    const moved = await lc.preview();
+    expect(moved.ok).toBe(false);
+    expect(moved.errors.join("\n")).toContain(
+      `unable to replace resource "${seedUrn}"\nas it is currently marked for protection.`,
+    );
+  });
 });
 
 describe("production refusals", () => {
