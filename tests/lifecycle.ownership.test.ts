@@ -26,7 +26,7 @@ function ownerOf(lc: Lifecycle): string {
 }
 
 // One staging environment, installed once; every row starts from that saved install (the takeover
-// row too: production shares its server; the drift rows play one edit and its correction in order).
+// row too: production shares its server).
 let lc: Lifecycle;
 let installed: LifecycleSnapshot;
 beforeAll(async () => {
@@ -232,7 +232,7 @@ describe("taking over another stack's app", () => {
 });
 
 describe("drift after a dashboard edit", () => {
-  beforeAll(() => lc.restore(installed));
+  beforeEach(() => lc.restore(installed));
   const drift = () =>
     runTool("commands/drift/main.ts", [lc.stack], {
       env: { ...lc.extraEnv, CLOUDRON_TOKEN: lc.token },
@@ -245,19 +245,21 @@ describe("drift after a dashboard edit", () => {
     expect(r.code).toBe(0);
   });
 
-  let editedSecret = "";
-  let deployedSecret = "";
+  const editedSecret = `edited-in-dashboard-${Date.now()}`;
+  /** A dashboard edit: a managed plain key, the managed secret, and a key of the editor's own. */
+  const editInDashboard = () =>
+    lc.mutateApp((app) => {
+      app.env.SMTP_FROM = "Someone <edited@example.org>";
+      app.env.SESSION_SECRET = editedSecret;
+      app.env.HAND_SET_KEY = "set by hand";
+    });
+
   it(
     "an edited plain key and an edited SESSION_SECRET are reported (exit" +
       " 1), the secret as changed only; a hand-set key is information",
     async () => {
-      deployedSecret = lc.app()!.env.SESSION_SECRET;
-      editedSecret = `edited-in-dashboard-${Date.now()}`;
-      lc.mutateApp((app) => {
-        app.env.SMTP_FROM = "Someone <edited@example.org>";
-        app.env.SESSION_SECRET = editedSecret;
-        app.env.HAND_SET_KEY = "set by hand";
-      });
+      const deployedSecret = lc.app()!.env.SESSION_SECRET;
+      editInDashboard();
       const before = lc.calls().length;
       const r = await drift();
       expect(r.code).toBe(1);
@@ -275,6 +277,8 @@ describe("drift after a dashboard edit", () => {
   it(
     "the next up that applies env puts the managed keys" + " back in one configure/env call; drift is clean again",
     async () => {
+      const deployedSecret = lc.app()!.env.SESSION_SECRET;
+      editInDashboard();
       lc.config.env = { ...(lc.config.env as Record<string, string>), AFTER_DRIFT: "1" };
       const before = lc.calls().length;
       const r = await lc.up();
