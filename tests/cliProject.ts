@@ -79,9 +79,10 @@ export function runCommand(
 /**
  * What `npm run -s <script> -- <args>` runs, without npm in between: the package.json script line,
  * which is always `node bin/launch.cjs <command>` (checked here), with the args appended, in the
- * project `p` (a copy, with its private TMPDIR, or a small project of launch.test.ts). npm itself costs about 0.15 s of CPU per run on the 2-core machine
- * and adds nothing to what these tests check; the tests that are about npm's part (its banner on
- * stdout, exit codes and Ctrl-C passed through it, `npm run` as the README spells it) use npmRun.
+ * project `p` (a copy, with its private TMPDIR, or launch.test.ts's small project). npm itself costs
+ * about 0.15 s of CPU per run on the 2-core machine and adds nothing to what these tests check; the
+ * tests that are about npm's part (its banner on stdout, exit codes and Ctrl-C passed through it,
+ * `npm run` as the README spells it) use npmRun.
  */
 export function runScript(
   p: { dir: string; tmp?: string },

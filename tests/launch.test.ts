@@ -136,7 +136,8 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
   // The package.json script line, as npm runs it; the failed build also goes through npm itself, whose exit
   // code is the launcher's.
   const plan = (args: string[]): Promise<CliResult> => runScript(s, "plan", args);
-  const npmPlan = (args: string[]): Promise<CliResult> => runCommand(s.dir, ["npm", "run", "-s", "plan", "--", ...args]);
+  const npmPlan = (args: string[]): Promise<CliResult> =>
+    runCommand(s.dir, ["npm", "run", "-s", "plan", "--", ...args]);
 
   it("has a source under every root the stamp hashes, and no build/", () => {
     const roots = new Set(
