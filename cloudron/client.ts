@@ -43,7 +43,7 @@ import {
   type Backup,
   type Task,
 } from "./wire";
-import * as semver from "semver";
+import * as semver from "../lib/semver";
 import { realClock, type Clock } from "../lib/clock";
 import { isLoopbackHost, LOOPBACK_HOSTS_TEXT } from "../lib/loopback";
 
