@@ -18,7 +18,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { z } from "../lib/zod";
+import * as z from "../lib/zod";
+import { ONE_SHOT_PARSE } from "../lib/zod";
 import { excerpt, HttpRequestError, parseJson, requestText, type HttpResult } from "../lib/http";
 import {
   ApiShapeError,
@@ -42,7 +43,7 @@ import {
   type Backup,
   type Task,
 } from "./wire";
-import * as semver from "semver";
+import * as semver from "../lib/semver";
 import { realClock, type Clock } from "../lib/clock";
 import { isLoopbackHost, LOOPBACK_HOSTS_TEXT } from "../lib/loopback";
 
@@ -220,7 +221,7 @@ export class CloudronApi {
 
   /** The server's own words in an error answer (`message`), else a short excerpt of the body. */
   private serverSaid(res: HttpResult): string {
-    const parsed = errorBodySchema.safeParse(parseJson(res.body));
+    const parsed = errorBodySchema.safeParse(parseJson(res.body), ONE_SHOT_PARSE);
     return parsed.success && parsed.data.message ? parsed.data.message : excerpt(res.body, 160) || "no message";
   }
 
@@ -504,7 +505,7 @@ export class CloudronApi {
     preserveSecs: number,
     step: string,
   ): Promise<void> {
-    const body = backupUpdateRequestSchema.parse({ label, preserveSecs });
+    const body = backupUpdateRequestSchema.parse({ label, preserveSecs }, ONE_SHOT_PARSE);
     const path = `/apps/${encodeURIComponent(appId)}/backups/${encodeURIComponent(backupId)}`;
     await this.post(path, body, backupUpdateAnswerSchema, { step, appId });
   }
@@ -590,7 +591,7 @@ export class CloudronApi {
    */
   async setTags(appId: string, tags: string[], step: string): Promise<void> {
     const path = `/apps/${encodeURIComponent(appId)}/configure/tags`;
-    await this.post(path, tagsRequestSchema.parse({ tags }), noContentSchema, {
+    await this.post(path, tagsRequestSchema.parse({ tags }, ONE_SHOT_PARSE), noContentSchema, {
       step,
       appId,
       recover: async () => {

@@ -18,7 +18,8 @@
  */
 import { lastJsonLine } from "../lib/jsonLine";
 import { createHmac } from "node:crypto";
-import { z } from "../lib/zod";
+import * as z from "../lib/zod";
+import { ONE_SHOT_PARSE } from "../lib/zod";
 
 /**
  * The Cloudron server and how long to wait on it; every Cloudron step gets all of it. Requests carry
@@ -210,7 +211,7 @@ export function parseRequest<S extends z.ZodType>(schema: S, text: string, opera
   } catch {
     throw new ContractError(`${operation}: the request on stdin is not JSON (the command resource should send it)`);
   }
-  const result = schema.safeParse(json);
+  const result = schema.safeParse(json, ONE_SHOT_PARSE);
   if (!result.success) {
     const where = result.error.issues
       .slice(0, 5)
@@ -224,6 +225,6 @@ export function parseRequest<S extends z.ZodType>(schema: S, text: string, opera
 export function parseResultLine<S extends z.ZodType>(schema: S, stdout: string | undefined): z.output<S> | undefined {
   const json = lastJsonLine(stdout);
   if (json === undefined) return undefined;
-  const r = schema.safeParse(json);
+  const r = schema.safeParse(json, ONE_SHOT_PARSE);
   return r.success ? r.data : undefined;
 }

@@ -6,7 +6,8 @@
  * An answer that does not match is an {@link ApiShapeError} naming the endpoint and the field
  * path, never the value: app objects carry every app's env, i.e. other apps' secrets.
  */
-import { z } from "../lib/zod";
+import * as z from "../lib/zod";
+import { ONE_SHOT_PARSE } from "../lib/zod";
 
 /** Task and app ids: the spec types task ids as integers in answers and strings in the Task object. */
 const idString = z.union([z.string().min(1), z.number().int().nonnegative()]).transform((v) => String(v));
@@ -240,7 +241,7 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
 
 /** Parses `data` with `schema`; a mismatch throws {@link ApiShapeError} naming `endpoint`. */
 export function parseAnswer<S extends z.ZodType>(schema: S, data: unknown, endpoint: string): z.output<S> {
-  const result = schema.safeParse(data);
+  const result = schema.safeParse(data, ONE_SHOT_PARSE);
   if (!result.success) throw new ApiShapeError(endpoint, describeIssues(result.error.issues));
   return result.data;
 }

@@ -4,7 +4,7 @@
  * tested against {@link CONFIG_DEFAULTS} and {@link DERIVED_DEFAULTS}. The type of the parsed config
  * ({@link DeploySettings}) is derived from this file too.
  */
-import { z } from "../lib/zod";
+import * as z from "../lib/zod";
 import { describeHostnameProblem, isHostname } from "./hostname";
 import { isLoopbackHost, isLoopbackHttpUrl } from "../lib/loopback";
 import { parseReviewAppSecrets } from "./reviewAppRules";

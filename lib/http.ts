@@ -6,7 +6,16 @@
  * resources execute.
  */
 import * as http from "node:http";
-import * as https from "node:https";
+
+/**
+ * `node:https` on first use: loading it (tls, net's secure side) is some 15 ms CPU of every tool's
+ * start, and a tool that talks to loopback only (the stand-ins, the health gate on a local app)
+ * never needs it.
+ */
+let httpsModule: typeof import("node:https") | undefined;
+function https(): typeof import("node:https") {
+  return (httpsModule ??= require("node:https") as typeof import("node:https"));
+}
 
 /** Outcome of one HTTP exchange: the status and the decoded body text. */
 export interface HttpResult {
@@ -131,7 +140,7 @@ export function requestBytes(opts: RequestOptions): Promise<HttpResponse> {
     opts.signal?.addEventListener("abort", onAbort, { once: true });
 
     const send = (hop: Hop, redirectsLeft: number): void => {
-      const client = hop.url.protocol === "https:" ? https : http;
+      const client = hop.url.protocol === "https:" ? https() : http;
       const headers: Record<string, string> = { connection: "close", ...hop.headers };
       if (hop.body !== undefined) headers["content-length"] = String(Buffer.byteLength(hop.body));
       const req = client.request(hop.url, { method: hop.method, headers, agent: false });

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import * as semver from "semver";
+import * as semver from "../lib/semver";
 import { seedFingerprintAtRef, seedFingerprintOfCheckout } from "../steps/seed/seedContent";
 
 /** The refs an app release may be tagged with, in the order tried (`v0.1.9`, then `0.1.9`). */

@@ -15,7 +15,8 @@
  * Format: one line `communityrule-release: {json}` among the notes; anything else an operator
  * wrote there is kept as it is.
  */
-import { z } from "../lib/zod";
+import * as z from "../lib/zod";
+import { ONE_SHOT_PARSE } from "../lib/zod";
 
 /** The marker of the record's line in the app's notes. */
 export const RECORD_MARKER = "communityrule-release:";
@@ -42,7 +43,7 @@ export function readReleaseRecord(notes: string | null | undefined): ReleaseReco
   const line = (notes ?? "").split("\n").find((l) => l.startsWith(RECORD_MARKER));
   if (!line) return undefined;
   try {
-    const parsed = releaseRecordSchema.safeParse(JSON.parse(line.slice(RECORD_MARKER.length).trim()));
+    const parsed = releaseRecordSchema.safeParse(JSON.parse(line.slice(RECORD_MARKER.length).trim()), ONE_SHOT_PARSE);
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
@@ -51,7 +52,7 @@ export function readReleaseRecord(notes: string | null | undefined): ReleaseReco
 
 /** The notes with the record's line replaced (or appended); other lines stay as they are. */
 export function writeReleaseRecord(notes: string | null | undefined, record: ReleaseRecord): string {
-  const line = `${RECORD_MARKER} ${JSON.stringify(releaseRecordSchema.parse(record))}`;
+  const line = `${RECORD_MARKER} ${JSON.stringify(releaseRecordSchema.parse(record, ONE_SHOT_PARSE))}`;
   const others = (notes ?? "").split("\n").filter((l) => !l.startsWith(RECORD_MARKER));
   while (others.length > 0 && others[others.length - 1] === "") others.pop();
   return [...others, line].join("\n");

@@ -10,7 +10,7 @@
  *   `build: false`); after a build the image is `repo@sha256:…` and carries no tag.
  * The code actually running is the tag when there is one, else the manifest version.
  */
-import * as semver from "semver";
+import * as semver from "../lib/semver";
 
 export interface ReleaseInput {
   /** Stack environment (named in messages). */

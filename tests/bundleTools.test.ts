@@ -8,11 +8,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { asciiOnly, toolSources, ZOD_BUILD } from "../lib/build/bundleTools";
 import { PROJECT } from "./cliProject";
+import { startCloudronApi, type CloudronApi } from "../engine/standin/cloudronApi";
 
 const TOOLS = path.join(PROJECT, "build", "tools");
 
@@ -97,6 +98,24 @@ describe("zod in the bundles", () => {
     },
   );
 
+  it("a tool's bundle holds only the parts of zod its schemas use (product code imports zod as a namespace)", () => {
+    const zodModules = (file: string) =>
+      new Set(
+        (fs.readFileSync(path.join(PROJECT, file), "utf8").match(/^\/\/ \S*zod\/v4\/\S+\.js$/gm) ?? []).map((line) =>
+          line.replace(/^.*zod\/v4\//, ""),
+        ),
+      );
+    // Modules no schema of ours needs: JSON Schema import, coercion, ISO formats, the compiler.
+    const unused = ["classic/from-json-schema.js", "classic/coerce.js", "classic/iso.js", "core/compile.js"];
+    const whole = zodModules(ZOD_BUILD);
+    expect(unused.filter((m) => whole.has(m))).toEqual(unused);
+    for (const file of ["build/tools/cloudronApp.bundle.js", "build/tools/healthGate.appLogReport.bundle.js"]) {
+      const held = zodModules(file);
+      expect(held.has("classic/schemas.js")).toBe(true);
+      expect(unused.filter((m) => held.has(m))).toEqual([]);
+    }
+  });
+
   it("the health gate's own bundle holds no zod: only its failure report, a bundle of its own, reads Cloudron", () => {
     const text = fs.readFileSync(path.join(TOOLS, "healthGate.bundle.js"), "utf8");
     expect(text.match(/^\/\/ \S*node_modules\/zod\/.*$/gm) ?? []).toEqual([]);
@@ -128,59 +147,97 @@ describe("zod in the bundles", () => {
 
 describe("the code cache", () => {
   let dir: string | undefined;
-  afterEach(() => {
+  let api: CloudronApi | undefined;
+  afterEach(async () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     dir = undefined;
+    await api?.stop();
+    api = undefined;
   });
-  /** The deploy tool's entry and bundle in a directory of their own, so the cache there is this test's. */
+  /** The deploy tool's entry and bundle in a directory of their own, so the caches there are this test's. */
   function copyOfDeployTool(): {
-    run(stdin: string, env?: Record<string, string>): ReturnType<typeof spawnSync>;
-    cacheFile: string;
+    run(
+      args: string[],
+      stdin: string,
+      env?: Record<string, string>,
+    ): Promise<{ status: number | null; stdout: string; stderr: string }>;
+    cacheFile(operation?: string): string;
+    caches(): string[];
   } {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "tool-cache-"));
     for (const f of ["cloudronApp.js", "cloudronApp.bundle.js"])
       fs.copyFileSync(path.join(TOOLS, f), path.join(dir, f));
     const at = dir;
+    const cacheDir = path.join(at, ".code-cache");
     return {
-      run: (stdin, env = {}) =>
-        spawnSync(process.execPath, [path.join(at, "cloudronApp.js"), "deploy"], {
-          input: stdin,
-          encoding: "utf8",
-          env: { ...process.env, ...env },
+      // Not spawnSync: the Cloudron stand-in answering the tool runs in this process.
+      run: (args, stdin, env = {}) =>
+        new Promise((resolve) => {
+          const child = spawn(process.execPath, [path.join(at, "cloudronApp.js"), ...args], {
+            env: { ...process.env, ...env },
+          });
+          let stdout = "";
+          let stderr = "";
+          child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+          child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+          child.on("close", (status) => resolve({ status, stdout, stderr }));
+          child.stdin.end(stdin);
         }),
-      cacheFile: path.join(at, ".code-cache", `cloudronApp-${process.version}-${process.arch}.bin`),
+      cacheFile: (operation) =>
+        path.join(cacheDir, `cloudronApp${operation ? `-${operation}` : ""}-${process.version}-${process.arch}.bin`),
+      caches: () => (fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).sort() : []),
     };
   }
 
-  it("is written by the first run, used as it is by the next, and holds none of the values a run was given", () => {
+  it("is written by an operation's first run that succeeded, used as it is by the next, holding no value", async () => {
     const tool = copyOfDeployTool();
     const planted = `planted-secret-${Date.now().toString(36)}`;
     // A request the contract refuses: the run parses its input, fails with its own message, exits 1.
-    const first = tool.run(JSON.stringify({ connection: { server: planted }, note: planted }), {
+    const refused = await tool.run(["env-apply"], JSON.stringify({ connection: { server: planted }, note: planted }), {
       CLOUDRON_TOKEN: planted,
-      CR_SECRET_SESSION_SECRET: planted,
     });
-    expect(first.status, String(first.stderr)).toBe(1);
-    expect(fs.existsSync(tool.cacheFile)).toBe(true);
-    const written = fs.readFileSync(tool.cacheFile);
-    expect(written.includes(Buffer.from(planted))).toBe(false);
-    expect(fs.readdirSync(path.dirname(tool.cacheFile))).toEqual([path.basename(tool.cacheFile)]);
+    expect(refused.status, refused.stderr).toBe(1);
+    expect(tool.caches()).toEqual([]);
 
-    const mtime = fs.statSync(tool.cacheFile).mtimeMs;
-    const second = tool.run("{}");
-    expect(second.status).toBe(1);
-    expect(String(second.stderr)).toContain("deploy: the request on stdin does not match the contract");
-    expect(fs.statSync(tool.cacheFile).mtimeMs).toBe(mtime);
+    api = await startCloudronApi({ tokens: [{ token: planted, role: "owner" }], taskMs: 50 });
+    const location = "staging.communityrule.info";
+    const app = api.addApp({
+      fqdn: location,
+      manifest: { id: "info.communityrule.app", version: "0.1.9", dockerImage: "registry.example/cr:0.1.9" },
+    });
+    const request = (value: string) =>
+      JSON.stringify({
+        connection: { server: api!.url, taskTimeoutSeconds: 30, busyWaitSeconds: 5 },
+        location,
+        appId: app.id,
+        env: { plain: { PLANTED: value }, secret: {} },
+        rotation: { sessionSecret: "0", warning: "" },
+      });
+    const first = await tool.run(["env-apply"], request(planted), { CLOUDRON_TOKEN: planted });
+    expect(first.status, first.stderr).toBe(0);
+    expect(api.app(app.id)?.env.PLANTED).toBe(planted);
+    expect(tool.caches()).toEqual([path.basename(tool.cacheFile("env-apply"))]);
+    const written = fs.readFileSync(tool.cacheFile("env-apply"));
+    expect(written.includes(Buffer.from(planted))).toBe(false);
+
+    const mtime = fs.statSync(tool.cacheFile("env-apply")).mtimeMs;
+    const second = await tool.run(["env-apply"], request(`${planted}-2`), { CLOUDRON_TOKEN: planted });
+    expect(second.status, second.stderr).toBe(0);
+    expect(fs.statSync(tool.cacheFile("env-apply")).mtimeMs).toBe(mtime);
+
+    // Another operation (here the usage) compiles other functions: a cache of its own.
+    expect((await tool.run(["--help"], "")).status).toBe(0);
+    expect(tool.caches()).toEqual([tool.cacheFile(), tool.cacheFile("env-apply")].map((f) => path.basename(f)).sort());
   });
 
-  it("a corrupt cache file is refused by V8 and replaced; the tool still runs", () => {
+  it("a corrupt cache file is refused by V8 and replaced; the tool still runs", async () => {
     const tool = copyOfDeployTool();
-    const clean = tool.run("{}");
-    fs.writeFileSync(tool.cacheFile, Buffer.alloc(4096, 7));
-    const again = tool.run("{}");
-    expect(again.status).toBe(clean.status);
-    expect(again.stdout).toBe(clean.stdout);
-    expect(again.stderr).toBe(clean.stderr);
-    expect(fs.readFileSync(tool.cacheFile).equals(Buffer.alloc(4096, 7))).toBe(false);
+    const clean = await tool.run(["--help"], "");
+    expect(clean.status).toBe(0);
+    expect(clean.stdout).toContain("usage: cloudronApp");
+    fs.writeFileSync(tool.cacheFile(), Buffer.alloc(4096, 7));
+    const again = await tool.run(["--help"], "");
+    expect(again).toEqual(clean);
+    expect(fs.readFileSync(tool.cacheFile()).equals(Buffer.alloc(4096, 7))).toBe(false);
   });
 });

@@ -79,12 +79,13 @@ export function runCommand(
 /**
  * What `npm run -s <script> -- <args>` runs, without npm in between: the package.json script line,
  * which is always `node bin/launch.cjs <command>` (checked here), with the args appended, in the
- * copy, with its private TMPDIR. npm itself costs about 0.15 s of CPU per run on the 2-core machine
- * and adds nothing to what these tests check; the tests that are about npm's part (its banner on
- * stdout, exit codes and Ctrl-C passed through it, `npm run` as the README spells it) use npmRun.
+ * project `p` (a copy, with its private TMPDIR, or launch.test.ts's small project). npm itself costs
+ * about 0.15 s of CPU per run on the 2-core machine and adds nothing to what these tests check; the
+ * tests that are about npm's part (its banner on stdout, exit codes and Ctrl-C passed through it,
+ * `npm run` as the README spells it) use npmRun.
  */
 export function runScript(
-  p: ProjectCopy,
+  p: { dir: string; tmp?: string },
   script: string,
   args: string[],
   opts: { env?: Record<string, string> } = {},
@@ -96,7 +97,7 @@ export function runScript(
   if (!launched)
     throw new Error(`package.json script ${script} is ${JSON.stringify(line)}, not \`node bin/launch.cjs <command>\``);
   return runCommand(p.dir, [process.execPath, "bin/launch.cjs", launched[1], ...args], {
-    env: { TMPDIR: p.tmp, ...opts.env },
+    env: { ...(p.tmp === undefined ? {} : { TMPDIR: p.tmp }), ...opts.env },
   });
 }
 

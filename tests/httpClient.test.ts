@@ -192,6 +192,17 @@ describe("requestBytes", () => {
     expect(err.message).toBe("redirect to unsupported scheme ftp:");
   });
 
+  it("speaks TLS to an https URL (a plain-http server cannot answer its handshake)", async () => {
+    const server = await serve((_req, res) => res.end("plain"));
+    const httpsUrl = server.origin.replace(/^http:/, "https:");
+
+    const err = await rejection(requestBytes({ url: `${httpsUrl}/x`, timeoutMs: 2000 }));
+
+    expect(err.code).toBe("EPROTO");
+    expect(err.url).toBe(`${httpsUrl}/x`);
+    expect(server.seen).toEqual([]);
+  });
+
   it("refuses a body over maxBodyBytes and names the URL that sent it", async () => {
     const server = await serve((_req, res) => res.end(Buffer.alloc(64 * 1024, 0x61)));
 

@@ -16,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILD_CONFIGS, BUILD_SOURCES, listBuildSources, staleBuildReason } from "../lib/build/sourceStamp";
-import { copyProject, npmRun, PROJECT, runCommand, type CliResult, type ProjectCopy } from "./cliProject";
+import { copyProject, npmRun, PROJECT, runCommand, runScript, type CliResult, type ProjectCopy } from "./cliProject";
 
 const STALE_LINE = "build/ is older than the TypeScript sources: building first (npm run build)";
 const MISSING_LINE = "build/ is missing: building first (npm run build)";
@@ -133,7 +133,11 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
     s = smallProject();
   });
   afterAll(() => s?.remove());
-  const plan = (args: string[]): Promise<CliResult> => runCommand(s.dir, ["npm", "run", "-s", "plan", "--", ...args]);
+  // The package.json script line, as npm runs it; the failed build also goes through npm itself, whose exit
+  // code is the launcher's.
+  const plan = (args: string[]): Promise<CliResult> => runScript(s, "plan", args);
+  const npmPlan = (args: string[]): Promise<CliResult> =>
+    runCommand(s.dir, ["npm", "run", "-s", "plan", "--", ...args]);
 
   it("has a source under every root the stamp hashes, and no build/", () => {
     const roots = new Set(
@@ -198,7 +202,7 @@ describe("bin/launch.cjs in a small project built by the real build", () => {
           '\nconst notANumber: number = "text";\nexport { notANumber };\n',
       );
       try {
-        const r = await plan(["staging", "--json"]);
+        const r = await npmPlan(["staging", "--json"]);
         // tsc's own code (1: errors, nothing emitted), passed on by npm and the launcher.
         expect(r.code).toBe(1);
         expect(r.stdout).toBe("");

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Lifecycle, type LifecycleSnapshot } from "../engine/runner";
+import { Lifecycle, MUTATING, type ApiCall, type LifecycleSnapshot } from "../engine/runner";
+import type { RunResult } from "../engine/host";
 
 const SHELL_TOKEN = "fake-shell-token-xyz";
 
@@ -19,24 +20,51 @@ describe("the engine's passes and config step", () => {
   });
   afterAll(async () => lc?.close());
 
-  it("up is a preview pass (nothing executed) then an update pass, each running the program's checks", async () => {
-    lc.restore(empty);
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    expect(r.preview?.ok).toBe(true);
-    // The preview planned every create and ran no command, built nothing, stored nothing.
-    const previewed = r.preview!.steps;
-    expect(previewed.map((s) => s.op)).toEqual(r.steps.map((s) => s.op));
-    expect(previewed.every((s) => s.op === "create" && s.command === undefined && s.durationMs === undefined)).toBe(
-      true,
-    );
-    // The live check read the server once per pass (the same reads twice), both before the first change.
-    const ops = lc.calls().map((c) => c.operation);
-    const second = ops.indexOf("getProfile", 1);
-    const liveCheck = ops.slice(0, second);
-    expect(liveCheck[0]).toBe("getProfile");
-    expect(ops.slice(second, 2 * second)).toEqual(liveCheck);
-    expect(ops.indexOf("installApp")).toBeGreaterThan(2 * second);
+  describe("a first up from nothing, with a CLOUDRON_TOKEN exported in the operator's shell", () => {
+    // One install serves the two rows below: the exported token must change nothing, so the pass
+    // structure the first row checks is that of any up, and the second row's claim needs every step
+    // run once (an install runs them all). What they read is taken here, before another row restores.
+    let r: RunResult;
+    let calls: ApiCall[];
+    beforeAll(async () => {
+      lc.restore(empty);
+      lc.extraEnv.CLOUDRON_TOKEN = SHELL_TOKEN;
+      try {
+        r = await lc.up();
+      } finally {
+        delete lc.extraEnv.CLOUDRON_TOKEN;
+      }
+      calls = lc.calls();
+    });
+
+    it("up is a preview pass (nothing executed) then an update pass, each running the program's checks", () => {
+      expect(r.errors).toEqual([]);
+      expect(r.preview?.ok).toBe(true);
+      // The preview planned every create and ran no command, built nothing, stored nothing.
+      const previewed = r.preview!.steps;
+      expect(previewed.map((s) => s.op)).toEqual(r.steps.map((s) => s.op));
+      expect(previewed.every((s) => s.op === "create" && s.command === undefined && s.durationMs === undefined)).toBe(
+        true,
+      );
+      // The live check read the server once per pass (the same reads twice), both before the first change.
+      const ops = calls.map((c) => c.operation);
+      const second = ops.indexOf("getProfile", 1);
+      const liveCheck = ops.slice(0, second);
+      expect(liveCheck[0]).toBe("getProfile");
+      expect(ops.slice(second, 2 * second)).toEqual(liveCheck);
+      expect(ops.indexOf("installApp")).toBeGreaterThan(2 * second);
+    });
+
+    it("an exported CLOUDRON_TOKEN does not win over the stack's token", () => {
+      expect(r.errors).toEqual([]);
+      // Every step ran: the install, its env and tags, the seed.
+      expect(calls.filter((c) => MUTATING.has(c.operation)).map((c) => c.operation)).toEqual([
+        "installApp",
+        "setAppTags",
+        "standinExec",
+      ]);
+      expect(calls.filter((c) => c.status === 401)).toEqual([]);
+    });
   });
 
   it("a failed preview pass ends the up: no update pass, nothing changed", async () => {
@@ -146,16 +174,10 @@ describe("the engine's passes and config step", () => {
       delete lc.extraEnv.ALIAS_FIXTURE_LOG;
     }
   });
-
-  it("an exported CLOUDRON_TOKEN does not win over the stack's token", async () => {
-    lc.restore(empty);
-    lc.extraEnv.CLOUDRON_TOKEN = SHELL_TOKEN;
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
-    expect(lc.calls().filter((c) => c.status === 401)).toEqual([]);
-  });
 });
 
+// Also the operator-login path as such (no cloudronToken in the stack): the install runs on the
+// login's token alone, the shell's being refused by the stand-in.
 describe("the Cloudron token comes from the stack or `cloudron login`, never the operator's shell", () => {
   let lc: Lifecycle;
   beforeAll(async () => {
@@ -169,6 +191,8 @@ describe("the Cloudron token comes from the stack or `cloudron login`, never the
     const r = await lc.up();
     expect(r.errors).toEqual([]);
     expect(lc.calls().filter((c) => c.status === 401)).toEqual([]);
+    expect(lc.calls().every((c) => c.authenticated)).toBe(true);
+    expect(lc.mutatingCallsSince(0).map((c) => c.operation)).toEqual(["installApp", "setAppTags", "standinExec"]);
     expect(lc.seedRuns()).toBe(1);
     const destroyed = await lc.destroy();
     expect(destroyed.errors).toEqual([]);

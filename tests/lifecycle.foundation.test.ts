@@ -22,7 +22,9 @@ const SEED_ARGV = [
 
 // One staging environment for the file: the lifecycle plays on it in sequence from nothing; the
 // staging rows after it start again from that empty point (`calls()` and `builds()` count from the
-// restore). Rows that need another stack or no token get an environment of their own.
+// restore). Production's protection on destroy is in lifecycle.release.test.ts, from its saved
+// production install; the operator-login path (no cloudronToken) is lifecycle.engine.test.ts's,
+// with a shell token exported that must not win.
 let lc: Lifecycle;
 let empty: LifecycleSnapshot;
 beforeAll(async () => {
@@ -242,18 +244,6 @@ describe("adoption and refusal", () => {
     expect(lc.mutatingCallsSince(0)).toEqual([]);
     expect(lc.standin().apps[0].manifest.dockerImage).toBe("cloudron/wordpress:3.0.0");
   });
-
-  it("with no cloudronToken, the operator's `cloudron login` in ~/.cloudron.json is used", async () => {
-    const lc = await Lifecycle.create({ stack: "staging", useToken: false });
-    try {
-      const r = await lc.up();
-      expect(r.errors).toEqual([]);
-      expect(lc.calls().every((c) => c.authenticated)).toBe(true);
-      expect(ops(lc.mutatingCallsSince(0))).toEqual(["installApp", "setAppTags", "standinExec"]);
-    } finally {
-      await lc.close();
-    }
-  });
 });
 
 describe("config errors", () => {
@@ -285,78 +275,4 @@ describe("config errors", () => {
       expect(lc.builds()).toEqual([]);
     },
   );
-});
-
-describe("production protection", () => {
-  it("destroy checks protect per step, dependents first: smoke goes, the seed fails, what it needs stays", async () => {
-    const lc = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9" });
-    try {
-      await lc.releaseOnStaging();
-      expect((await lc.up()).errors).toEqual([]);
-      const state = () => lc.pulumiState().resources;
-      expect(
-        state()
-          .filter((x) => x.protect)
-          .map((x) => x.name)
-          .sort(),
-      ).toEqual(["app-deploy", "seed"]);
-      const before = lc.calls().length;
-      const seedUrn = state().find((x) => x.name === "seed")!.urn;
-      const seedRefused =
-        `resource "${seedUrn}" cannot be deleted\nbecause it is` +
-        ` protected. To unprotect the resource, either remove the ` +
-        "`protect` flag from the resource in your Pulumi program and run `pulumi up`, or use the command:\n" +
-        `\`pulumi state unprotect '${seedUrn}'\``;
-
-      const d = await lc.destroy();
-      expect(d.ok).toBe(false);
-      expect(d.errors).toEqual([seedRefused]);
-      // app-deploy, which the seed depends on, is never tried; the smoke component is no dependency of the seed.
-      expect(d.steps.map((s) => [`${s.name} ${s.type}`, s.error === undefined])).toEqual([
-        ["smoke command:local:Command", true],
-        ["seed pulumi-nodejs:dynamic/communityrule:SeedOnce", false],
-        ["smoke communityrule:checks:SmokeCheck", true],
-        // Production promotes: its image component holds no resource, so nothing keeps it.
-        ["image communityrule:image:RegistryImage", true],
-      ]);
-      expect(state().map((x) => x.name)).not.toContain("smoke");
-      expect(state().map((x) => x.name)).toEqual(
-        expect.arrayContaining(["app-deploy", "seed", "health", "app-env-apply"]),
-      );
-      expect(lc.mutatingCallsSince(before)).toEqual([]);
-      expect(lc.app()).toBeDefined();
-
-      // The next up runs the smoke checks again.
-      const again = await lc.up();
-      expect(again.errors).toEqual([]);
-      expect(again.steps.filter((s) => s.op !== "same").map((s) => `${s.name} ${s.op}`)).toContain("smoke create");
-
-      // --exclude-protected leaves the protected resources and everything they need
-      // (destroy.go getProtectedExcludes).
-      const excluding = await lc.destroy({ excludeProtected: true });
-      expect(excluding.errors).toEqual([]);
-      const excluded = excluding.steps.map((s) => `${s.name} ${s.type}`);
-      expect(excluded).toContain("smoke command:local:Command");
-      // Nothing protected, and nothing a protected resource needs, is touched.
-      for (const kept of ["app-deploy", "seed", "health", "app-env-apply"]) {
-        expect(excluding.steps.map((s) => s.name)).not.toContain(kept);
-      }
-      const nothingLeft = await lc.destroy({ excludeProtected: true });
-      expect(nothingLeft.errors).toEqual([]);
-      expect(nothingLeft.steps).toEqual([]);
-      expect((nothingLeft as { log?: string }).log).toContain("There were no unprotected resources to destroy.");
-      expect(lc.mutatingCallsSince(before)).toEqual([]);
-
-      // A replacement of a resource protected before and after is refused
-      // (step_generator.go: new.Protect && old.Protect).
-      lc.config.location = "www.communityrule.info";
-      const moved = await lc.preview();
-      expect(moved.ok).toBe(false);
-      expect(moved.errors.join("\n")).toContain(
-        `unable to replace resource "${seedUrn}"\nas it is currently marked for protection.`,
-      );
-    } finally {
-      await lc.close();
-    }
-  });
 });

@@ -3,10 +3,14 @@
  * (no restart); a destroy never uninstalls an app id other than the recorded one, nor an app now
  * owned by another deploy resource, and a URN change (a renamed component, no alias) does not
  * uninstall the app the new resources just took over; another stack's app is adopted only with
- * communityrule:takeOverFrom; an app removed or moved by hand makes the next `up` act.
+ * communityrule:takeOverFrom; an app removed or moved by hand makes the next `up` act. And drift:
+ * after a dashboard edit of managed env keys, plain and secret, `npm run drift` (a real child process
+ * reading the stack outputs through the `pulumi` stand-in) names the keys and never a secret value;
+ * the next `up` that applies env corrects them in one configure/env call, and drift is clean again.
  */
 import * as fs from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runTool } from "../engine/fakeApp";
 import { Lifecycle, type LifecycleSnapshot } from "../engine/runner";
 import { ownerTag, ownershipTags } from "../steps/app/ownership";
 
@@ -223,6 +227,70 @@ describe("taking over another stack's app", () => {
       // Production's own image and env are applied (an update and an env task, a restart each); the tags add none.
       const tasks = calls.filter((op) => op === "updateApp" || op === "setAppEnv");
       expect(staging.app()!.restarts - restarts).toBe(tasks.length);
+    },
+  );
+});
+
+describe("drift after a dashboard edit", () => {
+  beforeEach(() => lc.restore(installed));
+  const drift = () =>
+    runTool("commands/drift/main.ts", [lc.stack], {
+      env: { ...lc.extraEnv, CLOUDRON_TOKEN: lc.token },
+      timeoutMs: 60_000,
+    });
+
+  it("a freshly deployed stack has no drift (exit 0)", async () => {
+    const r = await drift();
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  const editedSecret = `edited-in-dashboard-${Date.now()}`;
+  /** A dashboard edit: a managed plain key, the managed secret, and a key of the editor's own. */
+  const editInDashboard = () =>
+    lc.mutateApp((app) => {
+      app.env.SMTP_FROM = "Someone <edited@example.org>";
+      app.env.SESSION_SECRET = editedSecret;
+      app.env.HAND_SET_KEY = "set by hand";
+    });
+
+  it(
+    "an edited plain key and an edited SESSION_SECRET are reported (exit" +
+      " 1), the secret as changed only; a hand-set key is information",
+    async () => {
+      const deployedSecret = lc.app()!.env.SESSION_SECRET;
+      editInDashboard();
+      const before = lc.calls().length;
+      const r = await drift();
+      expect(r.code).toBe(1);
+      const text = r.stdout + r.stderr;
+      expect(text).toContain("SMTP_FROM");
+      expect(text).toContain("SESSION_SECRET");
+      expect(text).toContain("HAND_SET_KEY");
+      expect(text).not.toContain(editedSecret);
+      expect(text).not.toContain(deployedSecret);
+      // Read-only: drift changed nothing.
+      expect(lc.mutatingCallsSince(before)).toEqual([]);
+    },
+  );
+
+  it(
+    "the next up that applies env puts the managed keys" + " back in one configure/env call; drift is clean again",
+    async () => {
+      const deployedSecret = lc.app()!.env.SESSION_SECRET;
+      editInDashboard();
+      lc.config.env = { ...(lc.config.env as Record<string, string>), AFTER_DRIFT: "1" };
+      const before = lc.calls().length;
+      const r = await lc.up();
+      expect(r.errors).toEqual([]);
+      const envCalls = lc.mutatingCallsSince(before).filter((c) => c.operation === "setAppEnv");
+      expect(envCalls).toHaveLength(1);
+      const app = lc.app()!;
+      expect(app.env.SMTP_FROM).toBe("Community Rule <hello@communityrule.info>");
+      expect(app.env.SESSION_SECRET).toBe(deployedSecret);
+      expect(app.env.HAND_SET_KEY).toBe("set by hand");
+      const after = await drift();
+      expect(after.code).toBe(0);
     },
   );
 });

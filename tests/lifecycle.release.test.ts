@@ -1,10 +1,13 @@
 /**
  * Release, rollback and refusal scenarios through the offline lifecycle runner: version ordering
  * (lib/versionRules.ts) as the deploy tool applies it against what the stand-in app runs, and the
- * automatic rollback after a failed health gate on production.
+ * automatic rollback after a failed health gate on production, which puts back the manifest the app
+ * ran before the release (image, port, memory), not only its image; and production's protection
+ * when its stack is destroyed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle, type ApiCall, type LifecycleSnapshot } from "../engine/runner";
+import type { RunResult } from "../engine/host";
 
 const ops = (calls: ApiCall[]) => calls.map((c) => c.operation);
 const sentManifest = (c: ApiCall) => (c.requestBody as { manifest: { version: string; dockerImage: string } }).manifest;
@@ -100,15 +103,22 @@ describe("staging: downgrade refused, release, rollback with build: false", () =
   });
 });
 
-// One production environment for the rollback scenario and the refusal (last: a failed run costs
-// the next run a new host process), each from its empty point.
+// One production environment for the rollback, protection and refusal rows (the refusal last: a
+// failed run costs the next run a new host process). It is installed once, healthy on 0.1.9; the
+// rollback and protection rows start from that saved install, the refusal from the empty point before it.
 // The health gate's bound is not what these rows check (lifecycle.timeouts.test.ts does): the
 // smallest one, so the failing gate fails in a second.
 let prod: Lifecycle;
 let prodEmpty: LifecycleSnapshot;
+let prodInstalled: LifecycleSnapshot;
+let prodInstall: RunResult;
 beforeAll(async () => {
   prod = await Lifecycle.create({ stack: "production", manifestVersion: "0.1.9", config: { healthTimeoutSeconds: 1 } });
   prodEmpty = prod.save();
+  // Production never builds: staging released 0.1.9 to the registry first.
+  await prod.releaseOnStaging();
+  prodInstall = await prod.up();
+  prodInstalled = prod.save();
 });
 afterAll(async () => prod?.close());
 
@@ -116,15 +126,12 @@ describe("production: automatic rollback after a failed health gate", () => {
   let lc: Lifecycle;
   beforeAll(() => {
     lc = prod;
-    lc.restore(prodEmpty);
+    lc.restore(prodInstalled);
   });
 
   let image9 = "";
-  it("installs 0.1.9 (healthy)", async () => {
-    // Production never builds: staging released 0.1.9 to the registry first.
-    await lc.releaseOnStaging();
-    const r = await lc.up();
-    expect(r.errors).toEqual([]);
+  it("installs 0.1.9 (healthy)", () => {
+    expect(prodInstall.errors).toEqual([]);
     image9 = lc.app()!.manifest.dockerImage;
     expect(image9).toContain("@sha256:");
   });
@@ -168,6 +175,118 @@ describe("production: automatic rollback after a failed health gate", () => {
     expect(r.outputs.preUpdateBackupId).toBe(lc.app()!.backups[0].id);
     expect(r.outputs.previousImage).toBe(image9);
     expect(lc.seedRuns()).toBe(1);
+  });
+});
+
+describe("production auto-rollback sends the manifest the app ran before the release", () => {
+  it(
+    "a release that changes httpPort and memoryLimit fails its gate; the rollback" +
+      " puts back the previous manifest at the installed version and is healthy",
+    async () => {
+      const lc = prod;
+      lc.restore(prodInstalled);
+      const before = lc.app()!.manifest;
+      expect(before.httpPort).toBe(3000);
+      const image9 = before.dockerImage;
+      // 0.1.10 listens on 3001 and says so in its manifest; it fails its gate.
+      lc.setManifestVersion("0.1.10", { httpPort: 3001, memoryLimit: 1073741824 });
+      // Production never builds: it promotes what staging released.
+      const digest10 = await lc.releaseOnStaging("0.1.10");
+      lc.mutateStandin((s) => {
+        s.imageHttpPorts = { [image9]: 3000, [digest10]: 3001 };
+        s.unhealthyImages = [digest10];
+      });
+      const r = await lc.up();
+      expect(r.ok).toBe(false);
+      expect(r.errors.join("\n")).toContain(
+        `release rolled back: ${lc.registryHost}/communityrule/community-rule@${digest10} → ${image9}`,
+      );
+      const updates = lc.calls().filter((c: ApiCall) => c.operation === "updateApp");
+      expect(updates).toHaveLength(2);
+      const sent = (c: ApiCall) => (c.requestBody as { manifest: Record<string, unknown> }).manifest;
+      expect(sent(updates[0])).toMatchObject({
+        version: "0.1.10",
+        httpPort: 3001,
+        memoryLimit: 1073741824,
+        dockerImage: expect.stringContaining(digest10),
+      });
+      // The previous manifest whole (port, memory, everything), at the version the update installed.
+      expect(sent(updates[1])).toEqual({ ...before, version: "0.1.10" });
+      const now = lc.app()!;
+      expect(now.manifest.dockerImage).toBe(image9);
+      expect(now.manifest.httpPort).toBe(3000);
+      expect(lc.standin().violations).toEqual([]);
+    },
+  );
+});
+
+describe("production protection", () => {
+  it("destroy checks protect per step, dependents first: smoke goes, the seed fails, what it needs stays", async () => {
+    const lc = prod;
+    lc.restore(prodInstalled);
+    expect(prodInstall.errors).toEqual([]);
+    const state = () => lc.pulumiState().resources;
+    expect(
+      state()
+        .filter((x) => x.protect)
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(["app-deploy", "seed"]);
+    const before = lc.calls().length;
+    const seedUrn = state().find((x) => x.name === "seed")!.urn;
+    const seedRefused =
+      `resource "${seedUrn}" cannot be deleted\nbecause it is` +
+      ` protected. To unprotect the resource, either remove the ` +
+      "`protect` flag from the resource in your Pulumi program and run `pulumi up`, or use the command:\n" +
+      `\`pulumi state unprotect '${seedUrn}'\``;
+
+    const d = await lc.destroy();
+    expect(d.ok).toBe(false);
+    expect(d.errors).toEqual([seedRefused]);
+    // app-deploy, which the seed depends on, is never tried; the smoke component is no dependency of the seed.
+    expect(d.steps.map((s) => [`${s.name} ${s.type}`, s.error === undefined])).toEqual([
+      ["smoke command:local:Command", true],
+      ["seed pulumi-nodejs:dynamic/communityrule:SeedOnce", false],
+      ["smoke communityrule:checks:SmokeCheck", true],
+      // Production promotes: its image component holds no resource, so nothing keeps it.
+      ["image communityrule:image:RegistryImage", true],
+    ]);
+    expect(state().map((x) => x.name)).not.toContain("smoke");
+    expect(state().map((x) => x.name)).toEqual(
+      expect.arrayContaining(["app-deploy", "seed", "health", "app-env-apply"]),
+    );
+    expect(lc.mutatingCallsSince(before)).toEqual([]);
+    expect(lc.app()).toBeDefined();
+
+    // The next up runs the smoke checks again.
+    const again = await lc.up();
+    expect(again.errors).toEqual([]);
+    expect(again.steps.filter((s) => s.op !== "same").map((s) => `${s.name} ${s.op}`)).toContain("smoke create");
+
+    // --exclude-protected leaves the protected resources and everything they need
+    // (destroy.go getProtectedExcludes).
+    const excluding = await lc.destroy({ excludeProtected: true });
+    expect(excluding.errors).toEqual([]);
+    const excluded = excluding.steps.map((s) => `${s.name} ${s.type}`);
+    expect(excluded).toContain("smoke command:local:Command");
+    // Nothing protected, and nothing a protected resource needs, is touched.
+    for (const kept of ["app-deploy", "seed", "health", "app-env-apply"]) {
+      expect(excluding.steps.map((s) => s.name)).not.toContain(kept);
+    }
+    const nothingLeft = await lc.destroy({ excludeProtected: true });
+    expect(nothingLeft.errors).toEqual([]);
+    expect(nothingLeft.steps).toEqual([]);
+    expect((nothingLeft as { log?: string }).log).toContain("There were no unprotected resources to destroy.");
+    expect(lc.mutatingCallsSince(before)).toEqual([]);
+
+    // A replacement of a resource protected before and after is refused
+    // (step_generator.go: new.Protect && old.Protect).
+    lc.config.location = "www.communityrule.info";
+    const moved = await lc.preview();
+    expect(moved.ok).toBe(false);
+    expect(moved.errors.join("\n")).toContain(
+      `unable to replace resource "${seedUrn}"\nas it is currently marked for protection.`,
+    );
   });
 });
 

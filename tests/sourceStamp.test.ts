@@ -40,6 +40,21 @@ describe("build source stamp", () => {
     ]);
   });
 
+  it("follows a symbolic link to a directory or a file, as tsc does", () => {
+    write("elsewhere/linked.ts", "export {};\n");
+    fs.symlinkSync(path.join(dir, "elsewhere"), path.join(dir, "steps"));
+    fs.symlinkSync(path.join(dir, "elsewhere", "linked.ts"), path.join(dir, "lib", "alias.ts"));
+    expect(listBuildSources(dir)).toEqual([
+      "commands/s.ts",
+      "engine/standin/api.ts",
+      "index.ts",
+      "lib/alias.ts",
+      "lib/config/a.ts",
+      "steps/linked.ts",
+      "tools/t.ts",
+    ]);
+  });
+
   it("covers exactly what tsconfig.build.json compiles", () => {
     const include = (
       JSON.parse(fs.readFileSync(path.join(PROJECT, "tsconfig.build.json"), "utf8")) as { include: string[] }

@@ -322,6 +322,11 @@ async function main() {
       "lib/http.ts uses node:http)",
   );
   out(
+    `zod's first parse of an app, a task and an env request in a fresh process (cpu ms, median of ${st.runs}): ` +
+      `compiled parsers (zod's default) ${st.firstParseCompiled.toFixed(1)}, ` +
+      `ONE_SHOT_PARSE (lib/zod.ts, the tools' parses) ${st.firstParseOneShot.toFixed(1)}`,
+  );
+  out(
     `zod load after @pulumi/pulumi (wall ms, median of ${st.runs}, interleaved): ` +
       `build/lib/zod.js (one-file bundle) ${st.zodBundled.toFixed(0)}, ` +
       `the package's files ${st.zodPackage.toFixed(0)} (the program loads it at every evaluation)`,

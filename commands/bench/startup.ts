@@ -9,7 +9,9 @@
  * - the bundle alone, compiled afresh on every run;
  * - unbundled: the tool's own module requiring tsc's per-file output under build/.
  * Also the first HTTP request of a fresh process through `node:http` (what lib/http.ts uses) and
- * through `fetch`, whose first call loads undici.
+ * through `fetch`, whose first call loads undici; and the first parse of three of the Cloudron
+ * client's and the requests' schemas in a fresh process, with zod's default (each object schema
+ * compiles a parser of its own) and with ONE_SHOT_PARSE (lib/zod.ts), which the tools use.
  *
  * A figure is the child's CPU time (user + system, from /proc/self/stat's children fields, so
  * waiting on a busy machine is not counted) or, where /proc is missing, its wall time.
@@ -80,6 +82,9 @@ export interface StartupFigures {
   cloudronApp: { bundleWithCodeCache: number; bundleWithoutCodeCache: number; unbundled: number };
   firstRequestNodeHttp: number;
   firstRequestFetch: number;
+  /** CPU ms of the first parse of an app, a task and an env request: zod's default, and ONE_SHOT_PARSE. */
+  firstParseCompiled: number;
+  firstParseOneShot: number;
   /** Wall ms of loading zod after the SDK: build/lib/zod.js (the build's one-file bundle) vs the package. */
   zodBundled: number;
   zodPackage: number;
@@ -109,6 +114,37 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
       'else require("node:http").get(url, { agent: false }, (r) => r.resume());',
     ].join("\n"),
   );
+  // Prints the CPU ms of the parses alone (zod and the schemas are loaded before it starts counting).
+  const parseProbe = path.join(os.tmpdir(), `bench-first-parse-${process.pid}.js`);
+  fs.writeFileSync(
+    parseProbe,
+    [
+      "const [build, how] = process.argv.slice(2);",
+      'const { ONE_SHOT_PARSE } = require(build + "/lib/zod.js");',
+      'const wire = require(build + "/cloudron/wire.js");',
+      'const requests = require(build + "/cloudron/requests.js");',
+      'const options = how === "one-shot" ? ONE_SHOT_PARSE : undefined;',
+      'const manifest = { id: "info.communityrule.app", version: "0.1.9", dockerImage: "registry/cr:0.1.9" };',
+      'const app = { id: "a1", installationState: "installed", runState: "running", health: "healthy",',
+      '  error: null, taskId: null, subdomain: "staging", domain: "communityrule.info",',
+      '  fqdn: "staging.communityrule.info", manifest, env: { NODE_ENV: "production" }, tags: [], notes: "" };',
+      'const task = { id: "7", active: false, success: true, percent: 100, message: "done", error: null };',
+      'const connection = { server: "https://my.example.org", taskTimeoutSeconds: 900, busyWaitSeconds: 600 };',
+      'const request = { connection, location: app.fqdn, appId: "a1", env: { plain: { A: "1" }, secret: {} },',
+      '  rotation: { sessionSecret: "unchanged", warning: "" } };',
+      "const t0 = process.cpuUsage();",
+      "wire.appSchema.parse(app, options);",
+      "wire.taskSchema.parse(task, options);",
+      "requests.envApplyRequestSchema.parse(request, options);",
+      "const used = process.cpuUsage(t0);",
+      "process.stdout.write(String((used.user + used.system) / 1000));",
+    ].join("\n"),
+  );
+  const firstParse = (how: "compiled" | "one-shot"): number => {
+    const r = spawnSync(process.execPath, [parseProbe, path.join(root, "build"), how], { cwd: root, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`bench: the first-parse probe failed:\n${r.stderr}`);
+    return Number(r.stdout);
+  };
   const zodProbe = path.join(os.tmpdir(), `bench-zod-load-${process.pid}.js`);
   // As the program meets it: after @pulumi/pulumi, which makes every later module load dearer. The
   // probe prints the load's own wall time.
@@ -139,6 +175,7 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
     const app3 = { cached: [] as number[], fresh: [] as number[], unbundled: [] as number[] };
     const first = { http: [] as number[], fetch: [] as number[] };
     const zod = { bundled: [] as number[], package: [] as number[] };
+    const parse = { compiled: [] as number[], oneShot: [] as number[] };
     for (let i = 0; i < runs; i++) {
       figures.cached.push(gate(path.join(tools, "healthGate.js")));
       figures.fresh.push(gate(path.join(tools, "healthGate.bundle.js")));
@@ -150,6 +187,8 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
       first.fetch.push(runChild([probe, "fetch", `${app.url}/api/health`], root));
       zod.bundled.push(zodLoad(path.join(root, "build", "lib", "zod.js")));
       zod.package.push(zodLoad(zodPackage));
+      parse.compiled.push(firstParse("compiled"));
+      parse.oneShot.push(firstParse("one-shot"));
     }
     return {
       runs,
@@ -164,6 +203,8 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
       },
       firstRequestNodeHttp: median(first.http),
       firstRequestFetch: median(first.fetch),
+      firstParseCompiled: median(parse.compiled),
+      firstParseOneShot: median(parse.oneShot),
       zodBundled: median(zod.bundled),
       zodPackage: median(zod.package),
     };
@@ -173,6 +214,7 @@ export async function toolStartup(root: string, runs: number): Promise<StartupFi
     fs.rmSync(unbundledApp, { force: true });
     fs.rmSync(probe, { force: true });
     fs.rmSync(zodProbe, { force: true });
+    fs.rmSync(parseProbe, { force: true });
   }
 }
 

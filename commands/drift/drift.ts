@@ -3,7 +3,7 @@
  * stack outputs). Read-only. Secret values are never printed, only "changed"; keys set by hand
  * that the stack does not manage are listed as information.
  */
-import { z } from "../../lib/zod";
+import * as z from "../../lib/zod";
 import type { App } from "../../cloudron/wire";
 
 /** The stack outputs drift reads (`pulumi stack output --json --show-secrets`). */

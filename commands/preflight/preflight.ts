@@ -20,7 +20,7 @@ import { assessBackups } from "../../cloudron/backupPolicy";
 import { minBoxVersionOf } from "../../steps/live-check/liveCheck";
 import type { App } from "../../cloudron/wire";
 import { requestText, HttpRequestError } from "../../lib/http";
-import * as semver from "semver";
+import * as semver from "../../lib/semver";
 import { configAppEnvWarnings } from "../../config/appEnvRules";
 
 export type CheckStatus = "PASS" | "FAIL" | "SKIP" | "WARN";

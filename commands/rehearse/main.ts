@@ -16,11 +16,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { HostKilledError, Lifecycle } from "../../engine/runner";
+import type { Lifecycle } from "../../engine/runner";
 import { buildPlan } from "../plan/plan";
 import { ConfigError } from "../../config/loader";
 import { readProjectYaml, runConfigStep, stackConfigFromText } from "../../engine/configStep";
-import { resolveServer } from "../preflight/preflight";
 import {
   describeCall,
   describeReplacements,
@@ -33,8 +32,6 @@ import {
 } from "./rehearsal";
 import { ConfigFileError, readStackText, stackFileEntries, stackFileName, stacksIn } from "../../config/stackFile";
 import { prNumberOfStack } from "../review-app/names";
-import { rehearseReviewApp } from "./reviewApp";
-import { CutoverRehearsalFailed, rehearseCutover } from "./cutover";
 import { findProjectDir } from "../../lib/projectDir";
 import { defineCli, runAsMain } from "../../lib/cli";
 
@@ -47,6 +44,18 @@ const indent = (text: string, by = "  ") =>
     .join("\n");
 
 type UpResult = Awaited<ReturnType<Lifecycle["up"]>> & { log?: string };
+
+// What a rehearsal needs once the stack file has passed (the engine, the DNS check, the cutover and
+// review-app flows) loads when it gets there: a usage mistake or a stack file that fails validation
+// is answered without loading them. Kept once loaded, so a failure can be told by its class.
+let runner: typeof import("../../engine/runner") | undefined;
+let cutover: typeof import("./cutover") | undefined;
+const loadRunner = async () => (runner ??= await import("../../engine/runner"));
+// The cutover flow runs its ups through the runner: loaded with it, so its hosts' deaths are told too.
+const loadCutover = async () => {
+  await loadRunner();
+  return (cutover ??= await import("./cutover"));
+};
 
 /** Thrown to end the rehearsal with a FAIL line (already explained above it). */
 class RehearsalFailed extends Error {}
@@ -91,6 +100,7 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
 
   // 2. The server name: the rehearsal never calls it, but a real `up` would stop right here.
   const server = String(asWritten.cloudronServer);
+  const { resolveServer } = await import("../preflight/preflight");
   const dnsResult = await resolveServer(server);
   const warnings: string[] = [];
   if (dnsResult.ok) out(`cloudronServer ${dnsResult.detail}`);
@@ -125,6 +135,7 @@ async function rehearse(args: RehearseArgs, track: (lc: Lifecycle) => void): Pro
   const testSecretEnv = Object.fromEntries(
     secretEnvNames.map((n) => [n, `rehearsal-${n.toLowerCase()}-${Math.random().toString(36).slice(2, 12)}`]),
   );
+  const { Lifecycle } = await loadRunner();
   const lc = await Lifecycle.create({
     stack,
     echo: true,
@@ -243,7 +254,7 @@ const INTERRUPT_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 async function runRehearsal(args: RehearseArgs): Promise<number> {
   const reviewPr = !args.release && !args.rollback ? prNumberOfStack(args.stack) : undefined;
   // `pr-<n>`: a review app's whole life next to staging (its own flow, commands/rehearse/reviewApp.ts).
-  if (reviewPr !== undefined) process.exit(await rehearseReviewApp(reviewPr, out));
+  if (reviewPr !== undefined) process.exit(await (await import("./reviewApp")).rehearseReviewApp(reviewPr, out));
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cr-rehearsal-"));
   process.env.TMPDIR = scratch;
   let lc: Lifecycle | undefined;
@@ -276,17 +287,21 @@ async function runRehearsal(args: RehearseArgs): Promise<number> {
   for (const signal of Object.keys(INTERRUPT_EXIT_CODES) as Array<keyof typeof INTERRUPT_EXIT_CODES>)
     process.on(signal, () => interrupt(signal));
   try {
-    const summary = args.cutover ? await rehearseCutover(out, (l) => (lc = l)) : await rehearse(args, (l) => (lc = l));
+    const summary = args.cutover
+      ? await (await loadCutover()).rehearseCutover(out, (l) => (lc = l))
+      : await rehearse(args, (l) => (lc = l));
     await finish(`REHEARSAL PASS: ${summary}`, 0);
   } catch (err) {
     // After Ctrl-C the runs fail because their processes died too: the signal handler reports. The
     // host may be seen dead before this process's own handler has run: same verdict.
     if (interrupted) return exitedInFinish;
-    if (err instanceof HostKilledError && err.signal in INTERRUPT_EXIT_CODES) {
+    // Only a loaded runner can have started a host, and only a loaded cutover flow can fail as one.
+    if (runner && err instanceof runner.HostKilledError && err.signal in INTERRUPT_EXIT_CODES) {
       interrupt(err.signal as keyof typeof INTERRUPT_EXIT_CODES);
       return exitedInFinish;
     }
-    const known = err instanceof RehearsalFailed || err instanceof CutoverRehearsalFailed;
+    const known =
+      err instanceof RehearsalFailed || (cutover !== undefined && err instanceof cutover.CutoverRehearsalFailed);
     await finish(`REHEARSAL FAIL: ${known ? err.message : `${(err as Error).message}`}`, 1);
   }
   return exitedInFinish;

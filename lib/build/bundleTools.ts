@@ -154,8 +154,8 @@ export const ZOD_BUILD = path.join("build", "lib", "zod.js");
 /**
  * Replaces tsc's build/lib/zod.js (a `require("zod")`) with one file holding zod: the program
  * loads it at every evaluation, and one file loads in a fraction of the time zod's ~230 files
- * take (`npm run bench` prints both: "zod load"). Tree-shaking does not apply: the module re-exports `z` whole;
- * only its translations other than English are left out (`zodEnglishOnly`).
+ * take (`npm run bench` prints both: "zod load"). Tree-shaking does not apply: the module re-exports all of
+ * zod; only its translations other than English are left out (`zodEnglishOnly`).
  */
 export async function bundleZod(projectDir: string): Promise<void> {
   if (!fs.existsSync(path.join(projectDir, ZOD_SOURCE))) return;

@@ -43,16 +43,25 @@ export const STAMP_FILE = path.join("build", "source-stamp.json");
 /** Every `.ts` file under the build's sources, as sorted project-relative paths. */
 export function listBuildSources(projectDir: string): string[] {
   const found: string[] = [];
+  const add = (rel: string): void => {
+    if (rel.endsWith(".ts") && !rel.endsWith(".d.ts")) found.push(rel.split(path.sep).join("/"));
+  };
+  // The directory's entries carry their type: no stat per file (the program and every operator
+  // command run this check at start). A symbolic link is followed, as for a root.
   const walk = (rel: string): void => {
-    const abs = path.join(projectDir, rel);
-    if (!fs.existsSync(abs)) return;
-    if (fs.statSync(abs).isDirectory()) {
-      for (const entry of fs.readdirSync(abs)) walk(path.join(rel, entry));
-    } else if (rel.endsWith(".ts") && !rel.endsWith(".d.ts")) {
-      found.push(rel.split(path.sep).join("/"));
+    for (const entry of fs.readdirSync(path.join(projectDir, rel), { withFileTypes: true })) {
+      const child = path.join(rel, entry.name);
+      if (entry.isSymbolicLink()) walkPath(child);
+      else if (entry.isDirectory()) walk(child);
+      else add(child);
     }
   };
-  for (const root of BUILD_SOURCES) walk(root);
+  const walkPath = (rel: string): void => {
+    const stat = fs.statSync(path.join(projectDir, rel), { throwIfNoEntry: false });
+    if (stat?.isDirectory()) walk(rel);
+    else if (stat) add(rel);
+  };
+  for (const root of BUILD_SOURCES) walkPath(root);
   return found.sort();
 }
 

@@ -45,6 +45,7 @@ import { formatProgress, HealthGateError, waitForHealthy } from "../health/poll"
 import { recordedHistoryErrors } from "../migrations/gate";
 import { desiredEnvValues } from "../env/operation";
 import { CONFIG_DEFAULTS } from "../../config/schema";
+import { ONE_SHOT_PARSE } from "../../lib/zod";
 
 /** First 16 hex of the manifest's canonical sha256 (keys sorted): a manifest edit shows up here. */
 export function manifestSha(manifest: Record<string, unknown>): string {
@@ -162,15 +163,18 @@ export async function deploy(
     const env = desiredEnvValues(req.env, ctx.secrets, "install");
     // Production asks for automatic backups rather than relying on the server's default.
     const backups = req.environment === "production" ? { enableBackup: true } : {};
-    const body = installRequestSchema.parse({
-      appStoreId: "",
-      manifest,
-      subdomain,
-      domain,
-      accessRestriction: null,
-      env,
-      ...backups,
-    });
+    const body = installRequestSchema.parse(
+      {
+        appStoreId: "",
+        manifest,
+        subdomain,
+        domain,
+        accessRestriction: null,
+        env,
+        ...backups,
+      },
+      ONE_SHOT_PARSE,
+    );
     api.log(
       `install: ${req.location} is free; installing ${req.image} (version ${version}) with ` +
         `${Object.keys(env).length} env vars`,
@@ -318,7 +322,7 @@ async function update(
   step: string,
 ): Promise<string> {
   const before = new Set((await api.listBackups(app.id, step)).map((b) => b.id));
-  const body = updateRequestSchema.parse({ manifest });
+  const body = updateRequestSchema.parse({ manifest }, ONE_SHOT_PARSE);
   const started = await api.post(`/apps/${encodeURIComponent(app.id)}/update`, body, taskInfoSchema, {
     step,
     appId: app.id,

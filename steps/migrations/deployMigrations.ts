@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as semver from "semver";
+import * as semver from "../../lib/semver";
 import {
   classifyMigrations,
   compareNames,

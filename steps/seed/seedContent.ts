@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import * as semver from "semver";
+import * as semver from "../../lib/semver";
 import { catFiles } from "../../release/releaseHistory";
 
 /** What feeds the seed, relative to the app checkout: a file, and two directories taken whole. */
