@@ -296,10 +296,10 @@ async function main() {
         : `; the same program through type-checking ts-node: ${ev.typeCheckedTsNodeMedianMs.toFixed(0)} ms`),
   );
 
-  const st = await toolStartup(root, quick ? 5 : 11);
+  const st = await toolStartup(root, quick ? 10 : 20);
   const pct = (a: number, b: number) => `${(100 * (1 - a / b)).toFixed(0)}%`;
   out(
-    `\nTool start-up, one health-gate run (median of ${st.runs}, interleaved, ${st.unit}): ` +
+    `\nTool start-up, one health-gate run (${st.statistic} of ${st.runs}, interleaved, ${st.unit}): ` +
       `bundle + code cache ${st.bundleWithCodeCache.toFixed(0)}, ` +
       `bundle alone ${st.bundleWithoutCodeCache.toFixed(0)} (the cache saves ` +
       `${pct(st.bundleWithCodeCache, st.bundleWithoutCodeCache)}), ` +
@@ -308,7 +308,8 @@ async function main() {
   );
   const app = st.cloudronApp;
   out(
-    `Tool start-up, cloudronApp (--help: the whole tool loads) (median of ${st.runs}, interleaved, ${st.unit}): ` +
+    "Tool start-up, cloudronApp (--help: the whole tool loads) " +
+      `(${st.statistic} of ${st.runs}, interleaved, ${st.unit}): ` +
       `bundle + code cache ${app.bundleWithCodeCache.toFixed(0)}, ` +
       `bundle alone ${app.bundleWithoutCodeCache.toFixed(0)} (the cache saves ` +
       `${pct(app.bundleWithCodeCache, app.bundleWithoutCodeCache)}), ` +
@@ -316,7 +317,8 @@ async function main() {
       `(bundle + cache saves ${pct(app.bundleWithCodeCache, app.unbundled)})`,
   );
   out(
-    `First HTTP request of a fresh process (${st.unit}): node:http ${st.firstRequestNodeHttp.toFixed(0)}, ` +
+    `First HTTP request of a fresh process (${st.statistic} of ${st.runs}, ${st.unit}): ` +
+      `node:http ${st.firstRequestNodeHttp.toFixed(0)}, ` +
       `fetch ${st.firstRequestFetch.toFixed(0)} ` +
       `(ratio ${(st.firstRequestFetch / st.firstRequestNodeHttp).toFixed(2)}x; ` +
       "lib/http.ts uses node:http)",
