@@ -1,7 +1,7 @@
 /**
  * What Pulumi.yaml declares under `config:`, derived key by key from the schema (schema.ts), so the
  * Pulumi CLI enforces exactly what the schema says and nothing more. `npm run gen:pulumi-yaml`
- * writes it; tests/projectDeclarations.test.ts fails when Pulumi.yaml drifts from it.
+ * writes it; tests/configStep.test.ts fails when Pulumi.yaml drifts from it.
  *
  * What a declaration makes the CLI do (pulumi/pulumi pkg/workspace/config.go `mergeConfig`, commit
  * 1b5949891b, v3.259.0+14), which decides what may be declared:

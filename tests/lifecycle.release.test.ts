@@ -1,6 +1,6 @@
 /**
  * Release, rollback and refusal scenarios through the offline lifecycle runner: version ordering
- * (lib/versionRules.ts) as the deploy tool applies it against what the stand-in app runs, and the
+ * (release/versionRules.ts) as the deploy tool applies it against what the stand-in app runs, and the
  * automatic rollback after a failed health gate on production, which puts back the manifest the app
  * ran before the release (image, port, memory), not only its image; and production's protection
  * when its stack is destroyed.

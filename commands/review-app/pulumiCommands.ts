@@ -1,6 +1,6 @@
 /**
  * Pulumi CLI command lines of the review-app driver: pure builders (argv arrays, compared whole in
- * tests/reviewApp.commands.test.ts); commands/review-app/main.ts runs them. None carries a secret: config
+ * tests/reviewApp.core.test.ts); commands/review-app/main.ts runs them. None carries a secret: config
  * secrets move stack to stack inside `pulumi config cp`, and the passphrase stays in the env.
  */
 import { CONFIG_NAMESPACE } from "../../config/loader";
